@@ -1,0 +1,10 @@
+export { createDb, closeDb } from "./client";
+export type { Db, DbTx } from "./client";
+export { migrateDatabase, MigrationError, defaultMigrationsDir } from "./migrate";
+export type { MigrateOptions } from "./migrate";
+export { mapPrismaError, DB_ERROR_CODES } from "./errors";
+export type { DbError, DbErrorCode } from "./errors";
+export { parseDbUrl } from "./url";
+export type { DbTarget } from "./url";
+export { Prisma, Role, AuditOutcome } from "./generated/prisma/client";
+export type { User, Session, AuditEvent, Network, NetworkRevision } from "./generated/prisma/client";

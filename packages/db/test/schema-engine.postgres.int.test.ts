@@ -1,0 +1,3 @@
+import { describeSchemaEngine } from "./schema-engine-suite";
+
+describeSchemaEngine("postgres");
