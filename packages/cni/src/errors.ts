@@ -1,0 +1,59 @@
+import type { ConfigIssue } from "./config/types";
+
+/** Error codes defined by the CNI specification (1.0 section 2, 1.1 adds 50 and 51). */
+export const CNI_ERROR_CODES = {
+  incompatibleVersion: 1,
+  unsupportedField: 2,
+  unknownContainer: 3,
+  invalidEnvironment: 4,
+  ioFailure: 5,
+  decodeFailure: 6,
+  invalidNetworkConfig: 7,
+  tryAgainLater: 11,
+  pluginNotAvailable: 50,
+  limitedConnectivity: 51,
+} as const;
+export type CniErrorName = keyof typeof CNI_ERROR_CODES;
+/** Spec codes, plus plugin-specific codes of 100 and above. */
+export type CniErrorCode = (typeof CNI_ERROR_CODES)[CniErrorName] | number;
+
+/** The error type of this package; `toJSON()` gives the spec's error object. */
+export class CniError extends Error {
+  readonly code: CniErrorCode;
+  readonly msg: string;
+  readonly details: string;
+
+  constructor(code: CniErrorCode, msg: string, details = "") {
+    super(details ? `${msg}: ${details}` : msg);
+    this.name = "CniError";
+    this.code = code;
+    this.msg = msg;
+    this.details = details;
+  }
+
+  /** An "invalid network config" (7) error summarising validation issues. */
+  static fromConfigIssues(issues: readonly ConfigIssue[]): CniError {
+    const errors = issues.filter((issue) => issue.severity === "error");
+    const first = errors[0];
+    return new CniError(
+      CNI_ERROR_CODES.invalidNetworkConfig,
+      first ? first.message : "invalid network configuration",
+      errors.map((issue) => `${formatIssuePath(issue.path)}: ${issue.message}`).join("; "),
+    );
+  }
+
+  toJSON(): { code: CniErrorCode; msg: string; details?: string } {
+    return this.details ? { code: this.code, msg: this.msg, details: this.details } : { code: this.code, msg: this.msg };
+  }
+}
+
+/** `["plugins", 0, "ipam"]` → `plugins[0].ipam` (for logs and summaries; "(root)" when empty). */
+export function formatIssuePath(path: readonly (string | number)[]): string {
+  let out = "";
+  for (const segment of path) {
+    if (typeof segment === "number") out += `[${segment}]`;
+    else if (/^[A-Za-z_$][\w$]*$/.test(segment)) out += out ? `.${segment}` : segment;
+    else out += `[${JSON.stringify(segment)}]`;
+  }
+  return out || "(root)";
+}
