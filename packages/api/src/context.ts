@@ -1,0 +1,43 @@
+import type { Db } from "@switchyard/db";
+import type { Session, SessionPolicy } from "./auth/session";
+import type { EventBus } from "./events";
+
+export interface RequestMeta {
+  requestId: string;
+  sourceIp: string;
+  userAgent: string;
+}
+
+export interface ConsoleDeps {
+  db: Db;
+  events: EventBus;
+  sessionPolicy: SessionPolicy;
+  /** Set the Secure flag on cookies (HTTPS deployments). */
+  secureCookies: boolean;
+}
+
+export interface InnerContextOptions extends ConsoleDeps {
+  session: Session | null;
+  meta?: Partial<RequestMeta>;
+  /** Appends a Set-Cookie header to the response; absent outside HTTP. */
+  setCookie?: (cookie: string) => void;
+}
+
+/** The pure context: tests call this directly with a real database and a session. */
+export function createContextInner(opts: InnerContextOptions) {
+  return {
+    db: opts.db,
+    events: opts.events,
+    sessionPolicy: opts.sessionPolicy,
+    secureCookies: opts.secureCookies,
+    session: opts.session,
+    meta: {
+      requestId: opts.meta?.requestId ?? crypto.randomUUID(),
+      sourceIp: opts.meta?.sourceIp ?? "",
+      userAgent: opts.meta?.userAgent ?? "",
+    } satisfies RequestMeta,
+    setCookie: opts.setCookie ?? (() => {}),
+  };
+}
+
+export type Context = ReturnType<typeof createContextInner>;

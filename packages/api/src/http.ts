@@ -1,0 +1,135 @@
+import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+import { validateSessionToken, readCookie, SESSION_COOKIE } from "./auth/session";
+import { createContextInner, type ConsoleDeps } from "./context";
+import { appRouter } from "./root";
+
+export interface TrpcHttpOptions {
+  endpoint: string;
+  /** Origins allowed besides the request's own (e.g. the public URL behind a proxy). */
+  allowedOrigins: string[];
+  maxBodyBytes: number;
+  maxBatchSize: number;
+}
+
+export const DEFAULT_HTTP_OPTIONS: TrpcHttpOptions = {
+  endpoint: "/api/trpc",
+  allowedOrigins: [],
+  maxBodyBytes: 2 * 1024 * 1024,
+  maxBatchSize: 20,
+};
+
+function refuse(status: number, message: string, requestId: string): Response {
+  return new Response(JSON.stringify({ error: { message, requestId } }), {
+    status,
+    headers: { "content-type": "application/json", "x-request-id": requestId, "cache-control": "no-store" },
+  });
+}
+
+/** `__proto__`/`constructor`/`prototype` keys never reach the deserializer. */
+function hasPollutingKey(text: string): boolean {
+  if (!/"(?:__proto__|constructor|prototype)"\s*:/.test(text)) return false;
+  let found = false;
+  JSON.parse(text, (key, value: unknown) => {
+    if (key === "__proto__" || key === "constructor" || key === "prototype") found = true;
+    return value;
+  });
+  return found;
+}
+
+function ownOrigin(req: Request): string {
+  const url = new URL(req.url);
+  const host = req.headers.get("host") ?? url.host;
+  const proto = req.headers.get("x-forwarded-proto")?.split(",")[0]?.trim() ?? url.protocol.replace(":", "");
+  return `${proto}://${host}`;
+}
+
+/** The socket address as recorded by the server in front of us (Next appends it last). */
+function sourceIp(req: Request): string {
+  const xff = req.headers.get("x-forwarded-for");
+  return xff?.split(",").at(-1)?.trim().slice(0, 64) ?? "";
+}
+
+async function readBodyLimited(req: Request, limit: number): Promise<string | null> {
+  const declared = Number(req.headers.get("content-length") ?? "NaN");
+  if (Number.isFinite(declared) && declared > limit) return null;
+  if (!req.body) return "";
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * The console's tRPC endpoint. Before tRPC sees a request: mutations must be
+ * POSTed as JSON from our own origin (CSRF), bodies and batches are bounded,
+ * and prototype-polluting keys are refused. Authorization stays in every procedure.
+ */
+export function createTrpcHttpHandler(deps: () => Promise<ConsoleDeps>, options: Partial<TrpcHttpOptions> = {}) {
+  const opts = { ...DEFAULT_HTTP_OPTIONS, ...options };
+  return async function handle(req: Request): Promise<Response> {
+    const requestId = crypto.randomUUID();
+    const url = new URL(req.url);
+    let body: string | undefined;
+    if (req.method === "POST") {
+      const origin = req.headers.get("origin");
+      if (!origin || origin === "null" || (origin !== ownOrigin(req) && !opts.allowedOrigins.includes(origin))) {
+        return refuse(403, `Origin ${JSON.stringify(origin)} is not allowed`, requestId);
+      }
+      const mediaType = req.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
+      if (mediaType !== "application/json") {
+        return refuse(415, "Mutations must be sent as application/json", requestId);
+      }
+      const text = await readBodyLimited(req, opts.maxBodyBytes);
+      if (text === null) return refuse(413, `Request body is larger than ${opts.maxBodyBytes} bytes`, requestId);
+      try {
+        if (hasPollutingKey(text)) return refuse(400, "Keys __proto__, constructor and prototype are not allowed", requestId);
+      } catch {
+        return refuse(400, "Request body is not valid JSON", requestId);
+      }
+      body = text;
+    } else if (req.method === "GET") {
+      const input = url.searchParams.get("input");
+      if (input && input.length > opts.maxBodyBytes) return refuse(414, "Request input is too large", requestId);
+      try {
+        if (input && hasPollutingKey(input)) return refuse(400, "Keys __proto__, constructor and prototype are not allowed", requestId);
+      } catch {
+        return refuse(400, "Request input is not valid JSON", requestId);
+      }
+    } else {
+      return refuse(405, `Method ${req.method} is not allowed`, requestId);
+    }
+    const batchCount = url.pathname.slice(opts.endpoint.length + 1).split(",").length;
+    if (batchCount > opts.maxBatchSize) return refuse(400, `A batch may hold at most ${opts.maxBatchSize} calls`, requestId);
+
+    const forwarded = body === undefined ? req : new Request(req.url, { method: "POST", headers: req.headers, body, signal: req.signal });
+    const d = await deps();
+    const token = readCookie(req.headers.get("cookie"), SESSION_COOKIE);
+    const session = token ? await validateSessionToken(d.db, token, d.sessionPolicy) : null;
+    const response = await fetchRequestHandler({
+      endpoint: opts.endpoint,
+      req: forwarded,
+      router: appRouter,
+      maxBatchSize: opts.maxBatchSize,
+      createContext: ({ resHeaders }) =>
+        createContextInner({
+          ...d,
+          session,
+          meta: { requestId, sourceIp: sourceIp(req), userAgent: req.headers.get("user-agent") ?? "" },
+          setCookie: (cookie) => resHeaders.append("set-cookie", cookie),
+        }),
+    });
+    response.headers.set("x-request-id", requestId);
+    response.headers.set("cache-control", "no-store");
+    return response;
+  };
+}

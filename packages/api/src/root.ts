@@ -1,0 +1,15 @@
+import { auditRouter } from "./routers/audit";
+import { authRouter } from "./routers/auth";
+import { networksRouter } from "./routers/networks";
+import { usersRouter } from "./routers/users";
+import { createCallerFactory, router } from "./trpc";
+
+export const appRouter = router({
+  auth: authRouter,
+  users: usersRouter,
+  networks: networksRouter,
+  audit: auditRouter,
+});
+
+export type AppRouter = typeof appRouter;
+export const createCaller = createCallerFactory(appRouter);

@@ -1,0 +1,7 @@
+import { listAuditEvents } from "../domain/audit";
+import { AuditListInput } from "../schemas";
+import { router, viewerProcedure } from "../trpc";
+
+export const auditRouter = router({
+  list: viewerProcedure.input(AuditListInput).query(({ ctx, input }) => listAuditEvents(ctx.db, input)),
+});

@@ -1,0 +1,75 @@
+import { createTestDb } from "@switchyard/db/testing";
+import type { Role } from "@switchyard/db";
+import { hashPassword } from "./auth/password";
+import type { Session } from "./auth/session";
+import { createContextInner, type ConsoleDeps } from "./context";
+import { createEventBus } from "./events";
+import { createCaller } from "./root";
+
+/**
+ * A real, isolated, migrated database per test file and callers acting as
+ * users of each role, through `createCaller(createContextInner(…))`.
+ */
+export async function setupApiTest() {
+  const testDb = await createTestDb();
+  const deps: ConsoleDeps = {
+    db: testDb.db,
+    events: createEventBus(),
+    sessionPolicy: { ttlMs: 3600_000 },
+    secureCookies: false,
+  };
+  const cookies: string[] = [];
+  let hash: Promise<string> | undefined;
+
+  async function createUserRow(username: string, role: Role, password?: string) {
+    const passwordHash = password ? await hashPassword(password) : await (hash ??= hashPassword("test-password-123"));
+    return deps.db.user.create({ data: { username, role, passwordHash }, select: { id: true, username: true, displayName: true, role: true } });
+  }
+
+  function sessionOf(user: { id: string; username: string; displayName: string; role: Role }): Session {
+    return { id: `test-session-${user.id}`, user, expiresAt: new Date(Date.now() + 3600_000) };
+  }
+
+  function caller(session: Session | null, meta?: { requestId?: string; sourceIp?: string }) {
+    return createCaller(createContextInner({ ...deps, session, meta, setCookie: (c) => cookies.push(c) }));
+  }
+
+  async function callerAs(role: Role, username = `${role}-${Math.random().toString(36).slice(2, 8)}`) {
+    const user = await createUserRow(username, role);
+    return { user, caller: caller(sessionOf(user)) };
+  }
+
+  return {
+    db: testDb.db,
+    deps,
+    cookies,
+    createUserRow,
+    sessionOf,
+    caller,
+    callerAs,
+    anonymous: caller(null),
+    close: () => testDb.close(),
+  };
+}
+
+export type ApiTest = Awaited<ReturnType<typeof setupApiTest>>;
+
+export const BRIDGE_CONFLIST = (name = "lab", subnet = "10.88.0.0/24", gateway = "10.88.0.1") =>
+  JSON.stringify(
+    {
+      cniVersion: "1.0.0",
+      name,
+      plugins: [
+        {
+          type: "bridge",
+          bridge: "cni-lab0",
+          isGateway: true,
+          ipMasq: true,
+          ipam: { type: "host-local", ranges: [[{ subnet, gateway }]], routes: [{ dst: "0.0.0.0/0" }] },
+        },
+        { type: "portmap", capabilities: { portMappings: true } },
+      ],
+    },
+    null,
+    2,
+  );

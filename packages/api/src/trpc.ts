@@ -1,0 +1,83 @@
+import { initTRPC, TRPCError } from "@trpc/server";
+import superjson from "superjson";
+import { ZodError } from "zod";
+import type { Role } from "@switchyard/db";
+import { writeAudit } from "./audit";
+import type { Context } from "./context";
+import { ApiError, TRPC_CODE_OF, type FieldIssue } from "./errors";
+
+const t = initTRPC.context<Context>().create({
+  transformer: superjson,
+  isDev: false,
+  errorFormatter({ shape, error, ctx }) {
+    const cause = error.cause;
+    const issues: FieldIssue[] =
+      cause instanceof ApiError
+        ? cause.issues
+        : cause instanceof ZodError
+          ? cause.issues.map((i) => ({ path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)), message: i.message, severity: "error" as const }))
+          : [];
+    const requestId = ctx?.meta.requestId ?? "";
+    // Never send stack traces to clients.
+    const { stack: _stack, ...data } = shape.data;
+    if (error.code === "INTERNAL_SERVER_ERROR") {
+      // Unknown errors reach the client opaque; the detail goes to the log with the request id.
+      console.error(JSON.stringify({ level: "error", msg: "unhandled", requestId, error: String(cause ?? error), stack: (cause ?? error).stack }));
+      return { ...shape, message: `Internal error (request ${requestId})`, data: { ...data, issues, requestId } };
+    }
+    const message = cause instanceof ZodError ? issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ") : shape.message;
+    return { ...shape, message, data: { ...data, issues, requestId } };
+  },
+});
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+
+/** Domain ApiErrors become TRPCErrors here, and refused mutations are audited. */
+const translateErrors = t.middleware(async ({ ctx, next, type, path, getRawInput }) => {
+  const result = await next();
+  if (result.ok) return result;
+  const err = result.error;
+  const cause = err.cause instanceof ApiError ? err.cause : null;
+  const error = cause ? new TRPCError({ code: TRPC_CODE_OF[cause.code], message: cause.message, cause }) : err;
+  if (type === "mutation" && path !== "auth.signIn" && error.code !== "INTERNAL_SERVER_ERROR") {
+    const raw = (await getRawInput().catch(() => undefined)) as { id?: unknown } | undefined;
+    const targetId = typeof raw?.id === "string" ? raw.id.slice(0, 64) : "";
+    await writeAudit(ctx.db, ctx, {
+      action: path,
+      targetId,
+      outcome: error.code === "FORBIDDEN" || error.code === "UNAUTHORIZED" || error.code === "NOT_FOUND" ? "denied" : "error",
+      message: `${error.code}: ${error.message}`,
+    }).catch((e: unknown) => console.error(JSON.stringify({ level: "error", msg: "audit write failed", error: String(e) })));
+  }
+  return { ...result, error };
+});
+
+export const publicProcedure = t.procedure.use(translateErrors);
+
+export const protectedProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (!ctx.session) throw new TRPCError({ code: "UNAUTHORIZED", message: "Sign in first" });
+  return next({ ctx: { ...ctx, session: ctx.session } });
+});
+
+const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
+
+export function hasRole(role: Role, atLeast: Role): boolean {
+  return RANK[role] >= RANK[atLeast];
+}
+
+function requireRole(atLeast: Role) {
+  return protectedProcedure.use(({ ctx, next }) => {
+    if (!hasRole(ctx.session.user.role, atLeast)) {
+      throw new TRPCError({ code: "FORBIDDEN", message: `This needs the ${atLeast} role; you are ${ctx.session.user.role}` });
+    }
+    return next();
+  });
+}
+
+/** Anyone signed in reads. */
+export const viewerProcedure = protectedProcedure;
+/** Operators change networks. */
+export const operatorProcedure = requireRole("operator");
+/** Admins manage users. */
+export const adminProcedure = requireRole("admin");
