@@ -1,0 +1,5 @@
+import { NetworksList } from "~/components/networks-list";
+
+export default function NetworksPage() {
+  return <NetworksList />;
+}

@@ -1,0 +1,12 @@
+"use client";
+
+import { useMutation } from "@tanstack/react-query";
+import { useRouter } from "next/navigation";
+import { useTRPC } from "~/trpc/react";
+
+export function SignOutButton() {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const signOut = useMutation(trpc.auth.signOut.mutationOptions({ onSettled: () => { router.replace("/login"); router.refresh(); } }));
+  return <button onClick={() => signOut.mutate()} disabled={signOut.isPending}>Sign out</button>;
+}

@@ -1,0 +1,48 @@
+import path from "node:path";
+import { createEventBus, ensureBootstrapAdmin, type ConsoleDeps } from "@switchyard/api";
+import { closeDb, createDb, migrateDatabase } from "@switchyard/db";
+import { databaseUrl, getEnv } from "./env";
+
+interface Holder {
+  deps?: Promise<ConsoleDeps>;
+}
+// One set of dependencies per process, kept on globalThis: Next dev reloads modules,
+// and the embedded database may be opened only once.
+const holder = globalThis as typeof globalThis & { __switchyard?: Holder };
+holder.__switchyard ??= {};
+
+async function start(): Promise<ConsoleDeps> {
+  const env = getEnv();
+  const url = databaseUrl(env);
+  const { applied } = await migrateDatabase(url, { migrationsDir: path.resolve(env.SWITCHYARD_MIGRATIONS_DIR) });
+  if (applied.length) console.log(JSON.stringify({ level: "info", msg: "migrations applied", applied }));
+  const db = createDb(url);
+  const boot = await ensureBootstrapAdmin(db, { password: env.SWITCHYARD_ADMIN_PASSWORD });
+  if (boot.created) {
+    const line = "=".repeat(72);
+    console.log(
+      boot.secret
+        ? `${line}\nSwitchyard first start: sign in as "${boot.username}" with this one-time bootstrap secret:\n\n    ${boot.secret}\n\nIt is shown only now. Change it under Account after signing in.\n${line}`
+        : `Switchyard first start: admin "${boot.username}" created with SWITCHYARD_ADMIN_PASSWORD.`,
+    );
+  }
+  return {
+    db,
+    events: createEventBus(),
+    sessionPolicy: { ttlMs: env.SWITCHYARD_SESSION_TTL_HOURS * 3600_000 },
+    secureCookies: env.SWITCHYARD_SECURE_COOKIES,
+  };
+}
+
+export function getDeps(): Promise<ConsoleDeps> {
+  holder.__switchyard!.deps ??= start().catch((err: unknown) => {
+    holder.__switchyard!.deps = undefined;
+    throw err;
+  });
+  return holder.__switchyard!.deps;
+}
+
+export async function closeDeps(): Promise<void> {
+  const deps = await holder.__switchyard?.deps?.catch(() => undefined);
+  if (deps) await closeDb(deps.db);
+}

@@ -1,0 +1,38 @@
+import path from "node:path";
+import { z } from "zod";
+
+/** The console's configuration, parsed once at start. The README's table mirrors it. */
+const Env = z.object({
+  DATABASE_URL: z
+    .string()
+    .regex(/^(postgres(ql)?:\/\/|file:)/, "must be postgresql://… or file:<PGlite directory>; leave unset for the embedded database")
+    .optional(),
+  SWITCHYARD_DATA_DIR: z.string().min(1).default(".switchyard"),
+  /** The console is started from apps/console; the bundle cannot locate files by module URL. */
+  SWITCHYARD_MIGRATIONS_DIR: z.string().min(1).default("../../prisma/migrations"),
+  SWITCHYARD_ADMIN_PASSWORD: z.string().min(12, "must be at least 12 characters").optional(),
+  SWITCHYARD_PUBLIC_URL: z.url().optional(),
+  SWITCHYARD_SESSION_TTL_HOURS: z.coerce.number().positive().max(24 * 30).default(12),
+  SWITCHYARD_SECURE_COOKIES: z.stringbool().default(false),
+  SWITCHYARD_MAX_BATCH: z.coerce.number().int().min(1).max(1000).default(20),
+  SWITCHYARD_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024),
+});
+export type Env = z.infer<typeof Env>;
+
+let parsed: Env | undefined;
+
+export function getEnv(): Env {
+  if (parsed) return parsed;
+  // An empty variable counts as unset (compose files pass `${X:-}`).
+  const result = Env.safeParse(Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== "")));
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new Error(`Invalid console configuration:\n${lines.join("\n")}`);
+  }
+  parsed = result.data;
+  return parsed;
+}
+
+export function databaseUrl(env: Env): string {
+  return env.DATABASE_URL ?? `file:${path.resolve(env.SWITCHYARD_DATA_DIR, "db")}`;
+}
