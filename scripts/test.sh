@@ -7,26 +7,36 @@ ensure_npm
 ensure_postgres
 cd "$ROOT"
 rm -rf .test-results && mkdir -p .test-results
-status=0
-step() { echo; echo "==> $*"; }
+failed=()
+step() { echo; echo "==> $*"; current="$*"; }
+fail() { failed+=("$current"); }
 
 step "typecheck"
-npx turbo run typecheck --output-logs=errors-only || status=1
+npx turbo run typecheck --output-logs=errors-only || fail
 
 step "unit tests"
-npx vitest run --project unit --reporter=default --reporter=json --outputFile.json=.test-results/unit.json || status=1
+npx vitest run --project unit --reporter=default --reporter=json --outputFile.json=.test-results/unit.json || fail
 
-for db in pglite postgres; do
-  step "integration tests on $db"
-  SWITCHYARD_TEST_DB=$db npx vitest run --project int --reporter=default --reporter=json \
-    --outputFile.json=".test-results/int-$db.json" || status=1
-done
+# Everything once on the embedded database; then the database-backed tests again on
+# PostgreSQL (the prisma CLI suites already cover both kinds in one pass).
+step "integration tests (PGlite, real CNI plugins)"
+SWITCHYARD_TEST_DB=pglite npx vitest run --project int --reporter=default --reporter=json \
+  --outputFile.json=.test-results/int-pglite.json || fail
+
+step "integration tests on PostgreSQL"
+SWITCHYARD_TEST_DB=postgres npx vitest run --project int packages/api/ packages/db/test/db.int \
+  packages/db/test/migrate.int --reporter=default --reporter=json \
+  --outputFile.json=.test-results/int-postgres.json || fail
 
 step "build console"
-npx turbo run build --filter=@switchyard/console --output-logs=errors-only || status=1
+npx turbo run build --filter=@switchyard/console --output-logs=errors-only || fail
 
 step "end-to-end (Playwright, Debian chromium)"
-(cd e2e && node "$ROOT/node_modules/@playwright/test/cli.js" test) || status=1
+(cd e2e && node "$ROOT/node_modules/@playwright/test/cli.js" test) || fail
 
-node scripts/test-summary.mjs .test-results || status=1
-exit $status
+current="test reports"
+node scripts/test-summary.mjs .test-results || fail
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'FAILED step: %s\n' "${failed[@]}"
+  exit 1
+fi

@@ -32,7 +32,7 @@ export class MigrationError extends Error {
 /** The migration folders in apply order, with Prisma's checksum (sha256 hex of migration.sql). */
 export function readMigrations(dir: string = defaultMigrationsDir()): Migration[] {
   return fs
-    .readdirSync(dir, { withFileTypes: true })
+    .readdirSync(/*turbopackIgnore: true*/ dir, { withFileTypes: true })
     .filter((e) => e.isDirectory() && fs.existsSync(path.join(dir, e.name, "migration.sql")))
     .map((e) => e.name)
     .sort()

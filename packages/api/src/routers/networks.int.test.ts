@@ -158,19 +158,27 @@ describe("networks authorization", () => {
   it("refuses anonymous callers with UNAUTHORIZED on every procedure", async () => {
     const a = t.anonymous.networks;
     const calls = [
-      a.list(),
-      a.get({ id: "x" }),
-      a.revisions({ id: "x" }),
-      a.revision({ id: "x", number: 1 }),
-      a.export({}),
-      a.create({ text: "{}", comment: "" }),
-      a.update({ id: "x", text: "{}", comment: "", expectedRevision: 1 }),
-      a.rollback({ id: "x", toRevision: 1, expectedRevision: 1 }),
-      a.delete({ id: "x", confirmName: "x" }),
-      a.import({ files: [{ fileName: "a", text: "{}" }] }),
-      a.onChange(),
+      () => a.list(),
+      () => a.get({ id: "x" }),
+      () => a.revisions({ id: "x" }),
+      () => a.revision({ id: "x", number: 1 }),
+      () => a.export({}),
+      () => a.create({ text: "{}", comment: "" }),
+      () => a.update({ id: "x", text: "{}", comment: "", expectedRevision: 1 }),
+      () => a.rollback({ id: "x", toRevision: 1, expectedRevision: 1 }),
+      () => a.delete({ id: "x", confirmName: "x" }),
+      () => a.import({ files: [{ fileName: "a", text: "{}" }] }),
+      () => a.onChange(),
     ];
-    for (const call of calls) expect(await trpcCode(call)).toBe("UNAUTHORIZED");
+    for (const call of calls) expect(await trpcCode(call())).toBe("UNAUTHORIZED");
+  });
+
+  it("answers NOT_FOUND for ids that do not exist, and audits the attempt (HARDENING 12)", async () => {
+    expect(await trpcCode(operator.caller.networks.update({ id: "cl-nonexistent", text: BRIDGE_CONFLIST("ghost", "10.80.0.0/24", "10.80.0.1"), comment: "", expectedRevision: 1 }))).toBe("NOT_FOUND");
+    expect(await trpcCode(operator.caller.networks.delete({ id: "cl-nonexistent", confirmName: "ghost" }))).toBe("NOT_FOUND");
+    expect(await trpcCode(viewer.caller.networks.revisions({ id: "cl-nonexistent" }))).toBe("NOT_FOUND");
+    const events = await t.db.auditEvent.findMany({ where: { targetId: "cl-nonexistent", outcome: "denied" } });
+    expect(events.map((e) => e.action).sort()).toEqual(["networks.delete", "networks.update"]);
   });
 
   it("lets viewers read but refuses every change with FORBIDDEN, audited as denied", async () => {
@@ -178,13 +186,13 @@ describe("networks authorization", () => {
     const v = viewer.caller.networks;
     expect((await v.list()).some((n) => n.id === saved.id)).toBe(true);
     const calls = [
-      v.create({ text: BRIDGE_CONFLIST("by-viewer", "10.71.0.0/24", "10.71.0.1"), comment: "" }),
-      v.update({ id: saved.id, text: BRIDGE_CONFLIST("viewer-target", "10.70.0.0/24", "10.70.0.2"), comment: "", expectedRevision: 1 }),
-      v.rollback({ id: saved.id, toRevision: 1, expectedRevision: 1 }),
-      v.delete({ id: saved.id, confirmName: "viewer-target" }),
-      v.import({ files: [{ fileName: "a.conflist", text: BRIDGE_CONFLIST("by-viewer", "10.71.0.0/24", "10.71.0.1") }] }),
+      () => v.create({ text: BRIDGE_CONFLIST("by-viewer", "10.71.0.0/24", "10.71.0.1"), comment: "" }),
+      () => v.update({ id: saved.id, text: BRIDGE_CONFLIST("viewer-target", "10.70.0.0/24", "10.70.0.2"), comment: "", expectedRevision: 1 }),
+      () => v.rollback({ id: saved.id, toRevision: 1, expectedRevision: 1 }),
+      () => v.delete({ id: saved.id, confirmName: "viewer-target" }),
+      () => v.import({ files: [{ fileName: "a.conflist", text: BRIDGE_CONFLIST("by-viewer", "10.71.0.0/24", "10.71.0.1") }] }),
     ];
-    for (const call of calls) expect(await trpcCode(call)).toBe("FORBIDDEN");
+    for (const call of calls) expect(await trpcCode(call())).toBe("FORBIDDEN");
     expect(await t.db.network.count({ where: { name: "by-viewer" } })).toBe(0);
     expect((await t.db.network.findUniqueOrThrow({ where: { id: saved.id } })).latestRevision).toBe(1);
     const denied = await t.db.auditEvent.findMany({ where: { actorName: "victor", outcome: "denied" } });

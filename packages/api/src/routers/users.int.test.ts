@@ -72,6 +72,19 @@ describe("users", () => {
     expect(await t.db.session.count({ where: { userId: victim.id } })).toBe(0);
   });
 
+  it("lets an admin reset a password, which signs the user out everywhere", async () => {
+    const admin = await t.callerAs("admin");
+    const user = await t.createUserRow("forgetful", "viewer", "the old long password");
+    await t.db.session.create({ data: { id: "s-forgetful", userId: user.id, expiresAt: new Date(Date.now() + 60_000) } });
+    await admin.caller.users.resetPassword({ id: user.id, password: "the new long password" });
+    expect(await t.db.session.count({ where: { userId: user.id } })).toBe(0);
+    expect(await codeOf(t.anonymous.auth.signIn({ username: "forgetful", password: "the new long password" }))).toBe("OK");
+    expect(await codeOf(t.anonymous.auth.signIn({ username: "forgetful", password: "the old long password" }))).toBe("UNAUTHORIZED");
+    const event = await t.db.auditEvent.findFirst({ where: { action: "users.resetPassword", targetId: user.id } });
+    expect(event?.outcome).toBe("success");
+    expect(JSON.stringify(event)).not.toContain("the new long password");
+  });
+
   it("validates input with clear errors", async () => {
     const admin = await t.callerAs("admin");
     expect(await codeOf(admin.caller.users.create({ username: "Bad Name", password: "long enough password", role: "viewer" }))).toBe("BAD_REQUEST");
