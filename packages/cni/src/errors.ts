@@ -17,18 +17,61 @@ export type CniErrorName = keyof typeof CNI_ERROR_CODES;
 /** Spec codes, plus plugin-specific codes of 100 and above. */
 export type CniErrorCode = (typeof CNI_ERROR_CODES)[CniErrorName] | number;
 
+/**
+ * Why the runtime itself (not a plugin) raised an error. The spec's numeric code stays the
+ * nearest spec code; the reason tells runtime-side failures apart for callers and tests.
+ */
+export const CNI_ERROR_REASONS = [
+  "plugin", // the plugin answered with an error object
+  "pluginFailed", // the plugin exited non-zero without a readable error object
+  "pluginNotFound",
+  "invalidPluginType",
+  "invalidArgument", // container id, network name, ifname, CNI_ARGS
+  "invalidNetns",
+  "timeout",
+  "badResult", // the plugin's output is not a valid result
+  "cacheCorrupt",
+  "notSupported", // the verb needs a newer cniVersion
+  "noCachedResult",
+  "multiple", // several plugins failed (DEL, CHECK, GC); see `errors`
+] as const;
+export type CniErrorReason = (typeof CNI_ERROR_REASONS)[number];
+
+export interface CniErrorOptions {
+  reason?: CniErrorReason;
+  /** Plugin type whose execution failed. */
+  plugin?: string;
+  /** The plugin's stderr, kept for diagnostics. */
+  stderr?: string;
+  /** File the error is about (a cache file, a config file). */
+  file?: string;
+  /** The individual failures behind a "multiple" error. */
+  errors?: CniError[];
+  cause?: unknown;
+}
+
 /** The error type of this package; `toJSON()` gives the spec's error object. */
 export class CniError extends Error {
   readonly code: CniErrorCode;
   readonly msg: string;
   readonly details: string;
+  readonly reason?: CniErrorReason;
+  readonly plugin?: string;
+  readonly stderr?: string;
+  readonly file?: string;
+  readonly errors?: CniError[];
 
-  constructor(code: CniErrorCode, msg: string, details = "") {
-    super(details ? `${msg}: ${details}` : msg);
+  constructor(code: CniErrorCode, msg: string, details = "", options: CniErrorOptions = {}) {
+    super(details ? `${msg}: ${details}` : msg, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "CniError";
     this.code = code;
     this.msg = msg;
     this.details = details;
+    if (options.reason !== undefined) this.reason = options.reason;
+    if (options.plugin !== undefined) this.plugin = options.plugin;
+    if (options.stderr !== undefined) this.stderr = options.stderr;
+    if (options.file !== undefined) this.file = options.file;
+    if (options.errors !== undefined) this.errors = options.errors;
   }
 
   /** An "invalid network config" (7) error summarising validation issues. */

@@ -1,0 +1,209 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readFile, readdir, rename, rm, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { CNI_ERROR_CODES, CniError } from "../errors";
+
+/** Go libcni's cache kind (libcni/api.go, CNICacheV1). */
+export const CNI_CACHE_KIND = "cniCacheV1";
+export const DEFAULT_CACHE_DIR = "/var/lib/cni";
+
+/** One attachment's cache entry, field for field libcni's cachedInfo. */
+export interface CachedAttachment {
+  kind: typeof CNI_CACHE_KIND;
+  containerId: string;
+  /** The conflist bytes as given to ADD (base64 in the file). */
+  config: Uint8Array;
+  ifName: string;
+  networkName: string;
+  netns?: string;
+  cniArgs?: [string, string][];
+  capabilityArgs?: Record<string, unknown>;
+  /** The result of ADD, in the network's cniVersion. */
+  result?: Record<string, unknown>;
+  /** A pre-cniCacheV1 file (libcni < 0.8) held only the result. */
+  legacy?: boolean;
+}
+
+export interface AttachmentKey {
+  networkName: string;
+  containerId: string;
+  ifName: string;
+}
+
+export function resultsDir(cacheDir: string): string {
+  return join(cacheDir, "results");
+}
+
+/** `<cacheDir>/results/<net>-<containerID>-<ifname>`, as libcni's getCacheFilePath. Ids must be validated first. */
+export function cacheFilePath(cacheDir: string, key: AttachmentKey): string {
+  return join(resultsDir(cacheDir), `${key.networkName}-${key.containerId}-${key.ifName}`);
+}
+
+/** The file's JSON in libcni's field order (encoding/json follows the struct: kind … result). */
+export function serializeCachedAttachment(entry: CachedAttachment): string {
+  const out: Record<string, unknown> = {
+    kind: CNI_CACHE_KIND,
+    containerId: entry.containerId,
+    config: Buffer.from(entry.config).toString("base64"),
+    ifName: entry.ifName,
+    networkName: entry.networkName,
+  };
+  if (entry.netns) out.netns = entry.netns;
+  if (entry.cniArgs?.length) out.cniArgs = entry.cniArgs;
+  if (entry.capabilityArgs && Object.keys(entry.capabilityArgs).length > 0) out.capabilityArgs = entry.capabilityArgs;
+  if (entry.result) out.result = entry.result;
+  return JSON.stringify(out);
+}
+
+function corrupt(file: string, why: string): CniError {
+  return new CniError(CNI_ERROR_CODES.decodeFailure, "corrupt result cache file", `${file}: ${why}`, { reason: "cacheCorrupt", file });
+}
+
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Parses a cache file's text; throws a CniError naming `file` when it is truncated or corrupt. */
+export function parseCachedAttachment(text: string, file: string): CachedAttachment {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw corrupt(file, `not valid JSON (${(error as Error).message})`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw corrupt(file, "not a JSON object");
+  const obj = value as Record<string, unknown>;
+  if (obj.kind === undefined && typeof obj.cniVersion === "string") {
+    return { kind: CNI_CACHE_KIND, containerId: "", config: new Uint8Array(), ifName: "", networkName: "", result: obj, legacy: true };
+  }
+  if (obj.kind !== CNI_CACHE_KIND) throw corrupt(file, `kind is ${JSON.stringify(obj.kind)}, expected "${CNI_CACHE_KIND}"`);
+  for (const key of ["containerId", "ifName", "networkName"] as const) {
+    if (typeof obj[key] !== "string" || obj[key] === "") throw corrupt(file, `${key} is missing or not a string`);
+  }
+  if (typeof obj.config !== "string" || !BASE64_RE.test(obj.config)) throw corrupt(file, "config is not base64 text");
+  const entry: CachedAttachment = {
+    kind: CNI_CACHE_KIND,
+    containerId: obj.containerId as string,
+    config: new Uint8Array(Buffer.from(obj.config, "base64")),
+    ifName: obj.ifName as string,
+    networkName: obj.networkName as string,
+  };
+  if (obj.netns !== undefined) {
+    if (typeof obj.netns !== "string") throw corrupt(file, "netns is not a string");
+    entry.netns = obj.netns;
+  }
+  if (obj.cniArgs !== undefined && obj.cniArgs !== null) {
+    const args = obj.cniArgs;
+    if (!Array.isArray(args) || args.some((p) => !Array.isArray(p) || p.length !== 2 || typeof p[0] !== "string" || typeof p[1] !== "string")) {
+      throw corrupt(file, "cniArgs is not a list of [key, value] string pairs");
+    }
+    entry.cniArgs = args as [string, string][];
+  }
+  if (obj.capabilityArgs !== undefined && obj.capabilityArgs !== null) {
+    if (typeof obj.capabilityArgs !== "object" || Array.isArray(obj.capabilityArgs)) throw corrupt(file, "capabilityArgs is not an object");
+    entry.capabilityArgs = obj.capabilityArgs as Record<string, unknown>;
+  }
+  if (obj.result !== undefined && obj.result !== null) {
+    if (typeof obj.result !== "object" || Array.isArray(obj.result)) throw corrupt(file, "result is not an object");
+    entry.result = obj.result as Record<string, unknown>;
+  }
+  return entry;
+}
+
+/** Reads one attachment's cache entry; null when there is none. */
+export async function readCachedAttachment(cacheDir: string, key: AttachmentKey): Promise<CachedAttachment | null> {
+  const file = cacheFilePath(cacheDir, key);
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new CniError(CNI_ERROR_CODES.ioFailure, "cannot read result cache file", `${file}: ${(error as Error).message}`, { file, cause: error });
+  }
+  const entry = parseCachedAttachment(text, file);
+  if (entry.legacy) return { ...entry, networkName: key.networkName, containerId: key.containerId, ifName: key.ifName };
+  return entry;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Writes `data` to `file` atomically: a temp file in the same directory, fsync, rename, fsync of the directory. */
+export async function writeFileAtomic(file: string, data: string, mode = 0o600): Promise<void> {
+  const dir = join(file, "..");
+  const temp = join(dir, `.${randomBytes(6).toString("hex")}.tmp`);
+  const handle = await open(temp, "wx", mode);
+  try {
+    await handle.writeFile(data, "utf8");
+    await handle.sync();
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await unlink(temp).catch(() => {});
+    throw error;
+  }
+  await handle.close();
+  try {
+    await rename(temp, file);
+  } catch (error) {
+    await unlink(temp).catch(() => {});
+    throw error;
+  }
+  await fsyncDir(dir);
+}
+
+export async function writeCachedAttachment(cacheDir: string, entry: CachedAttachment): Promise<string> {
+  const dir = resultsDir(cacheDir);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const file = cacheFilePath(cacheDir, entry);
+  await writeFileAtomic(file, serializeCachedAttachment(entry));
+  return file;
+}
+
+export async function deleteCachedAttachment(cacheDir: string, key: AttachmentKey): Promise<void> {
+  await rm(cacheFilePath(cacheDir, key), { force: true });
+}
+
+export interface CachedAttachmentInfo {
+  networkName: string;
+  containerId: string;
+  ifName: string;
+  netns: string;
+  file: string;
+  entry: CachedAttachment;
+}
+
+/**
+ * Every readable cniCacheV1 entry (of one network when given), as libcni's GetCachedAttachments;
+ * unreadable files are returned in `errors` instead of hiding the rest.
+ */
+export async function scanCachedAttachments(cacheDir: string, networkName?: string): Promise<{ attachments: CachedAttachmentInfo[]; errors: CniError[] }> {
+  const dir = resultsDir(cacheDir);
+  let names: string[];
+  try {
+    names = (await readdir(dir)).sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { attachments: [], errors: [] };
+    throw error;
+  }
+  const attachments: CachedAttachmentInfo[] = [];
+  const errors: CniError[] = [];
+  for (const name of names) {
+    if (name.startsWith(".")) continue;
+    if (networkName !== undefined && !name.startsWith(`${networkName}-`)) continue;
+    const file = join(dir, name);
+    try {
+      const entry = parseCachedAttachment(await readFile(file, "utf8"), file);
+      if (entry.legacy) continue; // a legacy file has no ids to act on
+      if (networkName !== undefined && entry.networkName !== networkName) continue;
+      attachments.push({ networkName: entry.networkName, containerId: entry.containerId, ifName: entry.ifName, netns: entry.netns ?? "", file, entry });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "EISDIR" || (error as NodeJS.ErrnoException).code === "ENOENT") continue;
+      errors.push(error instanceof CniError ? error : corrupt(file, (error as Error).message));
+    }
+  }
+  return { attachments, errors };
+}

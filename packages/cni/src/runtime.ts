@@ -1,0 +1,443 @@
+import { resolve } from "node:path";
+import { type AttachmentKey, DEFAULT_CACHE_DIR, type CachedAttachment, deleteCachedAttachment, readCachedAttachment, scanCachedAttachments, writeCachedAttachment } from "./cache";
+import { compareVersions } from "./config/versions";
+import { CNI_ERROR_CODES, CniError } from "./errors";
+import { type CniVerb, buildPluginEnv, formatCniArgs } from "./exec/env";
+import { findPlugin } from "./exec/find";
+import { buildPluginConfig } from "./exec/inject";
+import { type ExecEvent, execPlugin } from "./exec/invoke";
+import { type NetworkConfigList, loadCachedNetworkList } from "./load";
+import { type CacheDirLock, createCacheDirLock, createKeyedMutex } from "./lock";
+import { checkNetns, validateAttachmentIds } from "./netns";
+import { LATEST_CNI_VERSION, convertResult, parseResult } from "./result/convert";
+import type { CniResult, VersionedResult } from "./result/types";
+
+export interface RuntimeConf {
+  containerId: string;
+  /** Path of the network namespace; may be missing for DEL. */
+  netns: string;
+  ifName: string;
+  /** CNI_ARGS pairs. */
+  args?: [string, string][];
+  /** portMappings, ipRanges, bandwidth, dns, ips, mac, …; passed only to plugins that enable them. */
+  capabilityArgs?: Record<string, unknown>;
+}
+
+export interface CniRuntimeOptions {
+  /** CNI_PATH, e.g. ["/opt/cni/bin", "/usr/lib/cni"]. */
+  pluginDirs: string[];
+  /** Default "/var/lib/cni" (libcni's). */
+  cacheDir?: string;
+  /** Per plugin execution; default 60 000. */
+  timeoutMs?: number;
+  onExec?: (event: ExecEvent) => void;
+  /** Problems that do not stop the operation (a corrupt cache file during DEL or GC). */
+  onWarning?: (error: CniError) => void;
+  /** How long ADD/DEL wait for a GC of the same cache directory (and GC for them); default 5 minutes. */
+  lockTimeoutMs?: number;
+  /** Environment the allow-listed variables (PATH, LANG, LC_ALL, TZ) are read from; default process.env. */
+  baseEnv?: Record<string, string | undefined>;
+}
+
+export interface GcOptions {
+  validAttachments: { containerId: string; ifName: string }[];
+}
+
+export interface CachedAttachmentSummary {
+  networkName: string;
+  containerId: string;
+  ifName: string;
+  netns: string;
+  file: string;
+}
+
+export interface PluginVersionInfo {
+  cniVersion: string;
+  supportedVersions: string[];
+}
+
+export interface CniRuntime {
+  addNetworkList(net: NetworkConfigList, rt: RuntimeConf): Promise<CniResult>;
+  checkNetworkList(net: NetworkConfigList, rt: RuntimeConf): Promise<void>;
+  delNetworkList(net: NetworkConfigList, rt: RuntimeConf): Promise<void>;
+  getStatusNetworkList(net: NetworkConfigList): Promise<void>;
+  gcNetworkList(net: NetworkConfigList, opts: GcOptions): Promise<void>;
+  getCachedResult(net: NetworkConfigList, rt: RuntimeConf): Promise<CniResult | null>;
+  listCachedAttachments(networkName?: string): Promise<CachedAttachmentSummary[]>;
+  getVersionInfo(pluginType: string): Promise<PluginVersionInfo>;
+  validateNetworkList(net: NetworkConfigList): Promise<{ capabilities: string[] }>;
+}
+
+// Shared by every runtime of the process: one attachment, one operation, whichever instance asks.
+const attachmentMutex = createKeyedMutex();
+const cacheDirLocks = new Map<string, CacheDirLock>();
+
+function cacheDirLock(cacheDir: string, waitTimeoutMs?: number): CacheDirLock {
+  let lock = cacheDirLocks.get(cacheDir);
+  if (!lock) {
+    lock = createCacheDirLock(cacheDir, waitTimeoutMs === undefined ? {} : { waitTimeoutMs });
+    cacheDirLocks.set(cacheDir, lock);
+  }
+  return lock;
+}
+
+function joinErrors(errors: CniError[], what: string): CniError {
+  if (errors.length === 1) return errors[0]!;
+  const first = errors[0]!;
+  return new CniError(first.code, `${errors.length} plugins failed (${what})`, errors.map((e) => e.message).join("; "), { reason: "multiple", errors });
+}
+
+function asCniError(error: unknown): CniError {
+  if (error instanceof CniError) return error;
+  return new CniError(CNI_ERROR_CODES.ioFailure, (error as Error)?.message ?? String(error), "", { cause: error });
+}
+
+function requireVersion(net: NetworkConfigList, min: string, verb: string): void {
+  if (compareVersions(net.cniVersion, min) < 0) {
+    throw new CniError(CNI_ERROR_CODES.incompatibleVersion, `configuration version "${net.cniVersion}" does not support the ${verb} command`, `${verb} needs cniVersion ${min} or later`, {
+      reason: "notSupported",
+    });
+  }
+}
+
+/** Creates a CNI runtime: libcni's CNIConfig, with locking, validation and a Go-compatible cache. */
+export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
+  const pluginDirs = [...options.pluginDirs];
+  const cacheDir = resolve(options.cacheDir ?? DEFAULT_CACHE_DIR);
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const warn = (error: CniError) => options.onWarning?.(error);
+  const lock = () => cacheDirLock(cacheDir, options.lockTimeoutMs);
+
+  interface ResolvedPlugin {
+    type: string;
+    path: string;
+    config: Record<string, unknown>;
+  }
+
+  /** Finds every plugin (and IPAM plugin) of the list before anything runs. */
+  async function resolvePlugins(net: NetworkConfigList): Promise<ResolvedPlugin[]> {
+    const out: ResolvedPlugin[] = [];
+    for (const plugin of net.plugins) {
+      const path = await findPlugin(plugin.config.type ?? plugin.type, pluginDirs);
+      const ipam = plugin.config.ipam;
+      if (typeof ipam === "object" && ipam !== null && Object.hasOwn(ipam, "type")) {
+        await findPlugin((ipam as { type: unknown }).type, pluginDirs, "ipam.type");
+      }
+      out.push({ type: plugin.type, path, config: plugin.config });
+    }
+    return out;
+  }
+
+  async function run(verb: CniVerb, plugin: ResolvedPlugin, stdin: Record<string, unknown>, ctx: { containerId?: string; netns?: string; ifName?: string; args?: [string, string][] }): Promise<string> {
+    const env = buildPluginEnv({ verb, pluginDirs, ...ctx, ...(options.baseEnv ? { baseEnv: options.baseEnv } : {}) });
+    const output = await execPlugin({ pluginPath: plugin.path, verb, env, stdin: JSON.stringify(stdin), timeoutMs, ...(options.onExec ? { onExec: options.onExec } : {}) });
+    return output.stdout;
+  }
+
+  function keyOf(net: { name: string }, rt: RuntimeConf): AttachmentKey {
+    return { networkName: net.name, containerId: rt.containerId, ifName: rt.ifName };
+  }
+
+  function validate(net: { name: string }, rt: RuntimeConf): void {
+    validateAttachmentIds(keyOf(net, rt));
+    formatCniArgs(rt.args);
+  }
+
+  function withAttachment<T>(key: AttachmentKey, fn: () => Promise<T>): Promise<T> {
+    return attachmentMutex.run(`${cacheDir}\0${key.networkName}\0${key.containerId}\0${key.ifName}`, fn);
+  }
+
+  /** The cached entry, or null; a corrupt file is reported through onWarning when `tolerate`. */
+  async function readCache(key: AttachmentKey, tolerate: boolean): Promise<CachedAttachment | null> {
+    try {
+      return await readCachedAttachment(cacheDir, key);
+    } catch (error) {
+      if (!tolerate) throw error;
+      warn(asCniError(error));
+      return null;
+    }
+  }
+
+  function cachedPrevResult(entry: CachedAttachment | null, toVersion: string, fromVersion: string): VersionedResult | null {
+    if (!entry?.result) return null;
+    return convertResult(parseResult(entry.result, fromVersion), toVersion);
+  }
+
+  /** DEL of every plugin in reverse order, best effort: all run, failures are collected. */
+  async function delPlugins(net: NetworkConfigList, plugins: ResolvedPlugin[], rt: RuntimeConf, prevResult: VersionedResult | null): Promise<CniError[]> {
+    const errors: CniError[] = [];
+    for (let i = plugins.length - 1; i >= 0; i--) {
+      const plugin = plugins[i]!;
+      const stdin = buildPluginConfig({ name: net.name, cniVersion: net.cniVersion, plugin: plugin.config, prevResult, ...(rt.capabilityArgs ? { capabilityArgs: rt.capabilityArgs } : {}) });
+      try {
+        await run("DEL", plugin, stdin, { containerId: rt.containerId, netns: rt.netns, ifName: rt.ifName, ...(rt.args ? { args: rt.args } : {}) });
+      } catch (error) {
+        errors.push(asCniError(error));
+      }
+    }
+    return errors;
+  }
+
+  /** DEL of one attachment; the caller holds the attachment mutex (and the shared lock, or GC's exclusive one). */
+  async function delAttachment(net: NetworkConfigList, rt: RuntimeConf): Promise<void> {
+    const key = keyOf(net, rt);
+    const entry = await readCache(key, true);
+    // What ADD ran is what DEL must undo: the cached conflist and arguments win over the caller's.
+    const cachedList = entry && !entry.legacy && entry.config.length > 0 ? loadCachedNetworkList(entry.config) : undefined;
+    if (entry && !entry.legacy && !cachedList) {
+      warn(new CniError(CNI_ERROR_CODES.decodeFailure, "unusable config in result cache file", `${key.networkName}-${key.containerId}-${key.ifName}: using the caller's configuration`, { reason: "cacheCorrupt" }));
+    }
+    const list = cachedList && cachedList.name === net.name ? cachedList : net;
+    const effective: RuntimeConf = {
+      containerId: rt.containerId,
+      ifName: rt.ifName,
+      netns: rt.netns || entry?.netns || "",
+      ...(entry && !entry.legacy ? { args: entry.cniArgs ?? [], capabilityArgs: entry.capabilityArgs ?? {} } : {}),
+    };
+    if (!entry || entry.legacy) {
+      if (rt.args) effective.args = rt.args;
+      if (rt.capabilityArgs) effective.capabilityArgs = rt.capabilityArgs;
+    }
+    await checkNetns(effective.netns, { allowMissing: true });
+    const plugins = await resolvePlugins(list);
+    let prevResult: VersionedResult | null = null;
+    // The cached result on DEL came with 0.4.0.
+    if (compareVersions(list.cniVersion, "0.4.0") >= 0) {
+      try {
+        prevResult = cachedPrevResult(entry, list.cniVersion, list.cniVersion);
+      } catch (error) {
+        warn(asCniError(error));
+      }
+    }
+    const errors = await delPlugins(list, plugins, effective, prevResult);
+    if (errors.length > 0) throw joinErrors(errors, "DEL");
+    await deleteCachedAttachment(cacheDir, key);
+  }
+
+  async function addNetworkList(net: NetworkConfigList, rt: RuntimeConf): Promise<CniResult> {
+    validate(net, rt);
+    await checkNetns(rt.netns);
+    const plugins = await resolvePlugins(net);
+    const key = keyOf(net, rt);
+    return lock().shared(() =>
+      withAttachment(key, async () => {
+        let prevResult: VersionedResult | null = null;
+        let latest: CniResult | null = null;
+        const ctx = { containerId: rt.containerId, netns: rt.netns, ifName: rt.ifName, ...(rt.args ? { args: rt.args } : {}) };
+        try {
+          for (const plugin of plugins) {
+            const stdin = buildPluginConfig({ name: net.name, cniVersion: net.cniVersion, plugin: plugin.config, prevResult, ...(rt.capabilityArgs ? { capabilityArgs: rt.capabilityArgs } : {}) });
+            const stdout = await run("ADD", plugin, stdin, ctx);
+            let value: unknown;
+            try {
+              value = JSON.parse(stdout);
+            } catch {
+              throw new CniError(CNI_ERROR_CODES.decodeFailure, `plugin ${plugin.type} returned no valid result (ADD)`, stdout.trim() ? `stdout: ${JSON.stringify(stdout.slice(0, 300))}` : "stdout was empty", {
+                reason: "badResult",
+                plugin: plugin.type,
+              });
+            }
+            latest = parseResult(value, net.cniVersion);
+            // Each plugin gets the previous result in the list's version, whatever the last one wrote.
+            prevResult = convertResult(latest, net.cniVersion);
+          }
+          const entry: CachedAttachment = {
+            kind: "cniCacheV1",
+            containerId: rt.containerId,
+            config: net.bytes,
+            ifName: rt.ifName,
+            networkName: net.name,
+            netns: rt.netns,
+            ...(rt.args?.length ? { cniArgs: rt.args } : {}),
+            ...(rt.capabilityArgs ? { capabilityArgs: rt.capabilityArgs } : {}),
+            ...(prevResult ? { result: prevResult } : {}),
+          };
+          await writeCachedAttachment(cacheDir, entry);
+        } catch (error) {
+          // A failed ADD leaves nothing behind (containerd#12130): DEL the whole list.
+          const rollback = await delPlugins(net, plugins, rt, prevResult);
+          if (rollback.length > 0) {
+            // Keep what the failed DEL needs so a later DEL or GC can finish the job.
+            const entry: CachedAttachment = { kind: "cniCacheV1", containerId: rt.containerId, config: net.bytes, ifName: rt.ifName, networkName: net.name, netns: rt.netns, ...(rt.args?.length ? { cniArgs: rt.args } : {}), ...(rt.capabilityArgs ? { capabilityArgs: rt.capabilityArgs } : {}), ...(prevResult ? { result: prevResult } : {}) };
+            await writeCachedAttachment(cacheDir, entry).catch(() => {});
+            const original = asCniError(error);
+            throw new CniError(original.code, original.msg, `${original.details ? `${original.details}; ` : ""}rollback DEL failed: ${rollback.map((e) => e.message).join("; ")}`, {
+              reason: original.reason ?? "plugin",
+              ...(original.plugin ? { plugin: original.plugin } : {}),
+              ...(original.stderr !== undefined ? { stderr: original.stderr } : {}),
+              errors: rollback,
+              cause: error,
+            });
+          }
+          throw error;
+        }
+        return convertResult(latest!, LATEST_CNI_VERSION) as unknown as CniResult;
+      }),
+    );
+  }
+
+  async function checkNetworkList(net: NetworkConfigList, rt: RuntimeConf): Promise<void> {
+    requireVersion(net, "0.4.0", "CHECK");
+    validate(net, rt);
+    if (net.disableCheck) return;
+    await checkNetns(rt.netns);
+    const key = keyOf(net, rt);
+    await lock().shared(() =>
+      withAttachment(key, async () => {
+        const entry = await readCache(key, false);
+        if (!entry?.result) {
+          throw new CniError(CNI_ERROR_CODES.unknownContainer, `no cached result for network "${net.name}"`, `container ${rt.containerId} ifname ${rt.ifName}: ADD it first`, { reason: "noCachedResult" });
+        }
+        const cachedList = !entry.legacy && entry.config.length > 0 ? loadCachedNetworkList(entry.config) : undefined;
+        const list = cachedList && cachedList.name === net.name ? cachedList : net;
+        if (list.disableCheck) return;
+        requireVersion(list, "0.4.0", "CHECK");
+        const args = entry.legacy ? rt.args : entry.cniArgs;
+        const capabilityArgs = entry.legacy ? rt.capabilityArgs : entry.capabilityArgs;
+        const plugins = await resolvePlugins(list);
+        const prevResult = cachedPrevResult(entry, list.cniVersion, list.cniVersion);
+        const errors: CniError[] = [];
+        for (const plugin of plugins) {
+          const stdin = buildPluginConfig({ name: list.name, cniVersion: list.cniVersion, plugin: plugin.config, prevResult, ...(capabilityArgs ? { capabilityArgs } : {}) });
+          try {
+            await run("CHECK", plugin, stdin, { containerId: rt.containerId, netns: rt.netns, ifName: rt.ifName, ...(args ? { args } : {}) });
+          } catch (error) {
+            errors.push(asCniError(error));
+          }
+        }
+        if (errors.length > 0) throw joinErrors(errors, "CHECK");
+      }),
+    );
+  }
+
+  async function delNetworkList(net: NetworkConfigList, rt: RuntimeConf): Promise<void> {
+    validate(net, rt);
+    await checkNetns(rt.netns, { allowMissing: true });
+    const key = keyOf(net, rt);
+    await lock().shared(() => withAttachment(key, () => delAttachment(net, rt)));
+  }
+
+  async function getStatusNetworkList(net: NetworkConfigList): Promise<void> {
+    // As libcni: before 1.1.0 there is no STATUS, and the network counts as ready.
+    if (compareVersions(net.cniVersion, "1.1.0") < 0) return;
+    const plugins = await resolvePlugins(net);
+    for (const plugin of plugins) {
+      await run("STATUS", plugin, buildPluginConfig({ name: net.name, cniVersion: net.cniVersion, plugin: plugin.config }), {});
+    }
+  }
+
+  async function gcNetworkList(net: NetworkConfigList, opts: GcOptions): Promise<void> {
+    if (net.disableGC) return;
+    const valid = opts.validAttachments.map((a) => {
+      validateAttachmentIds({ networkName: net.name, containerId: a.containerId, ifName: a.ifName });
+      return { containerID: a.containerId, ifname: a.ifName };
+    });
+    const plugins = await resolvePlugins(net);
+    const validKeys = new Set(valid.map((a) => `${a.containerID}\0${a.ifname}`));
+    await lock().exclusive(async () => {
+      const errors: CniError[] = [];
+      const scan = await scanCachedAttachments(cacheDir, net.name);
+      for (const error of scan.errors) warn(error);
+      for (const stale of scan.attachments) {
+        if (validKeys.has(`${stale.containerId}\0${stale.ifName}`)) continue;
+        const rt: RuntimeConf = { containerId: stale.containerId, ifName: stale.ifName, netns: stale.netns };
+        try {
+          validateAttachmentIds(keyOf(net, rt));
+          await withAttachment(keyOf(net, rt), () => delAttachment(net, rt));
+        } catch (error) {
+          const e = asCniError(error);
+          errors.push(new CniError(e.code, `failed to delete stale attachment ${stale.containerId} ${stale.ifName}`, e.message, { ...(e.reason ? { reason: e.reason } : {}), file: stale.file, cause: error }));
+        }
+      }
+      if (compareVersions(net.cniVersion, "1.1.0") >= 0) {
+        // libcni sends both keys: the spec first named it cni.dev/attachments (containernetworking/cni#1101).
+        const inject = { "cni.dev/valid-attachments": valid, "cni.dev/attachments": valid };
+        for (const plugin of plugins) {
+          try {
+            await run("GC", plugin, buildPluginConfig({ name: net.name, cniVersion: net.cniVersion, plugin: plugin.config, inject }), {});
+          } catch (error) {
+            errors.push(asCniError(error));
+          }
+        }
+      }
+      if (errors.length > 0) throw joinErrors(errors, "GC");
+    });
+  }
+
+  async function getCachedResult(net: NetworkConfigList, rt: RuntimeConf): Promise<CniResult | null> {
+    validate(net, rt);
+    const entry = await readCachedAttachment(cacheDir, keyOf(net, rt));
+    if (!entry?.result) return null;
+    return convertResult(parseResult(entry.result, net.cniVersion), LATEST_CNI_VERSION) as unknown as CniResult;
+  }
+
+  async function listCachedAttachments(networkName?: string): Promise<CachedAttachmentSummary[]> {
+    const scan = await scanCachedAttachments(cacheDir, networkName);
+    for (const error of scan.errors) warn(error);
+    return scan.attachments.map(({ networkName: n, containerId, ifName, netns, file }) => ({ networkName: n, containerId, ifName, netns, file }));
+  }
+
+  async function versionOf(plugin: ResolvedPlugin): Promise<PluginVersionInfo> {
+    let stdout: string;
+    try {
+      stdout = await run("VERSION", plugin, { cniVersion: LATEST_CNI_VERSION }, {});
+    } catch (error) {
+      // Plugins older than 0.2.0 know no VERSION command (libcni's invoke.GetVersionInfo).
+      if (error instanceof CniError && error.msg === "unknown CNI_COMMAND: VERSION") return { cniVersion: "0.1.0", supportedVersions: ["0.1.0"] };
+      throw error;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(stdout);
+    } catch {
+      value = undefined;
+    }
+    const info = value as Partial<PluginVersionInfo> | undefined;
+    if (!info || typeof info.cniVersion !== "string" || !Array.isArray(info.supportedVersions) || !info.supportedVersions.every((v) => typeof v === "string")) {
+      throw new CniError(CNI_ERROR_CODES.decodeFailure, `plugin ${plugin.type} returned an invalid VERSION answer`, JSON.stringify(stdout.slice(0, 300)), { reason: "badResult", plugin: plugin.type });
+    }
+    return { cniVersion: info.cniVersion, supportedVersions: info.supportedVersions };
+  }
+
+  async function getVersionInfo(pluginType: string): Promise<PluginVersionInfo> {
+    const path = await findPlugin(pluginType, pluginDirs);
+    return versionOf({ type: pluginType, path, config: {} });
+  }
+
+  async function validateNetworkList(net: NetworkConfigList): Promise<{ capabilities: string[] }> {
+    const errors: CniError[] = [];
+    const capabilities = new Set<string>();
+    for (const plugin of net.plugins) {
+      try {
+        const [resolved] = await resolvePlugins({ ...net, plugins: [plugin] });
+        const info = await versionOf(resolved!);
+        if (!info.supportedVersions.includes(net.cniVersion)) {
+          throw new CniError(CNI_ERROR_CODES.incompatibleVersion, `plugin type="${plugin.type}" does not support config version "${net.cniVersion}"`, `it supports ${info.supportedVersions.join(", ")}`, {
+            reason: "notSupported",
+            plugin: plugin.type,
+          });
+        }
+      } catch (error) {
+        errors.push(asCniError(error));
+      }
+      const caps = plugin.config.capabilities;
+      if (typeof caps === "object" && caps !== null) {
+        for (const [name, enabled] of Object.entries(caps)) if (enabled === true) capabilities.add(name);
+      }
+    }
+    if (errors.length > 0) throw joinErrors(errors, "VERSION");
+    return { capabilities: [...capabilities].sort() };
+  }
+
+  return {
+    addNetworkList,
+    checkNetworkList,
+    delNetworkList,
+    getStatusNetworkList,
+    gcNetworkList,
+    getCachedResult,
+    listCachedAttachments,
+    getVersionInfo,
+    validateNetworkList,
+  };
+}
