@@ -1,0 +1,217 @@
+/**
+ * ADD+DEL cycles of a bridge + host-local network through @switchyard/cni's runtime versus the same
+ * plugin spawned directly (env + stdin, nothing else), in the same run. See bench/README.md.
+ *
+ *   npx tsx bench/cni-add-del.ts [--cycles 50] [--concurrency 16] [--rounds 5]
+ *
+ * Root only: it creates network namespaces `sytest-bench-*`, bridges `sybr*`, and removes them.
+ */
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { createCniRuntime, loadNetworkList } from "../packages/cni/src/index";
+
+const { values: flags } = parseArgs({
+  options: {
+    cycles: { type: "string", default: "50" },
+    concurrency: { type: "string", default: "16" },
+    rounds: { type: "string", default: "5" },
+  },
+});
+const CYCLES = clamp(Number(flags.cycles), 1, 1000);
+const CONCURRENCY = clamp(Number(flags.concurrency), 1, 64);
+const ROUNDS = clamp(Number(flags.rounds), 1, 50);
+const DEADLINE = Date.now() + 10 * 60_000; // the whole run is bounded
+const PLUGIN_DIRS = ["/opt/cni/bin", "/usr/lib/cni"];
+const CNI_PATH = PLUGIN_DIRS.join(":");
+const BRIDGE = PLUGIN_DIRS.map((d) => join(d, "bridge")).find((p) => existsSync(p));
+const PLUGIN_TIMEOUT_MS = 20_000;
+
+function clamp(n: number, lo: number, hi: number): number {
+  return Number.isFinite(n) ? Math.min(hi, Math.max(lo, Math.trunc(n))) : lo;
+}
+
+function run(cmd: string, args: string[]): Promise<number | null> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: "ignore" });
+    child.on("error", () => resolve(-1));
+    child.on("close", resolve);
+  });
+}
+
+// ---- The direct baseline: the smallest correct invocation of a CNI plugin. ----------------------
+function execPlugin(path: string, env: Record<string, string>, stdin: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(path, [], { env, stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stderr.resume();
+    const timer = setTimeout(() => child.kill("SIGKILL"), PLUGIN_TIMEOUT_MS);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      const text = Buffer.concat(out).toString();
+      code === 0 ? resolve(text) : reject(new Error(`plugin exited ${code}: ${text}`));
+    });
+    child.stdin.end(stdin);
+  });
+}
+
+interface Network {
+  name: string;
+  bridge: string;
+  conflist: { cniVersion: string; name: string; plugins: Record<string, unknown>[] };
+  text: string;
+}
+
+function makeNetwork(tag: string, octet: number, dataDir: string): Network {
+  const name = `sybench-${tag}-${process.pid}`;
+  const bridge = `sybr${tag}${process.pid % 100000}`.slice(0, 15);
+  const conflist = {
+    cniVersion: "1.0.0",
+    name,
+    plugins: [
+      {
+        type: "bridge",
+        bridge,
+        // No isGateway/ipMasq: the benchmark must not change the host's forwarding or firewall.
+        ipam: { type: "host-local", dataDir, ranges: [[{ subnet: `10.${octet}.0.0/16` }]] },
+      },
+    ],
+  };
+  return { name, bridge, conflist, text: JSON.stringify(conflist) };
+}
+
+async function directCycle(net: Network, containerId: string, netns: string): Promise<void> {
+  const plugin = net.conflist.plugins[0]!;
+  const base = { CNI_CONTAINERID: containerId, CNI_NETNS: netns, CNI_IFNAME: "eth0", CNI_PATH, PATH: process.env.PATH ?? "/usr/sbin:/usr/bin" };
+  const conf = { ...plugin, name: net.name, cniVersion: net.conflist.cniVersion };
+  const result = JSON.parse(await execPlugin(BRIDGE!, { ...base, CNI_COMMAND: "ADD" }, JSON.stringify(conf))) as unknown;
+  await execPlugin(BRIDGE!, { ...base, CNI_COMMAND: "DEL" }, JSON.stringify({ ...conf, prevResult: result }));
+}
+
+// ---- Statistics --------------------------------------------------------------------------------
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
+}
+const fmt = (n: number) => n.toFixed(1).padStart(8);
+function row(label: string, xs: number[]): string {
+  return `${label.padEnd(28)} n=${String(xs.length).padStart(3)}  median ${fmt(quantile(xs, 0.5))} ms  p90 ${fmt(quantile(xs, 0.9))} ms`;
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error("run as root: the benchmark creates network namespaces");
+  if (!BRIDGE) throw new Error(`no bridge plugin in ${CNI_PATH}`);
+  const root = await mkdtemp(join(tmpdir(), "sytest-bench-"));
+  const namespaces: string[] = [];
+  const rtNet = makeNetwork("r", 250, join(root, "ipam"));
+  const dirNet = makeNetwork("d", 251, join(root, "ipam"));
+  const cleanup = async () => {
+    for (const ns of namespaces) await run("ip", ["netns", "del", ns]);
+    for (const br of [rtNet.bridge, dirNet.bridge]) await run("ip", ["link", "del", br]);
+    await rm(root, { recursive: true, force: true });
+  };
+  const onSignal = () => void cleanup().finally(() => process.exit(130));
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    for (let i = 0; i < CONCURRENCY; i++) {
+      const ns = `sytest-bench-${process.pid}-${i}`;
+      if ((await run("ip", ["netns", "add", ns])) !== 0) throw new Error(`ip netns add ${ns} failed`);
+      namespaces.push(ns);
+    }
+    const nsPath = (i: number) => `/var/run/netns/${namespaces[i]}`;
+    const runtime = createCniRuntime({ pluginDirs: PLUGIN_DIRS, cacheDir: join(root, "cache"), timeoutMs: PLUGIN_TIMEOUT_MS });
+    const net = loadNetworkList(rtNet.text);
+    const runtimeCycle = async (containerId: string, netns: string) => {
+      const rt = { containerId, netns, ifName: "eth0" };
+      await runtime.addNetworkList(net, rt);
+      await runtime.delNetworkList(net, rt);
+    };
+    const time = async (f: () => Promise<void>) => {
+      const t0 = performance.now();
+      await f();
+      return performance.now() - t0;
+    };
+    const checkDeadline = () => {
+      if (Date.now() > DEADLINE) throw new Error("benchmark deadline exceeded");
+    };
+
+    // Warm-up: first exec of each path (page cache, bridge creation) is not measured.
+    await runtimeCycle("warm-r", nsPath(0));
+    await directCycle(dirNet, "warm-d", nsPath(0));
+
+    // Sequential, interleaved (alternating which goes first) so both share the machine's noise.
+    const seq = { runtime: [] as number[], direct: [] as number[] };
+    for (let i = 0; i < CYCLES; i++) {
+      checkDeadline();
+      const r = () => time(() => runtimeCycle(`seq-r-${i}`, nsPath(0)));
+      const d = () => time(() => directCycle(dirNet, `seq-d-${i}`, nsPath(0)));
+      if (i % 2 === 0) {
+        seq.runtime.push(await r());
+        seq.direct.push(await d());
+      } else {
+        seq.direct.push(await d());
+        seq.runtime.push(await r());
+      }
+    }
+
+    // Concurrent: CONCURRENCY cycles at once, one namespace each; rounds alternate which side goes first.
+    const conc = { runtime: [] as number[], direct: [] as number[], runtimeWall: [] as number[], directWall: [] as number[] };
+    const batch = async (side: "runtime" | "direct", round: number) => {
+      const lat: number[] = [];
+      const wall = await time(async () => {
+        await Promise.all(
+          namespaces.map(async (_ns, i) => {
+            const id = `conc-${side[0]}-${round}-${i}`;
+            lat.push(await time(() => (side === "runtime" ? runtimeCycle(id, nsPath(i)) : directCycle(dirNet, id, nsPath(i)))));
+          }),
+        );
+      });
+      conc[side].push(...lat);
+      conc[side === "runtime" ? "runtimeWall" : "directWall"].push(wall);
+    };
+    for (let round = 0; round < ROUNDS; round++) {
+      checkDeadline();
+      if (round % 2 === 0) {
+        await batch("runtime", round);
+        await batch("direct", round);
+      } else {
+        await batch("direct", round);
+        await batch("runtime", round);
+      }
+    }
+
+    const ratio = (a: number[], b: number[]) => (quantile(a, 0.5) / quantile(b, 0.5)).toFixed(3);
+    console.log(`cni-add-del: bridge + host-local (${BRIDGE}), node ${process.version}, ${new Date().toISOString()}`);
+    console.log(`\nsequential ADD+DEL cycles (interleaved)`);
+    console.log(row("  runtime", seq.runtime));
+    console.log(row("  direct", seq.direct));
+    console.log(`  ratio runtime/direct (median)  ${ratio(seq.runtime, seq.direct)}   (p90 ${(quantile(seq.runtime, 0.9) / quantile(seq.direct, 0.9)).toFixed(3)})`);
+    console.log(`\n${CONCURRENCY} concurrent ADD+DEL cycles × ${ROUNDS} rounds`);
+    console.log(row("  runtime, per cycle", conc.runtime));
+    console.log(row("  direct, per cycle", conc.direct));
+    console.log(row("  runtime, batch wall", conc.runtimeWall));
+    console.log(row("  direct, batch wall", conc.directWall));
+    console.log(`  ratio runtime/direct (median per cycle)  ${ratio(conc.runtime, conc.direct)}`);
+    console.log(`  ratio runtime/direct (median batch wall) ${ratio(conc.runtimeWall, conc.directWall)}`);
+    console.log(`\ntarget: ratio ≤ 1.05`);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await cleanup();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exitCode = 1;
+});
