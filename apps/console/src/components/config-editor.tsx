@@ -2,7 +2,7 @@
 
 import { json } from "@codemirror/lang-json";
 import { linter, lintGutter, type Diagnostic } from "@codemirror/lint";
-import { parseNetworkConfig } from "@switchyard/cni";
+import { parseNetworkConfig } from "@switchyard/cni/config";
 import CodeMirror from "@uiw/react-codemirror";
 import { useMemo } from "react";
 

@@ -1,6 +1,6 @@
 "use client";
 
-import { parseNetworkConfig } from "@switchyard/cni";
+import { parseNetworkConfig } from "@switchyard/cni/config";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useRouter } from "next/navigation";

@@ -1,6 +1,6 @@
 "use client";
 
-import { parseNetworkConfig, serializeConflist, type ConfigIssue } from "@switchyard/cni";
+import { parseNetworkConfig, serializeConflist, type ConfigIssue } from "@switchyard/cni/config";
 import { useMemo, useState } from "react";
 import { ConfigEditor } from "./config-editor";
 import { NetworkForm } from "./network-form";

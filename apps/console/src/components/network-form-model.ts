@@ -1,4 +1,4 @@
-import type { Conflist } from "@switchyard/cni";
+import type { Conflist } from "@switchyard/cni/config";
 
 /** The common reference-plugin shapes the form can express; anything else uses the JSON editor. */
 export const MAIN_PLUGINS = ["bridge", "macvlan", "ipvlan", "ptp"] as const;

@@ -5,7 +5,7 @@ import {
   serializeConflist,
   type Conflist,
   type ConfigIssue,
-} from "@switchyard/cni";
+} from "@switchyard/cni/config";
 import { mapPrismaError, type Db, type DbTx, type Prisma } from "@switchyard/db";
 import { writeAudit } from "../audit";
 import type { Context } from "../context";
