@@ -16,4 +16,5 @@ COPY --from=build /app /app
 USER node
 EXPOSE 3000
 WORKDIR /app/apps/console
-CMD ["node", "/app/node_modules/next/dist/bin/next", "start", "-H", "0.0.0.0", "-p", "3000"]
+ENV HOST=0.0.0.0 PORT=3000
+CMD ["node", "server.mjs"]

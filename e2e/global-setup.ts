@@ -15,9 +15,9 @@ const root = path.resolve(here, "..");
 export default async function globalSetup() {
   const dataDir = mkdtempSync(path.join(tmpdir(), "switchyard-e2e-"));
   const port = new URL(BASE_URL).port;
-  const child = spawn(process.execPath, [path.join(root, "node_modules/next/dist/bin/next"), "start", "-H", "127.0.0.1", "-p", port], {
+  const child = spawn(process.execPath, ["server.mjs"], {
     cwd: path.join(root, "apps/console"),
-    env: { ...process.env, SWITCHYARD_DATA_DIR: dataDir, NEXT_MANUAL_SIG_HANDLE: "true", NEXT_TELEMETRY_DISABLED: "1", DATABASE_URL: "" },
+    env: { ...process.env, HOST: "127.0.0.1", PORT: port, SWITCHYARD_DATA_DIR: dataDir, NEXT_MANUAL_SIG_HANDLE: "true", NEXT_TELEMETRY_DISABLED: "1", DATABASE_URL: "" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -11,4 +11,4 @@ export SWITCHYARD_DATA_DIR="${SWITCHYARD_DATA_DIR:-$ROOT/.switchyard}"
 export NEXT_MANUAL_SIG_HANDLE=true
 echo "==> console on http://${HOST:-127.0.0.1}:${PORT:-3000} (data in ${DATABASE_URL:+PostgreSQL}${DATABASE_URL:-$SWITCHYARD_DATA_DIR})"
 cd apps/console
-exec node "$ROOT/node_modules/next/dist/bin/next" start -H "${HOST:-127.0.0.1}" -p "${PORT:-3000}"
+exec node server.mjs

@@ -2,6 +2,12 @@
 # The whole suite: typecheck, unit tests, integration tests on PGlite and on
 # PostgreSQL, then Playwright end to end against a built console.
 source "$(dirname "$0")/lib.sh"
+# The CNI integration tests need root (namespaces, real plugins); outside CI they are
+# skipped for other users, in CI that would hide them.
+if [ -n "${CI:-}" ] && [ "$(id -u)" -ne 0 ]; then
+  echo "CI must run as root: the CNI integration tests would be skipped" >&2
+  exit 1
+fi
 ensure_debs containernetworking-plugins iptables nftables iproute2 chromium
 ensure_npm
 ensure_postgres

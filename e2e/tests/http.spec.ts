@@ -35,3 +35,18 @@ test("the middleware-subrequest header and RSC variants do not skip authorizatio
   expect(plain.headers().location).toContain("/login");
   await anonymous.dispose();
 });
+
+test("the audit log records the socket's address, not a forged X-Forwarded-For", async ({ playwright, baseURL, request }) => {
+  const stranger = await playwright.request.newContext({ baseURL, storageState: { cookies: [], origins: [] } });
+  const res = await stranger.post("/api/trpc/auth.signIn", {
+    headers: { "content-type": "application/json", origin: baseURL!, "x-forwarded-for": "203.0.113.9" },
+    data: JSON.stringify({ json: { username: "forger", password: "not a real password" } }),
+  });
+  expect(res.status()).toBe(401);
+  await stranger.dispose();
+  const input = encodeURIComponent(JSON.stringify({ json: { actor: "forger", limit: 5 } }));
+  const list = await request.get(`/api/trpc/audit.list?input=${input}`);
+  const body = (await list.json()) as { result: { data: { json: { items: { sourceIp: string }[] } } } };
+  const [event] = body.result.data.json.items;
+  expect(event?.sourceIp).toBe("127.0.0.1");
+});

@@ -27,7 +27,7 @@ function refuse(status: number, message: string, requestId: string): Response {
 
 /** `__proto__`/`constructor`/`prototype` keys never reach the deserializer. */
 function hasPollutingKey(text: string): boolean {
-  if (!/"(?:__proto__|constructor|prototype)"\s*:/.test(text)) return false;
+  // No textual pre-filter: JSON escapes ("\u005f_proto__") would slip past one.
   let found = false;
   JSON.parse(text, (key, value: unknown) => {
     if (key === "__proto__" || key === "constructor" || key === "prototype") found = true;
@@ -43,7 +43,7 @@ function ownOrigin(req: Request): string {
   return `${proto}://${host}`;
 }
 
-/** The socket address as recorded by the server in front of us (Next appends it last). */
+/** The peer address: apps/console/server.mjs appends the socket address last, so only it is trusted. */
 function sourceIp(req: Request): string {
   const xff = req.headers.get("x-forwarded-for");
   return xff?.split(",").at(-1)?.trim().slice(0, 64) ?? "";
@@ -108,8 +108,10 @@ export function createTrpcHttpHandler(deps: () => Promise<ConsoleDeps>, options:
     } else {
       return refuse(405, `Method ${req.method} is not allowed`, requestId);
     }
-    const batchCount = url.pathname.slice(opts.endpoint.length + 1).split(",").length;
-    if (batchCount > opts.maxBatchSize) return refuse(400, `A batch may hold at most ${opts.maxBatchSize} calls`, requestId);
+    const paths = url.pathname.slice(opts.endpoint.length + 1).split(",");
+    if (paths.length > opts.maxBatchSize) return refuse(400, `A batch may hold at most ${opts.maxBatchSize} calls`, requestId);
+    // Each sign-in costs a deliberately slow password hash: one per request.
+    if (paths.length > 1 && paths.includes("auth.signIn")) return refuse(400, "auth.signIn cannot be batched", requestId);
 
     const forwarded = body === undefined ? req : new Request(req.url, { method: "POST", headers: req.headers, body, signal: req.signal });
     const d = await deps();

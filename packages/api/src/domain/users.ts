@@ -20,8 +20,13 @@ export async function listUsers(db: Db) {
   return db.user.findMany({ orderBy: { username: "asc" }, select: USER_SELECT });
 }
 
-async function activeAdminCount(tx: DbTx): Promise<number> {
-  return tx.user.count({ where: { role: "admin", disabled: false } });
+/**
+ * Enabled admins, with their rows locked until the transaction ends: two admins
+ * demoting each other at once must not both see the other still in place.
+ */
+async function lockActiveAdmins(tx: DbTx): Promise<string[]> {
+  const rows = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM "User" WHERE role = 'admin' AND NOT disabled FOR UPDATE`;
+  return rows.map((r) => r.id);
 }
 
 export async function createUser(
@@ -54,6 +59,7 @@ export async function createUser(
  */
 export async function updateUser(ctx: Ctx, input: { id: string; role?: Role; disabled?: boolean }) {
   return ctx.db.$transaction(async (tx) => {
+    const admins = await lockActiveAdmins(tx);
     const before = await tx.user.findUnique({ where: { id: input.id }, select: USER_SELECT });
     if (!before) throw new ApiError("NOT_FOUND", `User ${input.id} not found`);
     const after = await tx.user.update({
@@ -62,7 +68,7 @@ export async function updateUser(ctx: Ctx, input: { id: string; role?: Role; dis
       select: USER_SELECT,
     });
     if (before.role === "admin" && !before.disabled && (after.role !== "admin" || after.disabled)) {
-      if ((await activeAdminCount(tx)) === 0) {
+      if (admins.filter((id) => id !== input.id).length === 0) {
         throw new ApiError("LAST_ADMIN", `"${before.username}" is the last enabled admin: make another admin first`);
       }
     }

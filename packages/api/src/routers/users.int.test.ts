@@ -64,6 +64,22 @@ describe("users", () => {
     }
   });
 
+  it("never lets two admins demote each other at the same moment", async () => {
+    const fresh = await setupApiTest();
+    try {
+      const a = await fresh.callerAs("admin", "alpha");
+      const b = await fresh.callerAs("admin", "beta");
+      const results = await Promise.all([
+        codeOf(a.caller.users.setRole({ id: b.user.id, role: "viewer" })),
+        codeOf(b.caller.users.setRole({ id: a.user.id, role: "viewer" })),
+      ]);
+      expect(results.sort()).toEqual(["OK", "PRECONDITION_FAILED"]);
+      expect(await fresh.db.user.count({ where: { role: "admin", disabled: false } })).toBe(1);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it("signs a disabled user out everywhere", async () => {
     const admin = await t.callerAs("admin");
     const victim = await t.createUserRow("leaving", "operator");
