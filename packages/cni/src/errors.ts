@@ -33,6 +33,7 @@ export const CNI_ERROR_REASONS = [
   "cacheCorrupt",
   "notSupported", // the verb needs a newer cniVersion
   "noCachedResult",
+  "alreadyAttached", // ADD for an attachment that has not been DELeted
   "multiple", // several plugins failed (DEL, CHECK, GC); see `errors`
 ] as const;
 export type CniErrorReason = (typeof CNI_ERROR_REASONS)[number];

@@ -80,6 +80,20 @@ describe.runIf(process.platform === "linux")("CniRuntime", { timeout: 30_000 }, 
     expect(existsSync(join(cacheDir, "results", "testnet-ctr1-eth0"))).toBe(false);
   });
 
+  it("refuses a second ADD of a live attachment without touching it", async () => {
+    const { plugins, runtime, net, cacheDir } = setup();
+    await runtime.addNetworkList(net, rtFor());
+    plugins.script("chained", { ADD: { error: { code: 7, msg: "would roll back" } } });
+    const error = (await runtime.addNetworkList(net, rtFor()).catch((e: unknown) => e)) as CniError;
+    expect(error.reason).toBe("alreadyAttached");
+    expect(plugins.calls("main").map((c) => c.command)).toEqual(["ADD"]);
+    expect(existsSync(join(cacheDir, "results", "testnet-ctr1-eth0"))).toBe(true);
+    await runtime.delNetworkList(net, rtFor());
+    plugins.script("chained", {});
+    await runtime.addNetworkList(net, rtFor());
+    expect(plugins.calls("main").map((c) => c.command)).toEqual(["ADD", "DEL", "ADD"]);
+  });
+
   it("CHECK uses the cached result and cached args, and honours disableCheck; needs 0.4.0", async () => {
     const { plugins, runtime, net } = setup();
     await runtime.addNetworkList(net, rtFor());

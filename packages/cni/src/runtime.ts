@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { type AttachmentKey, DEFAULT_CACHE_DIR, type CachedAttachment, deleteCachedAttachment, readCachedAttachment, scanCachedAttachments, writeCachedAttachment } from "./cache";
+import { type AttachmentKey, DEFAULT_CACHE_DIR, type CachedAttachment, cacheFilePath, deleteCachedAttachment, readCachedAttachment, scanCachedAttachments, writeCachedAttachment } from "./cache";
 import { compareVersions } from "./config/versions";
 import { CNI_ERROR_CODES, CniError } from "./errors";
 import { type CniVerb, buildPluginEnv, formatCniArgs } from "./exec/env";
@@ -221,6 +221,17 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
     const key = keyOf(net, rt);
     return lock().shared(() =>
       withAttachment(key, async () => {
+        // The spec forbids a second ADD without DEL; refusing it also keeps a failed
+        // second ADD's rollback from tearing down the first, working attachment.
+        const existing = await readCachedAttachment(cacheDir, key).catch(() => "corrupt" as const);
+        if (existing) {
+          throw new CniError(
+            CNI_ERROR_CODES.invalidEnvironment,
+            `attachment ${net.name}/${rt.containerId}/${rt.ifName} already exists`,
+            "DEL it first; a runtime must not ADD the same attachment twice",
+            { reason: "alreadyAttached", file: cacheFilePath(cacheDir, key) },
+          );
+        }
         let prevResult: VersionedResult | null = null;
         let latest: CniResult | null = null;
         const ctx = { containerId: rt.containerId, netns: rt.netns, ifName: rt.ifName, ...(rt.args ? { args: rt.args } : {}) };
@@ -269,6 +280,8 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
               cause: error,
             });
           }
+          // Rolled back cleanly: no cache entry may claim the attachment still exists.
+          await deleteCachedAttachment(cacheDir, key).catch(() => {});
           throw error;
         }
         return convertResult(latest!, LATEST_CNI_VERSION) as unknown as CniResult;
