@@ -1,44 +1,23 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CniError } from "../src/index";
 import {
   attachmentHashNames,
   linkExists,
   run,
   bridgeConflist,
-  createCleanup,
   getGlobalAddrs,
   listBridgePorts,
   listCacheFiles,
   readLeases,
   readSysctl,
-  nftTablesPresent,
-  removeEmptyNftTablesCreatedSince,
-  removeSharedChainsCreatedSince,
-  saveSysctls,
-  sharedChainsPresent,
   survivingChains,
   snapshotHost,
 } from "./host";
-import { isRoot, NO_LEAKS, prepareAttachment } from "./host/harness";
+import { guardHost, isRoot, NO_LEAKS, prepareAttachment } from "./host/harness";
 
 // Real plugins (Debian's containernetworking-plugins) in namespaces these tests create. Root only.
 describe.runIf(isRoot)("bridge + host-local with the real plugins", () => {
-  const cleanup = createCleanup();
-  let restoreSysctls: () => Promise<void>;
-  let sharedBefore: Set<string>;
-  let tablesBefore: Set<string>;
-
-  beforeAll(async () => {
-    restoreSysctls = await saveSysctls();
-    sharedBefore = await sharedChainsPresent();
-    tablesBefore = await nftTablesPresent();
-  });
-  afterEach(() => cleanup.run());
-  afterAll(async () => {
-    await restoreSysctls?.();
-    if (sharedBefore) await removeSharedChainsCreatedSince(sharedBefore);
-    if (tablesBefore) await removeEmptyNftTablesCreatedSince(tablesBefore);
-  });
+  const cleanup = guardHost();
 
   const bridgeNet = (opts: Omit<Parameters<typeof bridgeConflist>[0], "dataDir">) => (dirs: { dataDir: string }) => {
     const { text, names } = bridgeConflist({ ...opts, dataDir: dirs.dataDir });

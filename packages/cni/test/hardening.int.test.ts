@@ -1,25 +1,19 @@
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CniError, loadNetworkList } from "../src/index";
 import {
   bridgeConflist,
-  createCleanup,
   getGlobalAddrs,
   listBridgePorts,
   listCacheFiles,
   listLinks,
   readLeases,
-  nftTablesPresent,
-  removeEmptyNftTablesCreatedSince,
-  removeSharedChainsCreatedSince,
-  saveSysctls,
-  sharedChainsPresent,
   PLUGIN_DIRS,
   run,
 } from "./host";
-import { isRoot, NO_LEAKS, prepareAttachment } from "./host/harness";
+import { guardHost, isRoot, NO_LEAKS, prepareAttachment } from "./host/harness";
 
 /** Every file under a directory, recursively (to prove "no file appeared"). */
 async function filesUnder(dir: string): Promise<string[]> {
@@ -30,21 +24,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 }
 
 describe.runIf(isRoot)("HARDENING with the real plugins", () => {
-  const cleanup = createCleanup();
-  let restoreSysctls: () => Promise<void>;
-  let sharedBefore: Set<string>;
-  let tablesBefore: Set<string>;
-  beforeAll(async () => {
-    restoreSysctls = await saveSysctls();
-    sharedBefore = await sharedChainsPresent();
-    tablesBefore = await nftTablesPresent();
-  });
-  afterEach(() => cleanup.run());
-  afterAll(async () => {
-    await restoreSysctls?.();
-    if (sharedBefore) await removeSharedChainsCreatedSince(sharedBefore);
-    if (tablesBefore) await removeEmptyNftTablesCreatedSince(tablesBefore);
-  });
+  const cleanup = guardHost();
 
   const withChain = (chain: Record<string, unknown>[], ipv6 = false) => (dirs: { dataDir: string }) => {
     const { text, names } = bridgeConflist({ ipv4: true, ipv6, dataDir: dirs.dataDir, chain });

@@ -1,7 +1,17 @@
 import { isIP } from "node:net";
 import { createCniRuntime, loadNetworkList } from "../../src/index";
 import type { CniRuntime, NetworkConfigList, RuntimeConf } from "../../src/index";
-import { createCleanup, deleteBridge, purgeAttachmentLeftovers } from "./cleanup";
+import { afterAll, afterEach, beforeAll } from "vitest";
+import {
+  createCleanup,
+  deleteBridge,
+  nftTablesPresent,
+  purgeAttachmentLeftovers,
+  removeEmptyNftTablesCreatedSince,
+  removeSharedChainsCreatedSince,
+  saveSysctls,
+  sharedChainsPresent,
+} from "./cleanup";
 import { createNetns, randomSuffix, type TestNetns } from "./netns";
 import { createTestDirs, PLUGIN_DIRS, type TestDirs } from "./networks";
 import { attachmentChains, diffSnapshots, snapshotHost, type HostLeaks, type HostSnapshot } from "./snapshot";
@@ -92,3 +102,27 @@ export const NO_LEAKS: HostLeaks = {
   leases: [],
   cacheFiles: [],
 };
+
+/**
+ * Registers the hooks every real-plugin suite needs and returns its cleanup: the host's
+ * forwarding sysctls, and the shared firewall chains and nft tables the plugins create
+ * once, are put back as they were when the suite started.
+ */
+export function guardHost(): ReturnType<typeof createCleanup> {
+  const cleanup = createCleanup();
+  let restoreSysctls: (() => Promise<void>) | undefined;
+  let sharedBefore: Set<string> | undefined;
+  let tablesBefore: Set<string> | undefined;
+  beforeAll(async () => {
+    restoreSysctls = await saveSysctls();
+    sharedBefore = await sharedChainsPresent();
+    tablesBefore = await nftTablesPresent();
+  });
+  afterEach(() => cleanup.run());
+  afterAll(async () => {
+    await restoreSysctls?.();
+    if (sharedBefore) await removeSharedChainsCreatedSince(sharedBefore);
+    if (tablesBefore) await removeEmptyNftTablesCreatedSince(tablesBefore);
+  });
+  return cleanup;
+}
