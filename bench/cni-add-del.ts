@@ -166,16 +166,19 @@ async function main(): Promise<void> {
 
     // Concurrent: CONCURRENCY cycles at once, one namespace each; rounds alternate which side goes first.
     const conc = { runtime: [] as number[], direct: [] as number[], runtimeWall: [] as number[], directWall: [] as number[] };
+    // A cycle's latency counts from the batch's start: spawn() blocks the event loop while it forks, so a
+    // clock started inside each cycle would start late on whichever side reaches its first spawn sooner.
     const batch = async (side: "runtime" | "direct", round: number) => {
       const lat: number[] = [];
-      const wall = await time(async () => {
-        await Promise.all(
-          namespaces.map(async (_ns, i) => {
-            const id = `conc-${side[0]}-${round}-${i}`;
-            lat.push(await time(() => (side === "runtime" ? runtimeCycle(id, nsPath(i)) : directCycle(dirNet, id, nsPath(i)))));
-          }),
-        );
-      });
+      const start = performance.now();
+      await Promise.all(
+        namespaces.map(async (_ns, i) => {
+          const id = `conc-${side[0]}-${round}-${i}`;
+          await (side === "runtime" ? runtimeCycle(id, nsPath(i)) : directCycle(dirNet, id, nsPath(i)));
+          lat.push(performance.now() - start);
+        }),
+      );
+      const wall = performance.now() - start;
       conc[side].push(...lat);
       conc[side === "runtime" ? "runtimeWall" : "directWall"].push(wall);
     };
@@ -196,6 +199,9 @@ async function main(): Promise<void> {
     console.log(row("  runtime", seq.runtime));
     console.log(row("  direct", seq.direct));
     console.log(`  ratio runtime/direct (median)  ${ratio(seq.runtime, seq.direct)}   (p90 ${(quantile(seq.runtime, 0.9) / quantile(seq.direct, 0.9)).toFixed(3)})`);
+    // Each pair ran back to back, so its difference cancels the drift of a shared machine's load.
+    const paired = quantile(seq.runtime.map((r, i) => r - seq.direct[i]!), 0.5);
+    console.log(`  paired: median(runtime − direct) ${paired.toFixed(2)} ms → ratio ${(1 + paired / quantile(seq.direct, 0.5)).toFixed(3)}`);
     console.log(`\n${CONCURRENCY} concurrent ADD+DEL cycles × ${ROUNDS} rounds`);
     console.log(row("  runtime, per cycle", conc.runtime));
     console.log(row("  direct, per cycle", conc.direct));

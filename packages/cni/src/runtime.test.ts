@@ -1,6 +1,9 @@
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createPluginDir, createTestNetns } from "../test/fixtures/harness";
 import { cacheFilePath } from "./cache";
@@ -250,6 +253,36 @@ describe.runIf(process.platform === "linux")("CniRuntime", { timeout: 30_000 }, 
     expect(plugins.calls("main").map((c) => c.command).sort()).toEqual(["ADD", "DEL"]);
     // Overlapping, they would take ~400 ms; one after the other, 800 ms or more.
     expect(Date.now() - started).toBeGreaterThanOrEqual(800);
+  });
+
+  it("waits for another process's operation on the same attachment (the CLI's ADD)", async () => {
+    const { plugins, runtime, net, cacheDir } = setup();
+    plugins.script("main", { ADD: { sleepMs: 800 } });
+    const confDir = mkdtempSync(join(tmpdir(), "cni-conf-"));
+    writeFileSync(join(confDir, "10-testnet.conflist"), new TextDecoder().decode(net.bytes));
+    const containerId = `cnitool-${createHash("sha512").update(netns!.path).digest("hex").slice(0, 20)}`;
+    const cli = spawn(process.execPath, [fileURLToPath(new URL("../bin/switchyard-cni", import.meta.url)), "add", "testnet", netns!.path, "--cache-dir", cacheDir], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", NETCONFPATH: confDir, CNI_PATH: plugins.dir, CNI_IFNAME: "eth0" },
+      stdio: "ignore",
+    });
+    const cliExit = new Promise<number | null>((resolve) => cli.once("exit", resolve));
+    // Wait until the CLI's plugin is running: its ADD holds the attachment.
+    for (let i = 0; i < 200 && plugins.calls("main").length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(plugins.calls("main").map((c) => c.command)).toEqual(["ADD"]);
+    await runtime.delNetworkList(net, { containerId, netns: netns!.path, ifName: "eth0" });
+    expect(await cliExit).toBe(0);
+    // Had DEL not waited, it would have found no cached result and the ADD's cache file would remain.
+    const del = plugins.calls("main").find((c) => c.command === "DEL")!;
+    expect(del.config.prevResult).toMatchObject({ ips: [{ address: "10.1.0.2/24" }] });
+    expect(readdirSync(join(cacheDir, "results"))).toEqual([]);
+  });
+
+  it("GC removes temp files that interrupted cache writes left", async () => {
+    const { runtime, net, cacheDir } = setup();
+    await runtime.addNetworkList(net, rtFor("keep"));
+    writeFileSync(join(cacheDir, "results", ".0123456789ab.tmp"), '{"kind":"cniCa');
+    await runtime.gcNetworkList(net, { validAttachments: [{ containerId: "keep", ifName: "eth0" }] });
+    expect(readdirSync(join(cacheDir, "results"))).toEqual(["testnet-keep-eth0"]);
   });
 
   it("GC waits for an ADD in flight on the same cache dir", async () => {

@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { type AttachmentKey, DEFAULT_CACHE_DIR, type CachedAttachment, cacheFilePath, deleteCachedAttachment, readCachedAttachment, scanCachedAttachments, writeCachedAttachment } from "./cache";
+import { type AttachmentKey, DEFAULT_CACHE_DIR, type CachedAttachment, cacheFilePath, deleteCachedAttachment, readCachedAttachment, removeCacheLeftovers, scanCachedAttachments, writeCachedAttachment } from "./cache";
 import { compareVersions } from "./config/versions";
 import { CNI_ERROR_CODES, CniError } from "./errors";
 import { type CniVerb, buildPluginEnv, formatCniArgs } from "./exec/env";
@@ -35,6 +35,12 @@ export interface CniRuntimeOptions {
   onWarning?: (error: CniError) => void;
   /** How long ADD/DEL wait for a GC of the same cache directory (and GC for them); default 5 minutes. */
   lockTimeoutMs?: number;
+  /**
+   * Where network namespaces may be: a netns path must be an entry directly in one of these
+   * directories (e.g. ["/run/netns"]) or /proc/<pid>/ns/net. Unset: any network namespace
+   * but the host's and the runtime's own.
+   */
+  netnsDirs?: string[];
   /** Environment the allow-listed variables (PATH, LANG, LC_ALL, TZ) are read from; default process.env. */
   baseEnv?: Record<string, string | undefined>;
 }
@@ -107,6 +113,7 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const warn = (error: CniError) => options.onWarning?.(error);
   const lock = () => cacheDirLock(cacheDir, options.lockTimeoutMs);
+  const netnsOptions = options.netnsDirs ? { netnsDirs: [...options.netnsDirs] } : {};
 
   interface ResolvedPlugin {
     type: string;
@@ -143,8 +150,11 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
     formatCniArgs(rt.args);
   }
 
+  /** One operation per attachment: in arrival order within the process, and across processes by its lock file. */
   function withAttachment<T>(key: AttachmentKey, fn: () => Promise<T>): Promise<T> {
-    return attachmentMutex.run(`${cacheDir}\0${key.networkName}\0${key.containerId}\0${key.ifName}`, fn);
+    return attachmentMutex.run(`${cacheDir}\0${key.networkName}\0${key.containerId}\0${key.ifName}`, () =>
+      lock().attachment(`${key.networkName}-${key.containerId}-${key.ifName}`, fn),
+    );
   }
 
   /** The cached entry, or null; a corrupt file is reported through onWarning when `tolerate`. */
@@ -179,7 +189,7 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
   }
 
   /** DEL of one attachment; the caller holds the attachment mutex (and the shared lock, or GC's exclusive one). */
-  async function delAttachment(net: NetworkConfigList, rt: RuntimeConf): Promise<void> {
+  async function delAttachment(net: NetworkConfigList, rt: RuntimeConf, netnsChecked: boolean): Promise<void> {
     const key = keyOf(net, rt);
     const entry = await readCache(key, true);
     // What ADD ran is what DEL must undo: the cached conflist and arguments win over the caller's.
@@ -198,7 +208,8 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
       if (rt.args) effective.args = rt.args;
       if (rt.capabilityArgs) effective.capabilityArgs = rt.capabilityArgs;
     }
-    await checkNetns(effective.netns, { allowMissing: true });
+    // delNetworkList checked the caller's netns before locking; one from the cache is checked here.
+    if (!netnsChecked || effective.netns !== rt.netns) await checkNetns(effective.netns, { ...netnsOptions, allowMissing: true });
     const plugins = await resolvePlugins(list);
     let prevResult: VersionedResult | null = null;
     // The cached result on DEL came with 0.4.0.
@@ -216,7 +227,7 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
 
   async function addNetworkList(net: NetworkConfigList, rt: RuntimeConf): Promise<CniResult> {
     validate(net, rt);
-    await checkNetns(rt.netns);
+    await checkNetns(rt.netns, netnsOptions);
     const plugins = await resolvePlugins(net);
     const key = keyOf(net, rt);
     return lock().shared(() =>
@@ -293,7 +304,7 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
     requireVersion(net, "0.4.0", "CHECK");
     validate(net, rt);
     if (net.disableCheck) return;
-    await checkNetns(rt.netns);
+    await checkNetns(rt.netns, netnsOptions);
     const key = keyOf(net, rt);
     await lock().shared(() =>
       withAttachment(key, async () => {
@@ -325,9 +336,9 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
 
   async function delNetworkList(net: NetworkConfigList, rt: RuntimeConf): Promise<void> {
     validate(net, rt);
-    await checkNetns(rt.netns, { allowMissing: true });
+    await checkNetns(rt.netns, { ...netnsOptions, allowMissing: true });
     const key = keyOf(net, rt);
-    await lock().shared(() => withAttachment(key, () => delAttachment(net, rt)));
+    await lock().shared(() => withAttachment(key, () => delAttachment(net, rt, true)));
   }
 
   async function getStatusNetworkList(net: NetworkConfigList): Promise<void> {
@@ -349,6 +360,8 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
     const validKeys = new Set(valid.map((a) => `${a.containerID}\0${a.ifname}`));
     await lock().exclusive(async () => {
       const errors: CniError[] = [];
+      // No write is in flight in any process now: temp files in results/ are leftovers of crashes.
+      await removeCacheLeftovers(cacheDir);
       const scan = await scanCachedAttachments(cacheDir, net.name);
       for (const error of scan.errors) warn(error);
       for (const stale of scan.attachments) {
@@ -356,7 +369,7 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
         const rt: RuntimeConf = { containerId: stale.containerId, ifName: stale.ifName, netns: stale.netns };
         try {
           validateAttachmentIds(keyOf(net, rt));
-          await withAttachment(keyOf(net, rt), () => delAttachment(net, rt));
+          await withAttachment(keyOf(net, rt), () => delAttachment(net, rt, false));
         } catch (error) {
           const e = asCniError(error);
           errors.push(new CniError(e.code, `failed to delete stale attachment ${stale.containerId} ${stale.ifName}`, e.message, { ...(e.reason ? { reason: e.reason } : {}), file: stale.file, cause: error }));

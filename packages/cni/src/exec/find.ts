@@ -1,5 +1,4 @@
-import { constants } from "node:fs";
-import { access, stat } from "node:fs/promises";
+import { accessSync, constants, statSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { pluginTypeProblem } from "../config/validate";
 import { CNI_ERROR_CODES, CniError } from "../errors";
@@ -15,12 +14,13 @@ export function assertPluginType(type: unknown, field = "type"): asserts type is
   }
 }
 
-async function isExecutableFile(path: string): Promise<boolean> {
+function isExecutableFile(path: string): boolean {
   try {
     // stat follows symlinks, as libcni's FindInPath does: distributions link plugins into place.
-    const info = await stat(path);
-    if (!info.isFile() || (info.mode & 0o111) === 0) return false;
-    await access(path, constants.X_OK);
+    // Synchronous: two local metadata calls cost less than a thread-pool round trip.
+    const info = statSync(path, { throwIfNoEntry: false });
+    if (!info?.isFile() || (info.mode & 0o111) === 0) return false;
+    accessSync(path, constants.X_OK);
     return true;
   } catch {
     return false;
@@ -36,7 +36,7 @@ export async function findPlugin(type: unknown, dirs: readonly string[], field =
   for (const dir of dirs) {
     if (!dir || !isAbsolute(dir)) continue;
     const candidate = join(dir, type);
-    if (await isExecutableFile(candidate)) return candidate;
+    if (isExecutableFile(candidate)) return candidate;
   }
   // libcni's wording; code 50 because the plugin "cannot service requests" on this host.
   throw new CniError(CNI_ERROR_CODES.pluginNotAvailable, `failed to find plugin "${type}" in path [${dirs.join(" ")}]`, "", {

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -66,5 +67,89 @@ describe("cache dir lock", () => {
     writeFileSync(join(dir, "locks", "readers", `1.${stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]}`), "");
     const lock = createCacheDirLock(dir, { pollMs: 5, waitTimeoutMs: 200 });
     await expect(lock.exclusive(async () => "ran")).rejects.toMatchObject({ code: 11 });
+  });
+});
+
+describe("attachment lock", () => {
+  /** `<pid>.<start time>` of a live process, as the lock files hold it. */
+  function ownerId(pid: number): string {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return `${pid}.${stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]}`;
+  }
+  function lockFile(dir: string, name: string, owner: string): string {
+    mkdirSync(join(dir, "locks", "attachments"), { recursive: true });
+    const file = join(dir, "locks", "attachments", name);
+    writeFileSync(file, owner);
+    return file;
+  }
+
+  it("one operation per attachment at a time; other attachments run alongside", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cni-lock-"));
+    const lock = createCacheDirLock(dir, { pollMs: 5 });
+    const log: string[] = [];
+    const op = (name: string, tag: string, ms: number) =>
+      lock.attachment(name, async () => {
+        log.push(`${tag}+`);
+        expect(readFileSync(join(dir, "locks", "attachments", name), "utf8")).toBe(ownerId(process.pid));
+        await sleep(ms);
+        log.push(`${tag}-`);
+      });
+    await Promise.all([op("net-a-eth0", "a1", 60), op("net-a-eth0", "a2", 1), op("net-b-eth0", "b", 1)]);
+    expect(log.indexOf("a2+")).toBeGreaterThan(log.indexOf("a1-"));
+    expect(log.indexOf("b-")).toBeLessThan(log.indexOf("a1-"));
+    expect(readdirSync(join(dir, "locks", "attachments"))).toEqual([]);
+  });
+
+  it("waits while another live process holds the attachment, and goes on once it has exited", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cni-lock-"));
+    const holder = spawn("sleep", ["0.4"]);
+    await new Promise((resolve) => holder.once("spawn", resolve));
+    const file = lockFile(dir, "net-c-eth0", ownerId(holder.pid!));
+    const lock = createCacheDirLock(dir, { pollMs: 10, waitTimeoutMs: 10_000 });
+    const started = Date.now();
+    // Run once the holder has exited: gone, or a zombie not yet reaped (state Z).
+    const holderState = () => (existsSync(`/proc/${holder.pid}/stat`) ? readFileSync(`/proc/${holder.pid}/stat`, "utf8").split(") ")[1]![0] : "gone");
+    const seen = await lock.attachment("net-c-eth0", async () => ({ owner: readFileSync(file, "utf8"), holder: holderState() }));
+    expect(seen.owner).toBe(ownerId(process.pid));
+    expect(["Z", "gone"]).toContain(seen.holder);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it("takes over at once the file of a dead owner, and gives up with code 11 on a live one", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cni-lock-"));
+    lockFile(dir, "net-d-eth0", "999999999.12345");
+    const lock = createCacheDirLock(dir, { pollMs: 5, waitTimeoutMs: 200 });
+    const started = Date.now();
+    expect(await lock.attachment("net-d-eth0", async () => "ran")).toBe("ran");
+    expect(Date.now() - started).toBeLessThan(150);
+    lockFile(dir, "net-e-eth0", ownerId(1));
+    await expect(lock.attachment("net-e-eth0", async () => "ran")).rejects.toMatchObject({ code: 11, reason: "lockTimeout" });
+  });
+
+  it("leaves a just-created file without owner alone, and removes one that stayed empty", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cni-lock-"));
+    const file = lockFile(dir, "net-f-eth0", "");
+    const lock = createCacheDirLock(dir, { pollMs: 5, waitTimeoutMs: 100 });
+    await expect(lock.attachment("net-f-eth0", async () => "ran")).rejects.toMatchObject({ code: 11 });
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(file, old, old);
+    expect(await lock.attachment("net-f-eth0", async () => "ran")).toBe("ran");
+  });
+
+  it("an ADD/DEL waits for a live GC of another process and passes a dead one's file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cni-lock-"));
+    mkdirSync(join(dir, "locks"), { recursive: true });
+    const holder = spawn("sleep", ["0.3"]);
+    await new Promise((resolve) => holder.once("spawn", resolve));
+    writeFileSync(join(dir, "locks", "gc"), ownerId(holder.pid!));
+    const lock = createCacheDirLock(dir, { pollMs: 10, waitTimeoutMs: 10_000 });
+    const started = Date.now();
+    expect(await lock.shared(async () => "ran")).toBe("ran");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+    writeFileSync(join(dir, "locks", "gc"), "999999999.1");
+    expect(await lock.shared(async () => "ran")).toBe("ran");
+    expect(existsSync(join(dir, "locks", "gc"))).toBe(false);
+    expect(readdirSync(join(dir, "locks", "readers"))).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
-import { stat, statfs } from "node:fs/promises";
-import { isAbsolute } from "node:path";
+import { lstatSync, statSync, statfsSync } from "node:fs";
+import { dirname, isAbsolute, normalize } from "node:path";
 import { IFNAME_MAX_BYTES, SAFE_NAME_RE } from "../config/check";
 import { CNI_ERROR_CODES, CniError } from "../errors";
 
@@ -61,13 +61,20 @@ export function validateAttachmentIds(ids: AttachmentIds): void {
   }
 }
 
-async function nsIdentity(path: string): Promise<string | undefined> {
+function nsIdentity(path: string): string | undefined {
   try {
-    const info = await stat(path);
-    return `${info.dev}:${info.ino}`;
+    const info = statSync(path, { throwIfNoEntry: false });
+    return info ? `${info.dev}:${info.ino}` : undefined;
   } catch {
     return undefined;
   }
+}
+
+// Neither changes while the process runs (Node never calls setns), so each is read once.
+let ownNamespaces: { path: string; identity: string | undefined }[] | undefined;
+function ownNetworkNamespaces(): { path: string; identity: string | undefined }[] {
+  ownNamespaces ??= ["/proc/self/ns/net", "/proc/1/ns/net"].map((path) => ({ path, identity: nsIdentity(path) }));
+  return ownNamespaces;
 }
 
 function badNetns(path: string, why: string): CniError {
@@ -77,12 +84,30 @@ function badNetns(path: string, why: string): CniError {
 export interface CheckNetnsOptions {
   /** DEL: a missing netns is fine (the plugins still release what they hold). */
   allowMissing?: boolean;
+  /**
+   * When set, the path must be an entry directly in one of these directories (like /run/netns;
+   * not a symlink) or a process's /proc/<pid>/ns/net (or /proc/<pid>/task/<tid>/ns/net).
+   */
+  netnsDirs?: readonly string[];
+}
+
+const PROC_NETNS_RE = /^\/proc\/[1-9][0-9]*\/(?:task\/[1-9][0-9]*\/)?ns\/net$/;
+
+/** Why `path` is outside the allowed places, or undefined. */
+function outsideNetnsDirs(path: string, dirs: readonly string[]): string | undefined {
+  if (PROC_NETNS_RE.test(path)) return undefined;
+  const normalized = normalize(path);
+  const inDir = dirs.some((dir) => isAbsolute(dir) && normalized === path && dirname(path) === normalize(dir).replace(/\/+$/, ""));
+  if (!inDir) return `is not in ${dirs.join(" or ")} and not /proc/<pid>/ns/net`;
+  if (lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) return "is a symlink: give the namespace's own path";
+  return undefined;
 }
 
 /**
  * Checks that `path` names a network namespace other than the runtime's own or the host's
  * (kubernetes#100648: a host path once downed the host's `lo`). Returns false when the path
- * is missing and allowMissing is set.
+ * is missing and allowMissing is set. The stat calls are synchronous: nsfs and /proc answer in
+ * microseconds, less than a thread-pool round trip.
  */
 export async function checkNetns(path: unknown, options: CheckNetnsOptions = {}): Promise<boolean> {
   if (typeof path !== "string" || path === "") {
@@ -92,19 +117,23 @@ export async function checkNetns(path: unknown, options: CheckNetnsOptions = {})
   if (!isAbsolute(path) || path.includes("\0")) throw badNetns(path, "must be an absolute path");
   const nsType = /^\/proc\/[^/]+\/(?:task\/[^/]+\/)?ns\/([^/]+)$/.exec(path)?.[1];
   if (nsType !== undefined && nsType !== "net") throw badNetns(path, `is a ${nsType} namespace, not a network namespace`);
+  if (options.netnsDirs) {
+    const why = outsideNetnsDirs(path, options.netnsDirs);
+    if (why) throw badNetns(path, why);
+  }
   let fsType: number;
   try {
-    fsType = (await statfs(path)).type;
+    fsType = statfsSync(path).type;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT" && options.allowMissing) return false;
     throw badNetns(path, code === "ENOENT" ? "does not exist" : `cannot be read: ${(error as Error).message}`);
   }
   if (fsType !== NSFS_MAGIC) throw badNetns(path, "is not a network namespace (not on nsfs)");
-  const identity = await nsIdentity(path);
-  for (const own of ["/proc/self/ns/net", "/proc/1/ns/net"]) {
-    if (identity !== undefined && identity === (await nsIdentity(own))) {
-      throw badNetns(path, `is the host's or the runtime's own network namespace (${own}): refusing to configure it`);
+  const identity = nsIdentity(path);
+  for (const own of ownNetworkNamespaces()) {
+    if (identity !== undefined && identity === own.identity) {
+      throw badNetns(path, `is the host's or the runtime's own network namespace (${own.path}): refusing to configure it`);
     }
   }
   return true;

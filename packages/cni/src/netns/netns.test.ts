@@ -1,4 +1,9 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { createTestNetns } from "../../test/fixtures/harness";
 import { CniError } from "../errors";
 import { checkNetns, validateAttachmentIds, validateContainerId, validateIfName, validateNetworkName } from "./index";
 
@@ -30,5 +35,30 @@ describe("netns", () => {
     expect(await checkNetns("/run/netns/nope-xyz", { allowMissing: true })).toBe(false);
     expect(await checkNetns("", { allowMissing: true })).toBe(false);
     await expect(checkNetns("/etc/passwd", { allowMissing: true })).rejects.toThrow(/not a network namespace/);
+  });
+
+  it.runIf(process.getuid?.() === 0)("with netnsDirs: only entries directly in those directories (no symlinks, no ..) or /proc/<pid>/ns/net", async () => {
+    const ns = await createTestNetns();
+    if (!ns) return expect.unreachable("unshare --net is needed");
+    const dir = mkdtempSync(join(tmpdir(), "netns-dir-"));
+    const bound = join(dir, "box");
+    writeFileSync(bound, "");
+    try {
+      // A bind mount of the namespace, as `ip netns add` makes under /run/netns.
+      expect(spawnSync("mount", ["--bind", ns.path, bound]).status).toBe(0);
+      expect(await checkNetns(bound, { netnsDirs: [dir] })).toBe(true);
+      expect(await checkNetns(ns.path, { netnsDirs: [dir] })).toBe(true);
+      symlinkSync(bound, join(dir, "link"));
+      await expect(checkNetns(join(dir, "link"), { netnsDirs: [dir] })).rejects.toThrow(/is a symlink/);
+      await expect(checkNetns(`${dir}/../${basename(dir)}/box`, { netnsDirs: [dir] })).rejects.toThrow(/is not in/);
+      await expect(checkNetns(bound, { netnsDirs: ["/run/netns"] })).rejects.toThrow(/is not in \/run\/netns/);
+      // Outside the directories is refused before the path is looked at, DEL included.
+      await expect(checkNetns("/tmp/elsewhere/x", { netnsDirs: [dir], allowMissing: true })).rejects.toThrow(/is not in/);
+      expect(await checkNetns(join(dir, "gone"), { netnsDirs: [dir], allowMissing: true })).toBe(false);
+    } finally {
+      spawnSync("umount", [bound]);
+      rmSync(dir, { recursive: true, force: true });
+      ns.cleanup();
+    }
   });
 });
