@@ -16,8 +16,15 @@ export interface ConsoleDeps {
   secureCookies: boolean;
 }
 
+/** An agent authenticated by its host credential (the agent endpoint only). */
+export interface AgentIdentity {
+  hostId: string;
+  hostName: string;
+}
+
 export interface InnerContextOptions extends ConsoleDeps {
   session: Session | null;
+  agent?: AgentIdentity | null;
   meta?: Partial<RequestMeta>;
   /** Appends a Set-Cookie header to the response; absent outside HTTP. */
   setCookie?: (cookie: string) => void;
@@ -31,6 +38,7 @@ export function createContextInner(opts: InnerContextOptions) {
     sessionPolicy: opts.sessionPolicy,
     secureCookies: opts.secureCookies,
     session: opts.session,
+    agent: opts.agent ?? null,
     meta: {
       requestId: opts.meta?.requestId ?? crypto.randomUUID(),
       sourceIp: opts.meta?.sourceIp ?? "",

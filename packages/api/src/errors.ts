@@ -10,6 +10,7 @@ export const API_ERROR_CODES = [
   "UNAUTHORIZED",
   "LAST_ADMIN",
   "STALE_REVISION",
+  "STALE_ATTEMPT",
 ] as const;
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 
@@ -23,6 +24,7 @@ export const TRPC_CODE_OF: Record<ApiErrorCode, TRPC_ERROR_CODE_KEY> = {
   UNAUTHORIZED: "UNAUTHORIZED",
   LAST_ADMIN: "PRECONDITION_FAILED",
   STALE_REVISION: "CONFLICT",
+  STALE_ATTEMPT: "CONFLICT",
 };
 
 export interface FieldIssue {

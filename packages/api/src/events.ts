@@ -9,8 +9,26 @@ export interface NetworkChange {
   at: Date;
 }
 
+/** Something changed on a host: new work for its agent, a revocation, a heartbeat with news. */
+export interface HostEvent {
+  kind: "work" | "revoked" | "enrolled" | "seen";
+  hostId: string;
+}
+
+/** An operation changed status, or its job log grew. */
+export interface OperationEvent {
+  kind: "status" | "log";
+  operationId: string;
+  attachmentId: string;
+  hostId: string;
+  status?: string;
+  lines?: { at: Date; stream: string; line: string; attempt: number }[];
+}
+
 interface EventMap {
   network: NetworkChange;
+  host: HostEvent;
+  operation: OperationEvent;
 }
 
 /**

@@ -1,7 +1,9 @@
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { validateSessionToken, readCookie, SESSION_COOKIE } from "./auth/session";
 import { createContextInner, type ConsoleDeps } from "./context";
+import { authenticateAgent } from "./domain/hosts";
 import { appRouter } from "./root";
+import { agentRootRouter } from "./routers/agent";
 
 export interface TrpcHttpOptions {
   endpoint: string;
@@ -129,6 +131,61 @@ export function createTrpcHttpHandler(deps: () => Promise<ConsoleDeps>, options:
           meta: { requestId, sourceIp: sourceIp(req), userAgent: req.headers.get("user-agent") ?? "" },
           setCookie: (cookie) => resHeaders.append("set-cookie", cookie),
         }),
+    });
+    response.headers.set("x-request-id", requestId);
+    response.headers.set("cache-control", "no-store");
+    return response;
+  };
+}
+
+export const AGENT_ENDPOINT = "/api/agent";
+
+/**
+ * The agents' tRPC endpoint. Agents authenticate with `Authorization: Bearer <host credential>`
+ * (enrolment with a join token in the body); cookies are ignored here and credentials are not
+ * accepted on the browser endpoint, so neither kind of caller can reach the other's procedures.
+ * No Origin check: nothing is sent ambiently, so there is no CSRF. Bodies and batches are bounded.
+ */
+export function createAgentHttpHandler(deps: () => Promise<ConsoleDeps>, options: Partial<Pick<TrpcHttpOptions, "maxBodyBytes" | "maxBatchSize">> = {}) {
+  const opts = { ...DEFAULT_HTTP_OPTIONS, ...options, endpoint: AGENT_ENDPOINT };
+  return async function handle(req: Request): Promise<Response> {
+    const requestId = crypto.randomUUID();
+    const url = new URL(req.url);
+    let body: string | undefined;
+    if (req.method === "POST") {
+      const mediaType = req.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
+      if (mediaType !== "application/json") return refuse(415, "Calls must be sent as application/json", requestId);
+      const text = await readBodyLimited(req, opts.maxBodyBytes);
+      if (text === null) return refuse(413, `Request body is larger than ${opts.maxBodyBytes} bytes`, requestId);
+      try {
+        if (hasPollutingKey(text)) return refuse(400, "Keys __proto__, constructor and prototype are not allowed", requestId);
+      } catch {
+        return refuse(400, "Request body is not valid JSON", requestId);
+      }
+      body = text;
+    } else if (req.method === "GET") {
+      const input = url.searchParams.get("input");
+      if (input && input.length > opts.maxBodyBytes) return refuse(414, "Request input is too large", requestId);
+      try {
+        if (input && hasPollutingKey(input)) return refuse(400, "Keys __proto__, constructor and prototype are not allowed", requestId);
+      } catch {
+        return refuse(400, "Request input is not valid JSON", requestId);
+      }
+    } else {
+      return refuse(405, `Method ${req.method} is not allowed`, requestId);
+    }
+    const paths = url.pathname.slice(AGENT_ENDPOINT.length + 1).split(",");
+    if (paths.length > opts.maxBatchSize) return refuse(400, `A batch may hold at most ${opts.maxBatchSize} calls`, requestId);
+    const d = await deps();
+    const bearer = /^Bearer ([A-Za-z0-9_-]{1,200})$/.exec(req.headers.get("authorization") ?? "")?.[1];
+    const agent = bearer ? await authenticateAgent(d.db, bearer) : null;
+    const forwarded = body === undefined ? req : new Request(req.url, { method: "POST", headers: req.headers, body, signal: req.signal });
+    const response = await fetchRequestHandler({
+      endpoint: AGENT_ENDPOINT,
+      req: forwarded,
+      router: agentRootRouter,
+      maxBatchSize: opts.maxBatchSize,
+      createContext: () => createContextInner({ ...d, session: null, agent, meta: { requestId, sourceIp: sourceIp(req), userAgent: req.headers.get("user-agent") ?? "" } }),
     });
     response.headers.set("x-request-id", requestId);
     response.headers.set("cache-control", "no-store");

@@ -6,3 +6,6 @@ export { ensureBootstrapAdmin } from "./domain/users";
 export { hashPassword, verifyPassword } from "./auth/password";
 export { SESSION_COOKIE, validateSessionToken, type Session, type SessionUser, type SessionPolicy } from "./auth/session";
 export * as schemas from "./schemas";
+export type { AgentRouter } from "./routers/agent";
+export type { ClaimedOperation } from "./domain/agentWork";
+export type { HostEvent, OperationEvent } from "./events";

@@ -1,4 +1,6 @@
+import { attachmentsRouter } from "./routers/attachments";
 import { auditRouter } from "./routers/audit";
+import { hostsRouter } from "./routers/hosts";
 import { authRouter } from "./routers/auth";
 import { networksRouter } from "./routers/networks";
 import { usersRouter } from "./routers/users";
@@ -9,6 +11,8 @@ export const appRouter = router({
   users: usersRouter,
   networks: networksRouter,
   audit: auditRouter,
+  hosts: hostsRouter,
+  attachments: attachmentsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -55,3 +55,104 @@ export const AuditListInput = z.object({
   cursor: z.number().int().positive().optional(),
   limit: z.number().int().min(1).max(200).default(50),
 });
+
+// ---- Hosts, attachments, operations ---------------------------------------------------------
+
+/** CNI's rule for container ids and network names (libcni's ValidateContainerID). */
+export const CniName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must start with a letter or digit and contain only letters, digits, "_", "." or "-"');
+export const IfName = z
+  .string()
+  .min(1)
+  .max(15, "at most 15 characters")
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must start with a letter or digit and contain only letters, digits, "_", "." or "-"')
+  .refine((v) => v !== "." && v !== "..", "must not be . or ..");
+export const Hostname = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/, "must be a host name");
+
+export const CreateJoinTokenInput = z.object({
+  note: z.string().max(200).default(""),
+  /** Minutes until the token expires unused. */
+  ttlMinutes: z.number().int().min(1).max(7 * 24 * 60).default(60),
+});
+
+export const PortMapping = z.object({
+  hostPort: z.number().int().min(1).max(65535),
+  containerPort: z.number().int().min(1).max(65535),
+  protocol: z.enum(["tcp", "udp", "sctp"]).default("tcp"),
+  hostIP: z.ipv4().or(z.ipv6()).optional(),
+});
+
+export const AttachmentTargetInput = z.discriminatedUnion("kind", [
+  /** An existing namespace in the agent's netns directory, by name. */
+  z.object({ kind: z.literal("netns"), name: CniName }),
+  /** A running process's network namespace. */
+  z.object({ kind: z.literal("pid"), pid: z.number().int().min(2).max(4_194_304) }),
+  /** A namespace the agent creates for this attachment and deletes on detach. */
+  z.object({ kind: z.literal("sandbox"), name: CniName.max(64).optional() }),
+]);
+
+export const CreateAttachmentInput = z.object({
+  hostId: Id,
+  networkId: Id,
+  target: AttachmentTargetInput,
+  /** Defaults to the namespace's name (sandbox, netns) or pid-<pid>. */
+  containerId: CniName.optional(),
+  ifName: IfName.default("eth0"),
+  portMappings: z.array(PortMapping).max(64).default([]),
+});
+export type CreateAttachmentInput = z.infer<typeof CreateAttachmentInput>;
+
+export const AttachmentListInput = z.object({ hostId: Id.optional(), networkId: Id.optional() });
+
+// ---- Agent protocol ---------------------------------------------------------------------------
+
+export const AgentVersion = z.string().max(64).default("");
+export const EnrollInput = z.object({
+  joinToken: z.string().min(1).max(200),
+  hostname: Hostname,
+  agentVersion: AgentVersion,
+});
+
+const Short = z.string().max(200);
+/** What an agent reports about its host; bounded everywhere, since it crosses a trust boundary. */
+export const Inventory = z.object({
+  hostname: Short,
+  kernel: Short,
+  addresses: z.array(z.object({ ifName: Short, address: Short })).max(256),
+  plugins: z
+    .array(z.object({ name: Short, path: z.string().max(1024), executable: z.boolean(), cniVersion: Short.optional(), supportedVersions: z.array(Short).max(32).optional(), error: z.string().max(1000).optional() }))
+    .max(128),
+  cniPath: z.array(z.string().max(1024)).max(16),
+  netnsDir: z.string().max(1024),
+  namespaces: z.array(Short).max(4096),
+  confDir: z.string().max(1024),
+  confFiles: z.array(z.object({ file: Short, networkName: Short.optional(), error: z.string().max(1000).optional() })).max(512),
+  cacheDir: z.string().max(1024),
+  cachedAttachments: z.array(z.object({ networkName: Short, containerId: Short, ifName: Short, netns: z.string().max(1024) })).max(4096),
+  ipForward: z.object({ v4: z.boolean().nullable(), v6: z.boolean().nullable() }),
+  tools: z.object({ nft: z.boolean(), iptables: z.boolean(), ip: z.boolean() }),
+  masquerade: z.array(z.object({ networkName: Short, subnet: Short, present: z.boolean() })).max(512).default([]),
+  lastSubscriptionEventAt: z.date().nullable().optional(),
+});
+export type Inventory = z.infer<typeof Inventory>;
+
+export const HeartbeatInput = z.object({ agentVersion: AgentVersion, inventory: Inventory.optional() });
+export const ClaimInput = z.object({ max: z.number().int().min(1).max(16).default(4) });
+export const PollInput = ClaimInput.extend({ waitMs: z.number().int().min(0).max(25_000).default(20_000) });
+export const FenceInput = z.object({ operationId: Id, attempt: z.number().int().min(1).max(1000) });
+export const LogInput = FenceInput.extend({
+  lines: z.array(z.object({ stream: z.enum(["agent", "plugin", "stderr"]), line: z.string().max(8000), at: z.date().optional() })).min(1).max(200),
+});
+export const CompleteInput = FenceInput.extend({
+  outcome: z.enum(["succeeded", "failed"]),
+  result: z.record(z.string(), z.unknown()).optional(),
+  error: z.string().max(8000).optional(),
+  retryable: z.boolean().optional(),
+});

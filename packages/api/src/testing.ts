@@ -5,6 +5,11 @@ import type { Session } from "./auth/session";
 import { createContextInner, type ConsoleDeps } from "./context";
 import { createEventBus } from "./events";
 import { createCaller } from "./root";
+import { agentRootRouter } from "./routers/agent";
+import { createCallerFactory } from "./trpc";
+import type { AgentIdentity } from "./context";
+
+const createAgentCaller = createCallerFactory(agentRootRouter);
 
 /**
  * A real, isolated, migrated database per test file and callers acting as
@@ -34,6 +39,11 @@ export async function setupApiTest() {
     return createCaller(createContextInner({ ...deps, session, meta, setCookie: (c) => cookies.push(c) }));
   }
 
+  /** The agent endpoint's procedures, as the agent of `agent` (or unauthenticated). */
+  function agentCaller(agent: AgentIdentity | null) {
+    return createAgentCaller(createContextInner({ ...deps, session: null, agent })).agent;
+  }
+
   async function callerAs(role: Role, username = `${role}-${Math.random().toString(36).slice(2, 8)}`) {
     const user = await createUserRow(username, role);
     return { user, caller: caller(sessionOf(user)) };
@@ -47,6 +57,7 @@ export async function setupApiTest() {
     sessionOf,
     caller,
     callerAs,
+    agentCaller,
     anonymous: caller(null),
     close: () => testDb.close(),
   };

@@ -44,6 +44,7 @@ const translateErrors = t.middleware(async ({ ctx, next, type, path, getRawInput
     const raw = (await getRawInput().catch(() => undefined)) as { id?: unknown } | undefined;
     const targetId = typeof raw?.id === "string" ? raw.id.slice(0, 64) : "";
     await writeAudit(ctx.db, ctx, {
+      ...(ctx.agent ? { actorName: `host:${ctx.agent.hostName}` } : {}),
       action: path,
       targetId,
       outcome: error.code === "FORBIDDEN" || error.code === "UNAUTHORIZED" || error.code === "NOT_FOUND" ? "denied" : "error",

@@ -6,5 +6,5 @@ export { mapPrismaError, DB_ERROR_CODES } from "./errors";
 export type { DbError, DbErrorCode } from "./errors";
 export { parseDbUrl } from "./url";
 export type { DbTarget } from "./url";
-export { Prisma, Role, AuditOutcome } from "./generated/prisma/client";
-export type { User, Session, AuditEvent, Network, NetworkRevision } from "./generated/prisma/client";
+export { Prisma, Role, AuditOutcome, AttachmentTarget, AttachmentState, OperationKind, OperationStatus } from "./generated/prisma/client";
+export type { User, Session, AuditEvent, Network, NetworkRevision, Host, JoinToken, Attachment, Operation, OperationLog } from "./generated/prisma/client";

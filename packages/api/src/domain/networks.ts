@@ -197,6 +197,12 @@ export async function deleteNetwork(ctx: Ctx, input: { id: string; confirmName: 
         { path: ["confirmName"], message: `must be "${before.name}"`, severity: "error" },
       ]);
     }
+    // Hosts still carry attachments of this network: deleting it would orphan their cleanup.
+    const inUse = await tx.attachment.count({ where: { networkId: input.id, state: { not: "detached" } } });
+    if (inUse > 0) {
+      throw new ApiError("CONFLICT", `${inUse} attachment${inUse === 1 ? "" : "s"} on hosts still use "${before.name}"; detach ${inUse === 1 ? "it" : "them"} first`);
+    }
+    await tx.attachment.deleteMany({ where: { networkId: input.id } });
     await tx.network.delete({ where: { id: input.id } });
     await writeAudit(tx, ctx, {
       action: "networks.delete",

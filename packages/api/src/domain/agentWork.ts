@@ -1,0 +1,199 @@
+import type { Db, Prisma } from "@switchyard/db";
+import type { AgentIdentity, Context } from "../context";
+import { ApiError } from "../errors";
+
+type AgentCtx = Pick<Context, "db" | "events" | "meta"> & { agent: AgentIdentity };
+
+/** How long a claim lasts without an extend; the agent extends while it works. */
+export const CLAIM_LEASE_MS = 60_000;
+const MAX_LOG_LINES = 200;
+const MAX_LINE_CHARS = 2000;
+
+/** Retry back-off after a failed attempt: 2 s, 4 s, 8 s, … up to a minute. */
+export function backoffMs(attempt: number): number {
+  return Math.min(60_000, 1000 * 2 ** Math.max(1, attempt));
+}
+
+export interface ClaimedOperation {
+  operationId: string;
+  attempt: number;
+  kind: "attach" | "check" | "detach";
+  generation: number;
+  claimedUntil: Date;
+  attachment: {
+    id: string;
+    containerId: string;
+    ifName: string;
+    targetKind: "netns" | "pid" | "sandbox";
+    target: string;
+    capabilityArgs: unknown;
+    networkName: string;
+    networkRevision: number;
+  };
+  /** The conflist of the attachment's network revision. */
+  conflist: unknown;
+}
+
+/**
+ * Claims up to `max` operations of the agent's host: the first unfinished operation of each
+ * attachment (one at a time per attachment, in order), when queued and due or when its last
+ * claim expired (the agent died or hung: a new attempt, which fences out the old one). Each claim
+ * is a conditional update on (status, attempt), so two console replicas never hand out one claim.
+ */
+export async function claimOperations(ctx: AgentCtx, max: number): Promise<ClaimedOperation[]> {
+  const now = new Date();
+  const candidates = await ctx.db.operation.findMany({
+    where: { hostId: ctx.agent.hostId, status: { in: ["queued", "running"] } },
+    orderBy: { seq: "asc" },
+    take: 2000,
+    select: { id: true, attachmentId: true, status: true, attempt: true, maxAttempts: true, notBefore: true, claimedUntil: true, generation: true },
+  });
+  const firstPerAttachment = new Set<string>();
+  const claimed: ClaimedOperation[] = [];
+  for (const op of candidates) {
+    if (claimed.length >= max) break;
+    if (firstPerAttachment.has(op.attachmentId)) continue;
+    firstPerAttachment.add(op.attachmentId);
+    const due = op.status === "queued" ? op.notBefore <= now : op.claimedUntil !== null && op.claimedUntil < now;
+    if (!due) continue;
+    if (op.status === "running" && op.attempt >= op.maxAttempts) {
+      await finish(ctx, op, { outcome: "failed", error: `gave up after ${op.attempt} attempts: the agent did not report back within its claim`, retryable: false }, now);
+      continue;
+    }
+    const claimedUntil = new Date(now.getTime() + CLAIM_LEASE_MS);
+    const { count } = await ctx.db.operation.updateMany({
+      where: { id: op.id, status: op.status, attempt: op.attempt },
+      data: { status: "running", attempt: op.attempt + 1, claimedUntil, startedAt: now },
+    });
+    if (count === 0) continue;
+    const full = await ctx.db.operation.findUniqueOrThrow({
+      where: { id: op.id },
+      select: {
+        kind: true,
+        attachment: { select: { id: true, containerId: true, ifName: true, targetKind: true, target: true, capabilityArgs: true, networkId: true, networkName: true, networkRevision: true, generation: true, state: true } },
+      },
+    });
+    const a = full.attachment;
+    const revision = await ctx.db.networkRevision.findUnique({ where: { networkId_number: { networkId: a.networkId, number: a.networkRevision } }, select: { conflist: true } });
+    if (a.generation === op.generation && (full.kind === "attach" || full.kind === "detach")) {
+      await ctx.db.attachment.update({ where: { id: a.id }, data: { state: full.kind === "attach" ? "applying" : "detaching" } });
+    }
+    ctx.events.publish("operation", { kind: "status", operationId: op.id, attachmentId: a.id, hostId: ctx.agent.hostId, status: "running" });
+    claimed.push({
+      operationId: op.id,
+      attempt: op.attempt + 1,
+      kind: full.kind,
+      generation: op.generation,
+      claimedUntil,
+      attachment: { id: a.id, containerId: a.containerId, ifName: a.ifName, targetKind: a.targetKind, target: a.target, capabilityArgs: a.capabilityArgs, networkName: a.networkName, networkRevision: a.networkRevision },
+      conflist: revision?.conflist ?? null,
+    });
+  }
+  return claimed;
+}
+
+function staleAttempt(operationId: string, attempt: number): ApiError {
+  return new ApiError("STALE_ATTEMPT", `Operation ${operationId} attempt ${attempt} is not the current claim; its result is refused`);
+}
+
+async function currentClaim(ctx: AgentCtx, operationId: string, attempt: number) {
+  const op = await ctx.db.operation.findUnique({
+    where: { id: operationId },
+    select: { id: true, hostId: true, attachmentId: true, status: true, attempt: true, maxAttempts: true, generation: true, kind: true },
+  });
+  // Another host's operation looks the same as a missing one.
+  if (!op || op.hostId !== ctx.agent.hostId) throw new ApiError("NOT_FOUND", "No operation with this id for this host");
+  if (op.status !== "running" || op.attempt !== attempt) throw staleAttempt(operationId, attempt);
+  return op;
+}
+
+export async function extendClaim(ctx: AgentCtx, input: { operationId: string; attempt: number }) {
+  await currentClaim(ctx, input.operationId, input.attempt);
+  const claimedUntil = new Date(Date.now() + CLAIM_LEASE_MS);
+  const { count } = await ctx.db.operation.updateMany({ where: { id: input.operationId, status: "running", attempt: input.attempt }, data: { claimedUntil } });
+  if (count === 0) throw staleAttempt(input.operationId, input.attempt);
+  return { claimedUntil };
+}
+
+export async function appendLog(ctx: AgentCtx, input: { operationId: string; attempt: number; lines: { stream: string; line: string; at?: Date }[] }) {
+  const op = await currentClaim(ctx, input.operationId, input.attempt);
+  const lines = input.lines.slice(0, MAX_LOG_LINES).map((l) => ({ at: l.at ?? new Date(), stream: l.stream.slice(0, 32), line: l.line.slice(0, MAX_LINE_CHARS), attempt: input.attempt }));
+  await ctx.db.operationLog.createMany({ data: lines.map((l) => ({ ...l, operationId: op.id })) });
+  ctx.events.publish("operation", { kind: "log", operationId: op.id, attachmentId: op.attachmentId, hostId: op.hostId, lines });
+}
+
+export interface CompleteInput {
+  operationId: string;
+  attempt: number;
+  outcome: "succeeded" | "failed";
+  result?: unknown;
+  error?: string;
+  /** A failure worth another attempt (after a back-off), e.g. a timeout or code 11. */
+  retryable?: boolean;
+}
+
+type OpRow = { id: string; attachmentId: string; attempt: number; maxAttempts: number; generation: number };
+
+async function finish(ctx: AgentCtx, op: OpRow, input: Omit<CompleteInput, "operationId" | "attempt">, now: Date) {
+  const kind = (await ctx.db.operation.findUniqueOrThrow({ where: { id: op.id }, select: { kind: true } })).kind;
+  const retry = input.outcome === "failed" && input.retryable === true && op.attempt < op.maxAttempts;
+  const status = input.outcome === "succeeded" ? "succeeded" : retry ? "queued" : "failed";
+  const error = (input.error ?? "").slice(0, 4000);
+  const done = await ctx.db.$transaction(async (tx) => {
+    const { count } = await tx.operation.updateMany({
+      where: { id: op.id, status: "running", attempt: op.attempt },
+      data: {
+        status,
+        error,
+        claimedUntil: null,
+        ...(input.result !== undefined ? { result: input.result as Prisma.InputJsonValue } : {}),
+        ...(retry ? { notBefore: new Date(now.getTime() + backoffMs(op.attempt)) } : { finishedAt: now }),
+      },
+    });
+    if (count === 0) return false;
+    const attachment = await tx.attachment.findUniqueOrThrow({ where: { id: op.attachmentId }, select: { generation: true } });
+    // Only the operation serving the latest desired state moves the attachment's state.
+    if (attachment.generation === op.generation) {
+      let data: Prisma.AttachmentUpdateInput;
+      if (status === "succeeded") {
+        data =
+          kind === "attach"
+            ? { state: "ready", result: input.result as Prisma.InputJsonValue, lastError: "" }
+            : kind === "detach"
+              ? { state: "detached", result: undefined, lastError: "" }
+              : { state: "ready", lastError: "" };
+      } else if (retry) {
+        data = { lastError: `attempt ${op.attempt} failed, retrying: ${error}` };
+      } else {
+        data = { state: "failed", lastError: error };
+      }
+      await tx.attachment.update({ where: { id: op.attachmentId }, data });
+    }
+    return true;
+  });
+  if (done) ctx.events.publish("operation", { kind: "status", operationId: op.id, attachmentId: op.attachmentId, hostId: ctx.agent.hostId, status });
+  if (done && retry) ctx.events.publish("host", { kind: "work", hostId: ctx.agent.hostId });
+  return { done, status };
+}
+
+/** Records an attempt's outcome, fenced by (operation, attempt): a stale attempt's late result is refused. */
+export async function completeOperation(ctx: AgentCtx, input: CompleteInput) {
+  const op = await currentClaim(ctx, input.operationId, input.attempt);
+  const { done, status } = await finish(ctx, op, input, new Date());
+  if (!done) throw staleAttempt(input.operationId, input.attempt);
+  return { status };
+}
+
+/** What the agent's reconcile compares the host with: attachments that should exist, with their configs. */
+export async function desiredAttachments(db: Db, agent: AgentIdentity) {
+  const rows = await db.attachment.findMany({
+    where: { hostId: agent.hostId, present: true },
+    select: { id: true, containerId: true, ifName: true, targetKind: true, target: true, capabilityArgs: true, networkId: true, networkName: true, networkRevision: true, generation: true, state: true },
+  });
+  const revisions = await db.networkRevision.findMany({
+    where: { OR: rows.map((r) => ({ networkId: r.networkId, number: r.networkRevision })) },
+    select: { networkId: true, number: true, conflist: true },
+  });
+  const byKey = new Map(revisions.map((r) => [`${r.networkId}:${r.number}`, r.conflist]));
+  return rows.map(({ networkId, ...r }) => ({ ...r, conflist: byKey.get(`${networkId}:${r.networkRevision}`) ?? null }));
+}

@@ -1,0 +1,250 @@
+import { mapPrismaError, type Db, type DbTx, type OperationKind, type Prisma } from "@switchyard/db";
+import { writeAudit } from "../audit";
+import type { Context } from "../context";
+import { ApiError } from "../errors";
+import type { CreateAttachmentInput } from "../schemas";
+
+type Ctx = Pick<Context, "db" | "events" | "session" | "meta">;
+
+const ATTACHMENT_SELECT = {
+  id: true,
+  hostId: true,
+  host: { select: { name: true } },
+  networkId: true,
+  networkName: true,
+  networkRevision: true,
+  containerId: true,
+  ifName: true,
+  targetKind: true,
+  target: true,
+  capabilityArgs: true,
+  present: true,
+  generation: true,
+  state: true,
+  result: true,
+  lastError: true,
+  createdByName: true,
+  createdAt: true,
+  updatedAt: true,
+} satisfies Prisma.AttachmentSelect;
+
+const OPERATION_SELECT = {
+  id: true,
+  seq: true,
+  hostId: true,
+  attachmentId: true,
+  kind: true,
+  generation: true,
+  status: true,
+  attempt: true,
+  maxAttempts: true,
+  notBefore: true,
+  result: true,
+  error: true,
+  requestedByName: true,
+  createdAt: true,
+  startedAt: true,
+  finishedAt: true,
+} satisfies Prisma.OperationSelect;
+
+/** A sandbox's namespace name when none is given: short, unique enough, CNI-safe. */
+function sandboxName(): string {
+  return `sy-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+function targetOf(input: CreateAttachmentInput["target"]): { targetKind: "netns" | "pid" | "sandbox"; target: string; defaultId: string } {
+  switch (input.kind) {
+    case "netns":
+      return { targetKind: "netns", target: input.name, defaultId: input.name };
+    case "pid":
+      return { targetKind: "pid", target: String(input.pid), defaultId: `pid-${input.pid}` };
+    case "sandbox": {
+      const name = input.name ?? sandboxName();
+      return { targetKind: "sandbox", target: name, defaultId: name };
+    }
+  }
+}
+
+async function enqueue(tx: DbTx, ctx: Ctx, a: { id: string; hostId: string }, kind: OperationKind, generation: number) {
+  return tx.operation.create({
+    data: { hostId: a.hostId, attachmentId: a.id, kind, generation, requestedById: ctx.session?.user.id ?? null, requestedByName: ctx.session?.user.username ?? "" },
+    select: OPERATION_SELECT,
+  });
+}
+
+function published(ctx: Ctx, op: { id: string; attachmentId: string; hostId: string; status: string }) {
+  ctx.events.publish("host", { kind: "work", hostId: op.hostId });
+  ctx.events.publish("operation", { kind: "status", operationId: op.id, attachmentId: op.attachmentId, hostId: op.hostId, status: op.status });
+}
+
+/** Writes the desired attachment and its attach operation in one transaction. */
+export async function createAttachment(ctx: Ctx, input: CreateAttachmentInput) {
+  const { targetKind, target, defaultId } = targetOf(input.target);
+  const containerId = input.containerId ?? defaultId;
+  const capabilityArgs = input.portMappings.length > 0 ? { portMappings: input.portMappings } : {};
+  const user = ctx.session!.user;
+  const { attachment, operation } = await ctx.db
+    .$transaction(async (tx) => {
+      const host = await tx.host.findUnique({ where: { id: input.hostId }, select: { id: true, revokedAt: true } });
+      if (!host) throw new ApiError("NOT_FOUND", "No host with this id");
+      if (host.revokedAt) throw new ApiError("CONFLICT", "This host is revoked");
+      const network = await tx.network.findUnique({ where: { id: input.networkId }, select: { id: true, name: true, latestRevision: true } });
+      if (!network) throw new ApiError("NOT_FOUND", "No network with this id");
+      const existing = await tx.attachment.findUnique({
+        where: { hostId_networkName_containerId_ifName: { hostId: host.id, networkName: network.name, containerId, ifName: input.ifName } },
+        select: { id: true, state: true, generation: true },
+      });
+      if (existing && existing.state !== "detached") {
+        throw new ApiError("CONFLICT", `${containerId}/${input.ifName} is already attached to ${network.name} on this host`, [
+          { path: ["containerId"], message: "already attached; detach it first", severity: "error" },
+        ]);
+      }
+      const data = {
+        networkId: network.id,
+        networkRevision: network.latestRevision,
+        targetKind,
+        target,
+        capabilityArgs: capabilityArgs as Prisma.InputJsonValue,
+        present: true,
+        state: "pending" as const,
+        result: undefined,
+        lastError: "",
+        createdById: user.id,
+        createdByName: user.username,
+      };
+      const saved = existing
+        ? await tx.attachment.update({ where: { id: existing.id }, data: { ...data, generation: existing.generation + 1 }, select: ATTACHMENT_SELECT })
+        : await tx.attachment.create({ data: { ...data, hostId: host.id, networkName: network.name, containerId, ifName: input.ifName }, select: ATTACHMENT_SELECT });
+      const op = await enqueue(tx, ctx, saved, "attach", saved.generation);
+      await writeAudit(tx, ctx, {
+        action: "attachments.create",
+        targetType: "attachment",
+        targetId: saved.id,
+        after: { host: saved.host.name, network: network.name, revision: network.latestRevision, containerId, ifName: input.ifName, target: { kind: targetKind, target }, capabilityArgs },
+        outcome: "success",
+      });
+      return { attachment: saved, operation: op };
+    })
+    .catch((err: unknown) => {
+      if (mapPrismaError(err)?.code === "CONFLICT") throw new ApiError("CONFLICT", `${containerId}/${input.ifName} is already attached to this network on this host`);
+      throw err;
+    });
+  published(ctx, operation);
+  return { attachment, operation };
+}
+
+async function loadForChange(tx: DbTx, id: string) {
+  const a = await tx.attachment.findUnique({ where: { id }, select: { ...ATTACHMENT_SELECT, host: { select: { name: true, revokedAt: true } } } });
+  if (!a) throw new ApiError("NOT_FOUND", "No attachment with this id");
+  return a;
+}
+
+/**
+ * Desired state becomes detached. Queued attach/check operations are cancelled; when nothing was
+ * ever applied (the attach was never claimed) the attachment is detached at once, else a detach
+ * operation is queued (the agent DELs even what a failed or interrupted ADD left).
+ */
+export async function detachAttachment(ctx: Ctx, id: string) {
+  const out = await ctx.db.$transaction(async (tx) => {
+    const a = await loadForChange(tx, id);
+    if (!a.present && a.state !== "failed") throw new ApiError("CONFLICT", "This attachment is already detached or detaching");
+    const generation = a.generation + 1;
+    const pending = await tx.operation.findMany({ where: { attachmentId: id, status: { in: ["queued", "running"] } }, select: { id: true, kind: true, status: true, attempt: true } });
+    const cancellable = pending.filter((p) => p.status === "queued" && p.kind !== "detach");
+    if (cancellable.length > 0) {
+      await tx.operation.updateMany({ where: { id: { in: cancellable.map((p) => p.id) }, status: "queued" }, data: { status: "cancelled", finishedAt: new Date(), error: "cancelled by detach" } });
+    }
+    const neverApplied = a.state === "pending" && pending.every((p) => p.kind === "attach" && p.status === "queued" && p.attempt === 0);
+    let op = null;
+    if (neverApplied) {
+      await tx.attachment.update({ where: { id }, data: { present: false, generation, state: "detached" } });
+    } else {
+      await tx.attachment.update({ where: { id }, data: { present: false, generation, state: "detaching" } });
+      op = await enqueue(tx, ctx, a, "detach", generation);
+    }
+    await writeAudit(tx, ctx, { action: "attachments.detach", targetType: "attachment", targetId: id, before: { state: a.state }, after: { present: false, immediate: neverApplied }, outcome: "success" });
+    return { op, cancelled: cancellable, a };
+  });
+  for (const c of out.cancelled) ctx.events.publish("operation", { kind: "status", operationId: c.id, attachmentId: id, hostId: out.a.hostId, status: "cancelled" });
+  if (out.op) published(ctx, out.op);
+  return { operation: out.op };
+}
+
+/** Queues a CHECK of a ready attachment. */
+export async function checkAttachment(ctx: Ctx, id: string) {
+  const op = await ctx.db.$transaction(async (tx) => {
+    const a = await loadForChange(tx, id);
+    if (!a.present || a.state !== "ready") throw new ApiError("CONFLICT", `Only a ready attachment can be checked (this one is ${a.state})`);
+    const created = await enqueue(tx, ctx, a, "check", a.generation);
+    await writeAudit(tx, ctx, { action: "attachments.check", targetType: "attachment", targetId: id, outcome: "success" });
+    return created;
+  });
+  published(ctx, op);
+  return { operation: op };
+}
+
+/** A failed attachment gets a new operation towards its desired state. */
+export async function retryAttachment(ctx: Ctx, id: string) {
+  const op = await ctx.db.$transaction(async (tx) => {
+    const a = await loadForChange(tx, id);
+    if (a.state !== "failed") throw new ApiError("CONFLICT", `Only a failed attachment can be retried (this one is ${a.state})`);
+    const busy = await tx.operation.count({ where: { attachmentId: id, status: { in: ["queued", "running"] } } });
+    if (busy > 0) throw new ApiError("CONFLICT", "An operation on this attachment is still queued or running");
+    const generation = a.generation + 1;
+    await tx.attachment.update({ where: { id }, data: { generation, state: a.present ? "applying" : "detaching", lastError: "" } });
+    const created = await enqueue(tx, ctx, a, a.present ? "attach" : "detach", generation);
+    await writeAudit(tx, ctx, { action: "attachments.retry", targetType: "attachment", targetId: id, after: { kind: created.kind }, outcome: "success" });
+    return created;
+  });
+  published(ctx, op);
+  return { operation: op };
+}
+
+/** Cancels a queued attach or check. A cancelled first attach leaves the attachment detached. */
+export async function cancelOperation(ctx: Ctx, operationId: string) {
+  const out = await ctx.db.$transaction(async (tx) => {
+    const op = await tx.operation.findUnique({ where: { id: operationId }, select: { ...OPERATION_SELECT, attachment: { select: { state: true, generation: true } } } });
+    if (!op) throw new ApiError("NOT_FOUND", "No operation with this id");
+    if (op.kind === "detach") throw new ApiError("CONFLICT", "A detach cannot be cancelled: it cleans up what an attach may have left");
+    const { count } = await tx.operation.updateMany({ where: { id: operationId, status: "queued" }, data: { status: "cancelled", finishedAt: new Date(), error: `cancelled by ${ctx.session!.user.username}` } });
+    if (count === 0) throw new ApiError("CONFLICT", `Only a queued operation can be cancelled (this one is ${op.status})`);
+    let detachOp = null;
+    if (op.kind === "attach" && op.generation === op.attachment.generation) {
+      const generation = op.generation + 1;
+      if (op.attempt === 0) {
+        await tx.attachment.update({ where: { id: op.attachmentId }, data: { present: false, generation, state: "detached" } });
+      } else {
+        // An earlier attempt ran: undo whatever it left.
+        await tx.attachment.update({ where: { id: op.attachmentId }, data: { present: false, generation, state: "detaching" } });
+        detachOp = await enqueue(tx, ctx, { id: op.attachmentId, hostId: op.hostId }, "detach", generation);
+      }
+    }
+    await writeAudit(tx, ctx, { action: "operations.cancel", targetType: "operation", targetId: operationId, outcome: "success" });
+    return { op, detachOp };
+  });
+  ctx.events.publish("operation", { kind: "status", operationId, attachmentId: out.op.attachmentId, hostId: out.op.hostId, status: "cancelled" });
+  if (out.detachOp) published(ctx, out.detachOp);
+}
+
+export async function listAttachments(db: Db, filter: { hostId?: string; networkId?: string }) {
+  return db.attachment.findMany({
+    where: { ...(filter.hostId ? { hostId: filter.hostId } : {}), ...(filter.networkId ? { networkId: filter.networkId } : {}) },
+    orderBy: [{ present: "desc" }, { createdAt: "desc" }],
+    take: 500,
+    select: ATTACHMENT_SELECT,
+  });
+}
+
+export async function getAttachment(db: Db, id: string) {
+  const a = await db.attachment.findUnique({ where: { id }, select: ATTACHMENT_SELECT });
+  if (!a) throw new ApiError("NOT_FOUND", "No attachment with this id");
+  const operations = await db.operation.findMany({ where: { attachmentId: id }, orderBy: { seq: "desc" }, take: 50, select: OPERATION_SELECT });
+  return { ...a, operations };
+}
+
+export async function getOperation(db: Db, id: string) {
+  const op = await db.operation.findUnique({ where: { id }, select: { ...OPERATION_SELECT, host: { select: { name: true } }, attachment: { select: { containerId: true, ifName: true, networkName: true, state: true } } } });
+  if (!op) throw new ApiError("NOT_FOUND", "No operation with this id");
+  const logs = await db.operationLog.findMany({ where: { operationId: id }, orderBy: { id: "asc" }, take: 5000, select: { id: true, attempt: true, at: true, stream: true, line: true } });
+  return { ...op, logs };
+}

@@ -1,0 +1,172 @@
+import type { Db, Prisma } from "@switchyard/db";
+import { writeAudit } from "../audit";
+import { hashSecret, looksLike, newSecret } from "../auth/secrets";
+import type { AgentIdentity, Context } from "../context";
+import { ApiError } from "../errors";
+
+type Ctx = Pick<Context, "db" | "events" | "session" | "meta">;
+
+/** Agents heartbeat this often; a host unseen for three beats is offline. */
+export const HEARTBEAT_INTERVAL_MS = 10_000;
+export const OFFLINE_AFTER_MS = 3 * HEARTBEAT_INTERVAL_MS;
+/** A host credential lives 30 days; agents rotate it once less than 10 are left. */
+export const CREDENTIAL_TTL_MS = 30 * 24 * 3600_000;
+export const CREDENTIAL_ROTATE_BEFORE_MS = 10 * 24 * 3600_000;
+
+export async function createJoinToken(ctx: Ctx, input: { note: string; ttlMinutes: number }) {
+  const { secret, hash } = newSecret("join");
+  const expiresAt = new Date(Date.now() + input.ttlMinutes * 60_000);
+  const user = ctx.session!.user;
+  const row = await ctx.db.$transaction(async (tx) => {
+    const created = await tx.joinToken.create({
+      data: { tokenHash: hash, note: input.note, expiresAt, createdById: user.id, createdByName: user.username },
+      select: { id: true, note: true, expiresAt: true, createdAt: true },
+    });
+    await writeAudit(tx, ctx, { action: "hosts.createJoinToken", targetType: "joinToken", targetId: created.id, after: { note: input.note, expiresAt }, outcome: "success" });
+    return created;
+  });
+  // The token itself is returned once and never again.
+  return { ...row, token: secret };
+}
+
+export async function listJoinTokens(db: Db) {
+  const rows = await db.joinToken.findMany({
+    orderBy: { createdAt: "desc" },
+    take: 100,
+    select: { id: true, note: true, createdByName: true, createdAt: true, expiresAt: true, usedAt: true, hostId: true },
+  });
+  const now = Date.now();
+  return rows.map((r) => ({ ...r, state: r.usedAt ? ("used" as const) : r.expiresAt.getTime() <= now ? ("expired" as const) : ("unused" as const) }));
+}
+
+export async function deleteJoinToken(ctx: Ctx, id: string) {
+  await ctx.db.$transaction(async (tx) => {
+    const { count } = await tx.joinToken.deleteMany({ where: { id, usedAt: null } });
+    if (count === 0) throw new ApiError("NOT_FOUND", "No unused join token with this id");
+    await writeAudit(tx, ctx, { action: "hosts.deleteJoinToken", targetType: "joinToken", targetId: id, outcome: "success" });
+  });
+}
+
+export interface EnrollInput {
+  joinToken: string;
+  hostname: string;
+  agentVersion: string;
+}
+
+/**
+ * Trades a join token for a host credential. The token is consumed atomically (single use);
+ * a host name already enrolled must be revoked first, and is then re-enrolled in place.
+ */
+export async function enrollHost(ctx: Pick<Context, "db" | "events" | "meta">, input: EnrollInput) {
+  const refused = () => new ApiError("UNAUTHORIZED", "Join token is unknown, used or expired");
+  if (!looksLike("join", input.joinToken)) throw refused();
+  const { secret, hash } = newSecret("host");
+  const credentialExpiresAt = new Date(Date.now() + CREDENTIAL_TTL_MS);
+  const host = await ctx.db.$transaction(async (tx) => {
+    const token = await tx.joinToken.findUnique({ where: { tokenHash: hashSecret(input.joinToken) }, select: { id: true } });
+    if (!token) throw refused();
+    const { count } = await tx.joinToken.updateMany({ where: { id: token.id, usedAt: null, expiresAt: { gt: new Date() } }, data: { usedAt: new Date() } });
+    if (count === 0) throw refused();
+    const existing = await tx.host.findUnique({ where: { name: input.hostname }, select: { id: true, revokedAt: true } });
+    if (existing && !existing.revokedAt) {
+      throw new ApiError("CONFLICT", `A host named "${input.hostname}" is enrolled; revoke it before enrolling it again`);
+    }
+    const data = { credentialHash: hash, credentialExpiresAt, pendingCredentialHash: null, revokedAt: null, revokedByName: "", agentVersion: input.agentVersion, lastSeenAt: new Date(), enrolledAt: new Date() };
+    const saved = existing
+      ? await tx.host.update({ where: { id: existing.id }, data, select: { id: true, name: true } })
+      : await tx.host.create({ data: { name: input.hostname, ...data }, select: { id: true, name: true } });
+    await tx.joinToken.update({ where: { id: token.id }, data: { hostId: saved.id } });
+    await writeAudit(tx, { session: null, meta: ctx.meta }, {
+      action: "agent.enroll",
+      actorName: `host:${saved.name}`,
+      targetType: "host",
+      targetId: saved.id,
+      after: { name: saved.name, agentVersion: input.agentVersion, reenrolled: Boolean(existing) },
+      outcome: "success",
+    });
+    return saved;
+  });
+  ctx.events.publish("host", { kind: "enrolled", hostId: host.id });
+  return { hostId: host.id, hostName: host.name, credential: secret, credentialExpiresAt };
+}
+
+/**
+ * The host behind a bearer credential, or null. A rotated credential becomes the current one
+ * the first time it is used; revoked hosts and expired credentials are refused.
+ */
+export async function authenticateAgent(db: Db, credential: string): Promise<AgentIdentity | null> {
+  if (!looksLike("host", credential)) return null;
+  const hash = hashSecret(credential);
+  const host = await db.host.findFirst({
+    where: { OR: [{ credentialHash: hash }, { pendingCredentialHash: hash }] },
+    select: { id: true, name: true, credentialHash: true, credentialExpiresAt: true, pendingCredentialHash: true, revokedAt: true },
+  });
+  if (!host || host.revokedAt) return null;
+  if (host.pendingCredentialHash === hash) {
+    await db.host.updateMany({
+      where: { id: host.id, pendingCredentialHash: hash },
+      data: { credentialHash: hash, pendingCredentialHash: null, credentialExpiresAt: new Date(Date.now() + CREDENTIAL_TTL_MS) },
+    });
+  } else if (host.credentialExpiresAt.getTime() <= Date.now()) {
+    return null;
+  }
+  return { hostId: host.id, hostName: host.name };
+}
+
+/** Issues the next credential; the current one stays valid until the new one is first used. */
+export async function rotateCredential(db: Db, agent: AgentIdentity) {
+  const { secret, hash } = newSecret("host");
+  await db.host.update({ where: { id: agent.hostId }, data: { pendingCredentialHash: hash } });
+  return { credential: secret, credentialExpiresAt: new Date(Date.now() + CREDENTIAL_TTL_MS) };
+}
+
+export async function heartbeat(ctx: Pick<Context, "db" | "events">, agent: AgentIdentity, input: { agentVersion: string; inventory?: unknown }) {
+  const now = new Date();
+  const host = await ctx.db.host.update({
+    where: { id: agent.hostId },
+    data: {
+      lastSeenAt: now,
+      agentVersion: input.agentVersion,
+      ...(input.inventory !== undefined ? { inventory: input.inventory as Prisma.InputJsonValue, inventoryAt: now } : {}),
+    },
+    select: { credentialExpiresAt: true },
+  });
+  if (input.inventory !== undefined) ctx.events.publish("host", { kind: "seen", hostId: agent.hostId });
+  return {
+    serverTime: now,
+    heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+    rotateCredential: host.credentialExpiresAt.getTime() - now.getTime() < CREDENTIAL_ROTATE_BEFORE_MS,
+  };
+}
+
+function liveness(lastSeenAt: Date | null, revokedAt: Date | null): "online" | "offline" | "revoked" {
+  if (revokedAt) return "revoked";
+  return lastSeenAt && Date.now() - lastSeenAt.getTime() < OFFLINE_AFTER_MS ? "online" : "offline";
+}
+
+export async function listHosts(db: Db) {
+  const hosts = await db.host.findMany({
+    orderBy: { name: "asc" },
+    select: { id: true, name: true, enrolledAt: true, revokedAt: true, lastSeenAt: true, agentVersion: true, inventoryAt: true, _count: { select: { attachments: { where: { present: true } } } } },
+  });
+  return hosts.map(({ _count, ...h }) => ({ ...h, attachments: _count.attachments, liveness: liveness(h.lastSeenAt, h.revokedAt) }));
+}
+
+export async function getHost(db: Db, id: string) {
+  const host = await db.host.findUnique({
+    where: { id },
+    select: { id: true, name: true, enrolledAt: true, revokedAt: true, revokedByName: true, lastSeenAt: true, agentVersion: true, inventory: true, inventoryAt: true, credentialExpiresAt: true },
+  });
+  if (!host) throw new ApiError("NOT_FOUND", "No host with this id");
+  return { ...host, liveness: liveness(host.lastSeenAt, host.revokedAt), offlineAfterMs: OFFLINE_AFTER_MS };
+}
+
+/** Revokes a host at once: its credential is refused from the next request, its stream is closed. */
+export async function revokeHost(ctx: Ctx, id: string) {
+  await ctx.db.$transaction(async (tx) => {
+    const { count } = await tx.host.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: new Date(), revokedByName: ctx.session!.user.username, pendingCredentialHash: null } });
+    if (count === 0) throw new ApiError("NOT_FOUND", "No enrolled (unrevoked) host with this id");
+    await writeAudit(tx, ctx, { action: "hosts.revoke", targetType: "host", targetId: id, outcome: "success" });
+  });
+  ctx.events.publish("host", { kind: "revoked", hostId: id });
+}

@@ -1,0 +1,250 @@
+import { TRPCError } from "@trpc/server";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { authenticateAgent } from "../domain/hosts";
+import { BRIDGE_CONFLIST, setupApiTest, type ApiTest } from "../testing";
+
+let t: ApiTest;
+let admin: Awaited<ReturnType<ApiTest["callerAs"]>>;
+let operator: Awaited<ReturnType<ApiTest["callerAs"]>>;
+let viewer: Awaited<ReturnType<ApiTest["callerAs"]>>;
+let networkId: string;
+
+beforeAll(async () => {
+  t = await setupApiTest();
+  admin = await t.callerAs("admin", "ada");
+  operator = await t.callerAs("operator", "otto");
+  viewer = await t.callerAs("viewer", "vera");
+  networkId = (await operator.caller.networks.create({ text: BRIDGE_CONFLIST("agentnet", "10.77.0.0/24", "10.77.0.1"), comment: "" })).id;
+});
+afterAll(() => t?.close());
+
+async function trpcError(p: Promise<unknown>): Promise<TRPCError> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(TRPCError);
+  return err as TRPCError;
+}
+
+async function enroll(hostname: string) {
+  const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
+  const enrolled = await t.agentCaller(null).enroll({ joinToken: token, hostname, agentVersion: "test" });
+  const identity = await authenticateAgent(t.db, enrolled.credential);
+  expect(identity).toEqual({ hostId: enrolled.hostId, hostName: hostname });
+  return { ...enrolled, agent: t.agentCaller(identity) };
+}
+
+describe("enrolment and host credentials", () => {
+  it("a join token is made by admins only, shown once, used once, and refused when expired", async () => {
+    expect((await trpcError(operator.caller.hosts.createJoinToken({ note: "", ttlMinutes: 10 }))).code).toBe("FORBIDDEN");
+    const { token, id } = await admin.caller.hosts.createJoinToken({ note: "edge-1", ttlMinutes: 10 });
+    expect(token).toMatch(/^syj_/);
+    const listed = await admin.caller.hosts.joinTokens();
+    expect(JSON.stringify(listed)).not.toContain(token.slice(4));
+    expect(listed.find((r) => r.id === id)?.state).toBe("unused");
+    const enrolled = await t.agentCaller(null).enroll({ joinToken: token, hostname: "edge-1", agentVersion: "1.0" });
+    expect(enrolled.credential).toMatch(/^syh_/);
+    expect((await admin.caller.hosts.joinTokens()).find((r) => r.id === id)?.state).toBe("used");
+    expect((await trpcError(t.agentCaller(null).enroll({ joinToken: token, hostname: "edge-2", agentVersion: "" }))).code).toBe("UNAUTHORIZED");
+    const expired = await admin.caller.hosts.createJoinToken({ note: "", ttlMinutes: 1 });
+    await t.db.joinToken.update({ where: { id: expired.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    expect((await trpcError(t.agentCaller(null).enroll({ joinToken: expired.token, hostname: "edge-3", agentVersion: "" }))).code).toBe("UNAUTHORIZED");
+    expect(await t.db.host.count({ where: { name: { in: ["edge-2", "edge-3"] } } })).toBe(0);
+    // Secrets never reach the audit log.
+    const audit = await t.db.auditEvent.findMany({ where: { action: { in: ["hosts.createJoinToken", "agent.enroll"] } } });
+    expect(audit.length).toBeGreaterThanOrEqual(2);
+    expect(JSON.stringify(audit)).not.toContain(token.slice(4));
+    expect(JSON.stringify(audit)).not.toContain(enrolled.credential.slice(4));
+  });
+
+  it("an enrolled name is refused until revoked; a revoked agent is refused at once, then may re-enrol", async () => {
+    const first = await enroll("edge-re");
+    const again = await admin.caller.hosts.createJoinToken({ note: "", ttlMinutes: 10 });
+    expect((await trpcError(t.agentCaller(null).enroll({ joinToken: again.token, hostname: "edge-re", agentVersion: "" }))).code).toBe("CONFLICT");
+    expect((await trpcError(operator.caller.hosts.revoke({ id: first.hostId }))).code).toBe("FORBIDDEN");
+    await admin.caller.hosts.revoke({ id: first.hostId });
+    expect(await authenticateAgent(t.db, first.credential)).toBeNull();
+    expect((await trpcError(t.agentCaller(null).heartbeat({ agentVersion: "" }))).code).toBe("UNAUTHORIZED");
+    const next = await admin.caller.hosts.createJoinToken({ note: "", ttlMinutes: 10 });
+    const re = await t.agentCaller(null).enroll({ joinToken: next.token, hostname: "edge-re", agentVersion: "" });
+    expect(re.hostId).toBe(first.hostId);
+    expect(await authenticateAgent(t.db, first.credential)).toBeNull();
+    expect(await authenticateAgent(t.db, re.credential)).not.toBeNull();
+  });
+
+  it("a rotated credential replaces the old one when first used", async () => {
+    const h = await enroll("edge-rot");
+    const rotated = await h.agent.rotateCredential();
+    expect(await authenticateAgent(t.db, h.credential)).not.toBeNull();
+    expect(await authenticateAgent(t.db, rotated.credential)).not.toBeNull();
+    expect(await authenticateAgent(t.db, h.credential)).toBeNull();
+  });
+
+  it("heartbeats record liveness and the inventory; the host list shows them", async () => {
+    const h = await enroll("edge-hb");
+    const beat = await h.agent.heartbeat({
+      agentVersion: "9.9",
+      inventory: {
+        hostname: "edge-hb",
+        kernel: "6.1",
+        addresses: [{ ifName: "eth0", address: "192.0.2.10/24" }],
+        plugins: [{ name: "bridge", path: "/usr/lib/cni/bridge", executable: true, cniVersion: "1.1.0", supportedVersions: ["1.0.0", "1.1.0"] }],
+        cniPath: ["/usr/lib/cni"],
+        netnsDir: "/run/netns",
+        namespaces: [],
+        confDir: "/etc/cni/net.d",
+        confFiles: [],
+        cacheDir: "/var/lib/cni",
+        cachedAttachments: [],
+        ipForward: { v4: true, v6: false },
+        tools: { nft: true, iptables: true, ip: true },
+        masquerade: [],
+      },
+    });
+    expect(beat.rotateCredential).toBe(false);
+    const listed = (await viewer.caller.hosts.list()).find((h2) => h2.id === h.hostId);
+    expect(listed).toMatchObject({ liveness: "online", agentVersion: "9.9" });
+    const got = await viewer.caller.hosts.get({ id: h.hostId });
+    expect((got.inventory as { kernel: string }).kernel).toBe("6.1");
+    const bad = await trpcError(h.agent.heartbeat({ agentVersion: "", inventory: { hostname: "x".repeat(500) } as never }));
+    expect(bad.code).toBe("BAD_REQUEST");
+  });
+});
+
+describe("attachments and operations", () => {
+  it("operators attach, viewers cannot; the agent claims the work with its config, one at a time per attachment", async () => {
+    const h = await enroll("work-1");
+    expect((await trpcError(viewer.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "sandbox" }, ifName: "eth0", portMappings: [] }))).code).toBe("FORBIDDEN");
+    const { attachment, operation } = await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "sandbox", name: "box-1" }, ifName: "eth0", portMappings: [{ hostPort: 8080, containerPort: 80, protocol: "tcp" }] });
+    expect(attachment).toMatchObject({ state: "pending", containerId: "box-1", targetKind: "sandbox", target: "box-1", networkRevision: 1 });
+    expect(operation).toMatchObject({ kind: "attach", status: "queued", attempt: 0 });
+    expect((await trpcError(operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "sandbox", name: "box-1" }, ifName: "eth0", portMappings: [] }))).code).toBe("CONFLICT");
+    const [claimed, ...rest] = await h.agent.claim({ max: 4 });
+    expect(rest).toEqual([]);
+    expect(claimed).toMatchObject({ operationId: operation.id, attempt: 1, kind: "attach", attachment: { containerId: "box-1", ifName: "eth0", capabilityArgs: { portMappings: [{ hostPort: 8080 }] } } });
+    expect((claimed!.conflist as { name: string }).name).toBe("agentnet");
+    expect((await viewer.caller.attachments.get({ id: attachment.id })).state).toBe("applying");
+    // A check queued behind the running attach is not handed out until the attach is done.
+    expect(await h.agent.claim({ max: 4 })).toEqual([]);
+    await h.agent.log({ operationId: operation.id, attempt: 1, lines: [{ stream: "plugin", line: "bridge: ADD" }] });
+    await h.agent.complete({ operationId: operation.id, attempt: 1, outcome: "succeeded", result: { cniVersion: "1.1.0", ips: [{ address: "10.77.0.2/24" }] } });
+    const ready = await viewer.caller.attachments.get({ id: attachment.id });
+    expect(ready.state).toBe("ready");
+    expect(ready.result).toMatchObject({ ips: [{ address: "10.77.0.2/24" }] });
+    const op = await viewer.caller.attachments.operation({ id: operation.id });
+    expect(op).toMatchObject({ status: "succeeded", attempt: 1 });
+    expect(op.logs.map((l) => l.line)).toEqual(["bridge: ADD"]);
+    // A late result of the same attempt is refused and changes nothing.
+    const stale = await trpcError(h.agent.complete({ operationId: operation.id, attempt: 1, outcome: "failed", error: "late" }));
+    expect(stale.code).toBe("CONFLICT");
+    expect((await viewer.caller.attachments.get({ id: attachment.id })).state).toBe("ready");
+  });
+
+  it("an agent sees and touches only its own host's work", async () => {
+    const mine = await enroll("iso-1");
+    const other = await enroll("iso-2");
+    const { operation } = await operator.caller.attachments.create({ hostId: mine.hostId, networkId, target: { kind: "netns", name: "web" }, ifName: "eth0", portMappings: [] });
+    expect(await other.agent.claim({ max: 4 })).toEqual([]);
+    const [claimed] = await mine.agent.claim({ max: 4 });
+    expect((await trpcError(other.agent.complete({ operationId: operation.id, attempt: claimed!.attempt, outcome: "succeeded" }))).code).toBe("NOT_FOUND");
+    expect((await trpcError(other.agent.log({ operationId: operation.id, attempt: claimed!.attempt, lines: [{ stream: "agent", line: "x" }] }))).code).toBe("NOT_FOUND");
+    expect((await other.agent.desired()).map((d) => d.containerId)).toEqual([]);
+    expect((await mine.agent.desired()).map((d) => d.containerId)).toEqual(["web"]);
+  });
+
+  it("an expired claim is re-issued as a new attempt and the old attempt's result is refused", async () => {
+    const h = await enroll("stale-1");
+    const { operation, attachment } = await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "pid", pid: 4242 }, ifName: "eth1", portMappings: [] });
+    expect(attachment.containerId).toBe("pid-4242");
+    const [first] = await h.agent.claim({ max: 1 });
+    expect(first!.attempt).toBe(1);
+    await t.db.operation.update({ where: { id: operation.id }, data: { claimedUntil: new Date(Date.now() - 1000) } });
+    const [second] = await h.agent.claim({ max: 1 });
+    expect(second).toMatchObject({ operationId: operation.id, attempt: 2 });
+    expect((await trpcError(h.agent.complete({ operationId: operation.id, attempt: 1, outcome: "succeeded", result: { ips: [] } }))).code).toBe("CONFLICT");
+    expect((await trpcError(h.agent.extend({ operationId: operation.id, attempt: 1 }))).code).toBe("CONFLICT");
+    await h.agent.extend({ operationId: operation.id, attempt: 2 });
+    await h.agent.complete({ operationId: operation.id, attempt: 2, outcome: "succeeded", result: { ips: [] } });
+    expect((await viewer.caller.attachments.get({ id: attachment.id })).state).toBe("ready");
+  });
+
+  it("a retryable failure backs off and retries; a final one fails the attachment, which can be retried", async () => {
+    const h = await enroll("retry-1");
+    const { operation, attachment } = await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "sandbox" }, ifName: "eth0", portMappings: [] });
+    const [c1] = await h.agent.claim({ max: 1 });
+    expect((await h.agent.complete({ operationId: operation.id, attempt: c1!.attempt, outcome: "failed", error: "plugin timed out", retryable: true })).status).toBe("queued");
+    const queued = await t.db.operation.findUniqueOrThrow({ where: { id: operation.id } });
+    expect(queued.notBefore.getTime()).toBeGreaterThan(Date.now());
+    expect(await h.agent.claim({ max: 1 })).toEqual([]);
+    await t.db.operation.update({ where: { id: operation.id }, data: { notBefore: new Date() } });
+    const [c2] = await h.agent.claim({ max: 1 });
+    expect(c2!.attempt).toBe(2);
+    await h.agent.complete({ operationId: operation.id, attempt: 2, outcome: "failed", error: "bridge: address in use", retryable: false });
+    const failed = await viewer.caller.attachments.get({ id: attachment.id });
+    expect(failed).toMatchObject({ state: "failed", lastError: "bridge: address in use" });
+    const retried = await operator.caller.attachments.retry({ id: attachment.id });
+    expect(retried.operation).toMatchObject({ kind: "attach", status: "queued", generation: failed.generation + 1 });
+  });
+
+  it("detach: at once when nothing was applied, else a detach operation; queued work can be cancelled", async () => {
+    const h = await enroll("detach-1");
+    const never = await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "sandbox" }, ifName: "eth0", portMappings: [] });
+    expect((await operator.caller.attachments.detach({ id: never.attachment.id })).operation).toBeNull();
+    expect((await viewer.caller.attachments.get({ id: never.attachment.id })).state).toBe("detached");
+    expect((await t.db.operation.findUniqueOrThrow({ where: { id: never.operation.id } })).status).toBe("cancelled");
+    expect(await h.agent.claim({ max: 4 })).toEqual([]);
+
+    const applied = await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "sandbox" }, ifName: "eth0", portMappings: [] });
+    const [c] = await h.agent.claim({ max: 4 });
+    await h.agent.complete({ operationId: applied.operation.id, attempt: c!.attempt, outcome: "succeeded", result: { ips: [] } });
+    const { operation: detachOp } = await operator.caller.attachments.detach({ id: applied.attachment.id });
+    expect(detachOp).toMatchObject({ kind: "detach", status: "queued" });
+    expect((await viewer.caller.attachments.get({ id: applied.attachment.id })).state).toBe("detaching");
+    expect((await trpcError(operator.caller.attachments.cancelOperation({ id: detachOp!.id }))).code).toBe("CONFLICT");
+    const [d] = await h.agent.claim({ max: 4 });
+    expect(d).toMatchObject({ kind: "detach", operationId: detachOp!.id });
+    await h.agent.complete({ operationId: detachOp!.id, attempt: d!.attempt, outcome: "succeeded" });
+    expect((await viewer.caller.attachments.get({ id: applied.attachment.id })).state).toBe("detached");
+    // Re-attaching the same container reuses the row with a new generation.
+    const again = await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "sandbox", name: applied.attachment.target }, ifName: "eth0", portMappings: [] });
+    expect(again.attachment.id).toBe(applied.attachment.id);
+    await operator.caller.attachments.cancelOperation({ id: again.operation.id });
+    expect((await viewer.caller.attachments.get({ id: applied.attachment.id })).state).toBe("detached");
+    expect(await t.db.auditEvent.count({ where: { action: "operations.cancel", targetId: again.operation.id } })).toBe(1);
+  });
+
+  it("refuses bad input before anything is written", async () => {
+    const h = await enroll("bad-1");
+    const before = await t.db.attachment.count();
+    for (const bad of [
+      { target: { kind: "netns", name: "../x" } },
+      { target: { kind: "netns", name: "a b" } },
+      { target: { kind: "pid", pid: 1 } },
+      { target: { kind: "sandbox" }, ifName: "averyveryverylongname" },
+      { target: { kind: "sandbox" }, containerId: "-x" },
+      { target: { kind: "sandbox" }, portMappings: [{ hostPort: 0, containerPort: 80 }] },
+      { target: { kind: "sandbox" }, portMappings: [{ hostPort: 65536, containerPort: 80 }] },
+    ]) {
+      const err = await trpcError(operator.caller.attachments.create({ hostId: h.hostId, networkId, ifName: "eth0", portMappings: [], ...bad } as never));
+      expect(err.code, JSON.stringify(bad)).toBe("BAD_REQUEST");
+    }
+    expect(await t.db.attachment.count()).toBe(before);
+  });
+
+  it("a network in use on a host cannot be deleted; once detached it can", async () => {
+    const h = await enroll("netdel-1");
+    const net = await operator.caller.networks.create({ text: BRIDGE_CONFLIST("doomed", "10.78.0.0/24", "10.78.0.1"), comment: "" });
+    const { attachment } = await operator.caller.attachments.create({ hostId: h.hostId, networkId: net.id, target: { kind: "sandbox" }, ifName: "eth0", portMappings: [] });
+    const [c] = await h.agent.claim({ max: 1 });
+    await h.agent.complete({ operationId: c!.operationId, attempt: c!.attempt, outcome: "succeeded", result: { ips: [] } });
+    const err = await trpcError(operator.caller.networks.delete({ id: net.id, confirmName: "doomed" }));
+    expect(err.code).toBe("CONFLICT");
+    expect(err.message).toContain("detach it first");
+    const { operation } = await operator.caller.attachments.detach({ id: attachment.id });
+    const [d] = await h.agent.claim({ max: 1 });
+    await h.agent.complete({ operationId: operation!.id, attempt: d!.attempt, outcome: "succeeded" });
+    await operator.caller.networks.delete({ id: net.id, confirmName: "doomed" });
+    expect(await t.db.attachment.count({ where: { id: attachment.id } })).toBe(0);
+  });
+});

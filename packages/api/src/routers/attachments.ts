@@ -1,0 +1,26 @@
+import { z } from "zod";
+import { cancelOperation, checkAttachment, createAttachment, detachAttachment, getAttachment, getOperation, listAttachments, retryAttachment } from "../domain/attachments";
+import type { OperationEvent } from "../events";
+import { AttachmentListInput, CreateAttachmentInput, Id } from "../schemas";
+import { operatorProcedure, router, viewerProcedure } from "../trpc";
+
+export const attachmentsRouter = router({
+  list: viewerProcedure.input(AttachmentListInput).query(({ ctx, input }) => listAttachments(ctx.db, input)),
+  get: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => getAttachment(ctx.db, input.id)),
+  create: operatorProcedure.input(CreateAttachmentInput).mutation(({ ctx, input }) => createAttachment(ctx, input)),
+  detach: operatorProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => detachAttachment(ctx, input.id)),
+  check: operatorProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => checkAttachment(ctx, input.id)),
+  retry: operatorProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => retryAttachment(ctx, input.id)),
+  operation: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => getOperation(ctx.db, input.id)),
+  cancelOperation: operatorProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => cancelOperation(ctx, input.id)),
+  /** Status changes and job log lines, for the live job view and state badges. */
+  onOperation: viewerProcedure
+    .input(z.object({ operationId: Id.optional(), hostId: Id.optional() }))
+    .subscription(async function* ({ ctx, input, signal }): AsyncGenerator<OperationEvent> {
+      for await (const event of ctx.events.subscribe("operation", signal)) {
+        if (input.operationId && event.operationId !== input.operationId) continue;
+        if (input.hostId && event.hostId !== input.hostId) continue;
+        yield event;
+      }
+    }),
+});

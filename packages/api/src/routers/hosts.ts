@@ -1,0 +1,18 @@
+import { z } from "zod";
+import { createJoinToken, deleteJoinToken, getHost, listHosts, listJoinTokens, revokeHost } from "../domain/hosts";
+import type { HostEvent } from "../events";
+import { CreateJoinTokenInput, Id } from "../schemas";
+import { adminProcedure, router, viewerProcedure } from "../trpc";
+
+export const hostsRouter = router({
+  list: viewerProcedure.query(({ ctx }) => listHosts(ctx.db)),
+  get: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => getHost(ctx.db, input.id)),
+  joinTokens: adminProcedure.query(({ ctx }) => listJoinTokens(ctx.db)),
+  createJoinToken: adminProcedure.input(CreateJoinTokenInput).mutation(({ ctx, input }) => createJoinToken(ctx, input)),
+  deleteJoinToken: adminProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => deleteJoinToken(ctx, input.id)),
+  revoke: adminProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => revokeHost(ctx, input.id)),
+  /** Enrolments, revocations and inventory reports, pushed to open pages. */
+  onChange: viewerProcedure.subscription(async function* ({ ctx, signal }): AsyncGenerator<HostEvent> {
+    for await (const event of ctx.events.subscribe("host", signal)) if (event.kind !== "work") yield event;
+  }),
+});
