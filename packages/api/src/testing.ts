@@ -84,3 +84,52 @@ export const BRIDGE_CONFLIST = (name = "lab", subnet = "10.88.0.0/24", gateway =
     null,
     2,
   );
+
+/**
+ * A real HTTP server on 127.0.0.1 serving the console's tRPC endpoints (browser and agent) over
+ * `deps`: what an agent process under test dials. SSE responses are streamed as they come.
+ */
+export async function serveApi(deps: ConsoleDeps): Promise<{ url: string; close(): Promise<void> }> {
+  const { createServer } = await import("node:http");
+  const { Readable } = await import("node:stream");
+  const { AGENT_ENDPOINT, createAgentHttpHandler, createTrpcHttpHandler } = await import("./http");
+  const agent = createAgentHttpHandler(async () => deps);
+  const browser = createTrpcHttpHandler(async () => deps);
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const abort = new AbortController();
+      res.on("close", () => abort.abort());
+      const headers = new Headers();
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
+      headers.set("x-forwarded-for", req.socket.remoteAddress ?? "");
+      const request = new Request(`http://${req.headers.host}${req.url}`, {
+        method: req.method,
+        headers,
+        signal: abort.signal,
+        ...(req.method === "GET" || req.method === "HEAD" ? {} : { body: Buffer.concat(chunks) }),
+      });
+      const handler = req.url?.startsWith(`${AGENT_ENDPOINT}/`) ? agent : browser;
+      handler(request)
+        .then((response) => {
+          res.writeHead(response.status, Object.fromEntries(response.headers));
+          if (!response.body) return res.end();
+          Readable.fromWeb(response.body as import("node:stream/web").ReadableStream).on("error", () => res.destroy()).pipe(res);
+        })
+        .catch((err: unknown) => {
+          res.writeHead(500).end(String(err));
+        });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as import("node:net").AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -277,6 +277,20 @@ describe.runIf(process.platform === "linux")("CniRuntime", { timeout: 30_000 }, 
     expect(readdirSync(join(cacheDir, "results"))).toEqual([]);
   });
 
+  it("delCachedAttachment DELs with the cache entry's own config, netns and arguments", async () => {
+    const { plugins, runtime, net, cacheDir } = setup();
+    await runtime.addNetworkList(net, rtFor("lost"));
+    await runtime.delCachedAttachment({ networkName: "testnet", containerId: "lost", ifName: "eth0" });
+    const del = plugins.calls("main").find((c) => c.command === "DEL")!;
+    expect(del.env.CNI_NETNS).toBe(netns!.path);
+    expect(del.env.CNI_ARGS).toBe("K8S_POD_NAME=web");
+    expect(del.config.prevResult).toMatchObject({ ips: [{ address: "10.1.0.2/24" }] });
+    expect(readdirSync(join(cacheDir, "results"))).toEqual([]);
+    // Nothing cached: nothing to do.
+    await runtime.delCachedAttachment({ networkName: "testnet", containerId: "lost", ifName: "eth0" });
+    await expect(runtime.delCachedAttachment({ networkName: "testnet", containerId: "../x", ifName: "eth0" })).rejects.toBeInstanceOf(CniError);
+  });
+
   it("GC removes temp files that interrupted cache writes left", async () => {
     const { runtime, net, cacheDir } = setup();
     await runtime.addNetworkList(net, rtFor("keep"));

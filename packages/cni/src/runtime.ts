@@ -69,6 +69,11 @@ export interface CniRuntime {
   getStatusNetworkList(net: NetworkConfigList): Promise<void>;
   gcNetworkList(net: NetworkConfigList, opts: GcOptions): Promise<void>;
   getCachedResult(net: NetworkConfigList, rt: RuntimeConf): Promise<CniResult | null>;
+  /**
+   * DEL of a cached attachment with the config, netns and arguments its cache entry holds: for
+   * cleaning up attachments whose network the caller no longer has (stale after a reboot, say).
+   */
+  delCachedAttachment(key: { networkName: string; containerId: string; ifName: string }): Promise<void>;
   listCachedAttachments(networkName?: string): Promise<CachedAttachmentSummary[]>;
   getVersionInfo(pluginType: string): Promise<PluginVersionInfo>;
   validateNetworkList(net: NetworkConfigList): Promise<{ capabilities: string[] }>;
@@ -397,6 +402,18 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
     return convertResult(parseResult(entry.result, net.cniVersion), LATEST_CNI_VERSION) as unknown as CniResult;
   }
 
+  async function delCachedAttachment(key: AttachmentKey): Promise<void> {
+    validateAttachmentIds(key);
+    const entry = await readCachedAttachment(cacheDir, key);
+    if (!entry) return;
+    const net = entry.legacy ? undefined : loadCachedNetworkList(entry.config);
+    if (!net || net.name !== key.networkName) {
+      throw new CniError(CNI_ERROR_CODES.decodeFailure, "cannot DEL from the cache alone", `${cacheFilePath(cacheDir, key)} holds no usable config for network "${key.networkName}"`, { reason: "cacheCorrupt", file: cacheFilePath(cacheDir, key) });
+    }
+    const rt: RuntimeConf = { containerId: key.containerId, ifName: key.ifName, netns: entry.netns ?? "" };
+    await lock().shared(() => withAttachment(key, () => delAttachment(net, rt, false)));
+  }
+
   async function listCachedAttachments(networkName?: string): Promise<CachedAttachmentSummary[]> {
     const scan = await scanCachedAttachments(cacheDir, networkName);
     for (const error of scan.errors) warn(error);
@@ -462,6 +479,7 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
     getStatusNetworkList,
     gcNetworkList,
     getCachedResult,
+    delCachedAttachment,
     listCachedAttachments,
     getVersionInfo,
     validateNetworkList,

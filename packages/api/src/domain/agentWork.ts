@@ -197,3 +197,23 @@ export async function desiredAttachments(db: Db, agent: AgentIdentity) {
   const byKey = new Map(revisions.map((r) => [`${r.networkId}:${r.number}`, r.conflist]));
   return rows.map(({ networkId, ...r }) => ({ ...r, conflist: byKey.get(`${networkId}:${r.networkRevision}`) ?? null }));
 }
+
+/**
+ * A restarted agent hands back the claims of its previous process: they become due at once as
+ * new attempts (the old attempts are fenced out), instead of after the claim lease runs out.
+ */
+export async function resumeAfterRestart(ctx: AgentCtx) {
+  const { count } = await ctx.db.operation.updateMany({ where: { hostId: ctx.agent.hostId, status: "running" }, data: { claimedUntil: new Date(Date.now() - 1) } });
+  if (count > 0) ctx.events.publish("host", { kind: "work", hostId: ctx.agent.hostId });
+  return { released: count };
+}
+
+/** The agent found a ready attachment broken on the host (its namespace gone, its cache entry missing). */
+export async function reportProblem(ctx: AgentCtx, input: { attachmentId: string; problem: string }) {
+  const { count } = await ctx.db.attachment.updateMany({
+    where: { id: input.attachmentId, hostId: ctx.agent.hostId, present: true, state: "ready" },
+    data: { state: "failed", lastError: input.problem.slice(0, 2000) },
+  });
+  if (count > 0) ctx.events.publish("operation", { kind: "status", operationId: "", attachmentId: input.attachmentId, hostId: ctx.agent.hostId, status: "failed" });
+  return { updated: count };
+}

@@ -1,7 +1,8 @@
 import { TRPCError } from "@trpc/server";
-import { appendLog, claimOperations, completeOperation, desiredAttachments, extendClaim } from "../domain/agentWork";
+import { appendLog, claimOperations, completeOperation, desiredAttachments, extendClaim, reportProblem, resumeAfterRestart } from "../domain/agentWork";
 import { enrollHost, heartbeat, rotateCredential } from "../domain/hosts";
-import { ClaimInput, CompleteInput, EnrollInput, FenceInput, HeartbeatInput, LogInput, PollInput } from "../schemas";
+import { ClaimInput, CompleteInput, EnrollInput, FenceInput, HeartbeatInput, Id, LogInput, PollInput } from "../schemas";
+import { z } from "zod";
 import { publicProcedure, router } from "../trpc";
 
 /** Calls of an agent authenticated by its host credential; it sees only its own host's work. */
@@ -53,6 +54,8 @@ export const agentRouter = router({
   log: agentProcedure.input(LogInput).mutation(({ ctx, input }) => appendLog(ctx, input)),
   complete: agentProcedure.input(CompleteInput).mutation(({ ctx, input }) => completeOperation(ctx, input)),
   desired: agentProcedure.query(({ ctx }) => desiredAttachments(ctx.db, ctx.agent)),
+  resume: agentProcedure.mutation(({ ctx }) => resumeAfterRestart(ctx)),
+  reportProblem: agentProcedure.input(z.object({ attachmentId: Id, problem: z.string().min(1).max(2000) })).mutation(({ ctx, input }) => reportProblem(ctx, input)),
 });
 
 /** The agent endpoint's root: paths read `agent.claim`, `agent.complete`, … in logs and audit. */

@@ -1,0 +1,385 @@
+import { existsSync, mkdirSync } from "node:fs";
+import { type CniRuntime, type CniRuntimeOptions, createCniRuntime, loadNetworkList } from "@switchyard/cni";
+import { TRPCClientError } from "@trpc/client";
+import { type AgentClient, createAgentClient } from "./client";
+import { AGENT_VERSION, type AgentConfig } from "./config";
+import { type StoredCredential, loadCredential, saveCredential } from "./credential";
+import { type JobLine, OperationPayload, executeOperation } from "./executor";
+import { createIntentJournal } from "./intents";
+import { collectInventory, pluginVersions } from "./inventory";
+import type { Logger } from "./log";
+import { type Report, createReportQueue } from "./reports";
+
+/** The console refused our credential: revoked, expired or unknown. The process should exit. */
+export class CredentialRefused extends Error {}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+function trpcCode(error: unknown): string | undefined {
+  return error instanceof TRPCClientError ? (error.data as { code?: string } | undefined)?.code : undefined;
+}
+
+/** Many operations at once, or one reconcile alone (GC never runs beside ADD/DEL, and reads a fresh desired list). */
+function createGate() {
+  let shared = 0;
+  let exclusive: Promise<void> | undefined;
+  const idle: (() => void)[] = [];
+  return {
+    async shared<T>(fn: () => Promise<T>): Promise<T> {
+      while (exclusive) await exclusive;
+      shared++;
+      try {
+        return await fn();
+      } finally {
+        shared--;
+        if (shared === 0) idle.splice(0).forEach((r) => r());
+      }
+    },
+    async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+      while (exclusive) await exclusive;
+      let done!: () => void;
+      exclusive = new Promise<void>((r) => (done = r));
+      try {
+        while (shared > 0) await new Promise<void>((r) => idle.push(r));
+        return await fn();
+      } finally {
+        exclusive = undefined;
+        done();
+      }
+    },
+  };
+}
+
+export interface Agent {
+  /** Resolves when the agent stopped (stop() was called, or the credential was refused). */
+  run(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function createAgent(config: AgentConfig, log: Logger): Agent {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  let cred: StoredCredential | undefined = loadCredential(config.dataDir);
+  const client: AgentClient = createAgentClient(config.consoleUrl, () => cred?.credential, `switchyard-agent/${AGENT_VERSION}`);
+  const intents = createIntentJournal(config.dataDir);
+  const reports = createReportQueue(config.dataDir);
+  const baseRuntime: CniRuntimeOptions = {
+    pluginDirs: config.cniPath,
+    cacheDir: config.cacheDir,
+    timeoutMs: config.pluginTimeoutMs,
+    netnsDirs: [config.netnsDir],
+    onWarning: (w) => log.warn("cni warning", { error: w.message, details: w.details }),
+  };
+  const runtime: CniRuntime = createCniRuntime(baseRuntime);
+  const gate = createGate();
+  const stopping = new AbortController();
+  const inFlight = new Map<string, Promise<void>>();
+  let fatal: Error | undefined;
+  let lastPushAt: Date | null = null;
+  let versions: Awaited<ReturnType<typeof pluginVersions>> = new Map();
+  let versionsAt = 0;
+
+  function failFatal(error: Error) {
+    fatal ??= error;
+    log.error("stopping: the console refused this host's credential", { error: error.message });
+    stopping.abort();
+  }
+
+  /** Calls the console; an UNAUTHORIZED answer stops the agent (revoked or expired). */
+  async function call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (trpcCode(error) === "UNAUTHORIZED") failFatal(new CredentialRefused((error as Error).message));
+      throw error;
+    }
+  }
+
+  async function enroll(): Promise<void> {
+    if (cred) {
+      if (config.joinToken) log.info("already enrolled; the join token is not used", { host: cred.hostName });
+      return;
+    }
+    if (!config.joinToken) throw new Error(`not enrolled: start once with --join-token (from the console's Hosts page); no credential in ${config.dataDir}`);
+    const enrolled = await client.enroll.mutate({ joinToken: config.joinToken, hostname: config.hostname, agentVersion: AGENT_VERSION });
+    cred = { consoleUrl: config.consoleUrl, hostId: enrolled.hostId, hostName: enrolled.hostName, credential: enrolled.credential, credentialExpiresAt: enrolled.credentialExpiresAt };
+    saveCredential(config.dataDir, cred);
+    log.info("enrolled", { host: enrolled.hostName, hostId: enrolled.hostId });
+  }
+
+  // ---- reports (the outcome outbox) ------------------------------------------------------------
+  async function send(report: Report): Promise<boolean> {
+    try {
+      await call(() => client.complete.mutate(report));
+      reports.done(report);
+      return true;
+    } catch (error) {
+      const code = trpcCode(error);
+      if (code === "CONFLICT" || code === "NOT_FOUND") {
+        // Fenced out: a newer attempt owns the operation now. Our result changes nothing.
+        log.warn("result refused by the console (stale attempt)", { operationId: report.operationId, attempt: report.attempt, error: (error as Error).message });
+        reports.done(report);
+        return true;
+      }
+      return false;
+    }
+  }
+
+  async function flushReports(): Promise<void> {
+    for (const report of reports.list()) {
+      if (stopping.signal.aborted && fatal) return;
+      if (!(await send(report))) return;
+    }
+  }
+
+  // ---- operations ------------------------------------------------------------------------------
+  async function runOperation(raw: unknown): Promise<void> {
+    const parsed = OperationPayload.safeParse(raw);
+    const fence = raw as { operationId: string; attempt: number; attachment?: { id?: string } };
+    if (!parsed.success) {
+      log.warn("refusing an invalid operation", { operationId: fence.operationId, issue: parsed.error.issues[0]?.message });
+      const report: Report = { operationId: fence.operationId, attempt: fence.attempt, attachmentId: String(fence.attachment?.id ?? ""), outcome: "failed", error: `refused by the agent: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`, retryable: false };
+      reports.put(report);
+      await send(report);
+      return;
+    }
+    const op = parsed.data;
+    const pending: { stream: JobLine["stream"]; line: string; at: Date }[] = [];
+    const flushLog = async () => {
+      while (pending.length > 0) {
+        const lines = pending.splice(0, 200);
+        await call(() => client.log.mutate({ operationId: op.operationId, attempt: op.attempt, lines })).catch((e: unknown) => log.debug("log lines dropped", { error: (e as Error).message }));
+      }
+    };
+    const say = (l: JobLine) => {
+      pending.push({ ...l, line: l.line.slice(0, 8000), at: new Date() });
+      log.info(l.line, { operationId: op.operationId, attempt: op.attempt, stream: l.stream });
+    };
+    const logTimer = setInterval(() => void flushLog(), 250);
+    const extendTimer = setInterval(() => void call(() => client.extend.mutate({ operationId: op.operationId, attempt: op.attempt })).catch(() => {}), 20_000);
+    try {
+      const opRuntime = createCniRuntime({
+        ...baseRuntime,
+        onExec: (e) => {
+          if (e.phase === "start") {
+            say({ stream: "plugin", line: `${e.plugin} ${e.verb}` });
+          } else if (e.phase === "stderr") {
+            for (const line of (e.data ?? "").split("\n")) if (line.trim()) say({ stream: "stderr", line: `${e.plugin}: ${line}` });
+          } else {
+            say({ stream: "plugin", line: `${e.plugin} ${e.verb} exited ${e.code} in ${Math.round(e.durationMs ?? 0)} ms` });
+          }
+        },
+      });
+      say({ stream: "agent", line: `${op.kind} (attempt ${op.attempt}) of ${op.attachment.containerId}/${op.attachment.ifName} on ${op.attachment.networkName} r${op.attachment.networkRevision}` });
+      const outcome = await executeOperation({ runtime: opRuntime, netnsDir: config.netnsDir, intents, log }, op, say);
+      const report: Report = { operationId: op.operationId, attempt: op.attempt, attachmentId: op.attachment.id, ...outcome };
+      // The outcome is on disk before the intent goes: a crash in between re-sends, never forgets.
+      reports.put(report);
+      intents.remove(op.attachment.id);
+      clearInterval(logTimer);
+      await flushLog();
+      if (!(await send(report))) log.warn("console unreachable: the result is queued", { operationId: op.operationId });
+    } finally {
+      clearInterval(logTimer);
+      clearInterval(extendTimer);
+    }
+  }
+
+  let claiming = false;
+  let claimAgain = false;
+  async function claimAndRun(): Promise<void> {
+    if (claiming) {
+      claimAgain = true;
+      return;
+    }
+    claiming = true;
+    try {
+      do {
+        claimAgain = false;
+        const free = config.concurrency - inFlight.size;
+        if (free <= 0 || stopping.signal.aborted) return;
+        const ops = await call(() => client.claim.mutate({ max: Math.min(free, 16) }));
+        for (const op of ops) start(op);
+      } while (claimAgain);
+    } finally {
+      claiming = false;
+    }
+  }
+
+  function start(op: { operationId: string }) {
+    const task = gate
+      .shared(() => runOperation(op))
+      .catch((error: unknown) => log.error("operation crashed", { operationId: op.operationId, error: (error as Error).message }))
+      .finally(() => {
+        inFlight.delete(op.operationId);
+        void claimAndRun().catch(() => {});
+      });
+    inFlight.set(op.operationId, task);
+  }
+
+  // ---- recovery and reconcile --------------------------------------------------------------------
+  /** Operations that were in flight when the agent died: DEL first, before anything else runs. */
+  async function recoverIntents(): Promise<void> {
+    const { intents: left, bad } = intents.list();
+    for (const name of bad) log.warn("unreadable intent record", { file: name });
+    for (const intent of left) {
+      log.warn("an operation was interrupted: DEL first", { operationId: intent.operationId, attempt: intent.attempt, kind: intent.kind, containerId: intent.containerId });
+      if (intent.kind !== "check") {
+        try {
+          const net = loadNetworkList(JSON.stringify(intent.conflist));
+          await runtime.delNetworkList(net, { containerId: intent.containerId, ifName: intent.ifName, netns: intent.netns, capabilityArgs: intent.capabilityArgs });
+        } catch (error) {
+          log.error("DEL of an interrupted operation failed; reconcile retries", { operationId: intent.operationId, error: (error as Error).message });
+          continue;
+        }
+      }
+      intents.remove(intent.attachmentId);
+    }
+  }
+
+  async function reconcile(): Promise<void> {
+    await gate.exclusive(async () => {
+      let desired: Awaited<ReturnType<AgentClient["desired"]["query"]>>;
+      try {
+        desired = await call(() => client.desired.query());
+      } catch (error) {
+        log.warn("reconcile skipped: the console is unreachable; the data plane is kept as it is", { error: (error as Error).message });
+        return;
+      }
+      await recoverIntents();
+      const key = (n: string, c: string, i: string) => `${n}\0${c}\0${i}`;
+      const wanted = new Map(desired.map((d) => [key(d.networkName, d.containerId, d.ifName), d]));
+      const cached = await runtime.listCachedAttachments();
+      const cachedKeys = new Set(cached.map((c) => key(c.networkName, c.containerId, c.ifName)));
+      for (const c of cached) {
+        const d = wanted.get(key(c.networkName, c.containerId, c.ifName));
+        const netnsGone = c.netns !== "" && !existsSync(c.netns);
+        if (d && !netnsGone) continue;
+        log.info(d ? "namespace of an attachment is gone: DEL to release its address" : "stale cached attachment: DEL", { network: c.networkName, containerId: c.containerId, ifName: c.ifName, netns: c.netns });
+        try {
+          await runtime.delCachedAttachment(c);
+          if (d) await call(() => client.reportProblem.mutate({ attachmentId: d.id, problem: `namespace ${c.netns} disappeared (host reboot?); its address was released. Retry to attach again.` })).catch(() => {});
+        } catch (error) {
+          log.error("DEL of a stale attachment failed", { network: c.networkName, containerId: c.containerId, error: (error as Error).message });
+        }
+      }
+      for (const d of desired) {
+        if (d.state !== "ready" || cachedKeys.has(key(d.networkName, d.containerId, d.ifName))) continue;
+        await call(() => client.reportProblem.mutate({ attachmentId: d.id, problem: "no CNI result cache entry on the host for this attachment (lost in a reboot or removed by hand). Retry to attach again." })).catch(() => {});
+      }
+      // Plugin GC with the explicit valid set, per network that has attachments here (never an empty set).
+      const byNetwork = new Map<string, typeof desired>();
+      for (const d of desired) byNetwork.set(d.networkName, [...(byNetwork.get(d.networkName) ?? []), d]);
+      for (const [name, list] of byNetwork) {
+        const latest = list.reduce((a, b) => (b.networkRevision > a.networkRevision ? b : a));
+        try {
+          const net = loadNetworkList(JSON.stringify(latest.conflist));
+          await runtime.gcNetworkList(net, { validAttachments: list.map((d) => ({ containerId: d.containerId, ifName: d.ifName })) });
+        } catch (error) {
+          log.warn("GC failed", { network: name, error: (error as Error).message });
+        }
+      }
+    });
+  }
+
+  // ---- loops ---------------------------------------------------------------------------------------
+  async function heartbeatLoop(): Promise<void> {
+    let lastInventory = 0;
+    while (!stopping.signal.aborted) {
+      try {
+        let inventory: (Awaited<ReturnType<typeof collectInventory>> & { lastSubscriptionEventAt: Date | null }) | undefined;
+        if (Date.now() - lastInventory > 60_000) {
+          if (Date.now() - versionsAt > 10 * 60_000) {
+            versions = await pluginVersions(config, runtime);
+            versionsAt = Date.now();
+          }
+          const desired = await call(() => client.desired.query()).catch(() => []);
+          inventory = { ...(await collectInventory(config, runtime, desired, versions)), lastSubscriptionEventAt: lastPushAt };
+        }
+        const beat = await call(() => client.heartbeat.mutate({ agentVersion: AGENT_VERSION, ...(inventory ? { inventory } : {}) }));
+        if (inventory) lastInventory = Date.now();
+        if (beat.rotateCredential && cred) {
+          const next = await call(() => client.rotateCredential.mutate());
+          cred = { ...cred, credential: next.credential, credentialExpiresAt: next.credentialExpiresAt };
+          saveCredential(config.dataDir, cred);
+          log.info("host credential rotated", { expiresAt: next.credentialExpiresAt });
+        }
+        await flushReports();
+      } catch (error) {
+        if (!stopping.signal.aborted) log.warn("heartbeat failed; retrying", { error: (error as Error).message });
+      }
+      await sleep(10_000, stopping.signal);
+    }
+  }
+
+  /** Pushed work over SSE; when the stream fails, long-polling until it can be opened again. */
+  async function workLoop(): Promise<void> {
+    while (!stopping.signal.aborted) {
+      const ended = await new Promise<Error | undefined>((resolve) => {
+        const sub = client.work.subscribe(undefined, {
+          onData: () => {
+            lastPushAt = new Date();
+            void claimAndRun().catch((e: unknown) => log.warn("claim failed", { error: (e as Error).message }));
+          },
+          onError: (error) => {
+            sub.unsubscribe();
+            resolve(error);
+          },
+          onComplete: () => resolve(undefined),
+        });
+        stopping.signal.addEventListener("abort", () => (sub.unsubscribe(), resolve(undefined)), { once: true });
+      });
+      if (stopping.signal.aborted) return;
+      if (trpcCode(ended) === "UNAUTHORIZED") return failFatal(new CredentialRefused(ended!.message));
+      log.warn("push stream ended; long-polling", { error: ended?.message });
+      const until = Date.now() + 60_000;
+      while (!stopping.signal.aborted && Date.now() < until) {
+        try {
+          const free = config.concurrency - inFlight.size;
+          const ops = free > 0 ? await call(() => client.poll.mutate({ max: Math.min(free, 16), waitMs: 20_000 })) : [];
+          for (const op of ops) start(op);
+          if (free <= 0) await sleep(1000, stopping.signal);
+        } catch (error) {
+          if (!stopping.signal.aborted) log.warn("poll failed; retrying", { error: (error as Error).message });
+          await sleep(2000, stopping.signal);
+        }
+      }
+    }
+  }
+
+  async function reconcileLoop(): Promise<void> {
+    while (!stopping.signal.aborted) {
+      await sleep(config.reconcileIntervalMs, stopping.signal);
+      if (stopping.signal.aborted) return;
+      await reconcile().catch((e: unknown) => log.error("reconcile failed", { error: (e as Error).message }));
+    }
+  }
+
+  async function run(): Promise<void> {
+    await enroll();
+    log.info("agent started", { host: cred!.hostName, console: config.consoleUrl, cniPath: config.cniPath.join(":"), netnsDir: config.netnsDir });
+    // Local recovery first: it needs no console.
+    await recoverIntents();
+    await flushReports().catch(() => {});
+    await call(() => client.resume.mutate()).catch((e: unknown) => log.warn("could not hand back old claims", { error: (e as Error).message }));
+    await reconcile().catch((e: unknown) => log.error("reconcile failed", { error: (e as Error).message }));
+    await Promise.all([heartbeatLoop(), workLoop(), reconcileLoop()]);
+    if (fatal) throw fatal;
+  }
+
+  async function stop(): Promise<void> {
+    stopping.abort();
+    const waiting = [...inFlight.values()];
+    if (waiting.length > 0) {
+      log.info("waiting for operations in flight", { count: waiting.length, graceMs: config.shutdownGraceMs });
+      const finished = await Promise.race([Promise.all(waiting).then(() => true), sleep(config.shutdownGraceMs).then(() => false)]);
+      // Still running past the grace: their intent records stay; the next start DELs first.
+      if (!finished) log.warn("shutting down with operations in flight; their intents are journalled", { count: inFlight.size });
+    }
+  }
+
+  return { run, stop };
+}

@@ -1,0 +1,74 @@
+import { isAbsolute } from "node:path";
+import { Command, Option } from "commander";
+import { z } from "zod";
+
+export const AGENT_VERSION = "0.1.0";
+
+const AbsPath = z.string().min(1).refine(isAbsolute, "must be an absolute path");
+
+/** Everything the agent reads from flags and environment, validated before it starts. */
+export const AgentConfig = z.object({
+  consoleUrl: z
+    .url({ protocol: /^https?$/, error: "must be an http(s) URL of the console" })
+    .transform((u) => u.replace(/\/+$/, "")),
+  joinToken: z.string().min(1).max(200).optional(),
+  dataDir: AbsPath,
+  cniPath: z.array(AbsPath).min(1).max(16),
+  confDir: AbsPath,
+  cacheDir: AbsPath,
+  netnsDir: AbsPath,
+  hostname: z.string().min(1).max(253),
+  pluginTimeoutMs: z.number().int().min(1000).max(600_000),
+  /** How often to reconcile the host with the desired attachments. */
+  reconcileIntervalMs: z.number().int().min(1000).max(3_600_000),
+  /** How long shutdown waits for operations in flight before journalling them and exiting. */
+  shutdownGraceMs: z.number().int().min(0).max(300_000),
+  concurrency: z.number().int().min(1).max(64),
+});
+export type AgentConfig = z.infer<typeof AgentConfig>;
+
+const num = (v: string | undefined) => (v === undefined || v === "" ? undefined : Number(v));
+
+/** Flags win over environment variables (SWITCHYARD_*), which win over defaults. */
+export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, hostname: string): AgentConfig {
+  const program = new Command("switchyard-agent")
+    .description("Switchyard host agent: carries out the console's attachments with the real CNI plugins")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
+    .addOption(new Option("--console-url <url>", "console URL the agent dials (it never listens)").env("SWITCHYARD_CONSOLE_URL"))
+    .addOption(new Option("--join-token <token>", "single-use join token from the console's Hosts page (first start only)").env("SWITCHYARD_JOIN_TOKEN"))
+    .addOption(new Option("--data-dir <dir>", "credential, intent journal").env("SWITCHYARD_AGENT_DATA_DIR").default("/var/lib/switchyard-agent"))
+    .addOption(new Option("--cni-path <dirs>", "plugin directories, colon-separated").env("CNI_PATH").default("/opt/cni/bin:/usr/lib/cni"))
+    .addOption(new Option("--conf-dir <dir>", "CNI conf dir (reported, for drift)").env("NETCONFPATH").default("/etc/cni/net.d"))
+    .addOption(new Option("--cache-dir <dir>", "CNI result cache dir (libcni's)").env("SWITCHYARD_CNI_CACHE_DIR").default("/var/lib/cni"))
+    .addOption(new Option("--netns-dir <dir>", "where named network namespaces live").env("SWITCHYARD_NETNS_DIR").default("/run/netns"))
+    .addOption(new Option("--hostname <name>", "name the host enrolls under").env("SWITCHYARD_HOSTNAME"))
+    .addOption(new Option("--plugin-timeout <ms>", "per plugin call").env("SWITCHYARD_PLUGIN_TIMEOUT_MS").default("60000"))
+    .addOption(new Option("--reconcile-interval <ms>", "periodic reconcile").env("SWITCHYARD_RECONCILE_INTERVAL_MS").default("60000"))
+    .addOption(new Option("--shutdown-grace <ms>", "wait for operations in flight at shutdown").env("SWITCHYARD_SHUTDOWN_GRACE_MS").default("20000"))
+    .addOption(new Option("--concurrency <n>", "operations at once (one per attachment)").env("SWITCHYARD_AGENT_CONCURRENCY").default("8"));
+  // commander reads env through process.env; give it ours.
+  const saved = { ...process.env };
+  try {
+    for (const [k, v] of Object.entries(env)) if (v !== undefined) process.env[k] = v;
+    program.parse([...argv], { from: "user" });
+  } finally {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+  const o = program.opts<Record<string, string | undefined>>();
+  return AgentConfig.parse({
+    consoleUrl: o.consoleUrl,
+    joinToken: o.joinToken || undefined,
+    dataDir: o.dataDir,
+    cniPath: (o.cniPath ?? "").split(":").filter(Boolean),
+    confDir: o.confDir,
+    cacheDir: o.cacheDir,
+    netnsDir: o.netnsDir,
+    hostname: o.hostname || hostname,
+    pluginTimeoutMs: num(o.pluginTimeout),
+    reconcileIntervalMs: num(o.reconcileInterval),
+    shutdownGraceMs: num(o.shutdownGrace),
+    concurrency: num(o.concurrency),
+  });
+}

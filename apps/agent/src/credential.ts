@@ -1,0 +1,29 @@
+import { join } from "node:path";
+import { z } from "zod";
+import { readJsonFile, writeFileDurable } from "./files";
+
+/** The host credential, kept 0600 in the data dir (written durably: losing it would lock the host out). */
+export const StoredCredential = z.object({
+  consoleUrl: z.string(),
+  hostId: z.string(),
+  hostName: z.string(),
+  credential: z.string().regex(/^syh_[A-Za-z0-9_-]{43}$/),
+  credentialExpiresAt: z.coerce.date(),
+});
+export type StoredCredential = z.infer<typeof StoredCredential>;
+
+export function credentialFile(dataDir: string): string {
+  return join(dataDir, "credential.json");
+}
+
+export function loadCredential(dataDir: string): StoredCredential | undefined {
+  const value = readJsonFile(credentialFile(dataDir));
+  if (value === undefined) return undefined;
+  const parsed = StoredCredential.safeParse(value);
+  if (!parsed.success) throw new Error(`${credentialFile(dataDir)} is not a valid credential file: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
+
+export function saveCredential(dataDir: string, cred: StoredCredential): void {
+  writeFileDurable(credentialFile(dataDir), `${JSON.stringify(cred, null, 2)}\n`, 0o600);
+}

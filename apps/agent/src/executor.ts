@@ -1,0 +1,145 @@
+import { CniError, type CniResult, type CniRuntime, type NetworkConfigList, type RuntimeConf, loadNetworkList, validateContainerId, validateIfName } from "@switchyard/cni";
+import { z } from "zod";
+import type { IntentJournal } from "./intents";
+import type { Logger } from "./log";
+import { deleteSandbox, ensureSandbox, netnsPathOf } from "./targets";
+
+/** What the console sends, re-validated: the agent trusts nothing it did not check itself. */
+export const OperationPayload = z.object({
+  operationId: z.string().min(1).max(64),
+  attempt: z.number().int().min(1),
+  kind: z.enum(["attach", "check", "detach"]),
+  generation: z.number().int(),
+  attachment: z.object({
+    id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/),
+    containerId: z.string(),
+    ifName: z.string(),
+    targetKind: z.enum(["netns", "pid", "sandbox"]),
+    target: z.string().max(64),
+    capabilityArgs: z
+      .object({
+        portMappings: z
+          .array(z.object({ hostPort: z.number().int().min(1).max(65535), containerPort: z.number().int().min(1).max(65535), protocol: z.enum(["tcp", "udp", "sctp"]), hostIP: z.string().max(64).optional() }).strict())
+          .max(64)
+          .optional(),
+      })
+      .strict(),
+    networkName: z.string(),
+    networkRevision: z.number().int(),
+  }),
+  conflist: z.record(z.string(), z.unknown()),
+});
+export type OperationPayload = z.infer<typeof OperationPayload>;
+
+export interface Outcome {
+  outcome: "succeeded" | "failed";
+  result?: Record<string, unknown>;
+  error?: string;
+  retryable?: boolean;
+}
+
+export interface ExecutorDeps {
+  runtime: CniRuntime;
+  netnsDir: string;
+  intents: IntentJournal;
+  log: Logger;
+}
+
+/** A line for the job view. */
+export type JobLine = { stream: "agent" | "plugin" | "stderr"; line: string };
+
+/** A failure worth another attempt: the plugin or a lock timed out, or a plugin said "try again later". */
+function isRetryable(error: unknown): boolean {
+  if (error instanceof CniError) return error.reason === "timeout" || error.reason === "lockTimeout" || error.code === 11;
+  return false;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof CniError) return `${error.message}${error.stderr?.trim() ? ` (stderr: ${error.stderr.trim().slice(0, 500)})` : ""}`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Loads and checks the operation's network and attachment ids; throws with a clear message. */
+export function prepare(payload: OperationPayload, netnsDir: string): { net: NetworkConfigList; rt: RuntimeConf } {
+  const a = payload.attachment;
+  validateContainerId(a.containerId);
+  validateIfName(a.ifName);
+  const net = loadNetworkList(JSON.stringify(payload.conflist), { source: `network ${a.networkName} revision ${a.networkRevision}` });
+  if (net.name !== a.networkName) throw new Error(`the config's network name "${net.name}" is not the attachment's "${a.networkName}"`);
+  const rt: RuntimeConf = {
+    containerId: a.containerId,
+    ifName: a.ifName,
+    netns: netnsPathOf(a.targetKind, a.target, netnsDir),
+    ...(a.capabilityArgs.portMappings ? { capabilityArgs: { portMappings: a.capabilityArgs.portMappings } } : {}),
+  };
+  return { net, rt };
+}
+
+/**
+ * Carries out one claimed operation on the host. Before the first side effect an intent record
+ * is written; an ADD is preceded by a DEL whenever the attachment may hold state already (a
+ * retry, a cache entry, an intent left by a crash): never ADD blindly.
+ */
+export async function executeOperation(deps: ExecutorDeps, payload: OperationPayload, say: (line: JobLine) => void): Promise<Outcome> {
+  const a = payload.attachment;
+  let prepared: ReturnType<typeof prepare>;
+  try {
+    prepared = prepare(payload, deps.netnsDir);
+  } catch (error) {
+    say({ stream: "agent", line: `refused: ${describe(error)}` });
+    return { outcome: "failed", error: `refused by the agent: ${describe(error)}`, retryable: false };
+  }
+  const { net, rt } = prepared;
+  deps.intents.write({
+    operationId: payload.operationId,
+    attempt: payload.attempt,
+    kind: payload.kind,
+    attachmentId: a.id,
+    networkName: net.name,
+    containerId: rt.containerId,
+    ifName: rt.ifName,
+    netns: rt.netns,
+    conflist: payload.conflist,
+    capabilityArgs: rt.capabilityArgs ?? {},
+    startedAt: new Date(),
+  });
+  try {
+    switch (payload.kind) {
+      case "attach":
+        return await attach(deps, payload, net, rt, say);
+      case "check":
+        say({ stream: "agent", line: `CHECK ${net.name} ${rt.containerId} ${rt.ifName}` });
+        await deps.runtime.checkNetworkList(net, rt);
+        say({ stream: "agent", line: "CHECK passed" });
+        return { outcome: "succeeded" };
+      case "detach":
+        say({ stream: "agent", line: `DEL ${net.name} ${rt.containerId} ${rt.ifName} (${rt.netns})` });
+        await deps.runtime.delNetworkList(net, rt);
+        if (a.targetKind === "sandbox") {
+          const gone = await deleteSandbox(a.target, deps.netnsDir);
+          say({ stream: "agent", line: `sandbox namespace ${a.target}: ${gone}` });
+        }
+        return { outcome: "succeeded" };
+    }
+  } catch (error) {
+    say({ stream: "agent", line: `failed: ${describe(error)}` });
+    return { outcome: "failed", error: describe(error), retryable: isRetryable(error) };
+  }
+}
+
+async function attach(deps: ExecutorDeps, payload: OperationPayload, net: NetworkConfigList, rt: RuntimeConf, say: (line: JobLine) => void): Promise<Outcome> {
+  const a = payload.attachment;
+  if (a.targetKind === "sandbox") {
+    const made = await ensureSandbox(a.target, deps.netnsDir);
+    say({ stream: "agent", line: `sandbox namespace ${a.target}: ${made}` });
+  }
+  const cached = await deps.runtime.getCachedResult(net, rt).catch(() => "unreadable" as const);
+  if (payload.attempt > 1 || cached !== null) {
+    say({ stream: "agent", line: `DEL first (${payload.attempt > 1 ? `attempt ${payload.attempt}` : "a cached attachment exists"}): never ADD over unknown state` });
+    await deps.runtime.delNetworkList(net, rt);
+  }
+  say({ stream: "agent", line: `ADD ${net.name} ${rt.containerId} ${rt.ifName} (${rt.netns})` });
+  const result: CniResult = await deps.runtime.addNetworkList(net, rt);
+  for (const ip of result.ips ?? []) say({ stream: "agent", line: `address ${ip.address}${ip.gateway ? ` via ${ip.gateway}` : ""}` });
+  return { outcome: "succeeded", result: result as unknown as Record<string, unknown> };
+}

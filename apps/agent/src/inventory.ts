@@ -1,0 +1,131 @@
+import { execFile } from "node:child_process";
+import { accessSync, constants, readFileSync, readdirSync, statSync } from "node:fs";
+import { hostname, networkInterfaces, release } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { type CniRuntime, loadConfDir } from "@switchyard/cni";
+import type { AgentConfig } from "./config";
+
+const run = promisify(execFile);
+
+export interface DesiredForInventory {
+  containerId: string;
+  networkName: string;
+  conflist: unknown;
+  state: string;
+}
+
+function sysctlBool(path: string): boolean | null {
+  try {
+    return readFileSync(path, "utf8").trim() === "1";
+  } catch {
+    return null;
+  }
+}
+
+function onPath(tool: string): boolean {
+  for (const dir of ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"]) {
+    try {
+      accessSync(join(dir, tool), constants.X_OK);
+      return true;
+    } catch {
+      // next
+    }
+  }
+  return false;
+}
+
+function plugins(cniPath: string[]) {
+  const seen = new Set<string>();
+  const out: { name: string; path: string; executable: boolean }[] = [];
+  for (const dir of cniPath) {
+    let names: string[];
+    try {
+      names = readdirSync(dir).sort();
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (seen.has(name)) continue; // the first directory wins, as in plugin lookup
+      const path = join(dir, name);
+      let executable = false;
+      try {
+        const st = statSync(path);
+        if (!st.isFile()) continue;
+        accessSync(path, constants.X_OK);
+        executable = (st.mode & 0o111) !== 0;
+      } catch {
+        executable = false;
+      }
+      seen.add(name);
+      out.push({ name, path, executable });
+    }
+  }
+  return out.slice(0, 128);
+}
+
+/** Whether `ipMasq` networks' NAT rules for each attachment are present (iptables or nftables, as the plugins write them). */
+async function masquerade(desired: DesiredForInventory[]) {
+  const masq = desired.filter((d) => d.state === "ready" && JSON.stringify(d.conflist).includes('"ipMasq":true'));
+  if (masq.length === 0) return [];
+  const texts: string[] = [];
+  for (const [cmd, args] of [["iptables-save", ["-t", "nat"]], ["nft", ["list", "ruleset"]]] as const) {
+    try {
+      texts.push((await run(cmd, [...args], { timeout: 10_000, maxBuffer: 32 * 1024 * 1024 })).stdout);
+    } catch {
+      // tool missing or failing: reported as absent rules
+    }
+  }
+  const all = texts.join("\n");
+  return masq.slice(0, 512).map((d) => ({ networkName: d.networkName, subnet: d.containerId, present: all.includes(`id: "${d.containerId}"`) || all.includes(`id: \\"${d.containerId}\\"`) }));
+}
+
+/** What the hosts page and its doctor show; every list bounded to the schema's limits. */
+export async function collectInventory(config: AgentConfig, runtime: CniRuntime, desired: DesiredForInventory[], versions: Map<string, { cniVersion?: string; supportedVersions?: string[]; error?: string }>) {
+  const addresses = Object.entries(networkInterfaces()).flatMap(([ifName, addrs]) => (addrs ?? []).map((a) => ({ ifName, address: `${a.address}/${a.cidr?.split("/")[1] ?? ""}` })));
+  let namespaces: string[] = [];
+  try {
+    namespaces = readdirSync(config.netnsDir).sort().slice(0, 4096);
+  } catch {
+    namespaces = [];
+  }
+  let confFiles: { file: string; networkName?: string; error?: string }[] = [];
+  try {
+    const conf = await loadConfDir(config.confDir);
+    confFiles = [...conf.networks.map((n) => ({ file: n.source ?? "", networkName: n.name })), ...conf.errors.map((e) => ({ file: e.file, error: e.error.message.slice(0, 1000) }))];
+  } catch (error) {
+    confFiles = [{ file: config.confDir, error: (error as Error).message }];
+  }
+  const cached = await runtime.listCachedAttachments().catch(() => []);
+  return {
+    hostname: config.hostname || hostname(),
+    kernel: release(),
+    addresses: addresses.slice(0, 256),
+    plugins: plugins(config.cniPath).map((p) => ({ ...p, ...(versions.get(p.name) ?? {}) })),
+    cniPath: config.cniPath,
+    netnsDir: config.netnsDir,
+    namespaces,
+    confDir: config.confDir,
+    confFiles: confFiles.slice(0, 512),
+    cacheDir: config.cacheDir,
+    cachedAttachments: cached.slice(0, 4096).map(({ networkName, containerId, ifName, netns }) => ({ networkName, containerId, ifName, netns })),
+    ipForward: { v4: sysctlBool("/proc/sys/net/ipv4/ip_forward"), v6: sysctlBool("/proc/sys/net/ipv6/conf/all/forwarding") },
+    tools: { nft: onPath("nft"), iptables: onPath("iptables"), ip: onPath("ip") },
+    masquerade: await masquerade(desired),
+  };
+}
+
+/** VERSION of every plugin found (spawns each once; refreshed rarely). */
+export async function pluginVersions(config: AgentConfig, runtime: CniRuntime) {
+  const out = new Map<string, { cniVersion?: string; supportedVersions?: string[]; error?: string }>();
+  for (const p of plugins(config.cniPath)) {
+    if (!p.executable) continue;
+    try {
+      const v = await runtime.getVersionInfo(p.name);
+      out.set(p.name, { cniVersion: v.cniVersion, supportedVersions: v.supportedVersions.slice(0, 32) });
+    } catch (error) {
+      out.set(p.name, { error: (error as Error).message.slice(0, 1000) });
+    }
+  }
+  return out;
+}

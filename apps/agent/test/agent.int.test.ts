@@ -1,0 +1,223 @@
+/**
+ * The agent as a real process (root), dialing a real console endpoint over HTTP, driving Debian's
+ * CNI plugins in namespaces it creates; the test acts as operator through the tRPC API and checks
+ * the host with `ip`, the lease files and the cache directory.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type ApiTest, serveApi, setupApiTest } from "@switchyard/api/testing";
+import { createPluginDir } from "@switchyard/cni/test-fixtures";
+import { bridgeConflist, createTestDirs, deleteBridge, getGlobalAddrs, listCacheFiles, listLinks, listNetns, randomSuffix, readLeases } from "@switchyard/cni/test-host";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+
+const BIN = resolve(fileURLToPath(new URL("../bin/switchyard-agent", import.meta.url)));
+const isRoot = process.getuid?.() === 0;
+const PLUGIN_DIRS = ["/opt/cni/bin", "/usr/lib/cni"];
+
+interface RunningAgent {
+  proc: ChildProcess;
+  logs: Record<string, unknown>[];
+  exited: Promise<number | null>;
+  waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe.runIf(isRoot)("switchyard-agent against a console, with the real plugins", { timeout: 120_000 }, () => {
+  let t: ApiTest;
+  let server: Awaited<ReturnType<typeof serveApi>>;
+  let admin: Awaited<ReturnType<ApiTest["callerAs"]>>;
+  let operator: Awaited<ReturnType<ApiTest["callerAs"]>>;
+  const agents: RunningAgent[] = [];
+  const cleanups: (() => Promise<unknown>)[] = [];
+
+  beforeAll(async () => {
+    t = await setupApiTest();
+    server = await serveApi(t.deps);
+    admin = await t.callerAs("admin", "root-admin");
+    operator = await t.callerAs("operator", "op");
+  });
+  afterEach(async () => {
+    for (const a of agents.splice(0)) if (a.proc.exitCode === null) a.proc.kill("SIGKILL");
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+  });
+  afterAll(async () => {
+    await server?.close();
+    await t?.close();
+  });
+
+  function startAgent(args: string[]): RunningAgent {
+    const proc = spawn(process.execPath, [BIN, "--console-url", server.url, "--reconcile-interval", "600000", ...args], {
+      env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    const logs: Record<string, unknown>[] = [];
+    let buf = "";
+    proc.stderr!.on("data", (c: Buffer) => {
+      buf += c.toString();
+      const lines = buf.split("\n");
+      buf = lines.pop()!;
+      for (const line of lines) {
+        try {
+          logs.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          logs.push({ msg: line });
+        }
+      }
+    });
+    const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
+    const agent = {
+      proc,
+      logs,
+      exited,
+      waitForLog: (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 30_000) => waitFor("agent log line", async () => logs.find(pred), timeoutMs),
+    };
+    agents.push(agent);
+    return agent;
+  }
+
+  async function setup(opts: { cniPath?: string[]; chain?: Record<string, unknown>[] } = {}) {
+    const dirs = await createTestDirs();
+    cleanups.push(() => dirs.remove());
+    const { conflist, names } = bridgeConflist({ dataDir: dirs.dataDir, ipv4: true, ...(opts.chain ? { chain: opts.chain } : {}) });
+    cleanups.push(() => deleteBridge(names.bridge));
+    const network = await operator.caller.networks.create({ text: JSON.stringify(conflist), comment: "" });
+    const hostname = `sytest-${randomSuffix()}`;
+    const dataDir = join(dirs.root, "agent");
+    const confDir = join(dirs.root, "net.d");
+    mkdirSync(confDir, { recursive: true });
+    const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
+    const agentArgs = ["--data-dir", dataDir, "--cache-dir", dirs.cacheDir, "--conf-dir", confDir, "--netns-dir", "/run/netns", "--hostname", hostname, "--cni-path", (opts.cniPath ?? PLUGIN_DIRS).join(":"), "--plugin-timeout", "20000"];
+    return { dirs, names, network, hostname, dataDir, token, agentArgs };
+  }
+
+  async function hostIdOf(hostname: string): Promise<string> {
+    return waitFor("the host to enrol", async () => (await t.db.host.findUnique({ where: { name: hostname } }))?.id);
+  }
+
+  async function stateOf(attachmentId: string) {
+    return (await t.db.attachment.findUniqueOrThrow({ where: { id: attachmentId } })).state;
+  }
+
+  async function sandbox(hostId: string, networkId: string) {
+    const name = `sytest-${randomSuffix()}`;
+    cleanups.push(async () => spawn("ip", ["netns", "del", name]));
+    const { attachment, operation } = await operator.caller.attachments.create({ hostId, networkId, target: { kind: "sandbox", name }, ifName: "eth0", portMappings: [] });
+    return { name, attachment, operation };
+  }
+
+  async function expectNothingLeft(s: Awaited<ReturnType<typeof setup>>, containerIds: string[]) {
+    expect(await listCacheFiles(s.dirs.cacheDir)).toEqual([]);
+    expect(await readLeases(s.dirs.dataDir, s.names.network)).toEqual([]);
+    const links = await listLinks();
+    expect(links.filter((l) => l.kind === "veth" && l.master === s.names.bridge)).toEqual([]);
+    const namespaces = await listNetns();
+    for (const id of containerIds) expect(namespaces).not.toContain(id);
+  }
+
+  it("enrols, attaches a sandbox through the API (address inside it), checks, detaches, leaves nothing", async () => {
+    const s = await setup();
+    const agent = startAgent([...s.agentArgs, "--join-token", s.token]);
+    const hostId = await hostIdOf(s.hostname);
+    await agent.waitForLog((l) => l.msg === "enrolled");
+    expect(statSync(join(s.dataDir, "credential.json")).mode & 0o777).toBe(0o600);
+    await waitFor("a heartbeat with inventory", async () => (await t.db.host.findUniqueOrThrow({ where: { id: hostId } })).inventoryAt);
+    const inventory = (await admin.caller.hosts.get({ id: hostId })).inventory as { plugins: { name: string; executable: boolean; supportedVersions?: string[] }[] };
+    expect(inventory.plugins.find((p) => p.name === "bridge")).toMatchObject({ executable: true });
+    expect(inventory.plugins.find((p) => p.name === "bridge")?.supportedVersions).toContain("1.0.0");
+
+    const { name, attachment, operation } = await sandbox(hostId, s.network.id);
+    await waitFor("the attachment to be ready", async () => (await stateOf(attachment.id)) === "ready");
+    const ready = await operator.caller.attachments.get({ id: attachment.id });
+    const address = (ready.result as { ips: { address: string }[] }).ips[0]!.address;
+    expect(await getGlobalAddrs(name, "eth0")).toEqual([address]);
+    const leases = await readLeases(s.dirs.dataDir, s.names.network);
+    expect(leases.map((l) => `${l.ip}/24`)).toEqual([address]);
+    const job = await operator.caller.attachments.operation({ id: operation.id });
+    expect(job.status).toBe("succeeded");
+    expect(job.logs.map((l) => l.line)).toEqual(expect.arrayContaining([expect.stringMatching(/^ADD /), "bridge ADD", expect.stringMatching(/^bridge ADD exited 0 in \d+ ms$/), expect.stringMatching(new RegExp(`^address ${address.replace(/\./g, "\\.")}`))]));
+
+    const { operation: check } = await operator.caller.attachments.check({ id: attachment.id });
+    await waitFor("CHECK to pass", async () => (await t.db.operation.findUniqueOrThrow({ where: { id: check.id } })).status === "succeeded");
+
+    await operator.caller.attachments.detach({ id: attachment.id });
+    await waitFor("the attachment to be detached", async () => (await stateOf(attachment.id)) === "detached");
+    await expectNothingLeft(s, [name]);
+    expect(agent.proc.exitCode).toBeNull();
+  });
+
+  it("a revoked host's agent is refused at once and exits with status 3", async () => {
+    const s = await setup();
+    const agent = startAgent([...s.agentArgs, "--join-token", s.token]);
+    const hostId = await hostIdOf(s.hostname);
+    await agent.waitForLog((l) => l.msg === "agent started");
+    const revokedAt = Date.now();
+    await admin.caller.hosts.revoke({ id: hostId });
+    const code = await Promise.race([agent.exited, new Promise((r) => setTimeout(() => r("still running"), 20_000))]);
+    expect(code).toBe(3);
+    expect(Date.now() - revokedAt).toBeLessThan(5000);
+    expect(agent.logs.some((l) => String(l.msg).includes("refused this host's credential"))).toBe(true);
+  });
+
+  it("SIGKILLed in the middle of ADD (address reserved, chain not finished), it converges on restart: DEL first, no leak", async () => {
+    // A chained test plugin that waits makes the window: bridge and host-local have run.
+    const plugins = createPluginDir();
+    cleanups.push(async () => plugins.cleanup());
+    plugins.install("sywait", { ADD: { sleepMs: 4000 } });
+    const s = await setup({ cniPath: [plugins.dir, ...PLUGIN_DIRS], chain: [{ type: "sywait" }] });
+    const first = startAgent([...s.agentArgs, "--join-token", s.token]);
+    const hostId = await hostIdOf(s.hostname);
+    const { name, attachment } = await sandbox(hostId, s.network.id);
+    await waitFor("the chained plugin to be running", async () => plugins.calls("sywait").some((c) => c.command === "ADD"));
+    expect(await readLeases(s.dirs.dataDir, s.names.network)).toHaveLength(1);
+    first.proc.kill("SIGKILL");
+    await first.exited;
+
+    const second = startAgent(s.agentArgs);
+    await second.waitForLog((l) => l.msg === "an operation was interrupted: DEL first");
+    await waitFor("the attachment to be ready", async () => (await stateOf(attachment.id)) === "ready", 60_000);
+    const op = await t.db.operation.findFirstOrThrow({ where: { attachmentId: attachment.id, kind: "attach" } });
+    expect(op.attempt).toBeGreaterThanOrEqual(2);
+    const ready = await operator.caller.attachments.get({ id: attachment.id });
+    const address = (ready.result as { ips: { address: string }[] }).ips[0]!.address;
+    expect(await getGlobalAddrs(name, "eth0")).toEqual([address]);
+    // One lease, one veth, one cache file: the interrupted attempt left nothing of its own.
+    expect(await readLeases(s.dirs.dataDir, s.names.network)).toHaveLength(1);
+    expect((await listLinks()).filter((l) => l.kind === "veth" && l.master === s.names.bridge)).toHaveLength(1);
+    expect(await listCacheFiles(s.dirs.cacheDir)).toHaveLength(1);
+
+    await operator.caller.attachments.detach({ id: attachment.id });
+    await waitFor("the attachment to be detached", async () => (await stateOf(attachment.id)) === "detached", 30_000);
+    await expectNothingLeft(s, [name]);
+  });
+
+  it("stops on SIGTERM with 143 once the operation in flight is done, and reports it", async () => {
+    const plugins = createPluginDir();
+    cleanups.push(async () => plugins.cleanup());
+    plugins.install("sywait", { ADD: { sleepMs: 1500 } });
+    const s = await setup({ cniPath: [plugins.dir, ...PLUGIN_DIRS], chain: [{ type: "sywait" }] });
+    const agent = startAgent([...s.agentArgs, "--join-token", s.token]);
+    const hostId = await hostIdOf(s.hostname);
+    const { name, attachment } = await sandbox(hostId, s.network.id);
+    await waitFor("the chained plugin to be running", async () => plugins.calls("sywait").some((c) => c.command === "ADD"));
+    agent.proc.kill("SIGTERM");
+    expect(await agent.exited).toBe(143);
+    expect(await stateOf(attachment.id)).toBe("ready");
+    // Clean up through a fresh agent.
+    const again = startAgent(s.agentArgs);
+    await again.waitForLog((l) => l.msg === "agent started");
+    await operator.caller.attachments.detach({ id: attachment.id });
+    await waitFor("the attachment to be detached", async () => (await stateOf(attachment.id)) === "detached");
+    await expectNothingLeft(s, [name]);
+  });
+});
