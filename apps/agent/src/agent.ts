@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync } from "node:fs";
-import { type CniRuntime, type CniRuntimeOptions, createCniRuntime, loadNetworkList } from "@switchyard/cni";
+import { type CniRuntime, type CniRuntimeOptions, createCniRuntime, createKeyedMutex, loadNetworkList } from "@switchyard/cni";
 import { TRPCClientError } from "@trpc/client";
 import { type AgentClient, createAgentClient } from "./client";
 import { AGENT_VERSION, type AgentConfig } from "./config";
@@ -15,6 +15,7 @@ export class CredentialRefused extends Error {}
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
     const t = setTimeout(resolve, ms);
     signal?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
   });
@@ -75,6 +76,7 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
   };
   const runtime: CniRuntime = createCniRuntime(baseRuntime);
   const gate = createGate();
+  const perAttachment = createKeyedMutex();
   const stopping = new AbortController();
   const inFlight = new Map<string, Promise<void>>();
   let fatal: Error | undefined;
@@ -178,7 +180,7 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
       const report: Report = { operationId: op.operationId, attempt: op.attempt, attachmentId: op.attachment.id, ...outcome };
       // The outcome is on disk before the intent goes: a crash in between re-sends, never forgets.
       reports.put(report);
-      intents.remove(op.attachment.id);
+      intents.remove(op.attachment.id, op);
       clearInterval(logTimer);
       await flushLog();
       if (!(await send(report))) log.warn("console unreachable: the result is queued", { operationId: op.operationId });
@@ -209,9 +211,10 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
     }
   }
 
-  function start(op: { operationId: string }) {
+  function start(op: { operationId: string; attachment?: { id?: unknown } }) {
+    // One operation per attachment in this agent too (a re-issued attempt can arrive while the old one runs).
     const task = gate
-      .shared(() => runOperation(op))
+      .shared(() => perAttachment.run(String(op.attachment?.id ?? op.operationId), () => runOperation(op)))
       .catch((error: unknown) => log.error("operation crashed", { operationId: op.operationId, error: (error as Error).message }))
       .finally(() => {
         inFlight.delete(op.operationId);
@@ -318,9 +321,16 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
   /** Pushed work over SSE; when the stream fails, long-polling until it can be opened again. */
   async function workLoop(): Promise<void> {
     while (!stopping.signal.aborted) {
+      let open = false;
       const ended = await new Promise<Error | undefined>((resolve) => {
         const sub = client.work.subscribe(undefined, {
-          onData: () => {
+          onData: (event) => {
+            if (!open) log.info("push stream open");
+            open = true;
+            if (event.kind === "revoked") {
+              failFatal(new CredentialRefused("the console revoked this host"));
+              return;
+            }
             lastPushAt = new Date();
             void claimAndRun().catch((e: unknown) => log.warn("claim failed", { error: (e as Error).message }));
           },
@@ -350,6 +360,15 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
     }
   }
 
+  /** A claim now and then even while pushes arrive: covers a missed event or a console restart during a back-off. */
+  async function safetyNetLoop(): Promise<void> {
+    while (!stopping.signal.aborted) {
+      await sleep(15_000, stopping.signal);
+      if (stopping.signal.aborted) return;
+      await claimAndRun().catch(() => {});
+    }
+  }
+
   async function reconcileLoop(): Promise<void> {
     while (!stopping.signal.aborted) {
       await sleep(config.reconcileIntervalMs, stopping.signal);
@@ -366,19 +385,25 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
     await flushReports().catch(() => {});
     await call(() => client.resume.mutate()).catch((e: unknown) => log.warn("could not hand back old claims", { error: (e as Error).message }));
     await reconcile().catch((e: unknown) => log.error("reconcile failed", { error: (e as Error).message }));
-    await Promise.all([heartbeatLoop(), workLoop(), reconcileLoop()]);
+    await Promise.all([heartbeatLoop(), workLoop(), reconcileLoop(), safetyNetLoop()]);
+    // The loops end as soon as stopping starts; the operations in flight get their grace.
+    await (draining ??= drain());
     if (fatal) throw fatal;
+  }
+
+  let draining: Promise<void> | undefined;
+  async function drain(): Promise<void> {
+    const waiting = [...inFlight.values()];
+    if (waiting.length === 0) return;
+    log.info("waiting for operations in flight", { count: waiting.length, graceMs: config.shutdownGraceMs });
+    const finished = await Promise.race([Promise.all(waiting).then(() => true), sleep(config.shutdownGraceMs).then(() => false)]);
+    // Still running past the grace: their intent records stay; the next start DELs first.
+    if (!finished) log.warn("shutting down with operations in flight; their intents are journalled", { count: inFlight.size });
   }
 
   async function stop(): Promise<void> {
     stopping.abort();
-    const waiting = [...inFlight.values()];
-    if (waiting.length > 0) {
-      log.info("waiting for operations in flight", { count: waiting.length, graceMs: config.shutdownGraceMs });
-      const finished = await Promise.race([Promise.all(waiting).then(() => true), sleep(config.shutdownGraceMs).then(() => false)]);
-      // Still running past the grace: their intent records stay; the next start DELs first.
-      if (!finished) log.warn("shutting down with operations in flight; their intents are journalled", { count: inFlight.size });
-    }
+    await (draining ??= drain());
   }
 
   return { run, stop };

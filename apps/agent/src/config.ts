@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { Command, Option } from "commander";
 import { z } from "zod";
@@ -37,6 +38,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
     .addOption(new Option("--console-url <url>", "console URL the agent dials (it never listens)").env("SWITCHYARD_CONSOLE_URL"))
     .addOption(new Option("--join-token <token>", "single-use join token from the console's Hosts page (first start only)").env("SWITCHYARD_JOIN_TOKEN"))
+    .addOption(new Option("--join-token-file <file>", "read the join token from this file (the quick start's local agent)").env("SWITCHYARD_JOIN_TOKEN_FILE"))
     .addOption(new Option("--data-dir <dir>", "credential, intent journal").env("SWITCHYARD_AGENT_DATA_DIR").default("/var/lib/switchyard-agent"))
     .addOption(new Option("--cni-path <dirs>", "plugin directories, colon-separated").env("CNI_PATH").default("/opt/cni/bin:/usr/lib/cni"))
     .addOption(new Option("--conf-dir <dir>", "CNI conf dir (reported, for drift)").env("NETCONFPATH").default("/etc/cni/net.d"))
@@ -57,9 +59,11 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     Object.assign(process.env, saved);
   }
   const o = program.opts<Record<string, string | undefined>>();
+  let joinToken = o.joinToken || undefined;
+  if (!joinToken && o.joinTokenFile && existsSync(o.joinTokenFile)) joinToken = readFileSync(o.joinTokenFile, "utf8").trim() || undefined;
   return AgentConfig.parse({
     consoleUrl: o.consoleUrl,
-    joinToken: o.joinToken || undefined,
+    joinToken,
     dataDir: o.dataDir,
     cniPath: (o.cniPath ?? "").split(":").filter(Boolean),
     confDir: o.confDir,

@@ -30,7 +30,12 @@ export function createIntentJournal(dataDir: string) {
     write(intent: Intent): void {
       writeFileDurable(file(intent.attachmentId), JSON.stringify(intent));
     },
-    remove(attachmentId: string): void {
+    /** Removes the attachment's intent if it is still this operation attempt's (a newer attempt may have replaced it). */
+    remove(attachmentId: string, owner?: { operationId: string; attempt: number }): void {
+      if (owner) {
+        const current = Intent.safeParse(readJsonFile(file(attachmentId)));
+        if (current.success && (current.data.operationId !== owner.operationId || current.data.attempt !== owner.attempt)) return;
+      }
       rmSync(file(attachmentId), { force: true });
     },
     /** Every readable intent; unreadable files are returned by name so they can be reported. */

@@ -8,7 +8,7 @@ import { mkdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ApiTest, serveApi, setupApiTest } from "@switchyard/api/testing";
-import { createPluginDir } from "@switchyard/cni/test-fixtures";
+import { createPluginDir, isProcessAlive } from "@switchyard/cni/test-fixtures";
 import { bridgeConflist, createTestDirs, deleteBridge, getGlobalAddrs, listCacheFiles, listLinks, listNetns, randomSuffix, readLeases } from "@switchyard/cni/test-host";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
@@ -36,6 +36,7 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null |
 describe.runIf(isRoot)("switchyard-agent against a console, with the real plugins", { timeout: 120_000 }, () => {
   let t: ApiTest;
   let server: Awaited<ReturnType<typeof serveApi>>;
+  let serverUp = true;
   let admin: Awaited<ReturnType<ApiTest["callerAs"]>>;
   let operator: Awaited<ReturnType<ApiTest["callerAs"]>>;
   const agents: RunningAgent[] = [];
@@ -52,7 +53,7 @@ describe.runIf(isRoot)("switchyard-agent against a console, with the real plugin
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
   });
   afterAll(async () => {
-    await server?.close();
+    if (serverUp) await server?.close();
     await t?.close();
   });
 
@@ -160,7 +161,7 @@ describe.runIf(isRoot)("switchyard-agent against a console, with the real plugin
     const s = await setup();
     const agent = startAgent([...s.agentArgs, "--join-token", s.token]);
     const hostId = await hostIdOf(s.hostname);
-    await agent.waitForLog((l) => l.msg === "agent started");
+    await agent.waitForLog((l) => l.msg === "push stream open");
     const revokedAt = Date.now();
     await admin.caller.hosts.revoke({ id: hostId });
     const code = await Promise.race([agent.exited, new Promise((r) => setTimeout(() => r("still running"), 20_000))]);
@@ -219,5 +220,133 @@ describe.runIf(isRoot)("switchyard-agent against a console, with the real plugin
     await operator.caller.attachments.detach({ id: attachment.id });
     await waitFor("the attachment to be detached", async () => (await stateOf(attachment.id)) === "detached");
     await expectNothingLeft(s, [name]);
+  });
+
+  /** A bridge network with a chained test plugin `sywait` scripted as given, and its agent running. */
+  async function withChained(script: Parameters<ReturnType<typeof createPluginDir>["install"]>[1], agentFlags: string[] = []) {
+    const plugins = createPluginDir();
+    cleanups.push(async () => plugins.cleanup());
+    plugins.install("sywait", script);
+    const s = await setup({ cniPath: [plugins.dir, ...PLUGIN_DIRS], chain: [{ type: "sywait" }] });
+    const agent = startAgent([...s.agentArgs, "--join-token", s.token, ...agentFlags]);
+    const hostId = await hostIdOf(s.hostname);
+    await agent.waitForLog((l) => l.msg === "agent started");
+    const addStarted = () => waitFor("the chained plugin's ADD", async () => plugins.calls("sywait").some((c) => c.command === "ADD"));
+    return { s, plugins, agent, hostId, addStarted };
+  }
+
+  async function leasesVethsCache(s: Awaited<ReturnType<typeof setup>>) {
+    return {
+      leases: (await readLeases(s.dirs.dataDir, s.names.network)).length,
+      veths: (await listLinks()).filter((l) => l.kind === "veth" && l.master === s.names.bridge).length,
+      cache: (await listCacheFiles(s.dirs.cacheDir)).length,
+    };
+  }
+
+  it("a plugin that hangs is killed with its process group at the timeout; the retry DELs first and succeeds (HARDENING 20)", async () => {
+    const { s, plugins, hostId, addStarted } = await withChained({ ADD: { sleepMs: 120_000, spawnChild: true, times: 1, then: {} } }, ["--plugin-timeout", "2000"]);
+    const { attachment, operation } = await sandbox(hostId, s.network.id);
+    await addStarted();
+    await waitFor("the attachment to be ready", async () => (await stateOf(attachment.id)) === "ready", 40_000).catch(async (e: unknown) => {
+      console.log(JSON.stringify((await operator.caller.attachments.operation({ id: operation.id })).logs.map((l) => `${l.attempt} ${l.line}`), null, 1));
+      throw e;
+    });
+    const job = await operator.caller.attachments.operation({ id: operation.id });
+    expect(job.attempt).toBe(2);
+    const lines = job.logs.map((l) => `${l.attempt} ${l.line}`);
+    expect(lines).toEqual(expect.arrayContaining([expect.stringMatching(/^1 failed: plugin sywait timed out/), expect.stringMatching(/^2 DEL first \(attempt 2\)/)]));
+    const child = plugins.childPid("sywait");
+    expect(child).toBeDefined();
+    expect(isProcessAlive(child!)).toBe(false);
+    expect(await leasesVethsCache(s)).toEqual({ leases: 1, veths: 1, cache: 1 });
+    await operator.caller.attachments.detach({ id: attachment.id });
+    await waitFor("detached", async () => (await stateOf(attachment.id)) === "detached");
+    expect(await leasesVethsCache(s)).toEqual({ leases: 0, veths: 0, cache: 0 });
+  });
+
+  it("a re-issued attempt arriving while the old one runs: the old result is refused, the new one DELs first, one lease (HARDENING 17, 18)", async () => {
+    const { s, agent, hostId, addStarted } = await withChained({ ADD: { sleepMs: 3000, times: 1, then: {} } });
+    const { attachment, operation } = await sandbox(hostId, s.network.id);
+    await addStarted();
+    // The console gives up on attempt 1 (its claim ran out) and hands the operation out again.
+    await t.db.operation.update({ where: { id: operation.id }, data: { claimedUntil: new Date(Date.now() - 1000) } });
+    t.deps.events.publish("host", { kind: "work", hostId });
+    await agent.waitForLog((l) => l.msg === "result refused by the console (stale attempt)" && l.attempt === 1);
+    await waitFor("the attachment to be ready", async () => (await stateOf(attachment.id)) === "ready");
+    const op = await t.db.operation.findUniqueOrThrow({ where: { id: operation.id } });
+    expect(op).toMatchObject({ status: "succeeded", attempt: 2 });
+    expect(await leasesVethsCache(s)).toEqual({ leases: 1, veths: 1, cache: 1 });
+    await operator.caller.attachments.detach({ id: attachment.id });
+    await waitFor("detached", async () => (await stateOf(attachment.id)) === "detached");
+    expect(await leasesVethsCache(s)).toEqual({ leases: 0, veths: 0, cache: 0 });
+  });
+
+  it("the console goes down mid-operation: the data plane stays, the result is queued on disk and delivered when it is back (HARDENING 21)", async () => {
+    const { s, agent, hostId, addStarted } = await withChained({ ADD: { sleepMs: 1500 } });
+    const { name, attachment } = await sandbox(hostId, s.network.id);
+    await addStarted();
+    const port = server.port;
+    await server.close();
+    serverUp = false;
+    await agent.waitForLog((l) => l.msg === "console unreachable: the result is queued");
+    expect(await getGlobalAddrs(name, "eth0")).toHaveLength(1);
+    expect(await stateOf(attachment.id)).toBe("applying");
+    server = await serveApi(t.deps, port);
+    serverUp = true;
+    await waitFor("the queued result to arrive", async () => (await stateOf(attachment.id)) === "ready", 30_000);
+    expect(agent.proc.exitCode).toBeNull();
+    await operator.caller.attachments.detach({ id: attachment.id });
+    await waitFor("detached", async () => (await stateOf(attachment.id)) === "detached");
+    expect(await leasesVethsCache(s)).toEqual({ leases: 0, veths: 0, cache: 0 });
+  });
+
+  it("a chained plugin failing mid-chain: ADD rolls back, the attachment fails with the plugin's error, nothing leaks (HARDENING 19)", async () => {
+    const { s, hostId } = await withChained({ ADD: { error: { code: 7, msg: "sywait refuses", details: "by design" } } });
+    const { name, attachment } = await sandbox(hostId, s.network.id);
+    await waitFor("the attachment to fail", async () => (await stateOf(attachment.id)) === "failed");
+    expect((await t.db.attachment.findUniqueOrThrow({ where: { id: attachment.id } })).lastError).toContain("sywait refuses");
+    expect(await leasesVethsCache(s)).toEqual({ leases: 0, veths: 0, cache: 0 });
+    expect(await getGlobalAddrs(name, "eth0")).toEqual([]);
+  });
+
+  it("refuses what the console should never send, before anything runs: bad plugin type, ids, pid 1, paths (HARDENING 1-3)", async () => {
+    const s = await setup();
+    const first = startAgent([...s.agentArgs, "--join-token", s.token]);
+    const hostId = await hostIdOf(s.hostname);
+    await first.waitForLog((l) => l.msg === "agent started");
+    first.proc.kill("SIGTERM");
+    await first.exited;
+    // Work queued while the agent is down, then tampered with in the database behind the console's checks.
+    const made = await Promise.all([0, 1, 2, 3].map(() => sandbox(hostId, s.network.id)));
+    const bad = await operator.caller.networks.create({ text: JSON.stringify({ cniVersion: "1.0.0", name: `sytest-bad-${randomSuffix()}`, plugins: [{ type: "bridge", bridge: "sybad0", ipam: {} }] }), comment: "" });
+    const evil = await operator.caller.attachments.create({ hostId, networkId: bad.id, target: { kind: "sandbox", name: `sytest-${randomSuffix()}` }, ifName: "eth0", portMappings: [] });
+    const rev = await t.db.networkRevision.findFirstOrThrow({ where: { networkId: bad.id } });
+    await t.db.networkRevision.update({ where: { id: rev.id }, data: { conflist: { ...(rev.conflist as object), plugins: [{ type: "../../bin/sh" }] } } });
+    await t.db.attachment.update({ where: { id: made[0]!.attachment.id }, data: { containerId: "../../etc" } });
+    await t.db.attachment.update({ where: { id: made[1]!.attachment.id }, data: { targetKind: "pid", target: "1" } });
+    await t.db.attachment.update({ where: { id: made[2]!.attachment.id }, data: { targetKind: "netns", target: "../../proc/1/ns/net" } });
+    await t.db.attachment.update({ where: { id: made[3]!.attachment.id }, data: { ifName: "eth0;reboot" } });
+    startAgent(s.agentArgs);
+    for (const id of [evil.attachment.id, ...made.map((m) => m.attachment.id)]) {
+      await waitFor("the refusal", async () => (await stateOf(id)) === "failed");
+      expect((await t.db.attachment.findUniqueOrThrow({ where: { id } })).lastError).toMatch(/^refused by the agent/);
+    }
+    expect(await leasesVethsCache(s)).toEqual({ leases: 0, veths: 0, cache: 0 });
+    // Nothing ran: not even the sandboxes were made.
+    const namespaces = await listNetns();
+    for (const m of made) expect(namespaces).not.toContain(m.name);
+  });
+
+  it("host reboot: a vanished namespace is found by reconcile, DELed with the cached config, its lease released, the attachment failed (HARDENING 25)", async () => {
+    const s = await setup();
+    startAgent([...s.agentArgs, "--join-token", s.token, "--reconcile-interval", "1500"]);
+    const hostId = await hostIdOf(s.hostname);
+    const { name, attachment } = await sandbox(hostId, s.network.id);
+    await waitFor("ready", async () => (await stateOf(attachment.id)) === "ready");
+    expect(await leasesVethsCache(s)).toMatchObject({ leases: 1, cache: 1 });
+    await new Promise<void>((r) => spawn("ip", ["netns", "del", name]).once("exit", () => r()));
+    await waitFor("the attachment to be reported", async () => (await stateOf(attachment.id)) === "failed", 20_000);
+    expect((await t.db.attachment.findUniqueOrThrow({ where: { id: attachment.id } })).lastError).toContain("disappeared");
+    expect(await leasesVethsCache(s)).toEqual({ leases: 0, veths: 0, cache: 0 });
   });
 });

@@ -14,6 +14,8 @@ export interface ConsoleDeps {
   sessionPolicy: SessionPolicy;
   /** Set the Secure flag on cookies (HTTPS deployments). */
   secureCookies: boolean;
+  /** Host ports attachments may not map: the console's own listening port(s). */
+  reservedHostPorts?: number[];
 }
 
 /** An agent authenticated by its host credential (the agent endpoint only). */
@@ -37,6 +39,7 @@ export function createContextInner(opts: InnerContextOptions) {
     events: opts.events,
     sessionPolicy: opts.sessionPolicy,
     secureCookies: opts.secureCookies,
+    reservedHostPorts: opts.reservedHostPorts ?? [],
     session: opts.session,
     agent: opts.agent ?? null,
     meta: {

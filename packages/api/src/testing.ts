@@ -22,6 +22,7 @@ export async function setupApiTest() {
     events: createEventBus(),
     sessionPolicy: { ttlMs: 3600_000 },
     secureCookies: false,
+    reservedHostPorts: [3000],
   };
   const cookies: string[] = [];
   let hash: Promise<string> | undefined;
@@ -89,7 +90,7 @@ export const BRIDGE_CONFLIST = (name = "lab", subnet = "10.88.0.0/24", gateway =
  * A real HTTP server on 127.0.0.1 serving the console's tRPC endpoints (browser and agent) over
  * `deps`: what an agent process under test dials. SSE responses are streamed as they come.
  */
-export async function serveApi(deps: ConsoleDeps): Promise<{ url: string; close(): Promise<void> }> {
+export async function serveApi(deps: ConsoleDeps, port = 0): Promise<{ url: string; port: number; close(): Promise<void> }> {
   const { createServer } = await import("node:http");
   const { Readable } = await import("node:stream");
   const { AGENT_ENDPOINT, createAgentHttpHandler, createTrpcHttpHandler } = await import("./http");
@@ -122,10 +123,11 @@ export async function serveApi(deps: ConsoleDeps): Promise<{ url: string; close(
         });
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as import("node:net").AddressInfo;
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const bound = (server.address() as import("node:net").AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${bound}`,
+    port: bound,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -34,3 +34,4 @@ export {
   serializeCachedAttachment,
 } from "./cache";
 export { NSFS_MAGIC, checkNetns, validateAttachmentIds, validateContainerId, validateIfName, validateNetworkName } from "./netns";
+export { createKeyedMutex } from "./lock";

@@ -17,6 +17,8 @@ export default async function ConsoleLayout({ children }: { children: ReactNode 
           <div className="brand">Switchyard</div>
           <nav aria-label="Main">
             <Link href="/networks">Networks</Link>
+            <Link href="/hosts">Hosts</Link>
+            <Link href="/attachments">Attachments</Link>
             <Link href="/audit">Audit log</Link>
             {user.role === "admin" && <Link href="/users">Users</Link>}
             <Link href="/account">Account</Link>

@@ -1,27 +1,9 @@
 "use client";
 
-import { cloneElement, useId, type ReactElement } from "react";
+import { Field } from "./field";
 import { CHAINED_PLUGINS, MAIN_PLUGINS, MODES, type NetworkFormValues } from "./network-form-model";
 
 type Errors = Partial<Record<keyof NetworkFormValues, string>>;
-
-function Field(props: { label: string; error?: string; children: ReactElement<{ "aria-describedby"?: string }>; hint?: string }) {
-  const id = useId();
-  const note = props.error ?? props.hint;
-  return (
-    <div className="field">
-      <label>
-        <span>{props.label}</span>
-        {note ? cloneElement(props.children, { "aria-describedby": id }) : props.children}
-      </label>
-      {props.error ? (
-        <div id={id} className="field-error" role="alert">{props.error}</div>
-      ) : (
-        props.hint && <div id={id} className="muted hint">{props.hint}</div>
-      )}
-    </div>
-  );
-}
 
 export function NetworkForm(props: { value: NetworkFormValues; onChange: (v: NetworkFormValues) => void; errors: Errors; nameLocked?: boolean }) {
   const { value: v, onChange, errors } = props;

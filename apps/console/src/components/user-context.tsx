@@ -18,5 +18,6 @@ export function useUser(): SessionUser {
 /** Hides controls the server would refuse anyway; authorization itself is server-side. */
 export function useCan() {
   const { role } = useUser();
-  return { editNetworks: role === "operator" || role === "admin", manageUsers: role === "admin" };
+  const isOperator = role === "operator" || role === "admin";
+  return { editNetworks: isOperator, editAttachments: isOperator, manageUsers: role === "admin", manageHosts: role === "admin" };
 }

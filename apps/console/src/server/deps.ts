@@ -1,5 +1,5 @@
 import path from "node:path";
-import { createEventBus, ensureBootstrapAdmin, type ConsoleDeps } from "@switchyard/api";
+import { createEventBus, ensureBootstrapAdmin, writeLocalJoinToken, type ConsoleDeps } from "@switchyard/api";
 import { closeDb, createDb, migrateDatabase } from "@switchyard/db";
 import { databaseUrl, getEnv } from "./env";
 
@@ -26,11 +26,16 @@ async function start(): Promise<ConsoleDeps> {
         : `Switchyard first start: admin "${boot.username}" created with SWITCHYARD_ADMIN_PASSWORD.`,
     );
   }
+  if (env.SWITCHYARD_LOCAL_JOIN_TOKEN_FILE) {
+    const written = await writeLocalJoinToken(db, env.SWITCHYARD_LOCAL_JOIN_TOKEN_FILE);
+    if (written) console.log(JSON.stringify({ level: "info", msg: "join token for the local agent written", file: env.SWITCHYARD_LOCAL_JOIN_TOKEN_FILE }));
+  }
   return {
     db,
     events: createEventBus(),
     sessionPolicy: { ttlMs: env.SWITCHYARD_SESSION_TTL_HOURS * 3600_000 },
     secureCookies: env.SWITCHYARD_SECURE_COOKIES,
+    reservedHostPorts: [env.PORT],
   };
 }
 

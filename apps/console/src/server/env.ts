@@ -16,6 +16,13 @@ const Env = z.object({
   SWITCHYARD_SECURE_COOKIES: z.stringbool().default(false),
   SWITCHYARD_MAX_BATCH: z.coerce.number().int().min(1).max(1000).default(20),
   SWITCHYARD_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024),
+  /** server.mjs listens here; attachments may not map this port on a host. */
+  PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  /**
+   * Quick start: while no host is enrolled, write a fresh join token to this file (0600) for a
+   * local agent to use (`switchyard-agent --join-token-file`).
+   */
+  SWITCHYARD_LOCAL_JOIN_TOKEN_FILE: z.string().min(1).optional(),
 });
 export type Env = z.infer<typeof Env>;
 

@@ -172,7 +172,11 @@ async function finish(ctx: AgentCtx, op: OpRow, input: Omit<CompleteInput, "oper
     return true;
   });
   if (done) ctx.events.publish("operation", { kind: "status", operationId: op.id, attachmentId: op.attachmentId, hostId: ctx.agent.hostId, status });
-  if (done && retry) ctx.events.publish("host", { kind: "work", hostId: ctx.agent.hostId });
+  if (done && retry) {
+    // Wake the agent when the back-off is over (its own periodic claim covers a console restart).
+    const hostId = ctx.agent.hostId;
+    setTimeout(() => ctx.events.publish("host", { kind: "work", hostId }), backoffMs(op.attempt) + 50).unref();
+  }
   return { done, status };
 }
 

@@ -4,7 +4,7 @@ import type { Context } from "../context";
 import { ApiError } from "../errors";
 import type { CreateAttachmentInput } from "../schemas";
 
-type Ctx = Pick<Context, "db" | "events" | "session" | "meta">;
+type Ctx = Pick<Context, "db" | "events" | "session" | "meta" | "reservedHostPorts">;
 
 const ATTACHMENT_SELECT = {
   id: true,
@@ -90,6 +90,7 @@ export async function createAttachment(ctx: Ctx, input: CreateAttachmentInput) {
       if (host.revokedAt) throw new ApiError("CONFLICT", "This host is revoked");
       const network = await tx.network.findUnique({ where: { id: input.networkId }, select: { id: true, name: true, latestRevision: true } });
       if (!network) throw new ApiError("NOT_FOUND", "No network with this id");
+      await checkPortMappings(tx, ctx, host.id, input.portMappings);
       const existing = await tx.attachment.findUnique({
         where: { hostId_networkName_containerId_ifName: { hostId: host.id, networkName: network.name, containerId, ifName: input.ifName } },
         select: { id: true, state: true, generation: true },
@@ -131,6 +132,37 @@ export async function createAttachment(ctx: Ctx, input: CreateAttachmentInput) {
     });
   published(ctx, operation);
   return { attachment, operation };
+}
+
+/**
+ * HARDENING 4: host ports the console itself listens on, ports another attachment on the same
+ * host already maps (same protocol), and host IPs that are not the host's own are refused.
+ */
+async function checkPortMappings(tx: DbTx, ctx: Ctx, hostId: string, mappings: CreateAttachmentInput["portMappings"]) {
+  if (mappings.length === 0) return;
+  const issue = (i: number, field: string, message: string) => new ApiError("BAD_INPUT", message, [{ path: ["portMappings", i, field], message, severity: "error" }]);
+  const seen = new Set<string>();
+  for (const [i, m] of mappings.entries()) {
+    if (ctx.reservedHostPorts.includes(m.hostPort)) throw issue(i, "hostPort", `host port ${m.hostPort} is the console's own`);
+    const key = `${m.protocol}/${m.hostPort}`;
+    if (seen.has(key)) throw issue(i, "hostPort", `host port ${key} is mapped twice`);
+    seen.add(key);
+  }
+  const others = await tx.attachment.findMany({ where: { hostId, present: true }, select: { containerId: true, capabilityArgs: true } });
+  for (const other of others) {
+    for (const m of (other.capabilityArgs as { portMappings?: { hostPort: number; protocol?: string }[] }).portMappings ?? []) {
+      const at = mappings.findIndex((n) => n.hostPort === m.hostPort && n.protocol === (m.protocol ?? "tcp"));
+      if (at >= 0) throw issue(at, "hostPort", `host port ${m.protocol ?? "tcp"}/${m.hostPort} is already mapped to ${other.containerId} on this host`);
+    }
+  }
+  const withIp = mappings.findIndex((m) => m.hostIP !== undefined);
+  if (withIp >= 0) {
+    const host = await tx.host.findUniqueOrThrow({ where: { id: hostId }, select: { inventory: true } });
+    const local = new Set(((host.inventory as { addresses?: { address: string }[] } | null)?.addresses ?? []).map((a) => a.address.split("/")[0]));
+    for (const [i, m] of mappings.entries()) {
+      if (m.hostIP !== undefined && !local.has(m.hostIP)) throw issue(i, "hostIP", `${m.hostIP} is not an address of this host${local.size === 0 ? " (its agent has not reported its addresses yet)" : ""}`);
+    }
+  }
 }
 
 async function loadForChange(tx: DbTx, id: string) {

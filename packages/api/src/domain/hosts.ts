@@ -170,3 +170,21 @@ export async function revokeHost(ctx: Ctx, id: string) {
   });
   ctx.events.publish("host", { kind: "revoked", hostId: id });
 }
+
+/**
+ * The quick start's local agent: while no host is enrolled, a fresh join token (valid one hour)
+ * is written to `file` (0600) unless one is there already. Returns whether a token was written.
+ */
+export async function writeLocalJoinToken(db: Db, file: string): Promise<boolean> {
+  const { existsSync, mkdirSync, writeFileSync } = await import("node:fs");
+  const { dirname } = await import("node:path");
+  if (existsSync(file) || (await db.host.count()) > 0) return false;
+  const { secret, hash } = newSecret("join");
+  await db.$transaction(async (tx) => {
+    const row = await tx.joinToken.create({ data: { tokenHash: hash, note: "local agent (quick start)", createdByName: "system", expiresAt: new Date(Date.now() + 3600_000) }, select: { id: true } });
+    await writeAudit(tx, { session: null, meta: { requestId: "", sourceIp: "", userAgent: "" } }, { action: "hosts.createJoinToken", actorName: "system", targetType: "joinToken", targetId: row.id, after: { note: "local agent (quick start)", file }, outcome: "success" });
+  });
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  return true;
+}

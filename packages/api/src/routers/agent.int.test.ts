@@ -247,4 +247,21 @@ describe("attachments and operations", () => {
     await operator.caller.networks.delete({ id: net.id, confirmName: "doomed" });
     expect(await t.db.attachment.count({ where: { id: attachment.id } })).toBe(0);
   });
+
+  it("port mappings: not the console's port, not twice on a host, host IPs only the host's own (HARDENING 4)", async () => {
+    const h = await enroll("ports-1");
+    const attach = (portMappings: { hostPort: number; containerPort: number; protocol: "tcp" | "udp"; hostIP?: string }[], name?: string) =>
+      operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "sandbox", ...(name ? { name } : {}) }, ifName: "eth0", portMappings });
+    expect((await trpcError(attach([{ hostPort: 3000, containerPort: 80, protocol: "tcp" }]))).message).toContain("console's own");
+    expect((await trpcError(attach([{ hostPort: 8081, containerPort: 80, protocol: "tcp" }, { hostPort: 8081, containerPort: 81, protocol: "tcp" }]))).message).toContain("mapped twice");
+    await attach([{ hostPort: 8082, containerPort: 80, protocol: "tcp" }], "p1");
+    const taken = await trpcError(attach([{ hostPort: 8082, containerPort: 80, protocol: "tcp" }], "p2"));
+    expect(taken.code).toBe("BAD_REQUEST");
+    expect(taken.message).toContain("already mapped to p1");
+    await attach([{ hostPort: 8082, containerPort: 80, protocol: "udp" }], "p3");
+    expect((await trpcError(attach([{ hostPort: 8083, containerPort: 80, protocol: "tcp", hostIP: "192.0.2.55" }], "p4"))).message).toContain("not an address of this host");
+    await h.agent.heartbeat({ agentVersion: "", inventory: { hostname: "ports-1", kernel: "", addresses: [{ ifName: "eth0", address: "192.0.2.55/24" }], plugins: [], cniPath: [], netnsDir: "/run/netns", namespaces: [], confDir: "", confFiles: [], cacheDir: "", cachedAttachments: [], ipForward: { v4: null, v6: null }, tools: { nft: false, iptables: false, ip: true }, masquerade: [] } });
+    await attach([{ hostPort: 8083, containerPort: 80, protocol: "tcp", hostIP: "192.0.2.55" }], "p4");
+    expect(await t.db.attachment.count({ where: { hostId: h.hostId } })).toBe(3);
+  });
 });

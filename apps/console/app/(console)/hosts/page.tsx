@@ -1,0 +1,5 @@
+import { HostsList } from "~/components/hosts-list";
+
+export default function HostsPage() {
+  return <HostsList />;
+}

@@ -1,0 +1,96 @@
+"use client";
+
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import Link from "next/link";
+import { useRef, useState } from "react";
+import { readInventory } from "~/lib/inventory";
+import { errorMessage, useTRPC } from "~/trpc/react";
+import { AttachmentsTable } from "./attachments-table";
+import { DoctorPanel } from "./doctor-panel";
+import { HOSTS_REFETCH_MS, useHostChanges } from "./hosts-list";
+import { InventoryView } from "./inventory-view";
+import { RelativeTime } from "./relative-time";
+import { StateBadge } from "./state-badge";
+import { useCan } from "./user-context";
+
+export function HostDetail({ id }: { id: string }) {
+  const trpc = useTRPC();
+  const can = useCan();
+  const host = useQuery({ ...trpc.hosts.get.queryOptions({ id }), refetchInterval: HOSTS_REFETCH_MS });
+  useHostChanges(id);
+
+  if (host.error) {
+    return (
+      <div>
+        <p><Link href="/hosts">← Hosts</Link></p>
+        <div className="error-box">{errorMessage(host.error)}</div>
+      </div>
+    );
+  }
+  if (!host.data) return <p className="muted">Loading…</p>;
+  const h = host.data;
+
+  return (
+    <div>
+      <p><Link href="/hosts">← Hosts</Link></p>
+      <div className="row" style={{ justifyContent: "space-between" }}>
+        <h1>{h.name} <StateBadge state={h.liveness} testId="host-liveness" /></h1>
+        {can.manageHosts && !h.revokedAt && <RevokeHost id={id} name={h.name} />}
+      </div>
+      <div className="panel">
+        <dl className="facts">
+          <dt>Agent version</dt><dd className="mono">{h.agentVersion || "unknown"}</dd>
+          <dt>Enrolled</dt><dd>{h.enrolledAt.toLocaleString()}</dd>
+          <dt>Last seen</dt><dd><RelativeTime date={h.lastSeenAt} /></dd>
+          <dt>Credential expires</dt><dd>{h.credentialExpiresAt.toLocaleString()} (<RelativeTime date={h.credentialExpiresAt} />)</dd>
+          {h.revokedAt && (
+            <>
+              <dt>Revoked</dt><dd>{h.revokedAt.toLocaleString()} by {h.revokedByName || "unknown"}</dd>
+            </>
+          )}
+        </dl>
+      </div>
+      <h2>Doctor</h2>
+      <DoctorPanel host={h} />
+      <h2>Inventory</h2>
+      <InventoryView inventory={readInventory(h.inventory)} reportedAt={h.inventoryAt} />
+      <h2>Attachments</h2>
+      <AttachmentsTable hostId={id} hideHost />
+    </div>
+  );
+}
+
+function RevokeHost({ id, name }: { id: string; name: string }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const dialog = useRef<HTMLDialogElement>(null);
+  const [confirmName, setConfirmName] = useState("");
+  const revoke = useMutation(
+    trpc.hosts.revoke.mutationOptions({
+      onSuccess: () => {
+        dialog.current?.close();
+        void queryClient.invalidateQueries({ queryKey: trpc.hosts.pathKey() });
+      },
+    }),
+  );
+  return (
+    <>
+      <button className="danger" onClick={() => dialog.current?.showModal()}>Revoke</button>
+      <dialog ref={dialog} aria-label="Revoke host">
+        <h2 style={{ marginTop: 0 }}>Revoke host {name}?</h2>
+        <p>
+          Its agent&apos;s credential is refused from its next request and it gets no more work. To use the host again, enrol it with a new join
+          token. Type <code>{name}</code> to confirm.
+        </p>
+        <input aria-label="Host name to confirm" value={confirmName} onChange={(e) => setConfirmName(e.target.value)} />
+        {revoke.error && <div className="error-box" role="alert">{errorMessage(revoke.error)}</div>}
+        <div className="row" style={{ marginTop: 12 }}>
+          <button className="danger" disabled={confirmName !== name || revoke.isPending} onClick={() => revoke.mutate({ id })}>
+            Revoke for good
+          </button>
+          <button onClick={() => dialog.current?.close()}>Cancel</button>
+        </div>
+      </dialog>
+    </>
+  );
+}

@@ -1,0 +1,238 @@
+"use client";
+
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useSubscription } from "@trpc/tanstack-react-query";
+import Link from "next/link";
+import { useRouter } from "next/navigation";
+import { Fragment, useState } from "react";
+import { readResult, type CniResult } from "~/lib/cni-result";
+import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
+import { RelativeTime } from "./relative-time";
+import { StateBadge } from "./state-badge";
+import { useCan } from "./user-context";
+
+type Operation = RouterOutputs["attachments"]["operation"];
+type LogLine = { at: Date; stream: string; line: string; attempt: number };
+
+const lineKey = (l: LogLine) => `${l.attempt}|${l.at.getTime()}|${l.stream}|${l.line}`;
+
+/**
+ * The stored log plus lines streamed since it was read. A refetch returns streamed lines too
+ * (they are written before they are published), so each is shown once.
+ */
+function mergeLog(stored: LogLine[], live: LogLine[]): LogLine[] {
+  const seen = new Map<string, number>();
+  for (const l of stored) seen.set(lineKey(l), (seen.get(lineKey(l)) ?? 0) + 1);
+  const fresh = live.filter((l) => {
+    const n = seen.get(lineKey(l)) ?? 0;
+    if (n > 0) seen.set(lineKey(l), n - 1);
+    return n === 0;
+  });
+  return [...stored, ...fresh];
+}
+
+/** Live job view: status, attempts, the agent's log as it streams, and the result when done. */
+export function OperationView({ id }: { id: string }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const op = useQuery(trpc.attachments.operation.queryOptions({ id }));
+  const [live, setLive] = useState<LogLine[]>([]);
+  // Covers this operation, its attachment and any attachment tables.
+  const refetch = () => void queryClient.invalidateQueries({ queryKey: trpc.attachments.pathKey() });
+  useSubscription(
+    trpc.attachments.onOperation.subscriptionOptions(
+      { operationId: id },
+      {
+        // Lines written between the first read and the subscription starting come with a re-read.
+        onStarted: () => void op.refetch(),
+        onData: (e) => {
+          if (e.kind === "log" && e.lines) setLive((l) => [...l, ...e.lines!]);
+          if (e.kind === "status") refetch();
+        },
+      },
+    ),
+  );
+
+  if (op.error) {
+    return (
+      <div>
+        <p><Link href="/attachments">← Attachments</Link></p>
+        <div className="error-box">{errorMessage(op.error)}</div>
+      </div>
+    );
+  }
+  if (!op.data) return <p className="muted">Loading…</p>;
+  const o = op.data;
+  const log = mergeLog(o.logs, live);
+
+  return (
+    <div>
+      <p><Link href={`/attachments?hostId=${o.hostId}`}>← Attachments on {o.host.name}</Link></p>
+      <div className="row" style={{ justifyContent: "space-between" }}>
+        <h1>
+          {o.kind} {o.attachment.containerId}/{o.attachment.ifName} <StateBadge state={o.status} testId="op-status" />
+        </h1>
+        <OperationActions op={o} />
+      </div>
+      <div className="panel">
+        <dl className="facts">
+          <dt>Host</dt><dd><Link href={`/hosts/${o.hostId}`}>{o.host.name}</Link></dd>
+          <dt>Attachment</dt>
+          <dd>
+            <span className="mono">{o.attachment.containerId}/{o.attachment.ifName}</span> on {o.attachment.networkName}{" "}
+            <span className="muted">(now</span> <StateBadge state={o.attachment.state} /><span className="muted">)</span>
+          </dd>
+          <dt>Attempt</dt><dd>{o.attempt} of {o.maxAttempts}</dd>
+          <dt>Requested</dt><dd>{o.createdAt.toLocaleString()} by {o.requestedByName || "the system"}</dd>
+          {o.startedAt && <><dt>Started</dt><dd>{o.startedAt.toLocaleString()}</dd></>}
+          {o.finishedAt && <><dt>Finished</dt><dd>{o.finishedAt.toLocaleString()}</dd></>}
+          {o.status === "queued" && o.attempt > 0 && <><dt>Next attempt</dt><dd><RelativeTime date={o.notBefore} /></dd></>}
+        </dl>
+      </div>
+      {o.error && <div className={o.status === "failed" ? "error-box" : "warn-box"} role="alert">{o.error}</div>}
+
+      <h2>Log</h2>
+      <ol className="log mono" data-testid="op-log" aria-label="Job log" aria-live="polite">
+        {log.map((l, i) => (
+          <li key={i} className={l.stream}>
+            <span className="muted" title={l.at.toLocaleString()}>{l.at.toLocaleTimeString()}</span> [{l.stream}
+            {l.attempt > 1 ? ` #${l.attempt}` : ""}] {l.line}
+          </li>
+        ))}
+        {log.length === 0 && <li className="muted">{o.status === "queued" ? "Waiting for the agent to claim this job…" : "No log lines."}</li>}
+      </ol>
+
+      {o.status === "succeeded" && o.kind !== "detach" && <AttachmentResult attachmentId={o.attachmentId} />}
+      <OtherJobs attachmentId={o.attachmentId} currentId={o.id} />
+    </div>
+  );
+}
+
+function OperationActions({ op }: { op: Operation }) {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const queryClient = useQueryClient();
+  const can = useCan();
+  const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.attachments.pathKey() });
+  const cancel = useMutation(trpc.attachments.cancelOperation.mutationOptions({ onSuccess: () => void invalidate() }));
+  const retry = useMutation(trpc.attachments.retry.mutationOptions({ onSuccess: (r) => { void invalidate(); router.push(`/operations/${r.operation.id}`); } }));
+  if (!can.editAttachments) return null;
+  const error = cancel.error ?? retry.error;
+  return (
+    <div>
+      <div className="row">
+        {op.status === "queued" && op.kind !== "detach" && (
+          <button disabled={cancel.isPending} onClick={() => cancel.mutate({ id: op.id })}>Cancel job</button>
+        )}
+        {op.attachment.state === "failed" && (
+          <button className="primary" disabled={retry.isPending} onClick={() => retry.mutate({ id: op.attachmentId })}>Retry attachment</button>
+        )}
+      </div>
+      {error && <div className="error-box" role="alert">{errorMessage(error)}</div>}
+    </div>
+  );
+}
+
+function dnsRows(dns: CniResult["dns"]): [string, string][] {
+  const rows: [string, string | undefined][] = [
+    ["Nameservers", dns?.nameservers?.join(", ")],
+    ["Domain", dns?.domain],
+    ["Search", dns?.search?.join(" ")],
+    ["Options", dns?.options?.join(" ")],
+  ];
+  return rows.filter((r): r is [string, string] => Boolean(r[1]));
+}
+
+function AttachmentResult({ attachmentId }: { attachmentId: string }) {
+  const trpc = useTRPC();
+  const attachment = useQuery(trpc.attachments.get.queryOptions({ id: attachmentId }));
+  if (attachment.error) return <div className="error-box">{errorMessage(attachment.error)}</div>;
+  if (!attachment.data) return <p className="muted">Loading result…</p>;
+  const result = readResult(attachment.data.result);
+  if (!result) return <p className="muted">The attachment has no result (it is {attachment.data.state}).</p>;
+  return (
+    <section aria-labelledby="result-heading">
+      <h2 id="result-heading">Result</h2>
+      <div className="grid2">
+        <div>
+          <h3>Addresses</h3>
+          <table aria-label="Addresses" data-testid="op-addresses">
+            <thead><tr><th>Address</th><th>Gateway</th><th>Interface</th></tr></thead>
+            <tbody>
+              {result.ips?.map((ip) => (
+                <tr key={ip.address}>
+                  <td className="mono">{ip.address}</td>
+                  <td className="mono">{ip.gateway ?? ""}</td>
+                  <td className="mono">{ip.interface !== undefined ? (result.interfaces?.[ip.interface]?.name ?? ip.interface) : ""}</td>
+                </tr>
+              ))}
+              {!result.ips?.length && <tr><td colSpan={3} className="muted">No addresses.</td></tr>}
+            </tbody>
+          </table>
+        </div>
+        <div>
+          <h3>Interfaces</h3>
+          <table aria-label="Interfaces">
+            <thead><tr><th>Name</th><th>MAC</th><th>Sandbox</th></tr></thead>
+            <tbody>
+              {result.interfaces?.map((i, n) => (
+                <tr key={n}><td className="mono">{i.name}</td><td className="mono">{i.mac ?? ""}</td><td className="mono">{i.sandbox ?? <span className="muted">host</span>}</td></tr>
+              ))}
+              {!result.interfaces?.length && <tr><td colSpan={3} className="muted">No interfaces.</td></tr>}
+            </tbody>
+          </table>
+        </div>
+        <div>
+          <h3>Routes</h3>
+          <table aria-label="Routes">
+            <thead><tr><th>Destination</th><th>Gateway</th></tr></thead>
+            <tbody>
+              {result.routes?.map((r) => <tr key={`${r.dst} ${r.gw ?? ""}`}><td className="mono">{r.dst}</td><td className="mono">{r.gw ?? ""}</td></tr>)}
+              {!result.routes?.length && <tr><td colSpan={2} className="muted">No routes.</td></tr>}
+            </tbody>
+          </table>
+        </div>
+        <div>
+          <h3>DNS</h3>
+          {dnsRows(result.dns).length > 0 ? (
+            <dl className="facts">
+              {dnsRows(result.dns).map(([name, value]) => (
+                <Fragment key={name}>
+                  <dt>{name}</dt>
+                  <dd className="mono">{value}</dd>
+                </Fragment>
+              ))}
+            </dl>
+          ) : (
+            <p className="muted">None.</p>
+          )}
+        </div>
+      </div>
+    </section>
+  );
+}
+
+function OtherJobs({ attachmentId, currentId }: { attachmentId: string; currentId: string }) {
+  const trpc = useTRPC();
+  const attachment = useQuery(trpc.attachments.get.queryOptions({ id: attachmentId }));
+  const others = attachment.data?.operations.filter((o) => o.id !== currentId) ?? [];
+  if (others.length === 0) return null;
+  return (
+    <>
+      <h2>Other jobs for this attachment</h2>
+      <table aria-label="Other jobs">
+        <thead><tr><th>Job</th><th>Status</th><th>Attempts</th><th>Requested</th></tr></thead>
+        <tbody>
+          {others.map((o) => (
+            <tr key={o.id}>
+              <td><Link href={`/operations/${o.id}`}>{o.kind} #{o.seq}</Link></td>
+              <td><StateBadge state={o.status} /></td>
+              <td>{o.attempt} of {o.maxAttempts}</td>
+              <td>{o.createdAt.toLocaleString()} by {o.requestedByName || "the system"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+}

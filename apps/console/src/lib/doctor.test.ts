@@ -1,0 +1,216 @@
+import { describe, expect, it } from "vitest";
+import { diagnoseHost, type DiagnoseInput, type DoctorAttachment, type DoctorCheck } from "./doctor";
+import type { Inventory } from "./inventory";
+
+const now = new Date("2026-03-01T12:00:00Z");
+const ago = (ms: number) => new Date(now.getTime() - ms);
+
+function inventory(over: Partial<Inventory> = {}): Inventory {
+  return {
+    hostname: "node1",
+    kernel: "6.1.0-18-amd64",
+    addresses: [{ ifName: "eth0", address: "192.0.2.10/24" }],
+    plugins: [
+      { name: "bridge", path: "/usr/lib/cni/bridge", executable: true, supportedVersions: ["1.0.0", "1.1.0"] },
+      { name: "host-local", path: "/usr/lib/cni/host-local", executable: true },
+      { name: "portmap", path: "/usr/lib/cni/portmap", executable: true },
+    ],
+    cniPath: ["/opt/cni/bin", "/usr/lib/cni"],
+    netnsDir: "/run/netns",
+    namespaces: ["web1", "sy-1234abcd"],
+    confDir: "/etc/cni/net.d",
+    confFiles: [{ file: "10-lan.conflist", networkName: "lan" }],
+    cacheDir: "/var/lib/cni",
+    cachedAttachments: [],
+    ipForward: { v4: true, v6: false },
+    tools: { nft: true, iptables: false, ip: true },
+    masquerade: [{ networkName: "lan", subnet: "10.88.0.0/16", present: true }],
+    ...over,
+  };
+}
+
+const lanConflist = {
+  cniVersion: "1.0.0",
+  name: "lan",
+  plugins: [
+    { type: "bridge", bridge: "cni0", isGateway: true, ipMasq: true, ipam: { type: "host-local", subnet: "10.88.0.0/16" } },
+    { type: "portmap", capabilities: { portMappings: true } },
+  ],
+};
+const flatConflist = { cniVersion: "1.0.0", name: "flat", plugins: [{ type: "macvlan", master: "eth0", ipam: { type: "dhcp" } }] };
+
+function attachment(over: Partial<DoctorAttachment> = {}): DoctorAttachment {
+  return { networkId: "n-lan", networkName: "lan", networkRevision: 2, containerId: "web1", ifName: "eth0", targetKind: "netns", target: "web1", state: "ready", ...over };
+}
+
+function input(over: Partial<DiagnoseInput> = {}): DiagnoseInput {
+  return {
+    host: { liveness: "online", lastSeenAt: ago(5_000), inventory: inventory(), inventoryAt: ago(10_000) },
+    attachments: [attachment(), attachment({ containerId: "sy-1234abcd", targetKind: "sandbox", target: "sy-1234abcd" })],
+    networks: [{ networkId: "n-lan", revision: 2, conflist: lanConflist }],
+    now,
+    ...over,
+  };
+}
+
+function check(checks: DoctorCheck[], id: DoctorCheck["id"]): DoctorCheck {
+  const found = checks.find((c) => c.id === id);
+  if (!found) throw new Error(`no check ${id}`);
+  return found;
+}
+
+describe("diagnoseHost", () => {
+  it("passes every check on a healthy host, in a stable order, without fixes", () => {
+    const checks = diagnoseHost(input());
+    expect(checks.map((c) => [c.id, c.status])).toEqual([
+      ["agent", "pass"],
+      ["plugins", "pass"],
+      ["conf-files", "pass"],
+      ["namespaces", "pass"],
+      ["ip-forward", "pass"],
+      ["masquerade", "pass"],
+      ["firewall-tools", "pass"],
+      ["inventory-fresh", "pass"],
+    ]);
+    expect(checks.every((c) => c.fix === undefined)).toBe(true);
+    expect(check(checks, "plugins").details).toEqual(["Found: bridge, host-local, portmap"]);
+  });
+
+  it("fails the agent check for offline and revoked hosts, with the fix", () => {
+    const offline = check(diagnoseHost(input({ host: { ...input().host, liveness: "offline", lastSeenAt: ago(5 * 60_000) } })), "agent");
+    expect(offline.status).toBe("fail");
+    expect(offline.details[0]).toContain("5 minutes ago");
+    expect(offline.fix).toContain("switchyard-agent --console-url");
+    const revoked = check(diagnoseHost(input({ host: { ...input().host, liveness: "revoked" } })), "agent");
+    expect(revoked.status).toBe("fail");
+    expect(revoked.fix).toContain("join token");
+  });
+
+  it("names a missing plugin, including IPAM plugins, and one that is not executable", () => {
+    const inv = inventory({
+      plugins: [
+        { name: "bridge", path: "/usr/lib/cni/bridge", executable: false },
+        { name: "portmap", path: "/usr/lib/cni/portmap", executable: true },
+      ],
+    });
+    const plugins = check(diagnoseHost(input({ host: { ...input().host, inventory: inv } })), "plugins");
+    expect(plugins.status).toBe("fail");
+    expect(plugins.details).toEqual([
+      "/usr/lib/cni/bridge (used by lan) is not executable",
+      '"host-local" (used by lan) is not in CNI_PATH /opt/cni/bin:/usr/lib/cni',
+    ]);
+    expect(plugins.fix).toContain("apt install containernetworking-plugins");
+    expect(plugins.fix).toContain("/opt/cni/bin, /usr/lib/cni");
+  });
+
+  it("only asks for plugins of attachments that are not detached, per their own revision", () => {
+    const checks = diagnoseHost(
+      input({
+        attachments: [attachment(), attachment({ networkId: "n-flat", networkName: "flat", networkRevision: 1, state: "detached" })],
+        networks: [
+          { networkId: "n-lan", revision: 2, conflist: lanConflist },
+          { networkId: "n-flat", revision: 1, conflist: flatConflist },
+        ],
+      }),
+    );
+    expect(check(checks, "plugins").status).toBe("pass");
+    const detaching = diagnoseHost(
+      input({
+        attachments: [attachment({ networkId: "n-flat", networkName: "flat", networkRevision: 1, state: "detaching" })],
+        networks: [{ networkId: "n-flat", revision: 1, conflist: flatConflist }],
+      }),
+    );
+    expect(check(detaching, "plugins").details).toEqual([
+      '"dhcp" (used by flat) is not in CNI_PATH /opt/cni/bin:/usr/lib/cni',
+      '"macvlan" (used by flat) is not in CNI_PATH /opt/cni/bin:/usr/lib/cni',
+    ]);
+  });
+
+  it("is unknown about plugins while a network's conflist is not loaded", () => {
+    const plugins = check(diagnoseHost(input({ networks: [] })), "plugins");
+    expect(plugins.status).toBe("unknown");
+    expect(plugins.details[0]).toContain("lan r2");
+  });
+
+  it("shows each invalid conf file with its error", () => {
+    const inv = inventory({ confFiles: [{ file: "10-lan.conflist", networkName: "lan" }, { file: "99-broken.conf", error: "invalid JSON at offset 12" }] });
+    const conf = check(diagnoseHost(input({ host: { ...input().host, inventory: inv } })), "conf-files");
+    expect(conf.status).toBe("fail");
+    expect(conf.details).toEqual(["99-broken.conf: invalid JSON at offset 12"]);
+    expect(conf.fix).toContain("/etc/cni/net.d");
+  });
+
+  it("fails when a ready netns or sandbox attachment's namespace is gone, ignoring pids and unready ones", () => {
+    const inv = inventory({ namespaces: [] });
+    const attachments = [
+      attachment({ containerId: "db1", target: "db1" }),
+      attachment({ containerId: "pid-4242", targetKind: "pid", target: "4242" }),
+      attachment({ containerId: "new1", target: "new1", state: "pending" }),
+    ];
+    const ns = check(diagnoseHost(input({ host: { ...input().host, inventory: inv }, attachments })), "namespaces");
+    expect(ns.status).toBe("fail");
+    expect(ns.details).toEqual(['db1/eth0 on lan: namespace "db1" is not in /run/netns']);
+    expect(ns.fix).toContain("ip netns add db1");
+  });
+
+  it("needs ip_forward only for a bridge with ipMasq or isGateway", () => {
+    const off = inventory({ ipForward: { v4: false, v6: false } });
+    const lan = check(diagnoseHost(input({ host: { ...input().host, inventory: off } })), "ip-forward");
+    expect(lan.status).toBe("fail");
+    expect(lan.details[0]).toContain("lan");
+    expect(lan.fix).toContain("sysctl -w net.ipv4.ip_forward=1");
+
+    const flat = check(
+      diagnoseHost(
+        input({
+          host: { ...input().host, inventory: off },
+          attachments: [attachment({ networkId: "n-flat", networkName: "flat", networkRevision: 1 })],
+          networks: [{ networkId: "n-flat", revision: 1, conflist: flatConflist }],
+        }),
+      ),
+      "ip-forward",
+    );
+    expect(flat.status).toBe("pass");
+
+    const unreadable = inventory({ ipForward: { v4: null, v6: null } });
+    expect(check(diagnoseHost(input({ host: { ...input().host, inventory: unreadable } })), "ip-forward").status).toBe("unknown");
+  });
+
+  it("lists missing masquerade rules", () => {
+    const inv = inventory({ masquerade: [{ networkName: "lan", subnet: "10.88.0.0/16", present: false }] });
+    const masq = check(diagnoseHost(input({ host: { ...input().host, inventory: inv } })), "masquerade");
+    expect(masq.status).toBe("fail");
+    expect(masq.details).toEqual(["lan: no masquerade rule for 10.88.0.0/16"]);
+    expect(masq.fix).toMatch(/Check|Retry/);
+  });
+
+  it("needs nft or iptables", () => {
+    const iptablesOnly = inventory({ tools: { nft: false, iptables: true, ip: true } });
+    expect(check(diagnoseHost(input({ host: { ...input().host, inventory: iptablesOnly } })), "firewall-tools").status).toBe("pass");
+    const none = inventory({ tools: { nft: false, iptables: false, ip: true } });
+    const tools = check(diagnoseHost(input({ host: { ...input().host, inventory: none } })), "firewall-tools");
+    expect(tools.status).toBe("fail");
+    expect(tools.fix).toContain("apt install nftables");
+  });
+
+  it("fails an inventory older than two minutes", () => {
+    expect(check(diagnoseHost(input({ host: { ...input().host, inventoryAt: ago(119_000) } })), "inventory-fresh").status).toBe("pass");
+    const stale = check(diagnoseHost(input({ host: { ...input().host, inventoryAt: ago(121_000) } })), "inventory-fresh");
+    expect(stale.status).toBe("fail");
+    expect(stale.details).toEqual(["Reported 2 minutes ago."]);
+  });
+
+  it("is unknown about everything the inventory would tell before the first report", () => {
+    const checks = diagnoseHost(input({ host: { liveness: "online", lastSeenAt: ago(1_000), inventory: null, inventoryAt: null } }));
+    expect(checks.map((c) => [c.id, c.status])).toEqual([
+      ["agent", "pass"],
+      ["plugins", "unknown"],
+      ["conf-files", "unknown"],
+      ["namespaces", "unknown"],
+      ["ip-forward", "unknown"],
+      ["masquerade", "unknown"],
+      ["firewall-tools", "unknown"],
+      ["inventory-fresh", "fail"],
+    ]);
+  });
+});

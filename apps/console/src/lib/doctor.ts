@@ -1,0 +1,245 @@
+import { readInventory, type Inventory } from "./inventory";
+import { formatRelative } from "./time";
+
+export type CheckStatus = "pass" | "fail" | "unknown";
+
+export interface DoctorCheck {
+  id: "agent" | "plugins" | "conf-files" | "namespaces" | "ip-forward" | "masquerade" | "firewall-tools" | "inventory-fresh";
+  title: string;
+  status: CheckStatus;
+  /** What was found; when failing, one line per problem. */
+  details: string[];
+  /** How to fix it; only when failing. Commands are in `backticks`. */
+  fix?: string;
+}
+
+export interface DoctorHost {
+  liveness: "online" | "offline" | "revoked";
+  lastSeenAt: Date | null;
+  inventory: unknown;
+  inventoryAt: Date | null;
+}
+
+export interface DoctorAttachment {
+  networkId: string;
+  networkName: string;
+  networkRevision: number;
+  containerId: string;
+  ifName: string;
+  targetKind: "netns" | "pid" | "sandbox";
+  target: string;
+  state: "pending" | "applying" | "ready" | "failed" | "detaching" | "detached";
+}
+
+/** The conflist of one network revision that an attachment on the host uses. */
+export interface DoctorNetwork {
+  networkId: string;
+  revision: number;
+  conflist: unknown;
+}
+
+export interface DiagnoseInput {
+  host: DoctorHost;
+  attachments: DoctorAttachment[];
+  networks: DoctorNetwork[];
+  now: Date;
+}
+
+/** The agent sends its inventory with heartbeats; older than this means it stopped reporting. */
+export const INVENTORY_FRESH_MS = 2 * 60_000;
+
+const NO_INVENTORY = "The agent has not reported an inventory yet.";
+
+interface PluginConf {
+  type?: unknown;
+  ipMasq?: unknown;
+  isGateway?: unknown;
+  ipam?: { type?: unknown };
+}
+
+function pluginsOf(conflist: unknown): PluginConf[] {
+  const plugins = (conflist as { plugins?: unknown } | null)?.plugins;
+  return Array.isArray(plugins) ? plugins.filter((p): p is PluginConf => p !== null && typeof p === "object") : [];
+}
+
+/** Plugin binaries a conflist runs: each plugin's type and its IPAM plugin's type. */
+function pluginTypesOf(conflist: unknown): string[] {
+  return pluginsOf(conflist).flatMap((p) => [p.type, p.ipam?.type].filter((t): t is string => typeof t === "string" && t !== ""));
+}
+
+function needsForwarding(conflist: unknown): boolean {
+  return pluginsOf(conflist).some((p) => p.type === "bridge" && (p.ipMasq === true || p.isGateway === true));
+}
+
+function label(a: DoctorAttachment): string {
+  return `${a.containerId}/${a.ifName} on ${a.networkName}`;
+}
+
+/**
+ * Checks a host against what its attachments need, from what the console knows: liveness,
+ * the agent's inventory, the attachments and the conflists of the network revisions they use.
+ */
+export function diagnoseHost(input: DiagnoseInput): DoctorCheck[] {
+  const inventory = readInventory(input.host.inventory);
+  // Detaching attachments still need their plugins: DEL runs them too.
+  const active = input.attachments.filter((a) => a.state !== "detached");
+  const conflistOf = (a: DoctorAttachment) => input.networks.find((n) => n.networkId === a.networkId && n.revision === a.networkRevision)?.conflist;
+  const ctx = { input, inventory, active, conflistOf };
+  return [
+    checkAgent(input),
+    checkPlugins(ctx),
+    checkConfFiles(inventory),
+    checkNamespaces(inventory, active),
+    checkIpForward(ctx),
+    checkMasquerade(inventory),
+    checkFirewallTools(inventory),
+    checkInventoryFresh(input),
+  ];
+}
+
+interface Ctx {
+  input: DiagnoseInput;
+  inventory: Inventory | null;
+  active: DoctorAttachment[];
+  conflistOf: (a: DoctorAttachment) => unknown;
+}
+
+function checkAgent({ host, now }: DiagnoseInput): DoctorCheck {
+  const title = "Agent connected";
+  const seen = host.lastSeenAt ? `Last seen ${formatRelative(host.lastSeenAt, now)}.` : "Never seen.";
+  if (host.liveness === "online") return { id: "agent", title, status: "pass", details: [seen] };
+  if (host.liveness === "revoked") {
+    return { id: "agent", title, status: "fail", details: ["The host is revoked: its credential is refused."], fix: "Create a join token under Hosts and enrol the host again with it." };
+  }
+  return {
+    id: "agent",
+    title,
+    status: "fail",
+    details: [`The agent is offline. ${seen}`],
+    fix: "Start the agent on the host (`sudo switchyard-agent --console-url <this console's URL>`) and check it can reach the console URL (DNS, firewall, proxy).",
+  };
+}
+
+function checkPlugins({ inventory, active, conflistOf }: Ctx): DoctorCheck {
+  const title = "Plugins present and executable";
+  if (!inventory) return { id: "plugins", title, status: "unknown", details: [NO_INVENTORY] };
+  const usedBy = new Map<string, Set<string>>();
+  const unloaded = new Set<string>();
+  for (const a of active) {
+    const conflist = conflistOf(a);
+    if (conflist === undefined) {
+      unloaded.add(`${a.networkName} r${a.networkRevision}`);
+      continue;
+    }
+    for (const type of pluginTypesOf(conflist)) usedBy.set(type, (usedBy.get(type) ?? new Set()).add(a.networkName));
+  }
+  const problems: string[] = [];
+  for (const [type, networks] of [...usedBy].sort(([x], [y]) => x.localeCompare(y))) {
+    const plugin = inventory.plugins.find((p) => p.name === type);
+    const users = [...networks].sort().join(", ");
+    if (!plugin) problems.push(`"${type}" (used by ${users}) is not in CNI_PATH ${inventory.cniPath.join(":") || "(empty)"}`);
+    else if (!plugin.executable) problems.push(`${plugin.path} (used by ${users}) is not executable`);
+  }
+  if (problems.length > 0) {
+    return {
+      id: "plugins",
+      title,
+      status: "fail",
+      details: problems,
+      fix: `Install the reference plugins (\`apt install containernetworking-plugins\`) or put the binary, executable, in one of ${inventory.cniPath.join(", ") || "the agent's --cni-path directories"}.`,
+    };
+  }
+  if (unloaded.size > 0) return { id: "plugins", title, status: "unknown", details: [`Network config not loaded: ${[...unloaded].join(", ")}`] };
+  if (usedBy.size === 0) return { id: "plugins", title, status: "pass", details: ["No attachment on this host needs a plugin yet."] };
+  return { id: "plugins", title, status: "pass", details: [`Found: ${[...usedBy.keys()].sort().join(", ")}`] };
+}
+
+function checkConfFiles(inventory: Inventory | null): DoctorCheck {
+  const title = "Conf files valid";
+  if (!inventory) return { id: "conf-files", title, status: "unknown", details: [NO_INVENTORY] };
+  const bad = inventory.confFiles.filter((f) => f.error);
+  if (bad.length === 0) return { id: "conf-files", title, status: "pass", details: [`${inventory.confFiles.length} file${inventory.confFiles.length === 1 ? "" : "s"} in ${inventory.confDir || "the conf dir"}`] };
+  return {
+    id: "conf-files",
+    title,
+    status: "fail",
+    details: bad.map((f) => `${f.file}: ${f.error}`),
+    fix: `Correct or remove these files in ${inventory.confDir || "the CNI conf dir"}: tools reading the directory skip or refuse an invalid file.`,
+  };
+}
+
+function checkNamespaces(inventory: Inventory | null, active: DoctorAttachment[]): DoctorCheck {
+  const title = "Network namespaces exist";
+  if (!inventory) return { id: "namespaces", title, status: "unknown", details: [NO_INVENTORY] };
+  const named = active.filter((a) => a.state === "ready" && (a.targetKind === "netns" || a.targetKind === "sandbox"));
+  const present = new Set(inventory.namespaces);
+  const missing = named.filter((a) => !present.has(a.target));
+  if (missing.length === 0) return { id: "namespaces", title, status: "pass", details: [`${named.length} namespace${named.length === 1 ? "" : "s"} of ready attachments found`] };
+  return {
+    id: "namespaces",
+    title,
+    status: "fail",
+    details: missing.map((a) => `${label(a)}: namespace "${a.target}" is not in ${inventory.netnsDir || "the netns dir"}`),
+    fix: `Recreate the namespace (\`ip netns add ${missing[0]!.target}\`) and Check the attachment, or Detach it.`,
+  };
+}
+
+function checkIpForward({ inventory, active, conflistOf }: Ctx): DoctorCheck {
+  const title = "IP forwarding on";
+  if (!inventory) return { id: "ip-forward", title, status: "unknown", details: [NO_INVENTORY] };
+  const needing = [...new Set(active.filter((a) => a.state !== "detaching" && needsForwarding(conflistOf(a))).map((a) => a.networkName))].sort();
+  const state = `net.ipv4.ip_forward is ${inventory.ipForward.v4 === null ? "unknown" : inventory.ipForward.v4 ? "1" : "0"}`;
+  if (needing.length === 0) return { id: "ip-forward", title, status: "pass", details: [`No attached network routes through the host (${state}).`] };
+  const why = `Needed by ${needing.join(", ")} (bridge with ipMasq or isGateway).`;
+  if (inventory.ipForward.v4 === null) return { id: "ip-forward", title, status: "unknown", details: [why, "The agent could not read net.ipv4.ip_forward."] };
+  if (inventory.ipForward.v4) return { id: "ip-forward", title, status: "pass", details: [why, state] };
+  return {
+    id: "ip-forward",
+    title,
+    status: "fail",
+    details: [why, state],
+    fix: "Turn it on: `sysctl -w net.ipv4.ip_forward=1` (and set it in /etc/sysctl.d/ to keep it after a reboot).",
+  };
+}
+
+function checkMasquerade(inventory: Inventory | null): DoctorCheck {
+  const title = "Masquerade rules present";
+  if (!inventory) return { id: "masquerade", title, status: "unknown", details: [NO_INVENTORY] };
+  const missing = inventory.masquerade.filter((m) => !m.present);
+  if (missing.length === 0) {
+    const n = inventory.masquerade.length;
+    return { id: "masquerade", title, status: "pass", details: [n === 0 ? "No network on this host masquerades." : `${n} rule${n === 1 ? "" : "s"} found`] };
+  }
+  return {
+    id: "masquerade",
+    title,
+    status: "fail",
+    details: missing.map((m) => `${m.networkName}: no masquerade rule for ${m.subnet}`),
+    fix: "Check the network's attachments on this host (or Retry a failed one): the bridge plugin adds the rule when it attaches.",
+  };
+}
+
+function checkFirewallTools(inventory: Inventory | null): DoctorCheck {
+  const title = "nftables / iptables available";
+  if (!inventory) return { id: "firewall-tools", title, status: "unknown", details: [NO_INVENTORY] };
+  const { nft, iptables, ip } = inventory.tools;
+  const found = [nft && "nft", iptables && "iptables", ip && "ip"].filter(Boolean).join(", ") || "none";
+  const details = [`Found: ${found}`, ...(ip ? [] : ["ip (iproute2) is missing: the agent needs it to manage namespaces."])];
+  if (nft || iptables) return { id: "firewall-tools", title, status: "pass", details };
+  return {
+    id: "firewall-tools",
+    title,
+    status: "fail",
+    details,
+    fix: "Install one: `apt install nftables` (or `apt install iptables`); masquerade, portmap and firewall plugins need it.",
+  };
+}
+
+function checkInventoryFresh({ host, now }: DiagnoseInput): DoctorCheck {
+  const title = "Inventory fresh";
+  const fix = "The agent reports its inventory with its heartbeats: check it is running and reaching the console.";
+  if (!host.inventoryAt) return { id: "inventory-fresh", title, status: "fail", details: ["No inventory reported yet."], fix };
+  const age = now.getTime() - host.inventoryAt.getTime();
+  const details = [`Reported ${formatRelative(host.inventoryAt, now)}.`];
+  return age <= INVENTORY_FRESH_MS ? { id: "inventory-fresh", title, status: "pass", details } : { id: "inventory-fresh", title, status: "fail", details, fix };
+}
