@@ -1,0 +1,117 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { expect, test, type APIRequestContext } from "@playwright/test";
+import { BASE_URL } from "../playwright.config";
+
+// The browser drives a real agent on this host: it needs root (namespaces, CNI plugins).
+test.skip(process.getuid?.() !== 0, "the agent needs root");
+test.describe.configure({ mode: "serial" });
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const hex = randomBytes(3).toString("hex");
+const hostName = `e2e-${hex}`;
+const networkName = `e2e-net-${hex}`;
+const bridge = `sye2e${hex}`;
+const sandbox = `sytest-e2e-${hex}`;
+const subnetThird = parseInt(hex.slice(0, 2), 16);
+const dataDir = mkdtempSync(path.join(tmpdir(), "switchyard-e2e-agent-"));
+let agent: ChildProcess | undefined;
+
+/** A tRPC mutation as the signed-in browser user would send it (same origin, JSON). */
+async function mutate(request: APIRequestContext, procedure: string, input: unknown) {
+  return request.post(`/api/trpc/${procedure}`, { data: { json: input }, headers: { origin: BASE_URL } });
+}
+
+test.afterAll(() => {
+  agent?.kill("SIGTERM");
+  for (const args of [["netns", "del", sandbox], ["link", "del", bridge]]) {
+    try {
+      execFileSync("ip", args, { stdio: "ignore" });
+    } catch {
+      // already gone
+    }
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+  rmSync(`/var/lib/cni/networks/${networkName}`, { recursive: true, force: true });
+});
+
+test("an admin adds this host with a join token; the agent started with it appears online", async ({ page }) => {
+  await page.goto("/hosts");
+  const panel = page.getByRole("form", { name: "Create join token" });
+  await panel.getByLabel("Note").fill(`e2e ${hostName}`);
+  await panel.getByRole("button", { name: "Create join token" }).click();
+  const token = (await page.getByTestId("join-token").textContent())!.trim();
+  expect(token).toMatch(/^syj_/);
+  await expect(page.getByTestId("join-command")).toContainText(`--join-token ${token}`);
+
+  agent = spawn(process.execPath, [path.join(root, "apps/agent/bin/switchyard-agent"), "--console-url", BASE_URL, "--join-token", token, "--hostname", hostName,
+    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", path.join(dataDir, "cache"), "--conf-dir", path.join(dataDir, "net.d"), "--netns-dir", "/run/netns"], { stdio: "ignore" });
+
+  // Live: the enrolment shows up without a reload.
+  const row = page.getByTestId(`host-row-${hostName}`);
+  await expect(row).toBeVisible({ timeout: 30_000 });
+  await expect(row.getByTestId("host-liveness")).toHaveText(/online/i);
+});
+
+test("an operator's form attaches a sandbox; the job streams; the address is in the namespace; detach removes it", async ({ page }) => {
+  const created = await mutate(page.request, "networks.create", {
+    text: JSON.stringify({ cniVersion: "1.0.0", name: networkName, plugins: [{ type: "bridge", bridge, ipam: { type: "host-local", ranges: [[{ subnet: `10.232.${subnetThird}.0/24` }]] } }] }),
+    comment: "e2e",
+  });
+  expect(created.status()).toBe(200);
+
+  await page.goto("/attachments");
+  await page.getByRole("button", { name: "New attachment" }).click();
+  const form = page.getByRole("form", { name: "New attachment" });
+  await form.getByLabel("Host", { exact: true }).selectOption({ label: `${hostName} (online)` });
+  await form.getByLabel("Network", { exact: true }).selectOption({ label: `${networkName} (r1)` });
+  await form.getByLabel("Sandbox name (optional)").fill(sandbox);
+  await form.getByRole("button", { name: "Attach" }).click();
+
+  // The job view: status, plugin output as it happens, then the result.
+  await expect(page).toHaveURL(/\/operations\//);
+  await expect(page.getByTestId("op-status")).toHaveText(/succeeded/i, { timeout: 30_000 });
+  await expect(page.getByTestId("op-log")).toContainText("bridge ADD");
+  await expect(page.getByTestId("op-log")).toContainText(`sandbox namespace ${sandbox}: created`);
+  const addresses = page.getByTestId("op-addresses");
+  await expect(addresses).toContainText(`10.232.${subnetThird}.`);
+  const address = /10\.232\.\d+\.\d+\/24/.exec((await addresses.textContent()) ?? "")![0];
+  const inside = JSON.parse(execFileSync("ip", ["-n", sandbox, "-j", "addr", "show", "eth0"], { encoding: "utf8" })) as { addr_info: { local: string; prefixlen: number }[] }[];
+  expect(inside[0]!.addr_info.map((a) => `${a.local}/${a.prefixlen}`)).toContain(address);
+
+  await page.goto("/attachments");
+  const row = page.getByTestId(`attachment-row-${sandbox}`);
+  await expect(row.getByTestId("attachment-state")).toHaveText(/ready/i);
+  await row.getByRole("button", { name: /^Detach / }).click();
+  await page.getByRole("dialog", { name: "Detach attachment" }).getByRole("button", { name: "Yes, detach" }).click();
+  await expect(row.getByTestId("attachment-state")).toHaveText(/detached/i, { timeout: 30_000 });
+  const namespaces = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
+  expect(namespaces).not.toContain(sandbox);
+});
+
+test("a viewer sees hosts and attachments but cannot attach, in the page or through the API", async ({ page, browser }) => {
+  const user = await mutate(page.request, "users.create", { username: `viewer-${hex}`, displayName: "", password: "viewer's long password", role: "viewer" });
+  expect(user.status()).toBe(200);
+  const context = await browser.newContext({ storageState: { cookies: [], origins: [] } });
+  const viewer = await context.newPage();
+  await viewer.goto("/login");
+  await viewer.getByLabel("Username").fill(`viewer-${hex}`);
+  await viewer.getByLabel("Password").fill("viewer's long password");
+  await viewer.getByRole("button", { name: "Sign in" }).click();
+  await expect(viewer.getByRole("heading", { name: "Networks" })).toBeVisible();
+  await viewer.goto("/hosts");
+  await expect(viewer.getByTestId(`host-row-${hostName}`)).toBeVisible();
+  await expect(viewer.getByRole("form", { name: "Create join token" })).toHaveCount(0);
+  await viewer.goto("/attachments");
+  await expect(viewer.getByTestId(`attachment-row-${sandbox}`)).toBeVisible();
+  await expect(viewer.getByRole("button", { name: "New attachment" })).toHaveCount(0);
+  const hosts = (await (await viewer.request.get(`/api/trpc/hosts.list?input=${encodeURIComponent(JSON.stringify({ json: null }))}`)).json()) as { result: { data: { json: { id: string; name: string }[] } } };
+  const hostId = hosts.result.data.json.find((h) => h.name === hostName)!.id;
+  const refused = await mutate(viewer.request, "attachments.create", { hostId, networkId: "x", target: { kind: "sandbox" }, ifName: "eth0", portMappings: [] });
+  expect(refused.status()).toBe(403);
+  await context.close();
+});
