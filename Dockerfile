@@ -1,4 +1,6 @@
-# The console image. Build from the repository root: docker build -t switchyard-console .
+# Two images from one build. From the repository root:
+#   docker build --target console -t switchyard-console .
+#   docker build --target agent   -t switchyard-agent .
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 ENV NEXT_TELEMETRY_DISABLED=1
@@ -7,9 +9,20 @@ COPY prisma ./prisma
 COPY apps ./apps
 COPY packages ./packages
 COPY e2e/package.json ./e2e/package.json
+COPY bench/package.json ./bench/package.json
 RUN npm ci --no-audit --no-fund && npx turbo run build --filter=@switchyard/console
 
-FROM node:20-bookworm-slim
+# The host agent: root, with the tools the CNI plugins and sandboxes need. Run it privileged,
+# in the host's network and pid namespaces (see docker-compose.yml).
+FROM node:20-bookworm-slim AS agent
+RUN apt-get update \
+  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iproute2 iptables nftables containernetworking-plugins \
+  && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=build /app /app
+ENTRYPOINT ["node", "/app/apps/agent/bin/switchyard-agent"]
+
+FROM node:20-bookworm-slim AS console
 WORKDIR /app
 ENV NODE_ENV=production NEXT_TELEMETRY_DISABLED=1 NEXT_MANUAL_SIG_HANDLE=true
 COPY --from=build /app /app
