@@ -81,6 +81,8 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
   const inFlight = new Map<string, Promise<void>>();
   let fatal: Error | undefined;
   let lastPushAt: Date | null = null;
+  let inventoryDue = true;
+  let lastReconcile: { at: Date; staleDeleted: number; gcNetworks: number; errors: string[] } | null = null;
   let versions: Awaited<ReturnType<typeof pluginVersions>> = new Map();
   let versionsAt = 0;
 
@@ -244,6 +246,8 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
   }
 
   async function reconcile(): Promise<void> {
+    const summary = { at: new Date(), staleDeleted: 0, gcNetworks: 0, errors: [] as string[] };
+    const note = (error: string) => summary.errors.length < 50 && summary.errors.push(error.slice(0, 1000));
     await gate.exclusive(async () => {
       let desired: Awaited<ReturnType<AgentClient["desired"]["query"]>>;
       try {
@@ -264,9 +268,11 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
         log.info(d ? "namespace of an attachment is gone: DEL to release its address" : "stale cached attachment: DEL", { network: c.networkName, containerId: c.containerId, ifName: c.ifName, netns: c.netns });
         try {
           await runtime.delCachedAttachment(c);
+          summary.staleDeleted++;
           if (d) await call(() => client.reportProblem.mutate({ attachmentId: d.id, problem: `namespace ${c.netns} disappeared (host reboot?); its address was released. Retry to attach again.` })).catch(() => {});
         } catch (error) {
           log.error("DEL of a stale attachment failed", { network: c.networkName, containerId: c.containerId, error: (error as Error).message });
+          note(`DEL of stale ${c.networkName}/${c.containerId}/${c.ifName}: ${(error as Error).message}`);
         }
       }
       for (const d of desired) {
@@ -281,10 +287,13 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
         try {
           const net = loadNetworkList(JSON.stringify(latest.conflist));
           await runtime.gcNetworkList(net, { validAttachments: list.map((d) => ({ containerId: d.containerId, ifName: d.ifName })) });
+          summary.gcNetworks++;
         } catch (error) {
           log.warn("GC failed", { network: name, error: (error as Error).message });
+          note(`GC of ${name}: ${(error as Error).message}`);
         }
       }
+      lastReconcile = summary;
     });
   }
 
@@ -293,14 +302,15 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
     let lastInventory = 0;
     while (!stopping.signal.aborted) {
       try {
-        let inventory: (Awaited<ReturnType<typeof collectInventory>> & { lastSubscriptionEventAt: Date | null }) | undefined;
-        if (Date.now() - lastInventory > 60_000) {
+        let inventory: (Awaited<ReturnType<typeof collectInventory>> & { lastSubscriptionEventAt: Date | null; lastReconcile: typeof lastReconcile }) | undefined;
+        if (inventoryDue || Date.now() - lastInventory > 60_000) {
+          inventoryDue = false;
           if (Date.now() - versionsAt > 10 * 60_000) {
             versions = await pluginVersions(config, runtime);
             versionsAt = Date.now();
           }
           const desired = await call(() => client.desired.query()).catch(() => []);
-          inventory = { ...(await collectInventory(config, runtime, desired, versions)), lastSubscriptionEventAt: lastPushAt };
+          inventory = { ...(await collectInventory(config, runtime, desired, versions)), lastSubscriptionEventAt: lastPushAt, lastReconcile };
         }
         const beat = await call(() => client.heartbeat.mutate({ agentVersion: AGENT_VERSION, ...(inventory ? { inventory } : {}) }));
         if (inventory) lastInventory = Date.now();
@@ -314,7 +324,8 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
       } catch (error) {
         if (!stopping.signal.aborted) log.warn("heartbeat failed; retrying", { error: (error as Error).message });
       }
-      await sleep(10_000, stopping.signal);
+      // A beat every 10 s, sooner when a fresh inventory is due (after a requested reconcile).
+      for (let waited = 0; waited < 10_000 && !inventoryDue && !stopping.signal.aborted; waited += 500) await sleep(500, stopping.signal);
     }
   }
 
@@ -329,6 +340,13 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
             open = true;
             if (event.kind === "revoked") {
               failFatal(new CredentialRefused("the console revoked this host"));
+              return;
+            }
+            if (event.kind === "reconcile") {
+              log.info("reconcile requested by the console");
+              void reconcile()
+                .then(() => (inventoryDue = true))
+                .catch((e: unknown) => log.error("reconcile failed", { error: (e as Error).message }));
               return;
             }
             lastPushAt = new Date();

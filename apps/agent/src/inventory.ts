@@ -3,7 +3,7 @@ import { accessSync, constants, readFileSync, readdirSync, statSync } from "node
 import { hostname, networkInterfaces, release } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { type CniRuntime, loadConfDir } from "@switchyard/cni";
+import { type CniRuntime, loadConfDir, loadNetworkList } from "@switchyard/cni";
 import type { AgentConfig } from "./config";
 
 const run = promisify(execFile);
@@ -97,6 +97,18 @@ export async function collectInventory(config: AgentConfig, runtime: CniRuntime,
     confFiles = [{ file: config.confDir, error: (error as Error).message }];
   }
   const cached = await runtime.listCachedAttachments().catch(() => []);
+  const networkStatus: { networkName: string; ready: boolean; error?: string }[] = [];
+  const seenNetworks = new Set<string>();
+  for (const d of desired) {
+    if (seenNetworks.has(d.networkName) || seenNetworks.size >= 512) continue;
+    seenNetworks.add(d.networkName);
+    try {
+      await runtime.getStatusNetworkList(loadNetworkList(JSON.stringify(d.conflist)));
+      networkStatus.push({ networkName: d.networkName, ready: true });
+    } catch (error) {
+      networkStatus.push({ networkName: d.networkName, ready: false, error: (error as Error).message.slice(0, 1000) });
+    }
+  }
   return {
     hostname: config.hostname || hostname(),
     kernel: release(),
@@ -112,6 +124,7 @@ export async function collectInventory(config: AgentConfig, runtime: CniRuntime,
     ipForward: { v4: sysctlBool("/proc/sys/net/ipv4/ip_forward"), v6: sysctlBool("/proc/sys/net/ipv6/conf/all/forwarding") },
     tools: { nft: onPath("nft"), iptables: onPath("iptables"), ip: onPath("ip") },
     masquerade: await masquerade(desired),
+    networkStatus,
   };
 }
 

@@ -148,6 +148,17 @@ describe.runIf(isRoot)("switchyard-agent against a console, with the real plugin
     expect(job.status).toBe("succeeded");
     expect(job.logs.map((l) => l.line)).toEqual(expect.arrayContaining([expect.stringMatching(/^ADD /), "bridge ADD", expect.stringMatching(/^bridge ADD exited 0 in \d+ ms$/), expect.stringMatching(new RegExp(`^address ${address.replace(/\./g, "\\.")}`))]));
 
+    // Reconcile on request: GC with the valid set, and a fresh inventory with the networks' STATUS.
+    const asked = Date.now();
+    await operator.caller.hosts.reconcile({ id: hostId });
+    const inv = await waitFor("a fresh inventory after the reconcile", async () => {
+      const i = (await t.db.host.findUniqueOrThrow({ where: { id: hostId } })).inventory as { lastReconcile?: { at: string; gcNetworks: number; staleDeleted: number }; networkStatus: unknown[] } | null;
+      return i?.lastReconcile && Date.parse(i.lastReconcile.at) >= asked ? i : undefined;
+    });
+    expect(inv.lastReconcile).toMatchObject({ gcNetworks: 1, staleDeleted: 0 });
+    expect(inv.networkStatus).toEqual([{ networkName: s.names.network, ready: true }]);
+    expect(await getGlobalAddrs(name, "eth0")).toEqual([address]);
+
     const { operation: check } = await operator.caller.attachments.check({ id: attachment.id });
     await waitFor("CHECK to pass", async () => (await t.db.operation.findUniqueOrThrow({ where: { id: check.id } })).status === "succeeded");
 

@@ -11,7 +11,7 @@ export interface NetworkChange {
 
 /** Something changed on a host: new work for its agent, a revocation, a heartbeat with news. */
 export interface HostEvent {
-  kind: "work" | "revoked" | "enrolled" | "seen";
+  kind: "work" | "revoked" | "enrolled" | "seen" | "reconcile";
   hostId: string;
 }
 

@@ -139,6 +139,9 @@ export const Inventory = z.object({
   ipForward: z.object({ v4: z.boolean().nullable(), v6: z.boolean().nullable() }),
   tools: z.object({ nft: z.boolean(), iptables: z.boolean(), ip: z.boolean() }),
   masquerade: z.array(z.object({ networkName: Short, subnet: Short, present: z.boolean() })).max(512).default([]),
+  /** CNI STATUS of each network with attachments here (1.1.0 networks; older ones count as ready). */
+  networkStatus: z.array(z.object({ networkName: Short, ready: z.boolean(), error: z.string().max(1000).optional() })).max(512).default([]),
+  lastReconcile: z.object({ at: z.date(), staleDeleted: z.number().int(), gcNetworks: z.number().int(), errors: z.array(z.string().max(1000)).max(50) }).nullable().optional(),
   lastSubscriptionEventAt: z.date().nullable().optional(),
 });
 export type Inventory = z.infer<typeof Inventory>;

@@ -35,7 +35,10 @@ export function HostDetail({ id }: { id: string }) {
       <p><Link href="/hosts">← Hosts</Link></p>
       <div className="row" style={{ justifyContent: "space-between" }}>
         <h1>{h.name} <StateBadge state={h.liveness} testId="host-liveness" /></h1>
-        {can.manageHosts && !h.revokedAt && <RevokeHost id={id} name={h.name} />}
+        <div className="row">
+          {can.editAttachments && !h.revokedAt && <ReconcileHost id={id} />}
+          {can.manageHosts && !h.revokedAt && <RevokeHost id={id} name={h.name} />}
+        </div>
       </div>
       <div className="panel">
         <dl className="facts">
@@ -43,6 +46,7 @@ export function HostDetail({ id }: { id: string }) {
           <dt>Enrolled</dt><dd>{h.enrolledAt.toLocaleString()}</dd>
           <dt>Last seen</dt><dd><RelativeTime date={h.lastSeenAt} /></dd>
           <dt>Credential expires</dt><dd>{h.credentialExpiresAt.toLocaleString()} (<RelativeTime date={h.credentialExpiresAt} />)</dd>
+          <LastReconcile inventory={h.inventory} />
           {h.revokedAt && (
             <>
               <dt>Revoked</dt><dd>{h.revokedAt.toLocaleString()} by {h.revokedByName || "unknown"}</dd>
@@ -57,6 +61,35 @@ export function HostDetail({ id }: { id: string }) {
       <h2>Attachments</h2>
       <AttachmentsTable hostId={id} hideHost />
     </div>
+  );
+}
+
+/** Operators: ask the agent to reconcile now (stale attachments DELed, CNI GC, a fresh inventory). */
+function ReconcileHost({ id }: { id: string }) {
+  const trpc = useTRPC();
+  const reconcile = useMutation(trpc.hosts.reconcile.mutationOptions());
+  return (
+    <>
+      <button onClick={() => reconcile.mutate({ id })} disabled={reconcile.isPending} title="DEL stale attachments, run CNI GC with the valid attachments, report a fresh inventory">
+        Reconcile now
+      </button>
+      {reconcile.isSuccess && <span className="muted" role="status">Requested: the inventory refreshes when the agent is done.</span>}
+      {reconcile.error && <span className="error-box" role="alert">{errorMessage(reconcile.error)}</span>}
+    </>
+  );
+}
+
+function LastReconcile({ inventory }: { inventory: unknown }) {
+  const last = (inventory as { lastReconcile?: { at: string | Date; staleDeleted: number; gcNetworks: number; errors: string[] } | null } | null)?.lastReconcile;
+  if (!last) return null;
+  return (
+    <>
+      <dt>Last reconcile</dt>
+      <dd data-testid="last-reconcile">
+        <RelativeTime date={new Date(last.at)} />: {last.staleDeleted} stale attachment{last.staleDeleted === 1 ? "" : "s"} DELed, GC of {last.gcNetworks} network{last.gcNetworks === 1 ? "" : "s"}
+        {last.errors.length > 0 && <div className="error-box">{last.errors.join("; ")}</div>}
+      </dd>
+    </>
   );
 }
 

@@ -25,6 +25,7 @@ function inventory(over: Partial<Inventory> = {}): Inventory {
     ipForward: { v4: true, v6: false },
     tools: { nft: true, iptables: false, ip: true },
     masquerade: [{ networkName: "lan", subnet: "10.88.0.0/16", present: true }],
+    networkStatus: [{ networkName: "lan", ready: true }],
     ...over,
   };
 }
@@ -70,6 +71,7 @@ describe("diagnoseHost", () => {
       ["ip-forward", "pass"],
       ["masquerade", "pass"],
       ["firewall-tools", "pass"],
+      ["network-status", "pass"],
       ["inventory-fresh", "pass"],
     ]);
     expect(checks.every((c) => c.fix === undefined)).toBe(true);
@@ -210,7 +212,16 @@ describe("diagnoseHost", () => {
       ["ip-forward", "unknown"],
       ["masquerade", "unknown"],
       ["firewall-tools", "unknown"],
+      ["network-status", "unknown"],
       ["inventory-fresh", "fail"],
     ]);
+  });
+
+  it("fails network status with the plugin's STATUS error", () => {
+    const down = inventory({ networkStatus: [{ networkName: "lan", ready: false, error: "plugin type=\"dhcp\" failed (STATUS): dhcp daemon not running" }] });
+    const status = check(diagnoseHost(input({ host: { ...input().host, inventory: down } })), "network-status");
+    expect(status.status).toBe("fail");
+    expect(status.details[0]).toContain("dhcp daemon not running");
+    expect(status.fix).toContain("CNI STATUS");
   });
 });

@@ -4,7 +4,7 @@ import { formatRelative } from "./time";
 export type CheckStatus = "pass" | "fail" | "unknown";
 
 export interface DoctorCheck {
-  id: "agent" | "plugins" | "conf-files" | "namespaces" | "ip-forward" | "masquerade" | "firewall-tools" | "inventory-fresh";
+  id: "agent" | "plugins" | "conf-files" | "namespaces" | "ip-forward" | "masquerade" | "firewall-tools" | "network-status" | "inventory-fresh";
   title: string;
   status: CheckStatus;
   /** What was found; when failing, one line per problem. */
@@ -93,6 +93,7 @@ export function diagnoseHost(input: DiagnoseInput): DoctorCheck[] {
     checkIpForward(ctx),
     checkMasquerade(inventory),
     checkFirewallTools(inventory),
+    checkNetworkStatus(inventory),
     checkInventoryFresh(input),
   ];
 }
@@ -232,6 +233,23 @@ function checkFirewallTools(inventory: Inventory | null): DoctorCheck {
     status: "fail",
     details,
     fix: "Install one: `apt install nftables` (or `apt install iptables`); masquerade, portmap and firewall plugins need it.",
+  };
+}
+
+function checkNetworkStatus(inventory: Inventory | null): DoctorCheck {
+  const title = "Networks ready (CNI STATUS)";
+  if (!inventory) return { id: "network-status", title, status: "unknown", details: [NO_INVENTORY] };
+  const down = inventory.networkStatus.filter((n) => !n.ready);
+  if (down.length === 0) {
+    const n = inventory.networkStatus.length;
+    return { id: "network-status", title, status: "pass", details: [n === 0 ? "No network is attached on this host." : `${n} network${n === 1 ? "" : "s"} ready (before CNI 1.1.0 a network counts as ready)`] };
+  }
+  return {
+    id: "network-status",
+    title,
+    status: "fail",
+    details: down.map((n) => `${n.networkName}: ${n.error ?? "not ready"}`),
+    fix: "A plugin of the network says it cannot serve requests now (CNI STATUS, code 50/51): read its error; usually its daemon or IPAM backend on the host is down.",
   };
 }
 

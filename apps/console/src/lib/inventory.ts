@@ -17,9 +17,10 @@ const EMPTY: Inventory = {
   ipForward: { v4: null, v6: null },
   tools: { nft: false, iptables: false, ip: false },
   masquerade: [],
+  networkStatus: [],
 };
 
-const ARRAY_KEYS = ["addresses", "plugins", "cniPath", "namespaces", "confFiles", "cachedAttachments", "masquerade"] as const;
+const ARRAY_KEYS = ["addresses", "plugins", "cniPath", "namespaces", "confFiles", "cachedAttachments", "masquerade", "networkStatus"] as const;
 
 /**
  * A host's stored inventory (JSON the server validated when the agent reported it), or null

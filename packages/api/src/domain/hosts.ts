@@ -188,3 +188,12 @@ export async function writeLocalJoinToken(db: Db, file: string): Promise<boolean
   writeFileSync(file, `${secret}\n`, { mode: 0o600 });
   return true;
 }
+
+/** Asks the host's agent to reconcile now: DEL stale attachments, CNI GC with the valid set, a fresh inventory. */
+export async function requestReconcile(ctx: Ctx, id: string) {
+  const host = await ctx.db.host.findUnique({ where: { id }, select: { revokedAt: true } });
+  if (!host) throw new ApiError("NOT_FOUND", "No host with this id");
+  if (host.revokedAt) throw new ApiError("CONFLICT", "This host is revoked");
+  await writeAudit(ctx.db, ctx, { action: "hosts.reconcile", targetType: "host", targetId: id, outcome: "success" });
+  ctx.events.publish("host", { kind: "reconcile", hostId: id });
+}

@@ -42,13 +42,13 @@ export const agentRouter = router({
     return claimOperations(ctx, input.max);
   }),
   /** Pushed work (SSE): one event now, then one whenever work for this host is queued. */
-  work: agentProcedure.subscription(async function* ({ ctx, signal }): AsyncGenerator<{ kind: "work" | "revoked"; at: Date }> {
+  work: agentProcedure.subscription(async function* ({ ctx, signal }): AsyncGenerator<{ kind: "work" | "revoked" | "reconcile"; at: Date }> {
     yield { kind: "work", at: new Date() };
     for await (const event of ctx.events.subscribe("host", signal)) {
       if (event.hostId !== ctx.agent.hostId) continue;
       // Said as data, then the stream ends: an error would only make the client's EventSource reconnect.
       if (event.kind === "revoked") return yield { kind: "revoked", at: new Date() };
-      if (event.kind === "work") yield { kind: "work", at: new Date() };
+      if (event.kind === "work" || event.kind === "reconcile") yield { kind: event.kind, at: new Date() };
     }
   }),
   extend: agentProcedure.input(FenceInput).mutation(({ ctx, input }) => extendClaim(ctx, input)),

@@ -1,8 +1,8 @@
 import { z } from "zod";
-import { createJoinToken, deleteJoinToken, getHost, listHosts, listJoinTokens, revokeHost } from "../domain/hosts";
+import { createJoinToken, deleteJoinToken, getHost, listHosts, listJoinTokens, requestReconcile, revokeHost } from "../domain/hosts";
 import type { HostEvent } from "../events";
 import { CreateJoinTokenInput, Id } from "../schemas";
-import { adminProcedure, router, viewerProcedure } from "../trpc";
+import { adminProcedure, operatorProcedure, router, viewerProcedure } from "../trpc";
 
 export const hostsRouter = router({
   list: viewerProcedure.query(({ ctx }) => listHosts(ctx.db)),
@@ -11,8 +11,9 @@ export const hostsRouter = router({
   createJoinToken: adminProcedure.input(CreateJoinTokenInput).mutation(({ ctx, input }) => createJoinToken(ctx, input)),
   deleteJoinToken: adminProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => deleteJoinToken(ctx, input.id)),
   revoke: adminProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => revokeHost(ctx, input.id)),
+  reconcile: operatorProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => requestReconcile(ctx, input.id)),
   /** Enrolments, revocations and inventory reports, pushed to open pages. */
   onChange: viewerProcedure.subscription(async function* ({ ctx, signal }): AsyncGenerator<HostEvent> {
-    for await (const event of ctx.events.subscribe("host", signal)) if (event.kind !== "work") yield event;
+    for await (const event of ctx.events.subscribe("host", signal)) if (event.kind !== "work" && event.kind !== "reconcile") yield event;
   }),
 });
