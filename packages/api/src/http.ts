@@ -72,6 +72,50 @@ async function readBodyLimited(req: Request, limit: number): Promise<string | nu
 }
 
 /**
+ * What both endpoints check before tRPC sees a request: POSTs are JSON (from an allowed origin,
+ * when `originAllowed` is given: CSRF) within the body limit, GET inputs within it too, no
+ * prototype-polluting keys, batches bounded. A Response is a refusal.
+ */
+async function screen(
+  req: Request,
+  requestId: string,
+  opts: Pick<TrpcHttpOptions, "endpoint" | "maxBodyBytes" | "maxBatchSize">,
+  originAllowed: ((origin: string) => boolean) | null,
+): Promise<Response | { body: string | undefined; paths: string[] }> {
+  const url = new URL(req.url);
+  let body: string | undefined;
+  if (req.method === "POST") {
+    if (originAllowed) {
+      const origin = req.headers.get("origin");
+      if (!origin || origin === "null" || !originAllowed(origin)) return refuse(403, `Origin ${JSON.stringify(origin)} is not allowed`, requestId);
+    }
+    const mediaType = req.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
+    if (mediaType !== "application/json") return refuse(415, "Mutations must be sent as application/json", requestId);
+    const text = await readBodyLimited(req, opts.maxBodyBytes);
+    if (text === null) return refuse(413, `Request body is larger than ${opts.maxBodyBytes} bytes`, requestId);
+    try {
+      if (hasPollutingKey(text)) return refuse(400, "Keys __proto__, constructor and prototype are not allowed", requestId);
+    } catch {
+      return refuse(400, "Request body is not valid JSON", requestId);
+    }
+    body = text;
+  } else if (req.method === "GET") {
+    const input = url.searchParams.get("input");
+    if (input && input.length > opts.maxBodyBytes) return refuse(414, "Request input is too large", requestId);
+    try {
+      if (input && hasPollutingKey(input)) return refuse(400, "Keys __proto__, constructor and prototype are not allowed", requestId);
+    } catch {
+      return refuse(400, "Request input is not valid JSON", requestId);
+    }
+  } else {
+    return refuse(405, `Method ${req.method} is not allowed`, requestId);
+  }
+  const paths = url.pathname.slice(opts.endpoint.length + 1).split(",");
+  if (paths.length > opts.maxBatchSize) return refuse(400, `A batch may hold at most ${opts.maxBatchSize} calls`, requestId);
+  return { body, paths };
+}
+
+/**
  * The console's tRPC endpoint. Before tRPC sees a request: mutations must be
  * POSTed as JSON from our own origin (CSRF), bodies and batches are bounded,
  * and prototype-polluting keys are refused. Authorization stays in every procedure.
@@ -80,38 +124,9 @@ export function createTrpcHttpHandler(deps: () => Promise<ConsoleDeps>, options:
   const opts = { ...DEFAULT_HTTP_OPTIONS, ...options };
   return async function handle(req: Request): Promise<Response> {
     const requestId = crypto.randomUUID();
-    const url = new URL(req.url);
-    let body: string | undefined;
-    if (req.method === "POST") {
-      const origin = req.headers.get("origin");
-      if (!origin || origin === "null" || (origin !== ownOrigin(req) && !opts.allowedOrigins.includes(origin))) {
-        return refuse(403, `Origin ${JSON.stringify(origin)} is not allowed`, requestId);
-      }
-      const mediaType = req.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
-      if (mediaType !== "application/json") {
-        return refuse(415, "Mutations must be sent as application/json", requestId);
-      }
-      const text = await readBodyLimited(req, opts.maxBodyBytes);
-      if (text === null) return refuse(413, `Request body is larger than ${opts.maxBodyBytes} bytes`, requestId);
-      try {
-        if (hasPollutingKey(text)) return refuse(400, "Keys __proto__, constructor and prototype are not allowed", requestId);
-      } catch {
-        return refuse(400, "Request body is not valid JSON", requestId);
-      }
-      body = text;
-    } else if (req.method === "GET") {
-      const input = url.searchParams.get("input");
-      if (input && input.length > opts.maxBodyBytes) return refuse(414, "Request input is too large", requestId);
-      try {
-        if (input && hasPollutingKey(input)) return refuse(400, "Keys __proto__, constructor and prototype are not allowed", requestId);
-      } catch {
-        return refuse(400, "Request input is not valid JSON", requestId);
-      }
-    } else {
-      return refuse(405, `Method ${req.method} is not allowed`, requestId);
-    }
-    const paths = url.pathname.slice(opts.endpoint.length + 1).split(",");
-    if (paths.length > opts.maxBatchSize) return refuse(400, `A batch may hold at most ${opts.maxBatchSize} calls`, requestId);
+    const screened = await screen(req, requestId, opts, (origin) => origin === ownOrigin(req) || opts.allowedOrigins.includes(origin));
+    if (screened instanceof Response) return screened;
+    const { body, paths } = screened;
     // Each sign-in costs a deliberately slow password hash: one per request.
     if (paths.length > 1 && paths.includes("auth.signIn")) return refuse(400, "auth.signIn cannot be batched", requestId);
 
@@ -150,32 +165,10 @@ export function createAgentHttpHandler(deps: () => Promise<ConsoleDeps>, options
   const opts = { ...DEFAULT_HTTP_OPTIONS, ...options, endpoint: AGENT_ENDPOINT };
   return async function handle(req: Request): Promise<Response> {
     const requestId = crypto.randomUUID();
-    const url = new URL(req.url);
-    let body: string | undefined;
-    if (req.method === "POST") {
-      const mediaType = req.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
-      if (mediaType !== "application/json") return refuse(415, "Calls must be sent as application/json", requestId);
-      const text = await readBodyLimited(req, opts.maxBodyBytes);
-      if (text === null) return refuse(413, `Request body is larger than ${opts.maxBodyBytes} bytes`, requestId);
-      try {
-        if (hasPollutingKey(text)) return refuse(400, "Keys __proto__, constructor and prototype are not allowed", requestId);
-      } catch {
-        return refuse(400, "Request body is not valid JSON", requestId);
-      }
-      body = text;
-    } else if (req.method === "GET") {
-      const input = url.searchParams.get("input");
-      if (input && input.length > opts.maxBodyBytes) return refuse(414, "Request input is too large", requestId);
-      try {
-        if (input && hasPollutingKey(input)) return refuse(400, "Keys __proto__, constructor and prototype are not allowed", requestId);
-      } catch {
-        return refuse(400, "Request input is not valid JSON", requestId);
-      }
-    } else {
-      return refuse(405, `Method ${req.method} is not allowed`, requestId);
-    }
-    const paths = url.pathname.slice(AGENT_ENDPOINT.length + 1).split(",");
-    if (paths.length > opts.maxBatchSize) return refuse(400, `A batch may hold at most ${opts.maxBatchSize} calls`, requestId);
+    // No origin check: an agent sends its credential explicitly, never ambiently.
+    const screened = await screen(req, requestId, opts, null);
+    if (screened instanceof Response) return screened;
+    const { body } = screened;
     const d = await deps();
     const bearer = /^Bearer ([A-Za-z0-9_-]{1,200})$/.exec(req.headers.get("authorization") ?? "")?.[1];
     const agent = bearer ? await authenticateAgent(d.db, bearer) : null;
