@@ -1,0 +1,686 @@
+/**
+ * The host agent end to end: sandbox attachments created through the console's API (a real migrated
+ * database, a real HTTP server) and carried out by switchyard-agent as a child process with the real
+ * bridge plugin, versus the same namespace + plugin work done directly, in the same run. See
+ * bench/README.md.
+ *
+ *   npx tsx bench/agent-attach.ts [--attach 30] [--concurrent 50] [--rounds 3]
+ *
+ * Root only: it creates network namespaces `sytest-ba-*` (through the agent) and `sytest-bd-*`,
+ * bridges `sya…`/`syd…`, and removes them.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { type ApiTest, serveApi, setupApiTest } from "@switchyard/api/testing";
+import { createTestDirs, deleteBridge, listBridgePorts, randomSuffix, readLeases } from "@switchyard/cni/test-host";
+
+const { values: flags } = parseArgs({
+  options: {
+    attach: { type: "string", default: "30" },
+    concurrent: { type: "string", default: "50" },
+    rounds: { type: "string", default: "3" },
+  },
+});
+const ATTACHES = clamp(Number(flags.attach), 1, 500);
+const CONCURRENT = clamp(Number(flags.concurrent), 1, 64); // the agent runs at most 64 operations at once
+const ROUNDS = clamp(Number(flags.rounds), 1, 10);
+const DEADLINE = Date.now() + 10 * 60_000; // the whole run is bounded
+const WAIT_MS = 60_000; // any one wait (an operation, the agent starting, a child exiting)
+const PLUGIN_TIMEOUT_MS = 20_000;
+const PLUGIN_DIRS = ["/opt/cni/bin", "/usr/lib/cni"];
+const CNI_PATH = PLUGIN_DIRS.join(":");
+const BRIDGE = PLUGIN_DIRS.map((d) => join(d, "bridge")).find((p) => existsSync(p));
+const AGENT_BIN = resolve(fileURLToPath(new URL("../apps/agent/bin/switchyard-agent", import.meta.url)));
+const NETNS_DIR = "/run/netns";
+const PLUGIN_EXIT = /^(\S+) ADD exited 0 in (\d+) ms$/;
+/** setupApiTest's database: in-process PGlite unless SWITCHYARD_TEST_DB=postgres. */
+const DB_KIND = process.env.SWITCHYARD_TEST_DB ?? "pglite";
+
+function clamp(n: number, lo: number, hi: number): number {
+  return Number.isFinite(n) ? Math.min(hi, Math.max(lo, Math.trunc(n))) : lo;
+}
+
+/** Epoch milliseconds with a fraction: comparable with the database's and the agent's timestamps. */
+const wallNow = () => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Resolves false after `ms` without keeping the process alive: the losing side of a race with an exit. */
+const giveUpAfter = (ms: number) => new Promise<false>((r) => setTimeout(() => r(false), ms).unref());
+
+/** A wait's budget: its own bound, never past the run's deadline. */
+function budget(ms: number): number {
+  const left = DEADLINE - Date.now();
+  if (left <= 0) throw new Error("benchmark deadline exceeded");
+  return Math.min(ms, left);
+}
+const checkDeadline = () => void budget(1);
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = WAIT_MS): Promise<T> {
+  const until = Date.now() + budget(timeoutMs);
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+function run(cmd: string, args: string[]): Promise<number | null> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: "ignore" });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    child.on("error", () => (clearTimeout(timer), resolve(-1)));
+    child.on("close", (code) => (clearTimeout(timer), resolve(code)));
+  });
+}
+
+// ---- The direct baseline: what the agent must do anyway for a sandbox, from a lean process. -------
+// fork() copies the parent's page tables: on this VM a spawn from the benchmark's own process (the
+// console and its in-process PGlite, ~500 MB) costs ~25–55 ms, from a bare node process ~5 ms. So the
+// direct side runs in a bare node child (plain JavaScript, no tsx), driven over IPC: the floor.
+//
+// The runner also owns the host's cleanup, in its own process group: when its IPC channel closes
+// (the benchmark stopping it, or the benchmark killed: tsx SIGKILLs a child that does not answer a
+// relayed Ctrl-C within 30 ms) it lets its plugins finish, stops the agent if still running, and
+// deletes the run's namespaces, both bridges and the temporary directory.
+const DIRECT_RUNNER = String.raw`
+const { spawn } = require("node:child_process");
+const { readdirSync, rmSync } = require("node:fs");
+const { bridge, plugin, cniPath, netnsDir, timeoutMs, cleanup } = JSON.parse(process.argv[1]);
+const results = new Map();
+function exec(cmd, args, env, stdin) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: [stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+    const out = [];
+    child.stdout.on("data", (b) => out.push(b));
+    child.stderr.resume();
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("error", (e) => (clearTimeout(timer), reject(e)));
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      const text = Buffer.concat(out).toString();
+      code === 0 ? resolve(text) : reject(new Error(cmd + " " + args.join(" ") + " exited " + code + ": " + text));
+    });
+    if (stdin !== undefined) child.stdin.end(stdin);
+  });
+}
+const env = (name, command) => ({ CNI_COMMAND: command, CNI_CONTAINERID: name, CNI_NETNS: netnsDir + "/" + name, CNI_IFNAME: "eth0", CNI_PATH: cniPath, PATH: process.env.PATH });
+const conf = (extra) => JSON.stringify({ ...plugin.conf, name: plugin.name, cniVersion: "1.0.0", ...extra });
+async function attach(name, start) {
+  const t0 = performance.now();
+  await exec("ip", ["netns", "add", name], process.env);
+  await exec("ip", ["-n", name, "link", "set", "lo", "up"], process.env);
+  const t1 = performance.now();
+  results.set(name, JSON.parse(await exec(bridge, [], env(name, "ADD"), conf({}))));
+  const t2 = performance.now();
+  return { name, netnsMs: t1 - t0, addMs: t2 - t1, totalMs: t2 - t0, endMs: t2 - start };
+}
+async function detach(name) {
+  if (results.has(name)) await exec(bridge, [], env(name, "DEL"), conf({ prevResult: results.get(name) }));
+  results.delete(name);
+  await exec("ip", ["netns", "del", name], process.env);
+}
+async function probe(n) {
+  const xs = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await exec("/bin/true", [], process.env);
+    xs.push(performance.now() - t0);
+  }
+  return { ms: xs.sort((a, b) => a - b)[Math.floor(n / 2)], rssMb: process.memoryUsage().rss / 1e6 };
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const alive = (pid) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const signal = (pid, sig) => {
+  try {
+    process.kill(pid, sig);
+  } catch {}
+};
+let agentPid;
+let inFlight = 0;
+async function cleanHost() {
+  for (let i = 0; inFlight > 0 && i < (timeoutMs + 5000) / 100; i++) await sleep(100);
+  if (agentPid && alive(agentPid)) {
+    signal(agentPid, "SIGTERM");
+    for (let i = 0; alive(agentPid) && i < 100; i++) await sleep(100);
+    signal(agentPid, "SIGKILL");
+  }
+  let names = [];
+  try {
+    names = readdirSync(netnsDir);
+  } catch {}
+  for (const name of names) if (cleanup.netnsPrefixes.some((p) => name.startsWith(p))) await exec("ip", ["netns", "del", name], process.env).catch(() => {});
+  for (const link of cleanup.bridges) await exec("ip", ["link", "del", link], process.env).catch(() => {});
+  try {
+    rmSync(cleanup.root, { recursive: true, force: true });
+  } catch {}
+}
+const reply = (m) => process.connected && process.send(m);
+process.on("message", async ({ id, cmd, names, n, pid }) => {
+  if (cmd === "guard") return void (agentPid = pid);
+  const start = performance.now();
+  inFlight++;
+  try {
+    if (cmd === "attach") reply({ id, runs: await Promise.all(names.map((name) => attach(name, start))) });
+    else if (cmd === "detach") reply({ id, done: await Promise.all(names.map(detach)) });
+    else reply({ id, probe: await probe(n) });
+  } catch (error) {
+    reply({ id, error: String(error && error.message) });
+  } finally {
+    inFlight--;
+  }
+});
+process.on("disconnect", () => void cleanHost().finally(() => process.exit(0)));
+// A Ctrl-C meant for the benchmark must not stop the cleanup half way.
+process.on("SIGINT", () => {});
+`;
+
+interface DirectRun {
+  name: string;
+  netnsMs: number;
+  addMs: number;
+  totalMs: number;
+  /** When its ADD returned, from the runner's receipt of the batch. */
+  endMs: number;
+}
+
+interface Network {
+  name: string;
+  bridge: string;
+  plugin: Record<string, unknown>;
+  text: string;
+}
+
+/** bridge + host-local on a /16 (room for any number of attachments here), no isGateway/ipMasq. */
+function makeNetwork(tag: "a" | "d", octet: number, dataDir: string): Network {
+  const hex = randomSuffix();
+  const name = `sybench-${tag}-${hex}`;
+  const bridge = `sy${tag}${hex}`;
+  // No isGateway/ipMasq: the benchmark must not change the host's forwarding or firewall.
+  const plugin = { type: "bridge", bridge, isGateway: false, ipMasq: false, ipam: { type: "host-local", dataDir, ranges: [[{ subnet: `10.${octet}.0.0/16` }]] } };
+  return { name, bridge, plugin, text: JSON.stringify({ cniVersion: "1.0.0", name, plugins: [plugin] }) };
+}
+
+interface HostCleanup {
+  netnsPrefixes: string[];
+  bridges: string[];
+  root: string;
+}
+
+function startDirectRunner(net: Network, cleanup: HostCleanup) {
+  const config = { bridge: BRIDGE, plugin: { name: net.name, conf: net.plugin }, cniPath: CNI_PATH, netnsDir: NETNS_DIR, timeoutMs: PLUGIN_TIMEOUT_MS, cleanup };
+  // Its own process group: a Ctrl-C reaches the benchmark, whose cleanup stops the runner in order.
+  const proc = spawn(process.execPath, ["-e", DIRECT_RUNNER, JSON.stringify(config)], {
+    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
+    stdio: ["ignore", "ignore", "inherit", "ipc"],
+    detached: true,
+  });
+  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+  const pending = new Map<number, (m: Record<string, unknown>) => void>();
+  proc.on("message", (m: Record<string, unknown>) => pending.get(m.id as number)?.(m));
+  void exited.then(() => {
+    for (const answer of pending.values()) answer({ error: "the runner exited" });
+  });
+  let nextId = 0;
+  const call = async (msg: Record<string, unknown>): Promise<Record<string, unknown>> => {
+    const id = nextId++;
+    const ms = budget(WAIT_MS);
+    let timer: NodeJS.Timeout | undefined;
+    const reply = await new Promise<Record<string, unknown> | undefined>((resolve) => {
+      pending.set(id, resolve);
+      timer = setTimeout(() => resolve(undefined), ms);
+      proc.send({ id, ...msg });
+    }).finally(() => (clearTimeout(timer), pending.delete(id)));
+    if (!reply) throw new Error(`the direct runner did not answer ${String(msg.cmd)} within ${ms} ms`);
+    if (typeof reply.error === "string") throw new Error(`direct: ${reply.error}`);
+    return reply;
+  };
+  return {
+    attach: async (names: string[]) => (await call({ cmd: "attach", names })).runs as DirectRun[],
+    detach: async (names: string[]) => void (await call({ cmd: "detach", names })),
+    probe: async (n: number) => (await call({ cmd: "probe", n })).probe as { ms: number; rssMb: number },
+    /** Should the benchmark die, the runner stops the agent before cleaning the host. */
+    guard: (pid: number) => void proc.send({ cmd: "guard", pid }),
+    /** The runner cleans the host (plugins in flight first, each bounded by its timeout) and exits; then what is left of its group is killed. */
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      if (proc.connected) proc.disconnect();
+      if (!(await Promise.race([exited.then(() => true), giveUpAfter(PLUGIN_TIMEOUT_MS + 60_000)]))) {
+        try {
+          process.kill(-proc.pid!, "SIGKILL");
+        } catch {
+          // already gone
+        }
+        await Promise.race([exited, giveUpAfter(5000)]);
+      }
+    },
+  };
+}
+
+/** The median time to spawn /bin/true from this process. */
+async function spawnProbe(n: number): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await run("/bin/true", []);
+    xs.push(performance.now() - t0);
+  }
+  return median(xs);
+}
+
+function rssOf(pid: number | undefined): { rssMb: number; peakMb: number } {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN);
+    return { rssMb: kb("VmRSS") / 1000, peakMb: kb("VmHWM") / 1000 };
+  } catch {
+    return { rssMb: Number.NaN, peakMb: Number.NaN };
+  }
+}
+
+// ---- The agent as a child process, as apps/agent/test/agent.int.test.ts starts it. --------------
+interface AgentLine {
+  at: number;
+  msg: string;
+}
+
+interface RunningAgent {
+  proc: ChildProcess;
+  /** Job lines (and anything else carrying an operationId) by operation. */
+  byOperation: Map<string, AgentLine[]>;
+  lines: Record<string, unknown>[];
+  exited: Promise<number | null>;
+}
+
+function startAgent(args: string[]): RunningAgent {
+  const proc = spawn(process.execPath, [AGENT_BIN, ...args], {
+    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  const byOperation = new Map<string, AgentLine[]>();
+  const lines: Record<string, unknown>[] = [];
+  let buf = "";
+  proc.stderr!.on("data", (c: Buffer) => {
+    buf += c.toString();
+    const parts = buf.split("\n");
+    buf = parts.pop()!;
+    for (const part of parts) {
+      let l: Record<string, unknown>;
+      try {
+        l = JSON.parse(part) as Record<string, unknown>;
+      } catch {
+        l = { msg: part };
+      }
+      if (lines.length < 100_000) lines.push(l);
+      if (typeof l.operationId === "string" && typeof l.time === "string") {
+        const list = byOperation.get(l.operationId) ?? [];
+        list.push({ at: Date.parse(l.time), msg: String(l.msg) });
+        byOperation.set(l.operationId, list);
+      }
+    }
+  });
+  const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
+  return { proc, byOperation, lines, exited };
+}
+
+async function stopAgent(agent: RunningAgent): Promise<void> {
+  if (agent.proc.exitCode !== null || agent.proc.signalCode !== null) return;
+  agent.proc.kill("SIGTERM");
+  const stopped = await Promise.race([agent.exited.then(() => true), giveUpAfter(8000)]);
+  if (!stopped) {
+    agent.proc.kill("SIGKILL");
+    await Promise.race([agent.exited, giveUpAfter(5000)]);
+  }
+}
+
+// ---- Operation status events, as the console publishes them. ----------------------------------
+type Events = ApiTest["deps"]["events"];
+const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
+
+/** When each operation finished, and when its job log's "address" line was stored (the agent's last flush). */
+function watchOperations(events: Events, signal: AbortSignal) {
+  const terminal = new Map<string, { status: string; at: number }>();
+  const addressLogged = new Map<string, number>();
+  const logCalls = new Map<string, number>();
+  const waiters = new Map<string, (v: { status: string; at: number }) => void>();
+  void (async () => {
+    for await (const e of events.subscribe("operation", signal)) {
+      if (e.kind === "log") logCalls.set(e.operationId, (logCalls.get(e.operationId) ?? 0) + 1);
+      if (e.kind === "log" && e.lines?.some((l) => l.line.startsWith("address "))) addressLogged.set(e.operationId, wallNow());
+      if (e.kind !== "status" || !e.status || !TERMINAL.has(e.status)) continue;
+      const hit = { status: e.status, at: wallNow() };
+      terminal.set(e.operationId, hit);
+      waiters.get(e.operationId)?.(hit);
+    }
+  })();
+  return {
+    addressLogged: (operationId: string) => addressLogged.get(operationId) ?? Number.NaN,
+    /** How many agent.log calls the operation's job lines took. */
+    logCalls: (operationId: string) => logCalls.get(operationId) ?? 0,
+    /** When the operation's "succeeded" event arrived (epoch ms); throws on any other outcome. */
+    async succeeded(operationId: string, timeoutMs = WAIT_MS): Promise<number> {
+      const ms = budget(timeoutMs);
+      let timer: NodeJS.Timeout | undefined;
+      const hit =
+        terminal.get(operationId) ??
+        (await new Promise<{ status: string; at: number } | undefined>((resolve) => {
+          waiters.set(operationId, resolve);
+          timer = setTimeout(() => resolve(undefined), ms);
+        }).finally(() => (clearTimeout(timer), waiters.delete(operationId))));
+      if (!hit) throw new Error(`operation ${operationId} did not finish within ${ms} ms`);
+      if (hit.status !== "succeeded") throw new Error(`operation ${operationId} ${hit.status}`);
+      return hit.at;
+    },
+  };
+}
+
+// ---- Statistics --------------------------------------------------------------------------------
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
+}
+const median = (xs: number[]) => quantile(xs, 0.5);
+const fmt = (n: number) => n.toFixed(1).padStart(8);
+function row(label: string, xs: number[]): string {
+  return `${label.padEnd(44)} n=${String(xs.length).padStart(3)}  median ${fmt(median(xs))} ms  p90 ${fmt(quantile(xs, 0.9))} ms`;
+}
+const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error("run as root: the benchmark creates network namespaces");
+  if (!BRIDGE) throw new Error(`no bridge plugin in ${CNI_PATH}`);
+  const dirs = await createTestDirs();
+  const agentNet = makeNetwork("a", 246, join(dirs.dataDir, "agent"));
+  const directNet = makeNetwork("d", 247, join(dirs.dataDir, "direct"));
+  const namespaces = new Set<string>(); // every name either side may have created
+  const prefix = (side: "a" | "d") => `sytest-b${side}-${process.pid}-`;
+  const watch = new AbortController();
+  let t: ApiTest | undefined;
+  let server: Awaited<ReturnType<typeof serveApi>> | undefined;
+  let agent: RunningAgent | undefined;
+  let cleaning: Promise<void> | undefined;
+  // First, so that it can clean up after anything that follows (see DIRECT_RUNNER).
+  const directRunner = startDirectRunner(directNet, { netnsPrefixes: [prefix("a"), prefix("d")], bridges: [agentNet.bridge, directNet.bridge], root: dirs.root });
+  // Idempotent: the agent first (so it stops making namespaces), then the host (the runner), then the console.
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      watch.abort();
+      if (agent) await stopAgent(agent).catch(() => {});
+      await directRunner.stop().catch(() => {});
+      // The runner did this; again in case it could not.
+      for (const ns of namespaces) if (existsSync(join(NETNS_DIR, ns))) await run("ip", ["netns", "del", ns]);
+      for (const br of [agentNet.bridge, directNet.bridge]) await deleteBridge(br).catch(() => {});
+      await server?.close().catch(() => {});
+      await t?.close().catch(() => {});
+      await dirs.remove();
+    })());
+  // process.on, not once: a second signal (tsx relays Ctrl-C to its child too) must not kill the cleanup.
+  const onSignal = () => void cleanup().finally(() => process.exit(130));
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    // ---- The console: a migrated database and its HTTP endpoints on 127.0.0.1. ----
+    t = await setupApiTest();
+    server = await serveApi(t.deps);
+    const db = t.db;
+    const admin = await t.callerAs("admin", "bench-admin");
+    const operator = await t.callerAs("operator", "bench-op");
+    const ops = watchOperations(t.deps.events, watch.signal);
+    const network = await operator.caller.networks.create({ text: agentNet.text, comment: "bench/agent-attach.ts" });
+    const hostname = `sytest-bench-${randomSuffix()}`;
+    const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
+    const confDir = join(dirs.root, "net.d");
+    mkdirSync(confDir, { recursive: true });
+    // ---- The agent. ----
+    agent = startAgent([
+      "--console-url", server.url,
+      "--join-token", token,
+      "--data-dir", join(dirs.root, "agent"),
+      "--cache-dir", dirs.cacheDir,
+      "--conf-dir", confDir,
+      "--netns-dir", NETNS_DIR,
+      "--hostname", hostname,
+      "--cni-path", CNI_PATH,
+      "--reconcile-interval", "600000",
+      "--concurrency", "64",
+      "--plugin-timeout", String(PLUGIN_TIMEOUT_MS),
+      "--shutdown-grace", "5000",
+    ]); // prettier-ignore
+    const running = agent;
+    directRunner.guard(running.proc.pid!);
+    const hostId = await waitFor("the host to enrol", async () => (await db.host.findUnique({ where: { name: hostname } }))?.id);
+    await waitFor("the agent to start", async () => running.lines.some((l) => l.msg === "agent started") || running.proc.exitCode !== null);
+    if (running.proc.exitCode !== null) throw new Error(`the agent exited ${running.proc.exitCode}: ${JSON.stringify(running.lines.slice(-5))}`);
+    // Its start-up work (plugin VERSIONs, the first inventory) is done before anything is measured.
+    await waitFor("the first heartbeat with inventory", async () => (await db.host.findUniqueOrThrow({ where: { id: hostId } })).inventoryAt);
+
+    let seq = 0;
+    const nextName = (side: "a" | "d") => {
+      const name = `${prefix(side)}${seq++}`;
+      namespaces.add(name);
+      return name;
+    };
+
+    const agentAttach = async (name: string) => {
+      const t0 = wallNow();
+      const { attachment, operation } = await operator.caller.attachments.create({ hostId, networkId: network.id, target: { kind: "sandbox", name }, ifName: "eth0", portMappings: [] });
+      const created = wallNow();
+      return { name, attachmentId: attachment.id, operationId: operation.id, t0, created };
+    };
+    type AgentStart = Awaited<ReturnType<typeof agentAttach>>;
+    const detach = async (attachmentId: string) => {
+      const { operation } = await operator.caller.attachments.detach({ id: attachmentId });
+      if (operation) await ops.succeeded(operation.id);
+    };
+
+    /** What the database and the job log say about one attach, read after the fact (untimed). */
+    const inspect = async (a: AgentStart, t1: number) => {
+      const op = await db.operation.findUniqueOrThrow({ where: { id: a.operationId }, select: { attempt: true, createdAt: true, startedAt: true, finishedAt: true } });
+      const job = await operator.caller.attachments.operation({ id: a.operationId });
+      const pluginMs = job.logs.filter((l) => l.attempt === op.attempt).reduce((sum, l) => sum + Number(PLUGIN_EXIT.exec(l.line)?.[2] ?? 0), 0);
+      // The agent wrote these lines before its complete call; give the pipe a moment if they are not read yet.
+      await waitFor("the agent's job lines", async () => running.byOperation.get(a.operationId)?.some((l) => l.msg.startsWith("address ")), 2000).catch(() => {});
+      const lines = running.byOperation.get(a.operationId) ?? [];
+      const at = (pred: (m: string) => boolean) => lines.find((l) => pred(l.msg))?.at ?? Number.NaN;
+      return {
+        ...a,
+        t1,
+        attempt: op.attempt,
+        totalMs: t1 - a.t0,
+        pluginMs,
+        overheadMs: t1 - a.t0 - pluginMs,
+        pushMs: op.startedAt!.getTime() - op.createdAt.getTime(),
+        createdAt: op.createdAt.getTime(),
+        startedAt: op.startedAt!.getTime(),
+        finishedAt: op.finishedAt!.getTime(),
+        agentBegins: at((m) => m.startsWith("attach (attempt")),
+        sandboxMade: at((m) => m.startsWith(`sandbox namespace ${a.name}`)),
+        pluginStarts: at((m) => m === "bridge ADD"),
+        pluginExits: at((m) => PLUGIN_EXIT.test(m)),
+        addressSaid: at((m) => m.startsWith("address ")),
+        addressStored: ops.addressLogged(a.operationId),
+        logCalls: ops.logCalls(a.operationId),
+      };
+    };
+    type AgentRun = Awaited<ReturnType<typeof inspect>>;
+
+    // Warm-up, unmeasured: first exec of each path, the bridges' creation, the console's first queries.
+    {
+      const w = await agentAttach(nextName("a"));
+      await ops.succeeded(w.operationId);
+      await detach(w.attachmentId);
+      const [d] = await directRunner.attach([nextName("d")]);
+      await directRunner.detach([d!.name]);
+    }
+
+    // ---- 1 + 2: sequential attaches, interleaved with the direct sequence (alternating which goes first). ----
+    const seqAgent: AgentRun[] = [];
+    const seqDirect: DirectRun[] = [];
+    for (let i = 0; i < ATTACHES; i++) {
+      checkDeadline();
+      const viaAgent = async () => {
+        const a = await agentAttach(nextName("a"));
+        seqAgent.push(await inspect(a, await ops.succeeded(a.operationId)));
+      };
+      const viaRunner = async () => {
+        seqDirect.push(...(await directRunner.attach([nextName("d")])));
+      };
+      if (i % 2 === 0) {
+        await viaAgent();
+        await viaRunner();
+      } else {
+        await viaRunner();
+        await viaAgent();
+      }
+      // Undone before the next pair, untimed: both sides always start from an empty bridge.
+      await detach(seqAgent.at(-1)!.attachmentId);
+      await directRunner.detach([seqDirect.at(-1)!.name]);
+    }
+
+    // ---- 3: CONCURRENT attaches at once, per side; rounds alternate which side goes first. ----
+    const conc = { agentWall: [] as number[], directWall: [] as number[], agent: [] as number[], direct: [] as number[], agentPlugin: [] as number[], directAdd: [] as number[], createsDone: [] as number[], claims: [] as string[], lastClaim: [] as number[], queued: [] as number[], logCalls: [] as number[] };
+    const agentBatch = async () => {
+      const names = Array.from({ length: CONCURRENT }, () => nextName("a"));
+      const start = wallNow();
+      const made = await Promise.all(names.map((n) => agentAttach(n)));
+      conc.createsDone.push(wallNow() - start);
+      const finished = await Promise.all(made.map((a) => ops.succeeded(a.operationId)));
+      // Read back only once all are ready: the reads must not load the console during the batch.
+      const done: AgentRun[] = [];
+      for (const [i, a] of made.entries()) done.push(await inspect(a, finished[i]!));
+      conc.agentWall.push(Math.max(...done.map((d) => d.t1)) - start);
+      conc.agent.push(...done.map((d) => d.t1 - start));
+      conc.agentPlugin.push(...done.map((d) => d.pluginMs));
+      // Operations claimed by one claim call share its startedAt: "+ms ×count" per claim.
+      const claims = new Map<number, number>();
+      for (const d of done) claims.set(d.startedAt, (claims.get(d.startedAt) ?? 0) + 1);
+      conc.claims.push([...claims].sort((x, y) => x[0] - y[0]).map(([at, n]) => `+${Math.round(at - start)} ms ×${n}`).join(", "));
+      conc.lastClaim.push(Math.max(...done.map((d) => d.startedAt)) - start);
+      conc.queued.push(...done.map((d) => d.pluginStarts - d.agentBegins));
+      conc.logCalls.push(...done.map((d) => d.logCalls));
+      // Untimed, bounded: every detach at once, then wait for each.
+      await Promise.all(done.map((d) => detach(d.attachmentId)));
+    };
+    const directBatch = async () => {
+      const names = Array.from({ length: CONCURRENT }, () => nextName("d"));
+      // Timed inside the runner, from its receipt of the batch.
+      const done = await directRunner.attach(names);
+      conc.directWall.push(Math.max(...done.map((d) => d.endMs)));
+      conc.direct.push(...done.map((d) => d.endMs));
+      conc.directAdd.push(...done.map((d) => d.addMs));
+      await directRunner.detach(names);
+    };
+    for (let round = 0; round < ROUNDS; round++) {
+      checkDeadline();
+      if (round % 2 === 0) {
+        await agentBatch();
+        await directBatch();
+      } else {
+        await directBatch();
+        await agentBatch();
+      }
+    }
+
+    // ---- Nothing left: every attachment detached, no lease, no veth, no namespace. ----
+    const attachments = await db.attachment.findMany({ where: { hostId }, select: { state: true, present: true } });
+    const notDetached = attachments.filter((a) => a.state !== "detached" || a.present).length;
+    const leases = (await readLeases(join(dirs.dataDir, "agent"), agentNet.name)).length + (await readLeases(join(dirs.dataDir, "direct"), directNet.name)).length;
+    const ports = (await listBridgePorts(agentNet.bridge)).length + (await listBridgePorts(directNet.bridge)).length;
+    const leftNs = [...namespaces].filter((n) => existsSync(join(NETNS_DIR, n))).length;
+
+    // What a spawn costs from each process (fork() copies the parent's page tables).
+    const spawnHere = await spawnProbe(15);
+    const spawnRunner = await directRunner.probe(15);
+    const agentMem = rssOf(running.proc.pid);
+
+    // ---- Report. ----
+    const seqTotal = seqAgent.map((a) => a.totalMs);
+    const dirTotal = seqDirect.map((d) => d.totalMs);
+    const overhead = seqAgent.map((a) => a.overheadMs);
+    const push = seqAgent.map((a) => a.pushMs);
+    const retried = seqAgent.filter((a) => a.attempt > 1).length;
+    const ratio = (a: number[], b: number[]) => (median(a) / median(b)).toFixed(3);
+    console.log(`agent-attach: switchyard-agent → console API (${server.url}, ${DB_KIND}), bridge + host-local (${BRIDGE}), node ${process.version}, ${new Date().toISOString()}`);
+
+    console.log(`\n${ATTACHES} sequential sandbox attaches (interleaved with the direct sequence)`);
+    console.log(row("  agent: create → \"succeeded\" event", seqTotal));
+    console.log(row("  agent: plugin time (job log)", seqAgent.map((a) => a.pluginMs)));
+    console.log(row("  agent: overhead (total − plugin)", overhead));
+    console.log(row("  direct: netns add + lo up + bridge ADD", dirTotal));
+    console.log(row("  direct: bridge ADD alone", seqDirect.map((d) => d.addMs)));
+    console.log(`  ratio agent/direct total (median)  ${ratio(seqTotal, dirTotal)}   (p90 ${(quantile(seqTotal, 0.9) / quantile(dirTotal, 0.9)).toFixed(3)})`);
+    // Each pair ran back to back, so its difference cancels the drift of a shared machine's load.
+    const paired = median(seqAgent.map((a, i) => a.totalMs - seqDirect[i]!.totalMs));
+    console.log(`  paired: median(agent − direct) ${paired.toFixed(2)} ms${retried > 0 ? `   (${retried} attaches needed a second attempt)` : ""}`);
+    console.log(`  target: median overhead ≤ 50 ms — ${verdict(median(overhead) <= 50)} (${median(overhead).toFixed(1)} ms)`);
+
+    console.log(`\npush delay: Operation.createdAt → startedAt (the agent's claim; both the console's clock)`);
+    console.log(row("  push delay", push));
+    console.log(`  target: median ≤ 20 ms — ${verdict(median(push) <= 20)} (${median(push).toFixed(1)} ms)`);
+
+    // Agent log times are whole milliseconds (another process, the same clock): each step ±1 ms.
+    const step = (f: (a: AgentRun) => number) => median(seqAgent.map(f));
+    const steps: [string, number][] = [
+      ["console: attachments.create returns", step((a) => a.created - a.t0)],
+      ["create returned → claim starts (push)", step((a) => a.startedAt - a.created)],
+      ["claim → agent starts the operation", step((a) => a.agentBegins - a.startedAt)],
+      ["agent: sandbox (ip netns add, lo up)", step((a) => a.sandboxMade - a.agentBegins)],
+      ["agent: sandbox made → plugin spawned", step((a) => a.pluginStarts - a.sandboxMade)],
+      ["plugin: bridge ADD (job log)", step((a) => a.pluginMs)],
+      ["agent: plugin exit → result cached", step((a) => a.addressSaid - a.pluginExits)],
+      ["agent: → last job lines stored (log call)", step((a) => a.addressStored - a.addressSaid)],
+      ["agent: → complete arrives (complete call)", step((a) => a.finishedAt - a.addressStored)],
+      ["console: complete → \"succeeded\" event", step((a) => a.t1 - a.finishedAt)],
+    ];
+    console.log(`\nwhere a sequential attach's time goes (median of each step; they need not add up exactly)`);
+    for (const [label, ms] of steps) console.log(`  ${label.padEnd(46)} ${fmt(ms)} ms`);
+    console.log(`  ${"direct: ip netns add + lo up".padEnd(46)} ${fmt(median(seqDirect.map((d) => d.netnsMs)))} ms`);
+    console.log(`  agent → console calls per attach: claim, ${median(seqAgent.map((a) => a.logCalls))} × log (median), complete`);
+
+    console.log(`\n${CONCURRENT} concurrent sandbox attaches × ${ROUNDS} rounds (all created at once; wall until all ready)`);
+    console.log(row("  agent, batch wall", conc.agentWall));
+    console.log(row("  direct, batch wall", conc.directWall));
+    console.log(row("  agent, per attachment (from batch start)", conc.agent));
+    console.log(row("  direct, per attachment (from batch start)", conc.direct));
+    console.log(row("  agent: plugin time (job log)", conc.agentPlugin));
+    console.log(row("  direct: bridge ADD alone", conc.directAdd));
+    console.log(row("  agent: all creates returned", conc.createsDone));
+    console.log(row("  agent: last claim starts", conc.lastClaim));
+    console.log(row("  agent: op begins → plugin spawned", conc.queued));
+    for (const [i, c] of conc.claims.entries()) console.log(`  claims, round ${i + 1}: ${c}`);
+    console.log(`  agent.log calls per attach: median ${median(conc.logCalls)}, max ${Math.max(...conc.logCalls)}`);
+    const throughput = median(conc.directWall) / median(conc.agentWall);
+    console.log(`  throughput vs direct (direct wall / agent wall, medians)  ${throughput.toFixed(3)}`);
+    console.log(`  target: ≥ 0.8 — ${verdict(throughput >= 0.8)}`);
+
+    console.log(`\nspawn cost (median spawn → exit of /bin/true, 15 runs; fork() copies the parent's page tables)`);
+    console.log(`  ${`direct runner (bare node, ${spawnRunner.rssMb.toFixed(0)} MB resident)`.padEnd(52)} ${fmt(spawnRunner.ms)} ms`);
+    console.log(`  ${`this process (the console, ${DB_KIND}, ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB)`.padEnd(52)} ${fmt(spawnHere)} ms`);
+    console.log(`  agent process: ${agentMem.rssMb.toFixed(0)} MB resident (peak ${agentMem.peakMb.toFixed(0)} MB); its sandbox step is 2 spawns of ip`);
+
+    console.log(`\ncleanup check: ${attachments.length - notDetached}/${attachments.length} attachments detached, ${leases} leases, ${ports} bridge ports, ${leftNs} namespaces left`);
+    if (notDetached + leases + ports + leftNs > 0) process.exitCode = 1;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await cleanup();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exitCode = 1;
+});
