@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type ApiTest, serveApi, setupApiTest } from "@switchyard/api/testing";
 import { createTestDirs, deleteBridge, listBridgePorts, randomSuffix, readLeases } from "@switchyard/cni/test-host";
+import { clamp, fmt, median, quantile, row as statsRow } from "./stats";
 
 const { values: flags } = parseArgs({
   options: {
@@ -39,9 +40,6 @@ const PLUGIN_EXIT = /^(\S+) ADD exited 0 in (\d+) ms$/;
 /** setupApiTest's database: in-process PGlite unless SWITCHYARD_TEST_DB=postgres. */
 const DB_KIND = process.env.SWITCHYARD_TEST_DB ?? "pglite";
 
-function clamp(n: number, lo: number, hi: number): number {
-  return Number.isFinite(n) ? Math.min(hi, Math.max(lo, Math.trunc(n))) : lo;
-}
 
 /** Epoch milliseconds with a fraction: comparable with the database's and the agent's timestamps. */
 const wallNow = () => performance.timeOrigin + performance.now();
@@ -383,20 +381,7 @@ function watchOperations(events: Events, signal: AbortSignal) {
   };
 }
 
-// ---- Statistics --------------------------------------------------------------------------------
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
-}
-const median = (xs: number[]) => quantile(xs, 0.5);
-const fmt = (n: number) => n.toFixed(1).padStart(8);
-function row(label: string, xs: number[]): string {
-  return `${label.padEnd(44)} n=${String(xs.length).padStart(3)}  median ${fmt(median(xs))} ms  p90 ${fmt(quantile(xs, 0.9))} ms`;
-}
+const row = (label: string, xs: number[]) => statsRow(label, xs, 44);
 const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
 
 async function main(): Promise<void> {

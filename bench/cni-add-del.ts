@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createCniRuntime, loadNetworkList } from "../packages/cni/src/index";
+import { clamp, quantile, row } from "./stats";
 
 const { values: flags } = parseArgs({
   options: {
@@ -30,9 +31,6 @@ const CNI_PATH = PLUGIN_DIRS.join(":");
 const BRIDGE = PLUGIN_DIRS.map((d) => join(d, "bridge")).find((p) => existsSync(p));
 const PLUGIN_TIMEOUT_MS = 20_000;
 
-function clamp(n: number, lo: number, hi: number): number {
-  return Number.isFinite(n) ? Math.min(hi, Math.max(lo, Math.trunc(n))) : lo;
-}
 
 function run(cmd: string, args: string[]): Promise<number | null> {
   return new Promise((resolve) => {
@@ -91,20 +89,6 @@ async function directCycle(net: Network, containerId: string, netns: string): Pr
   const conf = { ...plugin, name: net.name, cniVersion: net.conflist.cniVersion };
   const result = JSON.parse(await execPlugin(BRIDGE!, { ...base, CNI_COMMAND: "ADD" }, JSON.stringify(conf))) as unknown;
   await execPlugin(BRIDGE!, { ...base, CNI_COMMAND: "DEL" }, JSON.stringify({ ...conf, prevResult: result }));
-}
-
-// ---- Statistics --------------------------------------------------------------------------------
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
-}
-const fmt = (n: number) => n.toFixed(1).padStart(8);
-function row(label: string, xs: number[]): string {
-  return `${label.padEnd(28)} n=${String(xs.length).padStart(3)}  median ${fmt(quantile(xs, 0.5))} ms  p90 ${fmt(quantile(xs, 0.9))} ms`;
 }
 
 async function main(): Promise<void> {
