@@ -7,9 +7,13 @@ import { fileURLToPath } from "node:url";
 import { expect, test, type APIRequestContext } from "@playwright/test";
 import { BASE_URL } from "../playwright.config";
 
-// The browser drives a real agent on this host: it needs root (namespaces, CNI plugins).
-test.skip(process.getuid?.() !== 0, "the agent needs root");
 test.describe.configure({ mode: "serial" });
+
+// The browser drives a real agent on this host: it needs root (namespaces, CNI plugins).
+// Not skipped otherwise: a suite that silently drops these tests would hide their failure.
+test.beforeAll(() => {
+  expect(process.getuid?.(), "run the end-to-end suite as root: the agent creates namespaces and runs CNI plugins").toBe(0);
+});
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const hex = randomBytes(3).toString("hex");
