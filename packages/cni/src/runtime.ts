@@ -6,6 +6,7 @@ import { type CniVerb, buildPluginEnv, formatCniArgs } from "./exec/env";
 import { findPlugin } from "./exec/find";
 import { buildPluginConfig } from "./exec/inject";
 import { type ExecEvent, execPlugin } from "./exec/invoke";
+import type { Spawner } from "./exec/spawner";
 import { type NetworkConfigList, loadCachedNetworkList } from "./load";
 import { type CacheDirLock, createCacheDirLock, createKeyedMutex } from "./lock";
 import { checkNetns, validateAttachmentIds } from "./netns";
@@ -41,6 +42,11 @@ export interface CniRuntimeOptions {
    * but the host's and the runtime's own.
    */
   netnsDirs?: string[];
+  /**
+   * Who starts the plugins: default spawn() from this process. A long-running process that runs
+   * many plugins at once passes createHelperSpawner() to keep fork() off its event loop.
+   */
+  spawner?: Spawner;
   /** Environment the allow-listed variables (PATH, LANG, LC_ALL, TZ) are read from; default process.env. */
   baseEnv?: Record<string, string | undefined>;
 }
@@ -142,7 +148,7 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
 
   async function run(verb: CniVerb, plugin: ResolvedPlugin, stdin: Record<string, unknown>, ctx: { containerId?: string; netns?: string; ifName?: string; args?: [string, string][] }): Promise<string> {
     const env = buildPluginEnv({ verb, pluginDirs, ...ctx, ...(options.baseEnv ? { baseEnv: options.baseEnv } : {}) });
-    const output = await execPlugin({ pluginPath: plugin.path, verb, env, stdin: JSON.stringify(stdin), timeoutMs, ...(options.onExec ? { onExec: options.onExec } : {}) });
+    const output = await execPlugin({ pluginPath: plugin.path, verb, env, stdin: JSON.stringify(stdin), timeoutMs, ...(options.spawner ? { spawner: options.spawner } : {}), ...(options.onExec ? { onExec: options.onExec } : {}) });
     return output.stdout;
   }
 

@@ -1,12 +1,13 @@
 import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { createPluginDir, isProcessAlive, TEST_PLUGIN_SOURCE } from "../../test/fixtures/harness";
 import { CniError } from "../errors";
 import { buildPluginEnv } from "./env";
 import { findPlugin } from "./find";
 import { buildPluginConfig } from "./inject";
 import { type ExecEvent, execPlugin } from "./invoke";
+import { createHelperSpawner, inProcessSpawner } from "./spawner";
 
 const dirs: ReturnType<typeof createPluginDir>[] = [];
 function pluginDir() {
@@ -45,11 +46,28 @@ describe("plugin lookup", () => {
   });
 });
 
-describe("exec protocol", { timeout: 20_000 }, () => {
+const helper = createHelperSpawner();
+afterAll(() => helper.close());
+
+describe.each([
+  ["in process", inProcessSpawner],
+  ["through the spawn helper", helper],
+] as const)("exec protocol (%s)", { timeout: 20_000 }, (how, spawner) => {
+  const run = (path: string, verb: "ADD" | "DEL" | "VERSION", stdin: object, extra: Partial<Parameters<typeof execPlugin>[0]> = {}) => exec(path, verb, stdin, { spawner, ...extra });
+
+  it("spawns the plugin from this process or from the helper", async () => {
+    const d = pluginDir();
+    const path = d.install("p", { DEL: {} });
+    await run(path, "DEL", { cniVersion: "1.0.0", name: "n", type: "p" });
+    const [call] = d.calls("p");
+    if (how === "in process") expect(call!.ppid).toBe(process.pid);
+    else expect(call!.ppid).not.toBe(process.pid);
+  });
+
   it("passes the CNI_ variables and only allow-listed variables, config on stdin", async () => {
     const d = pluginDir();
     const path = d.install("p", { DEL: {} });
-    await exec(path, "DEL", { cniVersion: "1.0.0", name: "n", type: "p" });
+    await run(path, "DEL", { cniVersion: "1.0.0", name: "n", type: "p" });
     const [call] = d.calls("p");
     expect(call!.env).toMatchObject({ CNI_COMMAND: "DEL", CNI_CONTAINERID: "c1", CNI_NETNS: "/run/netns/x", CNI_IFNAME: "eth0", CNI_ARGS: "K=V", CNI_PATH: d.dir, LANG: "C.UTF-8" });
     expect(call!.env.SECRET_TOKEN).toBeUndefined();
@@ -67,7 +85,7 @@ describe("exec protocol", { timeout: 20_000 }, () => {
     const d = pluginDir();
     const path = d.install("p", { ADD: { error: { code: 11, msg: "try again", details: "busy" }, stderr: "diag line\n" } });
     const events: ExecEvent[] = [];
-    const error = (await exec(path, "ADD", {}, { onExec: (e) => events.push(e) }).catch((e: unknown) => e)) as CniError;
+    const error = (await run(path, "ADD", {}, { onExec: (e) => events.push(e) }).catch((e: unknown) => e)) as CniError;
     expect(error).toBeInstanceOf(CniError);
     expect(error.toJSON()).toEqual({ code: 11, msg: "try again", details: "busy" });
     expect(error.stderr).toBe("diag line\n");
@@ -80,7 +98,7 @@ describe("exec protocol", { timeout: 20_000 }, () => {
   it("reports a non-zero exit without error JSON, keeping partial output", async () => {
     const d = pluginDir();
     const path = d.install("p", { ADD: { stdout: '{"cniVersion":"1.0', exit: 2, stderr: "panic: boom" } });
-    const error = (await exec(path, "ADD", {}).catch((e: unknown) => e)) as CniError;
+    const error = (await run(path, "ADD", {}).catch((e: unknown) => e)) as CniError;
     expect(error.reason).toBe("pluginFailed");
     expect(error.details).toContain("exited with status 2");
     expect(error.details).toContain('{\\"cniVersion\\":\\"1.0');
@@ -91,7 +109,7 @@ describe("exec protocol", { timeout: 20_000 }, () => {
     const d = pluginDir();
     const path = d.install("p", { ADD: { sleepMs: 30_000, spawnChild: true } });
     const started = Date.now();
-    const error = (await exec(path, "ADD", {}, { timeoutMs: 700 }).catch((e: unknown) => e)) as CniError;
+    const error = (await run(path, "ADD", {}, { timeoutMs: 700 }).catch((e: unknown) => e)) as CniError;
     expect(error.reason).toBe("timeout");
     expect(Date.now() - started).toBeLessThan(5000);
     const child = d.childPid("p");
@@ -108,7 +126,7 @@ describe("exec protocol", { timeout: 20_000 }, () => {
     const fd = openSync(path, "w", 0o755);
     writeSync(fd, readFileSync(TEST_PLUGIN_SOURCE));
     setTimeout(() => closeSync(fd), 120);
-    const out = await exec(path, "VERSION", { cniVersion: "1.1.0" }, { busyRetryDelaysMs: [100, 100, 100, 100] });
+    const out = await run(path, "VERSION", { cniVersion: "1.1.0" }, { busyRetryDelaysMs: [100, 100, 100, 100] });
     expect(JSON.parse(out.stdout).supportedVersions).toContain("1.1.0");
     expect(d.calls("busy")).toHaveLength(1);
   });

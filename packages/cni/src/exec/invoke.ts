@@ -1,7 +1,7 @@
-import { spawn } from "node:child_process";
 import { basename } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CNI_ERROR_CODES, CniError } from "../errors";
+import { type ProcessRun, type Spawner, inProcessSpawner } from "./spawner";
 
 /** A progress event of one plugin execution. */
 export interface ExecEvent {
@@ -21,6 +21,8 @@ export interface ExecPluginInput {
   stdin: string;
   timeoutMs: number;
   onExec?: (event: ExecEvent) => void;
+  /** Who starts the process; default inProcessSpawner. */
+  spawner?: Spawner;
   /** Delays between attempts when the executable is busy (ETXTBSY); default 5 retries. */
   busyRetryDelaysMs?: readonly number[];
 }
@@ -34,88 +36,15 @@ export const DEFAULT_BUSY_RETRY_DELAYS_MS = [50, 100, 200, 400, 800] as const;
 const MAX_STDOUT_BYTES = 16 * 1024 * 1024;
 const MAX_STDERR_BYTES = 256 * 1024;
 
-interface RawRun {
-  stdout: string;
-  stderr: string;
-  exitCode: number | null;
-  signal: NodeJS.Signals | null;
-  timedOut: boolean;
-  spawnError?: NodeJS.ErrnoException;
-}
-
-function killGroup(pid: number | undefined): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, "SIGKILL");
-  } catch {
-    // Already gone.
-  }
-}
-
-function runOnce(input: ExecPluginInput, plugin: string): Promise<RawRun> {
-  return new Promise((resolve) => {
-    const started = performance.now();
-    // detached: the plugin leads a new process group, so the timeout can kill it with every child it started.
-    let child: ReturnType<typeof spawn>;
-    try {
-      child = spawn(input.pluginPath, [], { env: input.env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
-    } catch (error) {
-      // Some spawn failures (ETXTBSY among them) are thrown rather than emitted.
-      resolve({ stdout: "", stderr: "", exitCode: null, signal: null, timedOut: false, spawnError: error as NodeJS.ErrnoException });
-      return;
-    }
-    const stdout: Buffer[] = [];
-    let stdoutBytes = 0;
-    let stderr = "";
-    let timedOut = false;
-    let settled = false;
-    let spawned = false;
-
-    let grace: NodeJS.Timeout | undefined;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup(child.pid);
-      // A process that left the group could still hold stdout open; do not wait on it for ever.
-      grace = setTimeout(() => finish({ stdout: "", stderr, exitCode: null, signal: "SIGKILL", timedOut }), 2000);
-    }, input.timeoutMs);
-
-    const finish = (run: RawRun) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (grace) clearTimeout(grace);
-      resolve(run);
-    };
-
-    child.once("spawn", () => {
-      spawned = true;
-      input.onExec?.({ verb: input.verb, plugin, phase: "start" });
-    });
-    child.once("error", (error: NodeJS.ErrnoException) => {
-      if (!spawned) finish({ stdout: "", stderr: "", exitCode: null, signal: null, timedOut: false, spawnError: error });
-    });
-    child.stdin!.on("error", () => {
-      // EPIPE: the plugin exited without reading its config; its exit status tells the rest.
-    });
-    child.stdout!.on("data", (chunk: Buffer) => {
-      stdoutBytes += chunk.length;
-      if (stdoutBytes <= MAX_STDOUT_BYTES) stdout.push(chunk);
-      else killGroup(child.pid);
-    });
-    child.stderr!.setEncoding("utf8");
-    child.stderr!.on("data", (chunk: string) => {
-      if (stderr.length < MAX_STDERR_BYTES) stderr += chunk.slice(0, MAX_STDERR_BYTES - stderr.length);
-      input.onExec?.({ verb: input.verb, plugin, phase: "stderr", data: chunk });
-    });
-    child.once("close", (exitCode, signal) => {
-      if (!spawned) return;
-      const durationMs = performance.now() - started;
-      input.onExec?.({ verb: input.verb, plugin, phase: "exit", code: exitCode, durationMs });
-      const out = Buffer.concat(stdout).toString("utf8");
-      finish({ stdout: stdoutBytes > MAX_STDOUT_BYTES ? "" : out, stderr, exitCode, signal, timedOut });
-    });
-    child.stdin!.end(input.stdin);
-  });
+function runOnce(input: ExecPluginInput, plugin: string): Promise<ProcessRun> {
+  const spawner = input.spawner ?? inProcessSpawner;
+  return spawner.run(
+    { file: input.pluginPath, env: input.env, stdin: input.stdin, timeoutMs: input.timeoutMs, maxStdoutBytes: MAX_STDOUT_BYTES, maxStderrBytes: MAX_STDERR_BYTES },
+    {
+      onSpawn: () => input.onExec?.({ verb: input.verb, plugin, phase: "start" }),
+      onStderr: (data) => input.onExec?.({ verb: input.verb, plugin, phase: "stderr", data }),
+    },
+  );
 }
 
 function isErrorObject(value: unknown): value is { code: number; msg?: unknown; details?: unknown } {
@@ -123,7 +52,7 @@ function isErrorObject(value: unknown): value is { code: number; msg?: unknown; 
 }
 
 /** The CniError for a plugin that exited non-zero: its error JSON on stdout, else its stderr. */
-export function pluginError(plugin: string, verb: string, run: Pick<RawRun, "stdout" | "stderr" | "exitCode" | "signal">): CniError {
+export function pluginError(plugin: string, verb: string, run: Pick<ProcessRun, "stdout" | "stderr" | "exitCode" | "signal">): CniError {
   const text = run.stdout.trim();
   if (text) {
     try {
@@ -154,6 +83,11 @@ export async function execPlugin(input: ExecPluginInput): Promise<ExecOutput> {
   const delays = input.busyRetryDelaysMs ?? DEFAULT_BUSY_RETRY_DELAYS_MS;
   for (let attempt = 0; ; attempt++) {
     const run = await runOnce(input, plugin);
+    if (run.spawnError?.code === "EHELPER") {
+      // The plugin may have run: like a timeout, its outcome is unknown.
+      throw new CniError(CNI_ERROR_CODES.ioFailure, `plugin ${plugin} gave no answer (${input.verb})`, run.spawnError.message, { reason: "timeout", plugin });
+    }
+    if (!run.spawnError) input.onExec?.({ verb: input.verb, plugin, phase: "exit", code: run.exitCode, durationMs: run.durationMs });
     if (run.spawnError) {
       if (run.spawnError.code === "ETXTBSY" && attempt < delays.length) {
         await sleep(delays[attempt]);

@@ -1,0 +1,89 @@
+import { execFile, spawn } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterEach, describe, expect, it } from "vitest";
+import { createPluginDir, isProcessAlive } from "../../test/fixtures/harness";
+import { CniError } from "../errors";
+import { buildPluginEnv } from "./env";
+import { execPlugin } from "./invoke";
+import { createHelperSpawner } from "./spawner";
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL("../../../..", import.meta.url));
+const dirs: ReturnType<typeof createPluginDir>[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => d.cleanup()));
+
+const spec = (file: string, extra: object = {}) => ({ file, env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, timeoutMs: 10_000, maxStdoutBytes: 1 << 20, maxStderrBytes: 1 << 16, ...extra });
+
+async function waitFor<T>(fn: () => T | undefined, ms = 5000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("the spawn helper", { timeout: 30_000 }, () => {
+  it("runs a command with arguments, stdin and the exact environment it is given", async () => {
+    const helper = createHelperSpawner();
+    try {
+      const out = await helper.run(spec("sh", { args: ["-c", 'read x; echo "$x $FOO $HOME"; echo err >&2; exit 3'], env: { PATH: process.env.PATH!, FOO: "bar" }, stdin: "hello\n" }));
+      // HOME is not passed on: only the given environment.
+      expect(out).toMatchObject({ stdout: "hello bar \n", stderr: "err\n", exitCode: 3, timedOut: false });
+      const missing = await helper.run(spec("/nonexistent/x"));
+      expect(missing.spawnError?.code).toBe("ENOENT");
+    } finally {
+      helper.close();
+    }
+  });
+
+  it("a helper that dies mid-call ends the call as 'no answer' (outcome unknown), and the next call starts a new one", async () => {
+    const d = createPluginDir();
+    dirs.push(d);
+    const path = d.install("slow", { ADD: { sleepMs: 30_000 }, DEL: {} });
+    const helper = createHelperSpawner();
+    const env = buildPluginEnv({ verb: "ADD", pluginDirs: [d.dir], containerId: "c1", netns: "/run/netns/x", ifName: "eth0" });
+    try {
+      const pending = execPlugin({ pluginPath: path, verb: "ADD", env, stdin: "{}", timeoutMs: 20_000, spawner: helper }).catch((e: unknown) => e);
+      const call = await waitFor(() => d.calls("slow")[0]);
+      expect(call.ppid).not.toBe(process.pid);
+      process.kill(call.ppid, "SIGKILL");
+      const error = (await pending) as CniError;
+      expect(error).toBeInstanceOf(CniError);
+      expect(error.reason).toBe("timeout");
+      expect(error.message).toContain("gave no answer");
+      expect(error.details).toContain("spawn helper exited");
+      process.kill(-call.pid, "SIGKILL");
+
+      await execPlugin({ pluginPath: path, verb: "DEL", env: { ...env, CNI_COMMAND: "DEL" }, stdin: "{}", timeoutMs: 10_000, spawner: helper });
+      const second = d.calls("slow")[1]!;
+      expect(second.ppid).not.toBe(call.ppid);
+      expect(isProcessAlive(second.ppid)).toBe(true);
+    } finally {
+      helper.close();
+    }
+  });
+
+  it("does not keep its parent alive when idle, and keeps it alive while a call runs", async () => {
+    const script = `import { createHelperSpawner } from ${JSON.stringify(join(ROOT, "packages/cni/src/exec/spawner.ts"))};
+      const helper = createHelperSpawner();
+      helper.run({ file: "sh", args: ["-c", "sleep 0.3; echo done"], env: { PATH: process.env.PATH }, timeoutMs: 5000, maxStdoutBytes: 100, maxStderrBytes: 100 }).then((r) => console.log(r.stdout.trim()));`;
+    const started = Date.now();
+    const { stdout } = await run(join(ROOT, "node_modules/.bin/tsx"), ["--eval", script], { timeout: 15_000 });
+    expect(stdout.trim()).toBe("done");
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it("exits when its parent is gone", async () => {
+    const child = fileURLToPath(new URL("./spawner-child.mjs", import.meta.url));
+    const code = `import { fork } from "node:child_process"; const c = fork(${JSON.stringify(child)}, [], { execArgv: [] }); process.send(c.pid);`;
+    const parent = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const helperPid = await new Promise<number>((resolve) => parent.once("message", (m) => resolve(m as number)));
+    parent.kill("SIGKILL");
+    expect(helperPid).toBeGreaterThan(0);
+    await waitFor(() => (isProcessAlive(helperPid) ? undefined : true));
+  });
+});
