@@ -1,11 +1,12 @@
 import { existsSync, mkdirSync } from "node:fs";
-import { type CniRuntime, type CniRuntimeOptions, createCniRuntime, createKeyedMutex, loadNetworkList } from "@switchyard/cni";
+import { type CniRuntime, type CniRuntimeOptions, createCniRuntime, createHelperSpawner, createKeyedMutex, loadNetworkList } from "@switchyard/cni";
 import { TRPCClientError } from "@trpc/client";
 import { type AgentClient, createAgentClient } from "./client";
 import { AGENT_VERSION, type AgentConfig } from "./config";
 import { type StoredCredential, loadCredential, saveCredential } from "./credential";
 import { type JobLine, OperationPayload, executeOperation } from "./executor";
 import { createIntentJournal } from "./intents";
+import { createJobLog } from "./joblog";
 import { collectInventory, pluginVersions } from "./inventory";
 import type { Logger } from "./log";
 import { type Report, createReportQueue } from "./reports";
@@ -67,7 +68,15 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
   const client: AgentClient = createAgentClient(config.consoleUrl, () => cred?.credential, `switchyard-agent/${AGENT_VERSION}`);
   const intents = createIntentJournal(config.dataDir);
   const reports = createReportQueue(config.dataDir);
+  const jobLog = createJobLog(async (entries) => {
+    const { refused } = await call(() => client.log.mutate({ entries }));
+    for (const r of refused) log.debug("job lines refused by the console", r);
+  });
+  // Plugins and `ip` are started by a small helper process: fork() of this one (~150 MB) would
+  // block the event loop for 10-25 ms per process, and an attach starts three.
+  const spawner = createHelperSpawner();
   const baseRuntime: CniRuntimeOptions = {
+    spawner,
     pluginDirs: config.cniPath,
     cacheDir: config.cacheDir,
     timeoutMs: config.pluginTimeoutMs,
@@ -118,14 +127,14 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
   async function send(report: Report): Promise<boolean> {
     try {
       await call(() => client.complete.mutate(report));
-      reports.done(report);
+      await reports.done(report);
       return true;
     } catch (error) {
       const code = trpcCode(error);
       if (code === "CONFLICT" || code === "NOT_FOUND") {
         // Fenced out: a newer attempt owns the operation now. Our result changes nothing.
         log.warn("result refused by the console (stale attempt)", { operationId: report.operationId, attempt: report.attempt, error: (error as Error).message });
-        reports.done(report);
+        await reports.done(report);
         return true;
       }
       return false;
@@ -146,23 +155,15 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
     if (!parsed.success) {
       log.warn("refusing an invalid operation", { operationId: fence.operationId, issue: parsed.error.issues[0]?.message });
       const report: Report = { operationId: fence.operationId, attempt: fence.attempt, attachmentId: String(fence.attachment?.id ?? ""), outcome: "failed", error: `refused by the agent: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`, retryable: false };
-      reports.put(report);
+      await reports.put(report);
       await send(report);
       return;
     }
     const op = parsed.data;
-    const pending: { stream: JobLine["stream"]; line: string; at: Date }[] = [];
-    const flushLog = async () => {
-      while (pending.length > 0) {
-        const lines = pending.splice(0, 200);
-        await call(() => client.log.mutate({ operationId: op.operationId, attempt: op.attempt, lines })).catch((e: unknown) => log.debug("log lines dropped", { error: (e as Error).message }));
-      }
-    };
     const say = (l: JobLine) => {
-      pending.push({ ...l, line: l.line.slice(0, 8000), at: new Date() });
+      jobLog.add(op, { ...l, line: l.line.slice(0, 8000), at: new Date() });
       log.info(l.line, { operationId: op.operationId, attempt: op.attempt, stream: l.stream });
     };
-    const logTimer = setInterval(() => void flushLog(), 250);
     const extendTimer = setInterval(() => void call(() => client.extend.mutate({ operationId: op.operationId, attempt: op.attempt })).catch(() => {}), 20_000);
     try {
       const opRuntime = createCniRuntime({
@@ -178,16 +179,13 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
         },
       });
       say({ stream: "agent", line: `${op.kind} (attempt ${op.attempt}) of ${op.attachment.containerId}/${op.attachment.ifName} on ${op.attachment.networkName} r${op.attachment.networkRevision}` });
-      const outcome = await executeOperation({ runtime: opRuntime, netnsDir: config.netnsDir, intents, log }, op, say);
-      const report: Report = { operationId: op.operationId, attempt: op.attempt, attachmentId: op.attachment.id, ...outcome };
+      const outcome = await executeOperation({ runtime: opRuntime, spawner, netnsDir: config.netnsDir, intents, log }, op, say);
+      const report: Report = { operationId: op.operationId, attempt: op.attempt, attachmentId: op.attachment.id, ...outcome, lines: await jobLog.take(op) };
       // The outcome is on disk before the intent goes: a crash in between re-sends, never forgets.
-      reports.put(report);
-      intents.remove(op.attachment.id, op);
-      clearInterval(logTimer);
-      await flushLog();
+      await reports.put(report);
+      await intents.remove(op.attachment.id, op);
       if (!(await send(report))) log.warn("console unreachable: the result is queued", { operationId: op.operationId });
     } finally {
-      clearInterval(logTimer);
       clearInterval(extendTimer);
     }
   }
@@ -205,8 +203,11 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
         claimAgain = false;
         const free = config.concurrency - inFlight.size;
         if (free <= 0 || stopping.signal.aborted) return;
-        const ops = await call(() => client.claim.mutate({ max: Math.min(free, 16) }));
+        const max = Math.min(free, 16);
+        const ops = await call(() => client.claim.mutate({ max }));
         for (const op of ops) start(op);
+        // A full page: there may be more waiting.
+        if (ops.length === max) claimAgain = true;
       } while (claimAgain);
     } finally {
       claiming = false;
@@ -241,7 +242,7 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
           continue;
         }
       }
-      intents.remove(intent.attachmentId);
+      await intents.remove(intent.attachmentId);
     }
   }
 
@@ -406,6 +407,8 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
     await Promise.all([heartbeatLoop(), workLoop(), reconcileLoop(), safetyNetLoop()]);
     // The loops end as soon as stopping starts; the operations in flight get their grace.
     await (draining ??= drain());
+    jobLog.stop();
+    spawner.close();
     if (fatal) throw fatal;
   }
 

@@ -1,4 +1,4 @@
-import { CniError, type CniResult, type CniRuntime, type NetworkConfigList, type RuntimeConf, loadNetworkList, validateContainerId, validateIfName } from "@switchyard/cni";
+import { CniError, type CniResult, type CniRuntime, type NetworkConfigList, type RuntimeConf, type Spawner, loadNetworkList, validateContainerId, validateIfName } from "@switchyard/cni";
 import { z } from "zod";
 import type { IntentJournal } from "./intents";
 import type { Logger } from "./log";
@@ -40,6 +40,8 @@ export interface Outcome {
 
 export interface ExecutorDeps {
   runtime: CniRuntime;
+  /** Starts the sandbox's `ip` commands (the runtime has the same one for the plugins). */
+  spawner: Spawner;
   netnsDir: string;
   intents: IntentJournal;
   log: Logger;
@@ -90,7 +92,7 @@ export async function executeOperation(deps: ExecutorDeps, payload: OperationPay
     return { outcome: "failed", error: `refused by the agent: ${describe(error)}`, retryable: false };
   }
   const { net, rt } = prepared;
-  deps.intents.write({
+  await deps.intents.write({
     operationId: payload.operationId,
     attempt: payload.attempt,
     kind: payload.kind,
@@ -116,7 +118,7 @@ export async function executeOperation(deps: ExecutorDeps, payload: OperationPay
         say({ stream: "agent", line: `DEL ${net.name} ${rt.containerId} ${rt.ifName} (${rt.netns})` });
         await deps.runtime.delNetworkList(net, rt);
         if (a.targetKind === "sandbox") {
-          const gone = await deleteSandbox(a.target, deps.netnsDir);
+          const gone = await deleteSandbox(a.target, deps.netnsDir, deps.spawner);
           say({ stream: "agent", line: `sandbox namespace ${a.target}: ${gone}` });
         }
         return { outcome: "succeeded" };
@@ -130,7 +132,7 @@ export async function executeOperation(deps: ExecutorDeps, payload: OperationPay
 async function attach(deps: ExecutorDeps, payload: OperationPayload, net: NetworkConfigList, rt: RuntimeConf, say: (line: JobLine) => void): Promise<Outcome> {
   const a = payload.attachment;
   if (a.targetKind === "sandbox") {
-    const made = await ensureSandbox(a.target, deps.netnsDir);
+    const made = await ensureSandbox(a.target, deps.netnsDir, deps.spawner);
     say({ stream: "agent", line: `sandbox namespace ${a.target}: ${made}` });
   }
   const cached = await deps.runtime.getCachedResult(net, rt).catch(() => "unreadable" as const);

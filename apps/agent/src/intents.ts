@@ -1,7 +1,8 @@
-import { readdirSync, rmSync } from "node:fs";
+import { readdirSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { readJsonFile, writeFileDurable } from "./files";
+import { readJsonFile, writeFileDurableAsync } from "./files";
 
 /**
  * An intent record says "this operation may have touched the host": written (durably) before
@@ -27,16 +28,16 @@ export function createIntentJournal(dataDir: string) {
   const dir = join(dataDir, "intents");
   const file = (attachmentId: string) => join(dir, `${attachmentId}.json`);
   return {
-    write(intent: Intent): void {
-      writeFileDurable(file(intent.attachmentId), JSON.stringify(intent));
+    write(intent: Intent): Promise<void> {
+      return writeFileDurableAsync(file(intent.attachmentId), JSON.stringify(intent));
     },
     /** Removes the attachment's intent if it is still this operation attempt's (a newer attempt may have replaced it). */
-    remove(attachmentId: string, owner?: { operationId: string; attempt: number }): void {
+    async remove(attachmentId: string, owner?: { operationId: string; attempt: number }): Promise<void> {
       if (owner) {
         const current = Intent.safeParse(readJsonFile(file(attachmentId)));
         if (current.success && (current.data.operationId !== owner.operationId || current.data.attempt !== owner.attempt)) return;
       }
-      rmSync(file(attachmentId), { force: true });
+      await rm(file(attachmentId), { force: true });
     },
     /** Every readable intent; unreadable files are returned by name so they can be reported. */
     list(): { intents: Intent[]; bad: string[] } {

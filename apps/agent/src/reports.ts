@@ -1,7 +1,8 @@
-import { readdirSync, rmSync } from "node:fs";
+import { readdirSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { readJsonFile, writeFileDurable } from "./files";
+import { readJsonFile, writeFileDurableAsync } from "./files";
 
 /** An operation's outcome waiting to reach the console (it may be down): kept on disk until accepted or refused. */
 export const Report = z.object({
@@ -12,6 +13,8 @@ export const Report = z.object({
   result: z.record(z.string(), z.unknown()).optional(),
   error: z.string().optional(),
   retryable: z.boolean().optional(),
+  /** The job's last lines, sent with the outcome. */
+  lines: z.array(z.object({ stream: z.enum(["agent", "plugin", "stderr"]), line: z.string(), at: z.coerce.date().optional() })).max(200).optional(),
 });
 export type Report = z.infer<typeof Report>;
 
@@ -19,11 +22,11 @@ export function createReportQueue(dataDir: string) {
   const dir = join(dataDir, "reports");
   const file = (r: Pick<Report, "operationId" | "attempt">) => join(dir, `${r.operationId}-${r.attempt}.json`);
   return {
-    put(report: Report): void {
-      writeFileDurable(file(report), JSON.stringify(report));
+    put(report: Report): Promise<void> {
+      return writeFileDurableAsync(file(report), JSON.stringify(report));
     },
-    done(report: Pick<Report, "operationId" | "attempt">): void {
-      rmSync(file(report), { force: true });
+    done(report: Pick<Report, "operationId" | "attempt">): Promise<void> {
+      return rm(file(report), { force: true });
     },
     list(): Report[] {
       let names: string[];

@@ -1,9 +1,6 @@
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { promisify } from "node:util";
-
-const run = promisify(execFile);
+import type { Spawner } from "@switchyard/cni";
 
 export type TargetKind = "netns" | "pid" | "sandbox";
 
@@ -13,6 +10,14 @@ const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
 const IP_NETNS_DIRS = ["/run/netns", "/var/run/netns"];
 
 export class TargetError extends Error {}
+
+/** Runs `ip` through the agent's spawner (off its event loop); a non-zero exit throws with ip's own message. */
+async function ip(spawner: Spawner, args: string[]): Promise<void> {
+  const run = await spawner.run({ file: "ip", args, env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" }, timeoutMs: 10_000, maxStdoutBytes: 1 << 20, maxStderrBytes: 1 << 16 });
+  if (run.spawnError) throw new TargetError(`ip ${args.join(" ")}: ${run.spawnError.message}`);
+  if (run.timedOut) throw new TargetError(`ip ${args.join(" ")}: no answer within 10 s`);
+  if (run.exitCode !== 0) throw new TargetError(`ip ${args.join(" ")} failed (${run.signal ?? `status ${run.exitCode}`}): ${run.stderr.trim()}`);
+}
 
 /** The netns path of an attachment's target, re-validated here whatever the console sent. */
 export function netnsPathOf(kind: TargetKind, target: string, netnsDir: string): string {
@@ -31,21 +36,21 @@ function requireIpNetnsDir(netnsDir: string): void {
 }
 
 /** Creates the sandbox's namespace unless it exists. */
-export async function ensureSandbox(name: string, netnsDir: string): Promise<"created" | "existed"> {
+export async function ensureSandbox(name: string, netnsDir: string, spawner: Spawner): Promise<"created" | "existed"> {
   requireIpNetnsDir(netnsDir);
   if (!NAME_RE.test(name)) throw new TargetError(`invalid namespace name ${JSON.stringify(name)}`);
   if (existsSync(join(netnsDir, name))) return "existed";
-  await run("ip", ["netns", "add", name], { timeout: 10_000 });
+  await ip(spawner, ["netns", "add", name]);
   // The loopback of a fresh namespace is down; containers expect it up.
-  await run("ip", ["-n", name, "link", "set", "lo", "up"], { timeout: 10_000 });
+  await ip(spawner, ["-n", name, "link", "set", "lo", "up"]);
   return "created";
 }
 
 /** Deletes the sandbox's namespace; a missing one is fine. */
-export async function deleteSandbox(name: string, netnsDir: string): Promise<"deleted" | "absent"> {
+export async function deleteSandbox(name: string, netnsDir: string, spawner: Spawner): Promise<"deleted" | "absent"> {
   requireIpNetnsDir(netnsDir);
   if (!NAME_RE.test(name)) throw new TargetError(`invalid namespace name ${JSON.stringify(name)}`);
   if (!existsSync(join(netnsDir, name))) return "absent";
-  await run("ip", ["netns", "del", name], { timeout: 10_000 });
+  await ip(spawner, ["netns", "del", name]);
   return "deleted";
 }

@@ -150,10 +150,12 @@ export const HeartbeatInput = z.object({ agentVersion: AgentVersion, inventory: 
 export const ClaimInput = z.object({ max: z.number().int().min(1).max(16).default(4) });
 export const PollInput = ClaimInput.extend({ waitMs: z.number().int().min(0).max(25_000).default(20_000) });
 export const FenceInput = z.object({ operationId: Id, attempt: z.number().int().min(1).max(1000) });
-export const LogInput = FenceInput.extend({
-  lines: z.array(z.object({ stream: z.enum(["agent", "plugin", "stderr"]), line: z.string().max(8000), at: z.date().optional() })).min(1).max(200),
-});
+const JobLines = z.array(z.object({ stream: z.enum(["agent", "plugin", "stderr"]), line: z.string().max(8000), at: z.date().optional() })).max(200);
+/** Job lines of the operations an agent is running, all in one call (one call per flush, however many run). */
+export const LogInput = z.object({ entries: z.array(FenceInput.extend({ lines: JobLines.min(1) })).min(1).max(64) });
 export const CompleteInput = FenceInput.extend({
+  /** The job's last lines, stored with the outcome (saves the agent a log call per operation). */
+  lines: JobLines.optional(),
   outcome: z.enum(["succeeded", "failed"]),
   result: z.record(z.string(), z.unknown()).optional(),
   error: z.string().max(8000).optional(),

@@ -46,12 +46,12 @@ export async function claimOperations(ctx: AgentCtx, max: number): Promise<Claim
     where: { hostId: ctx.agent.hostId, status: { in: ["queued", "running"] } },
     orderBy: { seq: "asc" },
     take: 2000,
-    select: { id: true, attachmentId: true, status: true, attempt: true, maxAttempts: true, notBefore: true, claimedUntil: true, generation: true },
+    select: { id: true, kind: true, attachmentId: true, status: true, attempt: true, maxAttempts: true, notBefore: true, claimedUntil: true, generation: true },
   });
   const firstPerAttachment = new Set<string>();
-  const claimed: ClaimedOperation[] = [];
+  const won: (typeof candidates[number] & { claimedUntil: Date })[] = [];
   for (const op of candidates) {
-    if (claimed.length >= max) break;
+    if (won.length >= max) break;
     if (firstPerAttachment.has(op.attachmentId)) continue;
     firstPerAttachment.add(op.attachmentId);
     const due = op.status === "queued" ? op.notBefore <= now : op.claimedUntil !== null && op.claimedUntil < now;
@@ -66,30 +66,37 @@ export async function claimOperations(ctx: AgentCtx, max: number): Promise<Claim
       data: { status: "running", attempt: op.attempt + 1, claimedUntil, startedAt: now },
     });
     if (count === 0) continue;
-    const full = await ctx.db.operation.findUniqueOrThrow({
-      where: { id: op.id },
-      select: {
-        kind: true,
-        attachment: { select: { id: true, containerId: true, ifName: true, targetKind: true, target: true, capabilityArgs: true, networkId: true, networkName: true, networkRevision: true, generation: true, state: true } },
-      },
-    });
-    const a = full.attachment;
-    const revision = await ctx.db.networkRevision.findUnique({ where: { networkId_number: { networkId: a.networkId, number: a.networkRevision } }, select: { conflist: true } });
-    if (a.generation === op.generation && (full.kind === "attach" || full.kind === "detach")) {
-      await ctx.db.attachment.update({ where: { id: a.id }, data: { state: full.kind === "attach" ? "applying" : "detaching" } });
+    // Only the operation serving the latest desired state moves the attachment's state.
+    if (op.kind !== "check") {
+      await ctx.db.attachment.updateMany({ where: { id: op.attachmentId, generation: op.generation }, data: { state: op.kind === "attach" ? "applying" : "detaching" } });
     }
-    ctx.events.publish("operation", { kind: "status", operationId: op.id, attachmentId: a.id, hostId: ctx.agent.hostId, status: "running" });
-    claimed.push({
-      operationId: op.id,
-      attempt: op.attempt + 1,
-      kind: full.kind,
-      generation: op.generation,
-      claimedUntil,
-      attachment: { id: a.id, containerId: a.containerId, ifName: a.ifName, targetKind: a.targetKind, target: a.target, capabilityArgs: a.capabilityArgs, networkName: a.networkName, networkRevision: a.networkRevision },
-      conflist: revision?.conflist ?? null,
-    });
+    won.push({ ...op, attempt: op.attempt + 1, claimedUntil });
   }
-  return claimed;
+  if (won.length === 0) return [];
+  // What the agent needs to run them: two queries for the whole page.
+  const attachments = await ctx.db.attachment.findMany({
+    where: { id: { in: won.map((op) => op.attachmentId) } },
+    select: { id: true, containerId: true, ifName: true, targetKind: true, target: true, capabilityArgs: true, networkId: true, networkName: true, networkRevision: true },
+  });
+  const revisions = await ctx.db.networkRevision.findMany({
+    where: { OR: attachments.map((a) => ({ networkId: a.networkId, number: a.networkRevision })) },
+    select: { networkId: true, number: true, conflist: true },
+  });
+  const attachmentById = new Map(attachments.map((a) => [a.id, a]));
+  const conflistOf = new Map(revisions.map((r) => [`${r.networkId}:${r.number}`, r.conflist]));
+  return won.map((op) => {
+    const a = attachmentById.get(op.attachmentId)!;
+    ctx.events.publish("operation", { kind: "status", operationId: op.id, attachmentId: a.id, hostId: ctx.agent.hostId, status: "running" });
+    return {
+      operationId: op.id,
+      attempt: op.attempt,
+      kind: op.kind,
+      generation: op.generation,
+      claimedUntil: op.claimedUntil,
+      attachment: { id: a.id, containerId: a.containerId, ifName: a.ifName, targetKind: a.targetKind, target: a.target, capabilityArgs: a.capabilityArgs, networkName: a.networkName, networkRevision: a.networkRevision },
+      conflist: conflistOf.get(`${a.networkId}:${a.networkRevision}`) ?? null,
+    };
+  });
 }
 
 function staleAttempt(operationId: string, attempt: number): ApiError {
@@ -115,16 +122,41 @@ export async function extendClaim(ctx: AgentCtx, input: { operationId: string; a
   return { claimedUntil };
 }
 
-export async function appendLog(ctx: AgentCtx, input: { operationId: string; attempt: number; lines: { stream: string; line: string; at?: Date }[] }) {
-  const op = await currentClaim(ctx, input.operationId, input.attempt);
-  const lines = input.lines.slice(0, MAX_LOG_LINES).map((l) => ({ at: l.at ?? new Date(), stream: l.stream.slice(0, 32), line: l.line.slice(0, MAX_LINE_CHARS), attempt: input.attempt }));
-  await ctx.db.operationLog.createMany({ data: lines.map((l) => ({ ...l, operationId: op.id })) });
-  ctx.events.publish("operation", { kind: "log", operationId: op.id, attachmentId: op.attachmentId, hostId: op.hostId, lines });
+type JobLine = { stream: string; line: string; at?: Date };
+
+function jobLines(input: { attempt: number; lines?: JobLine[] }) {
+  return (input.lines ?? []).slice(0, MAX_LOG_LINES).map((l) => ({ at: l.at ?? new Date(), stream: l.stream.slice(0, 32), line: l.line.slice(0, MAX_LINE_CHARS), attempt: input.attempt }));
+}
+
+/**
+ * Stores job lines of several operations at once: two queries whatever their number. Lines of
+ * an attempt that is no longer the current claim (or of another host's operation) are refused,
+ * entry by entry; the rest are stored.
+ */
+export async function appendLogs(ctx: AgentCtx, entries: { operationId: string; attempt: number; lines: JobLine[] }[]) {
+  const ops = await ctx.db.operation.findMany({
+    where: { id: { in: [...new Set(entries.map((e) => e.operationId))] }, hostId: ctx.agent.hostId },
+    select: { id: true, attachmentId: true, status: true, attempt: true },
+  });
+  const byId = new Map(ops.map((op) => [op.id, op]));
+  const accepted: { op: (typeof ops)[number]; lines: ReturnType<typeof jobLines> }[] = [];
+  const refused: { operationId: string; attempt: number; reason: "notFound" | "staleAttempt" }[] = [];
+  for (const entry of entries) {
+    const op = byId.get(entry.operationId);
+    if (!op) refused.push({ operationId: entry.operationId, attempt: entry.attempt, reason: "notFound" });
+    else if (op.status !== "running" || op.attempt !== entry.attempt) refused.push({ operationId: entry.operationId, attempt: entry.attempt, reason: "staleAttempt" });
+    else accepted.push({ op, lines: jobLines(entry) });
+  }
+  if (accepted.length > 0) await ctx.db.operationLog.createMany({ data: accepted.flatMap(({ op, lines }) => lines.map((l) => ({ ...l, operationId: op.id }))) });
+  for (const { op, lines } of accepted) ctx.events.publish("operation", { kind: "log", operationId: op.id, attachmentId: op.attachmentId, hostId: ctx.agent.hostId, lines });
+  return { stored: accepted.length, refused };
 }
 
 export interface CompleteInput {
   operationId: string;
   attempt: number;
+  /** The job's last lines, stored in the same transaction as the outcome. */
+  lines?: JobLine[];
   outcome: "succeeded" | "failed";
   result?: unknown;
   error?: string;
@@ -132,10 +164,11 @@ export interface CompleteInput {
   retryable?: boolean;
 }
 
-type OpRow = { id: string; attachmentId: string; attempt: number; maxAttempts: number; generation: number };
+type OpRow = { id: string; attachmentId: string; attempt: number; maxAttempts: number; generation: number; kind: "attach" | "check" | "detach" };
 
 async function finish(ctx: AgentCtx, op: OpRow, input: Omit<CompleteInput, "operationId" | "attempt">, now: Date) {
-  const kind = (await ctx.db.operation.findUniqueOrThrow({ where: { id: op.id }, select: { kind: true } })).kind;
+  const kind = op.kind;
+  const lines = jobLines({ attempt: op.attempt, lines: input.lines });
   const retry = input.outcome === "failed" && input.retryable === true && op.attempt < op.maxAttempts;
   const status = input.outcome === "succeeded" ? "succeeded" : retry ? "queued" : "failed";
   const error = (input.error ?? "").slice(0, 4000);
@@ -151,26 +184,25 @@ async function finish(ctx: AgentCtx, op: OpRow, input: Omit<CompleteInput, "oper
       },
     });
     if (count === 0) return false;
-    const attachment = await tx.attachment.findUniqueOrThrow({ where: { id: op.attachmentId }, select: { generation: true } });
-    // Only the operation serving the latest desired state moves the attachment's state.
-    if (attachment.generation === op.generation) {
-      let data: Prisma.AttachmentUpdateInput;
-      if (status === "succeeded") {
-        data =
-          kind === "attach"
-            ? { state: "ready", result: input.result as Prisma.InputJsonValue, lastError: "" }
-            : kind === "detach"
-              ? { state: "detached", result: undefined, lastError: "" }
-              : { state: "ready", lastError: "" };
-      } else if (retry) {
-        data = { lastError: `attempt ${op.attempt} failed, retrying: ${error}` };
-      } else {
-        data = { state: "failed", lastError: error };
-      }
-      await tx.attachment.update({ where: { id: op.attachmentId }, data });
+    if (lines.length > 0) await tx.operationLog.createMany({ data: lines.map((l) => ({ ...l, operationId: op.id })) });
+    let data: Prisma.AttachmentUpdateManyMutationInput;
+    if (status === "succeeded") {
+      data =
+        kind === "attach"
+          ? { state: "ready", result: input.result as Prisma.InputJsonValue, lastError: "" }
+          : kind === "detach"
+            ? { state: "detached", result: undefined, lastError: "" }
+            : { state: "ready", lastError: "" };
+    } else if (retry) {
+      data = { lastError: `attempt ${op.attempt} failed, retrying: ${error}` };
+    } else {
+      data = { state: "failed", lastError: error };
     }
+    // Only the operation serving the latest desired state moves the attachment's state.
+    await tx.attachment.updateMany({ where: { id: op.attachmentId, generation: op.generation }, data });
     return true;
   });
+  if (done && lines.length > 0) ctx.events.publish("operation", { kind: "log", operationId: op.id, attachmentId: op.attachmentId, hostId: ctx.agent.hostId, lines });
   if (done) ctx.events.publish("operation", { kind: "status", operationId: op.id, attachmentId: op.attachmentId, hostId: ctx.agent.hostId, status });
   if (done && retry) {
     // Wake the agent when the back-off is over (its own periodic claim covers a console restart).

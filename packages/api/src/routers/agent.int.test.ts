@@ -127,18 +127,37 @@ describe("attachments and operations", () => {
     expect((await viewer.caller.attachments.get({ id: attachment.id })).state).toBe("applying");
     // A check queued behind the running attach is not handed out until the attach is done.
     expect(await h.agent.claim({ max: 4 })).toEqual([]);
-    await h.agent.log({ operationId: operation.id, attempt: 1, lines: [{ stream: "plugin", line: "bridge: ADD" }] });
-    await h.agent.complete({ operationId: operation.id, attempt: 1, outcome: "succeeded", result: { cniVersion: "1.1.0", ips: [{ address: "10.77.0.2/24" }] } });
+    expect(await h.agent.log({ entries: [{ operationId: operation.id, attempt: 1, lines: [{ stream: "plugin", line: "bridge: ADD" }] }] })).toEqual({ stored: 1, refused: [] });
+    // The job's last lines travel with the outcome and are stored with it.
+    await h.agent.complete({ operationId: operation.id, attempt: 1, outcome: "succeeded", result: { cniVersion: "1.1.0", ips: [{ address: "10.77.0.2/24" }] }, lines: [{ stream: "agent", line: "address 10.77.0.2/24" }] });
     const ready = await viewer.caller.attachments.get({ id: attachment.id });
     expect(ready.state).toBe("ready");
     expect(ready.result).toMatchObject({ ips: [{ address: "10.77.0.2/24" }] });
     const op = await viewer.caller.attachments.operation({ id: operation.id });
     expect(op).toMatchObject({ status: "succeeded", attempt: 1 });
-    expect(op.logs.map((l) => l.line)).toEqual(["bridge: ADD"]);
-    // A late result of the same attempt is refused and changes nothing.
-    const stale = await trpcError(h.agent.complete({ operationId: operation.id, attempt: 1, outcome: "failed", error: "late" }));
+    expect(op.logs.map((l) => l.line)).toEqual(["bridge: ADD", "address 10.77.0.2/24"]);
+    // A late result of the same attempt is refused and changes nothing, its lines included.
+    const stale = await trpcError(h.agent.complete({ operationId: operation.id, attempt: 1, outcome: "failed", error: "late", lines: [{ stream: "agent", line: "late line" }] }));
     expect(stale.code).toBe("CONFLICT");
     expect((await viewer.caller.attachments.get({ id: attachment.id })).state).toBe("ready");
+    expect((await viewer.caller.attachments.operation({ id: operation.id })).logs.map((l) => l.line)).toEqual(["bridge: ADD", "address 10.77.0.2/24"]);
+  });
+
+  it("claims hand out pages in creation order, each operation with its attachment and its revision's config", async () => {
+    const h = await enroll("page-1");
+    const created = [];
+    for (let i = 0; i < 20; i++) created.push((await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "netns", name: `pg-${i}` }, ifName: "eth0", portMappings: [] })).operation.id);
+    const first = await h.agent.claim({ max: 16 });
+    const second = await h.agent.claim({ max: 16 });
+    expect(await h.agent.claim({ max: 16 })).toEqual([]);
+    expect([...first, ...second].map((op) => op.operationId)).toEqual(created);
+    expect(first).toHaveLength(16);
+    for (const [i, op] of [...first, ...second].entries()) {
+      expect(op).toMatchObject({ attempt: 1, kind: "attach", attachment: { containerId: `pg-${i}`, targetKind: "netns", target: `pg-${i}`, networkName: "agentnet", networkRevision: 1 } });
+      expect((op.conflist as { name: string }).name).toBe("agentnet");
+    }
+    const states = await t.db.attachment.findMany({ where: { hostId: h.hostId }, select: { state: true } });
+    expect(states.map((a) => a.state)).toEqual(Array(20).fill("applying"));
   });
 
   it("an agent sees and touches only its own host's work", async () => {
@@ -148,8 +167,26 @@ describe("attachments and operations", () => {
     expect(await other.agent.claim({ max: 4 })).toEqual([]);
     const [claimed] = await mine.agent.claim({ max: 4 });
     expect((await trpcError(other.agent.complete({ operationId: operation.id, attempt: claimed!.attempt, outcome: "succeeded" }))).code).toBe("NOT_FOUND");
-    expect((await trpcError(other.agent.log({ operationId: operation.id, attempt: claimed!.attempt, lines: [{ stream: "agent", line: "x" }] }))).code).toBe("NOT_FOUND");
-    expect((await other.agent.desired()).map((d) => d.containerId)).toEqual([]);
+    // Job lines: another host's operation is refused like a missing one; a stale attempt's too; the rest are stored.
+    const otherOp = (await operator.caller.attachments.create({ hostId: other.hostId, networkId, target: { kind: "netns", name: "web2" }, ifName: "eth0", portMappings: [] })).operation;
+    const [otherClaim] = await other.agent.claim({ max: 4 });
+    const logged = await other.agent.log({
+      entries: [
+        { operationId: operation.id, attempt: claimed!.attempt, lines: [{ stream: "agent", line: "not yours" }] },
+        { operationId: otherOp.id, attempt: otherClaim!.attempt + 1, lines: [{ stream: "agent", line: "stale" }] },
+        { operationId: otherOp.id, attempt: otherClaim!.attempt, lines: [{ stream: "agent", line: "kept" }] },
+      ],
+    });
+    expect(logged).toEqual({
+      stored: 1,
+      refused: [
+        { operationId: operation.id, attempt: claimed!.attempt, reason: "notFound" },
+        { operationId: otherOp.id, attempt: otherClaim!.attempt + 1, reason: "staleAttempt" },
+      ],
+    });
+    expect((await viewer.caller.attachments.operation({ id: operation.id })).logs).toEqual([]);
+    expect((await viewer.caller.attachments.operation({ id: otherOp.id })).logs.map((l) => l.line)).toEqual(["kept"]);
+    expect((await other.agent.desired()).map((d) => d.containerId)).toEqual(["web2"]);
     expect((await mine.agent.desired()).map((d) => d.containerId)).toEqual(["web"]);
   });
 

@@ -1,5 +1,5 @@
 import { TRPCError } from "@trpc/server";
-import { appendLog, claimOperations, completeOperation, desiredAttachments, extendClaim, reportProblem, resumeAfterRestart } from "../domain/agentWork";
+import { appendLogs, claimOperations, completeOperation, desiredAttachments, extendClaim, reportProblem, resumeAfterRestart } from "../domain/agentWork";
 import { enrollHost, heartbeat, rotateCredential } from "../domain/hosts";
 import { ClaimInput, CompleteInput, EnrollInput, FenceInput, HeartbeatInput, Id, LogInput, PollInput } from "../schemas";
 import { z } from "zod";
@@ -52,7 +52,7 @@ export const agentRouter = router({
     }
   }),
   extend: agentProcedure.input(FenceInput).mutation(({ ctx, input }) => extendClaim(ctx, input)),
-  log: agentProcedure.input(LogInput).mutation(({ ctx, input }) => appendLog(ctx, input)),
+  log: agentProcedure.input(LogInput).mutation(({ ctx, input }) => appendLogs(ctx, input.entries)),
   complete: agentProcedure.input(CompleteInput).mutation(({ ctx, input }) => completeOperation(ctx, input)),
   desired: agentProcedure.query(({ ctx }) => desiredAttachments(ctx.db, ctx.agent)),
   resume: agentProcedure.mutation(({ ctx }) => resumeAfterRestart(ctx)),

@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest";
+import { type LogEntry, createJobLog } from "./joblog";
+
+const line = (text: string) => ({ stream: "agent" as const, line: text, at: new Date() });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("job log outbox", () => {
+  it("sends the lines of every running operation in one call per flush, in order", async () => {
+    const calls: LogEntry[][] = [];
+    const jobLog = createJobLog(async (entries) => void calls.push(entries), 20);
+    for (let i = 0; i < 50; i++) for (let n = 0; n < 3; n++) jobLog.add({ operationId: `op${i}`, attempt: 1 }, line(`op${i} line ${n}`));
+    await sleep(60);
+    // 50 operations: one call (up to 64 entries each), each entry's lines in order.
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toHaveLength(50);
+    expect(calls[0]![7]).toMatchObject({ operationId: "op7", attempt: 1 });
+    expect(calls[0]![7]!.lines.map((l) => l.line)).toEqual(["op7 line 0", "op7 line 1", "op7 line 2"]);
+    jobLog.stop();
+  });
+
+  it("take() waits for a call in flight, then hands over the rest; the timer no longer sends them", async () => {
+    const calls: LogEntry[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const jobLog = createJobLog(async (entries) => {
+      calls.push(entries);
+      await gate;
+    }, 10);
+    const op = { operationId: "a", attempt: 2 };
+    jobLog.add(op, line("first"));
+    await sleep(30); // the flush carrying "first" is in flight, held by the gate
+    jobLog.add(op, line("last"));
+    let taken: string[] | undefined;
+    const taking = jobLog.take(op).then((lines) => (taken = lines.map((l) => l.line)));
+    await sleep(30);
+    expect(taken).toBeUndefined(); // still waiting for the call in flight
+    release();
+    await taking;
+    expect(taken).toEqual(["last"]);
+    await sleep(40);
+    expect(calls.flatMap((c) => c.flatMap((e) => e.lines.map((l) => l.line)))).toEqual(["first"]);
+    jobLog.stop();
+  });
+
+  it("take() sends all but the last 200 lines first, so that the outcome can carry the rest", async () => {
+    const calls: LogEntry[][] = [];
+    const jobLog = createJobLog(async (entries) => void calls.push(entries), 60_000);
+    const op = { operationId: "big", attempt: 1 };
+    for (let n = 0; n < 450; n++) jobLog.add(op, line(`l${n}`));
+    const rest = await jobLog.take(op);
+    expect(rest.map((l) => l.line)).toEqual(Array.from({ length: 200 }, (_, i) => `l${i + 250}`));
+    expect(calls.map((c) => c[0]!.lines.length)).toEqual([200, 50]);
+    expect(calls[1]![0]!.lines[49]!.line).toBe("l249");
+    jobLog.stop();
+  });
+
+  it("a failed call drops its lines and does not stop later flushes", async () => {
+    let n = 0;
+    const sent: string[] = [];
+    const jobLog = createJobLog(async (entries) => {
+      if (n++ === 0) throw new Error("console down");
+      sent.push(...entries.flatMap((e) => e.lines.map((l) => l.line)));
+    }, 10);
+    jobLog.add({ operationId: "x", attempt: 1 }, line("lost"));
+    await sleep(40);
+    jobLog.add({ operationId: "x", attempt: 1 }, line("kept"));
+    await sleep(40);
+    expect(sent).toEqual(["kept"]);
+    jobLog.stop();
+  });
+});
