@@ -246,6 +246,7 @@ function startDirectRunner(net: Network, cleanup: HostCleanup) {
     attach: async (names: string[]) => (await call({ cmd: "attach", names })).runs as DirectRun[],
     detach: async (names: string[]) => void (await call({ cmd: "detach", names })),
     probe: async (n: number) => (await call({ cmd: "probe", n })).probe as { ms: number; rssMb: number },
+    pid: proc.pid,
     /** Should the benchmark die, the runner stops the agent before cleaning the host. */
     guard: (pid: number) => void proc.send({ cmd: "guard", pid }),
     /** The runner cleans the host (plugins in flight first, each bounded by its timeout) and exits; then what is left of its group is killed. */
@@ -285,6 +286,35 @@ function rssOf(pid: number | undefined): { rssMb: number; peakMb: number } {
   }
 }
 
+/** Busy CPU time of the whole host so far, in ms (all cores: /proc/stat minus idle and iowait). */
+function hostCpuMs(): number {
+  const [, ...f] = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/);
+  const [user, nice, system, , , irq, softirq, steal] = f.map(Number) as number[];
+  return ((user! + nice! + system! + irq! + softirq! + steal!) * 1000) / 100; // USER_HZ is 100 on Linux
+}
+
+/** CPU time (user + system, ms) of a process and its finished, waited-for children so far; 0 once it is gone. */
+function processCpuMs(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** The agent's spawn helper: its node child. */
+function childPids(pid: number | undefined): number[] {
+  if (!pid) return [];
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 // ---- The agent as a child process, as apps/agent/test/agent.int.test.ts starts it. --------------
 interface AgentLine {
   at: number;
@@ -300,7 +330,9 @@ interface RunningAgent {
 }
 
 function startAgent(args: string[]): RunningAgent {
-  const proc = spawn(process.execPath, [AGENT_BIN, ...args], {
+  // e.g. BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/agent-prof" for the agent's CPU profile.
+  const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, AGENT_BIN, ...args], {
     env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
     stdio: ["ignore", "ignore", "pipe"],
   });
@@ -536,13 +568,19 @@ async function main(): Promise<void> {
     }
 
     // ---- 3: CONCURRENT attaches at once, per side; rounds alternate which side goes first. ----
-    const conc = { agentWall: [] as number[], directWall: [] as number[], agent: [] as number[], direct: [] as number[], agentPlugin: [] as number[], directAdd: [] as number[], createsDone: [] as number[], claims: [] as string[], lastClaim: [] as number[], queued: [] as number[], logCalls: [] as number[] };
+    const conc = { agentWall: [] as number[], directWall: [] as number[], agent: [] as number[], direct: [] as number[], agentPlugin: [] as number[], directAdd: [] as number[], createsDone: [] as number[], claims: [] as string[], lastClaim: [] as number[], queued: [] as number[], logCalls: [] as number[], steps: [] as AgentRun[], agentCpu: [] as number[], directCpu: [] as number[], runnerCpu: [] as number[], split: [] as { console: number; agent: number; helper: number }[] };
     const agentBatch = async () => {
       const names = Array.from({ length: CONCURRENT }, () => nextName("a"));
       const start = wallNow();
+      const cpu0 = hostCpuMs();
+      const helperPid = childPids(running.proc.pid).find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("spawner-child"));
+      const split0 = { console: process.cpuUsage(), agent: processCpuMs(running.proc.pid), helper: processCpuMs(helperPid) };
       const made = await Promise.all(names.map((n) => agentAttach(n)));
       conc.createsDone.push(wallNow() - start);
       const finished = await Promise.all(made.map((a) => ops.succeeded(a.operationId)));
+      conc.agentCpu.push(hostCpuMs() - cpu0);
+      const used = process.cpuUsage(split0.console);
+      conc.split.push({ console: (used.user + used.system) / 1000, agent: processCpuMs(running.proc.pid) - split0.agent, helper: processCpuMs(helperPid) - split0.helper });
       // Read back only once all are ready: the reads must not load the console during the batch.
       const done: AgentRun[] = [];
       for (const [i, a] of made.entries()) done.push(await inspect(a, finished[i]!));
@@ -555,6 +593,7 @@ async function main(): Promise<void> {
       conc.claims.push([...claims].sort((x, y) => x[0] - y[0]).map(([at, n]) => `+${Math.round(at - start)} ms ×${n}`).join(", "));
       conc.lastClaim.push(Math.max(...done.map((d) => d.startedAt)) - start);
       conc.queued.push(...done.map((d) => d.pluginStarts - d.agentBegins));
+      conc.steps.push(...done);
       conc.logCalls.push(...done.map((d) => d.logCalls));
       // Untimed, bounded: every detach at once, then wait for each.
       await Promise.all(done.map((d) => detach(d.attachmentId)));
@@ -562,7 +601,11 @@ async function main(): Promise<void> {
     const directBatch = async () => {
       const names = Array.from({ length: CONCURRENT }, () => nextName("d"));
       // Timed inside the runner, from its receipt of the batch.
+      const cpu0 = hostCpuMs();
+      const runner0 = processCpuMs(directRunner.pid);
       const done = await directRunner.attach(names);
+      conc.directCpu.push(hostCpuMs() - cpu0);
+      conc.runnerCpu.push(processCpuMs(directRunner.pid) - runner0);
       conc.directWall.push(Math.max(...done.map((d) => d.endMs)));
       conc.direct.push(...done.map((d) => d.endMs));
       conc.directAdd.push(...done.map((d) => d.addMs));
@@ -645,8 +688,18 @@ async function main(): Promise<void> {
     console.log(row("  agent: all creates returned", conc.createsDone));
     console.log(row("  agent: last claim starts", conc.lastClaim));
     console.log(row("  agent: op begins → plugin spawned", conc.queued));
+    console.log(row("    claimed → op begins", conc.steps.map((a) => a.agentBegins - a.startedAt)));
+    console.log(row("    op begins → sandbox made", conc.steps.map((a) => a.sandboxMade - a.agentBegins)));
+    console.log(row("    sandbox made → plugin spawned", conc.steps.map((a) => a.pluginStarts - a.sandboxMade)));
+    console.log(row("  agent: plugin exit → outcome stored", conc.steps.map((a) => a.finishedAt - a.pluginExits)));
     for (const [i, c] of conc.claims.entries()) console.log(`  claims, round ${i + 1}: ${c}`);
     console.log(`  agent.log calls per attach: median ${median(conc.logCalls)}, max ${Math.max(...conc.logCalls)}`);
+    console.log(row("  host CPU busy during the agent's batch (ms)", conc.agentCpu));
+    console.log(row("    of it this process (the console)", conc.split.map((x) => x.console)));
+    console.log(row("    of it the agent", conc.split.map((x) => x.agent)));
+    console.log(row("    of it the agent's spawn helper", conc.split.map((x) => x.helper)));
+    console.log(row("  host CPU busy during the direct batch (ms)", conc.directCpu));
+    console.log(row("    of it the direct runner", conc.runnerCpu));
     const throughput = median(conc.directWall) / median(conc.agentWall);
     console.log(`  throughput vs direct (direct wall / agent wall, medians)  ${throughput.toFixed(3)}`);
     console.log(`  target: ≥ 0.8 — ${verdict(throughput >= 0.8)}`);
