@@ -126,7 +126,8 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
   // ---- reports (the outcome outbox) ------------------------------------------------------------
   async function send(report: Report): Promise<boolean> {
     try {
-      await call(() => client.complete.mutate(report));
+      const { more } = await call(() => client.complete.mutate(report));
+      if (more) workWaiting = true;
       await reports.done(report);
       return true;
     } catch (error) {
@@ -192,6 +193,8 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
 
   let claiming = false;
   let claimAgain = false;
+  /** Work may be waiting that the last claim did not take: a full page, no free slot, or more behind a finished operation. */
+  let workWaiting = false;
   async function claimAndRun(): Promise<void> {
     if (claiming) {
       claimAgain = true;
@@ -201,13 +204,18 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
     try {
       do {
         claimAgain = false;
+        if (stopping.signal.aborted) return;
         const free = config.concurrency - inFlight.size;
-        if (free <= 0 || stopping.signal.aborted) return;
+        if (free <= 0) {
+          workWaiting = true;
+          return;
+        }
         const max = Math.min(free, 16);
         const ops = await call(() => client.claim.mutate({ max }));
         for (const op of ops) start(op);
-        // A full page: there may be more waiting.
-        if (ops.length === max) claimAgain = true;
+        // A full page: there may be more.
+        workWaiting = ops.length === max;
+        if (workWaiting) claimAgain = true;
       } while (claimAgain);
     } finally {
       claiming = false;
@@ -221,7 +229,8 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
       .catch((error: unknown) => log.error("operation crashed", { operationId: op.operationId, error: (error as Error).message }))
       .finally(() => {
         inFlight.delete(op.operationId);
-        void claimAndRun().catch(() => {});
+        // Pushes announce new work; a claim here only when some may be waiting.
+        if (workWaiting) void claimAndRun().catch(() => {});
       });
     inFlight.set(op.operationId, task);
   }

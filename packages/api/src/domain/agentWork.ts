@@ -217,7 +217,10 @@ export async function completeOperation(ctx: AgentCtx, input: CompleteInput) {
   const op = await currentClaim(ctx, input.operationId, input.attempt);
   const { done, status } = await finish(ctx, op, input, new Date());
   if (!done) throw staleAttempt(input.operationId, input.attempt);
-  return { status };
+  // Work queued behind this one on the same attachment (a check, a detach) is claimable now;
+  // saying so spares the agent a claim after every completion.
+  const next = await ctx.db.operation.findFirst({ where: { attachmentId: op.attachmentId, status: "queued" }, select: { id: true } });
+  return { status, more: next !== null };
 }
 
 /** What the agent's reconcile compares the host with: attachments that should exist, with their configs. */

@@ -27,6 +27,8 @@ const ATTACHMENT_SELECT = {
   createdAt: true,
   updatedAt: true,
 } satisfies Prisma.AttachmentSelect;
+/** The attachment's own columns: a write selecting only these is one INSERT/UPDATE … RETURNING. */
+const { host: _host, ...ATTACHMENT_ROW_SELECT } = ATTACHMENT_SELECT;
 
 const OPERATION_SELECT = {
   id: true,
@@ -85,7 +87,7 @@ export async function createAttachment(ctx: Ctx, input: CreateAttachmentInput) {
   const user = ctx.session!.user;
   const { attachment, operation } = await ctx.db
     .$transaction(async (tx) => {
-      const host = await tx.host.findUnique({ where: { id: input.hostId }, select: { id: true, revokedAt: true } });
+      const host = await tx.host.findUnique({ where: { id: input.hostId }, select: { id: true, name: true, revokedAt: true } });
       if (!host) throw new ApiError("NOT_FOUND", "No host with this id");
       if (host.revokedAt) throw new ApiError("CONFLICT", "This host is revoked");
       const network = await tx.network.findUnique({ where: { id: input.networkId }, select: { id: true, name: true, latestRevision: true } });
@@ -113,9 +115,10 @@ export async function createAttachment(ctx: Ctx, input: CreateAttachmentInput) {
         createdById: user.id,
         createdByName: user.username,
       };
-      const saved = existing
-        ? await tx.attachment.update({ where: { id: existing.id }, data: { ...data, generation: existing.generation + 1 }, select: ATTACHMENT_SELECT })
-        : await tx.attachment.create({ data: { ...data, hostId: host.id, networkName: network.name, containerId, ifName: input.ifName }, select: ATTACHMENT_SELECT });
+      const row = existing
+        ? await tx.attachment.update({ where: { id: existing.id }, data: { ...data, generation: existing.generation + 1 }, select: ATTACHMENT_ROW_SELECT })
+        : await tx.attachment.create({ data: { ...data, hostId: host.id, networkName: network.name, containerId, ifName: input.ifName }, select: ATTACHMENT_ROW_SELECT });
+      const saved = { ...row, host: { name: host.name } };
       const op = await enqueue(tx, ctx, saved, "attach", saved.generation);
       await writeAudit(tx, ctx, {
         action: "attachments.create",

@@ -125,11 +125,13 @@ describe("attachments and operations", () => {
     expect(claimed).toMatchObject({ operationId: operation.id, attempt: 1, kind: "attach", attachment: { containerId: "box-1", ifName: "eth0", capabilityArgs: { portMappings: [{ hostPort: 8080 }] } } });
     expect((claimed!.conflist as { name: string }).name).toBe("agentnet");
     expect((await viewer.caller.attachments.get({ id: attachment.id })).state).toBe("applying");
-    // A check queued behind the running attach is not handed out until the attach is done.
+    // Nothing else is claimable while the attach runs.
     expect(await h.agent.claim({ max: 4 })).toEqual([]);
     expect(await h.agent.log({ entries: [{ operationId: operation.id, attempt: 1, lines: [{ stream: "plugin", line: "bridge: ADD" }] }] })).toEqual({ stored: 1, refused: [] });
     // The job's last lines travel with the outcome and are stored with it.
-    await h.agent.complete({ operationId: operation.id, attempt: 1, outcome: "succeeded", result: { cniVersion: "1.1.0", ips: [{ address: "10.77.0.2/24" }] }, lines: [{ stream: "agent", line: "address 10.77.0.2/24" }] });
+    expect(
+      await h.agent.complete({ operationId: operation.id, attempt: 1, outcome: "succeeded", result: { cniVersion: "1.1.0", ips: [{ address: "10.77.0.2/24" }] }, lines: [{ stream: "agent", line: "address 10.77.0.2/24" }] }),
+    ).toEqual({ status: "succeeded", more: false });
     const ready = await viewer.caller.attachments.get({ id: attachment.id });
     expect(ready.state).toBe("ready");
     expect(ready.result).toMatchObject({ ips: [{ address: "10.77.0.2/24" }] });
@@ -141,6 +143,20 @@ describe("attachments and operations", () => {
     expect(stale.code).toBe("CONFLICT");
     expect((await viewer.caller.attachments.get({ id: attachment.id })).state).toBe("ready");
     expect((await viewer.caller.attachments.operation({ id: operation.id })).logs.map((l) => l.line)).toEqual(["bridge: ADD", "address 10.77.0.2/24"]);
+  });
+
+  it("work queued behind a running operation is handed out once it completes, and the completion says it is there", async () => {
+    const h = await enroll("behind-1");
+    const { attachment, operation } = await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "netns", name: "behind" }, ifName: "eth0", portMappings: [] });
+    const [attach] = await h.agent.claim({ max: 4 });
+    const detach = (await operator.caller.attachments.detach({ id: attachment.id })).operation!;
+    expect(detach).toMatchObject({ kind: "detach", status: "queued" });
+    expect(await h.agent.claim({ max: 4 })).toEqual([]);
+    expect(await h.agent.complete({ operationId: operation.id, attempt: attach!.attempt, outcome: "succeeded", result: { ips: [] } })).toEqual({ status: "succeeded", more: true });
+    const [next] = await h.agent.claim({ max: 4 });
+    expect(next).toMatchObject({ operationId: detach.id, kind: "detach", attempt: 1 });
+    expect(await h.agent.complete({ operationId: detach.id, attempt: 1, outcome: "succeeded" })).toEqual({ status: "succeeded", more: false });
+    expect((await viewer.caller.attachments.get({ id: attachment.id })).state).toBe("detached");
   });
 
   it("claims hand out pages in creation order, each operation with its attachment and its revision's config", async () => {
