@@ -2,7 +2,7 @@ import { CniError, type CniResult, type CniRuntime, type NetworkConfigList, type
 import { z } from "zod";
 import type { IntentJournal } from "./intents";
 import type { Logger } from "./log";
-import { deleteSandbox, ensureSandbox, netnsPathOf } from "./targets";
+import { deleteSandbox, ensureSandbox, netnsPathOf, sandboxLoopbackUp } from "./targets";
 
 /** What the console sends, re-validated: the agent trusts nothing it did not check itself. */
 export const OperationPayload = z.object({
@@ -141,7 +141,15 @@ async function attach(deps: ExecutorDeps, payload: OperationPayload, net: Networ
     await deps.runtime.delNetworkList(net, rt);
   }
   say({ stream: "agent", line: `ADD ${net.name} ${rt.containerId} ${rt.ifName} (${rt.netns})` });
-  const result: CniResult = await deps.runtime.addNetworkList(net, rt);
+  // A sandbox's loopback comes up beside ADD (it does not touch the plugins' interface); both are awaited.
+  const [added, loopback] = await Promise.allSettled([
+    deps.runtime.addNetworkList(net, rt),
+    a.targetKind === "sandbox" ? sandboxLoopbackUp(a.target, deps.netnsDir, deps.spawner) : Promise.resolve(),
+  ]);
+  if (added.status === "rejected") throw added.reason;
+  // ADD is done and cached: a later attempt DELs it first.
+  if (loopback.status === "rejected") throw loopback.reason;
+  const result: CniResult = added.value;
   for (const ip of result.ips ?? []) say({ stream: "agent", line: `address ${ip.address}${ip.gateway ? ` via ${ip.gateway}` : ""}` });
   return { outcome: "succeeded", result: result as unknown as Record<string, unknown> };
 }

@@ -35,15 +35,23 @@ function requireIpNetnsDir(netnsDir: string): void {
   }
 }
 
-/** Creates the sandbox's namespace unless it exists. */
+/** Creates the sandbox's namespace unless it exists. Its loopback is still down: see sandboxLoopbackUp. */
 export async function ensureSandbox(name: string, netnsDir: string, spawner: Spawner): Promise<"created" | "existed"> {
   requireIpNetnsDir(netnsDir);
   if (!NAME_RE.test(name)) throw new TargetError(`invalid namespace name ${JSON.stringify(name)}`);
   if (existsSync(join(netnsDir, name))) return "existed";
   await ip(spawner, ["netns", "add", name]);
-  // The loopback of a fresh namespace is down; containers expect it up.
-  await ip(spawner, ["-n", name, "link", "set", "lo", "up"]);
   return "created";
+}
+
+/**
+ * Sets the sandbox's loopback up (a fresh namespace has it down; containers expect it up).
+ * Idempotent; independent of the CNI plugins, so it runs beside ADD rather than before it.
+ */
+export async function sandboxLoopbackUp(name: string, netnsDir: string, spawner: Spawner): Promise<void> {
+  requireIpNetnsDir(netnsDir);
+  if (!NAME_RE.test(name)) throw new TargetError(`invalid namespace name ${JSON.stringify(name)}`);
+  await ip(spawner, ["-n", name, "link", "set", "lo", "up"]);
 }
 
 /** Deletes the sandbox's namespace; a missing one is fine. */

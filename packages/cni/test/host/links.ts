@@ -20,6 +20,8 @@ export interface LinkInfo {
   kind?: string;
   master?: string;
   address?: string;
+  /** UP, LOWER_UP, LOOPBACK, … */
+  flags: string[];
 }
 
 const nsArgs = (netns?: string): string[] => (netns ? ["-n", netns] : []);
@@ -61,6 +63,7 @@ export async function listLinks(netns?: string): Promise<LinkInfo[]> {
     ifindex: number;
     master?: string;
     address?: string;
+    flags?: string[];
     linkinfo?: { info_kind?: string };
   }[];
   return raw.map((l) => ({
@@ -69,6 +72,7 @@ export async function listLinks(netns?: string): Promise<LinkInfo[]> {
     kind: l.linkinfo?.info_kind,
     master: l.master,
     address: l.address,
+    flags: l.flags ?? [],
   }));
 }
 
