@@ -124,22 +124,27 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
   }
 
   // ---- reports (the outcome outbox) ------------------------------------------------------------
-  async function send(report: Report): Promise<boolean> {
+  /** Sends an outcome: true when the console took it or refused it for good, false when it should be sent again. */
+  async function deliver(report: Report): Promise<boolean> {
     try {
       const { more } = await call(() => client.complete.mutate(report));
       if (more) workWaiting = true;
-      await reports.done(report);
       return true;
     } catch (error) {
       const code = trpcCode(error);
       if (code === "CONFLICT" || code === "NOT_FOUND") {
         // Fenced out: a newer attempt owns the operation now. Our result changes nothing.
         log.warn("result refused by the console (stale attempt)", { operationId: report.operationId, attempt: report.attempt, error: (error as Error).message });
-        await reports.done(report);
         return true;
       }
       return false;
     }
+  }
+
+  async function send(report: Report): Promise<boolean> {
+    if (!(await deliver(report))) return false;
+    await reports.done(report);
+    return true;
   }
 
   async function flushReports(): Promise<void> {
@@ -182,10 +187,14 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
       say({ stream: "agent", line: `${op.kind} (attempt ${op.attempt}) of ${op.attachment.containerId}/${op.attachment.ifName} on ${op.attachment.networkName} r${op.attachment.networkRevision}` });
       const outcome = await executeOperation({ runtime: opRuntime, spawner, netnsDir: config.netnsDir, intents, log }, op, say);
       const report: Report = { operationId: op.operationId, attempt: op.attempt, attachmentId: op.attachment.id, ...outcome, lines: await jobLog.take(op) };
-      // The outcome is on disk before the intent goes: a crash in between re-sends, never forgets.
-      await reports.put(report);
+      // The outcome goes to the console while it is made durable here. The intent goes only once
+      // the outcome is on disk: a crash before that DELs (outcome unknown), after it re-sends.
+      const durable = reports.put(report);
+      const delivered = deliver(report);
+      await durable;
       await intents.remove(op.attachment.id, op);
-      if (!(await send(report))) log.warn("console unreachable: the result is queued", { operationId: op.operationId });
+      if (await delivered) await reports.done(report);
+      else log.warn("console unreachable: the result is queued", { operationId: op.operationId });
     } finally {
       clearInterval(extendTimer);
     }
@@ -240,7 +249,14 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
   async function recoverIntents(): Promise<void> {
     const { intents: left, bad } = intents.list();
     for (const name of bad) log.warn("unreadable intent record", { file: name });
+    // An intent whose outcome was already recorded finished: nothing to undo (the report is re-sent).
+    const finished = new Set(reports.list().map((r) => `${r.operationId}#${r.attempt}`));
     for (const intent of left) {
+      if (finished.has(`${intent.operationId}#${intent.attempt}`)) {
+        log.info("an operation finished before the agent stopped; its outcome is queued", { operationId: intent.operationId, attempt: intent.attempt });
+        await intents.remove(intent.attachmentId);
+        continue;
+      }
       log.warn("an operation was interrupted: DEL first", { operationId: intent.operationId, attempt: intent.attempt, kind: intent.kind, containerId: intent.containerId });
       if (intent.kind !== "check") {
         try {

@@ -4,7 +4,7 @@
  * the host with `ip`, the lease files and the cache directory.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ApiTest, serveApi, setupApiTest } from "@switchyard/api/testing";
@@ -142,6 +142,8 @@ describe.runIf(isRoot)("switchyard-agent against a console, with the real plugin
     const ready = await operator.caller.attachments.get({ id: attachment.id });
     const address = (ready.result as { ips: { address: string }[] }).ips[0]!.address;
     expect(await getGlobalAddrs(name, "eth0")).toEqual([address]);
+    // The sandbox's loopback is up, as containers expect.
+    expect((await listLinks(name)).find((l) => l.ifname === "lo")?.flags).toContain("UP");
     const leases = await readLeases(s.dirs.dataDir, s.names.network);
     expect(leases.map((l) => `${l.ip}/24`)).toEqual([address]);
     const job = await operator.caller.attachments.operation({ id: operation.id });
@@ -210,6 +212,39 @@ describe.runIf(isRoot)("switchyard-agent against a console, with the real plugin
 
     await operator.caller.attachments.detach({ id: attachment.id });
     await waitFor("the attachment to be detached", async () => (await stateOf(attachment.id)) === "detached", 30_000);
+    await expectNothingLeft(s, [name]);
+  });
+
+  it("killed after an outcome was recorded but before its intent was removed: the restart re-sends it and undoes nothing", async () => {
+    const s = await setup();
+    const first = startAgent([...s.agentArgs, "--join-token", s.token]);
+    const hostId = await hostIdOf(s.hostname);
+    const { name, attachment, operation } = await sandbox(hostId, s.network.id);
+    await waitFor("the attachment to be ready", async () => (await stateOf(attachment.id)) === "ready");
+    const ready = await operator.caller.attachments.get({ id: attachment.id });
+    const address = (ready.result as { ips: { address: string }[] }).ips[0]!.address;
+    first.proc.kill("SIGKILL");
+    await first.exited;
+    // The files as a kill between "report on disk" and "intent removed" leaves them.
+    const { attempt } = await t.db.operation.findUniqueOrThrow({ where: { id: operation.id } });
+    const revision = await t.db.networkRevision.findFirstOrThrow({ where: { networkId: s.network.id }, select: { conflist: true } });
+    mkdirSync(join(s.dataDir, "intents"), { recursive: true });
+    mkdirSync(join(s.dataDir, "reports"), { recursive: true });
+    const intent = { operationId: operation.id, attempt, kind: "attach", attachmentId: attachment.id, networkName: s.names.network, containerId: name, ifName: "eth0", netns: `/run/netns/${name}`, conflist: revision.conflist, capabilityArgs: {}, startedAt: new Date() };
+    writeFileSync(join(s.dataDir, "intents", `${attachment.id}.json`), JSON.stringify(intent));
+    writeFileSync(join(s.dataDir, "reports", `${operation.id}-${attempt}.json`), JSON.stringify({ operationId: operation.id, attempt, attachmentId: attachment.id, outcome: "succeeded", result: ready.result }));
+
+    const again = startAgent(s.agentArgs);
+    await again.waitForLog((l) => l.msg === "an operation finished before the agent stopped; its outcome is queued");
+    await again.waitForLog((l) => l.msg === "agent started");
+    // Re-sent and refused as already recorded: the queue empties; nothing was DELed.
+    await waitFor("the report queue to empty", async () => readdirSync(join(s.dataDir, "reports")).length === 0);
+    expect(readdirSync(join(s.dataDir, "intents"))).toEqual([]);
+    expect(await getGlobalAddrs(name, "eth0")).toEqual([address]);
+    expect(await listCacheFiles(s.dirs.cacheDir)).toHaveLength(1);
+    expect(await stateOf(attachment.id)).toBe("ready");
+    await operator.caller.attachments.detach({ id: attachment.id });
+    await waitFor("the attachment to be detached", async () => (await stateOf(attachment.id)) === "detached");
     await expectNothingLeft(s, [name]);
   });
 
