@@ -165,62 +165,75 @@ export interface CompleteInput {
 }
 
 type OpRow = { id: string; attachmentId: string; attempt: number; maxAttempts: number; generation: number; kind: "attach" | "check" | "detach" };
+const OP_ROW_SELECT = { id: true, attachmentId: true, attempt: true, maxAttempts: true, generation: true, kind: true } as const;
 
-async function finish(ctx: AgentCtx, op: OpRow, input: Omit<CompleteInput, "operationId" | "attempt">, now: Date) {
-  const kind = op.kind;
+/**
+ * Closes an attempt with its outcome and moves the attachment, in one transaction fenced by
+ * (operation, attempt). `op` is the row when the caller read it (a retry needs maxAttempts); a
+ * terminal outcome can be given just the fence: the fenced UPDATE … RETURNING finds the row.
+ */
+async function finish(ctx: AgentCtx, op: OpRow | { id: string; attempt: number }, input: Omit<CompleteInput, "operationId" | "attempt">, now: Date) {
   const lines = jobLines({ attempt: op.attempt, lines: input.lines });
-  const retry = input.outcome === "failed" && input.retryable === true && op.attempt < op.maxAttempts;
-  const status = input.outcome === "succeeded" ? "succeeded" : retry ? "queued" : "failed";
+  const retry = "maxAttempts" in op && input.outcome === "failed" && input.retryable === true && op.attempt < op.maxAttempts;
+  const status: "succeeded" | "queued" | "failed" = input.outcome === "succeeded" ? "succeeded" : retry ? "queued" : "failed";
   const error = (input.error ?? "").slice(0, 4000);
-  const done = await ctx.db.$transaction(async (tx) => {
-    const { count } = await tx.operation.updateMany({
-      where: { id: op.id, status: "running", attempt: op.attempt },
-      data: {
-        status,
-        error,
-        claimedUntil: null,
-        ...(input.result !== undefined ? { result: input.result as Prisma.InputJsonValue } : {}),
-        ...(retry ? { notBefore: new Date(now.getTime() + backoffMs(op.attempt)) } : { finishedAt: now }),
-      },
-    });
-    if (count === 0) return false;
-    if (lines.length > 0) await tx.operationLog.createMany({ data: lines.map((l) => ({ ...l, operationId: op.id })) });
-    let data: Prisma.AttachmentUpdateManyMutationInput;
+  const closed = await ctx.db.$transaction(async (tx) => {
+    const where = { id: op.id, hostId: ctx.agent.hostId, status: "running" as const, attempt: op.attempt };
+    const data: Prisma.OperationUpdateManyMutationInput = {
+      status,
+      error,
+      claimedUntil: null,
+      ...(input.result !== undefined ? { result: input.result as Prisma.InputJsonValue } : {}),
+      ...(retry ? { notBefore: new Date(now.getTime() + backoffMs(op.attempt)) } : { finishedAt: now }),
+    };
+    let row: OpRow | undefined;
+    if ("maxAttempts" in op) row = (await tx.operation.updateMany({ where, data })).count > 0 ? op : undefined;
+    else [row] = await tx.operation.updateManyAndReturn({ where, data, select: OP_ROW_SELECT });
+    if (!row) return undefined;
+    if (lines.length > 0) await tx.operationLog.createMany({ data: lines.map((l) => ({ ...l, operationId: row.id })) });
+    let change: Prisma.AttachmentUpdateManyMutationInput;
     if (status === "succeeded") {
-      data =
-        kind === "attach"
+      change =
+        row.kind === "attach"
           ? { state: "ready", result: input.result as Prisma.InputJsonValue, lastError: "" }
-          : kind === "detach"
+          : row.kind === "detach"
             ? { state: "detached", result: undefined, lastError: "" }
             : { state: "ready", lastError: "" };
     } else if (retry) {
-      data = { lastError: `attempt ${op.attempt} failed, retrying: ${error}` };
+      change = { lastError: `attempt ${row.attempt} failed, retrying: ${error}` };
     } else {
-      data = { state: "failed", lastError: error };
+      change = { state: "failed", lastError: error };
     }
     // Only the operation serving the latest desired state moves the attachment's state.
-    await tx.attachment.updateMany({ where: { id: op.attachmentId, generation: op.generation }, data });
-    return true;
+    await tx.attachment.updateMany({ where: { id: row.attachmentId, generation: row.generation }, data: change });
+    return row;
   });
-  if (done && lines.length > 0) ctx.events.publish("operation", { kind: "log", operationId: op.id, attachmentId: op.attachmentId, hostId: ctx.agent.hostId, lines });
-  if (done) ctx.events.publish("operation", { kind: "status", operationId: op.id, attachmentId: op.attachmentId, hostId: ctx.agent.hostId, status });
-  if (done && retry) {
+  if (!closed) return { done: false as const, status };
+  const announce = { operationId: closed.id, attachmentId: closed.attachmentId, hostId: ctx.agent.hostId };
+  if (lines.length > 0) ctx.events.publish("operation", { kind: "log", ...announce, lines });
+  ctx.events.publish("operation", { kind: "status", ...announce, status });
+  if (retry) {
     // Wake the agent when the back-off is over (its own periodic claim covers a console restart).
     const hostId = ctx.agent.hostId;
-    setTimeout(() => ctx.events.publish("host", { kind: "work", hostId }), backoffMs(op.attempt) + 50).unref();
+    setTimeout(() => ctx.events.publish("host", { kind: "work", hostId }), backoffMs(closed.attempt) + 50).unref();
   }
-  return { done, status };
+  return { done: true as const, status, op: closed };
 }
 
 /** Records an attempt's outcome, fenced by (operation, attempt): a stale attempt's late result is refused. */
 export async function completeOperation(ctx: AgentCtx, input: CompleteInput) {
-  const op = await currentClaim(ctx, input.operationId, input.attempt);
-  const { done, status } = await finish(ctx, op, input, new Date());
-  if (!done) throw staleAttempt(input.operationId, input.attempt);
+  // A success or a final failure needs no read first; a retryable failure needs maxAttempts.
+  const terminal = input.outcome === "succeeded" || input.retryable !== true;
+  const target = terminal ? { id: input.operationId, attempt: input.attempt } : await currentClaim(ctx, input.operationId, input.attempt);
+  const finished = await finish(ctx, target, input, new Date());
+  if (!finished.done) {
+    await currentClaim(ctx, input.operationId, input.attempt); // NOT_FOUND for another host's or a missing operation
+    throw staleAttempt(input.operationId, input.attempt);
+  }
   // Work queued behind this one on the same attachment (a check, a detach) is claimable now;
   // saying so spares the agent a claim after every completion.
-  const next = await ctx.db.operation.findFirst({ where: { attachmentId: op.attachmentId, status: "queued" }, select: { id: true } });
-  return { status, more: next !== null };
+  const next = await ctx.db.operation.findFirst({ where: { attachmentId: finished.op.attachmentId, status: "queued" }, select: { id: true } });
+  return { status: finished.status, more: next !== null };
 }
 
 /** What the agent's reconcile compares the host with: attachments that should exist, with their configs. */
