@@ -23,8 +23,16 @@ const { values: flags } = parseArgs({
     attach: { type: "string", default: "30" },
     concurrent: { type: "string", default: "50" },
     rounds: { type: "string", default: "3" },
+    target: { type: "string", default: "sandbox" },
   },
 });
+if (flags.target !== "sandbox" && flags.target !== "netns") throw new Error(`--target sandbox|netns, not ${flags.target}`);
+/**
+ * sandbox: the agent creates the namespace (\`ip netns add\`, lo up) as part of the attach, and so does
+ * the direct side. netns: the namespace exists before the clock starts (a container's, made untimed by
+ * the runner) on both sides, so the attach is the console, the agent and the plugin alone.
+ */
+const TARGET: "sandbox" | "netns" = flags.target;
 const ATTACHES = clamp(Number(flags.attach), 1, 500);
 const CONCURRENT = clamp(Number(flags.concurrent), 1, 64); // the agent runs at most 64 operations at once
 const ROUNDS = clamp(Number(flags.rounds), 1, 10);
@@ -106,14 +114,20 @@ function exec(cmd, args, env, stdin) {
 }
 const env = (name, command) => ({ CNI_COMMAND: command, CNI_CONTAINERID: name, CNI_NETNS: netnsDir + "/" + name, CNI_IFNAME: "eth0", CNI_PATH: cniPath, PATH: process.env.PATH });
 const conf = (extra) => JSON.stringify({ ...plugin.conf, name: plugin.name, cniVersion: "1.0.0", ...extra });
-async function attach(name, start) {
+// As the agent does it: the namespace, then its loopback beside the plugin's ADD.
+async function attach(name, start, makeNetns) {
   const t0 = performance.now();
-  await exec("ip", ["netns", "add", name], process.env);
-  await exec("ip", ["-n", name, "link", "set", "lo", "up"], process.env);
+  if (makeNetns) await exec("ip", ["netns", "add", name], process.env);
   const t1 = performance.now();
-  results.set(name, JSON.parse(await exec(bridge, [], env(name, "ADD"), conf({}))));
+  const [result] = await Promise.all([exec(bridge, [], env(name, "ADD"), conf({})), makeNetns ? exec("ip", ["-n", name, "link", "set", "lo", "up"], process.env) : undefined]);
+  results.set(name, JSON.parse(result));
   const t2 = performance.now();
   return { name, netnsMs: t1 - t0, addMs: t2 - t1, totalMs: t2 - t0, endMs: t2 - start };
+}
+// A container's namespace, made before the clock starts (--target netns).
+async function prepare(name) {
+  await exec("ip", ["netns", "add", name], process.env);
+  await exec("ip", ["-n", name, "link", "set", "lo", "up"], process.env);
 }
 async function detach(name) {
   if (results.has(name)) await exec(bridge, [], env(name, "DEL"), conf({ prevResult: results.get(name) }));
@@ -163,12 +177,14 @@ async function cleanHost() {
   } catch {}
 }
 const reply = (m) => process.connected && process.send(m);
-process.on("message", async ({ id, cmd, names, n, pid }) => {
+process.on("message", async ({ id, cmd, names, n, pid, makeNetns }) => {
   if (cmd === "guard") return void (agentPid = pid);
   const start = performance.now();
   inFlight++;
   try {
-    if (cmd === "attach") reply({ id, runs: await Promise.all(names.map((name) => attach(name, start))) });
+    if (cmd === "attach") reply({ id, runs: await Promise.all(names.map((name) => attach(name, start, makeNetns))) });
+    else if (cmd === "prepare") reply({ id, done: await Promise.all(names.map(prepare)) });
+    else if (cmd === "drop") reply({ id, done: await Promise.all(names.map((name) => exec("ip", ["netns", "del", name], process.env))) });
     else if (cmd === "detach") reply({ id, done: await Promise.all(names.map(detach)) });
     else reply({ id, probe: await probe(n) });
   } catch (error) {
@@ -243,7 +259,14 @@ function startDirectRunner(net: Network, cleanup: HostCleanup) {
     return reply;
   };
   return {
-    attach: async (names: string[]) => (await call({ cmd: "attach", names })).runs as DirectRun[],
+    /** Timed: (sandbox) the namespace, then lo up beside ADD; (netns) ADD into a prepared namespace. */
+    attach: async (names: string[]) => {
+      if (TARGET === "netns") await call({ cmd: "prepare", names });
+      return (await call({ cmd: "attach", names, makeNetns: TARGET === "sandbox" })).runs as DirectRun[];
+    },
+    /** Namespaces made untimed, for the agent's netns-target attaches. */
+    prepare: async (names: string[]) => void (await call({ cmd: "prepare", names })),
+    drop: async (names: string[]) => void (await call({ cmd: "drop", names })),
     detach: async (names: string[]) => void (await call({ cmd: "detach", names })),
     probe: async (n: number) => (await call({ cmd: "probe", n })).probe as { ms: number; rssMb: number },
     pid: proc.pid,
@@ -376,16 +399,14 @@ async function stopAgent(agent: RunningAgent): Promise<void> {
 type Events = ApiTest["deps"]["events"];
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 
-/** When each operation finished, and when its job log's "address" line was stored (the agent's last flush). */
+/** When each operation finished (its status event), and how many job-line events it had. */
 function watchOperations(events: Events, signal: AbortSignal) {
   const terminal = new Map<string, { status: string; at: number }>();
-  const addressLogged = new Map<string, number>();
   const logCalls = new Map<string, number>();
   const waiters = new Map<string, (v: { status: string; at: number }) => void>();
   void (async () => {
     for await (const e of events.subscribe("operation", signal)) {
       if (e.kind === "log") logCalls.set(e.operationId, (logCalls.get(e.operationId) ?? 0) + 1);
-      if (e.kind === "log" && e.lines?.some((l) => l.line.startsWith("address "))) addressLogged.set(e.operationId, wallNow());
       if (e.kind !== "status" || !e.status || !TERMINAL.has(e.status)) continue;
       const hit = { status: e.status, at: wallNow() };
       terminal.set(e.operationId, hit);
@@ -393,7 +414,6 @@ function watchOperations(events: Events, signal: AbortSignal) {
     }
   })();
   return {
-    addressLogged: (operationId: string) => addressLogged.get(operationId) ?? Number.NaN,
     /** How many agent.log calls the operation's job lines took. */
     logCalls: (operationId: string) => logCalls.get(operationId) ?? 0,
     /** When the operation's "succeeded" event arrived (epoch ms); throws on any other outcome. */
@@ -491,16 +511,22 @@ async function main(): Promise<void> {
       return name;
     };
 
+    /** --target netns: the namespaces exist before the clock starts (made by the runner, untimed). */
+    const prepare = async (names: string[]) => {
+      if (TARGET === "netns") await directRunner.prepare(names);
+    };
     const agentAttach = async (name: string) => {
       const t0 = wallNow();
-      const { attachment, operation } = await operator.caller.attachments.create({ hostId, networkId: network.id, target: { kind: "sandbox", name }, ifName: "eth0", portMappings: [] });
+      const { attachment, operation } = await operator.caller.attachments.create({ hostId, networkId: network.id, target: { kind: TARGET, name }, ifName: "eth0", portMappings: [] });
       const created = wallNow();
       return { name, attachmentId: attachment.id, operationId: operation.id, t0, created };
     };
     type AgentStart = Awaited<ReturnType<typeof agentAttach>>;
-    const detach = async (attachmentId: string) => {
-      const { operation } = await operator.caller.attachments.detach({ id: attachmentId });
+    /** Untimed. The agent deletes a sandbox's namespace itself; a netns target's is the runner's to drop. */
+    const detach = async (a: { attachmentId: string; name: string }) => {
+      const { operation } = await operator.caller.attachments.detach({ id: a.attachmentId });
       if (operation) await ops.succeeded(operation.id);
+      if (TARGET === "netns") await directRunner.drop([a.name]);
     };
 
     /** What the database and the job log say about one attach, read after the fact (untimed). */
@@ -528,7 +554,6 @@ async function main(): Promise<void> {
         pluginStarts: at((m) => m === "bridge ADD"),
         pluginExits: at((m) => PLUGIN_EXIT.test(m)),
         addressSaid: at((m) => m.startsWith("address ")),
-        addressStored: ops.addressLogged(a.operationId),
         logCalls: ops.logCalls(a.operationId),
       };
     };
@@ -536,9 +561,11 @@ async function main(): Promise<void> {
 
     // Warm-up, unmeasured: first exec of each path, the bridges' creation, the console's first queries.
     {
-      const w = await agentAttach(nextName("a"));
+      const warm = nextName("a");
+      await prepare([warm]);
+      const w = await agentAttach(warm);
       await ops.succeeded(w.operationId);
-      await detach(w.attachmentId);
+      await detach(w);
       const [d] = await directRunner.attach([nextName("d")]);
       await directRunner.detach([d!.name]);
     }
@@ -549,7 +576,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < ATTACHES; i++) {
       checkDeadline();
       const viaAgent = async () => {
-        const a = await agentAttach(nextName("a"));
+        const name = nextName("a");
+        await prepare([name]);
+        const a = await agentAttach(name);
         seqAgent.push(await inspect(a, await ops.succeeded(a.operationId)));
       };
       const viaRunner = async () => {
@@ -563,7 +592,7 @@ async function main(): Promise<void> {
         await viaAgent();
       }
       // Undone before the next pair, untimed: both sides always start from an empty bridge.
-      await detach(seqAgent.at(-1)!.attachmentId);
+      await detach(seqAgent.at(-1)!);
       await directRunner.detach([seqDirect.at(-1)!.name]);
     }
 
@@ -571,6 +600,7 @@ async function main(): Promise<void> {
     const conc = { agentWall: [] as number[], directWall: [] as number[], agent: [] as number[], direct: [] as number[], agentPlugin: [] as number[], directAdd: [] as number[], createsDone: [] as number[], claims: [] as string[], lastClaim: [] as number[], queued: [] as number[], logCalls: [] as number[], steps: [] as AgentRun[], agentCpu: [] as number[], directCpu: [] as number[], runnerCpu: [] as number[], split: [] as { console: number; agent: number; helper: number }[] };
     const agentBatch = async () => {
       const names = Array.from({ length: CONCURRENT }, () => nextName("a"));
+      await prepare(names);
       const start = wallNow();
       const cpu0 = hostCpuMs();
       const helperPid = childPids(running.proc.pid).find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("spawner-child"));
@@ -596,7 +626,7 @@ async function main(): Promise<void> {
       conc.steps.push(...done);
       conc.logCalls.push(...done.map((d) => d.logCalls));
       // Untimed, bounded: every detach at once, then wait for each.
-      await Promise.all(done.map((d) => detach(d.attachmentId)));
+      await Promise.all(done.map((d) => detach(d)));
     };
     const directBatch = async () => {
       const names = Array.from({ length: CONCURRENT }, () => nextName("d"));
@@ -643,11 +673,11 @@ async function main(): Promise<void> {
     const ratio = (a: number[], b: number[]) => (median(a) / median(b)).toFixed(3);
     console.log(`agent-attach: switchyard-agent → console API (${server.url}, ${DB_KIND}), bridge + host-local (${BRIDGE}), node ${process.version}, ${new Date().toISOString()}`);
 
-    console.log(`\n${ATTACHES} sequential sandbox attaches (interleaved with the direct sequence)`);
+    console.log(`\n${ATTACHES} sequential ${TARGET === "sandbox" ? "sandbox attaches (the namespace made as part of it)" : "attaches to existing namespaces"} (interleaved with the direct sequence)`);
     console.log(row("  agent: create → \"succeeded\" event", seqTotal));
     console.log(row("  agent: plugin time (job log)", seqAgent.map((a) => a.pluginMs)));
     console.log(row("  agent: overhead (total − plugin)", overhead));
-    console.log(row("  direct: netns add + lo up + bridge ADD", dirTotal));
+    console.log(row(TARGET === "sandbox" ? "  direct: netns add, then lo up ‖ bridge ADD" : "  direct: bridge ADD", dirTotal));
     console.log(row("  direct: bridge ADD alone", seqDirect.map((d) => d.addMs)));
     console.log(`  ratio agent/direct total (median)  ${ratio(seqTotal, dirTotal)}   (p90 ${(quantile(seqTotal, 0.9) / quantile(dirTotal, 0.9)).toFixed(3)})`);
     // Each pair ran back to back, so its difference cancels the drift of a shared machine's load.
@@ -665,20 +695,23 @@ async function main(): Promise<void> {
       ["console: attachments.create returns", step((a) => a.created - a.t0)],
       ["create returned → claim starts (push)", step((a) => a.startedAt - a.created)],
       ["claim → agent starts the operation", step((a) => a.agentBegins - a.startedAt)],
-      ["agent: sandbox (ip netns add, lo up)", step((a) => a.sandboxMade - a.agentBegins)],
-      ["agent: sandbox made → plugin spawned", step((a) => a.pluginStarts - a.sandboxMade)],
-      ["plugin: bridge ADD (job log)", step((a) => a.pluginMs)],
+      ...(TARGET === "sandbox"
+        ? ([
+            ["agent: intent, sandbox (ip netns add)", step((a) => a.sandboxMade - a.agentBegins)],
+            ["agent: sandbox made → plugin spawned", step((a) => a.pluginStarts - a.sandboxMade)],
+          ] as [string, number][])
+        : ([["agent: intent, checks → plugin spawned", step((a) => a.pluginStarts - a.agentBegins)]] as [string, number][])),
+      ["plugin: bridge ADD (job log; lo up beside it)", step((a) => a.pluginMs)],
       ["agent: plugin exit → result cached", step((a) => a.addressSaid - a.pluginExits)],
-      ["agent: → last job lines stored (log call)", step((a) => a.addressStored - a.addressSaid)],
-      ["agent: → complete arrives (complete call)", step((a) => a.finishedAt - a.addressStored)],
+      ["agent: → complete arrives (outcome + last lines)", step((a) => a.finishedAt - a.addressSaid)],
       ["console: complete → \"succeeded\" event", step((a) => a.t1 - a.finishedAt)],
     ];
     console.log(`\nwhere a sequential attach's time goes (median of each step; they need not add up exactly)`);
     for (const [label, ms] of steps) console.log(`  ${label.padEnd(46)} ${fmt(ms)} ms`);
-    console.log(`  ${"direct: ip netns add + lo up".padEnd(46)} ${fmt(median(seqDirect.map((d) => d.netnsMs)))} ms`);
-    console.log(`  agent → console calls per attach: claim, ${median(seqAgent.map((a) => a.logCalls))} × log (median), complete`);
+    if (TARGET === "sandbox") console.log(`  ${"direct: ip netns add".padEnd(46)} ${fmt(median(seqDirect.map((d) => d.netnsMs)))} ms`);
+    console.log(`  job-line events per attach: ${median(seqAgent.map((a) => a.logCalls))} (median; log calls, and the lines that came with the outcome)`);
 
-    console.log(`\n${CONCURRENT} concurrent sandbox attaches × ${ROUNDS} rounds (all created at once; wall until all ready)`);
+    console.log(`\n${CONCURRENT} concurrent ${TARGET === "sandbox" ? "sandbox attaches" : "attaches to existing namespaces"} × ${ROUNDS} rounds (all created at once; wall until all ready)`);
     console.log(row("  agent, batch wall", conc.agentWall));
     console.log(row("  direct, batch wall", conc.directWall));
     console.log(row("  agent, per attachment (from batch start)", conc.agent));
@@ -689,11 +722,13 @@ async function main(): Promise<void> {
     console.log(row("  agent: last claim starts", conc.lastClaim));
     console.log(row("  agent: op begins → plugin spawned", conc.queued));
     console.log(row("    claimed → op begins", conc.steps.map((a) => a.agentBegins - a.startedAt)));
-    console.log(row("    op begins → sandbox made", conc.steps.map((a) => a.sandboxMade - a.agentBegins)));
-    console.log(row("    sandbox made → plugin spawned", conc.steps.map((a) => a.pluginStarts - a.sandboxMade)));
+    if (TARGET === "sandbox") {
+      console.log(row("    op begins → sandbox made", conc.steps.map((a) => a.sandboxMade - a.agentBegins)));
+      console.log(row("    sandbox made → plugin spawned", conc.steps.map((a) => a.pluginStarts - a.sandboxMade)));
+    }
     console.log(row("  agent: plugin exit → outcome stored", conc.steps.map((a) => a.finishedAt - a.pluginExits)));
     for (const [i, c] of conc.claims.entries()) console.log(`  claims, round ${i + 1}: ${c}`);
-    console.log(`  agent.log calls per attach: median ${median(conc.logCalls)}, max ${Math.max(...conc.logCalls)}`);
+    console.log(`  job-line events per attach: median ${median(conc.logCalls)}, max ${Math.max(...conc.logCalls)}`);
     console.log(row("  host CPU busy during the agent's batch (ms)", conc.agentCpu));
     console.log(row("    of it this process (the console)", conc.split.map((x) => x.console)));
     console.log(row("    of it the agent", conc.split.map((x) => x.agent)));
@@ -707,7 +742,7 @@ async function main(): Promise<void> {
     console.log(`\nspawn cost (median spawn → exit of /bin/true, 15 runs; fork() copies the parent's page tables)`);
     console.log(`  ${`direct runner (bare node, ${spawnRunner.rssMb.toFixed(0)} MB resident)`.padEnd(52)} ${fmt(spawnRunner.ms)} ms`);
     console.log(`  ${`this process (the console, ${DB_KIND}, ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB)`.padEnd(52)} ${fmt(spawnHere)} ms`);
-    console.log(`  agent process: ${agentMem.rssMb.toFixed(0)} MB resident (peak ${agentMem.peakMb.toFixed(0)} MB); its sandbox step is 2 spawns of ip`);
+    console.log(`  agent process: ${agentMem.rssMb.toFixed(0)} MB resident (peak ${agentMem.peakMb.toFixed(0)} MB); an attach spawns ${TARGET === "sandbox" ? "ip twice and the plugin" : "the plugin"} through its spawn helper`);
 
     console.log(`\ncleanup check: ${attachments.length - notDetached}/${attachments.length} attachments detached, ${leases} leases, ${ports} bridge ports, ${leftNs} namespaces left`);
     if (notDetached + leases + ports + leftNs > 0) process.exitCode = 1;

@@ -141,10 +141,11 @@ async function attach(deps: ExecutorDeps, payload: OperationPayload, net: Networ
     await deps.runtime.delNetworkList(net, rt);
   }
   say({ stream: "agent", line: `ADD ${net.name} ${rt.containerId} ${rt.ifName} (${rt.netns})` });
-  // A sandbox's loopback comes up beside ADD (it does not touch the plugins' interface); both are awaited.
+  // A sandbox's loopback comes up beside ADD (it does not touch the plugins' interface); both are
+  // awaited. It is asked for a turn of the event loop later, so the plugin's spawn goes first.
   const [added, loopback] = await Promise.allSettled([
     deps.runtime.addNetworkList(net, rt),
-    a.targetKind === "sandbox" ? sandboxLoopbackUp(a.target, deps.netnsDir, deps.spawner) : Promise.resolve(),
+    a.targetKind === "sandbox" ? new Promise((r) => setImmediate(r)).then(() => sandboxLoopbackUp(a.target, deps.netnsDir, deps.spawner)) : Promise.resolve(),
   ]);
   if (added.status === "rejected") throw added.reason;
   // ADD is done and cached: a later attempt DELs it first.
