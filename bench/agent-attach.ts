@@ -259,11 +259,8 @@ function startDirectRunner(net: Network, cleanup: HostCleanup) {
     return reply;
   };
   return {
-    /** Timed: (sandbox) the namespace, then lo up beside ADD; (netns) ADD into a prepared namespace. */
-    attach: async (names: string[]) => {
-      if (TARGET === "netns") await call({ cmd: "prepare", names });
-      return (await call({ cmd: "attach", names, makeNetns: TARGET === "sandbox" })).runs as DirectRun[];
-    },
+    /** Timed: (sandbox) the namespace, then lo up beside ADD; (netns) ADD into a namespace made by prepare(). */
+    attach: async (names: string[]) => (await call({ cmd: "attach", names, makeNetns: TARGET === "sandbox" })).runs as DirectRun[],
     /** Namespaces made untimed, for the agent's netns-target attaches. */
     prepare: async (names: string[]) => void (await call({ cmd: "prepare", names })),
     drop: async (names: string[]) => void (await call({ cmd: "drop", names })),
@@ -566,7 +563,9 @@ async function main(): Promise<void> {
       const w = await agentAttach(warm);
       await ops.succeeded(w.operationId);
       await detach(w);
-      const [d] = await directRunner.attach([nextName("d")]);
+      const warmDirect = nextName("d");
+      await prepare([warmDirect]);
+      const [d] = await directRunner.attach([warmDirect]);
       await directRunner.detach([d!.name]);
     }
 
@@ -582,7 +581,9 @@ async function main(): Promise<void> {
         seqAgent.push(await inspect(a, await ops.succeeded(a.operationId)));
       };
       const viaRunner = async () => {
-        seqDirect.push(...(await directRunner.attach([nextName("d")])));
+        const name = nextName("d");
+        await prepare([name]);
+        seqDirect.push(...(await directRunner.attach([name])));
       };
       if (i % 2 === 0) {
         await viaAgent();
@@ -630,6 +631,7 @@ async function main(): Promise<void> {
     };
     const directBatch = async () => {
       const names = Array.from({ length: CONCURRENT }, () => nextName("d"));
+      await prepare(names);
       // Timed inside the runner, from its receipt of the batch.
       const cpu0 = hostCpuMs();
       const runner0 = processCpuMs(directRunner.pid);

@@ -11,6 +11,9 @@ import { collectInventory, pluginVersions } from "./inventory";
 import type { Logger } from "./log";
 import { type Report, createReportQueue } from "./reports";
 
+/** Operations per claim call (the console's limit). */
+const MAX_CLAIM = 64;
+
 /** The console refused our credential: revoked, expired or unknown. The process should exit. */
 export class CredentialRefused extends Error {}
 
@@ -219,7 +222,7 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
           workWaiting = true;
           return;
         }
-        const max = Math.min(free, 16);
+        const max = Math.min(free, MAX_CLAIM);
         const ops = await call(() => client.claim.mutate({ max }));
         for (const op of ops) start(op);
         // A full page: there may be more.
@@ -393,7 +396,7 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
       while (!stopping.signal.aborted && Date.now() < until) {
         try {
           const free = config.concurrency - inFlight.size;
-          const ops = free > 0 ? await call(() => client.poll.mutate({ max: Math.min(free, 16), waitMs: 20_000 })) : [];
+          const ops = free > 0 ? await call(() => client.poll.mutate({ max: Math.min(free, MAX_CLAIM), waitMs: 20_000 })) : [];
           for (const op of ops) start(op);
           if (free <= 0) await sleep(1000, stopping.signal);
         } catch (error) {

@@ -283,6 +283,9 @@ describe("attachments and operations", () => {
       expect(err.code, JSON.stringify(bad)).toBe("BAD_REQUEST");
     }
     expect(await t.db.attachment.count()).toBe(before);
+    // Claims: 1 to 64 a call; log calls: 1 to 64 entries.
+    for (const max of [0, 65]) expect((await trpcError(h.agent.claim({ max }))).code).toBe("BAD_REQUEST");
+    expect((await trpcError(h.agent.log({ entries: [] }))).code).toBe("BAD_REQUEST");
   });
 
   it("a network in use on a host cannot be deleted; once detached it can", async () => {
