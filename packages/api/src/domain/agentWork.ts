@@ -78,12 +78,8 @@ export async function claimOperations(ctx: AgentCtx, max: number): Promise<Claim
     where: { id: { in: won.map((op) => op.attachmentId) } },
     select: { id: true, containerId: true, ifName: true, targetKind: true, target: true, capabilityArgs: true, networkId: true, networkName: true, networkRevision: true },
   });
-  const revisions = await ctx.db.networkRevision.findMany({
-    where: { OR: attachments.map((a) => ({ networkId: a.networkId, number: a.networkRevision })) },
-    select: { networkId: true, number: true, conflist: true },
-  });
+  const conflistOf = await revisionConflists(ctx.db, attachments);
   const attachmentById = new Map(attachments.map((a) => [a.id, a]));
-  const conflistOf = new Map(revisions.map((r) => [`${r.networkId}:${r.number}`, r.conflist]));
   return won.map((op) => {
     const a = attachmentById.get(op.attachmentId)!;
     ctx.events.publish("operation", { kind: "status", operationId: op.id, attachmentId: a.id, hostId: ctx.agent.hostId, status: "running" });
@@ -94,7 +90,7 @@ export async function claimOperations(ctx: AgentCtx, max: number): Promise<Claim
       generation: op.generation,
       claimedUntil: op.claimedUntil,
       attachment: { id: a.id, containerId: a.containerId, ifName: a.ifName, targetKind: a.targetKind, target: a.target, capabilityArgs: a.capabilityArgs, networkName: a.networkName, networkRevision: a.networkRevision },
-      conflist: conflistOf.get(`${a.networkId}:${a.networkRevision}`) ?? null,
+      conflist: conflistOf(a),
     };
   });
 }
@@ -242,12 +238,18 @@ export async function desiredAttachments(db: Db, agent: AgentIdentity) {
     where: { hostId: agent.hostId, present: true },
     select: { id: true, containerId: true, ifName: true, targetKind: true, target: true, capabilityArgs: true, networkId: true, networkName: true, networkRevision: true, generation: true, state: true },
   });
+  const conflistOf = await revisionConflists(db, rows);
+  return rows.map(({ networkId, ...r }) => ({ ...r, conflist: conflistOf({ networkId, networkRevision: r.networkRevision }) }));
+}
+
+/** The conflists of the attachments' network revisions, read in one query. */
+async function revisionConflists(db: Db, attachments: { networkId: string; networkRevision: number }[]) {
   const revisions = await db.networkRevision.findMany({
-    where: { OR: rows.map((r) => ({ networkId: r.networkId, number: r.networkRevision })) },
+    where: { OR: attachments.map((a) => ({ networkId: a.networkId, number: a.networkRevision })) },
     select: { networkId: true, number: true, conflist: true },
   });
   const byKey = new Map(revisions.map((r) => [`${r.networkId}:${r.number}`, r.conflist]));
-  return rows.map(({ networkId, ...r }) => ({ ...r, conflist: byKey.get(`${networkId}:${r.networkRevision}`) ?? null }));
+  return (a: { networkId: string; networkRevision: number }) => byKey.get(`${a.networkId}:${a.networkRevision}`) ?? null;
 }
 
 /**
