@@ -4,9 +4,16 @@ import { hostname, networkInterfaces, release } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { type CniRuntime, loadConfDir, loadNetworkList } from "@switchyard/cni";
+import { parseNetworkConfig } from "@switchyard/cni/config";
+import { conflistDigest } from "@switchyard/cni/digest";
 import type { AgentConfig } from "./config";
 
 const run = promisify(execFile);
+
+function digestOf(bytes: Uint8Array): { digest?: string } {
+  const parsed = parseNetworkConfig(new TextDecoder().decode(bytes));
+  return parsed.ok ? { digest: conflistDigest(parsed.conflist) } : {};
+}
 
 export interface DesiredForInventory {
   containerId: string;
@@ -89,10 +96,14 @@ export async function collectInventory(config: AgentConfig, runtime: CniRuntime,
   } catch {
     namespaces = [];
   }
-  let confFiles: { file: string; networkName?: string; error?: string }[] = [];
+  let confFiles: { file: string; networkName?: string; digest?: string; error?: string }[] = [];
   try {
     const conf = await loadConfDir(config.confDir);
-    confFiles = [...conf.networks.map((n) => ({ file: n.source ?? "", networkName: n.name })), ...conf.errors.map((e) => ({ file: e.file, error: e.error.message.slice(0, 1000) }))];
+    confFiles = [
+      // The digest of the file as the console would store it: the console compares it with its revisions (drift).
+      ...conf.networks.map((n) => ({ file: n.source ?? "", networkName: n.name, ...digestOf(n.bytes) })),
+      ...conf.errors.map((e) => ({ file: e.file, error: e.error.message.slice(0, 1000) })),
+    ];
   } catch (error) {
     confFiles = [{ file: config.confDir, error: (error as Error).message }];
   }

@@ -99,7 +99,7 @@ describe.runIf(isRoot)("switchyard-agent against a console, with the real plugin
     mkdirSync(confDir, { recursive: true });
     const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
     const agentArgs = ["--data-dir", dataDir, "--cache-dir", dirs.cacheDir, "--conf-dir", confDir, "--netns-dir", "/run/netns", "--hostname", hostname, "--cni-path", (opts.cniPath ?? PLUGIN_DIRS).join(":"), "--plugin-timeout", "20000"];
-    return { dirs, names, network, hostname, dataDir, token, agentArgs };
+    return { dirs, names, network, conflist, confDir, hostname, dataDir, token, agentArgs };
   }
 
   async function hostIdOf(hostname: string): Promise<string> {
@@ -128,11 +128,16 @@ describe.runIf(isRoot)("switchyard-agent against a console, with the real plugin
 
   it("enrols, attaches a sandbox through the API (address inside it), checks, detaches, leaves nothing", async () => {
     const s = await setup();
+    // The network as an operator would have exported it into the host's conf dir.
+    writeFileSync(join(s.confDir, `10-${s.names.network}.conflist`), `${JSON.stringify(s.conflist, null, 2)}\n`);
     const agent = startAgent([...s.agentArgs, "--join-token", s.token]);
     const hostId = await hostIdOf(s.hostname);
     await agent.waitForLog((l) => l.msg === "enrolled");
     expect(statSync(join(s.dataDir, "credential.json")).mode & 0o777).toBe(0o600);
     await waitFor("a heartbeat with inventory", async () => (await t.db.host.findUniqueOrThrow({ where: { id: hostId } })).inventoryAt);
+    expect((await admin.caller.hosts.get({ id: hostId })).confDrift).toEqual([
+      { file: join(s.confDir, `10-${s.names.network}.conflist`), networkName: s.names.network, status: "in-sync", revision: 1, latestRevision: 1 },
+    ]);
     const inventory = (await admin.caller.hosts.get({ id: hostId })).inventory as { plugins: { name: string; executable: boolean; supportedVersions?: string[] }[] };
     expect(inventory.plugins.find((p) => p.name === "bridge")).toMatchObject({ executable: true });
     expect(inventory.plugins.find((p) => p.name === "bridge")?.supportedVersions).toContain("1.0.0");

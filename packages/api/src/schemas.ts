@@ -133,7 +133,7 @@ export const Inventory = z.object({
   netnsDir: z.string().max(1024),
   namespaces: z.array(Short).max(4096),
   confDir: z.string().max(1024),
-  confFiles: z.array(z.object({ file: Short, networkName: Short.optional(), error: z.string().max(1000).optional() })).max(512),
+  confFiles: z.array(z.object({ file: Short, networkName: Short.optional(), digest: z.string().regex(/^[0-9a-f]{64}$/).optional(), error: z.string().max(1000).optional() })).max(512),
   cacheDir: z.string().max(1024),
   cachedAttachments: z.array(z.object({ networkName: Short, containerId: Short, ifName: Short, netns: z.string().max(1024) })).max(4096),
   ipForward: z.object({ v4: z.boolean().nullable(), v6: z.boolean().nullable() }),

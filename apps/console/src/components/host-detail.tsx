@@ -57,7 +57,7 @@ export function HostDetail({ id }: { id: string }) {
       <h2>Doctor</h2>
       <DoctorPanel host={h} />
       <h2>Inventory</h2>
-      <InventoryView inventory={readInventory(h.inventory)} reportedAt={h.inventoryAt} />
+      <InventoryView inventory={readInventory(h.inventory)} reportedAt={h.inventoryAt} confDrift={h.confDrift} />
       <h2>Attachments</h2>
       <AttachmentsTable hostId={id} hideHost />
     </div>

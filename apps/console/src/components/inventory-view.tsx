@@ -1,5 +1,6 @@
 import type { ReactNode } from "react";
 import type { Inventory } from "~/lib/inventory";
+import type { DoctorHost } from "~/lib/doctor";
 import { RelativeTime } from "./relative-time";
 
 function yesNo(value: boolean | null): ReactNode {
@@ -16,7 +17,11 @@ function Empty({ columns, text }: { columns: number; text: string }) {
 }
 
 /** What the agent last reported about its host. */
-export function InventoryView({ inventory: inv, reportedAt }: { inventory: Inventory | null; reportedAt: Date | null }) {
+type ConfDrift = NonNullable<DoctorHost["confDrift"]>[number];
+
+const DRIFT_LABEL: Record<ConfDrift["status"], string> = { "in-sync": "latest revision", older: "older revision", differs: "differs", unmanaged: "not a Switchyard network" };
+
+export function InventoryView({ inventory: inv, reportedAt, confDrift = [] }: { inventory: Inventory | null; reportedAt: Date | null; confDrift?: ConfDrift[] }) {
   if (!inv) return <p className="muted">The agent has not reported an inventory yet.</p>;
   return (
     <div>
@@ -64,12 +69,22 @@ export function InventoryView({ inventory: inv, reportedAt }: { inventory: Inven
       <h3>Conf dir</h3>
       <p><code>{inv.confDir}</code></p>
       <table aria-label="Conf dir files">
-        <thead><tr><th>File</th><th>Network</th><th>Error</th></tr></thead>
+        <thead><tr><th>File</th><th>Network</th><th>In the console</th><th>Error</th></tr></thead>
         <tbody>
-          {inv.confFiles.map((f) => (
-            <tr key={f.file}><td className="mono">{f.file}</td><td>{f.networkName ?? ""}</td><td className="warning">{f.error ?? ""}</td></tr>
-          ))}
-          {inv.confFiles.length === 0 && <Empty columns={3} text="No conf files." />}
+          {inv.confFiles.map((f) => {
+            const drift = confDrift.find((d) => d.file === f.file);
+            return (
+              <tr key={f.file}>
+                <td className="mono">{f.file}</td>
+                <td>{f.networkName ?? ""}</td>
+                <td className={drift?.status === "older" || drift?.status === "differs" ? "warning" : ""}>
+                  {drift ? `${DRIFT_LABEL[drift.status]}${drift.revision ? ` (r${drift.revision}${drift.status === "older" ? ` of r${drift.latestRevision}` : ""})` : ""}` : ""}
+                </td>
+                <td className="warning">{f.error ?? ""}</td>
+              </tr>
+            );
+          })}
+          {inv.confFiles.length === 0 && <Empty columns={4} text="No conf files." />}
         </tbody>
       </table>
 

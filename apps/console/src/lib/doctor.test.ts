@@ -67,6 +67,7 @@ describe("diagnoseHost", () => {
       ["agent", "pass"],
       ["plugins", "pass"],
       ["conf-files", "pass"],
+      ["conf-drift", "pass"],
       ["namespaces", "pass"],
       ["ip-forward", "pass"],
       ["masquerade", "pass"],
@@ -208,6 +209,7 @@ describe("diagnoseHost", () => {
       ["agent", "pass"],
       ["plugins", "unknown"],
       ["conf-files", "unknown"],
+      ["conf-drift", "unknown"],
       ["namespaces", "unknown"],
       ["ip-forward", "unknown"],
       ["masquerade", "unknown"],
@@ -215,6 +217,24 @@ describe("diagnoseHost", () => {
       ["network-status", "unknown"],
       ["inventory-fresh", "fail"],
     ]);
+  });
+
+  it("compares the conf dir's files with the console's networks: a file behind or apart from the latest revision fails", () => {
+    const withDrift = (confDrift: NonNullable<DiagnoseInput["host"]["confDrift"]>) => check(diagnoseHost(input({ host: { ...input().host, confDrift } })), "conf-drift");
+    const fine = withDrift([
+      { file: "10-lan.conflist", networkName: "lan", status: "in-sync", revision: 2, latestRevision: 2 },
+      { file: "20-podman.conflist", networkName: "podman", status: "unmanaged" },
+    ]);
+    expect(fine).toMatchObject({ status: "pass", details: ["1 file at the network's latest revision.", "Not Switchyard networks: podman."] });
+    expect(fine.fix).toBeUndefined();
+    const behind = withDrift([
+      { file: "10-lan.conflist", networkName: "lan", status: "older", revision: 1, latestRevision: 3 },
+      { file: "30-flat.conflist", networkName: "flat", status: "differs", latestRevision: 1 },
+    ]);
+    expect(behind.status).toBe("fail");
+    expect(behind.details).toEqual(["10-lan.conflist: network lan revision 1; the latest is 3.", "30-flat.conflist: differs from every revision of network flat."]);
+    expect(behind.fix).toContain("Export the network's latest revision");
+    expect(behind.fix).toContain("/etc/cni/net.d");
   });
 
   it("fails network status with the plugin's STATUS error", () => {

@@ -4,7 +4,7 @@ import { formatRelative } from "./time";
 export type CheckStatus = "pass" | "fail" | "unknown";
 
 export interface DoctorCheck {
-  id: "agent" | "plugins" | "conf-files" | "namespaces" | "ip-forward" | "masquerade" | "firewall-tools" | "network-status" | "inventory-fresh";
+  id: "agent" | "plugins" | "conf-files" | "conf-drift" | "namespaces" | "ip-forward" | "masquerade" | "firewall-tools" | "network-status" | "inventory-fresh";
   title: string;
   status: CheckStatus;
   /** What was found; when failing, one line per problem. */
@@ -18,6 +18,8 @@ export interface DoctorHost {
   lastSeenAt: Date | null;
   inventory: unknown;
   inventoryAt: Date | null;
+  /** The conf dir's files against the console's networks (hosts.get computes it). */
+  confDrift?: { file: string; networkName: string; status: "in-sync" | "older" | "differs" | "unmanaged"; revision?: number; latestRevision?: number }[];
 }
 
 export interface DoctorAttachment {
@@ -89,6 +91,7 @@ export function diagnoseHost(input: DiagnoseInput): DoctorCheck[] {
     checkAgent(input),
     checkPlugins(ctx),
     checkConfFiles(inventory),
+    checkConfDrift(input.host, inventory),
     checkNamespaces(inventory, active),
     checkIpForward(ctx),
     checkMasquerade(inventory),
@@ -166,6 +169,31 @@ function checkConfFiles(inventory: Inventory | null): DoctorCheck {
     status: "fail",
     details: bad.map((f) => `${f.file}: ${f.error}`),
     fix: `Correct or remove these files in ${inventory.confDir || "the CNI conf dir"}: tools reading the directory skip or refuse an invalid file.`,
+  };
+}
+
+function checkConfDrift(host: DoctorHost, inventory: Inventory | null): DoctorCheck {
+  const title = "Conf files match the console";
+  if (!inventory) return { id: "conf-drift", title, status: "unknown", details: [NO_INVENTORY] };
+  const drift = host.confDrift ?? [];
+  const unmanaged = drift.filter((d) => d.status === "unmanaged").map((d) => d.networkName);
+  const others = unmanaged.length > 0 ? [`Not Switchyard networks: ${[...new Set(unmanaged)].sort().join(", ")}.`] : [];
+  const behind = drift.filter((d) => d.status === "older" || d.status === "differs");
+  if (behind.length === 0) {
+    const inSync = drift.filter((d) => d.status === "in-sync").length;
+    return { id: "conf-drift", title, status: "pass", details: [`${inSync} file${inSync === 1 ? "" : "s"} at the network's latest revision.`, ...others] };
+  }
+  return {
+    id: "conf-drift",
+    title,
+    status: "fail",
+    details: [
+      ...behind.map((d) =>
+        d.status === "older" ? `${d.file}: network ${d.networkName} revision ${d.revision}; the latest is ${d.latestRevision}.` : `${d.file}: differs from every revision of network ${d.networkName}.`,
+      ),
+      ...others,
+    ],
+    fix: `Export the network's latest revision (Networks → the network → Export) over the file in ${inventory.confDir || "the CNI conf dir"}, or import the host's file as a new revision if it is the one to keep. The agent attaches with the console's revision; containerd, nerdctl and cnitool read the file.`,
   };
 }
 

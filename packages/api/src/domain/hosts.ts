@@ -3,6 +3,7 @@ import { writeAudit } from "../audit";
 import { hashSecret, looksLike, newSecret } from "../auth/secrets";
 import type { AgentIdentity, Context } from "../context";
 import { ApiError } from "../errors";
+import { conflistDigest } from "@switchyard/cni/digest";
 
 type Ctx = Pick<Context, "db" | "events" | "session" | "meta">;
 
@@ -158,7 +159,44 @@ export async function getHost(db: Db, id: string) {
     select: { id: true, name: true, enrolledAt: true, revokedAt: true, revokedByName: true, lastSeenAt: true, agentVersion: true, inventory: true, inventoryAt: true, credentialExpiresAt: true },
   });
   if (!host) throw new ApiError("NOT_FOUND", "No host with this id");
-  return { ...host, liveness: liveness(host.lastSeenAt, host.revokedAt), offlineAfterMs: OFFLINE_AFTER_MS };
+  return { ...host, liveness: liveness(host.lastSeenAt, host.revokedAt), offlineAfterMs: OFFLINE_AFTER_MS, confDrift: await confDrift(db, host.inventory) };
+}
+
+/** A file in the host's CNI conf dir against the console's network of the same name. */
+export interface ConfDrift {
+  file: string;
+  networkName: string;
+  /** in-sync: the latest revision; older: an earlier revision; differs: no revision; unmanaged: no such network in the console. */
+  status: "in-sync" | "older" | "differs" | "unmanaged";
+  /** The revision the file matches (in-sync, older). */
+  revision?: number;
+  latestRevision?: number;
+}
+
+/**
+ * Drift between the host's conf dir and the console: each file the agent reported with a digest
+ * (sha256 of its canonical JSON as parseNetworkConfig reads it) against every revision of the
+ * console's network of that name. Tools on the host (containerd, nerdctl, cnitool) read those
+ * files, so a file behind the console means containers they start get the old config.
+ */
+export async function confDrift(db: Db, inventory: unknown): Promise<ConfDrift[]> {
+  const files = ((inventory as { confFiles?: { file: string; networkName?: string; digest?: string }[] } | null)?.confFiles ?? []).filter(
+    (f): f is { file: string; networkName: string; digest: string } => typeof f.networkName === "string" && typeof f.digest === "string",
+  );
+  if (files.length === 0) return [];
+  const networks = await db.network.findMany({
+    where: { name: { in: [...new Set(files.map((f) => f.networkName))] } },
+    select: { name: true, latestRevision: true, revisions: { select: { number: true, conflist: true }, orderBy: { number: "asc" } } },
+  });
+  // In revision order: when a rollback made two revisions alike, the file matches the later one.
+  const byName = new Map(networks.map((n) => [n.name, { latest: n.latestRevision, revisionOf: new Map(n.revisions.map((r) => [conflistDigest(r.conflist), r.number])) }]));
+  return files.map(({ file, networkName, digest }) => {
+    const network = byName.get(networkName);
+    if (!network) return { file, networkName, status: "unmanaged" as const };
+    const revision = network.revisionOf.get(digest);
+    if (revision === undefined) return { file, networkName, status: "differs" as const, latestRevision: network.latest };
+    return { file, networkName, status: revision === network.latest ? ("in-sync" as const) : ("older" as const), revision, latestRevision: network.latest };
+  });
 }
 
 /** Revokes a host at once: its credential is refused from the next request, its stream is closed. */

@@ -1,5 +1,7 @@
 import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseNetworkConfig } from "@switchyard/cni/config";
+import { conflistDigest } from "@switchyard/cni/digest";
 import { authenticateAgent } from "../domain/hosts";
 import { BRIDGE_CONFLIST, setupApiTest, type ApiTest } from "../testing";
 
@@ -79,6 +81,41 @@ describe("enrolment and host credentials", () => {
     expect(await authenticateAgent(t.db, h.credential)).not.toBeNull();
     expect(await authenticateAgent(t.db, rotated.credential)).not.toBeNull();
     expect(await authenticateAgent(t.db, h.credential)).toBeNull();
+  });
+
+  it("compares the conf dir's files the agent reports with every revision of the console's networks (drift)", async () => {
+    const h = await enroll("drift-1");
+    const v1 = BRIDGE_CONFLIST("driftnet", "10.79.0.0/24", "10.79.0.1");
+    const v2 = BRIDGE_CONFLIST("driftnet", "10.79.1.0/24", "10.79.1.1");
+    const net = await operator.caller.networks.create({ text: v1, comment: "" });
+    await operator.caller.networks.update({ id: net.id, text: v2, comment: "", expectedRevision: 1 });
+    // Digests as the agent makes them: of the file as parseNetworkConfig reads it (key order and layout do not count).
+    const digestOf = (text: string) => {
+      const parsed = parseNetworkConfig(text);
+      if (!parsed.ok) throw new Error("bad fixture");
+      return conflistDigest(parsed.conflist);
+    };
+    const reordered = JSON.stringify(Object.fromEntries(Object.entries(JSON.parse(v2) as Record<string, unknown>).reverse()));
+    const confFiles = [
+      { file: "10-driftnet.conflist", networkName: "driftnet", digest: digestOf(reordered) },
+      { file: "11-driftnet-old.conflist", networkName: "driftnet", digest: digestOf(v1) },
+      { file: "12-driftnet-edited.conflist", networkName: "driftnet", digest: digestOf(BRIDGE_CONFLIST("driftnet", "10.79.9.0/24", "10.79.9.1")) },
+      { file: "87-podman.conflist", networkName: "podman", digest: digestOf(BRIDGE_CONFLIST("podman")) },
+      { file: "99-broken.conflist", error: "not JSON" },
+    ];
+    const base = { hostname: "drift-1", kernel: "6.1", addresses: [], plugins: [], cniPath: [], netnsDir: "/run/netns", namespaces: [], confDir: "/etc/cni/net.d", cacheDir: "/var/lib/cni", cachedAttachments: [], ipForward: { v4: true, v6: false }, tools: { nft: true, iptables: true, ip: true } };
+    await h.agent.heartbeat({ agentVersion: "t", inventory: { ...base, confFiles } });
+    expect((await viewer.caller.hosts.get({ id: h.hostId })).confDrift).toEqual([
+      { file: "10-driftnet.conflist", networkName: "driftnet", status: "in-sync", revision: 2, latestRevision: 2 },
+      { file: "11-driftnet-old.conflist", networkName: "driftnet", status: "older", revision: 1, latestRevision: 2 },
+      { file: "12-driftnet-edited.conflist", networkName: "driftnet", status: "differs", latestRevision: 2 },
+      { file: "87-podman.conflist", networkName: "podman", status: "unmanaged" },
+    ]);
+    // A rollback to revision 1 makes revision 3 alike: the old file is at the latest again.
+    await operator.caller.networks.rollback({ id: net.id, toRevision: 1, expectedRevision: 2 });
+    const after = (await viewer.caller.hosts.get({ id: h.hostId })).confDrift;
+    expect(after[1]).toEqual({ file: "11-driftnet-old.conflist", networkName: "driftnet", status: "in-sync", revision: 3, latestRevision: 3 });
+    expect((await trpcError(h.agent.heartbeat({ agentVersion: "t", inventory: { ...base, confFiles: [{ file: "x", networkName: "x", digest: "nothex" }] } }))).code).toBe("BAD_REQUEST");
   });
 
   it("heartbeats record liveness and the inventory; the host list shows them", async () => {
