@@ -49,6 +49,9 @@ function execPlugin(path: string, env: Record<string, string>, stdin: string): P
     child.stderr.resume();
     const timer = setTimeout(() => child.kill("SIGKILL"), PLUGIN_TIMEOUT_MS);
     child.on("error", reject);
+    // EPIPE: the plugin exited without reading its config (e.g. its namespace was deleted under it
+    // by a Ctrl-C's cleanup); its exit status tells the rest.
+    child.stdin.on("error", () => {});
     child.on("close", (code) => {
       clearTimeout(timer);
       const text = Buffer.concat(out).toString();
@@ -98,14 +101,29 @@ async function main(): Promise<void> {
   const namespaces: string[] = [];
   const rtNet = makeNetwork("r", 250, join(root, "ipam"));
   const dirNet = makeNetwork("d", 251, join(root, "ipam"));
-  const cleanup = async () => {
-    for (const ns of namespaces) await run("ip", ["netns", "del", ns]);
-    for (const br of [rtNet.bridge, dirNet.bridge]) await run("ip", ["link", "del", br]);
-    await rm(root, { recursive: true, force: true });
+  let cleaning: Promise<void> | undefined;
+  // Idempotent: a signal during the final cleanup waits for the same one.
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      for (const ns of namespaces) await run("ip", ["netns", "del", ns]);
+      for (const br of [rtNet.bridge, dirNet.bridge]) await run("ip", ["link", "del", br]);
+      await rm(root, { recursive: true, force: true });
+    })());
+  // The first Ctrl-C stops at the next cycle (the cycles in flight finish, bounded by the plugin
+  // timeout; their files must not be written after the cleanup); a second one cleans up at once.
+  // process.on, not once: later signals must not kill the cleanup.
+  let interrupted = false;
+  const onSignal = () => {
+    process.exitCode = 130;
+    if (!interrupted) {
+      interrupted = true;
+      console.error("interrupted: finishing the cycles in flight, then cleaning up (again to stop now)");
+      return;
+    }
+    void cleanup().finally(() => process.exit(130));
   };
-  const onSignal = () => void cleanup().finally(() => process.exit(130));
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   try {
     for (let i = 0; i < CONCURRENCY; i++) {
       const ns = `sytest-bench-${process.pid}-${i}`;
@@ -126,6 +144,7 @@ async function main(): Promise<void> {
       return performance.now() - t0;
     };
     const checkDeadline = () => {
+      if (interrupted) throw new Error("interrupted");
       if (Date.now() > DEADLINE) throw new Error("benchmark deadline exceeded");
     };
 
@@ -203,5 +222,5 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   console.error(err instanceof Error ? err.message : err);
-  process.exitCode = 1;
+  process.exitCode ||= 1;
 });
