@@ -10,6 +10,7 @@ import { createJobLog } from "./joblog";
 import { collectInventory, pluginVersions } from "./inventory";
 import type { Logger } from "./log";
 import { type Report, createReportQueue } from "./reports";
+import { sleep } from "./sleep";
 
 /** Operations per claim call (the console's limit). */
 const MAX_CLAIM = 64;
@@ -17,12 +18,6 @@ const MAX_CLAIM = 64;
 /** The console refused our credential: revoked, expired or unknown. The process should exit. */
 export class CredentialRefused extends Error {}
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
-  });
 
 function trpcCode(error: unknown): string | undefined {
   return error instanceof TRPCClientError ? (error.data as { code?: string } | undefined)?.code : undefined;
@@ -362,6 +357,7 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
   async function workLoop(): Promise<void> {
     while (!stopping.signal.aborted) {
       let open = false;
+      let onStop: (() => void) | undefined;
       const ended = await new Promise<Error | undefined>((resolve) => {
         const sub = client.work.subscribe(undefined, {
           onData: (event) => {
@@ -387,8 +383,11 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
           },
           onComplete: () => resolve(undefined),
         });
-        stopping.signal.addEventListener("abort", () => (sub.unsubscribe(), resolve(undefined)), { once: true });
+        onStop = () => (sub.unsubscribe(), resolve(undefined));
+        stopping.signal.addEventListener("abort", onStop, { once: true });
       });
+      // One listener per stream, removed when it ends: a flapping connection must not pile them up.
+      if (onStop) stopping.signal.removeEventListener("abort", onStop);
       if (stopping.signal.aborted) return;
       if (trpcCode(ended) === "UNAUTHORIZED") return failFatal(new CredentialRefused(ended!.message));
       log.warn("push stream ended; long-polling", { error: ended?.message });
