@@ -88,6 +88,13 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
   const inFlight = new Map<string, Promise<void>>();
   let fatal: Error | undefined;
   let lastPushAt: Date | null = null;
+  /** Whether the push stream (SSE) is open, and since when; reported in the inventory (doctor). */
+  let pushStream = { open: false, since: new Date() };
+  const setPushStream = (open: boolean) => {
+    if (pushStream.open === open) return;
+    pushStream = { open, since: new Date() };
+    inventoryDue = true;
+  };
   let inventoryDue = true;
   let lastReconcile: { at: Date; staleDeleted: number; gcNetworks: number; errors: string[] } | null = null;
   let versions: Awaited<ReturnType<typeof pluginVersions>> = new Map();
@@ -326,7 +333,7 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
     let lastInventory = 0;
     while (!stopping.signal.aborted) {
       try {
-        let inventory: (Awaited<ReturnType<typeof collectInventory>> & { lastSubscriptionEventAt: Date | null; lastReconcile: typeof lastReconcile }) | undefined;
+        let inventory: (Awaited<ReturnType<typeof collectInventory>> & { lastSubscriptionEventAt: Date | null; pushStream: typeof pushStream; lastReconcile: typeof lastReconcile }) | undefined;
         if (inventoryDue || Date.now() - lastInventory > 60_000) {
           inventoryDue = false;
           if (Date.now() - versionsAt > 10 * 60_000) {
@@ -334,7 +341,7 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
             versionsAt = Date.now();
           }
           const desired = await call(() => client.desired.query()).catch(() => []);
-          inventory = { ...(await collectInventory(config, runtime, desired, versions)), lastSubscriptionEventAt: lastPushAt, lastReconcile };
+          inventory = { ...(await collectInventory(config, runtime, desired, versions)), lastSubscriptionEventAt: lastPushAt, pushStream, lastReconcile };
         }
         const beat = await call(() => client.heartbeat.mutate({ agentVersion: AGENT_VERSION, ...(inventory ? { inventory } : {}) }));
         if (inventory) lastInventory = Date.now();
@@ -363,6 +370,7 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
           onData: (event) => {
             if (!open) log.info("push stream open");
             open = true;
+            setPushStream(true);
             if (event.kind === "revoked") {
               failFatal(new CredentialRefused("the console revoked this host"));
               return;
@@ -388,6 +396,7 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
       });
       // One listener per stream, removed when it ends: a flapping connection must not pile them up.
       if (onStop) stopping.signal.removeEventListener("abort", onStop);
+      setPushStream(false);
       if (stopping.signal.aborted) return;
       if (trpcCode(ended) === "UNAUTHORIZED") return failFatal(new CredentialRefused(ended!.message));
       log.warn("push stream ended; long-polling", { error: ended?.message });

@@ -135,6 +135,8 @@ describe.runIf(isRoot)("switchyard-agent against a console, with the real plugin
     await agent.waitForLog((l) => l.msg === "enrolled");
     expect(statSync(join(s.dataDir, "credential.json")).mode & 0o777).toBe(0o600);
     await waitFor("a heartbeat with inventory", async () => (await t.db.host.findUniqueOrThrow({ where: { id: hostId } })).inventoryAt);
+    // The push stream is reported open (the doctor's "push stream open" check).
+    await waitFor("the push stream reported open", async () => ((await t.db.host.findUniqueOrThrow({ where: { id: hostId } })).inventory as { pushStream?: { open: boolean } } | null)?.pushStream?.open);
     expect((await admin.caller.hosts.get({ id: hostId })).confDrift).toEqual([
       { file: join(s.confDir, `10-${s.names.network}.conflist`), networkName: s.names.network, status: "in-sync", revision: 1, latestRevision: 1 },
     ]);

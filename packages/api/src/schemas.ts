@@ -143,6 +143,8 @@ export const Inventory = z.object({
   networkStatus: z.array(z.object({ networkName: Short, ready: z.boolean(), error: z.string().max(1000).optional() })).max(512).default([]),
   lastReconcile: z.object({ at: z.date(), staleDeleted: z.number().int(), gcNetworks: z.number().int(), errors: z.array(z.string().max(1000)).max(50) }).nullable().optional(),
   lastSubscriptionEventAt: z.date().nullable().optional(),
+  /** The agent's push stream (SSE): open, or closed (the agent long-polls), since when. */
+  pushStream: z.object({ open: z.boolean(), since: z.date() }).optional(),
 });
 export type Inventory = z.infer<typeof Inventory>;
 

@@ -26,6 +26,7 @@ function inventory(over: Partial<Inventory> = {}): Inventory {
     tools: { nft: true, iptables: false, ip: true },
     masquerade: [{ networkName: "lan", subnet: "10.88.0.0/16", present: true }],
     networkStatus: [{ networkName: "lan", ready: true }],
+    pushStream: { open: true, since: ago(3_600_000) },
     ...over,
   };
 }
@@ -65,6 +66,7 @@ describe("diagnoseHost", () => {
     const checks = diagnoseHost(input());
     expect(checks.map((c) => [c.id, c.status])).toEqual([
       ["agent", "pass"],
+      ["push-stream", "pass"],
       ["plugins", "pass"],
       ["conf-files", "pass"],
       ["conf-drift", "pass"],
@@ -207,6 +209,7 @@ describe("diagnoseHost", () => {
     const checks = diagnoseHost(input({ host: { liveness: "online", lastSeenAt: ago(1_000), inventory: null, inventoryAt: null } }));
     expect(checks.map((c) => [c.id, c.status])).toEqual([
       ["agent", "pass"],
+      ["push-stream", "unknown"],
       ["plugins", "unknown"],
       ["conf-files", "unknown"],
       ["conf-drift", "unknown"],
@@ -217,6 +220,19 @@ describe("diagnoseHost", () => {
       ["network-status", "unknown"],
       ["inventory-fresh", "fail"],
     ]);
+  });
+
+  it("fails a push stream closed for more than 30 s (the agent long-polls), with the proxy fix", () => {
+    const stream = (pushStream: Inventory["pushStream"], liveness: "online" | "offline" = "online") =>
+      check(diagnoseHost(input({ host: { ...input().host, liveness, inventory: inventory({ pushStream }) } })), "push-stream");
+    expect(stream({ open: true, since: ago(3_600_000) })).toMatchObject({ status: "pass", details: ["Open since 1 hour ago: work reaches the agent at once."] });
+    expect(stream({ open: false, since: ago(5_000) }).status).toBe("pass");
+    const closed = stream({ open: false, since: ago(600_000) });
+    expect(closed.status).toBe("fail");
+    expect(closed.details[0]).toContain("long-polls");
+    expect(closed.fix).toContain("proxy_buffering off;");
+    expect(stream(undefined).status).toBe("unknown");
+    expect(stream({ open: true, since: ago(1000) }, "offline").status).toBe("unknown");
   });
 
   it("compares the conf dir's files with the console's networks: a file behind or apart from the latest revision fails", () => {

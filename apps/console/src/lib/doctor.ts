@@ -4,7 +4,7 @@ import { formatRelative } from "./time";
 export type CheckStatus = "pass" | "fail" | "unknown";
 
 export interface DoctorCheck {
-  id: "agent" | "plugins" | "conf-files" | "conf-drift" | "namespaces" | "ip-forward" | "masquerade" | "firewall-tools" | "network-status" | "inventory-fresh";
+  id: "agent" | "push-stream" | "plugins" | "conf-files" | "conf-drift" | "namespaces" | "ip-forward" | "masquerade" | "firewall-tools" | "network-status" | "inventory-fresh";
   title: string;
   status: CheckStatus;
   /** What was found; when failing, one line per problem. */
@@ -89,6 +89,7 @@ export function diagnoseHost(input: DiagnoseInput): DoctorCheck[] {
   const ctx = { input, inventory, active, conflistOf };
   return [
     checkAgent(input),
+    checkPushStream(input, inventory),
     checkPlugins(ctx),
     checkConfFiles(inventory),
     checkConfDrift(input.host, inventory),
@@ -169,6 +170,26 @@ function checkConfFiles(inventory: Inventory | null): DoctorCheck {
     status: "fail",
     details: bad.map((f) => `${f.file}: ${f.error}`),
     fix: `Correct or remove these files in ${inventory.confDir || "the CNI conf dir"}: tools reading the directory skip or refuse an invalid file.`,
+  };
+}
+
+/** A push stream closed for less than this is still (re)connecting. */
+const STREAM_GRACE_MS = 30_000;
+
+function checkPushStream({ host, now }: DiagnoseInput, inventory: Inventory | null): DoctorCheck {
+  const title = "Push stream open";
+  if (!inventory) return { id: "push-stream", title, status: "unknown", details: [NO_INVENTORY] };
+  if (host.liveness !== "online") return { id: "push-stream", title, status: "unknown", details: ["The agent is not connected."] };
+  if (!inventory.pushStream) return { id: "push-stream", title, status: "unknown", details: ["This agent version does not report its push stream."] };
+  const since = new Date(inventory.pushStream.since);
+  if (inventory.pushStream.open) return { id: "push-stream", title, status: "pass", details: [`Open since ${formatRelative(since, now)}: work reaches the agent at once.`] };
+  if (now.getTime() - since.getTime() < STREAM_GRACE_MS) return { id: "push-stream", title, status: "pass", details: [`Connecting (closed ${formatRelative(since, now)}).`] };
+  return {
+    id: "push-stream",
+    title,
+    status: "fail",
+    details: [`Closed since ${formatRelative(since, now)}: the agent long-polls instead, so work still arrives, through polls.`],
+    fix: 'Something between the agent and the console cuts or buffers server-sent events (text/event-stream): a proxy needs response buffering off (nginx: `proxy_buffering off;`) and a read timeout above a minute. The agent logs "push stream ended" with the reason.',
   };
 }
 
