@@ -124,7 +124,7 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
     if (!config.joinToken) throw new Error(`not enrolled: start once with --join-token (from the console's Hosts page); no credential in ${config.dataDir}`);
     const enrolled = await client.enroll.mutate({ joinToken: config.joinToken, hostname: config.hostname, agentVersion: AGENT_VERSION });
     cred = { consoleUrl: config.consoleUrl, hostId: enrolled.hostId, hostName: enrolled.hostName, credential: enrolled.credential, credentialExpiresAt: enrolled.credentialExpiresAt };
-    saveCredential(config.dataDir, cred);
+    await saveCredential(config.dataDir, cred);
     log.info("enrolled", { host: enrolled.hostName, hostId: enrolled.hostId });
   }
 
@@ -348,7 +348,7 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
         if (beat.rotateCredential && cred) {
           const next = await call(() => client.rotateCredential.mutate());
           cred = { ...cred, credential: next.credential, credentialExpiresAt: next.credentialExpiresAt };
-          saveCredential(config.dataDir, cred);
+          await saveCredential(config.dataDir, cred);
           log.info("host credential rotated", { expiresAt: next.credentialExpiresAt });
         }
         await flushReports();

@@ -24,6 +24,6 @@ export function loadCredential(dataDir: string): StoredCredential | undefined {
   return parsed.data;
 }
 
-export function saveCredential(dataDir: string, cred: StoredCredential): void {
-  writeFileDurable(credentialFile(dataDir), `${JSON.stringify(cred, null, 2)}\n`, 0o600);
+export function saveCredential(dataDir: string, cred: StoredCredential): Promise<void> {
+  return writeFileDurable(credentialFile(dataDir), `${JSON.stringify(cred, null, 2)}\n`, { mode: 0o600, syncDir: true });
 }

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { CniError, type CniResult, type CniRuntime, type NetworkConfigList, type RuntimeConf, type Spawner, loadNetworkList, validateContainerId, validateIfName } from "@switchyard/cni";
 import { z } from "zod";
 import type { IntentJournal } from "./intents";
@@ -145,7 +146,7 @@ async function attach(deps: ExecutorDeps, payload: OperationPayload, net: Networ
   // awaited. It is asked for a turn of the event loop later, so the plugin's spawn goes first.
   const [added, loopback] = await Promise.allSettled([
     deps.runtime.addNetworkList(net, rt),
-    a.targetKind === "sandbox" ? new Promise((r) => setImmediate(r)).then(() => sandboxLoopbackUp(a.target, deps.netnsDir, deps.spawner)) : Promise.resolve(),
+    a.targetKind === "sandbox" ? nextTurn().then(() => sandboxLoopbackUp(a.target, deps.netnsDir, deps.spawner)) : Promise.resolve(),
   ]);
   if (added.status === "rejected") throw added.reason;
   // ADD is done and cached: a later attempt DELs it first.

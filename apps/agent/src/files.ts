@@ -1,31 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdir, open, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-
-/** temp file, fsync, rename, fsync of the directory: the file is the old one or the whole new one, even after power loss. */
-export function writeFileDurable(file: string, data: string, mode = 0o600): void {
-  const dir = dirname(file);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const temp = join(dir, `.${randomBytes(6).toString("hex")}.tmp`);
-  const fd = openSync(temp, "wx", mode);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } catch (error) {
-    closeSync(fd);
-    rmSync(temp, { force: true });
-    throw error;
-  }
-  closeSync(fd);
-  renameSync(temp, file);
-  const dirFd = openSync(dir, "r");
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
-}
 
 export function readJsonFile(file: string): unknown {
   try {
@@ -38,16 +14,17 @@ export function readJsonFile(file: string): unknown {
 
 /**
  * temp file, fsync, rename, off the event loop: after a crash of the agent (or of the host) the
- * file is the old one or the whole new one. The directory is not fsynced: a power loss that undoes
- * the rename leaves the old state, which the journal's users survive (an intent or report that is
- * missing after a reboot is re-derived: the console re-issues the unfinished operation, reconcile
- * DELs what the reboot left). It saves a second journal commit on every operation.
+ * file is the old one or the whole new one. With `syncDir` the directory is fsynced too, so the
+ * rename itself survives a power loss: for the credential, whose loss would lock the host out.
+ * The journal's files go without it: an intent or report missing after a reboot is re-derived (the
+ * console re-issues the unfinished operation, reconcile DELs what the reboot left), and it saves a
+ * second journal commit on every operation.
  */
-export async function writeFileDurableAsync(file: string, data: string, mode = 0o600): Promise<void> {
+export async function writeFileDurable(file: string, data: string, options: { mode?: number; syncDir?: boolean } = {}): Promise<void> {
   const dir = dirname(file);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const temp = join(dir, `.${randomBytes(6).toString("hex")}.tmp`);
-  const handle = await open(temp, "wx", mode);
+  const handle = await open(temp, "wx", options.mode ?? 0o600);
   try {
     await handle.writeFile(data);
     await handle.sync();
@@ -58,4 +35,12 @@ export async function writeFileDurableAsync(file: string, data: string, mode = 0
   }
   await handle.close();
   await rename(temp, file);
+  if (options.syncDir) {
+    const dirHandle = await open(dir, "r");
+    try {
+      await dirHandle.sync();
+    } finally {
+      await dirHandle.close();
+    }
+  }
 }

@@ -2,7 +2,7 @@ import { readdirSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { readJsonFile, writeFileDurableAsync } from "./files";
+import { readJsonFile, writeFileDurable } from "./files";
 
 /**
  * An intent record says "this operation may have touched the host": written (durably) before
@@ -29,7 +29,7 @@ export function createIntentJournal(dataDir: string) {
   const file = (attachmentId: string) => join(dir, `${attachmentId}.json`);
   return {
     write(intent: Intent): Promise<void> {
-      return writeFileDurableAsync(file(intent.attachmentId), JSON.stringify(intent));
+      return writeFileDurable(file(intent.attachmentId), JSON.stringify(intent));
     },
     /** Removes the attachment's intent if it is still this operation attempt's (a newer attempt may have replaced it). */
     async remove(attachmentId: string, owner?: { operationId: string; attempt: number }): Promise<void> {

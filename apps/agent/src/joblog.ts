@@ -38,10 +38,6 @@ export function createJobLog(send: (entries: LogEntry[]) => Promise<void>, inter
     return flushing;
   }
 
-  async function flush(): Promise<void> {
-    while (pending.size > 0) await flushOnce();
-  }
-
   function schedule() {
     timer ??= setTimeout(() => {
       void flushOnce().finally(() => {
@@ -78,11 +74,8 @@ export function createJobLog(send: (entries: LogEntry[]) => Promise<void>, inter
       }
       return entry.lines;
     },
-    /** Sends what is pending now (at shutdown). */
-    flush,
     stop(): void {
       clearTimeout(timer);
     },
   };
 }
-export type JobLog = ReturnType<typeof createJobLog>;

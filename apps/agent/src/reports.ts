@@ -2,7 +2,7 @@ import { readdirSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { readJsonFile, writeFileDurableAsync } from "./files";
+import { readJsonFile, writeFileDurable } from "./files";
 
 /** An operation's outcome waiting to reach the console (it may be down): kept on disk until accepted or refused. */
 export const Report = z.object({
@@ -23,7 +23,7 @@ export function createReportQueue(dataDir: string) {
   const file = (r: Pick<Report, "operationId" | "attempt">) => join(dir, `${r.operationId}-${r.attempt}.json`);
   return {
     put(report: Report): Promise<void> {
-      return writeFileDurableAsync(file(report), JSON.stringify(report));
+      return writeFileDurable(file(report), JSON.stringify(report));
     },
     done(report: Pick<Report, "operationId" | "attempt">): Promise<void> {
       return rm(file(report), { force: true });

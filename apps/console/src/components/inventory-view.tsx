@@ -1,6 +1,6 @@
 import type { ReactNode } from "react";
 import type { Inventory } from "~/lib/inventory";
-import type { DoctorHost } from "~/lib/doctor";
+import type { ConfDrift } from "@switchyard/api";
 import { RelativeTime } from "./relative-time";
 
 function yesNo(value: boolean | null): ReactNode {
@@ -17,8 +17,6 @@ function Empty({ columns, text }: { columns: number; text: string }) {
 }
 
 /** What the agent last reported about its host. */
-type ConfDrift = NonNullable<DoctorHost["confDrift"]>[number];
-
 const DRIFT_LABEL: Record<ConfDrift["status"], string> = { "in-sync": "latest revision", older: "older revision", differs: "differs", unmanaged: "not a Switchyard network" };
 
 export function InventoryView({ inventory: inv, reportedAt, confDrift = [] }: { inventory: Inventory | null; reportedAt: Date | null; confDrift?: ConfDrift[] }) {

@@ -1,3 +1,4 @@
+import type { ConfDrift } from "@switchyard/api";
 import { readInventory, type Inventory } from "./inventory";
 import { formatRelative } from "./time";
 
@@ -19,7 +20,7 @@ export interface DoctorHost {
   inventory: unknown;
   inventoryAt: Date | null;
   /** The conf dir's files against the console's networks (hosts.get computes it). */
-  confDrift?: { file: string; networkName: string; status: "in-sync" | "older" | "differs" | "unmanaged"; revision?: number; latestRevision?: number }[];
+  confDrift?: ConfDrift[];
 }
 
 export interface DoctorAttachment {
