@@ -10,7 +10,8 @@
  * bridges `sya…`/`syd…`, and removes them.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -24,6 +25,8 @@ const { values: flags } = parseArgs({
     concurrent: { type: "string", default: "50" },
     rounds: { type: "string", default: "3" },
     target: { type: "string", default: "sandbox" },
+    /** A directory: the console process's CPU profile of each agent batch is written there (.cpuprofile). */
+    "profile-console": { type: "string" },
   },
 });
 if (flags.target !== "sandbox" && flags.target !== "netns") throw new Error(`--target sandbox|netns, not ${flags.target}`);
@@ -48,6 +51,24 @@ const PLUGIN_EXIT = /^(\S+) ADD exited 0 in (\d+) ms$/;
 /** setupApiTest's database: in-process PGlite unless SWITCHYARD_TEST_DB=postgres. */
 const DB_KIND = process.env.SWITCHYARD_TEST_DB ?? "pglite";
 
+
+/** --profile-console: this process's CPU profile (the console, PGlite, the bench's own client calls) over one span. */
+async function startProfile(): Promise<{ stop(name: string): Promise<void> } | undefined> {
+  const dir = flags["profile-console"];
+  if (!dir) return undefined;
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  return {
+    async stop(name) {
+      const { profile } = await session.post("Profiler.stop");
+      session.disconnect();
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+    },
+  };
+}
 
 /** Epoch milliseconds with a fraction: comparable with the database's and the agent's timestamps. */
 const wallNow = () => performance.timeOrigin + performance.now();
@@ -606,9 +627,11 @@ async function main(): Promise<void> {
       const cpu0 = hostCpuMs();
       const helperPid = childPids(running.proc.pid).find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("spawner-child"));
       const split0 = { console: process.cpuUsage(), agent: processCpuMs(running.proc.pid), helper: processCpuMs(helperPid) };
+      const profiler = await startProfile();
       const made = await Promise.all(names.map((n) => agentAttach(n)));
       conc.createsDone.push(wallNow() - start);
       const finished = await Promise.all(made.map((a) => ops.succeeded(a.operationId)));
+      await profiler?.stop(`agent-batch-${conc.agentWall.length + 1}`);
       conc.agentCpu.push(hostCpuMs() - cpu0);
       const used = process.cpuUsage(split0.console);
       conc.split.push({ console: (used.user + used.system) / 1000, agent: processCpuMs(running.proc.pid) - split0.agent, helper: processCpuMs(helperPid) - split0.helper });
