@@ -87,8 +87,32 @@ export async function enrollHost(ctx: Pick<Context, "db" | "events" | "meta">, i
     });
     return saved;
   });
+  forgetHostCredentials(ctx.db, host.id);
   ctx.events.publish("host", { kind: "enrolled", hostId: host.id });
   return { hostId: host.id, hostName: host.name, credential: secret, credentialExpiresAt };
+}
+
+/**
+ * Recently authenticated credentials, per database: every agent call authenticates, and with 50
+ * operations at once the lookup was one statement in seven. An entry lives a few seconds (never
+ * past the credential's expiry); a revocation, a re-enrolment or a rotation taking effect in this
+ * process drops the host's entries at once. Another console replica's revocation is seen within
+ * CREDENTIAL_CACHE_MS (its push stream is closed by that replica at once).
+ */
+export const CREDENTIAL_CACHE_MS = 5_000;
+const credentialCache = new WeakMap<Db, Map<string, { identity: AgentIdentity; until: number }>>();
+
+function cacheOf(db: Db): Map<string, { identity: AgentIdentity; until: number }> {
+  let cache = credentialCache.get(db);
+  if (!cache) credentialCache.set(db, (cache = new Map()));
+  return cache;
+}
+
+/** Forgets every cached credential of a host (revoked, re-enrolled, or its rotated credential now in use). */
+export function forgetHostCredentials(db: Db, hostId: string): void {
+  const cache = credentialCache.get(db);
+  if (!cache) return;
+  for (const [hash, entry] of cache) if (entry.identity.hostId === hostId) cache.delete(hash);
 }
 
 /**
@@ -98,20 +122,31 @@ export async function enrollHost(ctx: Pick<Context, "db" | "events" | "meta">, i
 export async function authenticateAgent(db: Db, credential: string): Promise<AgentIdentity | null> {
   if (!looksLike("host", credential)) return null;
   const hash = hashSecret(credential);
+  const cache = cacheOf(db);
+  const cached = cache.get(hash);
+  if (cached && cached.until > Date.now()) return cached.identity;
+  cache.delete(hash);
   const host = await db.host.findFirst({
     where: { OR: [{ credentialHash: hash }, { pendingCredentialHash: hash }] },
     select: { id: true, name: true, credentialHash: true, credentialExpiresAt: true, pendingCredentialHash: true, revokedAt: true },
   });
   if (!host || host.revokedAt) return null;
+  let expiresAt = host.credentialExpiresAt.getTime();
   if (host.pendingCredentialHash === hash) {
+    expiresAt = Date.now() + CREDENTIAL_TTL_MS;
     await db.host.updateMany({
       where: { id: host.id, pendingCredentialHash: hash },
-      data: { credentialHash: hash, pendingCredentialHash: null, credentialExpiresAt: new Date(Date.now() + CREDENTIAL_TTL_MS) },
+      data: { credentialHash: hash, pendingCredentialHash: null, credentialExpiresAt: new Date(expiresAt) },
     });
-  } else if (host.credentialExpiresAt.getTime() <= Date.now()) {
+    // The previous credential stops working now: not even from the cache.
+    forgetHostCredentials(db, host.id);
+  } else if (expiresAt <= Date.now()) {
     return null;
   }
-  return { hostId: host.id, hostName: host.name };
+  const identity = { hostId: host.id, hostName: host.name };
+  if (cache.size >= 10_000) cache.clear(); // bounded: credentials are per host, not per call
+  cache.set(hash, { identity, until: Math.min(Date.now() + CREDENTIAL_CACHE_MS, expiresAt) });
+  return identity;
 }
 
 /** Issues the next credential; the current one stays valid until the new one is first used. */
@@ -206,6 +241,7 @@ export async function revokeHost(ctx: Ctx, id: string) {
     if (count === 0) throw new ApiError("NOT_FOUND", "No enrolled (unrevoked) host with this id");
     await writeAudit(tx, ctx, { action: "hosts.revoke", targetType: "host", targetId: id, outcome: "success" });
   });
+  forgetHostCredentials(ctx.db, id);
   ctx.events.publish("host", { kind: "revoked", hostId: id });
 }
 

@@ -1,8 +1,8 @@
 import { TRPCError } from "@trpc/server";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseNetworkConfig } from "@switchyard/cni/config";
 import { conflistDigest } from "@switchyard/cni/digest";
-import { authenticateAgent } from "../domain/hosts";
+import { CREDENTIAL_CACHE_MS, authenticateAgent } from "../domain/hosts";
 import { BRIDGE_CONFLIST, setupApiTest, type ApiTest } from "../testing";
 
 let t: ApiTest;
@@ -81,6 +81,21 @@ describe("enrolment and host credentials", () => {
     expect(await authenticateAgent(t.db, h.credential)).not.toBeNull();
     expect(await authenticateAgent(t.db, rotated.credential)).not.toBeNull();
     expect(await authenticateAgent(t.db, h.credential)).toBeNull();
+  });
+
+  it("caches an authenticated credential for a few seconds: a revocation here is seen at once, another replica's within CREDENTIAL_CACHE_MS", async () => {
+    const h = await enroll("edge-cache");
+    expect(await authenticateAgent(t.db, h.credential)).toEqual({ hostId: h.hostId, hostName: "edge-cache" });
+    // Another console replica revokes the host: this process's database row changes behind its cache.
+    await t.db.host.update({ where: { id: h.hostId }, data: { revokedAt: new Date() } });
+    expect(await authenticateAgent(t.db, h.credential)).not.toBeNull();
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(Date.now() + CREDENTIAL_CACHE_MS + 1);
+      expect(await authenticateAgent(t.db, h.credential)).toBeNull();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("compares the conf dir's files the agent reports with every revision of the console's networks (drift)", async () => {
