@@ -1,4 +1,4 @@
-import type { Db, Prisma } from "@switchyard/db";
+import type { Db } from "@switchyard/db";
 import type { AgentIdentity, Context } from "../context";
 import { ApiError } from "../errors";
 
@@ -34,65 +34,103 @@ export interface ClaimedOperation {
   conflist: unknown;
 }
 
+type ClaimRow = {
+  /** "claimed", or "expired": a claim that ran out on its last attempt (the agent died or hung every time). */
+  row: "claimed" | "expired";
+  operationId: string;
+  attempt: number;
+  kind: "attach" | "check" | "detach";
+  generation: number;
+  attachmentId: string;
+  containerId: string;
+  ifName: string;
+  targetKind: "netns" | "pid" | "sandbox";
+  target: string;
+  capabilityArgs: unknown;
+  networkName: string;
+  networkRevision: number;
+  conflist: unknown;
+};
+
 /**
  * Claims up to `max` operations of the agent's host: the first unfinished operation of each
  * attachment (one at a time per attachment, in order), when queued and due or when its last
- * claim expired (the agent died or hung: a new attempt, which fences out the old one). Each claim
- * is a conditional update on (status, attempt), so two console replicas never hand out one claim.
+ * claim expired (the agent died or hung: a new attempt, which fences out the old one). The claim
+ * is an update conditional on (status, attempt), so two console replicas never hand out one
+ * claim (PostgreSQL re-checks the condition on a row another transaction changed meanwhile).
+ *
+ * One statement for the whole page: it picks, claims, moves the attachments (only those whose
+ * latest desired state the operation serves) and returns what the agent needs to run each
+ * operation, its network revision's config included. An expired claim on its last attempt comes
+ * back as "expired" and is failed here.
  */
 export async function claimOperations(ctx: AgentCtx, max: number): Promise<ClaimedOperation[]> {
   const now = new Date();
-  const candidates = await ctx.db.operation.findMany({
-    where: { hostId: ctx.agent.hostId, status: { in: ["queued", "running"] } },
-    orderBy: { seq: "asc" },
-    take: 2000,
-    select: { id: true, kind: true, attachmentId: true, status: true, attempt: true, maxAttempts: true, notBefore: true, claimedUntil: true, generation: true },
-  });
-  const firstPerAttachment = new Set<string>();
-  const won: (typeof candidates[number] & { claimedUntil: Date })[] = [];
-  for (const op of candidates) {
-    if (won.length >= max) break;
-    if (firstPerAttachment.has(op.attachmentId)) continue;
-    firstPerAttachment.add(op.attachmentId);
-    const due = op.status === "queued" ? op.notBefore <= now : op.claimedUntil !== null && op.claimedUntil < now;
-    if (!due) continue;
-    if (op.status === "running" && op.attempt >= op.maxAttempts) {
-      await finish(ctx, op, { outcome: "failed", error: `gave up after ${op.attempt} attempts: the agent did not report back within its claim`, retryable: false }, now);
-      continue;
-    }
-    const claimedUntil = new Date(now.getTime() + CLAIM_LEASE_MS);
-    const { count } = await ctx.db.operation.updateMany({
-      where: { id: op.id, status: op.status, attempt: op.attempt },
-      data: { status: "running", attempt: op.attempt + 1, claimedUntil, startedAt: now },
-    });
-    if (count === 0) continue;
-    // Only the operation serving the latest desired state moves the attachment's state.
-    if (op.kind !== "check") {
-      await ctx.db.attachment.updateMany({ where: { id: op.attachmentId, generation: op.generation }, data: { state: op.kind === "attach" ? "applying" : "detaching" } });
-    }
-    won.push({ ...op, attempt: op.attempt + 1, claimedUntil });
+  const claimedUntil = new Date(now.getTime() + CLAIM_LEASE_MS);
+  const rows = await ctx.db.$queryRaw<ClaimRow[]>`
+    WITH head AS (
+      SELECT DISTINCT ON (o."attachmentId") o.id, o.seq, o.status, o.attempt, o."maxAttempts", o."notBefore", o."claimedUntil"
+      FROM "Operation" o
+      WHERE o."hostId" = ${ctx.agent.hostId}::text AND o.status IN ('queued', 'running')
+      ORDER BY o."attachmentId", o.seq
+    ),
+    due AS (
+      SELECT id, status, attempt FROM head
+      WHERE (status = 'queued' AND "notBefore" <= ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC')
+         OR (status = 'running' AND "claimedUntil" < ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC' AND attempt < "maxAttempts")
+      ORDER BY seq
+      LIMIT ${max}::int
+    ),
+    claimed AS (
+      UPDATE "Operation" o SET
+        status = 'running',
+        attempt = o.attempt + 1,
+        "claimedUntil" = ${claimedUntil.toISOString()}::timestamptz AT TIME ZONE 'UTC',
+        "startedAt" = ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC'
+      FROM due
+      WHERE o.id = due.id AND o.status = due.status AND o.attempt = due.attempt
+      RETURNING o.id, o.seq, o.kind, o.attempt, o.generation, o."attachmentId"
+    ),
+    moved AS (
+      UPDATE "Attachment" a SET
+        state = (CASE WHEN claimed.kind = 'attach' THEN 'applying' ELSE 'detaching' END)::"AttachmentState",
+        "updatedAt" = ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC'
+      FROM claimed
+      WHERE a.id = claimed."attachmentId" AND a.generation = claimed.generation AND claimed.kind <> 'check'
+    ),
+    expired AS (
+      SELECT h.id, h.attempt, h.seq, o.kind, o.generation, o."attachmentId" FROM head h JOIN "Operation" o ON o.id = h.id
+      WHERE h.status = 'running' AND h."claimedUntil" < ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC' AND h.attempt >= h."maxAttempts"
+    ),
+    picked AS (
+      SELECT 'claimed' AS row, * FROM claimed
+      UNION ALL
+      SELECT 'expired' AS row, id, seq, kind, attempt, generation, "attachmentId" FROM expired
+    )
+    SELECT p.row, p.id AS "operationId", p.attempt, p.kind::text AS kind, p.generation, a.id AS "attachmentId",
+           a."containerId", a."ifName", a."targetKind"::text AS "targetKind", a.target, a."capabilityArgs",
+           a."networkName", a."networkRevision", r.conflist
+    FROM picked p
+    JOIN "Attachment" a ON a.id = p."attachmentId"
+    LEFT JOIN "NetworkRevision" r ON r."networkId" = a."networkId" AND r.number = a."networkRevision"
+    ORDER BY p.seq`;
+  for (const op of rows.filter((r) => r.row === "expired")) {
+    await finish(ctx, { id: op.operationId, attempt: op.attempt }, { outcome: "failed", error: `gave up after ${op.attempt} attempts: the agent did not report back within its claim`, retryable: false }, now);
   }
-  if (won.length === 0) return [];
-  // What the agent needs to run them: two queries for the whole page.
-  const attachments = await ctx.db.attachment.findMany({
-    where: { id: { in: won.map((op) => op.attachmentId) } },
-    select: { id: true, containerId: true, ifName: true, targetKind: true, target: true, capabilityArgs: true, networkId: true, networkName: true, networkRevision: true },
-  });
-  const conflistOf = await revisionConflists(ctx.db, attachments);
-  const attachmentById = new Map(attachments.map((a) => [a.id, a]));
-  return won.map((op) => {
-    const a = attachmentById.get(op.attachmentId)!;
-    ctx.events.publish("operation", { kind: "status", operationId: op.id, attachmentId: a.id, hostId: ctx.agent.hostId, status: "running" });
-    return {
-      operationId: op.id,
-      attempt: op.attempt,
-      kind: op.kind,
-      generation: op.generation,
-      claimedUntil: op.claimedUntil,
-      attachment: { id: a.id, containerId: a.containerId, ifName: a.ifName, targetKind: a.targetKind, target: a.target, capabilityArgs: a.capabilityArgs, networkName: a.networkName, networkRevision: a.networkRevision },
-      conflist: conflistOf(a),
-    };
-  });
+  return rows
+    .filter((r) => r.row === "claimed")
+    .map((r) => {
+      ctx.events.publish("operation", { kind: "status", operationId: r.operationId, attachmentId: r.attachmentId, hostId: ctx.agent.hostId, status: "running" });
+      return {
+        operationId: r.operationId,
+        attempt: r.attempt,
+        kind: r.kind,
+        generation: r.generation,
+        claimedUntil,
+        attachment: { id: r.attachmentId, containerId: r.containerId, ifName: r.ifName, targetKind: r.targetKind, target: r.target, capabilityArgs: r.capabilityArgs, networkName: r.networkName, networkRevision: r.networkRevision },
+        conflist: r.conflist ?? null,
+      };
+    });
 }
 
 function staleAttempt(operationId: string, attempt: number): ApiError {
@@ -125,27 +163,38 @@ function jobLines(input: { attempt: number; lines?: JobLine[] }) {
 }
 
 /**
- * Stores job lines of several operations at once: two queries whatever their number. Lines of
+ * Stores job lines of several operations at once, in one statement whatever their number (a
+ * fixed statement: Prisma's createMany compiles a new query plan for every row count). Lines of
  * an attempt that is no longer the current claim (or of another host's operation) are refused,
  * entry by entry; the rest are stored.
  */
 export async function appendLogs(ctx: AgentCtx, entries: { operationId: string; attempt: number; lines: JobLine[] }[]) {
-  const ops = await ctx.db.operation.findMany({
-    where: { id: { in: [...new Set(entries.map((e) => e.operationId))] }, hostId: ctx.agent.hostId },
-    select: { id: true, attachmentId: true, status: true, attempt: true },
-  });
-  const byId = new Map(ops.map((op) => [op.id, op]));
-  const accepted: { op: (typeof ops)[number]; lines: ReturnType<typeof jobLines> }[] = [];
+  const linesOf = entries.map((e) => jobLines(e));
+  const rows = await ctx.db.$queryRaw<{ i: number; attachmentId: string | null; current: boolean }[]>`
+    WITH entry AS (
+      SELECT e.i, o.id, o."attachmentId", (o.status = 'running' AND o.attempt = e.attempt) AS current
+      FROM jsonb_to_recordset(${JSON.stringify(entries.map((e, i) => ({ i, operationId: e.operationId, attempt: e.attempt })))}::jsonb) AS e(i int, "operationId" text, attempt int)
+      LEFT JOIN "Operation" o ON o.id = e."operationId" AND o."hostId" = ${ctx.agent.hostId}::text
+    ),
+    stored AS (
+      INSERT INTO "OperationLog" ("operationId", attempt, at, stream, line)
+      SELECT entry.id, l.attempt, l.at::timestamptz AT TIME ZONE 'UTC', l.stream, l.line
+      FROM jsonb_to_recordset(${JSON.stringify(linesOf.flatMap((lines, i) => lines.map((l) => ({ ...l, i }))))}::jsonb) AS l(i int, attempt int, at text, stream text, line text)
+      JOIN entry ON entry.i = l.i AND entry.current
+    )
+    SELECT i, "attachmentId", COALESCE(current, false) AS current FROM entry ORDER BY i`;
   const refused: { operationId: string; attempt: number; reason: "notFound" | "staleAttempt" }[] = [];
-  for (const entry of entries) {
-    const op = byId.get(entry.operationId);
-    if (!op) refused.push({ operationId: entry.operationId, attempt: entry.attempt, reason: "notFound" });
-    else if (op.status !== "running" || op.attempt !== entry.attempt) refused.push({ operationId: entry.operationId, attempt: entry.attempt, reason: "staleAttempt" });
-    else accepted.push({ op, lines: jobLines(entry) });
+  let stored = 0;
+  for (const row of rows) {
+    const entry = entries[row.i]!;
+    if (row.attachmentId === null) refused.push({ operationId: entry.operationId, attempt: entry.attempt, reason: "notFound" });
+    else if (!row.current) refused.push({ operationId: entry.operationId, attempt: entry.attempt, reason: "staleAttempt" });
+    else {
+      stored++;
+      ctx.events.publish("operation", { kind: "log", operationId: entry.operationId, attachmentId: row.attachmentId, hostId: ctx.agent.hostId, lines: linesOf[row.i]! });
+    }
   }
-  if (accepted.length > 0) await ctx.db.operationLog.createMany({ data: accepted.flatMap(({ op, lines }) => lines.map((l) => ({ ...l, operationId: op.id }))) });
-  for (const { op, lines } of accepted) ctx.events.publish("operation", { kind: "log", operationId: op.id, attachmentId: op.attachmentId, hostId: ctx.agent.hostId, lines });
-  return { stored: accepted.length, refused };
+  return { stored, refused };
 }
 
 export interface CompleteInput {
@@ -160,76 +209,87 @@ export interface CompleteInput {
   retryable?: boolean;
 }
 
-type OpRow = { id: string; attachmentId: string; attempt: number; maxAttempts: number; generation: number; kind: "attach" | "check" | "detach" };
-const OP_ROW_SELECT = { id: true, attachmentId: true, attempt: true, maxAttempts: true, generation: true, kind: true } as const;
+/** What an attempt's close returns: the operation as it is now. */
+type Closed = { id: string; attachmentId: string; attempt: number; status: "succeeded" | "queued" | "failed"; more: boolean };
 
 /**
- * Closes an attempt with its outcome and moves the attachment, in one transaction fenced by
- * (operation, attempt). `op` is the row when the caller read it (a retry needs maxAttempts); a
- * terminal outcome can be given just the fence: the fenced UPDATE … RETURNING finds the row.
+ * Closes an attempt with its outcome, in one statement fenced by (operation, attempt): the
+ * operation's status (a retryable failure below maxAttempts is queued again after a back-off,
+ * `backoffMs` in SQL), its job lines, and the attachment's state (only when the operation serves
+ * the attachment's latest desired state, its generation). Also says whether work is queued behind
+ * it on the same attachment. Nothing changes, and undefined is returned, when the attempt is not
+ * the current claim.
+ *
+ * One statement rather than a transaction of four: this runs once per operation, and on the
+ * embedded database every statement costs the console's only thread ~1 ms.
  */
-async function finish(ctx: AgentCtx, op: OpRow | { id: string; attempt: number }, input: Omit<CompleteInput, "operationId" | "attempt">, now: Date) {
+async function finish(ctx: AgentCtx, op: { id: string; attempt: number }, input: Omit<CompleteInput, "operationId" | "attempt">, now: Date): Promise<Closed | undefined> {
   const lines = jobLines({ attempt: op.attempt, lines: input.lines });
-  const retry = "maxAttempts" in op && input.outcome === "failed" && input.retryable === true && op.attempt < op.maxAttempts;
-  const status: "succeeded" | "queued" | "failed" = input.outcome === "succeeded" ? "succeeded" : retry ? "queued" : "failed";
+  const result = input.result === undefined ? null : JSON.stringify(input.result);
   const error = (input.error ?? "").slice(0, 4000);
-  const closed = await ctx.db.$transaction(async (tx) => {
-    const where = { id: op.id, hostId: ctx.agent.hostId, status: "running" as const, attempt: op.attempt };
-    const data: Prisma.OperationUpdateManyMutationInput = {
-      status,
-      error,
-      claimedUntil: null,
-      ...(input.result !== undefined ? { result: input.result as Prisma.InputJsonValue } : {}),
-      ...(retry ? { notBefore: new Date(now.getTime() + backoffMs(op.attempt)) } : { finishedAt: now }),
-    };
-    let row: OpRow | undefined;
-    if ("maxAttempts" in op) row = (await tx.operation.updateMany({ where, data })).count > 0 ? op : undefined;
-    else [row] = await tx.operation.updateManyAndReturn({ where, data, select: OP_ROW_SELECT });
-    if (!row) return undefined;
-    if (lines.length > 0) await tx.operationLog.createMany({ data: lines.map((l) => ({ ...l, operationId: row.id })) });
-    let change: Prisma.AttachmentUpdateManyMutationInput;
-    if (status === "succeeded") {
-      change =
-        row.kind === "attach"
-          ? { state: "ready", result: input.result as Prisma.InputJsonValue, lastError: "" }
-          : row.kind === "detach"
-            ? { state: "detached", result: undefined, lastError: "" }
-            : { state: "ready", lastError: "" };
-    } else if (retry) {
-      change = { lastError: `attempt ${row.attempt} failed, retrying: ${error}` };
-    } else {
-      change = { state: "failed", lastError: error };
-    }
-    // Only the operation serving the latest desired state moves the attachment's state.
-    await tx.attachment.updateMany({ where: { id: row.attachmentId, generation: row.generation }, data: change });
-    return row;
-  });
-  if (!closed) return { done: false as const, status };
+  const retryable = input.outcome === "failed" && input.retryable === true;
+  const rows = await ctx.db.$queryRaw<Closed[]>`
+    WITH closed AS (
+      UPDATE "Operation" o SET
+        status = (CASE WHEN ${input.outcome}::text = 'succeeded' THEN 'succeeded'
+                       WHEN ${retryable}::boolean AND o.attempt < o."maxAttempts" THEN 'queued'
+                       ELSE 'failed' END)::"OperationStatus",
+        error = ${error}::text,
+        "claimedUntil" = NULL,
+        result = COALESCE(${result}::jsonb, o.result),
+        "notBefore" = CASE WHEN ${retryable}::boolean AND o.attempt < o."maxAttempts"
+                           THEN ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC' + LEAST(60000, 1000 * 2 ^ GREATEST(1, o.attempt)) * interval '1 millisecond'
+                           ELSE o."notBefore" END,
+        "finishedAt" = CASE WHEN ${retryable}::boolean AND o.attempt < o."maxAttempts" THEN NULL
+                            ELSE ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC' END
+      WHERE o.id = ${op.id}::text AND o."hostId" = ${ctx.agent.hostId}::text AND o.status = 'running' AND o.attempt = ${op.attempt}::int
+      RETURNING o.id, o."attachmentId", o.attempt, o.generation, o.kind, o.status
+    ),
+    logged AS (
+      INSERT INTO "OperationLog" ("operationId", attempt, at, stream, line)
+      SELECT closed.id, closed.attempt, l.at::timestamptz AT TIME ZONE 'UTC', l.stream, l.line
+      FROM closed, jsonb_to_recordset(${JSON.stringify(lines)}::jsonb) AS l(at text, stream text, line text)
+    ),
+    moved AS (
+      UPDATE "Attachment" a SET
+        state = CASE WHEN closed.status = 'succeeded' THEN (CASE WHEN closed.kind = 'detach' THEN 'detached' ELSE 'ready' END)::"AttachmentState"
+                     WHEN closed.status = 'failed' THEN 'failed'::"AttachmentState"
+                     ELSE a.state END,
+        result = CASE WHEN closed.status = 'succeeded' AND closed.kind = 'attach' THEN COALESCE(${result}::jsonb, a.result) ELSE a.result END,
+        "lastError" = CASE WHEN closed.status = 'succeeded' THEN ''
+                           WHEN closed.status = 'failed' THEN ${error}::text
+                           ELSE 'attempt ' || closed.attempt || ' failed, retrying: ' || ${error}::text END,
+        "updatedAt" = ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC'
+      FROM closed
+      WHERE a.id = closed."attachmentId" AND a.generation = closed.generation
+    )
+    SELECT closed.id, closed."attachmentId", closed.attempt, closed.status::text AS status,
+           EXISTS (SELECT 1 FROM "Operation" q WHERE q."attachmentId" = closed."attachmentId" AND q.status = 'queued') AS more
+    FROM closed`;
+  const closed = rows[0];
+  if (!closed) return undefined;
   const announce = { operationId: closed.id, attachmentId: closed.attachmentId, hostId: ctx.agent.hostId };
   if (lines.length > 0) ctx.events.publish("operation", { kind: "log", ...announce, lines });
-  ctx.events.publish("operation", { kind: "status", ...announce, status });
-  if (retry) {
+  ctx.events.publish("operation", { kind: "status", ...announce, status: closed.status });
+  if (closed.status === "queued") {
     // Wake the agent when the back-off is over (its own periodic claim covers a console restart).
     const hostId = ctx.agent.hostId;
     setTimeout(() => ctx.events.publish("host", { kind: "work", hostId }), backoffMs(closed.attempt) + 50).unref();
   }
-  return { done: true as const, status, op: closed };
+  return closed;
 }
 
 /** Records an attempt's outcome, fenced by (operation, attempt): a stale attempt's late result is refused. */
 export async function completeOperation(ctx: AgentCtx, input: CompleteInput) {
-  // A success or a final failure needs no read first; a retryable failure needs maxAttempts.
-  const terminal = input.outcome === "succeeded" || input.retryable !== true;
-  const target = terminal ? { id: input.operationId, attempt: input.attempt } : await currentClaim(ctx, input.operationId, input.attempt);
-  const finished = await finish(ctx, target, input, new Date());
-  if (!finished.done) {
+  const closed = await finish(ctx, { id: input.operationId, attempt: input.attempt }, input, new Date());
+  if (!closed) {
     await currentClaim(ctx, input.operationId, input.attempt); // NOT_FOUND for another host's or a missing operation
     throw staleAttempt(input.operationId, input.attempt);
   }
   // Work queued behind this one on the same attachment (a check, a detach) is claimable now;
-  // saying so spares the agent a claim after every completion.
-  const next = await ctx.db.operation.findFirst({ where: { attachmentId: finished.op.attachmentId, status: "queued" }, select: { id: true } });
-  return { status: finished.status, more: next !== null };
+  // saying so spares the agent a claim after every completion. (The snapshot is the statement's:
+  // a retry queued by this very close is not counted; its wake-up comes after the back-off.)
+  return { status: closed.status, more: closed.more };
 }
 
 /** What the agent's reconcile compares the host with: attachments that should exist, with their configs. */

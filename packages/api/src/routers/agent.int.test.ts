@@ -182,7 +182,7 @@ describe("attachments and operations", () => {
     expect(await h.agent.log({ entries: [{ operationId: operation.id, attempt: 1, lines: [{ stream: "plugin", line: "bridge: ADD" }] }] })).toEqual({ stored: 1, refused: [] });
     // The job's last lines travel with the outcome and are stored with it.
     expect(
-      await h.agent.complete({ operationId: operation.id, attempt: 1, outcome: "succeeded", result: { cniVersion: "1.1.0", ips: [{ address: "10.77.0.2/24" }] }, lines: [{ stream: "agent", line: "address 10.77.0.2/24" }] }),
+      await h.agent.complete({ operationId: operation.id, attempt: 1, outcome: "succeeded", result: { cniVersion: "1.1.0", ips: [{ address: "10.77.0.2/24" }] }, lines: [{ stream: "agent", line: "address 10.77.0.2/24", at: new Date("2026-12-01T10:00:00.123Z") }] }),
     ).toEqual({ status: "succeeded", more: false });
     const ready = await viewer.caller.attachments.get({ id: attachment.id });
     expect(ready.state).toBe("ready");
@@ -190,6 +190,10 @@ describe("attachments and operations", () => {
     const op = await viewer.caller.attachments.operation({ id: operation.id });
     expect(op).toMatchObject({ status: "succeeded", attempt: 1 });
     expect(op.logs.map((l) => l.line)).toEqual(["bridge: ADD", "address 10.77.0.2/24"]);
+    expect(op.logs[1]).toMatchObject({ stream: "agent", attempt: 1, at: new Date("2026-12-01T10:00:00.123Z") });
+    expect(op.result).toEqual({ cniVersion: "1.1.0", ips: [{ address: "10.77.0.2/24" }] });
+    expect(op.finishedAt!.getTime()).toBeLessThanOrEqual(Date.now());
+    expect(op.finishedAt!.getTime()).toBeGreaterThan(Date.now() - 60_000);
     // A late result of the same attempt is refused and changes nothing, its lines included.
     const stale = await trpcError(h.agent.complete({ operationId: operation.id, attempt: 1, outcome: "failed", error: "late", lines: [{ stream: "agent", line: "late line" }] }));
     expect(stale.code).toBe("CONFLICT");
@@ -274,13 +278,35 @@ describe("attachments and operations", () => {
     expect((await viewer.caller.attachments.get({ id: attachment.id })).state).toBe("ready");
   });
 
+  it("a claim that expired on its last attempt fails the operation at the next claim; other work is still handed out", async () => {
+    const h = await enroll("expire-1");
+    const dead = await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "netns", name: "dead" }, ifName: "eth0", portMappings: [] });
+    const [c1] = await h.agent.claim({ max: 1 });
+    expect(c1!.operationId).toBe(dead.operation.id);
+    // The agent never reports back, and this was its last attempt.
+    await t.db.operation.update({ where: { id: dead.operation.id }, data: { claimedUntil: new Date(Date.now() - 1000), maxAttempts: 1 } });
+    const live = await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "netns", name: "live" }, ifName: "eth0", portMappings: [] });
+    const claimed = await h.agent.claim({ max: 4 });
+    expect(claimed.map((c) => c.operationId)).toEqual([live.operation.id]);
+    const op = await t.db.operation.findUniqueOrThrow({ where: { id: dead.operation.id } });
+    expect(op).toMatchObject({ status: "failed", attempt: 1, claimedUntil: null, error: "gave up after 1 attempts: the agent did not report back within its claim" });
+    expect(op.finishedAt).not.toBeNull();
+    expect(await viewer.caller.attachments.get({ id: dead.attachment.id })).toMatchObject({ state: "failed", lastError: op.error });
+    // Its late result is refused.
+    expect((await trpcError(h.agent.complete({ operationId: dead.operation.id, attempt: 1, outcome: "succeeded", result: { ips: [] } }))).code).toBe("CONFLICT");
+  });
+
   it("a retryable failure backs off and retries; a final one fails the attachment, which can be retried", async () => {
     const h = await enroll("retry-1");
     const { operation, attachment } = await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "sandbox" }, ifName: "eth0", portMappings: [] });
     const [c1] = await h.agent.claim({ max: 1 });
     expect((await h.agent.complete({ operationId: operation.id, attempt: c1!.attempt, outcome: "failed", error: "plugin timed out", retryable: true })).status).toBe("queued");
     const queued = await t.db.operation.findUniqueOrThrow({ where: { id: operation.id } });
-    expect(queued.notBefore.getTime()).toBeGreaterThan(Date.now());
+    // backoffMs(1): 2 s from the close; not finished; the attachment says why it waits.
+    expect(queued.notBefore.getTime() - Date.now()).toBeGreaterThan(1000);
+    expect(queued.notBefore.getTime() - Date.now()).toBeLessThanOrEqual(2000);
+    expect(queued).toMatchObject({ status: "queued", finishedAt: null, claimedUntil: null, error: "plugin timed out" });
+    expect(await viewer.caller.attachments.get({ id: attachment.id })).toMatchObject({ state: "applying", lastError: "attempt 1 failed, retrying: plugin timed out" });
     expect(await h.agent.claim({ max: 1 })).toEqual([]);
     await t.db.operation.update({ where: { id: operation.id }, data: { notBefore: new Date() } });
     const [c2] = await h.agent.claim({ max: 1 });
