@@ -242,9 +242,11 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
       .shared(() => perAttachment.run(String(op.attachment?.id ?? op.operationId), () => runOperation(op)))
       .catch((error: unknown) => log.error("operation crashed", { operationId: op.operationId, error: (error as Error).message }))
       .finally(() => {
+        // Full until now: the console's pushes held work back for want of a slot.
+        const wasFull = inFlight.size >= config.concurrency;
         inFlight.delete(op.operationId);
-        // Pushes announce new work; a claim here only when some may be waiting.
-        if (workWaiting) void claimAndRun().catch(() => {});
+        // Work is pushed as it comes; a claim here only when some may be waiting.
+        if (workWaiting || wasFull) void claimAndRun().catch(() => {});
       });
     inFlight.set(op.operationId, task);
   }
@@ -366,7 +368,8 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
       let open = false;
       let onStop: (() => void) | undefined;
       const ended = await new Promise<Error | undefined>((resolve) => {
-        const sub = client.work.subscribe(undefined, {
+        // With slots the console claims for us and pushes the operations themselves.
+        const sub = client.work.subscribe({ slots: Math.min(config.concurrency, MAX_CLAIM) }, {
           onData: (event) => {
             if (!open) log.info("push stream open");
             open = true;
@@ -382,7 +385,14 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
                 .catch((e: unknown) => log.error("reconcile failed", { error: (e as Error).message }));
               return;
             }
+            if (event.kind === "open") return;
             lastPushAt = new Date();
+            if (event.kind === "operations") {
+              for (const op of event.ops) start(op);
+              // A full page: more may be waiting once slots free up.
+              if (event.more) workWaiting = true;
+              return;
+            }
             void claimAndRun().catch((e: unknown) => log.warn("claim failed", { error: (e as Error).message }));
           },
           onError: (error) => {

@@ -151,6 +151,8 @@ export type Inventory = z.infer<typeof Inventory>;
 export const HeartbeatInput = z.object({ agentVersion: AgentVersion, inventory: Inventory.optional() });
 /** Up to 64 operations per claim: the agent's largest concurrency, so a burst is one round trip. */
 export const ClaimInput = z.object({ max: z.number().int().min(1).max(64).default(4) });
+/** The push stream: with `slots` (the agent's concurrency) the stream claims for the agent and pushes the operations themselves. */
+export const WorkInput = z.object({ slots: z.number().int().min(1).max(64) }).optional();
 export const PollInput = ClaimInput.extend({ waitMs: z.number().int().min(0).max(25_000).default(20_000) });
 export const FenceInput = z.object({ operationId: Id, attempt: z.number().int().min(1).max(1000) });
 const JobLines = z.array(z.object({ stream: z.enum(["agent", "plugin", "stderr"]), line: z.string().max(8000), at: z.date().optional() })).max(200);

@@ -62,9 +62,10 @@ type ClaimRow = {
  * One statement for the whole page: it picks, claims, moves the attachments (only those whose
  * latest desired state the operation serves) and returns what the agent needs to run each
  * operation, its network revision's config included. An expired claim on its last attempt comes
- * back as "expired" and is failed here.
+ * back as "expired" and is failed here. With `slots` (the agent's concurrency, for the push stream,
+ * which cannot ask for "as many as are free") the operations the agent still holds count against it.
  */
-export async function claimOperations(ctx: AgentCtx, max: number): Promise<ClaimedOperation[]> {
+export async function claimOperations(ctx: AgentCtx, max: number, options: { slots?: number } = {}): Promise<ClaimedOperation[]> {
   const now = new Date();
   const claimedUntil = new Date(now.getTime() + CLAIM_LEASE_MS);
   const rows = await ctx.db.$queryRaw<ClaimRow[]>`
@@ -79,7 +80,10 @@ export async function claimOperations(ctx: AgentCtx, max: number): Promise<Claim
       WHERE (status = 'queued' AND "notBefore" <= ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC')
          OR (status = 'running' AND "claimedUntil" < ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC' AND attempt < "maxAttempts")
       ORDER BY seq
-      LIMIT ${max}::int
+      -- With slots (the push stream), the operations the agent holds (claims running out later) use them up.
+      LIMIT GREATEST(0, LEAST(${max}::int, COALESCE(${options.slots ?? null}::int - (
+        SELECT count(*) FROM "Operation" WHERE "hostId" = ${ctx.agent.hostId}::text AND status = 'running' AND "claimedUntil" >= ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC'
+      ), ${max}::int)))
     ),
     claimed AS (
       UPDATE "Operation" o SET

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseNetworkConfig } from "@switchyard/cni/config";
 import { conflistDigest } from "@switchyard/cni/digest";
 import { CREDENTIAL_CACHE_MS, authenticateAgent } from "../domain/hosts";
+import type { WorkEvent } from "./agent";
 import { BRIDGE_CONFLIST, setupApiTest, type ApiTest } from "../testing";
 
 let t: ApiTest;
@@ -213,6 +214,50 @@ describe("attachments and operations", () => {
     expect(next).toMatchObject({ operationId: detach.id, kind: "detach", attempt: 1 });
     expect(await h.agent.complete({ operationId: detach.id, attempt: 1, outcome: "succeeded" })).toEqual({ status: "succeeded", more: false });
     expect((await viewer.caller.attachments.get({ id: attachment.id })).state).toBe("detached");
+  });
+
+  it("with slots, the push stream claims for the agent and pushes the operations, never more than its free slots", async () => {
+    const h = await enroll("push-1");
+    const create = async (name: string) => (await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "netns", name }, ifName: "eth0", portMappings: [] })).operation;
+    const stream = (await h.agent.work({ slots: 2 }))[Symbol.asyncIterator]();
+    let pending: Promise<IteratorResult<WorkEvent>> | undefined;
+    /** The next event, or null when none comes within `ms` (the request stays pending for the next call). */
+    const next = async (ms = 2000): Promise<WorkEvent | null> => {
+      pending ??= stream.next();
+      const got = await Promise.race([pending, new Promise<null>((r) => setTimeout(() => r(null), ms))]);
+      if (got === null) return null;
+      pending = undefined;
+      return got.value as WorkEvent;
+    };
+    const pushed = (e: WorkEvent | null) => (e && e.kind === "operations" ? { ids: e.ops.map((op) => op.operationId), more: e.more } : e);
+    try {
+      expect((await next())?.kind).toBe("open");
+      const a1 = await create("push-a1");
+      const e1 = await next();
+      expect(pushed(e1)).toEqual({ ids: [a1.id], more: false });
+      // Claimed as by the claim call: the attempt is fenced, the attachment applying, the config with it.
+      expect(e1).toMatchObject({ ops: [{ attempt: 1, kind: "attach", attachment: { containerId: "push-a1" }, conflist: { name: "agentnet" } }] });
+      expect((await t.db.operation.findUniqueOrThrow({ where: { id: a1.id } })).status).toBe("running");
+      const a2 = await create("push-a2");
+      const a3 = await create("push-a3");
+      // One slot is free: a2 comes, a3 waits.
+      expect(pushed(await next())).toEqual({ ids: [a2.id], more: false });
+      expect(await next(300)).toBeNull();
+      // The agent, full, claims once an operation ends.
+      await h.agent.complete({ operationId: a1.id, attempt: 1, outcome: "succeeded", result: { ips: [] } });
+      expect((await h.agent.claim({ max: 1 })).map((op) => op.operationId)).toEqual([a3.id]);
+      await h.agent.complete({ operationId: a2.id, attempt: 1, outcome: "succeeded", result: { ips: [] } });
+      await h.agent.complete({ operationId: a3.id, attempt: 1, outcome: "succeeded", result: { ips: [] } });
+      // The stream was waiting: new work is pushed as it comes.
+      const a4 = await create("push-a4");
+      expect(pushed(await next())).toEqual({ ids: [a4.id], more: false });
+      await h.agent.complete({ operationId: a4.id, attempt: 1, outcome: "succeeded", result: { ips: [] } });
+      // A burst while the agent reads: one claim for all of it, a full page, "more" behind it.
+      const burst = [await create("push-a5"), await create("push-a6"), await create("push-a7")];
+      expect(pushed(await next())).toEqual({ ids: burst.slice(0, 2).map((op) => op.id), more: true });
+    } finally {
+      await stream.return?.();
+    }
   });
 
   it("claims hand out pages in creation order, each operation with its attachment and its revision's config", async () => {

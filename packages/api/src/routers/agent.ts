@@ -1,7 +1,7 @@
 import { TRPCError } from "@trpc/server";
-import { appendLogs, claimOperations, completeOperation, desiredAttachments, extendClaim, reportProblem, resumeAfterRestart } from "../domain/agentWork";
+import { type ClaimedOperation, appendLogs, claimOperations, completeOperation, desiredAttachments, extendClaim, reportProblem, resumeAfterRestart } from "../domain/agentWork";
 import { enrollHost, heartbeat, rotateCredential } from "../domain/hosts";
-import { ClaimInput, CompleteInput, EnrollInput, FenceInput, HeartbeatInput, Id, LogInput, PollInput } from "../schemas";
+import { ClaimInput, CompleteInput, EnrollInput, FenceInput, HeartbeatInput, Id, LogInput, PollInput, WorkInput } from "../schemas";
 import { z } from "zod";
 import { publicProcedure, router } from "../trpc";
 
@@ -10,6 +10,11 @@ const agentProcedure = publicProcedure.use(({ ctx, next }) => {
   if (!ctx.agent) throw new TRPCError({ code: "UNAUTHORIZED", message: "Unknown, revoked or expired host credential" });
   return next({ ctx: { ...ctx, agent: ctx.agent } });
 });
+
+/** What the push stream says. */
+export type WorkEvent =
+  | { kind: "open" | "work" | "revoked" | "reconcile"; at: Date }
+  | { kind: "operations"; at: Date; ops: ClaimedOperation[]; more: boolean };
 
 /** Waits for new work for `hostId` or `ms`; a revocation ends the wait with UNAUTHORIZED. */
 async function waitForWork(ctx: { events: { subscribe: (t: "host", s?: AbortSignal) => AsyncIterable<{ kind: string; hostId: string }> } }, hostId: string, ms: number, outer?: AbortSignal) {
@@ -41,14 +46,61 @@ export const agentRouter = router({
     await waitForWork(ctx, ctx.agent.hostId, input.waitMs, signal);
     return claimOperations(ctx, input.max);
   }),
-  /** Pushed work (SSE): one event now, then one whenever work for this host is queued. */
-  work: agentProcedure.subscription(async function* ({ ctx, signal }): AsyncGenerator<{ kind: "work" | "revoked" | "reconcile"; at: Date }> {
-    yield { kind: "work", at: new Date() };
-    for await (const event of ctx.events.subscribe("host", signal)) {
-      if (event.hostId !== ctx.agent.hostId) continue;
-      // Said as data, then the stream ends: an error would only make the client's EventSource reconnect.
-      if (event.kind === "revoked") return yield { kind: "revoked", at: new Date() };
-      if (event.kind === "work" || event.kind === "reconcile") yield { kind: event.kind, at: new Date() };
+  /**
+   * Pushed work (SSE). With `slots` the stream says "open", then claims for the agent and pushes the claimed
+   * operations themselves (no claim round trip): at once, then whenever work for this host is
+   * queued; `more` says a page was full, so the agent claims again as slots free up. Without
+   * `slots`, a "work" event asks the agent to claim. A claim pushed into a stream that breaks runs
+   * out after CLAIM_LEASE_MS and is handed out again as a new attempt (delivery is at least once).
+   */
+  work: agentProcedure.input(WorkInput).subscription(async function* ({ ctx, input, signal }): AsyncGenerator<WorkEvent> {
+    const slots = input?.slots;
+    const at = () => new Date();
+    let due = true;
+    let revoked = false;
+    let reconciles = 0;
+    let wake: (() => void) | undefined;
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal?.addEventListener("abort", onAbort);
+    if (signal?.aborted) stop.abort();
+    stop.signal.addEventListener("abort", () => wake?.(), { once: true });
+    // Events are noted as they come; the loop below acts on them, so that a burst of new work
+    // while a claim runs is one claim more, not one per event.
+    const listening = (async () => {
+      for await (const event of ctx.events.subscribe("host", stop.signal)) {
+        if (event.hostId !== ctx.agent.hostId) continue;
+        if (event.kind === "revoked") revoked = true;
+        else if (event.kind === "work") due = true;
+        else if (event.kind === "reconcile") reconciles++;
+        else continue;
+        wake?.();
+      }
+    })();
+    try {
+      // Says the stream is up even when there is no work (the doctor's "push stream" check).
+      if (slots) yield { kind: "open", at: at() };
+      while (!stop.signal.aborted) {
+        // Said as data, then the stream ends: an error would only make the client's EventSource reconnect.
+        if (revoked) return yield { kind: "revoked", at: at() };
+        for (; reconciles > 0; reconciles--) yield { kind: "reconcile", at: at() };
+        if (due) {
+          due = false;
+          if (!slots) {
+            yield { kind: "work", at: at() };
+            continue;
+          }
+          const ops = await claimOperations(ctx, slots, { slots });
+          if (ops.length > 0) yield { kind: "operations", at: at(), ops, more: ops.length === slots };
+          continue;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      stop.abort();
+      await listening.catch(() => {});
     }
   }),
   extend: agentProcedure.input(FenceInput).mutation(({ ctx, input }) => extendClaim(ctx, input)),
