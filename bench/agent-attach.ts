@@ -9,9 +9,10 @@
  * Root only: it creates network namespaces `sytest-ba-*` (through the agent) and `sytest-bd-*`,
  * bridges `sya…`/`syd…`, and removes them.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
+import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -27,6 +28,8 @@ const { values: flags } = parseArgs({
     target: { type: "string", default: "sandbox" },
     /** A directory: the console process's CPU profile of each agent batch is written there (.cpuprofile). */
     "profile-console": { type: "string" },
+    /** The console (this process) on CPU 0, the host's side (agent, spawn helper, plugins, direct runner) on CPU 1. */
+    "split-cpus": { type: "boolean", default: false },
   },
 });
 if (flags.target !== "sandbox" && flags.target !== "netns") throw new Error(`--target sandbox|netns, not ${flags.target}`);
@@ -36,6 +39,19 @@ if (flags.target !== "sandbox" && flags.target !== "netns") throw new Error(`--t
  * the runner) on both sides, so the attach is the console, the agent and the plugin alone.
  */
 const TARGET: "sandbox" | "netns" = flags.target;
+/**
+ * --split-cpus: a deployment's console runs on another machine, and the host pays only for the agent.
+ * Here the console and its database (this process) get CPU 0 and everything on the host's side — the
+ * agent, its spawn helper and the plugins it starts, and the direct runner with its plugins — CPU 1, so
+ * that both sides' host work shares one core and the console's CPU is not charged to the agent's side.
+ */
+const SPLIT_CPUS = flags["split-cpus"];
+if (SPLIT_CPUS) {
+  if (availableParallelism() < 2) throw new Error("--split-cpus needs two CPUs");
+  execFileSync("taskset", ["-a", "-p", "-c", "0", String(process.pid)], { stdio: "ignore" });
+}
+/** [file, args] of a host-side process: under `taskset -c 1` with --split-cpus (taskset execs it: same pid). */
+const onHostSide = (file: string, args: string[]): [string, string[]] => (SPLIT_CPUS ? ["taskset", ["-c", "1", file, ...args]] : [file, args]);
 const ATTACHES = clamp(Number(flags.attach), 1, 500);
 const CONCURRENT = clamp(Number(flags.concurrent), 1, 64); // the agent runs at most 64 operations at once
 const ROUNDS = clamp(Number(flags.rounds), 1, 10);
@@ -254,7 +270,7 @@ interface HostCleanup {
 function startDirectRunner(net: Network, cleanup: HostCleanup) {
   const config = { bridge: BRIDGE, plugin: { name: net.name, conf: net.plugin }, cniPath: CNI_PATH, netnsDir: NETNS_DIR, timeoutMs: PLUGIN_TIMEOUT_MS, cleanup };
   // Its own process group: a Ctrl-C reaches the benchmark, whose cleanup stops the runner in order.
-  const proc = spawn(process.execPath, ["-e", DIRECT_RUNNER, JSON.stringify(config)], {
+  const proc = spawn(...onHostSide(process.execPath, ["-e", DIRECT_RUNNER, JSON.stringify(config)]), {
     env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
     stdio: ["ignore", "ignore", "inherit", "ipc"],
     detached: true,
@@ -373,7 +389,7 @@ interface RunningAgent {
 function startAgent(args: string[]): RunningAgent {
   // e.g. BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/agent-prof" for the agent's CPU profile.
   const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
-  const proc = spawn(process.execPath, [...nodeArgs, AGENT_BIN, ...args], {
+  const proc = spawn(...onHostSide(process.execPath, [...nodeArgs, AGENT_BIN, ...args]), {
     env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
     stdio: ["ignore", "ignore", "pipe"],
   });
@@ -698,7 +714,7 @@ async function main(): Promise<void> {
     const push = seqAgent.map((a) => a.pushMs);
     const retried = seqAgent.filter((a) => a.attempt > 1).length;
     const ratio = (a: number[], b: number[]) => (median(a) / median(b)).toFixed(3);
-    console.log(`agent-attach: switchyard-agent → console API (${server.url}, ${DB_KIND}), bridge + host-local (${BRIDGE}), node ${process.version}, ${new Date().toISOString()}`);
+    console.log(`agent-attach: switchyard-agent → console API (${server.url}, ${DB_KIND}), bridge + host-local (${BRIDGE}), node ${process.version}${SPLIT_CPUS ? ", console on CPU 0, host side on CPU 1" : ""}, ${new Date().toISOString()}`);
 
     console.log(`\n${ATTACHES} sequential ${TARGET === "sandbox" ? "sandbox attaches (the namespace made as part of it)" : "attaches to existing namespaces"} (interleaved with the direct sequence)`);
     console.log(row("  agent: create → \"succeeded\" event", seqTotal));
