@@ -277,6 +277,23 @@ describe("attachments and operations", () => {
     expect(states.map((a) => a.state)).toEqual(Array(20).fill("applying"));
   });
 
+  it("concurrent claims (console replicas on one database) never hand out one operation twice", async () => {
+    const h = await enroll("race-1");
+    const created = new Set<string>();
+    for (let i = 0; i < 24; i++) created.add((await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "netns", name: `race-${i}` }, ifName: "eth0", portMappings: [] })).operation.id);
+    // Eight claims at once (on PostgreSQL, eight connections of the pool racing for the same rows).
+    const pages = await Promise.all(Array.from({ length: 8 }, () => h.agent.claim({ max: 8 })));
+    const claimed = pages.flat();
+    expect(new Set(claimed.map((op) => op.operationId)).size).toBe(claimed.length);
+    for (const op of claimed) expect(created.has(op.operationId)).toBe(true);
+    expect(claimed.every((op) => op.attempt === 1)).toBe(true);
+    // What a losing claim skipped is still there for the next one; nothing was claimed twice in the database.
+    const rest = await h.agent.claim({ max: 64 });
+    expect(claimed.length + rest.length).toBe(24);
+    const rows = await t.db.operation.findMany({ where: { id: { in: [...created] } }, select: { status: true, attempt: true } });
+    expect(rows.every((r) => r.status === "running" && r.attempt === 1)).toBe(true);
+  });
+
   it("an agent sees and touches only its own host's work", async () => {
     const mine = await enroll("iso-1");
     const other = await enroll("iso-2");
