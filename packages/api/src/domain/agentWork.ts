@@ -204,7 +204,7 @@ export async function appendLogs(ctx: AgentCtx, entries: { operationId: string; 
 export interface CompleteInput {
   operationId: string;
   attempt: number;
-  /** The job's last lines, stored in the same transaction as the outcome. */
+  /** The job's last lines, stored in the same statement as the outcome. */
   lines?: JobLine[];
   outcome: "succeeded" | "failed";
   result?: unknown;
