@@ -202,6 +202,24 @@ describe("attachments and operations", () => {
     expect((await viewer.caller.attachments.operation({ id: operation.id })).logs.map((l) => l.line)).toEqual(["bridge: ADD", "address 10.77.0.2/24"]);
   });
 
+  it("an attach to a missing or revoked host or a missing network is refused and writes nothing; a detached one is attached again as a new generation", async () => {
+    const h = await enroll("refuse-1");
+    const attach = (hostId: string, net: string, name = "refused") => operator.caller.attachments.create({ hostId, networkId: net, target: { kind: "netns", name }, ifName: "eth0", portMappings: [] });
+    const before = { attachments: await t.db.attachment.count(), operations: await t.db.operation.count() };
+    expect((await trpcError(attach("nohost", networkId))).code).toBe("NOT_FOUND");
+    expect((await trpcError(attach(h.hostId, "nonetwork"))).code).toBe("NOT_FOUND");
+    const revoked = await enroll("refuse-2");
+    await admin.caller.hosts.revoke({ id: revoked.hostId });
+    expect((await trpcError(attach(revoked.hostId, networkId))).code).toBe("CONFLICT");
+    expect({ attachments: await t.db.attachment.count(), operations: await t.db.operation.count() }).toEqual(before);
+    // Detached (never applied: at once), then attached again: the same row, a new generation, a new attach.
+    const first = await attach(h.hostId, networkId, "again");
+    await operator.caller.attachments.detach({ id: first.attachment.id });
+    const second = await attach(h.hostId, networkId, "again");
+    expect(second.attachment).toMatchObject({ id: first.attachment.id, state: "pending", generation: first.attachment.generation + 2 });
+    expect(second.operation).toMatchObject({ kind: "attach", status: "queued", generation: first.attachment.generation + 2 });
+  });
+
   it("work queued behind a running operation is handed out once it completes, and the completion says it is there", async () => {
     const h = await enroll("behind-1");
     const { attachment, operation } = await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "netns", name: "behind" }, ifName: "eth0", portMappings: [] });
