@@ -79,6 +79,18 @@ function published(ctx: Ctx, op: { id: string; attachmentId: string; hostId: str
   ctx.events.publish("operation", { kind: "status", operationId: op.id, attachmentId: op.attachmentId, hostId: op.hostId, status: op.status });
 }
 
+type AttachContext = {
+  hostId: string | null;
+  hostName: string | null;
+  hostRevoked: boolean | null;
+  networkId: string | null;
+  networkName: string | null;
+  latestRevision: number | null;
+  existingId: string | null;
+  existingState: string | null;
+  existingGeneration: number | null;
+};
+
 /** Writes the desired attachment and its attach operation in one transaction. */
 export async function createAttachment(ctx: Ctx, input: CreateAttachmentInput) {
   const { targetKind, target, defaultId } = targetOf(input.target);
@@ -87,16 +99,22 @@ export async function createAttachment(ctx: Ctx, input: CreateAttachmentInput) {
   const user = ctx.session!.user;
   const { attachment, operation } = await ctx.db
     .$transaction(async (tx) => {
-      const host = await tx.host.findUnique({ where: { id: input.hostId }, select: { id: true, name: true, revokedAt: true } });
-      if (!host) throw new ApiError("NOT_FOUND", "No host with this id");
-      if (host.revokedAt) throw new ApiError("CONFLICT", "This host is revoked");
-      const network = await tx.network.findUnique({ where: { id: input.networkId }, select: { id: true, name: true, latestRevision: true } });
-      if (!network) throw new ApiError("NOT_FOUND", "No network with this id");
+      // What the attach depends on, in one statement (the embedded database runs one at a time).
+      const [found] = await tx.$queryRaw<AttachContext[]>`
+        SELECT h.id AS "hostId", h.name AS "hostName", h."revokedAt" IS NOT NULL AS "hostRevoked",
+               n.id AS "networkId", n.name AS "networkName", n."latestRevision",
+               a.id AS "existingId", a.state::text AS "existingState", a.generation AS "existingGeneration"
+        FROM (SELECT 1) AS one
+        LEFT JOIN "Host" h ON h.id = ${input.hostId}::text
+        LEFT JOIN "Network" n ON n.id = ${input.networkId}::text
+        LEFT JOIN "Attachment" a ON a."hostId" = h.id AND a."networkName" = n.name AND a."containerId" = ${containerId}::text AND a."ifName" = ${input.ifName}::text`;
+      if (!found?.hostId || !found.hostName) throw new ApiError("NOT_FOUND", "No host with this id");
+      if (found.hostRevoked) throw new ApiError("CONFLICT", "This host is revoked");
+      if (!found.networkId || !found.networkName || found.latestRevision === null) throw new ApiError("NOT_FOUND", "No network with this id");
+      const host = { id: found.hostId, name: found.hostName };
+      const network = { id: found.networkId, name: found.networkName, latestRevision: found.latestRevision };
       await checkPortMappings(tx, ctx, host.id, input.portMappings);
-      const existing = await tx.attachment.findUnique({
-        where: { hostId_networkName_containerId_ifName: { hostId: host.id, networkName: network.name, containerId, ifName: input.ifName } },
-        select: { id: true, state: true, generation: true },
-      });
+      const existing = found.existingId ? { id: found.existingId, state: found.existingState, generation: found.existingGeneration! } : null;
       if (existing && existing.state !== "detached") {
         throw new ApiError("CONFLICT", `${containerId}/${input.ifName} is already attached to ${network.name} on this host`, [
           { path: ["containerId"], message: "already attached; detach it first", severity: "error" },
