@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { type CniRuntime, type CniRuntimeOptions, createCniRuntime, createHelperSpawner, createKeyedMutex, loadNetworkList } from "@switchyard/cni";
 import { TRPCClientError } from "@trpc/client";
+import { createBatcher } from "./batcher";
 import { type AgentClient, createAgentClient } from "./client";
 import { AGENT_VERSION, type AgentConfig } from "./config";
 import { type StoredCredential, loadCredential, saveCredential } from "./credential";
@@ -129,21 +130,25 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
   }
 
   // ---- reports (the outcome outbox) ------------------------------------------------------------
+  // Outcomes that finish while one is on its way go together in the next call (one statement on the console).
+  const complete = createBatcher(async (outcomes: Report[]) => (await call(() => client.completeMany.mutate({ outcomes }))).answers);
+
   /** Sends an outcome: true when the console took it or refused it for good, false when it should be sent again. */
   async function deliver(report: Report): Promise<boolean> {
+    let answer: Awaited<ReturnType<typeof complete>>;
     try {
-      const { more } = await call(() => client.complete.mutate(report));
-      if (more) workWaiting = true;
-      return true;
-    } catch (error) {
-      const code = trpcCode(error);
-      if (code === "CONFLICT" || code === "NOT_FOUND") {
-        // Fenced out: a newer attempt owns the operation now. Our result changes nothing.
-        log.warn("result refused by the console (stale attempt)", { operationId: report.operationId, attempt: report.attempt, error: (error as Error).message });
-        return true;
-      }
+      answer = await complete(report);
+    } catch {
       return false;
     }
+    if ("refused" in answer) {
+      // Fenced out: a newer attempt owns the operation now (or it is gone). Our result changes nothing.
+      const why = answer.refused === "staleAttempt" ? "stale attempt" : "no such operation for this host";
+      log.warn(`result refused by the console (${why})`, { operationId: report.operationId, attempt: report.attempt });
+    } else if (answer.more) {
+      workWaiting = true;
+    }
+    return true;
   }
 
   async function send(report: Report): Promise<boolean> {
@@ -152,11 +157,10 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
     return true;
   }
 
+  /** Outcomes queued while the console was unreachable; all at once (the batcher sends them in pages). */
   async function flushReports(): Promise<void> {
-    for (const report of reports.list()) {
-      if (stopping.signal.aborted && fatal) return;
-      if (!(await send(report))) return;
-    }
+    if (stopping.signal.aborted && fatal) return;
+    await Promise.all(reports.list().map((report) => send(report)));
   }
 
   // ---- operations ------------------------------------------------------------------------------

@@ -166,3 +166,5 @@ export const CompleteInput = FenceInput.extend({
   error: z.string().max(8000).optional(),
   retryable: z.boolean().optional(),
 });
+/** Outcomes that finished together: one call, one statement (each still fenced on its own). */
+export const CompleteManyInput = z.object({ outcomes: z.array(CompleteInput).min(1).max(64) });

@@ -118,8 +118,9 @@ export async function claimOperations(ctx: AgentCtx, max: number, options: { slo
     JOIN "Attachment" a ON a.id = p."attachmentId"
     LEFT JOIN "NetworkRevision" r ON r."networkId" = a."networkId" AND r.number = a."networkRevision"
     ORDER BY p.seq`;
-  for (const op of rows.filter((r) => r.row === "expired")) {
-    await finish(ctx, { id: op.operationId, attempt: op.attempt }, { outcome: "failed", error: `gave up after ${op.attempt} attempts: the agent did not report back within its claim`, retryable: false }, now);
+  const expired = rows.filter((r) => r.row === "expired");
+  if (expired.length > 0) {
+    await finish(ctx, expired.map((op) => ({ operationId: op.operationId, attempt: op.attempt, outcome: "failed", error: `gave up after ${op.attempt} attempts: the agent did not report back within its claim` })), now);
   }
   return rows
     .filter((r) => r.row === "claimed")
@@ -214,86 +215,121 @@ export interface CompleteInput {
 }
 
 /** What an attempt's close returns: the operation as it is now. */
-type Closed = { id: string; attachmentId: string; attempt: number; status: "succeeded" | "queued" | "failed"; more: boolean };
+type Closed = { n: number; id: string; attachmentId: string; attempt: number; status: "succeeded" | "queued" | "failed"; more: boolean };
 
 /**
- * Closes an attempt with its outcome, in one statement fenced by (operation, attempt): the
- * operation's status (a retryable failure below maxAttempts is queued again after a back-off,
+ * Closes attempts with their outcomes, all in one statement, each fenced by (operation, attempt):
+ * the operation's status (a retryable failure below maxAttempts is queued again after a back-off,
  * `backoffMs` in SQL), its job lines, and the attachment's state (only when the operation serves
  * the attachment's latest desired state, its generation). Also says whether work is queued behind
- * it on the same attachment. Nothing changes, and undefined is returned, when the attempt is not
- * the current claim.
+ * each on the same attachment. An attempt that is not the current claim changes nothing and has
+ * no entry in the result (indexed like `outcomes`).
  *
- * One statement rather than a transaction of four: this runs once per operation, and on the
- * embedded database every statement costs the console's only thread ~1 ms.
+ * One statement rather than a transaction of four per operation: on the embedded database every
+ * statement costs the console's only thread ~1 ms, and outcomes that finish together (an agent's
+ * completions while a call is in flight) share it.
  */
-async function finish(ctx: AgentCtx, op: { id: string; attempt: number }, input: Omit<CompleteInput, "operationId" | "attempt">, now: Date): Promise<Closed | undefined> {
-  const lines = jobLines({ attempt: op.attempt, lines: input.lines });
-  const result = input.result === undefined ? null : JSON.stringify(input.result);
-  const error = (input.error ?? "").slice(0, 4000);
-  const retryable = input.outcome === "failed" && input.retryable === true;
+async function finish(ctx: AgentCtx, outcomes: CompleteInput[], now: Date): Promise<(Closed | undefined)[]> {
+  const lines = outcomes.map((o) => jobLines(o));
+  const input = outcomes.map((o, n) => ({
+    n,
+    id: o.operationId,
+    attempt: o.attempt,
+    outcome: o.outcome,
+    retryable: o.outcome === "failed" && o.retryable === true,
+    error: (o.error ?? "").slice(0, 4000),
+    ...(o.result !== undefined ? { result: o.result } : {}),
+    lines: lines[n],
+  }));
+  const at = now.toISOString();
   const rows = await ctx.db.$queryRaw<Closed[]>`
-    WITH closed AS (
+    WITH input AS (
+      SELECT * FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
+        AS i(n int, id text, attempt int, outcome text, retryable boolean, error text, result jsonb, lines jsonb)
+    ),
+    closed AS (
       UPDATE "Operation" o SET
-        status = (CASE WHEN ${input.outcome}::text = 'succeeded' THEN 'succeeded'
-                       WHEN ${retryable}::boolean AND o.attempt < o."maxAttempts" THEN 'queued'
+        status = (CASE WHEN i.outcome = 'succeeded' THEN 'succeeded'
+                       WHEN i.retryable AND o.attempt < o."maxAttempts" THEN 'queued'
                        ELSE 'failed' END)::"OperationStatus",
-        error = ${error}::text,
+        error = i.error,
         "claimedUntil" = NULL,
-        result = COALESCE(${result}::jsonb, o.result),
-        "notBefore" = CASE WHEN ${retryable}::boolean AND o.attempt < o."maxAttempts"
-                           THEN ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC' + LEAST(60000, 1000 * 2 ^ GREATEST(1, o.attempt)) * interval '1 millisecond'
+        result = COALESCE(i.result, o.result),
+        "notBefore" = CASE WHEN i.retryable AND o.attempt < o."maxAttempts"
+                           THEN ${at}::timestamptz AT TIME ZONE 'UTC' + LEAST(60000, 1000 * 2 ^ GREATEST(1, o.attempt)) * interval '1 millisecond'
                            ELSE o."notBefore" END,
-        "finishedAt" = CASE WHEN ${retryable}::boolean AND o.attempt < o."maxAttempts" THEN NULL
-                            ELSE ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC' END
-      WHERE o.id = ${op.id}::text AND o."hostId" = ${ctx.agent.hostId}::text AND o.status = 'running' AND o.attempt = ${op.attempt}::int
-      RETURNING o.id, o."attachmentId", o.attempt, o.generation, o.kind, o.status
+        "finishedAt" = CASE WHEN i.retryable AND o.attempt < o."maxAttempts" THEN NULL
+                            ELSE ${at}::timestamptz AT TIME ZONE 'UTC' END
+      FROM input i
+      WHERE o.id = i.id AND o."hostId" = ${ctx.agent.hostId}::text AND o.status = 'running' AND o.attempt = i.attempt
+      RETURNING i.n, o.id, o."attachmentId", o.attempt, o.generation, o.kind, o.status, i.error, i.result, i.lines
     ),
     logged AS (
       INSERT INTO "OperationLog" ("operationId", attempt, at, stream, line)
       SELECT closed.id, closed.attempt, l.at::timestamptz AT TIME ZONE 'UTC', l.stream, l.line
-      FROM closed, jsonb_to_recordset(${JSON.stringify(lines)}::jsonb) AS l(at text, stream text, line text)
+      FROM closed, jsonb_to_recordset(closed.lines) AS l(at text, stream text, line text)
     ),
     moved AS (
       UPDATE "Attachment" a SET
         state = CASE WHEN closed.status = 'succeeded' THEN (CASE WHEN closed.kind = 'detach' THEN 'detached' ELSE 'ready' END)::"AttachmentState"
                      WHEN closed.status = 'failed' THEN 'failed'::"AttachmentState"
                      ELSE a.state END,
-        result = CASE WHEN closed.status = 'succeeded' AND closed.kind = 'attach' THEN COALESCE(${result}::jsonb, a.result) ELSE a.result END,
+        result = CASE WHEN closed.status = 'succeeded' AND closed.kind = 'attach' THEN COALESCE(closed.result, a.result) ELSE a.result END,
         "lastError" = CASE WHEN closed.status = 'succeeded' THEN ''
-                           WHEN closed.status = 'failed' THEN ${error}::text
-                           ELSE 'attempt ' || closed.attempt || ' failed, retrying: ' || ${error}::text END,
-        "updatedAt" = ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC'
+                           WHEN closed.status = 'failed' THEN closed.error
+                           ELSE 'attempt ' || closed.attempt || ' failed, retrying: ' || closed.error END,
+        "updatedAt" = ${at}::timestamptz AT TIME ZONE 'UTC'
       FROM closed
       WHERE a.id = closed."attachmentId" AND a.generation = closed.generation
     )
-    SELECT closed.id, closed."attachmentId", closed.attempt, closed.status::text AS status,
+    SELECT closed.n, closed.id, closed."attachmentId", closed.attempt, closed.status::text AS status,
            EXISTS (SELECT 1 FROM "Operation" q WHERE q."attachmentId" = closed."attachmentId" AND q.status = 'queued') AS more
     FROM closed`;
-  const closed = rows[0];
-  if (!closed) return undefined;
-  const announce = { operationId: closed.id, attachmentId: closed.attachmentId, hostId: ctx.agent.hostId };
-  if (lines.length > 0) ctx.events.publish("operation", { kind: "log", ...announce, lines });
-  ctx.events.publish("operation", { kind: "status", ...announce, status: closed.status });
-  if (closed.status === "queued") {
-    // Wake the agent when the back-off is over (its own periodic claim covers a console restart).
-    const hostId = ctx.agent.hostId;
-    setTimeout(() => ctx.events.publish("host", { kind: "work", hostId }), backoffMs(closed.attempt) + 50).unref();
-  }
-  return closed;
+  const byN = new Map(rows.map((r) => [r.n, r]));
+  return outcomes.map((_, n) => {
+    const closed = byN.get(n);
+    if (!closed) return undefined;
+    const announce = { operationId: closed.id, attachmentId: closed.attachmentId, hostId: ctx.agent.hostId };
+    if (lines[n]!.length > 0) ctx.events.publish("operation", { kind: "log", ...announce, lines: lines[n]! });
+    ctx.events.publish("operation", { kind: "status", ...announce, status: closed.status });
+    if (closed.status === "queued") {
+      // Wake the agent when the back-off is over (its own periodic claim covers a console restart).
+      const hostId = ctx.agent.hostId;
+      setTimeout(() => ctx.events.publish("host", { kind: "work", hostId }), backoffMs(closed.attempt) + 50).unref();
+    }
+    return closed;
+  });
 }
 
-/** Records an attempt's outcome, fenced by (operation, attempt): a stale attempt's late result is refused. */
+/** One outcome's answer: its operation's status and whether work waits behind it, or why it was refused. */
+export type CompleteAnswer = { status: "succeeded" | "queued" | "failed"; more: boolean } | { refused: "staleAttempt" | "notFound" };
+
+/**
+ * Records attempts' outcomes, each fenced by (operation, attempt): a stale attempt's late result is
+ * refused, and so is another host's operation (as if missing). `more` says work is queued behind it
+ * on the same attachment (a check, a detach), which spares the agent a claim after every completion.
+ * (The snapshot is the statement's: a retry queued by this very close is not counted; its wake-up
+ * comes after the back-off.)
+ */
+export async function completeOperations(ctx: AgentCtx, outcomes: CompleteInput[]): Promise<CompleteAnswer[]> {
+  const closed = await finish(ctx, outcomes, new Date());
+  const missed = outcomes.filter((_, n) => !closed[n]).map((o) => o.operationId);
+  const known = missed.length === 0 ? new Set<string>() : new Set((await ctx.db.operation.findMany({ where: { id: { in: missed }, hostId: ctx.agent.hostId }, select: { id: true } })).map((o) => o.id));
+  return outcomes.map((o, n) => {
+    const c = closed[n];
+    if (c) return { status: c.status, more: c.more };
+    return { refused: known.has(o.operationId) ? "staleAttempt" : "notFound" };
+  });
+}
+
+/** One outcome: NOT_FOUND for another host's or a missing operation, CONFLICT for a stale attempt. */
 export async function completeOperation(ctx: AgentCtx, input: CompleteInput) {
-  const closed = await finish(ctx, { id: input.operationId, attempt: input.attempt }, input, new Date());
-  if (!closed) {
-    await currentClaim(ctx, input.operationId, input.attempt); // NOT_FOUND for another host's or a missing operation
+  const [answer] = await completeOperations(ctx, [input]);
+  if (answer && "refused" in answer) {
+    if (answer.refused === "notFound") throw new ApiError("NOT_FOUND", "No operation with this id for this host");
     throw staleAttempt(input.operationId, input.attempt);
   }
-  // Work queued behind this one on the same attachment (a check, a detach) is claimable now;
-  // saying so spares the agent a claim after every completion. (The snapshot is the statement's:
-  // a retry queued by this very close is not counted; its wake-up comes after the back-off.)
-  return { status: closed.status, more: closed.more };
+  return answer!;
 }
 
 /** What the agent's reconcile compares the host with: attachments that should exist, with their configs. */

@@ -220,6 +220,41 @@ describe("attachments and operations", () => {
     expect(second.operation).toMatchObject({ kind: "attach", status: "queued", generation: first.attachment.generation + 2 });
   });
 
+  it("completeMany closes outcomes that finished together in one call, each fenced on its own", async () => {
+    const h = await enroll("many-1");
+    const other = await enroll("many-2");
+    const made = [];
+    for (const name of ["m-ok", "m-retry", "m-fail"]) made.push(await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "netns", name }, ifName: "eth0", portMappings: [] }));
+    const theirs = await operator.caller.attachments.create({ hostId: other.hostId, networkId, target: { kind: "netns", name: "m-theirs" }, ifName: "eth0", portMappings: [] });
+    const claimed = await h.agent.claim({ max: 8 });
+    const [theirClaim] = await other.agent.claim({ max: 8 });
+    expect(claimed).toHaveLength(3);
+    const [ok, retry, fail] = made.map((m) => m.operation.id);
+    const { answers } = await h.agent.completeMany({
+      outcomes: [
+        { operationId: ok!, attempt: 1, outcome: "succeeded", result: { cniVersion: "1.1.0", ips: [{ address: "10.77.0.9/24" }] }, lines: [{ stream: "agent", line: "address 10.77.0.9/24" }] },
+        { operationId: retry!, attempt: 1, outcome: "failed", error: "plugin timed out", retryable: true },
+        { operationId: fail!, attempt: 1, outcome: "failed", error: "bridge: address in use" },
+        { operationId: fail!, attempt: 7, outcome: "succeeded" },
+        { operationId: theirs.operation.id, attempt: theirClaim!.attempt, outcome: "succeeded" },
+      ],
+    });
+    expect(answers).toEqual([
+      { status: "succeeded", more: false },
+      { status: "queued", more: false },
+      { status: "failed", more: false },
+      { refused: "staleAttempt" },
+      { refused: "notFound" },
+    ]);
+    const state = async (m: (typeof made)[number]) => viewer.caller.attachments.get({ id: m.attachment.id });
+    expect(await state(made[0]!)).toMatchObject({ state: "ready", result: { ips: [{ address: "10.77.0.9/24" }] } });
+    expect(await state(made[1]!)).toMatchObject({ state: "applying", lastError: "attempt 1 failed, retrying: plugin timed out" });
+    expect(await state(made[2]!)).toMatchObject({ state: "failed", lastError: "bridge: address in use" });
+    expect((await viewer.caller.attachments.operation({ id: ok! })).logs.map((l) => l.line)).toEqual(["address 10.77.0.9/24"]);
+    // The other host's operation was not touched.
+    expect((await t.db.operation.findUniqueOrThrow({ where: { id: theirs.operation.id } })).status).toBe("running");
+  });
+
   it("work queued behind a running operation is handed out once it completes, and the completion says it is there", async () => {
     const h = await enroll("behind-1");
     const { attachment, operation } = await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "netns", name: "behind" }, ifName: "eth0", portMappings: [] });

@@ -1,7 +1,7 @@
 import { TRPCError } from "@trpc/server";
-import { type ClaimedOperation, appendLogs, claimOperations, completeOperation, desiredAttachments, extendClaim, reportProblem, resumeAfterRestart } from "../domain/agentWork";
+import { type ClaimedOperation, appendLogs, claimOperations, completeOperation, completeOperations, desiredAttachments, extendClaim, reportProblem, resumeAfterRestart } from "../domain/agentWork";
 import { enrollHost, heartbeat, rotateCredential } from "../domain/hosts";
-import { ClaimInput, CompleteInput, EnrollInput, FenceInput, HeartbeatInput, Id, LogInput, PollInput, WorkInput } from "../schemas";
+import { ClaimInput, CompleteInput, CompleteManyInput, EnrollInput, FenceInput, HeartbeatInput, Id, LogInput, PollInput, WorkInput } from "../schemas";
 import { z } from "zod";
 import { publicProcedure, router } from "../trpc";
 
@@ -106,6 +106,8 @@ export const agentRouter = router({
   extend: agentProcedure.input(FenceInput).mutation(({ ctx, input }) => extendClaim(ctx, input)),
   log: agentProcedure.input(LogInput).mutation(({ ctx, input }) => appendLogs(ctx, input.entries)),
   complete: agentProcedure.input(CompleteInput).mutation(({ ctx, input }) => completeOperation(ctx, input)),
+  /** Several outcomes at once; each gets its answer (a refusal is an answer, not an error). */
+  completeMany: agentProcedure.input(CompleteManyInput).mutation(async ({ ctx, input }) => ({ answers: await completeOperations(ctx, input.outcomes) })),
   desired: agentProcedure.query(({ ctx }) => desiredAttachments(ctx.db, ctx.agent)),
   resume: agentProcedure.mutation(({ ctx }) => resumeAfterRestart(ctx)),
   reportProblem: agentProcedure.input(z.object({ attachmentId: Id, problem: z.string().min(1).max(2000) })).mutation(({ ctx, input }) => reportProblem(ctx, input)),
