@@ -223,7 +223,7 @@ describe("attachments and operations", () => {
   it("completeMany closes outcomes that finished together in one call, each fenced on its own", async () => {
     const h = await enroll("many-1");
     const other = await enroll("many-2");
-    const made = [];
+    const made: Awaited<ReturnType<typeof operator.caller.attachments.create>>[] = [];
     for (const name of ["m-ok", "m-retry", "m-fail"]) made.push(await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "netns", name }, ifName: "eth0", portMappings: [] }));
     const theirs = await operator.caller.attachments.create({ hostId: other.hostId, networkId, target: { kind: "netns", name: "m-theirs" }, ifName: "eth0", portMappings: [] });
     const claimed = await h.agent.claim({ max: 8 });
