@@ -34,24 +34,13 @@ export interface ClaimedOperation {
   conflist: unknown;
 }
 
-type ClaimRow = {
-  /** "claimed", or "expired": a claim that ran out on its last attempt (the agent died or hung every time). */
-  row: "claimed" | "expired";
-  operationId: string;
-  attempt: number;
-  kind: "attach" | "check" | "detach";
-  generation: number;
-  attachmentId: string;
-  containerId: string;
-  ifName: string;
-  targetKind: "netns" | "pid" | "sandbox";
-  target: string;
-  capabilityArgs: unknown;
-  networkName: string;
-  networkRevision: number;
-  conflist: unknown;
-};
-
+/** A row of the claim statement: the operation and its attachment's columns side by side. */
+type ClaimRow = Omit<ClaimedOperation, "claimedUntil" | "attachment"> &
+  Omit<ClaimedOperation["attachment"], "id"> & {
+    /** "claimed", or "expired": a claim that ran out on its last attempt (the agent died or hung every time). */
+    row: "claimed" | "expired";
+    attachmentId: string;
+  };
 /**
  * Claims up to `max` operations of the agent's host: the first unfinished operation of each
  * attachment (one at a time per attachment, in order), when queued and due or when its last
