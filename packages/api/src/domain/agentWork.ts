@@ -57,21 +57,22 @@ type ClaimRow = Omit<ClaimedOperation, "claimedUntil" | "attachment"> &
 export async function claimOperations(ctx: AgentCtx, max: number, options: { slots?: number } = {}): Promise<ClaimedOperation[]> {
   const now = new Date();
   const claimedUntil = new Date(now.getTime() + CLAIM_LEASE_MS);
+  const at = now.toISOString();
   const rows = await ctx.db.$queryRaw<ClaimRow[]>`
     WITH head AS (
-      SELECT DISTINCT ON (o."attachmentId") o.id, o.seq, o.status, o.attempt, o."maxAttempts", o."notBefore", o."claimedUntil"
+      SELECT DISTINCT ON (o."attachmentId") o.id, o.seq, o.kind, o.generation, o."attachmentId", o.status, o.attempt, o."maxAttempts", o."notBefore", o."claimedUntil"
       FROM "Operation" o
       WHERE o."hostId" = ${ctx.agent.hostId}::text AND o.status IN ('queued', 'running')
       ORDER BY o."attachmentId", o.seq
     ),
     due AS (
       SELECT id, status, attempt FROM head
-      WHERE (status = 'queued' AND "notBefore" <= ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC')
-         OR (status = 'running' AND "claimedUntil" < ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC' AND attempt < "maxAttempts")
+      WHERE (status = 'queued' AND "notBefore" <= ${at}::timestamptz AT TIME ZONE 'UTC')
+         OR (status = 'running' AND "claimedUntil" < ${at}::timestamptz AT TIME ZONE 'UTC' AND attempt < "maxAttempts")
       ORDER BY seq
       -- With slots (the push stream), the operations the agent holds (claims running out later) use them up.
       LIMIT GREATEST(0, LEAST(${max}::int, COALESCE(${options.slots ?? null}::int - (
-        SELECT count(*) FROM "Operation" WHERE "hostId" = ${ctx.agent.hostId}::text AND status = 'running' AND "claimedUntil" >= ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC'
+        SELECT count(*) FROM "Operation" WHERE "hostId" = ${ctx.agent.hostId}::text AND status = 'running' AND "claimedUntil" >= ${at}::timestamptz AT TIME ZONE 'UTC'
       ), ${max}::int)))
     ),
     claimed AS (
@@ -79,7 +80,7 @@ export async function claimOperations(ctx: AgentCtx, max: number, options: { slo
         status = 'running',
         attempt = o.attempt + 1,
         "claimedUntil" = ${claimedUntil.toISOString()}::timestamptz AT TIME ZONE 'UTC',
-        "startedAt" = ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC'
+        "startedAt" = ${at}::timestamptz AT TIME ZONE 'UTC'
       FROM due
       WHERE o.id = due.id AND o.status = due.status AND o.attempt = due.attempt
       RETURNING o.id, o.seq, o.kind, o.attempt, o.generation, o."attachmentId"
@@ -87,13 +88,13 @@ export async function claimOperations(ctx: AgentCtx, max: number, options: { slo
     moved AS (
       UPDATE "Attachment" a SET
         state = (CASE WHEN claimed.kind = 'attach' THEN 'applying' ELSE 'detaching' END)::"AttachmentState",
-        "updatedAt" = ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC'
+        "updatedAt" = ${at}::timestamptz AT TIME ZONE 'UTC'
       FROM claimed
       WHERE a.id = claimed."attachmentId" AND a.generation = claimed.generation AND claimed.kind <> 'check'
     ),
     expired AS (
-      SELECT h.id, h.attempt, h.seq, o.kind, o.generation, o."attachmentId" FROM head h JOIN "Operation" o ON o.id = h.id
-      WHERE h.status = 'running' AND h."claimedUntil" < ${now.toISOString()}::timestamptz AT TIME ZONE 'UTC' AND h.attempt >= h."maxAttempts"
+      SELECT id, attempt, seq, kind, generation, "attachmentId" FROM head
+      WHERE status = 'running' AND "claimedUntil" < ${at}::timestamptz AT TIME ZONE 'UTC' AND attempt >= "maxAttempts"
     ),
     picked AS (
       SELECT 'claimed' AS row, * FROM claimed
@@ -208,8 +209,8 @@ type Closed = { n: number; id: string; attachmentId: string; attempt: number; st
 
 /**
  * Closes attempts with their outcomes, all in one statement, each fenced by (operation, attempt):
- * the operation's status (a retryable failure below maxAttempts is queued again after a back-off,
- * `backoffMs` in SQL), its job lines, and the attachment's state (only when the operation serves
+ * the operation's status (a retryable failure below maxAttempts is queued again after
+ * `backoffMs`), its job lines, and the attachment's state (only when the operation serves
  * the attachment's latest desired state, its generation). Also says whether work is queued behind
  * each on the same attachment. An attempt that is not the current claim changes nothing and has
  * no entry in the result (indexed like `outcomes`).
@@ -227,6 +228,8 @@ async function finish(ctx: AgentCtx, outcomes: CompleteInput[], now: Date): Prom
     outcome: o.outcome,
     retryable: o.outcome === "failed" && o.retryable === true,
     error: (o.error ?? "").slice(0, 4000),
+    // When a retry is due; the fence below makes the row's attempt this one.
+    retryAt: new Date(now.getTime() + backoffMs(o.attempt)).toISOString(),
     ...(o.result !== undefined ? { result: o.result } : {}),
     lines: lines[n],
   }));
@@ -234,7 +237,7 @@ async function finish(ctx: AgentCtx, outcomes: CompleteInput[], now: Date): Prom
   const rows = await ctx.db.$queryRaw<Closed[]>`
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
-        AS i(n int, id text, attempt int, outcome text, retryable boolean, error text, result jsonb, lines jsonb)
+        AS i(n int, id text, attempt int, outcome text, retryable boolean, error text, "retryAt" text, result jsonb, lines jsonb)
     ),
     closed AS (
       UPDATE "Operation" o SET
@@ -245,7 +248,7 @@ async function finish(ctx: AgentCtx, outcomes: CompleteInput[], now: Date): Prom
         "claimedUntil" = NULL,
         result = COALESCE(i.result, o.result),
         "notBefore" = CASE WHEN i.retryable AND o.attempt < o."maxAttempts"
-                           THEN ${at}::timestamptz AT TIME ZONE 'UTC' + LEAST(60000, 1000 * 2 ^ GREATEST(1, o.attempt)) * interval '1 millisecond'
+                           THEN i."retryAt"::timestamptz AT TIME ZONE 'UTC'
                            ELSE o."notBefore" END,
         "finishedAt" = CASE WHEN i.retryable AND o.attempt < o."maxAttempts" THEN NULL
                             ELSE ${at}::timestamptz AT TIME ZONE 'UTC' END
