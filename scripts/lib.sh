@@ -45,5 +45,8 @@ ensure_postgres() {
   pg_lsclusters -h | awk 'NR==1 {print $4}' | grep -q online || pg_ctlcluster $cluster start
   su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='switchyard'\"" | grep -q 1 ||
     su postgres -c "psql -qc \"CREATE ROLE switchyard LOGIN CREATEDB PASSWORD 'switchyard'\""
+  # Test databases are dropped WITH (FORCE): an autovacuum worker still in one may only be
+  # terminated by a member of pg_signal_backend (without it the drop fails, now and then).
+  su postgres -c "psql -qc \"GRANT pg_signal_backend TO switchyard\"" >/dev/null
   export SWITCHYARD_TEST_PG_URL="postgresql://switchyard:switchyard@127.0.0.1:$(pg_lsclusters -h | awk 'NR==1 {print $3}')/postgres"
 }
