@@ -1,4 +1,4 @@
-import { mapPrismaError, type Db, type DbTx, type OperationKind, type Prisma } from "@switchyard/db";
+import { type Db, type DbTx, type OperationKind, type Prisma } from "@switchyard/db";
 import { writeAudit } from "../audit";
 import type { Context } from "../context";
 import { ApiError } from "../errors";
@@ -79,78 +79,106 @@ function published(ctx: Ctx, op: { id: string; attachmentId: string; hostId: str
   ctx.events.publish("operation", { kind: "status", operationId: op.id, attachmentId: op.attachmentId, hostId: op.hostId, status: op.status });
 }
 
-type AttachContext = {
-  hostId: string | null;
+/** A row of `to_jsonb(...)`: timestamps arrive as ISO text without a zone (the columns hold UTC). */
+type JsonRow = Record<string, unknown>;
+
+/** The `select`ed fields of a row read as JSON, timestamps as Dates: the shape Prisma would return. */
+function fromJsonRow<S extends Record<string, true>>(row: JsonRow, select: S, dates: readonly (keyof S & string)[]): { [K in keyof S]: unknown } {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(select)) out[key] = row[key] ?? null;
+  for (const key of dates) if (typeof row[key] === "string") out[key] = new Date(`${row[key] as string}Z`);
+  return out as { [K in keyof S]: unknown };
+}
+
+type AttachmentRow = Prisma.AttachmentGetPayload<{ select: typeof ATTACHMENT_ROW_SELECT }>;
+type OperationRow = Prisma.OperationGetPayload<{ select: typeof OPERATION_SELECT }>;
+
+interface CreateRow {
   hostName: string | null;
   hostRevoked: boolean | null;
-  networkId: string | null;
   networkName: string | null;
   latestRevision: number | null;
-  existingId: string | null;
   existingState: string | null;
-  existingGeneration: number | null;
-};
+  attachment: JsonRow | null;
+  operation: JsonRow | null;
+}
 
-/** Writes the desired attachment and its attach operation in one transaction. */
+/**
+ * Writes the desired attachment, its attach operation and the audit event: one SQL statement, so
+ * all or nothing without a transaction's round trips (the embedded database runs one statement at
+ * a time, and a burst of creates would otherwise hold back the agent's claims behind it). A new
+ * attachment is inserted; a detached one with the same (host, network, container, ifname) becomes
+ * its next generation. Anything that stops the write (no host, a revoked one, no network, already
+ * attached, a concurrent create of the same attachment) leaves every table as it was, and the
+ * statement's first part tells which.
+ */
 export async function createAttachment(ctx: Ctx, input: CreateAttachmentInput) {
   const { targetKind, target, defaultId } = targetOf(input.target);
   const containerId = input.containerId ?? defaultId;
   const capabilityArgs = input.portMappings.length > 0 ? { portMappings: input.portMappings } : {};
   const user = ctx.session!.user;
-  const { attachment, operation } = await ctx.db
-    .$transaction(async (tx) => {
-      // What the attach depends on, in one statement (the embedded database runs one at a time).
-      const [found] = await tx.$queryRaw<AttachContext[]>`
-        SELECT h.id AS "hostId", h.name AS "hostName", h."revokedAt" IS NOT NULL AS "hostRevoked",
-               n.id AS "networkId", n.name AS "networkName", n."latestRevision",
-               a.id AS "existingId", a.state::text AS "existingState", a.generation AS "existingGeneration"
-        FROM (SELECT 1) AS one
-        LEFT JOIN "Host" h ON h.id = ${input.hostId}::text
-        LEFT JOIN "Network" n ON n.id = ${input.networkId}::text
-        LEFT JOIN "Attachment" a ON a."hostId" = h.id AND a."networkName" = n.name AND a."containerId" = ${containerId}::text AND a."ifName" = ${input.ifName}::text`;
-      if (!found?.hostId || !found.hostName) throw new ApiError("NOT_FOUND", "No host with this id");
-      if (found.hostRevoked) throw new ApiError("CONFLICT", "This host is revoked");
-      if (!found.networkId || !found.networkName || found.latestRevision === null) throw new ApiError("NOT_FOUND", "No network with this id");
-      const host = { id: found.hostId, name: found.hostName };
-      const network = { id: found.networkId, name: found.networkName, latestRevision: found.latestRevision };
-      await checkPortMappings(tx, ctx, host.id, input.portMappings);
-      const existing = found.existingId ? { id: found.existingId, state: found.existingState, generation: found.existingGeneration! } : null;
-      if (existing && existing.state !== "detached") {
-        throw new ApiError("CONFLICT", `${containerId}/${input.ifName} is already attached to ${network.name} on this host`, [
-          { path: ["containerId"], message: "already attached; detach it first", severity: "error" },
-        ]);
-      }
-      const data = {
-        networkId: network.id,
-        networkRevision: network.latestRevision,
-        targetKind,
-        target,
-        capabilityArgs: capabilityArgs as Prisma.InputJsonValue,
-        present: true,
-        state: "pending" as const,
-        result: undefined,
-        lastError: "",
-        createdById: user.id,
-        createdByName: user.username,
-      };
-      const row = existing
-        ? await tx.attachment.update({ where: { id: existing.id }, data: { ...data, generation: existing.generation + 1 }, select: ATTACHMENT_ROW_SELECT })
-        : await tx.attachment.create({ data: { ...data, hostId: host.id, networkName: network.name, containerId, ifName: input.ifName }, select: ATTACHMENT_ROW_SELECT });
-      const saved = { ...row, host: { name: host.name } };
-      const op = await enqueue(tx, ctx, saved, "attach", saved.generation);
-      await writeAudit(tx, ctx, {
-        action: "attachments.create",
-        targetType: "attachment",
-        targetId: saved.id,
-        after: { host: saved.host.name, network: network.name, revision: network.latestRevision, containerId, ifName: input.ifName, target: { kind: targetKind, target }, capabilityArgs },
-        outcome: "success",
-      });
-      return { attachment: saved, operation: op };
-    })
-    .catch((err: unknown) => {
-      if (mapPrismaError(err)?.code === "CONFLICT") throw new ApiError("CONFLICT", `${containerId}/${input.ifName} is already attached to this network on this host`);
-      throw err;
-    });
+  // Reads only: its answer holds until the write as well as it did inside a read-committed transaction.
+  await checkPortMappings(ctx.db, ctx, input.hostId, input.portMappings);
+  const at = new Date().toISOString();
+  const [row] = await ctx.db.$queryRaw<CreateRow[]>`
+    WITH found AS (
+      SELECT h.id AS "hostId", h.name AS "hostName", h."revokedAt" IS NOT NULL AS "hostRevoked",
+             n.id AS "networkId", n.name AS "networkName", n."latestRevision",
+             a.id AS "existingId", a.state::text AS "existingState", a.generation AS "existingGeneration"
+      FROM (SELECT 1) AS one
+      LEFT JOIN "Host" h ON h.id = ${input.hostId}::text
+      LEFT JOIN "Network" n ON n.id = ${input.networkId}::text
+      LEFT JOIN "Attachment" a ON a."hostId" = h.id AND a."networkName" = n.name AND a."containerId" = ${containerId}::text AND a."ifName" = ${input.ifName}::text
+    ), allowed AS (
+      SELECT * FROM found
+      WHERE "hostId" IS NOT NULL AND NOT "hostRevoked" AND "latestRevision" IS NOT NULL AND ("existingId" IS NULL OR "existingState" = 'detached')
+    ), inserted AS (
+      INSERT INTO "Attachment" ("hostId", "networkId", "networkName", "networkRevision", "containerId", "ifName", "targetKind", target, "capabilityArgs", "createdById", "createdByName", "createdAt", "updatedAt")
+      SELECT "hostId", "networkId", "networkName", "latestRevision", ${containerId}::text, ${input.ifName}::text, ${targetKind}::text::"AttachmentTarget", ${target}::text,
+             ${JSON.stringify(capabilityArgs)}::jsonb, ${user.id}::text, ${user.username}::text,
+             ${at}::timestamptz AT TIME ZONE 'UTC', ${at}::timestamptz AT TIME ZONE 'UTC'
+      FROM allowed WHERE "existingId" IS NULL
+      -- A concurrent create of the same attachment won: nothing is written, reported as already attached.
+      ON CONFLICT ("hostId", "networkName", "containerId", "ifName") DO NOTHING
+      RETURNING *
+    ), reattached AS (
+      UPDATE "Attachment" a SET
+        "networkId" = allowed."networkId", "networkRevision" = allowed."latestRevision", "targetKind" = ${targetKind}::text::"AttachmentTarget", target = ${target}::text,
+        "capabilityArgs" = ${JSON.stringify(capabilityArgs)}::jsonb, present = true, state = 'pending', "lastError" = '', generation = a.generation + 1,
+        "createdById" = ${user.id}::text, "createdByName" = ${user.username}::text, "updatedAt" = ${at}::timestamptz AT TIME ZONE 'UTC'
+      FROM allowed
+      -- Fenced: a concurrent re-attach of the same attachment moved it on first.
+      WHERE a.id = allowed."existingId" AND a.state = 'detached' AND a.generation = allowed."existingGeneration"
+      RETURNING a.*
+    ), saved AS (
+      SELECT * FROM inserted UNION ALL SELECT * FROM reattached
+    ), operation AS (
+      INSERT INTO "Operation" ("hostId", "attachmentId", kind, generation, "requestedById", "requestedByName", "notBefore", "createdAt")
+      SELECT "hostId", id, 'attach', generation, ${user.id}::text, ${user.username}::text, ${at}::timestamptz AT TIME ZONE 'UTC', ${at}::timestamptz AT TIME ZONE 'UTC'
+      FROM saved
+      RETURNING *
+    ), audit AS (
+      INSERT INTO "AuditEvent" ("at", "actorId", "actorName", action, "targetType", "targetId", after, "requestId", "sourceIp", outcome)
+      SELECT ${at}::timestamptz AT TIME ZONE 'UTC', ${user.id}::text, ${user.username}::text, 'attachments.create', 'attachment', saved.id,
+             jsonb_build_object('host', allowed."hostName", 'network', allowed."networkName", 'revision', allowed."latestRevision", 'containerId', saved."containerId",
+                                'ifName', saved."ifName", 'target', jsonb_build_object('kind', saved."targetKind", 'target', saved.target), 'capabilityArgs', saved."capabilityArgs"),
+             ${ctx.meta.requestId}::text, ${ctx.meta.sourceIp}::text, 'success'
+      FROM saved, allowed
+    )
+    SELECT found."hostName", found."hostRevoked", found."networkName", found."latestRevision", found."existingState",
+           (SELECT to_jsonb(saved) FROM saved) AS attachment, (SELECT to_jsonb(operation) FROM operation) AS operation
+    FROM found`;
+  if (!row?.hostName) throw new ApiError("NOT_FOUND", "No host with this id");
+  if (row.hostRevoked) throw new ApiError("CONFLICT", "This host is revoked");
+  if (!row.networkName || row.latestRevision === null) throw new ApiError("NOT_FOUND", "No network with this id");
+  if (!row.attachment || !row.operation) {
+    throw new ApiError("CONFLICT", `${containerId}/${input.ifName} is already attached to ${row.networkName} on this host`, [
+      { path: ["containerId"], message: "already attached; detach it first", severity: "error" },
+    ]);
+  }
+  const saved = fromJsonRow(row.attachment, ATTACHMENT_ROW_SELECT, ["createdAt", "updatedAt"]) as AttachmentRow;
+  const attachment = { ...saved, host: { name: row.hostName } };
+  const operation = fromJsonRow(row.operation, OPERATION_SELECT, ["notBefore", "createdAt", "startedAt", "finishedAt"]) as OperationRow;
   published(ctx, operation);
   return { attachment, operation };
 }
@@ -159,7 +187,7 @@ export async function createAttachment(ctx: Ctx, input: CreateAttachmentInput) {
  * HARDENING 4: host ports the console itself listens on, ports another attachment on the same
  * host already maps (same protocol), and host IPs that are not the host's own are refused.
  */
-async function checkPortMappings(tx: DbTx, ctx: Ctx, hostId: string, mappings: CreateAttachmentInput["portMappings"]) {
+async function checkPortMappings(tx: Db | DbTx, ctx: Ctx, hostId: string, mappings: CreateAttachmentInput["portMappings"]) {
   if (mappings.length === 0) return;
   const issue = (i: number, field: string, message: string) => new ApiError("BAD_INPUT", message, [{ path: ["portMappings", i, field], message, severity: "error" }]);
   const seen = new Set<string>();

@@ -205,19 +205,45 @@ describe("attachments and operations", () => {
   it("an attach to a missing or revoked host or a missing network is refused and writes nothing; a detached one is attached again as a new generation", async () => {
     const h = await enroll("refuse-1");
     const attach = (hostId: string, net: string, name = "refused") => operator.caller.attachments.create({ hostId, networkId: net, target: { kind: "netns", name }, ifName: "eth0", portMappings: [] });
-    const before = { attachments: await t.db.attachment.count(), operations: await t.db.operation.count() };
+    const counts = async () => ({ attachments: await t.db.attachment.count(), operations: await t.db.operation.count(), audit: await t.db.auditEvent.count({ where: { action: "attachments.create", outcome: "success" } }) });
+    const before = await counts();
     expect((await trpcError(attach("nohost", networkId))).code).toBe("NOT_FOUND");
     expect((await trpcError(attach(h.hostId, "nonetwork"))).code).toBe("NOT_FOUND");
     const revoked = await enroll("refuse-2");
     await admin.caller.hosts.revoke({ id: revoked.hostId });
     expect((await trpcError(attach(revoked.hostId, networkId))).code).toBe("CONFLICT");
-    expect({ attachments: await t.db.attachment.count(), operations: await t.db.operation.count() }).toEqual(before);
+    expect(await counts()).toEqual(before);
     // Detached (never applied: at once), then attached again: the same row, a new generation, a new attach.
     const first = await attach(h.hostId, networkId, "again");
     await operator.caller.attachments.detach({ id: first.attachment.id });
     const second = await attach(h.hostId, networkId, "again");
     expect(second.attachment).toMatchObject({ id: first.attachment.id, state: "pending", generation: first.attachment.generation + 2 });
     expect(second.operation).toMatchObject({ kind: "attach", status: "queued", generation: first.attachment.generation + 2 });
+  });
+
+  it("create returns the rows as the database holds them and audits them; of two concurrent creates of one attachment exactly one is written", async () => {
+    const h = await enroll("shape-1");
+    const made = await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "netns", name: "shape" }, ifName: "eth1", portMappings: [{ hostPort: 9090, containerPort: 90, protocol: "udp" }] });
+    const { host: _host, ...stored } = await t.db.attachment.findUniqueOrThrow({ where: { id: made.attachment.id }, include: { host: { select: { name: true } } } });
+    expect(made.attachment).toEqual({ ...Object.fromEntries(Object.keys(made.attachment).map((k) => [k, (stored as Record<string, unknown>)[k]])), host: { name: "shape-1" } });
+    expect(made.attachment.createdAt).toBeInstanceOf(Date);
+    expect(Math.abs(made.attachment.createdAt.getTime() - Date.now())).toBeLessThan(60_000);
+    expect(made.attachment).toMatchObject({ hostId: h.hostId, networkId, networkName: "agentnet", containerId: "shape", ifName: "eth1", generation: 1, present: true, result: null, lastError: "", createdByName: "otto" });
+    const op = await t.db.operation.findUniqueOrThrow({ where: { id: made.operation.id } });
+    expect(made.operation).toEqual(Object.fromEntries(Object.keys(made.operation).map((k) => [k, (op as Record<string, unknown>)[k]])));
+    expect(made.operation).toMatchObject({ attachmentId: made.attachment.id, kind: "attach", status: "queued", attempt: 0, maxAttempts: 5, generation: 1, startedAt: null, finishedAt: null, requestedByName: "otto" });
+    expect(made.operation.notBefore.getTime()).toBe(made.operation.createdAt.getTime());
+    const audit = await t.db.auditEvent.findFirstOrThrow({ where: { action: "attachments.create", targetId: made.attachment.id } });
+    expect(audit).toMatchObject({ actorName: "otto", targetType: "attachment", outcome: "success" });
+    expect(audit.after).toEqual({ host: "shape-1", network: "agentnet", revision: 1, containerId: "shape", ifName: "eth1", target: { kind: "netns", target: "shape" }, capabilityArgs: { portMappings: [{ hostPort: 9090, containerPort: 90, protocol: "udp" }] } });
+
+    const both = await Promise.allSettled([0, 1].map(() => operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "netns", name: "race" }, ifName: "eth0", portMappings: [] })));
+    expect(both.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
+    const lost = both.find((r): r is PromiseRejectedResult => r.status === "rejected")!;
+    expect((lost.reason as { code: string }).code).toBe("CONFLICT");
+    const rows = await t.db.attachment.findMany({ where: { hostId: h.hostId, containerId: "race" }, include: { operations: true } });
+    expect(rows.map((r) => r.operations.length)).toEqual([1]);
+    expect(await t.db.auditEvent.count({ where: { action: "attachments.create", outcome: "success", targetId: rows[0]!.id } })).toBe(1);
   });
 
   it("completeMany closes outcomes that finished together in one call, each fenced on its own", async () => {
