@@ -10,7 +10,7 @@
  * bridges `sya…`/`syd…`, and removes them.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
@@ -362,6 +362,20 @@ function processCpuMs(pid: number | undefined): number {
   }
 }
 
+/** CPU time (ms) of every PostgreSQL server process so far (the database of the PostgreSQL runs). */
+function postgresCpuMs(): number {
+  let total = 0;
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "postgres") total += processCpuMs(Number(pid));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return total;
+}
+
 /** The agent's spawn helper: its node child. */
 function childPids(pid: number | undefined): number[] {
   if (!pid) return [];
@@ -637,14 +651,14 @@ async function main(): Promise<void> {
     }
 
     // ---- 3: CONCURRENT attaches at once, per side; rounds alternate which side goes first. ----
-    const conc = { agentWall: [] as number[], directWall: [] as number[], agent: [] as number[], direct: [] as number[], agentPlugin: [] as number[], directAdd: [] as number[], createsDone: [] as number[], claims: [] as string[], lastClaim: [] as number[], queued: [] as number[], logCalls: [] as number[], steps: [] as AgentRun[], agentCpu: [] as number[], directCpu: [] as number[], runnerCpu: [] as number[], split: [] as { console: number; agent: number; helper: number }[] };
+    const conc = { agentWall: [] as number[], directWall: [] as number[], agent: [] as number[], direct: [] as number[], agentPlugin: [] as number[], directAdd: [] as number[], createsDone: [] as number[], claims: [] as string[], lastClaim: [] as number[], queued: [] as number[], logCalls: [] as number[], steps: [] as AgentRun[], agentCpu: [] as number[], directCpu: [] as number[], runnerCpu: [] as number[], split: [] as { console: number; agent: number; helper: number; postgres: number }[] };
     const agentBatch = async () => {
       const names = Array.from({ length: CONCURRENT }, () => nextName("a"));
       await prepare(names);
       const start = wallNow();
       const cpu0 = hostCpuMs();
       const helperPid = childPids(running.proc.pid).find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("spawner-child"));
-      const split0 = { console: process.cpuUsage(), agent: processCpuMs(running.proc.pid), helper: processCpuMs(helperPid) };
+      const split0 = { console: process.cpuUsage(), agent: processCpuMs(running.proc.pid), helper: processCpuMs(helperPid), postgres: DB_KIND === "postgres" ? postgresCpuMs() : 0 };
       const profiler = await startProfile();
       const made = await Promise.all(names.map((n) => agentAttach(n)));
       conc.createsDone.push(wallNow() - start);
@@ -652,7 +666,12 @@ async function main(): Promise<void> {
       await profiler?.stop(`agent-batch-${conc.agentWall.length + 1}`);
       conc.agentCpu.push(hostCpuMs() - cpu0);
       const used = process.cpuUsage(split0.console);
-      conc.split.push({ console: (used.user + used.system) / 1000, agent: processCpuMs(running.proc.pid) - split0.agent, helper: processCpuMs(helperPid) - split0.helper });
+      conc.split.push({
+        console: (used.user + used.system) / 1000,
+        agent: processCpuMs(running.proc.pid) - split0.agent,
+        helper: processCpuMs(helperPid) - split0.helper,
+        postgres: DB_KIND === "postgres" ? postgresCpuMs() - split0.postgres : 0,
+      });
       // Read back only once all are ready: the reads must not load the console during the batch.
       const done: AgentRun[] = [];
       for (const [i, a] of made.entries()) done.push(await inspect(a, finished[i]!));
@@ -776,6 +795,7 @@ async function main(): Promise<void> {
     console.log(row("    of it this process (the console)", conc.split.map((x) => x.console)));
     console.log(row("    of it the agent", conc.split.map((x) => x.agent)));
     console.log(row("    of it the agent's spawn helper", conc.split.map((x) => x.helper)));
+    if (DB_KIND === "postgres") console.log(row("    of it the PostgreSQL server", conc.split.map((x) => x.postgres)));
     console.log(row("  host CPU busy during the direct batch (ms)", conc.directCpu));
     console.log(row("    of it the direct runner", conc.runnerCpu));
     const throughput = median(conc.directWall) / median(conc.agentWall);
