@@ -15,6 +15,8 @@ import { sleep } from "./sleep";
 
 /** Operations per claim call (the console's limit). */
 const MAX_CLAIM = 64;
+/** The most operation ids the console takes in a `holding` list. */
+const MAX_HOLDING = 1000;
 
 /** The console refused our credential: revoked, expired or unknown. The process should exit. */
 export class CredentialRefused extends Error {}
@@ -240,6 +242,26 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
     }
   }
 
+  /** The operations this agent holds: running, or finished and not yet reported; undefined past the console's limit. */
+  function holding(): string[] | undefined {
+    const ids = [...new Set([...inFlight.keys(), ...reports.list().map((r) => r.operationId)])];
+    return ids.length <= MAX_HOLDING ? ids : undefined;
+  }
+
+  /**
+   * Tells the console what this agent holds when its push stream opens, so that claims made for it
+   * before then that never arrived (pushed into a stream that broke, a claim's answer lost with its
+   * connection) are handed out again now rather than when their lease runs out. A claim of ours
+   * still in flight lands first: its operations must be on the list.
+   */
+  async function handBackUnheld(openedAt: Date): Promise<void> {
+    while (claiming && !stopping.signal.aborted) await sleep(20, stopping.signal);
+    const operationIds = holding();
+    if (stopping.signal.aborted || !operationIds) return;
+    const { released } = await call(() => client.holding.mutate({ openedAt, operationIds }));
+    if (released > 0) log.info("claims that never reached this agent are handed out again", { released });
+  }
+
   function start(op: { operationId: string; attachment?: { id?: unknown } }) {
     // One operation per attachment in this agent too (a re-issued attempt can arrive while the old one runs).
     const task = gate
@@ -389,7 +411,10 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
                 .catch((e: unknown) => log.error("reconcile failed", { error: (e as Error).message }));
               return;
             }
-            if (event.kind === "open") return;
+            if (event.kind === "open") {
+              void handBackUnheld(event.at).catch((e: unknown) => log.warn("could not tell the console what this agent holds", { error: (e as Error).message }));
+              return;
+            }
             lastPushAt = new Date();
             if (event.kind === "operations") {
               for (const op of event.ops) start(op);
@@ -415,10 +440,14 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
       if (trpcCode(ended) === "UNAUTHORIZED") return failFatal(new CredentialRefused(ended!.message));
       log.warn("push stream ended; long-polling", { error: ended?.message });
       const until = Date.now() + 60_000;
+      // The first poll that gets through says what this agent holds (see handBackUnheld).
+      let handBack = true;
       while (!stopping.signal.aborted && Date.now() < until) {
         try {
           const free = config.concurrency - inFlight.size;
-          const ops = free > 0 ? await call(() => client.poll.mutate({ max: Math.min(free, MAX_CLAIM), waitMs: 20_000 })) : [];
+          const held = handBack && !claiming ? holding() : undefined;
+          const ops = free > 0 ? await call(() => client.poll.mutate({ max: Math.min(free, MAX_CLAIM), waitMs: 20_000, ...(held ? { holding: held } : {}) })) : [];
+          if (free > 0 && held) handBack = false;
           for (const op of ops) start(op);
           if (free <= 0) await sleep(1000, stopping.signal);
         } catch (error) {

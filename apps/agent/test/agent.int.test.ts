@@ -353,6 +353,36 @@ describe.runIf(isRoot)("switchyard-agent against a console, with the real plugin
     expect(await leasesVethsCache(s)).toEqual({ leases: 0, veths: 0, cache: 0 });
   });
 
+  it("a claim that never reached the agent (its answer lost with the console) is handed out again when the agent is back in touch, not after the lease", async () => {
+    const s = await setup();
+    const agent = startAgent([...s.agentArgs, "--join-token", s.token]);
+    const hostId = await hostIdOf(s.hostname);
+    await agent.waitForLog((l) => l.msg === "push stream open");
+    const port = server.port;
+    await server.close();
+    serverUp = false;
+    const { name, attachment, operation } = await sandbox(hostId, s.network.id);
+    // Claimed for this host while its agent is cut off, the answer going nowhere: the closing server's
+    // push stream may still claim it on its way out (a push into a broken stream); if it does not,
+    // a claim here whose answer the agent never sees does the same. Its lease is CLAIM_LEASE_MS.
+    const claimed = async () => (await t.db.operation.findUniqueOrThrow({ where: { id: operation.id } })).status === "running";
+    await waitFor("the dying stream's claim", claimed, 2000).catch(() => t.agentCaller({ hostId, hostName: s.hostname }).claim({ max: 1 }));
+    expect(await t.db.operation.findUniqueOrThrow({ where: { id: operation.id } })).toMatchObject({ status: "running", attempt: 1 });
+    server = await serveApi(t.deps, port);
+    serverUp = true;
+    const started = Date.now();
+    await waitFor("the attachment to be ready", async () => (await stateOf(attachment.id)) === "ready", 30_000);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(await t.db.operation.findUniqueOrThrow({ where: { id: operation.id } })).toMatchObject({ status: "succeeded", attempt: 2 });
+    // Attempt 1 never reached the agent.
+    expect(agent.logs.filter((l) => l.operationId === operation.id && l.attempt === 1)).toEqual([]);
+    const address = ((await operator.caller.attachments.get({ id: attachment.id })).result as { ips: { address: string }[] }).ips[0]!.address;
+    expect(await getGlobalAddrs(name, "eth0")).toEqual([address]);
+    await operator.caller.attachments.detach({ id: attachment.id });
+    await waitFor("detached", async () => (await stateOf(attachment.id)) === "detached");
+    await expectNothingLeft(s, [name]);
+  });
+
   it("a chained plugin failing mid-chain: ADD rolls back, the attachment fails with the plugin's error, nothing leaks (HARDENING 19)", async () => {
     const { s, hostId } = await withChained({ ADD: { error: { code: 7, msg: "sywait refuses", details: "by design" } } });
     const { name, attachment } = await sandbox(hostId, s.network.id);

@@ -153,7 +153,15 @@ export const HeartbeatInput = z.object({ agentVersion: AgentVersion, inventory: 
 export const ClaimInput = z.object({ max: z.number().int().min(1).max(64).default(4) });
 /** The push stream: with `slots` (the agent's concurrency) the stream claims for the agent and pushes the operations themselves. */
 export const WorkInput = z.object({ slots: z.number().int().min(1).max(64) }).optional();
-export const PollInput = ClaimInput.extend({ waitMs: z.number().int().min(0).max(25_000).default(20_000) });
+/** The operations an agent runs, or has finished and not yet reported (see releaseUnheld). */
+const Holding = z.array(Id).max(1000);
+export const PollInput = ClaimInput.extend({
+  waitMs: z.number().int().min(0).max(25_000).default(20_000),
+  /** Sent on the first poll after the push stream failed: claims made before this poll and not held are handed out again. */
+  holding: Holding.optional(),
+});
+/** Sent when the push stream (re)opens: claims made before `openedAt` (the "open" event's) and not held are handed out again. */
+export const HoldingInput = z.object({ openedAt: z.date(), operationIds: Holding });
 export const FenceInput = z.object({ operationId: Id, attempt: z.number().int().min(1).max(1000) });
 const JobLines = z.array(z.object({ stream: z.enum(["agent", "plugin", "stderr"]), line: z.string().max(8000), at: z.date().optional() })).max(200);
 /** Job lines of the operations an agent is running, all in one call (one call per flush, however many run). */

@@ -354,6 +354,23 @@ export async function resumeAfterRestart(ctx: AgentCtx) {
   return { released: count };
 }
 
+/**
+ * Claims made for this host before `before` that its agent does not hold (`holding`: what it runs or
+ * has finished and not yet reported): pushed into a stream that broke, or the answer of a claim lost
+ * with its connection. They become due at once as new attempts (the old ones are fenced out),
+ * instead of after the claim lease runs out. Claims made since `before` are left alone: the agent
+ * may not have received them when it made its list.
+ */
+export async function releaseUnheld(ctx: AgentCtx, before: Date, holding: readonly string[]) {
+  const now = new Date();
+  const { count } = await ctx.db.operation.updateMany({
+    where: { hostId: ctx.agent.hostId, status: "running", startedAt: { lt: before }, claimedUntil: { gte: now }, id: { notIn: [...holding] } },
+    data: { claimedUntil: new Date(now.getTime() - 1) },
+  });
+  if (count > 0) ctx.events.publish("host", { kind: "work", hostId: ctx.agent.hostId });
+  return { released: count };
+}
+
 /** The agent found a ready attachment broken on the host (its namespace gone, its cache entry missing). */
 export async function reportProblem(ctx: AgentCtx, input: { attachmentId: string; problem: string }) {
   const { count } = await ctx.db.attachment.updateMany({

@@ -419,6 +419,35 @@ describe("attachments and operations", () => {
     expect((await viewer.caller.attachments.get({ id: attachment.id })).state).toBe("ready");
   });
 
+  it("claims the agent does not hold, made before its stream opened or its poll, are handed out again at once; held, newer and other hosts' claims stay", async () => {
+    const h = await enroll("hold-1");
+    const other = await enroll("hold-2");
+    const make = (hostId: string, name: string) => operator.caller.attachments.create({ hostId, networkId, target: { kind: "netns", name }, ifName: "eth0", portMappings: [] });
+    const held = await make(h.hostId, "held");
+    const lost = await make(h.hostId, "lost");
+    const theirs = await make(other.hostId, "theirs");
+    expect((await h.agent.claim({ max: 2 })).map((o) => o.operationId).sort()).toEqual([held.operation.id, lost.operation.id].sort());
+    expect(await other.agent.claim({ max: 1 })).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 5));
+    const openedAt = new Date();
+    await new Promise((r) => setTimeout(r, 5));
+    const newer = await make(h.hostId, "newer");
+    expect((await h.agent.claim({ max: 1 })).map((o) => o.operationId)).toEqual([newer.operation.id]);
+
+    expect(await h.agent.holding({ openedAt, operationIds: [held.operation.id] })).toEqual({ released: 1 });
+    const running = async (id: string) => (await t.db.operation.findUniqueOrThrow({ where: { id } })).attempt;
+    expect([await running(held.operation.id), await running(newer.operation.id), await running(theirs.operation.id)]).toEqual([1, 1, 1]);
+    // The lost claim is due again at once: a new attempt; the old attempt's late result is refused.
+    expect((await h.agent.claim({ max: 4 })).map((o) => [o.operationId, o.attempt])).toEqual([[lost.operation.id, 2]]);
+    expect((await trpcError(h.agent.complete({ operationId: lost.operation.id, attempt: 1, outcome: "succeeded", result: { ips: [] } }))).code).toBe("CONFLICT");
+    expect(await h.agent.holding({ openedAt: new Date(), operationIds: [held.operation.id, newer.operation.id, lost.operation.id] })).toEqual({ released: 0 });
+
+    // The long-poll fallback: its holding list releases claims made before the poll, which then hands them out.
+    await new Promise((r) => setTimeout(r, 5));
+    expect((await h.agent.poll({ max: 4, waitMs: 0, holding: [held.operation.id, newer.operation.id] })).map((o) => [o.operationId, o.attempt])).toEqual([[lost.operation.id, 3]]);
+    expect((await trpcError(h.agent.holding({ openedAt: new Date(), operationIds: ["../x"] }))).code).toBe("BAD_REQUEST");
+  });
+
   it("a claim that expired on its last attempt fails the operation at the next claim; other work is still handed out", async () => {
     const h = await enroll("expire-1");
     const dead = await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "netns", name: "dead" }, ifName: "eth0", portMappings: [] });

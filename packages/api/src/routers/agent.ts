@@ -1,7 +1,7 @@
 import { TRPCError } from "@trpc/server";
-import { type ClaimedOperation, appendLogs, claimOperations, completeOperation, completeOperations, desiredAttachments, extendClaim, reportProblem, resumeAfterRestart } from "../domain/agentWork";
+import { type ClaimedOperation, appendLogs, claimOperations, completeOperation, completeOperations, desiredAttachments, extendClaim, releaseUnheld, reportProblem, resumeAfterRestart } from "../domain/agentWork";
 import { enrollHost, heartbeat, rotateCredential } from "../domain/hosts";
-import { ClaimInput, CompleteInput, CompleteManyInput, EnrollInput, FenceInput, HeartbeatInput, Id, LogInput, PollInput, WorkInput } from "../schemas";
+import { ClaimInput, CompleteInput, CompleteManyInput, EnrollInput, FenceInput, HeartbeatInput, HoldingInput, Id, LogInput, PollInput, WorkInput } from "../schemas";
 import { z } from "zod";
 import { publicProcedure, router } from "../trpc";
 
@@ -41,6 +41,7 @@ export const agentRouter = router({
   claim: agentProcedure.input(ClaimInput).mutation(({ ctx, input }) => claimOperations(ctx, input.max)),
   /** Long-poll fallback: claims, or waits up to waitMs for work and claims then. */
   poll: agentProcedure.input(PollInput).mutation(async ({ ctx, input, signal }) => {
+    if (input.holding) await releaseUnheld(ctx, new Date(), input.holding);
     const first = await claimOperations(ctx, input.max);
     if (first.length > 0 || input.waitMs === 0) return first;
     await waitForWork(ctx, ctx.agent.hostId, input.waitMs, signal);
@@ -50,8 +51,9 @@ export const agentRouter = router({
    * Pushed work (SSE). With `slots` the stream says "open", then claims for the agent and pushes the claimed
    * operations themselves (no claim round trip): at once, then whenever work for this host is
    * queued; `more` says a page was full, so the agent claims again as slots free up. Without
-   * `slots`, a "work" event asks the agent to claim. A claim pushed into a stream that breaks runs
-   * out after CLAIM_LEASE_MS and is handed out again as a new attempt (delivery is at least once).
+   * `slots`, a "work" event asks the agent to claim. A claim pushed into a stream that breaks is
+   * handed out again as a new attempt when the agent next says what it holds (`holding`, on the
+   * next "open"; `poll` with `holding`), at the latest after CLAIM_LEASE_MS: delivery is at least once.
    */
   work: agentProcedure.input(WorkInput).subscription(async function* ({ ctx, input, signal }): AsyncGenerator<WorkEvent> {
     const slots = input?.slots;
@@ -103,6 +105,8 @@ export const agentRouter = router({
       await listening.catch(() => {});
     }
   }),
+  /** What the agent holds, said when its push stream opens: claims made before and not held are handed out again. */
+  holding: agentProcedure.input(HoldingInput).mutation(({ ctx, input }) => releaseUnheld(ctx, input.openedAt, input.operationIds)),
   extend: agentProcedure.input(FenceInput).mutation(({ ctx, input }) => extendClaim(ctx, input)),
   log: agentProcedure.input(LogInput).mutation(({ ctx, input }) => appendLogs(ctx, input.entries)),
   complete: agentProcedure.input(CompleteInput).mutation(({ ctx, input }) => completeOperation(ctx, input)),
