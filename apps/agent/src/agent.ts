@@ -211,7 +211,8 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
     }
   }
 
-  let claiming = false;
+  /** Settles when the claim calls in progress are done and their operations started. */
+  let claiming: Promise<void> | undefined;
   let claimAgain = false;
   /** Work may be waiting that the last claim did not take: a full page, no free slot, or more behind a finished operation. */
   let workWaiting = false;
@@ -220,7 +221,8 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
       claimAgain = true;
       return;
     }
-    claiming = true;
+    let claimed!: () => void;
+    claiming = new Promise((resolve) => (claimed = resolve));
     try {
       do {
         claimAgain = false;
@@ -238,7 +240,8 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
         if (workWaiting) claimAgain = true;
       } while (claimAgain);
     } finally {
-      claiming = false;
+      claiming = undefined;
+      claimed();
     }
   }
 
@@ -255,7 +258,7 @@ export function createAgent(config: AgentConfig, log: Logger): Agent {
    * still in flight lands first: its operations must be on the list.
    */
   async function handBackUnheld(openedAt: Date): Promise<void> {
-    while (claiming && !stopping.signal.aborted) await sleep(20, stopping.signal);
+    while (claiming) await claiming;
     const operationIds = holding();
     if (stopping.signal.aborted || !operationIds) return;
     const { released } = await call(() => client.holding.mutate({ openedAt, operationIds }));

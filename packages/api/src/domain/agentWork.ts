@@ -1,4 +1,4 @@
-import type { Db } from "@switchyard/db";
+import type { Db, Prisma } from "@switchyard/db";
 import type { AgentIdentity, Context } from "../context";
 import { ApiError } from "../errors";
 
@@ -344,14 +344,20 @@ async function revisionConflists(db: Db, attachments: { networkId: string; netwo
   return (a: { networkId: string; networkRevision: number }) => byKey.get(`${a.networkId}:${a.networkRevision}`) ?? null;
 }
 
+/** Ends this host's running claims that match `where` now: the next claim hands them out again as new attempts. */
+async function endClaims(ctx: AgentCtx, where: Prisma.OperationWhereInput) {
+  const now = new Date();
+  const { count } = await ctx.db.operation.updateMany({ where: { ...where, hostId: ctx.agent.hostId, status: "running" }, data: { claimedUntil: new Date(now.getTime() - 1) } });
+  if (count > 0) ctx.events.publish("host", { kind: "work", hostId: ctx.agent.hostId });
+  return { released: count };
+}
+
 /**
  * A restarted agent hands back the claims of its previous process: they become due at once as
  * new attempts (the old attempts are fenced out), instead of after the claim lease runs out.
  */
-export async function resumeAfterRestart(ctx: AgentCtx) {
-  const { count } = await ctx.db.operation.updateMany({ where: { hostId: ctx.agent.hostId, status: "running" }, data: { claimedUntil: new Date(Date.now() - 1) } });
-  if (count > 0) ctx.events.publish("host", { kind: "work", hostId: ctx.agent.hostId });
-  return { released: count };
+export function resumeAfterRestart(ctx: AgentCtx) {
+  return endClaims(ctx, {});
 }
 
 /**
@@ -361,14 +367,8 @@ export async function resumeAfterRestart(ctx: AgentCtx) {
  * instead of after the claim lease runs out. Claims made since `before` are left alone: the agent
  * may not have received them when it made its list.
  */
-export async function releaseUnheld(ctx: AgentCtx, before: Date, holding: readonly string[]) {
-  const now = new Date();
-  const { count } = await ctx.db.operation.updateMany({
-    where: { hostId: ctx.agent.hostId, status: "running", startedAt: { lt: before }, claimedUntil: { gte: now }, id: { notIn: [...holding] } },
-    data: { claimedUntil: new Date(now.getTime() - 1) },
-  });
-  if (count > 0) ctx.events.publish("host", { kind: "work", hostId: ctx.agent.hostId });
-  return { released: count };
+export function releaseUnheld(ctx: AgentCtx, before: Date, holding: readonly string[]) {
+  return endClaims(ctx, { startedAt: { lt: before }, claimedUntil: { gte: new Date() }, id: { notIn: [...holding] } });
 }
 
 /** The agent found a ready attachment broken on the host (its namespace gone, its cache entry missing). */
