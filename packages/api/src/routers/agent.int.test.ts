@@ -560,8 +560,8 @@ describe("attachments and operations", () => {
     expect((await trpcError(attach([{ hostPort: 8081, containerPort: 80, protocol: "tcp" }, { hostPort: 8081, containerPort: 81, protocol: "tcp" }]))).message).toContain("mapped twice");
     await attach([{ hostPort: 8082, containerPort: 80, protocol: "tcp" }], "p1");
     const taken = await trpcError(attach([{ hostPort: 8082, containerPort: 80, protocol: "tcp" }], "p2"));
-    expect(taken.code).toBe("BAD_REQUEST");
-    expect(taken.message).toContain("already mapped to p1");
+    expect(taken.code).toBe("CONFLICT");
+    expect(taken.message).toContain("already mapped by p1/eth0");
     await attach([{ hostPort: 8082, containerPort: 80, protocol: "udp" }], "p3");
     expect((await trpcError(attach([{ hostPort: 8083, containerPort: 80, protocol: "tcp", hostIP: "192.0.2.55" }], "p4"))).message).toContain("not an address of this host");
     await h.agent.heartbeat({ agentVersion: "", inventory: { hostname: "ports-1", kernel: "", addresses: [{ ifName: "eth0", address: "192.0.2.55/24" }], plugins: [], cniPath: [], netnsDir: "/run/netns", namespaces: [], confDir: "", confFiles: [], cacheDir: "", cachedAttachments: [], ipForward: { v4: null, v6: null }, tools: { nft: false, iptables: false, ip: true }, masquerade: [] } });
