@@ -4,7 +4,7 @@ import { hashSecret, looksLike, newSecret } from "../auth/secrets";
 import type { AgentIdentity, Context } from "../context";
 import { ApiError } from "../errors";
 import { conflistDigest } from "@switchyard/cni/digest";
-import { readPortMappings } from "./parsed";
+import { readInventory, readPortMappings } from "./parsed";
 
 type Ctx = Pick<Context, "db" | "events" | "session" | "meta">;
 
@@ -194,8 +194,9 @@ export async function getHost(db: Db, id: string) {
     where: { id },
     select: { id: true, name: true, enrolledAt: true, revokedAt: true, revokedByName: true, lastSeenAt: true, agentVersion: true, inventory: true, inventoryAt: true, credentialExpiresAt: true },
   });
-  if (!host) throw new ApiError("NOT_FOUND", "No host with this id");
-  return { ...host, liveness: liveness(host.lastSeenAt, host.revokedAt), offlineAfterMs: OFFLINE_AFTER_MS, confDrift: await confDrift(db, host.inventory) };
+  if (!host) throw new ApiError("NOT_FOUND", `No host with id ${id}`);
+  const inventory = readInventory(host.inventory);
+  return { ...host, inventory, liveness: liveness(host.lastSeenAt, host.revokedAt), offlineAfterMs: OFFLINE_AFTER_MS, confDrift: await confDrift(db, inventory) };
 }
 
 /** A file in the host's CNI conf dir against the console's network of the same name. */
