@@ -225,7 +225,10 @@ describe("attachments and operations", () => {
     const h = await enroll("shape-1");
     const made = await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "netns", name: "shape" }, ifName: "eth1", portMappings: [{ hostPort: 9090, containerPort: 90, protocol: "udp" }] });
     const { host: _host, ...stored } = await t.db.attachment.findUniqueOrThrow({ where: { id: made.attachment.id }, include: { host: { select: { name: true } } } });
-    expect(made.attachment).toEqual({ ...Object.fromEntries(Object.keys(made.attachment).map((k) => [k, (stored as Record<string, unknown>)[k]])), host: { name: "shape-1" } });
+    // The row as stored, plus its port mappings parsed from the capability args.
+    const { portMappings, ...row } = made.attachment;
+    expect(row).toEqual({ ...Object.fromEntries(Object.keys(row).map((k) => [k, (stored as Record<string, unknown>)[k]])), host: { name: "shape-1" } });
+    expect(portMappings).toEqual([{ hostPort: 9090, containerPort: 90, protocol: "udp" }]);
     expect(made.attachment.createdAt).toBeInstanceOf(Date);
     expect(Math.abs(made.attachment.createdAt.getTime() - Date.now())).toBeLessThan(60_000);
     expect(made.attachment).toMatchObject({ hostId: h.hostId, networkId, networkName: "agentnet", containerId: "shape", ifName: "eth1", generation: 1, present: true, result: null, lastError: "", createdByName: "otto" });
