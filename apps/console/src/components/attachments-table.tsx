@@ -110,7 +110,7 @@ export function AttachmentsTable({ hostId, networkId, hideHost = false }: { host
               </td>
             </tr>
           ))}
-          {list.data?.length === 0 && <tr><td colSpan={columns} className="muted">No attachments.</td></tr>}
+          {list.data?.length === 0 && <tr><td colSpan={columns} className="muted">No attachments{hostId || networkId ? " here" : ""} yet.{can.editAttachments ? " Use New attachment on the Attachments page to attach a sandbox or a namespace." : ""}</td></tr>}
           {list.isLoading && <tr><td colSpan={columns} className="muted">Loading…</td></tr>}
         </tbody>
       </table>
