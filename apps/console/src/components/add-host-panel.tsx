@@ -128,7 +128,10 @@ function JoinTokens() {
               <td>{t.note || <span className="muted">no note</span>}</td>
               <td><StateBadge state={t.state} /></td>
               <td><RelativeTime date={t.createdAt} /> <span className="muted">by {t.createdByName}</span></td>
-              <td><RelativeTime date={t.expiresAt} /></td>
+              <td data-testid="join-token-expiry">
+                {/* A used token no longer expires: it says when it was used instead. */}
+                {t.state === "used" ? <span className="muted">used <RelativeTime date={t.usedAt} /></span> : t.state === "expired" ? <>expired <RelativeTime date={t.expiresAt} /></> : <RelativeTime date={t.expiresAt} />}
+              </td>
               <td>{t.hostId ? <Link href={`/hosts/${t.hostId}`}>enrolled host</Link> : t.usedAt ? <span className="muted">used</span> : null}</td>
               <td>
                 {t.state === "unused" && (
@@ -137,7 +140,7 @@ function JoinTokens() {
               </td>
             </tr>
           ))}
-          {tokens.data?.length === 0 && <tr><td colSpan={6} className="muted">No join tokens.</td></tr>}
+          {tokens.data?.length === 0 && <tr><td colSpan={6} className="muted">No join tokens. Create one above, then start the agent on the new host with it.</td></tr>}
         </tbody>
       </table>
     </>
