@@ -7,6 +7,7 @@ export { writeLocalJoinToken, type ConfDrift } from "./domain/hosts";
 export { hashPassword, verifyPassword } from "./auth/password";
 export { SESSION_COOKIE, validateSessionToken, type Session, type SessionUser, type SessionPolicy } from "./auth/session";
 export * as schemas from "./schemas";
+export * as listSchemas from "./listSchemas";
 export type { AgentRouter } from "./routers/agent";
 export type { ClaimedOperation } from "./domain/agentWork";
 export type { HostEvent, OperationEvent } from "./events";

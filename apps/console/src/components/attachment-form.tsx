@@ -60,8 +60,8 @@ export function AttachmentForm({ initialHostId = "", initialNetworkId = "", onCa
   const trpc = useTRPC();
   const router = useRouter();
   const queryClient = useQueryClient();
-  const hosts = useQuery(trpc.hosts.list.queryOptions());
-  const networks = useQuery(trpc.networks.list.queryOptions());
+  const hosts = useQuery(trpc.hosts.list.queryOptions({ limit: 200 }));
+  const networks = useQuery(trpc.networks.list.queryOptions({ limit: 200 }));
   const [v, setV] = useState<FormValues>({
     hostId: initialHostId,
     networkId: initialNetworkId,
@@ -85,7 +85,7 @@ export function AttachmentForm({ initialHostId = "", initialNetworkId = "", onCa
   const issue = (path: string) => issues.find((i) => i.path.join(".") === path)?.message;
   const set = <K extends keyof FormValues>(key: K, value: FormValues[K]) => setV((old) => ({ ...old, [key]: value }));
   const setPort = (i: number, row: Partial<PortRow>) => set("ports", v.ports.map((p, j) => (j === i ? { ...p, ...row } : p)));
-  const liveHosts = hosts.data?.filter((h) => !h.revokedAt) ?? [];
+  const liveHosts = hosts.data?.items.filter((h) => !h.revokedAt) ?? [];
   const targetError = issue("target.name") ?? issue("target.pid") ?? issue("target");
 
   function submit(e: FormEvent) {
@@ -106,7 +106,7 @@ export function AttachmentForm({ initialHostId = "", initialNetworkId = "", onCa
         <Field label="Network" error={issue("networkId")}>
           <select required value={v.networkId} onChange={(e) => set("networkId", e.target.value)}>
             <option value="">Choose a network…</option>
-            {networks.data?.map((n) => <option key={n.id} value={n.id}>{n.name} (r{n.latestRevision})</option>)}
+            {networks.data?.items.map((n) => <option key={n.id} value={n.id}>{n.name} (r{n.latestRevision})</option>)}
           </select>
         </Field>
       </div>

@@ -13,11 +13,11 @@ type Host = RouterOutputs["hosts"]["get"];
 export function DoctorPanel({ host }: { host: Host }) {
   const trpc = useTRPC();
   const now = useNow();
-  const attachments = useQuery(trpc.attachments.list.queryOptions({ hostId: host.id }));
+  const attachments = useQuery(trpc.attachments.list.queryOptions({ hostId: host.id, states: ["pending", "applying", "ready", "failed", "detaching"], limit: 200 }));
   // The exact revisions attached, not the networks' latest: that is what the agent runs.
   const revisions = [
     ...new Map(
-      (attachments.data ?? []).filter((a) => a.state !== "detached").map((a) => [`${a.networkId}:${a.networkRevision}`, { id: a.networkId, number: a.networkRevision }]),
+      (attachments.data?.items ?? []).filter((a) => a.state !== "detached").map((a) => [`${a.networkId}:${a.networkRevision}`, { id: a.networkId, number: a.networkRevision }]),
     ).values(),
   ];
   const conflists = useQueries({ queries: revisions.map((r) => trpc.networks.revision.queryOptions(r)) });
@@ -28,7 +28,7 @@ export function DoctorPanel({ host }: { host: Host }) {
     const data = conflists[i]?.data;
     return data ? [{ networkId: r.id, revision: r.number, conflist: data.conflist }] : [];
   });
-  const checks = diagnoseHost({ host, attachments: attachments.data, networks, now });
+  const checks = diagnoseHost({ host, attachments: attachments.data.items, networks, now });
 
   return (
     <div className="panel">

@@ -1,11 +1,13 @@
 import { z } from "zod";
-import { createJoinToken, deleteJoinToken, getHost, listHosts, listJoinTokens, requestReconcile, revokeHost } from "../domain/hosts";
+import { createJoinToken, deleteJoinToken, getHost, listJoinTokens, requestReconcile, revokeHost } from "../domain/hosts";
+import { listHosts } from "../domain/hostList";
+import { HostListInput } from "../listSchemas";
 import type { HostEvent } from "../events";
 import { CreateJoinTokenInput, Id } from "../schemas";
 import { adminProcedure, operatorProcedure, router, viewerProcedure } from "../trpc";
 
 export const hostsRouter = router({
-  list: viewerProcedure.query(({ ctx }) => listHosts(ctx.db)),
+  list: viewerProcedure.input(HostListInput).query(({ ctx, input }) => listHosts(ctx.db, input)),
   get: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => getHost(ctx.db, input.id)),
   joinTokens: adminProcedure.query(({ ctx }) => listJoinTokens(ctx.db)),
   createJoinToken: adminProcedure.input(CreateJoinTokenInput).mutation(({ ctx, input }) => createJoinToken(ctx, input)),

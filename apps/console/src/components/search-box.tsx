@@ -1,0 +1,21 @@
+"use client";
+
+import { useEffect, useState } from "react";
+
+/** A search field that reports its text once typing pauses (each report is one server query). */
+export function SearchBox({ label, value, onChange, placeholder }: { label: string; value: string; onChange: (text: string) => void; placeholder?: string }) {
+  const [text, setText] = useState(value);
+  // The URL may change under us (back button, a link): follow it.
+  useEffect(() => setText(value), [value]);
+  useEffect(() => {
+    if (text === value) return;
+    const timer = setTimeout(() => onChange(text), 300);
+    return () => clearTimeout(timer);
+  }, [text, value, onChange]);
+  return (
+    <label>
+      <span>{label}</span>
+      <input type="search" value={text} placeholder={placeholder} onChange={(e) => setText(e.target.value)} maxLength={100} />
+    </label>
+  );
+}
