@@ -4,6 +4,7 @@ export { createEventBus, type EventBus, type NetworkChange } from "./events";
 export { ApiError, API_ERROR_CODES, type ApiErrorCode, type FieldIssue } from "./errors";
 export { ensureBootstrapAdmin } from "./domain/users";
 export { writeLocalJoinToken, type ConfDrift } from "./domain/hosts";
+export { startDetachedPurge, type PurgeTimer } from "./domain/attachmentPurge";
 export { hashPassword, verifyPassword } from "./auth/password";
 export { SESSION_COOKIE, validateSessionToken, type Session, type SessionUser, type SessionPolicy } from "./auth/session";
 export * as schemas from "./schemas";
