@@ -4,7 +4,7 @@ import { useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/react-q
 import type { ColumnDef } from "@tanstack/react-table";
 import { useSubscription } from "@trpc/tanstack-react-query";
 import Link from "next/link";
-import { useCallback, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { addressesOf } from "~/lib/cni-result";
 import { oneOf, useUrlState } from "~/lib/url-state";
 import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
@@ -168,8 +168,14 @@ export function AttachmentsTable({ hostId, networkId, hideHost = false }: { host
   );
 
   const setSearch = useCallback((text: string) => url.update({ q: text || undefined }), [url]);
+  // The boxes answer a click at once; the URL (and the query) follow a moment later.
+  const [clicked, setClicked] = useState<StateName[] | null>(null);
+  const statesKey = states.join(",");
+  useEffect(() => setClicked(null), [statesKey]);
+  const shown = clicked ?? states;
   const toggleState = (s: StateName, on: boolean) => {
-    const next = on ? [...new Set([...states, s])] : states.filter((x) => x !== s);
+    const next = on ? [...new Set([...shown, s])] : shown.filter((x) => x !== s);
+    setClicked(next);
     const sameAsDefault = next.length === DEFAULT_STATES.length && DEFAULT_STATES.every((d) => next.includes(d));
     url.update({ state: next.length === 0 || sameAsDefault ? undefined : STATES.filter((x) => next.includes(x)) });
   };
@@ -189,7 +195,7 @@ export function AttachmentsTable({ hostId, networkId, hideHost = false }: { host
           <legend className="muted" style={{ fontSize: 12 }}>States shown</legend>
           {STATES.map((s) => (
             <label key={s}>
-              <input type="checkbox" checked={states.includes(s)} onChange={(e) => toggleState(s, e.target.checked)} /> {s}
+              <input type="checkbox" checked={shown.includes(s)} onChange={(e) => toggleState(s, e.target.checked)} /> {s}
             </label>
           ))}
         </fieldset>

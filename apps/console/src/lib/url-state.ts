@@ -1,7 +1,7 @@
 "use client";
 
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
-import { useCallback } from "react";
+import { useCallback, useMemo } from "react";
 
 /** A value for one query parameter: absent, one value, or several (`?state=a&state=b`). */
 export type UrlValue = string | string[] | undefined;
@@ -28,7 +28,7 @@ export function useUrlState() {
     },
     [params, router, pathname],
   );
-  return { get, getAll, update };
+  return useMemo(() => ({ get, getAll, update }), [get, getAll, update]);
 }
 
 /** `value` if it is one of `allowed`, else `fallback`: URLs are typed by hand. */
