@@ -71,7 +71,7 @@ export const PurgeAttachmentsInput = z.object({
 export type PurgeAttachmentsInput = z.infer<typeof PurgeAttachmentsInput>;
 
 export const AuditListInput = z.object({
-  /** Target name, target id, actor, action or message. */
+  /** Target name or id, or actor. */
   q: ListSearch.optional(),
   actor: z.string().max(64).optional(),
   action: z.string().max(64).optional(),

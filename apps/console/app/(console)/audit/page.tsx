@@ -115,7 +115,7 @@ export default function AuditPage() {
         }}
         aria-label="Audit filters"
       >
-        {text("q", "Search (target name or id, actor, action, message)")}
+        {text("q", "Search (target name or id, actor)")}
         {text("actor", "Actor")}
         {text("action", "Action (prefix)")}
         <label>
