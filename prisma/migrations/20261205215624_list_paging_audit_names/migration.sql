@@ -25,4 +25,10 @@ CREATE INDEX "Network_createdAt_id_idx" ON "Network"("createdAt", "id");
 CREATE INDEX "Attachment_createdAt_id_idx" ON "Attachment"("createdAt", "id");
 
 -- CreateIndex
+CREATE INDEX "Attachment_containerId_id_idx" ON "Attachment"("containerId", "id");
+
+-- CreateIndex
+CREATE INDEX "Attachment_networkName_id_idx" ON "Attachment"("networkName", "id");
+
+-- CreateIndex
 CREATE INDEX "Attachment_state_updatedAt_idx" ON "Attachment"("state", "updatedAt");
