@@ -25,7 +25,7 @@ const columns: ColumnDef<NetworkRow, unknown>[] = [
     id: "attachments",
     header: "Attached",
     meta: { width: "9%" },
-    cell: ({ row }) => <Link href={`/attachments?networkId=${row.original.id}`} aria-label={`${row.original.attachments} attached to ${row.original.name}`}>{row.original.attachments}</Link>,
+    cell: ({ row }) => <Link href={`/attachments?networkId=${row.original.id}`} title="Attachments of this network">{row.original.attachments}</Link>,
   },
   {
     id: "updatedAt",
