@@ -80,10 +80,10 @@ export async function purgeDetachedAttachments(
 
 /** By hand, each named attachment must exist and be detached; nothing is deleted otherwise. */
 async function refuseNotDetached(db: Db, ids: string[]) {
-  const found = await db.attachment.findMany({
-    where: { id: { in: ids } },
-    select: { id: true, state: true, containerId: true, ifName: true, networkName: true },
-  });
+  // One text parameter, not an `in` list: one statement shape whatever the number of ids.
+  const found = await db.$queryRaw<{ id: string; state: string; containerId: string; ifName: string; networkName: string }[]>`
+    SELECT id, state::text AS state, "containerId", "ifName", "networkName" FROM "Attachment"
+    WHERE id = ANY (string_to_array(${ids.join(",")}::text, ','))`;
   const byId = new Map(found.map((a) => [a.id, a]));
   for (const [i, id] of ids.entries()) {
     const a = byId.get(id);
