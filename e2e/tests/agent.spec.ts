@@ -127,7 +127,12 @@ test("an operator's form attaches a sandbox; the job streams; the address is in 
   await expect(row.getByTestId("attachment-state")).toHaveText(/ready/i);
   await row.getByRole("button", { name: /^Detach / }).click();
   await page.getByRole("dialog", { name: "Detach attachment" }).getByRole("button", { name: "Yes, detach" }).click();
-  await expect(row.getByTestId("attachment-state")).toHaveText(/detached/i, { timeout: 30_000 });
+  // Detached rows leave the default view (ready and in progress); shown on request, their addresses read as released.
+  await expect(row).toHaveCount(0, { timeout: 30_000 });
+  await page.getByRole("checkbox", { name: "detached" }).check();
+  await expect(page).toHaveURL(/state=detached/);
+  await expect(row.getByTestId("attachment-state")).toHaveText(/detached/i);
+  await expect(row.getByTestId("attachment-addresses")).toContainText("released");
   const namespaces = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
   expect(namespaces).not.toContain(sandbox);
 });
@@ -145,11 +150,11 @@ test("a viewer sees hosts and attachments but cannot attach, in the page or thro
   await viewer.goto("/hosts");
   await expect(viewer.getByTestId(`host-row-${hostName}`)).toBeVisible();
   await expect(viewer.getByRole("form", { name: "Create join token" })).toHaveCount(0);
-  await viewer.goto("/attachments");
+  await viewer.goto("/attachments?state=detached");
   await expect(viewer.getByTestId(`attachment-row-${sandbox}`)).toBeVisible();
   await expect(viewer.getByRole("button", { name: "New attachment" })).toHaveCount(0);
-  const hosts = (await (await viewer.request.get(`/api/trpc/hosts.list?input=${encodeURIComponent(JSON.stringify({ json: null }))}`)).json()) as { result: { data: { json: { id: string; name: string }[] } } };
-  const hostId = hosts.result.data.json.find((h) => h.name === hostName)!.id;
+  const hosts = (await (await viewer.request.get(`/api/trpc/hosts.list?input=${encodeURIComponent(JSON.stringify({ json: null }))}`)).json()) as { result: { data: { json: { items: { id: string; name: string }[] } } } };
+  const hostId = hosts.result.data.json.items.find((h) => h.name === hostName)!.id;
   const refused = await mutate(viewer.request, "attachments.create", { hostId, networkId: "x", target: { kind: "sandbox" }, ifName: "eth0", portMappings: [] });
   expect(refused.status()).toBe(403);
   await context.close();

@@ -5,6 +5,8 @@ export interface AuditEntry {
   action: string;
   targetType?: string;
   targetId?: string;
+  /** The target's name as the event should show it; looked up when not given. */
+  targetName?: string;
   before?: unknown;
   after?: unknown;
   outcome: AuditOutcome;
@@ -31,8 +33,44 @@ function toJson(value: unknown): Prisma.InputJsonValue | undefined {
   return JSON.parse(JSON.stringify(redactSecrets(value))) as Prisma.InputJsonValue;
 }
 
+function nameIn(value: unknown): string | undefined {
+  if (!value || typeof value !== "object") return undefined;
+  const v = value as { name?: unknown; username?: unknown };
+  return typeof v.name === "string" ? v.name : typeof v.username === "string" ? v.username : undefined;
+}
+
+/**
+ * The target's name, kept with the event so that it still reads once the target is renamed or
+ * gone: the entry's own, else the name its before/after carries, else one lookup by id.
+ */
+async function targetNameOf(db: Db | DbTx, entry: AuditEntry): Promise<string> {
+  const known = entry.targetName ?? nameIn(entry.after) ?? nameIn(entry.before);
+  if (known !== undefined) return known;
+  const id = entry.targetId;
+  if (!id) return "";
+  switch (entry.targetType) {
+    case "network":
+      return (await db.network.findUnique({ where: { id }, select: { name: true } }))?.name ?? "";
+    case "host":
+      return (await db.host.findUnique({ where: { id }, select: { name: true } }))?.name ?? "";
+    case "user":
+      return (await db.user.findUnique({ where: { id }, select: { username: true } }))?.username ?? "";
+    case "attachment": {
+      const a = await db.attachment.findUnique({ where: { id }, select: { containerId: true, ifName: true, networkName: true } });
+      return a ? `${a.containerId}/${a.ifName} on ${a.networkName}` : "";
+    }
+    case "operation": {
+      const op = await db.operation.findUnique({ where: { id }, select: { kind: true, attachment: { select: { containerId: true, ifName: true, networkName: true } } } });
+      return op ? `${op.kind} of ${op.attachment.containerId}/${op.attachment.ifName} on ${op.attachment.networkName}` : "";
+    }
+    default:
+      return "";
+  }
+}
+
 /** Writes one audit event; pass the transaction so the event commits with the change. */
 export async function writeAudit(db: Db | DbTx, ctx: Pick<Context, "session" | "meta">, entry: AuditEntry) {
+  const targetName = (await targetNameOf(db, entry)).slice(0, 300);
   await db.auditEvent.create({
     data: {
       actorId: ctx.session?.user.id ?? null,
@@ -40,6 +78,7 @@ export async function writeAudit(db: Db | DbTx, ctx: Pick<Context, "session" | "
       action: entry.action,
       targetType: entry.targetType ?? "",
       targetId: entry.targetId ?? "",
+      targetName,
       before: toJson(entry.before),
       after: toJson(entry.after),
       requestId: ctx.meta.requestId,

@@ -5,9 +5,11 @@ export { ApiError, API_ERROR_CODES, type ApiErrorCode, type FieldIssue } from ".
 export { ensureBootstrapAdmin } from "./domain/users";
 export { writeLocalJoinToken, type ConfDrift, type TakenHostPort } from "./domain/hosts";
 export type { CheckStatus, DoctorCheck } from "./domain/doctor";
+export { startDetachedPurge, type PurgeTimer } from "./domain/attachmentPurge";
 export { hashPassword, verifyPassword } from "./auth/password";
 export { SESSION_COOKIE, validateSessionToken, type Session, type SessionUser, type SessionPolicy } from "./auth/session";
 export * as schemas from "./schemas";
+export * as listSchemas from "./listSchemas";
 export type { AgentRouter } from "./routers/agent";
 export type { ClaimedOperation } from "./domain/agentWork";
 export type { HostEvent, OperationEvent } from "./events";

@@ -44,17 +44,6 @@ export const ImportNetworksInput = z.object({
     .max(200),
 });
 
-export const AuditListInput = z.object({
-  actor: z.string().max(64).optional(),
-  action: z.string().max(64).optional(),
-  targetType: z.string().max(32).optional(),
-  targetId: z.string().max(64).optional(),
-  outcome: z.enum(["success", "denied", "error"]).optional(),
-  from: z.date().optional(),
-  to: z.date().optional(),
-  cursor: z.number().int().positive().optional(),
-  limit: z.number().int().min(1).max(200).default(50),
-});
 
 // ---- Hosts, attachments, operations ---------------------------------------------------------
 
@@ -109,7 +98,6 @@ export const CreateAttachmentInput = z.object({
 });
 export type CreateAttachmentInput = z.infer<typeof CreateAttachmentInput>;
 
-export const AttachmentListInput = z.object({ hostId: Id.optional(), networkId: Id.optional() });
 
 // ---- Agent protocol ---------------------------------------------------------------------------
 

@@ -63,8 +63,8 @@ export function AttachmentForm({ initialHostId = "", initialNetworkId = "", onCa
   const trpc = useTRPC();
   const router = useRouter();
   const queryClient = useQueryClient();
-  const hosts = useQuery(trpc.hosts.list.queryOptions());
-  const networks = useQuery(trpc.networks.list.queryOptions());
+  const hosts = useQuery(trpc.hosts.list.queryOptions({ limit: 200 }));
+  const networks = useQuery(trpc.networks.list.queryOptions({ limit: 200 }));
   const [v, setV] = useState<FormValues>({
     hostId: initialHostId,
     networkId: initialNetworkId,
@@ -88,11 +88,11 @@ export function AttachmentForm({ initialHostId = "", initialNetworkId = "", onCa
   const issue = (path: string) => issues.find((i) => i.path.join(".") === path)?.message;
   const set = <K extends keyof FormValues>(key: K, value: FormValues[K]) => setV((old) => ({ ...old, [key]: value }));
   const setPort = (i: number, row: Partial<PortRow>) => set("ports", v.ports.map((p, j) => (j === i ? { ...p, ...row } : p)));
-  const liveHosts = hosts.data?.filter((h) => !h.revokedAt) ?? [];
+  const liveHosts = hosts.data?.items.filter((h) => !h.revokedAt) ?? [];
   const targetError = issue("target.name") ?? issue("target.pid") ?? issue("target");
   // With one host or one network there is nothing to choose: take it.
   const onlyHost = liveHosts.length === 1 ? liveHosts[0]!.id : "";
-  const onlyNetwork = networks.data?.length === 1 ? networks.data[0]!.id : "";
+  const onlyNetwork = networks.data?.items.length === 1 ? networks.data.items[0]!.id : "";
   useEffect(() => {
     if (onlyHost) setV((old) => (old.hostId ? old : { ...old, hostId: onlyHost }));
   }, [onlyHost]);
@@ -108,12 +108,12 @@ export function AttachmentForm({ initialHostId = "", initialNetworkId = "", onCa
     create.mutate(toInput(v));
   }
 
-  if (hosts.data && networks.data && (liveHosts.length === 0 || networks.data.length === 0)) {
+  if (hosts.data && networks.data && (liveHosts.length === 0 || networks.data.items.length === 0)) {
     return (
       <div className="panel" role="status">
         <h2 style={{ marginTop: 0 }}>New attachment</h2>
         {liveHosts.length === 0 && <p>No host is enrolled yet: an attachment runs on a host&apos;s agent. <Link href="/hosts">Add a host</Link> first.</p>}
-        {networks.data.length === 0 && <p>No network exists yet: an attachment joins a network. <Link href="/networks/new">Create a network</Link> first.</p>}
+        {networks.data.items.length === 0 && <p>No network exists yet: an attachment joins a network. <Link href="/networks/new">Create a network</Link> first.</p>}
         <button type="button" onClick={onCancel}>Close</button>
       </div>
     );
@@ -131,7 +131,7 @@ export function AttachmentForm({ initialHostId = "", initialNetworkId = "", onCa
         <Field label="Network" error={issue("networkId")}>
           <select required value={v.networkId} onChange={(e) => set("networkId", e.target.value)}>
             <option value="">Choose a network…</option>
-            {networks.data?.map((n) => <option key={n.id} value={n.id}>{n.name} (r{n.latestRevision})</option>)}
+            {networks.data?.items.map((n) => <option key={n.id} value={n.id}>{n.name} (r{n.latestRevision})</option>)}
           </select>
         </Field>
       </div>

@@ -1,30 +1,26 @@
 "use client";
 
 import { useQuery } from "@tanstack/react-query";
-import { useRouter } from "next/navigation";
 import { useState } from "react";
+import { useUrlState } from "~/lib/url-state";
 import { useTRPC } from "~/trpc/react";
 import { AttachmentForm } from "./attachment-form";
 import { AttachmentsTable } from "./attachments-table";
 import { Field } from "./field";
 import { useCan } from "./user-context";
 
-/** Filters live in the URL (?hostId=&networkId=) so a filtered list can be linked to. */
+/** Filters live in the URL (?hostId=&networkId=&state=&q=) so a filtered list can be linked to and survives a reload. */
 export function AttachmentsPage({ hostId, networkId }: { hostId?: string; networkId?: string }) {
   const trpc = useTRPC();
-  const router = useRouter();
+  const url = useUrlState();
   const can = useCan();
-  const hosts = useQuery(trpc.hosts.list.queryOptions());
-  const networks = useQuery(trpc.networks.list.queryOptions());
+  // The filter menus offer the first 200 by name; the search box finds any network or host.
+  const hosts = useQuery(trpc.hosts.list.queryOptions({ limit: 200 }));
+  const networks = useQuery(trpc.networks.list.queryOptions({ limit: 200 }));
   const [creating, setCreating] = useState(false);
 
   function filterBy(next: { hostId?: string; networkId?: string }) {
-    const params = new URLSearchParams();
-    const merged = { hostId, networkId, ...next };
-    if (merged.hostId) params.set("hostId", merged.hostId);
-    if (merged.networkId) params.set("networkId", merged.networkId);
-    const query = params.toString();
-    router.push(query ? `/attachments?${query}` : "/attachments");
+    url.update(next);
   }
 
   return (
@@ -38,13 +34,13 @@ export function AttachmentsPage({ hostId, networkId }: { hostId?: string; networ
         <Field label="Filter by host">
           <select value={hostId ?? ""} onChange={(e) => filterBy({ hostId: e.target.value || undefined })}>
             <option value="">All hosts</option>
-            {hosts.data?.map((h) => <option key={h.id} value={h.id}>{h.name}</option>)}
+            {hosts.data?.items.map((h) => <option key={h.id} value={h.id}>{h.name}</option>)}
           </select>
         </Field>
         <Field label="Filter by network">
           <select value={networkId ?? ""} onChange={(e) => filterBy({ networkId: e.target.value || undefined })}>
             <option value="">All networks</option>
-            {networks.data?.map((n) => <option key={n.id} value={n.id}>{n.name}</option>)}
+            {networks.data?.items.map((n) => <option key={n.id} value={n.id}>{n.name}</option>)}
           </select>
         </Field>
       </div>

@@ -1,11 +1,15 @@
 import path from "node:path";
-import { createEventBus, ensureBootstrapAdmin, writeLocalJoinToken, type ConsoleDeps } from "@switchyard/api";
+import { createEventBus, ensureBootstrapAdmin, startDetachedPurge, writeLocalJoinToken, type ConsoleDeps, type PurgeTimer } from "@switchyard/api";
 import { closeDb, createDb, migrateDatabase } from "@switchyard/db";
 import { databaseUrl, getEnv } from "./env";
 
 interface Holder {
   deps?: Promise<ConsoleDeps>;
+  purge?: PurgeTimer;
 }
+
+/** How often the purge of old detached attachments runs (each run deletes at most one batch). */
+const PURGE_INTERVAL_MS = 10 * 60_000;
 // One set of dependencies per process, kept on globalThis: Next dev reloads modules,
 // and the embedded database may be opened only once.
 const holder = globalThis as typeof globalThis & { __switchyard?: Holder };
@@ -30,6 +34,16 @@ async function start(): Promise<ConsoleDeps> {
     const written = await writeLocalJoinToken(db, env.SWITCHYARD_LOCAL_JOIN_TOKEN_FILE);
     if (written) console.log(JSON.stringify({ level: "info", msg: "join token for the local agent written", file: env.SWITCHYARD_LOCAL_JOIN_TOKEN_FILE }));
   }
+  if (env.SWITCHYARD_PURGE_DETACHED_AFTER_HOURS > 0) {
+    holder.__switchyard!.purge?.stop();
+    holder.__switchyard!.purge = startDetachedPurge({
+      db,
+      maxAgeMs: env.SWITCHYARD_PURGE_DETACHED_AFTER_HOURS * 3600_000,
+      intervalMs: PURGE_INTERVAL_MS,
+      onPurged: (o) => console.log(JSON.stringify({ level: "info", msg: "detached attachments purged", purged: o.purged, more: o.more })),
+      onError: (err) => console.error(JSON.stringify({ level: "error", msg: "purge of detached attachments failed", error: String(err) })),
+    });
+  }
   return {
     db,
     events: createEventBus(),
@@ -48,6 +62,7 @@ export function getDeps(): Promise<ConsoleDeps> {
 }
 
 export async function closeDeps(): Promise<void> {
+  holder.__switchyard?.purge?.stop();
   const deps = await holder.__switchyard?.deps?.catch(() => undefined);
   if (deps) await closeDb(deps.db);
 }

@@ -25,6 +25,8 @@ const Env = z.object({
    * local agent to use (`switchyard-agent --join-token-file`).
    */
   SWITCHYARD_LOCAL_JOIN_TOKEN_FILE: z.string().min(1).optional(),
+  /** Detached attachments older than this are purged (with their job history); 0 keeps them. */
+  SWITCHYARD_PURGE_DETACHED_AFTER_HOURS: z.coerce.number().min(0).max(24 * 3650).default(24 * 7),
 });
 export type Env = z.infer<typeof Env>;
 

@@ -193,8 +193,9 @@ export async function createAttachment(ctx: Ctx, input: CreateAttachmentInput) {
       FROM saved
       RETURNING *
     ), audit AS (
-      INSERT INTO "AuditEvent" ("at", "actorId", "actorName", action, "targetType", "targetId", after, "requestId", "sourceIp", outcome)
+      INSERT INTO "AuditEvent" ("at", "actorId", "actorName", action, "targetType", "targetId", "targetName", after, "requestId", "sourceIp", outcome)
       SELECT ${at}::timestamptz AT TIME ZONE 'UTC', ${user.id}::text, ${user.username}::text, 'attachments.create', 'attachment', saved.id,
+             saved."containerId" || '/' || saved."ifName" || ' on ' || allowed."networkName",
              jsonb_build_object('host', allowed."hostName", 'network', allowed."networkName", 'revision', allowed."latestRevision", 'containerId', saved."containerId",
                                 'ifName', saved."ifName", 'target', jsonb_build_object('kind', saved."targetKind", 'target', saved.target), 'capabilityArgs', saved."capabilityArgs"),
              ${ctx.meta.requestId}::text, ${ctx.meta.sourceIp}::text, 'success'
@@ -331,16 +332,6 @@ export async function cancelOperation(ctx: Ctx, operationId: string) {
   });
   ctx.events.publish("operation", { kind: "status", operationId, attachmentId: out.op.attachmentId, hostId: out.op.hostId, status: "cancelled" });
   if (out.detachOp) published(ctx, out.detachOp);
-}
-
-export async function listAttachments(db: Db, filter: { hostId?: string; networkId?: string }) {
-  const rows = await db.attachment.findMany({
-    where: { ...(filter.hostId ? { hostId: filter.hostId } : {}), ...(filter.networkId ? { networkId: filter.networkId } : {}) },
-    orderBy: [{ present: "desc" }, { createdAt: "desc" }],
-    take: 500,
-    select: ATTACHMENT_SELECT,
-  });
-  return rows.map(toAttachmentView);
 }
 
 export async function getAttachment(db: Db, id: string) {

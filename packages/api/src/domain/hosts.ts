@@ -176,17 +176,9 @@ export async function heartbeat(ctx: Pick<Context, "db" | "events">, agent: Agen
   };
 }
 
-function liveness(lastSeenAt: Date | null, revokedAt: Date | null): "online" | "offline" | "revoked" {
+export function liveness(lastSeenAt: Date | null, revokedAt: Date | null): "online" | "offline" | "revoked" {
   if (revokedAt) return "revoked";
   return lastSeenAt && Date.now() - lastSeenAt.getTime() < OFFLINE_AFTER_MS ? "online" : "offline";
-}
-
-export async function listHosts(db: Db) {
-  const hosts = await db.host.findMany({
-    orderBy: { name: "asc" },
-    select: { id: true, name: true, enrolledAt: true, revokedAt: true, lastSeenAt: true, agentVersion: true, inventoryAt: true, _count: { select: { attachments: { where: { present: true } } } } },
-  });
-  return hosts.map(({ _count, ...h }) => ({ ...h, attachments: _count.attachments, liveness: liveness(h.lastSeenAt, h.revokedAt) }));
 }
 
 export async function getHost(db: Db, id: string) {

@@ -36,19 +36,12 @@ export function parseOrThrow(text: string, pathPrefix: (string | number)[] = [])
 }
 
 async function latestConflists(db: Db | DbTx, exceptId?: string): Promise<{ name: string; conflist: Conflist }[]> {
-  const networks = await db.network.findMany({
-    where: exceptId ? { id: { not: exceptId } } : {},
-    select: { name: true, id: true, latestRevision: true },
-  });
-  const revisions = await db.networkRevision.findMany({
-    where: { OR: networks.map((n) => ({ networkId: n.id, number: n.latestRevision })) },
-    select: { networkId: true, conflist: true },
-  });
-  const byId = new Map(revisions.map((r) => [r.networkId, r.conflist as unknown as Conflist]));
-  return networks.flatMap((n) => {
-    const conflist = byId.get(n.id);
-    return conflist ? [{ name: n.name, conflist }] : [];
-  });
+  // One join of fixed shape: one OR clause per network made Prisma compile and cache a new plan
+  // at every count of networks (memory and time growing with each create).
+  return db.$queryRaw<{ name: string; conflist: Conflist }[]>`
+    SELECT n.name, r.conflist FROM "Network" n
+    JOIN "NetworkRevision" r ON r."networkId" = n.id AND r.number = n."latestRevision"
+    WHERE ${exceptId ?? null}::text IS NULL OR n.id <> ${exceptId ?? null}::text`;
 }
 
 /** Overlap with other networks' subnets is a warning, never a refusal. */
@@ -214,28 +207,6 @@ export async function deleteNetwork(ctx: Ctx, input: { id: string; confirmName: 
     return before;
   });
   ctx.events.publish("network", { kind: "deleted", networkId: deleted.id, name: deleted.name, revision: deleted.latestRevision, actor: actor.username, at: new Date() });
-}
-
-export async function listNetworks(db: Db) {
-  const networks = await db.network.findMany({
-    orderBy: { name: "asc" },
-    select: { id: true, name: true, latestRevision: true, updatedAt: true, createdAt: true },
-  });
-  const revisions = await db.networkRevision.findMany({
-    where: { OR: networks.map((n) => ({ networkId: n.id, number: n.latestRevision })) },
-    select: { networkId: true, conflist: true, authorName: true },
-  });
-  const byId = new Map(revisions.map((r) => [r.networkId, r]));
-  return networks.map((n) => {
-    const rev = byId.get(n.id);
-    const conflist = rev?.conflist as unknown as Conflist | undefined;
-    return {
-      ...n,
-      cniVersion: conflist?.cniVersion ?? "",
-      plugins: conflist?.plugins.map((p) => String(p.type)) ?? [],
-      lastAuthor: rev?.authorName ?? "",
-    };
-  });
 }
 
 export async function getNetwork(db: Db, id: string) {

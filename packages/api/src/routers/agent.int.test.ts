@@ -156,7 +156,7 @@ describe("enrolment and host credentials", () => {
       },
     });
     expect(beat.rotateCredential).toBe(false);
-    const listed = (await viewer.caller.hosts.list()).find((h2) => h2.id === h.hostId);
+    const listed = (await viewer.caller.hosts.list()).items.find((h2) => h2.id === h.hostId);
     expect(listed).toMatchObject({ liveness: "online", agentVersion: "9.9" });
     const got = await viewer.caller.hosts.get({ id: h.hostId });
     expect((got.inventory as { kernel: string }).kernel).toBe("6.1");

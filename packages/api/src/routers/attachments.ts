@@ -1,11 +1,16 @@
 import { z } from "zod";
-import { cancelOperation, checkAttachment, createAttachment, detachAttachment, getAttachment, getOperation, listAttachments, retryAttachment } from "../domain/attachments";
+import { cancelOperation, checkAttachment, createAttachment, detachAttachment, getAttachment, getOperation, retryAttachment } from "../domain/attachments";
 import type { OperationEvent } from "../events";
-import { AttachmentListInput, CreateAttachmentInput, Id } from "../schemas";
+import { listAttachments } from "../domain/attachmentList";
+import { purgeDetachedAttachments } from "../domain/attachmentPurge";
+import { AttachmentListInput, PurgeAttachmentsInput } from "../listSchemas";
+import { CreateAttachmentInput, Id } from "../schemas";
 import { operatorProcedure, router, viewerProcedure } from "../trpc";
 
 export const attachmentsRouter = router({
   list: viewerProcedure.input(AttachmentListInput).query(({ ctx, input }) => listAttachments(ctx.db, input)),
+  /** Deletes detached attachments (the given ones, or a batch of all), with their job history. */
+  purge: operatorProcedure.input(PurgeAttachmentsInput).mutation(({ ctx, input }) => purgeDetachedAttachments(ctx, { ids: input.ids })),
   get: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => getAttachment(ctx.db, input.id)),
   create: operatorProcedure.input(CreateAttachmentInput).mutation(({ ctx, input }) => createAttachment(ctx, input)),
   detach: operatorProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => detachAttachment(ctx, input.id)),

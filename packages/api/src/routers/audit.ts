@@ -1,5 +1,5 @@
 import { listAuditEvents } from "../domain/audit";
-import { AuditListInput } from "../schemas";
+import { AuditListInput } from "../listSchemas";
 import { router, viewerProcedure } from "../trpc";
 
 export const auditRouter = router({

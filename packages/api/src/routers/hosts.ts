@@ -1,12 +1,14 @@
 import { z } from "zod";
-import { createJoinToken, deleteJoinToken, getHost, listHostPorts, listHosts, listJoinTokens, requestReconcile, revokeHost } from "../domain/hosts";
+import { createJoinToken, deleteJoinToken, getHost, listHostPorts, listJoinTokens, requestReconcile, revokeHost } from "../domain/hosts";
 import { diagnoseHostById } from "../domain/doctor";
+import { listHosts } from "../domain/hostList";
+import { HostListInput } from "../listSchemas";
 import type { HostEvent } from "../events";
 import { CreateJoinTokenInput, Id } from "../schemas";
 import { adminProcedure, operatorProcedure, router, viewerProcedure } from "../trpc";
 
 export const hostsRouter = router({
-  list: viewerProcedure.query(({ ctx }) => listHosts(ctx.db)),
+  list: viewerProcedure.input(HostListInput).query(({ ctx, input }) => listHosts(ctx.db, input)),
   get: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => getHost(ctx.db, input.id)),
   /** The doctor's checks of the host, computed on the server from one read of what it needs. */
   diagnose: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => diagnoseHostById(ctx.db, input.id)),

@@ -184,7 +184,7 @@ describe("networks authorization", () => {
   it("lets viewers read but refuses every change with FORBIDDEN, audited as denied", async () => {
     const saved = await operator.caller.networks.create({ text: BRIDGE_CONFLIST("viewer-target", "10.70.0.0/24", "10.70.0.1"), comment: "" });
     const v = viewer.caller.networks;
-    expect((await v.list()).some((n) => n.id === saved.id)).toBe(true);
+    expect((await v.list({ q: "viewer-target" })).items.some((n) => n.id === saved.id)).toBe(true);
     const calls = [
       () => v.create({ text: BRIDGE_CONFLIST("by-viewer", "10.71.0.0/24", "10.71.0.1"), comment: "" }),
       () => v.update({ id: saved.id, text: BRIDGE_CONFLIST("viewer-target", "10.70.0.0/24", "10.70.0.2"), comment: "", expectedRevision: 1 }),

@@ -6,11 +6,12 @@ import {
   getNetwork,
   getRevision,
   importNetworks,
-  listNetworks,
   listRevisions,
   rollbackNetwork,
   updateNetwork,
 } from "../domain/networks";
+import { listNetworks } from "../domain/networkList";
+import { NetworkListInput } from "../listSchemas";
 import type { NetworkChange } from "../events";
 import {
   CreateNetworkInput,
@@ -23,7 +24,7 @@ import {
 import { operatorProcedure, router, viewerProcedure } from "../trpc";
 
 export const networksRouter = router({
-  list: viewerProcedure.query(({ ctx }) => listNetworks(ctx.db)),
+  list: viewerProcedure.input(NetworkListInput).query(({ ctx, input }) => listNetworks(ctx.db, input)),
   get: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => getNetwork(ctx.db, input.id)),
   revisions: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => listRevisions(ctx.db, input.id)),
   revision: viewerProcedure

@@ -1,0 +1,51 @@
+import { Prisma, type Db } from "@switchyard/db";
+import type { NetworkListQuery } from "../listSchemas";
+import { afterCursor, containsPattern, orderBy, toPage, type Page, type SortKey } from "./paging";
+
+export interface NetworkListRow {
+  id: string;
+  name: string;
+  latestRevision: number;
+  createdAt: Date;
+  updatedAt: Date;
+  cniVersion: string;
+  /** The latest revision's plugin types, in chain order. */
+  plugins: string[];
+  lastAuthor: string;
+  /** Attachments that are, or are becoming, present. */
+  attachments: number;
+}
+
+const SORT_KEYS: Record<NetworkListQuery["sort"], SortKey> = {
+  name: { expr: Prisma.sql`n.name`, kind: "text" },
+  updatedAt: { expr: Prisma.sql`n."updatedAt"`, kind: "time" },
+  createdAt: { expr: Prisma.sql`n."createdAt"`, kind: "time" },
+};
+
+/**
+ * One page of networks with what their latest revision says. One statement: the latest revision
+ * is joined on (network, latestRevision), where the list used to send one OR clause per network.
+ * The search matches the name or anything in the latest conflist (a plugin type, a subnet).
+ */
+export async function listNetworks(db: Db, q: NetworkListQuery): Promise<Page<NetworkListRow>> {
+  const key = SORT_KEYS[q.sort];
+  const id = Prisma.sql`n.id`;
+  const search = q.q ? containsPattern(q.q) : null;
+  const rows = await db.$queryRaw<NetworkListRow[]>`
+    SELECT page.*,
+           (SELECT count(*)::int FROM "Attachment" a WHERE a."networkId" = page.id AND a.present) AS attachments
+    FROM (
+      SELECT n.id, n.name, n."latestRevision", n."createdAt", n."updatedAt",
+             COALESCE(r.conflist ->> 'cniVersion', '') AS "cniVersion",
+             COALESCE((SELECT jsonb_agg(p ->> 'type' ORDER BY i) FROM jsonb_array_elements(CASE WHEN jsonb_typeof(r.conflist -> 'plugins') = 'array' THEN r.conflist -> 'plugins' ELSE '[]'::jsonb END) WITH ORDINALITY AS x(p, i)), '[]'::jsonb) AS plugins,
+             COALESCE(r."authorName", '') AS "lastAuthor"
+      FROM "Network" n
+      LEFT JOIN "NetworkRevision" r ON r."networkId" = n.id AND r.number = n."latestRevision"
+      WHERE (${search}::text IS NULL OR n.name ILIKE ${search}::text OR r.conflist::text ILIKE ${search}::text)
+        AND ${afterCursor(key, id, q.dir, q.cursor)}
+      ${orderBy(key, id, q.dir)}
+      LIMIT ${q.limit + 1}
+    ) page
+    ${orderBy({ ...key, expr: Prisma.raw(`page."${q.sort}"`) }, Prisma.sql`page.id`, q.dir)}`;
+  return toPage(rows, q.limit, (r) => (q.sort === "name" ? r.name : r[q.sort]));
+}
