@@ -34,6 +34,7 @@ export const CNI_ERROR_REASONS = [
   "notSupported", // the verb needs a newer cniVersion
   "noCachedResult",
   "alreadyAttached", // ADD for an attachment that has not been DELeted
+  "ifnameInUse", // ADD of an interface name another attachment holds in that namespace
   "lockTimeout", // another process held the attachment or the cache directory too long
   "multiple", // several plugins failed (DEL, CHECK, GC); see `errors`
 ] as const;
