@@ -77,15 +77,13 @@ export class CniError extends Error {
     if (options.errors !== undefined) this.errors = options.errors;
   }
 
-  /** An "invalid network config" (7) error summarising validation issues. */
+  /**
+   * An "invalid network config" (7) error: the first issue with its field as `msg`
+   * ("plugins[0].type: type \"\" is invalid: …"), the others, if any, in `details`.
+   */
   static fromConfigIssues(issues: readonly ConfigIssue[]): CniError {
-    const errors = issues.filter((issue) => issue.severity === "error");
-    const first = errors[0];
-    return new CniError(
-      CNI_ERROR_CODES.invalidNetworkConfig,
-      first ? first.message : "invalid network configuration",
-      errors.map((issue) => `${formatIssuePath(issue.path)}: ${issue.message}`).join("; "),
-    );
+    const [first, ...rest] = issues.filter((issue) => issue.severity === "error").map((issue) => `${formatIssuePath(issue.path)}: ${issue.message}`);
+    return new CniError(CNI_ERROR_CODES.invalidNetworkConfig, first ?? "invalid network configuration", rest.length ? `${rest.length} more: ${rest.join("; ")}` : "");
   }
 
   toJSON(): { code: CniErrorCode; msg: string; details?: string } {
