@@ -1,9 +1,10 @@
-import { randomBytes } from "node:crypto";
 import { closeSync, fsync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 
 const fsyncAsync = promisify(fsync);
+// Temp names unique per process and call; O_EXCL refuses a leftover of a dead process's same pid.
+let tempCounter = 0;
 
 /**
  * What went wrong in a failed file-system call, without the path Node appends ("ENOSPC: no space
@@ -49,16 +50,20 @@ export interface WriteFileAtomicOptions {
  */
 export async function writeFileAtomic(file: string, data: string, options: WriteFileAtomicOptions = {}): Promise<void> {
   const dir = dirname(file);
-  const temp = join(dir, `.${randomBytes(6).toString("hex")}.tmp`);
   const mode = options.mode ?? 0o600;
-  let fd: number;
+  let temp = "";
+  let fd: number | undefined;
   try {
-    try {
-      fd = openSync(temp, "wx", mode);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      fd = openSync(temp, "wx", mode);
+    for (let tries = 0; fd === undefined; tries++) {
+      temp = join(dir, `.${process.pid.toString(16)}-${(tempCounter++).toString(16)}.tmp`);
+      try {
+        fd = openSync(temp, "wx", mode);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === "ENOENT" && tries === 0) mkdirSync(dir, { recursive: true, mode: 0o700 });
+        // EEXIST: a crashed process of the same pid left this name; take the next one.
+        else if (code !== "EEXIST" || tries > 8) throw error;
+      }
     }
   } catch (error) {
     throw new FileError(file, error);

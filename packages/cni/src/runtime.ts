@@ -194,6 +194,11 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
     }
   }
 
+  /** The cached conflist: the caller's own when the bytes are the same (the usual case), else loaded from them. */
+  function cachedNetworkList(bytes: Uint8Array, net: NetworkConfigList): NetworkConfigList | undefined {
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(net.bytes) ? net : loadCachedNetworkList(bytes);
+  }
+
   function cachedPrevResult(entry: CachedAttachment | null, toVersion: string, fromVersion: string): VersionedResult | null {
     if (!entry?.result) return null;
     return convertResult(parseResult(entry.result, fromVersion), toVersion);
@@ -219,7 +224,7 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
     const key = keyOf(net, rt);
     const entry = await readCache(key, true);
     // What ADD ran is what DEL must undo: the cached conflist and arguments win over the caller's.
-    const cachedList = entry && !entry.legacy && entry.config.length > 0 ? loadCachedNetworkList(entry.config) : undefined;
+    const cachedList = entry && !entry.legacy && entry.config.length > 0 ? cachedNetworkList(entry.config, net) : undefined;
     if (entry && !entry.legacy && !cachedList) {
       warn(new CniError(CNI_ERROR_CODES.decodeFailure, "unusable config in result cache file", `${key.networkName}-${key.containerId}-${key.ifName}: using the caller's configuration`, { reason: "cacheCorrupt" }));
     }
@@ -401,7 +406,7 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
         if (!entry?.result) {
           throw new CniError(CNI_ERROR_CODES.unknownContainer, `no cached result for network "${net.name}"`, `container ${rt.containerId} ifname ${rt.ifName}: ADD it first`, { reason: "noCachedResult" });
         }
-        const cachedList = !entry.legacy && entry.config.length > 0 ? loadCachedNetworkList(entry.config) : undefined;
+        const cachedList = !entry.legacy && entry.config.length > 0 ? cachedNetworkList(entry.config, net) : undefined;
         const list = cachedList && cachedList.name === net.name ? cachedList : net;
         if (list.disableCheck) return;
         requireVersion(list, "0.4.0", "CHECK");

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -45,7 +45,7 @@ describe("keyed mutex", () => {
 describe("cache dir lock", () => {
   it("GC waits for ADD/DEL in flight, and ADD/DEL wait for GC", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cni-lock-"));
-    const lock = createCacheDirLock(dir, { pollMs: 5 });
+    const lock = createCacheDirLock(dir, { pollMs: 5, readerLingerMs: 0 });
     const log: string[] = [];
     const addGate = gate();
     const gcGate = gate();
@@ -60,7 +60,7 @@ describe("cache dir lock", () => {
       log.push("gc-");
     });
     // The GC holds the directory's GC file and waits for the ADD; a DEL that comes now waits for the GC.
-    await waitFor(() => existsSync(join(dir, "locks", "gc")));
+    await waitFor(() => lstatSync(join(dir, "locks", "gc"), { throwIfNoEntry: false }) !== undefined);
     const del = lock.shared(async () => {
       log.push("del+");
     });
@@ -117,7 +117,7 @@ describe("attachment lock", () => {
     const op = (name: string, tag: string, until?: Promise<void>) =>
       lock.attachment(name, async () => {
         log.push(`${tag}+`);
-        expect(readFileSync(join(dir, "locks", "attachments", name), "utf8")).toBe(ownerId(process.pid));
+        expect(readlinkSync(join(dir, "locks", "attachments", name))).toBe(ownerId(process.pid));
         await until;
         log.push(`${tag}-`);
       });
@@ -139,7 +139,7 @@ describe("attachment lock", () => {
     // Run once the holder has exited: gone, or a zombie not yet reaped (state Z).
     const holderState = () => (existsSync(`/proc/${holder.pid}/stat`) ? readFileSync(`/proc/${holder.pid}/stat`, "utf8").split(") ")[1]![0] : "gone");
     // The first attempt happens at the call, and finds the holder alive.
-    const op = lock.attachment("net-c-eth0", async () => ({ owner: readFileSync(file, "utf8"), holder: holderState() }));
+    const op = lock.attachment("net-c-eth0", async () => ({ owner: readlinkSync(file), holder: holderState() }));
     holder.kill("SIGKILL");
     const seen = await op;
     expect(seen.owner).toBe(ownerId(process.pid));
@@ -173,12 +173,12 @@ describe("attachment lock", () => {
     mkdirSync(join(dir, "locks"), { recursive: true });
     const holder = spawn("sleep", ["600"]);
     await new Promise((resolve) => holder.once("spawn", resolve));
-    writeFileSync(join(dir, "locks", "gc"), ownerId(holder.pid!));
-    const lock = createCacheDirLock(dir, { pollMs: 10, waitTimeoutMs: 10_000 });
+    symlinkSync(ownerId(holder.pid!), join(dir, "locks", "gc"));
+    const lock = createCacheDirLock(dir, { pollMs: 10, waitTimeoutMs: 10_000, readerLingerMs: 0 });
     let holderExited = false;
     holder.once("exit", () => (holderExited = true));
     // The first attempt happens at the call, and finds the GC's owner alive.
-    const op = lock.shared(async () => (existsSync(join(dir, "locks", "gc")) ? "ran during the GC" : "ran"));
+    const op = lock.shared(async () => (lstatSync(join(dir, "locks", "gc"), { throwIfNoEntry: false }) ? "ran during the GC" : "ran"));
     holder.kill("SIGKILL");
     expect(await op).toBe("ran");
     expect(holderExited).toBe(true);
@@ -186,5 +186,26 @@ describe("attachment lock", () => {
     expect(await lock.shared(async () => "ran")).toBe("ran");
     expect(existsSync(join(dir, "locks", "gc"))).toBe(false);
     expect(readdirSync(join(dir, "locks", "readers"))).toEqual([]);
+  });
+
+  it("a process stays registered as a reader for readerLingerMs after its last operation; its own GC does not wait for that", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cni-lock-"));
+    const lock = createCacheDirLock(dir, { pollMs: 5, waitTimeoutMs: 1000, readerLingerMs: 60_000 });
+    await lock.shared(async () => "ran");
+    expect(readdirSync(join(dir, "locks", "readers"))).toEqual([ownerId(process.pid)]);
+    // A GC of this process runs at once (a wait would outlast waitTimeoutMs with the 60 s linger) and ends it.
+    expect(await lock.exclusive(async () => readdirSync(join(dir, "locks", "readers")))).toEqual([]);
+    const short = createCacheDirLock(dir, { pollMs: 5, readerLingerMs: 20 });
+    await short.shared(async () => "ran");
+    await waitFor(() => readdirSync(join(dir, "locks", "readers")).length === 0);
+  });
+
+  it("an attachment's lock is a symlink naming its owner; an earlier version's regular lock file is still honoured", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cni-lock-"));
+    const lock = createCacheDirLock(dir, { pollMs: 5, waitTimeoutMs: 100 });
+    const file = join(dir, "locks", "attachments", "net-g-eth0");
+    expect(await lock.attachment("net-g-eth0", async () => lstatSync(file).isSymbolicLink() && readlinkSync(file))).toBe(ownerId(process.pid));
+    writeFileSync(file, ownerId(1));
+    await expect(lock.attachment("net-g-eth0", async () => "ran")).rejects.toMatchObject({ code: 11 });
   });
 });
