@@ -27,6 +27,8 @@ const keyString = (k: AttachmentKey) => `${k.networkName}\0${k.containerId}\0${k
 const realDirs = new Map<string, string>();
 function normalizeNetns(netns: string): string {
   if (!netns) return "";
+  // /proc/<pid>/ns/net: one entry per pid would grow the map without bound.
+  if (netns.startsWith("/proc/")) return netns;
   const dir = dirname(netns);
   let real = realDirs.get(dir);
   if (real === undefined) {
@@ -70,6 +72,30 @@ export function createHolderIndex(cacheDir: string): HolderIndex {
   const dir = resultsDir(cacheDir);
   /** file name → holder; null for a file that is not a usable entry (truncated, legacy, corrupt). */
   const byName = new Map<string, InterfaceHolder | null>();
+  /** `<netns>\0<ifname>` → file names, so a lookup does not walk every entry. */
+  const byPlace = new Map<string, Set<string>>();
+  const placeOf = (h: { netns: string; ifName: string }) => `${normalizeNetns(h.netns)}\0${h.ifName}`;
+
+  function setName(name: string, holder: InterfaceHolder | null): void {
+    dropName(name);
+    byName.set(name, holder);
+    if (!holder) return;
+    const place = placeOf(holder);
+    let names = byPlace.get(place);
+    if (!names) byPlace.set(place, (names = new Set()));
+    names.add(name);
+  }
+
+  function dropName(name: string): void {
+    const old = byName.get(name);
+    if (old === undefined) return;
+    byName.delete(name);
+    if (!old) return;
+    const place = placeOf(old);
+    const names = byPlace.get(place);
+    names?.delete(name);
+    if (names?.size === 0) byPlace.delete(place);
+  }
   const reserved = new Map<string, InterfaceHolder>();
   let seenMtimeNs: bigint | undefined;
   let racy = true;
@@ -78,18 +104,19 @@ export function createHolderIndex(cacheDir: string): HolderIndex {
     const info = statSync(dir, { bigint: true, throwIfNoEntry: false });
     if (!info) {
       byName.clear();
+      byPlace.clear();
       seenMtimeNs = undefined;
       return;
     }
     if (info.mtimeNs === seenMtimeNs && !racy) return;
     const scannedAtMs = Date.now();
     const names = new Set(readdirSync(dir));
-    for (const name of byName.keys()) if (!names.has(name)) byName.delete(name);
+    for (const name of [...byName.keys()]) if (!names.has(name)) dropName(name);
     for (const name of names) {
       if (name.startsWith(".")) continue;
       const known = byName.get(name);
       if (known !== undefined && known !== null) continue;
-      byName.set(name, readHolder(join(dir, name)));
+      setName(name, readHolder(join(dir, name)));
     }
     seenMtimeNs = info.mtimeNs;
     // The kernel stamps directories with a coarse clock: a change within the same tick as the one we
@@ -117,17 +144,17 @@ export function createHolderIndex(cacheDir: string): HolderIndex {
         if (held.ifName === ifName && keyString(held) !== exceptKey && normalizeNetns(held.netns) === target) return held;
       }
       sync();
-      for (const held of byName.values()) {
-        if (!held || held.ifName !== ifName || keyString(held) === exceptKey) continue;
-        if (normalizeNetns(held.netns) === target && isCurrentHolder(held)) return held;
+      for (const name of byPlace.get(`${target}\0${ifName}`) ?? []) {
+        const held = byName.get(name);
+        if (held && keyString(held) !== exceptKey && isCurrentHolder(held)) return held;
       }
       return undefined;
     },
     noteWritten(holder) {
-      byName.set(basename(holder.file), { ...holder });
+      setName(basename(holder.file), { ...holder });
     },
     noteDeleted(key) {
-      byName.delete(basename(cacheFilePath(cacheDir, key)));
+      dropName(basename(cacheFilePath(cacheDir, key)));
     },
     reserve(holder) {
       const k = keyString(holder);
