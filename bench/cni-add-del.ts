@@ -171,9 +171,15 @@ async function main(): Promise<void> {
     };
     /** A cycle's wall time and, of it, the time outside plugin runs. */
     const own = { runtime: [] as number[], direct: [] as number[] };
+    // This process's CPU time per cycle (user + system, forks included, the plugins' own not): on a
+    // loaded machine the wall clock stretches every step, CPU time much less.
+    const cpu = { runtime: [] as number[], direct: [] as number[] };
     const timeOwn = async (side: "runtime" | "direct", f: () => Promise<void>) => {
       const before = inPlugins[side];
+      const cpu0 = process.cpuUsage();
       const wall = await time(f);
+      const used = process.cpuUsage(cpu0);
+      cpu[side].push((used.user + used.system) / 1000);
       own[side].push(wall - (inPlugins[side] - before));
       return wall;
     };
@@ -241,6 +247,10 @@ async function main(): Promise<void> {
     console.log(`  paired: median(runtime − direct) ${paired.toFixed(2)} ms → ratio ${(1 + paired / quantile(seq.direct, 0.5)).toFixed(3)}`);
     console.log(row("  runtime, outside plugin runs", own.runtime));
     console.log(row("  direct, outside plugin runs", own.direct));
+    console.log(row("  runtime, CPU of this process", cpu.runtime));
+    console.log(row("  direct, CPU of this process", cpu.direct));
+    const cpuPaired = quantile(cpu.runtime.map((r, i) => r - cpu.direct[i]!), 0.5);
+    console.log(`  paired: median(runtime − direct) CPU ${cpuPaired.toFixed(2)} ms per cycle`);
     console.log(`\n${CONCURRENCY} concurrent ADD+DEL cycles × ${ROUNDS} rounds`);
     console.log(row("  runtime, per cycle", conc.runtime));
     console.log(row("  direct, per cycle", conc.direct));
