@@ -12,7 +12,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createCniRuntime, loadNetworkList } from "../packages/cni/src/index";
+import { type Spawner, createCniRuntime, inProcessSpawner, loadNetworkList } from "../packages/cni/src/index";
 import { clamp, quantile, row } from "./stats";
 
 const { values: flags } = parseArgs({
@@ -86,12 +86,38 @@ function makeNetwork(tag: string, octet: number, dataDir: string): Network {
   return { name, bridge, conflist, text: JSON.stringify(conflist) };
 }
 
+// Time spent inside plugin runs (spawn to exit, fork included) per side, for the sequential cycles:
+// a cycle minus it is what each side does on its own.
+const inPlugins = { runtime: 0, direct: 0 };
+
+/** The runtime's default spawner, timed. */
+const timedSpawner: Spawner = {
+  async run(spec, hooks) {
+    const t0 = performance.now();
+    try {
+      return await inProcessSpawner.run(spec, hooks);
+    } finally {
+      inPlugins.runtime += performance.now() - t0;
+    }
+  },
+  close() {},
+};
+
+async function timedExec(path: string, env: Record<string, string>, stdin: string): Promise<string> {
+  const t0 = performance.now();
+  try {
+    return await execPlugin(path, env, stdin);
+  } finally {
+    inPlugins.direct += performance.now() - t0;
+  }
+}
+
 async function directCycle(net: Network, containerId: string, netns: string): Promise<void> {
   const plugin = net.conflist.plugins[0]!;
   const base = { CNI_CONTAINERID: containerId, CNI_NETNS: netns, CNI_IFNAME: "eth0", CNI_PATH, PATH: process.env.PATH ?? "/usr/sbin:/usr/bin" };
   const conf = { ...plugin, name: net.name, cniVersion: net.conflist.cniVersion };
-  const result = JSON.parse(await execPlugin(BRIDGE!, { ...base, CNI_COMMAND: "ADD" }, JSON.stringify(conf))) as unknown;
-  await execPlugin(BRIDGE!, { ...base, CNI_COMMAND: "DEL" }, JSON.stringify({ ...conf, prevResult: result }));
+  const result = JSON.parse(await timedExec(BRIDGE!, { ...base, CNI_COMMAND: "ADD" }, JSON.stringify(conf))) as unknown;
+  await timedExec(BRIDGE!, { ...base, CNI_COMMAND: "DEL" }, JSON.stringify({ ...conf, prevResult: result }));
 }
 
 async function main(): Promise<void> {
@@ -131,7 +157,7 @@ async function main(): Promise<void> {
       namespaces.push(ns);
     }
     const nsPath = (i: number) => `/var/run/netns/${namespaces[i]}`;
-    const runtime = createCniRuntime({ pluginDirs: PLUGIN_DIRS, cacheDir: join(root, "cache"), timeoutMs: PLUGIN_TIMEOUT_MS });
+    const runtime = createCniRuntime({ pluginDirs: PLUGIN_DIRS, cacheDir: join(root, "cache"), timeoutMs: PLUGIN_TIMEOUT_MS, spawner: timedSpawner });
     const net = loadNetworkList(rtNet.text);
     const runtimeCycle = async (containerId: string, netns: string) => {
       const rt = { containerId, netns, ifName: "eth0" };
@@ -142,6 +168,20 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       await f();
       return performance.now() - t0;
+    };
+    /** A cycle's wall time and, of it, the time outside plugin runs. */
+    const own = { runtime: [] as number[], direct: [] as number[] };
+    // This process's CPU time per cycle (user + system, forks included, the plugins' own not): on a
+    // loaded machine the wall clock stretches every step, CPU time much less.
+    const cpu = { runtime: [] as number[], direct: [] as number[] };
+    const timeOwn = async (side: "runtime" | "direct", f: () => Promise<void>) => {
+      const before = inPlugins[side];
+      const cpu0 = process.cpuUsage();
+      const wall = await time(f);
+      const used = process.cpuUsage(cpu0);
+      cpu[side].push((used.user + used.system) / 1000);
+      own[side].push(wall - (inPlugins[side] - before));
+      return wall;
     };
     const checkDeadline = () => {
       if (interrupted) throw new Error("interrupted");
@@ -156,8 +196,8 @@ async function main(): Promise<void> {
     const seq = { runtime: [] as number[], direct: [] as number[] };
     for (let i = 0; i < CYCLES; i++) {
       checkDeadline();
-      const r = () => time(() => runtimeCycle(`seq-r-${i}`, nsPath(0)));
-      const d = () => time(() => directCycle(dirNet, `seq-d-${i}`, nsPath(0)));
+      const r = () => timeOwn("runtime", () => runtimeCycle(`seq-r-${i}`, nsPath(0)));
+      const d = () => timeOwn("direct", () => directCycle(dirNet, `seq-d-${i}`, nsPath(0)));
       if (i % 2 === 0) {
         seq.runtime.push(await r());
         seq.direct.push(await d());
@@ -205,6 +245,12 @@ async function main(): Promise<void> {
     // Each pair ran back to back, so its difference cancels the drift of a shared machine's load.
     const paired = quantile(seq.runtime.map((r, i) => r - seq.direct[i]!), 0.5);
     console.log(`  paired: median(runtime − direct) ${paired.toFixed(2)} ms → ratio ${(1 + paired / quantile(seq.direct, 0.5)).toFixed(3)}`);
+    console.log(row("  runtime, outside plugin runs", own.runtime));
+    console.log(row("  direct, outside plugin runs", own.direct));
+    console.log(row("  runtime, CPU of this process", cpu.runtime));
+    console.log(row("  direct, CPU of this process", cpu.direct));
+    const cpuPaired = quantile(cpu.runtime.map((r, i) => r - cpu.direct[i]!), 0.5);
+    console.log(`  paired: median(runtime − direct) CPU ${cpuPaired.toFixed(2)} ms per cycle`);
     console.log(`\n${CONCURRENCY} concurrent ADD+DEL cycles × ${ROUNDS} rounds`);
     console.log(row("  runtime, per cycle", conc.runtime));
     console.log(row("  direct, per cycle", conc.direct));

@@ -18,6 +18,6 @@ export const median = (xs: number[]) => quantile(xs, 0.5);
 export const fmt = (n: number) => n.toFixed(1).padStart(8);
 
 /** `label  n=…  median … ms  p90 … ms`, the label padded to `width`. */
-export function row(label: string, xs: number[], width = 28): string {
+export function row(label: string, xs: number[], width = 32): string {
   return `${label.padEnd(width)} n=${String(xs.length).padStart(3)}  median ${fmt(median(xs))} ms  p90 ${fmt(quantile(xs, 0.9))} ms`;
 }

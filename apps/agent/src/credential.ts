@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { z } from "zod";
-import { readJsonFile, writeFileDurable } from "./files";
+import { writeFileAtomic as writeFileDurable } from "@switchyard/cni";
+import { readJsonFile } from "./files";
 
 /** The host credential, kept 0600 in the data dir (written durably: losing it would lock the host out). */
 export const StoredCredential = z.object({

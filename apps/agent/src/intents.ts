@@ -2,7 +2,8 @@ import { readdirSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { readJsonFile, writeFileDurable } from "./files";
+import { writeFileAtomic as writeFileDurable } from "@switchyard/cni";
+import { readJsonFile } from "./files";
 
 /**
  * An intent record says "this operation may have touched the host": written (durably) before

@@ -2,7 +2,8 @@ import { readdirSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { readJsonFile, writeFileDurable } from "./files";
+import { writeFileAtomic as writeFileDurable } from "@switchyard/cni";
+import { readJsonFile } from "./files";
 
 /** An operation's outcome waiting to reach the console (it may be down): kept on disk until accepted or refused. */
 export const Report = z.object({

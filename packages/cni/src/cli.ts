@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import { resolve as resolvePath } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { CniError, createCniRuntime, loadConfDir } from "./index";
+import { CniError, createCniRuntime, describeFsError, loadConfDir } from "./index";
 import type { CniRuntime, CniRuntimeOptions, NetworkConfigList, RuntimeConf } from "./index";
 
 export const DEFAULT_NETCONFPATH = "/etc/cni/net.d";
@@ -300,11 +300,12 @@ async function findNetwork(confDir: string, name: string): Promise<NetworkConfig
   try {
     loaded = await loadConfDir(confDir);
   } catch (err) {
-    throw new UsageError(5, `cannot read NETCONFPATH ${confDir}`, err instanceof Error ? err.message : String(err));
+    throw new UsageError(5, `cannot read NETCONFPATH ${confDir}`, describeFsError(err));
   }
   const net = loaded.networks.find((n) => n.name === name);
   if (net) return net;
-  const bad = loaded.errors.map((e) => `${e.file}: ${e.error.message}`).join("; ");
+  // Each message names its file already.
+  const bad = loaded.errors.map((e) => e.error.message).join("; ");
   throw new UsageError(
     7,
     `no network named ${JSON.stringify(name)} in ${confDir}`,

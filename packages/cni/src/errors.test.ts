@@ -13,11 +13,14 @@ describe("CniError", () => {
       { path: ["plugins", 0, "type"], message: 'type "" is invalid: must not be empty', severity: "error" },
       { path: ["x"], message: "ignored", severity: "warning" },
     ]);
-    expect(error.toJSON()).toEqual({
-      code: 7,
-      msg: 'type "" is invalid: must not be empty',
-      details: 'plugins[0].type: type "" is invalid: must not be empty',
-    });
+    // Each issue once, with its field: no "<message>: <field>: <message>".
+    expect(error.toJSON()).toEqual({ code: 7, msg: 'plugins[0].type: type "" is invalid: must not be empty' });
+    expect(error.message).toBe('plugins[0].type: type "" is invalid: must not be empty');
+    const two = CniError.fromConfigIssues([
+      { path: ["plugins", 0, "type"], message: "a", severity: "error" },
+      { path: ["name"], message: "b", severity: "error" },
+    ]);
+    expect(two.message).toBe("plugins[0].type: a: 1 more: name: b");
   });
 
   it("formats paths", () => {

@@ -34,6 +34,7 @@ export const CNI_ERROR_REASONS = [
   "notSupported", // the verb needs a newer cniVersion
   "noCachedResult",
   "alreadyAttached", // ADD for an attachment that has not been DELeted
+  "ifnameInUse", // ADD of an interface name another attachment holds in that namespace
   "lockTimeout", // another process held the attachment or the cache directory too long
   "multiple", // several plugins failed (DEL, CHECK, GC); see `errors`
 ] as const;
@@ -76,15 +77,13 @@ export class CniError extends Error {
     if (options.errors !== undefined) this.errors = options.errors;
   }
 
-  /** An "invalid network config" (7) error summarising validation issues. */
+  /**
+   * An "invalid network config" (7) error: the first issue with its field as `msg`
+   * ("plugins[0].type: type \"\" is invalid: …"), the others, if any, in `details`.
+   */
   static fromConfigIssues(issues: readonly ConfigIssue[]): CniError {
-    const errors = issues.filter((issue) => issue.severity === "error");
-    const first = errors[0];
-    return new CniError(
-      CNI_ERROR_CODES.invalidNetworkConfig,
-      first ? first.message : "invalid network configuration",
-      errors.map((issue) => `${formatIssuePath(issue.path)}: ${issue.message}`).join("; "),
-    );
+    const [first, ...rest] = issues.filter((issue) => issue.severity === "error").map((issue) => `${formatIssuePath(issue.path)}: ${issue.message}`);
+    return new CniError(CNI_ERROR_CODES.invalidNetworkConfig, first ?? "invalid network configuration", rest.length ? `${rest.length} more: ${rest.join("; ")}` : "");
   }
 
   toJSON(): { code: CniErrorCode; msg: string; details?: string } {

@@ -36,3 +36,4 @@ export {
 } from "./cache";
 export { NSFS_MAGIC, checkNetns, validateAttachmentIds, validateContainerId, validateIfName, validateNetworkName } from "./netns";
 export { createKeyedMutex } from "./lock";
+export { type WriteFileAtomicOptions, FileError, describeFsError, writeFileAtomic } from "./files";

@@ -7,6 +7,7 @@ import { validateConflist } from "./config/validate";
 import { effectiveCniVersion } from "./config/versions";
 import type { ConfigIssue } from "./config/types";
 import { CNI_ERROR_CODES, CniError } from "./errors";
+import { describeFsError } from "./files";
 
 /** A loaded network configuration list, as libcni's NetworkConfigList. */
 export interface NetworkConfigList {
@@ -125,7 +126,7 @@ export async function loadNetworkListFile(file: string, options: Omit<LoadOption
     if (info.size > DEFAULT_MAX_BYTES) throw new Error(`file is ${info.size} bytes: the limit is ${DEFAULT_MAX_BYTES} bytes`);
     text = await readFile(file, "utf8");
   } catch (error) {
-    throw new CniError(CNI_ERROR_CODES.invalidNetworkConfig, `${file}: cannot read network configuration`, (error as Error).message, { file, cause: error });
+    throw new CniError(CNI_ERROR_CODES.invalidNetworkConfig, `${file}: cannot read network configuration`, describeFsError(error), { file, cause: error });
   }
   return loadNetworkList(text, { ...options, source: file });
 }
@@ -151,7 +152,7 @@ export async function loadConfDir(dir: string): Promise<{ networks: NetworkConfi
       seen.set(list.name, file);
       networks.push(list);
     } catch (error) {
-      const cniError = error instanceof CniError ? error : new CniError(CNI_ERROR_CODES.ioFailure, `${file}: ${(error as Error).message}`, "", { file });
+      const cniError = error instanceof CniError ? error : new CniError(CNI_ERROR_CODES.ioFailure, `${file}: ${describeFsError(error)}`, "", { file, cause: error });
       errors.push({ file, error: cniError });
     }
   }

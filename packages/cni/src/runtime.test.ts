@@ -43,7 +43,16 @@ function setup(version = "1.1.0", extra: Record<string, unknown> = {}) {
   return { plugins, cacheDir, net, runtime, warnings };
 }
 
-const rtFor = (containerId = "ctr1") => ({ containerId, netns: netns!.path, ifName: "eth0", args: [["K8S_POD_NAME", "web"]] as [string, string][], capabilityArgs: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: "tcp" }] } });
+/** Resolves once `condition` holds (checked every 10 ms, for at most 10 s). */
+async function waitFor(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met within 10 s");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const rtFor = (containerId = "ctr1", ifName = "eth0") => ({ containerId, netns: netns!.path, ifName, args: [["K8S_POD_NAME", "web"]] as [string, string][], capabilityArgs: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: "tcp" }] } });
 
 describe.runIf(process.platform === "linux")("CniRuntime", { timeout: 30_000 }, () => {
   it("ADD runs the plugins in order, chains prevResult, caches the result in the Go format", async () => {
@@ -143,7 +152,7 @@ describe.runIf(process.platform === "linux")("CniRuntime", { timeout: 30_000 }, 
     const { plugins, runtime, net, cacheDir, warnings } = setup();
     await runtime.addNetworkList(net, rtFor());
     const file = join(cacheDir, "results", "testnet-ctr1-eth0");
-    writeFileSync(file, '{"kind":"cniCacheV1","containerId":"ct');
+    writeFileSync(file, '{"kind":"cniCacheV1","containerId":"ctr1","config":"%%%"}');
     await runtime.delNetworkList(net, rtFor());
     expect(warnings[0]?.file).toBe(file);
     expect(plugins.calls("main").filter((c) => c.command === "DEL")).toHaveLength(1);
@@ -209,7 +218,8 @@ describe.runIf(process.platform === "linux")("CniRuntime", { timeout: 30_000 }, 
   it("GC DELs stale cached attachments first, then passes valid attachments under both keys", async () => {
     const { plugins, runtime, net, cacheDir } = setup();
     await runtime.addNetworkList(net, rtFor("keep"));
-    await runtime.addNetworkList(net, rtFor("stale"));
+    // One namespace, so another ifname: the same one would be refused (another attachment holds it).
+    await runtime.addNetworkList(net, rtFor("stale", "eth1"));
     await runtime.gcNetworkList(net, { validAttachments: [{ containerId: "keep", ifName: "eth0" }] });
     const main = plugins.calls("main");
     const del = main.filter((c) => c.command === "DEL");
@@ -267,7 +277,7 @@ describe.runIf(process.platform === "linux")("CniRuntime", { timeout: 30_000 }, 
     });
     const cliExit = new Promise<number | null>((resolve) => cli.once("exit", resolve));
     // Wait until the CLI's plugin is running: its ADD holds the attachment.
-    for (let i = 0; i < 200 && plugins.calls("main").length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    await waitFor(() => plugins.calls("main").length > 0);
     expect(plugins.calls("main").map((c) => c.command)).toEqual(["ADD"]);
     await runtime.delNetworkList(net, { containerId, netns: netns!.path, ifName: "eth0" });
     expect(await cliExit).toBe(0);
@@ -303,12 +313,29 @@ describe.runIf(process.platform === "linux")("CniRuntime", { timeout: 30_000 }, 
     const { plugins, runtime, net, cacheDir } = setup();
     plugins.script("main", { ADD: { sleepMs: 400 }, GC: {} });
     const add = runtime.addNetworkList(net, rtFor("inflight"));
-    await new Promise((r) => setTimeout(r, 100));
+    // GC starts once the ADD's plugin runs (the ADD holds the cache dir's shared lock by then).
+    await waitFor(() => plugins.calls("main").length > 0);
     await runtime.gcNetworkList(net, { validAttachments: [] });
     await add;
     // Had GC run first, it would not have seen the attachment; it ran after ADD and DELed it.
     expect(plugins.calls("main").map((c) => c.command)).toEqual(["ADD", "DEL", "GC"]);
     expect(readdirSync(join(cacheDir, "results"))).toEqual([]);
     expect(existsSync(cacheFilePath(cacheDir, { networkName: "testnet", containerId: "inflight", ifName: "eth0" }))).toBe(false);
+  });
+
+  it("a cache file a crash left empty or cut short reads as absent: DEL goes on with the caller's config, ADD goes ahead", async () => {
+    const { plugins, runtime, net, cacheDir } = setup();
+    await runtime.addNetworkList(net, rtFor("crashed"));
+    const file = cacheFilePath(cacheDir, { networkName: "testnet", containerId: "crashed", ifName: "eth0" });
+    writeFileSync(file, readFileSync(file, "utf8").slice(0, 40));
+    await runtime.delNetworkList(net, rtFor("crashed"));
+    const del = plugins.calls("main").find((c) => c.command === "DEL")!;
+    // The caller's arguments (no cached ones to read) and no prevResult.
+    expect(del.env.CNI_ARGS).toBe("K8S_POD_NAME=web");
+    expect(del.config.prevResult).toBeUndefined();
+    expect(existsSync(file)).toBe(false);
+    writeFileSync(file, "");
+    await runtime.addNetworkList(net, rtFor("crashed"));
+    expect(JSON.parse(readFileSync(file, "utf8"))).toMatchObject({ kind: "cniCacheV1", containerId: "crashed" });
   });
 });

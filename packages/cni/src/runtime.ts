@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import { type HolderIndex, createHolderIndex, isNamespaceNewer } from "./cache/holders";
 import { type AttachmentKey, DEFAULT_CACHE_DIR, type CachedAttachment, cacheFilePath, deleteCachedAttachment, readCachedAttachment, removeCacheLeftovers, scanCachedAttachments, writeCachedAttachment } from "./cache";
 import { compareVersions } from "./config/versions";
 import { CNI_ERROR_CODES, CniError } from "./errors";
@@ -10,6 +11,7 @@ import type { Spawner } from "./exec/spawner";
 import { type NetworkConfigList, loadCachedNetworkList } from "./load";
 import { type CacheDirLock, createCacheDirLock, createKeyedMutex } from "./lock";
 import { checkNetns, validateAttachmentIds } from "./netns";
+import { hasInterface } from "./netns/interfaces";
 import { LATEST_CNI_VERSION, convertResult, parseResult } from "./result/convert";
 import type { CniResult, VersionedResult } from "./result/types";
 
@@ -88,6 +90,16 @@ export interface CniRuntime {
 // Shared by every runtime of the process: one attachment, one operation, whichever instance asks.
 const attachmentMutex = createKeyedMutex();
 const cacheDirLocks = new Map<string, CacheDirLock>();
+const holderIndexes = new Map<string, HolderIndex>();
+
+function holderIndex(cacheDir: string): HolderIndex {
+  let index = holderIndexes.get(cacheDir);
+  if (!index) {
+    index = createHolderIndex(cacheDir);
+    holderIndexes.set(cacheDir, index);
+  }
+  return index;
+}
 
 function cacheDirLock(cacheDir: string, waitTimeoutMs?: number): CacheDirLock {
   let lock = cacheDirLocks.get(cacheDir);
@@ -109,6 +121,8 @@ function asCniError(error: unknown): CniError {
   return new CniError(CNI_ERROR_CODES.ioFailure, (error as Error)?.message ?? String(error), "", { cause: error });
 }
 
+const attachmentName = (k: AttachmentKey) => `${k.networkName}/${k.containerId}/${k.ifName}`;
+
 function requireVersion(net: NetworkConfigList, min: string, verb: string): void {
   if (compareVersions(net.cniVersion, min) < 0) {
     throw new CniError(CNI_ERROR_CODES.incompatibleVersion, `configuration version "${net.cniVersion}" does not support the ${verb} command`, `${verb} needs cniVersion ${min} or later`, {
@@ -125,6 +139,7 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
   const warn = (error: CniError) => options.onWarning?.(error);
   const lock = () => cacheDirLock(cacheDir, options.lockTimeoutMs);
   const netnsOptions = options.netnsDirs ? { netnsDirs: [...options.netnsDirs] } : {};
+  const holders = holderIndex(cacheDir);
 
   interface ResolvedPlugin {
     type: string;
@@ -179,6 +194,11 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
     }
   }
 
+  /** The cached conflist: the caller's own when the bytes are the same (the usual case), else loaded from them. */
+  function cachedNetworkList(bytes: Uint8Array, net: NetworkConfigList): NetworkConfigList | undefined {
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(net.bytes) ? net : loadCachedNetworkList(bytes);
+  }
+
   function cachedPrevResult(entry: CachedAttachment | null, toVersion: string, fromVersion: string): VersionedResult | null {
     if (!entry?.result) return null;
     return convertResult(parseResult(entry.result, fromVersion), toVersion);
@@ -204,7 +224,7 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
     const key = keyOf(net, rt);
     const entry = await readCache(key, true);
     // What ADD ran is what DEL must undo: the cached conflist and arguments win over the caller's.
-    const cachedList = entry && !entry.legacy && entry.config.length > 0 ? loadCachedNetworkList(entry.config) : undefined;
+    const cachedList = entry && !entry.legacy && entry.config.length > 0 ? cachedNetworkList(entry.config, net) : undefined;
     if (entry && !entry.legacy && !cachedList) {
       warn(new CniError(CNI_ERROR_CODES.decodeFailure, "unusable config in result cache file", `${key.networkName}-${key.containerId}-${key.ifName}: using the caller's configuration`, { reason: "cacheCorrupt" }));
     }
@@ -221,6 +241,13 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
     }
     // delNetworkList checked the caller's netns before locking; one from the cache is checked here.
     if (!netnsChecked || effective.netns !== rt.netns) await checkNetns(effective.netns, { ...netnsOptions, allowMissing: true });
+    const spare = entry && !entry.legacy ? ownerElsewhere(key, effective.netns) : otherHolder(key, effective.netns);
+    if (spare) {
+      // DEL without a namespace (the spec allows it): the plugins release addresses and host state
+      // and leave the interface, which is not this attachment's.
+      warn(new CniError(CNI_ERROR_CODES.invalidEnvironment, `DEL of ${attachmentName(key)} leaves interface ${key.ifName} in ${effective.netns} alone`, spare, { reason: "ifnameInUse" }));
+      effective.netns = "";
+    }
     const plugins = await resolvePlugins(list);
     let prevResult: VersionedResult | null = null;
     // The cached result on DEL came with 0.4.0.
@@ -234,6 +261,49 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
     const errors = await delPlugins(list, plugins, effective, prevResult);
     if (errors.length > 0) throw joinErrors(errors, "DEL");
     await deleteCachedAttachment(cacheDir, key);
+    holders.noteDeleted(key);
+  }
+
+  /** Why the interface (netns, ifName) is not `key`'s to remove: another cached attachment holds it. */
+  function otherHolder(key: AttachmentKey, netns: string): string | undefined {
+    const holder = netns ? holders.find(netns, key.ifName, key) : undefined;
+    return holder && `it is held by attachment ${attachmentName(holder)} (${holder.file})`;
+  }
+
+  /** As otherHolder, and also when the namespace at that path was made after `key`'s ADD (a reboot, a reused name). */
+  function ownerElsewhere(key: AttachmentKey, netns: string): string | undefined {
+    if (isNamespaceNewer(cacheFilePath(cacheDir, key), netns)) return "the namespace at that path was made after this attachment's ADD";
+    return otherHolder(key, netns);
+  }
+
+  /**
+   * The namespace a failed ADD's rollback DEL may touch: none when the interface is not this ADD's —
+   * another cached attachment holds it, or no plugin succeeded and it is there (it was there before:
+   * the plugin refused to make it, e.g. "container veth name provided (eth0) already exists").
+   */
+  async function rollbackNetns(key: AttachmentKey, netns: string, madeSomething: boolean): Promise<string> {
+    const reason = otherHolder(key, netns);
+    if (reason === undefined && madeSomething) return netns;
+    if (reason === undefined) {
+      const present = await hasInterface(netns, key.ifName, { ...(options.spawner ? { spawner: options.spawner } : {}), path: (options.baseEnv ?? process.env).PATH ?? "" });
+      if (present === false) return netns;
+      if (present === undefined) warn(new CniError(CNI_ERROR_CODES.ioFailure, `cannot list the interfaces in ${netns}`, `nsenter failed: the rollback of ${attachmentName(key)} leaves the namespace alone`));
+    }
+    return "";
+  }
+
+  function cacheEntry(net: NetworkConfigList, rt: RuntimeConf, prevResult: VersionedResult | null): CachedAttachment {
+    return {
+      kind: "cniCacheV1",
+      containerId: rt.containerId,
+      config: net.bytes,
+      ifName: rt.ifName,
+      networkName: net.name,
+      netns: rt.netns,
+      ...(rt.args?.length ? { cniArgs: rt.args } : {}),
+      ...(rt.capabilityArgs ? { capabilityArgs: rt.capabilityArgs } : {}),
+      ...(prevResult ? { result: prevResult } : {}),
+    };
   }
 
   async function addNetworkList(net: NetworkConfigList, rt: RuntimeConf): Promise<CniResult> {
@@ -254,61 +324,74 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
             { reason: "alreadyAttached", file: cacheFilePath(cacheDir, key) },
           );
         }
-        let prevResult: VersionedResult | null = null;
-        let latest: CniResult | null = null;
-        const ctx = { containerId: rt.containerId, netns: rt.netns, ifName: rt.ifName, ...(rt.args ? { args: rt.args } : {}) };
-        try {
-          for (const plugin of plugins) {
-            const stdin = buildPluginConfig({ name: net.name, cniVersion: net.cniVersion, plugin: plugin.config, prevResult, ...(rt.capabilityArgs ? { capabilityArgs: rt.capabilityArgs } : {}) });
-            const stdout = await run("ADD", plugin, stdin, ctx);
-            let value: unknown;
-            try {
-              value = JSON.parse(stdout);
-            } catch {
-              throw new CniError(CNI_ERROR_CODES.decodeFailure, `plugin ${plugin.type} returned no valid result (ADD)`, stdout.trim() ? `stdout: ${JSON.stringify(stdout.slice(0, 300))}` : "stdout was empty", {
-                reason: "badResult",
-                plugin: plugin.type,
-              });
-            }
-            latest = parseResult(value, net.cniVersion);
-            // Each plugin gets the previous result in the list's version, whatever the last one wrote.
-            prevResult = convertResult(latest, net.cniVersion);
-          }
-          const entry: CachedAttachment = {
-            kind: "cniCacheV1",
-            containerId: rt.containerId,
-            config: net.bytes,
-            ifName: rt.ifName,
-            networkName: net.name,
-            netns: rt.netns,
-            ...(rt.args?.length ? { cniArgs: rt.args } : {}),
-            ...(rt.capabilityArgs ? { capabilityArgs: rt.capabilityArgs } : {}),
-            ...(prevResult ? { result: prevResult } : {}),
-          };
-          await writeCachedAttachment(cacheDir, entry);
-        } catch (error) {
-          // A failed ADD leaves nothing behind (containerd#12130): DEL the whole list.
-          const rollback = await delPlugins(net, plugins, rt, prevResult);
-          if (rollback.length > 0) {
-            // Keep what the failed DEL needs so a later DEL or GC can finish the job.
-            const entry: CachedAttachment = { kind: "cniCacheV1", containerId: rt.containerId, config: net.bytes, ifName: rt.ifName, networkName: net.name, netns: rt.netns, ...(rt.args?.length ? { cniArgs: rt.args } : {}), ...(rt.capabilityArgs ? { capabilityArgs: rt.capabilityArgs } : {}), ...(prevResult ? { result: prevResult } : {}) };
-            await writeCachedAttachment(cacheDir, entry).catch(() => {});
-            const original = asCniError(error);
-            throw new CniError(original.code, original.msg, `${original.details ? `${original.details}; ` : ""}rollback DEL failed: ${rollback.map((e) => e.message).join("; ")}`, {
-              reason: original.reason ?? "plugin",
-              ...(original.plugin ? { plugin: original.plugin } : {}),
-              ...(original.stderr !== undefined ? { stderr: original.stderr } : {}),
-              errors: rollback,
-              cause: error,
-            });
-          }
-          // Rolled back cleanly: no cache entry may claim the attachment still exists.
-          await deleteCachedAttachment(cacheDir, key).catch(() => {});
-          throw error;
+        // One interface name in a namespace belongs to one attachment, whatever the network: a
+        // second ADD would fail in the plugin, and its rollback or a later DEL remove the first's.
+        const holder = holders.find(rt.netns, rt.ifName, key);
+        if (holder) {
+          throw new CniError(
+            CNI_ERROR_CODES.invalidEnvironment,
+            `interface ${rt.ifName} in ${rt.netns} is held by attachment ${attachmentName(holder)}`,
+            `DEL that attachment first, or ADD ${attachmentName(key)} with another ifname`,
+            { reason: "ifnameInUse", file: holder.file },
+          );
         }
-        return convertResult(latest!, LATEST_CNI_VERSION) as unknown as CniResult;
+        const release = holders.reserve({ ...key, netns: rt.netns, file: cacheFilePath(cacheDir, key) });
+        try {
+          return await addPlugins(net, rt, plugins, key);
+        } finally {
+          release();
+        }
       }),
     );
+  }
+
+  /** ADD of every plugin in order; on failure, DEL of what this ADD did. Under the attachment's locks. */
+  async function addPlugins(net: NetworkConfigList, rt: RuntimeConf, plugins: ResolvedPlugin[], key: AttachmentKey): Promise<CniResult> {
+    let prevResult: VersionedResult | null = null;
+    let latest: CniResult | null = null;
+    const ctx = { containerId: rt.containerId, netns: rt.netns, ifName: rt.ifName, ...(rt.args ? { args: rt.args } : {}) };
+    try {
+      for (const plugin of plugins) {
+        const stdin = buildPluginConfig({ name: net.name, cniVersion: net.cniVersion, plugin: plugin.config, prevResult, ...(rt.capabilityArgs ? { capabilityArgs: rt.capabilityArgs } : {}) });
+        const stdout = await run("ADD", plugin, stdin, ctx);
+        let value: unknown;
+        try {
+          value = JSON.parse(stdout);
+        } catch {
+          throw new CniError(CNI_ERROR_CODES.decodeFailure, `plugin ${plugin.type} returned no valid result (ADD)`, stdout.trim() ? `stdout: ${JSON.stringify(stdout.slice(0, 300))}` : "stdout was empty", {
+            reason: "badResult",
+            plugin: plugin.type,
+          });
+        }
+        latest = parseResult(value, net.cniVersion);
+        // Each plugin gets the previous result in the list's version, whatever the last one wrote.
+        prevResult = convertResult(latest, net.cniVersion);
+      }
+      const file = await writeCachedAttachment(cacheDir, cacheEntry(net, rt, prevResult));
+      holders.noteWritten({ ...key, netns: rt.netns, file });
+    } catch (error) {
+      // A failed ADD leaves nothing behind (containerd#12130): DEL the whole list — but only in
+      // the namespace when the interface there is this ADD's.
+      const undo: RuntimeConf = { ...rt, netns: await rollbackNetns(key, rt.netns, latest !== null) };
+      const rollback = await delPlugins(net, plugins, undo, prevResult);
+      if (rollback.length > 0) {
+        // Keep what the failed DEL needs so a later DEL or GC can finish the job (and claim the
+        // namespace only when the rollback was allowed to touch it).
+        await writeCachedAttachment(cacheDir, cacheEntry(net, undo, prevResult)).catch(() => {});
+        const original = asCniError(error);
+        throw new CniError(original.code, original.msg, `${original.details ? `${original.details}; ` : ""}rollback DEL failed: ${rollback.map((e) => e.message).join("; ")}`, {
+          reason: original.reason ?? "plugin",
+          ...(original.plugin ? { plugin: original.plugin } : {}),
+          ...(original.stderr !== undefined ? { stderr: original.stderr } : {}),
+          errors: rollback,
+          cause: error,
+        });
+      }
+      // Rolled back cleanly: no cache entry may claim the attachment still exists.
+      await deleteCachedAttachment(cacheDir, key).catch(() => {});
+      throw error;
+    }
+    return convertResult(latest!, LATEST_CNI_VERSION) as unknown as CniResult;
   }
 
   async function checkNetworkList(net: NetworkConfigList, rt: RuntimeConf): Promise<void> {
@@ -323,7 +406,7 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
         if (!entry?.result) {
           throw new CniError(CNI_ERROR_CODES.unknownContainer, `no cached result for network "${net.name}"`, `container ${rt.containerId} ifname ${rt.ifName}: ADD it first`, { reason: "noCachedResult" });
         }
-        const cachedList = !entry.legacy && entry.config.length > 0 ? loadCachedNetworkList(entry.config) : undefined;
+        const cachedList = !entry.legacy && entry.config.length > 0 ? cachedNetworkList(entry.config, net) : undefined;
         const list = cachedList && cachedList.name === net.name ? cachedList : net;
         if (list.disableCheck) return;
         requireVersion(list, "0.4.0", "CHECK");

@@ -1,8 +1,10 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { writeCachedAttachment } from "../src/cache";
 import { CniError } from "../src/index";
-import { bridgeConflist, createCleanup, getGlobalAddrs, invokePluginDirect, listCacheFiles, readLeases, saveSysctls } from "./host";
+import { bridgeConflist, createCleanup, run, getGlobalAddrs, invokePluginDirect, listCacheFiles, readLeases, saveSysctls } from "./host";
 import { isRoot, NO_LEAKS, prepareAttachment } from "./host/harness";
 
 /**
@@ -131,18 +133,40 @@ describe.runIf(isRoot)("result cache compatible with Go libcni, and corrupt cach
     ["wrong kind", (s: string) => s.replace("cniCacheV1", "cniCacheV9")],
     ["empty", () => ""],
   ] as const) {
-    it(`a ${label} cache file: readers report it, DEL still releases everything (HARDENING 23)`, async () => {
+    it(`a ${label} cache file: read as absent (what a crash leaves) or reported, DEL still releases everything (HARDENING 23)`, async () => {
       const a = await prepareAttachment({ cleanup, conflist: plain });
       const result = await a.runtime.addNetworkList(a.net, a.rt);
       await a.snapshotAfterAdd(result);
       const file = join(a.dirs.cacheDir, "results", `${a.net.name}-${a.rt.containerId}-eth0`);
       await writeFile(file, corrupt(await readFile(file, "utf8")));
 
-      // Go falls back to the legacy format for a wrong kind; the others must be reported, not crash.
-      if (label !== "wrong kind") await expect(a.runtime.getCachedResult(a.net, a.rt)).rejects.toBeInstanceOf(CniError);
+      // What a crash leaves (empty, cut short) reads as no entry; Go falls back to the legacy format
+      // for a wrong kind; garbage must be reported, not crash.
+      if (label === "truncated" || label === "empty") expect(await a.runtime.getCachedResult(a.net, a.rt)).toBeNull();
+      else if (label === "garbage") await expect(a.runtime.getCachedResult(a.net, a.rt)).rejects.toBeInstanceOf(CniError);
       await a.runtime.delNetworkList(a.net, a.rt);
       expect(await getGlobalAddrs(a.ns.name, "eth0")).toEqual([]);
       expect(await a.leaks()).toEqual(NO_LEAKS);
     });
   }
+
+  it("ENOSPC while writing the result cache names the file and the failed call, once, and leaves no temp file", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "sytest-enospc-"));
+    await run("mount", ["-t", "tmpfs", "-o", "size=16k", "sytest-enospc", dir]);
+    try {
+      await mkdir(join(dir, "results"));
+      // Fill the file system: the cache file's data has nowhere to go.
+      await writeFile(join(dir, "filler"), Buffer.alloc(16 * 1024)).catch(() => undefined);
+      const entry = { kind: "cniCacheV1" as const, containerId: "c1", config: new Uint8Array(4096), ifName: "eth0", networkName: "n" };
+      const file = join(dir, "results", "n-c1-eth0");
+      const error = await writeCachedAttachment(dir, entry).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CniError);
+      expect(error).toMatchObject({ code: 5, file });
+      expect((error as CniError).message).toBe(`cannot write result cache file: ${file}: ENOSPC: no space left on device, write`);
+      expect(await readdir(join(dir, "results"))).toEqual([]);
+    } finally {
+      await run("umount", [dir], { check: false });
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CniError } from "../errors";
-import { cacheFilePath, readCachedAttachment, scanCachedAttachments, serializeCachedAttachment, writeCachedAttachment } from "./index";
+import { cacheFilePath, deleteCachedAttachment, readCachedAttachment, scanCachedAttachments, serializeCachedAttachment, writeCachedAttachment } from "./index";
 
 const GO_CACHE = join(__dirname, "../../test/fixtures/go-cache");
 const key = { networkName: "gonet", containerId: "ctr1", ifName: "eth0" };
@@ -36,20 +36,48 @@ describe("result cache (Go libcni format)", () => {
     expect(JSON.parse(readFileSync(file, "utf8")).kind).toBe("cniCacheV1");
   });
 
-  it("reports a truncated or corrupt file as a CniError naming the file", async () => {
+  it("reads a file a crash left empty, NUL-filled or cut short as absent; reports a complete but corrupt one, naming the file", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cni-cache-"));
     cpSync(GO_CACHE, dir, { recursive: true });
     const file = cacheFilePath(dir, key);
-    writeFileSync(file, readFileSync(file, "utf8").slice(0, 100));
-    const error = await readCachedAttachment(dir, key).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(CniError);
-    expect((error as CniError).reason).toBe("cacheCorrupt");
-    expect((error as CniError).file).toBe(file);
-    expect((error as CniError).message).toContain(file);
+    const whole = readFileSync(file, "utf8");
+    for (const cut of ["", "\0\0\0\0", " \n", whole.slice(0, 1), whole.slice(0, 14), whole.slice(0, 100), whole.slice(0, -1), `${whole.slice(0, 60)}\0\0\0`]) {
+      writeFileSync(file, cut);
+      expect(await readCachedAttachment(dir, key)).toBeNull();
+    }
+    for (const [bad, why] of [
+      ['{"kind":"other"}', 'kind is "other", expected "cniCacheV1"'],
+      ["\u0001{not json", "not valid JSON"],
+      [`${whole}}`, "not valid JSON"],
+    ] as const) {
+      writeFileSync(file, bad);
+      const error = await readCachedAttachment(dir, key).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CniError);
+      expect(error).toMatchObject({ reason: "cacheCorrupt", file, code: 6 });
+      expect((error as CniError).message.startsWith(`corrupt result cache file: ${file}: ${why}`)).toBe(true);
+    }
+    writeFileSync(file, whole.slice(0, 100));
     writeFileSync(join(dir, "results", "gonet-c9-eth0"), JSON.stringify({ kind: "other" }));
     const scan = await scanCachedAttachments(dir, "gonet");
     expect(scan.attachments).toEqual([]);
-    expect(scan.errors.map((e) => e.file).sort()).toEqual([join(dir, "results", "gonet-c9-eth0"), file]);
+    expect(scan.errors.map((e) => e.message).sort()).toEqual([
+      `corrupt result cache file: ${join(dir, "results", "gonet-c9-eth0")}: kind is "other", expected "cniCacheV1"`,
+      `corrupt result cache file: ${file}: empty or cut short (a crash while it was written): read as no attachment`,
+    ]);
+  });
+
+  it("names the file, once, when the cache cannot be written or removed", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cni-cache-"));
+    // results/ is a regular file: every call under it fails with ENOTDIR.
+    writeFileSync(join(dir, "results"), "");
+    const entry = { kind: "cniCacheV1" as const, containerId: "c1", config: new Uint8Array(), ifName: "eth0", networkName: "n" };
+    const file = join(dir, "results", "n-c1-eth0");
+    const error = await writeCachedAttachment(dir, entry).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CniError);
+    expect(error).toMatchObject({ code: 5, file });
+    expect((error as CniError).message).toBe(`cannot write result cache file: ${file}: ENOTDIR: not a directory, open`);
+    const removal = await deleteCachedAttachment(dir, entry).catch((e: unknown) => e);
+    expect((removal as CniError).message).toBe(`cannot remove result cache file: ${file}: ENOTDIR: not a directory, unlink`);
   });
 
   it("returns null when there is no file, and reads a legacy result-only file", async () => {

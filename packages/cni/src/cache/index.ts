@@ -1,9 +1,9 @@
-import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, fsync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, unlinkSync } from "node:fs";
 import { readFile, readdir, rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { promisify } from "node:util";
+import { join } from "node:path";
+import { type ParseError, parse as parseJsonc, printParseErrorCode } from "jsonc-parser";
 import { CNI_ERROR_CODES, CniError } from "../errors";
+import { FileError, describeFsError, writeFileAtomic } from "../files";
 
 /** Go libcni's cache kind (libcni/api.go, CNICacheV1). */
 export const CNI_CACHE_KIND = "cniCacheV1";
@@ -61,7 +61,25 @@ function corrupt(file: string, why: string): CniError {
   return new CniError(CNI_ERROR_CODES.decodeFailure, "corrupt result cache file", `${file}: ${why}`, { reason: "cacheCorrupt", file });
 }
 
+function ioError(what: string, file: string, error: unknown): CniError {
+  return new CniError(CNI_ERROR_CODES.ioFailure, `cannot ${what} result cache file`, `${file}: ${describeFsError(error)}`, { file, cause: error });
+}
+
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * Whether `text` is what a crash mid-write leaves (the cache is not fsynced, as libcni's, and
+ * libcni writes in place): nothing, NULs, or the start of a JSON object cut short — every parse
+ * error is at the end of the text. Asked only of text that failed to parse.
+ */
+export function isTruncatedCacheText(text: string): boolean {
+  const trimmed = text.replace(/[\s\0]+$/, "").trimStart();
+  if (trimmed === "") return true;
+  if (!trimmed.startsWith("{")) return false;
+  const errors: ParseError[] = [];
+  parseJsonc(trimmed, errors, { disallowComments: true, allowTrailingComma: false });
+  return errors.length > 0 && errors.every((e) => e.offset >= trimmed.length || printParseErrorCode(e.error) === "UnexpectedEndOfString");
+}
 
 /** Parses a cache file's text; throws a CniError naming `file` when it is truncated or corrupt. */
 export function parseCachedAttachment(text: string, file: string): CachedAttachment {
@@ -110,7 +128,10 @@ export function parseCachedAttachment(text: string, file: string): CachedAttachm
   return entry;
 }
 
-/** Reads one attachment's cache entry; null when there is none. */
+/**
+ * Reads one attachment's cache entry; null when there is none, or when a crash left the file empty
+ * or cut short (DEL then goes on with the caller's config, and removes the file).
+ */
 export async function readCachedAttachment(cacheDir: string, key: AttachmentKey): Promise<CachedAttachment | null> {
   const file = cacheFilePath(cacheDir, key);
   let text: string;
@@ -120,68 +141,40 @@ export async function readCachedAttachment(cacheDir: string, key: AttachmentKey)
     text = readFileSync(file, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw new CniError(CNI_ERROR_CODES.ioFailure, "cannot read result cache file", `${file}: ${(error as Error).message}`, { file, cause: error });
+    throw ioError("read", file, error);
   }
-  const entry = parseCachedAttachment(text, file);
+  let entry: CachedAttachment;
+  try {
+    entry = parseCachedAttachment(text, file);
+  } catch (error) {
+    if (isTruncatedCacheText(text)) return null;
+    throw error;
+  }
   if (entry.legacy) return { ...entry, networkName: key.networkName, containerId: key.containerId, ifName: key.ifName };
   return entry;
 }
 
-const fsyncAsync = promisify(fsync);
-
-/**
- * Writes `data` to `file` atomically: a temp file in the same directory, fsync, rename. A reader
- * sees the old file or the whole new one, even after a crash of the process or of the host.
- *
- * The directory is not fsynced: after a host crash the rename itself may be undone, which loses
- * only a result whose attachment the crash took with it (network namespaces and veths do not
- * survive a reboot; GC with the valid attachments releases their leases). Go libcni does not
- * fsync at all. Only the flush waits on the disk, off the event loop; the other calls are local
- * metadata updates made synchronously, a few microseconds each (bench/README.md).
- */
-export async function writeFileAtomic(file: string, data: string, mode = 0o600): Promise<void> {
-  const dir = dirname(file);
-  const temp = join(dir, `.${randomBytes(6).toString("hex")}.tmp`);
-  let fd: number;
-  try {
-    fd = openSync(temp, "wx", mode);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    fd = openSync(temp, "wx", mode);
-  }
-  try {
-    writeFileSync(fd, data, "utf8");
-    await fsyncAsync(fd);
-  } catch (error) {
-    closeSync(fd);
-    rmSync(temp, { force: true });
-    throw error;
-  }
-  closeSync(fd);
-  try {
-    renameSync(temp, file);
-  } catch (error) {
-    rmSync(temp, { force: true });
-    throw error;
-  }
-}
-
 export async function writeCachedAttachment(cacheDir: string, entry: CachedAttachment): Promise<string> {
   const file = cacheFilePath(cacheDir, entry);
-  await writeFileAtomic(file, serializeCachedAttachment(entry));
+  try {
+    // Not fsynced (as Go libcni): durability belongs to the caller's own records (the agent's
+    // intents). A host crash may leave the file empty or cut short; it then reads as absent.
+    await writeFileAtomic(file, serializeCachedAttachment(entry), { fsync: false });
+  } catch (error) {
+    throw ioError("write", file, error instanceof FileError ? error.cause : error);
+  }
   return file;
 }
 
 /** Removes an attachment's cache entry; none is fine. */
 export async function deleteCachedAttachment(cacheDir: string, key: AttachmentKey): Promise<void> {
+  const file = cacheFilePath(cacheDir, key);
   try {
-    unlinkSync(cacheFilePath(cacheDir, key));
+    unlinkSync(file);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw ioError("remove", file, error);
   }
 }
-
 /** Removes the temp files of interrupted writes (`.*.tmp`); only while no write is in flight (GC). */
 export async function removeCacheLeftovers(cacheDir: string): Promise<number> {
   let names: string[];
@@ -189,12 +182,15 @@ export async function removeCacheLeftovers(cacheDir: string): Promise<number> {
     names = await readdir(resultsDir(cacheDir));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return 0;
-    throw error;
+    throw new CniError(CNI_ERROR_CODES.ioFailure, "cannot list result cache directory", `${resultsDir(cacheDir)}: ${describeFsError(error)}`, { file: resultsDir(cacheDir), cause: error });
   }
   let removed = 0;
   for (const name of names) {
     if (!name.startsWith(".") || !name.endsWith(".tmp")) continue;
-    await rm(join(resultsDir(cacheDir), name), { force: true });
+    const file = join(resultsDir(cacheDir), name);
+    await rm(file, { force: true }).catch((error: unknown) => {
+      throw ioError("remove", file, error);
+    });
     removed++;
   }
   return removed;
@@ -220,7 +216,7 @@ export async function scanCachedAttachments(cacheDir: string, networkName?: stri
     names = (await readdir(dir)).sort();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return { attachments: [], errors: [] };
-    throw error;
+    throw new CniError(CNI_ERROR_CODES.ioFailure, "cannot list result cache directory", `${dir}: ${describeFsError(error)}`, { file: dir, cause: error });
   }
   const attachments: CachedAttachmentInfo[] = [];
   const errors: CniError[] = [];
@@ -229,13 +225,19 @@ export async function scanCachedAttachments(cacheDir: string, networkName?: stri
     if (networkName !== undefined && !name.startsWith(`${networkName}-`)) continue;
     const file = join(dir, name);
     try {
-      const entry = parseCachedAttachment(await readFile(file, "utf8"), file);
+      const text = await readFile(file, "utf8");
+      let entry: CachedAttachment;
+      try {
+        entry = parseCachedAttachment(text, file);
+      } catch (error) {
+        throw isTruncatedCacheText(text) ? corrupt(file, "empty or cut short (a crash while it was written): read as no attachment") : error;
+      }
       if (entry.legacy) continue; // a legacy file has no ids to act on
       if (networkName !== undefined && entry.networkName !== networkName) continue;
       attachments.push({ networkName: entry.networkName, containerId: entry.containerId, ifName: entry.ifName, netns: entry.netns ?? "", file, entry });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "EISDIR" || (error as NodeJS.ErrnoException).code === "ENOENT") continue;
-      errors.push(error instanceof CniError ? error : corrupt(file, (error as Error).message));
+      errors.push(error instanceof CniError ? error : ioError("read", file, error));
     }
   }
   return { attachments, errors };

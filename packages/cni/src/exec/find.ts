@@ -14,13 +14,16 @@ export function assertPluginType(type: unknown, field = "type"): asserts type is
   }
 }
 
+const IS_ROOT = process.getuid?.() === 0;
+
 function isExecutableFile(path: string): boolean {
   try {
     // stat follows symlinks, as libcni's FindInPath does: distributions link plugins into place.
     // Synchronous: two local metadata calls cost less than a thread-pool round trip.
     const info = statSync(path, { throwIfNoEntry: false });
     if (!info?.isFile() || (info.mode & 0o111) === 0) return false;
-    accessSync(path, constants.X_OK);
+    // For root any execute bit will do (execve's rule); others ask the kernel.
+    if (!IS_ROOT) accessSync(path, constants.X_OK);
     return true;
   } catch {
     return false;

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, unlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import lockfile from "proper-lockfile";
@@ -59,6 +59,12 @@ export interface CacheDirLockOptions {
   /** How long an operation waits for a GC, a GC for operations, or an attachment for its holder; default 5 minutes. */
   waitTimeoutMs?: number;
   pollMs?: number;
+  /**
+   * How long this process stays registered as a reader after its last operation; default 1000 ms.
+   * Back-to-back operations then skip a create and an unlink each; a GC of another process waits
+   * at most this much longer (a GC of this process does not wait for it).
+   */
+  readerLingerMs?: number;
 }
 
 export interface CacheDirLock {
@@ -75,20 +81,22 @@ const UNWRITTEN_GRACE_MS = 2_000;
 
 /**
  * Locks on a cache directory, across processes, with no native code. Each lock is a file
- * created with O_EXCL that holds its owner's `<pid>.<start time>`, so a lock whose owner died
+ * that names its owner's `<pid>.<start time>` (a symlink to it, made in one call), so a lock whose owner died
  * (pid gone or reused) is recognised at once and removed — under a short `reap` lock
  * (proper-lockfile), so that two waiters never both remove it, the second a fresh owner's.
  *
  * - `<cacheDir>/locks/gc`: held by a GC of the directory;
- * - `<cacheDir>/locks/readers/<pid>.<start>`: exists while that process has ADD/CHECK/DEL in flight;
+ * - `<cacheDir>/locks/readers/<pid>.<start>`: exists while that process has ADD/CHECK/DEL in flight
+ *   (and for `readerLingerMs` after);
  * - `<cacheDir>/locks/attachments/<net>-<containerId>-<ifname>`: the attachment is in use.
  *
  * A reader registers first and then looks for the GC file; GC creates the GC file first and then
  * waits until no live process is registered. Whichever comes second sees the other, so no
  * ADD/DEL starts once a GC holds the directory and a GC starts only after those in flight end;
- * a reader that sees a GC steps back and waits. Uncontended, an operation costs a stat (and,
- * when its process had none in flight, a create and an unlink) — synchronous calls of a few
- * microseconds on a local directory, cheaper than thread-pool round trips (bench/README.md).
+ * a reader that sees a GC steps back and waits. Uncontended, an operation costs a stat of the GC
+ * file and a symlink and an unlink for its attachment (plus, when its process was idle longer than
+ * `readerLingerMs`, a create and an unlink) — synchronous calls of a few microseconds on a local
+ * directory, cheaper than thread-pool round trips (bench/README.md).
  */
 export function createCacheDirLock(cacheDir: string, options: CacheDirLockOptions = {}): CacheDirLock {
   const waitTimeoutMs = options.waitTimeoutMs ?? 5 * 60_000;
@@ -100,7 +108,10 @@ export function createCacheDirLock(cacheDir: string, options: CacheDirLockOption
   const reap = join(lockDir, "reap");
   const me = `${process.pid}.${startTimeOf("self") ?? "0"}`;
   const readerFile = join(readersDir, me);
+  const lingerMs = options.readerLingerMs ?? 1000;
   let inFlight = 0;
+  let registered = false;
+  let linger: NodeJS.Timeout | undefined;
 
   const timeoutError = (what: string) =>
     new CniError(CNI_ERROR_CODES.tryAgainLater, `cache directory busy`, `${what} in ${cacheDir} did not finish within ${waitTimeoutMs} ms`, { reason: "lockTimeout" });
@@ -115,14 +126,14 @@ export function createCacheDirLock(cacheDir: string, options: CacheDirLockOption
     }
   }
 
-  /** open(2) of a lock file, creating its directory the first time. */
-  function openCreating(file: string, flags: "w" | "wx"): number {
+  /** Runs a create call, creating the file's directory the first time. */
+  function creating<T>(file: string, create: () => T): T {
     try {
-      return openSync(file, flags, 0o600);
+      return create();
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
       mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-      return openSync(file, flags, 0o600);
+      return create();
     }
   }
 
@@ -135,10 +146,21 @@ export function createCacheDirLock(cacheDir: string, options: CacheDirLockOption
     }
   }
 
-  /** The owner written in `file`; "" while being created; undefined when there is no file. */
-  function ownerOf(file: string): string | undefined {
-    // Mostly there is none: existsSync answers without the cost of an ENOENT exception.
-    if (!existsSync(file)) return undefined;
+  /**
+   * The owner `file` names; undefined when there is no file. A lock is a symlink whose target is
+   * its owner: created with its owner in one call. A regular file (an earlier version's lock, which
+   * held its owner as content) is read; "" while such a file was being written.
+   */
+  function ownerOf(file: string, mostlyAbsent = false): string | undefined {
+    // lstat answers "none" without the cost of an ENOENT exception (existsSync would follow the link).
+    if (mostlyAbsent && !lstatSync(file, { throwIfNoEntry: false })) return undefined;
+    try {
+      return readlinkSync(file);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return undefined;
+      if (code !== "EINVAL") throw error;
+    }
     try {
       return readFileSync(file, "utf8");
     } catch (error) {
@@ -147,21 +169,15 @@ export function createCacheDirLock(cacheDir: string, options: CacheDirLockOption
     }
   }
 
-  /** Creates `file` holding our owner id; false when it exists. */
+  /** Creates the lock `file` naming us; false when it exists. One symlink(2): no window without an owner. */
   function tryCreate(file: string): boolean {
-    let fd: number;
     try {
-      fd = openCreating(file, "wx");
+      creating(file, () => symlinkSync(me, file));
+      return true;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
       throw error;
     }
-    try {
-      writeSync(fd, me);
-    } finally {
-      closeSync(fd);
-    }
-    return true;
   }
 
   /** Removes `file` if it still belongs to the dead `owner`; true when it is gone. */
@@ -200,19 +216,41 @@ export function createCacheDirLock(cacheDir: string, options: CacheDirLockOption
   }
 
   function register(): void {
-    if (inFlight++ === 0) closeSync(openCreating(readerFile, "w"));
+    inFlight++;
+    if (linger) {
+      clearTimeout(linger);
+      linger = undefined;
+    }
+    if (!registered) {
+      closeSync(creating(readerFile, () => openSync(readerFile, "w", 0o600)));
+      registered = true;
+    }
+  }
+
+  function deregister(): void {
+    if (linger) clearTimeout(linger);
+    linger = undefined;
+    if (inFlight === 0 && registered) {
+      remove(readerFile);
+      registered = false;
+    }
   }
 
   function unregister(): void {
-    if (--inFlight === 0) remove(readerFile);
+    if (--inFlight > 0 || !registered) return;
+    if (lingerMs <= 0) return deregister();
+    linger = setTimeout(deregister, lingerMs);
+    linger.unref();
   }
 
   /** Registers as a reader unless a (live) GC holds the directory. */
   function tryEnter(): true | undefined {
     register();
-    const owner = ownerOf(gcFile);
+    const owner = ownerOf(gcFile, true);
     if (owner === undefined) return true;
-    unregister();
+    // Stepping back for a GC: no lingering, the GC waits for our file.
+    inFlight--;
+    deregister();
     reapIfDead(gcFile, owner);
     return undefined;
   }
@@ -239,6 +277,8 @@ export function createCacheDirLock(cacheDir: string, options: CacheDirLockOption
     async exclusive(fn) {
       mkdirSync(readersDir, { recursive: true, mode: 0o700 });
       const release = await acquire(gcFile, "another GC");
+      // Our own lingering registration is not an operation in flight.
+      deregister();
       try {
         await waitFor("ADD/DEL operations", () => (liveReaders() === 0 ? true : undefined));
         return await fn();

@@ -1,24 +1,43 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createCacheDirLock, createKeyedMutex } from "./index";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A promise the test resolves when it chooses: tasks hold a lock until their gate opens. */
+function gate(): { wait: Promise<void>; open(): void } {
+  let open!: () => void;
+  const wait = new Promise<void>((resolve) => (open = resolve));
+  return { wait, open };
+}
+
+/** Resolves once `condition` holds (checked every 5 ms, for at most 10 s). */
+async function waitFor(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met within 10 s");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 describe("keyed mutex", () => {
   it("runs one task per key at a time, in order, and different keys in parallel", async () => {
     const mutex = createKeyedMutex();
     const log: string[] = [];
-    const task = (name: string, ms: number) => async () => {
+    const a1 = gate();
+    const task = (name: string, until?: Promise<void>) => async () => {
       log.push(`${name}+`);
-      await sleep(ms);
+      await until;
       log.push(`${name}-`);
     };
-    await Promise.all([mutex.run("a", task("a1", 30)), mutex.run("a", task("a2", 1)), mutex.run("b", task("b1", 1))]);
-    expect(log.indexOf("a2+")).toBeGreaterThan(log.indexOf("a1-"));
-    expect(log.indexOf("b1-")).toBeLessThan(log.indexOf("a1-"));
+    const all = Promise.all([mutex.run("a", task("a1", a1.wait)), mutex.run("a", task("a2")), mutex.run("b", task("b1"))]);
+    // b1 runs to its end while a1 holds "a"; a2 waits for a1.
+    await waitFor(() => log.includes("b1-"));
+    expect(log).toEqual(["a1+", "b1+", "b1-"]);
+    a1.open();
+    await all;
+    expect(log).toEqual(["a1+", "b1+", "b1-", "a1-", "a2+", "a2-"]);
     expect(mutex.size).toBe(0);
   });
 });
@@ -26,23 +45,30 @@ describe("keyed mutex", () => {
 describe("cache dir lock", () => {
   it("GC waits for ADD/DEL in flight, and ADD/DEL wait for GC", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cni-lock-"));
-    const lock = createCacheDirLock(dir, { pollMs: 5 });
+    const lock = createCacheDirLock(dir, { pollMs: 5, readerLingerMs: 0 });
     const log: string[] = [];
+    const addGate = gate();
+    const gcGate = gate();
     const shared = lock.shared(async () => {
       log.push("add+");
-      await sleep(100);
+      await addGate.wait;
       log.push("add-");
     });
-    await sleep(20);
     const gc = lock.exclusive(async () => {
       log.push("gc+");
-      await sleep(100);
+      await gcGate.wait;
       log.push("gc-");
     });
-    await sleep(20);
+    // The GC holds the directory's GC file and waits for the ADD; a DEL that comes now waits for the GC.
+    await waitFor(() => lstatSync(join(dir, "locks", "gc"), { throwIfNoEntry: false }) !== undefined);
     const del = lock.shared(async () => {
       log.push("del+");
     });
+    expect(log).toEqual(["add+"]);
+    addGate.open();
+    await waitFor(() => log.includes("gc+"));
+    expect(log).toEqual(["add+", "add-", "gc+"]);
+    gcGate.open();
     await Promise.all([shared, gc, del]);
     expect(log).toEqual(["add+", "add-", "gc+", "gc-", "del+"]);
     expect(readdirSync(join(dir, "locks", "readers"))).toEqual([]);
@@ -87,42 +113,47 @@ describe("attachment lock", () => {
     const dir = mkdtempSync(join(tmpdir(), "cni-lock-"));
     const lock = createCacheDirLock(dir, { pollMs: 5 });
     const log: string[] = [];
-    const op = (name: string, tag: string, ms: number) =>
+    const a1 = gate();
+    const op = (name: string, tag: string, until?: Promise<void>) =>
       lock.attachment(name, async () => {
         log.push(`${tag}+`);
-        expect(readFileSync(join(dir, "locks", "attachments", name), "utf8")).toBe(ownerId(process.pid));
-        await sleep(ms);
+        expect(readlinkSync(join(dir, "locks", "attachments", name))).toBe(ownerId(process.pid));
+        await until;
         log.push(`${tag}-`);
       });
-    await Promise.all([op("net-a-eth0", "a1", 60), op("net-a-eth0", "a2", 1), op("net-b-eth0", "b", 1)]);
-    expect(log.indexOf("a2+")).toBeGreaterThan(log.indexOf("a1-"));
-    expect(log.indexOf("b-")).toBeLessThan(log.indexOf("a1-"));
+    const all = Promise.all([op("net-a-eth0", "a1", a1.wait), op("net-a-eth0", "a2"), op("net-b-eth0", "b")]);
+    await waitFor(() => log.includes("b-"));
+    expect(log).toEqual(["a1+", "b+", "b-"]);
+    a1.open();
+    await all;
+    expect(log.slice(3)).toEqual(["a1-", "a2+", "a2-"]);
     expect(readdirSync(join(dir, "locks", "attachments"))).toEqual([]);
   });
 
   it("waits while another live process holds the attachment, and goes on once it has exited", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cni-lock-"));
-    const holder = spawn("sleep", ["0.4"]);
+    const holder = spawn("sleep", ["600"]);
     await new Promise((resolve) => holder.once("spawn", resolve));
     const file = lockFile(dir, "net-c-eth0", ownerId(holder.pid!));
     const lock = createCacheDirLock(dir, { pollMs: 10, waitTimeoutMs: 10_000 });
-    const started = Date.now();
     // Run once the holder has exited: gone, or a zombie not yet reaped (state Z).
     const holderState = () => (existsSync(`/proc/${holder.pid}/stat`) ? readFileSync(`/proc/${holder.pid}/stat`, "utf8").split(") ")[1]![0] : "gone");
-    const seen = await lock.attachment("net-c-eth0", async () => ({ owner: readFileSync(file, "utf8"), holder: holderState() }));
+    // The first attempt happens at the call, and finds the holder alive.
+    const op = lock.attachment("net-c-eth0", async () => ({ owner: readlinkSync(file), holder: holderState() }));
+    holder.kill("SIGKILL");
+    const seen = await op;
     expect(seen.owner).toBe(ownerId(process.pid));
     expect(["Z", "gone"]).toContain(seen.holder);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
     expect(existsSync(file)).toBe(false);
   });
 
   it("takes over at once the file of a dead owner, and gives up with code 11 on a live one", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cni-lock-"));
     lockFile(dir, "net-d-eth0", "999999999.12345");
+    // At once: a poll would outlast the wait timeout and fail with code 11.
+    const patient = createCacheDirLock(dir, { pollMs: 60_000, waitTimeoutMs: 0 });
+    expect(await patient.attachment("net-d-eth0", async () => "ran")).toBe("ran");
     const lock = createCacheDirLock(dir, { pollMs: 5, waitTimeoutMs: 200 });
-    const started = Date.now();
-    expect(await lock.attachment("net-d-eth0", async () => "ran")).toBe("ran");
-    expect(Date.now() - started).toBeLessThan(150);
     lockFile(dir, "net-e-eth0", ownerId(1));
     await expect(lock.attachment("net-e-eth0", async () => "ran")).rejects.toMatchObject({ code: 11, reason: "lockTimeout" });
   });
@@ -140,16 +171,41 @@ describe("attachment lock", () => {
   it("an ADD/DEL waits for a live GC of another process and passes a dead one's file", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cni-lock-"));
     mkdirSync(join(dir, "locks"), { recursive: true });
-    const holder = spawn("sleep", ["0.3"]);
+    const holder = spawn("sleep", ["600"]);
     await new Promise((resolve) => holder.once("spawn", resolve));
-    writeFileSync(join(dir, "locks", "gc"), ownerId(holder.pid!));
-    const lock = createCacheDirLock(dir, { pollMs: 10, waitTimeoutMs: 10_000 });
-    const started = Date.now();
-    expect(await lock.shared(async () => "ran")).toBe("ran");
-    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+    symlinkSync(ownerId(holder.pid!), join(dir, "locks", "gc"));
+    const lock = createCacheDirLock(dir, { pollMs: 10, waitTimeoutMs: 10_000, readerLingerMs: 0 });
+    let holderExited = false;
+    holder.once("exit", () => (holderExited = true));
+    // The first attempt happens at the call, and finds the GC's owner alive.
+    const op = lock.shared(async () => (lstatSync(join(dir, "locks", "gc"), { throwIfNoEntry: false }) ? "ran during the GC" : "ran"));
+    holder.kill("SIGKILL");
+    expect(await op).toBe("ran");
+    expect(holderExited).toBe(true);
     writeFileSync(join(dir, "locks", "gc"), "999999999.1");
     expect(await lock.shared(async () => "ran")).toBe("ran");
     expect(existsSync(join(dir, "locks", "gc"))).toBe(false);
     expect(readdirSync(join(dir, "locks", "readers"))).toEqual([]);
+  });
+
+  it("a process stays registered as a reader for readerLingerMs after its last operation; its own GC does not wait for that", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cni-lock-"));
+    const lock = createCacheDirLock(dir, { pollMs: 5, waitTimeoutMs: 1000, readerLingerMs: 60_000 });
+    await lock.shared(async () => "ran");
+    expect(readdirSync(join(dir, "locks", "readers"))).toEqual([ownerId(process.pid)]);
+    // A GC of this process runs at once (a wait would outlast waitTimeoutMs with the 60 s linger) and ends it.
+    expect(await lock.exclusive(async () => readdirSync(join(dir, "locks", "readers")))).toEqual([]);
+    const short = createCacheDirLock(dir, { pollMs: 5, readerLingerMs: 20 });
+    await short.shared(async () => "ran");
+    await waitFor(() => readdirSync(join(dir, "locks", "readers")).length === 0);
+  });
+
+  it("an attachment's lock is a symlink naming its owner; an earlier version's regular lock file is still honoured", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cni-lock-"));
+    const lock = createCacheDirLock(dir, { pollMs: 5, waitTimeoutMs: 100 });
+    const file = join(dir, "locks", "attachments", "net-g-eth0");
+    expect(await lock.attachment("net-g-eth0", async () => lstatSync(file).isSymbolicLink() && readlinkSync(file))).toBe(ownerId(process.pid));
+    writeFileSync(file, ownerId(1));
+    await expect(lock.attachment("net-g-eth0", async () => "ran")).rejects.toMatchObject({ code: 11 });
   });
 });
