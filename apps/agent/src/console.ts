@@ -40,7 +40,7 @@ export function createConsolePort(client: AgentClient, onRefused: (error: Creden
     }
   }
   return {
-    enroll: (input: Input<AgentClient["enroll"]["mutate"]>) => client.enroll.mutate(input),
+    enroll: async (input: Input<AgentClient["enroll"]["mutate"]>) => client.enroll.mutate(input),
     heartbeat: (input: HeartbeatInput) => guard(() => client.heartbeat.mutate(input)),
     rotateCredential: () => guard(() => client.rotateCredential.mutate()),
     claim: (max: number) => guard(() => client.claim.mutate({ max })),
