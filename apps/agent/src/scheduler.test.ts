@@ -5,7 +5,7 @@ import type { ClaimedOperation } from "./console";
 import { createGate } from "./gate";
 import { createScheduler } from "./scheduler";
 
-const op = (id: string, attachmentId = `att-${id}`) => ({ operationId: id, attempt: 1, attachment: { id: attachmentId } }) as unknown as ClaimedOperation;
+const op = (id: string, attachmentId = `att-${id}`, target = `sandbox-${attachmentId}`) => ({ operationId: id, attempt: 1, attachment: { id: attachmentId, targetKind: "sandbox", target } }) as unknown as ClaimedOperation;
 
 /** A scheduler over a fake console whose queue the test fills, and operations the test finishes by hand. */
 function setup(opts: { concurrency?: number; queued?: string[] } = {}) {
@@ -50,6 +50,7 @@ describe("work scheduling", () => {
     const s = setup({ concurrency: 2 });
     s.queue.push(op("1"), op("2"), op("3"));
     await s.scheduler.claimAndRun();
+    await settle();
     // A full page (2 of 2) asks again, but no slot is free: the third waits.
     expect(s.claims).toEqual([2]);
     expect(s.started).toEqual(["1", "2"]);
@@ -76,6 +77,20 @@ describe("work scheduling", () => {
     expect(s.started).toEqual(["old", "other", "new"]);
     s.running.get("new")!.resolve();
     s.running.get("other")!.resolve();
+  });
+
+  it("runs one operation per namespace at a time: a sandbox on two networks is never detached while the other ADDs into it", async () => {
+    const s = setup({ concurrency: 4 });
+    s.scheduler.start(op("detach-net1", "att-net1", "web"));
+    s.scheduler.start(op("attach-net2", "att-net2", "web"));
+    s.scheduler.start(op("elsewhere", "att-3", "db"));
+    await settle();
+    expect(s.started).toEqual(["detach-net1", "elsewhere"]);
+    s.running.get("detach-net1")!.resolve();
+    await settle();
+    expect(s.started).toEqual(["detach-net1", "elsewhere", "attach-net2"]);
+    s.running.get("attach-net2")!.resolve();
+    s.running.get("elsewhere")!.resolve();
   });
 
   it("a crashing operation is logged and frees its slot", async () => {

@@ -38,6 +38,7 @@ export interface SchedulerDeps {
 export function createScheduler(deps: SchedulerDeps) {
   const inFlight = new Map<string, Promise<void>>();
   const perAttachment = createKeyedMutex();
+  const perNamespace = createKeyedMutex();
   /** Settles when the claim calls in progress are done and their operations started. */
   let claiming: Promise<void> | undefined;
   let claimAgain = false;
@@ -79,8 +80,11 @@ export function createScheduler(deps: SchedulerDeps) {
 
   function start(op: WorkItem): void {
     const attachmentKey = String(op.attachment?.id ?? op.operationId);
+    // Attachments that share a namespace (a sandbox on two networks) go one at a time too: a
+    // detach deletes a sandbox only once it is empty, and an ADD into it must not slip in between.
+    const namespaceKey = `${String(op.attachment?.targetKind)}:${String(op.attachment?.target ?? attachmentKey)}`;
     const task = deps.gate
-      .shared(() => perAttachment.run(attachmentKey, () => deps.run(op)))
+      .shared(() => perAttachment.run(attachmentKey, () => perNamespace.run(namespaceKey, () => deps.run(op))))
       .catch((error: unknown) => deps.log.error("operation crashed", { operationId: op.operationId, error: (error as Error).message }))
       .finally(() => {
         // Full until now: the console's pushes held work back for want of a slot.
