@@ -15,6 +15,7 @@ import { createLifecycle } from "./lifecycle";
 import type { Logger } from "./log";
 import { createOperationRunner } from "./operation";
 import { createOutbox } from "./outbox";
+import { createOwnedAttachments } from "./owned";
 import { createPushStream } from "./push";
 import { createReconciler } from "./reconcile";
 import { createReportQueue } from "./reports";
@@ -60,6 +61,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
   };
   const runtime = createCniRuntime(runtimeOptions);
   const gate = createGate();
+  const owned = createOwnedAttachments(config.dataDir, log);
   const stopping = new AbortController();
   const refuse = (error: CredentialRefused): void => {
     log.error("stopping: the console refused this host's credential", { error: error.message });
@@ -67,9 +69,9 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
   };
 
   const outbox = createOutbox({ console: consoleApi, queue: createReportQueue(config.dataDir), log, onMoreWork: () => scheduler.noteWorkWaiting() });
-  const runOperation = createOperationRunner({ runtime: runtimeOptions, spawner, netnsDir: config.netnsDir, intents, outbox, jobLog, console: consoleApi, log });
+  const runOperation = createOperationRunner({ runtime: runtimeOptions, spawner, netnsDir: config.netnsDir, intents, owned, outbox, jobLog, console: consoleApi, log });
   const scheduler = createScheduler({ console: consoleApi, concurrency: config.concurrency, run: runOperation, queuedIds: () => outbox.queued().map((r) => r.operationId), gate, log, clock, signal: stopping.signal });
-  const reconciler = createReconciler({ runtime, intents, queuedOutcomes: () => outbox.queued(), console: consoleApi, gate, log, clock });
+  const reconciler = createReconciler({ runtime, intents, owned, queuedOutcomes: () => outbox.queued(), console: consoleApi, gate, log, clock });
   const reconcile = () => reconciler.reconcile().catch((e: unknown) => log.error("reconcile failed", { error: (e as Error).message }));
   const push = createPushStream({
     console: consoleApi,
@@ -118,6 +120,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     flush: async () => {
       await jobLog.flush();
       await outbox.flush();
+      await owned.flush();
     },
     close: () => {
       jobLog.stop();

@@ -26,6 +26,7 @@ function setup() {
     spawner: inProcessSpawner,
     netnsDir: "/run/netns",
     intents: createIntentJournal(dir.path),
+    owned: { add: () => {}, remove: () => {} },
     outbox,
     jobLog,
     console: { extend: async () => ({}) as never },

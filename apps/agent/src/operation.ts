@@ -5,6 +5,7 @@ import type { IntentJournal } from "./intents";
 import type { JobLog } from "./joblog";
 import type { Logger } from "./log";
 import type { Outbox } from "./outbox";
+import type { OwnedAttachments } from "./owned";
 import type { Report } from "./reports";
 
 /** How often a running operation's claim is extended (the console's lease is 60 s). */
@@ -16,6 +17,8 @@ export interface OperationRunnerDeps {
   spawner: Spawner;
   netnsDir: string;
   intents: IntentJournal;
+  /** What this agent ADDed: reconcile judges only these (see owned.ts). */
+  owned: Pick<OwnedAttachments, "add" | "remove">;
   outbox: Outbox;
   jobLog: JobLog;
   console: Pick<ConsolePort, "extend">;
@@ -62,7 +65,10 @@ export function createOperationRunner(deps: OperationRunnerDeps): (raw: unknown)
         },
       });
       say({ stream: "agent", line: `${op.kind} (attempt ${op.attempt}) of ${op.attachment.containerId}/${op.attachment.ifName} on ${op.attachment.networkName} r${op.attachment.networkRevision}` });
+      const attachment = { networkName: op.attachment.networkName, containerId: op.attachment.containerId, ifName: op.attachment.ifName };
+      if (op.kind === "attach") deps.owned.add(attachment);
       const outcome = await executeOperation({ runtime, spawner: deps.spawner, netnsDir: deps.netnsDir, intents: deps.intents, log: deps.log }, op, say);
+      if (op.kind === "detach" && outcome.outcome === "succeeded") deps.owned.remove(attachment);
       const report: Report = { operationId: op.operationId, attempt: op.attempt, attachmentId: op.attachment.id, ...outcome, lines: await deps.jobLog.take(op) };
       // A crash before the outcome is on disk DELs (outcome unknown); after it, the outcome is re-sent.
       const delivered = await deps.outbox.record(report, () => deps.intents.remove(op.attachment.id, op));

@@ -5,6 +5,7 @@ import { systemClock } from "./clock";
 import type { DesiredAttachment } from "./console";
 import { createGate } from "./gate";
 import { type Intent, createIntentJournal } from "./intents";
+import { type AttachmentKey, createOwnedAttachments } from "./owned";
 import { createReconciler } from "./reconcile";
 import type { Report } from "./reports";
 
@@ -17,9 +18,11 @@ const dirs: { remove(): void }[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => d.remove()));
 
 /** A reconciler over a fake runtime (what it DELs and GCs is recorded), a real intent journal and a scripted console. */
-function setup(opts: { desired?: DesiredAttachment[] | Error; cache?: CachedAttachmentSummary[]; existing?: string[]; queued?: Report[]; gcFails?: string } = {}) {
+function setup(opts: { desired?: DesiredAttachment[] | Error; cache?: CachedAttachmentSummary[]; existing?: string[]; queued?: Report[]; gcFails?: string; made?: AttachmentKey[] } = {}) {
   const dir = tempDir();
   dirs.push(dir);
+  const owned = createOwnedAttachments(dir.path, recordingLogger());
+  for (const a of opts.made ?? []) owned.add(a);
   const dels: string[] = [];
   const gcs: { network: string; valid: string[]; plugin: unknown }[] = [];
   const problems: { attachmentId: string; problem: string }[] = [];
@@ -36,6 +39,7 @@ function setup(opts: { desired?: DesiredAttachment[] | Error; cache?: CachedAtta
       },
     },
     intents,
+    owned,
     queuedOutcomes: () => opts.queued ?? [],
     console: {
       desired: async () => {
@@ -49,7 +53,7 @@ function setup(opts: { desired?: DesiredAttachment[] | Error; cache?: CachedAtta
     clock: systemClock,
     netnsExists: (path) => (opts.existing ?? (opts.cache ?? []).map((c) => c.netns)).includes(path),
   });
-  return { reconciler, intents, dels, gcs, problems, log };
+  return { reconciler, intents, owned, dels, gcs, problems, log };
 }
 
 const intent = (o: Partial<Intent> = {}): Intent => ({
@@ -89,12 +93,30 @@ describe("reconcile", () => {
       desired: [desired({ id: "keep", networkName: "net1", containerId: "a" }), desired({ id: "gone", networkName: "net1", containerId: "b" }), desired({ id: "lost", networkName: "net1", containerId: "c" }), desired({ id: "pending", networkName: "net1", containerId: "d", state: "applying" })],
       cache: [cached("net1", "a"), cached("net1", "b"), cached("net1", "old")],
       existing: ["/run/netns/a", "/run/netns/old"],
+      made: [{ networkName: "net1", containerId: "old", ifName: "eth0" }],
     });
     await s.reconciler.reconcile();
     expect(s.dels.sort()).toEqual(["cached net1/b/eth0", "cached net1/old/eth0"]);
     expect(s.problems.map((p) => p.attachmentId).sort()).toEqual(["gone", "lost"]);
     expect(s.problems.find((p) => p.attachmentId === "gone")!.problem).toContain("namespace /run/netns/b disappeared");
     expect(s.reconciler.last).toMatchObject({ staleDeleted: 2, gcNetworks: 1, errors: [] });
+    // The stale one is no longer ours; the desired ones are (even if the list predates them).
+    expect(s.owned.has({ networkName: "net1", containerId: "old", ifName: "eth0" })).toBe(false);
+    expect(s.owned.has({ networkName: "net1", containerId: "a", ifName: "eth0" })).toBe(true);
+  });
+
+  it("leaves other runtimes' attachments in the shared cache alone: no DEL, and valid for GC (their interface and lease stay)", async () => {
+    const s = setup({
+      desired: [desired({ id: "ours", networkName: "net1", containerId: "a" })],
+      // containerd on the same network (exported to /etc/cni/net.d), and on a network of its own; one namespace gone.
+      cache: [cached("net1", "a"), cached("net1", "ctrd-1"), cached("ctrd-net", "ctrd-2"), cached("net1", "ctrd-3", "/proc/999999/ns/net")],
+      existing: ["/run/netns/a", "/run/netns/ctrd-1", "/run/netns/ctrd-2"],
+    });
+    await s.reconciler.reconcile();
+    expect(s.dels).toEqual([]);
+    expect(s.problems).toEqual([]);
+    expect(s.gcs).toEqual([{ network: "net1", valid: ["a/eth0", "ctrd-1/eth0", "ctrd-3/eth0"], plugin: expect.anything() }]);
+    expect(s.reconciler.last).toMatchObject({ staleDeleted: 0, gcNetworks: 1 });
   });
 
   it("GCs each network with its attachments as the valid set, using the newest revision's config", async () => {

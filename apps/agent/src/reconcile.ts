@@ -5,6 +5,7 @@ import type { ConsolePort, DesiredAttachment } from "./console";
 import type { Gate } from "./gate";
 import type { IntentJournal } from "./intents";
 import type { Logger } from "./log";
+import type { OwnedAttachments } from "./owned";
 import type { Report } from "./reports";
 
 /** What the last reconcile did; reported in the inventory (the doctor shows it). */
@@ -18,6 +19,8 @@ export interface ReconcileSummary {
 export interface ReconcilerDeps {
   runtime: Pick<CniRuntime, "delNetworkList" | "listCachedAttachments" | "delCachedAttachment" | "gcNetworkList">;
   intents: IntentJournal;
+  /** The attachments this agent made: the only cache entries it may DEL (the cache is shared with other runtimes). */
+  owned: Pick<OwnedAttachments, "has" | "add" | "remove">;
   /** Outcomes recorded and not yet reported: their operations finished, nothing to undo. */
   queuedOutcomes(): Report[];
   console: Pick<ConsolePort, "desired" | "reportProblem">;
@@ -78,8 +81,13 @@ export function createReconciler(deps: ReconcilerDeps) {
     }
     await recoverIntents();
     const wanted = new Map(desired.map((d) => [key(d.networkName, d.containerId, d.ifName), d]));
-    const cached = await deps.runtime.listCachedAttachments();
-    const cachedKeys = new Set(cached.map((c) => key(c.networkName, c.containerId, c.ifName)));
+    const all = await deps.runtime.listCachedAttachments();
+    const cachedKeys = new Set(all.map((c) => key(c.networkName, c.containerId, c.ifName)));
+    // Desired and cached: ours, whatever the list of made attachments says (it may predate it).
+    for (const c of all) if (wanted.has(key(c.networkName, c.containerId, c.ifName))) deps.owned.add(c);
+    // Another runtime's attachments (containerd, podman, cnitool share the cache) are not ours to judge.
+    const foreign = all.filter((c) => !deps.owned.has(c));
+    const cached = all.filter((c) => deps.owned.has(c));
     for (const c of cached) {
       const d = wanted.get(key(c.networkName, c.containerId, c.ifName));
       const netnsGone = c.netns !== "" && !netnsExists(c.netns);
@@ -88,6 +96,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       try {
         await deps.runtime.delCachedAttachment(c);
         summary.staleDeleted++;
+        if (!d) deps.owned.remove(c);
         if (d) await deps.console.reportProblem(d.id, `namespace ${c.netns} disappeared (host reboot?); its address was released. Retry to attach again.`).catch(() => {});
       } catch (error) {
         deps.log.error("DEL of a stale attachment failed", { network: c.networkName, containerId: c.containerId, error: (error as Error).message });
@@ -98,14 +107,17 @@ export function createReconciler(deps: ReconcilerDeps) {
       if (d.state !== "ready" || cachedKeys.has(key(d.networkName, d.containerId, d.ifName))) continue;
       await deps.console.reportProblem(d.id, "no CNI result cache entry on the host for this attachment (lost in a reboot or removed by hand). Retry to attach again.").catch(() => {});
     }
-    // Plugin GC with the explicit valid set, per network that has attachments here (never an empty set).
+    // Plugin GC with the explicit valid set, per network that has attachments here (never an empty
+    // set): ours that are desired, and every other runtime's on that network (a network exported to
+    // /etc/cni/net.d may be used by containerd too), so GC keeps their interfaces and leases.
     const byNetwork = new Map<string, DesiredAttachment[]>();
     for (const d of desired) byNetwork.set(d.networkName, [...(byNetwork.get(d.networkName) ?? []), d]);
     for (const [name, list] of byNetwork) {
       const latest = list.reduce((a, b) => (b.networkRevision > a.networkRevision ? b : a));
+      const valid = [...list, ...foreign.filter((c) => c.networkName === name)].map((a) => ({ containerId: a.containerId, ifName: a.ifName }));
       try {
         const net = loadNetworkList(JSON.stringify(latest.conflist));
-        await deps.runtime.gcNetworkList(net, { validAttachments: list.map((d) => ({ containerId: d.containerId, ifName: d.ifName })) });
+        await deps.runtime.gcNetworkList(net, { validAttachments: valid });
         summary.gcNetworks++;
       } catch (error) {
         deps.log.warn("GC failed", { network: name, error: (error as Error).message });
