@@ -49,6 +49,7 @@ export function createOwnedAttachments(dataDir: string, log: Logger) {
 
   return {
     has: (a: AttachmentKey): boolean => keys.has(keyOf(a)),
+    list: (): AttachmentKey[] => [...keys.values()],
     add(a: AttachmentKey): void {
       if (keys.has(keyOf(a))) return;
       keys.set(keyOf(a), { networkName: a.networkName, containerId: a.containerId, ifName: a.ifName });

@@ -105,6 +105,12 @@ describe("reconcile", () => {
     expect(s.owned.has({ networkName: "net1", containerId: "a", ifName: "eth0" })).toBe(true);
   });
 
+  it("forgets attachments it made that are neither cached nor desired (an ADD refused or rolled back)", async () => {
+    const s = setup({ desired: [desired({ id: "1", networkName: "net1", containerId: "a", state: "applying" })], made: [{ networkName: "net1", containerId: "gone", ifName: "eth0" }, { networkName: "net1", containerId: "a", ifName: "eth0" }] });
+    await s.reconciler.reconcile();
+    expect(s.owned.list()).toEqual([{ networkName: "net1", containerId: "a", ifName: "eth0" }]);
+  });
+
   it("leaves other runtimes' attachments in the shared cache alone: no DEL, and valid for GC (their interface and lease stay)", async () => {
     const s = setup({
       desired: [desired({ id: "ours", networkName: "net1", containerId: "a" })],

@@ -20,7 +20,7 @@ export interface ReconcilerDeps {
   runtime: Pick<CniRuntime, "delNetworkList" | "listCachedAttachments" | "delCachedAttachment" | "gcNetworkList">;
   intents: IntentJournal;
   /** The attachments this agent made: the only cache entries it may DEL (the cache is shared with other runtimes). */
-  owned: Pick<OwnedAttachments, "has" | "add" | "remove">;
+  owned: Pick<OwnedAttachments, "has" | "add" | "remove" | "list">;
   /** Outcomes recorded and not yet reported: their operations finished, nothing to undo. */
   queuedOutcomes(): Report[];
   console: Pick<ConsolePort, "desired" | "reportProblem">;
@@ -85,6 +85,8 @@ export function createReconciler(deps: ReconcilerDeps) {
     const cachedKeys = new Set(all.map((c) => key(c.networkName, c.containerId, c.ifName)));
     // Desired and cached: ours, whatever the list of made attachments says (it may predate it).
     for (const c of all) if (wanted.has(key(c.networkName, c.containerId, c.ifName))) deps.owned.add(c);
+    // Made here but neither cached nor desired (an ADD that was refused or rolled back): forgotten.
+    for (const a of deps.owned.list()) if (!cachedKeys.has(key(a.networkName, a.containerId, a.ifName)) && !wanted.has(key(a.networkName, a.containerId, a.ifName))) deps.owned.remove(a);
     // Another runtime's attachments (containerd, podman, cnitool share the cache) are not ours to judge.
     const foreign = all.filter((c) => !deps.owned.has(c));
     const cached = all.filter((c) => deps.owned.has(c));
