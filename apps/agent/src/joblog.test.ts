@@ -1,20 +1,28 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { type LogEntry, createJobLog } from "./joblog";
 
 const line = (text: string) => ({ stream: "agent" as const, line: text, at: new Date() });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// Fake timers: the flush interval is driven by the test, never waited for.
+beforeEach(() => void vi.useFakeTimers());
+afterEach(() => void vi.useRealTimers());
 
 describe("job log outbox", () => {
   it("sends the lines of every running operation in one call per flush, in order", async () => {
     const calls: LogEntry[][] = [];
     const jobLog = createJobLog(async (entries) => void calls.push(entries), 20);
     for (let i = 0; i < 50; i++) for (let n = 0; n < 3; n++) jobLog.add({ operationId: `op${i}`, attempt: 1 }, line(`op${i} line ${n}`));
-    await sleep(60);
+    await vi.advanceTimersByTimeAsync(19);
+    expect(calls).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
     // 50 operations: one call (up to 64 entries each), each entry's lines in order.
     expect(calls).toHaveLength(1);
     expect(calls[0]).toHaveLength(50);
     expect(calls[0]![7]).toMatchObject({ operationId: "op7", attempt: 1 });
     expect(calls[0]![7]!.lines.map((l) => l.line)).toEqual(["op7 line 0", "op7 line 1", "op7 line 2"]);
+    // Nothing left: no further call.
+    await vi.advanceTimersByTimeAsync(200);
+    expect(calls).toHaveLength(1);
     jobLog.stop();
   });
 
@@ -28,16 +36,17 @@ describe("job log outbox", () => {
     }, 10);
     const op = { operationId: "a", attempt: 2 };
     jobLog.add(op, line("first"));
-    await sleep(30); // the flush carrying "first" is in flight, held by the gate
+    await vi.advanceTimersByTimeAsync(10);
+    expect(calls).toHaveLength(1); // the flush carrying "first" is in flight, held by the gate
     jobLog.add(op, line("last"));
     let taken: string[] | undefined;
     const taking = jobLog.take(op).then((lines) => (taken = lines.map((l) => l.line)));
-    await sleep(30);
+    await vi.advanceTimersByTimeAsync(50);
     expect(taken).toBeUndefined(); // still waiting for the call in flight
     release();
     await taking;
     expect(taken).toEqual(["last"]);
-    await sleep(40);
+    await vi.advanceTimersByTimeAsync(100);
     expect(calls.flatMap((c) => c.flatMap((e) => e.lines.map((l) => l.line)))).toEqual(["first"]);
     jobLog.stop();
   });
@@ -62,10 +71,23 @@ describe("job log outbox", () => {
       sent.push(...entries.flatMap((e) => e.lines.map((l) => l.line)));
     }, 10);
     jobLog.add({ operationId: "x", attempt: 1 }, line("lost"));
-    await sleep(40);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(n).toBe(1);
     jobLog.add({ operationId: "x", attempt: 1 }, line("kept"));
-    await sleep(40);
+    await vi.advanceTimersByTimeAsync(10);
     expect(sent).toEqual(["kept"]);
+    jobLog.stop();
+  });
+
+  it("flush() sends every pending line at once, in calls within the console's limits (shutdown)", async () => {
+    const calls: LogEntry[][] = [];
+    const jobLog = createJobLog(async (entries) => void calls.push(entries), 60_000);
+    for (let i = 0; i < 70; i++) jobLog.add({ operationId: `op${i}`, attempt: 1 }, line(`op${i}`));
+    for (let n = 0; n < 250; n++) jobLog.add({ operationId: "op0", attempt: 1 }, line(`more ${n}`));
+    await jobLog.flush();
+    // 70 entries: 64 then 6; op0's 251 lines: 200 in the first call, 51 in a later one.
+    expect(calls.map((c) => c.length)).toEqual([64, 7]);
+    expect(calls.flatMap((c) => c.flatMap((e) => e.lines)).length).toBe(320);
     jobLog.stop();
   });
 });

@@ -74,8 +74,14 @@ export function createJobLog(send: (entries: LogEntry[]) => Promise<void>, inter
       }
       return entry.lines;
     },
+    /** Sends every pending line now, call after call within the console's limits (at shutdown). */
+    async flush(): Promise<void> {
+      while (pending.size > 0) await flushOnce();
+      await flushing;
+    },
     stop(): void {
       clearTimeout(timer);
     },
   };
 }
+export type JobLog = ReturnType<typeof createJobLog>;

@@ -1,0 +1,59 @@
+import { TRPCClientError } from "@trpc/client";
+import type { AgentClient } from "./client";
+
+/** The console refused our credential: revoked, expired or unknown. The process should exit. */
+export class CredentialRefused extends Error {}
+
+export function trpcCode(error: unknown): string | undefined {
+  return error instanceof TRPCClientError ? (error.data as { code?: string } | undefined)?.code : undefined;
+}
+
+type Input<F extends (...args: never[]) => unknown> = Parameters<F>[0];
+export type ClaimedOperation = Awaited<ReturnType<AgentClient["claim"]["mutate"]>>[number];
+export type DesiredAttachment = Awaited<ReturnType<AgentClient["desired"]["query"]>>[number];
+export type HeartbeatInput = Input<AgentClient["heartbeat"]["mutate"]>;
+export type CompleteAnswer = Awaited<ReturnType<AgentClient["completeMany"]["mutate"]>>["answers"][number];
+export type LogEntries = Input<AgentClient["log"]["mutate"]>["entries"];
+export type Outcomes = Input<AgentClient["completeMany"]["mutate"]>["outcomes"];
+type WorkHandlers = NonNullable<Parameters<AgentClient["work"]["subscribe"]>[1]>;
+export type WorkEvent = Parameters<NonNullable<WorkHandlers["onData"]>>[0];
+
+/** What the push stream's subscriber is told; `unsubscribe` ends it. */
+export interface WorkSubscriber {
+  onData(event: WorkEvent): void;
+  onError(error: Error): void;
+  onComplete(): void;
+}
+
+/**
+ * The console as the agent's jobs see it: plain functions over the tRPC client, each a small
+ * port a test can fake. Every call but enrolment goes through `guard`: an UNAUTHORIZED answer
+ * (revoked or expired) calls `onRefused` once, then rethrows.
+ */
+export function createConsolePort(client: AgentClient, onRefused: (error: CredentialRefused) => void) {
+  async function guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (trpcCode(error) === "UNAUTHORIZED") onRefused(new CredentialRefused((error as Error).message));
+      throw error;
+    }
+  }
+  return {
+    enroll: async (input: Input<AgentClient["enroll"]["mutate"]>) => client.enroll.mutate(input),
+    heartbeat: (input: HeartbeatInput) => guard(() => client.heartbeat.mutate(input)),
+    rotateCredential: () => guard(() => client.rotateCredential.mutate()),
+    claim: (max: number) => guard(() => client.claim.mutate({ max })),
+    poll: (input: Input<AgentClient["poll"]["mutate"]>, signal?: AbortSignal) => guard(() => client.poll.mutate(input, signal ? { signal } : undefined)),
+    holding: (openedAt: Date, operationIds: string[]) => guard(() => client.holding.mutate({ openedAt, operationIds })),
+    extend: (fence: { operationId: string; attempt: number }) => guard(() => client.extend.mutate(fence)),
+    log: (entries: LogEntries) => guard(() => client.log.mutate({ entries })),
+    completeMany: async (outcomes: Outcomes) => (await guard(() => client.completeMany.mutate({ outcomes }))).answers,
+    desired: () => guard(() => client.desired.query()),
+    resume: () => guard(() => client.resume.mutate()),
+    reportProblem: (attachmentId: string, problem: string) => guard(() => client.reportProblem.mutate({ attachmentId, problem })),
+    /** Pushed work; an UNAUTHORIZED end is the subscriber's to judge (see push.ts). */
+    subscribeWork: (slots: number, subscriber: WorkSubscriber): { unsubscribe(): void } => client.work.subscribe({ slots }, subscriber),
+  };
+}
+export type ConsolePort = ReturnType<typeof createConsolePort>;

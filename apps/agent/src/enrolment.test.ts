@@ -1,0 +1,52 @@
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { recordingLogger, tempDir } from "../test/fakes";
+import { createEnrolment } from "./enrolment";
+
+const dirs: { remove(): void }[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => d.remove()));
+const credential = (c: string) => `syh_${c.repeat(43)}`;
+
+function setup(joinToken?: string) {
+  const dir = tempDir();
+  dirs.push(dir);
+  const log = recordingLogger();
+  const make = () => createEnrolment({ consoleUrl: "http://console.test", dataDir: dir.path, hostname: "host-a", joinToken, log });
+  return { dir, log, make };
+}
+
+const console = {
+  enroll: async (input: { joinToken: string; hostname: string }) => ({ hostId: "h1", hostName: input.hostname, credential: credential("a"), credentialExpiresAt: new Date("2027-01-01T00:00:00Z") }) as never,
+  rotateCredential: async () => ({ credential: credential("b"), credentialExpiresAt: new Date("2027-02-01T00:00:00Z") }) as never,
+};
+
+describe("enrolment and the host credential", () => {
+  it("without a credential or a join token, says what to do", async () => {
+    const s = setup();
+    await expect(s.make().enroll(console)).rejects.toThrow(`not enrolled: start once with --join-token (from the console's Hosts page); no credential in ${s.dir.path}`);
+  });
+
+  it("enrols once with the join token and stores the credential 0600; the next start uses it", async () => {
+    const s = setup("syj_token");
+    const first = s.make();
+    await first.enroll(console);
+    expect(first.credential()).toBe(credential("a"));
+    const file = join(s.dir.path, "credential.json");
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(file, "utf8"))).toMatchObject({ hostId: "h1", hostName: "host-a", credential: credential("a") });
+    const again = s.make();
+    expect(again.credential()).toBe(credential("a"));
+    await again.enroll({ enroll: async () => Promise.reject(new Error("must not enrol twice")) });
+    expect(s.log.messages("info")).toContain("already enrolled; the join token is not used");
+  });
+
+  it("a rotation replaces the credential in memory and on disk", async () => {
+    const s = setup("syj_token");
+    const e = s.make();
+    await e.enroll(console);
+    await e.rotate(console);
+    expect(e.credential()).toBe(credential("b"));
+    expect(s.make().credential()).toBe(credential("b"));
+  });
+});

@@ -1,0 +1,70 @@
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { inProcessSpawner } from "@switchyard/cni";
+import { afterEach, describe, expect, it } from "vitest";
+import { recordingLogger, tempDir } from "../test/fakes";
+import { createIntentJournal } from "./intents";
+import { createJobLog } from "./joblog";
+import { createOperationRunner } from "./operation";
+import { createOutbox } from "./outbox";
+import { type Report, createReportQueue } from "./reports";
+
+const dirs: { remove(): void }[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => d.remove()));
+
+/** A runner over real journal and queue files; the console is a recorder. The real plugins run in agent.int.test.ts. */
+function setup() {
+  const dir = tempDir();
+  dirs.push(dir);
+  const sent: Report[] = [];
+  const log = recordingLogger();
+  const queue = createReportQueue(dir.path);
+  const outbox = createOutbox({ console: { completeMany: async (o) => (sent.push(...(o as Report[])), o.map(() => ({ recorded: true, more: false })) as never) }, queue, log, onMoreWork: () => {} });
+  const jobLog = createJobLog(async () => {}, 60_000);
+  const run = createOperationRunner({
+    runtime: { pluginDirs: [join(dir.path, "no-plugins")], cacheDir: join(dir.path, "cache") },
+    spawner: inProcessSpawner,
+    netnsDir: "/run/netns",
+    intents: createIntentJournal(dir.path),
+    owned: { add: () => {}, remove: () => {} },
+    outbox,
+    jobLog,
+    console: { extend: async () => ({}) as never },
+    log,
+  });
+  return { dir, run, sent, log, jobLog };
+}
+
+const payload = (o: Record<string, unknown> = {}) => ({
+  operationId: "op1",
+  attempt: 1,
+  kind: "attach",
+  generation: 1,
+  attachment: { id: "att1", containerId: "c1", ifName: "eth0", targetKind: "sandbox", target: "sy-1", capabilityArgs: {}, networkName: "net1", networkRevision: 1 },
+  conflist: { cniVersion: "1.0.0", name: "net1", plugins: [{ type: "bridge", ipam: {} }] },
+  ...o,
+});
+
+describe("running one operation", () => {
+  it("refuses a payload that fails the agent's own checks: the refusal is reported, nothing is journalled or run", async () => {
+    const s = setup();
+    await s.run(payload({ attachment: { ...payload().attachment, capabilityArgs: { portMappings: [{ hostPort: 0, containerPort: 80, protocol: "tcp" }] } } }));
+    expect(s.sent).toHaveLength(1);
+    expect(s.sent[0]).toMatchObject({ operationId: "op1", attempt: 1, attachmentId: "att1", outcome: "failed", retryable: false });
+    expect(s.sent[0]!.error).toMatch(/^refused by the agent: attachment\.capabilityArgs\.portMappings\.0\.hostPort: /);
+    expect(s.log.messages("warn")).toEqual(["refusing an invalid operation"]);
+    expect(readdirSync(s.dir.path).sort()).toEqual(["reports"]);
+    expect(readdirSync(join(s.dir.path, "reports"))).toEqual([]);
+  });
+
+  it("refuses ids the CNI rules forbid before anything runs or is journalled, with the reason in the job lines", async () => {
+    const s = setup();
+    await s.run(payload({ attachment: { ...payload().attachment, containerId: "../../etc" } }));
+    expect(s.sent[0]).toMatchObject({ outcome: "failed", retryable: false });
+    expect(s.sent[0]!.error).toMatch(/^refused by the agent: /);
+    expect(s.sent[0]!.lines?.map((l) => l.line)).toEqual(["attach (attempt 1) of ../../etc/eth0 on net1 r1", expect.stringMatching(/^refused: invalid characters in containerID/)]);
+    expect(readdirSync(s.dir.path).sort()).toEqual(["reports"]);
+    expect(readdirSync(join(s.dir.path, "reports"))).toEqual([]);
+    s.jobLog.stop();
+  });
+});

@@ -1,0 +1,80 @@
+import { type CniRuntimeOptions, type Spawner, createCniRuntime } from "@switchyard/cni";
+import type { ConsolePort } from "./console";
+import { type JobLine, OperationPayload, executeOperation } from "./executor";
+import type { IntentJournal } from "./intents";
+import type { JobLog } from "./joblog";
+import type { Logger } from "./log";
+import type { Outbox } from "./outbox";
+import type { OwnedAttachments } from "./owned";
+import type { Report } from "./reports";
+
+/** How often a running operation's claim is extended (the console's lease is 60 s). */
+export const EXTEND_EVERY_MS = 20_000;
+
+export interface OperationRunnerDeps {
+  /** The runtime options every operation shares; each gets its own runtime to stream its plugin lines. */
+  runtime: CniRuntimeOptions;
+  spawner: Spawner;
+  netnsDir: string;
+  intents: IntentJournal;
+  /** What this agent ADDed: reconcile judges only these (see owned.ts). */
+  owned: Pick<OwnedAttachments, "add" | "remove">;
+  outbox: Outbox;
+  jobLog: JobLog;
+  console: Pick<ConsolePort, "extend">;
+  log: Logger;
+}
+
+/** The refusal sent for a payload that fails the agent's own checks: nothing ran. */
+function refusal(raw: unknown, issues: { path: PropertyKey[]; message: string }[]): Report {
+  const fence = raw as { operationId: string; attempt: number; attachment?: { id?: string } };
+  return { operationId: fence.operationId, attempt: fence.attempt, attachmentId: String(fence.attachment?.id ?? ""), outcome: "failed", error: `refused by the agent: ${issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`, retryable: false };
+}
+
+/**
+ * Carries out one claimed operation end to end: re-validates the payload, streams its job lines,
+ * keeps its claim alive, runs it (executor.ts) and records the outcome through the outbox. The
+ * intent record goes only once the outcome is on disk.
+ */
+export function createOperationRunner(deps: OperationRunnerDeps): (raw: unknown) => Promise<void> {
+  return async function runOperation(raw: unknown): Promise<void> {
+    const parsed = OperationPayload.safeParse(raw);
+    if (!parsed.success) {
+      const report = refusal(raw, parsed.error.issues);
+      deps.log.warn("refusing an invalid operation", { operationId: report.operationId, issue: parsed.error.issues[0]?.message });
+      await deps.outbox.record(report);
+      return;
+    }
+    const op = parsed.data;
+    const say = (l: JobLine) => {
+      deps.jobLog.add(op, { ...l, line: l.line.slice(0, 8000), at: new Date() });
+      deps.log.info(l.line, { operationId: op.operationId, attempt: op.attempt, stream: l.stream });
+    };
+    const extendTimer = setInterval(() => void deps.console.extend({ operationId: op.operationId, attempt: op.attempt }).catch(() => {}), EXTEND_EVERY_MS);
+    try {
+      const runtime = createCniRuntime({
+        ...deps.runtime,
+        onExec: (e) => {
+          if (e.phase === "start") {
+            say({ stream: "plugin", line: `${e.plugin} ${e.verb}` });
+          } else if (e.phase === "stderr") {
+            for (const line of (e.data ?? "").split("\n")) if (line.trim()) say({ stream: "stderr", line: `${e.plugin}: ${line}` });
+          } else {
+            say({ stream: "plugin", line: `${e.plugin} ${e.verb} exited ${e.code} in ${Math.round(e.durationMs ?? 0)} ms` });
+          }
+        },
+      });
+      say({ stream: "agent", line: `${op.kind} (attempt ${op.attempt}) of ${op.attachment.containerId}/${op.attachment.ifName} on ${op.attachment.networkName} r${op.attachment.networkRevision}` });
+      const attachment = { networkName: op.attachment.networkName, containerId: op.attachment.containerId, ifName: op.attachment.ifName };
+      if (op.kind === "attach") deps.owned.add(attachment);
+      const outcome = await executeOperation({ runtime, spawner: deps.spawner, netnsDir: deps.netnsDir, intents: deps.intents, log: deps.log }, op, say);
+      if (op.kind === "detach" && outcome.outcome === "succeeded") deps.owned.remove(attachment);
+      const report: Report = { operationId: op.operationId, attempt: op.attempt, attachmentId: op.attachment.id, ...outcome, lines: await deps.jobLog.take(op) };
+      // A crash before the outcome is on disk DELs (outcome unknown); after it, the outcome is re-sent.
+      const delivered = await deps.outbox.record(report, () => deps.intents.remove(op.attachment.id, op));
+      if (!delivered) deps.log.warn("console unreachable: the result is queued", { operationId: op.operationId });
+    } finally {
+      clearInterval(extendTimer);
+    }
+  };
+}

@@ -1,0 +1,98 @@
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { deferred, recordingLogger, tempDir } from "../test/fakes";
+import type { CompleteAnswer } from "./console";
+import { createOutbox } from "./outbox";
+import { type Report, createReportQueue } from "./reports";
+
+const report = (id: string): Report => ({ operationId: id, attempt: 1, attachmentId: `att-${id}`, outcome: "succeeded" });
+const dirs: { remove(): void }[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => d.remove()));
+
+/** An outbox over a real report queue in a temp dir and a console the test scripts. */
+function setup(answer: (r: Report) => CompleteAnswer | Error) {
+  const dir = tempDir();
+  dirs.push(dir);
+  const calls: string[][] = [];
+  let more = 0;
+  const log = recordingLogger();
+  const queue = createReportQueue(dir.path);
+  const outbox = createOutbox({
+    console: {
+      completeMany: async (outcomes) => {
+        calls.push(outcomes.map((o) => o.operationId));
+        const answers = outcomes.map((o) => answer(o as Report));
+        const error = answers.find((a) => a instanceof Error);
+        if (error) throw error;
+        return answers as never;
+      },
+    },
+    queue,
+    log,
+    onMoreWork: () => void more++,
+  });
+  const files = () => (existsSync(join(dir.path, "reports")) ? readdirSync(join(dir.path, "reports")).sort() : []);
+  return { outbox, queue, calls, log, files, more: () => more };
+}
+
+describe("report outbox", () => {
+  it("records an outcome on disk while sending it, runs the caller's step once it is on disk, and removes it once the console took it", async () => {
+    const s = setup(() => ({ recorded: true, more: false }) as unknown as CompleteAnswer);
+    let onDisk: string[] | undefined;
+    expect(await s.outbox.record(report("a"), async () => void (onDisk = s.files()))).toBe(true);
+    expect(onDisk).toEqual(["a-1.json"]);
+    expect(s.files()).toEqual([]);
+    expect(s.calls).toEqual([["a"]]);
+  });
+
+  it("keeps an outcome queued while the console is unreachable and delivers it with the next flush", async () => {
+    let down = true;
+    const s = setup(() => (down ? new Error("ECONNREFUSED") : ({ recorded: true, more: false } as unknown as CompleteAnswer)));
+    expect(await s.outbox.record(report("a"))).toBe(false);
+    expect(s.files()).toEqual(["a-1.json"]);
+    expect(s.outbox.queued().map((r) => r.operationId)).toEqual(["a"]);
+    await s.outbox.flush();
+    expect(s.files()).toEqual(["a-1.json"]);
+    down = false;
+    await s.outbox.flush();
+    expect(s.files()).toEqual([]);
+  });
+
+  it("a refusal (stale attempt) is final: logged, taken off the queue", async () => {
+    const s = setup(() => ({ refused: "staleAttempt" }) as unknown as CompleteAnswer);
+    expect(await s.outbox.record(report("a"))).toBe(true);
+    expect(s.files()).toEqual([]);
+    expect(s.log.messages("warn")).toEqual(["result refused by the console (stale attempt)"]);
+  });
+
+  it("tells the scheduler when the console says more work is waiting", async () => {
+    const s = setup(() => ({ recorded: true, more: true }) as unknown as CompleteAnswer);
+    await s.outbox.record(report("a"));
+    expect(s.more()).toBe(1);
+  });
+
+  it("outcomes that finish while one is on its way go together in the next call", async () => {
+    const first = deferred();
+    let n = 0;
+    const s = setup(() => ({ recorded: true, more: false }) as unknown as CompleteAnswer);
+    const original = s.calls;
+    const slow = createOutbox({
+      console: {
+        completeMany: async (outcomes) => {
+          original.push(outcomes.map((o) => o.operationId));
+          if (n++ === 0) await first.promise;
+          return outcomes.map(() => ({ recorded: true, more: false })) as never;
+        },
+      },
+      queue: s.queue,
+      log: s.log,
+      onMoreWork: () => {},
+    });
+    const all = [slow.record(report("a")), slow.record(report("b")), slow.record(report("c"))];
+    await new Promise((r) => setImmediate(r));
+    first.resolve();
+    expect(await Promise.all(all)).toEqual([true, true, true]);
+    expect(original).toEqual([["a"], ["b", "c"]]);
+  });
+});

@@ -1,0 +1,76 @@
+import { createBatcher } from "./batcher";
+import type { CompleteAnswer, ConsolePort } from "./console";
+import type { Logger } from "./log";
+import type { Report, ReportQueue } from "./reports";
+
+export interface OutboxDeps {
+  console: Pick<ConsolePort, "completeMany">;
+  /** Outcomes on disk until the console took them (or refused them for good). */
+  queue: ReportQueue;
+  log: Logger;
+  /** The console said more work is waiting behind an outcome it took. */
+  onMoreWork(): void;
+}
+
+/**
+ * The report outbox: operations' outcomes on their way to the console. An outcome is made durable
+ * (the queue) while it is sent; one that could not be sent stays queued and goes with the next
+ * `flush` (after an outage, at start, with every heartbeat). Outcomes that finish while one is on
+ * its way go together in the next call (one statement on the console).
+ */
+export function createOutbox(deps: OutboxDeps) {
+  const complete = createBatcher<Report, CompleteAnswer>((outcomes) => deps.console.completeMany(outcomes));
+
+  /** Sends an outcome: true when the console took it or refused it for good, false when it should be sent again. */
+  async function deliver(report: Report): Promise<boolean> {
+    let answer: CompleteAnswer;
+    try {
+      answer = await complete(report);
+    } catch {
+      return false;
+    }
+    if ("refused" in answer) {
+      // Fenced out: a newer attempt owns the operation now (or it is gone). Our result changes nothing.
+      const why = answer.refused === "staleAttempt" ? "stale attempt" : "no such operation for this host";
+      deps.log.warn(`result refused by the console (${why})`, { operationId: report.operationId, attempt: report.attempt });
+    } else if (answer.more) {
+      deps.onMoreWork();
+    }
+    return true;
+  }
+
+  /** Delivers a queued outcome and takes it off the queue once the console has answered. */
+  async function send(report: Report): Promise<boolean> {
+    if (!(await deliver(report))) return false;
+    await deps.queue.done(report);
+    return true;
+  }
+
+  return {
+    deliver,
+    send,
+    /**
+     * Records a fresh outcome: on disk and to the console at once. `beforeDone` runs once it is on
+     * disk (the caller drops its intent there: a crash before that DELs, after it re-sends).
+     * False when the console could not be reached: the outcome stays queued.
+     */
+    async record(report: Report, beforeDone: () => Promise<void> = async () => {}): Promise<boolean> {
+      const durable = deps.queue.put(report);
+      const delivered = deliver(report);
+      await durable;
+      await beforeDone();
+      if (!(await delivered)) return false;
+      await deps.queue.done(report);
+      return true;
+    },
+    /** Outcomes queued while the console was unreachable; all at once (the batcher sends them in pages). */
+    async flush(): Promise<void> {
+      await Promise.all(deps.queue.list().map((report) => send(report)));
+    },
+    /** The outcomes still queued (not yet answered by the console). */
+    queued(): Report[] {
+      return deps.queue.list();
+    },
+  };
+}
+export type Outbox = ReturnType<typeof createOutbox>;

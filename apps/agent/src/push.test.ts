@@ -1,0 +1,128 @@
+import { getEventListeners } from "node:events";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { deferred, recordingLogger, settle, trpcError, useFakeTime } from "../test/fakes";
+import { systemClock } from "./clock";
+import type { CredentialRefused, WorkEvent, WorkSubscriber } from "./console";
+import { LONG_POLL_MS, createPushStream } from "./push";
+
+afterEach(() => void vi.useRealTimers());
+
+/** A push stream over a fake console (streams the test drives) and a scheduler that records what it is asked. */
+function setup(opts: { free?: number } = {}) {
+  const streams: { subscriber: WorkSubscriber; slots: number; unsubscribed: boolean }[] = [];
+  const polls: { max: number; holding?: string[] }[] = [];
+  const asked: string[] = [];
+  const refused: CredentialRefused[] = [];
+  const changes: boolean[] = [];
+  let pollAnswer: () => Promise<unknown[]> = async () => [];
+  const log = recordingLogger();
+  const push = createPushStream({
+    console: {
+      subscribeWork: (slots, subscriber) => {
+        const s = { subscriber, slots, unsubscribed: false };
+        streams.push(s);
+        return { unsubscribe: () => void (s.unsubscribed = true) };
+      },
+      poll: async (input) => (polls.push({ max: input.max!, ...(input.holding ? { holding: input.holding } : {}) }), pollAnswer() as never),
+    },
+    scheduler: {
+      start: (op) => void asked.push(`start ${op.operationId}`),
+      claimAndRun: async () => void asked.push("claim"),
+      noteWorkWaiting: () => void asked.push("more"),
+      handBackUnheld: async (at) => void asked.push(`holding since ${at.toISOString()}`),
+      holding: () => ["held-1"],
+      freeSlots: () => opts.free ?? 4,
+      isClaiming: false,
+    },
+    concurrency: 8,
+    onReconcile: () => void asked.push("reconcile"),
+    onRefused: (e) => void refused.push(e),
+    onStreamChange: (s) => void changes.push(s.open),
+    log,
+    clock: systemClock,
+  });
+  return { push, streams, polls, asked, refused, changes, log, answerPolls: (f: () => Promise<unknown[]>) => (pollAnswer = f) };
+}
+
+const at = new Date("2026-12-05T10:00:00Z");
+const event = (e: Record<string, unknown>) => ({ at, ...e }) as unknown as WorkEvent;
+
+describe("push stream", () => {
+  it("acts on what the console pushes: open (what it holds), operations, work, reconcile", async () => {
+    const s = setup();
+    const stop = new AbortController();
+    const running = s.push.run(stop.signal);
+    expect(s.streams[0]!.slots).toBe(8);
+    const sub = s.streams[0]!.subscriber;
+    sub.onData(event({ kind: "open" }));
+    expect(s.push.state.open).toBe(true);
+    expect(s.changes).toEqual([true]);
+    expect(s.push.lastPushAt).toBeNull(); // "open" is not work
+    sub.onData(event({ kind: "operations", ops: [{ operationId: "o1" }, { operationId: "o2" }], more: true }));
+    sub.onData(event({ kind: "work" }));
+    sub.onData(event({ kind: "reconcile" }));
+    await settle();
+    expect(s.asked).toEqual([`holding since ${at.toISOString()}`, "start o1", "start o2", "more", "claim", "reconcile"]);
+    expect(s.push.lastPushAt).toBeInstanceOf(Date);
+    expect(s.log.messages("info").filter((m) => m === "push stream open")).toHaveLength(1);
+    stop.abort();
+    await running;
+    expect(s.streams[0]!.unsubscribed).toBe(true);
+    expect(s.push.state.open).toBe(false);
+  });
+
+  it("a revoked event or an UNAUTHORIZED end refuses the credential; no long-polling", async () => {
+    const s = setup();
+    const stop = new AbortController();
+    const running = s.push.run(stop.signal);
+    s.streams[0]!.subscriber.onData(event({ kind: "revoked" }));
+    expect(s.refused.map((e) => e.message)).toEqual(["the console revoked this host"]);
+    s.streams[0]!.subscriber.onError(await trpcError("UNAUTHORIZED", "Unknown, revoked or expired host credential"));
+    await running;
+    expect(s.refused.map((e) => e.message)).toEqual(["the console revoked this host", "Unknown, revoked or expired host credential"]);
+    expect(s.polls).toEqual([]);
+  });
+
+  it("when the stream fails it long-polls (the first poll says what the agent holds), then opens the stream again", async () => {
+    useFakeTime(vi);
+    const s = setup();
+    const stop = new AbortController();
+    const answers = [deferred<unknown[]>(), deferred<unknown[]>()];
+    let n = 0;
+    s.answerPolls(() => (n < answers.length ? answers[n++]!.promise : new Promise(() => {})));
+    const running = s.push.run(stop.signal);
+    s.streams[0]!.subscriber.onError(new Error("socket hang up"));
+    await settle();
+    expect(s.log.messages("warn")).toEqual(["push stream ended; long-polling"]);
+    expect(s.polls).toEqual([{ max: 4, holding: ["held-1"] }]);
+    answers[0]!.resolve([{ operationId: "p1" }]);
+    await settle();
+    expect(s.asked).toEqual(["start p1"]);
+    expect(s.polls[1]).toEqual({ max: 4 });
+    // The long-poll window ends with the poll in flight; the next stream opens after it.
+    await vi.advanceTimersByTimeAsync(LONG_POLL_MS);
+    answers[1]!.resolve([]);
+    await settle();
+    expect(s.streams).toHaveLength(2);
+    stop.abort();
+    await running;
+  });
+
+  it("a flapping stream leaves no abort listener behind", async () => {
+    useFakeTime(vi);
+    const s = setup();
+    const stop = new AbortController();
+    // The console holds a poll up to its wait when there is no work.
+    s.answerPolls(() => new Promise((r) => setTimeout(() => r([]), 20_000)));
+    const running = s.push.run(stop.signal);
+    for (let i = 0; i < 5; i++) {
+      s.streams[i]!.subscriber.onComplete();
+      await vi.advanceTimersByTimeAsync(LONG_POLL_MS + 1);
+    }
+    expect(s.streams.length).toBeGreaterThanOrEqual(6);
+    expect(getEventListeners(stop.signal, "abort").length).toBeLessThanOrEqual(1);
+    stop.abort();
+    await running;
+    expect(getEventListeners(stop.signal, "abort")).toHaveLength(0);
+  });
+});

@@ -1,0 +1,55 @@
+/** Small fakes for the agent's unit tests; the real console and plugins are in agent.int.test.ts. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Logger } from "../src/log";
+
+export interface LogLine {
+  level: string;
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
+/** A logger that keeps its lines for assertions. */
+export function recordingLogger(): Logger & { lines: LogLine[]; messages(level?: string): string[] } {
+  const lines: LogLine[] = [];
+  const at = (level: string) => (msg: string, fields: Record<string, unknown> = {}) => void lines.push({ level, msg, fields });
+  return {
+    lines,
+    messages: (level) => lines.filter((l) => !level || l.level === level).map((l) => l.msg),
+    debug: at("debug"),
+    info: at("info"),
+    warn: at("warn"),
+    error: at("error"),
+  };
+}
+
+/** A real temporary directory, removed by `remove()`. */
+export function tempDir(): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), "sy-agent-"));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** A promise the test settles by hand. */
+export function deferred<T = void>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
+/** Lets every queued promise callback run (a few turns of the microtask queue and one of the event loop). */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
+}
+
+/** Fake timers and Date for the clock; setImmediate stays real so that `settle()` still works. */
+export function useFakeTime(vi: { useFakeTimers(config?: { toFake?: ("setTimeout" | "clearTimeout" | "setInterval" | "clearInterval" | "Date")[]; now?: number }): unknown }, now = Date.UTC(2026, 11, 5)) {
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"], now });
+}
+
+/** An error as the tRPC client throws it for a console answer with this code (UNAUTHORIZED, …). */
+export async function trpcError(code: string, message = code) {
+  const { TRPCClientError } = await import("@trpc/client");
+  return new TRPCClientError(message, { result: { error: { code: -32001, message, data: { code } } } } as never);
+}
