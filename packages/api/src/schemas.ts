@@ -36,6 +36,8 @@ export const RollbackNetworkInput = z.object({
   toRevision: z.number().int().positive(),
   expectedRevision: z.number().int().positive(),
 });
+/** A draft to check while it is edited; `id` is the network being edited (its own subnets are no overlap). */
+export const ValidateNetworkInput = z.object({ text: ConfigText, id: Id.optional() });
 export const DeleteNetworkInput = z.object({ id: Id, confirmName: z.string().max(200) });
 export const ImportNetworksInput = z.object({
   files: z

@@ -1,15 +1,15 @@
 import { z } from "zod";
+import { exportNetworks, importNetworks, previewImport } from "../domain/networkFiles";
 import {
   createNetwork,
   deleteNetwork,
-  exportNetworks,
   getNetwork,
   getRevision,
-  importNetworks,
   listNetworks,
   listRevisions,
   rollbackNetwork,
   updateNetwork,
+  validateDraft,
 } from "../domain/networks";
 import type { NetworkChange } from "../events";
 import {
@@ -18,6 +18,7 @@ import {
   Id,
   ImportNetworksInput,
   RollbackNetworkInput,
+  ValidateNetworkInput,
   UpdateNetworkInput,
 } from "../schemas";
 import { operatorProcedure, router, viewerProcedure } from "../trpc";
@@ -35,6 +36,10 @@ export const networksRouter = router({
   rollback: operatorProcedure.input(RollbackNetworkInput).mutation(({ ctx, input }) => rollbackNetwork(ctx, input)),
   delete: operatorProcedure.input(DeleteNetworkInput).mutation(({ ctx, input }) => deleteNetwork(ctx, input)),
   import: operatorProcedure.input(ImportNetworksInput).mutation(({ ctx, input }) => importNetworks(ctx, input.files)),
+  /** Errors and warnings (overlaps included) of a draft, while it is edited: nothing is written. */
+  validate: viewerProcedure.input(ValidateNetworkInput).query(({ ctx, input }) => validateDraft(ctx.db, input)),
+  /** What an import would do, file by file, with errors and overlap warnings: nothing is written. */
+  previewImport: viewerProcedure.input(ImportNetworksInput).query(({ ctx, input }) => previewImport(ctx.db, input.files)),
   /** Pushes committed network changes to open browsers (SSE). */
   onChange: viewerProcedure.subscription(async function* ({ ctx, signal }): AsyncGenerator<NetworkChange> {
     yield* ctx.events.subscribe("network", signal);
