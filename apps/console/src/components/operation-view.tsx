@@ -7,6 +7,7 @@ import { useRouter } from "next/navigation";
 import { Fragment, useState } from "react";
 import { readResult, type CniResult } from "~/lib/cni-result";
 import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
+import { ApplyLatestToAttachment } from "./network-usage";
 import { RelativeTime } from "./relative-time";
 import { StateBadge } from "./state-badge";
 import { useCan } from "./user-context";
@@ -89,6 +90,7 @@ export function OperationView({ id }: { id: string }) {
           {o.status === "queued" && o.attempt > 0 && <><dt>Next attempt</dt><dd><RelativeTime date={o.notBefore} /></dd></>}
         </dl>
       </div>
+      <ApplyLatestToAttachment attachmentId={o.attachmentId} />
       {o.error && <div className={o.status === "failed" ? "error-box" : "warn-box"} role="alert">{o.error}</div>}
 
       <h2>Log</h2>
