@@ -80,7 +80,7 @@ export function NetworkDetail({ id }: { id: string }) {
       <ConfirmDialog
         open={rollbackTo !== null}
         title={`Roll back ${n.name} to r${rollbackTo ?? ""}?`}
-        confirmLabel={`Roll back to r${rollbackTo ?? ""}`}
+        confirmLabel="Confirm rollback"
         danger
         pending={rollback.isPending}
         onConfirm={() => rollbackTo !== null && rollback.mutate({ id, toRevision: rollbackTo, expectedRevision: n.latestRevision })}
