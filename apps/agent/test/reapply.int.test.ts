@@ -4,11 +4,12 @@
  * 2); apply-latest DELs them with revision 1 and ADDs them with revision 2.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ApiTest, serveApi, setupApiTest } from "@switchyard/api/testing";
-import { bridgeConflist, createTestDirs, deleteBridge, getGlobalAddrs, randomSuffix, readLeases } from "@switchyard/cni/test-host";
+import { createPluginDir } from "@switchyard/cni/test-fixtures";
+import { bridgeConflist, createTestDirs, deleteBridge, getGlobalAddrs, listLinks, randomSuffix, readLeases } from "@switchyard/cni/test-host";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const BIN = resolve(fileURLToPath(new URL("../bin/switchyard-agent", import.meta.url)));
@@ -28,6 +29,7 @@ describe.runIf(isRoot)("apply the latest revision, with a real agent and the rea
   let t: ApiTest;
   let server: Awaited<ReturnType<typeof serveApi>>;
   let agent: ChildProcess | undefined;
+  const agents: ChildProcess[] = [];
   const cleanups: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
@@ -35,7 +37,7 @@ describe.runIf(isRoot)("apply the latest revision, with a real agent and the rea
     server = await serveApi(t.deps);
   });
   afterAll(async () => {
-    if (agent?.exitCode === null) agent.kill("SIGKILL");
+    for (const a of agents) if (a.exitCode === null) a.kill("SIGKILL");
     for (const c of cleanups.reverse()) await c().catch(() => {});
     await server?.close();
     await t?.close();
@@ -58,6 +60,7 @@ describe.runIf(isRoot)("apply the latest revision, with a real agent and the rea
       [BIN, "--console-url", server.url, "--reconcile-interval", "600000", "--data-dir", join(dirs.root, "agent"), "--cache-dir", dirs.cacheDir, "--conf-dir", confDir, "--netns-dir", "/run/netns", "--hostname", hostname, "--cni-path", "/opt/cni/bin:/usr/lib/cni", "--plugin-timeout", "20000", "--join-token", token],
       { env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" }, stdio: "ignore" },
     );
+    agents.push(agent);
     const hostId = await waitFor("the host to enrol", async () => (await t.db.host.findUnique({ where: { name: hostname } }))?.id);
 
     const sandboxes: { name: string; id: string }[] = [];
@@ -109,5 +112,63 @@ describe.runIf(isRoot)("apply the latest revision, with a real agent and the rea
     expect(job.kind).toBe("reapply");
     expect(job.logs.map((l) => l.line)).toEqual(expect.arrayContaining([expect.stringMatching(/^DEL .* with revision 1/), expect.stringMatching(/^ADD /)]));
     expect(await operator.caller.networks.usage({ id: network.id })).toMatchObject({ behind: 0 });
+  });
+
+  it("SIGKILLed in the middle of the ADD with the new revision: the restart DELs with the new config, the retry converges, nothing leaks", async () => {
+    const admin = await t.callerAs("admin", "root-admin2");
+    const operator = await t.callerAs("operator", "op2");
+    const plugins = createPluginDir();
+    cleanups.push(async () => plugins.cleanup());
+    // The first ADD of the chained plugin waits: bridge and host-local of revision 2 have run.
+    plugins.install("sywait", { ADD: { sleepMs: 60_000, times: 1, then: {} } });
+    const dirs = await createTestDirs();
+    cleanups.push(() => dirs.remove());
+    const { conflist, names } = bridgeConflist({ dataDir: dirs.dataDir, ipv4: true });
+    cleanups.push(() => deleteBridge(names.bridge));
+    const network = await operator.caller.networks.create({ text: JSON.stringify(conflist), comment: "" });
+    const hostname = `sytest-${randomSuffix()}`;
+    const agentDir = join(dirs.root, "agent");
+    const args = [BIN, "--console-url", server.url, "--reconcile-interval", "600000", "--data-dir", agentDir, "--cache-dir", dirs.cacheDir, "--conf-dir", join(dirs.root, "net.d"), "--netns-dir", "/run/netns", "--hostname", hostname, "--cni-path", `${plugins.dir}:/opt/cni/bin:/usr/lib/cni`, "--plugin-timeout", "90000"];
+    mkdirSync(join(dirs.root, "net.d"), { recursive: true });
+    const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
+    const start = (extra: string[]) => {
+      const proc = spawn(process.execPath, [...args, ...extra], { env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" }, stdio: "ignore" });
+      agents.push(proc);
+      return proc;
+    };
+    const first = start(["--join-token", token]);
+    const hostId = await waitFor("the host to enrol", async () => (await t.db.host.findUnique({ where: { name: hostname } }))?.id);
+    const name = `sytest-${randomSuffix()}`;
+    cleanups.push(async () => spawn("ip", ["netns", "del", name]));
+    const { attachment } = await operator.caller.attachments.create({ hostId, networkId: network.id, target: { kind: "sandbox", name }, ifName: "eth0", portMappings: [] });
+    await waitFor("attachment ready", async () => (await t.db.attachment.findUniqueOrThrow({ where: { id: attachment.id } })).state === "ready");
+
+    const upper = names.v4Subnet.replace(/\.0\/24$/, ".128/25");
+    const r2 = JSON.parse(JSON.stringify(conflist)) as { plugins: Record<string, unknown>[] };
+    (r2.plugins[0]!.ipam as { ranges: { subnet: string }[][] }).ranges = [[{ subnet: upper }]];
+    r2.plugins.push({ type: "sywait" });
+    await operator.caller.networks.update({ id: network.id, text: JSON.stringify(r2), comment: "", expectedRevision: 1 });
+    const { queued } = await operator.caller.networks.applyLatest({ networkId: network.id });
+    expect(queued).toHaveLength(1);
+    await waitFor("the chained plugin's ADD", async () => plugins.calls("sywait").some((c) => c.command === "ADD"));
+    // The intent names the step in flight: the ADD with revision 2's config.
+    const intent = JSON.parse(readFileSync(join(agentDir, "intents", `${attachment.id}.json`), "utf8")) as { kind: string; conflist: { plugins: { type: string }[] } };
+    expect(intent.kind).toBe("attach");
+    expect(intent.conflist.plugins.map((p) => p.type)).toContain("sywait");
+    first.kill("SIGKILL");
+    await new Promise((r) => first.once("exit", r));
+
+    start([]);
+    await waitFor("the reapply to succeed on a later attempt", async () => (await t.db.operation.findUniqueOrThrow({ where: { id: queued[0]!.operationId } })).status === "succeeded", 90_000);
+    const op = await t.db.operation.findUniqueOrThrow({ where: { id: queued[0]!.operationId } });
+    expect(op.attempt).toBeGreaterThanOrEqual(2);
+    const row = await t.db.attachment.findUniqueOrThrow({ where: { id: attachment.id } });
+    expect(row).toMatchObject({ networkRevision: 2, state: "ready" });
+    const [address] = await getGlobalAddrs(name, "eth0");
+    expect(Number(address!.split("/")[0]!.split(".")[3])).toBeGreaterThan(128);
+    // One lease (the new one), one veth: neither the old revision nor the interrupted attempt left anything.
+    const leases = (await readLeases(dirs.dataDir, names.network)).map((l) => l.ip);
+    expect(leases).toEqual([address!.split("/")[0]]);
+    expect((await listLinks()).filter((l) => l.kind === "veth" && l.master === names.bridge)).toHaveLength(1);
   });
 });
