@@ -24,14 +24,24 @@ export async function indexSubnets(tx: Db | DbTx, networkId: string, conflist: C
 export async function overlapWarnings(db: Db | DbTx, conflist: Conflist, exceptId?: string): Promise<ConfigIssue[]> {
   const cidrs = networkSubnets(conflist);
   if (cidrs.length === 0) return [];
+  // One GiST lookup per subnet (LATERAL, bounded), then the few networks found by primary key: no
+  // plan here reads every network.
   const others = await db.$queryRaw<{ name: string; conflist: Conflist }[]>`
     SELECT n.name, r.conflist
-    FROM "Network" n
+    FROM (
+      SELECT DISTINCT hit."networkId"
+      FROM jsonb_array_elements_text(${JSON.stringify(cidrs)}::jsonb) AS c
+      CROSS JOIN LATERAL (
+        SELECT s."networkId" FROM "NetworkSubnet" s
+        WHERE s.cidr && network(c::inet)::inet AND s."networkId" <> ${exceptId ?? ""}::text
+        LIMIT ${MAX_OVERLAPPING_NETWORKS + 1}
+      ) AS hit
+      LIMIT ${MAX_OVERLAPPING_NETWORKS + 1}
+    ) AS hit
+    -- OFFSET 0 keeps this a lookup by primary key per network found (not a hash join over all).
+    CROSS JOIN LATERAL (SELECT id, name, "latestRevision" FROM "Network" WHERE id = hit."networkId" OFFSET 0) AS n
     JOIN "NetworkRevision" r ON r."networkId" = n.id AND r.number = n."latestRevision"
-    WHERE n.id IN (
-      SELECT s."networkId" FROM jsonb_array_elements_text(${JSON.stringify(cidrs)}::jsonb) AS c
-      JOIN "NetworkSubnet" s ON s.cidr && network(c::inet)::inet
-    ) AND n.id <> ${exceptId ?? ""}::text AND n.name <> ${conflist.name}::text
+    WHERE n.name <> ${conflist.name}::text
     ORDER BY n.name
     LIMIT ${MAX_OVERLAPPING_NETWORKS}`;
   return findSubnetOverlaps(conflist, others);
