@@ -45,12 +45,15 @@ export function ApplyLatestToAll({ id }: { id: string }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const can = useCan();
-  const usage = useQuery(trpc.networks.usage.queryOptions({ id }));
   const [asking, setAsking] = useState(false);
+  const [applied, setApplied] = useState(false);
+  // After "apply", the counts follow the jobs until none is behind (the jobs' own view streams them).
+  const usage = useQuery(trpc.networks.usage.queryOptions({ id }, { refetchInterval: (q) => (applied && (q.state.data?.behind ?? 0) > 0 ? 2000 : false) }));
   const apply = useMutation(
     trpc.networks.applyLatest.mutationOptions({
       onSuccess: () => {
         setAsking(false);
+        setApplied(true);
         void queryClient.invalidateQueries({ queryKey: trpc.networks.pathKey() });
         void queryClient.invalidateQueries({ queryKey: trpc.attachments.pathKey() });
       },
