@@ -45,8 +45,9 @@ test("an admin creates a bridge network with the form, edits it, diffs, rolls ba
   await expect(diff).toContainText('-       "gateway": "10.88.0.1"');
   await expect(diff).toContainText('+       "gateway": "10.88.0.254"');
 
-  // Roll back to revision 1: a new revision 3 with the old content.
+  // Roll back to revision 1: asked first, then a new revision 3 with the old content.
   await page.getByRole("button", { name: "Roll back to r1" }).click();
+  await page.getByRole("alertdialog", { name: "Roll back lab-bridge to r1?" }).getByRole("button", { name: "Confirm rollback" }).click();
   await expect(history.getByRole("row")).toHaveCount(4);
   await expect(history).toContainText("Rollback to revision 1");
   await expect(page.getByLabel("Current conflist")).toContainText('"gateway": "10.88.0.1"');

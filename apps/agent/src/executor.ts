@@ -9,7 +9,7 @@ import { deleteSandbox, ensureSandbox, netnsPathOf, sandboxLoopbackUp } from "./
 export const OperationPayload = z.object({
   operationId: z.string().min(1).max(64),
   attempt: z.number().int().min(1),
-  kind: z.enum(["attach", "check", "detach"]),
+  kind: z.enum(["attach", "check", "detach", "reapply"]),
   generation: z.number().int(),
   attachment: z.object({
     id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/),
@@ -29,7 +29,9 @@ export const OperationPayload = z.object({
     networkRevision: z.number().int(),
   }),
   conflist: z.record(z.string(), z.unknown()),
-});
+  /** reapply: the revision the attachment runs now, DELed before the ADD with `conflist`. */
+  previous: z.object({ networkRevision: z.number().int(), conflist: z.record(z.string(), z.unknown()) }).optional(),
+}).refine((p) => p.kind !== "reapply" || p.previous !== undefined, { message: "a reapply needs the previous revision's config", path: ["previous"] });
 export type OperationPayload = z.infer<typeof OperationPayload>;
 
 export interface Outcome {
@@ -62,20 +64,27 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Loads a revision's config; its network name must be the attachment's (the cache and leases are named by it). */
+function loadRevision(conflist: Record<string, unknown>, networkName: string, revision: number): NetworkConfigList {
+  const net = loadNetworkList(JSON.stringify(conflist), { source: `network ${networkName} revision ${revision}` });
+  if (net.name !== networkName) throw new Error(`the config's network name "${net.name}" is not the attachment's "${networkName}"`);
+  return net;
+}
+
 /** Loads and checks the operation's network and attachment ids; throws with a clear message. */
-export function prepare(payload: OperationPayload, netnsDir: string): { net: NetworkConfigList; rt: RuntimeConf } {
+export function prepare(payload: OperationPayload, netnsDir: string): { net: NetworkConfigList; rt: RuntimeConf; previous?: NetworkConfigList } {
   const a = payload.attachment;
   validateContainerId(a.containerId);
   validateIfName(a.ifName);
-  const net = loadNetworkList(JSON.stringify(payload.conflist), { source: `network ${a.networkName} revision ${a.networkRevision}` });
-  if (net.name !== a.networkName) throw new Error(`the config's network name "${net.name}" is not the attachment's "${a.networkName}"`);
+  const net = loadRevision(payload.conflist, a.networkName, a.networkRevision);
+  const previous = payload.previous ? loadRevision(payload.previous.conflist, a.networkName, payload.previous.networkRevision) : undefined;
   const rt: RuntimeConf = {
     containerId: a.containerId,
     ifName: a.ifName,
     netns: netnsPathOf(a.targetKind, a.target, netnsDir),
     ...(a.capabilityArgs.portMappings ? { capabilityArgs: { portMappings: a.capabilityArgs.portMappings } } : {}),
   };
-  return { net, rt };
+  return { net, rt, ...(previous ? { previous } : {}) };
 }
 
 /**
@@ -92,21 +101,24 @@ export async function executeOperation(deps: ExecutorDeps, payload: OperationPay
     say({ stream: "agent", line: `refused: ${describe(error)}` });
     return { outcome: "failed", error: `refused by the agent: ${describe(error)}`, retryable: false };
   }
-  const { net, rt } = prepared;
-  await deps.intents.write({
-    operationId: payload.operationId,
-    attempt: payload.attempt,
-    kind: payload.kind,
-    attachmentId: a.id,
-    networkName: net.name,
-    containerId: rt.containerId,
-    ifName: rt.ifName,
-    netns: rt.netns,
-    conflist: payload.conflist,
-    capabilityArgs: rt.capabilityArgs ?? {},
-    startedAt: new Date(),
-  });
+  const { net, rt, previous } = prepared;
+  const intend = (kind: "attach" | "check" | "detach", conflist: Record<string, unknown>) =>
+    deps.intents.write({
+      operationId: payload.operationId,
+      attempt: payload.attempt,
+      kind,
+      attachmentId: a.id,
+      networkName: net.name,
+      containerId: rt.containerId,
+      ifName: rt.ifName,
+      netns: rt.netns,
+      conflist,
+      capabilityArgs: rt.capabilityArgs ?? {},
+      startedAt: new Date(),
+    });
   try {
+    if (payload.kind === "reapply") return await reapply(deps, payload, { net, previous: previous!, rt, intend }, say);
+    await intend(payload.kind, payload.conflist);
     switch (payload.kind) {
       case "attach":
         return await attach(deps, payload, net, rt, say);
@@ -128,6 +140,29 @@ export async function executeOperation(deps: ExecutorDeps, payload: OperationPay
     say({ stream: "agent", line: `failed: ${describe(error)}` });
     return { outcome: "failed", error: describe(error), retryable: isRetryable(error) };
   }
+}
+
+/**
+ * Moves an attachment to another revision of its network: DEL with the revision it runs, then ADD
+ * with the new one (DEL first again when a cache entry or an earlier attempt says so). The intent
+ * record names the config of the step in flight, so a crash at any point is undone by a DEL with
+ * the config the host may hold (the old one, then the new one); the retry starts over.
+ */
+async function reapply(
+  deps: ExecutorDeps,
+  payload: OperationPayload,
+  step: { net: NetworkConfigList; previous: NetworkConfigList; rt: RuntimeConf; intend: (kind: "attach" | "detach", conflist: Record<string, unknown>) => Promise<void> },
+  say: (line: JobLine) => void,
+): Promise<Outcome> {
+  const { net, previous, rt } = step;
+  const from = payload.previous!.networkRevision;
+  const to = payload.attachment.networkRevision;
+  await step.intend("detach", payload.previous!.conflist);
+  say({ stream: "agent", line: `DEL ${previous.name} ${rt.containerId} ${rt.ifName} with revision ${from} (${rt.netns})` });
+  await deps.runtime.delNetworkList(previous, rt);
+  await step.intend("attach", payload.conflist);
+  say({ stream: "agent", line: `revision ${from} removed; ADD with revision ${to}` });
+  return attach(deps, payload, net, rt, say);
 }
 
 async function attach(deps: ExecutorDeps, payload: OperationPayload, net: NetworkConfigList, rt: RuntimeConf, say: (line: JobLine) => void): Promise<Outcome> {

@@ -139,6 +139,9 @@ export function createTrpcHttpHandler(deps: () => Promise<ConsoleDeps>, options:
       req: forwarded,
       router: appRouter,
       maxBatchSize: opts.maxBatchSize,
+      // Queries whose input outgrows a URL (a draft config, files to preview) may be POSTed; they
+      // pass the same Origin and content-type screen as mutations. A mutation is never a GET.
+      allowMethodOverride: true,
       createContext: ({ resHeaders }) =>
         createContextInner({
           ...d,

@@ -36,6 +36,10 @@ export const RollbackNetworkInput = z.object({
   toRevision: z.number().int().positive(),
   expectedRevision: z.number().int().positive(),
 });
+/** A draft to check while it is edited; `id` is the network being edited (its own subnets are no overlap). */
+export const ValidateNetworkInput = z.object({ text: ConfigText, id: Id.optional() });
+/** Apply the latest revision to all of a network's attachments on older ones, or to those named. */
+export const ApplyLatestInput = z.object({ networkId: Id, attachmentIds: z.array(Id).min(1).max(500).optional() });
 export const DeleteNetworkInput = z.object({ id: Id, confirmName: z.string().max(200) });
 export const ImportNetworksInput = z.object({
   files: z

@@ -33,7 +33,7 @@ describe(`createTestDb (${process.env.SWITCHYARD_TEST_DB ?? "pglite"})`, () => {
     const network = await a.db.network.create({ data: { name: "lan" } });
     await a.db.$transaction(async (tx) => {
       await tx.networkRevision.create({
-        data: { networkId: network.id, number: 1, conflist: { cniVersion: "1.0.0", plugins: [] } as Prisma.InputJsonValue, authorId: user.id },
+        data: { networkId: network.id, number: 1, conflist: { cniVersion: "1.0.0", plugins: [] } as Prisma.InputJsonValue, text: '{"cniVersion":"1.0.0","plugins":[]}', authorId: user.id },
       });
       await tx.network.update({ where: { id: network.id }, data: { latestRevision: 1 } });
     });

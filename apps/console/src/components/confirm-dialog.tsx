@@ -11,7 +11,9 @@ import type { ReactNode } from "react";
 export function ConfirmDialog(props: {
   open: boolean;
   title: string;
-  description: ReactNode;
+  /** What confirming does; `children` is the same, for longer content. */
+  description?: ReactNode;
+  children?: ReactNode;
   confirmLabel: string;
   danger?: boolean;
   pending?: boolean;
@@ -26,7 +28,7 @@ export function ConfirmDialog(props: {
         <AlertDialog.Content className="dialog-content">
           <AlertDialog.Title className="dialog-title">{props.title}</AlertDialog.Title>
           <AlertDialog.Description asChild>
-            <div>{props.description}</div>
+            <div>{props.description ?? props.children}</div>
           </AlertDialog.Description>
           {props.error && <div className="error-box" role="alert">{props.error}</div>}
           <div className="row" style={{ marginTop: 16, justifyContent: "flex-end" }}>

@@ -7,9 +7,11 @@ import { useRouter } from "next/navigation";
 import { useRef, useState } from "react";
 import { errorIssues, errorMessage, useTRPC, useTRPCClient } from "~/trpc/react";
 import { ConfigEditor } from "./config-editor";
+import { ConfirmDialog } from "./confirm-dialog";
 import { downloadConfigFiles } from "./download";
 import { NetworkEditor } from "./network-editor";
 import { formFromConflist } from "./network-form-model";
+import { AffectedAttachments, ApplyLatestToAll } from "./network-usage";
 import { RevisionDiff } from "./revision-diff";
 import { useCan } from "./user-context";
 import { AbsoluteTime } from "./relative-time";
@@ -23,9 +25,10 @@ export function NetworkDetail({ id }: { id: string }) {
   const revisions = useQuery(trpc.networks.revisions.queryOptions({ id }));
   const [editing, setEditing] = useState(false);
   const [compare, setCompare] = useState<number[]>([]);
+  const [rollbackTo, setRollbackTo] = useState<number | null>(null);
   const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.networks.pathKey() });
   const update = useMutation(trpc.networks.update.mutationOptions({ onSuccess: () => { setEditing(false); void invalidate(); } }));
-  const rollback = useMutation(trpc.networks.rollback.mutationOptions({ onSuccess: () => void invalidate() }));
+  const rollback = useMutation(trpc.networks.rollback.mutationOptions({ onSuccess: () => { setRollbackTo(null); void invalidate(); } }));
 
   if (network.error) {
     return (
@@ -53,10 +56,13 @@ export function NetworkDetail({ id }: { id: string }) {
         </div>
       </div>
       {n.warnings.map((w) => <div key={w.message} className="warn-box">Warning: {w.message}</div>)}
+      {!editing && <ApplyLatestToAll id={id} />}
       {editing ? (
         <div>
           <NetworkEditor
             key={n.latestRevision}
+            networkId={id}
+            affected={<AffectedAttachments id={id} />}
             initialForm={initialForm}
             initialText={n.text}
             serverIssues={errorIssues(update.error)}
@@ -72,7 +78,21 @@ export function NetworkDetail({ id }: { id: string }) {
       )}
 
       <h2>History</h2>
-      {rollback.error && <div className="error-box" role="alert">{errorMessage(rollback.error)}</div>}
+      <ConfirmDialog
+        open={rollbackTo !== null}
+        title={`Roll back ${n.name} to r${rollbackTo ?? ""}?`}
+        confirmLabel="Confirm rollback"
+        danger
+        pending={rollback.isPending}
+        onConfirm={() => rollbackTo !== null && rollback.mutate({ id, toRevision: rollbackTo, expectedRevision: n.latestRevision })}
+        onCancel={() => { setRollbackTo(null); rollback.reset(); }}
+      >
+        <p>
+          This saves r{rollbackTo ?? ""}&apos;s config as the new revision r{n.latestRevision + 1}. Attachments keep the revision they run until you apply the latest to them.
+        </p>
+        <AffectedAttachments id={id} />
+        {rollback.error && <div className="error-box" role="alert">{errorMessage(rollback.error)}</div>}
+      </ConfirmDialog>
       <table aria-label="Revision history">
         <thead>
           <tr><th>Compare</th><th>Revision</th><th>When</th><th>Who</th><th>Comment</th><th /></tr>
@@ -96,7 +116,7 @@ export function NetworkDetail({ id }: { id: string }) {
                 {can.editNetworks && r.number !== n.latestRevision && (
                   <button
                     disabled={rollback.isPending}
-                    onClick={() => rollback.mutate({ id, toRevision: r.number, expectedRevision: n.latestRevision })}
+                    onClick={() => setRollbackTo(r.number)}
                   >
                     Roll back to r{r.number}
                   </button>

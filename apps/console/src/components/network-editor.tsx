@@ -1,8 +1,9 @@
 "use client";
 
-import { parseNetworkConfig, serializeConflist, type ConfigIssue } from "@switchyard/cni/config";
-import { useMemo, useState } from "react";
+import { formatConfig, parseNetworkConfig, serializeConflist, type ConfigIssue } from "@switchyard/cni/config";
+import { useMemo, useState, type ReactNode } from "react";
 import { ConfigEditor } from "./config-editor";
+import { useDraftWarnings } from "./draft-check";
 import { NetworkForm } from "./network-form";
 import { buildConflist, formFieldOf, formFromConflist, type NetworkFormValues } from "./network-form-model";
 
@@ -13,9 +14,15 @@ export interface EditorSubmit {
 
 /**
  * Form for the common reference plugins, or the raw conflist in a JSON editor.
- * Both run the same validation the server runs; the server's answer wins.
+ * Both run the same validation the server runs; the server's answer wins. While the draft is
+ * edited the server is asked (debounced) for its overlaps with other networks; the text is saved
+ * as written (Format re-lays it out only when asked).
  */
 export function NetworkEditor(props: {
+  /** The network being edited: its own subnets are no overlap. */
+  networkId?: string;
+  /** Shown above the save button: who the change affects. */
+  affected?: ReactNode;
   initialForm?: NetworkFormValues | null;
   initialText: string;
   serverIssues: { path: (string | number)[]; message: string }[];
@@ -33,7 +40,9 @@ export function NetworkEditor(props: {
   const currentText = mode === "form" && form ? serializeConflist(buildConflist(form)) : text;
   const local = useMemo(() => parseNetworkConfig(currentText), [currentText]);
   const localErrors: ConfigIssue[] = local.ok ? [] : local.errors;
-  const warnings = local.warnings;
+  const remote = useDraftWarnings(currentText, { enabled: local.ok, ...(props.networkId ? { id: props.networkId } : {}) });
+  // The server repeats the config's own warnings; each message is shown once.
+  const warnings = [...new Map([...local.warnings, ...(local.ok ? (remote ?? []) : [])].map((w) => [w.message, w])).values()];
 
   const issues = submitted ? [...localErrors, ...props.serverIssues] : [];
   const fieldErrors: Partial<Record<keyof NetworkFormValues, string>> = {};
@@ -53,6 +62,14 @@ export function NetworkEditor(props: {
       setForm(asForm);
     }
     setMode(next);
+  }
+
+  function format() {
+    try {
+      setText(formatConfig(JSON.parse(text)));
+    } catch {
+      // Not JSON: the editor already underlines where.
+    }
   }
 
   function submit() {
@@ -78,7 +95,12 @@ export function NetworkEditor(props: {
       {mode === "form" && form ? (
         <NetworkForm value={form} onChange={setForm} errors={fieldErrors} />
       ) : (
-        <ConfigEditor label="Conflist JSON" value={text} onChange={setText} />
+        <>
+          <ConfigEditor label="Conflist JSON" value={text} onChange={setText} />
+          <button onClick={format} disabled={!local.ok} title="Indent by two spaces and put the well-known keys first (saved as shown)">
+            Format
+          </button>
+        </>
       )}
       {otherErrors.length > 0 && (
         <div className="error-box" role="alert">
@@ -87,10 +109,11 @@ export function NetworkEditor(props: {
       )}
       {props.serverError && issues.length === 0 && <div className="error-box" role="alert">{props.serverError}</div>}
       {warnings.length > 0 && (
-        <div className="warn-box">
+        <div className="warn-box" role="status" aria-label="Warnings">
           {warnings.map((w) => <div key={w.message}>Warning: {w.message}</div>)}
         </div>
       )}
+      {props.affected}
       <div className="row">
         <label style={{ flex: 1, margin: 0 }}>
           <span>Change comment</span>

@@ -1,14 +1,15 @@
 "use client";
 
-import { useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/react-query";
+import { useInfiniteQuery } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
 import Link from "next/link";
 import { useCallback, useMemo, useState } from "react";
 import { oneOf, useUrlState } from "~/lib/url-state";
-import { errorIssues, errorMessage, useTRPC, useTRPCClient, type RouterOutputs } from "~/trpc/react";
+import { errorMessage, useTRPC, useTRPCClient, type RouterOutputs } from "~/trpc/react";
 import { DataTable } from "./data-table";
 import { downloadConfigFiles } from "./download";
 import { SearchBox } from "./search-box";
+import { ImportPanel } from "./network-import";
 import { useCan } from "./user-context";
 import { AbsoluteTime } from "./relative-time";
 
@@ -86,50 +87,6 @@ export function NetworksList() {
         loading={networks.isLoading}
         empty={q ? `No network matches "${q}".` : <>No networks yet. <Link href="/networks/new">Create one</Link> or import conflists from /etc/cni/net.d.</>}
       />
-    </div>
-  );
-}
-
-function ImportPanel({ onDone }: { onDone: () => void }) {
-  const trpc = useTRPC();
-  const queryClient = useQueryClient();
-  const [pasted, setPasted] = useState("");
-  const [files, setFiles] = useState<{ fileName: string; text: string }[]>([]);
-  const importMut = useMutation(
-    trpc.networks.import.mutationOptions({ onSuccess: () => queryClient.invalidateQueries({ queryKey: trpc.networks.pathKey() }) }),
-  );
-  async function pick(list: FileList | null) {
-    setFiles(await Promise.all(Array.from(list ?? []).map(async (f) => ({ fileName: f.name, text: await f.text() }))));
-  }
-  const all = [...files, ...(pasted.trim() ? [{ fileName: "pasted.conflist", text: pasted }] : [])];
-  return (
-    <div className="panel">
-      <h2 style={{ marginTop: 0 }}>Import conflists</h2>
-      <label>
-        <span>Files (.conflist, .conf, .json)</span>
-        <input type="file" multiple accept=".conflist,.conf,.json" onChange={(e) => void pick(e.target.files)} />
-      </label>
-      <label>
-        <span>Or paste one config</span>
-        <textarea className="mono" rows={8} style={{ width: "100%" }} value={pasted} onChange={(e) => setPasted(e.target.value)} />
-      </label>
-      {importMut.error && (
-        <div className="error-box" role="alert">
-          {errorMessage(importMut.error)}
-          {errorIssues(importMut.error).slice(1).map((i) => <div key={i.path.join(".") + i.message}>{i.path.join(".")}: {i.message}</div>)}
-        </div>
-      )}
-      {importMut.data && (
-        <div className="ok-box">
-          {importMut.data.map((o) => <div key={o.fileName}>{o.fileName}: {o.name} {o.action} (r{o.revision})</div>)}
-        </div>
-      )}
-      <div className="row">
-        <button className="primary" disabled={all.length === 0 || importMut.isPending} onClick={() => importMut.mutate({ files: all })}>
-          Import {all.length || ""} file{all.length === 1 ? "" : "s"}
-        </button>
-        <button onClick={onDone}>Close</button>
-      </div>
     </div>
   );
 }

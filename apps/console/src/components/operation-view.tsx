@@ -8,6 +8,7 @@ import { Fragment, useRef, useState } from "react";
 import { routeGateway, type CniResult } from "~/lib/cni-result";
 import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
 import { AbsoluteTime, RelativeTime } from "./relative-time";
+import { ApplyLatestToAttachment } from "./network-usage";
 import { StateBadge } from "./state-badge";
 import { useCan } from "./user-context";
 import { formatTime } from "~/lib/time";
@@ -91,6 +92,7 @@ export function OperationView({ id }: { id: string }) {
           {o.status === "queued" && o.attempt > 0 && <><dt>Next attempt</dt><dd><RelativeTime date={o.notBefore} /></dd></>}
         </dl>
       </div>
+      <ApplyLatestToAttachment attachmentId={o.attachmentId} />
       {o.error && <div className={o.status === "failed" ? "error-box" : "warn-box"} role="alert">{o.error}</div>}
 
       <h2>Log</h2>

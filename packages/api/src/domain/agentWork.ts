@@ -17,7 +17,7 @@ export function backoffMs(attempt: number): number {
 export interface ClaimedOperation {
   operationId: string;
   attempt: number;
-  kind: "attach" | "check" | "detach";
+  kind: "attach" | "check" | "detach" | "reapply";
   generation: number;
   claimedUntil: Date;
   attachment: {
@@ -30,13 +30,17 @@ export interface ClaimedOperation {
     networkName: string;
     networkRevision: number;
   };
-  /** The conflist of the attachment's network revision. */
+  /** The conflist of the attachment's network revision (reapply: of the revision it moves to). */
   conflist: unknown;
+  /** reapply: the revision the attachment runs now, to DEL before the ADD with `conflist`. */
+  previous?: { networkRevision: number; conflist: unknown };
 }
 
 /** A row of the claim statement: the operation and its attachment's columns side by side. */
-type ClaimRow = Omit<ClaimedOperation, "claimedUntil" | "attachment"> &
+type ClaimRow = Omit<ClaimedOperation, "claimedUntil" | "attachment" | "previous"> &
   Omit<ClaimedOperation["attachment"], "id"> & {
+    previousRevision: number | null;
+    previousConflist: unknown;
     /** "claimed", or "expired": a claim that ran out on its last attempt (the agent died or hung every time). */
     row: "claimed" | "expired";
     attachmentId: string;
@@ -60,7 +64,7 @@ export async function claimOperations(ctx: AgentCtx, max: number, options: { slo
   const at = now.toISOString();
   const rows = await ctx.db.$queryRaw<ClaimRow[]>`
     WITH head AS (
-      SELECT DISTINCT ON (o."attachmentId") o.id, o.seq, o.kind, o.generation, o."attachmentId", o.status, o.attempt, o."maxAttempts", o."notBefore", o."claimedUntil"
+      SELECT DISTINCT ON (o."attachmentId") o.id, o.seq, o.kind, o.generation, o."attachmentId", o."toRevision", o.status, o.attempt, o."maxAttempts", o."notBefore", o."claimedUntil"
       FROM "Operation" o
       WHERE o."hostId" = ${ctx.agent.hostId}::text AND o.status IN ('queued', 'running')
       ORDER BY o."attachmentId", o.seq
@@ -83,30 +87,33 @@ export async function claimOperations(ctx: AgentCtx, max: number, options: { slo
         "startedAt" = ${at}::timestamptz AT TIME ZONE 'UTC'
       FROM due
       WHERE o.id = due.id AND o.status = due.status AND o.attempt = due.attempt
-      RETURNING o.id, o.seq, o.kind, o.attempt, o.generation, o."attachmentId"
+      RETURNING o.id, o.seq, o.kind, o.attempt, o.generation, o."attachmentId", o."toRevision"
     ),
     moved AS (
       UPDATE "Attachment" a SET
-        state = (CASE WHEN claimed.kind = 'attach' THEN 'applying' ELSE 'detaching' END)::"AttachmentState",
+        state = (CASE WHEN claimed.kind IN ('attach', 'reapply') THEN 'applying' ELSE 'detaching' END)::"AttachmentState",
         "updatedAt" = ${at}::timestamptz AT TIME ZONE 'UTC'
       FROM claimed
       WHERE a.id = claimed."attachmentId" AND a.generation = claimed.generation AND claimed.kind <> 'check'
     ),
     expired AS (
-      SELECT id, attempt, seq, kind, generation, "attachmentId" FROM head
+      SELECT id, attempt, seq, kind, generation, "attachmentId", "toRevision" FROM head
       WHERE status = 'running' AND "claimedUntil" < ${at}::timestamptz AT TIME ZONE 'UTC' AND attempt >= "maxAttempts"
     ),
     picked AS (
       SELECT 'claimed' AS row, * FROM claimed
       UNION ALL
-      SELECT 'expired' AS row, id, seq, kind, attempt, generation, "attachmentId" FROM expired
+      SELECT 'expired' AS row, id, seq, kind, attempt, generation, "attachmentId", "toRevision" FROM expired
     )
     SELECT p.row, p.id AS "operationId", p.attempt, p.kind::text AS kind, p.generation, a.id AS "attachmentId",
            a."containerId", a."ifName", a."targetKind"::text AS "targetKind", a.target, a."capabilityArgs",
-           a."networkName", a."networkRevision", r.conflist
+           a."networkName", COALESCE(p."toRevision", a."networkRevision") AS "networkRevision", r.conflist,
+           pr.number AS "previousRevision", pr.conflist AS "previousConflist"
     FROM picked p
     JOIN "Attachment" a ON a.id = p."attachmentId"
-    LEFT JOIN "NetworkRevision" r ON r."networkId" = a."networkId" AND r.number = a."networkRevision"
+    LEFT JOIN "NetworkRevision" r ON r."networkId" = a."networkId" AND r.number = COALESCE(p."toRevision", a."networkRevision")
+    -- reapply: the revision the attachment runs until it succeeds, DELed first.
+    LEFT JOIN "NetworkRevision" pr ON p.kind = 'reapply' AND pr."networkId" = a."networkId" AND pr.number = a."networkRevision"
     ORDER BY p.seq`;
   const expired = rows.filter((r) => r.row === "expired");
   if (expired.length > 0) {
@@ -124,6 +131,7 @@ export async function claimOperations(ctx: AgentCtx, max: number, options: { slo
         claimedUntil,
         attachment: { id: r.attachmentId, containerId: r.containerId, ifName: r.ifName, targetKind: r.targetKind, target: r.target, capabilityArgs: r.capabilityArgs, networkName: r.networkName, networkRevision: r.networkRevision },
         conflist: r.conflist ?? null,
+        ...(r.kind === "reapply" && r.previousRevision !== null ? { previous: { networkRevision: r.previousRevision, conflist: r.previousConflist } } : {}),
       };
     });
 }
@@ -254,25 +262,31 @@ async function finish(ctx: AgentCtx, outcomes: CompleteInput[], now: Date): Prom
                             ELSE ${at}::timestamptz AT TIME ZONE 'UTC' END
       FROM input i
       WHERE o.id = i.id AND o."hostId" = ${ctx.agent.hostId}::text AND o.status = 'running' AND o.attempt = i.attempt
-      RETURNING i.n, o.id, o."attachmentId", o.attempt, o.generation, o.kind, o.status, i.error, i.result, i.lines
+      RETURNING i.n, o.id, o."attachmentId", o.attempt, o.generation, o.kind, o."toRevision", o.status, i.error, i.result, i.lines
     ),
     logged AS (
       INSERT INTO "OperationLog" ("operationId", attempt, at, stream, line)
       SELECT closed.id, closed.attempt, l.at::timestamptz AT TIME ZONE 'UTC', l.stream, l.line
       FROM closed, jsonb_to_recordset(closed.lines) AS l(at text, stream text, line text)
     ),
+    -- State, result and error follow an operation that serves the latest desired generation. A
+    -- reapply that succeeded moves the revision whatever came after it (a detach queued behind it
+    -- DELs what the host now runs).
     moved AS (
       UPDATE "Attachment" a SET
-        state = CASE WHEN closed.status = 'succeeded' THEN (CASE WHEN closed.kind = 'detach' THEN 'detached' ELSE 'ready' END)::"AttachmentState"
+        state = CASE WHEN a.generation <> closed.generation THEN a.state
+                     WHEN closed.status = 'succeeded' THEN (CASE WHEN closed.kind = 'detach' THEN 'detached' ELSE 'ready' END)::"AttachmentState"
                      WHEN closed.status = 'failed' THEN 'failed'::"AttachmentState"
                      ELSE a.state END,
-        result = CASE WHEN closed.status = 'succeeded' AND closed.kind = 'attach' THEN COALESCE(closed.result, a.result) ELSE a.result END,
-        "lastError" = CASE WHEN closed.status = 'succeeded' THEN ''
+        result = CASE WHEN a.generation = closed.generation AND closed.status = 'succeeded' AND closed.kind IN ('attach', 'reapply') THEN COALESCE(closed.result, a.result) ELSE a.result END,
+        "lastError" = CASE WHEN a.generation <> closed.generation THEN a."lastError"
+                           WHEN closed.status = 'succeeded' THEN ''
                            WHEN closed.status = 'failed' THEN closed.error
                            ELSE 'attempt ' || closed.attempt || ' failed, retrying: ' || closed.error END,
+        "networkRevision" = CASE WHEN closed.status = 'succeeded' AND closed.kind = 'reapply' THEN closed."toRevision" ELSE a."networkRevision" END,
         "updatedAt" = ${at}::timestamptz AT TIME ZONE 'UTC'
       FROM closed
-      WHERE a.id = closed."attachmentId" AND a.generation = closed.generation
+      WHERE a.id = closed."attachmentId" AND (a.generation = closed.generation OR (closed.kind = 'reapply' AND closed.status = 'succeeded'))
     )
     SELECT closed.n, closed.id, closed."attachmentId", closed.attempt, closed.status::text AS status,
            EXISTS (SELECT 1 FROM "Operation" q WHERE q."attachmentId" = closed."attachmentId" AND q.status = 'queued') AS more

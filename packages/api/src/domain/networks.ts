@@ -1,17 +1,11 @@
-import {
-  conflistFileName,
-  findSubnetOverlaps,
-  parseNetworkConfig,
-  serializeConflist,
-  type Conflist,
-  type ConfigIssue,
-} from "@switchyard/cni/config";
+import { parseNetworkConfig, type Conflist, type ConfigIssue } from "@switchyard/cni/config";
 import { mapPrismaError, type Db, type DbTx, type Prisma } from "@switchyard/db";
 import { writeAudit } from "../audit";
 import type { Context } from "../context";
 import { ApiError } from "../errors";
+import { indexSubnets, overlapWarnings } from "./networkSubnets";
 
-type Ctx = Pick<Context, "db" | "events" | "session" | "meta">;
+export type Ctx = Pick<Context, "db" | "events" | "session" | "meta">;
 
 export interface SavedNetwork {
   id: string;
@@ -35,25 +29,22 @@ export function parseOrThrow(text: string, pathPrefix: (string | number)[] = [])
   return { conflist: result.conflist, warnings: result.warnings };
 }
 
-async function latestConflists(db: Db | DbTx, exceptId?: string): Promise<{ name: string; conflist: Conflist }[]> {
-  // One join of fixed shape: one OR clause per network made Prisma compile and cache a new plan
-  // at every count of networks (memory and time growing with each create).
-  return db.$queryRaw<{ name: string; conflist: Conflist }[]>`
-    SELECT n.name, r.conflist FROM "Network" n
-    JOIN "NetworkRevision" r ON r."networkId" = n.id AND r.number = n."latestRevision"
-    WHERE ${exceptId ?? null}::text IS NULL OR n.id <> ${exceptId ?? null}::text`;
+/**
+ * What saving `text` would give, without writing anything: the validation errors, the config's
+ * own warnings and overlaps with other networks (the editor asks while the user types, the
+ * import preview per file). `id` is the network being edited: its own subnets are not an overlap.
+ */
+export async function validateDraft(db: Db, input: { text: string; id?: string }): Promise<{ ok: boolean; errors: ConfigIssue[]; warnings: ConfigIssue[] }> {
+  const result = parseNetworkConfig(input.text);
+  if (!result.ok) return { ok: false, errors: result.errors, warnings: result.warnings };
+  return { ok: true, errors: [], warnings: [...result.warnings, ...(await overlapWarnings(db, result.conflist, input.id))] };
 }
 
-/** Overlap with other networks' subnets is a warning, never a refusal. */
-export async function overlapWarnings(db: Db | DbTx, conflist: Conflist, exceptId?: string): Promise<ConfigIssue[]> {
-  return findSubnetOverlaps(conflist, await latestConflists(db, exceptId));
-}
-
-function asJson(conflist: Conflist): Prisma.InputJsonValue {
+export function asJson(conflist: Conflist): Prisma.InputJsonValue {
   return conflist as unknown as Prisma.InputJsonValue;
 }
 
-function rethrowConflict(err: unknown, name: string): never {
+export function rethrowConflict(err: unknown, name: string): never {
   if (mapPrismaError(err)?.code === "CONFLICT") {
     throw new ApiError("CONFLICT", `A network named "${name}" already exists`, [
       { path: ["name"], message: `"${name}" is taken`, severity: "error" },
@@ -72,11 +63,12 @@ export async function createNetwork(ctx: Ctx, input: { text: string; comment: st
           name: conflist.name,
           latestRevision: 1,
           revisions: {
-            create: { number: 1, conflist: asJson(conflist), comment: input.comment, authorId: actor.id, authorName: actor.username },
+            create: { number: 1, conflist: asJson(conflist), text: input.text, comment: input.comment, authorId: actor.id, authorName: actor.username },
           },
         },
         select: { id: true, name: true },
       });
+      await indexSubnets(tx, network.id, conflist);
       await writeAudit(tx, ctx, {
         action: "networks.create",
         targetType: "network",
@@ -91,14 +83,14 @@ export async function createNetwork(ctx: Ctx, input: { text: string; comment: st
   return saved;
 }
 
-async function loadLatest(db: Db | DbTx, id: string) {
+export async function loadLatest(db: Db | DbTx, id: string) {
   const network = await db.network.findUnique({ where: { id }, select: { id: true, name: true, latestRevision: true } });
   if (!network) throw new ApiError("NOT_FOUND", `Network ${id} not found`);
   const revision = await db.networkRevision.findUnique({
     where: { networkId_number: { networkId: id, number: network.latestRevision } },
-    select: { conflist: true },
+    select: { conflist: true, text: true },
   });
-  return { ...network, conflist: revision?.conflist as unknown as Conflist };
+  return { ...network, conflist: revision?.conflist as unknown as Conflist, text: revision?.text ?? "" };
 }
 
 /**
@@ -107,7 +99,7 @@ async function loadLatest(db: Db | DbTx, id: string) {
  */
 async function writeRevision(
   ctx: Ctx,
-  input: { id: string; conflist: Conflist; comment: string; expectedRevision: number; action: string },
+  input: { id: string; conflist: Conflist; text: string; comment: string; expectedRevision: number; action: string },
 ): Promise<{ id: string; name: string; revision: number }> {
   const actor = ctx.session!.user;
   const saved = await ctx.db
@@ -131,11 +123,13 @@ async function writeRevision(
           networkId: input.id,
           number,
           conflist: asJson(input.conflist),
+          text: input.text,
           comment: input.comment,
           authorId: actor.id,
           authorName: actor.username,
         },
       });
+      await indexSubnets(tx, input.id, input.conflist);
       await writeAudit(tx, ctx, {
         action: input.action,
         targetType: "network",
@@ -166,19 +160,20 @@ export async function rollbackNetwork(
 ): Promise<SavedNetwork> {
   const target = await ctx.db.networkRevision.findUnique({
     where: { networkId_number: { networkId: input.id, number: input.toRevision } },
-    select: { conflist: true },
+    select: { text: true },
   });
   if (!target) throw new ApiError("NOT_FOUND", `Network ${input.id} has no revision ${input.toRevision}`);
-  // Re-validate: rules may have tightened since the old revision was saved.
-  const { conflist, warnings } = parseOrThrow(JSON.stringify(target.conflist));
+  // Re-validate: rules may have tightened since the old revision was saved. The text is copied byte for byte.
+  const { conflist, warnings } = parseOrThrow(target.text);
   const saved = await writeRevision(ctx, {
     id: input.id,
     conflist,
+    text: target.text,
     comment: `Rollback to revision ${input.toRevision}`,
     expectedRevision: input.expectedRevision,
     action: "networks.rollback",
   });
-  return { ...saved, warnings };
+  return { ...saved, warnings: [...warnings, ...(await overlapWarnings(ctx.db, conflist, saved.id))] };
 }
 
 export async function deleteNetwork(ctx: Ctx, input: { id: string; confirmName: string }): Promise<void> {
@@ -211,7 +206,7 @@ export async function deleteNetwork(ctx: Ctx, input: { id: string; confirmName: 
 
 export async function getNetwork(db: Db, id: string) {
   const latest = await loadLatest(db, id);
-  return { ...latest, text: serializeConflist(latest.conflist), warnings: await overlapWarnings(db, latest.conflist, id) };
+  return { ...latest, warnings: await overlapWarnings(db, latest.conflist, id) };
 }
 
 export async function listRevisions(db: Db, id: string) {
@@ -227,103 +222,8 @@ export async function listRevisions(db: Db, id: string) {
 export async function getRevision(db: Db, id: string, number: number) {
   const rev = await db.networkRevision.findUnique({
     where: { networkId_number: { networkId: id, number } },
-    select: { number: true, conflist: true, comment: true, authorName: true, createdAt: true },
+    select: { number: true, conflist: true, text: true, comment: true, authorName: true, createdAt: true },
   });
   if (!rev) throw new ApiError("NOT_FOUND", `Network ${id} has no revision ${number}`);
-  return { ...rev, text: serializeConflist(rev.conflist as unknown as Conflist) };
-}
-
-export interface ExportFile {
-  fileName: string;
-  text: string;
-}
-
-/** Files named the way /etc/cni/net.d expects, one per network. */
-export async function exportNetworks(db: Db, id?: string): Promise<ExportFile[]> {
-  const networks = await db.network.findMany({
-    where: id ? { id } : {},
-    orderBy: { name: "asc" },
-    select: { id: true, latestRevision: true },
-  });
-  if (id && networks.length === 0) throw new ApiError("NOT_FOUND", `Network ${id} not found`);
-  const files: ExportFile[] = [];
-  for (const n of networks) {
-    const rev = await db.networkRevision.findUniqueOrThrow({
-      where: { networkId_number: { networkId: n.id, number: n.latestRevision } },
-      select: { conflist: true },
-    });
-    const conflist = rev.conflist as unknown as Conflist;
-    files.push({ fileName: conflistFileName(conflist), text: serializeConflist(conflist) });
-  }
-  return files;
-}
-
-export interface ImportOutcome {
-  fileName: string;
-  name: string;
-  networkId: string;
-  action: "created" | "updated" | "unchanged";
-  revision: number;
-}
-
-/**
- * Imports files all-or-nothing: if any file is invalid, nothing is written.
- * A file whose network exists becomes a new revision unless identical.
- */
-export async function importNetworks(ctx: Ctx, files: { fileName: string; text: string }[]): Promise<ImportOutcome[]> {
-  const parsed = files.map((f, i) => ({ ...f, ...parseOrThrow(f.text, ["files", i, f.fileName]) }));
-  const names = new Set<string>();
-  for (const [i, p] of parsed.entries()) {
-    if (names.has(p.conflist.name)) {
-      throw new ApiError("BAD_INPUT", `Two files define network "${p.conflist.name}"`, [
-        { path: ["files", i, p.fileName, "name"], message: `"${p.conflist.name}" appears twice`, severity: "error" },
-      ]);
-    }
-    names.add(p.conflist.name);
-  }
-  const actor = ctx.session!.user;
-  const outcomes = await ctx.db.$transaction(async (tx) => {
-    const results: ImportOutcome[] = [];
-    for (const p of parsed) {
-      const existing = await tx.network.findUnique({ where: { name: p.conflist.name }, select: { id: true } });
-      if (!existing) {
-        const network = await tx.network.create({
-          data: {
-            name: p.conflist.name,
-            latestRevision: 1,
-            revisions: { create: { number: 1, conflist: asJson(p.conflist), comment: `Imported from ${p.fileName}`, authorId: actor.id, authorName: actor.username } },
-          },
-          select: { id: true },
-        });
-        await writeAudit(tx, ctx, { action: "networks.import", targetType: "network", targetId: network.id, after: { name: p.conflist.name, revision: 1, conflist: p.conflist, fileName: p.fileName }, outcome: "success" });
-        results.push({ fileName: p.fileName, name: p.conflist.name, networkId: network.id, action: "created", revision: 1 });
-        continue;
-      }
-      const before = await loadLatest(tx, existing.id);
-      if (serializeConflist(before.conflist) === serializeConflist(p.conflist)) {
-        results.push({ fileName: p.fileName, name: p.conflist.name, networkId: existing.id, action: "unchanged", revision: before.latestRevision });
-        continue;
-      }
-      const number = before.latestRevision + 1;
-      await tx.network.update({ where: { id: existing.id }, data: { latestRevision: number } });
-      await tx.networkRevision.create({
-        data: { networkId: existing.id, number, conflist: asJson(p.conflist), comment: `Imported from ${p.fileName}`, authorId: actor.id, authorName: actor.username },
-      });
-      await writeAudit(tx, ctx, {
-        action: "networks.import",
-        targetType: "network",
-        targetId: existing.id,
-        before: { name: before.name, revision: before.latestRevision, conflist: before.conflist },
-        after: { name: p.conflist.name, revision: number, conflist: p.conflist, fileName: p.fileName },
-        outcome: "success",
-      });
-      results.push({ fileName: p.fileName, name: p.conflist.name, networkId: existing.id, action: "updated", revision: number });
-    }
-    return results;
-  });
-  for (const o of outcomes) {
-    if (o.action === "unchanged") continue;
-    ctx.events.publish("network", { kind: o.action, networkId: o.networkId, name: o.name, revision: o.revision, actor: actor.username, at: new Date() });
-  }
-  return outcomes;
+  return rev;
 }

@@ -1,24 +1,27 @@
 import { z } from "zod";
+import { applyLatest, attachmentRevision, networkUsage } from "../domain/applyLatest";
+import { exportNetworks, importNetworks, previewImport } from "../domain/networkFiles";
 import {
   createNetwork,
   deleteNetwork,
-  exportNetworks,
   getNetwork,
   getRevision,
-  importNetworks,
   listRevisions,
   rollbackNetwork,
   updateNetwork,
+  validateDraft,
 } from "../domain/networks";
 import { listNetworks } from "../domain/networkList";
 import { NetworkListInput } from "../listSchemas";
 import type { NetworkChange } from "../events";
 import {
+  ApplyLatestInput,
   CreateNetworkInput,
   DeleteNetworkInput,
   Id,
   ImportNetworksInput,
   RollbackNetworkInput,
+  ValidateNetworkInput,
   UpdateNetworkInput,
 } from "../schemas";
 import { operatorProcedure, router, viewerProcedure } from "../trpc";
@@ -36,6 +39,16 @@ export const networksRouter = router({
   rollback: operatorProcedure.input(RollbackNetworkInput).mutation(({ ctx, input }) => rollbackNetwork(ctx, input)),
   delete: operatorProcedure.input(DeleteNetworkInput).mutation(({ ctx, input }) => deleteNetwork(ctx, input)),
   import: operatorProcedure.input(ImportNetworksInput).mutation(({ ctx, input }) => importNetworks(ctx, input.files)),
+  /** Attachments (and hosts) running the network, by revision: what an edit affects. */
+  usage: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => networkUsage(ctx.db, input.id)),
+  /** The revision an attachment runs against the latest, and whether the latest can be applied now. */
+  attachmentRevision: viewerProcedure.input(z.object({ attachmentId: Id })).query(({ ctx, input }) => attachmentRevision(ctx.db, input.attachmentId)),
+  /** Queues "apply the latest revision" for the network's attachments on older ones (or the ones named). */
+  applyLatest: operatorProcedure.input(ApplyLatestInput).mutation(({ ctx, input }) => applyLatest(ctx, input)),
+  /** Errors and warnings (overlaps included) of a draft, while it is edited: nothing is written. */
+  validate: viewerProcedure.input(ValidateNetworkInput).query(({ ctx, input }) => validateDraft(ctx.db, input)),
+  /** What an import would do, file by file, with errors and overlap warnings: nothing is written. */
+  previewImport: viewerProcedure.input(ImportNetworksInput).query(({ ctx, input }) => previewImport(ctx.db, input.files)),
   /** Pushes committed network changes to open browsers (SSE). */
   onChange: viewerProcedure.subscription(async function* ({ ctx, signal }): AsyncGenerator<NetworkChange> {
     yield* ctx.events.subscribe("network", signal);

@@ -35,3 +35,4 @@ export { type OtherNetwork, findSubnetOverlaps, networkSubnets } from "./overlap
 export { DEFAULT_CONFLIST_PRIORITY, conflistFileName, serializeConflist } from "./serialize";
 export { KNOWN_PLUGINS } from "./plugins";
 export { IFNAME_MAX_BYTES, SAFE_NAME_RE, ifNameProblem } from "./check";
+export { formatConfig } from "./format";
