@@ -1,11 +1,11 @@
 "use client";
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useSubscription } from "@trpc/tanstack-react-query";
 import Link from "next/link";
 import { useRef, useState } from "react";
 import { addressesOf } from "~/lib/cni-result";
 import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
+import { useLiveEvents } from "./live-updates";
 import { StateBadge } from "./state-badge";
 import { useCan } from "./user-context";
 
@@ -25,16 +25,9 @@ export function AttachmentsTable({ hostId, networkId, hideHost = false }: { host
   const list = useQuery(trpc.attachments.list.queryOptions({ hostId, networkId }));
   const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.attachments.pathKey() });
   // Log lines leave states alone; status changes are what the table shows.
-  useSubscription(
-    trpc.attachments.onOperation.subscriptionOptions(
-      { hostId },
-      {
-        onData: (e) => {
-          if (e.kind === "status") void invalidate();
-        },
-      },
-    ),
-  );
+  useLiveEvents("operation", (e) => {
+    if (e.kind === "resync" || (e.kind === "status" && (!hostId || e.hostId === hostId))) void invalidate();
+  });
 
   const [notice, setNotice] = useState<Notice | null>(null);
   const [toDetach, setToDetach] = useState<Attachment | null>(null);

@@ -1,10 +1,10 @@
 "use client";
 
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useSubscription } from "@trpc/tanstack-react-query";
 import Link from "next/link";
 import { errorMessage, useTRPC } from "~/trpc/react";
 import { AddHostPanel } from "./add-host-panel";
+import { useLiveEvents } from "./live-updates";
 import { RelativeTime } from "./relative-time";
 import { StateBadge } from "./state-badge";
 import { useCan } from "./user-context";
@@ -15,13 +15,9 @@ export const HOSTS_REFETCH_MS = 10_000;
 export function useHostChanges(onlyHostId?: string) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  useSubscription(
-    trpc.hosts.onChange.subscriptionOptions(undefined, {
-      onData: (e) => {
-        if (!onlyHostId || e.hostId === onlyHostId) void queryClient.invalidateQueries({ queryKey: trpc.hosts.pathKey() });
-      },
-    }),
-  );
+  useLiveEvents("host", (e) => {
+    if (e.kind === "resync" || !onlyHostId || e.hostId === onlyHostId) void queryClient.invalidateQueries({ queryKey: trpc.hosts.pathKey() });
+  });
 }
 
 export function HostsList() {

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { createEventBus, ensureBootstrapAdmin, writeLocalJoinToken, type ConsoleDeps } from "@switchyard/api";
+import { createDbEventBus, ensureBootstrapAdmin, writeLocalJoinToken, type ConsoleDeps } from "@switchyard/api";
 import { closeDb, createDb, migrateDatabase } from "@switchyard/db";
 import { databaseUrl, getEnv } from "./env";
 
@@ -30,9 +30,12 @@ async function start(): Promise<ConsoleDeps> {
     const written = await writeLocalJoinToken(db, env.SWITCHYARD_LOCAL_JOIN_TOKEN_FILE);
     if (written) console.log(JSON.stringify({ level: "info", msg: "join token for the local agent written", file: env.SWITCHYARD_LOCAL_JOIN_TOKEN_FILE }));
   }
+  const events = createDbEventBus(url, { tickMs: env.SWITCHYARD_EVENTS_TICK_MS });
+  // Listening before the first request: an event published before would reach no other replica.
+  await events.ready;
   return {
     db,
-    events: createEventBus(),
+    events,
     sessionPolicy: { ttlMs: env.SWITCHYARD_SESSION_TTL_HOURS * 3600_000 },
     secureCookies: env.SWITCHYARD_SECURE_COOKIES,
     reservedHostPorts: [env.PORT],
@@ -49,5 +52,7 @@ export function getDeps(): Promise<ConsoleDeps> {
 
 export async function closeDeps(): Promise<void> {
   const deps = await holder.__switchyard?.deps?.catch(() => undefined);
-  if (deps) await closeDb(deps.db);
+  if (!deps) return;
+  await deps.events.close().catch(() => {});
+  await closeDb(deps.db);
 }

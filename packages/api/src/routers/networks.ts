@@ -11,7 +11,6 @@ import {
   rollbackNetwork,
   updateNetwork,
 } from "../domain/networks";
-import type { NetworkChange } from "../events";
 import {
   CreateNetworkInput,
   DeleteNetworkInput,
@@ -35,8 +34,4 @@ export const networksRouter = router({
   rollback: operatorProcedure.input(RollbackNetworkInput).mutation(({ ctx, input }) => rollbackNetwork(ctx, input)),
   delete: operatorProcedure.input(DeleteNetworkInput).mutation(({ ctx, input }) => deleteNetwork(ctx, input)),
   import: operatorProcedure.input(ImportNetworksInput).mutation(({ ctx, input }) => importNetworks(ctx, input.files)),
-  /** Pushes committed network changes to open browsers (SSE). */
-  onChange: viewerProcedure.subscription(async function* ({ ctx, signal }): AsyncGenerator<NetworkChange> {
-    yield* ctx.events.subscribe("network", signal);
-  }),
 });
