@@ -104,6 +104,7 @@ export function createEventBus(opts: EventBusOptions = {}): EventBus {
   const pending = new Map<string, WireEvent>();
   let owesResync = false;
   let closed = false;
+  let failing = false;
   let timer: NodeJS.Timeout | undefined;
   let flushing: Promise<void> | undefined;
 
@@ -111,6 +112,8 @@ export function createEventBus(opts: EventBusOptions = {}): EventBus {
     onMessage: receive,
     onConnected: ({ reconnected }) => {
       if (reconnected) deliver("resync", { kind: "resync", reason: "reconnected" } satisfies Resync);
+      // What failed to go out while the connection was down is said now, as a resync.
+      if (owesResync) schedule();
     },
     onError: (err) => log({ level: "warn", msg: "event bus connection", error: String(err) }),
   });
@@ -121,7 +124,8 @@ export function createEventBus(opts: EventBusOptions = {}): EventBus {
       timer = undefined;
       flushing = flush().finally(() => {
         flushing = undefined;
-        if (pending.size > 0 || owesResync) schedule();
+        // A failed send waits for new events or the reconnect, not for the next tick.
+        if (pending.size > 0) schedule();
       });
     }, tickMs);
   }
@@ -135,10 +139,12 @@ export function createEventBus(opts: EventBusOptions = {}): EventBus {
     const payloads = encodeEnvelopes(id, overflow ? [] : events, { resync, maxBytes: opts.maxPayloadBytes ?? 7900 });
     try {
       await transport!.notify(payloads);
+      failing = false;
     } catch (err) {
       // Local subscribers had these; other replicas catch up by query when the next doorbell says so.
       owesResync = true;
-      log({ level: "warn", msg: "event bus notify failed", events: events.length, error: String(err) });
+      if (!failing) log({ level: "warn", msg: "event bus notify failed; the other replicas will be told to resync", events: events.length, error: String(err) });
+      failing = true;
     }
   }
 

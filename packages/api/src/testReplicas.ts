@@ -33,7 +33,8 @@ export type Replica = Awaited<ReturnType<typeof openReplica>>;
 /** Reads an async iterable with a deadline per item; the pending read survives a timeout. */
 export function reader<T>(iterable: AsyncIterable<T>) {
   const it = iterable[Symbol.asyncIterator]();
-  let pending: Promise<IteratorResult<T>> | undefined;
+  // Read at once: a subscription listens only from its first read.
+  let pending: Promise<IteratorResult<T>> | undefined = it.next();
   return {
     /** The next item, or null when none comes within `ms`. */
     async next(ms = 2000): Promise<T | null> {
@@ -55,6 +56,7 @@ export function reader<T>(iterable: AsyncIterable<T>) {
         if (item === null || match(item)) return item;
       }
     },
-    close: () => it.return?.(),
+    /** Ends the iteration; bounded, since a generator returns only after a pending read. */
+    close: () => Promise.race([it.return?.(), new Promise((r) => setTimeout(r, 500))]),
   };
 }

@@ -77,8 +77,10 @@ function openPgChannel(url: string, channel: string, handlers: NotifyHandlers, o
     return c;
   }
 
-  function connect(): Promise<void> {
+  /** `afterDrop`: wait the back-off first, so a restarting server is not hammered. */
+  function connect(afterDrop = false): Promise<void> {
     return (connecting ??= (async () => {
+      if (afterDrop) await sleep(retry.min);
       for (let attempt = 0; !closed; attempt++) {
         try {
           const c = await connectOnce();
@@ -92,7 +94,7 @@ function openPgChannel(url: string, channel: string, handlers: NotifyHandlers, o
           c.once("end", () => {
             if (client !== c) return;
             client = null;
-            if (!closed) void connect();
+            if (!closed) void connect(true);
           });
           client = c;
           const reconnected = everConnected;
