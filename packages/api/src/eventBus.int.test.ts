@@ -1,9 +1,10 @@
 import { openNotifyChannel } from "@switchyard/db";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { authenticateAgent } from "./domain/hosts";
 import { EVENTS_CHANNEL } from "./eventBusDb";
 import { decodeEnvelope } from "./eventWire";
 import type { WorkEvent } from "./routers/agent";
+import { SESSION_RECHECK_MS } from "./routers/events";
 import { openReplica, reader, type Replica } from "./testReplicas";
 import { BRIDGE_CONFLIST, setupApiTest, type ApiTest } from "./testing";
 
@@ -81,6 +82,24 @@ describe(`events across console replicas (${process.env.SWITCHYARD_TEST_DB ?? "p
       await browser.close();
     }
     await expect(t.anonymous.events.stream()).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+  });
+
+  it("a browser stream ends with UNAUTHORIZED once its session is gone (signed out, disabled or expired)", async () => {
+    const user = await t.createUserRow("sam", "viewer");
+    const session = { ...t.sessionOf(user), id: `stream-session-${user.id}` };
+    await t.db.session.create({ data: { id: session.id, userId: user.id, expiresAt: session.expiresAt } });
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    try {
+      const stream = reader(await a.caller(session).events.stream());
+      await vi.advanceTimersByTimeAsync(SESSION_RECHECK_MS);
+      b.deps.events.publish("host", { kind: "seen", hostId: "while-signed-in" });
+      expect(await stream.until((m) => m.topic === "host")).toEqual({ topic: "host", event: { kind: "seen", hostId: "while-signed-in" } });
+      await t.db.session.delete({ where: { id: session.id } });
+      await vi.advanceTimersByTimeAsync(SESSION_RECHECK_MS);
+      await expect(stream.next(3000)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("a burst in one tick goes out as one NOTIFY (or as few as the payload limit needs), duplicates once", async () => {
