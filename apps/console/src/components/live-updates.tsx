@@ -57,14 +57,11 @@ export function LiveUpdates() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const hub = useContext(LiveHubContext);
-  const starts = useRef(0);
   useSubscription(
     trpc.events.stream.subscriptionOptions(undefined, {
-      // Restarted: whatever happened while no stream was open is read again. (The first start
-      // races the page's first reads, which already see the rows.)
-      onStarted: () => {
-        if (starts.current++ > 0) hub.dispatch({ topic: "resync", event: { kind: "resync", reason: "reconnected" } });
-      },
+      // Started or restarted: what changed while no stream was open (also between the page's
+      // first reads and this start) is read again.
+      onStarted: () => hub.dispatch({ topic: "resync", event: { kind: "resync", reason: "reconnected" } }),
       onData: (m) => hub.dispatch(m),
     }),
   );
