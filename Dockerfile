@@ -1,16 +1,25 @@
 # Two images from one build. From the repository root:
 #   docker build --target console -t switchyard-console .
 #   docker build --target agent   -t switchyard-agent .
-FROM node:20-bookworm-slim AS build
+# The agent image is node plus one file (the agent bundle) and the tools the CNI plugins need;
+# the console image carries the built console and, to serve to new hosts, the same bundle.
+
+# The bundles (agent, switchyard-cni): no Next.js build needed for the agent image.
+FROM node:20-bookworm-slim AS bundle
 WORKDIR /app
-ENV NEXT_TELEMETRY_DISABLED=1
+ENV NEXT_TELEMETRY_DISABLED=1 TURBO_TELEMETRY_DISABLED=1
 COPY package.json package-lock.json turbo.json tsconfig.base.json prisma.config.ts ./
 COPY prisma ./prisma
+COPY tooling ./tooling
+COPY deploy ./deploy
 COPY apps ./apps
 COPY packages ./packages
 COPY e2e/package.json ./e2e/package.json
 COPY bench/package.json ./bench/package.json
-RUN npm ci --no-audit --no-fund && npx turbo run build --filter=@switchyard/console
+RUN npm ci --no-audit --no-fund && npx turbo run build --filter=@switchyard/agent
+
+FROM bundle AS build
+RUN npx turbo run build --filter=@switchyard/console
 
 # The host agent: root, with the tools the CNI plugins and sandboxes need. Run it privileged,
 # in the host's network and pid namespaces (see docker-compose.yml).
@@ -18,9 +27,8 @@ FROM node:20-bookworm-slim AS agent
 RUN apt-get update \
   && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iproute2 iptables nftables containernetworking-plugins \
   && rm -rf /var/lib/apt/lists/*
-WORKDIR /app
-COPY --from=build /app /app
-ENTRYPOINT ["node", "/app/apps/agent/bin/switchyard-agent"]
+COPY --from=bundle /app/apps/agent/dist/switchyard-agent.mjs /usr/local/lib/switchyard/switchyard-agent.mjs
+ENTRYPOINT ["node", "/usr/local/lib/switchyard/switchyard-agent.mjs"]
 
 FROM node:20-bookworm-slim AS console
 WORKDIR /app

@@ -61,7 +61,8 @@ const PLUGIN_TIMEOUT_MS = 20_000;
 const PLUGIN_DIRS = ["/opt/cni/bin", "/usr/lib/cni"];
 const CNI_PATH = PLUGIN_DIRS.join(":");
 const BRIDGE = PLUGIN_DIRS.map((d) => join(d, "bridge")).find((p) => existsSync(p));
-const AGENT_BIN = resolve(fileURLToPath(new URL("../apps/agent/bin/switchyard-agent", import.meta.url)));
+// The built agent, as hosts run it (`npx turbo run build --filter=@switchyard/agent`).
+const AGENT_BIN = resolve(fileURLToPath(new URL("../apps/agent/dist/switchyard-agent.mjs", import.meta.url)));
 const NETNS_DIR = "/run/netns";
 const PLUGIN_EXIT = /^(\S+) ADD exited 0 in (\d+) ms$/;
 /** setupApiTest's database: in-process PGlite unless SWITCHYARD_TEST_DB=postgres. */
@@ -486,6 +487,7 @@ const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error("run as root: the benchmark creates network namespaces");
+  if (!existsSync(AGENT_BIN)) throw new Error(`${AGENT_BIN} is not built: run \`npx turbo run build --filter=@switchyard/agent\` first`);
   if (!BRIDGE) throw new Error(`no bridge plugin in ${CNI_PATH}`);
   const dirs = await createTestDirs();
   const agentNet = makeNetwork("a", 246, join(dirs.dataDir, "agent"));

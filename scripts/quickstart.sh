@@ -8,8 +8,8 @@ source "$(dirname "$0")/lib.sh"
 ensure_debs containernetworking-plugins iptables nftables iproute2
 ensure_npm
 cd "$ROOT"
-echo "==> build"
-npx turbo run build --filter=@switchyard/console --output-logs=errors-only
+echo "==> build (the console, and the agent bundle it serves to new hosts)"
+npx turbo run build --filter=@switchyard/console --filter=@switchyard/agent --filter=@switchyard/cni --output-logs=errors-only
 export SWITCHYARD_DATA_DIR="${SWITCHYARD_DATA_DIR:-$ROOT/.switchyard}"
 export NEXT_MANUAL_SIG_HANDLE=true
 PORT="${PORT:-3000}"
@@ -32,7 +32,7 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 echo "==> local agent (data in $SWITCHYARD_DATA_DIR/agent)"
-node apps/agent/bin/switchyard-agent --console-url "$URL" --join-token-file "$token_file" \
+node apps/agent/dist/switchyard-agent.mjs --console-url "$URL" --join-token-file "$token_file" \
   --data-dir "$SWITCHYARD_DATA_DIR/agent" &
 agent_pid=$!
 wait "$console_pid" || true

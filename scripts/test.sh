@@ -17,6 +17,10 @@ failed=()
 step() { echo; echo "==> $*"; current="$*"; }
 fail() { failed+=("$current"); }
 
+# Tests that start the agent or switchyard-cni run their built bundles, as hosts do.
+step "build (agent and switchyard-cni bundles, console)"
+npx turbo run build --filter=@switchyard/console --filter=@switchyard/agent --filter=@switchyard/cni --output-logs=errors-only || fail
+
 step "typecheck"
 npx turbo run typecheck --output-logs=errors-only || fail
 
@@ -33,9 +37,6 @@ step "integration tests on PostgreSQL"
 SWITCHYARD_TEST_DB=postgres npx vitest run --project int packages/api/ packages/db/test/db.int \
   packages/db/test/migrate.int --reporter=default --reporter=json \
   --outputFile.json=.test-results/int-postgres.json || fail
-
-step "build console"
-npx turbo run build --filter=@switchyard/console --output-logs=errors-only || fail
 
 step "end-to-end (Playwright, Debian chromium)"
 (cd e2e && node "$ROOT/node_modules/@playwright/test/cli.js" test) || fail

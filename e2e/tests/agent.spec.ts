@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,6 +23,8 @@ const bridge = `sye2e${hex}`;
 const sandbox = `sytest-e2e-${hex}`;
 const subnetThird = parseInt(hex.slice(0, 2), 16);
 const dataDir = mkdtempSync(path.join(tmpdir(), "switchyard-e2e-agent-"));
+/** The "second host"'s working directory: the agent is downloaded into it. */
+const hostDir = mkdtempSync(path.join(tmpdir(), "switchyard-e2e-host-"));
 let agent: ChildProcess | undefined;
 
 /** A tRPC mutation as the signed-in browser user would send it (same origin, JSON). */
@@ -40,25 +42,58 @@ test.afterAll(() => {
     }
   }
   rmSync(dataDir, { recursive: true, force: true });
+  rmSync(hostDir, { recursive: true, force: true });
   rmSync(`/var/lib/cni/networks/${networkName}`, { recursive: true, force: true });
 });
 
-test("an admin adds this host with a join token; the agent started with it appears online", async ({ page }) => {
+test("an admin adds this host with a join token; the command as shown downloads the agent, checks it and enrols the host", async ({ page }) => {
   await page.goto("/hosts");
   const panel = page.getByRole("form", { name: "Create join token" });
   await panel.getByLabel("Note").fill(`e2e ${hostName}`);
   await panel.getByRole("button", { name: "Create join token" }).click();
   const token = (await page.getByTestId("join-token").textContent())!.trim();
   expect(token).toMatch(/^syj_/);
-  await expect(page.getByTestId("join-command")).toContainText(`--join-token ${token}`);
+  const command = (await page.getByTestId("join-command").textContent())!;
+  expect(command).toContain(`${BASE_URL}/downloads/switchyard-agent.mjs`);
+  expect(command).toContain(`--console-url ${BASE_URL} --join-token ${token}`);
+  // This console is on loopback and SWITCHYARD_PUBLIC_URL is unset: the panel says a second host cannot reach it.
+  await expect(page.getByTestId("join-loopback-warning")).toContainText("SWITCHYARD_PUBLIC_URL");
 
-  agent = spawn(process.execPath, [path.join(root, "apps/agent/bin/switchyard-agent"), "--console-url", BASE_URL, "--join-token", token, "--hostname", hostName,
-    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", path.join(dataDir, "cache"), "--conf-dir", path.join(dataDir, "net.d"), "--netns-dir", "/run/netns"], { stdio: "ignore" });
+  // The command as shown, on a "new host": an empty directory. Download and checksum run in bash
+  // exactly as printed (a mismatch would stop the list); the last step (`sudo node …`, we are root
+  // and there is no sudo here) is started with the flags that keep this test off the host's paths.
+  const lines = command.split("\n");
+  const download = lines.slice(0, -1).join("\n").replace(/&&\s*$/, "");
+  execFileSync("bash", ["-c", download], { cwd: hostDir, stdio: "pipe" });
+  const bundle = readFileSync(path.join(hostDir, "switchyard-agent.mjs"));
+  expect(createHash("sha256").update(bundle).digest("hex")).toBe(readFileSync(path.join(root, "apps/agent/dist/switchyard-agent.mjs.sha256"), "utf8").split(" ")[0]);
+  const run = lines.at(-1)!.trim().split(/\s+/);
+  expect(run.slice(0, 3)).toEqual(["sudo", "node", "switchyard-agent.mjs"]);
+  agent = spawn(process.execPath, [...run.slice(2), "--hostname", hostName,
+    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", path.join(dataDir, "cache"), "--conf-dir", path.join(dataDir, "net.d"), "--netns-dir", "/run/netns"], { cwd: hostDir, stdio: "ignore" });
 
   // Live: the enrolment shows up without a reload.
   const row = page.getByTestId(`host-row-${hostName}`);
   await expect(row).toBeVisible({ timeout: 30_000 });
   await expect(row.getByTestId("host-liveness")).toHaveText(/online/i);
+});
+
+test("the downloads are public, name only their own files, and carry the checksum", async ({ playwright }) => {
+  const anonymous = await playwright.request.newContext({ baseURL: BASE_URL });
+  const info = (await (await anonymous.get("/downloads/agent.json")).json()) as { sha256: string; bytes: number; publicUrl: string | null };
+  expect(info.publicUrl).toBeNull();
+  const file = await anonymous.get("/downloads/switchyard-agent.mjs");
+  expect(file.status()).toBe(200);
+  const body = await file.body();
+  expect(body.length).toBe(info.bytes);
+  expect(createHash("sha256").update(body).digest("hex")).toBe(info.sha256);
+  expect(file.headers()["repr-digest"]).toBe(`sha-256=:${Buffer.from(info.sha256, "hex").toString("base64")}:`);
+  expect(await (await anonymous.get("/downloads/switchyard-agent.mjs.sha256")).text()).toBe(`${info.sha256}  switchyard-agent.mjs\n`);
+  expect(await (await anonymous.get("/downloads/switchyard-agent.service")).text()).toContain("ExecStart=/usr/bin/env node /opt/switchyard/switchyard-agent.mjs");
+  for (const name of ["package.json", "..%2F..%2Fpackage.json", "switchyard-agent.mjs.map"]) {
+    expect((await anonymous.get(`/downloads/${name}`)).status(), name).toBe(404);
+  }
+  await anonymous.dispose();
 });
 
 test("an operator's form attaches a sandbox; the job streams; the address is in the namespace; detach removes it", async ({ page }) => {

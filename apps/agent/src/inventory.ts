@@ -71,6 +71,17 @@ function plugins(cniPath: string[]) {
   return out.slice(0, 128);
 }
 
+/** The subnets a conflist's host-local IPAM hands out (`subnet`, or every range's). */
+function subnetsOf(conflist: unknown): string[] {
+  const plugins = (conflist as { plugins?: { ipam?: { subnet?: unknown; ranges?: unknown } }[] } | null)?.plugins ?? [];
+  return plugins.flatMap((p) => {
+    const ipam = p?.ipam;
+    if (!ipam) return [];
+    if (typeof ipam.subnet === "string") return [ipam.subnet];
+    return Array.isArray(ipam.ranges) ? ipam.ranges.flat().flatMap((r: { subnet?: unknown }) => (typeof r?.subnet === "string" ? [r.subnet] : [])) : [];
+  });
+}
+
 /** Whether `ipMasq` networks' NAT rules for each attachment are present (iptables or nftables, as the plugins write them). */
 async function masquerade(desired: DesiredForInventory[]) {
   const masq = desired.filter((d) => d.state === "ready" && JSON.stringify(d.conflist).includes('"ipMasq":true'));
@@ -84,7 +95,7 @@ async function masquerade(desired: DesiredForInventory[]) {
     }
   }
   const all = texts.join("\n");
-  return masq.slice(0, 512).map((d) => ({ networkName: d.networkName, subnet: d.containerId, present: all.includes(`id: "${d.containerId}"`) || all.includes(`id: \\"${d.containerId}\\"`) }));
+  return masq.slice(0, 512).map((d) => ({ networkName: d.networkName, subnet: subnetsOf(d.conflist).join(", ").slice(0, 200), containerId: d.containerId, present: all.includes(`id: "${d.containerId}"`) || all.includes(`id: \\"${d.containerId}\\"`) }));
 }
 
 /** What the hosts page and its doctor show; every list bounded to the schema's limits. */

@@ -4,7 +4,8 @@ export { createEventBus, type EventBus, type EventBusOptions, type NetworkChange
 export { createDbEventBus, EVENTS_CHANNEL, EVENTS_APPLICATION_NAME } from "./eventBusDb";
 export { ApiError, API_ERROR_CODES, type ApiErrorCode, type FieldIssue } from "./errors";
 export { ensureBootstrapAdmin } from "./domain/users";
-export { writeLocalJoinToken, type ConfDrift } from "./domain/hosts";
+export { writeLocalJoinToken, type ConfDrift, type TakenHostPort } from "./domain/hosts";
+export type { CheckStatus, DoctorCheck } from "./domain/doctor";
 export { hashPassword, verifyPassword } from "./auth/password";
 export { SESSION_COOKIE, validateSessionToken, type Session, type SessionUser, type SessionPolicy } from "./auth/session";
 export * as schemas from "./schemas";

@@ -138,7 +138,8 @@ export const Inventory = z.object({
   cachedAttachments: z.array(z.object({ networkName: Short, containerId: Short, ifName: Short, netns: z.string().max(1024) })).max(4096),
   ipForward: z.object({ v4: z.boolean().nullable(), v6: z.boolean().nullable() }),
   tools: z.object({ nft: z.boolean(), iptables: z.boolean(), ip: z.boolean() }),
-  masquerade: z.array(z.object({ networkName: Short, subnet: Short, present: z.boolean() })).max(512).default([]),
+  /** One entry per ready attachment of an ipMasq network: its subnet(s) and whether its NAT rule is there. */
+  masquerade: z.array(z.object({ networkName: Short, subnet: Short, containerId: Short.optional(), present: z.boolean() })).max(512).default([]),
   /** CNI STATUS of each network with attachments here (1.1.0 networks; older ones count as ready). */
   networkStatus: z.array(z.object({ networkName: Short, ready: z.boolean(), error: z.string().max(1000).optional() })).max(512).default([]),
   lastReconcile: z.object({ at: z.date(), staleDeleted: z.number().int(), gcNetworks: z.number().int(), errors: z.array(z.string().max(1000)).max(50) }).nullable().optional(),
@@ -176,3 +177,40 @@ export const CompleteInput = FenceInput.extend({
 });
 /** Outcomes that finished together: one call, one statement (each still fenced on its own). */
 export const CompleteManyInput = z.object({ outcomes: z.array(CompleteInput).min(1).max(64) });
+
+/**
+ * The inventory as stored (JSON): dates arrive as ISO text, and a report from an older agent may
+ * lack newer lists, which read as empty so one odd field cannot break the page.
+ */
+export const StoredInventory = Inventory.extend({
+  addresses: Inventory.shape.addresses.catch([]),
+  plugins: Inventory.shape.plugins.catch([]),
+  cniPath: Inventory.shape.cniPath.catch([]),
+  namespaces: Inventory.shape.namespaces.catch([]),
+  confFiles: Inventory.shape.confFiles.catch([]),
+  cachedAttachments: Inventory.shape.cachedAttachments.catch([]),
+  masquerade: Inventory.shape.masquerade.catch([]),
+  networkStatus: Inventory.shape.networkStatus.catch([]),
+  netnsDir: z.string().catch(""),
+  confDir: z.string().catch(""),
+  cacheDir: z.string().catch(""),
+  ipForward: Inventory.shape.ipForward.catch({ v4: null, v6: null }),
+  tools: Inventory.shape.tools.catch({ nft: false, iptables: false, ip: false }),
+  lastReconcile: z.object({ at: z.coerce.date(), staleDeleted: z.number().int(), gcNetworks: z.number().int(), errors: z.array(z.string()) }).nullable().optional().catch(null),
+  lastSubscriptionEventAt: z.coerce.date().nullable().optional().catch(null),
+  pushStream: z.object({ open: z.boolean(), since: z.coerce.date() }).optional().catch(undefined),
+});
+export type StoredInventory = z.infer<typeof StoredInventory>;
+
+/** A port mapping as stored in an attachment's capability args (protocol defaulted). */
+export type PortMapping = z.infer<typeof PortMapping>;
+
+/** An attachment's CNI result as the agent reported it (the 1.x shape). */
+export const AttachmentResult = z.object({
+  cniVersion: z.string().catch(""),
+  interfaces: z.array(z.object({ name: z.string(), mac: z.string().optional(), mtu: z.number().optional(), sandbox: z.string().optional() })).catch([]),
+  ips: z.array(z.object({ address: z.string(), gateway: z.string().optional(), interface: z.number().int().optional() })).catch([]),
+  routes: z.array(z.object({ dst: z.string(), gw: z.string().optional(), mtu: z.number().optional(), advmss: z.number().optional(), priority: z.number().optional(), table: z.number().optional(), scope: z.number().optional() })).catch([]),
+  dns: z.object({ nameservers: z.array(z.string()).optional(), domain: z.string().optional(), search: z.array(z.string()).optional(), options: z.array(z.string()).optional() }).optional().catch(undefined),
+});
+export type AttachmentResult = z.infer<typeof AttachmentResult>;

@@ -1,7 +1,6 @@
-import Link from "next/link";
 import type { ReactNode } from "react";
 import { LiveUpdates } from "~/components/live-updates";
-import { SignOutButton } from "~/components/sign-out";
+import { SideNav } from "~/components/side-nav";
 import { UserProvider } from "~/components/user-context";
 import { requireUser } from "~/server/session";
 
@@ -15,20 +14,7 @@ export default async function ConsoleLayout({ children }: { children: ReactNode 
       <div className="shell">
         <aside className="side">
           <div className="brand">Switchyard</div>
-          <nav aria-label="Main">
-            <Link href="/networks">Networks</Link>
-            <Link href="/hosts">Hosts</Link>
-            <Link href="/attachments">Attachments</Link>
-            <Link href="/audit">Audit log</Link>
-            {user.role === "admin" && <Link href="/users">Users</Link>}
-            <Link href="/account">Account</Link>
-          </nav>
-          <div className="who">
-            Signed in as <strong>{user.username}</strong> ({user.role})
-            <div style={{ marginTop: 8 }}>
-              <SignOutButton />
-            </div>
-          </div>
+          <SideNav />
         </aside>
         <main>{children}</main>
       </div>

@@ -3,6 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useState, type FormEvent } from "react";
+import { AGENT_NODE_MAJOR, AgentDownload, chooseConsoleUrl, isLoopbackUrl, renderJoinCommand, renderServiceCommand } from "~/lib/agent-download";
 import { errorIssues, errorMessage, useTRPC } from "~/trpc/react";
 import { CopyButton } from "./copy-button";
 import { Field } from "./field";
@@ -46,7 +47,6 @@ export function AddHostPanel() {
 }
 
 function NewToken({ token, expiresAt, onDone }: { token: string; expiresAt: Date; onDone: () => void }) {
-  const command = `sudo switchyard-agent --console-url ${window.location.origin} --join-token ${token}`;
   return (
     <div className="ok-box" role="status">
       <p style={{ marginTop: 0 }}>
@@ -56,13 +56,55 @@ function NewToken({ token, expiresAt, onDone }: { token: string; expiresAt: Date
         <code data-testid="join-token">{token}</code>
         <CopyButton text={token} label="Copy token" />
       </div>
-      <p>On the host, run the agent with it. It runs as root (<code>sudo</code>): it creates network namespaces and runs CNI plugins.</p>
-      <pre className="mono" data-testid="join-command" style={{ whiteSpace: "pre-wrap", wordBreak: "break-all" }}>{command}</pre>
+      <JoinCommand token={token} />
       <div className="row">
-        <CopyButton text={command} label="Copy command" />
         <button type="button" onClick={onDone}>Done</button>
       </div>
     </div>
+  );
+}
+
+/** The agent is one file the console serves with its sha256: the command downloads, checks and runs it. */
+async function fetchAgentDownload(): Promise<AgentDownload> {
+  const res = await fetch("/downloads/agent.json", { cache: "no-store" });
+  if (!res.ok) throw new Error((await res.text()).trim() || `GET /downloads/agent.json: HTTP ${res.status}`);
+  return AgentDownload.parse(await res.json());
+}
+
+function JoinCommand({ token }: { token: string }) {
+  const download = useQuery({ queryKey: ["agent-download"], queryFn: fetchAgentDownload, staleTime: 60_000 });
+  if (download.error) return <div className="error-box" role="alert">Cannot offer the agent for download: {download.error.message}</div>;
+  if (!download.data) return <p className="muted">Preparing the command…</p>;
+  const consoleUrl = chooseConsoleUrl(download.data.publicUrl, window.location.origin);
+  const command = renderJoinCommand({ consoleUrl, download: download.data, token });
+  const service = renderServiceCommand({ consoleUrl, download: download.data });
+  return (
+    <>
+      {isLoopbackUrl(consoleUrl) && (
+        <div className="error-box" role="alert" data-testid="join-loopback-warning">
+          <strong>Another host cannot reach {consoleUrl}:</strong> it is a loopback address, so this command works only on this machine.
+          Restart the console with <code>SWITCHYARD_PUBLIC_URL</code> set to the address other hosts use (e.g.{" "}
+          <code>SWITCHYARD_PUBLIC_URL=http://192.0.2.10:3000 HOST=0.0.0.0 npm run quickstart</code>; <code>HOST=0.0.0.0</code> makes it listen beyond loopback),
+          or open the console at that address.
+        </div>
+      )}
+      <p>
+        On the host, as root (it creates network namespaces and runs the CNI plugins), run the command below: it downloads the agent from this console ({Math.round(download.data.bytes / 1024)} KiB, one file),
+        checks its SHA-256 and starts it with the token.
+        The host needs <strong>Node.js {AGENT_NODE_MAJOR} or newer</strong> (<code>node --version</code>; Debian 13: <code>apt install nodejs</code>; Debian 12 ships 18, install Node.js {AGENT_NODE_MAJOR} from nodejs.org or NodeSource),
+        <code>curl</code>, and the CNI plugins: <code>apt install containernetworking-plugins iproute2 iptables nftables</code>.
+      </p>
+      <pre className="mono" data-testid="join-command" style={{ whiteSpace: "pre-wrap", wordBreak: "break-all" }}>{command}</pre>
+      <div className="row">
+        <CopyButton text={command} label="Copy command" />
+      </div>
+      <details>
+        <summary>Keep it running as a service (systemd)</summary>
+        <p>Once the host is enrolled, stop the agent (Ctrl-C: its credential stays in <code>/var/lib/switchyard-agent</code>) and install it as a service:</p>
+        <pre className="mono" data-testid="service-command" style={{ whiteSpace: "pre-wrap", wordBreak: "break-all" }}>{service}</pre>
+        <CopyButton text={service} label="Copy service command" />
+      </details>
+    </>
   );
 }
 
@@ -86,7 +128,10 @@ function JoinTokens() {
               <td>{t.note || <span className="muted">no note</span>}</td>
               <td><StateBadge state={t.state} /></td>
               <td><RelativeTime date={t.createdAt} /> <span className="muted">by {t.createdByName}</span></td>
-              <td><RelativeTime date={t.expiresAt} /></td>
+              <td data-testid="join-token-expiry">
+                {/* A used token no longer expires: it says when it was used instead. */}
+                {t.state === "used" ? <span className="muted">used <RelativeTime date={t.usedAt} /></span> : t.state === "expired" ? <>expired <RelativeTime date={t.expiresAt} /></> : <RelativeTime date={t.expiresAt} />}
+              </td>
               <td>{t.hostId ? <Link href={`/hosts/${t.hostId}`}>enrolled host</Link> : t.usedAt ? <span className="muted">used</span> : null}</td>
               <td>
                 {t.state === "unused" && (
@@ -95,7 +140,7 @@ function JoinTokens() {
               </td>
             </tr>
           ))}
-          {tokens.data?.length === 0 && <tr><td colSpan={6} className="muted">No join tokens.</td></tr>}
+          {tokens.data?.length === 0 && <tr><td colSpan={6} className="muted">No join tokens. Create one above, then start the agent on the new host with it.</td></tr>}
         </tbody>
       </table>
     </>

@@ -2,7 +2,8 @@
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
-import { useState, type FormEvent } from "react";
+import Link from "next/link";
+import { useEffect, useState, type FormEvent } from "react";
 import { errorIssues, errorMessage, useTRPC, type RouterInputs } from "~/trpc/react";
 import { Field } from "./field";
 
@@ -11,6 +12,8 @@ interface PortRow {
   hostPort: string;
   containerPort: string;
   protocol: "tcp" | "udp";
+  /** Empty: every address of the host. */
+  hostIP: string;
 }
 interface FormValues {
   hostId: string;
@@ -44,7 +47,7 @@ function toInput(v: FormValues): RouterInputs["attachments"]["create"] {
     target,
     ...(name(v.containerId) ? { containerId: name(v.containerId) } : {}),
     ifName: name(v.ifName) || "eth0",
-    portMappings: v.ports.map((p) => ({ hostPort: Number(p.hostPort), containerPort: Number(p.containerPort), protocol: p.protocol })),
+    portMappings: v.ports.map((p) => ({ hostPort: Number(p.hostPort), containerPort: Number(p.containerPort), protocol: p.protocol, ...(p.hostIP.trim() ? { hostIP: p.hostIP.trim() } : {}) })),
   };
 }
 
@@ -87,12 +90,34 @@ export function AttachmentForm({ initialHostId = "", initialNetworkId = "", onCa
   const setPort = (i: number, row: Partial<PortRow>) => set("ports", v.ports.map((p, j) => (j === i ? { ...p, ...row } : p)));
   const liveHosts = hosts.data?.filter((h) => !h.revokedAt) ?? [];
   const targetError = issue("target.name") ?? issue("target.pid") ?? issue("target");
+  // With one host or one network there is nothing to choose: take it.
+  const onlyHost = liveHosts.length === 1 ? liveHosts[0]!.id : "";
+  const onlyNetwork = networks.data?.length === 1 ? networks.data[0]!.id : "";
+  useEffect(() => {
+    if (onlyHost) setV((old) => (old.hostId ? old : { ...old, hostId: onlyHost }));
+  }, [onlyHost]);
+  useEffect(() => {
+    if (onlyNetwork) setV((old) => (old.networkId ? old : { ...old, networkId: onlyNetwork }));
+  }, [onlyNetwork]);
+  const host = useQuery({ ...trpc.hosts.get.queryOptions({ id: v.hostId }), enabled: v.hostId !== "" });
+  const namespaces = host.data?.inventory?.namespaces ?? [];
+  const hostAddresses = (host.data?.inventory?.addresses ?? []).map((a) => a.address.split("/")[0]!).filter((a) => a !== "");
 
   function submit(e: FormEvent) {
     e.preventDefault();
     create.mutate(toInput(v));
   }
 
+  if (hosts.data && networks.data && (liveHosts.length === 0 || networks.data.length === 0)) {
+    return (
+      <div className="panel" role="status">
+        <h2 style={{ marginTop: 0 }}>New attachment</h2>
+        {liveHosts.length === 0 && <p>No host is enrolled yet: an attachment runs on a host&apos;s agent. <Link href="/hosts">Add a host</Link> first.</p>}
+        {networks.data.length === 0 && <p>No network exists yet: an attachment joins a network. <Link href="/networks/new">Create a network</Link> first.</p>}
+        <button type="button" onClick={onCancel}>Close</button>
+      </div>
+    );
+  }
   return (
     <form className="panel" onSubmit={submit} aria-label="New attachment">
       <h2 style={{ marginTop: 0 }}>New attachment</h2>
@@ -126,9 +151,7 @@ export function AttachmentForm({ initialHostId = "", initialNetworkId = "", onCa
           </Field>
         )}
         {v.targetKind === "netns" && (
-          <Field label="Namespace name" error={targetError}>
-            <input required value={v.netnsName} onChange={(e) => set("netnsName", e.target.value)} aria-invalid={Boolean(targetError)} />
-          </Field>
+          <NamespaceField value={v.netnsName} namespaces={namespaces} error={targetError} hostChosen={v.hostId !== ""} onChange={(name) => set("netnsName", name)} />
         )}
         {v.targetKind === "pid" && (
           <Field label="Process id" error={targetError}>
@@ -144,7 +167,7 @@ export function AttachmentForm({ initialHostId = "", initialNetworkId = "", onCa
           <input value={v.ifName} onChange={(e) => set("ifName", e.target.value)} aria-invalid={Boolean(issue("ifName"))} />
         </Field>
       </div>
-      <PortMappings ports={v.ports} issue={issue} onChange={(ports) => set("ports", ports)} onEdit={setPort} />
+      <PortMappings ports={v.ports} issue={issue} hostAddresses={hostAddresses} onChange={(ports) => set("ports", ports)} onEdit={setPort} />
       {create.error && <div className="error-box" role="alert">{errorMessage(create.error)}</div>}
       <div className="row">
         <button type="submit" className="primary" disabled={create.isPending}>Attach</button>
@@ -154,8 +177,43 @@ export function AttachmentForm({ initialHostId = "", initialNetworkId = "", onCa
   );
 }
 
+const OTHER = "\u0000other";
+
+/** The host's namespaces (from its inventory) to pick from, or a name typed by hand. */
+function NamespaceField({ value, namespaces, error, hostChosen, onChange }: { value: string; namespaces: string[]; error?: string; hostChosen: boolean; onChange: (name: string) => void }) {
+  const [typing, setTyping] = useState(false);
+  if (namespaces.length === 0 || typing) {
+    return (
+      <Field label="Namespace name" error={error} hint={hostChosen ? "The host's inventory lists no namespaces: type the name (ip netns list on the host)." : "Choose the host first to pick from its namespaces."}>
+        <input required value={value} onChange={(e) => onChange(e.target.value)} aria-invalid={Boolean(error)} />
+      </Field>
+    );
+  }
+  return (
+    <Field label="Namespace name" error={error} hint="From the host's inventory (its netns dir).">
+      <select
+        required
+        value={namespaces.includes(value) ? value : ""}
+        aria-invalid={Boolean(error)}
+        onChange={(e) => {
+          if (e.target.value === OTHER) {
+            setTyping(true);
+            return;
+          }
+          onChange(e.target.value);
+        }}
+      >
+        <option value="">Choose a namespace…</option>
+        {namespaces.map((n) => <option key={n} value={n}>{n}</option>)}
+        <option value={OTHER}>Another name…</option>
+      </select>
+    </Field>
+  );
+}
+
 function PortMappings(props: {
   ports: PortRow[];
+  hostAddresses: string[];
   issue: (path: string) => string | undefined;
   onChange: (ports: PortRow[]) => void;
   onEdit: (i: number, row: Partial<PortRow>) => void;
@@ -179,12 +237,16 @@ function PortMappings(props: {
               <option>udp</option>
             </select>
           </Field>
+          <Field label={`Host IP ${i + 1}`} error={issue(`portMappings.${i}.hostIP`)} hint="Empty: every address">
+            <input list="host-addresses" value={p.hostIP} placeholder="all addresses" onChange={(e) => props.onEdit(i, { hostIP: e.target.value })} />
+          </Field>
           <button type="button" style={{ marginTop: 18 }} onClick={() => props.onChange(ports.filter((_, j) => j !== i))} aria-label={`Remove port mapping ${i + 1}`}>
             Remove
           </button>
         </div>
       ))}
-      <button type="button" onClick={() => props.onChange([...ports, { hostPort: "", containerPort: "", protocol: "tcp" }])}>Add port mapping</button>
+      <datalist id="host-addresses">{props.hostAddresses.map((a) => <option key={a} value={a} />)}</datalist>
+      <button type="button" onClick={() => props.onChange([...ports, { hostPort: "", containerPort: "", protocol: "tcp", hostIP: "" }])}>Add port mapping</button>
     </fieldset>
   );
 }

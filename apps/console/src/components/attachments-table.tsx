@@ -5,6 +5,7 @@ import Link from "next/link";
 import { useRef, useState } from "react";
 import { addressesOf } from "~/lib/cni-result";
 import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
+import { JobOutcome } from "./job-outcome";
 import { useLiveEvents } from "./live-updates";
 import { StateBadge } from "./state-badge";
 import { useCan } from "./user-context";
@@ -52,7 +53,7 @@ export function AttachmentsTable({ hostId, networkId, hideHost = false }: { host
     <div>
       {notice?.ok === true && (
         <div className="ok-box" role="status">
-          {notice.text} {notice.operationId && <Link href={`/operations/${notice.operationId}`}>View job</Link>}
+          {notice.text} {notice.operationId && <JobOutcome operationId={notice.operationId} />}
         </div>
       )}
       {notice?.ok === false && <div className="error-box" role="alert">{notice.text}</div>}
@@ -102,7 +103,7 @@ export function AttachmentsTable({ hostId, networkId, hideHost = false }: { host
               </td>
             </tr>
           ))}
-          {list.data?.length === 0 && <tr><td colSpan={columns} className="muted">No attachments.</td></tr>}
+          {list.data?.length === 0 && <tr><td colSpan={columns} className="muted">No attachments{hostId || networkId ? " here" : ""} yet.{can.editAttachments ? " Use New attachment on the Attachments page to attach a sandbox or a namespace." : ""}</td></tr>}
           {list.isLoading && <tr><td colSpan={columns} className="muted">Loading…</td></tr>}
         </tbody>
       </table>

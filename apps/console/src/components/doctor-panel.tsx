@@ -1,39 +1,23 @@
 "use client";
 
-import { useQueries, useQuery } from "@tanstack/react-query";
-import { diagnoseHost, type DoctorNetwork } from "~/lib/doctor";
-import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
+import { useQuery } from "@tanstack/react-query";
+import { errorMessage, useTRPC } from "~/trpc/react";
 import { InlineCode } from "./inline-code";
-import { useNow } from "./relative-time";
+import { HOSTS_REFETCH_MS } from "./hosts-list";
+import { RelativeTime } from "./relative-time";
 import { StateBadge } from "./state-badge";
 
-type Host = RouterOutputs["hosts"]["get"];
-
-/** Pass/fail checks of what the host's attachments need, each failure with its fix. */
-export function DoctorPanel({ host }: { host: Host }) {
+/** Pass/fail checks of what the host's attachments need, each failure with its fix: one server call. */
+export function DoctorPanel({ hostId }: { hostId: string }) {
   const trpc = useTRPC();
-  const now = useNow();
-  const attachments = useQuery(trpc.attachments.list.queryOptions({ hostId: host.id }));
-  // The exact revisions attached, not the networks' latest: that is what the agent runs.
-  const revisions = [
-    ...new Map(
-      (attachments.data ?? []).filter((a) => a.state !== "detached").map((a) => [`${a.networkId}:${a.networkRevision}`, { id: a.networkId, number: a.networkRevision }]),
-    ).values(),
-  ];
-  const conflists = useQueries({ queries: revisions.map((r) => trpc.networks.revision.queryOptions(r)) });
-
-  if (attachments.error) return <div className="error-box">{errorMessage(attachments.error)}</div>;
-  if (!attachments.data) return <p className="muted">Loading…</p>;
-  const networks: DoctorNetwork[] = revisions.flatMap((r, i) => {
-    const data = conflists[i]?.data;
-    return data ? [{ networkId: r.id, revision: r.number, conflist: data.conflist }] : [];
-  });
-  const checks = diagnoseHost({ host, attachments: attachments.data, networks, now });
-
+  const diagnosis = useQuery({ ...trpc.hosts.diagnose.queryOptions({ id: hostId }), refetchInterval: HOSTS_REFETCH_MS });
+  if (diagnosis.error) return <div className="error-box">{errorMessage(diagnosis.error)}</div>;
+  if (!diagnosis.data) return <p className="muted">Loading…</p>;
   return (
     <div className="panel">
+      <p className="muted hint" style={{ marginTop: 0 }}>Checked <RelativeTime date={diagnosis.data.at} />.</p>
       <ul className="checks" aria-label="Doctor checks">
-        {checks.map((c) => (
+        {diagnosis.data.checks.map((c) => (
           <li key={c.id} data-testid={`doctor-${c.id}`}>
             <div className="row" style={{ gap: 8 }}>
               <StateBadge state={c.status} />

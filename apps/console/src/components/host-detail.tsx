@@ -3,14 +3,13 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useRef, useState } from "react";
-import { readInventory } from "~/lib/inventory";
-import { errorMessage, useTRPC } from "~/trpc/react";
+import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
 import { AttachmentsTable } from "./attachments-table";
 import { DoctorPanel } from "./doctor-panel";
 import { HOSTS_REFETCH_MS, useHostChanges } from "./hosts-list";
 import { InventoryView } from "./inventory-view";
-import { RelativeTime } from "./relative-time";
-import { StateBadge } from "./state-badge";
+import { AbsoluteTime, RelativeTime } from "./relative-time";
+import { StateBadge, type BadgeState } from "./state-badge";
 import { useCan } from "./user-context";
 
 export function HostDetail({ id }: { id: string }) {
@@ -43,23 +42,25 @@ export function HostDetail({ id }: { id: string }) {
       <div className="panel">
         <dl className="facts">
           <dt>Agent version</dt><dd className="mono">{h.agentVersion || "unknown"}</dd>
-          <dt>Enrolled</dt><dd>{h.enrolledAt.toLocaleString()}</dd>
+          <dt>Enrolled</dt><dd><AbsoluteTime date={h.enrolledAt} /></dd>
           <dt>Last seen</dt><dd><RelativeTime date={h.lastSeenAt} /></dd>
-          <dt>Credential expires</dt><dd>{h.credentialExpiresAt.toLocaleString()} (<RelativeTime date={h.credentialExpiresAt} />)</dd>
-          <LastReconcile inventory={h.inventory} />
+          <dt>Credential expires</dt><dd><AbsoluteTime date={h.credentialExpiresAt} /> (<RelativeTime date={h.credentialExpiresAt} />)</dd>
+          <LastReconcile last={h.inventory?.lastReconcile ?? null} />
           {h.revokedAt && (
             <>
-              <dt>Revoked</dt><dd>{h.revokedAt.toLocaleString()} by {h.revokedByName || "unknown"}</dd>
+              <dt>Revoked</dt><dd><AbsoluteTime date={h.revokedAt} /> by {h.revokedByName || "unknown"}</dd>
             </>
           )}
         </dl>
       </div>
       <h2>Doctor</h2>
-      <DoctorPanel host={h} />
-      <h2>Inventory</h2>
-      <InventoryView inventory={readInventory(h.inventory)} reportedAt={h.inventoryAt} confDrift={h.confDrift} />
+      <DoctorPanel hostId={id} />
       <h2>Attachments</h2>
       <AttachmentsTable hostId={id} hideHost />
+      <h2 id="host-ports-heading">Host ports taken</h2>
+      <HostPorts hostId={id} />
+      <h2>Inventory</h2>
+      <InventoryView inventory={h.inventory} reportedAt={h.inventoryAt} confDrift={h.confDrift} />
     </div>
   );
 }
@@ -79,16 +80,46 @@ function ReconcileHost({ id }: { id: string }) {
   );
 }
 
-function LastReconcile({ inventory }: { inventory: unknown }) {
-  const last = (inventory as { lastReconcile?: { at: string | Date; staleDeleted: number; gcNetworks: number; errors: string[] } | null } | null)?.lastReconcile;
+type Reconcile = NonNullable<NonNullable<RouterOutputs["hosts"]["get"]["inventory"]>["lastReconcile"]>;
+
+function LastReconcile({ last }: { last: Reconcile | null }) {
   if (!last) return null;
   return (
     <>
       <dt>Last reconcile</dt>
       <dd data-testid="last-reconcile">
-        <RelativeTime date={new Date(last.at)} />: {last.staleDeleted} stale attachment{last.staleDeleted === 1 ? "" : "s"} DELed, GC of {last.gcNetworks} network{last.gcNetworks === 1 ? "" : "s"}
+        <RelativeTime date={last.at} />: {last.staleDeleted} stale attachment{last.staleDeleted === 1 ? "" : "s"} DELed, GC of {last.gcNetworks} network{last.gcNetworks === 1 ? "" : "s"}
         {last.errors.length > 0 && <div className="error-box">{last.errors.join("; ")}</div>}
       </dd>
+    </>
+  );
+}
+
+/** The host ports attachments here map: what a new port mapping on this host must avoid. */
+function HostPorts({ hostId }: { hostId: string }) {
+  const trpc = useTRPC();
+  const ports = useQuery(trpc.hosts.ports.queryOptions({ id: hostId }));
+  if (ports.error) return <div className="error-box">{errorMessage(ports.error)}</div>;
+  return (
+    <>
+      <table aria-labelledby="host-ports-heading">
+        <thead><tr><th>Host port</th><th>Protocol</th><th>Host IP</th><th>Container port</th><th>Attachment</th><th>State</th></tr></thead>
+        <tbody>
+          {ports.data?.map((p) => (
+            <tr key={`${p.protocol}/${p.hostIP}:${p.hostPort}/${p.attachmentId}`}>
+              <td className="mono">{p.hostPort}</td>
+              <td>{p.protocol}</td>
+              <td className="mono">{p.hostIP || <span className="muted">all addresses</span>}</td>
+              <td className="mono">{p.containerPort}</td>
+              <td><Link href={`/attachments/${p.attachmentId}/latest-job`} className="mono">{p.containerId}/{p.ifName}</Link> on {p.networkName}</td>
+              <td><StateBadge state={p.state as BadgeState} /></td>
+            </tr>
+          ))}
+          {ports.data?.length === 0 && (
+            <tr><td colSpan={6} className="muted">No host ports mapped on this host. Add port mappings when you attach (the network needs the portmap plugin chained).</td></tr>
+          )}
+        </tbody>
+      </table>
     </>
   );
 }

@@ -5,7 +5,7 @@ import Link from "next/link";
 import { errorMessage, useTRPC } from "~/trpc/react";
 import { AddHostPanel } from "./add-host-panel";
 import { useLiveEvents } from "./live-updates";
-import { RelativeTime } from "./relative-time";
+import { AbsoluteTime, RelativeTime } from "./relative-time";
 import { StateBadge } from "./state-badge";
 import { useCan } from "./user-context";
 
@@ -42,7 +42,7 @@ export function HostsList() {
               <td className="mono">{h.agentVersion || <span className="muted">unknown</span>}</td>
               <td><RelativeTime date={h.lastSeenAt} /></td>
               <td><Link href={`/attachments?hostId=${h.id}`} aria-label={`${h.attachments} attached on ${h.name}`}>{h.attachments}</Link></td>
-              <td>{h.enrolledAt.toLocaleString()}</td>
+              <td><AbsoluteTime date={h.enrolledAt} /></td>
             </tr>
           ))}
           {hosts.data?.length === 0 && (

@@ -1,6 +1,7 @@
 import type { ReactNode } from "react";
-import type { Inventory } from "~/lib/inventory";
-import type { ConfDrift } from "@switchyard/api";
+import type { ConfDrift, schemas } from "@switchyard/api";
+
+type Inventory = schemas.StoredInventory;
 import { RelativeTime } from "./relative-time";
 
 function yesNo(value: boolean | null): ReactNode {
@@ -102,12 +103,18 @@ export function InventoryView({ inventory: inv, reportedAt, confDrift = [] }: { 
 
       <h3>Masquerade rules</h3>
       <table aria-label="Masquerade rules">
-        <thead><tr><th>Network</th><th>Subnet</th><th>Rule</th></tr></thead>
+        <thead><tr><th>Network</th><th>Container id</th><th>Subnet</th><th>Rule</th></tr></thead>
         <tbody>
           {inv.masquerade.map((m) => (
-            <tr key={`${m.networkName} ${m.subnet}`}><td>{m.networkName}</td><td className="mono">{m.subnet}</td><td>{found(m.present)}</td></tr>
+            <tr key={`${m.networkName} ${m.containerId ?? ""} ${m.subnet}`}>
+              <td>{m.networkName}</td>
+              <td className="mono">{m.containerId ?? ""}</td>
+              {/* Agents before issue 10 reported the container id in this field: show no subnet for them. */}
+              <td className="mono">{m.containerId !== undefined ? m.subnet : <span className="muted">not reported by this agent version</span>}</td>
+              <td>{found(m.present)}</td>
+            </tr>
           ))}
-          {inv.masquerade.length === 0 && <Empty columns={3} text="No network on this host masquerades." />}
+          {inv.masquerade.length === 0 && <Empty columns={4} text="No network on this host masquerades." />}
         </tbody>
       </table>
     </div>

@@ -12,6 +12,7 @@ import { NetworkEditor } from "./network-editor";
 import { formFromConflist } from "./network-form-model";
 import { RevisionDiff } from "./revision-diff";
 import { useCan } from "./user-context";
+import { AbsoluteTime } from "./relative-time";
 
 export function NetworkDetail({ id }: { id: string }) {
   const trpc = useTRPC();
@@ -88,7 +89,7 @@ export function NetworkDetail({ id }: { id: string }) {
                 />
               </td>
               <td>r{r.number}</td>
-              <td>{r.createdAt.toLocaleString()}</td>
+              <td><AbsoluteTime date={r.createdAt} /></td>
               <td>{r.authorName}</td>
               <td>{r.comment}</td>
               <td>

@@ -6,6 +6,7 @@ import { useState } from "react";
 import { errorIssues, errorMessage, useTRPC, useTRPCClient } from "~/trpc/react";
 import { downloadConfigFiles } from "./download";
 import { useCan } from "./user-context";
+import { AbsoluteTime } from "./relative-time";
 
 export function NetworksList() {
   const trpc = useTRPC();
@@ -42,11 +43,11 @@ export function NetworksList() {
               <td>{n.plugins.map((p) => <span key={p} className="badge">{p}</span>)}</td>
               <td>{n.cniVersion}</td>
               <td>r{n.latestRevision}</td>
-              <td>{n.updatedAt.toLocaleString()} <span className="muted">by {n.lastAuthor}</span></td>
+              <td><AbsoluteTime date={n.updatedAt} /> <span className="muted">by {n.lastAuthor}</span></td>
             </tr>
           ))}
           {networks.data?.length === 0 && (
-            <tr><td colSpan={5} className="muted">No networks yet.</td></tr>
+            <tr><td colSpan={5} className="muted">No networks yet. <Link href="/networks/new">Create one</Link> or import conflists from /etc/cni/net.d.</td></tr>
           )}
         </tbody>
       </table>

@@ -4,12 +4,13 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { Fragment, useRef, useState } from "react";
-import { readResult, type CniResult } from "~/lib/cni-result";
+import { routeGateway, type CniResult } from "~/lib/cni-result";
 import { errorMessage, useTRPC, useTRPCClient, type RouterOutputs } from "~/trpc/react";
 import { useLiveEvents } from "./live-updates";
-import { RelativeTime } from "./relative-time";
+import { AbsoluteTime, RelativeTime } from "./relative-time";
 import { StateBadge } from "./state-badge";
 import { useCan } from "./user-context";
+import { formatTime } from "~/lib/time";
 
 type Operation = RouterOutputs["attachments"]["operation"];
 type LogLine = { id: number; at: Date; stream: string; line: string; attempt: number };
@@ -93,13 +94,14 @@ export function OperationView({ id }: { id: string }) {
           <dt>Host</dt><dd><Link href={`/hosts/${o.hostId}`}>{o.host.name}</Link></dd>
           <dt>Attachment</dt>
           <dd>
-            <span className="mono">{o.attachment.containerId}/{o.attachment.ifName}</span> on {o.attachment.networkName}{" "}
+            <span className="mono">{o.attachment.containerId}/{o.attachment.ifName}</span> on{" "}
+            <Link href={`/networks/${o.attachment.networkId}`}>{o.attachment.networkName}</Link> <span className="badge">r{o.attachment.networkRevision}</span>{" "}
             <span className="muted">(now</span> <StateBadge state={o.attachment.state} /><span className="muted">)</span>
           </dd>
           <dt>Attempt</dt><dd>{o.attempt} of {o.maxAttempts}</dd>
-          <dt>Requested</dt><dd>{o.createdAt.toLocaleString()} by {o.requestedByName || "the system"}</dd>
-          {o.startedAt && <><dt>Started</dt><dd>{o.startedAt.toLocaleString()}</dd></>}
-          {o.finishedAt && <><dt>Finished</dt><dd>{o.finishedAt.toLocaleString()}</dd></>}
+          <dt>Requested</dt><dd><AbsoluteTime date={o.createdAt} /> by {o.requestedByName || "the system"}</dd>
+          {o.startedAt && <><dt>Started</dt><dd><AbsoluteTime date={o.startedAt} /></dd></>}
+          {o.finishedAt && <><dt>Finished</dt><dd><AbsoluteTime date={o.finishedAt} /></dd></>}
           {o.status === "queued" && o.attempt > 0 && <><dt>Next attempt</dt><dd><RelativeTime date={o.notBefore} /></dd></>}
         </dl>
       </div>
@@ -109,7 +111,7 @@ export function OperationView({ id }: { id: string }) {
       <ol className="log mono" data-testid="op-log" aria-label="Job log" aria-live="polite">
         {log.map((l, i) => (
           <li key={i} className={l.stream}>
-            <span className="muted" title={l.at.toLocaleString()}>{l.at.toLocaleTimeString()}</span> [{l.stream}
+            <span className="muted" title={formatTime(l.at)}>{l.at.toISOString().slice(11, 19)}Z</span> [{l.stream}
             {l.attempt > 1 ? ` #${l.attempt}` : ""}] {l.line}
           </li>
         ))}
@@ -122,27 +124,53 @@ export function OperationView({ id }: { id: string }) {
   );
 }
 
+/** What can be done from the job: cancel it, retry, check or detach its attachment (each opens the new job). */
 function OperationActions({ op }: { op: Operation }) {
   const trpc = useTRPC();
   const router = useRouter();
   const queryClient = useQueryClient();
   const can = useCan();
+  const dialog = useRef<HTMLDialogElement>(null);
   const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.attachments.pathKey() });
+  const openJob = (r: { operation: { id: string } | null }) => {
+    void invalidate();
+    if (r.operation) router.push(`/operations/${r.operation.id}`);
+  };
   const cancel = useMutation(trpc.attachments.cancelOperation.mutationOptions({ onSuccess: () => void invalidate() }));
-  const retry = useMutation(trpc.attachments.retry.mutationOptions({ onSuccess: (r) => { void invalidate(); router.push(`/operations/${r.operation.id}`); } }));
+  const retry = useMutation(trpc.attachments.retry.mutationOptions({ onSuccess: openJob }));
+  const check = useMutation(trpc.attachments.check.mutationOptions({ onSuccess: openJob }));
+  const detach = useMutation(trpc.attachments.detach.mutationOptions({ onSuccess: (r) => { dialog.current?.close(); openJob(r); } }));
   if (!can.editAttachments) return null;
-  const error = cancel.error ?? retry.error;
+  const a = op.attachment;
+  const error = cancel.error ?? retry.error ?? check.error;
+  const busy = cancel.isPending || retry.isPending || check.isPending || detach.isPending;
   return (
     <div>
       <div className="row">
         {op.status === "queued" && op.kind !== "detach" && (
-          <button disabled={cancel.isPending} onClick={() => cancel.mutate({ id: op.id })}>Cancel job</button>
+          <button disabled={busy} onClick={() => cancel.mutate({ id: op.id })}>Cancel job</button>
         )}
-        {op.attachment.state === "failed" && (
-          <button className="primary" disabled={retry.isPending} onClick={() => retry.mutate({ id: op.attachmentId })}>Retry attachment</button>
+        {a.state === "failed" && (
+          <button className="primary" disabled={busy} onClick={() => retry.mutate({ id: op.attachmentId })}>Retry attachment</button>
+        )}
+        {a.present && a.state === "ready" && (
+          <button disabled={busy} onClick={() => check.mutate({ id: op.attachmentId })}>Check attachment</button>
+        )}
+        {(a.present || a.state === "failed") && (
+          <button className="danger" disabled={busy} onClick={() => { detach.reset(); dialog.current?.showModal(); }}>Detach</button>
         )}
       </div>
+      {cancel.isSuccess && <div className="ok-box" role="status">Job cancelled.</div>}
       {error && <div className="error-box" role="alert">{errorMessage(error)}</div>}
+      <dialog ref={dialog} aria-label="Detach attachment">
+        <h2 style={{ marginTop: 0 }}>Detach {a.containerId}/{a.ifName}?</h2>
+        <p>The agent on <strong>{op.host.name}</strong> runs CNI DEL for network <strong>{a.networkName}</strong>: the interface and its addresses are released.</p>
+        {detach.error && <div className="error-box" role="alert">{errorMessage(detach.error)}</div>}
+        <div className="row" style={{ marginTop: 12 }}>
+          <button className="danger" disabled={detach.isPending} onClick={() => detach.mutate({ id: op.attachmentId })}>Yes, detach</button>
+          <button onClick={() => dialog.current?.close()}>Cancel</button>
+        </div>
+      </dialog>
     </div>
   );
 }
@@ -162,7 +190,8 @@ function AttachmentResult({ attachmentId }: { attachmentId: string }) {
   const attachment = useQuery(trpc.attachments.get.queryOptions({ id: attachmentId }));
   if (attachment.error) return <div className="error-box">{errorMessage(attachment.error)}</div>;
   if (!attachment.data) return <p className="muted">Loading result…</p>;
-  const result = readResult(attachment.data.result);
+  const result = attachment.data.result;
+  const ports = attachment.data.portMappings;
   if (!result) return <p className="muted">The attachment has no result (it is {attachment.data.state}).</p>;
   return (
     <section aria-labelledby="result-heading">
@@ -173,14 +202,14 @@ function AttachmentResult({ attachmentId }: { attachmentId: string }) {
           <table aria-label="Addresses" data-testid="op-addresses">
             <thead><tr><th>Address</th><th>Gateway</th><th>Interface</th></tr></thead>
             <tbody>
-              {result.ips?.map((ip) => (
+              {result.ips.map((ip) => (
                 <tr key={ip.address}>
                   <td className="mono">{ip.address}</td>
                   <td className="mono">{ip.gateway ?? ""}</td>
-                  <td className="mono">{ip.interface !== undefined ? (result.interfaces?.[ip.interface]?.name ?? ip.interface) : ""}</td>
+                  <td className="mono">{ip.interface !== undefined ? (result.interfaces[ip.interface]?.name ?? ip.interface) : ""}</td>
                 </tr>
               ))}
-              {!result.ips?.length && <tr><td colSpan={3} className="muted">No addresses.</td></tr>}
+              {result.ips.length === 0 && <tr><td colSpan={3} className="muted">No addresses.</td></tr>}
             </tbody>
           </table>
         </div>
@@ -189,10 +218,10 @@ function AttachmentResult({ attachmentId }: { attachmentId: string }) {
           <table aria-label="Interfaces">
             <thead><tr><th>Name</th><th>MAC</th><th>Sandbox</th></tr></thead>
             <tbody>
-              {result.interfaces?.map((i, n) => (
+              {result.interfaces.map((i, n) => (
                 <tr key={n}><td className="mono">{i.name}</td><td className="mono">{i.mac ?? ""}</td><td className="mono">{i.sandbox ?? <span className="muted">host</span>}</td></tr>
               ))}
-              {!result.interfaces?.length && <tr><td colSpan={3} className="muted">No interfaces.</td></tr>}
+              {result.interfaces.length === 0 && <tr><td colSpan={3} className="muted">No interfaces.</td></tr>}
             </tbody>
           </table>
         </div>
@@ -201,8 +230,35 @@ function AttachmentResult({ attachmentId }: { attachmentId: string }) {
           <table aria-label="Routes">
             <thead><tr><th>Destination</th><th>Gateway</th></tr></thead>
             <tbody>
-              {result.routes?.map((r) => <tr key={`${r.dst} ${r.gw ?? ""}`}><td className="mono">{r.dst}</td><td className="mono">{r.gw ?? ""}</td></tr>)}
-              {!result.routes?.length && <tr><td colSpan={2} className="muted">No routes.</td></tr>}
+              {result.routes.map((r) => {
+                const gw = routeGateway(r, result);
+                return (
+                  <tr key={`${r.dst} ${r.gw ?? ""}`}>
+                    <td className="mono">{r.dst}{r.dst === "0.0.0.0/0" || r.dst === "::/0" ? <span className="muted"> (default)</span> : null}</td>
+                    <td className="mono">
+                      {gw ? gw.gateway : <span className="muted">none (on-link)</span>}
+                      {gw?.implied && <span className="muted" title="The route names no gateway: it goes through the address's gateway"> (the address&apos;s gateway)</span>}
+                    </td>
+                  </tr>
+                );
+              })}
+              {result.routes.length === 0 && <tr><td colSpan={2} className="muted">No routes.</td></tr>}
+            </tbody>
+          </table>
+        </div>
+        <div>
+          <h3>Port mappings</h3>
+          <table aria-label="Port mappings" data-testid="op-ports">
+            <thead><tr><th>Host</th><th>Container port</th><th>Protocol</th></tr></thead>
+            <tbody>
+              {ports.map((p) => (
+                <tr key={`${p.protocol}/${p.hostIP ?? ""}:${p.hostPort}`}>
+                  <td className="mono">{p.hostIP ? `${p.hostIP.includes(":") ? `[${p.hostIP}]` : p.hostIP}:${p.hostPort}` : `*:${p.hostPort}`}</td>
+                  <td className="mono">{p.containerPort}</td>
+                  <td>{p.protocol}</td>
+                </tr>
+              ))}
+              {ports.length === 0 && <tr><td colSpan={3} className="muted">No port mappings.</td></tr>}
             </tbody>
           </table>
         </div>
@@ -242,7 +298,7 @@ function OtherJobs({ attachmentId, currentId }: { attachmentId: string; currentI
               <td><Link href={`/operations/${o.id}`}>{o.kind} #{o.seq}</Link></td>
               <td><StateBadge state={o.status} /></td>
               <td>{o.attempt} of {o.maxAttempts}</td>
-              <td>{o.createdAt.toLocaleString()} by {o.requestedByName || "the system"}</td>
+              <td><AbsoluteTime date={o.createdAt} /> by {o.requestedByName || "the system"}</td>
             </tr>
           ))}
         </tbody>

@@ -19,6 +19,7 @@ const TONE = {
   pass: "success",
   fail: "error",
   unknown: "warn",
+  info: "busy",
 } as const;
 
 export type BadgeState = keyof typeof TONE;

@@ -1,21 +1,19 @@
-import type { CniResult } from "@switchyard/cni/result";
+import type { schemas } from "@switchyard/api";
 
-export type { CniResult };
+export type CniResult = schemas.AttachmentResult;
 
-/** An attachment's stored CNI result (1.1.0 shape), or null when it has none yet. */
-export function readResult(json: unknown): CniResult | null {
-  if (json === null || typeof json !== "object" || Array.isArray(json)) return null;
-  const r = json as Partial<CniResult>;
-  return {
-    cniVersion: typeof r.cniVersion === "string" ? r.cniVersion : "",
-    interfaces: Array.isArray(r.interfaces) ? r.interfaces : [],
-    ips: Array.isArray(r.ips) ? r.ips : [],
-    routes: Array.isArray(r.routes) ? r.routes : [],
-    ...(r.dns && typeof r.dns === "object" ? { dns: r.dns } : {}),
-  };
+/** The attachment's addresses in CIDR notation, e.g. ["10.88.0.5/16"] (the domain parsed the result). */
+export function addressesOf(result: CniResult | null): string[] {
+  return result?.ips.map((ip) => ip.address) ?? [];
 }
 
-/** The attachment's addresses in CIDR notation, e.g. ["10.88.0.5/16"]. */
-export function addressesOf(json: unknown): string[] {
-  return readResult(json)?.ips?.map((ip) => ip.address) ?? [];
+/**
+ * The gateway a route uses: its own `gw`, or, when it has none (CNI: "the plugin's default"), the
+ * gateway of the result's address of the same family, which is where host-local's routes go.
+ */
+export function routeGateway(route: CniResult["routes"][number], result: CniResult): { gateway: string; implied: boolean } | null {
+  if (route.gw) return { gateway: route.gw, implied: false };
+  const v6 = route.dst.includes(":");
+  const ip = result.ips.find((i) => i.gateway && i.gateway.includes(":") === v6);
+  return ip?.gateway ? { gateway: ip.gateway, implied: true } : null;
 }

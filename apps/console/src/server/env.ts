@@ -10,6 +10,8 @@ const Env = z.object({
   SWITCHYARD_DATA_DIR: z.string().min(1).default(".switchyard"),
   /** The console is started from apps/console; the bundle cannot locate files by module URL. */
   SWITCHYARD_MIGRATIONS_DIR: z.string().min(1).default("../../prisma/migrations"),
+  /** The built agent (switchyard-agent.mjs and its systemd unit) that /downloads/ serves to new hosts. */
+  SWITCHYARD_AGENT_DIST_DIR: z.string().min(1).default("../agent/dist"),
   SWITCHYARD_ADMIN_PASSWORD: z.string().min(12, "must be at least 12 characters").optional(),
   SWITCHYARD_PUBLIC_URL: z.url().optional(),
   SWITCHYARD_SESSION_TTL_HOURS: z.coerce.number().positive().max(24 * 30).default(12),

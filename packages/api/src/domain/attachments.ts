@@ -3,6 +3,8 @@ import { writeAudit } from "../audit";
 import type { Context } from "../context";
 import { ApiError } from "../errors";
 import type { CreateAttachmentInput } from "../schemas";
+import { checkHostIps, checkPortMappings, findInterfaceHolder, INTERFACE_HELD_INDEX, interfaceHeld, isViolationOf, namespaceKey, portHeld, type InterfaceHolder, type PortHolder } from "./attachment-refusals";
+import { toAttachmentView } from "./parsed";
 
 type Ctx = Pick<Context, "db" | "events" | "session" | "meta" | "reservedHostPorts">;
 
@@ -101,6 +103,8 @@ interface CreateRow {
   existingState: string | null;
   attachment: JsonRow | null;
   operation: JsonRow | null;
+  interfaceHolder: InterfaceHolder | null;
+  portHolder: PortHolder | null;
 }
 
 /**
@@ -109,18 +113,28 @@ interface CreateRow {
  * a time, and a burst of creates would otherwise hold back the agent's claims behind it). A new
  * attachment is inserted; a detached one with the same (host, network, container, ifname) becomes
  * its next generation. Anything that stops the write (no host, a revoked one, no network, already
- * attached, a concurrent create of the same attachment) leaves every table as it was, and the
- * statement's first part tells which.
+ * attached, the interface name in that namespace or a host port held by another attachment, a
+ * concurrent create of the same attachment) leaves every table as it was, and the statement's
+ * first part tells which.
+ *
+ * Concurrency: a held interface is the database's to refuse (a partial unique index), so two
+ * creates racing for one (namespace, ifname) cannot both win. Host ports cannot be a unique index
+ * (a wildcard host IP conflicts with every address on its port), so a create that maps ports first
+ * takes the host's port lock for its transaction: the statement after it sees every mapping
+ * committed before.
  */
 export async function createAttachment(ctx: Ctx, input: CreateAttachmentInput) {
   const { targetKind, target, defaultId } = targetOf(input.target);
   const containerId = input.containerId ?? defaultId;
   const capabilityArgs = input.portMappings.length > 0 ? { portMappings: input.portMappings } : {};
   const user = ctx.session!.user;
+  checkPortMappings(ctx, input.portMappings);
   // Reads only: its answer holds until the write as well as it did inside a read-committed transaction.
-  await checkPortMappings(ctx.db, ctx, input.hostId, input.portMappings);
+  await checkHostIps(ctx.db, input.hostId, input.portMappings);
   const at = new Date().toISOString();
-  const [row] = await ctx.db.$queryRaw<CreateRow[]>`
+  const nsKey = namespaceKey(targetKind, target);
+  const wanted = JSON.stringify(input.portMappings.map((m) => ({ hostPort: m.hostPort, protocol: m.protocol, hostIP: m.hostIP ?? "" })));
+  const write = () => ctx.db.$queryRaw<CreateRow[]>`
     WITH found AS (
       SELECT h.id AS "hostId", h.name AS "hostName", h."revokedAt" IS NOT NULL AS "hostRevoked",
              n.id AS "networkId", n.name AS "networkName", n."latestRevision",
@@ -129,9 +143,30 @@ export async function createAttachment(ctx: Ctx, input: CreateAttachmentInput) {
       LEFT JOIN "Host" h ON h.id = ${input.hostId}::text
       LEFT JOIN "Network" n ON n.id = ${input.networkId}::text
       LEFT JOIN "Attachment" a ON a."hostId" = h.id AND a."networkName" = n.name AND a."containerId" = ${containerId}::text AND a."ifName" = ${input.ifName}::text
+    ), interface_holder AS (
+      -- Another attachment (any network) holding this interface name in this namespace.
+      SELECT a.id, a."containerId", a."ifName", a."networkName", a.state::text AS state
+      FROM "Attachment" a, found
+      WHERE a."hostId" = ${input.hostId}::text AND a."ifName" = ${input.ifName}::text AND a.state <> 'detached'
+        AND (CASE WHEN a."targetKind" = 'pid' THEN 'pid:' || a.target ELSE a.target END) = ${nsKey}::text
+        AND a.id IS DISTINCT FROM found."existingId"
+      LIMIT 1
+    ), port_holder AS (
+      -- A mapping of another attachment on this host for the same port and protocol, where either
+      -- host IP is a wildcard (none, 0.0.0.0 or ::) or both are the same address.
+      SELECT a.id, a."containerId", a."ifName", a."networkName", a.state::text AS state, w."hostPort", w.protocol, w."hostIP"
+      FROM "Attachment" a
+      CROSS JOIN LATERAL jsonb_array_elements(COALESCE(a."capabilityArgs"->'portMappings', '[]'::jsonb)) AS m
+      JOIN jsonb_to_recordset(${wanted}::jsonb) AS w("hostPort" int, protocol text, "hostIP" text)
+        ON (m->>'hostPort')::int = w."hostPort" AND COALESCE(m->>'protocol', 'tcp') = w.protocol
+       AND CASE WHEN COALESCE(m->>'hostIP', '') IN ('', '0.0.0.0', '::') OR w."hostIP" IN ('', '0.0.0.0', '::') THEN true
+                ELSE (m->>'hostIP')::inet = w."hostIP"::inet END
+      WHERE a."hostId" = ${input.hostId}::text AND a.state <> 'detached'
+      LIMIT 1
     ), allowed AS (
       SELECT * FROM found
       WHERE "hostId" IS NOT NULL AND NOT "hostRevoked" AND "latestRevision" IS NOT NULL AND ("existingId" IS NULL OR "existingState" = 'detached')
+        AND NOT EXISTS (SELECT 1 FROM interface_holder) AND NOT EXISTS (SELECT 1 FROM port_holder)
     ), inserted AS (
       INSERT INTO "Attachment" ("hostId", "networkId", "networkName", "networkRevision", "containerId", "ifName", "targetKind", target, "capabilityArgs", "createdById", "createdByName", "createdAt", "updatedAt")
       SELECT "hostId", "networkId", "networkName", "latestRevision", ${containerId}::text, ${input.ifName}::text, ${targetKind}::text::"AttachmentTarget", ${target}::text,
@@ -166,52 +201,43 @@ export async function createAttachment(ctx: Ctx, input: CreateAttachmentInput) {
       FROM saved, allowed
     )
     SELECT found."hostName", found."hostRevoked", found."networkName", found."latestRevision", found."existingState",
-           (SELECT to_jsonb(saved) FROM saved) AS attachment, (SELECT to_jsonb(operation) FROM operation) AS operation
+           (SELECT to_jsonb(saved) FROM saved) AS attachment, (SELECT to_jsonb(operation) FROM operation) AS operation,
+           (SELECT to_jsonb(interface_holder) FROM interface_holder) AS "interfaceHolder", (SELECT to_jsonb(port_holder) FROM port_holder) AS "portHolder"
     FROM found`;
-  if (!row?.hostName) throw new ApiError("NOT_FOUND", "No host with this id");
-  if (row.hostRevoked) throw new ApiError("CONFLICT", "This host is revoked");
-  if (!row.networkName || row.latestRevision === null) throw new ApiError("NOT_FOUND", "No network with this id");
+  let row: CreateRow | undefined;
+  try {
+    if (input.portMappings.length === 0) {
+      [row] = await write();
+    } else {
+      const [, rows] = await ctx.db.$transaction([ctx.db.$queryRaw`SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtext('switchyard.host-ports'), hashtext(${input.hostId}::text))) AS l`, write()]);
+      [row] = rows;
+    }
+  } catch (err) {
+    // A concurrent create won the interface between this statement's read and its write.
+    if (!isViolationOf(err, INTERFACE_HELD_INDEX)) throw err;
+    const holder = await findInterfaceHolder(ctx.db, input.hostId, nsKey, input.ifName);
+    throw interfaceHeld(holder, { target, ifName: input.ifName });
+  }
+  if (!row?.hostName) throw new ApiError("NOT_FOUND", `No host with id ${input.hostId}`);
+  if (row.hostRevoked) throw new ApiError("CONFLICT", `Host ${row.hostName} is revoked: enrol it again before attaching to it`);
+  if (!row.networkName || row.latestRevision === null) throw new ApiError("NOT_FOUND", `No network with id ${input.networkId}`);
+  if (row.existingState !== null && row.existingState !== "detached") {
+    throw new ApiError("CONFLICT", `${containerId}/${input.ifName} is already attached to ${row.networkName} on this host`, [
+      { path: ["containerId"], message: "already attached; detach it first", severity: "error" },
+    ]);
+  }
+  if (row.interfaceHolder) throw interfaceHeld(row.interfaceHolder, { target, ifName: input.ifName });
+  if (row.portHolder) throw portHeld(row.portHolder, input.portMappings);
   if (!row.attachment || !row.operation) {
     throw new ApiError("CONFLICT", `${containerId}/${input.ifName} is already attached to ${row.networkName} on this host`, [
       { path: ["containerId"], message: "already attached; detach it first", severity: "error" },
     ]);
   }
   const saved = fromJsonRow(row.attachment, ATTACHMENT_ROW_SELECT, ["createdAt", "updatedAt"]) as AttachmentRow;
-  const attachment = { ...saved, host: { name: row.hostName } };
+  const attachment = toAttachmentView({ ...saved, host: { name: row.hostName } });
   const operation = fromJsonRow(row.operation, OPERATION_SELECT, ["notBefore", "createdAt", "startedAt", "finishedAt"]) as OperationRow;
   published(ctx, operation);
   return { attachment, operation };
-}
-
-/**
- * HARDENING 4: host ports the console itself listens on, ports another attachment on the same
- * host already maps (same protocol), and host IPs that are not the host's own are refused.
- */
-async function checkPortMappings(tx: Db | DbTx, ctx: Ctx, hostId: string, mappings: CreateAttachmentInput["portMappings"]) {
-  if (mappings.length === 0) return;
-  const issue = (i: number, field: string, message: string) => new ApiError("BAD_INPUT", message, [{ path: ["portMappings", i, field], message, severity: "error" }]);
-  const seen = new Set<string>();
-  for (const [i, m] of mappings.entries()) {
-    if (ctx.reservedHostPorts.includes(m.hostPort)) throw issue(i, "hostPort", `host port ${m.hostPort} is the console's own`);
-    const key = `${m.protocol}/${m.hostPort}`;
-    if (seen.has(key)) throw issue(i, "hostPort", `host port ${key} is mapped twice`);
-    seen.add(key);
-  }
-  const others = await tx.attachment.findMany({ where: { hostId, present: true }, select: { containerId: true, capabilityArgs: true } });
-  for (const other of others) {
-    for (const m of (other.capabilityArgs as { portMappings?: { hostPort: number; protocol?: string }[] }).portMappings ?? []) {
-      const at = mappings.findIndex((n) => n.hostPort === m.hostPort && n.protocol === (m.protocol ?? "tcp"));
-      if (at >= 0) throw issue(at, "hostPort", `host port ${m.protocol ?? "tcp"}/${m.hostPort} is already mapped to ${other.containerId} on this host`);
-    }
-  }
-  const withIp = mappings.findIndex((m) => m.hostIP !== undefined);
-  if (withIp >= 0) {
-    const host = await tx.host.findUniqueOrThrow({ where: { id: hostId }, select: { inventory: true } });
-    const local = new Set(((host.inventory as { addresses?: { address: string }[] } | null)?.addresses ?? []).map((a) => a.address.split("/")[0]));
-    for (const [i, m] of mappings.entries()) {
-      if (m.hostIP !== undefined && !local.has(m.hostIP)) throw issue(i, "hostIP", `${m.hostIP} is not an address of this host${local.size === 0 ? " (its agent has not reported its addresses yet)" : ""}`);
-    }
-  }
 }
 
 async function loadForChange(tx: DbTx, id: string) {
@@ -308,23 +334,24 @@ export async function cancelOperation(ctx: Ctx, operationId: string) {
 }
 
 export async function listAttachments(db: Db, filter: { hostId?: string; networkId?: string }) {
-  return db.attachment.findMany({
+  const rows = await db.attachment.findMany({
     where: { ...(filter.hostId ? { hostId: filter.hostId } : {}), ...(filter.networkId ? { networkId: filter.networkId } : {}) },
     orderBy: [{ present: "desc" }, { createdAt: "desc" }],
     take: 500,
     select: ATTACHMENT_SELECT,
   });
+  return rows.map(toAttachmentView);
 }
 
 export async function getAttachment(db: Db, id: string) {
   const a = await db.attachment.findUnique({ where: { id }, select: ATTACHMENT_SELECT });
   if (!a) throw new ApiError("NOT_FOUND", "No attachment with this id");
   const operations = await db.operation.findMany({ where: { attachmentId: id }, orderBy: { seq: "desc" }, take: 50, select: OPERATION_SELECT });
-  return { ...a, operations };
+  return { ...toAttachmentView(a), operations };
 }
 
 export async function getOperation(db: Db, id: string) {
-  const op = await db.operation.findUnique({ where: { id }, select: { ...OPERATION_SELECT, host: { select: { name: true } }, attachment: { select: { containerId: true, ifName: true, networkName: true, state: true } } } });
+  const op = await db.operation.findUnique({ where: { id }, select: { ...OPERATION_SELECT, host: { select: { name: true } }, attachment: { select: { containerId: true, ifName: true, networkId: true, networkName: true, networkRevision: true, state: true, present: true } } } });
   if (!op) throw new ApiError("NOT_FOUND", "No operation with this id");
   const logs = await db.operationLog.findMany({ where: { operationId: id }, orderBy: { id: "asc" }, take: 5000, select: { id: true, attempt: true, at: true, stream: true, line: true } });
   return { ...op, logs };

@@ -4,6 +4,7 @@ import { hashSecret, looksLike, newSecret } from "../auth/secrets";
 import type { AgentIdentity, Context } from "../context";
 import { ApiError } from "../errors";
 import { conflistDigest } from "@switchyard/cni/digest";
+import { readInventory, readPortMappings } from "./parsed";
 
 type Ctx = Pick<Context, "db" | "events" | "session" | "meta">;
 
@@ -193,8 +194,9 @@ export async function getHost(db: Db, id: string) {
     where: { id },
     select: { id: true, name: true, enrolledAt: true, revokedAt: true, revokedByName: true, lastSeenAt: true, agentVersion: true, inventory: true, inventoryAt: true, credentialExpiresAt: true },
   });
-  if (!host) throw new ApiError("NOT_FOUND", "No host with this id");
-  return { ...host, liveness: liveness(host.lastSeenAt, host.revokedAt), offlineAfterMs: OFFLINE_AFTER_MS, confDrift: await confDrift(db, host.inventory) };
+  if (!host) throw new ApiError("NOT_FOUND", `No host with id ${id}`);
+  const inventory = readInventory(host.inventory);
+  return { ...host, inventory, liveness: liveness(host.lastSeenAt, host.revokedAt), offlineAfterMs: OFFLINE_AFTER_MS, confDrift: await confDrift(db, inventory) };
 }
 
 /** A file in the host's CNI conf dir against the console's network of the same name. */
@@ -270,4 +272,43 @@ export async function requestReconcile(ctx: Ctx, id: string) {
   if (host.revokedAt) throw new ApiError("CONFLICT", "This host is revoked");
   await writeAudit(ctx.db, ctx, { action: "hosts.reconcile", targetType: "host", targetId: id, outcome: "success" });
   ctx.events.publish("host", { kind: "reconcile", hostId: id });
+}
+
+/** A host port an attachment on the host maps (taken until the attachment's DEL has finished). */
+export interface TakenHostPort {
+  hostPort: number;
+  protocol: string;
+  /** "" when the mapping takes the port on every address. */
+  hostIP: string;
+  containerPort: number;
+  attachmentId: string;
+  containerId: string;
+  ifName: string;
+  networkName: string;
+  state: string;
+}
+
+/** The host ports taken on a host, by port: what a new mapping there must avoid. */
+export async function listHostPorts(db: Db, hostId: string): Promise<TakenHostPort[]> {
+  const host = await db.host.findUnique({ where: { id: hostId }, select: { id: true } });
+  if (!host) throw new ApiError("NOT_FOUND", `No host with id ${hostId}`);
+  const rows = await db.attachment.findMany({
+    where: { hostId, state: { not: "detached" } },
+    select: { id: true, containerId: true, ifName: true, networkName: true, state: true, capabilityArgs: true },
+  });
+  return rows
+    .flatMap((a) =>
+      readPortMappings(a.capabilityArgs).map((m) => ({
+        hostPort: m.hostPort,
+        protocol: m.protocol,
+        hostIP: m.hostIP ?? "",
+        containerPort: m.containerPort,
+        attachmentId: a.id,
+        containerId: a.containerId,
+        ifName: a.ifName,
+        networkName: a.networkName,
+        state: a.state,
+      })),
+    )
+    .sort((x, y) => x.hostPort - y.hostPort || x.protocol.localeCompare(y.protocol) || x.hostIP.localeCompare(y.hostIP));
 }

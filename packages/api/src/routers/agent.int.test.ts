@@ -225,7 +225,10 @@ describe("attachments and operations", () => {
     const h = await enroll("shape-1");
     const made = await operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "netns", name: "shape" }, ifName: "eth1", portMappings: [{ hostPort: 9090, containerPort: 90, protocol: "udp" }] });
     const { host: _host, ...stored } = await t.db.attachment.findUniqueOrThrow({ where: { id: made.attachment.id }, include: { host: { select: { name: true } } } });
-    expect(made.attachment).toEqual({ ...Object.fromEntries(Object.keys(made.attachment).map((k) => [k, (stored as Record<string, unknown>)[k]])), host: { name: "shape-1" } });
+    // The row as stored, plus its port mappings parsed from the capability args.
+    const { portMappings, ...row } = made.attachment;
+    expect(row).toEqual({ ...Object.fromEntries(Object.keys(row).map((k) => [k, (stored as Record<string, unknown>)[k]])), host: { name: "shape-1" } });
+    expect(portMappings).toEqual([{ hostPort: 9090, containerPort: 90, protocol: "udp" }]);
     expect(made.attachment.createdAt).toBeInstanceOf(Date);
     expect(Math.abs(made.attachment.createdAt.getTime() - Date.now())).toBeLessThan(60_000);
     expect(made.attachment).toMatchObject({ hostId: h.hostId, networkId, networkName: "agentnet", containerId: "shape", ifName: "eth1", generation: 1, present: true, result: null, lastError: "", createdByName: "otto" });
@@ -560,8 +563,8 @@ describe("attachments and operations", () => {
     expect((await trpcError(attach([{ hostPort: 8081, containerPort: 80, protocol: "tcp" }, { hostPort: 8081, containerPort: 81, protocol: "tcp" }]))).message).toContain("mapped twice");
     await attach([{ hostPort: 8082, containerPort: 80, protocol: "tcp" }], "p1");
     const taken = await trpcError(attach([{ hostPort: 8082, containerPort: 80, protocol: "tcp" }], "p2"));
-    expect(taken.code).toBe("BAD_REQUEST");
-    expect(taken.message).toContain("already mapped to p1");
+    expect(taken.code).toBe("CONFLICT");
+    expect(taken.message).toContain("already mapped by p1/eth0");
     await attach([{ hostPort: 8082, containerPort: 80, protocol: "udp" }], "p3");
     expect((await trpcError(attach([{ hostPort: 8083, containerPort: 80, protocol: "tcp", hostIP: "192.0.2.55" }], "p4"))).message).toContain("not an address of this host");
     await h.agent.heartbeat({ agentVersion: "", inventory: { hostname: "ports-1", kernel: "", addresses: [{ ifName: "eth0", address: "192.0.2.55/24" }], plugins: [], cniPath: [], netnsDir: "/run/netns", namespaces: [], confDir: "", confFiles: [], cacheDir: "", cachedAttachments: [], ipForward: { v4: null, v6: null }, tools: { nft: false, iptables: false, ip: true }, masquerade: [] } });

@@ -1,11 +1,16 @@
 import { z } from "zod";
-import { createJoinToken, deleteJoinToken, getHost, listHosts, listJoinTokens, requestReconcile, revokeHost } from "../domain/hosts";
+import { createJoinToken, deleteJoinToken, getHost, listHostPorts, listHosts, listJoinTokens, requestReconcile, revokeHost } from "../domain/hosts";
+import { diagnoseHostById } from "../domain/doctor";
 import { CreateJoinTokenInput, Id } from "../schemas";
 import { adminProcedure, operatorProcedure, router, viewerProcedure } from "../trpc";
 
 export const hostsRouter = router({
   list: viewerProcedure.query(({ ctx }) => listHosts(ctx.db)),
   get: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => getHost(ctx.db, input.id)),
+  /** The doctor's checks of the host, computed on the server from one read of what it needs. */
+  diagnose: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => diagnoseHostById(ctx.db, input.id)),
+  /** The host ports attachments on the host map. */
+  ports: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => listHostPorts(ctx.db, input.id)),
   joinTokens: adminProcedure.query(({ ctx }) => listJoinTokens(ctx.db)),
   createJoinToken: adminProcedure.input(CreateJoinTokenInput).mutation(({ ctx, input }) => createJoinToken(ctx, input)),
   deleteJoinToken: adminProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => deleteJoinToken(ctx, input.id)),

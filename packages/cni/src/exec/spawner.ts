@@ -14,6 +14,18 @@ export interface Spawner {
 /** spawn() from this process: the default. */
 export const inProcessSpawner: Spawner = { run: runProcess, close: () => {} };
 
+/**
+ * Set at build time (tooling/bundle.mjs) in a single-file bundle: the bundle carries the helper and
+ * becomes it when run with this argument. Undefined when this module runs from source.
+ */
+declare const SWITCHYARD_BUNDLED_HELPER_ARG: string | undefined;
+
+/** The helper's code: spawner-child.mjs beside this module, or the bundle this module was built into. */
+function locateHelper(): { script: string; args: string[] } {
+  if (typeof SWITCHYARD_BUNDLED_HELPER_ARG === "string") return { script: fileURLToPath(import.meta.url), args: [SWITCHYARD_BUNDLED_HELPER_ARG] };
+  return { script: fileURLToPath(new URL("./spawner-child.mjs", import.meta.url)), args: [] };
+}
+
 type HelperEvent = { id: number } & ({ t: "spawn" } | { t: "stderr"; data: string } | { t: "done"; run: ProcessRun });
 
 interface Pending {
@@ -34,7 +46,7 @@ interface Pending {
  * it started may still be running, its outcome is unknown.
  */
 export function createHelperSpawner(): Spawner {
-  const childScript = fileURLToPath(new URL("./spawner-child.mjs", import.meta.url));
+  const helperEntry = locateHelper();
   let helper: ChildProcess | undefined;
   let nextId = 1;
   const pending = new Map<number, Pending>();
@@ -53,7 +65,7 @@ export function createHelperSpawner(): Spawner {
 
   function start(): ChildProcess {
     const { NODE_OPTIONS: _ignored, ...env } = process.env;
-    const child = fork(childScript, [], { execArgv: [], env, serialization: "json", stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child = fork(helperEntry.script, helperEntry.args, { execArgv: [], env, serialization: "json", stdio: ["ignore", "inherit", "inherit", "ipc"] });
     child.on("message", (event: HelperEvent) => {
       const call = pending.get(event.id);
       if (!call) return;

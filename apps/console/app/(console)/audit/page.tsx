@@ -3,6 +3,7 @@
 import { useInfiniteQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { errorMessage, useTRPC } from "~/trpc/react";
+import { AbsoluteTime } from "~/components/relative-time";
 
 interface Filters {
   actor: string;
@@ -64,7 +65,7 @@ export default function AuditPage() {
         <tbody>
           {rows.map((e) => (
             <tr key={e.id}>
-              <td>{e.at.toLocaleString()}</td>
+              <td><AbsoluteTime date={e.at} /></td>
               <td>{e.actorName}<div className="muted mono">{e.sourceIp}</div></td>
               <td className="mono">{e.action}</td>
               <td>{e.targetType} <span className="mono muted">{e.targetId}</span></td>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { diagnoseHost, type DiagnoseInput, type DoctorAttachment, type DoctorCheck } from "./doctor";
-import type { Inventory } from "./inventory";
+import type { StoredInventory as Inventory } from "../schemas";
 
 const now = new Date("2026-03-01T12:00:00Z");
 const ago = (ms: number) => new Date(now.getTime() - ms);
@@ -85,7 +85,8 @@ describe("diagnoseHost", () => {
     const offline = check(diagnoseHost(input({ host: { ...input().host, liveness: "offline", lastSeenAt: ago(5 * 60_000) } })), "agent");
     expect(offline.status).toBe("fail");
     expect(offline.details[0]).toContain("5 minutes ago");
-    expect(offline.fix).toContain("switchyard-agent --console-url");
+    expect(offline.fix).toContain("Hosts → Add a host");
+    expect(offline.fix).toContain("dials out");
     const revoked = check(diagnoseHost(input({ host: { ...input().host, liveness: "revoked" } })), "agent");
     expect(revoked.status).toBe("fail");
     expect(revoked.fix).toContain("join token");
@@ -259,5 +260,96 @@ describe("diagnoseHost", () => {
     expect(status.status).toBe("fail");
     expect(status.details[0]).toContain("dhcp daemon not running");
     expect(status.fix).toContain("CNI STATUS");
+  });
+
+  // Issue 10, item 6: one test per failure kind, each fix fitting its failure.
+  describe("fix texts fit their failure", () => {
+    const withInventory = (over: Partial<Inventory>, host: Partial<DiagnoseInput["host"]> = {}) => diagnoseHost(input({ host: { ...input().host, inventory: inventory(over), ...host } }));
+
+    it("a missing conf dir (a fresh host) is information, without a fix", () => {
+      const conf = check(withInventory({ confFiles: [{ file: "/etc/cni/net.d", error: "ENOENT: no such file or directory, scandir '/etc/cni/net.d'" }] }), "conf-files");
+      expect(conf.status).toBe("info");
+      expect(conf.details[0]).toContain("/etc/cni/net.d does not exist");
+      expect(conf.fix).toBeUndefined();
+    });
+
+    it("an unreadable conf dir fails with a fix about the directory, not about files", () => {
+      const conf = check(withInventory({ confFiles: [{ file: "/etc/cni/net.d/", error: "EACCES: permission denied, scandir '/etc/cni/net.d'" }] }), "conf-files");
+      expect(conf.status).toBe("fail");
+      expect(conf.details).toEqual(["/etc/cni/net.d cannot be read: EACCES: permission denied, scandir '/etc/cni/net.d'"]);
+      expect(conf.fix).toContain("ls -ld /etc/cni/net.d");
+      expect(conf.fix).not.toContain("remove");
+    });
+
+    it("an invalid conf file names it once and asks to correct or remove that file", () => {
+      const conf = check(withInventory({ confFiles: [{ file: "99-broken.conf", error: "99-broken.conf: invalid JSON at offset 12" }] }), "conf-files");
+      expect(conf.details).toEqual(["99-broken.conf: invalid JSON at offset 12"]);
+      expect(conf.fix).toContain("Correct or remove this file in /etc/cni/net.d");
+    });
+
+    it("a plugin that is there but not executable gets chmod, not an install", () => {
+      const plugins = check(withInventory({ plugins: [{ name: "bridge", path: "/usr/lib/cni/bridge", executable: false }, { name: "host-local", path: "/usr/lib/cni/host-local", executable: true }, { name: "portmap", path: "/usr/lib/cni/portmap", executable: true }] }), "plugins");
+      expect(plugins.status).toBe("fail");
+      expect(plugins.fix).toBe("Make it executable: `chmod 755 /usr/lib/cni/bridge`.");
+    });
+
+    it("a missing plugin gets an install naming it, not chmod", () => {
+      const plugins = check(withInventory({ plugins: [{ name: "bridge", path: "/usr/lib/cni/bridge", executable: true }, { name: "host-local", path: "/usr/lib/cni/host-local", executable: true }] }), "plugins");
+      expect(plugins.fix).toContain('put "portmap", executable, in one of /opt/cni/bin, /usr/lib/cni');
+      expect(plugins.fix).not.toContain("chmod");
+    });
+
+    it("a missing sandbox namespace is the agent's to recreate; a missing named one is the operator's", () => {
+      const inv = { namespaces: [] };
+      const sandbox = check(diagnoseHost(input({ host: { ...input().host, inventory: inventory(inv) }, attachments: [attachment({ containerId: "sy-1", targetKind: "sandbox", target: "sy-1" })] })), "namespaces");
+      expect(sandbox.fix).toContain("attach again for a new sandbox");
+      expect(sandbox.fix).not.toContain("ip netns add");
+      const named = check(diagnoseHost(input({ host: { ...input().host, inventory: inventory(inv) }, attachments: [attachment({ containerId: "web9", target: "web9" })] })), "namespaces");
+      expect(named.fix).toContain("ip netns add web9");
+      expect(named.fix).not.toContain("sandbox");
+    });
+
+    it("a missing masquerade rule: install a firewall tool first when none is there, else attach again (Check adds nothing)", () => {
+      const masquerade = [{ networkName: "lan", subnet: "10.88.0.0/16", containerId: "web1", present: false }];
+      const withTools = check(withInventory({ masquerade }), "masquerade");
+      expect(withTools.details).toEqual(["lan: no masquerade rule for web1 (10.88.0.0/16)"]);
+      expect(withTools.fix).toContain("Detach and attach the attachment again");
+      expect(withTools.fix).not.toContain("apt install");
+      const noTools = check(withInventory({ masquerade, tools: { nft: false, iptables: false, ip: true } }), "masquerade");
+      expect(noTools.fix).toContain("apt install iptables");
+    });
+
+    it("a stale inventory: an offline agent points at the agent check, an online one at its log", () => {
+      const offline = check(diagnoseHost(input({ host: { ...input().host, liveness: "offline", inventoryAt: ago(600_000) } })), "inventory-fresh");
+      expect(offline.fix).toContain("offline");
+      const online = check(diagnoseHost(input({ host: { ...input().host, inventoryAt: ago(600_000) } })), "inventory-fresh");
+      expect(online.fix).toContain("Reconcile now");
+      const revoked = check(diagnoseHost(input({ host: { ...input().host, liveness: "revoked", inventoryAt: ago(600_000) } })), "inventory-fresh");
+      expect(revoked.status).toBe("unknown");
+    });
+
+    it("every failing check has a fix, and no passing, unknown or info check has one", () => {
+      const broken = diagnoseHost(
+        input({
+          host: {
+            liveness: "offline",
+            lastSeenAt: ago(600_000),
+            inventoryAt: ago(600_000),
+            inventory: inventory({
+              plugins: [],
+              namespaces: [],
+              confFiles: [{ file: "x.conf", error: "bad" }],
+              ipForward: { v4: false, v6: false },
+              tools: { nft: false, iptables: false, ip: true },
+              masquerade: [{ networkName: "lan", subnet: "10.88.0.0/16", present: false }],
+              networkStatus: [{ networkName: "lan", ready: false }],
+            }),
+            confDrift: [{ file: "10-lan.conflist", networkName: "lan", status: "older", revision: 1, latestRevision: 2 }],
+          },
+        }),
+      );
+      for (const c of broken) expect(Boolean(c.fix), c.id).toBe(c.status === "fail");
+      expect(broken.filter((c) => c.status === "fail").map((c) => c.id)).toEqual(["agent", "plugins", "conf-files", "conf-drift", "namespaces", "ip-forward", "masquerade", "firewall-tools", "network-status", "inventory-fresh"]);
+    });
   });
 });

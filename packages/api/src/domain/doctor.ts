@@ -1,8 +1,11 @@
-import type { ConfDrift } from "@switchyard/api";
-import { readInventory, type Inventory } from "./inventory";
-import { formatRelative } from "./time";
+import type { Db } from "@switchyard/db";
+import { formatRelative } from "../format";
+import type { StoredInventory as Inventory } from "../schemas";
+import { getHost, type ConfDrift } from "./hosts";
+import { readInventory } from "./parsed";
 
-export type CheckStatus = "pass" | "fail" | "unknown";
+/** info: worth knowing, nothing to fix (a fresh host without a conf dir). */
+export type CheckStatus = "pass" | "fail" | "unknown" | "info";
 
 export interface DoctorCheck {
   id: "agent" | "push-stream" | "plugins" | "conf-files" | "conf-drift" | "namespaces" | "ip-forward" | "masquerade" | "firewall-tools" | "network-status" | "inventory-fresh";
@@ -10,7 +13,7 @@ export interface DoctorCheck {
   status: CheckStatus;
   /** What was found; when failing, one line per problem. */
   details: string[];
-  /** How to fix it; only when failing. Commands are in `backticks`. */
+  /** How to fix it; only when failing, and only for the failures found. Commands are in `backticks`. */
   fix?: string;
 }
 
@@ -122,7 +125,7 @@ function checkAgent({ host, now }: DiagnoseInput): DoctorCheck {
     title,
     status: "fail",
     details: [`The agent is offline. ${seen}`],
-    fix: "Start the agent on the host (`sudo switchyard-agent --console-url <this console's URL>`) and check it can reach the console URL (DNS, firewall, proxy).",
+    fix: "Start the agent on the host (its service, or the command under Hosts → Add a host) and check that the host reaches this console's URL (DNS, firewall, proxy): the agent dials out.",
   };
 }
 
@@ -140,37 +143,71 @@ function checkPlugins({ inventory, active, conflistOf }: Ctx): DoctorCheck {
     for (const type of pluginTypesOf(conflist)) usedBy.set(type, (usedBy.get(type) ?? new Set()).add(a.networkName));
   }
   const problems: string[] = [];
+  const missing: string[] = [];
+  const notExecutable: string[] = [];
   for (const [type, networks] of [...usedBy].sort(([x], [y]) => x.localeCompare(y))) {
     const plugin = inventory.plugins.find((p) => p.name === type);
     const users = [...networks].sort().join(", ");
-    if (!plugin) problems.push(`"${type}" (used by ${users}) is not in CNI_PATH ${inventory.cniPath.join(":") || "(empty)"}`);
-    else if (!plugin.executable) problems.push(`${plugin.path} (used by ${users}) is not executable`);
+    if (!plugin) {
+      missing.push(type);
+      problems.push(`"${type}" (used by ${users}) is not in CNI_PATH ${inventory.cniPath.join(":") || "(empty)"}`);
+    } else if (!plugin.executable) {
+      notExecutable.push(plugin.path);
+      problems.push(`${plugin.path} (used by ${users}) is not executable`);
+    }
   }
   if (problems.length > 0) {
-    return {
-      id: "plugins",
-      title,
-      status: "fail",
-      details: problems,
-      fix: `Install the reference plugins (\`apt install containernetworking-plugins\`) or put the binary, executable, in one of ${inventory.cniPath.join(", ") || "the agent's --cni-path directories"}.`,
-    };
+    const fixes = [
+      ...(notExecutable.length > 0 ? [`Make ${notExecutable.length === 1 ? "it" : "them"} executable: \`chmod 755 ${notExecutable.join(" ")}\`.`] : []),
+      ...(missing.length > 0
+        ? [`Install the reference plugins (\`apt install containernetworking-plugins\`) or put ${missing.map((m) => `"${m}"`).join(", ")}, executable, in one of ${inventory.cniPath.join(", ") || "the agent's --cni-path directories"}.`]
+        : []),
+    ];
+    return { id: "plugins", title, status: "fail", details: problems, fix: fixes.join(" ") };
   }
   if (unloaded.size > 0) return { id: "plugins", title, status: "unknown", details: [`Network config not loaded: ${[...unloaded].join(", ")}`] };
   if (usedBy.size === 0) return { id: "plugins", title, status: "pass", details: ["No attachment on this host needs a plugin yet."] };
   return { id: "plugins", title, status: "pass", details: [`Found: ${[...usedBy.keys()].sort().join(", ")}`] };
 }
 
+/** The agent reports an unreadable conf dir as one entry naming the directory itself. */
+function confDirProblem(inventory: Inventory): { missing: boolean; error: string } | null {
+  const entry = inventory.confFiles.find((f) => f.error && inventory.confDir !== "" && f.file.replace(/\/+$/, "") === inventory.confDir.replace(/\/+$/, ""));
+  if (!entry?.error) return null;
+  return { missing: /ENOENT|no such file/i.test(entry.error), error: entry.error };
+}
+
 function checkConfFiles(inventory: Inventory | null): DoctorCheck {
   const title = "Conf files valid";
   if (!inventory) return { id: "conf-files", title, status: "unknown", details: [NO_INVENTORY] };
+  const dir = inventory.confDir || "the CNI conf dir";
+  const dirProblem = confDirProblem(inventory);
+  if (dirProblem?.missing) {
+    // A fresh host: the agent attaches with the console's configs and needs no conf dir.
+    return {
+      id: "conf-files",
+      title,
+      status: "info",
+      details: [`${dir} does not exist: no conf files on this host. The agent attaches with the console's network configs; tools on the host (containerd, nerdctl, cnitool) find none until one is exported there.`],
+    };
+  }
+  if (dirProblem) {
+    return {
+      id: "conf-files",
+      title,
+      status: "fail",
+      details: [`${dir} cannot be read: ${dirProblem.error}`],
+      fix: `Make ${dir} a directory the agent (root) can read: \`ls -ld ${dir}\` shows what it is now.`,
+    };
+  }
   const bad = inventory.confFiles.filter((f) => f.error);
-  if (bad.length === 0) return { id: "conf-files", title, status: "pass", details: [`${inventory.confFiles.length} file${inventory.confFiles.length === 1 ? "" : "s"} in ${inventory.confDir || "the conf dir"}`] };
+  if (bad.length === 0) return { id: "conf-files", title, status: "pass", details: [`${inventory.confFiles.length} file${inventory.confFiles.length === 1 ? "" : "s"} in ${dir}`] };
   return {
     id: "conf-files",
     title,
     status: "fail",
-    details: bad.map((f) => `${f.file}: ${f.error}`),
-    fix: `Correct or remove these files in ${inventory.confDir || "the CNI conf dir"}: tools reading the directory skip or refuse an invalid file.`,
+    details: bad.map((f) => (f.error!.startsWith(`${f.file}:`) ? f.error! : `${f.file}: ${f.error}`)),
+    fix: `Correct or remove ${bad.length === 1 ? "this file" : "these files"} in ${dir}: tools reading the directory skip or refuse an invalid file.`,
   };
 }
 
@@ -231,7 +268,12 @@ function checkNamespaces(inventory: Inventory | null, active: DoctorAttachment[]
     title,
     status: "fail",
     details: missing.map((a) => `${label(a)}: namespace "${a.target}" is not in ${inventory.netnsDir || "the netns dir"}`),
-    fix: `Recreate the namespace (\`ip netns add ${missing[0]!.target}\`) and Check the attachment, or Detach it.`,
+    fix: [
+      ...(missing.some((a) => a.targetKind === "netns")
+        ? [`A named namespace is made outside Switchyard: recreate it (\`ip netns add ${missing.find((a) => a.targetKind === "netns")!.target}\`) and its container, then Detach and attach again, or Detach it.`]
+        : []),
+      ...(missing.some((a) => a.targetKind === "sandbox") ? ["A sandbox's namespace is the agent's: Detach the attachment (DEL releases its address) and attach again for a new sandbox."] : []),
+    ].join(" "),
   };
 }
 
@@ -261,12 +303,15 @@ function checkMasquerade(inventory: Inventory | null): DoctorCheck {
     const n = inventory.masquerade.length;
     return { id: "masquerade", title, status: "pass", details: [n === 0 ? "No network on this host masquerades." : `${n} rule${n === 1 ? "" : "s"} found`] };
   }
+  const noTools = !inventory.tools.nft && !inventory.tools.iptables;
   return {
     id: "masquerade",
     title,
     status: "fail",
-    details: missing.map((m) => `${m.networkName}: no masquerade rule for ${m.subnet}`),
-    fix: "Check the network's attachments on this host (or Retry a failed one): the bridge plugin adds the rule when it attaches.",
+    details: missing.map((m) => `${m.networkName}: no masquerade rule for ${m.containerId ? `${m.containerId} (${m.subnet})` : m.subnet}`),
+    fix: noTools
+      ? "Install iptables or nftables first (`apt install iptables`): the bridge plugin writes its masquerade rules with them. Then Detach and attach these attachments again."
+      : "The bridge plugin writes an attachment's masquerade rule on ADD only (a Check reports it missing but does not add it, and a firewall reload removes it): Detach and attach the attachment again.",
   };
 }
 
@@ -299,15 +344,38 @@ function checkNetworkStatus(inventory: Inventory | null): DoctorCheck {
     title,
     status: "fail",
     details: down.map((n) => `${n.networkName}: ${n.error ?? "not ready"}`),
-    fix: "A plugin of the network says it cannot serve requests now (CNI STATUS, code 50/51): read its error; usually its daemon or IPAM backend on the host is down.",
+    fix: "A plugin of the network says it cannot serve requests now (CNI STATUS, code 50/51): read its error above; usually a daemon it needs on the host (its IPAM backend, e.g. the dhcp daemon) is down, so start it.",
   };
 }
 
 function checkInventoryFresh({ host, now }: DiagnoseInput): DoctorCheck {
   const title = "Inventory fresh";
-  const fix = "The agent reports its inventory with its heartbeats: check it is running and reaching the console.";
+  if (host.liveness === "revoked") return { id: "inventory-fresh", title, status: "unknown", details: ["The host is revoked: its agent reports nothing."] };
+  const offline = host.liveness !== "online";
+  const fix = offline
+    ? "The agent is offline (see Agent connected): once it runs again it reports a fresh inventory."
+    : "The agent heartbeats but sends no inventory: its log says why collecting it failed; restart the agent or press Reconcile now.";
   if (!host.inventoryAt) return { id: "inventory-fresh", title, status: "fail", details: ["No inventory reported yet."], fix };
   const age = now.getTime() - host.inventoryAt.getTime();
   const details = [`Reported ${formatRelative(host.inventoryAt, now)}.`];
   return age <= INVENTORY_FRESH_MS ? { id: "inventory-fresh", title, status: "pass", details } : { id: "inventory-fresh", title, status: "fail", details, fix };
+}
+
+/**
+ * The doctor for one host, in one call: the host, its attachments and the conflists of exactly
+ * the network revisions they run (not the networks' latest: that is what the agent runs), read
+ * with three queries whatever the number of networks.
+ */
+export async function diagnoseHostById(db: Db, id: string, now = new Date()): Promise<{ checks: DoctorCheck[]; at: Date }> {
+  const host = await getHost(db, id);
+  const attachments = await db.attachment.findMany({
+    where: { hostId: id, state: { not: "detached" } },
+    select: { networkId: true, networkName: true, networkRevision: true, containerId: true, ifName: true, targetKind: true, target: true, state: true },
+  });
+  const networks = await db.$queryRaw<DoctorNetwork[]>`
+    SELECT r."networkId", r.number AS revision, r.conflist
+    FROM "NetworkRevision" r
+    JOIN (SELECT DISTINCT "networkId", "networkRevision" FROM "Attachment" WHERE "hostId" = ${id}::text AND state <> 'detached') a
+      ON a."networkId" = r."networkId" AND a."networkRevision" = r.number`;
+  return { checks: diagnoseHost({ host, attachments, networks, now }), at: now };
 }

@@ -1,0 +1,78 @@
+// Builds one deployable (the agent, switchyard-cni) into ONE self-contained ES module for Node 20:
+// no TypeScript compiled at start, no node_modules beside it, so a host can download the file and
+// run it with `node`. The bundle also carries the CNI spawn helper (packages/cni/src/exec/
+// spawner-child.mjs): run with HELPER_ARG as its first argument it is that helper, and nothing of
+// the program is evaluated (the program is imported lazily below), so the helper stays small.
+import { createHash } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const SPAWNER_CHILD = resolve(ROOT, "packages/cni/src/exec/spawner-child.mjs");
+
+/** The argument that turns a bundle into its spawn helper; spawner.ts reads it (a build-time constant). */
+export const HELPER_ARG = "--spawner-child";
+
+/** What the bundle may never contain: the console's side (database, Next.js). */
+const FORBIDDEN_INPUTS = [/node_modules\/@prisma\//, /node_modules\/next\//, /packages\/db\//, /node_modules\/@electric-sql\//];
+
+/**
+ * @param {object} options
+ * @param {string} options.packageDir the package being built (absolute)
+ * @param {string} options.entry its entry module, relative to packageDir; it exports `main`
+ * @param {string} options.outfile relative to packageDir
+ * @param {string} options.run statement(s) that call `main` (in scope) and set the exit status
+ */
+export async function bundleProgram({ packageDir, entry, outfile, run }) {
+  const outPath = resolve(packageDir, outfile);
+  const entryPath = resolve(packageDir, entry);
+  // The real entry is this wrapper: it picks helper or program before either is evaluated.
+  const wrapper = `
+if (process.argv[2] === ${JSON.stringify(HELPER_ARG)} && process.send) {
+  await import(${JSON.stringify(SPAWNER_CHILD)});
+} else {
+  const major = Number(process.versions.node.split(".")[0]);
+  if (major < 20) {
+    process.stderr.write("Node.js " + process.versions.node + " is too old: this program needs Node.js 20 or newer\\n");
+    process.exit(2);
+  }
+  const { main } = await import(${JSON.stringify(entryPath)});
+  ${run}
+}
+`;
+  const result = await build({
+    stdin: { contents: wrapper, resolveDir: packageDir, sourcefile: "bundle-entry.mjs", loader: "js" },
+    outfile: outPath,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    // One file: dynamic imports stay inside it (evaluated on demand).
+    splitting: false,
+    // CommonJS dependencies call require() for Node's built-ins; an ES module has none of its own.
+    banner: { js: `import { createRequire as __createRequire } from "node:module";\nconst require = __createRequire(import.meta.url);` },
+    define: { SWITCHYARD_BUNDLED_HELPER_ARG: JSON.stringify(HELPER_ARG) },
+    legalComments: "none",
+    sourcemap: false,
+    // Smaller source parses faster at every start; names stay readable in stack traces.
+    minifySyntax: true,
+    minifyWhitespace: true,
+    // ES module builds first: some packages' "main" is a UMD build that require()s its own files.
+    mainFields: ["module", "main"],
+    metafile: true,
+    logLevel: "warning",
+  });
+  const inputs = Object.keys(result.metafile.inputs);
+  const forbidden = inputs.filter((input) => FORBIDDEN_INPUTS.some((re) => re.test(input)));
+  if (forbidden.length > 0) {
+    throw new Error(`${relative(ROOT, outPath)} would contain the console's side: ${forbidden.slice(0, 5).join(", ")}; import types only from those packages`);
+  }
+  const bytes = readFileSync(outPath);
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  // sha256sum's format, so `sha256sum -c` checks a downloaded copy.
+  writeFileSync(`${outPath}.sha256`, `${sha256}  ${outfile.split("/").pop()}\n`);
+  console.log(`${relative(ROOT, outPath)}: ${(bytes.length / 1024).toFixed(0)} KiB, ${inputs.length} modules, sha256 ${sha256}`);
+  return { outPath, sha256, bytes: bytes.length };
+}
