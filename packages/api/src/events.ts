@@ -1,58 +1,201 @@
 import { EventEmitter, on } from "node:events";
+import { z } from "zod";
+import { decodeEnvelope, encodeEnvelopes, type WireEvent } from "./eventWire";
 
-export interface NetworkChange {
-  kind: "created" | "updated" | "deleted";
-  networkId: string;
-  name: string;
-  revision: number;
-  actor: string;
-  at: Date;
-}
+export const NetworkChange = z.object({
+  kind: z.enum(["created", "updated", "deleted"]),
+  networkId: z.string(),
+  name: z.string(),
+  revision: z.number().int(),
+  actor: z.string(),
+  at: z.coerce.date(),
+});
+export type NetworkChange = z.infer<typeof NetworkChange>;
 
 /** Something changed on a host: new work for its agent, a revocation, a heartbeat with news. */
-export interface HostEvent {
-  kind: "work" | "revoked" | "enrolled" | "seen" | "reconcile";
-  hostId: string;
-}
-
-/** An operation changed status, or its job log grew. */
-export interface OperationEvent {
-  kind: "status" | "log";
-  operationId: string;
-  attachmentId: string;
-  hostId: string;
-  status?: string;
-  lines?: { at: Date; stream: string; line: string; attempt: number }[];
-}
-
-interface EventMap {
-  network: NetworkChange;
-  host: HostEvent;
-  operation: OperationEvent;
-}
+export const HostEvent = z.object({
+  kind: z.enum(["work", "revoked", "enrolled", "seen", "reconcile"]),
+  hostId: z.string(),
+});
+export type HostEvent = z.infer<typeof HostEvent>;
 
 /**
- * In-process fan-out of committed changes to subscribed browsers.
- * Publish only after the transaction commits.
+ * An operation changed status, or its job log grew. A doorbell: the lines themselves are read
+ * from the database (attachments.operationLogs, after the last line id seen).
+ */
+export const OperationEvent = z.object({
+  kind: z.enum(["status", "log"]),
+  operationId: z.string(),
+  attachmentId: z.string(),
+  hostId: z.string(),
+  status: z.string().optional(),
+});
+export type OperationEvent = z.infer<typeof OperationEvent>;
+
+/** Events may have been missed (the listener reconnected, a sender dropped some): catch up by query. */
+export const Resync = z.object({ kind: z.literal("resync"), reason: z.enum(["reconnected", "missed"]) });
+export type Resync = z.infer<typeof Resync>;
+
+const TOPIC_SCHEMAS = { network: NetworkChange, host: HostEvent, operation: OperationEvent } as const;
+export type EventMap = { [K in keyof typeof TOPIC_SCHEMAS]: z.infer<(typeof TOPIC_SCHEMAS)[K]> };
+export type Topic = keyof EventMap;
+export const TOPICS = Object.keys(TOPIC_SCHEMAS) as Topic[];
+
+/** One event of any topic, as a stream carrying several topics says it. */
+export type TopicMessage = { [K in Topic]: { topic: K; event: EventMap[K] } }[Topic] | { topic: "resync"; event: Resync };
+
+/**
+ * Fan-out of committed changes to subscribers in this process and, with a transport, in every
+ * other console replica. Publish only after the transaction commits.
  */
 export interface EventBus {
-  publish<K extends keyof EventMap>(topic: K, event: EventMap[K]): void;
-  subscribe<K extends keyof EventMap>(topic: K, signal?: AbortSignal): AsyncIterable<EventMap[K]>;
+  publish<K extends Topic>(topic: K, event: EventMap[K]): void;
+  subscribe<K extends Topic>(topic: K, signal?: AbortSignal): AsyncIterable<EventMap[K] | Resync>;
+  /** Several topics in one stream, in publish order. */
+  subscribeMany(topics: readonly Topic[], signal?: AbortSignal): AsyncIterable<TopicMessage>;
+  /** Resolves when cross-replica delivery listens (at once without a transport). */
+  ready: Promise<void>;
+  close(): Promise<void>;
 }
 
-export function createEventBus(): EventBus {
+/** The LISTEN/NOTIFY side of a bus: `openNotifyChannel` of @switchyard/db fits. */
+export interface EventTransport {
+  ready: Promise<void>;
+  notify(payloads: readonly string[]): Promise<void>;
+  close(): Promise<void>;
+}
+export type OpenTransport = (handlers: {
+  onMessage(payload: string): void;
+  onConnected(info: { reconnected: boolean }): void;
+  onError(err: unknown): void;
+}) => EventTransport;
+
+export interface EventBusOptions {
+  /** Without it the bus is in-process only (one console process, tests). */
+  transport?: OpenTransport;
+  /** Events of one tick go out in one NOTIFY statement. */
+  tickMs?: number;
+  /** More distinct events than this in one tick are sent as one resync doorbell instead. */
+  maxEventsPerTick?: number;
+  /** Bytes per NOTIFY payload (PostgreSQL allows 8000). */
+  maxPayloadBytes?: number;
+  log?: (entry: Record<string, unknown>) => void;
+}
+
+const ALL = Symbol("all");
+const RESYNC_MISSED: Resync = { kind: "resync", reason: "missed" };
+const defaultLog = (entry: Record<string, unknown>) => console.error(JSON.stringify(entry));
+
+export function createEventBus(opts: EventBusOptions = {}): EventBus {
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
-  return {
-    publish(topic, event) {
-      emitter.emit(topic, event);
+  const id = crypto.randomUUID();
+  const log = opts.log ?? defaultLog;
+  const tickMs = opts.tickMs ?? 10;
+  const maxEvents = opts.maxEventsPerTick ?? 500;
+
+  function deliver(topic: Topic | "resync", event: unknown): void {
+    if (topic === "resync") for (const t of TOPICS) emitter.emit(t, event);
+    else emitter.emit(topic, event);
+    emitter.emit(ALL, { topic, event });
+  }
+
+  // ---- sending: coalesced per tick, one statement per flush, never per row -------------------
+  const pending = new Map<string, WireEvent>();
+  let owesResync = false;
+  let closed = false;
+  let failing = false;
+  let timer: NodeJS.Timeout | undefined;
+  let flushing: Promise<void> | undefined;
+
+  const transport = opts.transport?.({
+    onMessage: receive,
+    onConnected: ({ reconnected }) => {
+      if (reconnected) deliver("resync", { kind: "resync", reason: "reconnected" } satisfies Resync);
+      // What failed to go out while the connection was down is said now, as a resync.
+      if (owesResync) schedule();
     },
-    async *subscribe(topic, signal) {
-      try {
-        for await (const [event] of on(emitter, topic, { signal })) yield event;
-      } catch (err) {
-        if (!signal?.aborted) throw err;
+    onError: (err) => log({ level: "warn", msg: "event bus connection", error: String(err) }),
+  });
+
+  function schedule(): void {
+    if (!transport || closed || timer || flushing) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      flushing = flush().finally(() => {
+        flushing = undefined;
+        // A failed send waits for new events or the reconnect, not for the next tick.
+        if (pending.size > 0) schedule();
+      });
+    }, tickMs);
+  }
+
+  async function flush(): Promise<void> {
+    const events = [...pending.values()];
+    pending.clear();
+    const overflow = events.length > maxEvents;
+    const resync = owesResync || overflow;
+    owesResync = false;
+    const payloads = encodeEnvelopes(id, overflow ? [] : events, { resync, maxBytes: opts.maxPayloadBytes ?? 7900 });
+    try {
+      await transport!.notify(payloads);
+      failing = false;
+    } catch (err) {
+      // Local subscribers had these; other replicas catch up by query when the next doorbell says so.
+      owesResync = true;
+      if (!failing) log({ level: "warn", msg: "event bus notify failed; the other replicas will be told to resync", events: events.length, error: String(err) });
+      failing = true;
+    }
+  }
+
+  function receive(payload: string): void {
+    const envelope = decodeEnvelope(payload);
+    if (!envelope) {
+      log({ level: "warn", msg: "event bus: unreadable notification ignored", payload: payload.slice(0, 200) });
+      return;
+    }
+    if (envelope.from === id) return;
+    if (envelope.resync) deliver("resync", RESYNC_MISSED);
+    for (const [topic, raw] of envelope.events) {
+      const schema = TOPIC_SCHEMAS[topic as Topic] as z.ZodType | undefined;
+      const parsed = schema?.safeParse(raw);
+      if (parsed?.success) deliver(topic as Topic, parsed.data);
+      else log({ level: "warn", msg: "event bus: unknown or malformed event ignored", topic });
+    }
+  }
+
+  async function* iterate<T>(name: string | symbol, signal?: AbortSignal): AsyncGenerator<T> {
+    try {
+      for await (const [event] of on(emitter, name, { signal })) yield event as T;
+    } catch (err) {
+      if (!signal?.aborted) throw err;
+    }
+  }
+
+  return {
+    ready: transport?.ready ?? Promise.resolve(),
+    publish(topic, event) {
+      deliver(topic, event);
+      if (!transport) return;
+      const wire: WireEvent = [topic, event];
+      pending.set(JSON.stringify(wire), wire);
+      schedule();
+    },
+    subscribe: (topic, signal) => iterate(topic, signal),
+    async *subscribeMany(topics, signal) {
+      for await (const message of iterate<TopicMessage>(ALL, signal)) {
+        if (message.topic === "resync" || topics.includes(message.topic)) yield message;
       }
+    },
+    async close() {
+      closed = true;
+      await flushing;
+      if (timer) {
+        clearTimeout(timer);
+        timer = undefined;
+        await flush();
+      } else if (pending.size > 0 || owesResync) await flush();
+      await transport?.close();
     },
   };
 }

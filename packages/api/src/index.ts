@@ -1,6 +1,7 @@
 export { appRouter, createCaller, type AppRouter } from "./root";
 export { createContextInner, type Context, type ConsoleDeps, type InnerContextOptions, type RequestMeta } from "./context";
-export { createEventBus, type EventBus, type NetworkChange } from "./events";
+export { createEventBus, type EventBus, type EventBusOptions, type NetworkChange, type Resync, type Topic, type TopicMessage } from "./events";
+export { createDbEventBus, EVENTS_CHANNEL, EVENTS_APPLICATION_NAME } from "./eventBusDb";
 export { ApiError, API_ERROR_CODES, type ApiErrorCode, type FieldIssue } from "./errors";
 export { ensureBootstrapAdmin } from "./domain/users";
 export { writeLocalJoinToken, type ConfDrift, type TakenHostPort } from "./domain/hosts";

@@ -1,5 +1,6 @@
 import { attachmentsRouter } from "./routers/attachments";
 import { auditRouter } from "./routers/audit";
+import { eventsRouter } from "./routers/events";
 import { hostsRouter } from "./routers/hosts";
 import { authRouter } from "./routers/auth";
 import { networksRouter } from "./routers/networks";
@@ -13,6 +14,7 @@ export const appRouter = router({
   audit: auditRouter,
   hosts: hostsRouter,
   attachments: attachmentsRouter,
+  events: eventsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -15,8 +15,8 @@ const createAgentCaller = createCallerFactory(agentRootRouter);
  * A real, isolated, migrated database per test file and callers acting as
  * users of each role, through `createCaller(createContextInner(…))`.
  */
-export async function setupApiTest() {
-  const testDb = await createTestDb();
+export async function setupApiTest(opts: { kind?: "pglite" | "postgres" } = {}) {
+  const testDb = await createTestDb(opts.kind);
   const deps: ConsoleDeps = {
     db: testDb.db,
     events: createEventBus(),
@@ -52,6 +52,9 @@ export async function setupApiTest() {
 
   return {
     db: testDb.db,
+    /** Where the database is: a second console replica opens it again (createDb, createDbEventBus). */
+    url: testDb.url,
+    kind: testDb.kind,
     deps,
     cookies,
     createUserRow,

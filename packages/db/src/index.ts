@@ -8,3 +8,5 @@ export { parseDbUrl } from "./url";
 export type { DbTarget } from "./url";
 export { Prisma, Role, AuditOutcome, AttachmentTarget, AttachmentState, OperationKind, OperationStatus } from "./generated/prisma/client";
 export type { User, Session, AuditEvent, Network, NetworkRevision, Host, JoinToken, Attachment, Operation, OperationLog } from "./generated/prisma/client";
+export { openNotifyChannel, NOTIFY_MAX_BYTES } from "./notify";
+export type { NotifyChannel, NotifyHandlers, NotifyOptions } from "./notify";

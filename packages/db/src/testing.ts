@@ -24,8 +24,7 @@ const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
  * template database on `SWITCHYARD_TEST_PG_URL`; the default `pglite` loads a cached
  * data-directory tarball into an in-memory PGlite.
  */
-export async function createTestDb(): Promise<TestDb> {
-  const kind = process.env.SWITCHYARD_TEST_DB ?? "pglite";
+export async function createTestDb(kind: string = process.env.SWITCHYARD_TEST_DB ?? "pglite"): Promise<TestDb> {
   if (kind === "postgres") return createPostgresTestDb(process.env.SWITCHYARD_TEST_PG_URL ?? DEFAULT_PG_URL);
   if (kind === "pglite") return createPgliteTestDb();
   throw new Error(`SWITCHYARD_TEST_DB="${kind}" is not supported: use "pglite" (default) or "postgres"`);

@@ -2,7 +2,6 @@
 
 import { useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
-import { useSubscription } from "@trpc/tanstack-react-query";
 import Link from "next/link";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { addressesOf } from "~/lib/cni-result";
@@ -11,6 +10,7 @@ import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
 import { JobOutcome } from "./job-outcome";
 import { DataTable } from "./data-table";
 import { SearchBox } from "./search-box";
+import { useLiveEvents } from "./live-updates";
 import { StateBadge } from "./state-badge";
 import { useCan } from "./user-context";
 
@@ -58,16 +58,9 @@ export function AttachmentsTable({ hostId, networkId, hideHost = false }: { host
   const rows = useMemo(() => list.data?.pages.flatMap((p) => p.items) ?? [], [list.data]);
   const invalidate = useCallback(() => queryClient.invalidateQueries({ queryKey: trpc.attachments.pathKey() }), [queryClient, trpc]);
   // Log lines leave states alone; status changes are what the table shows.
-  useSubscription(
-    trpc.attachments.onOperation.subscriptionOptions(
-      { hostId },
-      {
-        onData: (e) => {
-          if (e.kind === "status") void invalidate();
-        },
-      },
-    ),
-  );
+  useLiveEvents("operation", (e) => {
+    if (e.kind === "resync" || (e.kind === "status" && (!hostId || e.hostId === hostId))) void invalidate();
+  });
 
   const [notice, setNotice] = useState<Notice | null>(null);
   const [confirm, setConfirm] = useState<Confirm | null>(null);

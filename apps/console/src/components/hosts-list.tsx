@@ -2,13 +2,13 @@
 
 import { useInfiniteQuery, useQueryClient } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
-import { useSubscription } from "@trpc/tanstack-react-query";
 import Link from "next/link";
 import { useCallback, useMemo } from "react";
 import { oneOf, useUrlState } from "~/lib/url-state";
 import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
 import { DataTable } from "./data-table";
 import { AddHostPanel } from "./add-host-panel";
+import { useLiveEvents } from "./live-updates";
 import { AbsoluteTime, RelativeTime } from "./relative-time";
 import { SearchBox } from "./search-box";
 import { StateBadge } from "./state-badge";
@@ -20,13 +20,9 @@ export const HOSTS_REFETCH_MS = 10_000;
 export function useHostChanges(onlyHostId?: string) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  useSubscription(
-    trpc.hosts.onChange.subscriptionOptions(undefined, {
-      onData: (e) => {
-        if (!onlyHostId || e.hostId === onlyHostId) void queryClient.invalidateQueries({ queryKey: trpc.hosts.pathKey() });
-      },
-    }),
-  );
+  useLiveEvents("host", (e) => {
+    if (e.kind === "resync" || !onlyHostId || e.hostId === onlyHostId) void queryClient.invalidateQueries({ queryKey: trpc.hosts.pathKey() });
+  });
 }
 
 const SORTS = ["name", "lastSeenAt", "enrolledAt"] as const;

@@ -1,12 +1,12 @@
 "use client";
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useSubscription } from "@trpc/tanstack-react-query";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { Fragment, useRef, useState } from "react";
 import { routeGateway, type CniResult } from "~/lib/cni-result";
-import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
+import { errorMessage, useTRPC, useTRPCClient, type RouterOutputs } from "~/trpc/react";
+import { useLiveEvents } from "./live-updates";
 import { AbsoluteTime, RelativeTime } from "./relative-time";
 import { ApplyLatestToAttachment } from "./network-usage";
 import { StateBadge } from "./state-badge";
@@ -14,23 +14,44 @@ import { useCan } from "./user-context";
 import { formatTime } from "~/lib/time";
 
 type Operation = RouterOutputs["attachments"]["operation"];
-type LogLine = { at: Date; stream: string; line: string; attempt: number };
+type LogLine = { id: number; at: Date; stream: string; line: string; attempt: number };
 
-const lineKey = (l: LogLine) => `${l.attempt}|${l.at.getTime()}|${l.stream}|${l.line}`;
+/** The stored log plus lines read since, each line once (a refetch of the operation returns them too). */
+function mergeLog(stored: LogLine[], live: LogLine[]): LogLine[] {
+  const last = stored.at(-1)?.id ?? 0;
+  return [...stored, ...live.filter((l) => l.id > last)];
+}
 
 /**
- * The stored log plus lines streamed since it was read. A refetch returns streamed lines too
- * (they are written before they are published), so each is shown once.
+ * Reads job lines after the last one held whenever the stream rings ("log"); one read at a
+ * time, and one more if it rang meanwhile, so a burst of doorbells is a read or two.
  */
-function mergeLog(stored: LogLine[], live: LogLine[]): LogLine[] {
-  const seen = new Map<string, number>();
-  for (const l of stored) seen.set(lineKey(l), (seen.get(lineKey(l)) ?? 0) + 1);
-  const fresh = live.filter((l) => {
-    const n = seen.get(lineKey(l)) ?? 0;
-    if (n > 0) seen.set(lineKey(l), n - 1);
-    return n === 0;
-  });
-  return [...stored, ...fresh];
+function useLogReader(id: string, stored: LogLine[] | undefined) {
+  const client = useTRPCClient();
+  const [live, setLive] = useState<LogLine[]>([]);
+  const held = useRef({ stored, live, reading: false, again: false });
+  held.current.stored = stored;
+  held.current.live = live;
+  const read = async () => {
+    const h = held.current;
+    if (h.reading) return void (h.again = true);
+    h.reading = true;
+    try {
+      do {
+        h.again = false;
+        const afterId = Math.max(h.stored?.at(-1)?.id ?? 0, h.live.at(-1)?.id ?? 0);
+        const page = await client.attachments.operationLogs.query({ operationId: id, afterId });
+        if (page.lines.length > 0) {
+          h.live = [...h.live, ...page.lines];
+          setLive(h.live);
+        }
+        if (page.more) h.again = true;
+      } while (h.again);
+    } finally {
+      h.reading = false;
+    }
+  };
+  return { live, read: () => void read().catch(() => {}) };
 }
 
 /** Live job view: status, attempts, the agent's log as it streams, and the result when done. */
@@ -38,22 +59,15 @@ export function OperationView({ id }: { id: string }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const op = useQuery(trpc.attachments.operation.queryOptions({ id }));
-  const [live, setLive] = useState<LogLine[]>([]);
+  const logs = useLogReader(id, op.data?.logs);
   // Covers this operation, its attachment and any attachment tables.
   const refetch = () => void queryClient.invalidateQueries({ queryKey: trpc.attachments.pathKey() });
-  useSubscription(
-    trpc.attachments.onOperation.subscriptionOptions(
-      { operationId: id },
-      {
-        // Lines written between the first read and the subscription starting come with a re-read.
-        onStarted: () => void op.refetch(),
-        onData: (e) => {
-          if (e.kind === "log" && e.lines) setLive((l) => [...l, ...e.lines!]);
-          if (e.kind === "status") refetch();
-        },
-      },
-    ),
-  );
+  useLiveEvents("operation", (e) => {
+    if (e.kind === "resync") return refetch();
+    if (e.operationId !== id) return;
+    if (e.kind === "log") logs.read();
+    if (e.kind === "status") refetch();
+  });
 
   if (op.error) {
     return (
@@ -65,7 +79,7 @@ export function OperationView({ id }: { id: string }) {
   }
   if (!op.data) return <p className="muted">Loading…</p>;
   const o = op.data;
-  const log = mergeLog(o.logs, live);
+  const log = mergeLog(o.logs, logs.live);
 
   return (
     <div>

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { createEventBus, ensureBootstrapAdmin, startDetachedPurge, writeLocalJoinToken, type ConsoleDeps, type PurgeTimer } from "@switchyard/api";
+import { createDbEventBus, ensureBootstrapAdmin, startDetachedPurge, writeLocalJoinToken, type ConsoleDeps, type PurgeTimer } from "@switchyard/api";
 import { closeDb, createDb, migrateDatabase } from "@switchyard/db";
 import { databaseUrl, getEnv } from "./env";
 
@@ -44,9 +44,12 @@ async function start(): Promise<ConsoleDeps> {
       onError: (err) => console.error(JSON.stringify({ level: "error", msg: "purge of detached attachments failed", error: String(err) })),
     });
   }
+  const events = createDbEventBus(url, { tickMs: env.SWITCHYARD_EVENTS_TICK_MS });
+  // Listening before the first request: an event published before would reach no other replica.
+  await events.ready;
   return {
     db,
-    events: createEventBus(),
+    events,
     sessionPolicy: { ttlMs: env.SWITCHYARD_SESSION_TTL_HOURS * 3600_000 },
     secureCookies: env.SWITCHYARD_SECURE_COOKIES,
     reservedHostPorts: [env.PORT],
@@ -64,5 +67,7 @@ export function getDeps(): Promise<ConsoleDeps> {
 export async function closeDeps(): Promise<void> {
   holder.__switchyard?.purge?.stop();
   const deps = await holder.__switchyard?.deps?.catch(() => undefined);
-  if (deps) await closeDb(deps.db);
+  if (!deps) return;
+  await deps.events.close().catch(() => {});
+  await closeDb(deps.db);
 }

@@ -18,6 +18,11 @@ const Env = z.object({
   SWITCHYARD_SECURE_COOKIES: z.stringbool().default(false),
   SWITCHYARD_MAX_BATCH: z.coerce.number().int().min(1).max(1000).default(20),
   SWITCHYARD_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024),
+  /**
+   * Events of this long go out to the other console replicas in one NOTIFY (each notifying
+   * commit takes a cluster-wide lock): the price is this much delay between replicas.
+   */
+  SWITCHYARD_EVENTS_TICK_MS: z.coerce.number().int().min(0).max(1000).default(10),
   /** server.mjs listens here; attachments may not map this port on a host. */
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),
   /**

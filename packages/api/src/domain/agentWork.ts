@@ -194,7 +194,7 @@ export async function appendLogs(ctx: AgentCtx, entries: { operationId: string; 
     else if (!row.current) refused.push({ operationId: entry.operationId, attempt: entry.attempt, reason: "staleAttempt" });
     else {
       stored++;
-      ctx.events.publish("operation", { kind: "log", operationId: entry.operationId, attachmentId: row.attachmentId, hostId: ctx.agent.hostId, lines: linesOf[row.i]! });
+      ctx.events.publish("operation", { kind: "log", operationId: entry.operationId, attachmentId: row.attachmentId, hostId: ctx.agent.hostId });
     }
   }
   return { stored, refused };
@@ -296,7 +296,7 @@ async function finish(ctx: AgentCtx, outcomes: CompleteInput[], now: Date): Prom
     const closed = byN.get(n);
     if (!closed) return undefined;
     const announce = { operationId: closed.id, attachmentId: closed.attachmentId, hostId: ctx.agent.hostId };
-    if (lines[n]!.length > 0) ctx.events.publish("operation", { kind: "log", ...announce, lines: lines[n]! });
+    if (lines[n]!.length > 0) ctx.events.publish("operation", { kind: "log", ...announce });
     ctx.events.publish("operation", { kind: "status", ...announce, status: closed.status });
     if (closed.status === "queued") {
       // Wake the agent when the back-off is over (its own periodic claim covers a console restart).

@@ -3,6 +3,7 @@ import { type ClaimedOperation, appendLogs, claimOperations, completeOperation, 
 import { enrollHost, heartbeat, rotateCredential } from "../domain/hosts";
 import { ClaimInput, CompleteInput, CompleteManyInput, EnrollInput, FenceInput, HeartbeatInput, HoldingInput, Id, LogInput, PollInput, WorkInput } from "../schemas";
 import { z } from "zod";
+import type { EventBus } from "../events";
 import { publicProcedure, router } from "../trpc";
 
 /** Calls of an agent authenticated by its host credential; it sees only its own host's work. */
@@ -16,14 +17,18 @@ export type WorkEvent =
   | { kind: "open" | "work" | "revoked" | "reconcile"; at: Date }
   | { kind: "operations"; at: Date; ops: ClaimedOperation[]; more: boolean };
 
-/** Waits for new work for `hostId` or `ms`; a revocation ends the wait with UNAUTHORIZED. */
-async function waitForWork(ctx: { events: { subscribe: (t: "host", s?: AbortSignal) => AsyncIterable<{ kind: string; hostId: string }> } }, hostId: string, ms: number, outer?: AbortSignal) {
+/**
+ * Waits for new work for `hostId` or `ms`; a revocation ends the wait with UNAUTHORIZED. A resync
+ * (events may have been missed) ends it too: the caller claims, which is the catch-up by query.
+ */
+async function waitForWork(ctx: { events: EventBus }, hostId: string, ms: number, outer?: AbortSignal) {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), ms);
   const onOuter = () => abort.abort();
   outer?.addEventListener("abort", onOuter);
   try {
     for await (const event of ctx.events.subscribe("host", abort.signal)) {
+      if (event.kind === "resync") return;
       if (event.hostId !== hostId) continue;
       if (event.kind === "revoked") throw new TRPCError({ code: "UNAUTHORIZED", message: "This host was revoked" });
       if (event.kind === "work") return;
@@ -61,6 +66,7 @@ export const agentRouter = router({
     let due = true;
     let revoked = false;
     let reconciles = 0;
+    let missed = false;
     let wake: (() => void) | undefined;
     const stop = new AbortController();
     const onAbort = () => stop.abort();
@@ -71,8 +77,10 @@ export const agentRouter = router({
     // while a claim runs is one claim more, not one per event.
     const listening = (async () => {
       for await (const event of ctx.events.subscribe("host", stop.signal)) {
-        if (event.hostId !== ctx.agent.hostId) continue;
-        if (event.kind === "revoked") revoked = true;
+        // Events may have been missed: claim, which finds by query whatever they would have said.
+        if (event.kind === "resync") (due = true), (missed = true);
+        else if (event.hostId !== ctx.agent.hostId) continue;
+        else if (event.kind === "revoked") revoked = true;
         else if (event.kind === "work") due = true;
         else if (event.kind === "reconcile") reconciles++;
         else continue;
@@ -83,6 +91,12 @@ export const agentRouter = router({
       // Says the stream is up even when there is no work (the doctor's "push stream" check).
       if (slots) yield { kind: "open", at: at() };
       while (!stop.signal.aborted) {
+        if (missed) {
+          // A revocation may be among what was missed.
+          missed = false;
+          const host = await ctx.db.host.findUnique({ where: { id: ctx.agent.hostId }, select: { revokedAt: true } });
+          if (!host || host.revokedAt) revoked = true;
+        }
         // Said as data, then the stream ends: an error would only make the client's EventSource reconnect.
         if (revoked) return yield { kind: "revoked", at: at() };
         for (; reconciles > 0; reconciles--) yield { kind: "reconcile", at: at() };

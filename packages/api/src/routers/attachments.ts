@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { cancelOperation, checkAttachment, createAttachment, detachAttachment, getAttachment, getOperation, retryAttachment } from "../domain/attachments";
-import type { OperationEvent } from "../events";
 import { listAttachments } from "../domain/attachmentList";
 import { purgeDetachedAttachments } from "../domain/attachmentPurge";
+import { listOperationLogs, OperationLogsInput } from "../domain/operationLogs";
 import { AttachmentListInput, PurgeAttachmentsInput } from "../listSchemas";
 import { CreateAttachmentInput, Id } from "../schemas";
 import { operatorProcedure, router, viewerProcedure } from "../trpc";
@@ -18,14 +18,6 @@ export const attachmentsRouter = router({
   retry: operatorProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => retryAttachment(ctx, input.id)),
   operation: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => getOperation(ctx.db, input.id)),
   cancelOperation: operatorProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => cancelOperation(ctx, input.id)),
-  /** Status changes and job log lines, for the live job view and state badges. */
-  onOperation: viewerProcedure
-    .input(z.object({ operationId: Id.optional(), hostId: Id.optional() }))
-    .subscription(async function* ({ ctx, input, signal }): AsyncGenerator<OperationEvent> {
-      for await (const event of ctx.events.subscribe("operation", signal)) {
-        if (input.operationId && event.operationId !== input.operationId) continue;
-        if (input.hostId && event.hostId !== input.hostId) continue;
-        yield event;
-      }
-    }),
+  /** Job lines after `afterId` (the last line id the reader has), oldest first: what a "log" doorbell asks to read. */
+  operationLogs: viewerProcedure.input(OperationLogsInput).query(({ ctx, input }) => listOperationLogs(ctx.db, input)),
 });

@@ -3,7 +3,6 @@ import { createJoinToken, deleteJoinToken, getHost, listHostPorts, listJoinToken
 import { diagnoseHostById } from "../domain/doctor";
 import { listHosts } from "../domain/hostList";
 import { HostListInput } from "../listSchemas";
-import type { HostEvent } from "../events";
 import { CreateJoinTokenInput, Id } from "../schemas";
 import { adminProcedure, operatorProcedure, router, viewerProcedure } from "../trpc";
 
@@ -19,8 +18,4 @@ export const hostsRouter = router({
   deleteJoinToken: adminProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => deleteJoinToken(ctx, input.id)),
   revoke: adminProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => revokeHost(ctx, input.id)),
   reconcile: operatorProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => requestReconcile(ctx, input.id)),
-  /** Enrolments, revocations and inventory reports, pushed to open pages. */
-  onChange: viewerProcedure.subscription(async function* ({ ctx, signal }): AsyncGenerator<HostEvent> {
-    for await (const event of ctx.events.subscribe("host", signal)) if (event.kind !== "work" && event.kind !== "reconcile") yield event;
-  }),
 });

@@ -13,7 +13,6 @@ import {
 } from "../domain/networks";
 import { listNetworks } from "../domain/networkList";
 import { NetworkListInput } from "../listSchemas";
-import type { NetworkChange } from "../events";
 import {
   ApplyLatestInput,
   CreateNetworkInput,
@@ -49,8 +48,4 @@ export const networksRouter = router({
   validate: viewerProcedure.input(ValidateNetworkInput).query(({ ctx, input }) => validateDraft(ctx.db, input)),
   /** What an import would do, file by file, with errors and overlap warnings: nothing is written. */
   previewImport: viewerProcedure.input(ImportNetworksInput).query(({ ctx, input }) => previewImport(ctx.db, input.files)),
-  /** Pushes committed network changes to open browsers (SSE). */
-  onChange: viewerProcedure.subscription(async function* ({ ctx, signal }): AsyncGenerator<NetworkChange> {
-    yield* ctx.events.subscribe("network", signal);
-  }),
 });
