@@ -1,6 +1,6 @@
 "use client";
 
-import { diffLines } from "diff";
+import { DiffLines } from "./diff-lines";
 
 /** Stable text of a JSON value: keys sorted, so a diff shows changed values, not moved keys. */
 function canonical(value: unknown): string {
@@ -10,22 +10,7 @@ function canonical(value: unknown): string {
   return `${JSON.stringify(sort(value), null, 2)}\n`;
 }
 
-/** An audit event's before and after as one line diff (removed lines red, added green). */
+/** An audit event's before and after as one line diff. */
 export function AuditDiff({ before, after }: { before: unknown; after: unknown }) {
-  const parts = diffLines(canonical(before), canonical(after));
-  return (
-    <pre className="diff mono dt-audit-diff" aria-label="Before and after">
-      {parts.flatMap((part, i) =>
-        part.value
-          .replace(/\n$/, "")
-          .split("\n")
-          .map((line, j) => (
-            <div key={`${i}-${j}`} className={part.added ? "add" : part.removed ? "del" : ""}>
-              {part.added ? "+ " : part.removed ? "- " : "  "}
-              {line}
-            </div>
-          )),
-      )}
-    </pre>
-  );
+  return <DiffLines from={canonical(before)} to={canonical(after)} label="Before and after" className="dt-audit-diff" />;
 }

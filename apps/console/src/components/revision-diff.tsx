@@ -1,30 +1,17 @@
 "use client";
 
-import { diffLines } from "diff";
+import { DiffLines } from "./diff-lines";
 
-/** A line diff of two serialized conflists (jsdiff). */
+/** A line diff of two revisions' texts, as their authors wrote them. */
 export function RevisionDiff({ from, to, fromLabel, toLabel }: { from: string; to: string; fromLabel: string; toLabel: string }) {
-  const parts = diffLines(from, to);
-  const changed = parts.some((p) => p.added || p.removed);
+  const changed = from !== to;
   return (
     <div>
       <p className="muted">
         Changes from <strong>{fromLabel}</strong> to <strong>{toLabel}</strong>
         {changed ? "" : ": identical"}
       </p>
-      <pre className="diff mono" aria-label="Revision diff">
-        {parts.flatMap((part, i) =>
-          part.value
-            .replace(/\n$/, "")
-            .split("\n")
-            .map((line, j) => (
-              <div key={`${i}-${j}`} className={part.added ? "add" : part.removed ? "del" : ""}>
-                {part.added ? "+ " : part.removed ? "- " : "  "}
-                {line}
-              </div>
-            )),
-        )}
-      </pre>
+      <DiffLines from={from} to={to} label="Revision diff" />
     </div>
   );
 }
