@@ -24,25 +24,24 @@ function optionalInput<T extends z.ZodObject>(schema: T) {
   return schema.nullish().transform((v): z.output<T> => v ?? schema.parse({})) as unknown as z.ZodType<z.output<T>, z.input<T> | undefined>;
 }
 
+/** Search, sort, direction and the keyset cursor: what every paged list takes. */
+function pagedQuery<S extends z.ZodEnum>(sort: S, defaultSort: z.output<S>, defaultDir: SortDir) {
+  return z.object({
+    q: ListSearch.optional(),
+    sort: sort.default(defaultSort as never) as z.ZodDefault<S>,
+    dir: SortDir.default(defaultDir),
+    cursor: ListCursor.optional(),
+    limit: ListLimit,
+  });
+}
+
 export const NetworkSort = z.enum(["name", "updatedAt", "createdAt"]);
-export const NetworkListQuery = z.object({
-  q: ListSearch.optional(),
-  sort: NetworkSort.default("name"),
-  dir: SortDir.default("asc"),
-  cursor: ListCursor.optional(),
-  limit: ListLimit,
-});
+export const NetworkListQuery = pagedQuery(NetworkSort, "name", "asc");
 export type NetworkListQuery = z.infer<typeof NetworkListQuery>;
 export const NetworkListInput = optionalInput(NetworkListQuery);
 
 export const HostSort = z.enum(["name", "lastSeenAt", "enrolledAt"]);
-export const HostListQuery = z.object({
-  q: ListSearch.optional(),
-  sort: HostSort.default("name"),
-  dir: SortDir.default("asc"),
-  cursor: ListCursor.optional(),
-  limit: ListLimit,
-});
+export const HostListQuery = pagedQuery(HostSort, "name", "asc");
 export type HostListQuery = z.infer<typeof HostListQuery>;
 export const HostListInput = optionalInput(HostListQuery);
 
@@ -51,15 +50,10 @@ export type AttachmentStateName = z.infer<typeof AttachmentStateName>;
 /** What the list shows unless asked: attachments that are, or are becoming, ready, or going away. */
 export const DEFAULT_ATTACHMENT_STATES: AttachmentStateName[] = ["pending", "applying", "ready", "detaching"];
 export const AttachmentSort = z.enum(["createdAt", "updatedAt", "containerId", "networkName", "hostName", "state"]);
-export const AttachmentListQuery = z.object({
+export const AttachmentListQuery = pagedQuery(AttachmentSort, "createdAt", "desc").extend({
   hostId: Id.optional(),
   networkId: Id.optional(),
   states: z.array(AttachmentStateName).min(1).max(6).default(DEFAULT_ATTACHMENT_STATES),
-  q: ListSearch.optional(),
-  sort: AttachmentSort.default("createdAt"),
-  dir: SortDir.default("desc"),
-  cursor: ListCursor.optional(),
-  limit: ListLimit,
 });
 export type AttachmentListQuery = z.infer<typeof AttachmentListQuery>;
 export const AttachmentListInput = optionalInput(AttachmentListQuery);
