@@ -34,6 +34,11 @@ async function query<T>(request: APIRequestContext, procedure: string, input: un
   expect(res.status()).toBe(200);
   return ((await res.json()) as { result: { data: { json: T } } }).result.data.json;
 }
+/** Every row of a paged list's first page (200 rows is more than these tests make). */
+async function list<T>(request: APIRequestContext, procedure: string, input: Record<string, unknown> = {}): Promise<T[]> {
+  return (await query<{ items: T[] }>(request, procedure, { limit: 200, ...input })).items;
+}
+const ALL_STATES = ["pending", "applying", "ready", "failed", "detaching", "detached"];
 async function documentWidth(page: Page): Promise<number> {
   return page.evaluate(() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth));
 }
@@ -78,8 +83,8 @@ test("a fresh host (no conf dir) passes the doctor's conf check as information; 
   execFileSync("ip", ["netns", "add", netns]);
   agent = spawn(process.execPath, [path.join(root, "apps/agent/bin/switchyard-agent"), "--console-url", BASE_URL, "--join-token", token, "--hostname", hostName,
     "--data-dir", path.join(dataDir, "agent"), "--cache-dir", path.join(dataDir, "cache"), "--conf-dir", path.join(dataDir, "no-such-net.d"), "--netns-dir", "/run/netns"], { stdio: "ignore" });
-  await expect.poll(async () => (await query<{ id: string; name: string }[]>(page.request, "hosts.list")).find((h) => h.name === hostName)?.id ?? "", { timeout: 30_000 }).not.toBe("");
-  hostId = (await query<{ id: string; name: string }[]>(page.request, "hosts.list")).find((h) => h.name === hostName)!.id;
+  await expect.poll(async () => (await list<{ id: string; name: string }>(page.request, "hosts.list")).find((h) => h.name === hostName)?.id ?? "", { timeout: 30_000 }).not.toBe("");
+  hostId = (await list<{ id: string; name: string }>(page.request, "hosts.list")).find((h) => h.name === hostName)!.id;
 
   await page.goto(`/hosts/${hostId}`);
   const conf = page.getByTestId("doctor-conf-files");
@@ -97,7 +102,7 @@ test("a fresh host (no conf dir) passes the doctor's conf check as information; 
 
 test("the form preselects the only host, offers its namespaces; the job view shows ports, the default route's gateway and its network", async ({ page }) => {
   // Hosts earlier files left behind (their agents stopped) are revoked: this host is then the only one.
-  for (const h of await query<{ id: string; name: string; revokedAt: string | null }[]>(page.request, "hosts.list")) {
+  for (const h of await list<{ id: string; name: string; revokedAt: string | null }>(page.request, "hosts.list")) {
     if (h.id !== hostId && !h.revokedAt) expect((await mutate(page.request, "hosts.revoke", { id: h.id })).status()).toBe(200);
   }
   const created = await mutate(page.request, "networks.create", {
@@ -146,7 +151,7 @@ test("the form preselects the only host, offers its namespaces; the job view sho
 });
 
 test("a second attachment mapping a taken host port is refused with the holder named; the job view checks; a queued check shows its outcome", async ({ page }) => {
-  const before = (await query<unknown[]>(page.request, "attachments.list", { hostId })).length;
+  const before = (await list<unknown>(page.request, "attachments.list", { hostId, states: ALL_STATES })).length;
   await page.goto("/attachments");
   await page.getByRole("button", { name: "New attachment" }).click();
   const form = page.getByRole("form", { name: "New attachment" });
@@ -160,7 +165,7 @@ test("a second attachment mapping a taken host port is refused with the holder n
   await expect(form.getByRole("alert").filter({ hasText: "already mapped by" })).toContainText(`host port tcp/${hostPort} is already mapped by ${netns}/eth0 on ${networkName}`);
   // The mapping's own field says who holds it.
   await expect(form.getByRole("alert").filter({ hasText: "taken by" })).toContainText(`taken by ${netns}/eth0 on ${networkName}`);
-  expect((await query<unknown[]>(page.request, "attachments.list", { hostId })).length).toBe(before);
+  expect((await list<unknown>(page.request, "attachments.list", { hostId, states: ALL_STATES })).length).toBe(before);
 
   // Without the mapping it attaches; the job view checks it and opens the check job.
   // (portmap 1.1.1's CHECK fails on hosts without its ip6tables chain, so the check runs on this one.)
@@ -224,8 +229,7 @@ test("role changes and disabling ask first and say what happened; an admin who d
 
 test("at 390 px wide no page is wider than the window", async ({ page }) => {
   await page.setViewportSize({ width: 390, height: 844 });
-  const operations = await query<{ operations: { id: string }[] }[]>(page.request, "attachments.list", { hostId });
-  const attachment = (operations as unknown as { id: string }[])[0]!;
+  const attachment = (await list<{ id: string }>(page.request, "attachments.list", { hostId, states: ALL_STATES }))[0]!;
   const detail = await query<{ operations: { id: string }[] }>(page.request, "attachments.get", { id: attachment.id });
   for (const url of ["/networks", "/networks/new", "/hosts", `/hosts/${hostId}`, "/attachments", `/operations/${detail.operations[0]!.id}`, "/audit", "/users", "/account"]) {
     await page.goto(url);
@@ -235,7 +239,7 @@ test("at 390 px wide no page is wider than the window", async ({ page }) => {
 });
 
 test("detach releases the port", async ({ page }) => {
-  const rows = await query<{ id: string; containerId: string; state: string }[]>(page.request, "attachments.list", { hostId });
+  const rows = await list<{ id: string; containerId: string; state: string }>(page.request, "attachments.list", { hostId, states: ALL_STATES });
   for (const a of rows.filter((r) => r.state !== "detached")) expect((await mutate(page.request, "attachments.detach", { id: a.id })).status()).toBe(200);
   await expect.poll(async () => (await query<unknown[]>(page.request, "hosts.ports", { id: hostId })).length, { timeout: 30_000 }).toBe(0);
 });

@@ -64,9 +64,11 @@ test("a large list scrolls with a bounded number of rows in the page, loading pa
 
 test("search, sort and filters live in the URL and survive a reload", async ({ page }) => {
   await page.goto("/networks");
+  const table = page.getByRole("table", { name: "Networks" });
+  // Rows drawn: the page is hydrated, so typing reaches the search box's handler.
+  await expect(table.locator("tbody tr[data-index]").first()).toBeVisible();
   await page.getByLabel("Search networks").fill(`${SCROLL}-00`);
   await expect(page).toHaveURL(new RegExp(`q=${SCROLL}-00`));
-  const table = page.getByRole("table", { name: "Networks" });
   await expect(table.locator("tbody tr[data-index]")).toHaveCount(10);
   await table.getByRole("button", { name: /^Name/ }).click();
   await expect(page).toHaveURL(/dir=desc/);
@@ -78,6 +80,7 @@ test("search, sort and filters live in the URL and survive a reload", async ({ p
 
   await page.goto("/audit");
   const filters = page.getByRole("form", { name: "Audit filters" });
+  await expect(page.getByRole("table", { name: "Audit events" }).locator("tbody tr[data-index]").first()).toBeVisible();
   await filters.getByLabel(/^Search/).fill(scrollName(3));
   await filters.getByLabel("Outcome").selectOption("success");
   await filters.getByRole("button", { name: "Filter" }).click();
@@ -97,6 +100,7 @@ test("the audit log finds events by the target's name, links to it, and shows be
   await mutate(page.request, "networks.update", { id: made.id, text: conflist(name, 8), comment: "", expectedRevision: 1 });
   await page.goto("/audit");
   const filters = page.getByRole("form", { name: "Audit filters" });
+  await expect(page.getByRole("table", { name: "Audit events" }).locator("tbody tr[data-index]").first()).toBeVisible();
   await filters.getByLabel(/^Search/).fill("DEMO-" + hex.toUpperCase());
   await filters.getByRole("button", { name: "Filter" }).click();
   const events = page.getByRole("table", { name: "Audit events" });
