@@ -197,6 +197,41 @@ export type StoredInventory = z.infer<typeof StoredInventory>;
 /** A port mapping as stored in an attachment's capability args (protocol defaulted). */
 export type PortMapping = z.infer<typeof PortMapping>;
 
+/** An attachment's capability args as stored and sent to the agent: only the port mappings, nothing else. */
+export const CapabilityArgs = z.strictObject({ portMappings: z.array(PortMapping).max(64).optional() });
+export type CapabilityArgs = z.infer<typeof CapabilityArgs>;
+
+const NetworkConfigJson = z.record(z.string(), z.unknown());
+
+/**
+ * A claimed operation as the console sends it to the agent. The agent re-validates every payload
+ * with this very schema (it trusts nothing it did not check itself), so the console and the agent
+ * cannot drift on what a valid attachment is.
+ */
+export const OperationPayload = z
+  .object({
+    operationId: Id,
+    attempt: z.number().int().min(1),
+    kind: z.enum(["attach", "check", "detach", "reapply"]),
+    generation: z.number().int(),
+    attachment: z.object({
+      id: Id,
+      containerId: CniName,
+      ifName: IfName,
+      targetKind: z.enum(["netns", "pid", "sandbox"]),
+      /** A namespace name (netns, sandbox) or a pid as text; the agent resolves and checks it again. */
+      target: z.string().min(1).max(64),
+      capabilityArgs: CapabilityArgs,
+      networkName: CniName,
+      networkRevision: z.number().int(),
+    }),
+    conflist: NetworkConfigJson,
+    /** reapply: the revision the attachment runs now, DELed before the ADD with `conflist`. */
+    previous: z.object({ networkRevision: z.number().int(), conflist: NetworkConfigJson }).optional(),
+  })
+  .refine((p) => p.kind !== "reapply" || p.previous !== undefined, { message: "a reapply needs the previous revision's config", path: ["previous"] });
+export type OperationPayload = z.infer<typeof OperationPayload>;
+
 /** An attachment's CNI result as the agent reported it (the 1.x shape). */
 export const AttachmentResult = z.object({
   cniVersion: z.string().catch(""),
