@@ -1,3 +1,4 @@
+import { IFNAME_MAX_BYTES, IFNAME_RULE, NETNS_NAME_MAX_LENGTH, NETWORK_NAME_MAX_LENGTH, SAFE_NAME_RE, SAFE_NAME_RULE, ifNameProblem } from "@switchyard/cni/names";
 import { z } from "zod";
 
 /** Shared with the UI: the one definition of each input. */
@@ -51,18 +52,15 @@ export const ImportNetworksInput = z.object({
 
 // ---- Hosts, attachments, operations ---------------------------------------------------------
 
-/** CNI's rule for container ids and network names (libcni's ValidateContainerID). */
-export const CniName = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must start with a letter or digit and contain only letters, digits, "_", "." or "-"');
-export const IfName = z
-  .string()
-  .min(1)
-  .max(15, "at most 15 characters")
-  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must start with a letter or digit and contain only letters, digits, "_", "." or "-"')
-  .refine((v) => v !== "." && v !== "..", "must not be . or ..");
+/** A name under the CNI rule (packages/cni/src/names.ts), at most `max` characters. */
+function cniNameOf(max: number) {
+  return z.string().min(1, "must not be empty").max(max, `at most ${max} characters`).regex(SAFE_NAME_RE, SAFE_NAME_RULE);
+}
+/** CNI's rule for network names and container ids (libcni's); container ids kept as short as network names. */
+export const CniName = cniNameOf(NETWORK_NAME_MAX_LENGTH);
+/** A network namespace's name (netns and sandbox targets), as the agent resolves it. */
+export const NetnsName = cniNameOf(NETNS_NAME_MAX_LENGTH);
+export const IfName = cniNameOf(IFNAME_MAX_BYTES).refine((v) => ifNameProblem(v) === undefined, IFNAME_RULE);
 export const Hostname = z
   .string()
   .min(1)
@@ -84,11 +82,11 @@ export const PortMapping = z.object({
 
 export const AttachmentTargetInput = z.discriminatedUnion("kind", [
   /** An existing namespace in the agent's netns directory, by name. */
-  z.object({ kind: z.literal("netns"), name: CniName }),
+  z.object({ kind: z.literal("netns"), name: NetnsName }),
   /** A running process's network namespace. */
   z.object({ kind: z.literal("pid"), pid: z.number().int().min(2).max(4_194_304) }),
   /** A namespace the agent creates for this attachment and deletes on detach. */
-  z.object({ kind: z.literal("sandbox"), name: CniName.max(64).optional() }),
+  z.object({ kind: z.literal("sandbox"), name: NetnsName.optional() }),
 ]);
 
 export const CreateAttachmentInput = z.object({
