@@ -1,9 +1,10 @@
 import { IFNAME_MAX_BYTES, IFNAME_RULE, NETNS_NAME_MAX_LENGTH, NETWORK_NAME_MAX_LENGTH, SAFE_NAME_RE, SAFE_NAME_RULE, ifNameProblem } from "@switchyard/cni/names";
 import { z } from "zod";
+import { Role } from "./roles";
 
 /** Shared with the UI: the one definition of each input. */
 export const Id = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, "must be an id");
-export const Role = z.enum(["viewer", "operator", "admin"]);
+export { Role } from "./roles";
 export const Username = z
   .string()
   .min(2)
