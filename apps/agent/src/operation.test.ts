@@ -1,5 +1,6 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { CompleteInput, JOB_TEXT_MAX } from "@switchyard/api/schemas";
 import { inProcessSpawner } from "@switchyard/cni";
 import { afterEach, describe, expect, it } from "vitest";
 import { recordingLogger, tempDir } from "../test/fakes";
@@ -78,6 +79,20 @@ describe("running one operation", () => {
     expect(s.log.messages("warn")).toEqual(["refusing an invalid operation"]);
     expect(readdirSync(s.dir.path).sort()).toEqual(["reports"]);
     expect(readdirSync(join(s.dir.path, "reports"))).toEqual([]);
+    s.jobLog.stop();
+  });
+
+  // The console refuses an outcome whose error is over its limit: a long refusal would never be recorded.
+  it("keeps a long refusal within what the console's CompleteInput takes", async () => {
+    const s = setup();
+    const portMappings = Array.from({ length: 64 }, () => ({ hostPort: 0, containerPort: 0, protocol: "icmp", hostIP: "not an ip" }));
+    await s.run(payload({ attachment: { ...payload().attachment, capabilityArgs: { portMappings } } }));
+    expect(s.sent).toHaveLength(1);
+    const { attachmentId, ...outcome } = s.sent[0]!;
+    expect(attachmentId).toBe("att1");
+    expect(outcome.error).toMatch(/^refused by the agent: attachment\.capabilityArgs\.portMappings\.0\.hostPort: /);
+    expect(outcome.error!.length).toBe(JOB_TEXT_MAX);
+    expect(CompleteInput.safeParse(outcome).error?.issues).toBeUndefined();
     s.jobLog.stop();
   });
 

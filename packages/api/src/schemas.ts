@@ -155,7 +155,10 @@ export const PollInput = ClaimInput.extend({
 /** Sent when the push stream (re)opens: claims made before `openedAt` (the "open" event's) and not held are handed out again. */
 export const HoldingInput = z.object({ openedAt: z.date(), operationIds: Holding });
 export const FenceInput = z.object({ operationId: Id, attempt: z.number().int().min(1).max(1000) });
-const JobLines = z.array(z.object({ stream: z.enum(["agent", "plugin", "stderr"]), line: z.string().max(8000), at: z.date().optional() })).max(200);
+/** The longest job line, and the longest error of an outcome, the console stores. */
+export const JOB_TEXT_MAX = 8000;
+export const JobLine = z.object({ stream: z.enum(["agent", "plugin", "stderr"]), line: z.string().max(JOB_TEXT_MAX), at: z.date().optional() });
+const JobLines = z.array(JobLine).max(200);
 /** Job lines of the operations an agent is running, all in one call (one call per flush, however many run). */
 export const LogInput = z.object({ entries: z.array(FenceInput.extend({ lines: JobLines.min(1) })).min(1).max(64) });
 export const CompleteInput = FenceInput.extend({
@@ -163,7 +166,7 @@ export const CompleteInput = FenceInput.extend({
   lines: JobLines.optional(),
   outcome: z.enum(["succeeded", "failed"]),
   result: z.record(z.string(), z.unknown()).optional(),
-  error: z.string().max(8000).optional(),
+  error: z.string().max(JOB_TEXT_MAX).optional(),
   retryable: z.boolean().optional(),
 });
 /** Outcomes that finished together: one call, one statement (each still fenced on its own). */
