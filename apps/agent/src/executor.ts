@@ -1,38 +1,12 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { CniError, type CniResult, type CniRuntime, type NetworkConfigList, type RuntimeConf, type Spawner, loadNetworkList, validateContainerId, validateIfName } from "@switchyard/cni";
-import { z } from "zod";
+import type { OperationPayload } from "@switchyard/api/schemas";
 import type { IntentJournal } from "./intents";
 import type { Logger } from "./log";
 import { deleteSandbox, ensureSandbox, netnsPathOf, sandboxLoopbackUp } from "./targets";
 
-/** What the console sends, re-validated: the agent trusts nothing it did not check itself. */
-export const OperationPayload = z.object({
-  operationId: z.string().min(1).max(64),
-  attempt: z.number().int().min(1),
-  kind: z.enum(["attach", "check", "detach", "reapply"]),
-  generation: z.number().int(),
-  attachment: z.object({
-    id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/),
-    containerId: z.string(),
-    ifName: z.string(),
-    targetKind: z.enum(["netns", "pid", "sandbox"]),
-    target: z.string().max(64),
-    capabilityArgs: z
-      .object({
-        portMappings: z
-          .array(z.object({ hostPort: z.number().int().min(1).max(65535), containerPort: z.number().int().min(1).max(65535), protocol: z.enum(["tcp", "udp", "sctp"]), hostIP: z.string().max(64).optional() }).strict())
-          .max(64)
-          .optional(),
-      })
-      .strict(),
-    networkName: z.string(),
-    networkRevision: z.number().int(),
-  }),
-  conflist: z.record(z.string(), z.unknown()),
-  /** reapply: the revision the attachment runs now, DELed before the ADD with `conflist`. */
-  previous: z.object({ networkRevision: z.number().int(), conflist: z.record(z.string(), z.unknown()) }).optional(),
-}).refine((p) => p.kind !== "reapply" || p.previous !== undefined, { message: "a reapply needs the previous revision's config", path: ["previous"] });
-export type OperationPayload = z.infer<typeof OperationPayload>;
+/** What the console sends, re-validated with the console's own schema: the agent trusts nothing it did not check itself. */
+export { OperationPayload } from "@switchyard/api/schemas";
 
 export interface Outcome {
   outcome: "succeeded" | "failed";

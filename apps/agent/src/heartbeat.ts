@@ -1,6 +1,7 @@
 import type { Clock } from "./clock";
 import { AGENT_VERSION } from "./config";
 import type { ConsolePort, DesiredAttachment, HeartbeatInput } from "./console";
+import type { HostInventory } from "./inventory";
 import type { Logger } from "./log";
 
 /** A beat every 10 s; an inventory at least every minute, and plugin versions every 10 minutes. */
@@ -11,7 +12,6 @@ export const VERSIONS_MS = 10 * 60_000;
 const DUE_CHECK_MS = 500;
 
 export type Inventory = NonNullable<HeartbeatInput["inventory"]>;
-type HostInventory = Omit<Inventory, "lastSubscriptionEventAt" | "pushStream" | "lastReconcile">;
 type AgentStatus = Pick<Inventory, "lastSubscriptionEventAt" | "pushStream" | "lastReconcile">;
 
 export interface HeartbeatDeps<V> {

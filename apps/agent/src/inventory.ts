@@ -6,7 +6,11 @@ import { promisify } from "node:util";
 import { type CniRuntime, loadConfDir, loadNetworkList } from "@switchyard/cni";
 import { parseNetworkConfig } from "@switchyard/cni/config";
 import { conflistDigest } from "@switchyard/cni/digest";
+import type { Inventory } from "@switchyard/api/schemas";
 import type { AgentConfig } from "./config";
+
+/** The console's Inventory (one definition) less what the agent reports about itself rather than the host. */
+export type HostInventory = Omit<Inventory, "lastSubscriptionEventAt" | "pushStream" | "lastReconcile">;
 
 const run = promisify(execFile);
 
@@ -99,7 +103,7 @@ async function masquerade(desired: DesiredForInventory[]) {
 }
 
 /** What the hosts page and its doctor show; every list bounded to the schema's limits. */
-export async function collectInventory(config: AgentConfig, runtime: CniRuntime, desired: DesiredForInventory[], versions: Map<string, { cniVersion?: string; supportedVersions?: string[]; error?: string }>) {
+export async function collectInventory(config: AgentConfig, runtime: CniRuntime, desired: DesiredForInventory[], versions: Map<string, { cniVersion?: string; supportedVersions?: string[]; error?: string }>): Promise<HostInventory> {
   const addresses = Object.entries(networkInterfaces()).flatMap(([ifName, addrs]) => (addrs ?? []).map((a) => ({ ifName, address: `${a.address}/${a.cidr?.split("/")[1] ?? ""}` })));
   let namespaces: string[] = [];
   try {

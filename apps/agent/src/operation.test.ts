@@ -1,5 +1,6 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { CompleteInput, JOB_TEXT_MAX } from "@switchyard/api/schemas";
 import { inProcessSpawner } from "@switchyard/cni";
 import { afterEach, describe, expect, it } from "vitest";
 import { recordingLogger, tempDir } from "../test/fakes";
@@ -57,14 +58,50 @@ describe("running one operation", () => {
     expect(readdirSync(join(s.dir.path, "reports"))).toEqual([]);
   });
 
-  it("refuses ids the CNI rules forbid before anything runs or is journalled, with the reason in the job lines", async () => {
+  it("refuses ids the CNI rules forbid with the console's own schema, before anything runs or is journalled", async () => {
     const s = setup();
     await s.run(payload({ attachment: { ...payload().attachment, containerId: "../../etc" } }));
-    expect(s.sent[0]).toMatchObject({ outcome: "failed", retryable: false });
-    expect(s.sent[0]!.error).toMatch(/^refused by the agent: /);
-    expect(s.sent[0]!.lines?.map((l) => l.line)).toEqual(["attach (attempt 1) of ../../etc/eth0 on net1 r1", expect.stringMatching(/^refused: invalid characters in containerID/)]);
+    expect(s.sent).toHaveLength(1);
+    expect(s.sent[0]).toMatchObject({ operationId: "op1", attachmentId: "att1", outcome: "failed", retryable: false });
+    expect(s.sent[0]!.error).toMatch(/^refused by the agent: attachment\.containerId: must start with a letter or digit/);
     expect(readdirSync(s.dir.path).sort()).toEqual(["reports"]);
     expect(readdirSync(join(s.dir.path, "reports"))).toEqual([]);
+    s.jobLog.stop();
+  });
+
+  // The console requires an IP as a port mapping's host IP; the agent used to take any string.
+  it.each(["localhost", "eth0", "1.2.3", "10.0.0.256", "0.0.0.0 ", "::g"])("refuses a port mapping whose host IP %j is not an IP, and runs nothing", async (hostIP) => {
+    const s = setup();
+    await s.run(payload({ attachment: { ...payload().attachment, capabilityArgs: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: "tcp", hostIP }] } } }));
+    expect(s.sent).toHaveLength(1);
+    expect(s.sent[0]).toMatchObject({ operationId: "op1", attachmentId: "att1", outcome: "failed", retryable: false });
+    expect(s.sent[0]!.error).toMatch(/^refused by the agent: attachment\.capabilityArgs\.portMappings\.0\.hostIP: /);
+    expect(s.log.messages("warn")).toEqual(["refusing an invalid operation"]);
+    expect(readdirSync(s.dir.path).sort()).toEqual(["reports"]);
+    expect(readdirSync(join(s.dir.path, "reports"))).toEqual([]);
+    s.jobLog.stop();
+  });
+
+  // The console refuses an outcome whose error is over its limit: a long refusal would never be recorded.
+  it("keeps a long refusal within what the console's CompleteInput takes", async () => {
+    const s = setup();
+    const portMappings = Array.from({ length: 64 }, () => ({ hostPort: 0, containerPort: 0, protocol: "icmp", hostIP: "not an ip" }));
+    await s.run(payload({ attachment: { ...payload().attachment, capabilityArgs: { portMappings } } }));
+    expect(s.sent).toHaveLength(1);
+    const { attachmentId, ...outcome } = s.sent[0]!;
+    expect(attachmentId).toBe("att1");
+    expect(outcome.error).toMatch(/^refused by the agent: attachment\.capabilityArgs\.portMappings\.0\.hostPort: /);
+    expect(outcome.error!.length).toBe(JOB_TEXT_MAX);
+    expect(CompleteInput.safeParse(outcome).error?.issues).toBeUndefined();
+    s.jobLog.stop();
+  });
+
+  it("refuses capability args other than port mappings", async () => {
+    const s = setup();
+    await s.run(payload({ attachment: { ...payload().attachment, capabilityArgs: { bandwidth: { ingressRate: 1 } } } }));
+    expect(s.sent[0]).toMatchObject({ outcome: "failed", retryable: false });
+    expect(s.sent[0]!.error).toMatch(/^refused by the agent: attachment\.capabilityArgs: /);
+    expect(readdirSync(s.dir.path).sort()).toEqual(["reports"]);
     s.jobLog.stop();
   });
 });

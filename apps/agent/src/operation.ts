@@ -1,3 +1,4 @@
+import { JOB_TEXT_MAX } from "@switchyard/api/schemas";
 import { type CniRuntimeOptions, type Spawner, createCniRuntime } from "@switchyard/cni";
 import type { ConsolePort } from "./console";
 import { type JobLine, OperationPayload, executeOperation } from "./executor";
@@ -6,7 +7,7 @@ import type { JobLog } from "./joblog";
 import type { Logger } from "./log";
 import type { Outbox } from "./outbox";
 import type { OwnedAttachments } from "./owned";
-import type { Report } from "./reports";
+import { type Report, boundError } from "./reports";
 
 /** How often a running operation's claim is extended (the console's lease is 60 s). */
 export const EXTEND_EVERY_MS = 20_000;
@@ -28,7 +29,7 @@ export interface OperationRunnerDeps {
 /** The refusal sent for a payload that fails the agent's own checks: nothing ran. */
 function refusal(raw: unknown, issues: { path: PropertyKey[]; message: string }[]): Report {
   const fence = raw as { operationId: string; attempt: number; attachment?: { id?: string } };
-  return { operationId: fence.operationId, attempt: fence.attempt, attachmentId: String(fence.attachment?.id ?? ""), outcome: "failed", error: `refused by the agent: ${issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`, retryable: false };
+  return { operationId: fence.operationId, attempt: fence.attempt, attachmentId: String(fence.attachment?.id ?? ""), outcome: "failed", error: boundError(`refused by the agent: ${issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`), retryable: false };
 }
 
 /**
@@ -47,7 +48,7 @@ export function createOperationRunner(deps: OperationRunnerDeps): (raw: unknown)
     }
     const op = parsed.data;
     const say = (l: JobLine) => {
-      deps.jobLog.add(op, { ...l, line: l.line.slice(0, 8000), at: new Date() });
+      deps.jobLog.add(op, { ...l, line: l.line.slice(0, JOB_TEXT_MAX), at: new Date() });
       deps.log.info(l.line, { operationId: op.operationId, attempt: op.attempt, stream: l.stream });
     };
     const extendTimer = setInterval(() => void deps.console.extend({ operationId: op.operationId, attempt: op.attempt }).catch(() => {}), EXTEND_EVERY_MS);
@@ -69,7 +70,7 @@ export function createOperationRunner(deps: OperationRunnerDeps): (raw: unknown)
       if (op.kind === "attach") deps.owned.add(attachment);
       const outcome = await executeOperation({ runtime, spawner: deps.spawner, netnsDir: deps.netnsDir, intents: deps.intents, log: deps.log }, op, say);
       if (op.kind === "detach" && outcome.outcome === "succeeded") deps.owned.remove(attachment);
-      const report: Report = { operationId: op.operationId, attempt: op.attempt, attachmentId: op.attachment.id, ...outcome, lines: await deps.jobLog.take(op) };
+      const report: Report = { operationId: op.operationId, attempt: op.attempt, attachmentId: op.attachment.id, ...outcome, ...(outcome.error === undefined ? {} : { error: boundError(outcome.error) }), lines: await deps.jobLog.take(op) };
       // A crash before the outcome is on disk DELs (outcome unknown); after it, the outcome is re-sent.
       const delivered = await deps.outbox.record(report, () => deps.intents.remove(op.attachment.id, op));
       if (!delivered) deps.log.warn("console unreachable: the result is queued", { operationId: op.operationId });

@@ -2,22 +2,25 @@ import { readdirSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
+import { CompleteInput, JOB_TEXT_MAX, JobLine } from "@switchyard/api/schemas";
 import { writeFileAtomic as writeFileDurable } from "@switchyard/cni";
 import { readJsonFile } from "./files";
 
-/** An operation's outcome waiting to reach the console (it may be down): kept on disk until accepted or refused. */
-export const Report = z.object({
-  operationId: z.string(),
-  attempt: z.number().int(),
+/**
+ * An operation's outcome waiting to reach the console (it may be down): kept on disk until accepted
+ * or refused. The console's CompleteInput with the attachment's id; read back from JSON, so dates are coerced.
+ */
+export const Report = CompleteInput.extend({
   attachmentId: z.string(),
-  outcome: z.enum(["succeeded", "failed"]),
-  result: z.record(z.string(), z.unknown()).optional(),
-  error: z.string().optional(),
-  retryable: z.boolean().optional(),
   /** The job's last lines, sent with the outcome. */
-  lines: z.array(z.object({ stream: z.enum(["agent", "plugin", "stderr"]), line: z.string(), at: z.coerce.date().optional() })).max(200).optional(),
+  lines: z.array(JobLine.extend({ at: z.coerce.date().optional() })).max(200).optional(),
 });
 export type Report = z.infer<typeof Report>;
+
+/** An error cut to what the console stores: a longer one would have the whole outcome refused. */
+export function boundError(error: string): string {
+  return error.length > JOB_TEXT_MAX ? `${error.slice(0, JOB_TEXT_MAX - 1)}…` : error;
+}
 
 export function createReportQueue(dataDir: string) {
   const dir = join(dataDir, "reports");

@@ -1,10 +1,15 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { NetnsName } from "@switchyard/api/schemas";
 import type { Spawner } from "@switchyard/cni";
 
 export type TargetKind = "netns" | "pid" | "sandbox";
 
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
+/** Checks a namespace name with the console's own schema; throws naming the value and the rule. */
+function requireNetnsName(name: string): void {
+  const parsed = NetnsName.safeParse(name);
+  if (!parsed.success) throw new TargetError(`invalid namespace name ${JSON.stringify(name)}: ${parsed.error.issues[0]?.message ?? "not a name"}`);
+}
 
 /** `ip netns` keeps its namespaces here; sandboxes need the agent's netns dir to be it. */
 const IP_NETNS_DIRS = ["/run/netns", "/var/run/netns"];
@@ -44,7 +49,7 @@ export function netnsPathOf(kind: TargetKind, target: string, netnsDir: string):
     if (!/^[1-9][0-9]{0,6}$/.test(target) || Number(target) < 2) throw new TargetError(`invalid pid ${JSON.stringify(target)}`);
     return `/proc/${target}/ns/net`;
   }
-  if (!NAME_RE.test(target)) throw new TargetError(`invalid namespace name ${JSON.stringify(target)}`);
+  requireNetnsName(target);
   return join(netnsDir, target);
 }
 
@@ -57,7 +62,7 @@ function requireIpNetnsDir(netnsDir: string): void {
 /** Creates the sandbox's namespace unless it exists. Its loopback is still down: see sandboxLoopbackUp. */
 export async function ensureSandbox(name: string, netnsDir: string, spawner: Spawner): Promise<"created" | "existed"> {
   requireIpNetnsDir(netnsDir);
-  if (!NAME_RE.test(name)) throw new TargetError(`invalid namespace name ${JSON.stringify(name)}`);
+  requireNetnsName(name);
   if (existsSync(join(netnsDir, name))) return "existed";
   await ip(spawner, ["netns", "add", name]);
   return "created";
@@ -69,7 +74,7 @@ export async function ensureSandbox(name: string, netnsDir: string, spawner: Spa
  */
 export async function sandboxLoopbackUp(name: string, netnsDir: string, spawner: Spawner): Promise<void> {
   requireIpNetnsDir(netnsDir);
-  if (!NAME_RE.test(name)) throw new TargetError(`invalid namespace name ${JSON.stringify(name)}`);
+  requireNetnsName(name);
   await ip(spawner, ["-n", name, "link", "set", "lo", "up"]);
 }
 
@@ -82,7 +87,7 @@ export async function sandboxLoopbackUp(name: string, netnsDir: string, spawner:
  */
 export async function deleteSandbox(name: string, netnsDir: string, spawner: Spawner): Promise<"deleted" | "absent" | `kept: ${string}`> {
   requireIpNetnsDir(netnsDir);
-  if (!NAME_RE.test(name)) throw new TargetError(`invalid namespace name ${JSON.stringify(name)}`);
+  requireNetnsName(name);
   if (!existsSync(join(netnsDir, name))) return "absent";
   const inUse = linksInUse(await ip(spawner, ["-j", "-n", name, "link", "show"]));
   if (inUse.length > 0) return `kept: ${inUse.join(", ")} still in it (another attachment)`;

@@ -1,8 +1,10 @@
+import { IFNAME_MAX_BYTES, IFNAME_RULE, NETNS_NAME_MAX_LENGTH, NETWORK_NAME_MAX_LENGTH, SAFE_NAME_RE, SAFE_NAME_RULE, ifNameProblem } from "@switchyard/cni/names";
 import { z } from "zod";
+import { Role } from "./roles";
 
 /** Shared with the UI: the one definition of each input. */
 export const Id = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, "must be an id");
-export const Role = z.enum(["viewer", "operator", "admin"]);
+export { Role } from "./roles";
 export const Username = z
   .string()
   .min(2)
@@ -51,18 +53,15 @@ export const ImportNetworksInput = z.object({
 
 // ---- Hosts, attachments, operations ---------------------------------------------------------
 
-/** CNI's rule for container ids and network names (libcni's ValidateContainerID). */
-export const CniName = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must start with a letter or digit and contain only letters, digits, "_", "." or "-"');
-export const IfName = z
-  .string()
-  .min(1)
-  .max(15, "at most 15 characters")
-  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must start with a letter or digit and contain only letters, digits, "_", "." or "-"')
-  .refine((v) => v !== "." && v !== "..", "must not be . or ..");
+/** A name under the CNI rule (packages/cni/src/names.ts), at most `max` characters. */
+function cniNameOf(max: number) {
+  return z.string().min(1, "must not be empty").max(max, `at most ${max} characters`).regex(SAFE_NAME_RE, SAFE_NAME_RULE);
+}
+/** CNI's rule for network names and container ids (libcni's); container ids kept as short as network names. */
+export const CniName = cniNameOf(NETWORK_NAME_MAX_LENGTH);
+/** A network namespace's name (netns and sandbox targets), as the agent resolves it. */
+export const NetnsName = cniNameOf(NETNS_NAME_MAX_LENGTH);
+export const IfName = cniNameOf(IFNAME_MAX_BYTES).refine((v) => ifNameProblem(v) === undefined, IFNAME_RULE);
 export const Hostname = z
   .string()
   .min(1)
@@ -84,11 +83,11 @@ export const PortMapping = z.object({
 
 export const AttachmentTargetInput = z.discriminatedUnion("kind", [
   /** An existing namespace in the agent's netns directory, by name. */
-  z.object({ kind: z.literal("netns"), name: CniName }),
+  z.object({ kind: z.literal("netns"), name: NetnsName }),
   /** A running process's network namespace. */
   z.object({ kind: z.literal("pid"), pid: z.number().int().min(2).max(4_194_304) }),
   /** A namespace the agent creates for this attachment and deletes on detach. */
-  z.object({ kind: z.literal("sandbox"), name: CniName.max(64).optional() }),
+  z.object({ kind: z.literal("sandbox"), name: NetnsName.optional() }),
 ]);
 
 export const CreateAttachmentInput = z.object({
@@ -156,7 +155,10 @@ export const PollInput = ClaimInput.extend({
 /** Sent when the push stream (re)opens: claims made before `openedAt` (the "open" event's) and not held are handed out again. */
 export const HoldingInput = z.object({ openedAt: z.date(), operationIds: Holding });
 export const FenceInput = z.object({ operationId: Id, attempt: z.number().int().min(1).max(1000) });
-const JobLines = z.array(z.object({ stream: z.enum(["agent", "plugin", "stderr"]), line: z.string().max(8000), at: z.date().optional() })).max(200);
+/** The longest job line, and the longest error of an outcome, the console stores. */
+export const JOB_TEXT_MAX = 8000;
+export const JobLine = z.object({ stream: z.enum(["agent", "plugin", "stderr"]), line: z.string().max(JOB_TEXT_MAX), at: z.date().optional() });
+const JobLines = z.array(JobLine).max(200);
 /** Job lines of the operations an agent is running, all in one call (one call per flush, however many run). */
 export const LogInput = z.object({ entries: z.array(FenceInput.extend({ lines: JobLines.min(1) })).min(1).max(64) });
 export const CompleteInput = FenceInput.extend({
@@ -164,7 +166,7 @@ export const CompleteInput = FenceInput.extend({
   lines: JobLines.optional(),
   outcome: z.enum(["succeeded", "failed"]),
   result: z.record(z.string(), z.unknown()).optional(),
-  error: z.string().max(8000).optional(),
+  error: z.string().max(JOB_TEXT_MAX).optional(),
   retryable: z.boolean().optional(),
 });
 /** Outcomes that finished together: one call, one statement (each still fenced on its own). */
@@ -196,6 +198,41 @@ export type StoredInventory = z.infer<typeof StoredInventory>;
 
 /** A port mapping as stored in an attachment's capability args (protocol defaulted). */
 export type PortMapping = z.infer<typeof PortMapping>;
+
+/** An attachment's capability args as stored and sent to the agent: only the port mappings, nothing else. */
+export const CapabilityArgs = z.strictObject({ portMappings: z.array(PortMapping).max(64).optional() });
+export type CapabilityArgs = z.infer<typeof CapabilityArgs>;
+
+const NetworkConfigJson = z.record(z.string(), z.unknown());
+
+/**
+ * A claimed operation as the console sends it to the agent. The agent re-validates every payload
+ * with this very schema (it trusts nothing it did not check itself), so the console and the agent
+ * cannot drift on what a valid attachment is.
+ */
+export const OperationPayload = z
+  .object({
+    operationId: Id,
+    attempt: z.number().int().min(1),
+    kind: z.enum(["attach", "check", "detach", "reapply"]),
+    generation: z.number().int(),
+    attachment: z.object({
+      id: Id,
+      containerId: CniName,
+      ifName: IfName,
+      targetKind: z.enum(["netns", "pid", "sandbox"]),
+      /** A namespace name (netns, sandbox) or a pid as text; the agent resolves and checks it again. */
+      target: z.string().min(1).max(64),
+      capabilityArgs: CapabilityArgs,
+      networkName: CniName,
+      networkRevision: z.number().int(),
+    }),
+    conflist: NetworkConfigJson,
+    /** reapply: the revision the attachment runs now, DELed before the ADD with `conflist`. */
+    previous: z.object({ networkRevision: z.number().int(), conflist: NetworkConfigJson }).optional(),
+  })
+  .refine((p) => p.kind !== "reapply" || p.previous !== undefined, { message: "a reapply needs the previous revision's config", path: ["previous"] });
+export type OperationPayload = z.infer<typeof OperationPayload>;
 
 /** An attachment's CNI result as the agent reported it (the 1.x shape). */
 export const AttachmentResult = z.object({

@@ -1,7 +1,7 @@
 import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
 import { ZodError } from "zod";
-import type { Role } from "@switchyard/db";
+import { hasRole, type Role } from "./roles";
 import { writeAudit } from "./audit";
 import type { Context } from "./context";
 import { ApiError, TRPC_CODE_OF, type FieldIssue } from "./errors";
@@ -61,11 +61,7 @@ export const protectedProcedure = publicProcedure.use(({ ctx, next }) => {
   return next({ ctx: { ...ctx, session: ctx.session } });
 });
 
-const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
-
-export function hasRole(role: Role, atLeast: Role): boolean {
-  return RANK[role] >= RANK[atLeast];
-}
+export { hasRole } from "./roles";
 
 function requireRole(atLeast: Role) {
   return protectedProcedure.use(({ ctx, next }) => {

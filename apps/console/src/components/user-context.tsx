@@ -1,6 +1,7 @@
 "use client";
 
 import type { SessionUser } from "@switchyard/api";
+import { hasRole } from "@switchyard/api/roles";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { createContext, useContext, useEffect, type ReactNode } from "react";
@@ -46,6 +47,6 @@ export function useRefreshSelf() {
 /** Hides controls the server would refuse anyway; authorization itself is server-side. */
 export function useCan() {
   const { role } = useUser();
-  const isOperator = role === "operator" || role === "admin";
-  return { editNetworks: isOperator, editAttachments: isOperator, manageUsers: role === "admin", manageHosts: role === "admin" };
+  const isOperator = hasRole(role, "operator");
+  return { editNetworks: isOperator, editAttachments: isOperator, manageUsers: hasRole(role, "admin"), manageHosts: hasRole(role, "admin") };
 }

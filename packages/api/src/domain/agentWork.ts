@@ -89,6 +89,7 @@ export async function claimOperations(ctx: AgentCtx, max: number, options: { slo
       WHERE o.id = due.id AND o.status = due.status AND o.attempt = due.attempt
       RETURNING o.id, o.seq, o.kind, o.attempt, o.generation, o."attachmentId", o."toRevision"
     ),
+    -- The state follows ON_CLAIM in attachmentStates.ts (attachmentStates.int.test.ts checks it).
     moved AS (
       UPDATE "Attachment" a SET
         state = (CASE WHEN claimed.kind IN ('attach', 'reapply') THEN 'applying' ELSE 'detaching' END)::"AttachmentState",
@@ -271,7 +272,8 @@ async function finish(ctx: AgentCtx, outcomes: CompleteInput[], now: Date): Prom
     ),
     -- State, result and error follow an operation that serves the latest desired generation. A
     -- reapply that succeeded moves the revision whatever came after it (a detach queued behind it
-    -- DELs what the host now runs).
+    -- DELs what the host now runs). The state follows ON_OUTCOME in attachmentStates.ts
+    -- (attachmentStates.int.test.ts checks it).
     moved AS (
       UPDATE "Attachment" a SET
         state = CASE WHEN a.generation <> closed.generation THEN a.state

@@ -1,4 +1,5 @@
-import { mapPrismaError, type Db, type DbTx, type Role } from "@switchyard/db";
+import { mapPrismaError, type Db, type DbTx } from "@switchyard/db";
+import type { Role } from "../roles";
 import { writeAudit } from "../audit";
 import { generateSecret, hashPassword } from "../auth/password";
 import type { Context } from "../context";

@@ -46,18 +46,9 @@ export function got(value: unknown): string {
   return isObject(value) || Array.isArray(value) ? `got ${kindOf(value)}` : `got ${show(value)} (${kindOf(value)})`;
 }
 
-// A bare name safe to use as a file name and in argv: letters, digits, "_", ".", "-",
-// starting with a letter or digit, so no "/", "..", whitespace or leading "-".
-export const SAFE_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
-export const IFNAME_MAX_BYTES = 15;
-export const IFNAME_RULE = `must be 1–${IFNAME_MAX_BYTES} characters of letters, digits, "_", "." or "-", starting with a letter or digit`;
+import { ifNameProblem } from "../names";
 
-export function ifNameProblem(value: string): string | undefined {
-  if (value.length === 0 || value.length > IFNAME_MAX_BYTES || !SAFE_NAME_RE.test(value) || value === "." || value === "..") {
-    return IFNAME_RULE;
-  }
-  return undefined;
-}
+export { IFNAME_MAX_BYTES, IFNAME_RULE, SAFE_NAME_RE, ifNameProblem } from "../names";
 
 /** Typed field readers: each reports a precise issue and returns undefined when the value is wrong or absent. */
 export class FieldReader {

@@ -1,3 +1,4 @@
+import { NETWORK_NAME_MAX_LENGTH } from "../names";
 import { FieldReader, IssueCollector, type JsonObject, SAFE_NAME_RE, got, isObject, show } from "./check";
 import { validateIpamConfig } from "./ipam";
 import { validateKnownPlugin } from "./plugins";
@@ -10,7 +11,7 @@ import {
 } from "./versions";
 
 export const DEFAULT_MAX_DEPTH = 32;
-export const NETWORK_NAME_MAX_LENGTH = 128;
+export { NETWORK_NAME_MAX_LENGTH };
 export const PLUGIN_TYPE_MAX_LENGTH = 64;
 export const NETWORK_NAME_RE = SAFE_NAME_RE;
 

@@ -1,15 +1,13 @@
 import { lstatSync, statSync, statfsSync } from "node:fs";
 import { dirname, isAbsolute, normalize } from "node:path";
-import { IFNAME_MAX_BYTES, SAFE_NAME_RE } from "../config/check";
+import { CONTAINER_ID_MAX_LENGTH, IFNAME_MAX_BYTES, SAFE_NAME_RE, SAFE_NAME_RULE as ID_RULE } from "../names";
 import { CNI_ERROR_CODES, CniError } from "../errors";
 
 /** statfs f_type of nsfs, the filesystem of /proc/<pid>/ns/* and of `ip netns` bind mounts. */
 export const NSFS_MAGIC = 0x6e736673;
-export const CONTAINER_ID_MAX_LENGTH = 255;
+export { CONTAINER_ID_MAX_LENGTH };
 /** Longest file name on Linux filesystems; `<net>-<containerId>-<ifname>` must fit. */
 export const CACHE_NAME_MAX_BYTES = 255;
-
-const ID_RULE = 'must start with a letter or digit and contain only letters, digits, "_", "." or "-"';
 
 function invalid(code: number, msg: string, details: string): CniError {
   return new CniError(code, msg, details, { reason: "invalidArgument" });

@@ -1,12 +1,12 @@
 "use client";
 
+import { Role } from "@switchyard/api/roles";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { ConfirmDialog } from "~/components/confirm-dialog";
 import { useCan, useRefreshSelf, useUser } from "~/components/user-context";
 import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
 
-type Role = "viewer" | "operator" | "admin";
 
 type User = RouterOutputs["users"]["list"][number];
 /** A change waiting for its confirmation. */
@@ -70,8 +70,8 @@ export default function UsersPage() {
               <td>{u.username}{u.id === me.id && <span className="muted"> (you)</span>}</td>
               <td>{u.displayName}</td>
               <td>
-                <select aria-label={`Role of ${u.username}`} value={u.role} onChange={(e) => ask({ kind: "role", user: u, role: e.target.value as Role })}>
-                  <option>viewer</option><option>operator</option><option>admin</option>
+                <select aria-label={`Role of ${u.username}`} value={u.role} onChange={(e) => ask({ kind: "role", user: u, role: Role.parse(e.target.value) })}>
+                  {Role.options.map((r) => <option key={r}>{r}</option>)}
                 </select>
               </td>
               <td>{u.disabled ? <span className="badge denied">disabled</span> : <span className="badge success">active</span>}</td>
@@ -122,8 +122,8 @@ function CreateUser({ onCreated }: { onCreated: () => void }) {
         <label><span>Initial password</span><input type="password" value={form.password} onChange={(e) => setForm({ ...form, password: e.target.value })} required minLength={12} /></label>
         <label>
           <span>Role</span>
-          <select value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value as Role })}>
-            <option>viewer</option><option>operator</option><option>admin</option>
+          <select value={form.role} onChange={(e) => setForm({ ...form, role: Role.parse(e.target.value) })}>
+            {Role.options.map((r) => <option key={r}>{r}</option>)}
           </select>
         </label>
         <button className="primary" type="submit" disabled={create.isPending}>Create user</button>
