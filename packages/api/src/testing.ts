@@ -1,3 +1,4 @@
+import { TRPCError } from "@trpc/server";
 import { createTestDb } from "@switchyard/db/testing";
 import type { Role } from "@switchyard/db";
 import { hashPassword } from "./auth/password";
@@ -137,4 +138,14 @@ export async function serveApi(deps: ConsoleDeps, port = 0): Promise<{ url: stri
         server.close(() => resolve());
       }),
   };
+}
+
+/** The TRPCError a call was refused with (fails the test when it was not refused). */
+export async function trpcError(p: Promise<unknown>): Promise<TRPCError> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  if (!(err instanceof TRPCError)) throw new Error(`expected a TRPCError, got ${err === null ? "success" : String(err)}`);
+  return err;
 }

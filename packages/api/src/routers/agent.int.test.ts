@@ -1,10 +1,9 @@
-import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseNetworkConfig } from "@switchyard/cni/config";
 import { conflistDigest } from "@switchyard/cni/digest";
 import { CREDENTIAL_CACHE_MS, authenticateAgent } from "../domain/hosts";
 import type { WorkEvent } from "./agent";
-import { BRIDGE_CONFLIST, setupApiTest, type ApiTest } from "../testing";
+import { BRIDGE_CONFLIST, setupApiTest, type ApiTest, trpcError } from "../testing";
 
 let t: ApiTest;
 let admin: Awaited<ReturnType<ApiTest["callerAs"]>>;
@@ -20,15 +19,6 @@ beforeAll(async () => {
   networkId = (await operator.caller.networks.create({ text: BRIDGE_CONFLIST("agentnet", "10.77.0.0/24", "10.77.0.1"), comment: "" })).id;
 });
 afterAll(() => t?.close());
-
-async function trpcError(p: Promise<unknown>): Promise<TRPCError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TRPCError);
-  return err as TRPCError;
-}
 
 async function enroll(hostname: string) {
   const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });

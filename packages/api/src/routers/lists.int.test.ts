@@ -1,7 +1,6 @@
-import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { authenticateAgent } from "../domain/hosts";
-import { BRIDGE_CONFLIST, setupApiTest, type ApiTest } from "../testing";
+import { BRIDGE_CONFLIST, setupApiTest, type ApiTest, trpcError } from "../testing";
 
 let t: ApiTest;
 let admin: Awaited<ReturnType<ApiTest["callerAs"]>>;
@@ -15,15 +14,6 @@ beforeAll(async () => {
   viewer = await t.callerAs("viewer", "lists-viewer");
 });
 afterAll(() => t?.close());
-
-async function trpcError(p: Promise<unknown>): Promise<TRPCError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TRPCError);
-  return err as TRPCError;
-}
 
 async function enroll(hostname: string) {
   const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
