@@ -1,13 +1,13 @@
-import { type AttachmentKey, type CachedAttachment, cacheFilePath, deleteCachedAttachment, readCachedAttachment, writeCachedAttachment } from "../cache";
+import { type AttachmentKey, type CachedAttachment, cacheFilePath, deleteCachedAttachment, isIncompleteAdd, readCachedAttachment, writeCachedAttachment } from "../cache";
 import { CNI_ERROR_CODES, CniError } from "../errors";
 import { buildPluginConfig } from "../exec/inject";
-import type { NetworkConfigList } from "../load";
+import { type NetworkConfigList, cachedConfigBytes } from "../load";
 import { checkNetns } from "../netns";
 import { hasInterface } from "../netns/interfaces";
 import { LATEST_CNI_VERSION, convertResult, parseResult } from "../result/convert";
 import type { CniResult, VersionedResult } from "../result/types";
 import { type ResolvedPlugin, type RuntimeContext, asCniError, attachmentName, keyOf, otherHolder, resolvePlugins, runPlugin, validate, withAttachment } from "./context";
-import { delPlugins } from "./del";
+import { delAttachment, delPlugins } from "./del";
 import type { RuntimeConf } from "./types";
 
 /** libcni's AddNetworkList, with locks, the one-ADD rule, and a rollback that leaves nothing behind. */
@@ -21,7 +21,11 @@ export async function addNetworkList(ctx: RuntimeContext, net: NetworkConfigList
       // The spec forbids a second ADD without DEL; refusing it also keeps a failed
       // second ADD's rollback from tearing down the first, working attachment.
       const existing = await readCachedAttachment(ctx.cacheDir, key).catch(() => "corrupt" as const);
-      if (existing) {
+      if (existing && existing !== "corrupt" && isIncompleteAdd(existing)) {
+        // What a failed ADD whose rollback failed left: no attachment exists, so this ADD goes
+        // ahead — after a DEL of the leftovers (cached config, else this one), best effort.
+        await clearIncompleteAdd(ctx, net, key, existing);
+      } else if (existing) {
         throw new CniError(CNI_ERROR_CODES.invalidEnvironment, `attachment ${attachmentName(key)} already exists`, "DEL it first; a runtime must not ADD the same attachment twice", {
           reason: "alreadyAttached",
           file: cacheFilePath(ctx.cacheDir, key),
@@ -65,17 +69,28 @@ async function rollbackNetns(ctx: RuntimeContext, key: AttachmentKey, netns: str
   return "";
 }
 
-function cacheEntry(net: NetworkConfigList, rt: RuntimeConf, prevResult: VersionedResult | null): CachedAttachment {
+/** DEL of what an incomplete ADD left, in the namespace its rollback was allowed to touch; a failure is a warning. */
+async function clearIncompleteAdd(ctx: RuntimeContext, net: NetworkConfigList, key: AttachmentKey, entry: CachedAttachment): Promise<void> {
+  try {
+    await delAttachment(ctx, net, { containerId: key.containerId, ifName: key.ifName, netns: entry.netns ?? "" }, false);
+  } catch (error) {
+    const e = asCniError(error);
+    ctx.warn(new CniError(e.code, `DEL of what the failed ADD of ${attachmentName(key)} left failed; ADD goes ahead`, e.message, { ...(e.reason ? { reason: e.reason } : {}), file: cacheFilePath(ctx.cacheDir, key), cause: error }));
+  }
+}
+
+function cacheEntry(net: NetworkConfigList, rt: RuntimeConf, prevResult: VersionedResult | null, addIncomplete = false): CachedAttachment {
   return {
     kind: "cniCacheV1",
     containerId: rt.containerId,
-    config: net.bytes,
+    config: cachedConfigBytes(net),
     ifName: rt.ifName,
     networkName: net.name,
     netns: rt.netns,
     ...(rt.args?.length ? { cniArgs: rt.args } : {}),
     ...(rt.capabilityArgs ? { capabilityArgs: rt.capabilityArgs } : {}),
     ...(prevResult ? { result: prevResult } : {}),
+    ...(addIncomplete ? { addIncomplete } : {}),
   };
 }
 
@@ -97,7 +112,7 @@ async function addPlugins(ctx: RuntimeContext, net: NetworkConfigList, rt: Runti
           plugin: plugin.type,
         });
       }
-      latest = parseResult(value, net.cniVersion);
+      latest = parseResult(value, net.cniVersion, (issue) => ctx.warn(new CniError(issue.code, `plugin ${plugin.type} returned a questionable result (ADD)`, issue.details, { reason: "badResult", plugin: plugin.type })));
       // Each plugin gets the previous result in the list's version, whatever the last one wrote.
       prevResult = convertResult(latest, net.cniVersion);
     }
@@ -111,7 +126,7 @@ async function addPlugins(ctx: RuntimeContext, net: NetworkConfigList, rt: Runti
     if (rollback.length > 0) {
       // Keep what the failed DEL needs so a later DEL or GC can finish the job (and claim the
       // namespace only when the rollback was allowed to touch it).
-      await writeCachedAttachment(ctx.cacheDir, cacheEntry(net, undo, prevResult)).catch(() => {});
+      await writeCachedAttachment(ctx.cacheDir, cacheEntry(net, undo, prevResult, true)).catch(() => {});
       const original = asCniError(error);
       throw new CniError(original.code, original.msg, `${original.details ? `${original.details}; ` : ""}rollback DEL failed: ${rollback.map((e) => e.message).join("; ")}`, {
         reason: original.reason ?? "plugin",

@@ -1,8 +1,9 @@
+import { isIncompleteAdd } from "../cache";
 import { CNI_ERROR_CODES, CniError } from "../errors";
 import { buildPluginConfig } from "../exec/inject";
 import type { NetworkConfigList } from "../load";
 import { checkNetns } from "../netns";
-import { type RuntimeContext, asCniError, cachedNetworkList, cachedPrevResult, joinErrors, keyOf, readCache, requireVersion, resolvePlugins, runPlugin, validate, withAttachment } from "./context";
+import { type RuntimeContext, asCniError, attachmentName, cachedNetworkList, cachedPrevResult, joinErrors, keyOf, readCache, requireVersion, resolvePlugins, runPlugin, validate, withAttachment } from "./context";
 import type { RuntimeConf } from "./types";
 
 /**
@@ -20,6 +21,9 @@ export async function checkNetworkList(ctx: RuntimeContext, net: NetworkConfigLi
       const entry = await readCache(ctx, key, false);
       if (!entry?.result) {
         throw new CniError(CNI_ERROR_CODES.unknownContainer, `no cached result for network "${net.name}"`, `container ${rt.containerId} ifname ${rt.ifName}: ADD it first`, { reason: "noCachedResult" });
+      }
+      if (isIncompleteAdd(entry)) {
+        throw new CniError(CNI_ERROR_CODES.unknownContainer, `attachment ${attachmentName(key)} was never made`, "its ADD failed and so did the rollback: DEL it (or ADD it again)", { reason: "noCachedResult" });
       }
       const cachedList = !entry.legacy && entry.config.length > 0 ? cachedNetworkList(entry.config, net) : undefined;
       const list = cachedList && cachedList.name === net.name ? cachedList : net;

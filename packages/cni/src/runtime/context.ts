@@ -3,7 +3,7 @@ import { type HolderIndex, createHolderIndex, isNamespaceNewer } from "../cache/
 import { type AttachmentKey, type CachedAttachment, DEFAULT_CACHE_DIR, cacheFilePath, readCachedAttachment } from "../cache";
 import { compareVersions } from "../config/versions";
 import { CNI_ERROR_CODES, CniError } from "../errors";
-import { type CniVerb, buildPluginEnv, formatCniArgs } from "../exec/env";
+import { type CniVerb, buildPluginEnv, formatCniArgs, validatePassEnv } from "../exec/env";
 import { findPlugin } from "../exec/find";
 import { execPlugin } from "../exec/invoke";
 import { type NetworkConfigList, loadCachedNetworkList } from "../load";
@@ -22,6 +22,7 @@ export interface RuntimeContext {
   pluginDirs: string[];
   cacheDir: string;
   netnsOptions: { netnsDirs?: string[] };
+  passEnv: string[];
   holders: HolderIndex;
   warn(error: CniError): void;
   lock(): CacheDirLock;
@@ -70,6 +71,7 @@ export function createRuntimeContext(options: CniRuntimeOptions): RuntimeContext
     pluginDirs: [...options.pluginDirs],
     cacheDir,
     netnsOptions: options.netnsDirs ? { netnsDirs: [...options.netnsDirs] } : {},
+    passEnv: validatePassEnv(options.passEnv ?? []),
     holders: holderIndex(cacheDir),
     warn: (error) => options.onWarning?.(error),
     lock: () => cacheDirLock(cacheDir, options.lockTimeoutMs),
@@ -131,10 +133,20 @@ export async function resolvePlugins(ctx: RuntimeContext, net: NetworkConfigList
   return out;
 }
 
+/**
+ * Each plugin of the list found, or the error saying why not (DEL and GC: they run every plugin
+ * they can and report the others, as libcni's FindInPath per plugin).
+ */
+export async function resolvePluginsForTeardown(ctx: RuntimeContext, net: NetworkConfigList): Promise<(ResolvedPlugin | CniError)[]> {
+  const out: (ResolvedPlugin | CniError)[] = [];
+  for (const plugin of net.plugins) out.push(await resolvePlugin(ctx, plugin).catch(asCniError));
+  return out;
+}
+
 /** Runs one plugin verb; its stdout. */
 export async function runPlugin(ctx: RuntimeContext, verb: CniVerb, plugin: ResolvedPlugin, stdin: Record<string, unknown>, run: RunContext): Promise<string> {
   const { options } = ctx;
-  const env = buildPluginEnv({ verb, pluginDirs: ctx.pluginDirs, ...run, ...(options.baseEnv ? { baseEnv: options.baseEnv } : {}) });
+  const env = buildPluginEnv({ verb, pluginDirs: ctx.pluginDirs, ...run, passEnv: ctx.passEnv, ...(options.baseEnv ? { baseEnv: options.baseEnv } : {}) });
   const output = await execPlugin({
     pluginPath: plugin.path,
     verb,
@@ -165,9 +177,14 @@ export async function readCache(ctx: RuntimeContext, key: AttachmentKey, tolerat
   }
 }
 
-/** The cached conflist: the caller's own when the bytes are the same (the usual case), else loaded from them. */
+/**
+ * The cached conflist: the caller's own when the bytes are the same (the usual case) — what it runs,
+ * or its file's bytes (what an entry written before the cache held the merged list has) —, else loaded from them.
+ */
 export function cachedNetworkList(bytes: Uint8Array, net: NetworkConfigList): NetworkConfigList | undefined {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(net.bytes) ? net : loadCachedNetworkList(bytes);
+  const cached = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (cached.equals(net.bytes) || (net.mergedBytes && cached.equals(net.mergedBytes))) return net;
+  return loadCachedNetworkList(bytes);
 }
 
 export function cachedPrevResult(entry: CachedAttachment | null, toVersion: string, fromVersion: string): VersionedResult | null {

@@ -18,7 +18,7 @@ import {
   otherHolder,
   ownerElsewhere,
   readCache,
-  resolvePlugins,
+  resolvePluginsForTeardown,
   runPlugin,
   validate,
   withAttachment,
@@ -48,11 +48,18 @@ export async function delCachedAttachment(ctx: RuntimeContext, key: AttachmentKe
   await ctx.lock().shared(() => withAttachment(ctx, key, () => delAttachment(ctx, net, rt, false)));
 }
 
-/** DEL of every plugin in reverse order, best effort: all run, failures are collected. */
-export async function delPlugins(ctx: RuntimeContext, net: NetworkConfigList, plugins: ResolvedPlugin[], rt: RuntimeConf, prevResult: VersionedResult | null): Promise<CniError[]> {
+/**
+ * DEL of every plugin in reverse order, best effort: all that were found run, failures and the
+ * plugins that could not be found are collected (libcni stops at the first).
+ */
+export async function delPlugins(ctx: RuntimeContext, net: NetworkConfigList, plugins: (ResolvedPlugin | CniError)[], rt: RuntimeConf, prevResult: VersionedResult | null): Promise<CniError[]> {
   const errors: CniError[] = [];
   for (let i = plugins.length - 1; i >= 0; i--) {
     const plugin = plugins[i]!;
+    if (plugin instanceof CniError) {
+      errors.push(plugin);
+      continue;
+    }
     const stdin = buildPluginConfig({ name: net.name, cniVersion: net.cniVersion, plugin: plugin.config, prevResult, ...(rt.capabilityArgs ? { capabilityArgs: rt.capabilityArgs } : {}) });
     try {
       await runPlugin(ctx, "DEL", plugin, stdin, { containerId: rt.containerId, netns: rt.netns, ifName: rt.ifName, ...(rt.args ? { args: rt.args } : {}) });
@@ -85,8 +92,18 @@ export async function delAttachment(ctx: RuntimeContext, net: NetworkConfigList,
     if (rt.args) effective.args = rt.args;
     if (rt.capabilityArgs) effective.capabilityArgs = rt.capabilityArgs;
   }
-  // delNetworkList checked the caller's netns before locking; one from the cache is checked here.
-  if (!netnsChecked || effective.netns !== rt.netns) await checkNetns(effective.netns, { ...ctx.netnsOptions, allowMissing: true });
+  // delNetworkList checked the caller's netns before locking; one from the cache (GC,
+  // delCachedAttachment, or a DEL without netns) is checked here.
+  if (!netnsChecked || effective.netns !== rt.netns) {
+    try {
+      await checkNetns(effective.netns, { ...ctx.netnsOptions, allowMissing: true });
+    } catch (error) {
+      // A cached namespace that is no longer one (a file in its place, outside netnsDirs) must not
+      // keep the attachment forever: DEL without it (the spec allows an empty CNI_NETNS).
+      ctx.warn(new CniError(CNI_ERROR_CODES.invalidEnvironment, `DEL of ${attachmentName(key)} runs without its cached namespace ${effective.netns}`, asCniError(error).message, { reason: "invalidNetns", cause: error }));
+      effective.netns = "";
+    }
+  }
   const spare = entry && !entry.legacy ? ownerElsewhere(ctx, key, effective.netns) : otherHolder(ctx, key, effective.netns);
   if (spare) {
     // DEL without a namespace (the spec allows it): the plugins release addresses and host state
@@ -95,9 +112,11 @@ export async function delAttachment(ctx: RuntimeContext, net: NetworkConfigList,
     effective.netns = "";
   }
   let errors = await delWithList(ctx, list, entry, effective, cachedList ? cachedList.cniVersion : net.cniVersion);
-  if (errors.length > 0 && list !== net) {
+  if (errors.length > 0 && list !== net && errors.every(isConfigFailure)) {
     // The cached config cannot finish (a version no plugin takes, a binary gone): when the
-    // caller's config can, the attachment comes free with it instead of staying stuck.
+    // caller's config can, the attachment comes free with it instead of staying stuck. Not for a
+    // failure that may pass (a timeout, "try again later", a plugin's own error): the cache stays,
+    // and a retry or `configSource: "given"` decides.
     const retry = await delWithList(ctx, net, entry, effective, list.cniVersion);
     if (retry.length === 0) {
       ctx.warn(
@@ -116,14 +135,19 @@ export async function delAttachment(ctx: RuntimeContext, net: NetworkConfigList,
   ctx.holders.noteDeleted(key);
 }
 
+/**
+ * Whether a DEL failure is the configuration's own: it names a version the plugin does not speak,
+ * a field or a config it refuses, or a plugin that is not installed. The same failure again is
+ * certain; the caller's configuration may not have it.
+ */
+export function isConfigFailure(error: CniError): boolean {
+  const codes: number[] = [CNI_ERROR_CODES.incompatibleVersion, CNI_ERROR_CODES.unsupportedField, CNI_ERROR_CODES.invalidNetworkConfig, CNI_ERROR_CODES.pluginNotAvailable];
+  return codes.includes(error.code) && error.reason !== "timeout";
+}
+
 /** DEL of `list`'s plugins with the cached result as prevResult (from 0.4.0 on); the errors, none when it worked. */
 async function delWithList(ctx: RuntimeContext, list: NetworkConfigList, entry: CachedAttachment | null, rt: RuntimeConf, resultVersion: string): Promise<CniError[]> {
-  let plugins: ResolvedPlugin[];
-  try {
-    plugins = await resolvePlugins(ctx, list);
-  } catch (error) {
-    return [asCniError(error)];
-  }
+  const plugins = await resolvePluginsForTeardown(ctx, list);
   let prevResult: VersionedResult | null = null;
   // The cached result on DEL came with 0.4.0.
   if (compareVersions(list.cniVersion, "0.4.0") >= 0) {

@@ -4,7 +4,7 @@ import { CniError } from "../errors";
 import { buildPluginConfig } from "../exec/inject";
 import type { NetworkConfigList } from "../load";
 import { validateAttachmentIds } from "../netns";
-import { type RuntimeContext, asCniError, configSourceOf, joinErrors, keyOf, resolvePlugins, runPlugin, withAttachment } from "./context";
+import { type RuntimeContext, asCniError, configSourceOf, joinErrors, keyOf, resolvePlugins, resolvePluginsForTeardown, runPlugin, withAttachment } from "./context";
 import { delAttachment } from "./del";
 import type { GcOptions, RuntimeConf } from "./types";
 
@@ -16,7 +16,7 @@ export async function gcNetworkList(ctx: RuntimeContext, net: NetworkConfigList,
     validateAttachmentIds({ networkName: net.name, containerId: a.containerId, ifName: a.ifName });
     return { containerID: a.containerId, ifname: a.ifName };
   });
-  const plugins = await resolvePlugins(ctx, net);
+  const plugins = await resolvePluginsForTeardown(ctx, net);
   const validKeys = new Set(valid.map((a) => `${a.containerID}\0${a.ifname}`));
   await ctx.lock().exclusive(async () => {
     const errors: CniError[] = [];
@@ -39,6 +39,10 @@ export async function gcNetworkList(ctx: RuntimeContext, net: NetworkConfigList,
       // libcni sends both keys: the spec first named it cni.dev/attachments (containernetworking/cni#1101).
       const inject = { "cni.dev/valid-attachments": valid, "cni.dev/attachments": valid };
       for (const plugin of plugins) {
+        if (plugin instanceof CniError) {
+          errors.push(plugin);
+          continue;
+        }
         try {
           await runPlugin(ctx, "GC", plugin, buildPluginConfig({ name: net.name, cniVersion: net.cniVersion, plugin: plugin.config, inject }), {});
         } catch (error) {

@@ -1,4 +1,4 @@
-import { readCachedAttachment, scanCachedAttachments } from "../cache";
+import { isIncompleteAdd, readCachedAttachment, scanCachedAttachments } from "../cache";
 import type { NetworkConfigList } from "../load";
 import { LATEST_CNI_VERSION, convertResult, parseResult } from "../result/convert";
 import type { CniResult } from "../result/types";
@@ -16,7 +16,7 @@ export type { CachedAttachmentSummary, CniRuntime, CniRuntimeOptions, ConfigSour
 async function getCachedResult(ctx: RuntimeContext, net: NetworkConfigList, rt: RuntimeConf): Promise<CniResult | null> {
   validate(net, rt);
   const entry = await readCachedAttachment(ctx.cacheDir, keyOf(net, rt));
-  if (!entry?.result) return null;
+  if (!entry?.result || isIncompleteAdd(entry)) return null;
   return convertResult(parseResult(entry.result, net.cniVersion), LATEST_CNI_VERSION) as unknown as CniResult;
 }
 

@@ -38,15 +38,22 @@ export interface CniRuntimeOptions {
    * many plugins at once passes createHelperSpawner() to keep fork() off its event loop.
    */
   spawner?: Spawner;
-  /** Environment the allow-listed variables (PATH, LANG, LC_ALL, TZ) are read from; default process.env. */
+  /** Environment the allow-listed variables (and `passEnv`) are read from; default process.env. */
   baseEnv?: Record<string, string | undefined>;
+  /**
+   * More variables of `baseEnv` the plugins see, beyond PLUGIN_ENV_ALLOW_LIST (PATH, LANG, LC_ALL,
+   * TZ, XDG_RUNTIME_DIR, DBUS_SYSTEM_BUS_ADDRESS), e.g. a proxy or a plugin's own setting. Names
+   * only; CNI_ variables are refused (the runtime sets them).
+   */
+  passEnv?: string[];
 }
 
 /**
  * Which configuration DEL (and GC's DEL of stale attachments) runs with.
  * - "cached" (default): the one the attachment's ADD ran, from the result cache. When it cannot
- *   be used (unparsable, a version no plugin accepts, a plugin binary gone) and its DEL fails
- *   where the caller's configuration's DEL succeeds, the caller's wins and `onWarning` says so.
+ *   be used — unparsable, or its DEL fails only for reasons of the config itself (CNI error 1
+ *   version, 2 field, 7 config, 50 plugin not found) — and the caller's configuration's DEL
+ *   succeeds, the caller's wins and `onWarning` says so (reason "cachedConfigFailed").
  * - "given": the caller's configuration only, with the cached result as prevResult and the
  *   cached arguments — libcni's DelNetworkList (and GCNetworkList) semantics.
  */
