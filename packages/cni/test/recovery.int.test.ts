@@ -1,9 +1,10 @@
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { type CniError, type CniRuntime, createCniRuntime, loadNetworkList } from "../src/index";
-import { bridgeConflist, getGlobalAddrs, listCacheFiles, pluginPath, readLeases, snapshotHost } from "./host";
+import { bridgeConflist, getGlobalAddrs, listCacheFiles, pluginPath, readLeases, run, snapshotHost } from "./host";
 import { type Attachment, guardHost, isRoot, NO_LEAKS, prepareAttachment } from "./host/harness";
 import { PLUGIN_DIRS } from "./host/networks";
 
@@ -202,5 +203,36 @@ describe.runIf(isRoot)("recovery from bad cached configs, missing binaries, aggr
     expect(await listCacheFiles(a.dirs.cacheDir)).toEqual([]);
     await a.ns.remove();
     expect(await a.leaks()).toMatchObject({ links: [], leases: [], cacheFiles: [], iptablesRules: [] });
+  });
+
+  it("item 1 through the CLI: add fails on cniVersions, the file is fixed, del --config-source given frees it; a bad value is a usage error", async () => {
+    const bin = resolve(fileURLToPath(new URL("../bin/switchyard-cni", import.meta.url)));
+    let fixedText = "";
+    const a = await prepareAttachment({
+      cleanup,
+      conflist: (dirs) => {
+        const built = versionsNet(dirs);
+        fixedText = built.fixed;
+        return built;
+      },
+    });
+    const confDir = join(a.dirs.root, "net.d");
+    await mkdir(confDir, { recursive: true });
+    await writeFile(join(confDir, "10-net.conflist"), new TextDecoder().decode(a.net.bytes));
+    const cli = (args: string[]) =>
+      run(bin, [...args, "--json", "--cache-dir", a.dirs.cacheDir, "--container-id", a.rt.containerId], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", NETCONFPATH: confDir, CNI_PATH: PLUGIN_DIRS.join(":") }, check: false, timeoutMs: 45_000 });
+    const add = await cli(["add", a.net.name, a.ns.path]);
+    expect(add.code).toBe(1);
+    expect(JSON.parse(add.stdout).error.code).toBe(1);
+    await writeFile(join(confDir, "10-net.conflist"), fixedText);
+    const bad = await cli(["del", a.net.name, a.ns.path, "--config-source", "mine"]);
+    expect(bad.code).toBe(2);
+    const badEnv = await cli(["del", a.net.name, a.ns.path, "--pass-env", "CNI_NETNS"]);
+    expect([badEnv.code, JSON.parse(badEnv.stdout).error.details]).toEqual([2, "CNI_NETNS: the CNI_ variables are set by the runtime for each call, not passed from its environment"]);
+    expect(await listCacheFiles(a.dirs.cacheDir)).toHaveLength(1);
+    const del = await cli(["del", a.net.name, a.ns.path, "--config-source", "given"]);
+    expect(del.code, del.stdout + del.stderr).toBe(0);
+    expect(await listCacheFiles(a.dirs.cacheDir)).toEqual([]);
+    expect(await a.leaks()).toEqual(NO_LEAKS);
   });
 });
