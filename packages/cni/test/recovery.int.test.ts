@@ -122,7 +122,7 @@ describe.runIf(isRoot)("recovery from bad cached configs, missing binaries, aggr
     expect(await second.a.leaks()).toEqual(NO_LEAKS);
   });
 
-  it("item 3: a binary missing from the cached list — DEL still runs bridge (veth and lease gone), names the missing one, keeps the cache until it can finish", async () => {
+  it("item 3: a binary missing from the cached list — DEL still runs bridge (veth and lease gone), names the missing one, keeps the cache until it can finish (libcni DelNetworkList would stop at the missing one, before bridge)", async () => {
     const { a, bin, type, pluginDirs } = await withRemovablePlugin();
     const { runtime } = runtimeFor(a, pluginDirs);
     const error = (await runtime.delNetworkList(a.net, a.rt).catch((e: unknown) => e)) as CniError;
@@ -165,7 +165,7 @@ describe.runIf(isRoot)("recovery from bad cached configs, missing binaries, aggr
     }
   });
 
-  it('item 5: a libcni cache entry with "config": null — CHECK passes (bridge needs its prevResult), DEL leaves nothing', async () => {
+  it('item 5: a libcni cache entry with "config": null — CHECK passes (bridge needs its prevResult), DEL leaves nothing (libcni CheckNetworkList / DelNetworkList with getCachedResult)', async () => {
     const a = await prepareAttachment({
       cleanup,
       conflist: (dirs) => {
