@@ -98,6 +98,7 @@ describe.runIf(process.platform === "linux")("recovery (issue 17)", { timeout: 3
     const entry = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
     expect(entry.addIncomplete).toBe(true);
     expect(await runtime.getCachedResult(net, rt())).toBeNull();
+    expect(await runtime.listCachedAttachments("testnet")).toEqual([{ networkName: "testnet", containerId: "ctr1", ifName: "eth0", netns: netns!.path, file, addIncomplete: true }]);
     await expect(runtime.checkNetworkList(net, rt())).rejects.toThrow(/was never made/);
     // The plugins work again: ADD DELs the leftovers first, then goes ahead.
     plugins.script("chained", {});
@@ -109,6 +110,16 @@ describe.runIf(process.platform === "linux")("recovery (issue 17)", { timeout: 3
     expect(warnings).toEqual([]);
     // A live attachment is still refused.
     await expect(runtime.addNetworkList(net, rt())).rejects.toMatchObject({ reason: "alreadyAttached" });
+  });
+
+  it("item 1: an entry without a result (what a failed rollback left before the marker) does not block ADD either", async () => {
+    const { plugins, runtime, net, file } = setup();
+    await runtime.addNetworkList(net, rt());
+    const { result: _result, ...entry } = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+    writeFileSync(file, JSON.stringify(entry));
+    await runtime.addNetworkList(net, rt());
+    expect(commands(plugins, "main")).toEqual(["ADD", "DEL", "ADD"]);
+    expect(JSON.parse(readFileSync(file, "utf8")).result).toBeDefined();
   });
 
   it("item 1: the next ADD goes ahead even when the leftovers' DEL fails again (warning), and its own cache entry replaces them", async () => {
