@@ -9,8 +9,8 @@
 import { createHash } from "node:crypto";
 import { resolve as resolvePath } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { CniError, createCniRuntime, describeFsError, loadConfDir } from "./index";
-import type { CniRuntime, CniRuntimeOptions, NetworkConfigList, RuntimeConf } from "./index";
+import { CniError, createCniRuntime, describeFsError, loadConfDir, validatePassEnv } from "./index";
+import type { CniRuntime, CniRuntimeOptions, ConfigSource, NetworkConfigList, RuntimeConf } from "./index";
 
 export const DEFAULT_NETCONFPATH = "/etc/cni/net.d";
 export const DEFAULT_CNI_PATH = ["/opt/cni/bin", "/usr/lib/cni"];
@@ -35,11 +35,17 @@ interface CommonOptions {
   cacheDir: string;
   timeout?: number;
   containerId?: string;
+  configSource?: ConfigSource;
+  passEnv: string[];
 }
 interface GcOptions extends CommonOptions {
   valid: string[];
   drain?: boolean;
 }
+
+/** del and gc: which configuration DEL runs with (issue 17: the way out of a cached config that cannot work). */
+const configSourceOption = () =>
+  new Option("--config-source <source>", "DEL with the config ADD ran (cached; the given one if that fails) or only the given one (libcni's)").choices(["cached", "given"]).default("cached");
 
 /** An error in how the CLI was invoked (exit 2), carrying the CNI code closest to it. */
 class UsageError extends CniError {}
@@ -143,6 +149,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       .option("--cache-dir <dir>", "result cache directory (libcni's)", DEFAULT_CACHE_DIR)
       .addOption(new Option("--timeout <ms>", "per-plugin timeout in milliseconds").argParser(parsePositiveInt))
       .option("--container-id <id>", "override the container id derived from the netns path")
+      .option("--pass-env <name>", "also pass this variable of the environment to the plugins (repeatable; beyond PATH, LANG, LC_ALL, TZ, XDG_RUNTIME_DIR, DBUS_SYSTEM_BUS_ADDRESS)", collect, [])
       .addHelpText("after", ENV_HELP);
 
   /** Everything a verb needs, from argv and the environment; throws UsageError on bad input. */
@@ -160,16 +167,26 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       ...(args ? { args } : {}),
       ...(capabilityArgs ? { capabilityArgs } : {}),
     };
+    let passEnv: string[];
+    try {
+      passEnv = validatePassEnv(opts.passEnv);
+    } catch (err) {
+      throw new UsageError(4, (err as CniError).msg, (err as CniError).details);
+    }
     const runtime = (io.createRuntime ?? createCniRuntime)({
       pluginDirs: parseCniPath(io.env.CNI_PATH),
       cacheDir: opts.cacheDir,
+      baseEnv: io.env,
+      ...(passEnv.length > 0 ? { passEnv } : {}),
+      // Problems that did not stop the operation (a fallback to the given config, a corrupt cache file).
+      onWarning: (w) => io.stderr.write(`switchyard-cni: warning: ${w.message} (CNI error ${w.code})\n`),
       ...(opts.timeout ? { timeoutMs: opts.timeout } : {}),
     });
     return { net, rt, runtime };
   };
 
   const attachmentVerb = (verb: "add" | "check" | "del", summary: string) =>
-    withCommon(program.command(`${verb} <net> <netns>`).description(summary)).action(
+    withCommon(verb === "del" ? program.command(`${verb} <net> <netns>`).description(summary).addOption(configSourceOption()) : program.command(`${verb} <net> <netns>`).description(summary)).action(
       async (netName: string, netnsArg: string, opts: CommonOptions) => {
         let context: Record<string, unknown> = { network: netName };
         try {
@@ -181,7 +198,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
             else json(result);
           } else {
             if (verb === "check") await runtime.checkNetworkList(net, rt);
-            else await runtime.delNetworkList(net, rt);
+            else await runtime.delNetworkList(net, rt, opts.configSource ? { configSource: opts.configSource } : {});
             if (wantsJson) json({ ok: true, verb, ...context });
           }
         } catch (err) {
@@ -211,7 +228,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       .command("gc <net> [netns]")
       .description("garbage-collect the network's attachments that are not valid (GC, ≥ 1.1.0)")
       .option("--valid <id[:ifname]>", "a valid attachment (repeatable; ifname defaults to CNI_IFNAME or eth0)", collect, [])
-      .option("--drain", "no attachment is valid: collect every attachment of the network (cnitool's behaviour)"),
+      .option("--drain", "no attachment is valid: collect every attachment of the network (cnitool's behaviour)")
+      .addOption(configSourceOption()),
   ).action(async (netName: string, netnsArg: string | undefined, opts: GcOptions) => {
     try {
       if (opts.valid.length === 0 && !opts.drain) {
@@ -227,7 +245,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         const [containerId = "", ifName = rt.ifName] = v.split(":");
         return { containerId, ifName };
       });
-      await runtime.gcNetworkList(net, { validAttachments });
+      await runtime.gcNetworkList(net, { validAttachments, ...(opts.configSource ? { configSource: opts.configSource } : {}) });
       if (wantsJson) json({ ok: true, verb: "gc", network: net.name, validAttachments });
     } catch (err) {
       exitCode = reportError("gc", err, { network: netName });
