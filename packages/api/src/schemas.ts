@@ -204,6 +204,9 @@ export const CapabilityArgs = z.strictObject({ portMappings: z.array(PortMapping
 export type CapabilityArgs = z.infer<typeof CapabilityArgs>;
 
 const NetworkConfigJson = z.record(z.string(), z.unknown());
+/** Which config a DEL runs: the cached one ADD ran (with a fallback to the given one), or the given one only. */
+export const ConfigSource = z.enum(["cached", "given"]);
+export type ConfigSource = z.infer<typeof ConfigSource>;
 
 /**
  * A claimed operation as the console sends it to the agent. The agent re-validates every payload
@@ -230,8 +233,15 @@ export const OperationPayload = z
     conflist: NetworkConfigJson,
     /** reapply: the revision the attachment runs now, DELed before the ADD with `conflist`. */
     previous: z.object({ networkRevision: z.number().int(), conflist: NetworkConfigJson }).optional(),
+    /**
+     * detach: which config the DEL runs. "cached" (the default): the one ADD ran, from the host's
+     * result cache, falling back to `conflist` when that one cannot work. "given": `conflist` only
+     * (the network's current revision), the way out for an attachment stuck on a cached config.
+     */
+    configSource: ConfigSource.optional(),
   })
-  .refine((p) => p.kind !== "reapply" || p.previous !== undefined, { message: "a reapply needs the previous revision's config", path: ["previous"] });
+  .refine((p) => p.kind !== "reapply" || p.previous !== undefined, { message: "a reapply needs the previous revision's config", path: ["previous"] })
+  .refine((p) => p.configSource === undefined || p.kind === "detach", { message: "only a detach chooses its config source", path: ["configSource"] });
 export type OperationPayload = z.infer<typeof OperationPayload>;
 
 /** An attachment's CNI result as the agent reported it (the 1.x shape). */
