@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { resolve as resolvePath } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { CniError, createCniRuntime, describeFsError, loadConfDir } from "./index";
-import type { CniRuntime, CniRuntimeOptions, NetworkConfigList, RuntimeConf } from "./index";
+import type { CniRuntime, CniRuntimeOptions, ConfigSource, NetworkConfigList, RuntimeConf } from "./index";
 
 export const DEFAULT_NETCONFPATH = "/etc/cni/net.d";
 export const DEFAULT_CNI_PATH = ["/opt/cni/bin", "/usr/lib/cni"];
@@ -35,11 +35,16 @@ interface CommonOptions {
   cacheDir: string;
   timeout?: number;
   containerId?: string;
+  configSource?: ConfigSource;
 }
 interface GcOptions extends CommonOptions {
   valid: string[];
   drain?: boolean;
 }
+
+/** del and gc: which configuration DEL runs with (issue 17: the way out of a cached config that cannot work). */
+const configSourceOption = () =>
+  new Option("--config-source <source>", "DEL with the config ADD ran (cached; the given one if that fails) or only the given one (libcni's)").choices(["cached", "given"]).default("cached");
 
 /** An error in how the CLI was invoked (exit 2), carrying the CNI code closest to it. */
 class UsageError extends CniError {}
@@ -169,7 +174,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   };
 
   const attachmentVerb = (verb: "add" | "check" | "del", summary: string) =>
-    withCommon(program.command(`${verb} <net> <netns>`).description(summary)).action(
+    withCommon(verb === "del" ? program.command(`${verb} <net> <netns>`).description(summary).addOption(configSourceOption()) : program.command(`${verb} <net> <netns>`).description(summary)).action(
       async (netName: string, netnsArg: string, opts: CommonOptions) => {
         let context: Record<string, unknown> = { network: netName };
         try {
@@ -181,7 +186,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
             else json(result);
           } else {
             if (verb === "check") await runtime.checkNetworkList(net, rt);
-            else await runtime.delNetworkList(net, rt);
+            else await runtime.delNetworkList(net, rt, opts.configSource ? { configSource: opts.configSource } : {});
             if (wantsJson) json({ ok: true, verb, ...context });
           }
         } catch (err) {
@@ -211,7 +216,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       .command("gc <net> [netns]")
       .description("garbage-collect the network's attachments that are not valid (GC, ≥ 1.1.0)")
       .option("--valid <id[:ifname]>", "a valid attachment (repeatable; ifname defaults to CNI_IFNAME or eth0)", collect, [])
-      .option("--drain", "no attachment is valid: collect every attachment of the network (cnitool's behaviour)"),
+      .option("--drain", "no attachment is valid: collect every attachment of the network (cnitool's behaviour)")
+      .addOption(configSourceOption()),
   ).action(async (netName: string, netnsArg: string | undefined, opts: GcOptions) => {
     try {
       if (opts.valid.length === 0 && !opts.drain) {
@@ -227,7 +233,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         const [containerId = "", ifName = rt.ifName] = v.split(":");
         return { containerId, ifName };
       });
-      await runtime.gcNetworkList(net, { validAttachments });
+      await runtime.gcNetworkList(net, { validAttachments, ...(opts.configSource ? { configSource: opts.configSource } : {}) });
       if (wantsJson) json({ ok: true, verb: "gc", network: net.name, validAttachments });
     } catch (err) {
       exitCode = reportError("gc", err, { network: netName });

@@ -37,6 +37,7 @@ export const CNI_ERROR_REASONS = [
   "ifnameInUse", // ADD of an interface name another attachment holds in that namespace
   "lockTimeout", // another process held the attachment or the cache directory too long
   "multiple", // several plugins failed (DEL, CHECK, GC); see `errors`
+  "cachedConfigFailed", // warning: DEL with the cached config failed, the given config's succeeded
 ] as const;
 export type CniErrorReason = (typeof CNI_ERROR_REASONS)[number];
 

@@ -13,6 +13,8 @@ export {
   type CachedAttachmentSummary,
   type CniRuntime,
   type CniRuntimeOptions,
+  type ConfigSource,
+  type DelOptions,
   type GcOptions,
   type PluginVersionInfo,
   type RuntimeConf,

@@ -53,8 +53,24 @@ export interface CniRuntimeOptions {
   baseEnv?: Record<string, string | undefined>;
 }
 
+/**
+ * Which configuration DEL (and GC's DEL of stale attachments) runs with.
+ * - "cached" (default): the one the attachment's ADD ran, from the result cache. When it cannot
+ *   be used (unparsable, a version no plugin accepts, a plugin binary gone) and its DEL fails
+ *   where the caller's configuration's DEL succeeds, the caller's wins and `onWarning` says so.
+ * - "given": the caller's configuration only, with the cached result as prevResult and the
+ *   cached arguments — libcni's DelNetworkList (and GCNetworkList) semantics.
+ */
+export type ConfigSource = "cached" | "given";
+
+export interface DelOptions {
+  configSource?: ConfigSource;
+}
+
 export interface GcOptions {
   validAttachments: { containerId: string; ifName: string }[];
+  /** For the DEL of each stale attachment; see ConfigSource. The plugins' GC always uses the given list (as libcni). */
+  configSource?: ConfigSource;
 }
 
 export interface CachedAttachmentSummary {
@@ -73,7 +89,7 @@ export interface PluginVersionInfo {
 export interface CniRuntime {
   addNetworkList(net: NetworkConfigList, rt: RuntimeConf): Promise<CniResult>;
   checkNetworkList(net: NetworkConfigList, rt: RuntimeConf): Promise<void>;
-  delNetworkList(net: NetworkConfigList, rt: RuntimeConf): Promise<void>;
+  delNetworkList(net: NetworkConfigList, rt: RuntimeConf, opts?: DelOptions): Promise<void>;
   getStatusNetworkList(net: NetworkConfigList): Promise<void>;
   gcNetworkList(net: NetworkConfigList, opts: GcOptions): Promise<void>;
   getCachedResult(net: NetworkConfigList, rt: RuntimeConf): Promise<CniResult | null>;
@@ -122,6 +138,14 @@ function asCniError(error: unknown): CniError {
 }
 
 const attachmentName = (k: AttachmentKey) => `${k.networkName}/${k.containerId}/${k.ifName}`;
+
+const CONFIG_SOURCES: readonly ConfigSource[] = ["cached", "given"];
+
+function configSourceOf(value: unknown): ConfigSource {
+  if (value === undefined) return "cached";
+  if (CONFIG_SOURCES.includes(value as ConfigSource)) return value as ConfigSource;
+  throw new CniError(CNI_ERROR_CODES.invalidEnvironment, "invalid configSource", `configSource ${JSON.stringify(value)}: expected "cached" or "given"`, { reason: "invalidArgument" });
+}
 
 function requireVersion(net: NetworkConfigList, min: string, verb: string): void {
   if (compareVersions(net.cniVersion, min) < 0) {
@@ -220,13 +244,15 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
   }
 
   /** DEL of one attachment; the caller holds the attachment mutex (and the shared lock, or GC's exclusive one). */
-  async function delAttachment(net: NetworkConfigList, rt: RuntimeConf, netnsChecked: boolean): Promise<void> {
+  async function delAttachment(net: NetworkConfigList, rt: RuntimeConf, netnsChecked: boolean, source: ConfigSource = "cached"): Promise<void> {
     const key = keyOf(net, rt);
     const entry = await readCache(key, true);
-    // What ADD ran is what DEL must undo: the cached conflist and arguments win over the caller's.
-    const cachedList = entry && !entry.legacy && entry.config.length > 0 ? cachedNetworkList(entry.config, net) : undefined;
-    if (entry && !entry.legacy && !cachedList) {
-      warn(new CniError(CNI_ERROR_CODES.decodeFailure, "unusable config in result cache file", `${key.networkName}-${key.containerId}-${key.ifName}: using the caller's configuration`, { reason: "cacheCorrupt" }));
+    // What ADD ran is what DEL must undo: the cached conflist and arguments win over the caller's,
+    // unless the caller asks for its own configuration ("given", libcni's DelNetworkList).
+    const usesCache = source === "cached" && entry !== null && !entry.legacy && entry.config.length > 0;
+    const cachedList = usesCache ? cachedNetworkList(entry.config, net) : undefined;
+    if (usesCache && !cachedList) {
+      warn(new CniError(CNI_ERROR_CODES.decodeFailure, "unusable config in result cache file", `${attachmentName(key)}: using the caller's configuration`, { reason: "cacheCorrupt" }));
     }
     const list = cachedList && cachedList.name === net.name ? cachedList : net;
     const effective: RuntimeConf = {
@@ -248,20 +274,46 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
       warn(new CniError(CNI_ERROR_CODES.invalidEnvironment, `DEL of ${attachmentName(key)} leaves interface ${key.ifName} in ${effective.netns} alone`, spare, { reason: "ifnameInUse" }));
       effective.netns = "";
     }
-    const plugins = await resolvePlugins(list);
+    let errors = await delWithList(list, entry, effective, cachedList ? cachedList.cniVersion : net.cniVersion);
+    if (errors.length > 0 && list !== net) {
+      // The cached config cannot finish (a version no plugin takes, a binary gone): when the
+      // caller's config can, the attachment comes free with it instead of staying stuck.
+      const retry = await delWithList(net, entry, effective, list.cniVersion);
+      if (retry.length === 0) {
+        warn(
+          new CniError(errors[0]!.code, `DEL of ${attachmentName(key)} with its cached configuration failed; the given configuration's DEL succeeded`, errors.map((e) => e.message).join("; "), {
+            reason: "cachedConfigFailed",
+            errors,
+          }),
+        );
+        errors = [];
+      } else {
+        errors = [...errors, ...retry];
+      }
+    }
+    if (errors.length > 0) throw joinErrors(errors, "DEL");
+    await deleteCachedAttachment(cacheDir, key);
+    holders.noteDeleted(key);
+  }
+
+  /** DEL of `list`'s plugins with the cached result as prevResult (from 0.4.0 on); the errors, none when it worked. */
+  async function delWithList(list: NetworkConfigList, entry: CachedAttachment | null, rt: RuntimeConf, resultVersion: string): Promise<CniError[]> {
+    let plugins: ResolvedPlugin[];
+    try {
+      plugins = await resolvePlugins(list);
+    } catch (error) {
+      return [asCniError(error)];
+    }
     let prevResult: VersionedResult | null = null;
     // The cached result on DEL came with 0.4.0.
     if (compareVersions(list.cniVersion, "0.4.0") >= 0) {
       try {
-        prevResult = cachedPrevResult(entry, list.cniVersion, list.cniVersion);
+        prevResult = cachedPrevResult(entry, list.cniVersion, resultVersion);
       } catch (error) {
         warn(asCniError(error));
       }
     }
-    const errors = await delPlugins(list, plugins, effective, prevResult);
-    if (errors.length > 0) throw joinErrors(errors, "DEL");
-    await deleteCachedAttachment(cacheDir, key);
-    holders.noteDeleted(key);
+    return delPlugins(list, plugins, rt, prevResult);
   }
 
   /** Why the interface (netns, ifName) is not `key`'s to remove: another cached attachment holds it. */
@@ -428,11 +480,12 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
     );
   }
 
-  async function delNetworkList(net: NetworkConfigList, rt: RuntimeConf): Promise<void> {
+  async function delNetworkList(net: NetworkConfigList, rt: RuntimeConf, opts: DelOptions = {}): Promise<void> {
     validate(net, rt);
+    const source = configSourceOf(opts.configSource);
     await checkNetns(rt.netns, { ...netnsOptions, allowMissing: true });
     const key = keyOf(net, rt);
-    await lock().shared(() => withAttachment(key, () => delAttachment(net, rt, true)));
+    await lock().shared(() => withAttachment(key, () => delAttachment(net, rt, true, source)));
   }
 
   async function getStatusNetworkList(net: NetworkConfigList): Promise<void> {
@@ -446,6 +499,7 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
 
   async function gcNetworkList(net: NetworkConfigList, opts: GcOptions): Promise<void> {
     if (net.disableGC) return;
+    const source = configSourceOf(opts.configSource);
     const valid = opts.validAttachments.map((a) => {
       validateAttachmentIds({ networkName: net.name, containerId: a.containerId, ifName: a.ifName });
       return { containerID: a.containerId, ifname: a.ifName };
@@ -463,7 +517,7 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
         const rt: RuntimeConf = { containerId: stale.containerId, ifName: stale.ifName, netns: stale.netns };
         try {
           validateAttachmentIds(keyOf(net, rt));
-          await withAttachment(keyOf(net, rt), () => delAttachment(net, rt, false));
+          await withAttachment(keyOf(net, rt), () => delAttachment(net, rt, false, source));
         } catch (error) {
           const e = asCniError(error);
           errors.push(new CniError(e.code, `failed to delete stale attachment ${stale.containerId} ${stale.ifName}`, e.message, { ...(e.reason ? { reason: e.reason } : {}), file: stale.file, cause: error }));
