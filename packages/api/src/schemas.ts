@@ -133,7 +133,17 @@ export const Inventory = z.object({
   masquerade: z.array(z.object({ networkName: Short, subnet: Short, containerId: Short.optional(), present: z.boolean() })).max(512).default([]),
   /** CNI STATUS of each network with attachments here (1.1.0 networks; older ones count as ready). */
   networkStatus: z.array(z.object({ networkName: Short, ready: z.boolean(), error: z.string().max(1000).optional() })).max(512).default([]),
-  lastReconcile: z.object({ at: z.date(), staleDeleted: z.number().int(), gcNetworks: z.number().int(), errors: z.array(z.string().max(1000)).max(50) }).nullable().optional(),
+  lastReconcile: z
+    .object({
+      at: z.date(),
+      staleDeleted: z.number().int(),
+      gcNetworks: z.number().int(),
+      errors: z.array(z.string().max(1000)).max(50),
+      /** What got through only with the console's current network revision (a cached config that failed). */
+      warnings: z.array(z.string().max(1000)).max(50).optional(),
+    })
+    .nullable()
+    .optional(),
   lastSubscriptionEventAt: z.date().nullable().optional(),
   /** The agent's push stream (SSE): open, or closed (the agent long-polls), since when. */
   pushStream: z.object({ open: z.boolean(), since: z.date() }).optional(),
@@ -169,6 +179,8 @@ export const CompleteInput = FenceInput.extend({
   error: z.string().max(JOB_TEXT_MAX).optional(),
   retryable: z.boolean().optional(),
 });
+/** Networks whose current revision's config the agent asks for (the way out of a stuck cached config). */
+export const CurrentConfigsInput = z.object({ networkNames: z.array(CniName).min(1).max(512) });
 /** Outcomes that finished together: one call, one statement (each still fenced on its own). */
 export const CompleteManyInput = z.object({ outcomes: z.array(CompleteInput).min(1).max(64) });
 
@@ -190,7 +202,11 @@ export const StoredInventory = Inventory.extend({
   cacheDir: z.string().catch(""),
   ipForward: Inventory.shape.ipForward.catch({ v4: null, v6: null }),
   tools: Inventory.shape.tools.catch({ nft: false, iptables: false, ip: false }),
-  lastReconcile: z.object({ at: z.coerce.date(), staleDeleted: z.number().int(), gcNetworks: z.number().int(), errors: z.array(z.string()) }).nullable().optional().catch(null),
+  lastReconcile: z
+    .object({ at: z.coerce.date(), staleDeleted: z.number().int(), gcNetworks: z.number().int(), errors: z.array(z.string()), warnings: z.array(z.string()).catch([]).default([]) })
+    .nullable()
+    .optional()
+    .catch(null),
   lastSubscriptionEventAt: z.coerce.date().nullable().optional().catch(null),
   pushStream: z.object({ open: z.boolean(), since: z.coerce.date() }).optional().catch(undefined),
 });
