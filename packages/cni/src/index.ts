@@ -24,7 +24,7 @@ export { type LoadOptions, type NetworkConfigList, CONF_EXTENSIONS, loadConfDir,
 export * from "./result";
 export { type ExecEvent, execPlugin } from "./exec/invoke";
 export { type ProcessHooks, type ProcessRun, type ProcessSpec, type Spawner, createHelperSpawner, inProcessSpawner } from "./exec/spawner";
-export { type CniVerb, PLUGIN_ENV_ALLOW_LIST, buildPluginEnv, formatCniArgs } from "./exec/env";
+export { type CniVerb, PLUGIN_ENV_ALLOW_LIST, buildPluginEnv, formatCniArgs, validatePassEnv } from "./exec/env";
 export { findPlugin } from "./exec/find";
 export { buildPluginConfig, pluginRuntimeConfig } from "./exec/inject";
 export {

@@ -54,6 +54,9 @@ describe("loading network lists", () => {
     expect(networks.map((n) => n.name)).toEqual(["a", "b"]);
     expect(errors.map((e) => e.file)).toEqual([join(dir, "15-bad.json"), join(dir, "30-dup.conflist")]);
     expect(errors[0]!.error.message).toContain("15-bad.json");
+    // Duplicate names: the first file by name wins, the later one is reported (README: where we differ).
+    expect(networks[0]!.source).toBe(join(dir, "10-a.conf"));
+    expect(errors[1]!.error.message).toBe(`${join(dir, "30-dup.conflist")}: network "a" is already defined by 10-a.conf`);
   });
 
   it("reads cached bytes leniently", () => {

@@ -21,6 +21,18 @@ export interface NetworkConfigList {
   /** The raw conflist bytes (what libcni caches, base64, as "config"). */
   bytes: Uint8Array;
   source?: string;
+  /**
+   * When plugins came from `<confDir>/<name>/*.conf`: those files, and the list as it runs (the
+   * conflist with every plugin inlined and loadOnlyInlinedPlugins set), which is what the result
+   * cache holds so DEL, CHECK and GC run the same plugins as ADD.
+   */
+  pluginFiles?: string[];
+  mergedBytes?: Uint8Array;
+}
+
+/** The config bytes a cache entry holds: what ADD ran (libcni caches the file's bytes, which miss `<name>/*.conf` plugins). */
+export function cachedConfigBytes(net: NetworkConfigList): Uint8Array {
+  return net.mergedBytes ?? net.bytes;
 }
 
 export interface LoadOptions {
@@ -102,20 +114,28 @@ export function loadNetworkList(text: string, options: LoadOptions = {}): Networ
     raw = undefined;
   }
   const wantsDir = options.confDir !== undefined && isObject(raw) && raw.loadOnlyInlinedPlugins !== true && typeof raw.name === "string" && !Object.hasOwn(raw, "type");
+  let merged: { files: string[]; bytes: Uint8Array } | undefined;
   if (wantsDir && isObject(raw)) {
     const fromDir = readPluginDir(options.confDir!, raw.name as string);
     if (fromDir.plugins.length > 0) {
       const inlined = Array.isArray(raw.plugins) ? raw.plugins : [];
-      const merged = validateConflist({ ...raw, plugins: [...inlined, ...fromDir.plugins] });
-      if (!merged.ok) throw configError(options.source, merged.errors);
-      conflist = merged.conflist;
+      const whole = { ...raw, plugins: [...inlined, ...fromDir.plugins] };
+      const checked = validateConflist(whole);
+      if (!checked.ok) throw configError(options.source, checked.errors);
+      conflist = checked.conflist;
+      merged = { files: fromDir.files, bytes: new TextEncoder().encode(JSON.stringify({ ...whole, loadOnlyInlinedPlugins: true })) };
     }
   }
   if (!conflist) {
     if (parsed.ok) throw new Error("unreachable");
     throw configError(options.source, parsed.errors);
   }
-  return toList(conflist, bytes, options.source);
+  const list = toList(conflist, bytes, options.source);
+  if (merged) {
+    list.pluginFiles = merged.files;
+    list.mergedBytes = merged.bytes;
+  }
+  return list;
 }
 
 export async function loadNetworkListFile(file: string, options: Omit<LoadOptions, "source"> = {}): Promise<NetworkConfigList> {

@@ -24,6 +24,18 @@ export interface CachedAttachment {
   result?: Record<string, unknown>;
   /** A pre-cniCacheV1 file (libcni < 0.8) held only the result. */
   legacy?: boolean;
+  /**
+   * Written by a failed ADD whose rollback DEL failed too (`"addIncomplete": true` in the file,
+   * a key libcni ignores): the attachment never existed, so a later ADD is not refused as
+   * "already exists" — it first DELs what is left, then goes ahead. An entry without a result
+   * (libcni always writes one) counts as incomplete as well: that is what such an entry looked like before.
+   */
+  addIncomplete?: boolean;
+}
+
+/** Whether the entry is what a failed ADD left, not an attachment that was made. */
+export function isIncompleteAdd(entry: CachedAttachment): boolean {
+  return entry.addIncomplete === true || (!entry.legacy && entry.result === undefined);
 }
 
 export interface AttachmentKey {
@@ -54,6 +66,7 @@ export function serializeCachedAttachment(entry: CachedAttachment): string {
   if (entry.cniArgs?.length) out.cniArgs = entry.cniArgs;
   if (entry.capabilityArgs && Object.keys(entry.capabilityArgs).length > 0) out.capabilityArgs = entry.capabilityArgs;
   if (entry.result) out.result = entry.result;
+  if (entry.addIncomplete) out.addIncomplete = true;
   return JSON.stringify(out);
 }
 
@@ -98,11 +111,13 @@ export function parseCachedAttachment(text: string, file: string): CachedAttachm
   for (const key of ["containerId", "ifName", "networkName"] as const) {
     if (typeof obj[key] !== "string" || obj[key] === "") throw corrupt(file, `${key} is missing or not a string`);
   }
-  if (typeof obj.config !== "string" || !BASE64_RE.test(obj.config)) throw corrupt(file, "config is not base64 text");
+  // Go's []byte decodes JSON null (and a missing key) as nil: no cached config, the caller's is used.
+  const config = obj.config ?? "";
+  if (typeof config !== "string" || !BASE64_RE.test(config)) throw corrupt(file, "config is not base64 text");
   const entry: CachedAttachment = {
     kind: CNI_CACHE_KIND,
     containerId: obj.containerId as string,
-    config: new Uint8Array(Buffer.from(obj.config, "base64")),
+    config: new Uint8Array(Buffer.from(config, "base64")),
     ifName: obj.ifName as string,
     networkName: obj.networkName as string,
   };
@@ -125,6 +140,7 @@ export function parseCachedAttachment(text: string, file: string): CachedAttachm
     if (typeof obj.result !== "object" || Array.isArray(obj.result)) throw corrupt(file, "result is not an object");
     entry.result = obj.result as Record<string, unknown>;
   }
+  if (obj.addIncomplete === true) entry.addIncomplete = true;
   return entry;
 }
 

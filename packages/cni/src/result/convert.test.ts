@@ -29,7 +29,8 @@ describe("results", () => {
 
   it("refuses malformed results with decode errors naming the field", () => {
     expect(() => parseResult({ cniVersion: "1.0.0", ips: [{ address: "10.1.0.300/24" }] }, "1.0.0")).toThrow(/ips\[0\]\.address/);
-    expect(() => parseResult({ cniVersion: "1.0.0", ips: [{ address: "10.1.0.3/24", interface: 2 }] }, "1.0.0")).toThrow(/interface/);
+    expect(() => parseResult({ cniVersion: "1.0.0", ips: [{ address: "10.1.0.3/24", interface: "0" }] }, "1.0.0")).toThrow(/interface/);
+    expect(() => parseResult({ cniVersion: "1.0.0", ips: [{ address: null }] }, "1.0.0")).toThrow(/ips\[0\]\.address: is required/);
     expect(() => parseResult({ cniVersion: "0.4.0", ips: [{ version: "6", address: "10.1.0.3/24" }] }, "0.4.0")).toThrow(/version/);
     expect(() => parseResult({ cniVersion: "9.9.9" }, "1.0.0")).toThrow(CniError);
     expect(() => parseResult("x", "1.0.0")).toThrow(/JSON object/);
@@ -62,5 +63,29 @@ describe("results", () => {
     expect(convertResult(parseResult(v031, "0.3.1"), "0.3.1")).toEqual(v031);
     const up = convertResult(parseResult({ cniVersion: "0.1.0", ip4: { ip: "10.1.0.5/24" } }, "0.1.0"), "1.0.0");
     expect(up).toEqual({ cniVersion: "1.0.0", ips: [{ address: "10.1.0.5/24" }] });
+  });
+
+  // Issue 17 item 5: what libcni (types100.Result via encoding/json) accepts, this accepts.
+  it("reads null optional fields as absent, as libcni's decoder does", () => {
+    const r = parseResult(
+      {
+        cniVersion: "1.0.0",
+        interfaces: [{ name: "eth0", mac: null, sandbox: null }],
+        ips: [{ address: "10.1.0.5/24", gateway: null, interface: null }],
+        routes: [{ dst: "0.0.0.0/0", gw: null }],
+        dns: { domain: null, nameservers: null },
+      },
+      "1.0.0",
+    );
+    expect(r).toEqual({ cniVersion: "1.1.0", interfaces: [{ name: "eth0" }], ips: [{ address: "10.1.0.5/24" }], routes: [{ dst: "0.0.0.0/0" }] });
+    expect(parseResult({ cniVersion: "0.2.0", ip4: { ip: "10.1.0.5/24", gateway: null } }, "0.2.0").ips).toEqual([{ address: "10.1.0.5/24" }]);
+  });
+
+  it("keeps an interface index that names no interface and reports it instead of failing", () => {
+    const issues: CniError[] = [];
+    const r = parseResult({ cniVersion: "1.0.0", interfaces: [{ name: "eth0" }], ips: [{ address: "10.1.0.3/24", interface: 2 }, { address: "10.1.0.4/24", interface: -1 }] }, "1.0.0", (e) => issues.push(e));
+    expect(r.ips).toEqual([{ address: "10.1.0.3/24", interface: 2 }, { address: "10.1.0.4/24", interface: -1 }]);
+    expect(issues.map((e) => e.details)).toEqual(["ips[0].interface: index 2 names none of the 1 interfaces", "ips[1].interface: index -1 names none of the 1 interfaces"]);
+    expect(convertResult(r, "1.0.0").ips).toEqual([{ address: "10.1.0.3/24", interface: 2 }, { address: "10.1.0.4/24", interface: -1 }]);
   });
 });

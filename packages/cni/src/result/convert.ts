@@ -28,9 +28,10 @@ function bad(where: string, what: string): CniError {
   return new CniError(CNI_ERROR_CODES.decodeFailure, "invalid result", `${where}: ${what}`, { reason: "badResult" });
 }
 
+/** A string field; JSON null reads as absent (Go's decoder leaves the field empty, so libcni accepts it). */
 function str(obj: Obj, key: string, where: string, required = false): string | undefined {
   const value = obj[key];
-  if (value === undefined || (value === "" && !required)) {
+  if (value === undefined || value === null || (value === "" && !required)) {
     if (required) throw bad(`${where}.${key}`, "is required");
     return undefined;
   }
@@ -147,7 +148,7 @@ function fromFormat020(obj: Obj): CniResult {
   return out;
 }
 
-function fromFormat040or100(obj: Obj, format: "040" | "100", extended: boolean): CniResult {
+function fromFormat040or100(obj: Obj, format: "040" | "100", extended: boolean, onIssue?: (issue: CniError) => void): CniResult {
   const out: CniResult = { cniVersion: LATEST_CNI_VERSION };
   const interfaces = list(obj, "interfaces", "result").map((v, i) => readInterface(v, `interfaces[${i}]`, extended));
   const ips = list(obj, "ips", "result").map((v, i): CniIpConfig => {
@@ -161,9 +162,11 @@ function fromFormat040or100(obj: Obj, format: "040" | "100", extended: boolean):
     const config: CniIpConfig = { address };
     const gateway = ip(str(v, "gateway", where), `${where}.gateway`);
     if (gateway) config.gateway = gateway;
-    const index = int(v, "interface", where);
-    if (index !== undefined) {
-      if (index >= interfaces.length) throw bad(`${where}.interface`, `index ${index} is past the ${interfaces.length} interfaces`);
+    const index = v.interface;
+    if (index !== undefined && index !== null) {
+      if (typeof index !== "number" || !Number.isSafeInteger(index)) throw bad(`${where}.interface`, `must be an integer, got ${JSON.stringify(index)}`);
+      // libcni keeps an index that names no interface (Go's *int takes any integer): reported, kept as given.
+      if (index < 0 || index >= interfaces.length) onIssue?.(bad(`${where}.interface`, `index ${index} names none of the ${interfaces.length} interfaces`));
       config.interface = index;
     }
     return config;
@@ -180,8 +183,10 @@ function fromFormat040or100(obj: Obj, format: "040" | "100", extended: boolean):
 /**
  * Reads a result of any supported version and converts it to the 1.1.0 shape. A result
  * without cniVersion is read as `defaultVersion` (libcni does the same: containernetworking/cni#895).
+ * Accepts what libcni accepts: null in optional fields reads as absent; an ip's interface index
+ * naming no interface is kept and passed to `onIssue` instead of failing.
  */
-export function parseResult(value: unknown, defaultVersion: string): CniResult {
+export function parseResult(value: unknown, defaultVersion: string, onIssue?: (issue: CniError) => void): CniResult {
   if (!isObj(value)) throw bad("result", "must be a JSON object");
   const version = value.cniVersion === undefined || value.cniVersion === "" ? defaultVersion : value.cniVersion;
   if (typeof version !== "string" || !isSupportedCniVersion(version)) {
@@ -194,7 +199,7 @@ export function parseResult(value: unknown, defaultVersion: string): CniResult {
   }
   const format = resultFormat(version);
   if (format === "020") return fromFormat020(value);
-  return fromFormat040or100(value, format, version === "1.1.0");
+  return fromFormat040or100(value, format, version === "1.1.0", onIssue);
 }
 
 function route020(route: CniRoute): Obj {
