@@ -144,11 +144,15 @@ describe.runIf(isRoot)("a stuck attachment comes free (issue 17), with a real ag
       const row = await rowOf(a.id);
       return row.state === "failed" && !row.present ? row : undefined;
     });
-    // The plugin it could not run is named.
+    // The plugin it could not run is named; the ones it could ran (DEL is best effort): the lease is released.
     expect(stuck.lastError).toContain(gone);
+    expect(await readLeases(s.dirs.dataDir, s.names.network)).toEqual([]);
+    const stuckJob = await operator.caller.attachments.operation({ id: (await t.db.operation.findFirstOrThrow({ where: { attachmentId: a.id, kind: "detach", toRevision: null } })).id });
+    expect(stuckJob.logs.map((l) => l.line)).toEqual(expect.arrayContaining([expect.stringMatching(/^bridge DEL exited 0/), expect.stringContaining(gone)]));
 
     const job = await detachWithCurrentRevision(a.id);
     expect(job).toMatchObject({ status: "succeeded", toRevision: 2 });
+    expect(job.logs.map((l) => l.line)).toContainEqual(expect.stringMatching(/^DEL .* with revision 2 only/));
     expect(await rowOf(a.id)).toMatchObject({ state: "detached", present: false });
     await expectHostClean(s, a.name);
   });
