@@ -69,7 +69,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       deps.log.error(`${what} failed with the current revision too`, { network: networkName, revision: current.revision, error: messageOf(error) });
       return false;
     }
-    const warning = `${what}: the cached config failed (${messageOf(failure)}); done with network ${networkName}'s current revision ${current.revision}`.slice(0, 1000);
+    const warning = `${what} failed (${messageOf(failure)}); done with network ${networkName}'s current revision ${current.revision}`.slice(0, 1000);
     deps.log.warn(warning, { network: networkName, revision: current.revision });
     if (summary && summary.warnings.length < 50) summary.warnings.push(warning);
     return true;
