@@ -131,6 +131,16 @@ describe("detach with the current network revision", () => {
     expect((await operator.caller.attachments.get({ id })).state).toBe("failed");
   });
 
+  it("agent.currentConfigs: the latest revision of networks with attachments on the agent's host, none other", async () => {
+    await operator.caller.networks.create({ text: BRIDGE_CONFLIST("elsewhere-net", "10.84.0.0/24", "10.84.0.1"), comment: "" });
+    const latest = (await operator.caller.networks.get({ id: networkId })).latestRevision;
+    const configs = await agent.currentConfigs({ networkNames: ["stuck-net", "elsewhere-net", "no-such-net"] });
+    expect(configs).toHaveLength(1);
+    expect(configs[0]).toMatchObject({ networkName: "stuck-net", revision: latest, conflist: { name: "stuck-net" } });
+    const refused = await trpcError(agent.currentConfigs({ networkNames: ["bad name!"] }));
+    expect(refused.code).toBe("BAD_REQUEST");
+  });
+
   it("names a missing attachment", async () => {
     const error = await trpcError(operator.caller.attachments.detachWithCurrentRevision({ id: "no-such-attachment" }));
     expect(error.code).toBe("NOT_FOUND");
