@@ -14,7 +14,7 @@ export interface ReconcileSummary {
   staleDeleted: number;
   gcNetworks: number;
   errors: string[];
-  /** What got through only with the console's current network revision: the config the host cached failed. */
+  /** What got through only with the console's current network revision: the cached (or the attachments') config failed. */
   warnings: string[];
 }
 
