@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import { resolve as resolvePath } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { CniError, createCniRuntime, describeFsError, loadConfDir } from "./index";
+import { CniError, createCniRuntime, describeFsError, loadConfDir, validatePassEnv } from "./index";
 import type { CniRuntime, CniRuntimeOptions, ConfigSource, NetworkConfigList, RuntimeConf } from "./index";
 
 export const DEFAULT_NETCONFPATH = "/etc/cni/net.d";
@@ -36,6 +36,7 @@ interface CommonOptions {
   timeout?: number;
   containerId?: string;
   configSource?: ConfigSource;
+  passEnv: string[];
 }
 interface GcOptions extends CommonOptions {
   valid: string[];
@@ -148,6 +149,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       .option("--cache-dir <dir>", "result cache directory (libcni's)", DEFAULT_CACHE_DIR)
       .addOption(new Option("--timeout <ms>", "per-plugin timeout in milliseconds").argParser(parsePositiveInt))
       .option("--container-id <id>", "override the container id derived from the netns path")
+      .option("--pass-env <name>", "also pass this variable of the environment to the plugins (repeatable; beyond PATH, LANG, LC_ALL, TZ, XDG_RUNTIME_DIR, DBUS_SYSTEM_BUS_ADDRESS)", collect, [])
       .addHelpText("after", ENV_HELP);
 
   /** Everything a verb needs, from argv and the environment; throws UsageError on bad input. */
@@ -165,9 +167,19 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       ...(args ? { args } : {}),
       ...(capabilityArgs ? { capabilityArgs } : {}),
     };
+    let passEnv: string[];
+    try {
+      passEnv = validatePassEnv(opts.passEnv);
+    } catch (err) {
+      throw new UsageError(4, (err as CniError).msg, (err as CniError).details);
+    }
     const runtime = (io.createRuntime ?? createCniRuntime)({
       pluginDirs: parseCniPath(io.env.CNI_PATH),
       cacheDir: opts.cacheDir,
+      baseEnv: io.env,
+      ...(passEnv.length > 0 ? { passEnv } : {}),
+      // Problems that did not stop the operation (a fallback to the given config, a corrupt cache file).
+      onWarning: (w) => io.stderr.write(`switchyard-cni: warning: ${w.message} (CNI error ${w.code})\n`),
       ...(opts.timeout ? { timeoutMs: opts.timeout } : {}),
     });
     return { net, rt, runtime };

@@ -72,7 +72,7 @@ async function rollbackNetns(ctx: RuntimeContext, key: AttachmentKey, netns: str
 /** DEL of what an incomplete ADD left, in the namespace its rollback was allowed to touch; a failure is a warning. */
 async function clearIncompleteAdd(ctx: RuntimeContext, net: NetworkConfigList, key: AttachmentKey, entry: CachedAttachment): Promise<void> {
   try {
-    await delAttachment(ctx, net, { containerId: key.containerId, ifName: key.ifName, netns: entry.netns ?? "" }, false);
+    await delAttachment(ctx, net, { containerId: key.containerId, ifName: key.ifName, netns: entry.netns ?? "" }, {});
   } catch (error) {
     const e = asCniError(error);
     ctx.warn(new CniError(e.code, `DEL of what the failed ADD of ${attachmentName(key)} left failed; ADD goes ahead`, e.message, { ...(e.reason ? { reason: e.reason } : {}), file: cacheFilePath(ctx.cacheDir, key), cause: error }));

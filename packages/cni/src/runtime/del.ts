@@ -31,7 +31,7 @@ export async function delNetworkList(ctx: RuntimeContext, net: NetworkConfigList
   const source = configSourceOf(opts.configSource);
   await checkNetns(rt.netns, { ...ctx.netnsOptions, allowMissing: true });
   const key = keyOf(net, rt);
-  await ctx.lock().shared(() => withAttachment(ctx, key, () => delAttachment(ctx, net, rt, true, source)));
+  await ctx.lock().shared(() => withAttachment(ctx, key, () => delAttachment(ctx, net, rt, { netnsChecked: true, configSource: source })));
 }
 
 /** DEL of a cached attachment with the config, netns and arguments its cache entry holds. */
@@ -45,7 +45,7 @@ export async function delCachedAttachment(ctx: RuntimeContext, key: AttachmentKe
     throw new CniError(CNI_ERROR_CODES.decodeFailure, "cannot DEL from the cache alone", `${file} holds no usable config for network "${key.networkName}"`, { reason: "cacheCorrupt", file });
   }
   const rt: RuntimeConf = { containerId: key.containerId, ifName: key.ifName, netns: entry.netns ?? "" };
-  await ctx.lock().shared(() => withAttachment(ctx, key, () => delAttachment(ctx, net, rt, false)));
+  await ctx.lock().shared(() => withAttachment(ctx, key, () => delAttachment(ctx, net, rt, {})));
 }
 
 /**
@@ -70,8 +70,15 @@ export async function delPlugins(ctx: RuntimeContext, net: NetworkConfigList, pl
   return errors;
 }
 
+export interface DelAttachmentOptions {
+  /** delNetworkList checked the caller's netns already. */
+  netnsChecked?: boolean;
+  configSource?: ConfigSource;
+}
+
 /** DEL of one attachment; the caller holds the attachment mutex (and the shared lock, or GC's exclusive one). */
-export async function delAttachment(ctx: RuntimeContext, net: NetworkConfigList, rt: RuntimeConf, netnsChecked: boolean, source: ConfigSource = "cached"): Promise<void> {
+export async function delAttachment(ctx: RuntimeContext, net: NetworkConfigList, rt: RuntimeConf, opts: DelAttachmentOptions): Promise<void> {
+  const { netnsChecked = false, configSource: source = "cached" } = opts;
   const key = keyOf(net, rt);
   const entry = await readCache(ctx, key, true);
   // What ADD ran is what DEL must undo: the cached conflist and arguments win over the caller's,

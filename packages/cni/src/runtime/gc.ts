@@ -29,7 +29,7 @@ export async function gcNetworkList(ctx: RuntimeContext, net: NetworkConfigList,
       const rt: RuntimeConf = { containerId: stale.containerId, ifName: stale.ifName, netns: stale.netns };
       try {
         validateAttachmentIds(keyOf(net, rt));
-        await withAttachment(ctx, keyOf(net, rt), () => delAttachment(ctx, net, rt, false, source));
+        await withAttachment(ctx, keyOf(net, rt), () => delAttachment(ctx, net, rt, { configSource: source }));
       } catch (error) {
         const e = asCniError(error);
         errors.push(new CniError(e.code, `failed to delete stale attachment ${stale.containerId} ${stale.ifName}`, e.message, { ...(e.reason ? { reason: e.reason } : {}), file: stale.file, cause: error }));

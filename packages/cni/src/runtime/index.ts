@@ -24,7 +24,14 @@ async function getCachedResult(ctx: RuntimeContext, net: NetworkConfigList, rt: 
 async function listCachedAttachments(ctx: RuntimeContext, networkName?: string): Promise<CachedAttachmentSummary[]> {
   const scan = await scanCachedAttachments(ctx.cacheDir, networkName);
   for (const error of scan.errors) ctx.warn(error);
-  return scan.attachments.map(({ networkName: n, containerId, ifName, netns, file }) => ({ networkName: n, containerId, ifName, netns, file }));
+  return scan.attachments.map(({ networkName: n, containerId, ifName, netns, file, entry }) => ({
+    networkName: n,
+    containerId,
+    ifName,
+    netns,
+    file,
+    ...(isIncompleteAdd(entry) ? { addIncomplete: true as const } : {}),
+  }));
 }
 
 /** Creates a CNI runtime: libcni's CNIConfig, with locking, validation and a Go-compatible cache. */

@@ -98,6 +98,7 @@ describe.runIf(process.platform === "linux")("recovery (issue 17)", { timeout: 3
     const entry = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
     expect(entry.addIncomplete).toBe(true);
     expect(await runtime.getCachedResult(net, rt())).toBeNull();
+    expect(await runtime.listCachedAttachments("testnet")).toEqual([{ networkName: "testnet", containerId: "ctr1", ifName: "eth0", netns: netns!.path, file, addIncomplete: true }]);
     await expect(runtime.checkNetworkList(net, rt())).rejects.toThrow(/was never made/);
     // The plugins work again: ADD DELs the leftovers first, then goes ahead.
     plugins.script("chained", {});
@@ -109,6 +110,16 @@ describe.runIf(process.platform === "linux")("recovery (issue 17)", { timeout: 3
     expect(warnings).toEqual([]);
     // A live attachment is still refused.
     await expect(runtime.addNetworkList(net, rt())).rejects.toMatchObject({ reason: "alreadyAttached" });
+  });
+
+  it("item 1: an entry without a result (what a failed rollback left before the marker) does not block ADD either", async () => {
+    const { plugins, runtime, net, file } = setup();
+    await runtime.addNetworkList(net, rt());
+    const { result: _result, ...entry } = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+    writeFileSync(file, JSON.stringify(entry));
+    await runtime.addNetworkList(net, rt());
+    expect(commands(plugins, "main")).toEqual(["ADD", "DEL", "ADD"]);
+    expect(JSON.parse(readFileSync(file, "utf8")).result).toBeDefined();
   });
 
   it("item 1: the next ADD goes ahead even when the leftovers' DEL fails again (warning), and its own cache entry replaces them", async () => {
@@ -123,7 +134,7 @@ describe.runIf(process.platform === "linux")("recovery (issue 17)", { timeout: 3
     expect(existsSync(file)).toBe(false);
   });
 
-  it("item 3: DEL and GC run every plugin they find, in reverse order, and report the missing ones after (libcni stops at the first)", async () => {
+  it("item 3: DEL and GC run every plugin they find, in reverse order, and report the missing ones after (libcni DelNetworkList stops at the first; GCNetworkList goes on)", async () => {
     const { plugins, runtime, list, file } = setup(["main", "extra", "chained"]);
     const net = list(["main", "extra", "chained"]);
     await runtime.addNetworkList(net, rt());
@@ -179,7 +190,7 @@ describe.runIf(process.platform === "linux")("recovery (issue 17)", { timeout: 3
     expect(() => createCniRuntime({ pluginDirs: [], passEnv: ["A=B"] })).toThrow(/"A=B" is not an environment variable name/);
   });
 
-  it("item 5: nulls in a plugin's result and an index naming no interface do not fail ADD; the index is reported", async () => {
+  it("item 5: nulls in a plugin's result and an index naming no interface do not fail ADD (libcni AddNetworkList via invoke.ExecPluginWithResult / create.Create); the index is reported", async () => {
     const { plugins, runtime, net, warnings } = setup(["main", "chained"]);
     const result = { cniVersion: "1.1.0", interfaces: [{ name: "eth0", mac: null, sandbox: null }], ips: [{ address: "10.1.0.9/24", gateway: null, interface: 3 }], routes: [{ dst: "0.0.0.0/0", gw: null }], dns: { domain: null } };
     plugins.script("main", { ADD: { result } });
@@ -190,7 +201,7 @@ describe.runIf(process.platform === "linux")("recovery (issue 17)", { timeout: 3
     expect(plugins.calls("chained")[0]!.config.prevResult).toMatchObject({ ips: [{ address: "10.1.0.9/24", interface: 3 }] });
   });
 
-  it('item 5: a libcni cache entry with "config": null reads: CHECK and DEL use the caller\'s config with the cached prevResult', async () => {
+  it('item 5: a libcni cache entry with "config": null reads: CHECK and DEL use the caller\'s config with the cached prevResult (libcni getCachedResult / GetNetworkListCachedConfig)', async () => {
     const { plugins, runtime, net, file } = setup();
     await runtime.addNetworkList(net, rt());
     const entry = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
@@ -201,7 +212,7 @@ describe.runIf(process.platform === "linux")("recovery (issue 17)", { timeout: 3
     expect(existsSync(file)).toBe(false);
   });
 
-  it("item 6: CHECK asks every plugin even after one failed, and reports them all", async () => {
+  it("item 6: CHECK asks every plugin even after one failed, and reports them all (libcni CheckNetworkList stops at the first: we differ)", async () => {
     const { plugins, runtime, net } = setup(["main", "chained"]);
     await runtime.addNetworkList(net, rt());
     plugins.script("main", { CHECK: { error: { code: 100, msg: "main is unwell" } } });

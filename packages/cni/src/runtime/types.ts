@@ -75,6 +75,8 @@ export interface CachedAttachmentSummary {
   ifName: string;
   netns: string;
   file: string;
+  /** Set when the entry is what a failed ADD (and failed rollback) left: no attachment was made; DEL or GC clears it, a new ADD goes ahead. */
+  addIncomplete?: true;
 }
 
 export interface PluginVersionInfo {
