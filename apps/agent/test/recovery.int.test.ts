@@ -6,7 +6,7 @@
  * checked with `ip`, the lease files and the cache directory.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -154,6 +154,23 @@ describe.runIf(isRoot)("a stuck attachment comes free (issue 17), with a real ag
     expect(job).toMatchObject({ status: "succeeded", toRevision: 2 });
     expect(job.logs.map((l) => l.line)).toContainEqual(expect.stringMatching(/^DEL .* with revision 2 only/));
     expect(await rowOf(a.id)).toMatchObject({ state: "detached", present: false });
+    await expectHostClean(s, a.name);
+  });
+
+  it("the plain detach: a cached config that cannot be read falls back to the attachment's revision, and the job view says so", async () => {
+    const s = await setup((c) => c, ["/usr/lib/cni"]);
+    const a = await sandbox(s.hostId, s.network.id);
+    await settled(a.id, "ready");
+    const [file] = await listCacheFiles(s.dirs.cacheDir);
+    const path = join(s.dirs.cacheDir, "results", file!);
+    const entry = JSON.parse(readFileSync(path, "utf8")) as { config: string };
+    // The config ADD ran, as the cache holds it, made unreadable (libcni keeps it base64).
+    writeFileSync(path, JSON.stringify({ ...entry, config: Buffer.from("{ not json").toString("base64") }));
+    const { operation } = await operator.caller.attachments.detach({ id: a.id });
+    await settled(a.id, "detached");
+    const job = await operator.caller.attachments.operation({ id: operation!.id });
+    expect(job.toRevision).toBeNull();
+    expect(job.logs.map((l) => l.line)).toEqual(expect.arrayContaining([expect.stringMatching(/^DEL .* with the cached config \(revision 1 if it cannot finish\)/), expect.stringMatching(/^warning: unusable config in result cache file/)]));
     await expectHostClean(s, a.name);
   });
 
