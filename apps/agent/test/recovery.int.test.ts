@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ApiTest, serveApi, setupApiTest } from "@switchyard/api/testing";
+import { createPluginDir } from "@switchyard/cni/test-fixtures";
 import { bridgeConflist, createTestDirs, deleteBridge, getGlobalAddrs, listCacheFiles, listLinks, listNetns, randomSuffix, readLeases } from "@switchyard/cni/test-host";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
@@ -51,7 +52,7 @@ describe.runIf(isRoot)("a stuck attachment comes free (issue 17), with a real ag
   });
 
   /** A network (its first revision from `conflistOf`), an enrolled agent with `cniPath`, its host id. */
-  async function setup(conflistOf: (c: ReturnType<typeof bridgeConflist>["conflist"]) => Record<string, unknown>, cniPath: string[]) {
+  async function setup(conflistOf: (c: ReturnType<typeof bridgeConflist>["conflist"]) => Record<string, unknown>, cniPath: string[], agentEnv: Record<string, string> = {}, agentArgs: string[] = []) {
     const dirs = await createTestDirs();
     cleanups.push(() => dirs.remove());
     const { conflist, names } = bridgeConflist({ dataDir: dirs.dataDir, ipv4: true });
@@ -61,9 +62,9 @@ describe.runIf(isRoot)("a stuck attachment comes free (issue 17), with a real ag
     const confDir = join(dirs.root, "net.d");
     mkdirSync(confDir, { recursive: true });
     const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
-    const args = [BIN, "--console-url", server.url, "--reconcile-interval", "600000", "--data-dir", join(dirs.root, "agent"), "--cache-dir", dirs.cacheDir, "--conf-dir", confDir, "--netns-dir", "/run/netns", "--hostname", hostname, "--cni-path", cniPath.join(":"), "--plugin-timeout", "20000"];
+    const args = [BIN, ...agentArgs, "--console-url", server.url, "--reconcile-interval", "600000", "--data-dir", join(dirs.root, "agent"), "--cache-dir", dirs.cacheDir, "--conf-dir", confDir, "--netns-dir", "/run/netns", "--hostname", hostname, "--cni-path", cniPath.join(":"), "--plugin-timeout", "20000"];
     const start = (extra: string[]) => {
-      const proc = spawn(process.execPath, [...args, ...extra], { env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" }, stdio: "ignore" });
+      const proc = spawn(process.execPath, [...args, ...extra], { env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...agentEnv }, stdio: "ignore" });
       agents.push(proc);
       return proc;
     };
@@ -154,6 +155,22 @@ describe.runIf(isRoot)("a stuck attachment comes free (issue 17), with a real ag
     expect(job).toMatchObject({ status: "succeeded", toRevision: 2 });
     expect(job.logs.map((l) => l.line)).toContainEqual(expect.stringMatching(/^DEL .* with revision 2 only/));
     expect(await rowOf(a.id)).toMatchObject({ state: "detached", present: false });
+    await expectHostClean(s, a.name);
+  });
+
+  it("--plugin-env: the plugins see the named variables of the agent's environment (and XDG_RUNTIME_DIR by default), no others (item 4)", async () => {
+    const plugins = createPluginDir();
+    cleanups.push(async () => plugins.cleanup());
+    plugins.install("syenv");
+    const env = { HTTPS_PROXY: "http://127.0.0.1:9", SY_NOT_PASSED: "secret", XDG_RUNTIME_DIR: "/run/user/4242" };
+    const s = await setup((c) => ({ ...c, plugins: [...c.plugins, { type: "syenv" }] }), [plugins.dir, "/usr/lib/cni"], env, ["--plugin-env", "HTTPS_PROXY"]);
+    const a = await sandbox(s.hostId, s.network.id);
+    await settled(a.id, "ready");
+    const [add] = plugins.calls("syenv").filter((c) => c.command === "ADD");
+    expect(add!.env).toMatchObject({ HTTPS_PROXY: "http://127.0.0.1:9", XDG_RUNTIME_DIR: "/run/user/4242" });
+    expect(add!.env).not.toHaveProperty("SY_NOT_PASSED");
+    await operator.caller.attachments.detach({ id: a.id });
+    await settled(a.id, "detached");
     await expectHostClean(s, a.name);
   });
 
