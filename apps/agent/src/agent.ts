@@ -57,6 +57,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     cacheDir: config.cacheDir,
     timeoutMs: config.pluginTimeoutMs,
     netnsDirs: [config.netnsDir],
+    passEnv: config.pluginEnv,
     onWarning: (w) => log.warn("cni warning", { error: w.message, details: w.details }),
   };
   const runtime = createCniRuntime(runtimeOptions);

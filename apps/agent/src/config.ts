@@ -25,6 +25,18 @@ export const AgentConfig = z.object({
   /** How long shutdown waits for operations in flight before journalling them and exiting. */
   shutdownGraceMs: z.number().int().min(0).max(300_000),
   concurrency: z.number().int().min(1).max(64),
+  /**
+   * Variables of the agent's environment the plugins see beyond the runtime's allow-list (PATH,
+   * LANG, LC_ALL, TZ, XDG_RUNTIME_DIR, DBUS_SYSTEM_BUS_ADDRESS): a proxy, a plugin's own setting.
+   */
+  pluginEnv: z
+    .array(
+      z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name (letters, digits, _)")
+        .refine((n) => !n.startsWith("CNI_"), "CNI_ variables are set by the runtime, not passed through"),
+    )
+    .max(64),
 });
 export type AgentConfig = z.infer<typeof AgentConfig>;
 
@@ -48,7 +60,8 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     .addOption(new Option("--plugin-timeout <ms>", "per plugin call").env("SWITCHYARD_PLUGIN_TIMEOUT_MS").default("60000"))
     .addOption(new Option("--reconcile-interval <ms>", "periodic reconcile").env("SWITCHYARD_RECONCILE_INTERVAL_MS").default("60000"))
     .addOption(new Option("--shutdown-grace <ms>", "wait for operations in flight at shutdown").env("SWITCHYARD_SHUTDOWN_GRACE_MS").default("20000"))
-    .addOption(new Option("--concurrency <n>", "operations at once (one per attachment)").env("SWITCHYARD_AGENT_CONCURRENCY").default("8"));
+    .addOption(new Option("--concurrency <n>", "operations at once (one per attachment)").env("SWITCHYARD_AGENT_CONCURRENCY").default("8"))
+    .addOption(new Option("--plugin-env <names>", "more variables the plugins see, comma-separated").env("SWITCHYARD_PLUGIN_ENV").default(""));
   // commander reads env through process.env; give it ours.
   const saved = { ...process.env };
   try {
@@ -74,5 +87,6 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     reconcileIntervalMs: num(o.reconcileInterval),
     shutdownGraceMs: num(o.shutdownGrace),
     concurrency: num(o.concurrency),
+    pluginEnv: (o.pluginEnv ?? "").split(",").map((n) => n.trim()).filter(Boolean),
   });
 }

@@ -50,6 +50,7 @@ export function createConsolePort(client: AgentClient, onRefused: (error: Creden
     log: (entries: LogEntries) => guard(() => client.log.mutate({ entries })),
     completeMany: async (outcomes: Outcomes) => (await guard(() => client.completeMany.mutate({ outcomes }))).answers,
     desired: () => guard(() => client.desired.query()),
+    currentConfigs: (networkNames: string[]) => guard(() => client.currentConfigs.query({ networkNames })),
     resume: () => guard(() => client.resume.mutate()),
     reportProblem: (attachmentId: string, problem: string) => guard(() => client.reportProblem.mutate({ attachmentId, problem })),
     /** Pushed work; an UNAUTHORIZED end is the subscriber's to judge (see push.ts). */

@@ -101,14 +101,18 @@ export async function executeOperation(deps: ExecutorDeps, payload: OperationPay
         await deps.runtime.checkNetworkList(net, rt);
         say({ stream: "agent", line: "CHECK passed" });
         return { outcome: "succeeded" };
-      case "detach":
-        say({ stream: "agent", line: `DEL ${net.name} ${rt.containerId} ${rt.ifName} (${rt.netns})` });
-        await deps.runtime.delNetworkList(net, rt);
+      case "detach": {
+        // "given" is the way out of a stuck attachment: the network's current revision only. Otherwise
+        // the config ADD ran (cached) with this revision's as the fallback when that one cannot finish.
+        const configSource = payload.configSource ?? "cached";
+        say({ stream: "agent", line: `DEL ${net.name} ${rt.containerId} ${rt.ifName} (${rt.netns}) ${configSource === "given" ? `with revision ${a.networkRevision} only (not the cached config)` : `with the cached config (revision ${a.networkRevision} if it cannot finish)`}` });
+        await deps.runtime.delNetworkList(net, rt, { configSource });
         if (a.targetKind === "sandbox") {
           const gone = await deleteSandbox(a.target, deps.netnsDir, deps.spawner);
           say({ stream: "agent", line: `sandbox namespace ${a.target}: ${gone}` });
         }
         return { outcome: "succeeded" };
+      }
     }
   } catch (error) {
     say({ stream: "agent", line: `failed: ${describe(error)}` });

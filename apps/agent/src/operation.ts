@@ -64,6 +64,11 @@ export function createOperationRunner(deps: OperationRunnerDeps): (raw: unknown)
             say({ stream: "plugin", line: `${e.plugin} ${e.verb} exited ${e.code} in ${Math.round(e.durationMs ?? 0)} ms` });
           }
         },
+        // What DEL could not do and went past (a plugin it could not run, a cached config it replaced): in the job view too.
+        onWarning: (w) => {
+          deps.runtime.onWarning?.(w);
+          say({ stream: "agent", line: `warning: ${w.message}${w.details ? ` (${w.details})` : ""}` });
+        },
       });
       say({ stream: "agent", line: `${op.kind} (attempt ${op.attempt}) of ${op.attachment.containerId}/${op.attachment.ifName} on ${op.attachment.networkName} r${op.attachment.networkRevision}` });
       const attachment = { networkName: op.attachment.networkName, containerId: op.attachment.containerId, ifName: op.attachment.ifName };

@@ -47,6 +47,7 @@ function setup(opts: { desired?: DesiredAttachment[] | Error; cache?: CachedAtta
         return opts.desired ?? [];
       },
       reportProblem: async (attachmentId: string, problem: string) => (problems.push({ attachmentId, problem }), { updated: 1 }),
+      currentConfigs: async () => [],
     },
     gate: createGate(),
     log,

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { type CniRuntime, loadNetworkList } from "@switchyard/cni";
+import { type CniRuntime, type NetworkConfigList, loadNetworkList } from "@switchyard/cni";
 import type { Clock } from "./clock";
 import type { ConsolePort, DesiredAttachment } from "./console";
 import type { Gate } from "./gate";
@@ -14,6 +14,8 @@ export interface ReconcileSummary {
   staleDeleted: number;
   gcNetworks: number;
   errors: string[];
+  /** What got through only with the console's current network revision: the cached (or the attachments') config failed. */
+  warnings: string[];
 }
 
 export interface ReconcilerDeps {
@@ -23,7 +25,7 @@ export interface ReconcilerDeps {
   owned: Pick<OwnedAttachments, "has" | "add" | "remove" | "list">;
   /** Outcomes recorded and not yet reported: their operations finished, nothing to undo. */
   queuedOutcomes(): Report[];
-  console: Pick<ConsolePort, "desired" | "reportProblem">;
+  console: Pick<ConsolePort, "desired" | "reportProblem" | "currentConfigs">;
   /** Reconcile runs alone: no ADD/DEL beside its GC. */
   gate: Pick<Gate, "exclusive">;
   log: Logger;
@@ -33,6 +35,7 @@ export interface ReconcilerDeps {
 }
 
 const key = (n: string, c: string, i: string) => `${n}\0${c}\0${i}`;
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
  * Recovery and reconcile: DELs what interrupted operations may have left (from the intent journal),
@@ -44,8 +47,36 @@ export function createReconciler(deps: ReconcilerDeps) {
   const netnsExists = deps.netnsExists ?? existsSync;
   let last: ReconcileSummary | null = null;
 
+  /**
+   * The way out when a DEL or GC with the config the host cached cannot finish (a CNI version the
+   * plugins lack, a plugin whose binary is gone): the same again with the console's current
+   * revision of the network only (configSource "given"), reported as a warning. Without it such an
+   * attachment would fail every reconcile for good. False when there is no current revision or it
+   * fails too (the caller reports the first error).
+   */
+  async function withCurrentRevision(networkName: string, what: string, failure: unknown, run: (net: NetworkConfigList) => Promise<void>, summary?: ReconcileSummary): Promise<boolean> {
+    let current: { revision: number; net: NetworkConfigList } | undefined;
+    try {
+      const found = (await deps.console.currentConfigs([networkName])).find((c) => c.networkName === networkName);
+      if (found) current = { revision: found.revision, net: loadNetworkList(JSON.stringify(found.conflist), { source: `network ${networkName} revision ${found.revision}` }) };
+    } catch (error) {
+      deps.log.warn("the console's current revision is not at hand", { network: networkName, error: messageOf(error) });
+    }
+    if (!current || current.net.name !== networkName) return false;
+    try {
+      await run(current.net);
+    } catch (error) {
+      deps.log.error(`${what} failed with the current revision too`, { network: networkName, revision: current.revision, error: messageOf(error) });
+      return false;
+    }
+    const warning = `${what} failed (${messageOf(failure)}); done with network ${networkName}'s current revision ${current.revision}`.slice(0, 1000);
+    deps.log.warn(warning, { network: networkName, revision: current.revision });
+    if (summary && summary.warnings.length < 50) summary.warnings.push(warning);
+    return true;
+  }
+
   /** Operations that were in flight when the agent died: DEL first, before anything else runs. */
-  async function recoverIntents(): Promise<void> {
+  async function recoverIntents(summary?: ReconcileSummary): Promise<void> {
     const { intents: left, bad } = deps.intents.list();
     for (const name of bad) deps.log.warn("unreadable intent record", { file: name });
     // An intent whose outcome was already recorded finished: nothing to undo (the report is re-sent).
@@ -58,12 +89,16 @@ export function createReconciler(deps: ReconcilerDeps) {
       }
       deps.log.warn("an operation was interrupted: DEL first", { operationId: intent.operationId, attempt: intent.attempt, kind: intent.kind, containerId: intent.containerId });
       if (intent.kind !== "check") {
+        const rt = { containerId: intent.containerId, ifName: intent.ifName, netns: intent.netns, capabilityArgs: intent.capabilityArgs };
         try {
           const net = loadNetworkList(JSON.stringify(intent.conflist));
-          await deps.runtime.delNetworkList(net, { containerId: intent.containerId, ifName: intent.ifName, netns: intent.netns, capabilityArgs: intent.capabilityArgs });
+          await deps.runtime.delNetworkList(net, rt);
         } catch (error) {
-          deps.log.error("DEL of an interrupted operation failed; reconcile retries", { operationId: intent.operationId, error: (error as Error).message });
-          continue;
+          const what = `DEL of interrupted ${intent.kind} ${intent.networkName}/${intent.containerId}/${intent.ifName}`;
+          if (!(await withCurrentRevision(intent.networkName, what, error, (net) => deps.runtime.delNetworkList(net, rt, { configSource: "given" }), summary))) {
+            deps.log.error("DEL of an interrupted operation failed; reconcile retries", { operationId: intent.operationId, error: messageOf(error) });
+            continue;
+          }
         }
       }
       await deps.intents.remove(intent.attachmentId);
@@ -79,7 +114,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       deps.log.warn("reconcile skipped: the console is unreachable; the data plane is kept as it is", { error: (error as Error).message });
       return false;
     }
-    await recoverIntents();
+    await recoverIntents(summary);
     const wanted = new Map(desired.map((d) => [key(d.networkName, d.containerId, d.ifName), d]));
     const all = await deps.runtime.listCachedAttachments();
     const cachedKeys = new Set(all.map((c) => key(c.networkName, c.containerId, c.ifName)));
@@ -96,7 +131,13 @@ export function createReconciler(deps: ReconcilerDeps) {
       if (d && !netnsGone) continue;
       deps.log.info(d ? "namespace of an attachment is gone: DEL to release its address" : "stale cached attachment: DEL", { network: c.networkName, containerId: c.containerId, ifName: c.ifName, netns: c.netns });
       try {
-        await deps.runtime.delCachedAttachment(c);
+        try {
+          await deps.runtime.delCachedAttachment(c);
+        } catch (error) {
+          const rt = { containerId: c.containerId, ifName: c.ifName, netns: c.netns };
+          const what = `DEL of ${d ? "" : "stale "}${c.networkName}/${c.containerId}/${c.ifName}`;
+          if (!(await withCurrentRevision(c.networkName, what, error, (net) => deps.runtime.delNetworkList(net, rt, { configSource: "given" }), summary))) throw error;
+        }
         summary.staleDeleted++;
         if (!d) deps.owned.remove(c);
         if (d) await deps.console.reportProblem(d.id, `namespace ${c.netns} disappeared (host reboot?); its address was released. Retry to attach again.`).catch(() => {});
@@ -118,8 +159,12 @@ export function createReconciler(deps: ReconcilerDeps) {
       const latest = list.reduce((a, b) => (b.networkRevision > a.networkRevision ? b : a));
       const valid = [...list, ...foreign.filter((c) => c.networkName === name)].map((a) => ({ containerId: a.containerId, ifName: a.ifName }));
       try {
-        const net = loadNetworkList(JSON.stringify(latest.conflist));
-        await deps.runtime.gcNetworkList(net, { validAttachments: valid });
+        try {
+          const net = loadNetworkList(JSON.stringify(latest.conflist));
+          await deps.runtime.gcNetworkList(net, { validAttachments: valid });
+        } catch (error) {
+          if (!(await withCurrentRevision(name, `GC of ${name}`, error, (net) => deps.runtime.gcNetworkList(net, { validAttachments: valid, configSource: "given" }), summary))) throw error;
+        }
         summary.gcNetworks++;
       } catch (error) {
         deps.log.warn("GC failed", { network: name, error: (error as Error).message });
@@ -133,7 +178,7 @@ export function createReconciler(deps: ReconcilerDeps) {
     recoverIntents,
     /** One reconcile, alone on the host; skipped (the data plane kept) while the console is unreachable. */
     async reconcile(): Promise<void> {
-      const summary: ReconcileSummary = { at: new Date(deps.clock.now()), staleDeleted: 0, gcNetworks: 0, errors: [] };
+      const summary: ReconcileSummary = { at: new Date(deps.clock.now()), staleDeleted: 0, gcNetworks: 0, errors: [], warnings: [] };
       const done = await deps.gate.exclusive(() => reconcileAlone(summary));
       if (done) last = summary;
     },

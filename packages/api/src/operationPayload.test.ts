@@ -38,3 +38,28 @@ describe("a port mapping's host IP, as the console and the agent see it", () => 
     expect(OperationPayload.safeParse(payload()).success).toBe(true);
   });
 });
+
+// The way out for a stuck attachment (issue 17): a detach that DELs with the console's config only.
+describe("a payload's config source", () => {
+  const detach = (configSource: unknown, kind = "detach") => ({ ...payload(), kind, configSource });
+
+  it.each(["cached", "given"])("a detach accepts %j", (source) => {
+    expect(OperationPayload.parse(detach(source)).configSource).toBe(source);
+  });
+
+  it("is absent unless sent (the agent then uses the cached config with its fallback)", () => {
+    expect(OperationPayload.parse(payload()).configSource).toBeUndefined();
+  });
+
+  it.each(["attach", "check", "reapply"])("a %s carrying one is refused, naming the field", (kind) => {
+    const parsed = OperationPayload.safeParse({ ...detach("given", kind), previous: { networkRevision: 1, conflist: {} } });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues.map((i) => [i.path.join("."), i.message])).toEqual([["configSource", "only a detach chooses its config source"]]);
+  });
+
+  it.each(["latest", "", 1, null])("an unknown source %j is refused", (source) => {
+    const parsed = OperationPayload.safeParse(detach(source));
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues[0]?.path).toEqual(["configSource"]);
+  });
+});

@@ -133,7 +133,17 @@ export const Inventory = z.object({
   masquerade: z.array(z.object({ networkName: Short, subnet: Short, containerId: Short.optional(), present: z.boolean() })).max(512).default([]),
   /** CNI STATUS of each network with attachments here (1.1.0 networks; older ones count as ready). */
   networkStatus: z.array(z.object({ networkName: Short, ready: z.boolean(), error: z.string().max(1000).optional() })).max(512).default([]),
-  lastReconcile: z.object({ at: z.date(), staleDeleted: z.number().int(), gcNetworks: z.number().int(), errors: z.array(z.string().max(1000)).max(50) }).nullable().optional(),
+  lastReconcile: z
+    .object({
+      at: z.date(),
+      staleDeleted: z.number().int(),
+      gcNetworks: z.number().int(),
+      errors: z.array(z.string().max(1000)).max(50),
+      /** What got through only with the console's current network revision (a cached config that failed). */
+      warnings: z.array(z.string().max(1000)).max(50).optional(),
+    })
+    .nullable()
+    .optional(),
   lastSubscriptionEventAt: z.date().nullable().optional(),
   /** The agent's push stream (SSE): open, or closed (the agent long-polls), since when. */
   pushStream: z.object({ open: z.boolean(), since: z.date() }).optional(),
@@ -169,6 +179,8 @@ export const CompleteInput = FenceInput.extend({
   error: z.string().max(JOB_TEXT_MAX).optional(),
   retryable: z.boolean().optional(),
 });
+/** Networks whose current revision's config the agent asks for (the way out of a stuck cached config). */
+export const CurrentConfigsInput = z.object({ networkNames: z.array(CniName).min(1).max(512) });
 /** Outcomes that finished together: one call, one statement (each still fenced on its own). */
 export const CompleteManyInput = z.object({ outcomes: z.array(CompleteInput).min(1).max(64) });
 
@@ -190,7 +202,11 @@ export const StoredInventory = Inventory.extend({
   cacheDir: z.string().catch(""),
   ipForward: Inventory.shape.ipForward.catch({ v4: null, v6: null }),
   tools: Inventory.shape.tools.catch({ nft: false, iptables: false, ip: false }),
-  lastReconcile: z.object({ at: z.coerce.date(), staleDeleted: z.number().int(), gcNetworks: z.number().int(), errors: z.array(z.string()) }).nullable().optional().catch(null),
+  lastReconcile: z
+    .object({ at: z.coerce.date(), staleDeleted: z.number().int(), gcNetworks: z.number().int(), errors: z.array(z.string()), warnings: z.array(z.string()).catch([]).default([]) })
+    .nullable()
+    .optional()
+    .catch(null),
   lastSubscriptionEventAt: z.coerce.date().nullable().optional().catch(null),
   pushStream: z.object({ open: z.boolean(), since: z.coerce.date() }).optional().catch(undefined),
 });
@@ -204,6 +220,9 @@ export const CapabilityArgs = z.strictObject({ portMappings: z.array(PortMapping
 export type CapabilityArgs = z.infer<typeof CapabilityArgs>;
 
 const NetworkConfigJson = z.record(z.string(), z.unknown());
+/** Which config a DEL runs: the cached one ADD ran (with a fallback to the given one), or the given one only. */
+export const ConfigSource = z.enum(["cached", "given"]);
+export type ConfigSource = z.infer<typeof ConfigSource>;
 
 /**
  * A claimed operation as the console sends it to the agent. The agent re-validates every payload
@@ -230,8 +249,15 @@ export const OperationPayload = z
     conflist: NetworkConfigJson,
     /** reapply: the revision the attachment runs now, DELed before the ADD with `conflist`. */
     previous: z.object({ networkRevision: z.number().int(), conflist: NetworkConfigJson }).optional(),
+    /**
+     * detach: which config the DEL runs. "cached" (the default): the one ADD ran, from the host's
+     * result cache, falling back to `conflist` when that one cannot work. "given": `conflist` only
+     * (the network's current revision), the way out for an attachment stuck on a cached config.
+     */
+    configSource: ConfigSource.optional(),
   })
-  .refine((p) => p.kind !== "reapply" || p.previous !== undefined, { message: "a reapply needs the previous revision's config", path: ["previous"] });
+  .refine((p) => p.kind !== "reapply" || p.previous !== undefined, { message: "a reapply needs the previous revision's config", path: ["previous"] })
+  .refine((p) => p.configSource === undefined || p.kind === "detach", { message: "only a detach chooses its config source", path: ["configSource"] });
 export type OperationPayload = z.infer<typeof OperationPayload>;
 
 /** An attachment's CNI result as the agent reported it (the 1.x shape). */

@@ -5,6 +5,7 @@ import type { ColumnDef } from "@tanstack/react-table";
 import Link from "next/link";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { addressesOf } from "~/lib/cni-result";
+import { isStuck } from "~/lib/stuck";
 import { oneOf, useUrlState } from "~/lib/url-state";
 import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
 import { JobOutcome } from "./job-outcome";
@@ -33,7 +34,7 @@ function portLabel(p: Attachment["portMappings"][number]): string {
 }
 
 /** What the confirmation dialog is about to do. */
-type Confirm = { kind: "detach"; a: Attachment } | { kind: "purge"; a: Attachment } | { kind: "purgeAll" };
+type Confirm = { kind: "detach"; a: Attachment } | { kind: "detachCurrent"; a: Attachment } | { kind: "purge"; a: Attachment } | { kind: "purgeAll" };
 
 /**
  * Attachments, optionally of one host or network, paged by the server and kept live by operation
@@ -78,6 +79,7 @@ export function AttachmentsTable({ hostId, networkId, hideHost = false }: { host
   const check = useMutation(trpc.attachments.check.mutationOptions(reportTo("Check")));
   const retry = useMutation(trpc.attachments.retry.mutationOptions(reportTo("Retry")));
   const detach = useMutation(trpc.attachments.detach.mutationOptions({ ...reportTo("Detach"), onSettled: () => dialog.current?.close() }));
+  const detachCurrent = useMutation(trpc.attachments.detachWithCurrentRevision.mutationOptions({ ...reportTo("Detach with the current network revision"), onSettled: () => dialog.current?.close() }));
   const purge = useMutation(
     trpc.attachments.purge.mutationOptions({
       onSuccess: (res) => {
@@ -88,9 +90,10 @@ export function AttachmentsTable({ hostId, networkId, hideHost = false }: { host
       onSettled: () => dialog.current?.close(),
     }),
   );
-  const busy = check.isPending || retry.isPending || detach.isPending || purge.isPending;
+  const busy = check.isPending || retry.isPending || detach.isPending || detachCurrent.isPending || purge.isPending;
   const ask = (c: Confirm) => {
     detach.reset();
+    detachCurrent.reset();
     purge.reset();
     setConfirm(c);
     dialog.current?.showModal();
@@ -149,6 +152,11 @@ export function AttachmentsTable({ hostId, networkId, hideHost = false }: { host
             {can.editAttachments && a.state === "failed" && <button disabled={busy} onClick={() => retry.mutate({ id: a.id })} aria-label={`Retry ${attachmentLabel(a)}`}>Retry</button>}
             {can.editAttachments && (a.present || a.state === "failed") && (
               <button className="danger" disabled={busy} aria-label={`Detach ${attachmentLabel(a)}`} onClick={() => ask({ kind: "detach", a })}>Detach</button>
+            )}
+            {can.editAttachments && isStuck(a) && (
+              <button className="danger" disabled={busy} aria-label={`Detach ${attachmentLabel(a)} with the current network revision`} onClick={() => ask({ kind: "detachCurrent", a })}>
+                Detach with r{a.latestRevision ?? "?"}
+              </button>
             )}
             {can.editAttachments && a.state === "detached" && (
               <button disabled={busy} aria-label={`Purge ${attachmentLabel(a)}`} onClick={() => ask({ kind: "purge", a })}>Purge</button>
@@ -210,7 +218,7 @@ export function AttachmentsTable({ hostId, networkId, hideHost = false }: { host
         empty={q || picked.length > 0 ? "No attachment matches this search and these states." : "No attachments ready or in progress. Show failed or detached ones above, or attach one."}
         estimateRowHeight={56}
       />
-      <dialog ref={dialog} aria-label={confirm?.kind === "detach" ? "Detach attachment" : "Purge detached attachments"} onClose={() => setConfirm(null)}>
+      <dialog ref={dialog} aria-label={confirm?.kind === "detach" ? "Detach attachment" : confirm?.kind === "detachCurrent" ? "Detach with the current network revision" : "Purge detached attachments"} onClose={() => setConfirm(null)}>
         {confirm?.kind === "detach" && (
           <>
             <h2 style={{ marginTop: 0 }}>Detach {confirm.a.containerId}/{confirm.a.ifName}?</h2>
@@ -220,6 +228,23 @@ export function AttachmentsTable({ hostId, networkId, hideHost = false }: { host
             </p>
             <div className="row" style={{ marginTop: 12 }}>
               <button className="danger" disabled={detach.isPending} onClick={() => detach.mutate({ id: confirm.a.id })}>Yes, detach</button>
+              <button onClick={() => dialog.current?.close()}>Cancel</button>
+            </div>
+          </>
+        )}
+        {confirm?.kind === "detachCurrent" && (
+          <>
+            <h2 style={{ marginTop: 0 }}>Detach {confirm.a.containerId}/{confirm.a.ifName} with the current network revision?</h2>
+            <p>
+              The agent on <strong>{confirm.a.host.name}</strong> runs CNI DEL with revision <strong>r{confirm.a.latestRevision ?? "?"}</strong> of{" "}
+              <strong>{confirm.a.networkName}</strong> only, not with the config its host cached when the attachment was made (revision r{confirm.a.networkRevision}
+              {" "}or whatever the cache holds). Use it when detaching keeps failing because of that cached config: a CNI version the plugins lack, a plugin
+              whose binary is gone. Fix the network first (a new revision); plugins the current revision no longer lists are not run, so their host state
+              (rules, leases) may stay behind.
+            </p>
+            {confirm.a.lastError && <div className="error-box">{confirm.a.lastError}</div>}
+            <div className="row" style={{ marginTop: 12 }}>
+              <button className="danger" disabled={detachCurrent.isPending} onClick={() => detachCurrent.mutate({ id: confirm.a.id })}>Yes, detach with r{confirm.a.latestRevision ?? "?"}</button>
               <button onClick={() => dialog.current?.close()}>Cancel</button>
             </div>
           </>

@@ -90,6 +90,7 @@ function LastReconcile({ last }: { last: Reconcile | null }) {
       <dd data-testid="last-reconcile">
         <RelativeTime date={last.at} />: {last.staleDeleted} stale attachment{last.staleDeleted === 1 ? "" : "s"} DELed, GC of {last.gcNetworks} network{last.gcNetworks === 1 ? "" : "s"}
         {last.errors.length > 0 && <div className="error-box">{last.errors.join("; ")}</div>}
+        {last.warnings.length > 0 && <div className="warn-box" data-testid="reconcile-warnings">{last.warnings.join("; ")}</div>}
       </dd>
     </>
   );

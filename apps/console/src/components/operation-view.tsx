@@ -5,6 +5,7 @@ import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { Fragment, useRef, useState } from "react";
 import { routeGateway, type CniResult } from "~/lib/cni-result";
+import { isStuck } from "~/lib/stuck";
 import { errorMessage, useTRPC, useTRPCClient, type RouterOutputs } from "~/trpc/react";
 import { useLiveEvents } from "./live-updates";
 import { AbsoluteTime, RelativeTime } from "./relative-time";
@@ -86,7 +87,7 @@ export function OperationView({ id }: { id: string }) {
       <p><Link href={`/attachments?hostId=${o.hostId}`}>← Attachments on {o.host.name}</Link></p>
       <div className="row" style={{ justifyContent: "space-between" }}>
         <h1>
-          {o.kind} {o.attachment.containerId}/{o.attachment.ifName} <StateBadge state={o.status} testId="op-status" />
+          {o.kind} {o.attachment.containerId}/{o.attachment.ifName}{o.kind === "detach" && o.toRevision !== null ? ` with r${o.toRevision}` : ""} <StateBadge state={o.status} testId="op-status" />
         </h1>
         <OperationActions op={o} />
       </div>
@@ -142,10 +143,11 @@ function OperationActions({ op }: { op: Operation }) {
   const retry = useMutation(trpc.attachments.retry.mutationOptions({ onSuccess: openJob }));
   const check = useMutation(trpc.attachments.check.mutationOptions({ onSuccess: openJob }));
   const detach = useMutation(trpc.attachments.detach.mutationOptions({ onSuccess: (r) => { dialog.current?.close(); openJob(r); } }));
+  const detachCurrent = useMutation(trpc.attachments.detachWithCurrentRevision.mutationOptions({ onSuccess: openJob }));
   if (!can.editAttachments) return null;
   const a = op.attachment;
-  const error = cancel.error ?? retry.error ?? check.error;
-  const busy = cancel.isPending || retry.isPending || check.isPending || detach.isPending;
+  const error = cancel.error ?? retry.error ?? check.error ?? detachCurrent.error;
+  const busy = cancel.isPending || retry.isPending || check.isPending || detach.isPending || detachCurrent.isPending;
   return (
     <div>
       <div className="row">
@@ -160,6 +162,16 @@ function OperationActions({ op }: { op: Operation }) {
         )}
         {(a.present || a.state === "failed") && (
           <button className="danger" disabled={busy} onClick={() => { detach.reset(); dialog.current?.showModal(); }}>Detach</button>
+        )}
+        {isStuck(a) && (
+          <button
+            className="danger"
+            disabled={busy}
+            title={`CNI DEL with revision ${a.network.latestRevision} of ${a.networkName} only, not the config the host cached: the way out when that config keeps the detach failing`}
+            onClick={() => detachCurrent.mutate({ id: op.attachmentId })}
+          >
+            Detach with r{a.network.latestRevision}
+          </button>
         )}
       </div>
       {cancel.isSuccess && <div className="ok-box" role="status">Job cancelled.</div>}

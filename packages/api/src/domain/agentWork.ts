@@ -34,6 +34,8 @@ export interface ClaimedOperation {
   conflist: unknown;
   /** reapply: the revision the attachment runs now, to DEL before the ADD with `conflist`. */
   previous?: { networkRevision: number; conflist: unknown };
+  /** detach with a revision (the way out for a stuck attachment): DEL with `conflist` only. */
+  configSource?: "given";
 }
 
 /** A row of the claim statement: the operation and its attachment's columns side by side. */
@@ -41,6 +43,7 @@ type ClaimRow = Omit<ClaimedOperation, "claimedUntil" | "attachment" | "previous
   Omit<ClaimedOperation["attachment"], "id"> & {
     previousRevision: number | null;
     previousConflist: unknown;
+    toRevision: number | null;
     /** "claimed", or "expired": a claim that ran out on its last attempt (the agent died or hung every time). */
     row: "claimed" | "expired";
     attachmentId: string;
@@ -109,7 +112,7 @@ export async function claimOperations(ctx: AgentCtx, max: number, options: { slo
     SELECT p.row, p.id AS "operationId", p.attempt, p.kind::text AS kind, p.generation, a.id AS "attachmentId",
            a."containerId", a."ifName", a."targetKind"::text AS "targetKind", a.target, a."capabilityArgs",
            a."networkName", COALESCE(p."toRevision", a."networkRevision") AS "networkRevision", r.conflist,
-           pr.number AS "previousRevision", pr.conflist AS "previousConflist"
+           pr.number AS "previousRevision", pr.conflist AS "previousConflist", p."toRevision"
     FROM picked p
     JOIN "Attachment" a ON a.id = p."attachmentId"
     LEFT JOIN "NetworkRevision" r ON r."networkId" = a."networkId" AND r.number = COALESCE(p."toRevision", a."networkRevision")
@@ -133,6 +136,8 @@ export async function claimOperations(ctx: AgentCtx, max: number, options: { slo
         attachment: { id: r.attachmentId, containerId: r.containerId, ifName: r.ifName, targetKind: r.targetKind, target: r.target, capabilityArgs: r.capabilityArgs, networkName: r.networkName, networkRevision: r.networkRevision },
         conflist: r.conflist ?? null,
         ...(r.kind === "reapply" && r.previousRevision !== null ? { previous: { networkRevision: r.previousRevision, conflist: r.previousConflist } } : {}),
+        // A detach names a revision only as the way out of a stuck attachment (attachmentRecovery.ts).
+        ...(r.kind === "detach" && r.toRevision !== null ? { configSource: "given" as const } : {}),
       };
     });
 }

@@ -32,7 +32,7 @@ const ATTACHMENT_SELECT = {
 /** The attachment's own columns: a write selecting only these is one INSERT/UPDATE … RETURNING. */
 const { host: _host, ...ATTACHMENT_ROW_SELECT } = ATTACHMENT_SELECT;
 
-const OPERATION_SELECT = {
+export const OPERATION_SELECT = {
   id: true,
   seq: true,
   hostId: true,
@@ -49,6 +49,8 @@ const OPERATION_SELECT = {
   createdAt: true,
   startedAt: true,
   finishedAt: true,
+  /** reapply: the revision it moves to; detach: the revision it DELs with (the way out, attachmentRecovery.ts). */
+  toRevision: true,
 } satisfies Prisma.OperationSelect;
 
 /** A sandbox's namespace name when none is given: short, unique enough, CNI-safe. */
@@ -76,7 +78,7 @@ async function enqueue(tx: DbTx, ctx: Ctx, a: { id: string; hostId: string }, ki
   });
 }
 
-function published(ctx: Ctx, op: { id: string; attachmentId: string; hostId: string; status: string }) {
+export function published(ctx: Pick<Context, "events">, op: { id: string; attachmentId: string; hostId: string; status: string }) {
   ctx.events.publish("host", { kind: "work", hostId: op.hostId });
   ctx.events.publish("operation", { kind: "status", operationId: op.id, attachmentId: op.attachmentId, hostId: op.hostId, status: op.status });
 }
@@ -241,7 +243,7 @@ export async function createAttachment(ctx: Ctx, input: CreateAttachmentInput) {
   return { attachment, operation };
 }
 
-async function loadForChange(tx: DbTx, id: string) {
+export async function loadForChange(tx: DbTx, id: string) {
   const a = await tx.attachment.findUnique({ where: { id }, select: { ...ATTACHMENT_SELECT, host: { select: { name: true, revokedAt: true } } } });
   if (!a) throw new ApiError("NOT_FOUND", "No attachment with this id");
   return a;
@@ -342,7 +344,7 @@ export async function getAttachment(db: Db, id: string) {
 }
 
 export async function getOperation(db: Db, id: string) {
-  const op = await db.operation.findUnique({ where: { id }, select: { ...OPERATION_SELECT, host: { select: { name: true } }, attachment: { select: { containerId: true, ifName: true, networkId: true, networkName: true, networkRevision: true, state: true, present: true } } } });
+  const op = await db.operation.findUnique({ where: { id }, select: { ...OPERATION_SELECT, host: { select: { name: true } }, attachment: { select: { containerId: true, ifName: true, networkId: true, networkName: true, networkRevision: true, state: true, present: true, lastError: true, network: { select: { latestRevision: true } } } } } });
   if (!op) throw new ApiError("NOT_FOUND", "No operation with this id");
   const logs = await db.operationLog.findMany({ where: { operationId: id }, orderBy: { id: "asc" }, take: 5000, select: { id: true, attempt: true, at: true, stream: true, line: true } });
   return { ...op, logs };

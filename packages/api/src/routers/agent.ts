@@ -1,7 +1,8 @@
 import { TRPCError } from "@trpc/server";
 import { type ClaimedOperation, appendLogs, claimOperations, completeOperation, completeOperations, desiredAttachments, extendClaim, releaseUnheld, reportProblem, resumeAfterRestart } from "../domain/agentWork";
+import { currentConfigs } from "../domain/currentConfigs";
 import { enrollHost, heartbeat, rotateCredential } from "../domain/hosts";
-import { ClaimInput, CompleteInput, CompleteManyInput, EnrollInput, FenceInput, HeartbeatInput, HoldingInput, Id, LogInput, PollInput, WorkInput } from "../schemas";
+import { ClaimInput, CompleteInput, CompleteManyInput, CurrentConfigsInput, EnrollInput, FenceInput, HeartbeatInput, HoldingInput, Id, LogInput, PollInput, WorkInput } from "../schemas";
 import { z } from "zod";
 import type { EventBus } from "../events";
 import { publicProcedure, router } from "../trpc";
@@ -127,6 +128,8 @@ export const agentRouter = router({
   /** Several outcomes at once; each gets its answer (a refusal is an answer, not an error). */
   completeMany: agentProcedure.input(CompleteManyInput).mutation(async ({ ctx, input }) => ({ answers: await completeOperations(ctx, input.outcomes) })),
   desired: agentProcedure.query(({ ctx }) => desiredAttachments(ctx.db, ctx.agent)),
+  /** The latest revision's config of networks with attachments on this host: reconcile's way out of a cached config that fails. */
+  currentConfigs: agentProcedure.input(CurrentConfigsInput).query(({ ctx, input }) => currentConfigs(ctx.db, ctx.agent, input.networkNames)),
   resume: agentProcedure.mutation(({ ctx }) => resumeAfterRestart(ctx)),
   reportProblem: agentProcedure.input(z.object({ attachmentId: Id, problem: z.string().min(1).max(2000) })).mutation(({ ctx, input }) => reportProblem(ctx, input)),
 });

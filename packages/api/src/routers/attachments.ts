@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { cancelOperation, checkAttachment, createAttachment, detachAttachment, getAttachment, getOperation, retryAttachment } from "../domain/attachments";
 import { listAttachments } from "../domain/attachmentList";
+import { detachWithCurrentRevision } from "../domain/attachmentRecovery";
 import { purgeDetachedAttachments } from "../domain/attachmentPurge";
 import { listOperationLogs, OperationLogsInput } from "../domain/operationLogs";
 import { AttachmentListInput, PurgeAttachmentsInput } from "../listSchemas";
@@ -14,6 +15,8 @@ export const attachmentsRouter = router({
   get: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => getAttachment(ctx.db, input.id)),
   create: operatorProcedure.input(CreateAttachmentInput).mutation(({ ctx, input }) => createAttachment(ctx, input)),
   detach: operatorProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => detachAttachment(ctx, input.id)),
+  /** The way out for a stuck attachment: DEL with the network's current revision, not the config the host cached. */
+  detachWithCurrentRevision: operatorProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => detachWithCurrentRevision(ctx, input.id)),
   check: operatorProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => checkAttachment(ctx, input.id)),
   retry: operatorProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => retryAttachment(ctx, input.id)),
   operation: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => getOperation(ctx.db, input.id)),
