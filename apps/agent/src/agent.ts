@@ -58,7 +58,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     timeoutMs: config.pluginTimeoutMs,
     netnsDirs: [config.netnsDir],
     passEnv: config.pluginEnv,
-    onWarning: (w) => log.warn("cni warning", { error: w.message, details: w.details }),
+    onWarning: (w) => log.warn("cni warning", { error: w.message, reason: w.reason }),
   };
   const runtime = createCniRuntime(runtimeOptions);
   const gate = createGate();

@@ -67,7 +67,8 @@ export function createOperationRunner(deps: OperationRunnerDeps): (raw: unknown)
         // What DEL could not do and went past (a plugin it could not run, a cached config it replaced): in the job view too.
         onWarning: (w) => {
           deps.runtime.onWarning?.(w);
-          say({ stream: "agent", line: `warning: ${w.message}${w.details ? ` (${w.details})` : ""}` });
+          // message is "msg: details" already.
+          say({ stream: "agent", line: `warning: ${w.message}` });
         },
       });
       say({ stream: "agent", line: `${op.kind} (attempt ${op.attempt}) of ${op.attachment.containerId}/${op.attachment.ifName} on ${op.attachment.networkName} r${op.attachment.networkRevision}` });

@@ -154,6 +154,9 @@ describe.runIf(isRoot)("a stuck attachment comes free (issue 17), with a real ag
     const job = await detachWithCurrentRevision(a.id);
     expect(job).toMatchObject({ status: "succeeded", toRevision: 2 });
     expect(job.logs.map((l) => l.line)).toContainEqual(expect.stringMatching(/^DEL .* with revision 2 only/));
+    // The way-out job itself names the plugin of ADD it did not run (said once, not twice).
+    const skipped = job.logs.map((l) => l.line).filter((line) => line.includes(`did not run plugin ${gone}`));
+    expect(skipped).toEqual([expect.stringMatching(new RegExp(`^warning: DEL of \\S+ did not run plugin ${gone}: they ran at ADD but are not in the configuration DEL used: what they set up on the host stays$`))]);
     expect(await rowOf(a.id)).toMatchObject({ state: "detached", present: false });
     await expectHostClean(s, a.name);
   });

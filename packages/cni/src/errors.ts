@@ -38,6 +38,7 @@ export const CNI_ERROR_REASONS = [
   "lockTimeout", // another process held the attachment or the cache directory too long
   "multiple", // several plugins failed (DEL, CHECK, GC); see `errors`
   "cachedConfigFailed", // warning: DEL with the cached config failed, the given config's succeeded
+  "pluginsSkipped", // warning: DEL with another config than ADD ran left plugins of ADD's out
 ] as const;
 export type CniErrorReason = (typeof CNI_ERROR_REASONS)[number];
 

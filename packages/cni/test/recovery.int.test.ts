@@ -102,10 +102,14 @@ describe.runIf(isRoot)("recovery from bad cached configs, missing binaries, aggr
   }
 
   it("item 1: a plugin dropped from the chain and its binary removed — DEL with the new config frees it, with a warning", async () => {
-    const { a, pluginDirs, dropped } = await withRemovablePlugin();
+    const { a, pluginDirs, dropped, type } = await withRemovablePlugin();
     const { runtime, warnings } = runtimeFor(a, pluginDirs);
     await runtime.delNetworkList(dropped, a.rt);
-    expect(warnings.map((w) => [w.reason, w.errors?.map((e) => e.code)])).toEqual([["cachedConfigFailed", [50]]]);
+    expect(warnings.map((w) => [w.reason, w.errors?.map((e) => e.code)])).toEqual([
+      ["pluginsSkipped", undefined],
+      ["cachedConfigFailed", [50]],
+    ]);
+    expect(warnings[0]!.message).toContain(`did not run plugin ${type}:`);
     expect(await a.leaks()).toEqual(NO_LEAKS);
   });
 
@@ -113,7 +117,7 @@ describe.runIf(isRoot)("recovery from bad cached configs, missing binaries, aggr
     const first = await withRemovablePlugin();
     const { runtime, warnings } = runtimeFor(first.a, first.pluginDirs);
     await runtime.delNetworkList(first.dropped, first.a.rt, { configSource: "given" });
-    expect(warnings).toEqual([]);
+    expect(warnings.map((w) => [w.reason, w.message])).toEqual([["pluginsSkipped", expect.stringContaining(`did not run plugin ${first.type}:`)]]);
     expect(await first.a.leaks()).toEqual(NO_LEAKS);
 
     const second = await withRemovablePlugin();

@@ -118,6 +118,10 @@ export async function delAttachment(ctx: RuntimeContext, net: NetworkConfigList,
     ctx.warn(new CniError(CNI_ERROR_CODES.invalidEnvironment, `DEL of ${attachmentName(key)} leaves interface ${key.ifName} in ${effective.netns} alone`, spare, { reason: "ifnameInUse" }));
     effective.netns = "";
   }
+  if (source === "given" && entry && !entry.legacy && entry.config.length > 0) {
+    const ran = cachedNetworkList(entry.config, net);
+    if (ran) warnSkippedPlugins(ctx, key, ran, net);
+  }
   let errors = await delWithList(ctx, list, entry, effective, cachedList ? cachedList.cniVersion : net.cniVersion);
   if (errors.length > 0 && list !== net && errors.every(isConfigFailure)) {
     // The cached config cannot finish (a version no plugin takes, a binary gone): when the
@@ -126,6 +130,7 @@ export async function delAttachment(ctx: RuntimeContext, net: NetworkConfigList,
     // and a retry or `configSource: "given"` decides.
     const retry = await delWithList(ctx, net, entry, effective, list.cniVersion);
     if (retry.length === 0) {
+      warnSkippedPlugins(ctx, key, list, net);
       ctx.warn(
         new CniError(errors[0]!.code, `DEL of ${attachmentName(key)} with its cached configuration failed; the given configuration's DEL succeeded`, errors.map((e) => e.message).join("; "), {
           reason: "cachedConfigFailed",
@@ -140,6 +145,21 @@ export async function delAttachment(ctx: RuntimeContext, net: NetworkConfigList,
   if (errors.length > 0) throw joinErrors(errors, "DEL");
   await deleteCachedAttachment(ctx.cacheDir, key);
   ctx.holders.noteDeleted(key);
+}
+
+/**
+ * A DEL with a configuration other than the one ADD ran does not undo what the plugins it leaves out
+ * did (a rule, a lease): say which, so the operator knows what to clean by hand.
+ */
+function warnSkippedPlugins(ctx: RuntimeContext, key: AttachmentKey, ran: NetworkConfigList, given: NetworkConfigList): void {
+  const givenTypes = new Set(given.plugins.map((p) => p.type));
+  const skipped = [...new Set(ran.plugins.map((p) => p.type).filter((type) => !givenTypes.has(type)))];
+  if (skipped.length === 0) return;
+  ctx.warn(
+    new CniError(CNI_ERROR_CODES.invalidNetworkConfig, `DEL of ${attachmentName(key)} did not run plugin${skipped.length === 1 ? "" : "s"} ${skipped.join(", ")}`, "they ran at ADD but are not in the configuration DEL used: what they set up on the host stays", {
+      reason: "pluginsSkipped",
+    }),
+  );
 }
 
 /**
