@@ -124,19 +124,10 @@ function jobLines(input: { attempt: number; lines?: JobLine[] }) {
  */
 export async function appendLogs(ctx: AgentCtx, entries: { operationId: string; attempt: number; lines: JobLine[] }[]) {
   const linesOf = entries.map((e) => jobLines(e));
+  // One statement, in a function (migration 20261206031000_append_logs_function) so that its plan is kept.
   const rows = await ctx.db.$queryRaw<{ i: number; attachmentId: string | null; current: boolean }[]>`
-    WITH entry AS (
-      SELECT e.i, o.id, o."attachmentId", (o.status = 'running' AND o.attempt = e.attempt) AS current
-      FROM jsonb_to_recordset(${JSON.stringify(entries.map((e, i) => ({ i, operationId: e.operationId, attempt: e.attempt })))}::jsonb) AS e(i int, "operationId" text, attempt int)
-      LEFT JOIN "Operation" o ON o.id = e."operationId" AND o."hostId" = ${ctx.agent.hostId}::text
-    ),
-    stored AS (
-      INSERT INTO "OperationLog" ("operationId", attempt, at, stream, line)
-      SELECT entry.id, l.attempt, l.at::timestamptz AT TIME ZONE 'UTC', l.stream, l.line
-      FROM jsonb_to_recordset(${JSON.stringify(linesOf.flatMap((lines, i) => lines.map((l) => ({ ...l, i }))))}::jsonb) AS l(i int, attempt int, at text, stream text, line text)
-      JOIN entry ON entry.i = l.i AND entry.current
-    )
-    SELECT i, "attachmentId", COALESCE(current, false) AS current FROM entry ORDER BY i`;
+    SELECT * FROM switchyard_append_logs(${ctx.agent.hostId}, ${JSON.stringify(entries.map((e, i) => ({ i, operationId: e.operationId, attempt: e.attempt })))}::jsonb,
+      ${JSON.stringify(linesOf.flatMap((lines, i) => lines.map((l) => ({ ...l, i }))))}::jsonb)`;
   const refused: { operationId: string; attempt: number; reason: "notFound" | "staleAttempt" }[] = [];
   let stored = 0;
   for (const row of rows) {
