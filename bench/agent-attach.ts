@@ -10,7 +10,7 @@
  * bridges `sya…`/`syd…`, and removes them.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { availableParallelism, loadavg } from "node:os";
 import { join, resolve } from "node:path";
@@ -395,23 +395,39 @@ interface AgentLine {
 
 interface RunningAgent {
   proc: ChildProcess;
+  /** Reads what the agent logged since the last call (also every 20 ms on its own). */
+  pump(): void;
   /** Job lines (and anything else carrying an operationId) by operation. */
   byOperation: Map<string, AgentLine[]>;
   lines: Record<string, unknown>[];
   exited: Promise<number | null>;
 }
 
-function startAgent(args: string[]): RunningAgent {
+/**
+ * The agent's stderr goes to `logFile`, read from here: through a pipe, its synchronous log writes
+ * would wait whenever this process (the console, busy with a batch of creates) is slow to read,
+ * and the benchmark would measure its own reading. journald reads its stream at once.
+ */
+function startAgent(args: string[], logFile: string): RunningAgent {
   // e.g. BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/agent-prof" for the agent's CPU profile.
   const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+  const out = openSync(logFile, "w", 0o600);
   const proc = spawn(...onHostSide(process.execPath, [...nodeArgs, AGENT_BIN, ...args]), {
     env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
-    stdio: ["ignore", "ignore", "pipe"],
+    stdio: ["ignore", "ignore", out],
   });
+  closeSync(out);
   const byOperation = new Map<string, AgentLine[]>();
   const lines: Record<string, unknown>[] = [];
+  const input = openSync(logFile, "r");
+  const chunk = Buffer.alloc(1 << 20);
   let buf = "";
-  proc.stderr!.on("data", (c: Buffer) => {
+  const pump = () => {
+    for (let n = readSync(input, chunk); n > 0; n = readSync(input, chunk)) take(chunk.subarray(0, n));
+  };
+  const poll = setInterval(pump, 20);
+  poll.unref();
+  const take = (c: Buffer) => {
     buf += c.toString();
     const parts = buf.split("\n");
     buf = parts.pop()!;
@@ -429,9 +445,16 @@ function startAgent(args: string[]): RunningAgent {
         byOperation.set(l.operationId, list);
       }
     }
-  });
-  const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
-  return { proc, byOperation, lines, exited };
+  };
+  const exited = new Promise<number | null>((r) =>
+    proc.once("exit", (code) => {
+      clearInterval(poll);
+      pump();
+      closeSync(input);
+      r(code);
+    }),
+  );
+  return { proc, pump, byOperation, lines, exited };
 }
 
 async function stopAgent(agent: RunningAgent): Promise<void> {
@@ -561,7 +584,7 @@ async function main(): Promise<void> {
       "--concurrency", "64",
       "--plugin-timeout", String(PLUGIN_TIMEOUT_MS),
       "--shutdown-grace", "5000",
-    ]); // prettier-ignore
+    ], join(dirs.root, "agent.log")); // prettier-ignore
     const running = agent;
     directRunner.guard(running.proc.pid!);
     const hostId = await waitFor("the host to enrol", async () => (await db.host.findUnique({ where: { name: hostname } }))?.id);
@@ -601,7 +624,7 @@ async function main(): Promise<void> {
       const job = await operator.caller.attachments.operation({ id: a.operationId });
       const pluginMs = job.logs.filter((l) => l.attempt === op.attempt).reduce((sum, l) => sum + Number(PLUGIN_EXIT.exec(l.line)?.[2] ?? 0), 0);
       // The agent wrote these lines before its complete call; give the pipe a moment if they are not read yet.
-      await waitFor("the agent's job lines", async () => running.byOperation.get(a.operationId)?.some((l) => l.msg.startsWith("address ")), 2000).catch(() => {});
+      await waitFor("the agent's job lines", async () => (running.pump(), running.byOperation.get(a.operationId)?.some((l) => l.msg.startsWith("address "))), 2000).catch(() => {});
       const lines = running.byOperation.get(a.operationId) ?? [];
       const at = (pred: (m: string) => boolean) => lines.find((l) => pred(l.msg))?.at ?? Number.NaN;
       return {
