@@ -62,8 +62,8 @@ export function prepare(payload: OperationPayload, netnsDir: string): { net: Net
 }
 
 /**
- * Carries out one claimed operation on the host. Before the first side effect an intent record
- * is written; an ADD is preceded by a DEL whenever the attachment may hold state already (a
+ * Carries out one claimed operation on the host. Before the first plugin runs an intent record
+ * is durable; an ADD is preceded by a DEL whenever the attachment may hold state already (a
  * retry, a cache entry, an intent left by a crash): never ADD blindly.
  */
 export async function executeOperation(deps: ExecutorDeps, payload: OperationPayload, say: (line: JobLine) => void): Promise<Outcome> {
@@ -92,10 +92,11 @@ export async function executeOperation(deps: ExecutorDeps, payload: OperationPay
     });
   try {
     if (payload.kind === "reapply") return await reapply(deps, payload, { net, previous: previous!, rt, intend }, say);
-    await intend(payload.kind, payload.conflist);
+    // An attach's sandbox is made while its intent is flushed (see attach); the rest wait for it.
+    const intended = intend(payload.kind, payload.conflist);
+    if (payload.kind === "attach") return await attach(deps, payload, net, rt, say, intended);
+    await intended;
     switch (payload.kind) {
-      case "attach":
-        return await attach(deps, payload, net, rt, say);
       case "check":
         say({ stream: "agent", line: `CHECK ${net.name} ${rt.containerId} ${rt.ifName}` });
         await deps.runtime.checkNetworkList(net, rt);
@@ -138,16 +139,28 @@ async function reapply(
   await step.intend("detach", payload.previous!.conflist);
   say({ stream: "agent", line: `DEL ${previous.name} ${rt.containerId} ${rt.ifName} with revision ${from} (${rt.netns})` });
   await deps.runtime.delNetworkList(previous, rt);
-  await step.intend("attach", payload.conflist);
+  const intended = step.intend("attach", payload.conflist);
   say({ stream: "agent", line: `revision ${from} removed; ADD with revision ${to}` });
-  return attach(deps, payload, net, rt, say);
+  return attach(deps, payload, net, rt, say, intended);
 }
 
-async function attach(deps: ExecutorDeps, payload: OperationPayload, net: NetworkConfigList, rt: RuntimeConf, say: (line: JobLine) => void): Promise<Outcome> {
+/**
+ * ADD, after the sandbox (if the target is one) is made. `intended` is the intent record's write:
+ * it is durable before any plugin runs. The sandbox is made meanwhile, the disk flush and
+ * `ip netns add` overlapping: a namespace lives in /run (gone with the host, so no record has to
+ * survive a power loss for it), and one left by a crash of the agent before its intent is the
+ * retry's to reuse ("existed") or the detach's to delete.
+ */
+async function attach(deps: ExecutorDeps, payload: OperationPayload, net: NetworkConfigList, rt: RuntimeConf, say: (line: JobLine) => void, intended: Promise<void>): Promise<Outcome> {
   const a = payload.attachment;
   if (a.targetKind === "sandbox") {
-    const made = await ensureSandbox(a.target, deps.netnsDir, deps.spawner);
-    say({ stream: "agent", line: `sandbox namespace ${a.target}: ${made}` });
+    // Both settle before anything is said or thrown: a failed intent must not leave a sandbox being made.
+    const [made, durable] = await Promise.allSettled([ensureSandbox(a.target, deps.netnsDir, deps.spawner), intended]);
+    if (durable.status === "rejected") throw durable.reason;
+    if (made.status === "rejected") throw made.reason;
+    say({ stream: "agent", line: `sandbox namespace ${a.target}: ${made.value}` });
+  } else {
+    await intended;
   }
   const cached = await deps.runtime.getCachedResult(net, rt).catch(() => "unreadable" as const);
   if (payload.attempt > 1 || cached !== null) {

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { writeFileAtomic } from "@switchyard/cni";
 import { afterEach, describe, expect, it } from "vitest";
 import { deferred, recordingLogger, tempDir } from "../test/fakes";
 import type { CompleteAnswer } from "./console";
@@ -10,14 +11,18 @@ const report = (id: string): Report => ({ operationId: id, attempt: 1, attachmen
 const dirs: { remove(): void }[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => d.remove()));
 
-/** An outbox over a real report queue in a temp dir and a console the test scripts. */
+/** An outbox over a real report queue in a temp dir and a console the test scripts; `writes` says which report writes were flushed to the disk. */
 function setup(answer: (r: Report) => CompleteAnswer | Error) {
   const dir = tempDir();
   dirs.push(dir);
   const calls: string[][] = [];
   let more = 0;
   const log = recordingLogger();
-  const queue = createReportQueue(dir.path);
+  const writes: string[] = [];
+  const queue = createReportQueue(dir.path, async (file, data, options) => {
+    await writeFileAtomic(file, data, options);
+    writes.push(options.fsync ? "durable" : "queued");
+  });
   const outbox = createOutbox({
     console: {
       completeMany: async (outcomes) => {
@@ -33,7 +38,7 @@ function setup(answer: (r: Report) => CompleteAnswer | Error) {
     onMoreWork: () => void more++,
   });
   const files = () => (existsSync(join(dir.path, "reports")) ? readdirSync(join(dir.path, "reports")).sort() : []);
-  return { outbox, queue, calls, log, files, more: () => more };
+  return { outbox, queue, calls, log, files, writes, more: () => more };
 }
 
 describe("report outbox", () => {
@@ -44,6 +49,24 @@ describe("report outbox", () => {
     expect(onDisk).toEqual(["a-1.json"]);
     expect(s.files()).toEqual([]);
     expect(s.calls).toEqual([["a"]]);
+  });
+
+  it("flushes an outcome to the disk only when the console did not take it, and drops the intent after that", async () => {
+    const taken = setup(() => ({ recorded: true, more: false }) as unknown as CompleteAnswer);
+    let seen: string[] = [];
+    await taken.outbox.record(report("a"), async () => void (seen = [...taken.writes]));
+    // In the queue while it was sent (a crash of the process finds it), never fsynced: the console has it.
+    expect(taken.writes).toEqual(["queued"]);
+    expect(seen).toEqual(["queued"]);
+    expect(taken.files()).toEqual([]);
+
+    const down = setup(() => new Error("ECONNREFUSED"));
+    let onDisk: string[] = [];
+    expect(await down.outbox.record(report("b"), async () => void ((seen = [...down.writes]), (onDisk = down.files())))).toBe(false);
+    // Not taken: durable before the caller's step (its intent goes there), and kept.
+    expect(seen).toEqual(["queued", "durable"]);
+    expect(onDisk).toEqual(["b-1.json"]);
+    expect(down.outbox.queued()).toEqual([report("b")]);
   });
 
   it("keeps an outcome queued while the console is unreachable and delivers it with the next flush", async () => {

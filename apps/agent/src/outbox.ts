@@ -13,10 +13,11 @@ export interface OutboxDeps {
 }
 
 /**
- * The report outbox: operations' outcomes on their way to the console. An outcome is made durable
- * (the queue) while it is sent; one that could not be sent stays queued and goes with the next
- * `flush` (after an outage, at start, with every heartbeat). Outcomes that finish while one is on
- * its way go together in the next call (one statement on the console).
+ * The report outbox: operations' outcomes on their way to the console. An outcome is put in the
+ * queue (on disk) while it is sent, and flushed to the disk only when the console did not take it;
+ * one that could not be sent stays queued and goes with the next `flush` (after an outage, at
+ * start, with every heartbeat). Outcomes that finish while one is on its way go together in the
+ * next call (one statement on the console).
  */
 export function createOutbox(deps: OutboxDeps) {
   const complete = createBatcher<Report, CompleteAnswer>((outcomes) => deps.console.completeMany(outcomes));
@@ -50,16 +51,23 @@ export function createOutbox(deps: OutboxDeps) {
     deliver,
     send,
     /**
-     * Records a fresh outcome: on disk and to the console at once. `beforeDone` runs once it is on
-     * disk (the caller drops its intent there: a crash before that DELs, after it re-sends).
+     * Records a fresh outcome: in the queue and to the console at once. `beforeDone` runs once the
+     * outcome is safe — taken by the console, or durable on disk when it was not (the caller drops
+     * its intent there: a crash before that DELs, after it re-sends). One fsync per outcome only
+     * when the console cannot be reached: a process crash while it is on its way still finds it in
+     * the queue (the page cache), and a power loss finds the intent, which DELs.
      * False when the console could not be reached: the outcome stays queued.
      */
     async record(report: Report, beforeDone: () => Promise<void> = async () => {}): Promise<boolean> {
-      const durable = deps.queue.put(report);
+      const queued = deps.queue.put(report, { durable: false });
       const delivered = deliver(report);
-      await durable;
+      await queued;
+      if (!(await delivered)) {
+        await deps.queue.put(report, { durable: true });
+        await beforeDone();
+        return false;
+      }
       await beforeDone();
-      if (!(await delivered)) return false;
       await deps.queue.done(report);
       return true;
     },

@@ -28,6 +28,17 @@ describe("the attachments this agent made", () => {
     expect(again.has({ ...b, networkName: "net1" })).toBe(false);
   });
 
+  // Its writes are not flushed to the disk: after a power loss the file can be empty.
+  it("an empty file starts empty, with a warning: reconcile then leaves every cached entry alone", () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    writeFileSync(join(dir.path, "owned.json"), "");
+    const log = recordingLogger();
+    const owned = createOwnedAttachments(dir.path, log);
+    expect(owned.list()).toEqual([]);
+    expect(log.messages("warn")).toEqual(["unreadable list of this agent's attachments; starting empty"]);
+  });
+
   it("an unreadable file starts empty, with a warning naming it", () => {
     const dir = tempDir();
     dirs.push(dir);

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { z } from "zod";
-import { writeFileAtomic as writeFileDurable } from "@switchyard/cni";
+import { writeFileAtomic } from "@switchyard/cni";
 import { readJsonFile } from "./files";
 import type { Logger } from "./log";
 
@@ -19,7 +19,9 @@ const keyOf = (a: AttachmentKey) => `${a.networkName}\0${a.containerId}\0${a.ifN
  * containerd, CRI-O, podman and cnitool: reconcile DELs only entries that are ours (made here or
  * desired now), and its GC counts everyone else's as valid, so neither tears down another
  * runtime's interface or releases its lease. Kept in the data dir; a write lost in a crash only
- * leaves a stale entry alone (the conservative side), so writes are coalesced and not awaited.
+ * leaves a stale entry alone (the conservative side), so writes are coalesced, not awaited and
+ * not flushed to the disk (an empty or cut file after a power loss reads as an empty list, which
+ * is conservative too): the intent record is the one fsync an attach waits for.
  */
 export function createOwnedAttachments(dataDir: string, log: Logger) {
   const file = join(dataDir, "owned.json");
@@ -41,7 +43,7 @@ export function createOwnedAttachments(dataDir: string, log: Logger) {
     writing ??= (async () => {
       while (dirty) {
         dirty = false;
-        await writeFileDurable(file, JSON.stringify([...keys.values()].map((k) => [k.networkName, k.containerId, k.ifName])));
+        await writeFileAtomic(file, JSON.stringify([...keys.values()].map((k) => [k.networkName, k.containerId, k.ifName])), { fsync: false });
       }
     })()
       .catch((error: unknown) => log.warn("could not save the list of this agent's attachments", { file, error: (error as Error).message }))

@@ -3,7 +3,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { CompleteInput, JOB_TEXT_MAX, JobLine } from "@switchyard/api/schemas";
-import { writeFileAtomic as writeFileDurable } from "@switchyard/cni";
+import { writeFileAtomic } from "@switchyard/cni";
 import { readJsonFile } from "./files";
 
 /**
@@ -22,12 +22,19 @@ export function boundError(error: string): string {
   return error.length > JOB_TEXT_MAX ? `${error.slice(0, JOB_TEXT_MAX - 1)}…` : error;
 }
 
-export function createReportQueue(dataDir: string) {
+/** Writes a report file atomically; `durable` flushes it to the disk first (writeFileAtomic of @switchyard/cni). */
+export type WriteReport = (file: string, data: string, options: { fsync: boolean }) => Promise<void>;
+
+export function createReportQueue(dataDir: string, write: WriteReport = writeFileAtomic) {
   const dir = join(dataDir, "reports");
   const file = (r: Pick<Report, "operationId" | "attempt">) => join(dir, `${r.operationId}-${r.attempt}.json`);
   return {
-    put(report: Report): Promise<void> {
-      return writeFileDurable(file(report), JSON.stringify(report));
+    /**
+     * Puts a report in the queue, atomically. `durable: false` keeps it from a crash of the process
+     * only (it is in the page cache), not from a power loss: for an outcome on its way to the console.
+     */
+    put(report: Report, options: { durable?: boolean } = {}): Promise<void> {
+      return write(file(report), JSON.stringify(report), { fsync: options.durable ?? true });
     },
     done(report: Pick<Report, "operationId" | "attempt">): Promise<void> {
       return rm(file(report), { force: true });

@@ -73,7 +73,11 @@ export type OpenTransport = (handlers: {
 export interface EventBusOptions {
   /** Without it the bus is in-process only (one console process, tests). */
   transport?: OpenTransport;
-  /** Events of one tick go out in one NOTIFY statement. */
+  /**
+   * At most one NOTIFY statement per tick: events that come within a tick of the last one wait for
+   * the next and go together. An event after a quiet tick goes out at once (no delay for the agent
+   * of a lone new operation), as do events queued behind a NOTIFY in flight once it is done.
+   */
   tickMs?: number;
   /** More distinct events than this in one tick are sent as one resync doorbell instead. */
   maxEventsPerTick?: number;
@@ -105,8 +109,11 @@ export function createEventBus(opts: EventBusOptions = {}): EventBus {
   let owesResync = false;
   let closed = false;
   let failing = false;
-  let timer: NodeJS.Timeout | undefined;
+  /** Cancels the flush scheduled (a timer, or an immediate after a quiet tick). */
+  let timer: (() => void) | undefined;
   let flushing: Promise<void> | undefined;
+  /** When the last NOTIFY was sent (performance.now()); the next one waits until a tick after it. */
+  let lastFlushAt = Number.NEGATIVE_INFINITY;
 
   const transport = opts.transport?.({
     onMessage: receive,
@@ -120,14 +127,24 @@ export function createEventBus(opts: EventBusOptions = {}): EventBus {
 
   function schedule(): void {
     if (!transport || closed || timer || flushing) return;
-    timer = setTimeout(() => {
+    const send = () => {
       timer = undefined;
+      lastFlushAt = performance.now();
       flushing = flush().finally(() => {
         flushing = undefined;
         // A failed send waits for new events or the reconnect, not for the next tick.
         if (pending.size > 0) schedule();
       });
-    }, tickMs);
+    };
+    const wait = lastFlushAt + tickMs - performance.now();
+    if (wait > 0) {
+      const t = setTimeout(send, wait);
+      timer = () => clearTimeout(t);
+    } else {
+      // After a quiet tick at once, but after this turn: what is published along with it goes too.
+      const i = setImmediate(send);
+      timer = () => clearImmediate(i);
+    }
   }
 
   async function flush(): Promise<void> {
@@ -191,7 +208,7 @@ export function createEventBus(opts: EventBusOptions = {}): EventBus {
       closed = true;
       await flushing;
       if (timer) {
-        clearTimeout(timer);
+        timer();
         timer = undefined;
         await flush();
       } else if (pending.size > 0 || owesResync) await flush();

@@ -19,8 +19,9 @@ const Env = z.object({
   SWITCHYARD_MAX_BATCH: z.coerce.number().int().min(1).max(1000).default(20),
   SWITCHYARD_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024),
   /**
-   * Events of this long go out to the other console replicas in one NOTIFY (each notifying
-   * commit takes a cluster-wide lock): the price is this much delay between replicas.
+   * At most one NOTIFY to the other console replicas per this many ms (each notifying commit takes
+   * a cluster-wide lock): events within it of the last one wait and go together. An event after a
+   * quiet spell goes out at once.
    */
   SWITCHYARD_EVENTS_TICK_MS: z.coerce.number().int().min(0).max(1000).default(10),
   /** server.mjs listens here; attachments may not map this port on a host. */

@@ -65,60 +65,11 @@ export async function claimOperations(ctx: AgentCtx, max: number, options: { slo
   const now = new Date();
   const claimedUntil = new Date(now.getTime() + CLAIM_LEASE_MS);
   const at = now.toISOString();
+  // The statement is a function (migrations 20261206023100_agent_work_functions, then
+  // 20261206033500_claim_returns_to_revision): planned once per
+  // connection, where sent as text it was planned at every call, at ten times the cost of running it.
   const rows = await ctx.db.$queryRaw<ClaimRow[]>`
-    WITH head AS (
-      SELECT DISTINCT ON (o."attachmentId") o.id, o.seq, o.kind, o.generation, o."attachmentId", o."toRevision", o.status, o.attempt, o."maxAttempts", o."notBefore", o."claimedUntil"
-      FROM "Operation" o
-      WHERE o."hostId" = ${ctx.agent.hostId}::text AND o.status IN ('queued', 'running')
-      ORDER BY o."attachmentId", o.seq
-    ),
-    due AS (
-      SELECT id, status, attempt FROM head
-      WHERE (status = 'queued' AND "notBefore" <= ${at}::timestamptz AT TIME ZONE 'UTC')
-         OR (status = 'running' AND "claimedUntil" < ${at}::timestamptz AT TIME ZONE 'UTC' AND attempt < "maxAttempts")
-      ORDER BY seq
-      -- With slots (the push stream), the operations the agent holds (claims running out later) use them up.
-      LIMIT GREATEST(0, LEAST(${max}::int, COALESCE(${options.slots ?? null}::int - (
-        SELECT count(*) FROM "Operation" WHERE "hostId" = ${ctx.agent.hostId}::text AND status = 'running' AND "claimedUntil" >= ${at}::timestamptz AT TIME ZONE 'UTC'
-      ), ${max}::int)))
-    ),
-    claimed AS (
-      UPDATE "Operation" o SET
-        status = 'running',
-        attempt = o.attempt + 1,
-        "claimedUntil" = ${claimedUntil.toISOString()}::timestamptz AT TIME ZONE 'UTC',
-        "startedAt" = ${at}::timestamptz AT TIME ZONE 'UTC'
-      FROM due
-      WHERE o.id = due.id AND o.status = due.status AND o.attempt = due.attempt
-      RETURNING o.id, o.seq, o.kind, o.attempt, o.generation, o."attachmentId", o."toRevision"
-    ),
-    -- The state follows ON_CLAIM in attachmentStates.ts (attachmentStates.int.test.ts checks it).
-    moved AS (
-      UPDATE "Attachment" a SET
-        state = (CASE WHEN claimed.kind IN ('attach', 'reapply') THEN 'applying' ELSE 'detaching' END)::"AttachmentState",
-        "updatedAt" = ${at}::timestamptz AT TIME ZONE 'UTC'
-      FROM claimed
-      WHERE a.id = claimed."attachmentId" AND a.generation = claimed.generation AND claimed.kind <> 'check'
-    ),
-    expired AS (
-      SELECT id, attempt, seq, kind, generation, "attachmentId", "toRevision" FROM head
-      WHERE status = 'running' AND "claimedUntil" < ${at}::timestamptz AT TIME ZONE 'UTC' AND attempt >= "maxAttempts"
-    ),
-    picked AS (
-      SELECT 'claimed' AS row, * FROM claimed
-      UNION ALL
-      SELECT 'expired' AS row, id, seq, kind, attempt, generation, "attachmentId", "toRevision" FROM expired
-    )
-    SELECT p.row, p.id AS "operationId", p.attempt, p.kind::text AS kind, p.generation, a.id AS "attachmentId",
-           a."containerId", a."ifName", a."targetKind"::text AS "targetKind", a.target, a."capabilityArgs",
-           a."networkName", COALESCE(p."toRevision", a."networkRevision") AS "networkRevision", r.conflist,
-           pr.number AS "previousRevision", pr.conflist AS "previousConflist", p."toRevision"
-    FROM picked p
-    JOIN "Attachment" a ON a.id = p."attachmentId"
-    LEFT JOIN "NetworkRevision" r ON r."networkId" = a."networkId" AND r.number = COALESCE(p."toRevision", a."networkRevision")
-    -- reapply: the revision the attachment runs until it succeeds, DELed first.
-    LEFT JOIN "NetworkRevision" pr ON p.kind = 'reapply' AND pr."networkId" = a."networkId" AND pr.number = a."networkRevision"
-    ORDER BY p.seq`;
+    SELECT * FROM switchyard_claim_operations(${ctx.agent.hostId}, ${at}, ${claimedUntil.toISOString()}, ${max}::int, ${options.slots ?? null}::int)`;
   const expired = rows.filter((r) => r.row === "expired");
   if (expired.length > 0) {
     await finish(ctx, expired.map((op) => ({ operationId: op.operationId, attempt: op.attempt, outcome: "failed", error: `gave up after ${op.attempt} attempts: the agent did not report back within its claim` })), now);
@@ -179,19 +130,10 @@ function jobLines(input: { attempt: number; lines?: JobLine[] }) {
  */
 export async function appendLogs(ctx: AgentCtx, entries: { operationId: string; attempt: number; lines: JobLine[] }[]) {
   const linesOf = entries.map((e) => jobLines(e));
+  // One statement, in a function (migration 20261206031000_append_logs_function) so that its plan is kept.
   const rows = await ctx.db.$queryRaw<{ i: number; attachmentId: string | null; current: boolean }[]>`
-    WITH entry AS (
-      SELECT e.i, o.id, o."attachmentId", (o.status = 'running' AND o.attempt = e.attempt) AS current
-      FROM jsonb_to_recordset(${JSON.stringify(entries.map((e, i) => ({ i, operationId: e.operationId, attempt: e.attempt })))}::jsonb) AS e(i int, "operationId" text, attempt int)
-      LEFT JOIN "Operation" o ON o.id = e."operationId" AND o."hostId" = ${ctx.agent.hostId}::text
-    ),
-    stored AS (
-      INSERT INTO "OperationLog" ("operationId", attempt, at, stream, line)
-      SELECT entry.id, l.attempt, l.at::timestamptz AT TIME ZONE 'UTC', l.stream, l.line
-      FROM jsonb_to_recordset(${JSON.stringify(linesOf.flatMap((lines, i) => lines.map((l) => ({ ...l, i }))))}::jsonb) AS l(i int, attempt int, at text, stream text, line text)
-      JOIN entry ON entry.i = l.i AND entry.current
-    )
-    SELECT i, "attachmentId", COALESCE(current, false) AS current FROM entry ORDER BY i`;
+    SELECT * FROM switchyard_append_logs(${ctx.agent.hostId}, ${JSON.stringify(entries.map((e, i) => ({ i, operationId: e.operationId, attempt: e.attempt })))}::jsonb,
+      ${JSON.stringify(linesOf.flatMap((lines, i) => lines.map((l) => ({ ...l, i }))))}::jsonb)`;
   const refused: { operationId: string; attempt: number; reason: "notFound" | "staleAttempt" }[] = [];
   let stored = 0;
   for (const row of rows) {
@@ -248,56 +190,8 @@ async function finish(ctx: AgentCtx, outcomes: CompleteInput[], now: Date): Prom
     lines: lines[n],
   }));
   const at = now.toISOString();
-  const rows = await ctx.db.$queryRaw<Closed[]>`
-    WITH input AS (
-      SELECT * FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
-        AS i(n int, id text, attempt int, outcome text, retryable boolean, error text, "retryAt" text, result jsonb, lines jsonb)
-    ),
-    closed AS (
-      UPDATE "Operation" o SET
-        status = (CASE WHEN i.outcome = 'succeeded' THEN 'succeeded'
-                       WHEN i.retryable AND o.attempt < o."maxAttempts" THEN 'queued'
-                       ELSE 'failed' END)::"OperationStatus",
-        error = i.error,
-        "claimedUntil" = NULL,
-        result = COALESCE(i.result, o.result),
-        "notBefore" = CASE WHEN i.retryable AND o.attempt < o."maxAttempts"
-                           THEN i."retryAt"::timestamptz AT TIME ZONE 'UTC'
-                           ELSE o."notBefore" END,
-        "finishedAt" = CASE WHEN i.retryable AND o.attempt < o."maxAttempts" THEN NULL
-                            ELSE ${at}::timestamptz AT TIME ZONE 'UTC' END
-      FROM input i
-      WHERE o.id = i.id AND o."hostId" = ${ctx.agent.hostId}::text AND o.status = 'running' AND o.attempt = i.attempt
-      RETURNING i.n, o.id, o."attachmentId", o.attempt, o.generation, o.kind, o."toRevision", o.status, i.error, i.result, i.lines
-    ),
-    logged AS (
-      INSERT INTO "OperationLog" ("operationId", attempt, at, stream, line)
-      SELECT closed.id, closed.attempt, l.at::timestamptz AT TIME ZONE 'UTC', l.stream, l.line
-      FROM closed, jsonb_to_recordset(closed.lines) AS l(at text, stream text, line text)
-    ),
-    -- State, result and error follow an operation that serves the latest desired generation. A
-    -- reapply that succeeded moves the revision whatever came after it (a detach queued behind it
-    -- DELs what the host now runs). The state follows ON_OUTCOME in attachmentStates.ts
-    -- (attachmentStates.int.test.ts checks it).
-    moved AS (
-      UPDATE "Attachment" a SET
-        state = CASE WHEN a.generation <> closed.generation THEN a.state
-                     WHEN closed.status = 'succeeded' THEN (CASE WHEN closed.kind = 'detach' THEN 'detached' ELSE 'ready' END)::"AttachmentState"
-                     WHEN closed.status = 'failed' THEN 'failed'::"AttachmentState"
-                     ELSE a.state END,
-        result = CASE WHEN a.generation = closed.generation AND closed.status = 'succeeded' AND closed.kind IN ('attach', 'reapply') THEN COALESCE(closed.result, a.result) ELSE a.result END,
-        "lastError" = CASE WHEN a.generation <> closed.generation THEN a."lastError"
-                           WHEN closed.status = 'succeeded' THEN ''
-                           WHEN closed.status = 'failed' THEN closed.error
-                           ELSE 'attempt ' || closed.attempt || ' failed, retrying: ' || closed.error END,
-        "networkRevision" = CASE WHEN closed.status = 'succeeded' AND closed.kind = 'reapply' THEN closed."toRevision" ELSE a."networkRevision" END,
-        "updatedAt" = ${at}::timestamptz AT TIME ZONE 'UTC'
-      FROM closed
-      WHERE a.id = closed."attachmentId" AND (a.generation = closed.generation OR (closed.kind = 'reapply' AND closed.status = 'succeeded'))
-    )
-    SELECT closed.n, closed.id, closed."attachmentId", closed.attempt, closed.status::text AS status,
-           EXISTS (SELECT 1 FROM "Operation" q WHERE q."attachmentId" = closed."attachmentId" AND q.status = 'queued') AS more
-    FROM closed`;
+  // One statement, in a function (migration 20261206023100_agent_work_functions) so that its plan is kept.
+  const rows = await ctx.db.$queryRaw<Closed[]>`SELECT * FROM switchyard_finish_operations(${ctx.agent.hostId}, ${at}, ${JSON.stringify(input)}::jsonb)`;
   const byN = new Map(rows.map((r) => [r.n, r]));
   return outcomes.map((_, n) => {
     const closed = byN.get(n);

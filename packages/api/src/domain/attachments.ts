@@ -136,77 +136,10 @@ export async function createAttachment(ctx: Ctx, input: CreateAttachmentInput) {
   const at = new Date().toISOString();
   const nsKey = namespaceKey(targetKind, target);
   const wanted = JSON.stringify(input.portMappings.map((m) => ({ hostPort: m.hostPort, protocol: m.protocol, hostIP: m.hostIP ?? "" })));
+  // One statement, in a function (migration 20261206025000_create_attachment_function) so that its plan is kept.
   const write = () => ctx.db.$queryRaw<CreateRow[]>`
-    WITH found AS (
-      SELECT h.id AS "hostId", h.name AS "hostName", h."revokedAt" IS NOT NULL AS "hostRevoked",
-             n.id AS "networkId", n.name AS "networkName", n."latestRevision",
-             a.id AS "existingId", a.state::text AS "existingState", a.generation AS "existingGeneration"
-      FROM (SELECT 1) AS one
-      LEFT JOIN "Host" h ON h.id = ${input.hostId}::text
-      LEFT JOIN "Network" n ON n.id = ${input.networkId}::text
-      LEFT JOIN "Attachment" a ON a."hostId" = h.id AND a."networkName" = n.name AND a."containerId" = ${containerId}::text AND a."ifName" = ${input.ifName}::text
-    ), interface_holder AS (
-      -- Another attachment (any network) holding this interface name in this namespace.
-      SELECT a.id, a."containerId", a."ifName", a."networkName", a.state::text AS state
-      FROM "Attachment" a, found
-      WHERE a."hostId" = ${input.hostId}::text AND a."ifName" = ${input.ifName}::text AND a.state <> 'detached'
-        AND (CASE WHEN a."targetKind" = 'pid' THEN 'pid:' || a.target ELSE a.target END) = ${nsKey}::text
-        AND a.id IS DISTINCT FROM found."existingId"
-      LIMIT 1
-    ), port_holder AS (
-      -- A mapping of another attachment on this host for the same port and protocol, where either
-      -- host IP is a wildcard (none, 0.0.0.0 or ::) or both are the same address.
-      SELECT a.id, a."containerId", a."ifName", a."networkName", a.state::text AS state, w."hostPort", w.protocol, w."hostIP"
-      FROM "Attachment" a
-      CROSS JOIN LATERAL jsonb_array_elements(COALESCE(a."capabilityArgs"->'portMappings', '[]'::jsonb)) AS m
-      JOIN jsonb_to_recordset(${wanted}::jsonb) AS w("hostPort" int, protocol text, "hostIP" text)
-        ON (m->>'hostPort')::int = w."hostPort" AND COALESCE(m->>'protocol', 'tcp') = w.protocol
-       AND CASE WHEN COALESCE(m->>'hostIP', '') IN ('', '0.0.0.0', '::') OR w."hostIP" IN ('', '0.0.0.0', '::') THEN true
-                ELSE (m->>'hostIP')::inet = w."hostIP"::inet END
-      WHERE a."hostId" = ${input.hostId}::text AND a.state <> 'detached'
-      LIMIT 1
-    ), allowed AS (
-      SELECT * FROM found
-      WHERE "hostId" IS NOT NULL AND NOT "hostRevoked" AND "latestRevision" IS NOT NULL AND ("existingId" IS NULL OR "existingState" = 'detached')
-        AND NOT EXISTS (SELECT 1 FROM interface_holder) AND NOT EXISTS (SELECT 1 FROM port_holder)
-    ), inserted AS (
-      INSERT INTO "Attachment" ("hostId", "networkId", "networkName", "networkRevision", "containerId", "ifName", "targetKind", target, "capabilityArgs", "createdById", "createdByName", "createdAt", "updatedAt")
-      SELECT "hostId", "networkId", "networkName", "latestRevision", ${containerId}::text, ${input.ifName}::text, ${targetKind}::text::"AttachmentTarget", ${target}::text,
-             ${JSON.stringify(capabilityArgs)}::jsonb, ${user.id}::text, ${user.username}::text,
-             ${at}::timestamptz AT TIME ZONE 'UTC', ${at}::timestamptz AT TIME ZONE 'UTC'
-      FROM allowed WHERE "existingId" IS NULL
-      -- A concurrent create of the same attachment won: nothing is written, reported as already attached.
-      ON CONFLICT ("hostId", "networkName", "containerId", "ifName") DO NOTHING
-      RETURNING *
-    ), reattached AS (
-      UPDATE "Attachment" a SET
-        "networkId" = allowed."networkId", "networkRevision" = allowed."latestRevision", "targetKind" = ${targetKind}::text::"AttachmentTarget", target = ${target}::text,
-        "capabilityArgs" = ${JSON.stringify(capabilityArgs)}::jsonb, present = true, state = 'pending', "lastError" = '', generation = a.generation + 1,
-        "createdById" = ${user.id}::text, "createdByName" = ${user.username}::text, "updatedAt" = ${at}::timestamptz AT TIME ZONE 'UTC'
-      FROM allowed
-      -- Fenced: a concurrent re-attach of the same attachment moved it on first.
-      WHERE a.id = allowed."existingId" AND a.state = 'detached' AND a.generation = allowed."existingGeneration"
-      RETURNING a.*
-    ), saved AS (
-      SELECT * FROM inserted UNION ALL SELECT * FROM reattached
-    ), operation AS (
-      INSERT INTO "Operation" ("hostId", "attachmentId", kind, generation, "requestedById", "requestedByName", "notBefore", "createdAt")
-      SELECT "hostId", id, 'attach', generation, ${user.id}::text, ${user.username}::text, ${at}::timestamptz AT TIME ZONE 'UTC', ${at}::timestamptz AT TIME ZONE 'UTC'
-      FROM saved
-      RETURNING *
-    ), audit AS (
-      INSERT INTO "AuditEvent" ("at", "actorId", "actorName", action, "targetType", "targetId", "targetName", after, "requestId", "sourceIp", outcome)
-      SELECT ${at}::timestamptz AT TIME ZONE 'UTC', ${user.id}::text, ${user.username}::text, 'attachments.create', 'attachment', saved.id,
-             saved."containerId" || '/' || saved."ifName" || ' on ' || allowed."networkName",
-             jsonb_build_object('host', allowed."hostName", 'network', allowed."networkName", 'revision', allowed."latestRevision", 'containerId', saved."containerId",
-                                'ifName', saved."ifName", 'target', jsonb_build_object('kind', saved."targetKind", 'target', saved.target), 'capabilityArgs', saved."capabilityArgs"),
-             ${ctx.meta.requestId}::text, ${ctx.meta.sourceIp}::text, 'success'
-      FROM saved, allowed
-    )
-    SELECT found."hostName", found."hostRevoked", found."networkName", found."latestRevision", found."existingState",
-           (SELECT to_jsonb(saved) FROM saved) AS attachment, (SELECT to_jsonb(operation) FROM operation) AS operation,
-           (SELECT to_jsonb(interface_holder) FROM interface_holder) AS "interfaceHolder", (SELECT to_jsonb(port_holder) FROM port_holder) AS "portHolder"
-    FROM found`;
+    SELECT * FROM switchyard_create_attachment(${input.hostId}, ${input.networkId}, ${containerId}, ${input.ifName}, ${nsKey}, ${wanted}::jsonb,
+      ${targetKind}, ${target}, ${JSON.stringify(capabilityArgs)}::jsonb, ${user.id}, ${user.username}, ${at}, ${ctx.meta.requestId}, ${ctx.meta.sourceIp})`;
   let row: CreateRow | undefined;
   try {
     if (input.portMappings.length === 0) {
