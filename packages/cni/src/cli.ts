@@ -40,7 +40,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       if (wantsJson) {
         // commander's help-as-error carried this placeholder as its message.
         const msg = parsed.message ?? "(outputHelp)";
-        createOutput(true, io.stdout, io.stderr).json({ ok: false, verb: argv[0] ?? "", error: { code: 4, msg } });
+        createOutput(true, io).json({ ok: false, verb: argv[0] ?? "", error: { code: 4, msg } });
       } else {
         const width = helpWidth(process.stderr);
         const help = parsed.helpOf ? formatVerbHelp(parsed.helpOf, width) : formatProgramHelp(width);
@@ -51,7 +51,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     case "run": {
       const { runVerb } = await import("./cli/verbs");
       const { kind: _kind, ...call } = parsed;
-      return runVerb(call, io, createOutput(wantsJson, io.stdout, io.stderr));
+      return runVerb(call, io, createOutput(wantsJson, io));
     }
   }
 }

@@ -1,13 +1,12 @@
 /** cnitool's environment and container id, read for a verb that runs (loaded with the runtime, not at start). */
-import { createHash } from "node:crypto";
 import { resolve as resolvePath } from "node:path";
+import { sha512Hex } from "./sha512";
 import { DEFAULT_CNI_PATH } from "./spec";
 import { UsageError } from "./usage-error";
 
 /** cnitool's container id: "cnitool-" + the first 10 bytes of sha512(absolute netns path), in hex. */
 export function containerIdForNetns(netnsPath: string): string {
-  const digest = createHash("sha512").update(resolvePath(netnsPath)).digest("hex");
-  return `cnitool-${digest.slice(0, 20)}`;
+  return `cnitool-${sha512Hex(resolvePath(netnsPath)).slice(0, 20)}`;
 }
 
 /** CNI_ARGS as cnitool parses it: `K=V;K2=V2`, every pair exactly one `=` with both sides non-empty. */

@@ -9,12 +9,19 @@ export interface CliOutput {
   print(s: string): void;
   /** A value as indented JSON on stdout. */
   json(value: unknown): void;
+  /** Text on stderr. */
+  warn(s: string): void;
+}
+
+export interface Streams {
+  stdout: { write(s: string): unknown };
   stderr: { write(s: string): unknown };
 }
 
-export function createOutput(wantsJson: boolean, stdout: { write(s: string): unknown }, stderr: { write(s: string): unknown }): CliOutput {
-  const print = (s: string) => void stdout.write(s.endsWith("\n") ? s : `${s}\n`);
-  return { wantsJson, print, json: (value) => print(JSON.stringify(value, null, 2)), stderr };
+/** `io`'s streams are read at each write: process.stdout and process.stderr are made on first use. */
+export function createOutput(wantsJson: boolean, io: Streams): CliOutput {
+  const print = (s: string) => void io.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
+  return { wantsJson, print, json: (value) => print(JSON.stringify(value, null, 2)), warn: (s) => void io.stderr.write(s) };
 }
 
 /** Prints a verb's failure; returns its exit code (2 for a usage error, else 1). */
@@ -36,9 +43,9 @@ export function reportError(out: CliOutput, verb: string, err: unknown, context:
       },
     });
   } else {
-    out.stderr.write(`switchyard-cni ${verb}: ${cniErr.message} (CNI error ${cniErr.code})\n`);
-    for (const sub of cniErr.errors ?? []) out.stderr.write(`  - ${sub.message} (CNI error ${sub.code})\n`);
-    if (cniErr.stderr?.trim()) out.stderr.write(`plugin stderr:\n${cniErr.stderr.trimEnd()}\n`);
+    out.warn(`switchyard-cni ${verb}: ${cniErr.message} (CNI error ${cniErr.code})\n`);
+    for (const sub of cniErr.errors ?? []) out.warn(`  - ${sub.message} (CNI error ${sub.code})\n`);
+    if (cniErr.stderr?.trim()) out.warn(`plugin stderr:\n${cniErr.stderr.trimEnd()}\n`);
   }
   return usage ? EXIT.usage : EXIT.failed;
 }
