@@ -61,12 +61,12 @@ if (process.argv[2] === ${JSON.stringify(HELPER_ARG)} && process.send) {
     splitting: false,
     banner: {
       js: commonjs
-        ? // import.meta.url (spawner.ts locates the bundle with it) of a CommonJS file.
-          `const __importMetaUrl = require("node:url").pathToFileURL(__filename).href;`
+        ? // import.meta.url (spawner.ts locates the bundle with it) of a CommonJS file, worked out on use.
+          `const __importMeta = { get url() { return require("node:url").pathToFileURL(__filename).href; } };`
         : // CommonJS dependencies call require() for Node's built-ins; an ES module has none of its own.
           `import { createRequire as __createRequire } from "node:module";\nconst require = __createRequire(import.meta.url);`,
     },
-    define: { SWITCHYARD_BUNDLED_HELPER_ARG: JSON.stringify(HELPER_ARG), ...(commonjs ? { "import.meta.url": "__importMetaUrl" } : {}) },
+    define: { SWITCHYARD_BUNDLED_HELPER_ARG: JSON.stringify(HELPER_ARG), ...(commonjs ? { "import.meta": "__importMeta" } : {}) },
     legalComments: "none",
     sourcemap: false,
     // Smaller source parses faster at every start; names stay readable in stack traces.

@@ -7,7 +7,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -89,5 +89,32 @@ describe("switchyard-cni at start: help and usage errors, from the built bundle"
     expect(r.zod).toBe(true);
     expect(r.requires).toContain("node:child_process");
     expect(r.requires).not.toContain("node:crypto");
+  });
+});
+
+describe("switchyard-cni's code cache", () => {
+  const bundle = resolve(BIN, "../../dist/switchyard-cni.cjs");
+
+  it("the build's cache fits this node: V8 accepts it for the bundle, as bin/switchyard-cni loads it", () => {
+    const check = `const { Script } = require("node:vm"); const { wrap } = require("node:module"); const fs = require("node:fs");
+      const s = new Script(wrap(fs.readFileSync(${JSON.stringify(bundle)}, "utf8")), { filename: ${JSON.stringify(bundle)}, cachedData: fs.readFileSync(${JSON.stringify(`${bundle}.cache`)}) });
+      process.stdout.write(String(s.cachedDataRejected));`;
+    const r = spawnSync(process.execPath, ["-e", check], { encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+    expect(r.stdout, r.stderr).toBe("false");
+  });
+
+  it("a missing or foreign cache only costs the compile: the output is the same", () => {
+    for (const cache of [undefined, Buffer.from("not a V8 code cache"), readFileSync(`${bundle}.cache`).subarray(0, 1000)]) {
+      const root = mkdtempSync(join(tmpdir(), "sy-cli-cache-"));
+      mkdirSync(join(root, "bin"));
+      mkdirSync(join(root, "dist"));
+      for (const f of ["switchyard-cni", "package.json"]) copyFileSync(join(BIN, "..", f), join(root, "bin", f));
+      copyFileSync(bundle, join(root, "dist/switchyard-cni.cjs"));
+      if (cache) writeFileSync(join(root, "dist/switchyard-cni.cjs.cache"), cache);
+      const r = spawnSync(process.execPath, [join(root, "bin/switchyard-cni"), "add", "--help"], { encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toBe(fixture("add-help.stdout.txt"));
+      expect(r.stderr).toBe("");
+    }
   });
 });
