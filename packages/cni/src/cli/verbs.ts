@@ -3,6 +3,7 @@
  * so `--help` and a wrong invocation never load the runtime, the config validation or node:crypto.
  */
 import { resolve as resolvePath } from "node:path";
+import { type ProcessRun, type Spawner, inProcessSpawner } from "../exec/spawner";
 import { describeFsError } from "../files";
 import { type NetworkConfigList, loadConfDir } from "../load";
 import { type CniRuntime, type CniRuntimeOptions, type RuntimeConf, createCniRuntime } from "../runtime";
@@ -46,6 +47,7 @@ export async function runVerb(call: VerbCall, io: VerbIo, out: CliOutput): Promi
       pluginDirs: parseCniPath(io.env.CNI_PATH),
       cacheDir: opts.cacheDir,
       ...(opts.timeout ? { timeoutMs: opts.timeout } : {}),
+      ...(verb === "version" ? { spawner: rememberingVersionAnswers(inProcessSpawner) } : {}),
     });
     return { net, rt, runtime };
   };
@@ -109,6 +111,28 @@ export async function runVerb(call: VerbCall, io: VerbIo, out: CliOutput): Promi
   } catch (err) {
     return reportError(out, verb, err, context);
   }
+}
+
+/**
+ * A plugin's answer to VERSION does not change within one run: `version` asks each plugin type
+ * (getVersionInfo), then validateNetworkList asks the network's plugins again, with the same
+ * binary, environment and stdin. The repeat gets the first answer: a bridge + host-local network
+ * runs two plugins, not three. Only a successful answer is kept, so a retry still runs.
+ */
+function rememberingVersionAnswers(spawner: Spawner): Spawner {
+  const answers = new Map<string, ProcessRun>();
+  return {
+    async run(spec, hooks) {
+      if (spec.env.CNI_COMMAND !== "VERSION") return spawner.run(spec, hooks);
+      const key = JSON.stringify([spec.file, spec.env, spec.stdin]);
+      const known = answers.get(key);
+      if (known) return known;
+      const run = await spawner.run(spec, hooks);
+      if (run.exitCode === 0 && !run.spawnError) answers.set(key, run);
+      return run;
+    },
+    close: () => spawner.close(),
+  };
 }
 
 function uniquePluginTypes(net: NetworkConfigList): string[] {
