@@ -1,9 +1,10 @@
 /**
- * switchyard-cni as a command (the built bundle, as an operator runs it) against the same work
- * without it, interleaved in one run. See bench/README.md.
+ * switchyard-cni as a command (bin/switchyard-cni and its built bundle, as an operator runs it)
+ * against the same work without it, interleaved in one run. See bench/README.md.
  *
- *   start: `switchyard-cni version <net>` (wall, spawn → exit) vs `node -e 0`; target ≤ 80 ms.
- *          Also the TypeScript-at-start path it replaced (tsx), for a few runs.
+ *   start: `switchyard-cni version <net>` and `--help` (wall, spawn → exit) vs `node -e 0`;
+ *          target ≤ 80 ms on the issue's machine (printed translated to this one, and as the
+ *          excess over a bare node start). Also the TypeScript-at-start path it replaced (tsx).
  *   cycle: `switchyard-cni add` + `del` vs the bridge plugin's ADD + DEL run directly (same
  *          plugins and config, a fresh namespace for each cycle made outside the clock); target ≤ 3×.
  *
@@ -33,9 +34,16 @@ const CYCLES = clamp(Number(flags.cycles), 1, 200);
 const TSX_STARTS = clamp(Number(flags["tsx-starts"]), 0, 20);
 const DEADLINE = Date.now() + 5 * 60_000; // the whole run is bounded
 const TARGET_START_MS = 80;
+/**
+ * Issue 10's machine ran the bridge plugin's ADD+DEL ~3.5× faster than this VM (its targets were
+ * set there): "≤ 80 ms" there is about 3.5 × 80 ms here, if the whole start scales alike. It need
+ * not: `node -e 0` alone takes ~79 ms on this VM, so the excess over it is printed too.
+ */
+const ISSUE_MACHINE_SPEEDUP = 3.5;
 const TARGET_CYCLE_RATIO = 3;
 const REPO = resolve(fileURLToPath(new URL("..", import.meta.url)));
-const CLI = join(REPO, "packages/cni/dist/switchyard-cni.mjs");
+const CLI = join(REPO, "packages/cni/bin/switchyard-cni");
+const CLI_BUNDLE = join(REPO, "packages/cni/dist/switchyard-cni.cjs");
 const CLI_SOURCE = join(REPO, "packages/cni/src/cli.ts");
 const PLUGIN_DIRS = ["/opt/cni/bin", "/usr/lib/cni"];
 const CNI_PATH = PLUGIN_DIRS.join(":");
@@ -91,7 +99,7 @@ function network(tag: string, octet: number, dataDir: string) {
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error("run as root: the benchmark creates network namespaces");
   if (!BRIDGE) throw new Error(`no bridge plugin in ${CNI_PATH}`);
-  if (!existsSync(CLI)) throw new Error(`${CLI} is not built: run \`npx turbo run build --filter=@switchyard/cni\` first`);
+  if (!existsSync(CLI_BUNDLE)) throw new Error(`${CLI_BUNDLE} is not built: run \`npx turbo run build --filter=@switchyard/cni\` first`);
 
   const root = await mkdtemp(join(tmpdir(), "sytest-clib-"));
   const confDir = join(root, "net.d");
@@ -128,11 +136,13 @@ async function main(): Promise<void> {
     // ---- start: the command's own cost, against a bare node start -----------------------------
     const bare: number[] = [];
     const version: number[] = [];
+    const help: number[] = [];
     await must("switchyard-cni version", cli("version", viaCli.name)); // warm the page cache
     for (let i = 0; i < STARTS && running(); i++) {
-      const pair = i % 2 === 0 ? ["bare", "cli"] : ["cli", "bare"];
-      for (const side of pair) {
+      const sides = ["bare", "version", "help"];
+      for (const side of i % 2 === 0 ? sides : sides.reverse()) {
         if (side === "bare") bare.push((await must("node -e 0", timed(process.execPath, ["-e", "0"], { env }))).ms);
+        else if (side === "help") help.push((await must("switchyard-cni --help", cli("--help"))).ms);
         else version.push((await must("switchyard-cni version", cli("version", viaCli.name))).ms);
       }
     }
@@ -181,10 +191,15 @@ async function main(): Promise<void> {
     }
 
     const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
-    console.log(`\nstart (spawn → exit, wall; ${STARTS} interleaved runs each)`);
+    const translated = TARGET_START_MS * ISSUE_MACHINE_SPEEDUP;
+    const above = (xs: number[]) => `median ${(median(xs) - median(bare)).toFixed(1).padStart(8)} ms, ${(median(xs) / median(bare)).toFixed(2)}× node -e 0`;
+    console.log(`\nstart (spawn → exit, wall; ${bare.length} interleaved runs each)`);
     console.log(`  ${row("node -e 0 (baseline)", bare, 40)}`);
-    console.log(`  ${row("switchyard-cni version <net>", version, 40)}   target ≤ ${TARGET_START_MS} ms: ${verdict(median(version) <= TARGET_START_MS)}`);
-    console.log(`  ${"  of it above a bare node start".padEnd(40)} median ${(median(version) - median(bare)).toFixed(1).padStart(8)} ms`);
+    console.log(`  ${row("switchyard-cni --help (loads no runtime)", help, 40)}`);
+    console.log(`  ${"  above a bare node start".padEnd(40)} ${above(help)}`);
+    console.log(`  ${row("switchyard-cni version <net>", version, 40)}   target ≤ ${TARGET_START_MS} ms: ${verdict(median(version) <= TARGET_START_MS)} here;`);
+    console.log(`  ${"".padEnd(40)} ≤ ${translated} ms translated (issue's machine ${ISSUE_MACHINE_SPEEDUP}× faster): ${verdict(median(version) <= translated)}`);
+    console.log(`  ${"  above a bare node start".padEnd(40)} ${above(version)} (2 plugin VERSION runs included)`);
     if (tsx.length > 0) console.log(`  ${row("the same through tsx (before the bundle)", tsx, 40)}   ${(median(tsx) / median(version)).toFixed(1)}× the bundle`);
 
     console.log(`\nADD+DEL cycle (a fresh namespace each, made outside the clock; ${cycleCli.length} interleaved cycles each)`);

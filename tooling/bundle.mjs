@@ -1,8 +1,13 @@
-// Builds one deployable (the agent, switchyard-cni) into ONE self-contained ES module for Node 20:
-// no TypeScript compiled at start, no node_modules beside it, so a host can download the file and
-// run it with `node`. The bundle also carries the CNI spawn helper (packages/cni/src/exec/
+// Builds one deployable (the agent, switchyard-cni) into ONE self-contained JavaScript file for
+// Node 20: no TypeScript compiled at start, no node_modules beside it, so a host can download the
+// file and run it with `node`. The bundle also carries the CNI spawn helper (packages/cni/src/exec/
 // spawner-child.mjs): run with HELPER_ARG as its first argument it is that helper, and nothing of
 // the program is evaluated (the program is imported lazily below), so the helper stays small.
+//
+// The agent is an ES module. switchyard-cni, a command started for each operation, is CommonJS
+// (`commonjs: true`, a .cjs file): Node 20 loads it without starting its ES module loader, which
+// costs a short-lived process more than the loading itself (bench/README.md). Its `await import()`s
+// stay lazy: esbuild turns each into the module's init function, run on first use.
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
@@ -24,12 +29,13 @@ const FORBIDDEN_INPUTS = [/node_modules\/@prisma\//, /node_modules\/next\//, /pa
  * @param {string} options.entry its entry module, relative to packageDir; it exports `main`
  * @param {string} options.outfile relative to packageDir
  * @param {string} options.run statement(s) that call `main` (in scope) and set the exit status
+ * @param {boolean} [options.commonjs] a CommonJS file (outfile ends in .cjs) instead of an ES module
  */
-export async function bundleProgram({ packageDir, entry, outfile, run }) {
+export async function bundleProgram({ packageDir, entry, outfile, run, commonjs = false }) {
   const outPath = resolve(packageDir, outfile);
   const entryPath = resolve(packageDir, entry);
   // The real entry is this wrapper: it picks helper or program before either is evaluated.
-  const wrapper = `
+  const body = `
 if (process.argv[2] === ${JSON.stringify(HELPER_ARG)} && process.send) {
   await import(${JSON.stringify(SPAWNER_CHILD)});
 } else {
@@ -42,18 +48,25 @@ if (process.argv[2] === ${JSON.stringify(HELPER_ARG)} && process.send) {
   ${run}
 }
 `;
+  // CommonJS has no top-level await.
+  const wrapper = commonjs ? `(async () => {${body}})();` : body;
   const result = await build({
     stdin: { contents: wrapper, resolveDir: packageDir, sourcefile: "bundle-entry.mjs", loader: "js" },
     outfile: outPath,
     bundle: true,
     platform: "node",
-    format: "esm",
+    format: commonjs ? "cjs" : "esm",
     target: "node20",
     // One file: dynamic imports stay inside it (evaluated on demand).
     splitting: false,
-    // CommonJS dependencies call require() for Node's built-ins; an ES module has none of its own.
-    banner: { js: `import { createRequire as __createRequire } from "node:module";\nconst require = __createRequire(import.meta.url);` },
-    define: { SWITCHYARD_BUNDLED_HELPER_ARG: JSON.stringify(HELPER_ARG) },
+    banner: {
+      js: commonjs
+        ? // import.meta.url (spawner.ts locates the bundle with it) of a CommonJS file, worked out on use.
+          `const __importMeta = { get url() { return require("node:url").pathToFileURL(__filename).href; } };`
+        : // CommonJS dependencies call require() for Node's built-ins; an ES module has none of its own.
+          `import { createRequire as __createRequire } from "node:module";\nconst require = __createRequire(import.meta.url);`,
+    },
+    define: { SWITCHYARD_BUNDLED_HELPER_ARG: JSON.stringify(HELPER_ARG), ...(commonjs ? { "import.meta": "__importMeta" } : {}) },
     legalComments: "none",
     sourcemap: false,
     // Smaller source parses faster at every start; names stay readable in stack traces.

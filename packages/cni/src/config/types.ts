@@ -1,4 +1,6 @@
-import { z } from "zod";
+// zod/mini: the same schemas without the classic API and its locales, which cost every start of
+// switchyard-cni ~60 ms (bench/README.md); validate.ts only proves the type with them.
+import * as z from "zod/mini";
 
 export type IssuePath = (string | number)[];
 
@@ -16,69 +18,69 @@ export type ConfigResult =
   | { ok: false; errors: ConfigIssue[]; warnings: ConfigIssue[] };
 
 export const DnsConfig = z.looseObject({
-  nameservers: z.array(z.string()).optional(),
-  domain: z.string().optional(),
-  search: z.array(z.string()).optional(),
-  options: z.array(z.string()).optional(),
+  nameservers: z.optional(z.array(z.string())),
+  domain: z.optional(z.string()),
+  search: z.optional(z.array(z.string())),
+  options: z.optional(z.array(z.string())),
 });
 export type DnsConfig = z.infer<typeof DnsConfig>;
 
 /** `ipam` of a plugin; `{}` (no type) is how bridge and macvlan are told "no addresses". */
-export const IpamConfig = z.looseObject({ type: z.string().optional() });
+export const IpamConfig = z.looseObject({ type: z.optional(z.string()) });
 export type IpamConfig = z.infer<typeof IpamConfig>;
 
-export const Route = z.looseObject({ dst: z.string(), gw: z.string().optional() });
+export const Route = z.looseObject({ dst: z.string(), gw: z.optional(z.string()) });
 export type Route = z.infer<typeof Route>;
 
 export const HostLocalRange = z.looseObject({
   subnet: z.string(),
-  rangeStart: z.string().optional(),
-  rangeEnd: z.string().optional(),
-  gateway: z.string().optional(),
+  rangeStart: z.optional(z.string()),
+  rangeEnd: z.optional(z.string()),
+  gateway: z.optional(z.string()),
 });
 export type HostLocalRange = z.infer<typeof HostLocalRange>;
 
 export const HostLocalIpam = z.looseObject({
   type: z.literal("host-local"),
-  ranges: z.array(z.array(HostLocalRange)).optional(),
-  subnet: z.string().optional(),
-  rangeStart: z.string().optional(),
-  rangeEnd: z.string().optional(),
-  gateway: z.string().optional(),
-  routes: z.array(Route).optional(),
-  dataDir: z.string().optional(),
-  resolvConf: z.string().optional(),
+  ranges: z.optional(z.array(z.array(HostLocalRange))),
+  subnet: z.optional(z.string()),
+  rangeStart: z.optional(z.string()),
+  rangeEnd: z.optional(z.string()),
+  gateway: z.optional(z.string()),
+  routes: z.optional(z.array(Route)),
+  dataDir: z.optional(z.string()),
+  resolvConf: z.optional(z.string()),
 });
 export type HostLocalIpam = z.infer<typeof HostLocalIpam>;
 
-export const StaticAddress = z.looseObject({ address: z.string(), gateway: z.string().optional() });
+export const StaticAddress = z.looseObject({ address: z.string(), gateway: z.optional(z.string()) });
 export type StaticAddress = z.infer<typeof StaticAddress>;
 
 export const StaticIpam = z.looseObject({
   type: z.literal("static"),
-  addresses: z.array(StaticAddress).optional(),
-  routes: z.array(Route).optional(),
-  dns: DnsConfig.optional(),
+  addresses: z.optional(z.array(StaticAddress)),
+  routes: z.optional(z.array(Route)),
+  dns: z.optional(DnsConfig),
 });
 export type StaticIpam = z.infer<typeof StaticIpam>;
 
 /** One plugin configuration object; unknown keys are kept because CNI passes them to the plugin. */
 export const PluginConfig = z.looseObject({
   type: z.string(),
-  capabilities: z.record(z.string(), z.boolean()).optional(),
-  ipam: IpamConfig.optional(),
-  dns: DnsConfig.optional(),
+  capabilities: z.optional(z.record(z.string(), z.boolean())),
+  ipam: z.optional(IpamConfig),
+  dns: z.optional(DnsConfig),
 });
 export type PluginConfig = z.infer<typeof PluginConfig>;
 
 /** A network configuration list (conflist) as stored and written to /etc/cni/net.d. */
 export const Conflist = z.looseObject({
   cniVersion: z.string(),
-  cniVersions: z.array(z.string()).optional(),
+  cniVersions: z.optional(z.array(z.string())),
   name: z.string(),
-  disableCheck: z.boolean().optional(),
-  disableGC: z.boolean().optional(),
-  loadOnlyInlinedPlugins: z.boolean().optional(),
-  plugins: z.array(PluginConfig).min(1),
+  disableCheck: z.optional(z.boolean()),
+  disableGC: z.optional(z.boolean()),
+  loadOnlyInlinedPlugins: z.optional(z.boolean()),
+  plugins: z.array(PluginConfig).check(z.minLength(1)),
 });
 export type Conflist = z.infer<typeof Conflist>;

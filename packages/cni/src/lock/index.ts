@@ -1,7 +1,6 @@
-import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, unlinkSync } from "node:fs";
+import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmdirSync, statSync, symlinkSync, unlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import lockfile from "proper-lockfile";
 import { CNI_ERROR_CODES, CniError } from "../errors";
 
 // The lock files are tiny and local (under /var/lib/cni): their syscalls are made synchronously,
@@ -55,6 +54,33 @@ function ownerAlive(owner: string): boolean {
   return startTimeOf(Number(pid)) === start;
 }
 
+/** How old a reap lock must be before another process takes it over (its holder died holding it). */
+const REAP_STALE_MS = 10_000;
+
+/**
+ * A lock across processes for the microseconds of a reap: a directory (mkdir is atomic), taken
+ * over once older than REAP_STALE_MS; undefined when another process holds it. proper-lockfile's
+ * scheme, without loading it (and graceful-fs, which patches fs) at every start of the CLI.
+ */
+function tryLockDir(path: string): (() => void) | undefined {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      mkdirSync(path);
+      return () => rmdirSync(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    const held = statSync(path, { throwIfNoEntry: false });
+    if (held && Date.now() - held.mtimeMs < REAP_STALE_MS) return undefined;
+    try {
+      rmdirSync(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+  }
+  return undefined;
+}
+
 export interface CacheDirLockOptions {
   /** How long an operation waits for a GC, a GC for operations, or an attachment for its holder; default 5 minutes. */
   waitTimeoutMs?: number;
@@ -83,7 +109,7 @@ const UNWRITTEN_GRACE_MS = 2_000;
  * Locks on a cache directory, across processes, with no native code. Each lock is a file
  * that names its owner's `<pid>.<start time>` (a symlink to it, made in one call), so a lock whose owner died
  * (pid gone or reused) is recognised at once and removed — under a short `reap` lock
- * (proper-lockfile), so that two waiters never both remove it, the second a fresh owner's.
+ * (tryLockDir), so that two waiters never both remove it, the second a fresh owner's.
  *
  * - `<cacheDir>/locks/gc`: held by a GC of the directory;
  * - `<cacheDir>/locks/readers/<pid>.<start>`: exists while that process has ADD/CHECK/DEL in flight
@@ -183,13 +209,8 @@ export function createCacheDirLock(cacheDir: string, options: CacheDirLockOption
   /** Removes `file` if it still belongs to the dead `owner`; true when it is gone. */
   function reapIfDead(file: string, owner: string): boolean {
     if (ownerAlive(owner)) return false;
-    let release: () => void;
-    try {
-      release = lockfile.lockSync(reap, { realpath: false, lockfilePath: `${reap}.lock`, stale: 10_000, onCompromised: () => {} });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ELOCKED") return false;
-      throw error;
-    }
+    const release = tryLockDir(`${reap}.lock`);
+    if (!release) return false;
     try {
       const current = ownerOf(file);
       if (current === undefined) return true;
