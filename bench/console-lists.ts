@@ -75,13 +75,17 @@ async function seed(t: ApiTest, userId: string) {
     SELECT 'bn-' || i, 'bench-net-' || lpad(i::text, 5, '0'), 1, now() - (i || ' minutes')::interval, now() - (i || ' minutes')::interval
     FROM generate_series(1, ${NETWORKS}) i`);
   await t.db.$executeRawUnsafe(`
-    INSERT INTO "NetworkRevision" (id, "networkId", number, conflist, "authorId", "authorName")
-    SELECT 'br-' || i, 'bn-' || i, 1,
-      jsonb_build_object('cniVersion', '1.0.0', 'name', 'bench-net-' || lpad(i::text, 5, '0'), 'plugins', jsonb_build_array(
+    INSERT INTO "NetworkRevision" (id, "networkId", number, conflist, text, "authorId", "authorName")
+    SELECT 'br-' || i, 'bn-' || i, 1, c, jsonb_pretty(c) || chr(10), '${userId}', 'bench'
+    FROM generate_series(1, ${NETWORKS}) i
+    CROSS JOIN LATERAL (SELECT jsonb_build_object('cniVersion', '1.0.0', 'name', 'bench-net-' || lpad(i::text, 5, '0'), 'plugins', jsonb_build_array(
         jsonb_build_object('type', 'bridge', 'bridge', 'syb' || i, 'ipam', jsonb_build_object('type', 'host-local', 'ranges',
           jsonb_build_array(jsonb_build_array(jsonb_build_object('subnet', '10.' || (100 + i / 256) || '.' || (i % 256) || '.0/24'))))),
-        jsonb_build_object('type', 'portmap', 'capabilities', jsonb_build_object('portMappings', true)))),
-      '${userId}', 'bench'
+        jsonb_build_object('type', 'portmap', 'capabilities', jsonb_build_object('portMappings', true)))) AS c) AS conf`);
+  // The overlap check's index of each latest revision's subnets, as networks.create keeps it.
+  await t.db.$executeRawUnsafe(`
+    INSERT INTO "NetworkSubnet" ("networkId", cidr)
+    SELECT 'bn-' || i, ('10.' || (100 + i / 256) || '.' || (i % 256) || '.0/24')::inet
     FROM generate_series(1, ${NETWORKS}) i`);
   const states = ["ready", "ready", "ready", "ready", "ready", "ready", "pending", "applying", "failed", "detached"];
   await t.db.$executeRawUnsafe(`
