@@ -1,7 +1,7 @@
 import { Prisma, type Db } from "@switchyard/db";
 import type { AttachmentListQuery, AttachmentStateName } from "../listSchemas";
 import type { AttachmentResult, PortMapping } from "../schemas";
-import { afterCursor, containsPattern, orderBy, toPage, type Page, type SortKey } from "./paging";
+import { afterCursor, containsPattern, orderBy, type Page, queryList, type SortKey, toPage } from "./paging";
 import { toAttachmentView } from "./parsed";
 
 interface AttachmentRow {
@@ -45,34 +45,50 @@ const SORT_KEYS: Record<AttachmentListQuery["sort"], SortKey> = {
   containerId: { expr: Prisma.sql`a."containerId"`, kind: "text" },
   networkName: { expr: Prisma.sql`a."networkName"`, kind: "text" },
   hostName: { expr: Prisma.sql`h.name`, kind: "text" },
-  state: { expr: Prisma.sql`a.state::text`, kind: "text" },
+  // Lifecycle order (pending … detached), the enum's: the (state, id) index serves it.
+  state: { expr: Prisma.sql`a.state`, kind: "attachmentState" },
 };
 
+/** The indexed search text (see the list_search_trigram migration): written exactly as indexed. */
+const SEARCH_TEXT = Prisma.sql`a."containerId" || ' ' || a.target || ' ' || a."ifName" || ' ' || a."networkName"`;
+
 /**
- * One page of attachments in the given states (ready and in progress unless asked), of one host
- * or network or all. The search matches container id, interface, target, network and host name.
+ * The statement of one page of attachments in the given states (ready and in progress unless
+ * asked), of one host or network or all. The search matches container id, interface, target,
+ * network and host name: the first four through the attachments' trigram index, the host's name
+ * through the hosts whose name matches (few), looked up by host id.
  */
-export async function listAttachments(db: Db, q: AttachmentListQuery): Promise<Page<AttachmentListRow>> {
+export function attachmentPageSql(q: AttachmentListQuery): Prisma.Sql {
   const key = SORT_KEYS[q.sort];
   const id = Prisma.sql`a.id`;
-  const search = q.q ? containsPattern(q.q) : null;
   // One text parameter, whatever the number of states: the statement keeps one shape.
   const states = [...new Set(q.states)].join(",");
-  const rows = await db.$queryRaw<AttachmentRow[]>`
+  const search = q.q ? containsPattern(q.q) : null;
+  const matches = search
+    ? Prisma.sql`AND (a."containerId" ILIKE ${search}::text OR a.target ILIKE ${search}::text OR a."ifName" ILIKE ${search}::text
+                      OR a."networkName" ILIKE ${search}::text OR h.name ILIKE ${search}::text)
+                 AND ((${SEARCH_TEXT}) ILIKE ${search}::text
+                      OR a."hostId" = ANY (ARRAY(SELECT hs.id FROM "Host" hs WHERE hs.name ILIKE ${search}::text)))`
+    : Prisma.empty;
+  return Prisma.sql`
     SELECT a.id, a."hostId", h.name AS "hostName", a."networkId", a."networkName", a."networkRevision", n."latestRevision",
            a."containerId", a."ifName", a."targetKind"::text AS "targetKind", a.target, a."capabilityArgs", a.present, a.generation,
-           a.state::text AS state, a.result, a."lastError", a."createdByName", a."createdAt", a."updatedAt", ${key.expr} AS "sortValue"
+           a.state::text AS state, a.result, a."lastError", a."createdByName", a."createdAt", a."updatedAt", ${key.kind === "attachmentState" ? Prisma.sql`a.state::text` : key.expr} AS "sortValue"
     FROM "Attachment" a
     JOIN "Host" h ON h.id = a."hostId"
     LEFT JOIN "Network" n ON n.id = a."networkId"
     WHERE a.state::text = ANY (string_to_array(${states}::text, ','))
       AND (${q.hostId ?? null}::text IS NULL OR a."hostId" = ${q.hostId ?? null}::text)
       AND (${q.networkId ?? null}::text IS NULL OR a."networkId" = ${q.networkId ?? null}::text)
-      AND (${search}::text IS NULL OR a."containerId" ILIKE ${search}::text OR a.target ILIKE ${search}::text OR a."ifName" ILIKE ${search}::text
-           OR a."networkName" ILIKE ${search}::text OR h.name ILIKE ${search}::text)
+      ${matches}
       AND ${afterCursor(key, id, q.dir, q.cursor)}
     ${orderBy(key, id, q.dir)}
     LIMIT ${q.limit + 1}`;
+}
+
+/** One page of attachments (see attachmentPageSql). */
+export async function listAttachments(db: Db, q: AttachmentListQuery): Promise<Page<AttachmentListRow>> {
+  const rows = await queryList<AttachmentRow>(db, attachmentPageSql(q));
   const page = toPage(rows, q.limit, (r) => r.sortValue);
   return {
     nextCursor: page.nextCursor,
