@@ -136,6 +136,7 @@ const LIST_CALLS: [string, ListName, ListInput][] = [
   ["attachments: sorted by state", "attachments", { sort: "state", dir: "asc" }],
   ["attachments: searched", "attachments", { q: "ctr-0123" }],
   ["attachments: searched by host name", "attachments", { q: "bench-host-007" }],
+  ["attachments: searched, every row matches", "attachments", { q: "eth0" }],
   ["attachments: searched, no row matches", "attachments", { q: "no-such-ctr" }],
   ["attachments: searched, 2 characters", "attachments", { q: "7z" }],
   ["attachments: one network, all states", "attachments", { networkId: "bn-42", states: ["pending", "applying", "ready", "failed", "detaching", "detached"] }],

@@ -1,7 +1,7 @@
 import { Prisma, type Db } from "@switchyard/db";
 import type { AttachmentListQuery, AttachmentStateName } from "../listSchemas";
 import type { AttachmentResult, PortMapping } from "../schemas";
-import { afterCursor, containsPattern, orderBy, type Page, queryList, type SortKey, toPage } from "./paging";
+import { afterCursor, containsPattern, orderBy, type Page, isTrigramTerm, queryList, type SortKey, toPage } from "./paging";
 import { toAttachmentView } from "./parsed";
 
 interface AttachmentRow {
@@ -88,7 +88,7 @@ export function attachmentPageSql(q: AttachmentListQuery): Prisma.Sql {
 
 /** One page of attachments (see attachmentPageSql). */
 export async function listAttachments(db: Db, q: AttachmentListQuery): Promise<Page<AttachmentListRow>> {
-  const rows = await queryList<AttachmentRow>(db, attachmentPageSql(q));
+  const rows = await queryList<AttachmentRow>(db, attachmentPageSql(q), { trigramSearch: isTrigramTerm(q.q) });
   const page = toPage(rows, q.limit, (r) => r.sortValue);
   return {
     nextCursor: page.nextCursor,

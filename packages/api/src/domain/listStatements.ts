@@ -4,7 +4,7 @@ import { attachmentPageSql } from "./attachmentList";
 import { auditPageSql } from "./audit";
 import { hostPageSql } from "./hostList";
 import { networkPageSql } from "./networkList";
-import { queryList } from "./paging";
+import { isTrigramTerm, queryList } from "./paging";
 
 /**
  * The SQL statement each list sends for an input (defaults applied as the procedure applies
@@ -23,6 +23,7 @@ export type ListName = keyof typeof listStatements;
 export async function explainList(db: Db, list: ListName, input: Record<string, unknown> = {}, analyze = true): Promise<string> {
   const statement = (listStatements[list] as (i: Record<string, unknown>) => Prisma.Sql)(input);
   const options = analyze ? Prisma.sql`(ANALYZE, COSTS OFF)` : Prisma.sql`(COSTS OFF)`;
-  const plan = await queryList<{ "QUERY PLAN": string }>(db, Prisma.sql`EXPLAIN ${options} ${statement}`);
+  const q = [input.q, input.actor].filter((v): v is string => typeof v === "string");
+  const plan = await queryList<{ "QUERY PLAN": string }>(db, Prisma.sql`EXPLAIN ${options} ${statement}`, { trigramSearch: q.some(isTrigramTerm) });
   return plan.map((r) => r["QUERY PLAN"]).join("\n");
 }
