@@ -1,7 +1,7 @@
 import { Prisma, type Db } from "@switchyard/db";
 import type { AttachmentListQuery, AttachmentStateName } from "../listSchemas";
 import type { AttachmentResult, PortMapping } from "../schemas";
-import { afterCursor, containsPattern, orderBy, type Page, isTrigramTerm, queryList, type SortKey, toPage } from "./paging";
+import { afterCursor, containsPattern, orderBy, type Page, searchCondition, type SortKey, toPage } from "./paging";
 import { toAttachmentView } from "./parsed";
 
 interface AttachmentRow {
@@ -56,19 +56,19 @@ const SEARCH_TEXT = Prisma.sql`a."containerId" || ' ' || a.target || ' ' || a."i
  * The statement of one page of attachments in the given states (ready and in progress unless
  * asked), of one host or network or all. The search matches container id, interface, target,
  * network and host name: the first four through the attachments' trigram index, the host's name
- * through the hosts whose name matches (few), looked up by host id.
+ * by the ids of the hosts whose name matches (`matchingHostIds`, looked up first: a list the
+ * planner can see, where a subquery's would be a guess that made it read every attachment).
  */
-export function attachmentPageSql(q: AttachmentListQuery): Prisma.Sql {
+export function attachmentPageSql(q: AttachmentListQuery, matchingHostIds: string[] = []): Prisma.Sql {
   const key = SORT_KEYS[q.sort];
   const id = Prisma.sql`a.id`;
   // One text parameter, whatever the number of states: the statement keeps one shape.
   const states = [...new Set(q.states)].join(",");
   const search = q.q ? containsPattern(q.q) : null;
   const matches = search
-    ? Prisma.sql`AND (a."containerId" ILIKE ${search}::text OR a.target ILIKE ${search}::text OR a."ifName" ILIKE ${search}::text
-                      OR a."networkName" ILIKE ${search}::text OR h.name ILIKE ${search}::text)
-                 AND ((${SEARCH_TEXT}) ILIKE ${search}::text
-                      OR a."hostId" = ANY (ARRAY(SELECT hs.id FROM "Host" hs WHERE hs.name ILIKE ${search}::text)))`
+    ? Prisma.sql`AND ((${SEARCH_TEXT}) ILIKE ${search}::text OR a."hostId" = ANY (string_to_array(${matchingHostIds.join(",")}::text, ',')))
+                 AND (a."containerId" ILIKE ${search}::text OR a.target ILIKE ${search}::text OR a."ifName" ILIKE ${search}::text
+                      OR a."networkName" ILIKE ${search}::text OR h.name ILIKE ${search}::text)`
     : Prisma.empty;
   return Prisma.sql`
     SELECT a.id, a."hostId", h.name AS "hostName", a."networkId", a."networkName", a."networkRevision", n."latestRevision",
@@ -86,9 +86,18 @@ export function attachmentPageSql(q: AttachmentListQuery): Prisma.Sql {
     LIMIT ${q.limit + 1}`;
 }
 
+/** The hosts whose name holds the search term (hosts are few: their trigram index, or a scan). */
+export async function hostIdsMatching(db: Db, q: string | undefined): Promise<string[]> {
+  if (!q) return [];
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    SELECT h.id FROM "Host" h
+    WHERE ${searchCondition(containsPattern(q), Prisma.sql`h.name || ' ' || h."agentVersion"`, Prisma.sql`h.name ILIKE ${containsPattern(q)}::text`)}`;
+  return rows.map((r) => r.id);
+}
+
 /** One page of attachments (see attachmentPageSql). */
 export async function listAttachments(db: Db, q: AttachmentListQuery): Promise<Page<AttachmentListRow>> {
-  const rows = await queryList<AttachmentRow>(db, attachmentPageSql(q), { trigramSearch: isTrigramTerm(q.q) });
+  const rows = await db.$queryRaw<AttachmentRow[]>(attachmentPageSql(q, await hostIdsMatching(db, q.q)));
   const page = toPage(rows, q.limit, (r) => r.sortValue);
   return {
     nextCursor: page.nextCursor,

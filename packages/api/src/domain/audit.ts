@@ -1,6 +1,6 @@
 import { Prisma, type AuditEvent, type Db } from "@switchyard/db";
 import type { AuditListInput } from "../listSchemas";
-import { containsPattern, prefixPattern, isTrigramTerm, queryList, searchCondition } from "./paging";
+import { containsPattern, prefixPattern, searchCondition } from "./paging";
 
 /** The indexed search text (see the list_search_trigram migration): written exactly as indexed. */
 const SEARCH_TEXT = Prisma.sql`e."targetName" || ' ' || e."targetId" || ' ' || e."actorName"`;
@@ -43,7 +43,7 @@ export function auditPageSql(q: AuditListInput): Prisma.Sql {
 
 /** One page of audit events (see auditPageSql). */
 export async function listAuditEvents(db: Db, q: AuditListInput): Promise<{ items: AuditEvent[]; nextCursor: number | null }> {
-  const rows = await queryList<AuditEvent>(db, auditPageSql(q), { trigramSearch: isTrigramTerm(q.q) || isTrigramTerm(q.actor) });
+  const rows = await db.$queryRaw<AuditEvent[]>(auditPageSql(q));
   const hasMore = rows.length > q.limit;
   const items = hasMore ? rows.slice(0, q.limit) : rows;
   return { items, nextCursor: hasMore ? items[items.length - 1]!.id : null };

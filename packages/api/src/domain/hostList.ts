@@ -1,7 +1,7 @@
 import { Prisma, type Db } from "@switchyard/db";
 import type { HostListQuery } from "../listSchemas";
 import { liveness } from "./hosts";
-import { afterCursor, containsPattern, orderBy, type Page, isTrigramTerm, queryList, searchCondition, type SortKey, toPage } from "./paging";
+import { afterCursor, containsPattern, orderBy, type Page, searchCondition, type SortKey, toPage } from "./paging";
 
 interface HostRow {
   id: string;
@@ -55,7 +55,7 @@ export function hostPageSql(q: HostListQuery): Prisma.Sql {
 
 /** One page of hosts (see hostPageSql). */
 export async function listHosts(db: Db, q: HostListQuery): Promise<Page<HostListRow>> {
-  const rows = await queryList<HostRow & { sortValue: Date | string }>(db, hostPageSql(q), { trigramSearch: isTrigramTerm(q.q) });
+  const rows = await db.$queryRaw<(HostRow & { sortValue: Date | string })[]>(hostPageSql(q));
   const page = toPage(rows, q.limit, (r) => r.sortValue);
   return {
     nextCursor: page.nextCursor,

@@ -1,6 +1,6 @@
 import { Prisma, type Db } from "@switchyard/db";
 import type { NetworkListQuery } from "../listSchemas";
-import { afterCursor, containsPattern, orderBy, type Page, isTrigramTerm, queryList, searchCondition, type SortKey, toPage } from "./paging";
+import { afterCursor, containsPattern, orderBy, type Page, searchCondition, type SortKey, toPage } from "./paging";
 
 export interface NetworkListRow {
   id: string;
@@ -59,6 +59,6 @@ export function networkPageSql(q: NetworkListQuery): Prisma.Sql {
 
 /** One page of networks (see networkPageSql). */
 export async function listNetworks(db: Db, q: NetworkListQuery): Promise<Page<NetworkListRow>> {
-  const rows = await queryList<NetworkListRow>(db, networkPageSql(q), { trigramSearch: isTrigramTerm(q.q) });
+  const rows = await db.$queryRaw<NetworkListRow[]>(networkPageSql(q));
   return toPage(rows, q.limit, (r) => (q.sort === "name" ? r.name : r[q.sort]));
 }

@@ -1,4 +1,4 @@
-import { Prisma, type Db } from "@switchyard/db";
+import { Prisma } from "@switchyard/db";
 import { z } from "zod";
 import { ApiError } from "../errors";
 import { AttachmentStateName, type SortDir } from "../listSchemas";
@@ -99,27 +99,4 @@ export function toPage<R extends { id: string }>(rows: R[], limit: number, sortV
   const items = hasMore ? rows.slice(0, limit) : rows;
   const last = items[items.length - 1];
   return { items, nextCursor: hasMore && last ? encodeCursor(sortValue(last), last.id) : null };
-}
-
-/** A search term long enough for a trigram index lookup: pg_trgm needs three characters. */
-export function isTrigramTerm(q: string | undefined): boolean {
-  return [...(q ?? "")].length >= 3;
-}
-
-/**
- * Runs a list statement with the planner told what holds here. `random_page_cost` 1.1: reading an
- * index page costs about what reading the next table page does (the usual value for data in memory
- * or on SSD, against 4 for spinning disks; PGlite's data is always in memory). With a search term
- * of three or more characters, bitmap scans only: the planner prices a trigram lookup far above
- * its cost (its GIN statistics are those of the index when it was created, empty, until a VACUUM,
- * which PGlite never runs) and a substring test per row far below, and so read every row or
- * walked a whole btree rather than ask the trigram index — measured at 20,000 attachments, 30–65 ms
- * against 3–10 ms through the index. A term most rows match then costs its matches' sort.
- * SET LOCAL: for this statement's transaction only, nothing else changes.
- */
-export async function queryList<R>(db: Db, statement: Prisma.Sql, opts: { trigramSearch?: boolean } = {}): Promise<R[]> {
-  const settings = [db.$executeRaw`SET LOCAL random_page_cost = 1.1`];
-  if (opts.trigramSearch) settings.push(db.$executeRaw`SET LOCAL enable_seqscan = off`, db.$executeRaw`SET LOCAL enable_indexscan = off`);
-  const results = await db.$transaction([...settings, db.$queryRaw<R[]>(statement)]);
-  return results[results.length - 1] as R[];
 }
