@@ -9,6 +9,7 @@ import { createCaller } from "./root";
 import { agentRootRouter } from "./routers/agent";
 import { createCallerFactory } from "./trpc";
 import type { AgentIdentity } from "./context";
+export { explainList, listStatements } from "./domain/listStatements";
 
 const createAgentCaller = createCallerFactory(agentRootRouter);
 

@@ -1,6 +1,21 @@
 import fs from "node:fs";
-import { PGlite } from "@electric-sql/pglite";
+import { PGlite, type PGliteOptions } from "@electric-sql/pglite";
+import { pg_trgm } from "@electric-sql/pglite/contrib/pg_trgm";
 import type { DbTarget } from "./url";
+
+/**
+ * The extensions every PGlite here is opened with. pg_trgm: the lists' substring search uses
+ * trigram indexes (a migration creates the extension), and a data directory holding such an
+ * index can be read only by a PGlite that has the extension loaded.
+ */
+export const PGLITE_EXTENSIONS = { pg_trgm } as const;
+
+/** A new PGlite (a directory, or in memory) with the project's extensions. */
+export function newPglite(dir?: string, options: Omit<PGliteOptions, "extensions"> = {}): PGlite {
+  // Not `new PGlite(undefined, options)`: without a directory PGlite ignores its second argument.
+  const all = { ...options, extensions: PGLITE_EXTENSIONS };
+  return dir === undefined ? new PGlite(all) : new PGlite(dir, all);
+}
 
 type Entry = { pglite: PGlite; refs: number };
 
@@ -23,13 +38,13 @@ function keyOf(target: Exclude<DbTarget, { kind: "postgres" }>): string | null {
 export function leasePglite(target: Exclude<DbTarget, { kind: "postgres" }>): PgliteLease {
   const key = keyOf(target);
   if (key === null) {
-    const pglite = new PGlite();
+    const pglite = newPglite();
     return { pglite, release: once(() => closeQuietly(pglite)) };
   }
   let entry = registry.get(key);
   if (!entry) {
     if (target.kind === "pglite") fs.mkdirSync(target.dir, { recursive: true });
-    entry = { pglite: target.kind === "pglite" ? new PGlite(target.dir) : new PGlite(), refs: 0 };
+    entry = { pglite: target.kind === "pglite" ? newPglite(target.dir) : newPglite(), refs: 0 };
     registry.set(key, entry);
   }
   entry.refs++;

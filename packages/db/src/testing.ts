@@ -2,11 +2,10 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { createDb, type Db } from "./client";
 import { applyMigrations, hashMigrations, pgSession, pgliteSession, readMigrations } from "./migrate";
-import { registerMemoryPglite } from "./pglite";
+import { newPglite, registerMemoryPglite } from "./pglite";
 
 export type TestDb = {
   db: Db;
@@ -112,7 +111,7 @@ function loadSnapshot(): Promise<Blob> {
     const migrations = readMigrations();
     const file = path.join(REPO_ROOT, ".test-cache", `pglite-${hashMigrations(migrations)}.tar.gz`);
     if (!fs.existsSync(file)) {
-      const pglite = new PGlite();
+      const pglite = newPglite();
       await pglite.waitReady;
       await applyMigrations(pgliteSession(pglite), migrations);
       const dump = await pglite.dumpDataDir("gzip");
@@ -130,7 +129,7 @@ function loadSnapshot(): Promise<Blob> {
 }
 
 async function createPgliteTestDb(): Promise<TestDb> {
-  const pglite = new PGlite({ loadDataDir: await loadSnapshot() });
+  const pglite = newPglite(undefined, { loadDataDir: await loadSnapshot() });
   await pglite.waitReady;
   const id = crypto.randomUUID();
   registerMemoryPglite(id, pglite);

@@ -1,6 +1,6 @@
 import { Prisma, type Db } from "@switchyard/db";
 import type { NetworkListQuery } from "../listSchemas";
-import { afterCursor, containsPattern, orderBy, toPage, type Page, type SortKey } from "./paging";
+import { afterCursor, containsPattern, orderBy, type Page, searchCondition, type SortKey, toPage } from "./paging";
 
 export interface NetworkListRow {
   id: string;
@@ -23,15 +23,23 @@ const SORT_KEYS: Record<NetworkListQuery["sort"], SortKey> = {
 };
 
 /**
- * One page of networks with what their latest revision says. One statement: the latest revision
- * is joined on (network, latestRevision), where the list used to send one OR clause per network.
- * The search matches the name or anything in the latest conflist (a plugin type, a subnet).
+ * The statement of one page of networks with what their latest revision says. One statement: the
+ * latest revision is joined on (network, latestRevision), where the list used to send one OR
+ * clause per network. The search matches the name or anything in the latest revision's text as
+ * written (a plugin type, a subnet), through the revisions' trigram index: the index holds the
+ * name as the parsed config gives it, which every save keeps equal to the network's name.
  */
-export async function listNetworks(db: Db, q: NetworkListQuery): Promise<Page<NetworkListRow>> {
+export function networkPageSql(q: NetworkListQuery): Prisma.Sql {
   const key = SORT_KEYS[q.sort];
   const id = Prisma.sql`n.id`;
-  const search = q.q ? containsPattern(q.q) : null;
-  const rows = await db.$queryRaw<NetworkListRow[]>`
+  const matches = q.q
+    ? Prisma.sql`AND ${searchCondition(
+        containsPattern(q.q),
+        Prisma.sql`COALESCE(r.conflist ->> 'name', '') || ' ' || r.text`,
+        Prisma.sql`n.name ILIKE ${containsPattern(q.q)}::text OR r.text ILIKE ${containsPattern(q.q)}::text`,
+      )}`
+    : Prisma.empty;
+  return Prisma.sql`
     SELECT page.*,
            (SELECT count(*)::int FROM "Attachment" a WHERE a."networkId" = page.id AND a.present) AS attachments
     FROM (
@@ -41,11 +49,16 @@ export async function listNetworks(db: Db, q: NetworkListQuery): Promise<Page<Ne
              COALESCE(r."authorName", '') AS "lastAuthor"
       FROM "Network" n
       LEFT JOIN "NetworkRevision" r ON r."networkId" = n.id AND r.number = n."latestRevision"
-      WHERE (${search}::text IS NULL OR n.name ILIKE ${search}::text OR r.conflist::text ILIKE ${search}::text)
-        AND ${afterCursor(key, id, q.dir, q.cursor)}
+      WHERE ${afterCursor(key, id, q.dir, q.cursor)}
+        ${matches}
       ${orderBy(key, id, q.dir)}
       LIMIT ${q.limit + 1}
     ) page
     ${orderBy({ ...key, expr: Prisma.raw(`page."${q.sort}"`) }, Prisma.sql`page.id`, q.dir)}`;
+}
+
+/** One page of networks (see networkPageSql). */
+export async function listNetworks(db: Db, q: NetworkListQuery): Promise<Page<NetworkListRow>> {
+  const rows = await db.$queryRaw<NetworkListRow[]>(networkPageSql(q));
   return toPage(rows, q.limit, (r) => (q.sort === "name" ? r.name : r[q.sort]));
 }

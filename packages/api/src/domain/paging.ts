@@ -1,7 +1,7 @@
 import { Prisma } from "@switchyard/db";
 import { z } from "zod";
 import { ApiError } from "../errors";
-import type { SortDir } from "../listSchemas";
+import { AttachmentStateName, type SortDir } from "../listSchemas";
 
 /**
  * Keyset paging in SQL: rows ordered by (sort key, id), a page continues after the last row of
@@ -11,7 +11,7 @@ import type { SortDir } from "../listSchemas";
  */
 
 /** How a sort key is compared: its SQL type. */
-export type SortKind = "text" | "time";
+export type SortKind = "text" | "time" | "attachmentState";
 
 export interface SortKey {
   /** The SQL expression ordered on (a trusted, fixed column expression, never user text). */
@@ -40,7 +40,8 @@ export function decodeCursor(cursor: string, kind: SortKind): { value: string; i
     parsed = undefined;
   }
   const ok = CursorValue.safeParse(parsed);
-  if (!ok.success || (kind === "time" && Number.isNaN(Date.parse(ok.data[0])))) {
+  const badValue = kind === "time" ? Number.isNaN(Date.parse(ok.data?.[0] ?? "")) : kind === "attachmentState" ? !AttachmentStateName.safeParse(ok.data?.[0]).success : false;
+  if (!ok.success || badValue) {
     throw new ApiError("BAD_INPUT", `cursor "${cursor.slice(0, 40)}" is not a cursor of this list and sort: pass a nextCursor as returned, or none for the first page`, [
       { path: ["cursor"], message: "not a cursor of this list and sort", severity: "error" },
     ]);
@@ -50,7 +51,9 @@ export function decodeCursor(cursor: string, kind: SortKind): { value: string; i
 
 function literal(value: string, kind: SortKind): Prisma.Sql {
   // Time columns hold UTC without a zone (Prisma's DateTime).
-  return kind === "time" ? Prisma.sql`(${value}::timestamptz AT TIME ZONE 'UTC')` : Prisma.sql`${value}::text`;
+  if (kind === "time") return Prisma.sql`(${value}::timestamptz AT TIME ZONE 'UTC')`;
+  if (kind === "attachmentState") return Prisma.sql`${value}::text::"AttachmentState"`;
+  return Prisma.sql`${value}::text`;
 }
 
 /** `(key, id) > (cursor)` (or `<` descending); TRUE on the first page. */
@@ -69,6 +72,22 @@ export function orderBy(key: SortKey, idExpr: Prisma.Sql, dir: SortDir): Prisma.
 /** A LIKE pattern matching `text` anywhere, its wildcards taken literally. */
 export function containsPattern(text: string): string {
   return `%${text.replace(/[\\%_]/g, "\\$&")}%`;
+}
+
+/** A LIKE pattern matching what starts with `text`, its wildcards taken literally. */
+export function prefixPattern(text: string): string {
+  return `${text.replace(/[\\%_]/g, "\\$&")}%`;
+}
+
+/**
+ * A case-insensitive substring search through a trigram index (pg_trgm, GIN): `indexed` is the
+ * indexed expression exactly as the migration wrote it (the searched columns joined by a space),
+ * which finds the candidates, and `exact` says which of them match (a term that spans two columns
+ * in the joined text matches no column). A term of fewer than three characters has no trigram to
+ * look up: the planner then reads the rows in sort order and stops at the page's end.
+ */
+export function searchCondition(pattern: string, indexed: Prisma.Sql, exact: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`(${indexed}) ILIKE ${pattern}::text AND (${exact})`;
 }
 
 /**
