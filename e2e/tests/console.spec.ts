@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,6 +25,14 @@ const hostPort = 20000 + (parseInt(hex.slice(2), 16) % 20000);
 const dataDir = mkdtempSync(path.join(tmpdir(), "switchyard-e2e-console-"));
 let agent: ChildProcess | undefined;
 let hostId = "";
+/** The agent's log (JSON lines), attached to a failed test so a flake can be read afterwards. */
+const agentLog = path.join(dataDir, "agent.log");
+
+test.afterEach(async ({}, testInfo) => {
+  if (testInfo.status !== testInfo.expectedStatus && agent) {
+    await testInfo.attach("agent.log", { body: readFileSync(agentLog), contentType: "text/plain" });
+  }
+});
 
 async function mutate(request: APIRequestContext, procedure: string, input: unknown) {
   return request.post(`/api/trpc/${procedure}`, { data: { json: input }, headers: { origin: BASE_URL } });
@@ -81,8 +89,10 @@ test("a fresh host (no conf dir) passes the doctor's conf check as information; 
   const made = await mutate(page.request, "hosts.createJoinToken", { note: hostName, ttlMinutes: 10 });
   const token = ((await made.json()) as { result: { data: { json: { token: string } } } }).result.data.json.token;
   execFileSync("ip", ["netns", "add", netns]);
+  const log = openSync(agentLog, "a");
   agent = spawn(process.execPath, [path.join(root, "apps/agent/bin/switchyard-agent"), "--console-url", BASE_URL, "--join-token", token, "--hostname", hostName,
-    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", path.join(dataDir, "cache"), "--conf-dir", path.join(dataDir, "no-such-net.d"), "--netns-dir", "/run/netns"], { stdio: "ignore" });
+    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", path.join(dataDir, "cache"), "--conf-dir", path.join(dataDir, "no-such-net.d"), "--netns-dir", "/run/netns"], { stdio: ["ignore", log, log] });
+  closeSync(log);
   await expect.poll(async () => (await list<{ id: string; name: string }>(page.request, "hosts.list")).find((h) => h.name === hostName)?.id ?? "", { timeout: 30_000 }).not.toBe("");
   hostId = (await list<{ id: string; name: string }>(page.request, "hosts.list")).find((h) => h.name === hostName)!.id;
 
