@@ -14,7 +14,7 @@
 CREATE FUNCTION "switchyard_claim_operations"(p_host text, p_at text, p_until text, p_max int, p_slots int)
 RETURNS TABLE ("row" text, "operationId" text, "attempt" int, "kind" text, "generation" int, "attachmentId" text,
                "containerId" text, "ifName" text, "targetKind" text, "target" text, "capabilityArgs" jsonb,
-               "networkName" text, "networkRevision" int, "conflist" jsonb, "previousRevision" int, "previousConflist" jsonb)
+               "networkName" text, "networkRevision" int, "conflist" jsonb, "previousRevision" int, "previousConflist" jsonb, "toRevision" int)
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
 AS U&'
@@ -67,7 +67,7 @@ BEGIN
   SELECT p.row, p.id AS "operationId", p.attempt, p.kind::text AS kind, p.generation, a.id AS "attachmentId",
          a."containerId", a."ifName", a."targetKind"::text AS "targetKind", a.target, a."capabilityArgs",
          a."networkName", COALESCE(p."toRevision", a."networkRevision") AS "networkRevision", r.conflist,
-         pr.number AS "previousRevision", pr.conflist AS "previousConflist"
+         pr.number AS "previousRevision", pr.conflist AS "previousConflist", p."toRevision"
   FROM picked p
   JOIN "Attachment" a ON a.id = p."attachmentId"
   LEFT JOIN "NetworkRevision" r ON r."networkId" = a."networkId" AND r.number = COALESCE(p."toRevision", a."networkRevision")

@@ -65,8 +65,7 @@ export async function claimOperations(ctx: AgentCtx, max: number, options: { slo
   const now = new Date();
   const claimedUntil = new Date(now.getTime() + CLAIM_LEASE_MS);
   const at = now.toISOString();
-  // The statement is a function (migrations 20261206023100_agent_work_functions, then
-  // 20261206033500_claim_returns_to_revision): planned once per
+  // The statement is a function (migration 20261206023100_agent_work_functions): planned once per
   // connection, where sent as text it was planned at every call, at ten times the cost of running it.
   const rows = await ctx.db.$queryRaw<ClaimRow[]>`
     SELECT * FROM switchyard_claim_operations(${ctx.agent.hostId}, ${at}, ${claimedUntil.toISOString()}, ${max}::int, ${options.slots ?? null}::int)`;
