@@ -55,11 +55,18 @@ function useLogReader(id: string, stored: LogLine[] | undefined) {
   return { live, read: () => void read().catch(() => {}) };
 }
 
+const OPEN_JOB_REFETCH_MS = 3_000;
+
 /** Live job view: status, attempts, the agent's log as it streams, and the result when done. */
 export function OperationView({ id }: { id: string }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  const op = useQuery(trpc.attachments.operation.queryOptions({ id }));
+  // Live events move the page; while the job is open it is also re-read every few seconds, so an
+  // event that raced the page's read (or a stream that was down) cannot leave a finished job "running".
+  const op = useQuery({
+    ...trpc.attachments.operation.queryOptions({ id }),
+    refetchInterval: (query) => (query.state.data && (query.state.data.status === "queued" || query.state.data.status === "running") ? OPEN_JOB_REFETCH_MS : false),
+  });
   const logs = useLogReader(id, op.data?.logs);
   // Covers this operation, its attachment and any attachment tables.
   const refetch = () => void queryClient.invalidateQueries({ queryKey: trpc.attachments.pathKey() });
