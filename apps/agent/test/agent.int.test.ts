@@ -11,6 +11,7 @@ import { type ApiTest, serveApi, setupApiTest } from "@switchyard/api/testing";
 import { createPluginDir, isProcessAlive } from "@switchyard/cni/test-fixtures";
 import { bridgeConflist, createTestDirs, deleteBridge, getGlobalAddrs, listCacheFiles, listLinks, listNetns, randomSuffix, readLeases } from "@switchyard/cni/test-host";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { waitFor } from "./wait";
 
 const BIN = resolve(fileURLToPath(new URL("../bin/switchyard-agent", import.meta.url)));
 const isRoot = process.getuid?.() === 0;
@@ -23,15 +24,6 @@ interface RunningAgent {
   waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe.runIf(isRoot)("switchyard-agent against a console, with the real plugins", { timeout: 120_000 }, () => {
   let t: ApiTest;

@@ -11,19 +11,13 @@ import { type ApiTest, serveApi, setupApiTest } from "@switchyard/api/testing";
 import { createPluginDir } from "@switchyard/cni/test-fixtures";
 import { bridgeConflist, createTestDirs, deleteBridge, getGlobalAddrs, listLinks, randomSuffix, readLeases } from "@switchyard/cni/test-host";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitFor as waitUntil } from "./wait";
 
 const BIN = resolve(fileURLToPath(new URL("../bin/switchyard-agent", import.meta.url)));
 const isRoot = process.getuid?.() === 0;
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** These scenarios run several plugin rounds each: a longer wait than the shared default. */
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000) => waitUntil(what, fn, timeoutMs);
 
 describe.runIf(isRoot)("apply the latest revision, with a real agent and the real plugins", { timeout: 180_000 }, () => {
   let t: ApiTest;
