@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { formatProgramHelp } from "../src/cli/help";
 
 const BIN = resolve(fileURLToPath(new URL("../bin/switchyard-cni", import.meta.url)));
 const FIXTURES = fileURLToPath(new URL("./fixtures/cli-output/", import.meta.url));
@@ -117,5 +118,28 @@ describe("switchyard-cni's code cache", () => {
       expect(r.stdout).toBe(fixture("add-help.stdout.txt"));
       expect(r.stderr).toBe("");
     }
+  });
+});
+
+describe("switchyard-cni's output, written on the descriptors (src/cli/stdio.ts)", () => {
+  const hasScript = spawnSync("script", ["--version"], { encoding: "utf8" }).status === 0;
+
+  it("a reader that went away ends the output quietly: no crash, the verb's exit status", () => {
+    // `true` exits without reading: the help's write meets a closed pipe (EPIPE). process.stdout
+    // made that an unhandled 'error' event: a stack trace and exit status 1.
+    for (let i = 0; i < 3; i++) {
+      const r = spawnSync("sh", ["-c", '("$0" "$1" --help; echo "exit status $?" >&2) | true', process.execPath, BIN], { encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toBe("exit status 0\n");
+    }
+  });
+
+  it.runIf(hasScript)("on a terminal, the help is wrapped to the terminal's width, as commander did", () => {
+    // script(1) runs the command on a pseudo-terminal of 60 columns.
+    const r = spawnSync("script", ["-qec", `stty cols 60; "${process.execPath}" "${BIN}" --help`, "/dev/null"], { encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "dumb" } });
+    expect(r.status, r.stderr).toBe(0);
+    const shown = r.stdout.replace(/\r\n/g, "\n");
+    expect(shown).toBe(formatProgramHelp(60));
+    expect(shown).not.toBe(fixture("help.stdout.txt"));
   });
 });
