@@ -94,8 +94,16 @@ describe("switchyard-cni at start: help and usage errors, from the built bundle"
   });
 });
 
-describe("switchyard-cni's code cache", () => {
+describe("switchyard-cni's bundle and its code cache", () => {
   const bundle = resolve(BIN, "../../dist/switchyard-cni.cjs");
+
+  it("the bundle leaves out what no verb uses: jsonc-parser's formatter and the caches it builds at load", () => {
+    // esbuild names each bundled ES module's init function after its path.
+    const text = readFileSync(bundle, "utf8");
+    expect(text).toContain("jsonc-parser/lib/esm/impl/parser.js");
+    expect(text).not.toContain("jsonc-parser/lib/esm/impl/format.js");
+    expect(text).not.toContain("jsonc-parser/lib/esm/impl/string-intern.js");
+  });
 
   it("the build's cache fits this node: V8 accepts it for the bundle, as bin/switchyard-cni loads it", () => {
     const check = `const { Script } = require("node:vm"); const { wrap } = require("node:module"); const fs = require("node:fs");
