@@ -8,7 +8,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -91,6 +91,27 @@ describe("switchyard-cni at start: help and usage errors, from the built bundle"
     expect(r.zod).toBe(true);
     expect(r.requires).toContain("node:child_process");
     expect(r.requires).not.toContain("node:crypto");
+  });
+});
+
+describe("switchyard-cni leaves no file of its own behind", () => {
+  it("a DEL that ran its plugins leaves no reader file in the cache dir's locks (the process exits within the lock's linger)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sy-cli-readers-"));
+    mkdirSync(join(dir, "plugins"));
+    // Stand-ins for the plugins: a DEL of an attachment that is not there prints nothing and succeeds.
+    for (const type of ["bridge", "host-local"]) writeFileSync(join(dir, "plugins", type), "#!/bin/sh\ncat >/dev/null\nexit 0\n", { mode: 0o755 });
+    writeFileSync(join(dir, "10-other.conflist"), JSON.stringify({ cniVersion: "1.0.0", name: "other", plugins: [{ type: "bridge", ipam: { type: "host-local", ranges: [[{ subnet: "10.0.0.0/24" }]] } }] }));
+    const cacheDir = join(dir, "cache");
+    for (let i = 0; i < 2; i++) {
+      const r = spawnSync(process.execPath, [BIN, "del", "other", "/run/netns/sytest-cli-start-none", "--json", "--cache-dir", cacheDir], {
+        encoding: "utf8",
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", NETCONFPATH: dir, CNI_PATH: join(dir, "plugins") },
+      });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, verb: "del", network: "other" });
+      // It did register (the directory exists), and took its file with it.
+      expect(readdirSync(join(cacheDir, "locks", "readers"))).toEqual([]);
+    }
   });
 });
 
