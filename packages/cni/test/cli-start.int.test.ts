@@ -4,7 +4,9 @@
  * add and gc help since gained issue 17's --pass-env and --config-source in the same layout), and
  * they are answered without evaluating the runtime, the config validation (zod) or node:crypto /
  * node:child_process. A probe preloaded into the process records every require() the bundle makes
- * and whether zod was evaluated; a verb that runs is the probe's positive control.
+ * and whether zod was evaluated; a verb that runs is the probe's positive control. Also: output
+ * on the descriptors (a closed pipe, a terminal's width), no reader file left behind, and what the
+ * bundle leaves out.
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
