@@ -66,6 +66,7 @@ const runs = process.argv.slice(1).map((file) => new Promise((done) => {
   let out = "";
   child.stdout.on("data", (b) => (out += b));
   child.on("close", (code) => done({ out, code }));
+  child.stdin.on("error", () => {}); // a plugin may exit before reading it all (EPIPE), as the runtime allows
   child.stdin.end(stdin);
 }));
 Promise.all(runs).then((all) => { process.stdout.write(all.map((r) => r.out).join("\\n")); process.exitCode = all.find((r) => r.code !== 0)?.code ?? 0; });`;
