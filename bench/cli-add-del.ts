@@ -7,6 +7,9 @@
  *          excess over a bare node start). Also the TypeScript-at-start path it replaced (tsx).
  *   cycle: `switchyard-cni add` + `del` vs the bridge plugin's ADD + DEL run directly (same
  *          plugins and config, a fresh namespace for each cycle made outside the clock); target ≤ 3×.
+ *   floor: what any Node.js command pays for the same work, in the same run: a node process that
+ *          spawns the plugin(s) and passes their output on (NODE_FLOOR below), against `version`
+ *          (both VERSIONs at once) and against `add` + `del` (two such processes).
  *
  *   npx tsx bench/cli-add-del.ts [--starts 20] [--cycles 20] [--tsx-starts 5]
  *
@@ -48,7 +51,25 @@ const CLI_SOURCE = join(REPO, "packages/cni/src/cli.ts");
 const PLUGIN_DIRS = ["/opt/cni/bin", "/usr/lib/cni"];
 const CNI_PATH = PLUGIN_DIRS.join(":");
 const BRIDGE = PLUGIN_DIRS.map((d) => join(d, "bridge")).find((p) => existsSync(p));
+const HOST_LOCAL = PLUGIN_DIRS.map((d) => join(d, "host-local")).find((p) => existsSync(p));
 const TIMEOUT_MS = 30_000;
+
+/**
+ * The least a Node.js command can do for a verb: start, load node:child_process, spawn each plugin
+ * given in argv (at once) with FLOOR_STDIN on its stdin, print what they printed, exit with the
+ * first non-zero status. No config is read, nothing is locked or cached.
+ */
+const NODE_FLOOR = `const { spawn } = require("node:child_process");
+const { FLOOR_STDIN: stdin, ...env } = process.env;
+const runs = process.argv.slice(1).map((file) => new Promise((done) => {
+  const child = spawn(file, [], { env, stdio: ["pipe", "pipe", "inherit"] });
+  let out = "";
+  child.stdout.on("data", (b) => (out += b));
+  child.on("close", (code) => done({ out, code }));
+  child.stdin.on("error", () => {}); // a plugin may exit before reading it all (EPIPE), as the runtime allows
+  child.stdin.end(stdin);
+}));
+Promise.all(runs).then((all) => { process.stdout.write(all.map((r) => r.out).join("\\n")); process.exitCode = all.find((r) => r.code !== 0)?.code ?? 0; });`;
 
 interface Exit {
   code: number | null;
@@ -98,7 +119,7 @@ function network(tag: string, octet: number, dataDir: string) {
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error("run as root: the benchmark creates network namespaces");
-  if (!BRIDGE) throw new Error(`no bridge plugin in ${CNI_PATH}`);
+  if (!BRIDGE || !HOST_LOCAL) throw new Error(`no bridge or host-local plugin in ${CNI_PATH}`);
   if (!existsSync(CLI_BUNDLE)) throw new Error(`${CLI_BUNDLE} is not built: run \`npx turbo run build --filter=@switchyard/cni\` first`);
 
   const root = await mkdtemp(join(tmpdir(), "sytest-clib-"));
@@ -107,13 +128,14 @@ async function main(): Promise<void> {
   await mkdir(confDir, { recursive: true });
   const viaCli = network("c", 246, join(root, "ipam"));
   const direct = network("d", 247, join(root, "ipam"));
+  const floor = network("f", 248, join(root, "ipam"));
   await writeFile(join(confDir, "10-bench.conflist"), JSON.stringify(viaCli.conflist));
   const namespaces = new Set<string>();
   let cleaning: Promise<void> | undefined;
   const cleanup = () =>
     (cleaning ??= (async () => {
       for (const ns of namespaces) await timed("ip", ["netns", "del", ns]);
-      for (const br of [viaCli.bridge, direct.bridge]) await timed("ip", ["link", "del", br]);
+      for (const br of [viaCli.bridge, direct.bridge, floor.bridge]) await timed("ip", ["link", "del", br]);
       await rm(root, { recursive: true, force: true });
     })());
   let interrupted = false;
@@ -137,11 +159,16 @@ async function main(): Promise<void> {
     const bare: number[] = [];
     const version: number[] = [];
     const help: number[] = [];
+    const versionFloor: number[] = [];
+    const floorVersion = () =>
+      timed(process.execPath, ["-e", NODE_FLOOR, BRIDGE, HOST_LOCAL], { env: { ...env, CNI_COMMAND: "VERSION", FLOOR_STDIN: JSON.stringify({ cniVersion: "1.0.0" }) } });
     await must("switchyard-cni version", cli("version", viaCli.name)); // warm the page cache
+    await must("node spawning the VERSIONs", floorVersion());
     for (let i = 0; i < STARTS && running(); i++) {
-      const sides = ["bare", "version", "help"];
+      const sides = ["bare", "version", "help", "floor"];
       for (const side of i % 2 === 0 ? sides : sides.reverse()) {
         if (side === "bare") bare.push((await must("node -e 0", timed(process.execPath, ["-e", "0"], { env }))).ms);
+        else if (side === "floor") versionFloor.push((await must("node spawning the VERSIONs", floorVersion())).ms);
         else if (side === "help") help.push((await must("switchyard-cni --help", cli("--help"))).ms);
         else version.push((await must("switchyard-cni version", cli("version", viaCli.name))).ms);
       }
@@ -155,36 +182,52 @@ async function main(): Promise<void> {
     // ---- cycle: ADD + DEL through the command, against the plugin run directly -----------------
     const cycleCli: number[] = [];
     const cycleDirect: number[] = [];
+    const cycleFloor: number[] = [];
     const paired: number[] = [];
+    const pairedFloor: number[] = [];
     const pluginEnv = (command: string, containerId: string, netns: string) => ({ ...env, CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: netns, CNI_IFNAME: "eth0" });
     const directConf = { ...direct.conflist.plugins[0], name: direct.name, cniVersion: direct.conflist.cniVersion };
+    const floorConf = { ...floor.conflist.plugins[0], name: floor.name, cniVersion: floor.conflist.cniVersion };
     for (let i = 0; i < CYCLES && running(); i++) {
       const nsCli = `sytest-clib-${process.pid}-c${i}`;
       const nsDirect = `sytest-clib-${process.pid}-d${i}`;
-      for (const ns of [nsCli, nsDirect]) {
+      const nsFloor = `sytest-clib-${process.pid}-f${i}`;
+      for (const ns of [nsCli, nsDirect, nsFloor]) {
         namespaces.add(ns);
         await must(`ip netns add ${ns}`, timed("ip", ["netns", "add", ns]));
       }
       const times: Record<string, number> = {};
-      for (const side of i % 2 === 0 ? ["cli", "direct"] : ["direct", "cli"]) {
+      // Each side goes first, second and third in turn.
+      const order = ["cli", "direct", "floor"];
+      for (const side of [...order.slice(i % 3), ...order.slice(0, i % 3)]) {
         if (side === "cli") {
           const path = `/run/netns/${nsCli}`;
           const add = await must("switchyard-cni add", cli("add", viaCli.name, path, "--cache-dir", cacheDir));
           const del = await must("switchyard-cni del", cli("del", viaCli.name, path, "--cache-dir", cacheDir));
           times.cli = add.ms + del.ms;
-        } else {
+        } else if (side === "direct") {
           const path = `/run/netns/${nsDirect}`;
           const id = `bench-${i}`;
           const add = await must("bridge ADD", timed(BRIDGE, [], { env: pluginEnv("ADD", id, path), stdin: JSON.stringify(directConf) }));
           const prevResult = JSON.parse(add.stdout) as unknown;
           const del = await must("bridge DEL", timed(BRIDGE, [], { env: pluginEnv("DEL", id, path), stdin: JSON.stringify({ ...directConf, prevResult }) }));
           times.direct = add.ms + del.ms;
+        } else {
+          const path = `/run/netns/${nsFloor}`;
+          const id = `bench-floor-${i}`;
+          const viaNode = (command: string, stdin: unknown) => timed(process.execPath, ["-e", NODE_FLOOR, BRIDGE], { env: { ...pluginEnv(command, id, path), FLOOR_STDIN: JSON.stringify(stdin) } });
+          const add = await must("node spawning bridge ADD", viaNode("ADD", floorConf));
+          const prevResult = JSON.parse(add.stdout) as unknown;
+          const del = await must("node spawning bridge DEL", viaNode("DEL", { ...floorConf, prevResult }));
+          times.floor = add.ms + del.ms;
         }
       }
       cycleCli.push(times.cli!);
       cycleDirect.push(times.direct!);
+      cycleFloor.push(times.floor!);
       paired.push(times.cli! / times.direct!);
-      for (const ns of [nsCli, nsDirect]) {
+      pairedFloor.push(times.cli! / times.floor!);
+      for (const ns of [nsCli, nsDirect, nsFloor]) {
         await timed("ip", ["netns", "del", ns]);
         namespaces.delete(ns);
       }
@@ -200,19 +243,24 @@ async function main(): Promise<void> {
     console.log(`  ${row("switchyard-cni version <net>", version, 40)}   target ≤ ${TARGET_START_MS} ms: ${verdict(median(version) <= TARGET_START_MS)} here;`);
     console.log(`  ${"".padEnd(40)} ≤ ${translated} ms translated (issue's machine ${ISSUE_MACHINE_SPEEDUP}× faster): ${verdict(median(version) <= translated)}`);
     console.log(`  ${"  above a bare node start".padEnd(40)} ${above(version)} (2 plugin VERSION runs included)`);
+    console.log(`  ${row("floor: node spawning the 2 VERSIONs", versionFloor, 40)}`);
+    console.log(`  ${"  version / floor".padEnd(40)} ${(median(version) / median(versionFloor)).toFixed(2)}× (ratio of medians), +${(median(version) - median(versionFloor)).toFixed(1)} ms`);
     if (tsx.length > 0) console.log(`  ${row("the same through tsx (before the bundle)", tsx, 40)}   ${(median(tsx) / median(version)).toFixed(1)}× the bundle`);
 
     console.log(`\nADD+DEL cycle (a fresh namespace each, made outside the clock; ${cycleCli.length} interleaved cycles each)`);
     console.log(`  ${row("bridge + host-local run directly", cycleDirect, 40)}`);
+    console.log(`  ${row("floor: node spawning ADD, node spawning DEL", cycleFloor, 40)}`);
     console.log(`  ${row("switchyard-cni add + del", cycleCli, 40)}`);
     const ratio = median(cycleCli) / median(cycleDirect);
     console.log(`  ratio of medians ${ratio.toFixed(2)}, paired ratio (median of per-cycle ratios) ${median(paired).toFixed(2)} (p90 ${quantile(paired, 0.9).toFixed(2)})   target ≤ ${TARGET_CYCLE_RATIO}×: ${verdict(ratio <= TARGET_CYCLE_RATIO && median(paired) <= TARGET_CYCLE_RATIO)}`);
+    const floorRatio = median(cycleFloor) / median(cycleDirect);
+    console.log(`  the floor itself: ${floorRatio.toFixed(2)}× the plugins; the CLI over the floor: ratio of medians ${(median(cycleCli) / median(cycleFloor)).toFixed(2)}, paired ${median(pairedFloor).toFixed(2)} (+${(median(cycleCli) - median(cycleFloor)).toFixed(1)} ms per cycle)`);
     console.log(`\nafter: ${load()}`);
     if (interrupted) console.log("(interrupted: the figures above cover the runs that finished)");
   } finally {
     await cleanup();
     const left = (await timed("ip", ["netns", "list"])).stdout.split("\n").filter((l) => l.startsWith(`sytest-clib-${process.pid}-`));
-    const bridges = (await timed("ip", ["-o", "link", "show"])).stdout.split("\n").filter((l) => l.includes(viaCli.bridge) || l.includes(direct.bridge));
+    const bridges = (await timed("ip", ["-o", "link", "show"])).stdout.split("\n").filter((l) => [viaCli.bridge, direct.bridge, floor.bridge].some((b) => l.includes(b)));
     if (left.length > 0 || bridges.length > 0 || existsSync(root)) {
       console.error(`cleanup incomplete: namespaces ${left.join(", ") || "none"}, bridges ${bridges.length}, ${existsSync(root) ? root : ""}`);
       process.exitCode = 1;

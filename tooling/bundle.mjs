@@ -20,6 +20,29 @@ const SPAWNER_CHILD = resolve(ROOT, "packages/cni/src/exec/spawner-child.mjs");
 /** The argument that turns a bundle into its spawn helper; spawner.ts reads it (a build-time constant). */
 export const HELPER_ARG = "--spawner-child";
 
+/**
+ * Packages whose modules do nothing at load but define things, though their package.json does not
+ * say so ("sideEffects": false): esbuild may then leave out what the program never uses.
+ * jsonc-parser: its formatter and editor, and the string caches they build at load (~2 ms of every
+ * switchyard-cni start; bench/README.md), are never used.
+ */
+const SIDE_EFFECT_FREE = /[\\/]node_modules[\\/]jsonc-parser[\\/]/;
+
+/** @type {import("esbuild").Plugin} */
+const sideEffectFreePackages = {
+  name: "side-effect-free-packages",
+  setup(build) {
+    build.onResolve({ filter: /^(jsonc-parser|\.\.?\/.*)$/ }, async (args) => {
+      if (args.pluginData?.resolving) return undefined;
+      if (args.path !== "jsonc-parser" && !SIDE_EFFECT_FREE.test(args.importer)) return undefined;
+      const { pluginData: _none, ...rest } = args;
+      const resolved = await build.resolve(args.path, { kind: rest.kind, importer: rest.importer, resolveDir: rest.resolveDir, pluginData: { resolving: true } });
+      if (resolved.errors.length > 0 || !SIDE_EFFECT_FREE.test(resolved.path)) return undefined;
+      return { path: resolved.path, sideEffects: false };
+    });
+  },
+};
+
 /** What the bundle may never contain: the console's side (database, Next.js). */
 const FORBIDDEN_INPUTS = [/node_modules\/@prisma\//, /node_modules\/next\//, /packages\/db\//, /node_modules\/@electric-sql\//];
 
@@ -28,7 +51,7 @@ const FORBIDDEN_INPUTS = [/node_modules\/@prisma\//, /node_modules\/next\//, /pa
  * @param {string} options.packageDir the package being built (absolute)
  * @param {string} options.entry its entry module, relative to packageDir; it exports `main`
  * @param {string} options.outfile relative to packageDir
- * @param {string} options.run statement(s) that call `main` (in scope) and set the exit status
+ * @param {string} options.run statement(s) that call `main` (in scope, and the entry module as `entry`) and set the exit status
  * @param {boolean} [options.commonjs] a CommonJS file (outfile ends in .cjs) instead of an ES module
  */
 export async function bundleProgram({ packageDir, entry, outfile, run, commonjs = false }) {
@@ -44,7 +67,8 @@ if (process.argv[2] === ${JSON.stringify(HELPER_ARG)} && process.send) {
     process.stderr.write("Node.js " + process.versions.node + " is too old: this program needs Node.js 20 or newer\\n");
     process.exit(2);
   }
-  const { main } = await import(${JSON.stringify(entryPath)});
+  const entry = await import(${JSON.stringify(entryPath)});
+  const { main } = entry;
   ${run}
 }
 `;
@@ -75,6 +99,7 @@ if (process.argv[2] === ${JSON.stringify(HELPER_ARG)} && process.send) {
     // ES module builds first: some packages' "main" is a UMD build that require()s its own files.
     mainFields: ["module", "main"],
     metafile: true,
+    plugins: [sideEffectFreePackages],
     logLevel: "warning",
   });
   const inputs = Object.keys(result.metafile.inputs);

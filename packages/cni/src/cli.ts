@@ -18,11 +18,19 @@ import { createOutput } from "./cli/report";
 import { EXIT } from "./cli/spec";
 
 export { DEFAULT_CACHE_DIR, DEFAULT_CNI_PATH, DEFAULT_NETCONFPATH, EXIT } from "./cli/spec";
+export { createFdStream } from "./cli/stdio";
+
+/** Where the help goes; its width follows the terminal's when the stream says it is one. */
+interface OutStream {
+  write(s: string): unknown;
+  readonly isTTY?: boolean;
+  readonly columns?: number | undefined;
+}
 
 export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;
-  stdout: { write(s: string): unknown };
-  stderr: { write(s: string): unknown };
+  stdout: OutStream;
+  stderr: OutStream;
   /** Overridable for tests; defaults to `createCniRuntime`. */
   createRuntime?: (opts: CniRuntimeOptions) => CniRuntime;
 }
@@ -32,7 +40,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   const parsed = parseArgv(argv);
   switch (parsed.kind) {
     case "help": {
-      const width = helpWidth(process.stdout);
+      const width = helpWidth(io.stdout);
       io.stdout.write(parsed.verb ? formatVerbHelp(parsed.verb, width) : formatProgramHelp(width));
       return EXIT.ok;
     }
@@ -42,7 +50,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         const msg = parsed.message ?? "(outputHelp)";
         createOutput(true, io).json({ ok: false, verb: argv[0] ?? "", error: { code: 4, msg } });
       } else {
-        const width = helpWidth(process.stderr);
+        const width = helpWidth(io.stderr);
         const help = parsed.helpOf ? formatVerbHelp(parsed.helpOf, width) : formatProgramHelp(width);
         io.stderr.write(parsed.message === undefined ? help : `error: ${parsed.message}\n\n${help}`);
       }

@@ -4,15 +4,18 @@
  * add and gc help since gained issue 17's --pass-env and --config-source in the same layout), and
  * they are answered without evaluating the runtime, the config validation (zod) or node:crypto /
  * node:child_process. A probe preloaded into the process records every require() the bundle makes
- * and whether zod was evaluated; a verb that runs is the probe's positive control.
+ * and whether zod was evaluated; a verb that runs is the probe's positive control. Also: output
+ * on the descriptors (a closed pipe, a terminal's width), no reader file left behind, and what the
+ * bundle leaves out.
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { formatProgramHelp } from "../src/cli/help";
 
 const BIN = resolve(fileURLToPath(new URL("../bin/switchyard-cni", import.meta.url)));
 const FIXTURES = fileURLToPath(new URL("./fixtures/cli-output/", import.meta.url));
@@ -93,8 +96,37 @@ describe("switchyard-cni at start: help and usage errors, from the built bundle"
   });
 });
 
-describe("switchyard-cni's code cache", () => {
+describe("switchyard-cni leaves no file of its own behind", () => {
+  it("a DEL that ran its plugins leaves no reader file in the cache dir's locks (the process exits within the lock's linger)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sy-cli-readers-"));
+    mkdirSync(join(dir, "plugins"));
+    // Stand-ins for the plugins: a DEL of an attachment that is not there prints nothing and succeeds.
+    for (const type of ["bridge", "host-local"]) writeFileSync(join(dir, "plugins", type), "#!/bin/sh\ncat >/dev/null\nexit 0\n", { mode: 0o755 });
+    writeFileSync(join(dir, "10-other.conflist"), JSON.stringify({ cniVersion: "1.0.0", name: "other", plugins: [{ type: "bridge", ipam: { type: "host-local", ranges: [[{ subnet: "10.0.0.0/24" }]] } }] }));
+    const cacheDir = join(dir, "cache");
+    for (let i = 0; i < 2; i++) {
+      const r = spawnSync(process.execPath, [BIN, "del", "other", "/run/netns/sytest-cli-start-none", "--json", "--cache-dir", cacheDir], {
+        encoding: "utf8",
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", NETCONFPATH: dir, CNI_PATH: join(dir, "plugins") },
+      });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, verb: "del", network: "other" });
+      // It did register (the directory exists), and took its file with it.
+      expect(readdirSync(join(cacheDir, "locks", "readers"))).toEqual([]);
+    }
+  });
+});
+
+describe("switchyard-cni's bundle and its code cache", () => {
   const bundle = resolve(BIN, "../../dist/switchyard-cni.cjs");
+
+  it("the bundle leaves out what no verb uses: jsonc-parser's formatter and the caches it builds at load", () => {
+    // esbuild names each bundled ES module's init function after its path.
+    const text = readFileSync(bundle, "utf8");
+    expect(text).toContain("jsonc-parser/lib/esm/impl/parser.js");
+    expect(text).not.toContain("jsonc-parser/lib/esm/impl/format.js");
+    expect(text).not.toContain("jsonc-parser/lib/esm/impl/string-intern.js");
+  });
 
   it("the build's cache fits this node: V8 accepts it for the bundle, as bin/switchyard-cni loads it", () => {
     const check = `const { Script } = require("node:vm"); const { wrap } = require("node:module"); const fs = require("node:fs");
@@ -117,5 +149,28 @@ describe("switchyard-cni's code cache", () => {
       expect(r.stdout).toBe(fixture("add-help.stdout.txt"));
       expect(r.stderr).toBe("");
     }
+  });
+});
+
+describe("switchyard-cni's output, written on the descriptors (src/cli/stdio.ts)", () => {
+  const hasScript = spawnSync("script", ["--version"], { encoding: "utf8" }).status === 0;
+
+  it("a reader that went away ends the output quietly: no crash, the verb's exit status", () => {
+    // `true` exits without reading: the help's write meets a closed pipe (EPIPE). process.stdout
+    // made that an unhandled 'error' event: a stack trace and exit status 1.
+    for (let i = 0; i < 3; i++) {
+      const r = spawnSync("sh", ["-c", '("$0" "$1" --help; echo "exit status $?" >&2) | true', process.execPath, BIN], { encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toBe("exit status 0\n");
+    }
+  });
+
+  it.runIf(hasScript)("on a terminal, the help is wrapped to the terminal's width, as commander did", () => {
+    // script(1) runs the command on a pseudo-terminal of 60 columns.
+    const r = spawnSync("script", ["-qec", `stty cols 60; "${process.execPath}" "${BIN}" --help`, "/dev/null"], { encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "dumb" } });
+    expect(r.status, r.stderr).toBe(0);
+    const shown = r.stdout.replace(/\r\n/g, "\n");
+    expect(shown).toBe(formatProgramHelp(60));
+    expect(shown).not.toBe(fixture("help.stdout.txt"));
   });
 });

@@ -5,7 +5,7 @@
 import { ENV_HELP, HELP_OPTION, type OptionSpec, PROGRAM, VERBS, type VerbSpec } from "./spec";
 
 /** Commander wraps to the terminal's width on a TTY, else to 80 columns; never narrower than 40. */
-export function helpWidth(stream: { isTTY?: boolean; columns?: number }): number {
+export function helpWidth(stream: { readonly isTTY?: boolean; readonly columns?: number | undefined }): number {
   return (stream.isTTY && stream.columns) || 80;
 }
 

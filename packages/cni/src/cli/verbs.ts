@@ -107,8 +107,15 @@ export async function runVerb(call: VerbCall, io: VerbIo, out: CliOutput): Promi
       case "version": {
         const { net, runtime } = await prepare();
         context.cniVersion = net.cniVersion;
-        const plugins = [];
-        for (const type of uniquePluginTypes(net)) plugins.push({ type, ...(await runtime.getVersionInfo(type)) });
+        // The plugins answer VERSION at once (each run is a process start, on its own core if
+        // there is one); a failure is reported for the first plugin in the network's order, as
+        // when they ran one after the other.
+        const types = uniquePluginTypes(net);
+        const answers = await Promise.allSettled(types.map((type) => runtime.getVersionInfo(type)));
+        const plugins = answers.map((answer, i) => {
+          if (answer.status === "rejected") throw answer.reason;
+          return { type: types[i]!, ...answer.value };
+        });
         context.plugins = plugins;
         const { capabilities } = await runtime.validateNetworkList(net);
         if (out.wantsJson) out.json({ ok: true, verb, ...context, capabilities });

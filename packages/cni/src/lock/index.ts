@@ -245,6 +245,20 @@ export function createCacheDirLock(cacheDir: string, options: CacheDirLockOption
     if (!registered) {
       closeSync(creating(readerFile, () => openSync(readerFile, "w", 0o600)));
       registered = true;
+      process.once("exit", leaveAtExit);
+    }
+  }
+
+  /**
+   * A process that exits while registered (a command that ran one operation exits within
+   * readerLingerMs) takes its reader file with it: no file per run is left for a GC to reap.
+   * 'exit' listeners run on a natural exit and on process.exit() alike, synchronously.
+   */
+  function leaveAtExit(): void {
+    try {
+      if (registered) unlinkSync(readerFile);
+    } catch {
+      // Gone already, or not ours to remove any more: a dead owner's file is reaped anyway.
     }
   }
 
@@ -254,6 +268,7 @@ export function createCacheDirLock(cacheDir: string, options: CacheDirLockOption
     if (inFlight === 0 && registered) {
       remove(readerFile);
       registered = false;
+      process.removeListener("exit", leaveAtExit);
     }
   }
 

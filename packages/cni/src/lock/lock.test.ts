@@ -188,6 +188,23 @@ describe("attachment lock", () => {
     expect(readdirSync(join(dir, "locks", "readers"))).toEqual([]);
   });
 
+  it("a registered reader removes its file when the process exits, and stops listening once it is no longer registered", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cni-lock-"));
+    const listeners = () => process.listeners("exit").length;
+    const before = listeners();
+    const lock = createCacheDirLock(dir, { pollMs: 5, readerLingerMs: 20 });
+    await lock.shared(async () => "ran");
+    // Lingering: one 'exit' listener, which takes the file away if the process ends now.
+    expect(readdirSync(join(dir, "locks", "readers"))).toEqual([ownerId(process.pid)]);
+    expect(listeners()).toBe(before + 1);
+    process.listeners("exit").at(-1)!.call(process, 0);
+    expect(readdirSync(join(dir, "locks", "readers"))).toEqual([]);
+    // After the linger the registration ends and its listener goes: a long-lived process collects none.
+    await waitFor(() => listeners() === before);
+    for (let i = 0; i < 3; i++) await createCacheDirLock(dir, { readerLingerMs: 0 }).shared(async () => "ran");
+    expect(listeners()).toBe(before);
+  });
+
   it("a process stays registered as a reader for readerLingerMs after its last operation; its own GC does not wait for that", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cni-lock-"));
     const lock = createCacheDirLock(dir, { pollMs: 5, waitTimeoutMs: 1000, readerLingerMs: 60_000 });
