@@ -84,6 +84,18 @@ describe("agent → console time limits", () => {
     expect((error as Error).cause).not.toBeInstanceOf(ConsoleTimeoutError);
   });
 
+  it("a push stream that never opens is given up after the limit and dialled again, not waited on forever", async () => {
+    const { server, client } = await silentConsole(300);
+    const errors: Error[] = [];
+    const sub = client.work.subscribe({ slots: 1 }, { onData: () => {}, onError: (e) => errors.push(e) });
+    try {
+      await expect.poll(() => server.received.filter((p) => p === "/api/agent/agent.work").length, { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
+      expect(server.closedByClient()).toBeGreaterThanOrEqual(1);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
   it("an outcome whose call times out stays queued on disk (durable) and the caller goes on", async () => {
     const { client } = await silentConsole(300);
     const dir = tempDir();

@@ -61,6 +61,20 @@ function timeoutLink(timeoutMs: number): TRPCLink<AgentRouter> {
 }
 
 /**
+ * A fetch whose response headers must come within `ms` (then the body may stream for as long as it
+ * lasts): a stream that never opens fails with ConsoleTimeoutError, and EventSource dials again.
+ */
+async function fetchWithHeadersWithin(ms: number, call: string, input: string | URL, init: RequestInit): Promise<Response> {
+  const opening = new AbortController();
+  const timer = setTimeout(() => opening.abort(new ConsoleTimeoutError(call, ms)), ms);
+  try {
+    return await fetch(input, { ...init, signal: init.signal ? AbortSignal.any([init.signal, opening.signal]) : opening.signal });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * The agent's only channel to the console: it dials out (HTTP calls and one SSE stream for
  * pushed work), never listens.
  */
@@ -70,17 +84,19 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
     const c = opts.credential();
     return { "user-agent": opts.userAgent, ...(c ? { authorization: `Bearer ${c}` } : {}) };
   };
+  const timeoutMs = opts.timeoutMs ?? CONSOLE_CALL_TIMEOUT_MS;
   const client = createTRPCClient<AgentRouter>({
     links: [
-      timeoutLink(opts.timeoutMs ?? CONSOLE_CALL_TIMEOUT_MS),
+      timeoutLink(timeoutMs),
       splitLink({
         condition: (op) => op.type === "subscription",
         true: httpSubscriptionLink({
           url,
           transformer: superjson,
           EventSource,
-          // The eventsource package takes a fetch: that is where the bearer header goes.
-          eventSourceOptions: () => ({ fetch: (input, init) => fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers() } }) }),
+          // The eventsource package takes a fetch: that is where the bearer header goes, and the
+          // time limit on the stream's opening (until its headers come; the stream itself stays open).
+          eventSourceOptions: () => ({ fetch: (input, init) => fetchWithHeadersWithin(timeoutMs, "agent.work", input, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers() } }) }),
         }),
         false: httpLink({ url, transformer: superjson, headers }),
       }),
