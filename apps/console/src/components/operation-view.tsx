@@ -73,14 +73,15 @@ export function OperationView({ id }: { id: string }) {
   });
   // Besides the live events, an open job is re-read every few seconds, with everything an event
   // would re-read (the attachment's result too): a stream that was down cannot leave it "running".
+  // Reads on their way are left to finish (cancelling them every few seconds on a slow console
+  // would never let one land).
+  const queryClient = useQueryClient();
   const open = op.data?.status === "queued" || op.data?.status === "running";
-  const latest = useRef(refetch);
-  latest.current = refetch;
   useEffect(() => {
     if (!open) return;
-    const timer = setInterval(() => latest.current(), OPEN_JOB_REFETCH_MS);
+    const timer = setInterval(() => void queryClient.invalidateQueries({ queryKey: trpc.attachments.pathKey() }, { cancelRefetch: false }), OPEN_JOB_REFETCH_MS);
     return () => clearInterval(timer);
-  }, [open]);
+  }, [open, queryClient, trpc]);
 
   if (op.error) {
     return (
