@@ -20,6 +20,7 @@ const networkName = `e2e-pm-${hex}`;
 const bridge = `syc${hex}`;
 const netns = `sytest-c-${hex}`;
 const sandbox = `sytest-cs-${hex}`;
+const raced = `sytest-cr-${hex}`;
 const third = parseInt(hex.slice(0, 2), 16);
 const hostPort = 20000 + (parseInt(hex.slice(2), 16) % 20000);
 const dataDir = mkdtempSync(path.join(tmpdir(), "switchyard-e2e-console-"));
@@ -53,7 +54,7 @@ async function documentWidth(page: Page): Promise<number> {
 
 test.afterAll(() => {
   agent?.kill("SIGTERM");
-  for (const args of [["netns", "del", netns], ["netns", "del", sandbox], ["link", "del", bridge]]) {
+  for (const args of [["netns", "del", netns], ["netns", "del", sandbox], ["netns", "del", raced], ["link", "del", bridge]]) {
     try {
       execFileSync("ip", args, { stdio: "ignore" });
     } catch {
@@ -195,6 +196,50 @@ test("a second attachment mapping a taken host port is refused with the holder n
   const banner = page.getByRole("status").filter({ hasText: "Check of" });
   await expect(banner).toContainText("queued");
   await expect(banner.getByTestId("job-outcome-status")).toHaveText("succeeded", { timeout: 30_000 });
+});
+
+test("a job page whose first reads were on their way when the outcome landed still shows the outcome", async ({ page }) => {
+  // The race that left job pages "running" (or without their result): the page reads while the job
+  // is open, the agent finishes, the status event arrives while that read is still on its way, and
+  // the read (made before the change) lands after the event. The agent is paused for real
+  // (SIGSTOP) so that the read is made before the outcome; the read's answer is then held in the
+  // browser until the event has come (a slow answer cannot be timed otherwise).
+  let release: () => void = () => {};
+  const released = new Promise<void>((r) => (release = r));
+  let heldBody = "";
+  const held = new Promise<void>((resolve) => {
+    let first = true;
+    void page.route(/\/api\/trpc\/[^?]*attachments\.get/, async (route) => {
+      if (!first) return route.continue();
+      first = false;
+      const response = await route.fetch();
+      heldBody = await response.text();
+      resolve();
+      await released;
+      await route.fulfill({ response, body: heldBody }).catch(() => {});
+    });
+  });
+  agent!.kill("SIGSTOP");
+  try {
+    await page.goto("/attachments");
+    await page.getByRole("button", { name: "New attachment" }).click();
+    const form = page.getByRole("form", { name: "New attachment" });
+    await form.getByLabel("Network", { exact: true }).selectOption({ label: `${networkName} (r1)` });
+    await form.getByLabel("Sandbox name (optional)").fill(raced);
+    await form.getByRole("button", { name: "Attach" }).click();
+    await expect(page).toHaveURL(/\/operations\//);
+    await held;
+    // The held read was made before the agent ran anything.
+    expect(heldBody).toContain(raced);
+    expect(heldBody).not.toContain('"state":"ready"');
+  } finally {
+    agent!.kill("SIGCONT");
+  }
+  const operationId = page.url().split("/operations/")[1]!;
+  await expect.poll(async () => (await query<{ status: string }>(page.request, "attachments.operation", { id: operationId })).status, { timeout: 30_000 }).toBe("succeeded");
+  await expect(page.getByTestId("op-status")).toHaveText(/succeeded/i, { timeout: 30_000 });
+  release();
+  await expect(page.getByTestId("op-addresses")).toContainText(`10.233.${third}.`);
 });
 
 test("role changes and disabling ask first and say what happened; an admin who demotes themselves loses admin at once", async ({ page, browser }) => {

@@ -41,7 +41,7 @@ export interface Agent {
 export function createAgent(config: AgentConfig, log: Logger, clock: Clock = systemClock): Agent {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const enrolment = createEnrolment({ consoleUrl: config.consoleUrl, dataDir: config.dataDir, hostname: config.hostname, joinToken: config.joinToken, log });
-  const client = createAgentClient(config.consoleUrl, enrolment.credential, `switchyard-agent/${AGENT_VERSION}`);
+  const client = createAgentClient({ consoleUrl: config.consoleUrl, credential: enrolment.credential, userAgent: `switchyard-agent/${AGENT_VERSION}`, timeoutMs: config.consoleTimeoutMs });
   const consoleApi = createConsolePort(client, (error) => refuse(error));
   const intents = createIntentJournal(config.dataDir);
   const jobLog = createJobLog(async (entries) => {

@@ -20,6 +20,8 @@ export const AgentConfig = z.object({
   netnsDir: AbsPath,
   hostname: z.string().min(1).max(253),
   pluginTimeoutMs: z.number().int().min(1000).max(600_000),
+  /** Per HTTP call to the console (a long poll gets its wait on top): a console that never answers does not hold the agent. */
+  consoleTimeoutMs: z.number().int().min(1000).max(600_000),
   /** How often to reconcile the host with the desired attachments. */
   reconcileIntervalMs: z.number().int().min(1000).max(3_600_000),
   /** How long shutdown waits for operations in flight before journalling them and exiting. */
@@ -58,6 +60,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     .addOption(new Option("--netns-dir <dir>", "where named network namespaces live").env("SWITCHYARD_NETNS_DIR").default("/run/netns"))
     .addOption(new Option("--hostname <name>", "name the host enrolls under").env("SWITCHYARD_HOSTNAME"))
     .addOption(new Option("--plugin-timeout <ms>", "per plugin call").env("SWITCHYARD_PLUGIN_TIMEOUT_MS").default("60000"))
+    .addOption(new Option("--console-timeout <ms>", "per call to the console (a long poll gets its wait on top)").env("SWITCHYARD_CONSOLE_TIMEOUT_MS").default("30000"))
     .addOption(new Option("--reconcile-interval <ms>", "periodic reconcile").env("SWITCHYARD_RECONCILE_INTERVAL_MS").default("60000"))
     .addOption(new Option("--shutdown-grace <ms>", "wait for operations in flight at shutdown").env("SWITCHYARD_SHUTDOWN_GRACE_MS").default("20000"))
     .addOption(new Option("--concurrency <n>", "operations at once (one per attachment)").env("SWITCHYARD_AGENT_CONCURRENCY").default("8"))
@@ -84,6 +87,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     netnsDir: o.netnsDir,
     hostname: o.hostname || hostname,
     pluginTimeoutMs: num(o.pluginTimeout),
+    consoleTimeoutMs: num(o.consoleTimeout),
     reconcileIntervalMs: num(o.reconcileInterval),
     shutdownGraceMs: num(o.shutdownGrace),
     concurrency: num(o.concurrency),

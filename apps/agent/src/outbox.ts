@@ -27,7 +27,9 @@ export function createOutbox(deps: OutboxDeps) {
     let answer: CompleteAnswer;
     try {
       answer = await complete(report);
-    } catch {
+    } catch (error) {
+      // Unreachable, an error answer or no answer in time (the call's limit): it stays queued and goes again.
+      deps.log.warn("outcome not delivered; it stays queued", { operationId: report.operationId, attempt: report.attempt, error: (error as Error).message });
       return false;
     }
     if ("refused" in answer) {

@@ -68,6 +68,18 @@ describe(`events across console replicas (${process.env.SWITCHYARD_TEST_DB ?? "p
     }
   });
 
+  it("a browser stream listens once the procedure returns, before it is read (tRPC says \"connected\" first, and the browser re-reads on that)", async () => {
+    const stream = await a.caller(t.sessionOf(viewer)).events.stream();
+    // Not read yet (the reader below starts reading).
+    a.deps.events.publish("operation", { kind: "status", operationId: "op-before-read", attachmentId: "att-1", hostId: "h-1", status: "succeeded" });
+    const browser = reader(stream);
+    try {
+      expect(await browser.next(3000)).toEqual({ topic: "operation", event: { kind: "status", operationId: "op-before-read", attachmentId: "att-1", hostId: "h-1", status: "succeeded" } });
+    } finally {
+      await browser.close();
+    }
+  });
+
   it("browsers get only what they may see: no agent-only host events, and no stream without a session", async () => {
     const browser = reader(await a.caller(t.sessionOf(viewer)).events.stream());
     try {

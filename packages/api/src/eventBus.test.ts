@@ -67,3 +67,29 @@ describe("the event bus's NOTIFYs to the other replicas", () => {
     await b.bus.close();
   });
 });
+
+// A subscriber subscribes, reads the current state, then reads the stream: what is published
+// between the subscribe call and its first read must be on the stream (the catch-up gap).
+describe("subscriptions listen from the call, not from the first read", () => {
+  it("subscribe: an event published before the first read is delivered", async () => {
+    const bus = createEventBus();
+    const stop = new AbortController();
+    const hosts = bus.subscribe("host", stop.signal)[Symbol.asyncIterator]();
+    bus.publish("host", { kind: "work", hostId: "h-between" });
+    expect((await hosts.next()).value).toEqual({ kind: "work", hostId: "h-between" });
+    stop.abort();
+    await bus.close();
+  });
+
+  it("subscribeMany: an event published before the first read is delivered, other topics left out", async () => {
+    const bus = createEventBus();
+    const stop = new AbortController();
+    const messages = bus.subscribeMany(["operation"], stop.signal)[Symbol.asyncIterator]();
+    bus.publish("host", { kind: "seen", hostId: "h-other-topic" });
+    bus.publish("operation", { kind: "status", operationId: "op-1", attachmentId: "a-1", hostId: "h-1", status: "succeeded" });
+    expect((await messages.next()).value).toEqual({ topic: "operation", event: { kind: "status", operationId: "op-1", attachmentId: "a-1", hostId: "h-1", status: "succeeded" } });
+    stop.abort();
+    expect((await messages.next()).done).toBe(true);
+    await bus.close();
+  });
+});

@@ -50,6 +50,7 @@ export type TopicMessage = { [K in Topic]: { topic: K; event: EventMap[K] } }[To
  */
 export interface EventBus {
   publish<K extends Topic>(topic: K, event: EventMap[K]): void;
+  /** Listens from the call on (not from the first read): subscribe first, then read the state, then iterate. */
   subscribe<K extends Topic>(topic: K, signal?: AbortSignal): AsyncIterable<EventMap[K] | Resync>;
   /** Several topics in one stream, in publish order. */
   subscribeMany(topics: readonly Topic[], signal?: AbortSignal): AsyncIterable<TopicMessage>;
@@ -181,12 +182,21 @@ export function createEventBus(opts: EventBusOptions = {}): EventBus {
     }
   }
 
-  async function* iterate<T>(name: string | symbol, signal?: AbortSignal): AsyncGenerator<T> {
-    try {
-      for await (const [event] of on(emitter, name, { signal })) yield event as T;
-    } catch (err) {
-      if (!signal?.aborted) throw err;
-    }
+  /**
+   * Listening from this call, not from the first read: a subscriber that subscribes, then reads
+   * the current state by query, then iterates, misses nothing published in between. (An async
+   * generator would only attach its listener at the first `next()`.) Give a signal to stop
+   * listening when the iterable may never be read to its end.
+   */
+  function iterate<T>(name: string | symbol, signal?: AbortSignal): AsyncGenerator<T> {
+    const events = on(emitter, name, { signal });
+    return (async function* () {
+      try {
+        for await (const [event] of events) yield event as T;
+      } catch (err) {
+        if (!signal?.aborted) throw err;
+      }
+    })();
   }
 
   return {
@@ -199,10 +209,13 @@ export function createEventBus(opts: EventBusOptions = {}): EventBus {
       schedule();
     },
     subscribe: (topic, signal) => iterate(topic, signal),
-    async *subscribeMany(topics, signal) {
-      for await (const message of iterate<TopicMessage>(ALL, signal)) {
-        if (message.topic === "resync" || topics.includes(message.topic)) yield message;
-      }
+    subscribeMany(topics, signal) {
+      const all = iterate<TopicMessage>(ALL, signal);
+      return (async function* () {
+        for await (const message of all) {
+          if (message.topic === "resync" || topics.includes(message.topic)) yield message;
+        }
+      })();
     },
     async close() {
       closed = true;

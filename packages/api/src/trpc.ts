@@ -6,9 +6,19 @@ import { writeAudit } from "./audit";
 import type { Context } from "./context";
 import { ApiError, TRPC_CODE_OF, type FieldIssue } from "./errors";
 
+/** Every SSE stream (browser tabs, agents' push streams) says "ping" this often when it has nothing else to say. */
+export const SSE_PING_MS = 10_000;
+/**
+ * A client that hears nothing (not even a ping) for this long takes its stream for dead and dials
+ * again: a half-open connection cannot leave a page or an agent deaf. The browser re-reads what it
+ * shows on the new "connected"; the agent's push stream claims.
+ */
+export const SSE_RECONNECT_AFTER_INACTIVITY_MS = 30_000;
+
 const t = initTRPC.context<Context>().create({
   transformer: superjson,
   isDev: false,
+  sse: { ping: { enabled: true, intervalMs: SSE_PING_MS }, client: { reconnectAfterInactivityMs: SSE_RECONNECT_AFTER_INACTIVITY_MS } },
   errorFormatter({ shape, error, ctx }) {
     const cause = error.cause;
     const issues: FieldIssue[] =

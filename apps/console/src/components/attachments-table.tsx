@@ -11,7 +11,7 @@ import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
 import { JobOutcome } from "./job-outcome";
 import { DataTable } from "./data-table";
 import { SearchBox } from "./search-box";
-import { useLiveEvents } from "./live-updates";
+import { useLiveEvents, useRefetchLive } from "./live-updates";
 import { StateBadge } from "./state-badge";
 import { useCan } from "./user-context";
 
@@ -59,8 +59,9 @@ export function AttachmentsTable({ hostId, networkId, hideHost = false }: { host
   const rows = useMemo(() => list.data?.pages.flatMap((p) => p.items) ?? [], [list.data]);
   const invalidate = useCallback(() => queryClient.invalidateQueries({ queryKey: trpc.attachments.pathKey() }), [queryClient, trpc]);
   // Log lines leave states alone; status changes are what the table shows.
+  const refetch = useRefetchLive();
   useLiveEvents("operation", (e) => {
-    if (e.kind === "resync" || (e.kind === "status" && (!hostId || e.hostId === hostId))) void invalidate();
+    if (e.kind === "resync" || (e.kind === "status" && (!hostId || e.hostId === hostId))) refetch({ queryKey: trpc.attachments.pathKey() });
   });
 
   const [notice, setNotice] = useState<Notice | null>(null);

@@ -1,6 +1,6 @@
 "use client";
 
-import { useInfiniteQuery, useQueryClient } from "@tanstack/react-query";
+import { useInfiniteQuery } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
 import Link from "next/link";
 import { useCallback, useMemo } from "react";
@@ -8,7 +8,7 @@ import { oneOf, useUrlState } from "~/lib/url-state";
 import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
 import { DataTable } from "./data-table";
 import { AddHostPanel } from "./add-host-panel";
-import { useLiveEvents } from "./live-updates";
+import { useLiveEvents, useRefetchLive } from "./live-updates";
 import { AbsoluteTime, RelativeTime } from "./relative-time";
 import { SearchBox } from "./search-box";
 import { StateBadge } from "./state-badge";
@@ -19,9 +19,9 @@ export const HOSTS_REFETCH_MS = 10_000;
 
 export function useHostChanges(onlyHostId?: string) {
   const trpc = useTRPC();
-  const queryClient = useQueryClient();
+  const refetch = useRefetchLive();
   useLiveEvents("host", (e) => {
-    if (e.kind === "resync" || !onlyHostId || e.hostId === onlyHostId) void queryClient.invalidateQueries({ queryKey: trpc.hosts.pathKey() });
+    if (e.kind === "resync" || !onlyHostId || e.hostId === onlyHostId) refetch({ queryKey: trpc.hosts.pathKey() });
   });
 }
 

@@ -1,9 +1,9 @@
 "use client";
 
-import { useQueryClient } from "@tanstack/react-query";
+import { type InvalidateQueryFilters, type QueryClient, useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
 import type { Resync, TopicMessage } from "@switchyard/api";
-import { createContext, useContext, useEffect, useRef } from "react";
+import { createContext, useCallback, useContext, useEffect, useRef } from "react";
 import { useTRPC } from "~/trpc/react";
 
 type Topic = Exclude<TopicMessage["topic"], "resync">;
@@ -52,10 +52,28 @@ export function useLiveEvents<K extends Topic>(topic: K, handler: (event: EventO
   );
 }
 
+/**
+ * Re-reads what a live event (or a resync) concerns. `invalidateQueries` alone can lose the event:
+ * TanStack Query does not cancel a query's FIRST read when it is invalidated (it cancels only a
+ * refetch of data it already has), so a read that left before the change and lands after the
+ * event counts as fresh, and nothing reads again. Cancelling the reads in flight first makes every
+ * matching query read after the event.
+ */
+export async function refetchLive(queryClient: QueryClient, filters: InvalidateQueryFilters): Promise<void> {
+  await queryClient.cancelQueries({ ...filters, fetchStatus: "fetching" });
+  await queryClient.invalidateQueries(filters);
+}
+
+/** `refetchLive` bound to this tab's query client, for event handlers. */
+export function useRefetchLive(): (filters: InvalidateQueryFilters) => void {
+  const queryClient = useQueryClient();
+  return useCallback((filters) => void refetchLive(queryClient, filters), [queryClient]);
+}
+
 /** Opens the tab's stream and keeps network pages and the audit log current. */
 export function LiveUpdates() {
   const trpc = useTRPC();
-  const queryClient = useQueryClient();
+  const refetch = useRefetchLive();
   const hub = useContext(LiveHubContext);
   useSubscription(
     trpc.events.stream.subscriptionOptions(undefined, {
@@ -66,8 +84,8 @@ export function LiveUpdates() {
     }),
   );
   useLiveEvents("network", () => {
-    void queryClient.invalidateQueries({ queryKey: trpc.networks.pathKey() });
-    void queryClient.invalidateQueries({ queryKey: trpc.audit.pathKey() });
+    refetch({ queryKey: trpc.networks.pathKey() });
+    refetch({ queryKey: trpc.audit.pathKey() });
   });
   return null;
 }

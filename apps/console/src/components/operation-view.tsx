@@ -3,11 +3,11 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
-import { Fragment, useRef, useState } from "react";
+import { Fragment, useEffect, useRef, useState } from "react";
 import { routeGateway, type CniResult } from "~/lib/cni-result";
 import { isStuck } from "~/lib/stuck";
 import { errorMessage, useTRPC, useTRPCClient, type RouterOutputs } from "~/trpc/react";
-import { useLiveEvents } from "./live-updates";
+import { useLiveEvents, useRefetchLive } from "./live-updates";
 import { AbsoluteTime, RelativeTime } from "./relative-time";
 import { ApplyLatestToAttachment } from "./network-usage";
 import { StateBadge } from "./state-badge";
@@ -60,22 +60,28 @@ const OPEN_JOB_REFETCH_MS = 3_000;
 /** Live job view: status, attempts, the agent's log as it streams, and the result when done. */
 export function OperationView({ id }: { id: string }) {
   const trpc = useTRPC();
-  const queryClient = useQueryClient();
-  // Live events move the page; while the job is open it is also re-read every few seconds, so an
-  // event that raced the page's read (or a stream that was down) cannot leave a finished job "running".
-  const op = useQuery({
-    ...trpc.attachments.operation.queryOptions({ id }),
-    refetchInterval: (query) => (query.state.data && (query.state.data.status === "queued" || query.state.data.status === "running") ? OPEN_JOB_REFETCH_MS : false),
-  });
+  const op = useQuery(trpc.attachments.operation.queryOptions({ id }));
   const logs = useLogReader(id, op.data?.logs);
   // Covers this operation, its attachment and any attachment tables.
-  const refetch = () => void queryClient.invalidateQueries({ queryKey: trpc.attachments.pathKey() });
+  const refetchLive = useRefetchLive();
+  const refetch = () => refetchLive({ queryKey: trpc.attachments.pathKey() });
   useLiveEvents("operation", (e) => {
     if (e.kind === "resync") return refetch();
     if (e.operationId !== id) return;
     if (e.kind === "log") logs.read();
     if (e.kind === "status") refetch();
   });
+  // Besides the live events, an open job is re-read every few seconds, with everything an event
+  // would re-read (the attachment's result too): a stream that was down cannot leave it "running".
+  // Reads on their way are left to finish (cancelling them every few seconds on a slow console
+  // would never let one land).
+  const queryClient = useQueryClient();
+  const open = op.data?.status === "queued" || op.data?.status === "running";
+  useEffect(() => {
+    if (!open) return;
+    const timer = setInterval(() => void queryClient.invalidateQueries({ queryKey: trpc.attachments.pathKey() }, { cancelRefetch: false }), OPEN_JOB_REFETCH_MS);
+    return () => clearInterval(timer);
+  }, [open, queryClient, trpc]);
 
   if (op.error) {
     return (

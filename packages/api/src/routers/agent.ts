@@ -19,25 +19,35 @@ export type WorkEvent =
   | { kind: "operations"; at: Date; ops: ClaimedOperation[]; more: boolean };
 
 /**
- * Waits for new work for `hostId` or `ms`; a revocation ends the wait with UNAUTHORIZED. A resync
- * (events may have been missed) ends it too: the caller claims, which is the catch-up by query.
+ * Host events for `hostId`'s long poll, listening from this call (before the poll's first claim,
+ * so that work queued between that claim and the wait is not missed), for at most `ms`.
  */
-async function waitForWork(ctx: { events: EventBus }, hostId: string, ms: number, outer?: AbortSignal) {
+function watchForWork(ctx: { events: EventBus }, ms: number, outer?: AbortSignal) {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), ms);
   const onOuter = () => abort.abort();
   outer?.addEventListener("abort", onOuter);
-  try {
-    for await (const event of ctx.events.subscribe("host", abort.signal)) {
-      if (event.kind === "resync") return;
-      if (event.hostId !== hostId) continue;
-      if (event.kind === "revoked") throw new TRPCError({ code: "UNAUTHORIZED", message: "This host was revoked" });
-      if (event.kind === "work") return;
-    }
-  } finally {
-    clearTimeout(timer);
-    outer?.removeEventListener("abort", onOuter);
-  }
+  const events = ctx.events.subscribe("host", abort.signal);
+  return {
+    /**
+     * Resolves on new work for `hostId` or at the end of the wait; a revocation ends it with
+     * UNAUTHORIZED. A resync (events may have been missed) ends it too: the caller claims, which is
+     * the catch-up by query.
+     */
+    async next(hostId: string): Promise<void> {
+      for await (const event of events) {
+        if (event.kind === "resync") return;
+        if (event.hostId !== hostId) continue;
+        if (event.kind === "revoked") throw new TRPCError({ code: "UNAUTHORIZED", message: "This host was revoked" });
+        if (event.kind === "work") return;
+      }
+    },
+    close(): void {
+      clearTimeout(timer);
+      outer?.removeEventListener("abort", onOuter);
+      abort.abort();
+    },
+  };
 }
 
 export const agentRouter = router({
@@ -48,10 +58,16 @@ export const agentRouter = router({
   /** Long-poll fallback: claims, or waits up to waitMs for work and claims then. */
   poll: agentProcedure.input(PollInput).mutation(async ({ ctx, input, signal }) => {
     if (input.holding) await releaseUnheld(ctx, new Date(), input.holding);
-    const first = await claimOperations(ctx, input.max);
-    if (first.length > 0 || input.waitMs === 0) return first;
-    await waitForWork(ctx, ctx.agent.hostId, input.waitMs, signal);
-    return claimOperations(ctx, input.max);
+    if (input.waitMs === 0) return claimOperations(ctx, input.max);
+    const work = watchForWork(ctx, input.waitMs, signal);
+    try {
+      const first = await claimOperations(ctx, input.max);
+      if (first.length > 0) return first;
+      await work.next(ctx.agent.hostId);
+      return await claimOperations(ctx, input.max);
+    } finally {
+      work.close();
+    }
   }),
   /**
    * Pushed work (SSE). With `slots` the stream says "open", then claims for the agent and pushes the claimed

@@ -26,34 +26,42 @@ async function sessionStands(ctx: Pick<Context, "db">, sessionId: string): Promi
   return !!row && row.expiresAt.getTime() > Date.now() && !row.user.disabled;
 }
 
+/** The stream's messages for this browser until it goes away or its session ends. */
+async function* relayToBrowser(ctx: Pick<Context, "db"> & { session: { id: string } }, messages: AsyncIterable<TopicMessage>, stop: AbortController): AsyncGenerator<TopicMessage> {
+  let ended = false;
+  const recheck = setInterval(() => {
+    void sessionStands(ctx, ctx.session.id)
+      .then((ok) => {
+        if (!ok) (ended = true), stop.abort();
+      })
+      .catch(() => {});
+  }, SESSION_RECHECK_MS);
+  try {
+    for await (const message of messages) {
+      if (isForBrowsers(message)) yield message;
+    }
+    if (ended) throw new TRPCError({ code: "UNAUTHORIZED", message: "This session ended: sign in again" });
+  } finally {
+    clearInterval(recheck);
+    stop.abort();
+  }
+}
+
 export const eventsRouter = router({
   /**
    * The one live stream of a browser tab (SSE): every topic the signed-in user may see, as
    * doorbells (ids and kinds); the page reads what changed by query. A `resync` message says
    * events may have been missed (this replica's listener reconnected): re-read what is shown.
    */
-  stream: viewerProcedure.subscription(async function* ({ ctx, signal }): AsyncGenerator<TopicMessage> {
+  stream: viewerProcedure.subscription(({ ctx, signal }) => {
+    // Stops listening when the request goes away, even if the stream was never read.
     const stop = new AbortController();
-    const onAbort = () => stop.abort();
-    signal?.addEventListener("abort", onAbort);
     if (signal?.aborted) stop.abort();
-    let ended = false;
-    const recheck = setInterval(() => {
-      void sessionStands(ctx, ctx.session.id)
-        .then((ok) => {
-          if (!ok) (ended = true), stop.abort();
-        })
-        .catch(() => {});
-    }, SESSION_RECHECK_MS);
-    try {
-      for await (const message of ctx.events.subscribeMany(browserTopics(ctx.session.user.role), stop.signal)) {
-        if (isForBrowsers(message)) yield message;
-      }
-      if (ended) throw new TRPCError({ code: "UNAUTHORIZED", message: "This session ended: sign in again" });
-    } finally {
-      clearInterval(recheck);
-      signal?.removeEventListener("abort", onAbort);
-      stop.abort();
-    }
+    signal?.addEventListener("abort", () => stop.abort(), { once: true, signal: stop.signal });
+    // Listening now, in the resolver: tRPC sends "connected" before it reads the stream, and the
+    // browser re-reads what it shows on "connected"; an event published between that re-read and
+    // a listener attached at the first read would be lost.
+    const messages = ctx.events.subscribeMany(browserTopics(ctx.session.user.role), stop.signal);
+    return relayToBrowser(ctx, messages, stop);
   }),
 });
