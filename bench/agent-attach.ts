@@ -62,7 +62,8 @@ const PLUGIN_DIRS = ["/opt/cni/bin", "/usr/lib/cni"];
 const CNI_PATH = PLUGIN_DIRS.join(":");
 const BRIDGE = PLUGIN_DIRS.map((d) => join(d, "bridge")).find((p) => existsSync(p));
 // The built agent, as hosts run it (`npx turbo run build --filter=@switchyard/agent`).
-const AGENT_BIN = resolve(fileURLToPath(new URL("../apps/agent/dist/switchyard-agent.mjs", import.meta.url)));
+// BENCH_AGENT_BIN: another build of the agent (an A/B of two builds, run back to back).
+const AGENT_BIN = resolve(process.env.BENCH_AGENT_BIN ?? fileURLToPath(new URL("../apps/agent/dist/switchyard-agent.mjs", import.meta.url)));
 const NETNS_DIR = "/run/netns";
 const PLUGIN_EXIT = /^(\S+) ADD exited 0 in (\d+) ms$/;
 /** setupApiTest's database: in-process PGlite unless SWITCHYARD_TEST_DB=postgres. */
@@ -272,7 +273,7 @@ function startDirectRunner(net: Network, cleanup: HostCleanup) {
   const config = { bridge: BRIDGE, plugin: { name: net.name, conf: net.plugin }, cniPath: CNI_PATH, netnsDir: NETNS_DIR, timeoutMs: PLUGIN_TIMEOUT_MS, cleanup };
   // Its own process group: a Ctrl-C reaches the benchmark, whose cleanup stops the runner in order.
   const proc = spawn(...onHostSide(process.execPath, ["-e", DIRECT_RUNNER, JSON.stringify(config)]), {
-    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
+    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...(process.env.AGENTPATH_TRACE ? { AGENTPATH_TRACE: process.env.AGENTPATH_TRACE } : {}) },
     stdio: ["ignore", "ignore", "inherit", "ipc"],
     detached: true,
   });
@@ -413,7 +414,7 @@ function startAgent(args: string[], logFile: string): RunningAgent {
   const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
   const out = openSync(logFile, "w", 0o600);
   const proc = spawn(...onHostSide(process.execPath, [...nodeArgs, AGENT_BIN, ...args]), {
-    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
+    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...(process.env.AGENTPATH_TRACE ? { AGENTPATH_TRACE: process.env.AGENTPATH_TRACE } : {}) },
     stdio: ["ignore", "ignore", out],
   });
   closeSync(out);
