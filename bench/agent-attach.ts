@@ -273,7 +273,7 @@ function startDirectRunner(net: Network, cleanup: HostCleanup) {
   const config = { bridge: BRIDGE, plugin: { name: net.name, conf: net.plugin }, cniPath: CNI_PATH, netnsDir: NETNS_DIR, timeoutMs: PLUGIN_TIMEOUT_MS, cleanup };
   // Its own process group: a Ctrl-C reaches the benchmark, whose cleanup stops the runner in order.
   const proc = spawn(...onHostSide(process.execPath, ["-e", DIRECT_RUNNER, JSON.stringify(config)]), {
-    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...(process.env.AGENTPATH_TRACE ? { AGENTPATH_TRACE: process.env.AGENTPATH_TRACE } : {}) },
+    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
     stdio: ["ignore", "ignore", "inherit", "ipc"],
     detached: true,
   });
@@ -414,7 +414,7 @@ function startAgent(args: string[], logFile: string): RunningAgent {
   const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
   const out = openSync(logFile, "w", 0o600);
   const proc = spawn(...onHostSide(process.execPath, [...nodeArgs, AGENT_BIN, ...args]), {
-    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...(process.env.AGENTPATH_TRACE ? { AGENTPATH_TRACE: process.env.AGENTPATH_TRACE } : {}) },
+    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
     stdio: ["ignore", "ignore", out],
   });
   closeSync(out);
