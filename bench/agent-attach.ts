@@ -62,7 +62,8 @@ const PLUGIN_DIRS = ["/opt/cni/bin", "/usr/lib/cni"];
 const CNI_PATH = PLUGIN_DIRS.join(":");
 const BRIDGE = PLUGIN_DIRS.map((d) => join(d, "bridge")).find((p) => existsSync(p));
 // The built agent, as hosts run it (`npx turbo run build --filter=@switchyard/agent`).
-const AGENT_BIN = resolve(fileURLToPath(new URL("../apps/agent/dist/switchyard-agent.mjs", import.meta.url)));
+// BENCH_AGENT_BIN: another build of the agent (an A/B of two builds, run back to back).
+const AGENT_BIN = resolve(process.env.BENCH_AGENT_BIN ?? fileURLToPath(new URL("../apps/agent/dist/switchyard-agent.mjs", import.meta.url)));
 const NETNS_DIR = "/run/netns";
 const PLUGIN_EXIT = /^(\S+) ADD exited 0 in (\d+) ms$/;
 /** setupApiTest's database: in-process PGlite unless SWITCHYARD_TEST_DB=postgres. */

@@ -7,7 +7,7 @@
  * Root only: it creates network namespaces `sytest-bench-*`, bridges `sybr*`, and removes them.
  */
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -84,6 +84,15 @@ function makeNetwork(tag: string, octet: number, dataDir: string): Network {
     ],
   };
   return { name, bridge, conflist, text: JSON.stringify(conflist) };
+}
+
+/**
+ * CPU time (user + system, ms) of this process's children that have exited and been waited for:
+ * cutime + cstime of /proc/self/stat, in ticks of 10 ms (USER_HZ 100) — summed over many cycles.
+ */
+function childrenCpuMs(): number {
+  const fields = readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[13]) + Number(fields[14])) * 10;
 }
 
 // Time spent inside plugin runs (spawn to exit, fork included) per side, for the sequential cycles:
@@ -174,12 +183,18 @@ async function main(): Promise<void> {
     // This process's CPU time per cycle (user + system, forks included, the plugins' own not): on a
     // loaded machine the wall clock stretches every step, CPU time much less.
     const cpu = { runtime: [] as number[], direct: [] as number[] };
+    // The plugins' own CPU per side (they are this process's children): whether a side's plugin runs do more work.
+    const pluginCpu = { runtime: 0, direct: 0 };
+    const inside = { runtime: [] as number[], direct: [] as number[] };
     const timeOwn = async (side: "runtime" | "direct", f: () => Promise<void>) => {
       const before = inPlugins[side];
       const cpu0 = process.cpuUsage();
+      const children0 = childrenCpuMs();
       const wall = await time(f);
       const used = process.cpuUsage(cpu0);
+      pluginCpu[side] += childrenCpuMs() - children0;
       cpu[side].push((used.user + used.system) / 1000);
+      inside[side].push(inPlugins[side] - before);
       own[side].push(wall - (inPlugins[side] - before));
       return wall;
     };
@@ -247,6 +262,11 @@ async function main(): Promise<void> {
     console.log(`  paired: median(runtime − direct) ${paired.toFixed(2)} ms → ratio ${(1 + paired / quantile(seq.direct, 0.5)).toFixed(3)}`);
     console.log(row("  runtime, outside plugin runs", own.runtime));
     console.log(row("  direct, outside plugin runs", own.direct));
+    console.log(row("  runtime, inside plugin runs", inside.runtime));
+    console.log(row("  direct, inside plugin runs", inside.direct));
+    console.log(`  paired: median(runtime − direct) inside plugin runs ${quantile(inside.runtime.map((r, i) => r - inside.direct[i]!), 0.5).toFixed(2)} ms`);
+    // Ticks of 10 ms, summed over the sequential cycles.
+    console.log(`  the plugins' own CPU per cycle (mean): runtime ${(pluginCpu.runtime / seq.runtime.length).toFixed(1)} ms, direct ${(pluginCpu.direct / seq.direct.length).toFixed(1)} ms`);
     console.log(row("  runtime, CPU of this process", cpu.runtime));
     console.log(row("  direct, CPU of this process", cpu.direct));
     const cpuPaired = quantile(cpu.runtime.map((r, i) => r - cpu.direct[i]!), 0.5);

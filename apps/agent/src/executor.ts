@@ -22,6 +22,12 @@ export interface ExecutorDeps {
   netnsDir: string;
   intents: IntentJournal;
   log: Logger;
+  /**
+   * The runtime's plugins get their input only once this write is durable (plugin-hold.ts): an
+   * attach then starts its plugin while the intent is flushed. Without it, the attach waits for
+   * the write before it calls the runtime.
+   */
+  holdPlugins?: (durable: Promise<void>) => void;
 }
 
 /** A line for the job view. */
@@ -153,15 +159,37 @@ async function reapply(
  */
 async function attach(deps: ExecutorDeps, payload: OperationPayload, net: NetworkConfigList, rt: RuntimeConf, say: (line: JobLine) => void, intended: Promise<void>): Promise<Outcome> {
   const a = payload.attachment;
+  // With holdPlugins the intent is awaited by each plugin's input, not here: the runtime's checks,
+  // locks and the plugin's fork overlap its flush. Its failure is reported before the runtime's.
+  const held = deps.holdPlugins !== undefined;
+  deps.holdPlugins?.(intended);
   if (a.targetKind === "sandbox") {
     // Both settle before anything is said or thrown: a failed intent must not leave a sandbox being made.
-    const [made, durable] = await Promise.allSettled([ensureSandbox(a.target, deps.netnsDir, deps.spawner), intended]);
+    const [made, durable] = await Promise.allSettled([ensureSandbox(a.target, deps.netnsDir, deps.spawner), held ? Promise.resolve() : intended]);
     if (durable.status === "rejected") throw durable.reason;
-    if (made.status === "rejected") throw made.reason;
+    if (made.status === "rejected") {
+      await intended;
+      throw made.reason;
+    }
     say({ stream: "agent", line: `sandbox namespace ${a.target}: ${made.value}` });
-  } else {
+  } else if (!held) {
     await intended;
   }
+  let outcome: Outcome;
+  try {
+    outcome = await addHeld(deps, payload, net, rt, say);
+  } catch (error) {
+    // A plugin killed unfed because the intent failed: the intent's error is the one to report.
+    await intended;
+    throw error;
+  }
+  await intended;
+  return outcome;
+}
+
+/** The DEL a retry needs, then ADD (and a sandbox's loopback beside it). */
+async function addHeld(deps: ExecutorDeps, payload: OperationPayload, net: NetworkConfigList, rt: RuntimeConf, say: (line: JobLine) => void): Promise<Outcome> {
+  const a = payload.attachment;
   const cached = await deps.runtime.getCachedResult(net, rt).catch(() => "unreadable" as const);
   if (payload.attempt > 1 || cached !== null) {
     say({ stream: "agent", line: `DEL first (${payload.attempt > 1 ? `attempt ${payload.attempt}` : "a cached attachment exists"}): never ADD over unknown state` });

@@ -7,6 +7,7 @@ import type { JobLog } from "./joblog";
 import type { Logger } from "./log";
 import type { Outbox } from "./outbox";
 import type { OwnedAttachments } from "./owned";
+import { createPluginHold } from "./plugin-hold";
 import { type Report, boundError } from "./reports";
 
 /** How often a running operation's claim is extended (the console's lease is 60 s). */
@@ -53,8 +54,11 @@ export function createOperationRunner(deps: OperationRunnerDeps): (raw: unknown)
     };
     const extendTimer = setInterval(() => void deps.console.extend({ operationId: op.operationId, attempt: op.attempt }).catch(() => {}), EXTEND_EVERY_MS);
     try {
+      // Plugins start while the intent is flushed and get their config once it is durable (plugin-hold.ts).
+      const hold = createPluginHold(deps.runtime.spawner ?? deps.spawner);
       const runtime = createCniRuntime({
         ...deps.runtime,
+        spawner: hold.spawner,
         onExec: (e) => {
           if (e.phase === "start") {
             say({ stream: "plugin", line: `${e.plugin} ${e.verb}` });
@@ -74,7 +78,7 @@ export function createOperationRunner(deps: OperationRunnerDeps): (raw: unknown)
       say({ stream: "agent", line: `${op.kind} (attempt ${op.attempt}) of ${op.attachment.containerId}/${op.attachment.ifName} on ${op.attachment.networkName} r${op.attachment.networkRevision}` });
       const attachment = { networkName: op.attachment.networkName, containerId: op.attachment.containerId, ifName: op.attachment.ifName };
       if (op.kind === "attach") deps.owned.add(attachment);
-      const outcome = await executeOperation({ runtime, spawner: deps.spawner, netnsDir: deps.netnsDir, intents: deps.intents, log: deps.log }, op, say);
+      const outcome = await executeOperation({ runtime, spawner: deps.spawner, netnsDir: deps.netnsDir, intents: deps.intents, log: deps.log, holdPlugins: hold.until }, op, say);
       if (op.kind === "detach" && outcome.outcome === "succeeded") deps.owned.remove(attachment);
       const report: Report = { operationId: op.operationId, attempt: op.attempt, attachmentId: op.attachment.id, ...outcome, ...(outcome.error === undefined ? {} : { error: boundError(outcome.error) }), lines: await deps.jobLog.take(op) };
       // A crash before the outcome is on disk DELs (outcome unknown); after it, the outcome is re-sent.

@@ -23,9 +23,13 @@ function setup(answer: (r: Report) => CompleteAnswer | Error) {
     await writeFileAtomic(file, data, options);
     writes.push(options.fsync ? "durable" : "queued");
   });
+  /** The report files on disk when each call to the console was made. */
+  const filesAtCall: string[][] = [];
+  const files = () => (existsSync(join(dir.path, "reports")) ? readdirSync(join(dir.path, "reports")).sort() : []);
   const outbox = createOutbox({
     console: {
       completeMany: async (outcomes) => {
+        filesAtCall.push(files());
         calls.push(outcomes.map((o) => o.operationId));
         const answers = outcomes.map((o) => answer(o as Report));
         const error = answers.find((a) => a instanceof Error);
@@ -37,8 +41,7 @@ function setup(answer: (r: Report) => CompleteAnswer | Error) {
     log,
     onMoreWork: () => void more++,
   });
-  const files = () => (existsSync(join(dir.path, "reports")) ? readdirSync(join(dir.path, "reports")).sort() : []);
-  return { outbox, queue, calls, log, files, writes, more: () => more };
+  return { outbox, queue, calls, log, files, filesAtCall, writes, more: () => more };
 }
 
 describe("report outbox", () => {
@@ -49,6 +52,15 @@ describe("report outbox", () => {
     expect(onDisk).toEqual(["a-1.json"]);
     expect(s.files()).toEqual([]);
     expect(s.calls).toEqual([["a"]]);
+  });
+
+  it("sends a fresh outcome before it writes it to the queue (the write is off the outcome's way)", async () => {
+    const s = setup(() => ({ recorded: true, more: false }) as unknown as CompleteAnswer);
+    let onDisk: string[] | undefined;
+    expect(await s.outbox.record(report("a"), async () => void (onDisk = s.files()))).toBe(true);
+    expect(s.filesAtCall).toEqual([[]]);
+    // Still on disk before the caller's step (the intent goes there).
+    expect(onDisk).toEqual(["a-1.json"]);
   });
 
   it("flushes an outcome to the disk only when the console did not take it, and drops the intent after that", async () => {

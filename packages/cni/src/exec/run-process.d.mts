@@ -4,6 +4,13 @@ export interface ProcessSpec {
   args?: string[];
   env: Record<string, string>;
   stdin?: string;
+  /**
+   * Start the process at once but write its stdin only when this settles: resolved, the stdin
+   * goes; rejected, the process group is killed before it got any and the run ends with
+   * spawnError EABORTED. For a CNI plugin, which reads its whole config from stdin before it acts
+   * (skel), this overlaps the fork with whatever must be durable before the plugin may act.
+   */
+  stdinAfter?: Promise<unknown>;
   timeoutMs: number;
   maxStdoutBytes: number;
   maxStderrBytes: number;
@@ -25,8 +32,9 @@ export interface ProcessRun {
   timedOut: boolean;
   /** stdout passed maxStdoutBytes: the group was killed and stdout is "". */
   stdoutOverflow?: boolean;
+  /** From the call to the close, less the time a started process waited for `stdinAfter`. */
   durationMs: number;
-  /** It could not be started (ENOENT, EACCES, ETXTBSY, …), or the spawn helper died while it ran (EHELPER). */
+  /** It could not be started (ENOENT, EACCES, ETXTBSY, …), the spawn helper died while it ran (EHELPER), or `stdinAfter` rejected (EABORTED: killed before it got its stdin). */
   spawnError?: { code?: string; message: string };
 }
 

@@ -15,9 +15,10 @@ function killGroup(pid) {
 }
 
 /**
- * Runs one executable with its own process group (detached), `spec.stdin` written to it, stdout
- * and stderr collected up to their limits. At `spec.timeoutMs` the whole group is killed. Never
- * rejects: a failure to start is returned as `spawnError`.
+ * Runs one executable with its own process group (detached), `spec.stdin` written to it (once
+ * `spec.stdinAfter` settled, when given), stdout and stderr collected up to their limits. At
+ * `spec.timeoutMs` the whole group is killed. Never rejects: a failure to start is returned as
+ * `spawnError`.
  *
  * @param {import("./run-process.mjs").ProcessSpec} spec
  * @param {import("./run-process.mjs").ProcessHooks} [hooks]
@@ -43,13 +44,17 @@ export function runProcess(spec, hooks = {}) {
     let settled = false;
     let spawned = false;
     let grace;
+    // stdinAfter: when the process started and when its stdin went; the wait between is not its run time.
+    let spawnedAt;
+    let heldMs = 0;
+    let aborted = false;
 
     const finish = (run) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       if (grace) clearTimeout(grace);
-      resolve({ ...run, durationMs: performance.now() - started });
+      resolve({ ...run, durationMs: performance.now() - started - heldMs });
     };
     const timer = setTimeout(() => {
       timedOut = true;
@@ -59,6 +64,7 @@ export function runProcess(spec, hooks = {}) {
 
     child.once("spawn", () => {
       spawned = true;
+      spawnedAt = performance.now();
       hooks.onSpawn?.();
     });
     child.once("error", (error) => {
@@ -83,9 +89,27 @@ export function runProcess(spec, hooks = {}) {
     });
     child.once("close", (exitCode, signal) => {
       if (!spawned) return;
+      if (aborted) {
+        finish({ stdout: "", stderr, exitCode, signal, timedOut, spawnError: { code: "EABORTED", message: `killed before it got its input: ${aborted}` } });
+        return;
+      }
       const out = stdoutBytes > spec.maxStdoutBytes ? "" : Buffer.concat(stdout).toString("utf8");
       finish({ stdout: out, stderr, exitCode, signal, timedOut, stdoutOverflow: stdoutBytes > spec.maxStdoutBytes });
     });
-    child.stdin.end(spec.stdin ?? "");
+    if (!spec.stdinAfter) {
+      child.stdin.end(spec.stdin ?? "");
+      return;
+    }
+    spec.stdinAfter.then(
+      () => {
+        if (spawnedAt !== undefined) heldMs = performance.now() - spawnedAt;
+        if (!settled) child.stdin.end(spec.stdin ?? "");
+      },
+      (error) => {
+        if (settled) return;
+        aborted = error instanceof Error ? error.message : String(error);
+        killGroup(child.pid);
+      },
+    );
   });
 }

@@ -3,15 +3,30 @@
 // loop. Requests and events are JSON messages over the IPC channel; see spawner.ts.
 import { runProcess } from "./run-process.mjs";
 
+/** Runs whose stdin waits for the parent's "release" (or "abort"), by id. */
+const held = new Map();
+
 process.on("message", (message) => {
-  const { id, spec } = message;
+  const { id } = message;
+  if (message.t === "release" || message.t === "abort") {
+    const gate = held.get(id);
+    held.delete(id);
+    if (message.t === "release") gate?.resolve();
+    else gate?.reject(new Error(message.reason));
+    return;
+  }
+  const spec = { ...message.spec };
+  if (message.hold) spec.stdinAfter = new Promise((resolve, reject) => held.set(id, { resolve, reject }));
   const send = (event) => {
     if (process.connected) process.send({ id, ...event });
   };
   void runProcess(spec, {
     onSpawn: () => send({ t: "spawn" }),
     onStderr: (data) => send({ t: "stderr", data }),
-  }).then((run) => send({ t: "done", run }));
+  }).then((run) => {
+    held.delete(id);
+    send({ t: "done", run });
+  });
 });
 
 // The parent is gone (exited or killed): so is the reason to exist. Running processes keep

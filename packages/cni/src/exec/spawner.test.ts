@@ -7,7 +7,7 @@ import { createPluginDir, isProcessAlive } from "../../test/fixtures/harness";
 import { CniError } from "../errors";
 import { buildPluginEnv } from "./env";
 import { execPlugin } from "./invoke";
-import { createHelperSpawner } from "./spawner";
+import { createHelperSpawner, inProcessSpawner } from "./spawner";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../../../..", import.meta.url));
@@ -85,5 +85,57 @@ describe("the spawn helper", { timeout: 30_000 }, () => {
     parent.kill("SIGKILL");
     expect(helperPid).toBeGreaterThan(0);
     await waitFor(() => (isProcessAlive(helperPid) ? undefined : true));
+  });
+});
+
+describe.each([
+  ["in process", () => ({ spawner: inProcessSpawner, close: () => {} })],
+  ["through the helper", () => {
+    const helper = createHelperSpawner();
+    return { spawner: helper, close: () => helper.close() };
+  }],
+])("stdinAfter (%s)", { timeout: 30_000 }, (_name, make) => {
+  // The process reads its stdin, then says when it got it: it can act only once the gate opened.
+  const readThenStamp = spec("sh", { args: ["-c", 'read x; echo "$x $(date +%s%N)"'], stdin: "input\n" });
+
+  it("starts the process at once and gives it its stdin only when the promise resolves", async () => {
+    const { spawner, close } = make();
+    try {
+      let open!: () => void;
+      let spawnedAt = 0;
+      const gate = new Promise<void>((r) => (open = r));
+      const calledAt = Date.now();
+      const running = spawner.run({ ...readThenStamp, stdinAfter: gate }, { onSpawn: () => (spawnedAt = Date.now()) });
+      await waitFor(() => (spawnedAt > 0 ? true : undefined));
+      await new Promise((r) => setTimeout(r, 200));
+      const openedAt = Date.now();
+      open();
+      const out = await running;
+      expect(out).toMatchObject({ exitCode: 0 });
+      const [word, stamp] = out.stdout.trim().split(" ");
+      expect(word).toBe("input");
+      expect(Number(stamp) / 1e6).toBeGreaterThanOrEqual(openedAt - 5);
+      // The wait for the gate (≥ 200 ms after the start) is not the process's run time.
+      expect(out.durationMs).toBeLessThan(Date.now() - calledAt - 150);
+    } finally {
+      close();
+    }
+  });
+
+  it("kills the process before it got any input when the promise rejects (EABORTED)", async () => {
+    const { spawner, close } = make();
+    try {
+      let fail!: (e: Error) => void;
+      let spawned = false;
+      const gate = new Promise<void>((_r, j) => (fail = j));
+      const running = spawner.run({ ...readThenStamp, stdinAfter: gate }, { onSpawn: () => (spawned = true) });
+      await waitFor(() => (spawned ? true : undefined));
+      fail(new Error("the intent could not be written"));
+      const out = await running;
+      expect(out.stdout).toBe("");
+      expect(out.spawnError).toEqual({ code: "EABORTED", message: "killed before it got its input: the intent could not be written" });
+    } finally {
+      close();
+    }
   });
 });

@@ -107,7 +107,13 @@ export function createHelperSpawner(): Spawner {
       return new Promise<ProcessRun>((resolve) => {
         pending.set(id, { hooks, resolve, started: performance.now() });
         setRef(child);
-        child.send({ id, spec });
+        const { stdinAfter, ...plain } = spec;
+        child.send({ id, spec: plain, hold: stdinAfter !== undefined });
+        // The helper holds the process's stdin until told (a promise does not cross the channel).
+        stdinAfter?.then(
+          () => void (child.connected && child.send({ id, t: "release" })),
+          (error: unknown) => void (child.connected && child.send({ id, t: "abort", reason: error instanceof Error ? error.message : String(error) })),
+        );
       });
     },
     close() {
