@@ -22,7 +22,7 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-const lease = (address: string, containerId: string, ifName = "eth0", seenIn = SEEN_IN.leaseFile): ReportedLease => ({ address, containerId, ifName, seenIn });
+const lease = (address: string, containerId: string, ifName = "eth0", seenIn: number = SEEN_IN.leaseFile): ReportedLease => ({ address, containerId, ifName, seenIn });
 const replace = (networkName: string, leases: ReportedLease[]): NetworkLeaseReport => ({
   networkName,
   dataDir: "/var/lib/cni/networks",
