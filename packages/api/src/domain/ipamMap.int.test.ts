@@ -104,3 +104,19 @@ describe("one address and the search", () => {
     expect(then[0]!.networkId).toBe(bridgeId);
   });
 });
+
+describe("the ipam procedures", () => {
+  it("a viewer reads the map; bad input is refused with what was wrong", async () => {
+    const viewer = await t.callerAs("viewer", "vic");
+    const map = await viewer.caller.ipam.map({ networkId: bridgeId, cidr: "10.85.0.77/24" });
+    expect(map.cidr).toBe("10.85.0.0/24");
+    await expect(viewer.caller.ipam.map({ networkId: bridgeId, cidr: "10.0.0.0/7" })).rejects.toThrow(/larger than a \/8/);
+    await expect(viewer.caller.ipam.address({ networkId: bridgeId, address: "10.85.0.300" })).rejects.toThrow(/not a valid IPv4 address/);
+    const found = await viewer.caller.ipam.search({ address: "10.85.0.2" });
+    expect(found.map((h) => h.containerId)).toEqual([liveContainer]);
+  });
+
+  it("no session, no map", async () => {
+    await expect(t.anonymous.ipam.map({ networkId: bridgeId, cidr: "10.85.0.0/24" })).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+  });
+});
