@@ -55,6 +55,7 @@ describe("readIpamMap", () => {
     expect(map).toEqual({
       kind: "blocks",
       cidr: "10.85.0.0/16",
+      reservations: [],
       blockPrefix: 24,
       blocks: [
         { block: "10.85.0.0/24", leased: 2, live: 1, suspect: 1, conflict: 0 },

@@ -1,6 +1,7 @@
-import { addressCount, familyBits, toCidr, type Cidr } from "@switchyard/ipam";
+import { addressCount, familyBits, lastAddress, toCidr, type Cidr } from "@switchyard/ipam";
 import { Prisma, type Db } from "@switchyard/db";
 import { ApiError } from "../errors";
+import { RESERVATION_CONTAINER_ID } from "./ipamReservations";
 
 /** A /24 or smaller is drawn one cell per address; above that, blocks. */
 export const GRID_MAX_ADDRESSES = 256n;
@@ -9,7 +10,7 @@ const ADDRESS_HOLDERS_MAX = 64;
 const ADDRESS_HISTORY_MAX = 200;
 
 /** What a cell of the map shows for an address that has holders. */
-export type LeaseStatus = "live" | "suspect" | "conflict";
+export type LeaseStatus = "live" | "suspect" | "conflict" | "reserved";
 
 export interface MapLease {
   address: string;
@@ -39,9 +40,21 @@ export interface MapBlock {
   conflict: number;
 }
 
-export type MapData =
-  | { kind: "grid"; cidr: string; cells: MapCell[] }
-  | { kind: "blocks"; cidr: string; blockPrefix: number; blocks: MapBlock[] };
+/** A reservation that overlaps the CIDR shown. */
+export interface MapReservation {
+  id: string;
+  first: string;
+  last: string;
+  note: string;
+}
+
+export type MapData = { cidr: string; reservations: MapReservation[] } & (
+  | { kind: "grid"; cells: MapCell[] }
+  | { kind: "blocks"; blockPrefix: number; blocks: MapBlock[] }
+);
+
+/** Most reservations one map read returns (each is at most 1,024 addresses). */
+const MAP_RESERVATIONS_MAX = 1000;
 
 /** Plugin types whose interfaces share one L2 segment across hosts: one address on two hosts collides. */
 const SHARED_L2_TYPES = new Set(["macvlan", "ipvlan", "host-device", "vlan", "dummy"]);
@@ -62,6 +75,19 @@ export function blockPrefixOf(cidr: Cidr): number {
   return Math.min(cidr.prefixLength + 8, familyBits(6) - 8);
 }
 
+/**
+ * An address held only by reservation files is reserved; a reserved address someone else holds
+ * too, or (where the network shares L2) one held on two hosts, is a conflict; otherwise it is live
+ * when one holder's attachment is known and not detached, suspect when none is.
+ */
+export function cellStatus(holders: readonly MapLease[], l2: boolean): LeaseStatus {
+  const real = holders.filter((h) => h.containerId !== RESERVATION_CONTAINER_ID);
+  if (real.length === 0) return "reserved";
+  if (real.length < holders.length) return "conflict";
+  if (l2 && new Set(real.map((h) => h.hostId)).size > 1) return "conflict";
+  return real.some((h) => h.attachmentState !== null && h.attachmentState !== "detached") ? "live" : "suspect";
+}
+
 /** A lease whose attachment is known and not detached is live; one with no known holder is suspect. */
 const LIVE_SQL = Prisma.sql`(a.id IS NOT NULL AND a.state <> 'detached')`;
 
@@ -80,27 +106,28 @@ export async function readIpamMap(db: Db, networkId: string, cidrText: string): 
   const cidr = toCidr(cidrText);
   const network = await networkOf(db, networkId);
   const l2 = sharesL2(network.conflist);
+  const reservations = await db.$queryRaw<MapReservation[]>`
+    SELECT id, host("firstAddress") AS first, host("lastAddress") AS last, note FROM "IpamReservation"
+    WHERE "networkId" = ${network.id} AND "lastAddress" >= ${cidr.network.text}::inet AND "firstAddress" <= ${lastAddress(cidr).text}::inet
+      AND family("firstAddress") = ${cidr.family}::int
+    ORDER BY "firstAddress" LIMIT ${MAP_RESERVATIONS_MAX}`;
   if (addressCount(cidr) <= GRID_MAX_ADDRESSES) {
-    const rows = await db.$queryRaw<(MapLease & { hosts: number })[]>`
+    const rows = await db.$queryRaw<MapLease[]>`
       SELECT host(l.address) AS address, l."hostId", h.name AS "hostName", l."containerId", l."ifName",
-        l."attachmentId", a.state::text AS "attachmentState", l."seenIn", l.since,
-        count(*) OVER (PARTITION BY l.address)::int AS hosts
+        l."attachmentId", a.state::text AS "attachmentState", l."seenIn", l.since
       FROM "Lease" l
       JOIN "Host" h ON h.id = l."hostId"
       LEFT JOIN "Attachment" a ON a.id = l."attachmentId"
       WHERE l."networkId" = ${network.id} AND l.address <<= ${cidr.text}::inet
       ORDER BY l.address, h.name`;
-    const cells = new Map<string, MapCell>();
-    for (const { hosts, ...lease } of rows) {
-      let cell = cells.get(lease.address);
-      const live = lease.attachmentState !== null && lease.attachmentState !== "detached";
-      if (!cell) {
-        cell = { address: lease.address, status: l2 && hosts > 1 ? "conflict" : live ? "live" : "suspect", holders: [] };
-        cells.set(lease.address, cell);
-      } else if (cell.status === "suspect" && live) cell.status = "live";
-      cell.holders.push(lease);
+    const byAddress = new Map<string, MapLease[]>();
+    for (const lease of rows) {
+      const holders = byAddress.get(lease.address);
+      if (holders) holders.push(lease);
+      else byAddress.set(lease.address, [lease]);
     }
-    return { kind: "grid", cidr: cidr.text, cells: [...cells.values()] };
+    const cells = [...byAddress].map(([address, holders]): MapCell => ({ address, status: cellStatus(holders, l2), holders }));
+    return { kind: "grid", cidr: cidr.text, reservations, cells };
   }
   const blockPrefix = blockPrefixOf(cidr);
   // Per address first (its holders on every host), then per block.
@@ -114,11 +141,12 @@ export async function readIpamMap(db: Db, networkId: string, cidrText: string): 
       SELECT l.address, bool_or(${LIVE_SQL}) AS live, (${l2}::boolean AND count(*) > 1) AS conflict
       FROM "Lease" l LEFT JOIN "Attachment" a ON a.id = l."attachmentId"
       WHERE l."networkId" = ${network.id} AND l.address <<= ${cidr.text}::inet
+        AND l."containerId" <> ${RESERVATION_CONTAINER_ID}
       GROUP BY l.address
     ) AS x
     GROUP BY 1
     ORDER BY min(x.address)`;
-  return { kind: "blocks", cidr: cidr.text, blockPrefix, blocks };
+  return { kind: "blocks", cidr: cidr.text, reservations, blockPrefix, blocks };
 }
 
 export interface AddressEvent {

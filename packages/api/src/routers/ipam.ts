@@ -1,8 +1,9 @@
 import { parseCidr, parseIp } from "@switchyard/ipam";
 import { z } from "zod";
 import { readIpamAddress, readIpamMap, searchIpamAddress } from "../domain/ipamMap";
+import { createReservation, deleteReservation, listReservations } from "../domain/ipamReservations";
 import { Id } from "../schemas";
-import { router, viewerProcedure } from "../trpc";
+import { operatorProcedure, router, viewerProcedure } from "../trpc";
 
 /** An IPv4 or IPv6 address, canonical form out (`10.0.0.01` is refused: ambiguous). */
 export const IpAddressText = z
@@ -41,4 +42,10 @@ export const ipamRouter = router({
   search: viewerProcedure
     .input(z.object({ address: IpAddressText, at: z.coerce.date().optional() }))
     .query(({ ctx, input }) => searchIpamAddress(ctx.db, input.address, input.at)),
+  reservations: viewerProcedure.input(z.object({ networkId: Id })).query(({ ctx, input }) => listReservations(ctx.db, input.networkId)),
+  /** Keeps an address or a range out of allocation on every host of the network. */
+  reserve: operatorProcedure
+    .input(z.object({ networkId: Id, first: IpAddressText, last: IpAddressText.optional(), note: z.string().trim().max(500).default("") }))
+    .mutation(({ ctx, input }) => createReservation(ctx, input)),
+  unreserve: operatorProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => deleteReservation(ctx, input.id)),
 });
