@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ingestNetworkLeases, SEEN_IN } from "./ipamIngest";
+import { purgeLeaseHistory } from "./ipamHistory";
 import { RESERVATION_CONTAINER_ID } from "./ipamReservations";
 import { BRIDGE_CONFLIST, setupApiTest, type ApiTest } from "../testing";
 
@@ -81,5 +82,19 @@ describe("reservations", () => {
     const events = await t.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM "LeaseEvent" WHERE kind = 'unreserved'`;
     expect(events[0]!.n).toBe(3);
     await expect(operator.caller.ipam.unreserve({ id: r!.id })).rejects.toMatchObject({ code: "NOT_FOUND" });
+  });
+});
+
+describe("the history kept", () => {
+  it("events older than the time kept are purged, in batches; newer ones stay", async () => {
+    await t.db.$executeRaw`UPDATE "LeaseEvent" SET at = at - interval '100 days' WHERE kind = 'reserved'`;
+    const total = (await t.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM "LeaseEvent"`)[0]!.n;
+    const first = await purgeLeaseHistory(t.db, new Date(Date.now() - 90 * 24 * 3600_000), 2);
+    expect(first).toEqual({ purged: 2, more: true });
+    const second = await purgeLeaseHistory(t.db, new Date(Date.now() - 90 * 24 * 3600_000), 2);
+    expect(second).toEqual({ purged: 1, more: false });
+    const left = await t.db.$queryRaw<{ kind: string }[]>`SELECT kind::text FROM "LeaseEvent"`;
+    expect(left).toHaveLength(total - 3);
+    expect(left.some((e) => e.kind === "reserved")).toBe(false);
   });
 });
