@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ingestNetworkLeases, SEEN_IN, type ReportedLease } from "./ipamIngest";
 import { readIpamAddress, readIpamMap, searchIpamAddress } from "./ipamMap";
+import { readIpamSummary, USAGE_HOURS } from "./ipamSummary";
 import { BRIDGE_CONFLIST, setupApiTest, type ApiTest } from "../testing";
 
 // Issue 11 items 2-3: the map's data, one address, and "who holds / held A".
@@ -119,5 +120,20 @@ describe("the ipam procedures", () => {
 
   it("no session, no map", async () => {
     await expect(t.anonymous.ipam.map({ networkId: bridgeId, cidr: "10.85.0.0/24" })).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+  });
+});
+
+describe("the network's summary", () => {
+  it("counts each subnet's leases, live and suspect, per host, and the use over the last hours", async () => {
+    const summary = await readIpamSummary(t.db, bridgeId);
+    expect(summary.subnets).toEqual([{ cidr: "10.85.0.0/16", usable: 65_534, leased: 3, live: 1, suspect: 2, reserved: 0 }]);
+    expect(summary.hosts.map((h) => [h.hostName, h.leases])).toEqual([
+      ["map-a", 2],
+      ["map-b", 1],
+    ]);
+    expect(summary.usage).toHaveLength(USAGE_HOURS);
+    // 4 allocations and 1 release on this network, all within this hour: 3 held now, none before.
+    expect(summary.usage.at(-1)!.leases).toBe(3);
+    expect(summary.usage.at(-2)!.leases).toBe(0);
   });
 });

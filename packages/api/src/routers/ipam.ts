@@ -1,6 +1,7 @@
 import { parseCidr, parseIp } from "@switchyard/ipam";
 import { z } from "zod";
 import { readIpamAddress, readIpamMap, searchIpamAddress } from "../domain/ipamMap";
+import { readIpamSummary } from "../domain/ipamSummary";
 import { createReservation, deleteReservation, listReservations } from "../domain/ipamReservations";
 import { Id } from "../schemas";
 import { operatorProcedure, router, viewerProcedure } from "../trpc";
@@ -34,6 +35,8 @@ export const CidrText = z
   });
 
 export const ipamRouter = router({
+  /** A network's utilisation per subnet and host, and its use over the last week. */
+  summary: viewerProcedure.input(z.object({ networkId: Id })).query(({ ctx, input }) => readIpamSummary(ctx.db, input.networkId)),
   /** The map of a CIDR of a network: a grid up to a /24, a heatmap of blocks above. */
   map: viewerProcedure.input(z.object({ networkId: Id, cidr: CidrText })).query(({ ctx, input }) => readIpamMap(ctx.db, input.networkId, input.cidr)),
   /** One address of a network: its holders on every host now, and its history. */
