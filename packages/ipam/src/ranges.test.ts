@@ -34,7 +34,7 @@ describe("normaliseIpamRanges", () => {
   });
 
   it("counts the defaults from the address as written when host bits are set (host-local keeps them)", () => {
-    const [[r]] = normaliseIpamRanges({ subnet: "10.1.0.5/24" }).rangeSets as [[{ subnet: string; start: string; gateway: string; end: string }]];
+    const r = normaliseIpamRanges({ subnet: "10.1.0.5/24" }).rangeSets[0]?.[0];
     expect(r).toMatchObject({ subnet: "10.1.0.0/24", start: "10.1.0.6", gateway: "10.1.0.6", end: "10.1.0.254" });
   });
 
@@ -128,7 +128,8 @@ describe("normaliseIpamRanges properties", () => {
           return;
         }
         expect(out.issues).toEqual([]);
-        const [[r]] = out.rangeSets as [[NonNullable<(typeof out.rangeSets)[0][0]>]];
+        const r = out.rangeSets[0]?.[0];
+        if (!r) throw new Error("no range");
         expect(r.subnet).toBe(input.subnet);
         expect(value(r.start)).toBe(start);
         expect(value(r.end)).toBe(end);
