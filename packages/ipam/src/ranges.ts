@@ -1,4 +1,5 @@
-import { type Cidr, type IpAddress, type IpFamily, familyBits, ipFromBigint, parseCidr, parseIp } from "./address";
+import ipaddr from "ipaddr.js";
+import { type Cidr, type IpAddress, type IpFamily, familyBits, fromIpaddr, ipFromBigint, parseCidr, parseIp } from "./address";
 
 /**
  * One host-local range after host-local's own Canonicalize (allocator/range.go): every field
@@ -123,10 +124,16 @@ function normaliseSet(issues: RangeSetIssue[], set: unknown, path: string, index
   return out;
 }
 
+/**
+ * Our own output, read back without parseIp's strictness: an IPv6 range may cover the
+ * IPv4-mapped block (`::/80` ends at `::ffff:ffff:ffff`), which parseIp refuses as input.
+ */
+function valueOf(text: string): bigint {
+  return fromIpaddr(ipaddr.parse(text)).value;
+}
+
 function bounds(r: NormalisedRange): [bigint, bigint] {
-  const s = parseIp(r.start);
-  const e = parseIp(r.end);
-  return [s.ok ? s.value.value : 0n, e.ok ? e.value.value : 0n];
+  return [valueOf(r.start), valueOf(r.end)];
 }
 
 /** host-local refuses overlapping ranges; they are reported here, and both kept so nothing the host holds goes unexplained. */
