@@ -3,6 +3,7 @@ import { type Stats, constants, existsSync } from "node:fs";
 import { lstat, open, opendir, realpath } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { type IpFamily, parseIp } from "./address";
+import { LEASE_FINDING_KINDS, type LeaseFindingKind } from "./findings";
 import { type NormalisedRange, createRangeMatcher } from "./ranges";
 
 /**
@@ -14,26 +15,7 @@ import { type NormalisedRange, createRangeMatcher } from "./ranges";
  * becomes a finding instead of an exception.
  */
 
-export const LEASE_FINDING_KINDS = [
-  "invalid-network-name",
-  "data-dir-invalid",
-  "data-dir-symlink",
-  "not-a-directory",
-  "unreadable",
-  "symlink",
-  "directory",
-  "not-regular-file",
-  "too-large",
-  "binary-content",
-  "empty",
-  "malformed",
-  "invalid-container-id",
-  "not-an-address",
-  "non-canonical-name",
-  "outside-ranges",
-  "truncated",
-] as const;
-export type LeaseFindingKind = (typeof LEASE_FINDING_KINDS)[number];
+export { LEASE_FINDING_KINDS, type LeaseFindingKind };
 
 export interface LeaseFinding {
   readonly kind: LeaseFindingKind;

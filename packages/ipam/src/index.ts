@@ -45,4 +45,5 @@ export {
   createRangeMatcher,
   normaliseIpamRanges,
 } from "./ranges";
+export { LEASE_FINDING_KINDS, type LeaseFindingKind } from "./findings";
 // The host-local store reader uses node:fs: it is "@switchyard/ipam/host-local", so this entry stays browser-safe.
