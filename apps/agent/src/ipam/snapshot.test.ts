@@ -90,10 +90,16 @@ describe("buildIpamSnapshot on a host's directories", () => {
     writeFileSync(join(dataDir, "a", "10.1.0.2"), "c1\r\neth0");
     writeFileSync(join(dataDir, "a", "10.9.0.2"), "c2\r\neth0");
     writeFileSync(join(dataDir, "a", "last_reserved_ip.0"), "10.1.0.2");
+    // Held by a container the cache knows only on network "z".
+    writeFileSync(join(dataDir, "a", "10.1.0.3"), "c9\r\neth0");
     const a = conflist("a", { type: "host-local", subnet: "10.1.0.0/24", dataDir });
     writeFileSync(
       join(cacheDir, "results", "a-c1-eth0"),
       serializeCachedAttachment({ kind: "cniCacheV1", containerId: "c1", ifName: "eth0", networkName: "a", netns: "/run/netns/x", config: a.bytes, result: { cniVersion: "1.0.0", ips: [{ address: "10.1.0.2/24" }] } }),
+    );
+    writeFileSync(
+      join(cacheDir, "results", "z-c9-eth0"),
+      serializeCachedAttachment({ kind: "cniCacheV1", containerId: "c9", ifName: "eth0", networkName: "z", netns: "/run/netns/y", config: a.bytes, result: { cniVersion: "1.0.0", ips: [] } }),
     );
     // Lease files behind a data dir the agent may not read stay unread.
     const outside = join(root, "outside");
@@ -119,14 +125,15 @@ describe("buildIpamSnapshot on a host's directories", () => {
       networkName: "a",
       leases: [
         { address: "10.1.0.2", containerId: "c1", ifName: "eth0" },
+        { address: "10.1.0.3", containerId: "c9", ifName: "eth0" },
         { address: "10.9.0.2", containerId: "c2", ifName: "eth0" },
       ],
       reservedIps: [{ rangeSet: 0, address: "10.1.0.2" }],
       cached: [{ containerId: "c1", ifName: "eth0", netns: "/run/netns/x", addresses: ["10.1.0.2/24"] }],
       namespaces: [],
-      entries: 3,
+      entries: 4,
     });
-    expect(na!.findings.map((f) => `${f.kind} ${f.file}`)).toEqual(["outside-ranges 10.9.0.2", "namespace-unreadable /etc/passwd"]);
+    expect(na!.findings.map((f) => `${f.kind} ${f.file}`)).toEqual(["outside-ranges 10.9.0.2", "holder-on-other-network 10.1.0.3", "namespace-unreadable /etc/passwd"]);
     expect(nb).toMatchObject({ networkName: "b", leases: [], entries: 0 });
     expect(nb!.findings.map((f) => f.kind)).toEqual(["data-dir-not-allowed"]);
     expect(JSON.stringify(snap)).not.toContain("secret");

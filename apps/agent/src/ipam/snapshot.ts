@@ -79,13 +79,28 @@ async function readNamespaces(own: readonly OwnAttachment[], deps: IpamSnapshotD
   return results.filter((r) => r !== undefined).sort(compareHolders);
 }
 
-async function snapshotNetwork(known: KnownNetwork, cached: readonly CachedAttachmentSummary[], own: readonly OwnAttachment[], deps: IpamSnapshotDeps): Promise<IpamNetworkSnapshot> {
+/**
+ * A lease held by a container the result cache knows only on other networks: a lease file from
+ * elsewhere, or what a failed attach on this network left. Evidence for the console, not a verdict.
+ */
+function findForeignHolders(known: KnownNetwork, leases: readonly { address: string; containerId: string }[], networksOf: ReadonlyMap<string, ReadonlySet<string>>): IpamFinding[] {
+  const out: IpamFinding[] = [];
+  for (const lease of leases) {
+    const networks = lease.containerId ? networksOf.get(lease.containerId) : undefined;
+    if (!networks || networks.has(known.name)) continue;
+    out.push({ kind: "holder-on-other-network", file: lease.address, reason: `container "${lease.containerId}" has cached attachments on this host only on ${[...networks].slice(0, 5).join(", ")}, not on ${known.name}`.slice(0, 1000) });
+    if (out.length >= 100) break;
+  }
+  return out;
+}
+
+async function snapshotNetwork(known: KnownNetwork, cached: readonly CachedAttachmentSummary[], own: readonly OwnAttachment[], networksOf: ReadonlyMap<string, ReadonlySet<string>>, deps: IpamSnapshotDeps): Promise<IpamNetworkSnapshot> {
   const ipam = describeNetworkIpam(known.net, deps.allowedDataDirRoots ?? DEFAULT_DATA_DIR_ROOTS);
   const findings: IpamFinding[] = [...ipam.findings];
   let store: LeaseStoreRead | undefined;
   if (ipam.readable) {
     store = await readHostLocalStore({ dataDir: ipam.dataDir.path, network: known.name, ranges: ipam.ranges, maxEntries: deps.maxEntries });
-    findings.push(...store.findings);
+    findings.push(...store.findings, ...findForeignHolders(known, store.leases, networksOf));
   }
   const cachedResults = await readCachedResults(known, cached, deps.runtime, findings);
   const namespaces = await readNamespaces(own, deps, findings);
@@ -116,15 +131,19 @@ export async function buildIpamSnapshot(deps: IpamSnapshotDeps): Promise<IpamSna
   const takenAt = (deps.now ?? Date.now)();
   const allCached = await deps.runtime.listCachedAttachments().catch(() => [] as CachedAttachmentSummary[]);
   const cachedBy = new Map<string, CachedAttachmentSummary[]>();
+  const networksOf = new Map<string, Set<string>>();
   for (const c of allCached) {
     const list = cachedBy.get(c.networkName);
     if (list) list.push(c);
     else cachedBy.set(c.networkName, [c]);
+    const nets = networksOf.get(c.containerId);
+    if (nets) nets.add(c.networkName);
+    else networksOf.set(c.containerId, new Set([c.networkName]));
   }
   const networks: IpamNetworkSnapshot[] = [];
   for (const known of deps.networks.slice(0, IPAM_LIMITS.networks)) {
     const own = (deps.ownAttachments ?? []).filter((a) => a.networkName === known.name);
-    networks.push(await snapshotNetwork(known, cachedBy.get(known.name) ?? [], own, deps));
+    networks.push(await snapshotNetwork(known, cachedBy.get(known.name) ?? [], own, networksOf, deps));
   }
   return { takenAt, networks: networks.sort(compareNames) };
 }

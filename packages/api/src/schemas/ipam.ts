@@ -32,6 +32,8 @@ export const IPAM_FINDING_KINDS = [
   "cache-unreadable",
   /** The addresses in an attachment's namespace could not be read. */
   "namespace-unreadable",
+  /** A lease's container has cached attachments on this host, but only on other networks. */
+  "holder-on-other-network",
 ] as const;
 export const IpamFindingKind = z.enum(IPAM_FINDING_KINDS);
 export type IpamFindingKind = z.infer<typeof IpamFindingKind>;
