@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IpamSnapshot } from "@switchyard/api/schemas/ipam";
@@ -137,5 +137,29 @@ describe("buildIpamSnapshot on a host's directories", () => {
     expect(nb).toMatchObject({ networkName: "b", leases: [], entries: 0 });
     expect(nb!.findings.map((f) => f.kind)).toEqual(["data-dir-not-allowed"]);
     expect(JSON.stringify(snap)).not.toContain("secret");
+  });
+});
+
+describe("buildIpamSnapshot with a previous snapshot", () => {
+  it("keeps the leases of a directory whose digest did not change, and reads a changed one again", async () => {
+    const dataDir = join(root, "networks");
+    mkdirSync(join(dataDir, "a"), { recursive: true });
+    const lease = join(dataDir, "a", "10.1.0.2");
+    writeFileSync(lease, "c1\r\neth0");
+    // A whole second: utimes cannot put back a sub-millisecond mtime.
+    const mtime = new Date(Math.floor(Date.now() / 1000) * 1000);
+    utimesSync(lease, mtime, mtime);
+    const net = conflist("a", { type: "host-local", subnet: "10.1.0.0/24", dataDir });
+    const deps = { networks: [{ name: "a", knownFrom: ["console" as const], net }], runtime: createCniRuntime({ pluginDirs: ["/usr/lib/cni"], cacheDir: join(root, "cache") }), netnsDirs: ["/run/netns"], allowedDataDirRoots: [dataDir] };
+    const first = await buildIpamSnapshot({ ...deps, now: () => 1 });
+    // Same size and mtime, other holder: the digest cannot see it, so a refresh keeping c1 proves the files were not read again.
+    writeFileSync(lease, "c2\r\neth0");
+    utimesSync(lease, mtime, mtime);
+    const reused = await buildIpamSnapshot({ ...deps, previous: first, now: () => 2 });
+    expect(reused.networks[0]!.leases.map((l) => l.containerId)).toEqual(["c1"]);
+    expect((await buildIpamSnapshot({ ...deps, now: () => 3 })).networks[0]!.leases.map((l) => l.containerId)).toEqual(["c2"]);
+    writeFileSync(join(dataDir, "a", "10.1.0.3"), "c3\r\neth0");
+    const changed = await buildIpamSnapshot({ ...deps, previous: reused, now: () => 4 });
+    expect(changed.networks[0]!.leases.map((l) => l.containerId)).toEqual(["c2", "c3"]);
   });
 });

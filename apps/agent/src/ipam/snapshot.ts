@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { basename } from "node:path";
 import type { CachedAttachmentSummary, CniRuntime } from "@switchyard/cni";
-import { type LeaseStoreRead, readHostLocalStore } from "@switchyard/ipam/host-local";
+import { LEASE_FINDING_KINDS } from "@switchyard/ipam";
+import { digestHostLocalStore, readHostLocalStore } from "@switchyard/ipam/host-local";
 import { IPAM_LIMITS, type IpamFinding, type IpamNetworkSnapshot, type IpamSnapshot, IpPrefixText } from "@switchyard/api/schemas/ipam";
 import { readNamespaceAddresses } from "./namespaces";
 import { type KnownNetwork, describeNetworkIpam } from "./networks";
@@ -28,6 +29,37 @@ export interface IpamSnapshotDeps {
   /** How a namespace's addresses are read; default `nsenter … ip -j addr`. */
   readNamespace?: (netns: string, ifName: string) => Promise<string[]>;
   now?: () => number;
+  /**
+   * The last snapshot: a network whose lease directory has the same digest (and the same data
+   * dir and ranges) keeps its leases from it instead of reading every file again. Cached results
+   * and namespaces are read anew.
+   */
+  previous?: IpamSnapshot;
+}
+
+type StoreRead = Pick<IpamNetworkSnapshot, "leases" | "reservedIps" | "digest" | "entries" | "truncated"> & { findings: IpamFinding[] };
+
+const LEASE_KINDS = new Set<string>(LEASE_FINDING_KINDS);
+
+/** The lease directory's part of the snapshot: from `previous` when its digest did not change, read otherwise. */
+async function readStore(known: KnownNetwork, ipam: ReturnType<typeof describeNetworkIpam>, deps: IpamSnapshotDeps): Promise<StoreRead> {
+  const options = { dataDir: ipam.dataDir.path, network: known.name, ranges: ipam.ranges, maxEntries: deps.maxEntries };
+  const prev = deps.previous?.networks.find((n) => n.networkName === known.name);
+  if (prev && prev.dataDir.path === ipam.dataDir.path && JSON.stringify(prev.ranges) === JSON.stringify(ipam.ranges)) {
+    const { digest } = await digestHostLocalStore(options);
+    if (digest === prev.digest) {
+      return { leases: prev.leases, reservedIps: prev.reservedIps, digest, entries: prev.entries, truncated: prev.truncated, findings: prev.findings.filter((f) => LEASE_KINDS.has(f.kind)) };
+    }
+  }
+  const store = await readHostLocalStore(options);
+  return {
+    leases: store.leases.slice(0, IPAM_LIMITS.leasesPerNetwork).map(({ address, containerId, ifName, mtimeMs }) => ({ address, containerId, ifName, mtimeMs })),
+    reservedIps: store.reservedIps.slice(0, IPAM_LIMITS.reservedIps),
+    digest: store.digest,
+    entries: store.entries,
+    truncated: store.truncated,
+    findings: store.findings,
+  };
 }
 
 export const DEFAULT_DATA_DIR_ROOTS = ["/var/lib/cni"] as const;
@@ -97,9 +129,9 @@ function findForeignHolders(known: KnownNetwork, leases: readonly { address: str
 async function snapshotNetwork(known: KnownNetwork, cached: readonly CachedAttachmentSummary[], own: readonly OwnAttachment[], networksOf: ReadonlyMap<string, ReadonlySet<string>>, deps: IpamSnapshotDeps): Promise<IpamNetworkSnapshot> {
   const ipam = describeNetworkIpam(known.net, deps.allowedDataDirRoots ?? DEFAULT_DATA_DIR_ROOTS);
   const findings: IpamFinding[] = [...ipam.findings];
-  let store: LeaseStoreRead | undefined;
+  let store: StoreRead | undefined;
   if (ipam.readable) {
-    store = await readHostLocalStore({ dataDir: ipam.dataDir.path, network: known.name, ranges: ipam.ranges, maxEntries: deps.maxEntries });
+    store = await readStore(known, ipam, deps);
     findings.push(...store.findings, ...findForeignHolders(known, store.leases, networksOf));
   }
   const cachedResults = await readCachedResults(known, cached, deps.runtime, findings);
@@ -110,8 +142,8 @@ async function snapshotNetwork(known: KnownNetwork, cached: readonly CachedAttac
     ipamType: ipam.ipamType,
     dataDir: ipam.dataDir,
     ranges: ipam.ranges,
-    leases: (store?.leases ?? []).slice(0, IPAM_LIMITS.leasesPerNetwork).map(({ address, containerId, ifName, mtimeMs }) => ({ address, containerId, ifName, mtimeMs })),
-    reservedIps: (store?.reservedIps ?? []).slice(0, IPAM_LIMITS.reservedIps),
+    leases: store?.leases ?? [],
+    reservedIps: store?.reservedIps ?? [],
     cached: cachedResults,
     namespaces,
     findings: findings.slice(0, IPAM_LIMITS.findingsPerNetwork),
