@@ -129,3 +129,42 @@ describe("ingestNetworkLeases", () => {
     expect(count[0]!.n).toBe(50_000);
   }, 120_000);
 });
+
+describe("agent.reportIpam", () => {
+  const digest = "a".repeat(64);
+  it("a full report in parts: each part replaces the leases of its span only; the last names every network", async () => {
+    const { credential } = await enrolAnother("ipam-parts-host");
+    const agent = t.agentCaller(await authenticateAgent(t.db, credential));
+    const header = { networkName: "parts", dataDir: "/var/lib/cni/networks", digest, leaseCount: 4, findings: [] };
+    await agent.reportIpam({ takenAt: 1, networks: [{ ...header, mode: "replace", span: { from: null, to: null }, leases: [lease("10.90.0.1", "a"), lease("10.90.0.2", "b"), lease("10.90.0.9", "z")] }] });
+    // A new full report in two parts: 10.90.0.2 went, 10.90.0.3 came; 10.90.0.9 is in the second part's span.
+    await agent.reportIpam({ takenAt: 2, networks: [{ ...header, mode: "replace", span: { from: null, to: "10.90.0.5" }, leases: [lease("10.90.0.1", "a"), lease("10.90.0.3", "c")] }] });
+    const between = await t.db.$queryRaw<{ address: string }[]>`SELECT host(address) AS address FROM "Lease" WHERE "networkName" = 'parts' ORDER BY address`;
+    expect(between.map((r) => r.address)).toEqual(["10.90.0.1", "10.90.0.3", "10.90.0.9"]);
+    await agent.reportIpam({
+      takenAt: 2,
+      networks: [{ ...header, mode: "replace", span: { from: "10.90.0.6", to: null }, leases: [lease("10.90.0.9", "z"), lease("fd00::9", "v6")] }],
+      allNetworks: ["parts"],
+    });
+    const after = await t.db.$queryRaw<{ address: string }[]>`SELECT host(address) AS address FROM "Lease" WHERE "networkName" = 'parts' ORDER BY address`;
+    expect(after.map((r) => r.address)).toEqual(["10.90.0.1", "10.90.0.3", "10.90.0.9", "fd00::9"]);
+  });
+
+  it("a bad report is refused whole: a non-canonical address, too many leases; no credential, no report", async () => {
+    const { credential } = await enrolAnother("ipam-bad-host");
+    const agent = t.agentCaller(await authenticateAgent(t.db, credential));
+    const header = { networkName: "bad", dataDir: "/var/lib/cni/networks", digest, leaseCount: 1, findings: [] };
+    await expect(agent.reportIpam({ takenAt: 1, networks: [{ ...header, mode: "replace", span: { from: null, to: null }, leases: [lease("010.0.0.1", "a")] }] })).rejects.toThrow(/canonical/);
+    const many = Array.from({ length: 10_001 }, (_, i) => lease(`10.91.${i >> 8}.${i & 255}`, `c${i}`));
+    await expect(agent.reportIpam({ takenAt: 1, networks: [{ ...header, mode: "replace", span: { from: null, to: null }, leases: many }] })).rejects.toThrow(/<=10000 items/);
+    const rows = await t.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM "Lease" WHERE "networkName" = 'bad'`;
+    expect(rows[0]!.n).toBe(0);
+    await expect(t.agentCaller(null).reportIpam({ takenAt: 1, networks: [] })).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+  });
+});
+
+async function enrolAnother(hostname: string) {
+  const admin = await t.callerAs("admin");
+  const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
+  return t.agentCaller(null).enroll({ joinToken: token, hostname, agentVersion: "test" });
+}

@@ -1,25 +1,16 @@
 import { Prisma, type Db, type DbTx } from "@switchyard/db";
+import type { IpamReport, IpamReportNetwork, ReportedLease } from "../schemas/ipamReport";
 
-/** Where a host saw an address (bits of `Lease.seenIn`). */
-export const SEEN_IN = { leaseFile: 1, resultCache: 2, namespace: 4 } as const;
+export { SEEN_IN, type ReportedLease } from "../schemas/ipamReport";
 
-/** One address a host holds in one network, as the agent reported it. */
-export interface ReportedLease {
-  address: string;
-  containerId: string;
-  ifName: string;
-  /** Bit set of SEEN_IN. */
-  seenIn: number;
-}
-
-/** What a host reported for one network: all its leases (`replace`) or what changed since. */
-export type NetworkLeaseReport = {
-  networkName: string;
-  dataDir: string;
-  digest: string;
-  leaseCount: number;
-  findings: unknown[];
-} & ({ mode: "replace"; leases: ReportedLease[] } | { mode: "change"; upserted: ReportedLease[]; removed: string[] });
+/**
+ * What a host reported for one network: its leases (`replace`, within `span` when the report came
+ * in parts; all of them without one) or what changed since its last report (`change`).
+ */
+export type NetworkLeaseReport = Omit<IpamReportNetwork, "span"> & { span?: { from: string | null; to: string | null } } & (
+    | { mode: "replace"; leases: ReportedLease[] }
+    | { mode: "change"; upserted: ReportedLease[]; removed: string[] }
+  );
 
 export interface IngestOutcome {
   networkName: string;
@@ -43,6 +34,8 @@ export async function ingestNetworkLeases(
   report: NetworkLeaseReport,
 ): Promise<IngestOutcome> {
   const replace = report.mode === "replace";
+  const from = report.mode === "replace" ? (report.span?.from ?? null) : null;
+  const to = report.mode === "replace" ? (report.span?.to ?? null) : null;
   const incoming = JSON.stringify(replace ? report.leases : report.upserted);
   const removed = replace ? "[]" : JSON.stringify(report.removed);
   const rows = await db.$queryRaw<{ allocated: number; released: number; written: number }[]>(Prisma.sql`
@@ -65,7 +58,8 @@ export async function ingestNetworkLeases(
       DELETE FROM "Lease" l
       WHERE l."hostId" = ${host.id}::text AND l."networkName" = ${report.networkName}::text
         AND (
-          (${replace}::boolean AND NOT EXISTS (SELECT 1 FROM incoming i WHERE i.address = l.address))
+          (${replace}::boolean AND NOT EXISTS (SELECT 1 FROM incoming i WHERE i.address = l.address)
+            AND (${from}::inet IS NULL OR l.address >= ${from}::inet) AND (${to}::inet IS NULL OR l.address <= ${to}::inet))
           OR (NOT ${replace}::boolean AND l.address IN (SELECT a::inet FROM jsonb_array_elements_text(${removed}::jsonb) AS a)
               AND NOT EXISTS (SELECT 1 FROM incoming i WHERE i.address = l.address))
         )
@@ -151,4 +145,16 @@ export async function forgetUnreportedNetworks(db: Db | DbTx, host: { id: string
     )
     SELECT (SELECT count(*) FROM history)::int + (SELECT count(*) FROM dropped)::int * 0 AS released`);
   return rows[0]?.released ?? 0;
+}
+
+/**
+ * One request of an agent's IPAM report: each network's part in its own statement (each is
+ * atomic and idempotent on its own), then, with the last request of a full report, the networks
+ * the host no longer has.
+ */
+export async function ingestIpamReport(db: Db, host: { id: string; name: string }, report: IpamReport): Promise<{ networks: IngestOutcome[]; forgotten: number }> {
+  const networks: IngestOutcome[] = [];
+  for (const network of report.networks) networks.push(await ingestNetworkLeases(db, host, network));
+  const forgotten = report.allNetworks ? await forgetUnreportedNetworks(db, host, report.allNetworks) : 0;
+  return { networks, forgotten };
 }
