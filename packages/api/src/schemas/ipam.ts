@@ -38,12 +38,15 @@ export const IPAM_FINDING_KINDS = [
 export const IpamFindingKind = z.enum(IPAM_FINDING_KINDS);
 export type IpamFindingKind = z.infer<typeof IpamFindingKind>;
 
+// A canonical dotted quad (no leading zeros): the common case, checked without parsing (50,000 leases a snapshot).
+const IPV4_RE = /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/;
 /** An address in canonical form (dotted quad, RFC 5952): what host-local names its files. */
 export const IpAddressText = z
   .string()
   .min(2)
   .max(45)
   .refine((v) => {
+    if (IPV4_RE.test(v)) return true;
     const parsed = parseIp(v);
     return parsed.ok && parsed.value.text === v;
   }, "must be an IPv4 or IPv6 address in canonical form");
