@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { type Stats, closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readSync } from "node:fs";
-import { open, opendir, realpath } from "node:fs/promises";
+import { type FileHandle, open, opendir, realpath } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { type IpFamily, parseIp } from "./address";
 import { LEASE_FINDING_KINDS, type LeaseFindingKind } from "./findings";
@@ -84,7 +84,6 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 
 /** A name as it may be shown: printable ASCII kept, the rest escaped, at most 255 characters. */
 export function printableName(name: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping them is the point
   const escaped = name.replace(/[^\x20-\x7e]|\\/g, (c) => (c === "\\" ? "\\\\" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
   return escaped.length > 255 ? `${escaped.slice(0, 252)}...` : escaped;
 }
@@ -194,8 +193,8 @@ async function openStoreDir(options: LeaseStoreOptions, c: Collector): Promise<O
     return undefined;
   }
   const useFd = existsSync("/proc/self/fd");
-  let parent: Awaited<ReturnType<typeof open>> | undefined;
-  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  let parent: FileHandle | undefined;
+  let handle: FileHandle | undefined;
   try {
     parent = await open(dataDir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
     const inParent = useFd ? `/proc/self/fd/${parent.fd}/${network}` : dir;
