@@ -149,7 +149,11 @@ function AddressGrid(props: { data: Extract<MapData, { kind: "grid" }>; specials
                   title={label}
                   onMouseEnter={() => setHovered(a)}
                   onMouseLeave={() => setHovered(null)}
-                  onFocus={() => grid.setFocus(i)}
+                  onFocus={() => {
+                    // The keyboard takes over from the mouse: the card follows the focused cell.
+                    setHovered(null);
+                    grid.setFocus(i);
+                  }}
                   onKeyDown={(e) => grid.onKeyDown(e, i)}
                   onClick={() => props.onOpen(a)}
                 >
@@ -226,7 +230,11 @@ function BlockHeatmap(props: { data: Extract<MapData, { kind: "blocks" }>; onZoo
                   title={describe(b)}
                   onMouseEnter={() => setHovered(i)}
                   onMouseLeave={() => setHovered(null)}
-                  onFocus={() => grid.setFocus(i)}
+                  onFocus={() => {
+                    // The keyboard takes over from the mouse: the card follows the focused cell.
+                    setHovered(null);
+                    grid.setFocus(i);
+                  }}
                   onKeyDown={(e) => grid.onKeyDown(e, i)}
                   onClick={() => props.onZoom(b.block)}
                 >
