@@ -8,6 +8,7 @@ import { createEnrolment } from "./enrolment";
 import { createGate } from "./gate";
 import { createHeartbeat } from "./heartbeat";
 import { createIntentJournal } from "./intents";
+import { createHostIpamReporter } from "./ipam/host";
 import { collectInventory, pluginVersions } from "./inventory";
 import { type AgentJob, periodicJob } from "./jobs";
 import { createJobLog } from "./joblog";
@@ -35,8 +36,8 @@ export interface Agent {
 
 /**
  * The agent, composed: each part has one job and explicit inputs (see README.md). Jobs start in
- * the order listed after local recovery and the first reconcile; a new one (lease reporting,
- * service rules) is one more entry in `jobs`.
+ * the order listed after local recovery and the first reconcile; a new one (service rules) is
+ * one more entry in `jobs`.
  */
 export function createAgent(config: AgentConfig, log: Logger, clock: Clock = systemClock): Agent {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
@@ -71,9 +72,16 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
 
   const outbox = createOutbox({ console: consoleApi, queue: createReportQueue(config.dataDir), log, onMoreWork: () => scheduler.noteWorkWaiting() });
   const runOperation = createOperationRunner({ runtime: runtimeOptions, spawner, netnsDir: config.netnsDir, intents, owned, outbox, jobLog, console: consoleApi, log });
-  const scheduler = createScheduler({ console: consoleApi, concurrency: config.concurrency, run: runOperation, queuedIds: () => outbox.queued().map((r) => r.operationId), gate, log, clock, signal: stopping.signal });
+  const ipam = createHostIpamReporter({ confDir: config.confDir, netnsDir: config.netnsDir, runtime, owned, console: consoleApi, log, clock });
+  // Each operation's end asks for a lease report (one report covers a batch: the reporter waits a moment).
+  const runAndReport: typeof runOperation = (op) => runOperation(op).finally(() => ipam.requestReport());
+  const scheduler = createScheduler({ console: consoleApi, concurrency: config.concurrency, run: runAndReport, queuedIds: () => outbox.queued().map((r) => r.operationId), gate, log, clock, signal: stopping.signal });
   const reconciler = createReconciler({ runtime, intents, owned, queuedOutcomes: () => outbox.queued(), console: consoleApi, gate, log, clock });
-  const reconcile = () => reconciler.reconcile().catch((e: unknown) => log.error("reconcile failed", { error: (e as Error).message }));
+  const reconcile = () =>
+    reconciler
+      .reconcile()
+      .catch((e: unknown) => log.error("reconcile failed", { error: (e as Error).message }))
+      .finally(() => ipam.requestReport());
   const push = createPushStream({
     console: consoleApi,
     scheduler,
@@ -102,6 +110,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     push,
     periodicJob("reconcile", config.reconcileIntervalMs, reconcile, { clock, log }),
     periodicJob("claim safety net", SAFETY_NET_MS, () => scheduler.claimAndRun().catch(() => {}), { clock, log }),
+    ipam,
   ];
 
   async function start(): Promise<void> {

@@ -53,6 +53,7 @@ export function createConsolePort(client: AgentClient, onRefused: (error: Creden
     currentConfigs: (networkNames: string[]) => guard(() => client.currentConfigs.query({ networkNames })),
     resume: () => guard(() => client.resume.mutate()),
     reportProblem: (attachmentId: string, problem: string) => guard(() => client.reportProblem.mutate({ attachmentId, problem })),
+    reportIpam: (report: Input<AgentClient["reportIpam"]["mutate"]>) => guard(() => client.reportIpam.mutate(report)),
     /** Pushed work; an UNAUTHORIZED end is the subscriber's to judge (see push.ts). */
     subscribeWork: (slots: number, subscriber: WorkSubscriber): { unsubscribe(): void } => client.work.subscribe({ slots }, subscriber),
   };

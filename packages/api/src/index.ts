@@ -7,6 +7,8 @@ export { ensureBootstrapAdmin } from "./domain/users";
 export { writeLocalJoinToken, type ConfDrift, type TakenHostPort } from "./domain/hosts";
 export type { CheckStatus, DoctorCheck } from "./domain/doctor";
 export { startDetachedPurge, type PurgeTimer } from "./domain/attachmentPurge";
+export { startLeaseHistoryPurge } from "./domain/ipamHistory";
+export type { PeriodicJob } from "./domain/periodic";
 export { hashPassword, verifyPassword } from "./auth/password";
 export { SESSION_COOKIE, validateSessionToken, type Session, type SessionUser, type SessionPolicy } from "./auth/session";
 export * as schemas from "./schemas";

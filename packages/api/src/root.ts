@@ -2,6 +2,7 @@ import { attachmentsRouter } from "./routers/attachments";
 import { auditRouter } from "./routers/audit";
 import { eventsRouter } from "./routers/events";
 import { hostsRouter } from "./routers/hosts";
+import { ipamRouter } from "./routers/ipam";
 import { authRouter } from "./routers/auth";
 import { networksRouter } from "./routers/networks";
 import { usersRouter } from "./routers/users";
@@ -15,6 +16,7 @@ export const appRouter = router({
   hosts: hostsRouter,
   attachments: attachmentsRouter,
   events: eventsRouter,
+  ipam: ipamRouter,
 });
 
 export type AppRouter = typeof appRouter;

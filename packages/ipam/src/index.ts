@@ -36,3 +36,14 @@ export {
   toIp,
 } from "./cidr";
 export { IPAM_ERROR_CODES, type IpamErrorCode, IpamError } from "./errors";
+export {
+  type IpamRanges,
+  type NormaliseIpamOptions,
+  type NormalisedRange,
+  type RangeSetIssue,
+  DEFAULT_HOST_LOCAL_DATA_DIR,
+  createRangeMatcher,
+  normaliseIpamRanges,
+} from "./ranges";
+export { LEASE_FINDING_KINDS, type LeaseFindingKind } from "./findings";
+// The host-local store reader uses node:fs: it is "@switchyard/ipam/host-local", so this entry stays browser-safe.

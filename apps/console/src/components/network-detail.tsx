@@ -50,6 +50,7 @@ export function NetworkDetail({ id }: { id: string }) {
       <div className="row" style={{ justifyContent: "space-between" }}>
         <h1>{n.name} <span className="badge">r{n.latestRevision}</span></h1>
         <div className="row">
+          <Link href={`/networks/${id}/ipam`} className="button">Addresses</Link>
           <button onClick={() => void client.networks.export.query({ id }).then((f) => downloadConfigFiles(f, `${n.name}.zip`))}>Export</button>
           {can.editNetworks && !editing && <button className="primary" onClick={() => setEditing(true)}>Edit</button>}
           {can.editNetworks && <DeleteNetwork id={id} name={n.name} />}

@@ -48,5 +48,5 @@ export function useRefreshSelf() {
 export function useCan() {
   const { role } = useUser();
   const isOperator = hasRole(role, "operator");
-  return { editNetworks: isOperator, editAttachments: isOperator, manageUsers: hasRole(role, "admin"), manageHosts: hasRole(role, "admin") };
+  return { editNetworks: isOperator, editAttachments: isOperator, editAddresses: isOperator, manageUsers: hasRole(role, "admin"), manageHosts: hasRole(role, "admin") };
 }

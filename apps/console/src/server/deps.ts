@@ -1,14 +1,15 @@
 import path from "node:path";
-import { createDbEventBus, ensureBootstrapAdmin, startDetachedPurge, writeLocalJoinToken, type ConsoleDeps, type PurgeTimer } from "@switchyard/api";
+import { createDbEventBus, ensureBootstrapAdmin, startDetachedPurge, startLeaseHistoryPurge, writeLocalJoinToken, type ConsoleDeps, type PeriodicJob, type PurgeTimer } from "@switchyard/api";
 import { closeDb, createDb, migrateDatabase } from "@switchyard/db";
 import { databaseUrl, getEnv } from "./env";
 
 interface Holder {
   deps?: Promise<ConsoleDeps>;
   purge?: PurgeTimer;
+  historyPurge?: PeriodicJob<unknown>;
 }
 
-/** How often the purge of old detached attachments runs (each run deletes at most one batch). */
+/** How often the purges of old detached attachments and old address history run (each run deletes at most one batch). */
 const PURGE_INTERVAL_MS = 10 * 60_000;
 // One set of dependencies per process, kept on globalThis: Next dev reloads modules,
 // and the embedded database may be opened only once.
@@ -44,6 +45,16 @@ async function start(): Promise<ConsoleDeps> {
       onError: (err) => console.error(JSON.stringify({ level: "error", msg: "purge of detached attachments failed", error: String(err) })),
     });
   }
+  if (env.SWITCHYARD_IPAM_HISTORY_DAYS > 0) {
+    holder.__switchyard!.historyPurge?.stop();
+    holder.__switchyard!.historyPurge = startLeaseHistoryPurge({
+      db,
+      keepMs: env.SWITCHYARD_IPAM_HISTORY_DAYS * 24 * 3600_000,
+      intervalMs: PURGE_INTERVAL_MS,
+      onPurged: (o) => console.log(JSON.stringify({ level: "info", msg: "address history purged", purged: o.purged, more: o.more })),
+      onError: (err) => console.error(JSON.stringify({ level: "error", msg: "purge of address history failed", error: String(err) })),
+    });
+  }
   const events = createDbEventBus(url, { tickMs: env.SWITCHYARD_EVENTS_TICK_MS });
   // Listening before the first request: an event published before would reach no other replica.
   await events.ready;
@@ -66,6 +77,7 @@ export function getDeps(): Promise<ConsoleDeps> {
 
 export async function closeDeps(): Promise<void> {
   holder.__switchyard?.purge?.stop();
+  holder.__switchyard?.historyPurge?.stop();
   const deps = await holder.__switchyard?.deps?.catch(() => undefined);
   if (!deps) return;
   await deps.events.close().catch(() => {});

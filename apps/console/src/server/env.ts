@@ -33,6 +33,8 @@ const Env = z.object({
   SWITCHYARD_LOCAL_JOIN_TOKEN_FILE: z.string().min(1).optional(),
   /** Detached attachments older than this are purged (with their job history); 0 keeps them. */
   SWITCHYARD_PURGE_DETACHED_AFTER_HOURS: z.coerce.number().min(0).max(24 * 3650).default(24 * 7),
+  /** How long each address's history (allocated, released, reserved, ...) is kept; 0 keeps it forever. */
+  SWITCHYARD_IPAM_HISTORY_DAYS: z.coerce.number().min(0).max(3650).default(90),
 });
 export type Env = z.infer<typeof Env>;
 

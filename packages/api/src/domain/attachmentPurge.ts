@@ -2,6 +2,7 @@ import { Prisma, type Db } from "@switchyard/db";
 import { writeAudit } from "../audit";
 import type { Context } from "../context";
 import { ApiError } from "../errors";
+import { startPeriodic, type PeriodicJob } from "./periodic";
 
 type Ctx = Pick<Context, "db" | "session" | "meta">;
 
@@ -96,11 +97,7 @@ async function refuseNotDetached(db: Db, ids: string[]) {
   }
 }
 
-export interface PurgeTimer {
-  /** One run now (the timer's own runs wait for it). */
-  runOnce(): Promise<PurgeOutcome>;
-  stop(): void;
-}
+export type PurgeTimer = PeriodicJob<PurgeOutcome>;
 
 /**
  * Purges attachments detached longer than `maxAgeMs`, every `intervalMs`, at most one batch per
@@ -117,19 +114,9 @@ export function startDetachedPurge(opts: {
 }): PurgeTimer {
   const now = opts.now ?? Date.now;
   const ctx: Ctx = { db: opts.db, session: null, meta: { requestId: "purge-timer", sourceIp: "", userAgent: "" } };
-  let running: Promise<PurgeOutcome> | null = null;
-  const runOnce = () => {
-    running ??= purgeDetachedAttachments(ctx, { olderThan: new Date(now() - opts.maxAgeMs), actorName: "system" }).finally(() => {
-      running = null;
-    });
-    return running;
-  };
-  const timer = setInterval(() => {
-    runOnce().then(
-      (o) => o.purged > 0 && opts.onPurged?.(o),
-      (err: unknown) => opts.onError?.(err),
-    );
-  }, opts.intervalMs);
-  timer.unref();
-  return { runOnce, stop: () => clearInterval(timer) };
+  return startPeriodic(() => purgeDetachedAttachments(ctx, { olderThan: new Date(now() - opts.maxAgeMs), actorName: "system" }), {
+    intervalMs: opts.intervalMs,
+    onDone: (o) => o.purged > 0 && opts.onPurged?.(o),
+    onError: opts.onError,
+  });
 }

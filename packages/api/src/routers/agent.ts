@@ -1,6 +1,8 @@
 import { TRPCError } from "@trpc/server";
 import { type ClaimedOperation, appendLogs, claimOperations, completeOperation, completeOperations, desiredAttachments, extendClaim, releaseUnheld, reportProblem, resumeAfterRestart } from "../domain/agentWork";
 import { currentConfigs } from "../domain/currentConfigs";
+import { ingestIpamReport } from "../domain/ipamIngest";
+import { IpamReport } from "../schemas/ipamReport";
 import { enrollHost, heartbeat, rotateCredential } from "../domain/hosts";
 import { ClaimInput, CompleteInput, CompleteManyInput, CurrentConfigsInput, EnrollInput, FenceInput, HeartbeatInput, HoldingInput, Id, LogInput, PollInput, WorkInput } from "../schemas";
 import { z } from "zod";
@@ -147,6 +149,13 @@ export const agentRouter = router({
   /** The latest revision's config of networks with attachments on this host: reconcile's way out of a cached config that fails. */
   currentConfigs: agentProcedure.input(CurrentConfigsInput).query(({ ctx, input }) => currentConfigs(ctx.db, ctx.agent, input.networkNames)),
   resume: agentProcedure.mutation(({ ctx }) => resumeAfterRestart(ctx)),
+  /** The host's IPAM: a full report in parts when it connects, then what changed (issue 11). */
+  reportIpam: agentProcedure
+    .input(IpamReport)
+    .mutation(async ({ ctx, input }) => {
+      const outcome = await ingestIpamReport(ctx.db, { id: ctx.agent.hostId, name: ctx.agent.hostName }, input);
+      return { takenAt: input.takenAt, networks: outcome.networks.length, forgotten: outcome.forgotten };
+    }),
   reportProblem: agentProcedure.input(z.object({ attachmentId: Id, problem: z.string().min(1).max(2000) })).mutation(({ ctx, input }) => reportProblem(ctx, input)),
 });
 

@@ -1,0 +1,66 @@
+import { type CniRuntime, loadNetworkList, type NetworkConfigList } from "@switchyard/cni";
+import type { IpamReport } from "@switchyard/api/schemas/ipamReport";
+import type { Clock } from "../clock";
+import type { Logger } from "../log";
+import type { OwnedAttachments } from "../owned";
+import { collectKnownNetworks } from "./networks";
+import { createIpamReporter, type IpamReporter } from "./reporter";
+import { buildIpamSnapshot, type OwnAttachment } from "./snapshot";
+
+/** How often the lease directories' digests are compared when nothing asked for a report. */
+export const IPAM_REPORT_INTERVAL_MS = 10_000;
+
+export interface HostIpamDeps {
+  confDir: string;
+  netnsDir: string;
+  runtime: Pick<CniRuntime, "listCachedAttachments" | "getCachedResult">;
+  owned: Pick<OwnedAttachments, "list">;
+  console: {
+    currentConfigs(networkNames: string[]): Promise<{ networkName: string; conflist: Record<string, unknown> }[]>;
+    reportIpam(report: IpamReport): Promise<unknown>;
+  };
+  log: Logger;
+  clock: Clock;
+  intervalMs?: number;
+}
+
+/**
+ * The agent's lease reporting on this host: the networks it knows are the conf dir's and the
+ * console's networks of the attachments it holds or finds in the result cache (their current
+ * configs: where a network's lease files live); its own attachments' namespaces are looked into.
+ */
+export function createHostIpamReporter(deps: HostIpamDeps): IpamReporter {
+  return createIpamReporter({
+    intervalMs: deps.intervalMs ?? IPAM_REPORT_INTERVAL_MS,
+    log: deps.log,
+    clock: deps.clock,
+    send: (report) => deps.console.reportIpam(report),
+    async snapshot(previous) {
+      const cached = await deps.runtime.listCachedAttachments().catch(() => []);
+      const owned = deps.owned.list();
+      const names = [...new Set([...owned.map((o) => o.networkName), ...cached.map((c) => c.networkName)])].sort();
+      const consoleNetworks: NetworkConfigList[] = [];
+      if (names.length > 0) {
+        for (const c of await deps.console.currentConfigs(names)) {
+          try {
+            consoleNetworks.push(loadNetworkList(JSON.stringify(c.conflist)));
+          } catch (error) {
+            deps.log.warn("IPAM: the console's config of a network does not load", { network: c.networkName, error: (error as Error).message });
+          }
+        }
+      }
+      const netnsOf = new Map(cached.map((c) => [`${c.networkName}\0${c.containerId}\0${c.ifName}`, c.netns]));
+      const ownAttachments: OwnAttachment[] = owned.flatMap((o) => {
+        const netns = netnsOf.get(`${o.networkName}\0${o.containerId}\0${o.ifName}`);
+        return netns ? [{ ...o, netns }] : [];
+      });
+      return buildIpamSnapshot({
+        networks: await collectKnownNetworks(consoleNetworks, deps.confDir),
+        runtime: deps.runtime,
+        netnsDirs: [deps.netnsDir],
+        ownAttachments,
+        previous,
+      });
+    },
+  });
+}

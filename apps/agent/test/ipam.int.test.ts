@@ -1,0 +1,98 @@
+/**
+ * Issue 11 through a real agent: three sandboxes attached with the real bridge + host-local
+ * plugins become three leases in the console, each with its attachment, seen in the lease file,
+ * the result cache and the namespace; a detach releases its address. The lease directory lives
+ * under /var/lib/cni (the only root the agent reads leases from) and is removed afterwards.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type ApiTest, serveApi, setupApiTest } from "@switchyard/api/testing";
+import { bridgeConflist, createTestDirs, deleteBridge, randomSuffix } from "@switchyard/cni/test-host";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitFor } from "./wait";
+
+const BIN = resolve(fileURLToPath(new URL("../bin/switchyard-agent", import.meta.url)));
+const isRoot = process.getuid?.() === 0;
+
+describe.runIf(isRoot)("IPAM reports from a real agent (issue 11)", { timeout: 180_000 }, () => {
+  let t: ApiTest;
+  let server: Awaited<ReturnType<typeof serveApi>>;
+  let operator: Awaited<ReturnType<ApiTest["callerAs"]>>;
+  let agent: ChildProcess | undefined;
+  const cleanups: (() => unknown)[] = [];
+
+  beforeAll(async () => {
+    t = await setupApiTest();
+    server = await serveApi(t.deps);
+    operator = await t.callerAs("operator", "op");
+  });
+  afterAll(async () => {
+    if (agent?.exitCode === null) agent.kill("SIGKILL");
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
+    await server?.close();
+    await t?.close();
+  });
+
+  it("three sandboxes are three live leases with their holders; a detach releases its address", async () => {
+    const admin = await t.callerAs("admin", "ada");
+    const dirs = await createTestDirs();
+    cleanups.push(() => dirs.remove());
+    const dataDir = `/var/lib/cni/sytest-ipam-${randomSuffix()}`;
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const { conflist, names } = bridgeConflist({ dataDir, ipv4: true });
+    cleanups.push(() => deleteBridge(names.bridge));
+    const network = await operator.caller.networks.create({ text: JSON.stringify(conflist, null, 2), comment: "" });
+    const hostname = `sytest-${randomSuffix()}`;
+    const confDir = join(dirs.root, "net.d");
+    mkdirSync(confDir, { recursive: true });
+    const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
+    agent = spawn(
+      process.execPath,
+      [BIN, "--console-url", server.url, "--join-token", token, "--reconcile-interval", "600000", "--data-dir", join(dirs.root, "agent"), "--cache-dir", dirs.cacheDir,
+        "--conf-dir", confDir, "--netns-dir", "/run/netns", "--hostname", hostname, "--cni-path", "/usr/lib/cni", "--plugin-timeout", "20000"],
+      { stdio: "ignore" },
+    );
+    const hostId = await waitFor("the host to enrol", async () => (await t.db.host.findUnique({ where: { name: hostname } }))?.id);
+
+    const attachments: { id: string; containerId: string }[] = [];
+    for (let i = 0; i < 3; i++) {
+      const name = `sytest-${randomSuffix()}`;
+      cleanups.push(() => spawn("ip", ["netns", "del", name]));
+      const { attachment } = await operator.caller.attachments.create({ hostId, networkId: network.id, target: { kind: "sandbox", name }, ifName: "eth0", portMappings: [] });
+      attachments.push({ id: attachment.id, containerId: attachment.containerId });
+    }
+    for (const a of attachments) await waitFor("the attachment to be ready", async () => (await t.db.attachment.findUniqueOrThrow({ where: { id: a.id } })).state === "ready");
+
+    const leases = await waitFor("three leases with their attachments", async () => {
+      const rows = await t.db.$queryRaw<{ address: string; containerId: string; ifName: string; attachmentId: string | null; seenIn: number }[]>`
+        SELECT host(address) AS address, "containerId", "ifName", "attachmentId", "seenIn" FROM "Lease" WHERE "hostId" = ${hostId} AND "networkName" = ${names.network}`;
+      return rows.length === 3 && rows.every((r) => r.attachmentId !== null && r.seenIn === 7) ? rows : undefined;
+    });
+    expect(leases.map((l) => l.attachmentId).sort()).toEqual(attachments.map((a) => a.id).sort());
+    expect(leases.every((l) => l.ifName === "eth0")).toBe(true);
+    // Each address is the one the attachment's result names.
+    for (const l of leases) {
+      const row = await t.db.attachment.findUniqueOrThrow({ where: { id: l.attachmentId! } });
+      expect(JSON.stringify(row.result)).toContain(`"${l.address}/`);
+    }
+    const subnet = names.v4Subnet;
+    const map = await operator.caller.ipam.map({ networkId: network.id, cidr: subnet });
+    if (map.kind !== "grid") throw new Error(`expected a grid of ${subnet}`);
+    expect(map.cells.map((c) => c.status)).toEqual(["live", "live", "live"]);
+    expect(map.cells.flatMap((c) => c.holders.map((h) => h.hostName))).toEqual([hostname, hostname, hostname]);
+
+    // A detach: host-local frees the address, the next report releases it.
+    const gone = leases[0]!;
+    await operator.caller.attachments.detach({ id: gone.attachmentId! });
+    await waitFor("the address to be released", async () => {
+      const rows = await t.db.$queryRaw<{ kind: string }[]>`
+        SELECT kind::text FROM "LeaseEvent" WHERE "networkName" = ${names.network} AND address = ${gone.address}::inet ORDER BY at, id`;
+      return rows.map((r) => r.kind).join(",") === "allocated,released";
+    });
+    const after = await operator.caller.ipam.summary({ networkId: network.id });
+    expect(after.subnets[0]).toMatchObject({ leased: 2, live: 2, suspect: 0 });
+    expect(after.hosts.map((h) => [h.hostName, h.leases])).toEqual([[hostname, 2]]);
+  });
+});

@@ -1,0 +1,263 @@
+"use client";
+
+import { useQuery } from "@tanstack/react-query";
+import { useMemo, useRef, useState, type KeyboardEvent } from "react";
+import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
+import { allBlocks, blockOf, blockSize, breadcrumbs, childPrefix, gridAddresses, inRange, isGrid, toCidr } from "./map-math";
+
+type MapData = RouterOutputs["ipam"]["map"];
+type Cell = Extract<MapData, { kind: "grid" }>["cells"][number];
+
+/** What a cell of the grid shows: a holder's status, or what the address is without one. */
+export type CellKind = "live" | "suspect" | "conflict" | "reserved" | "special" | "free";
+
+/** Colour AND a symbol for each kind: the map reads without colour too. */
+export const CELL_KINDS: Record<CellKind, { label: string; symbol: string }> = {
+  live: { label: "held by a live attachment", symbol: "●" },
+  suspect: { label: "held, no known holder (suspect)", symbol: "?" },
+  conflict: { label: "conflict", symbol: "!" },
+  reserved: { label: "reserved", symbol: "R" },
+  special: { label: "network, gateway or broadcast", symbol: "·" },
+  free: { label: "free", symbol: "" },
+};
+
+const COLUMNS = 16;
+
+/**
+ * The map of one subnet: a heatmap of blocks (256 a level) with breadcrumbs to zoom out, down to a
+ * grid of one cell per address. Arrow keys move between cells, Enter zooms in or opens an address,
+ * Escape zooms out.
+ */
+export function IpamMap(props: {
+  networkId: string;
+  subnet: string;
+  cidr: string;
+  specials: string[];
+  onZoom: (cidr: string) => void;
+  onOpenAddress: (address: string) => void;
+}) {
+  const trpc = useTRPC();
+  const map = useQuery(trpc.ipam.map.queryOptions({ networkId: props.networkId, cidr: props.cidr }));
+  const crumbs = breadcrumbs(props.subnet, props.cidr);
+  return (
+    <div className="ipam-map">
+      <nav aria-label="Zoom" className="crumbs">
+        {crumbs.map((c, i) =>
+          i === crumbs.length - 1 ? (
+            <span key={c} aria-current="location" className="mono">{c}</span>
+          ) : (
+            <span key={c}>
+              <button type="button" className="link mono" onClick={() => props.onZoom(c)}>{c}</button>
+              {" › "}
+            </span>
+          ),
+        )}
+      </nav>
+      <Legend />
+      {map.error && <div className="error-box">{errorMessage(map.error)}</div>}
+      {!map.data && !map.error && <p className="muted">Loading the map…</p>}
+      {map.data?.kind === "grid" && (
+        <AddressGrid data={map.data} specials={props.specials} onOpen={props.onOpenAddress} onOut={() => crumbs.length > 1 && props.onZoom(crumbs.at(-2)!)} />
+      )}
+      {map.data?.kind === "blocks" && (
+        <BlockHeatmap data={map.data} onZoom={props.onZoom} onOut={() => crumbs.length > 1 && props.onZoom(crumbs.at(-2)!)} />
+      )}
+    </div>
+  );
+}
+
+function Legend() {
+  return (
+    <ul className="legend" aria-label="Legend">
+      {(Object.keys(CELL_KINDS) as CellKind[]).map((k) => (
+        <li key={k}>
+          <span className={`cell cell-${k}`} aria-hidden="true">{CELL_KINDS[k].symbol}</span> {CELL_KINDS[k].label}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+/** Roving focus over a 16-column grid of buttons. */
+function useGridFocus(count: number, onActivate: (i: number) => void, onOut: () => void) {
+  const [focus, setFocus] = useState(0);
+  const refs = useRef<(HTMLButtonElement | null)[]>([]);
+  const move = (i: number) => {
+    const next = Math.max(0, Math.min(count - 1, i));
+    setFocus(next);
+    refs.current[next]?.focus();
+  };
+  const onKeyDown = (e: KeyboardEvent, i: number) => {
+    const step: Record<string, number> = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: COLUMNS, ArrowUp: -COLUMNS };
+    if (e.key in step) {
+      e.preventDefault();
+      move(i + step[e.key]!);
+    } else if (e.key === "Home") move(0);
+    else if (e.key === "End") move(count - 1);
+    else if (e.key === "Escape") onOut();
+    else if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      onActivate(i);
+    }
+  };
+  return { focus, refs, onKeyDown, setFocus };
+}
+
+function describeHolders(cell: Cell | undefined): string {
+  if (!cell) return "";
+  return cell.holders.map((h) => `${h.containerId}/${h.ifName} on ${h.hostName}${h.attachmentState ? ` (${h.attachmentState})` : ""}`).join("; ");
+}
+
+function AddressGrid(props: { data: Extract<MapData, { kind: "grid" }>; specials: string[]; onOpen: (a: string) => void; onOut: () => void }) {
+  const cidr = toCidr(props.data.cidr);
+  const addresses = useMemo(() => gridAddresses(cidr), [props.data.cidr]);
+  const cells = useMemo(() => new Map(props.data.cells.map((c) => [c.address, c])), [props.data]);
+  const kindOf = (a: string): CellKind => {
+    const cell = cells.get(a);
+    if (cell) return cell.status;
+    if (props.data.reservations.some((r) => inRange(a, r.first, r.last))) return "reserved";
+    if (props.specials.includes(a)) return "special";
+    return "free";
+  };
+  const [hovered, setHovered] = useState<string | null>(null);
+  const grid = useGridFocus(addresses.length, (i) => props.onOpen(addresses[i]!), props.onOut);
+  const shown = hovered ?? addresses[grid.focus]!;
+  return (
+    <div>
+      <div className="hover-card" aria-live="polite" data-testid="ipam-hover">
+        <span className="mono">{shown}</span>: {CELL_KINDS[kindOf(shown)].label}
+        {cells.get(shown) && <> — {describeHolders(cells.get(shown))}</>}
+      </div>
+      <div role="grid" aria-label={`Addresses of ${props.data.cidr}`} className="cell-grid" data-testid="ipam-grid">
+        {chunk(addresses, COLUMNS).map((row, r) => (
+          <div role="row" key={row[0]} className="cell-row">
+            {row.map((a, c) => {
+              const i = r * COLUMNS + c;
+              const kind = kindOf(a);
+              const label = `${a}: ${CELL_KINDS[kind].label}${cells.get(a) ? `, ${describeHolders(cells.get(a))}` : ""}`;
+              return (
+                <button
+                  key={a}
+                  type="button"
+                  role="gridcell"
+                  ref={(el) => { grid.refs.current[i] = el; }}
+                  tabIndex={i === grid.focus ? 0 : -1}
+                  className={`cell cell-${kind}`}
+                  data-address={a}
+                  data-kind={kind}
+                  aria-label={label}
+                  title={label}
+                  onMouseEnter={() => setHovered(a)}
+                  onMouseLeave={() => setHovered(null)}
+                  onFocus={() => {
+                    // The keyboard takes over from the mouse: the card follows the focused cell.
+                    setHovered(null);
+                    grid.setFocus(i);
+                  }}
+                  onKeyDown={(e) => grid.onKeyDown(e, i)}
+                  onClick={() => props.onOpen(a)}
+                >
+                  {CELL_KINDS[kind].symbol}
+                </button>
+              );
+            })}
+          </div>
+        ))}
+      </div>
+    </div>
+  );
+}
+
+interface DisplayBlock {
+  block: string;
+  leased: number;
+  live: number;
+  suspect: number;
+  conflict: number;
+  reserved: number;
+}
+
+function BlockHeatmap(props: { data: Extract<MapData, { kind: "blocks" }>; onZoom: (c: string) => void; onOut: () => void }) {
+  const cidr = toCidr(props.data.cidr);
+  const prefix = childPrefix(cidr);
+  const blocks = useMemo(() => {
+    const byBlock = new Map<string, DisplayBlock>();
+    const at = (block: string) => {
+      let b = byBlock.get(block);
+      if (!b) byBlock.set(block, (b = { block, leased: 0, live: 0, suspect: 0, conflict: 0, reserved: 0 }));
+      return b;
+    };
+    for (const s of props.data.blocks) {
+      const b = at(blockOf(s.block, prefix));
+      b.leased += s.leased;
+      b.live += s.live;
+      b.suspect += s.suspect;
+      b.conflict += s.conflict;
+    }
+    for (const r of props.data.reservations) at(blockOf(r.first, prefix)).reserved += 1;
+    // IPv4: every block of the level (256 at most); IPv6: only the blocks that hold addresses.
+    const names = cidr.family === 4 ? allBlocks(cidr, prefix) : [...byBlock.keys()];
+    return names.map((n) => byBlock.get(n) ?? { block: n, leased: 0, live: 0, suspect: 0, conflict: 0, reserved: 0 });
+  }, [props.data, prefix]);
+  const size = blockSize(prefix, cidr.family);
+  const [hovered, setHovered] = useState<number | null>(null);
+  const grid = useGridFocus(blocks.length, (i) => props.onZoom(blocks[i]!.block), props.onOut);
+  const describe = (b: DisplayBlock) =>
+    `${b.block}: ${b.leased} leased (${b.live} live, ${b.suspect} suspect)${b.conflict ? `, ${b.conflict} in conflict` : ""}${b.reserved ? `, ${b.reserved} reservation${b.reserved === 1 ? "" : "s"}` : ""}`;
+  if (blocks.length === 0) return <p className="muted">No address of {props.data.cidr} is held on any host.</p>;
+  const shown = blocks[hovered ?? grid.focus]!;
+  return (
+    <div>
+      <div className="hover-card" aria-live="polite" data-testid="ipam-hover">{describe(shown)}</div>
+      <div role="grid" aria-label={`Blocks of ${props.data.cidr}, /${prefix} each`} className="cell-grid" data-testid="ipam-heatmap">
+        {chunk(blocks, COLUMNS).map((row, r) => (
+          <div role="row" key={row[0]!.block} className="cell-row">
+            {row.map((b, c) => {
+              const i = r * COLUMNS + c;
+              const use = Math.min(1, b.leased / size);
+              const mark = b.conflict ? "!" : b.suspect ? "?" : b.leased ? "" : "";
+              return (
+                <button
+                  key={b.block}
+                  type="button"
+                  role="gridcell"
+                  ref={(el) => { grid.refs.current[i] = el; }}
+                  tabIndex={i === grid.focus ? 0 : -1}
+                  className={`cell block${b.conflict ? " cell-conflict" : ""}`}
+                  style={b.conflict ? undefined : { background: heat(use, b.leased > 0) }}
+                  data-block={b.block}
+                  aria-label={describe(b)}
+                  title={describe(b)}
+                  onMouseEnter={() => setHovered(i)}
+                  onMouseLeave={() => setHovered(null)}
+                  onFocus={() => {
+                    // The keyboard takes over from the mouse: the card follows the focused cell.
+                    setHovered(null);
+                    grid.setFocus(i);
+                  }}
+                  onKeyDown={(e) => grid.onKeyDown(e, i)}
+                  onClick={() => props.onZoom(b.block)}
+                >
+                  {mark}
+                </button>
+              );
+            })}
+          </div>
+        ))}
+      </div>
+    </div>
+  );
+}
+
+/** Light to dark blue by use; a block with any lease is never as light as an empty one. */
+function heat(use: number, any: boolean): string {
+  if (!any) return "#f3f6f9";
+  const l = 88 - Math.round(Math.max(0.08, use) * 58);
+  return `hsl(212 70% ${l}%)`;
+}
+
+function chunk<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

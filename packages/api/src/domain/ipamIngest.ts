@@ -1,0 +1,160 @@
+import { Prisma, type Db, type DbTx } from "@switchyard/db";
+import type { IpamReport, IpamReportNetwork, ReportedLease } from "../schemas/ipamReport";
+
+export { SEEN_IN, type ReportedLease } from "../schemas/ipamReport";
+
+/**
+ * What a host reported for one network: its leases (`replace`, within `span` when the report came
+ * in parts; all of them without one) or what changed since its last report (`change`).
+ */
+export type NetworkLeaseReport = Omit<IpamReportNetwork, "span"> & { span?: { from: string | null; to: string | null } } & (
+    | { mode: "replace"; leases: ReportedLease[] }
+    | { mode: "change"; upserted: ReportedLease[]; removed: string[] }
+  );
+
+export interface IngestOutcome {
+  networkName: string;
+  allocated: number;
+  released: number;
+  /** Rows written (inserted or changed) in Lease. */
+  written: number;
+}
+
+/**
+ * Applies one host's report of one network in one statement: the leases it no longer holds are
+ * deleted, new and changed ones are upserted (an unchanged lease is not rewritten, so a
+ * 50,000-lease snapshot that changed nothing writes nothing but the network's report row), each
+ * change of holder becomes events in the address's history (released for the holder that left,
+ * allocated for the one that came), and each lease is matched to the console's attachment by
+ * (host, network, container id, interface).
+ */
+export async function ingestNetworkLeases(
+  db: Db | DbTx,
+  host: { id: string; name: string },
+  report: NetworkLeaseReport,
+): Promise<IngestOutcome> {
+  const replace = report.mode === "replace";
+  const from = report.mode === "replace" ? (report.span?.from ?? null) : null;
+  const to = report.mode === "replace" ? (report.span?.to ?? null) : null;
+  const incoming = JSON.stringify(replace ? report.leases : report.upserted);
+  const removed = replace ? "[]" : JSON.stringify(report.removed);
+  const rows = await db.$queryRaw<{ allocated: number; released: number; written: number }[]>(Prisma.sql`
+    WITH incoming AS (
+      SELECT DISTINCT ON (t.address) t.address, t."containerId", t."ifName", t."seenIn"
+      FROM jsonb_to_recordset(${incoming}::jsonb) AS t(address inet, "containerId" text, "ifName" text, "seenIn" int)
+      ORDER BY t.address
+    ),
+    net AS (SELECT (SELECT id FROM "Network" WHERE name = ${report.networkName}::text) AS id),
+    matched AS (
+      SELECT i.*, a.id AS "attachmentId"
+      FROM incoming i
+      LEFT JOIN "Attachment" a ON a."hostId" = ${host.id}::text AND a."networkName" = ${report.networkName}::text
+        AND a."containerId" = i."containerId" AND a."ifName" = i."ifName"
+    ),
+    existing AS (
+      SELECT l.* FROM "Lease" l WHERE l."hostId" = ${host.id}::text AND l."networkName" = ${report.networkName}::text
+    ),
+    gone AS (
+      DELETE FROM "Lease" l
+      WHERE l."hostId" = ${host.id}::text AND l."networkName" = ${report.networkName}::text
+        AND (
+          (${replace}::boolean AND NOT EXISTS (SELECT 1 FROM incoming i WHERE i.address = l.address)
+            AND (${from}::inet IS NULL OR l.address >= ${from}::inet) AND (${to}::inet IS NULL OR l.address <= ${to}::inet))
+          OR (NOT ${replace}::boolean AND l.address IN (SELECT a::inet FROM jsonb_array_elements_text(${removed}::jsonb) AS a)
+              AND NOT EXISTS (SELECT 1 FROM incoming i WHERE i.address = l.address))
+        )
+      RETURNING l.*
+    ),
+    diff AS (
+      SELECT m.*, e.id AS "existingId", e."containerId" AS "oldContainerId", e."ifName" AS "oldIfName",
+        e."attachmentId" AS "oldAttachmentId",
+        (e.id IS NOT NULL AND (e."containerId" <> m."containerId" OR e."ifName" <> m."ifName")) AS "holderChanged",
+        (e.id IS NULL OR e."containerId" <> m."containerId" OR e."ifName" <> m."ifName" OR e."seenIn" <> m."seenIn"
+          OR e."attachmentId" IS DISTINCT FROM m."attachmentId" OR e."networkId" IS DISTINCT FROM (SELECT id FROM net)) AS "differs"
+      FROM matched m LEFT JOIN existing e ON e.address = m.address
+    ),
+    written AS (
+      INSERT INTO "Lease" ("hostId", "networkName", "networkId", address, "containerId", "ifName", "attachmentId", "seenIn", since, "updatedAt")
+      SELECT ${host.id}::text, ${report.networkName}::text, (SELECT id FROM net), d.address, d."containerId", d."ifName",
+        d."attachmentId", d."seenIn", now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
+      FROM diff d WHERE d.differs
+      ON CONFLICT ("hostId", "networkName", address) DO UPDATE SET
+        "networkId" = EXCLUDED."networkId",
+        "containerId" = EXCLUDED."containerId",
+        "ifName" = EXCLUDED."ifName",
+        "attachmentId" = EXCLUDED."attachmentId",
+        "seenIn" = EXCLUDED."seenIn",
+        since = CASE WHEN "Lease"."containerId" <> EXCLUDED."containerId" OR "Lease"."ifName" <> EXCLUDED."ifName"
+          THEN EXCLUDED.since ELSE "Lease".since END,
+        "updatedAt" = EXCLUDED."updatedAt"
+      RETURNING 1
+    ),
+    history AS (
+      INSERT INTO "LeaseEvent" (at, kind, "networkName", address, "hostId", "hostName", "containerId", "ifName", "attachmentId")
+      SELECT now() AT TIME ZONE 'UTC', ev.kind::"LeaseEventKind", ${report.networkName}::text, ev.address, ${host.id}::text,
+        ${host.name}::text, ev."containerId", ev."ifName", ev."attachmentId"
+      FROM (
+        SELECT 0 AS ord, 'released' AS kind, g.address, g."containerId", g."ifName", g."attachmentId" FROM gone g
+        UNION ALL
+        SELECT 0, 'released', d.address, d."oldContainerId", d."oldIfName", d."oldAttachmentId" FROM diff d WHERE d."holderChanged"
+        UNION ALL
+        SELECT 1, 'allocated', d.address, d."containerId", d."ifName", d."attachmentId" FROM diff d WHERE d."existingId" IS NULL OR d."holderChanged"
+      ) AS ev
+      ORDER BY ev.ord, ev.address
+      RETURNING kind
+    ),
+    reported AS (
+      INSERT INTO "HostIpamNetwork" ("hostId", "networkName", "dataDir", digest, "leaseCount", findings, "reportedAt")
+      VALUES (${host.id}::text, ${report.networkName}::text, ${report.dataDir}::text, ${report.digest}::text,
+        ${report.leaseCount}::int, ${JSON.stringify(report.findings)}::jsonb, now() AT TIME ZONE 'UTC')
+      ON CONFLICT ("hostId", "networkName") DO UPDATE SET
+        "dataDir" = EXCLUDED."dataDir", digest = EXCLUDED.digest, "leaseCount" = EXCLUDED."leaseCount",
+        findings = EXCLUDED.findings, "reportedAt" = EXCLUDED."reportedAt"
+      RETURNING 1
+    )
+    SELECT
+      (SELECT count(*) FROM history WHERE kind = 'allocated')::int AS allocated,
+      (SELECT count(*) FROM history WHERE kind = 'released')::int AS released,
+      (SELECT count(*) FROM written)::int + (SELECT count(*) FROM reported)::int * 0 AS written`);
+  const row = rows[0] ?? { allocated: 0, released: 0, written: 0 };
+  return { networkName: report.networkName, ...row };
+}
+
+/**
+ * The networks a host reported before and left out of a full snapshot: its IPAM no longer has
+ * them (the data dir is gone), so their leases are released. Returns how many were released.
+ */
+export async function forgetUnreportedNetworks(db: Db | DbTx, host: { id: string; name: string }, reported: string[]): Promise<number> {
+  const names = JSON.stringify(reported);
+  const rows = await db.$queryRaw<{ released: number }[]>(Prisma.sql`
+    WITH keep AS (SELECT jsonb_array_elements_text(${names}::jsonb) AS name),
+    gone AS (
+      DELETE FROM "Lease" l WHERE l."hostId" = ${host.id}::text AND l."networkName" NOT IN (SELECT name FROM keep)
+      RETURNING l.*
+    ),
+    dropped AS (
+      DELETE FROM "HostIpamNetwork" h WHERE h."hostId" = ${host.id}::text AND h."networkName" NOT IN (SELECT name FROM keep)
+      RETURNING 1
+    ),
+    history AS (
+      INSERT INTO "LeaseEvent" (at, kind, "networkName", address, "hostId", "hostName", "containerId", "ifName", "attachmentId", detail)
+      SELECT now() AT TIME ZONE 'UTC', 'released', g."networkName", g.address, ${host.id}::text, ${host.name}::text,
+        g."containerId", g."ifName", g."attachmentId", 'the host no longer reports this network'
+      FROM gone g
+      RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM history)::int + (SELECT count(*) FROM dropped)::int * 0 AS released`);
+  return rows[0]?.released ?? 0;
+}
+
+/**
+ * One request of an agent's IPAM report: each network's part in its own statement (each is
+ * atomic and idempotent on its own), then, with the last request of a full report, the networks
+ * the host no longer has.
+ */
+export async function ingestIpamReport(db: Db, host: { id: string; name: string }, report: IpamReport): Promise<{ networks: IngestOutcome[]; forgotten: number }> {
+  const networks: IngestOutcome[] = [];
+  for (const network of report.networks) networks.push(await ingestNetworkLeases(db, host, network));
+  const forgotten = report.allNetworks ? await forgetUnreportedNetworks(db, host, report.allNetworks) : 0;
+  return { networks, forgotten };
+}

@@ -1,0 +1,95 @@
+import { addressCount, firstUsable, lastUsable, toCidr } from "@switchyard/ipam";
+import type { Db } from "@switchyard/db";
+import { ApiError } from "../errors";
+import { RESERVATION_CONTAINER_ID } from "./ipamReservations";
+import { sharesL2 } from "./ipamMap";
+
+/** The use-over-time plot: this many hourly points, ending now. */
+export const USAGE_HOURS = 7 * 24;
+
+export interface SubnetUse {
+  cidr: string;
+  /** Addresses of the subnet but its network and broadcast addresses. */
+  usable: number;
+  leased: number;
+  live: number;
+  suspect: number;
+  reserved: number;
+}
+
+export interface IpamSummary {
+  networkId: string;
+  networkName: string;
+  sharesL2: boolean;
+  subnets: SubnetUse[];
+  hosts: { hostId: string; hostName: string; leases: number; reportedAt: Date }[];
+  /** Leases held at the end of each hour (oldest first), from the history kept. */
+  usage: { at: Date; leases: number }[];
+}
+
+/** A network's utilisation per subnet and host, and its use over the last week. */
+export async function readIpamSummary(db: Db, networkId: string, now = new Date()): Promise<IpamSummary> {
+  const network = (
+    await db.$queryRaw<{ id: string; name: string; conflist: unknown }[]>`
+      SELECT n.id, n.name, r.conflist FROM "Network" n
+      JOIN "NetworkRevision" r ON r."networkId" = n.id AND r.number = n."latestRevision" WHERE n.id = ${networkId}`
+  )[0];
+  if (!network) throw new ApiError("NOT_FOUND", `network ${networkId} does not exist`);
+  const subnets = await db.$queryRaw<{ cidr: string; leased: number; live: number; reserved: number }[]>`
+    SELECT s.cidr::text AS cidr,
+      count(DISTINCT l.address) FILTER (WHERE l."containerId" <> ${RESERVATION_CONTAINER_ID})::int AS leased,
+      count(DISTINCT l.address) FILTER (WHERE a.id IS NOT NULL AND a.state <> 'detached')::int AS live,
+      COALESCE((SELECT sum(r."lastAddress" - r."firstAddress" + 1) FROM "IpamReservation" r
+        WHERE r."networkId" = s."networkId" AND s.cidr >>= r."firstAddress"), 0)::int AS reserved
+    FROM "NetworkSubnet" s
+    LEFT JOIN "Lease" l ON l."networkId" = s."networkId" AND s.cidr >>= l.address
+    LEFT JOIN "Attachment" a ON a.id = l."attachmentId"
+    WHERE s."networkId" = ${network.id}
+    GROUP BY s.id, s.cidr
+    ORDER BY s.cidr`;
+  const hosts = await db.$queryRaw<{ hostId: string; hostName: string; leases: number; reportedAt: Date }[]>`
+    SELECT h.id AS "hostId", h.name AS "hostName", s."leaseCount" AS leases, s."reportedAt"
+    FROM "HostIpamNetwork" s JOIN "Host" h ON h.id = s."hostId"
+    WHERE s."networkName" = ${network.name}
+    ORDER BY h.name LIMIT 500`;
+  const since = new Date(Math.floor(now.getTime() / 3600_000) * 3600_000 - (USAGE_HOURS - 1) * 3600_000);
+  const deltas = await db.$queryRaw<{ hour: Date; delta: number }[]>`
+    SELECT date_trunc('hour', at) AS hour,
+      sum(CASE kind WHEN 'allocated' THEN 1 WHEN 'released' THEN -1 WHEN 'reclaimed' THEN -1 ELSE 0 END)::int AS delta
+    FROM "LeaseEvent"
+    WHERE "networkName" = ${network.name} AND at >= (${since.toISOString()}::timestamptz AT TIME ZONE 'UTC')
+      AND "containerId" <> ${RESERVATION_CONTAINER_ID}
+    GROUP BY 1`;
+  const current = (
+    await db.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM "Lease" WHERE "networkName" = ${network.name} AND "containerId" <> ${RESERVATION_CONTAINER_ID}`
+  )[0]!.n;
+  return {
+    networkId: network.id,
+    networkName: network.name,
+    sharesL2: sharesL2(network.conflist),
+    subnets: subnets.map((s) => ({ ...s, suspect: s.leased - s.live, usable: usableCount(s.cidr) })),
+    hosts,
+    usage: usageSeries(current, deltas, since),
+  };
+}
+
+/** Usable addresses of a subnet, capped at 2^31 (an IPv6 /64 is "very many", not a number to plot). */
+function usableCount(cidrText: string): number {
+  const cidr = toCidr(cidrText);
+  if (addressCount(cidr) > 1n << 31n) return 2 ** 31;
+  return Number(lastUsable(cidr).value - firstUsable(cidr).value + 1n);
+}
+
+/** Walks back from the current count: the count at the end of an hour is now's minus what came after. */
+export function usageSeries(current: number, deltas: { hour: Date; delta: number }[], since: Date): { at: Date; leases: number }[] {
+  const byHour = new Map(deltas.map((d) => [new Date(d.hour).getTime(), d.delta]));
+  const series: { at: Date; leases: number }[] = [];
+  let count = current;
+  for (let i = USAGE_HOURS - 1; i >= 0; i--) {
+    const hour = since.getTime() + i * 3600_000;
+    series.push({ at: new Date(hour + 3600_000), leases: Math.max(0, count) });
+    count -= byHour.get(hour) ?? 0;
+  }
+  return series.reverse();
+}

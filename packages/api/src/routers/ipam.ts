@@ -1,0 +1,54 @@
+import { parseCidr, parseIp } from "@switchyard/ipam";
+import { z } from "zod";
+import { readIpamAddress, readIpamMap, searchIpamAddress } from "../domain/ipamMap";
+import { readIpamSummary } from "../domain/ipamSummary";
+import { createReservation, deleteReservation, listReservations } from "../domain/ipamReservations";
+import { Id } from "../schemas";
+import { operatorProcedure, router, viewerProcedure } from "../trpc";
+
+/** An IPv4 or IPv6 address, canonical form out (`10.0.0.01` is refused: ambiguous). */
+export const IpAddressText = z
+  .string()
+  .max(64)
+  .transform((text, ctx) => {
+    const parsed = parseIp(text.trim());
+    if (parsed.ok) return parsed.value.text;
+    ctx.addIssue({ code: "custom", message: parsed.error.message });
+    return z.NEVER;
+  });
+
+/** A CIDR, host bits cleared (`10.1.2.3/16` means 10.1.0.0/16). IPv4 no larger than a /8. */
+export const CidrText = z
+  .string()
+  .max(64)
+  .transform((text, ctx) => {
+    const parsed = parseCidr(text.trim(), { allowHostBits: true });
+    if (!parsed.ok) {
+      ctx.addIssue({ code: "custom", message: parsed.error.message });
+      return z.NEVER;
+    }
+    if (parsed.value.family === 4 && parsed.value.prefixLength < 8) {
+      ctx.addIssue({ code: "custom", message: `"${text}" is larger than a /8: the map shows at most a /8 at once` });
+      return z.NEVER;
+    }
+    return parsed.value.text;
+  });
+
+export const ipamRouter = router({
+  /** A network's utilisation per subnet and host, and its use over the last week. */
+  summary: viewerProcedure.input(z.object({ networkId: Id })).query(({ ctx, input }) => readIpamSummary(ctx.db, input.networkId)),
+  /** The map of a CIDR of a network: a grid up to a /24, a heatmap of blocks above. */
+  map: viewerProcedure.input(z.object({ networkId: Id, cidr: CidrText })).query(({ ctx, input }) => readIpamMap(ctx.db, input.networkId, input.cidr)),
+  /** One address of a network: its holders on every host now, and its history. */
+  address: viewerProcedure.input(z.object({ networkId: Id, address: IpAddressText })).query(({ ctx, input }) => readIpamAddress(ctx.db, input.networkId, input.address)),
+  /** Who holds the address now in every network, or who held it at `at`. */
+  search: viewerProcedure
+    .input(z.object({ address: IpAddressText, at: z.coerce.date().optional() }))
+    .query(({ ctx, input }) => searchIpamAddress(ctx.db, input.address, input.at)),
+  reservations: viewerProcedure.input(z.object({ networkId: Id })).query(({ ctx, input }) => listReservations(ctx.db, input.networkId)),
+  /** Keeps an address or a range out of allocation on every host of the network. */
+  reserve: operatorProcedure
+    .input(z.object({ networkId: Id, first: IpAddressText, last: IpAddressText.optional(), note: z.string().trim().max(500).default("") }))
+    .mutation(({ ctx, input }) => createReservation(ctx, input)),
+  unreserve: operatorProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => deleteReservation(ctx, input.id)),
+});
