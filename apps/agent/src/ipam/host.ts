@@ -35,7 +35,7 @@ export function createHostIpamReporter(deps: HostIpamDeps): IpamReporter {
     log: deps.log,
     clock: deps.clock,
     send: (report) => deps.console.reportIpam(report),
-    async snapshot(previous) {
+    async snapshot(previous, full) {
       const cached = await deps.runtime.listCachedAttachments().catch(() => []);
       const owned = deps.owned.list();
       const names = [...new Set([...owned.map((o) => o.networkName), ...cached.map((c) => c.networkName)])].sort();
@@ -60,6 +60,7 @@ export function createHostIpamReporter(deps: HostIpamDeps): IpamReporter {
         netnsDirs: [deps.netnsDir],
         ownAttachments,
         previous,
+        refreshNamespaces: full,
       });
     },
   });

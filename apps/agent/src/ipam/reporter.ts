@@ -6,8 +6,11 @@ import type { Logger } from "../log";
 import { changeReportRequests, fullReportRequests, type NetworkView, snapshotViews } from "./report";
 
 export interface IpamReporterDeps {
-  /** Reads the host's IPAM; `previous` lets unchanged lease directories be reused (their digest is compared). */
-  snapshot(previous: IpamSnapshot | undefined): Promise<IpamSnapshot>;
+  /**
+   * Reads the host's IPAM; `previous` lets unchanged lease directories and namespaces be reused
+   * (a digest is compared); `full` reads everything anew.
+   */
+  snapshot(previous: IpamSnapshot | undefined, full: boolean): Promise<IpamSnapshot>;
   send(report: IpamReport): Promise<unknown>;
   /** How often the lease directories are looked at (a digest each) when nothing asked for a report. */
   intervalMs: number;
@@ -42,9 +45,9 @@ export function createIpamReporter(deps: IpamReporterDeps): IpamReporter {
   let requested = false;
 
   async function report(): Promise<void> {
-    const snapshot = await deps.snapshot(previous);
-    const views = snapshotViews(snapshot);
     const full = sent === null || deps.clock.now() - lastFullAt >= fullEveryMs;
+    const snapshot = await deps.snapshot(previous, full);
+    const views = snapshotViews(snapshot);
     const requests = full ? fullReportRequests(views, snapshot.takenAt) : changeReportRequests(sent!, views, snapshot.takenAt);
     const base = sent;
     sent = null;

@@ -162,4 +162,27 @@ describe("buildIpamSnapshot with a previous snapshot", () => {
     const changed = await buildIpamSnapshot({ ...deps, previous: reused, now: () => 4 });
     expect(changed.networks[0]!.leases.map((l) => l.containerId)).toEqual(["c2", "c3"]);
   });
+
+  it("looks into a namespace seen before only when asked to refresh; a new attachment's namespace is read at once", async () => {
+    const net = conflist("b", { type: "static", addresses: [{ address: "10.2.0.5/24" }] });
+    const reads: string[] = [];
+    const deps = {
+      networks: [{ name: "b", knownFrom: ["console" as const], net }],
+      runtime: createCniRuntime({ pluginDirs: ["/usr/lib/cni"], cacheDir: join(root, "cache-ns") }),
+      netnsDirs: ["/run/netns"],
+      readNamespace: async (netns: string) => {
+        reads.push(netns);
+        return ["10.2.0.5/24"];
+      },
+    };
+    const one = { networkName: "b", containerId: "c1", ifName: "eth0", netns: "/run/netns/one" };
+    const two = { networkName: "b", containerId: "c2", ifName: "eth0", netns: "/run/netns/two" };
+    const first = await buildIpamSnapshot({ ...deps, ownAttachments: [one] });
+    expect(reads).toEqual(["/run/netns/one"]);
+    const second = await buildIpamSnapshot({ ...deps, ownAttachments: [one, two], previous: first });
+    expect(reads).toEqual(["/run/netns/one", "/run/netns/two"]);
+    expect(second.networks[0]!.namespaces.map((n) => [n.containerId, n.addresses])).toEqual([["c1", ["10.2.0.5/24"]], ["c2", ["10.2.0.5/24"]]]);
+    await buildIpamSnapshot({ ...deps, ownAttachments: [one, two], previous: second, refreshNamespaces: true });
+    expect(reads).toEqual(["/run/netns/one", "/run/netns/two", "/run/netns/one", "/run/netns/two"]);
+  });
 });

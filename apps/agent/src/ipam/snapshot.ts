@@ -35,6 +35,13 @@ export interface IpamSnapshotDeps {
    * and namespaces are read anew.
    */
   previous?: IpamSnapshot;
+  /**
+   * Look into every own attachment's namespace again (one `nsenter` each). Otherwise a namespace
+   * seen in `previous` (same container, interface and path) keeps the addresses read then: they
+   * change with CNI operations, which change the cache too, and a host with 1,000 attachments
+   * does not spawn 1,000 processes after each operation. Default: true without `previous`.
+   */
+  refreshNamespaces?: boolean;
 }
 
 type StoreRead = Pick<IpamNetworkSnapshot, "leases" | "reservedIps" | "digest" | "entries" | "truncated"> & { findings: IpamFinding[] };
@@ -98,9 +105,16 @@ async function readCachedResults(known: KnownNetwork, entries: readonly CachedAt
   return results.filter((r) => r !== undefined).sort(compareHolders);
 }
 
-async function readNamespaces(own: readonly OwnAttachment[], deps: IpamSnapshotDeps, findings: IpamFinding[]) {
+async function readNamespaces(networkName: string, own: readonly OwnAttachment[], deps: IpamSnapshotDeps, findings: IpamFinding[]) {
   const read = deps.readNamespace ?? ((netns: string, ifName: string) => readNamespaceAddresses(netns, ifName, { netnsDirs: deps.netnsDirs }));
+  const keyOf = (a: { containerId: string; ifName: string; netns: string }) => `${a.containerId}\0${a.ifName}\0${a.netns}`;
+  const refresh = deps.refreshNamespaces ?? deps.previous === undefined;
+  const before = new Map(
+    refresh ? [] : (deps.previous?.networks.find((n) => n.networkName === networkName)?.namespaces ?? []).map((n) => [keyOf(n), n] as const),
+  );
   const results = await mapLimit(own.slice(0, IPAM_LIMITS.namespacesPerNetwork), CONCURRENCY, async (a) => {
+    const known = before.get(keyOf({ ...a, netns: a.netns.slice(0, 1024) }));
+    if (known) return known;
     try {
       return { containerId: a.containerId, ifName: a.ifName, netns: a.netns.slice(0, 1024), addresses: validPrefixes(await read(a.netns, a.ifName)) };
     } catch (error) {
@@ -135,7 +149,7 @@ async function snapshotNetwork(known: KnownNetwork, cached: readonly CachedAttac
     findings.push(...store.findings, ...findForeignHolders(known, store.leases, networksOf));
   }
   const cachedResults = await readCachedResults(known, cached, deps.runtime, findings);
-  const namespaces = await readNamespaces(own, deps, findings);
+  const namespaces = await readNamespaces(known.name, own, deps, findings);
   return {
     networkName: known.name,
     knownFrom: known.knownFrom,
