@@ -4,11 +4,12 @@
  * the result cache and the namespace; a detach releases its address. The lease directory lives
  * under /var/lib/cni (the only root the agent reads leases from) and is removed afterwards.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ApiTest, serveApi, setupApiTest } from "@switchyard/api/testing";
+import { createCniRuntime, loadNetworkList } from "@switchyard/cni";
 import { bridgeConflist, createTestDirs, deleteBridge, randomSuffix } from "@switchyard/cni/test-host";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "./wait";
@@ -22,6 +23,11 @@ describe.runIf(isRoot)("IPAM reports from a real agent (issue 11)", { timeout: 1
   let operator: Awaited<ReturnType<ApiTest["callerAs"]>>;
   let agent: ChildProcess | undefined;
   const cleanups: (() => unknown)[] = [];
+  // Shared by the tests, in order: the first starts the agent.
+  let hostId = "";
+  let networkId = "";
+  let conflistText = "";
+  let cacheDir = "";
 
   beforeAll(async () => {
     t = await setupApiTest();
@@ -44,6 +50,9 @@ describe.runIf(isRoot)("IPAM reports from a real agent (issue 11)", { timeout: 1
     const { conflist, names } = bridgeConflist({ dataDir, ipv4: true });
     cleanups.push(() => deleteBridge(names.bridge));
     const network = await operator.caller.networks.create({ text: JSON.stringify(conflist, null, 2), comment: "" });
+    networkId = network.id;
+    conflistText = JSON.stringify(conflist);
+    cacheDir = dirs.cacheDir;
     const hostname = `sytest-${randomSuffix()}`;
     const confDir = join(dirs.root, "net.d");
     mkdirSync(confDir, { recursive: true });
@@ -54,7 +63,7 @@ describe.runIf(isRoot)("IPAM reports from a real agent (issue 11)", { timeout: 1
         "--conf-dir", confDir, "--netns-dir", "/run/netns", "--hostname", hostname, "--cni-path", "/usr/lib/cni", "--plugin-timeout", "20000"],
       { stdio: "ignore" },
     );
-    const hostId = await waitFor("the host to enrol", async () => (await t.db.host.findUnique({ where: { name: hostname } }))?.id);
+    hostId = await waitFor("the host to enrol", async () => (await t.db.host.findUnique({ where: { name: hostname } }))?.id);
 
     const attachments: { id: string; containerId: string }[] = [];
     for (let i = 0; i < 3; i++) {
@@ -94,5 +103,40 @@ describe.runIf(isRoot)("IPAM reports from a real agent (issue 11)", { timeout: 1
     const after = await operator.caller.ipam.summary({ networkId: network.id });
     expect(after.subnets[0]).toMatchObject({ leased: 2, live: 2, suspect: 0 });
     expect(after.hosts.map((h) => [h.hostName, h.leases])).toEqual([[hostname, 2]]);
+  });
+
+  it("another runtime's container (the same data dir and cache) is no leak while its namespace lives; deleted behind everyone's back, it is, with its evidence and a dry run", async () => {
+    // What containerd would do: ADD through libcni with the host's cache dir, outside the console.
+    const runtime = createCniRuntime({ pluginDirs: ["/usr/lib/cni"], cacheDir });
+    const net = loadNetworkList(conflistText);
+    const netns = `sytest-ctrd-${randomSuffix()}`;
+    execFileSync("ip", ["netns", "add", netns]);
+    cleanups.push(() => spawn("ip", ["netns", "del", netns]));
+    const containerId = `ctrd-${randomSuffix()}`;
+    const result = await runtime.addNetworkList(net, { containerId, ifName: "eth0", netns: `/run/netns/${netns}` });
+    const address = result.ips![0]!.address.split("/")[0]!;
+    cleanups.push(() => runtime.delNetworkList(net, { containerId, ifName: "eth0", netns: `/run/netns/${netns}` }));
+
+    const judged = async () => (await operator.caller.ipam.leaks({ networkId })).find((l) => l.address === address);
+    const held = await waitFor("the other runtime's lease, judged", async () => ((await judged())?.verdict === "other-runtime" ? judged() : undefined));
+    expect(held!.reasons).toEqual([
+      "no console attachment holds it",
+      `the host's result cache names its holder ${containerId}`,
+      `its namespace /run/netns/${netns} exists`,
+      "host-local's lease file still names it",
+    ]);
+    const refused = await operator.caller.ipam.dryRunRelease({ networkId, hostId, addresses: [address] });
+    expect(refused[0]!.refusal).toMatch(/another runtime holds it/);
+
+    // The namespace goes behind the agent's and the runtime's back: the next report (the agent's timer) says so.
+    execFileSync("ip", ["netns", "del", netns]);
+    const leak = await waitFor("the lease to be a leak", async () => ((await judged())?.verdict === "leak" ? judged() : undefined), 60_000);
+    expect(leak!.reasons).toContain(`its namespace /run/netns/${netns} is gone`);
+    const plan = await operator.caller.ipam.dryRunRelease({ networkId, hostId, addresses: [address] });
+    expect(plan[0]!.refusal).toBeNull();
+    expect(plan[0]!.steps.map((s) => s.kind)).toEqual(["cni-del", "remove-lease-file"]);
+    const map = await operator.caller.ipam.map({ networkId, cidr: `${address}/32` });
+    if (map.kind !== "grid") throw new Error("expected a grid");
+    expect(map.cells.map((c) => c.status)).toEqual(["suspect"]);
   });
 });
