@@ -140,3 +140,19 @@ test("who holds the address now, and the reservation rules: a held address is re
   expect(refused.status()).toBe(403);
   await context.close();
 });
+
+test("a namespace deleted behind the agent's back: its address is flagged with the evidence, and the dry run says what a release would do", async ({ page }) => {
+  await page.goto(`/networks/${networkId}/ipam`);
+  const leaks = page.getByRole("region", { name: "Leaks" });
+  await expect(leaks).toContainText("Every held address of this network has a live holder.");
+  execFileSync("ip", ["netns", "del", sandbox]);
+  // The agent's next report (its timer) says the namespace is gone; the page hears it live.
+  const row = leaks.getByTestId(`leak-${leased}`);
+  await expect(row).toContainText("leak", { timeout: 30_000 });
+  await expect(row).toContainText(`its namespace /run/netns/${sandbox} is gone`);
+  await row.getByRole("button", { name: "Dry run" }).click();
+  const dry = page.getByTestId("leak-dry-run");
+  await expect(dry).toContainText("Dry run: nothing was changed");
+  await expect(dry).toContainText(`CNI DEL of ${networkName} for container ${containerId}, interface eth0, with the config the cache holds`);
+  await expect(dry).toContainText(`/var/lib/cni/networks/${networkName}/${leased}`);
+});
