@@ -6,21 +6,15 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { type ApiTest, serveApi, setupApiTest } from "@switchyard/api/testing";
+import { join } from "node:path";
 import { createCniRuntime, loadNetworkList } from "@switchyard/cni";
 import { bridgeConflist, createTestDirs, deleteBridge, randomSuffix } from "@switchyard/cni/test-host";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import { agentArgs, isRoot, useTestConsole } from "./harness";
 import { waitFor } from "./wait";
 
-const BIN = resolve(fileURLToPath(new URL("../bin/switchyard-agent", import.meta.url)));
-const isRoot = process.getuid?.() === 0;
-
 describe.runIf(isRoot)("IPAM reports from a real agent (issue 11)", { timeout: 180_000 }, () => {
-  let t: ApiTest;
-  let server: Awaited<ReturnType<typeof serveApi>>;
-  let operator: Awaited<ReturnType<ApiTest["callerAs"]>>;
+  const c = useTestConsole();
   let agent: ChildProcess | undefined;
   const cleanups: (() => unknown)[] = [];
   // Shared by the tests, in order: the first starts the agent.
@@ -29,20 +23,13 @@ describe.runIf(isRoot)("IPAM reports from a real agent (issue 11)", { timeout: 1
   let conflistText = "";
   let cacheDir = "";
 
-  beforeAll(async () => {
-    t = await setupApiTest();
-    server = await serveApi(t.deps);
-    operator = await t.callerAs("operator", "op");
-  });
   afterAll(async () => {
     if (agent?.exitCode === null) agent.kill("SIGKILL");
-    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
-    await server?.close();
-    await t?.close();
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {});
   });
 
   it("three sandboxes are three live leases with their holders; a detach releases its address", async () => {
-    const admin = await t.callerAs("admin", "ada");
+    const { t, admin, operator, server } = c;
     const dirs = await createTestDirs();
     cleanups.push(() => dirs.remove());
     const dataDir = `/var/lib/cni/sytest-ipam-${randomSuffix()}`;
@@ -54,15 +41,9 @@ describe.runIf(isRoot)("IPAM reports from a real agent (issue 11)", { timeout: 1
     conflistText = JSON.stringify(conflist);
     cacheDir = dirs.cacheDir;
     const hostname = `sytest-${randomSuffix()}`;
-    const confDir = join(dirs.root, "net.d");
-    mkdirSync(confDir, { recursive: true });
+    mkdirSync(join(dirs.root, "net.d"), { recursive: true });
     const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
-    agent = spawn(
-      process.execPath,
-      [BIN, "--console-url", server.url, "--join-token", token, "--reconcile-interval", "600000", "--data-dir", join(dirs.root, "agent"), "--cache-dir", dirs.cacheDir,
-        "--conf-dir", confDir, "--netns-dir", "/run/netns", "--hostname", hostname, "--cni-path", "/usr/lib/cni", "--plugin-timeout", "20000"],
-      { stdio: "ignore" },
-    );
+    agent = spawn(process.execPath, agentArgs({ consoleUrl: server.url, root: dirs.root, cacheDir: dirs.cacheDir, hostname, joinToken: token, extra: ["--plugin-timeout", "20000"] }), { stdio: "ignore" });
     hostId = await waitFor("the host to enrol", async () => (await t.db.host.findUnique({ where: { name: hostname } }))?.id);
 
     const attachments: { id: string; containerId: string }[] = [];
@@ -106,6 +87,7 @@ describe.runIf(isRoot)("IPAM reports from a real agent (issue 11)", { timeout: 1
   });
 
   it("another runtime's container (the same data dir and cache) is no leak while its namespace lives; deleted behind everyone's back, it is, with its evidence and a dry run", async () => {
+    const { operator } = c;
     // What containerd would do: ADD through libcni with the host's cache dir, outside the console.
     const runtime = createCniRuntime({ pluginDirs: ["/usr/lib/cni"], cacheDir });
     const net = loadNetworkList(conflistText);

@@ -24,14 +24,7 @@ export interface LeaseEvidence {
   netnsAlive: boolean | null;
 }
 
-export interface JudgedLease {
-  hostId: string;
-  hostName: string;
-  networkName: string;
-  address: string;
-  containerId: string;
-  ifName: string;
-  since: Date;
+export interface JudgedLease extends Pick<LeaseRow, "hostId" | "hostName" | "networkName" | "address" | "containerId" | "ifName" | "since"> {
   verdict: LeaseVerdict;
   evidence: LeaseEvidence;
   /** The evidence, one sentence a point, as the page shows it. */
