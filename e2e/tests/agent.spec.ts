@@ -4,16 +4,15 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { expect, test, type APIRequestContext } from "@playwright/test";
+import { expect, test } from "@playwright/test";
 import { BASE_URL } from "../playwright.config";
+import { mutate, requireRoot } from "./support";
 
 test.describe.configure({ mode: "serial" });
 
 // The browser drives a real agent on this host: it needs root (namespaces, CNI plugins).
 // Not skipped otherwise: a suite that silently drops these tests would hide their failure.
-test.beforeAll(() => {
-  expect(process.getuid?.(), "run the end-to-end suite as root: the agent creates namespaces and runs CNI plugins").toBe(0);
-});
+requireRoot();
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const hex = randomBytes(3).toString("hex");
@@ -27,10 +26,6 @@ const dataDir = mkdtempSync(path.join(tmpdir(), "switchyard-e2e-agent-"));
 const hostDir = mkdtempSync(path.join(tmpdir(), "switchyard-e2e-host-"));
 let agent: ChildProcess | undefined;
 
-/** A tRPC mutation as the signed-in browser user would send it (same origin, JSON). */
-async function mutate(request: APIRequestContext, procedure: string, input: unknown) {
-  return request.post(`/api/trpc/${procedure}`, { data: { json: input }, headers: { origin: BASE_URL } });
-}
 
 test.afterAll(() => {
   agent?.kill("SIGTERM");

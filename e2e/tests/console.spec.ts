@@ -6,12 +6,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
 import { BASE_URL } from "../playwright.config";
+import { mutate, query, requireRoot } from "./support";
 
 // Issue 10, items 5, 6, 8 and 13 as a user meets them, with a real agent on this host (root).
 test.describe.configure({ mode: "serial" });
-test.beforeAll(() => {
-  expect(process.getuid?.(), "run the end-to-end suite as root: the agent creates namespaces and runs CNI plugins").toBe(0);
-});
+requireRoot();
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const hex = randomBytes(3).toString("hex");
@@ -35,14 +34,6 @@ test.afterEach(async ({}, testInfo) => {
   }
 });
 
-async function mutate(request: APIRequestContext, procedure: string, input: unknown) {
-  return request.post(`/api/trpc/${procedure}`, { data: { json: input }, headers: { origin: BASE_URL } });
-}
-async function query<T>(request: APIRequestContext, procedure: string, input: unknown = null): Promise<T> {
-  const res = await request.get(`/api/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify({ json: input }))}`);
-  expect(res.status()).toBe(200);
-  return ((await res.json()) as { result: { data: { json: T } } }).result.data.json;
-}
 /** Every row of a paged list's first page (200 rows is more than these tests make). */
 async function list<T>(request: APIRequestContext, procedure: string, input: Record<string, unknown> = {}): Promise<T[]> {
   return (await query<{ items: T[] }>(request, procedure, { limit: 200, ...input })).items;

@@ -1,18 +1,17 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { expect, test, type APIRequestContext } from "@playwright/test";
+import { expect, test } from "@playwright/test";
 import { BASE_URL } from "../playwright.config";
+import { dataOf, mutate, query, removeFromHost, requireRoot } from "./support";
 
 // Issue 11 in the browser: the map of a /16 with a real agent's lease on it — the heatmap, the zoom
 // to the /24 grid, the holder on hover, the address opened; a viewer sees but cannot reserve.
 test.describe.configure({ mode: "serial" });
-test.beforeAll(() => {
-  expect(process.getuid?.(), "run the end-to-end suite as root: the agent creates namespaces and runs CNI plugins").toBe(0);
-});
+requireRoot();
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const hex = randomBytes(3).toString("hex");
@@ -29,30 +28,12 @@ let networkId = "";
 let containerId = "";
 let leased = "";
 
-async function mutate(request: APIRequestContext, procedure: string, input: unknown) {
-  return request.post(`/api/trpc/${procedure}`, { data: { json: input }, headers: { origin: BASE_URL } });
-}
-async function query<T>(request: APIRequestContext, procedure: string, input: unknown = null): Promise<T> {
-  const res = await request.get(`/api/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify({ json: input }))}`);
-  expect(res.status()).toBe(200);
-  return ((await res.json()) as { result: { data: { json: T } } }).result.data.json;
-}
-const dataOf = async <T>(res: Awaited<ReturnType<typeof mutate>>) => ((await res.json()) as { result: { data: { json: T } } }).result.data.json;
-
 test.afterEach(async ({}, testInfo) => {
   if (testInfo.status !== testInfo.expectedStatus && agent) await testInfo.attach("agent.log", { body: readFileSync(agentLog), contentType: "text/plain" });
 });
 test.afterAll(() => {
   agent?.kill("SIGTERM");
-  for (const args of [["netns", "del", sandbox], ["link", "del", bridge]]) {
-    try {
-      execFileSync("ip", args, { stdio: "ignore" });
-    } catch {
-      // already gone
-    }
-  }
-  rmSync(dataDir, { recursive: true, force: true });
-  rmSync(`/var/lib/cni/networks/${networkName}`, { recursive: true, force: true });
+  removeFromHost({ netns: [sandbox], links: [bridge], dirs: [dataDir, `/var/lib/cni/networks/${networkName}`] });
 });
 
 test("an attached sandbox's lease is on the map: the /16 heatmap, the zoom to its /24, the holder on hover, the address's page", async ({ page }) => {
@@ -139,4 +120,20 @@ test("who holds the address now, and the reservation rules: a held address is re
   const refused = await mutate(viewer.request, "ipam.reserve", { networkId, first: `10.${second}.9.20`, note: "" });
   expect(refused.status()).toBe(403);
   await context.close();
+});
+
+test("a namespace deleted behind the agent's back: its address is flagged with the evidence, and the dry run says what a release would do", async ({ page }) => {
+  await page.goto(`/networks/${networkId}/ipam`);
+  const leaks = page.getByRole("region", { name: "Leaks" });
+  await expect(leaks).toContainText("Every held address of this network has a live holder.");
+  execFileSync("ip", ["netns", "del", sandbox]);
+  // The agent's next report (its timer) says the namespace is gone; the page hears it live.
+  const row = leaks.getByTestId(`leak-${leased}`);
+  await expect(row).toContainText("leak", { timeout: 30_000 });
+  await expect(row).toContainText(`its namespace /run/netns/${sandbox} is gone`);
+  await row.getByRole("button", { name: "Dry run" }).click();
+  const dry = page.getByTestId("leak-dry-run");
+  await expect(dry).toContainText("Dry run: nothing was changed");
+  await expect(dry).toContainText(`CNI DEL of ${networkName} for container ${containerId}, interface eth0, with the config the cache holds`);
+  await expect(dry).toContainText(`/var/lib/cni/networks/${networkName}/${leased}`);
 });

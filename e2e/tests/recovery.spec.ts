@@ -6,12 +6,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, test, type APIRequestContext } from "@playwright/test";
 import { BASE_URL } from "../playwright.config";
+import { query, requireRoot } from "./support";
 
 // Issue 17: an attachment stuck on the config its host cached comes free through "Detach with the
 // current network revision". A real agent on this host (root: namespaces, CNI plugins).
-test.beforeAll(() => {
-  expect(process.getuid?.(), "run the end-to-end suite as root: the agent creates namespaces and runs CNI plugins").toBe(0);
-});
+requireRoot();
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const hex = randomBytes(3).toString("hex");
@@ -29,11 +28,6 @@ async function call<T>(request: APIRequestContext, procedure: string, input: unk
   return ((await res.json()) as { result: { data: { json: T } } }).result.data.json;
 }
 
-async function query<T>(request: APIRequestContext, procedure: string, input: unknown): Promise<T> {
-  const res = await request.get(`/api/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify({ json: input }))}`);
-  expect(res.status()).toBe(200);
-  return ((await res.json()) as { result: { data: { json: T } } }).result.data.json;
-}
 
 test.afterAll(() => {
   agent?.kill("SIGTERM");

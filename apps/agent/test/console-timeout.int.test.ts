@@ -8,15 +8,11 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, existsSync, mkdirSync } from "node:fs";
 import { createServer, request, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { type ApiTest, serveApi, setupApiTest } from "@switchyard/api/testing";
+import { join } from "node:path";
 import { bridgeConflist, createTestDirs, deleteBridge, randomSuffix } from "@switchyard/cni/test-host";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
+import { agentArgs, isRoot, useTestConsole } from "./harness";
 import { waitFor } from "./wait";
-
-const BIN = resolve(fileURLToPath(new URL("../bin/switchyard-agent", import.meta.url)));
-const isRoot = process.getuid?.() === 0;
 const COMPLETE = "/api/agent/agent.completeMany";
 
 type Hang = "answer" | "request";
@@ -54,29 +50,17 @@ async function startHangingProxy(target: string, hang: Hang) {
 }
 
 describe.runIf(isRoot)("the agent's outcome call hangs: it times out, stays queued, and is sent again", { timeout: 120_000 }, () => {
-  let t: ApiTest;
-  let server: Awaited<ReturnType<typeof serveApi>>;
-  let admin: Awaited<ReturnType<ApiTest["callerAs"]>>;
-  let operator: Awaited<ReturnType<ApiTest["callerAs"]>>;
+  const c = useTestConsole();
   const cleanups: (() => Promise<unknown>)[] = [];
   const procs: ChildProcess[] = [];
 
-  beforeAll(async () => {
-    t = await setupApiTest();
-    server = await serveApi(t.deps);
-    admin = await t.callerAs("admin", "root-admin");
-    operator = await t.callerAs("operator", "op");
-  });
   afterEach(async () => {
     for (const p of procs.splice(0)) if (p.exitCode === null) p.kill("SIGKILL");
-    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
-  });
-  afterAll(async () => {
-    await server?.close();
-    await t?.close();
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
   });
 
   async function run(hang: Hang) {
+    const { t, server, admin, operator } = c;
     const proxy = await startHangingProxy(server.url, hang);
     cleanups.push(() => proxy.close());
     const dirs = await createTestDirs();
@@ -88,8 +72,7 @@ describe.runIf(isRoot)("the agent's outcome call hangs: it times out, stays queu
     const dataDir = join(dirs.root, "agent");
     mkdirSync(join(dirs.root, "net.d"), { recursive: true });
     const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
-    const proc = spawn(process.execPath, [BIN, "--console-url", proxy.url, "--join-token", token, "--hostname", hostname, "--data-dir", dataDir, "--cache-dir", dirs.cacheDir,
-      "--conf-dir", join(dirs.root, "net.d"), "--netns-dir", "/run/netns", "--cni-path", "/opt/cni/bin:/usr/lib/cni", "--reconcile-interval", "600000", "--console-timeout", "2000"], {
+    const proc = spawn(process.execPath, agentArgs({ consoleUrl: proxy.url, root: dirs.root, cacheDir: dirs.cacheDir, hostname, joinToken: token, extra: ["--console-timeout", "2000"] }), {
       env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
       stdio: ["ignore", "ignore", "pipe"],
     });
@@ -116,6 +99,7 @@ describe.runIf(isRoot)("the agent's outcome call hangs: it times out, stays queu
 
   it("the console took the outcome but its answer never came: the retry is refused by the fence and changes nothing", async () => {
     const { logs, attachment, operation } = await run("answer");
+    const { t, operator } = c;
     expect(logs.find((l) => l.msg === "result refused by the console (stale attempt)")).toMatchObject({ operationId: operation.id, attempt: 1 });
     const job = await operator.caller.attachments.operation({ id: operation.id });
     expect(job).toMatchObject({ status: "succeeded", attempt: 1 });
@@ -126,6 +110,7 @@ describe.runIf(isRoot)("the agent's outcome call hangs: it times out, stays queu
 
   it("the outcome never reached the console: the retry records it", async () => {
     const { logs, attachment, operation } = await run("request");
+    const { t, operator } = c;
     expect(logs.find((l) => l.msg === "result refused by the console (stale attempt)")).toBeUndefined();
     expect(await operator.caller.attachments.operation({ id: operation.id })).toMatchObject({ status: "succeeded", attempt: 1 });
     expect((await t.db.attachment.findUniqueOrThrow({ where: { id: attachment.id } })).state).toBe("ready");

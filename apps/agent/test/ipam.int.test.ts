@@ -4,39 +4,32 @@
  * the result cache and the namespace; a detach releases its address. The lease directory lives
  * under /var/lib/cni (the only root the agent reads leases from) and is removed afterwards.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { type ApiTest, serveApi, setupApiTest } from "@switchyard/api/testing";
+import { join } from "node:path";
+import { createCniRuntime, loadNetworkList } from "@switchyard/cni";
 import { bridgeConflist, createTestDirs, deleteBridge, randomSuffix } from "@switchyard/cni/test-host";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import { agentArgs, isRoot, useTestConsole } from "./harness";
 import { waitFor } from "./wait";
 
-const BIN = resolve(fileURLToPath(new URL("../bin/switchyard-agent", import.meta.url)));
-const isRoot = process.getuid?.() === 0;
-
 describe.runIf(isRoot)("IPAM reports from a real agent (issue 11)", { timeout: 180_000 }, () => {
-  let t: ApiTest;
-  let server: Awaited<ReturnType<typeof serveApi>>;
-  let operator: Awaited<ReturnType<ApiTest["callerAs"]>>;
+  const c = useTestConsole();
   let agent: ChildProcess | undefined;
   const cleanups: (() => unknown)[] = [];
+  // Shared by the tests, in order: the first starts the agent.
+  let hostId = "";
+  let networkId = "";
+  let conflistText = "";
+  let cacheDir = "";
 
-  beforeAll(async () => {
-    t = await setupApiTest();
-    server = await serveApi(t.deps);
-    operator = await t.callerAs("operator", "op");
-  });
   afterAll(async () => {
     if (agent?.exitCode === null) agent.kill("SIGKILL");
-    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
-    await server?.close();
-    await t?.close();
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {});
   });
 
   it("three sandboxes are three live leases with their holders; a detach releases its address", async () => {
-    const admin = await t.callerAs("admin", "ada");
+    const { t, admin, operator, server } = c;
     const dirs = await createTestDirs();
     cleanups.push(() => dirs.remove());
     const dataDir = `/var/lib/cni/sytest-ipam-${randomSuffix()}`;
@@ -44,17 +37,14 @@ describe.runIf(isRoot)("IPAM reports from a real agent (issue 11)", { timeout: 1
     const { conflist, names } = bridgeConflist({ dataDir, ipv4: true });
     cleanups.push(() => deleteBridge(names.bridge));
     const network = await operator.caller.networks.create({ text: JSON.stringify(conflist, null, 2), comment: "" });
+    networkId = network.id;
+    conflistText = JSON.stringify(conflist);
+    cacheDir = dirs.cacheDir;
     const hostname = `sytest-${randomSuffix()}`;
-    const confDir = join(dirs.root, "net.d");
-    mkdirSync(confDir, { recursive: true });
+    mkdirSync(join(dirs.root, "net.d"), { recursive: true });
     const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
-    agent = spawn(
-      process.execPath,
-      [BIN, "--console-url", server.url, "--join-token", token, "--reconcile-interval", "600000", "--data-dir", join(dirs.root, "agent"), "--cache-dir", dirs.cacheDir,
-        "--conf-dir", confDir, "--netns-dir", "/run/netns", "--hostname", hostname, "--cni-path", "/usr/lib/cni", "--plugin-timeout", "20000"],
-      { stdio: "ignore" },
-    );
-    const hostId = await waitFor("the host to enrol", async () => (await t.db.host.findUnique({ where: { name: hostname } }))?.id);
+    agent = spawn(process.execPath, agentArgs({ consoleUrl: server.url, root: dirs.root, cacheDir: dirs.cacheDir, hostname, joinToken: token, extra: ["--plugin-timeout", "20000"] }), { stdio: "ignore" });
+    hostId = await waitFor("the host to enrol", async () => (await t.db.host.findUnique({ where: { name: hostname } }))?.id);
 
     const attachments: { id: string; containerId: string }[] = [];
     for (let i = 0; i < 3; i++) {
@@ -94,5 +84,41 @@ describe.runIf(isRoot)("IPAM reports from a real agent (issue 11)", { timeout: 1
     const after = await operator.caller.ipam.summary({ networkId: network.id });
     expect(after.subnets[0]).toMatchObject({ leased: 2, live: 2, suspect: 0 });
     expect(after.hosts.map((h) => [h.hostName, h.leases])).toEqual([[hostname, 2]]);
+  });
+
+  it("another runtime's container (the same data dir and cache) is no leak while its namespace lives; deleted behind everyone's back, it is, with its evidence and a dry run", async () => {
+    const { operator } = c;
+    // What containerd would do: ADD through libcni with the host's cache dir, outside the console.
+    const runtime = createCniRuntime({ pluginDirs: ["/usr/lib/cni"], cacheDir });
+    const net = loadNetworkList(conflistText);
+    const netns = `sytest-ctrd-${randomSuffix()}`;
+    execFileSync("ip", ["netns", "add", netns]);
+    cleanups.push(() => spawn("ip", ["netns", "del", netns]));
+    const containerId = `ctrd-${randomSuffix()}`;
+    const result = await runtime.addNetworkList(net, { containerId, ifName: "eth0", netns: `/run/netns/${netns}` });
+    const address = result.ips![0]!.address.split("/")[0]!;
+    cleanups.push(() => runtime.delNetworkList(net, { containerId, ifName: "eth0", netns: `/run/netns/${netns}` }));
+
+    const judged = async () => (await operator.caller.ipam.leaks({ networkId })).find((l) => l.address === address);
+    const held = await waitFor("the other runtime's lease, judged", async () => ((await judged())?.verdict === "other-runtime" ? judged() : undefined));
+    expect(held!.reasons).toEqual([
+      "no console attachment holds it",
+      `the host's result cache names its holder ${containerId}`,
+      `its namespace /run/netns/${netns} exists`,
+      "host-local's lease file still names it",
+    ]);
+    const refused = await operator.caller.ipam.dryRunRelease({ networkId, hostId, addresses: [address] });
+    expect(refused[0]!.refusal).toMatch(/another runtime holds it/);
+
+    // The namespace goes behind the agent's and the runtime's back: the next report (the agent's timer) says so.
+    execFileSync("ip", ["netns", "del", netns]);
+    const leak = await waitFor("the lease to be a leak", async () => ((await judged())?.verdict === "leak" ? judged() : undefined), 60_000);
+    expect(leak!.reasons).toContain(`its namespace /run/netns/${netns} is gone`);
+    const plan = await operator.caller.ipam.dryRunRelease({ networkId, hostId, addresses: [address] });
+    expect(plan[0]!.refusal).toBeNull();
+    expect(plan[0]!.steps.map((s) => s.kind)).toEqual(["cni-del", "remove-lease-file"]);
+    const map = await operator.caller.ipam.map({ networkId, cidr: `${address}/32` });
+    if (map.kind !== "grid") throw new Error("expected a grid");
+    expect(map.cells.map((c) => c.status)).toEqual(["suspect"]);
   });
 });

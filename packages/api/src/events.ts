@@ -32,11 +32,15 @@ export const OperationEvent = z.object({
 });
 export type OperationEvent = z.infer<typeof OperationEvent>;
 
+/** A host's report changed the leases of a network (a doorbell: the map reads them). */
+export const IpamEvent = z.object({ kind: z.literal("leases"), networkName: z.string(), hostId: z.string() });
+export type IpamEvent = z.infer<typeof IpamEvent>;
+
 /** Events may have been missed (the listener reconnected, a sender dropped some): catch up by query. */
 export const Resync = z.object({ kind: z.literal("resync"), reason: z.enum(["reconnected", "missed"]) });
 export type Resync = z.infer<typeof Resync>;
 
-const TOPIC_SCHEMAS = { network: NetworkChange, host: HostEvent, operation: OperationEvent } as const;
+const TOPIC_SCHEMAS = { network: NetworkChange, host: HostEvent, operation: OperationEvent, ipam: IpamEvent } as const;
 export type EventMap = { [K in keyof typeof TOPIC_SCHEMAS]: z.infer<(typeof TOPIC_SCHEMAS)[K]> };
 export type Topic = keyof EventMap;
 export const TOPICS = Object.keys(TOPIC_SCHEMAS) as Topic[];

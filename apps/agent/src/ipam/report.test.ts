@@ -100,9 +100,9 @@ describe("networkView", () => {
     }));
     expect([...view.leases.values()]).toEqual([
       // An old lease file names no interface: the cache does.
-      { address: "10.1.0.2", containerId: "c1", ifName: "eth0", seenIn: 7 },
-      { address: "10.1.0.9", containerId: "c9", ifName: "eth0", seenIn: 2 },
-      { address: "fd00::5", containerId: "c1", ifName: "eth0", seenIn: 4 },
+      { address: "10.1.0.2", containerId: "c1", ifName: "eth0", seenIn: 7, netns: "/run/netns/x" },
+      { address: "10.1.0.9", containerId: "c9", ifName: "eth0", seenIn: 2, netns: "/run/netns/y" },
+      { address: "fd00::5", containerId: "c1", ifName: "eth0", seenIn: 4, netns: "/run/netns/x" },
     ]);
   });
 });

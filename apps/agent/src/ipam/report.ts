@@ -40,6 +40,15 @@ export function networkView(n: IpamNetworkSnapshot): NetworkView {
   };
   for (const c of n.cached) seen(c, c.addresses, SEEN_IN.resultCache);
   for (const ns of n.namespaces) seen(ns, ns.addresses, SEEN_IN.namespace);
+  // Where the holder's namespace is, and whether it lives: the cache's word, for the holder the lease names.
+  const holders = new Map(n.cached.map((c) => [`${c.containerId}\0${c.ifName}`, c]));
+  const byContainer = new Map(n.cached.map((c) => [c.containerId, c]));
+  for (const row of leases.values()) {
+    const c = holders.get(`${row.containerId}\0${row.ifName}`) ?? (row.ifName ? undefined : byContainer.get(row.containerId));
+    if (!c) continue;
+    row.netns = c.netns;
+    if (c.netnsAlive !== undefined) row.netnsAlive = c.netnsAlive;
+  }
   return { networkName: n.networkName, dataDir: n.dataDir.path, digest: n.digest, findings: n.findings, leases };
 }
 
@@ -47,7 +56,8 @@ export function snapshotViews(snapshot: IpamSnapshot): Map<string, NetworkView> 
   return new Map(snapshot.networks.map((n) => [n.networkName, networkView(n)]));
 }
 
-const sameLease = (a: ReportedLease, b: ReportedLease) => a.containerId === b.containerId && a.ifName === b.ifName && a.seenIn === b.seenIn;
+const sameLease = (a: ReportedLease, b: ReportedLease) =>
+  a.containerId === b.containerId && a.ifName === b.ifName && a.seenIn === b.seenIn && (a.netns ?? "") === (b.netns ?? "") && (a.netnsAlive ?? null) === (b.netnsAlive ?? null);
 function ipOf(text: string) {
   const parsed = parseIp(text);
   if (!parsed.ok) throw new Error(`not an address: ${text}`);

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { statfsSync } from "node:fs";
 import { basename } from "node:path";
 import type { CachedAttachmentSummary, CniRuntime } from "@switchyard/cni";
 import { LEASE_FINDING_KINDS } from "@switchyard/ipam";
@@ -87,6 +88,24 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   return out;
 }
 
+/** statfs(2) f_type of a network namespace file (nsfs). */
+const NSFS_MAGIC = 0x6e736673;
+
+/**
+ * Whether `path` is a network namespace now: a bind mount under a netns dir or a process's
+ * /proc/<pid>/ns/net. A path that is gone, or a plain file left where a mount was, is not; an empty
+ * path says nothing (null).
+ */
+export function namespaceAlive(path: string): boolean | null {
+  if (!path) return null;
+  try {
+    return statfsSync(path).type === NSFS_MAGIC;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === "ENOENT" || code === "ENOTDIR" || code === "ESRCH" ? false : null;
+  }
+}
+
 const validPrefixes = (addresses: readonly string[]) => addresses.filter((a) => IpPrefixText.safeParse(a).success).slice(0, IPAM_LIMITS.addressesPerHolder);
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error)).slice(0, 900);
 
@@ -96,7 +115,13 @@ async function readCachedResults(known: KnownNetwork, entries: readonly CachedAt
   const results = await mapLimit(usable, CONCURRENCY, async (e) => {
     try {
       const result = await runtime.getCachedResult(known.net, { containerId: e.containerId, ifName: e.ifName, netns: e.netns });
-      return { containerId: e.containerId, ifName: e.ifName, netns: e.netns.slice(0, 1024), addresses: validPrefixes((result?.ips ?? []).map((ip) => ip.address)) };
+      return {
+        containerId: e.containerId,
+        ifName: e.ifName,
+        netns: e.netns.slice(0, 1024),
+        netnsAlive: namespaceAlive(e.netns),
+        addresses: validPrefixes((result?.ips ?? []).map((ip) => ip.address)),
+      };
     } catch (error) {
       findings.push({ kind: "cache-unreadable", file: basename(e.file).slice(0, 300), reason: message(error) });
       return undefined;

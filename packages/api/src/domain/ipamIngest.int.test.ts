@@ -163,6 +163,25 @@ describe("agent.reportIpam", () => {
   });
 });
 
+describe("the ipam doorbell", () => {
+  it("a report that changed a network's leases rings once for it; one that changed nothing does not", async () => {
+    const { credential, hostId } = await enrolAnother("ipam-bell-host");
+    const agent = t.agentCaller(await authenticateAgent(t.db, credential));
+    const stop = new AbortController();
+    const heard: string[] = [];
+    const listening = (async () => {
+      for await (const e of t.deps.events.subscribe("ipam", stop.signal)) if (e.kind === "leases" && e.hostId === hostId) heard.push(e.networkName);
+    })();
+    const report = { takenAt: 1, networks: [{ networkName: "bell", dataDir: "/var/lib/cni/networks", digest: "b".repeat(64), leaseCount: 1, findings: [], mode: "replace" as const, span: { from: null, to: null }, leases: [lease("10.92.0.2", "c")] }] };
+    await agent.reportIpam(report);
+    await agent.reportIpam({ ...report, takenAt: 2 });
+    await new Promise((r) => setTimeout(r, 300));
+    stop.abort();
+    await listening.catch(() => {});
+    expect(heard).toEqual(["bell"]);
+  });
+});
+
 async function enrolAnother(hostname: string) {
   const admin = await t.callerAs("admin");
   const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });

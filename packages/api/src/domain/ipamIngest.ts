@@ -40,8 +40,8 @@ export async function ingestNetworkLeases(
   const removed = replace ? "[]" : JSON.stringify(report.removed);
   const rows = await db.$queryRaw<{ allocated: number; released: number; written: number }[]>(Prisma.sql`
     WITH incoming AS (
-      SELECT DISTINCT ON (t.address) t.address, t."containerId", t."ifName", t."seenIn"
-      FROM jsonb_to_recordset(${incoming}::jsonb) AS t(address inet, "containerId" text, "ifName" text, "seenIn" int)
+      SELECT DISTINCT ON (t.address) t.address, t."containerId", t."ifName", t."seenIn", COALESCE(t.netns, '') AS netns, t."netnsAlive"
+      FROM jsonb_to_recordset(${incoming}::jsonb) AS t(address inet, "containerId" text, "ifName" text, "seenIn" int, netns text, "netnsAlive" boolean)
       ORDER BY t.address
     ),
     net AS (SELECT (SELECT id FROM "Network" WHERE name = ${report.networkName}::text) AS id),
@@ -70,13 +70,14 @@ export async function ingestNetworkLeases(
         e."attachmentId" AS "oldAttachmentId",
         (e.id IS NOT NULL AND (e."containerId" <> m."containerId" OR e."ifName" <> m."ifName")) AS "holderChanged",
         (e.id IS NULL OR e."containerId" <> m."containerId" OR e."ifName" <> m."ifName" OR e."seenIn" <> m."seenIn"
+          OR e.netns <> m.netns OR e."netnsAlive" IS DISTINCT FROM m."netnsAlive"
           OR e."attachmentId" IS DISTINCT FROM m."attachmentId" OR e."networkId" IS DISTINCT FROM (SELECT id FROM net)) AS "differs"
       FROM matched m LEFT JOIN existing e ON e.address = m.address
     ),
     written AS (
-      INSERT INTO "Lease" ("hostId", "networkName", "networkId", address, "containerId", "ifName", "attachmentId", "seenIn", since, "updatedAt")
+      INSERT INTO "Lease" ("hostId", "networkName", "networkId", address, "containerId", "ifName", "attachmentId", "seenIn", netns, "netnsAlive", since, "updatedAt")
       SELECT ${host.id}::text, ${report.networkName}::text, (SELECT id FROM net), d.address, d."containerId", d."ifName",
-        d."attachmentId", d."seenIn", now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
+        d."attachmentId", d."seenIn", d.netns, d."netnsAlive", now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
       FROM diff d WHERE d.differs
       ON CONFLICT ("hostId", "networkName", address) DO UPDATE SET
         "networkId" = EXCLUDED."networkId",
@@ -84,6 +85,8 @@ export async function ingestNetworkLeases(
         "ifName" = EXCLUDED."ifName",
         "attachmentId" = EXCLUDED."attachmentId",
         "seenIn" = EXCLUDED."seenIn",
+        netns = EXCLUDED.netns,
+        "netnsAlive" = EXCLUDED."netnsAlive",
         since = CASE WHEN "Lease"."containerId" <> EXCLUDED."containerId" OR "Lease"."ifName" <> EXCLUDED."ifName"
           THEN EXCLUDED.since ELSE "Lease".since END,
         "updatedAt" = EXCLUDED."updatedAt"

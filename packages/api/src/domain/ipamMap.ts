@@ -1,6 +1,7 @@
 import { addressCount, familyBits, lastAddress, toCidr, type Cidr } from "@switchyard/ipam";
 import { Prisma, type Db } from "@switchyard/db";
 import { ApiError } from "../errors";
+import { judgeLease } from "./ipamLeaks";
 import { RESERVATION_CONTAINER_ID } from "./ipamReservations";
 
 /** A /24 or smaller is drawn one cell per address; above that, blocks. */
@@ -21,6 +22,8 @@ export interface MapLease {
   attachmentId: string | null;
   attachmentState: string | null;
   seenIn: number;
+  netns: string;
+  netnsAlive: boolean | null;
   since: Date;
 }
 
@@ -85,11 +88,12 @@ export function cellStatus(holders: readonly MapLease[], l2: boolean): LeaseStat
   if (real.length === 0) return "reserved";
   if (real.length < holders.length) return "conflict";
   if (l2 && new Set(real.map((h) => h.hostId)).size > 1) return "conflict";
-  return real.some((h) => h.attachmentState !== null && h.attachmentState !== "detached") ? "live" : "suspect";
+  // Held by another runtime whose namespace lives is held by a known holder: no suspect.
+  return real.some((h) => judgeLease(h).verdict === "live" || judgeLease(h).verdict === "other-runtime") ? "live" : "suspect";
 }
 
-/** A lease whose attachment is known and not detached is live; one with no known holder is suspect. */
-const LIVE_SQL = Prisma.sql`(a.id IS NOT NULL AND a.state <> 'detached')`;
+/** Live: its attachment is known and not detached, or another runtime's holder lives (judgeLease); else suspect. */
+const LIVE_SQL = Prisma.sql`((a.id IS NOT NULL AND a.state <> 'detached') OR (l.netns <> '' AND l."netnsAlive" IS TRUE))`;
 
 async function networkOf(db: Db, networkId: string): Promise<{ id: string; name: string; conflist: unknown }> {
   const rows = await db.$queryRaw<{ id: string; name: string; conflist: unknown }[]>`
@@ -114,7 +118,7 @@ export async function readIpamMap(db: Db, networkId: string, cidrText: string): 
   if (addressCount(cidr) <= GRID_MAX_ADDRESSES) {
     const rows = await db.$queryRaw<MapLease[]>`
       SELECT host(l.address) AS address, l."hostId", h.name AS "hostName", l."containerId", l."ifName",
-        l."attachmentId", a.state::text AS "attachmentState", l."seenIn", l.since
+        l."attachmentId", a.state::text AS "attachmentState", l."seenIn", l.netns, l."netnsAlive", l.since
       FROM "Lease" l
       JOIN "Host" h ON h.id = l."hostId"
       LEFT JOIN "Attachment" a ON a.id = l."attachmentId"
@@ -165,7 +169,7 @@ export async function readIpamAddress(db: Db, networkId: string, address: string
   const network = await networkOf(db, networkId);
   const holders = await db.$queryRaw<MapLease[]>`
     SELECT host(l.address) AS address, l."hostId", h.name AS "hostName", l."containerId", l."ifName",
-      l."attachmentId", a.state::text AS "attachmentState", l."seenIn", l.since
+      l."attachmentId", a.state::text AS "attachmentState", l."seenIn", l.netns, l."netnsAlive", l.since
     FROM "Lease" l JOIN "Host" h ON h.id = l."hostId" LEFT JOIN "Attachment" a ON a.id = l."attachmentId"
     WHERE l."networkId" = ${network.id} AND l.address = ${address}::inet
     ORDER BY h.name LIMIT ${ADDRESS_HOLDERS_MAX}`;

@@ -37,9 +37,9 @@ export interface Reservation {
   createdAt: Date;
 }
 
-const SELECT_RESERVATION = Prisma.sql`
-  SELECT id, "networkId", host("firstAddress") AS first, host("lastAddress") AS last, note, "createdByName", "createdAt"
-  FROM "IpamReservation"`;
+/** A reservation's columns as `Reservation` names them (SELECT and RETURNING share them). */
+const RESERVATION_COLUMNS = Prisma.sql`id, "networkId", host("firstAddress") AS first, host("lastAddress") AS last, note, "createdByName", "createdAt"`;
+const SELECT_RESERVATION = Prisma.sql`SELECT ${RESERVATION_COLUMNS} FROM "IpamReservation"`;
 
 export async function listReservations(db: Db, networkId: string): Promise<Reservation[]> {
   return db.$queryRaw<Reservation[]>`${SELECT_RESERVATION} WHERE "networkId" = ${networkId} ORDER BY "firstAddress"`;
@@ -89,44 +89,38 @@ export async function createReservation(ctx: Ctx, input: ReservationInput): Prom
       await tx.$queryRaw<Reservation[]>`
         INSERT INTO "IpamReservation" (id, "networkId", "firstAddress", "lastAddress", note, "createdById", "createdByName", "createdAt")
         VALUES (gen_random_uuid()::text, ${network.id}, ${first.text}::inet, ${last.text}::inet, ${input.note}, ${user.id}, ${user.username}, now() AT TIME ZONE 'UTC')
-        RETURNING id, "networkId", host("firstAddress") AS first, host("lastAddress") AS last, note, "createdByName", "createdAt"`
+        RETURNING ${RESERVATION_COLUMNS}`
     )[0]!;
-    await recordReservationEvents(tx, network.name, created, "reserved", user.username);
-    await writeAudit(tx, ctx, {
-      action: "ipam.reserve",
-      targetType: "network",
-      targetId: network.id,
-      targetName: network.name,
-      after: { first: created.first, last: created.last, note: created.note },
-      outcome: "success",
-    });
+    await recordReservationChange(tx, ctx, network, created, "reserved");
     return created;
   });
 }
 
 /** Ends a reservation: its addresses go back to the pool once each host removed its lease files. */
 export async function deleteReservation(ctx: Ctx, id: string): Promise<void> {
-  const user = ctx.session!.user;
   await ctx.db.$transaction(async (tx) => {
     const gone = (await tx.$queryRaw<Reservation[]>`
       DELETE FROM "IpamReservation" WHERE id = ${id}
-      RETURNING id, "networkId", host("firstAddress") AS first, host("lastAddress") AS last, note, "createdByName", "createdAt"`)[0];
+      RETURNING ${RESERVATION_COLUMNS}`)[0];
     if (!gone) throw new ApiError("NOT_FOUND", `reservation ${id} does not exist`);
     const network = await tx.network.findUniqueOrThrow({ where: { id: gone.networkId }, select: { id: true, name: true } });
-    await recordReservationEvents(tx, network.name, gone, "unreserved", user.username);
-    await writeAudit(tx, ctx, {
-      action: "ipam.unreserve",
-      targetType: "network",
-      targetId: network.id,
-      targetName: network.name,
-      before: { first: gone.first, last: gone.last, note: gone.note },
-      outcome: "success",
-    });
+    await recordReservationChange(tx, ctx, network, gone, "unreserved");
   });
 }
 
-/** One event per address of the range (at most RESERVATION_MAX_ADDRESSES). */
-async function recordReservationEvents(tx: DbTx, networkName: string, r: Reservation, kind: "reserved" | "unreserved", actorName: string) {
+/** A reservation made or ended: one event per address of its range (at most RESERVATION_MAX_ADDRESSES) and its audit entry. */
+async function recordReservationChange(tx: DbTx, ctx: Ctx, network: { id: string; name: string }, r: Reservation, kind: "reserved" | "unreserved") {
+  const actorName = ctx.session!.user.username;
+  const networkName = network.name;
+  const range = { first: r.first, last: r.last, note: r.note };
+  await writeAudit(tx, ctx, {
+    action: kind === "reserved" ? "ipam.reserve" : "ipam.unreserve",
+    targetType: "network",
+    targetId: network.id,
+    targetName: network.name,
+    ...(kind === "reserved" ? { after: range } : { before: range }),
+    outcome: "success",
+  });
   await tx.$executeRaw`
     INSERT INTO "LeaseEvent" (at, kind, "networkName", address, "actorName", detail)
     SELECT now() AT TIME ZONE 'UTC', ${kind}::"LeaseEventKind", ${networkName}, ${r.first}::inet + g.i, ${actorName},

@@ -154,6 +154,10 @@ export const agentRouter = router({
     .input(IpamReport)
     .mutation(async ({ ctx, input }) => {
       const outcome = await ingestIpamReport(ctx.db, { id: ctx.agent.hostId, name: ctx.agent.hostName }, input);
+      // After the commit: one doorbell per network whose leases changed.
+      for (const n of outcome.networks) {
+        if (n.allocated + n.released + n.written > 0) ctx.events.publish("ipam", { kind: "leases", networkName: n.networkName, hostId: ctx.agent.hostId });
+      }
       return { takenAt: input.takenAt, networks: outcome.networks.length, forgotten: outcome.forgotten };
     }),
   reportProblem: agentProcedure.input(z.object({ attachmentId: Id, problem: z.string().min(1).max(2000) })).mutation(({ ctx, input }) => reportProblem(ctx, input)),

@@ -1,6 +1,7 @@
 import { parseCidr, parseIp } from "@switchyard/ipam";
 import { z } from "zod";
 import { readIpamAddress, readIpamMap, searchIpamAddress } from "../domain/ipamMap";
+import { dryRunRelease, listLeaks } from "../domain/ipamLeaks";
 import { readIpamSummary } from "../domain/ipamSummary";
 import { createReservation, deleteReservation, listReservations } from "../domain/ipamReservations";
 import { Id } from "../schemas";
@@ -51,4 +52,10 @@ export const ipamRouter = router({
     .input(z.object({ networkId: Id, first: IpAddressText, last: IpAddressText.optional(), note: z.string().trim().max(500).default("") }))
     .mutation(({ ctx, input }) => createReservation(ctx, input)),
   unreserve: operatorProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => deleteReservation(ctx, input.id)),
+  /** The leases no live attachment holds, each judged on its evidence (leaks first). */
+  leaks: viewerProcedure.input(z.object({ networkId: Id })).query(({ ctx, input }) => listLeaks(ctx.db, input.networkId)),
+  /** What releasing these addresses on this host would do: nothing is done. */
+  dryRunRelease: viewerProcedure
+    .input(z.object({ networkId: Id, hostId: Id, addresses: z.array(IpAddressText).min(1).max(256) }))
+    .query(({ ctx, input }) => dryRunRelease(ctx.db, input)),
 });

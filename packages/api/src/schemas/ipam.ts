@@ -79,6 +79,8 @@ export const IpamCachedResult = z.object({
   containerId: ContainerId,
   ifName: IfName,
   netns: Path,
+  /** Whether the namespace the cache names is still a network namespace (nsfs); null when it names none. */
+  netnsAlive: z.boolean().nullable().optional(),
   addresses: z.array(IpPrefixText).max(IPAM_LIMITS.addressesPerHolder),
 });
 export type IpamCachedResult = z.infer<typeof IpamCachedResult>;

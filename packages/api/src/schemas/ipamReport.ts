@@ -23,6 +23,10 @@ export const ReportedLease = z.object({
   containerId: IpamNetworkSnapshot.shape.leases.element.shape.containerId,
   ifName: IpamNetworkSnapshot.shape.leases.element.shape.ifName,
   seenIn: z.number().int().min(1).max(7),
+  /** The holder's namespace as the result cache names it ("" when no cache entry names one). */
+  netns: z.string().max(1024).optional(),
+  /** Whether that namespace still exists: false is a leak's strongest evidence; null when unknown. */
+  netnsAlive: z.boolean().nullable().optional(),
 });
 export type ReportedLease = z.infer<typeof ReportedLease>;
 

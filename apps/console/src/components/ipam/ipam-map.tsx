@@ -1,7 +1,7 @@
 "use client";
 
 import { useQuery } from "@tanstack/react-query";
-import { useMemo, useRef, useState, type KeyboardEvent } from "react";
+import { useMemo, useRef, useState, type CSSProperties, type KeyboardEvent } from "react";
 import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
 import { allBlocks, blockOf, blockSize, breadcrumbs, childPrefix, gridAddresses, inRange, isGrid, toCidr } from "./map-math";
 
@@ -108,6 +108,66 @@ function describeHolders(cell: Cell | undefined): string {
   return cell.holders.map((h) => `${h.containerId}/${h.ifName} on ${h.hostName}${h.attachmentState ? ` (${h.attachmentState})` : ""}`).join("; ");
 }
 
+/** What one cell of a grid shows and does. */
+interface CellSpec {
+  key: string;
+  /** What the hover card and the screen reader say of it. */
+  label: string;
+  className: string;
+  style?: CSSProperties;
+  data: Record<`data-${string}`, string>;
+  content: string;
+}
+
+/**
+ * A keyboard-navigable grid of cells, 16 a row, with a card above that says what the hovered (or
+ * focused) cell is. The two views of the map (addresses, blocks) differ only in their cells.
+ */
+function CellGrid(props: { label: string; testId: string; cells: CellSpec[]; onActivate: (i: number) => void; onOut: () => void }) {
+  const [hovered, setHovered] = useState<number | null>(null);
+  const grid = useGridFocus(props.cells.length, props.onActivate, props.onOut);
+  const shown = props.cells[hovered ?? grid.focus];
+  return (
+    <div>
+      <div className="hover-card" aria-live="polite" data-testid="ipam-hover">{shown?.label}</div>
+      <div role="grid" aria-label={props.label} className="cell-grid" data-testid={props.testId}>
+        {chunk(props.cells, COLUMNS).map((row, r) => (
+          <div role="row" key={row[0]!.key} className="cell-row">
+            {row.map((cell, c) => {
+              const i = r * COLUMNS + c;
+              return (
+                <button
+                  key={cell.key}
+                  type="button"
+                  role="gridcell"
+                  ref={(el) => { grid.refs.current[i] = el; }}
+                  tabIndex={i === grid.focus ? 0 : -1}
+                  className={cell.className}
+                  style={cell.style}
+                  {...cell.data}
+                  aria-label={cell.label}
+                  title={cell.label}
+                  onMouseEnter={() => setHovered(i)}
+                  onMouseLeave={() => setHovered(null)}
+                  onFocus={() => {
+                    // The keyboard takes over from the mouse: the card follows the focused cell.
+                    setHovered(null);
+                    grid.setFocus(i);
+                  }}
+                  onKeyDown={(e) => grid.onKeyDown(e, i)}
+                  onClick={() => props.onActivate(i)}
+                >
+                  {cell.content}
+                </button>
+              );
+            })}
+          </div>
+        ))}
+      </div>
+    </div>
+  );
+}
+
 function AddressGrid(props: { data: Extract<MapData, { kind: "grid" }>; specials: string[]; onOpen: (a: string) => void; onOut: () => void }) {
   const cidr = toCidr(props.data.cidr);
   const addresses = useMemo(() => gridAddresses(cidr), [props.data.cidr]);
@@ -119,53 +179,18 @@ function AddressGrid(props: { data: Extract<MapData, { kind: "grid" }>; specials
     if (props.specials.includes(a)) return "special";
     return "free";
   };
-  const [hovered, setHovered] = useState<string | null>(null);
-  const grid = useGridFocus(addresses.length, (i) => props.onOpen(addresses[i]!), props.onOut);
-  const shown = hovered ?? addresses[grid.focus]!;
-  return (
-    <div>
-      <div className="hover-card" aria-live="polite" data-testid="ipam-hover">
-        <span className="mono">{shown}</span>: {CELL_KINDS[kindOf(shown)].label}
-        {cells.get(shown) && <> — {describeHolders(cells.get(shown))}</>}
-      </div>
-      <div role="grid" aria-label={`Addresses of ${props.data.cidr}`} className="cell-grid" data-testid="ipam-grid">
-        {chunk(addresses, COLUMNS).map((row, r) => (
-          <div role="row" key={row[0]} className="cell-row">
-            {row.map((a, c) => {
-              const i = r * COLUMNS + c;
-              const kind = kindOf(a);
-              const label = `${a}: ${CELL_KINDS[kind].label}${cells.get(a) ? `, ${describeHolders(cells.get(a))}` : ""}`;
-              return (
-                <button
-                  key={a}
-                  type="button"
-                  role="gridcell"
-                  ref={(el) => { grid.refs.current[i] = el; }}
-                  tabIndex={i === grid.focus ? 0 : -1}
-                  className={`cell cell-${kind}`}
-                  data-address={a}
-                  data-kind={kind}
-                  aria-label={label}
-                  title={label}
-                  onMouseEnter={() => setHovered(a)}
-                  onMouseLeave={() => setHovered(null)}
-                  onFocus={() => {
-                    // The keyboard takes over from the mouse: the card follows the focused cell.
-                    setHovered(null);
-                    grid.setFocus(i);
-                  }}
-                  onKeyDown={(e) => grid.onKeyDown(e, i)}
-                  onClick={() => props.onOpen(a)}
-                >
-                  {CELL_KINDS[kind].symbol}
-                </button>
-              );
-            })}
-          </div>
-        ))}
-      </div>
-    </div>
-  );
+  const specs = addresses.map((a): CellSpec => {
+    const kind = kindOf(a);
+    const holders = describeHolders(cells.get(a));
+    return {
+      key: a,
+      label: `${a}: ${CELL_KINDS[kind].label}${holders ? ` — ${holders}` : ""}`,
+      className: `cell cell-${kind}`,
+      data: { "data-address": a, "data-kind": kind },
+      content: CELL_KINDS[kind].symbol,
+    };
+  });
+  return <CellGrid label={`Addresses of ${props.data.cidr}`} testId="ipam-grid" cells={specs} onActivate={(i) => props.onOpen(addresses[i]!)} onOut={props.onOut} />;
 }
 
 interface DisplayBlock {
@@ -200,53 +225,18 @@ function BlockHeatmap(props: { data: Extract<MapData, { kind: "blocks" }>; onZoo
     return names.map((n) => byBlock.get(n) ?? { block: n, leased: 0, live: 0, suspect: 0, conflict: 0, reserved: 0 });
   }, [props.data, prefix]);
   const size = blockSize(prefix, cidr.family);
-  const [hovered, setHovered] = useState<number | null>(null);
-  const grid = useGridFocus(blocks.length, (i) => props.onZoom(blocks[i]!.block), props.onOut);
   const describe = (b: DisplayBlock) =>
     `${b.block}: ${b.leased} leased (${b.live} live, ${b.suspect} suspect)${b.conflict ? `, ${b.conflict} in conflict` : ""}${b.reserved ? `, ${b.reserved} reservation${b.reserved === 1 ? "" : "s"}` : ""}`;
   if (blocks.length === 0) return <p className="muted">No address of {props.data.cidr} is held on any host.</p>;
-  const shown = blocks[hovered ?? grid.focus]!;
-  return (
-    <div>
-      <div className="hover-card" aria-live="polite" data-testid="ipam-hover">{describe(shown)}</div>
-      <div role="grid" aria-label={`Blocks of ${props.data.cidr}, /${prefix} each`} className="cell-grid" data-testid="ipam-heatmap">
-        {chunk(blocks, COLUMNS).map((row, r) => (
-          <div role="row" key={row[0]!.block} className="cell-row">
-            {row.map((b, c) => {
-              const i = r * COLUMNS + c;
-              const use = Math.min(1, b.leased / size);
-              const mark = b.conflict ? "!" : b.suspect ? "?" : b.leased ? "" : "";
-              return (
-                <button
-                  key={b.block}
-                  type="button"
-                  role="gridcell"
-                  ref={(el) => { grid.refs.current[i] = el; }}
-                  tabIndex={i === grid.focus ? 0 : -1}
-                  className={`cell block${b.conflict ? " cell-conflict" : ""}`}
-                  style={b.conflict ? undefined : { background: heat(use, b.leased > 0) }}
-                  data-block={b.block}
-                  aria-label={describe(b)}
-                  title={describe(b)}
-                  onMouseEnter={() => setHovered(i)}
-                  onMouseLeave={() => setHovered(null)}
-                  onFocus={() => {
-                    // The keyboard takes over from the mouse: the card follows the focused cell.
-                    setHovered(null);
-                    grid.setFocus(i);
-                  }}
-                  onKeyDown={(e) => grid.onKeyDown(e, i)}
-                  onClick={() => props.onZoom(b.block)}
-                >
-                  {mark}
-                </button>
-              );
-            })}
-          </div>
-        ))}
-      </div>
-    </div>
-  );
+  const specs = blocks.map((b): CellSpec => ({
+    key: b.block,
+    label: describe(b),
+    className: `cell block${b.conflict ? " cell-conflict" : ""}`,
+    style: b.conflict ? undefined : { background: heat(Math.min(1, b.leased / size), b.leased > 0) },
+    data: { "data-block": b.block },
+    content: b.conflict ? "!" : b.suspect ? "?" : "",
+  }));
+  return <CellGrid label={`Blocks of ${props.data.cidr}, /${prefix} each`} testId="ipam-heatmap" cells={specs} onActivate={(i) => props.onZoom(blocks[i]!.block)} onOut={props.onOut} />;
 }
 
 /** Light to dark blue by use; a block with any lease is never as light as an empty one. */
