@@ -1,5 +1,6 @@
 import type { Db } from "@switchyard/db";
 import type { AgentIdentity } from "../context";
+import { hostRenderer } from "./ipamBlocks";
 
 /**
  * The current (latest) revision's config of each named network that has an attachment on the
@@ -17,5 +18,10 @@ export async function currentConfigs(db: Db, agent: AgentIdentity, networkNames:
     select: { networkId: true, number: true, conflist: true },
   });
   const nameOf = new Map(networks.map((n) => [n.id, n.name]));
-  return revisions.map((r) => ({ networkName: nameOf.get(r.networkId)!, revision: r.number, conflist: r.conflist as Record<string, unknown> }));
+  // As the host runs it: the host-local range narrowed to the host's blocks (ipamBlocks.ts).
+  const render = await hostRenderer(db, agent.hostId, networks.map((n) => n.name));
+  return revisions.map((r) => {
+    const networkName = nameOf.get(r.networkId)!;
+    return { networkName, revision: r.number, conflist: render(networkName, r.conflist as Record<string, unknown>) };
+  });
 }

@@ -39,7 +39,7 @@ describe("per-host blocks", () => {
       ],
     });
     // The input is left as it was.
-    expect(net.plugins[0]!.ipam.subnet).toBe("10.9.0.0/24");
+    expect((net.plugins[0]!.ipam as Record<string, unknown>).subnet).toBe("10.9.0.0/24");
   });
 
   it("leaves a config without blocks, or without host-local, as it is", () => {
