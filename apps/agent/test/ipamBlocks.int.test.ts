@@ -129,6 +129,12 @@ describe.runIf(isRoot)("per-host blocks end a conflict between two real agents (
       const cells = [next.a, next.b].map((address) => map.cells.find((x) => x.address === address));
       return cells.every((c) => c?.status === "live" && c.holders.length === 1) ? cells : undefined;
     });
+    // B's older lease lies outside its block, not outside the network: no finding says it does.
+    const reported = await t.db.hostIpamNetwork.findUniqueOrThrow({ where: { hostId_networkName: { hostId: b.hostId, networkName } }, select: { findings: true } });
+    expect(JSON.stringify(reported.findings)).not.toContain("outside");
+    // The address both hosts still hold is still a conflict.
+    const still = await operator.caller.ipam.map({ networkId: network.id, cidr: subnet });
+    expect(still.kind === "grid" && still.cells.find((x) => x.address === clash)?.status).toBe("conflict");
     expect(await t.db.leaseEvent.count({ where: { networkName, kind: "conflict" } })).toBe(1);
   });
 });

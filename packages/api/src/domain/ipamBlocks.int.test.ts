@@ -83,6 +83,8 @@ describe("blocks given on attach", () => {
       }
       const [current] = await h.agent.currentConfigs({ networkNames: ["blk-race"] });
       expect(rangesOf(current!.conflist)).toEqual(rangesOf(claimed[0]!.conflist));
+      // The whole network's ranges come along: the host's lease reading sorts leases by them.
+      expect(rangesOf(current!.networkConflist)).toEqual([[{ subnet: "10.92.0.0/24" }]]);
       const desired = await h.agent.desired();
       expect(desired.map((d) => rangesOf(d.conflist)[0]![0]!.rangeStart)).toEqual([own.first, own.first, own.first]);
     }
