@@ -171,6 +171,11 @@ describe("drift and conflicts", () => {
     // A new holder on one side is a new conflict: recorded once more.
     await b.agent.reportIpam(report("ctr-b2", ["10.96.0.2"]));
     expect(await t.db.leaseEvent.count({ where: { networkName: "blk-clash", kind: "conflict" } })).toBe(2);
+    // Both hosts report a new shared address at the same moment: still one event for it.
+    for (let i = 10; i < 20; i++) {
+      await Promise.all([a.agent.reportIpam(report(`ctr-a${i}`, [`10.96.0.${i}`])), b.agent.reportIpam(report(`ctr-b${i}`, [`10.96.0.${i}`]))]);
+      expect(await t.db.leaseEvent.count({ where: { networkName: "blk-clash", kind: "conflict", address: `10.96.0.${i}` } })).toBe(1);
+    }
   });
 });
 

@@ -15,7 +15,10 @@ export async function recordConflicts(db: Db, host: { id: string; name: string }
     WHERE n.name = ANY(${[...new Set(networkNames)]}::text[])`;
   const shared = networks.filter((n) => sharesL2(n.conflist)).map((n) => n.name);
   if (shared.length === 0) return 0;
-  return db.$executeRaw`
+  // Two hosts reporting one conflict at once: the second waits, then finds the first's event.
+  const [, written] = await db.$transaction([
+    db.$queryRaw`SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtext('switchyard.ipam-conflicts'), 0)) AS l`,
+    db.$executeRaw`
     INSERT INTO "LeaseEvent" (at, kind, "networkName", address, "hostId", "hostName", "containerId", "ifName", "attachmentId", detail)
     SELECT now() AT TIME ZONE 'UTC', 'conflict', mine."networkName", mine.address, ${host.id}, ${host.name}, mine."containerId", mine."ifName",
       mine."attachmentId", 'also held on host ' || oh.name || ' by container ' || other."containerId" || ' (' || other."ifName" || ')'
@@ -30,5 +33,7 @@ export async function recordConflicts(db: Db, host: { id: string; name: string }
       AND NOT EXISTS (
         SELECT 1 FROM "LeaseEvent" e
         WHERE e."networkName" = mine."networkName" AND e.address = mine.address AND e.kind = 'conflict' AND e.at >= GREATEST(mine.since, other.since)
-      )`;
+      )`,
+  ]);
+  return written;
 }
