@@ -16,7 +16,7 @@ export interface HostIpamDeps {
   runtime: Pick<CniRuntime, "listCachedAttachments" | "getCachedResult">;
   owned: Pick<OwnedAttachments, "list">;
   console: {
-    currentConfigs(networkNames: string[]): Promise<{ networkName: string; conflist: Record<string, unknown> }[]>;
+    currentConfigs(networkNames: string[]): Promise<{ networkName: string; conflist: Record<string, unknown>; networkConflist?: Record<string, unknown> }[]>;
     reportIpam(report: IpamReport): Promise<unknown>;
   };
   log: Logger;
@@ -43,7 +43,8 @@ export function createHostIpamReporter(deps: HostIpamDeps): IpamReporter {
       if (names.length > 0) {
         for (const c of await deps.console.currentConfigs(names)) {
           try {
-            consoleNetworks.push(loadNetworkList(JSON.stringify(c.conflist)));
+            // The network's whole ranges, not the host's blocks (per-host blocks): a lease outside them is still a lease.
+            consoleNetworks.push(loadNetworkList(JSON.stringify(c.networkConflist ?? c.conflist)));
           } catch (error) {
             deps.log.warn("IPAM: the console's config of a network does not load", { network: c.networkName, error: (error as Error).message });
           }

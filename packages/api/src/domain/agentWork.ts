@@ -1,6 +1,7 @@
 import type { Db, Prisma } from "@switchyard/db";
 import type { AgentIdentity, Context } from "../context";
 import { ApiError } from "../errors";
+import { hostRenderer } from "./ipamBlocks";
 
 type AgentCtx = Pick<Context, "db" | "events" | "meta"> & { agent: AgentIdentity };
 
@@ -73,8 +74,10 @@ export async function claimOperations(ctx: AgentCtx, max: number, options: { slo
   if (expired.length > 0) {
     await finish(ctx, expired.map((op) => ({ operationId: op.operationId, attempt: op.attempt, outcome: "failed", error: `gave up after ${op.attempt} attempts: the agent did not report back within its claim` })), now);
   }
-  return rows
-    .filter((r) => r.row === "claimed")
+  const claimed = rows.filter((r) => r.row === "claimed");
+  // The config this host runs: its host-local range narrowed to its blocks where the network has per-host blocks.
+  const render = claimed.length > 0 ? await hostRenderer(ctx.db, ctx.agent.hostId, claimed.map((r) => r.networkName)) : <T>(_: string, c: T) => c;
+  return claimed
     .map((r) => {
       ctx.events.publish("operation", { kind: "status", operationId: r.operationId, attachmentId: r.attachmentId, hostId: ctx.agent.hostId, status: "running" });
       return {
@@ -84,8 +87,8 @@ export async function claimOperations(ctx: AgentCtx, max: number, options: { slo
         generation: r.generation,
         claimedUntil,
         attachment: { id: r.attachmentId, containerId: r.containerId, ifName: r.ifName, targetKind: r.targetKind, target: r.target, capabilityArgs: r.capabilityArgs, networkName: r.networkName, networkRevision: r.networkRevision },
-        conflist: r.conflist ?? null,
-        ...(r.kind === "reapply" && r.previousRevision !== null ? { previous: { networkRevision: r.previousRevision, conflist: r.previousConflist } } : {}),
+        conflist: render(r.networkName, r.conflist ?? null),
+        ...(r.kind === "reapply" && r.previousRevision !== null ? { previous: { networkRevision: r.previousRevision, conflist: render(r.networkName, r.previousConflist) } } : {}),
         // A detach names a revision only as the way out of a stuck attachment (attachmentRecovery.ts).
         ...(r.kind === "detach" && r.toRevision !== null ? { configSource: "given" as const } : {}),
       };
@@ -245,7 +248,8 @@ export async function desiredAttachments(db: Db, agent: AgentIdentity) {
     select: { id: true, containerId: true, ifName: true, targetKind: true, target: true, capabilityArgs: true, networkId: true, networkName: true, networkRevision: true, generation: true, state: true },
   });
   const conflistOf = await revisionConflists(db, rows);
-  return rows.map(({ networkId, ...r }) => ({ ...r, conflist: conflistOf({ networkId, networkRevision: r.networkRevision }) }));
+  const render = await hostRenderer(db, agent.hostId, rows.map((r) => r.networkName));
+  return rows.map(({ networkId, ...r }) => ({ ...r, conflist: render(r.networkName, conflistOf({ networkId, networkRevision: r.networkRevision })) }));
 }
 
 /** The conflists of the attachments' network revisions, read in one query. */

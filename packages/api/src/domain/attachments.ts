@@ -5,6 +5,7 @@ import { ApiError } from "../errors";
 import type { CreateAttachmentInput } from "../schemas";
 import { checkHostIps, checkPortMappings, findInterfaceHolder, INTERFACE_HELD_INDEX, interfaceHeld, isViolationOf, namespaceKey, portHeld, type InterfaceHolder, type PortHolder } from "./attachment-refusals";
 import { toAttachmentView } from "./parsed";
+import { ensureHostBlock, hasBlockPolicy } from "./ipamBlocks";
 
 type Ctx = Pick<Context, "db" | "events" | "session" | "meta" | "reservedHostPorts">;
 
@@ -137,15 +138,24 @@ export async function createAttachment(ctx: Ctx, input: CreateAttachmentInput) {
   const nsKey = namespaceKey(targetKind, target);
   const wanted = JSON.stringify(input.portMappings.map((m) => ({ hostPort: m.hostPort, protocol: m.protocol, hostIP: m.hostIP ?? "" })));
   // One statement, in a function (migration 20261206025000_create_attachment_function) so that its plan is kept.
-  const write = () => ctx.db.$queryRaw<CreateRow[]>`
+  const write = (db: Db | DbTx = ctx.db) => db.$queryRaw<CreateRow[]>`
     SELECT * FROM switchyard_create_attachment(${input.hostId}, ${input.networkId}, ${containerId}, ${input.ifName}, ${nsKey}, ${wanted}::jsonb,
       ${targetKind}, ${target}, ${JSON.stringify(capabilityArgs)}::jsonb, ${user.id}, ${user.username}, ${at}, ${ctx.meta.requestId}, ${ctx.meta.sourceIp})`;
   let row: CreateRow | undefined;
+  const lockPorts = (db: Db | DbTx) => db.$queryRaw`SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtext('switchyard.host-ports'), hashtext(${input.hostId}::text))) AS l`;
   try {
-    if (input.portMappings.length === 0) {
+    if (await hasBlockPolicy(ctx.db, input.networkId)) {
+      // Per-host blocks: the host's block is given in the create's transaction (ipamBlocks.ts).
+      row = await ctx.db.$transaction(async (tx) => {
+        if (input.portMappings.length > 0) await lockPorts(tx);
+        const [created] = await write(tx);
+        if (created?.attachment) await ensureHostBlock(tx, input.networkId, input.hostId);
+        return created;
+      });
+    } else if (input.portMappings.length === 0) {
       [row] = await write();
     } else {
-      const [, rows] = await ctx.db.$transaction([ctx.db.$queryRaw`SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtext('switchyard.host-ports'), hashtext(${input.hostId}::text))) AS l`, write()]);
+      const [, rows] = await ctx.db.$transaction([lockPorts(ctx.db), write()]);
       [row] = rows;
     }
   } catch (err) {

@@ -4,6 +4,7 @@ import { hashSecret, looksLike, newSecret } from "../auth/secrets";
 import type { AgentIdentity, Context } from "../context";
 import { ApiError } from "../errors";
 import { conflistDigest } from "@switchyard/cni/digest";
+import { hostRenderer } from "./ipamBlocks";
 import { readInventory, readPortMappings } from "./parsed";
 
 type Ctx = Pick<Context, "db" | "events" | "session" | "meta">;
@@ -188,7 +189,7 @@ export async function getHost(db: Db, id: string) {
   });
   if (!host) throw new ApiError("NOT_FOUND", `No host with id ${id}`);
   const inventory = readInventory(host.inventory);
-  return { ...host, inventory, liveness: liveness(host.lastSeenAt, host.revokedAt), offlineAfterMs: OFFLINE_AFTER_MS, confDrift: await confDrift(db, inventory) };
+  return { ...host, inventory, liveness: liveness(host.lastSeenAt, host.revokedAt), offlineAfterMs: OFFLINE_AFTER_MS, confDrift: await confDrift(db, inventory, host.id) };
 }
 
 /** A file in the host's CNI conf dir against the console's network of the same name. */
@@ -208,7 +209,7 @@ export interface ConfDrift {
  * console's network of that name. Tools on the host (containerd, nerdctl, cnitool) read those
  * files, so a file behind the console means containers they start get the old config.
  */
-export async function confDrift(db: Db, inventory: unknown): Promise<ConfDrift[]> {
+export async function confDrift(db: Db, inventory: unknown, hostId: string): Promise<ConfDrift[]> {
   const files = ((inventory as { confFiles?: { file: string; networkName?: string; digest?: string }[] } | null)?.confFiles ?? []).filter(
     (f): f is { file: string; networkName: string; digest: string } => typeof f.networkName === "string" && typeof f.digest === "string",
   );
@@ -217,8 +218,12 @@ export async function confDrift(db: Db, inventory: unknown): Promise<ConfDrift[]
     where: { name: { in: [...new Set(files.map((f) => f.networkName))] } },
     select: { name: true, latestRevision: true, revisions: { select: { number: true, conflist: true }, orderBy: { number: "asc" } } },
   });
+  // Each revision as this host would run it: narrowed to the host's blocks where the network has per-host blocks.
+  const render = await hostRenderer(db, hostId, networks.map((n) => n.name));
   // In revision order: when a rollback made two revisions alike, the file matches the later one.
-  const byName = new Map(networks.map((n) => [n.name, { latest: n.latestRevision, revisionOf: new Map(n.revisions.map((r) => [conflistDigest(r.conflist), r.number])) }]));
+  const byName = new Map(
+    networks.map((n) => [n.name, { latest: n.latestRevision, revisionOf: new Map(n.revisions.map((r) => [conflistDigest(render(n.name, r.conflist)), r.number])) }]),
+  );
   return files.map(({ file, networkName, digest }) => {
     const network = byName.get(networkName);
     if (!network) return { file, networkName, status: "unmanaged" as const };

@@ -2,6 +2,7 @@ import { TRPCError } from "@trpc/server";
 import { type ClaimedOperation, appendLogs, claimOperations, completeOperation, completeOperations, desiredAttachments, extendClaim, releaseUnheld, reportProblem, resumeAfterRestart } from "../domain/agentWork";
 import { currentConfigs } from "../domain/currentConfigs";
 import { ingestIpamReport } from "../domain/ipamIngest";
+import { recordConflicts } from "../domain/ipamConflicts";
 import { IpamReport } from "../schemas/ipamReport";
 import { enrollHost, heartbeat, rotateCredential } from "../domain/hosts";
 import { ClaimInput, CompleteInput, CompleteManyInput, CurrentConfigsInput, EnrollInput, FenceInput, HeartbeatInput, HoldingInput, Id, LogInput, PollInput, WorkInput } from "../schemas";
@@ -153,7 +154,10 @@ export const agentRouter = router({
   reportIpam: agentProcedure
     .input(IpamReport)
     .mutation(async ({ ctx, input }) => {
-      const outcome = await ingestIpamReport(ctx.db, { id: ctx.agent.hostId, name: ctx.agent.hostName }, input);
+      const host = { id: ctx.agent.hostId, name: ctx.agent.hostName };
+      const outcome = await ingestIpamReport(ctx.db, host, input);
+      // Only a new holder can start a conflict: networks where nothing was allocated are not looked at.
+      await recordConflicts(ctx.db, host, outcome.networks.filter((n) => n.allocated > 0).map((n) => n.networkName));
       // After the commit: one doorbell per network whose leases changed.
       for (const n of outcome.networks) {
         if (n.allocated + n.released + n.written > 0) ctx.events.publish("ipam", { kind: "leases", networkName: n.networkName, hostId: ctx.agent.hostId });

@@ -4,6 +4,7 @@ import { readIpamAddress, readIpamMap, searchIpamAddress } from "../domain/ipamM
 import { dryRunRelease, listLeaks } from "../domain/ipamLeaks";
 import { readIpamSummary } from "../domain/ipamSummary";
 import { createReservation, deleteReservation, listReservations } from "../domain/ipamReservations";
+import { listBlocks, setBlockPolicy } from "../domain/ipamBlocks";
 import { Id } from "../schemas";
 import { operatorProcedure, router, viewerProcedure } from "../trpc";
 
@@ -35,6 +36,16 @@ export const CidrText = z
     return parsed.value.text;
   });
 
+/** Per-host blocks of a network: a block size (addresses, or a prefix length "/26"), or null for off. */
+export const BlockSettingInput = z.object({
+  networkId: Id,
+  blockSize: z.union([
+    z.number().int().min(2).max(2 ** 30),
+    z.string().regex(/^\/\d{1,3}$/, 'a prefix length like "/26"').transform((t) => t as `/${number}`),
+    z.null(),
+  ]),
+});
+
 export const ipamRouter = router({
   /** A network's utilisation per subnet and host, and its use over the last week. */
   summary: viewerProcedure.input(z.object({ networkId: Id })).query(({ ctx, input }) => readIpamSummary(ctx.db, input.networkId)),
@@ -51,6 +62,10 @@ export const ipamRouter = router({
   reserve: operatorProcedure
     .input(z.object({ networkId: Id, first: IpAddressText, last: IpAddressText.optional(), note: z.string().trim().max(500).default("") }))
     .mutation(({ ctx, input }) => createReservation(ctx, input)),
+  /** A network's per-host block setting and the blocks given to hosts. */
+  blocks: viewerProcedure.input(z.object({ networkId: Id })).query(({ ctx, input }) => listBlocks(ctx.db, input.networkId)),
+  /** Per-host blocks on (a block size: addresses, or a prefix like "/26") or off (null). */
+  setBlocks: operatorProcedure.input(BlockSettingInput).mutation(({ ctx, input }) => setBlockPolicy(ctx, input)),
   unreserve: operatorProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => deleteReservation(ctx, input.id)),
   /** The leases no live attachment holds, each judged on its evidence (leaks first). */
   leaks: viewerProcedure.input(z.object({ networkId: Id })).query(({ ctx, input }) => listLeaks(ctx.db, input.networkId)),
