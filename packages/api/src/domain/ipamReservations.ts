@@ -96,7 +96,7 @@ export async function createReservation(ctx: Ctx, input: ReservationInput): Prom
   });
 }
 
-/** Ends a reservation: its addresses go back to the pool once each host removed its lease files. */
+/** Ends a reservation (its events and audit entry written with it). */
 export async function deleteReservation(ctx: Ctx, id: string): Promise<void> {
   await ctx.db.$transaction(async (tx) => {
     const gone = (await tx.$queryRaw<Reservation[]>`

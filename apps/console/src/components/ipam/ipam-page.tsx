@@ -210,7 +210,10 @@ function Reservations({ networkId }: { networkId: string }) {
   return (
     <section className="panel" aria-label="Reservations">
       <h2>Reservations</h2>
-      <p className="muted hint">A reserved address is held on every host of the network by a lease file the agent keeps: host-local never hands it out.</p>
+      <p className="muted hint">
+        A reservation is recorded, drawn on the map, and refused over an address a host holds. Not yet enforced on the hosts: until
+        the agent keeps a lease file for each reserved address, host-local may still hand one out (it then shows as a conflict).
+      </p>
       {list.data?.length === 0 && <p className="muted">No reservation.{can.editAddresses ? " Reserve gateways, VIPs or appliances' addresses below." : ""}</p>}
       {list.data && list.data.length > 0 && (
         <table>
@@ -246,7 +249,7 @@ function Reservations({ networkId }: { networkId: string }) {
       <ConfirmDialog
         open={ending !== null}
         title="End this reservation?"
-        description={<>The addresses {ending?.label} go back to the pool once each host removed its lease files.</>}
+        description={<>The addresses {ending?.label} are no longer shown as reserved.</>}
         confirmLabel="End reservation"
         danger
         pending={unreserve.isPending}
