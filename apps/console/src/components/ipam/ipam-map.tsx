@@ -234,7 +234,8 @@ function BlockHeatmap(props: { data: Extract<MapData, { kind: "blocks" }>; onZoo
     className: `cell block${b.conflict ? " cell-conflict" : ""}`,
     style: b.conflict ? undefined : { background: heat(Math.min(1, b.leased / size), b.leased > 0) },
     data: { "data-block": b.block },
-    content: b.conflict ? "!" : b.suspect ? "?" : "",
+    // A symbol as well as the colour: a block with leases reads without colour too.
+    content: b.conflict ? "!" : b.suspect ? "?" : b.leased > 0 ? "●" : "",
   }));
   return <CellGrid label={`Blocks of ${props.data.cidr}, /${prefix} each`} testId="ipam-heatmap" cells={specs} onActivate={(i) => props.onZoom(blocks[i]!.block)} onOut={props.onOut} />;
 }
