@@ -121,4 +121,28 @@ describe.runIf(isRoot)("IPAM reports from a real agent (issue 11)", { timeout: 1
     if (map.kind !== "grid") throw new Error("expected a grid");
     expect(map.cells.map((c) => c.status)).toEqual(["suspect"]);
   });
+
+  it("a reservation is enforced on the host: ten attaches after it never receive a reserved address", async () => {
+    const { t, operator } = c;
+    const held = await t.db.$queryRaw<{ address: string }[]>`
+      SELECT host(address) AS address FROM "Lease" WHERE "hostId" = ${hostId} ORDER BY address DESC LIMIT 1`;
+    // host-local hands out addresses in order after the last it gave: reserve the next three.
+    const next = (n: number) => { const p = held[0]!.address.split("."); return `${p[0]}.${p[1]}.${p[2]}.${Number(p[3]) + n}`; };
+    const reservation = await operator.caller.ipam.reserve({ networkId, first: next(1), last: next(3), note: "appliances" });
+    const reserved = new Set([next(1), next(2), next(3)]);
+    const got: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const name = `sytest-${randomSuffix()}`;
+      cleanups.push(() => spawn("ip", ["netns", "del", name]));
+      const { attachment } = await operator.caller.attachments.create({ hostId, networkId, target: { kind: "sandbox", name }, ifName: "eth0", portMappings: [] });
+      const row = await waitFor("the attachment to be ready", async () => {
+        const a = await t.db.attachment.findUniqueOrThrow({ where: { id: attachment.id } });
+        return a.state === "ready" ? a : a.state === "failed" ? Promise.reject(new Error(a.lastError)) : undefined;
+      });
+      got.push(/"address":"([0-9.]+)\//.exec(JSON.stringify(row.result))![1]!);
+    }
+    expect(got.filter((a) => reserved.has(a))).toEqual([]);
+    expect(got).toContain(next(4));
+    await operator.caller.ipam.unreserve({ id: reservation.id });
+  });
 });

@@ -2,6 +2,7 @@ import type { Db, DbTx } from "@switchyard/db";
 import { writeAudit } from "../audit";
 import type { Context } from "../context";
 import { ApiError } from "../errors";
+import { carveReservations, type ReservedSpan } from "./ipamReservationHoles";
 import { type BlockSpan, blockCapacity, blockRanges, blockSizeProblem, blocksInside, needsAnotherBlock, nextFreeBlock, renderHostConflist } from "./ipamBlockMath";
 
 type Ctx = Pick<Context, "db" | "events" | "session" | "meta">;
@@ -129,27 +130,43 @@ export async function listBlocks(db: Db, networkId: string): Promise<NetworkBloc
   return { blockSize: network.blockPolicy?.blockSize ?? null, blocks: rows.map((r) => ({ ...r, size: blockCapacity([r]) })) };
 }
 
-/** The host's blocks of the named networks (none: the network has no per-host blocks), in one query. */
-export async function hostBlocksByName(db: Db | DbTx, hostId: string, networkNames: readonly string[]): Promise<Map<string, BlockSpan[]>> {
-  const byName = new Map<string, BlockSpan[]>();
-  if (networkNames.length === 0) return byName;
-  const rows = await db.$queryRaw<{ networkName: string; first: string; last: string }[]>`
-    SELECT n.name AS "networkName", host(b."firstAddress") AS first, host(b."lastAddress") AS last
+/**
+ * For each named network, the host's blocks (none: the network has no per-host blocks) and the
+ * network's reservations, in one query.
+ */
+async function hostSpansByName(db: Db | DbTx, hostId: string, networkNames: readonly string[]) {
+  const blocks = new Map<string, BlockSpan[]>();
+  const reserved = new Map<string, ReservedSpan[]>();
+  if (networkNames.length === 0) return { blocks, reserved };
+  const names = [...new Set(networkNames)];
+  const rows = await db.$queryRaw<{ kind: "block" | "reserved"; networkName: string; first: string; last: string }[]>`
+    SELECT 'block' AS kind, n.name AS "networkName", host(b."firstAddress") AS first, host(b."lastAddress") AS last
     FROM "IpamBlock" b JOIN "Network" n ON n.id = b."networkId"
-    WHERE b."hostId" = ${hostId} AND n.name = ANY(${[...new Set(networkNames)]}::text[])`;
-  for (const r of rows) byName.set(r.networkName, [...(byName.get(r.networkName) ?? []), { first: r.first, last: r.last }]);
-  return byName;
+    WHERE b."hostId" = ${hostId} AND n.name = ANY(${names}::text[])
+    UNION ALL
+    SELECT 'reserved', n.name, host(r."firstAddress"), host(r."lastAddress")
+    FROM "IpamReservation" r JOIN "Network" n ON n.id = r."networkId"
+    WHERE n.name = ANY(${names}::text[])`;
+  for (const r of rows) {
+    const into = r.kind === "block" ? blocks : reserved;
+    into.set(r.networkName, [...(into.get(r.networkName) ?? []), { first: r.first, last: r.last }]);
+  }
+  return { blocks, reserved };
 }
 
 /**
  * A renderer of the configs this host receives: each network's conflist with its host-local range
- * narrowed to the host's blocks (as it is where the host has none). Reads the blocks once.
+ * narrowed to the host's blocks (as it is where the host has none), and the network's reserved
+ * addresses cut out of its ranges (ipamReservationHoles.ts). Reads both once.
  */
 export async function hostRenderer(db: Db | DbTx, hostId: string, networkNames: readonly string[]): Promise<<T>(networkName: string, conflist: T) => T> {
-  const blocks = await hostBlocksByName(db, hostId, networkNames);
+  const { blocks, reserved } = await hostSpansByName(db, hostId, networkNames);
   return (networkName, conflist) => {
+    if (conflist === null || conflist === undefined) return conflist;
     const own = blocks.get(networkName);
-    return own && conflist !== null && conflist !== undefined ? renderHostConflist(conflist, own) : conflist;
+    const narrowed = own ? renderHostConflist(conflist, own) : conflist;
+    const holes = reserved.get(networkName);
+    return holes ? carveReservations(narrowed, holes) : narrowed;
   };
 }
 

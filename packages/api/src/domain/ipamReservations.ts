@@ -15,8 +15,10 @@ export const RESERVATION_MAX_ADDRESSES = 1024;
 /** Holders named in a refusal at most. */
 const NAMED_HOLDERS = 5;
 /**
- * The container id of the lease file that holds a reserved address on a host: host-local reads it
- * as taken, the agent and the console as a reservation (its interface field is the reservation id).
+ * A lease file naming this container id holds an address for a reservation (host-local reads it as
+ * taken; the map shows it as reserved). Reservations are enforced by the configs hosts receive
+ * (ipamReservationHoles.ts), so nothing of ours writes such files now: an operator may, by hand, to
+ * fence an address on one host.
  */
 export const RESERVATION_CONTAINER_ID = "switchyard-reservation";
 

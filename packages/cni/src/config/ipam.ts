@@ -3,8 +3,9 @@ import {
   type IpAddress,
   checkRange,
   cidrContains,
-  cidrsOverlap,
   familyBits,
+  firstUsable,
+  lastUsable,
   parseCidr,
   parseIp,
 } from "@switchyard/ipam";
@@ -66,6 +67,9 @@ function checkGatewayInside(ctx: IpamContext, gateway: IpAddress, subnet: Cidr, 
 
 interface CheckedRange {
   subnet: Cidr;
+  /** The addresses host-local may hand out from it: rangeStart..rangeEnd, by default the subnet's usable ones. */
+  first: IpAddress;
+  last: IpAddress;
   path: IssuePath;
 }
 
@@ -102,7 +106,9 @@ function validateHostLocalRange(ctx: IpamContext, range: unknown, path: IssuePat
   for (const issue of checkRange({ subnet, rangeStart: start, rangeEnd: end })) {
     ctx.issues.error([...path, issue.field], issue.message.replace(`"${subnet.text}"`, `"${subnetText}"`));
   }
-  return { subnet, path: subnetPath };
+  const first = start ? (parseIp(start) as { ok: true; value: IpAddress }).value : firstUsable(subnet);
+  const last = end ? (parseIp(end) as { ok: true; value: IpAddress }).value : lastUsable(subnet);
+  return { subnet, first, last, path: subnetPath };
 }
 
 function validateRoutes(ctx: IpamContext, reader: FieldReader): void {
@@ -173,14 +179,17 @@ function validateHostLocal(ctx: IpamContext, ipam: JsonObject, path: IssuePath):
   if (!Object.hasOwn(ipam, "subnet") && (!ranges || ranges.length === 0)) {
     ctx.issues.error(reader.at("ranges"), `host-local needs at least one range: add "ranges": [[{"subnet": "10.1.0.0/24"}]]`);
   }
-  // host-local refuses overlapping ranges, within a set and between sets.
+  // host-local refuses overlapping ranges, within a set and between sets: ranges whose addresses
+  // (rangeStart..rangeEnd) meet, as its Range.Overlaps judges. Two ranges of one subnet that split
+  // it (what a reservation's hole makes) do not.
   const all = sets.flat();
   for (let i = 0; i < all.length; i++) {
     for (let j = i + 1; j < all.length; j++) {
       const a = all[i];
       const b = all[j];
-      if (a && b && cidrsOverlap(a.subnet, b.subnet)) {
-        ctx.issues.error(b.path, `subnet "${b.subnet.text}" overlaps subnet "${a.subnet.text}" of this same ipam: host-local refuses overlapping ranges`);
+      if (a && b && a.subnet.family === b.subnet.family && a.first.value <= b.last.value && b.first.value <= a.last.value) {
+        const what = (r: CheckedRange) => `subnet "${r.subnet.text}" (${r.first.text}–${r.last.text})`;
+        ctx.issues.error(b.path, `${what(b)} overlaps ${what(a)} of this same ipam: host-local refuses overlapping ranges`);
       }
     }
   }

@@ -219,8 +219,13 @@ describe("host-local IPAM", () => {
       'range set 0 mixes IPv4 and IPv6 subnets: one range set is one family, put the IPv6 subnet "fd00::/64" in its own set',
     );
     expect(errorAt(bridgeWith(hostLocal([[{ subnet: "10.1.0.0/16" }], [{ subnet: "10.1.2.0/24" }]])), ["plugins", 0, "ipam", "ranges", 1, 0, "subnet"])).toBe(
-      'subnet "10.1.2.0/24" overlaps subnet "10.1.0.0/16" of this same ipam: host-local refuses overlapping ranges',
+      'subnet "10.1.2.0/24" (10.1.2.1–10.1.2.254) overlaps subnet "10.1.0.0/16" (10.1.0.1–10.1.255.254) of this same ipam: host-local refuses overlapping ranges',
     );
+    // As host-local's Range.Overlaps: ranges that split one subnet between them do not overlap (a reservation's hole).
+    const split = bridgeWith(hostLocal([[{ subnet: "10.1.0.0/24", rangeStart: "10.1.0.2", rangeEnd: "10.1.0.9" }, { subnet: "10.1.0.0/24", rangeStart: "10.1.0.13", rangeEnd: "10.1.0.254" }]]));
+    expect(validateConflist(split)).toMatchObject({ ok: true });
+    const meeting = bridgeWith(hostLocal([[{ subnet: "10.1.0.0/24", rangeStart: "10.1.0.2", rangeEnd: "10.1.0.20" }, { subnet: "10.1.0.0/24", rangeStart: "10.1.0.20", rangeEnd: "10.1.0.254" }]]));
+    expect(errorAt(meeting, ["plugins", 0, "ipam", "ranges", 0, 1, "subnet"])).toContain("overlaps");
   });
 
   it("requires at least one range, and well-formed routes", () => {

@@ -211,8 +211,8 @@ function Reservations({ networkId }: { networkId: string }) {
     <section className="panel" aria-label="Reservations">
       <h2>Reservations</h2>
       <p className="muted hint">
-        A reservation is recorded, drawn on the map, and refused over an address a host holds. Not yet enforced on the hosts: until
-        the agent keeps a lease file for each reserved address, host-local may still hand one out (it then shows as a conflict).
+        Enforced on every host: the config each host receives has the reserved addresses cut out of its host-local ranges, so the
+        plugin never hands one out (attachments made before keep their config until they are applied again).
       </p>
       {list.data?.length === 0 && <p className="muted">No reservation.{can.editAddresses ? " Reserve gateways, VIPs or appliances' addresses below." : ""}</p>}
       {list.data && list.data.length > 0 && (
@@ -249,7 +249,7 @@ function Reservations({ networkId }: { networkId: string }) {
       <ConfirmDialog
         open={ending !== null}
         title="End this reservation?"
-        description={<>The addresses {ending?.label} are no longer shown as reserved.</>}
+        description={<>The addresses {ending?.label} go back into the ranges of the configs hosts receive from now on.</>}
         confirmLabel="End reservation"
         danger
         pending={unreserve.isPending}
