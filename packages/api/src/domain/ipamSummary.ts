@@ -1,8 +1,8 @@
 import { addressCount, firstUsable, lastUsable, toCidr } from "@switchyard/ipam";
-import type { Db } from "@switchyard/db";
+import { Prisma, type Db } from "@switchyard/db";
 import { ApiError } from "../errors";
 import { RESERVATION_CONTAINER_ID } from "./ipamReservations";
-import { sharesL2 } from "./ipamMap";
+import { reportingHosts, sharesL2 } from "./ipamMap";
 
 /** The use-over-time plot: this many hourly points, ending now. */
 export const USAGE_HOURS = 7 * 24;
@@ -35,10 +35,12 @@ export async function readIpamSummary(db: Db, networkId: string, now = new Date(
       JOIN "NetworkRevision" r ON r."networkId" = n.id AND r.number = n."latestRevision" WHERE n.id = ${networkId}`
   )[0];
   if (!network) throw new ApiError("NOT_FOUND", `network ${networkId} does not exist`);
+  // One host holds each address at most once: its rows are its addresses, counted without a sort.
+  const distinct = (await reportingHosts(db, network.name)) > 1 ? Prisma.sql`DISTINCT` : Prisma.empty;
   const subnets = await db.$queryRaw<{ cidr: string; leased: number; live: number; reserved: number }[]>`
     SELECT s.cidr::text AS cidr,
-      count(DISTINCT l.address) FILTER (WHERE l."containerId" <> ${RESERVATION_CONTAINER_ID})::int AS leased,
-      count(DISTINCT l.address) FILTER (WHERE a.id IS NOT NULL AND a.state <> 'detached')::int AS live,
+      count(${distinct} l.address) FILTER (WHERE l."containerId" <> ${RESERVATION_CONTAINER_ID})::int AS leased,
+      count(${distinct} l.address) FILTER (WHERE a.id IS NOT NULL AND a.state <> 'detached')::int AS live,
       COALESCE((SELECT sum(r."lastAddress" - r."firstAddress" + 1) FROM "IpamReservation" r
         WHERE r."networkId" = s."networkId" AND s.cidr >>= r."firstAddress"), 0)::int AS reserved
     FROM "NetworkSubnet" s
