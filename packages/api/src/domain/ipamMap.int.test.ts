@@ -178,4 +178,16 @@ describe("a network one host reports", () => {
     expect(summary.subnets).toEqual([{ cidr: "10.87.0.0/16", usable: 65_534, leased: 3, live: 1, suspect: 2, reserved: 0 }]);
     expect(summary.usage.at(-1)!.leases).toBe(3);
   });
+
+  it("the use over time is each hour's net change, kept as events are written: releases count, reservations do not", async () => {
+    const operator = await t.callerAs("operator", "olaf");
+    const id = (await operator.caller.networks.create({ text: BRIDGE_CONFLIST("map-use", "10.88.0.0/24", "10.88.0.1"), comment: "" })).id;
+    await ingestNetworkLeases(t.db, hosts[1]!, report("map-use", [lease("10.88.0.2", "u-1"), lease("10.88.0.3", "u-2"), lease("10.88.0.4", "u-3")]));
+    await ingestNetworkLeases(t.db, hosts[1]!, report("map-use", [lease("10.88.0.2", "u-1")]));
+    await operator.caller.ipam.reserve({ networkId: id, first: "10.88.0.10", last: "10.88.0.12", note: "" });
+    const rows = await t.db.leaseUsageHour.findMany({ where: { networkName: "map-use" } });
+    expect(rows.reduce((n, r) => n + r.delta, 0)).toBe(1);
+    const summary = await readIpamSummary(t.db, id);
+    expect(summary.usage.at(-1)!.leases).toBe(1);
+  });
 });

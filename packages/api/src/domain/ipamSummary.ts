@@ -55,13 +55,10 @@ export async function readIpamSummary(db: Db, networkId: string, now = new Date(
     WHERE s."networkName" = ${network.name}
     ORDER BY h.name LIMIT 500`;
   const since = new Date(Math.floor(now.getTime() / 3600_000) * 3600_000 - (USAGE_HOURS - 1) * 3600_000);
+  // Kept per hour by a trigger on LeaseEvent (migration 20261206065500_lease_usage_hours).
   const deltas = await db.$queryRaw<{ hour: Date; delta: number }[]>`
-    SELECT date_trunc('hour', at) AS hour,
-      sum(CASE kind WHEN 'allocated' THEN 1 WHEN 'released' THEN -1 WHEN 'reclaimed' THEN -1 ELSE 0 END)::int AS delta
-    FROM "LeaseEvent"
-    WHERE "networkName" = ${network.name} AND at >= (${since.toISOString()}::timestamptz AT TIME ZONE 'UTC')
-      AND "containerId" <> ${RESERVATION_CONTAINER_ID}
-    GROUP BY 1`;
+    SELECT hour, delta FROM "LeaseUsageHour"
+    WHERE "networkName" = ${network.name} AND hour >= (${since.toISOString()}::timestamptz AT TIME ZONE 'UTC')`;
   const current = (
     await db.$queryRaw<{ n: number }[]>`
       SELECT count(*)::int AS n FROM "Lease" WHERE "networkName" = ${network.name} AND "containerId" <> ${RESERVATION_CONTAINER_ID}`
