@@ -37,17 +37,20 @@ export async function readIpamSummary(db: Db, networkId: string, now = new Date(
   if (!network) throw new ApiError("NOT_FOUND", `network ${networkId} does not exist`);
   // One host holds each address at most once: its rows are its addresses, counted without a sort.
   const distinct = (await reportingHosts(db, network.name)) > 1 ? Prisma.sql`DISTINCT` : Prisma.empty;
+  // Per subnet, its leases in one scan; an attachment is looked up only for a lease that names one
+  // (a join of every lease to Attachment was planned as a loop over all of them).
   const subnets = await db.$queryRaw<{ cidr: string; leased: number; live: number; reserved: number }[]>`
-    SELECT s.cidr::text AS cidr,
-      count(${distinct} l.address) FILTER (WHERE l."containerId" <> ${RESERVATION_CONTAINER_ID})::int AS leased,
-      count(${distinct} l.address) FILTER (WHERE a.id IS NOT NULL AND a.state <> 'detached')::int AS live,
+    SELECT s.cidr::text AS cidr, x.leased, x.live,
       COALESCE((SELECT sum(r."lastAddress" - r."firstAddress" + 1) FROM "IpamReservation" r
         WHERE r."networkId" = s."networkId" AND s.cidr >>= r."firstAddress"), 0)::int AS reserved
     FROM "NetworkSubnet" s
-    LEFT JOIN "Lease" l ON l."networkId" = s."networkId" AND s.cidr >>= l.address
-    LEFT JOIN "Attachment" a ON a.id = l."attachmentId"
+    CROSS JOIN LATERAL (
+      SELECT count(${distinct} l.address) FILTER (WHERE l."containerId" <> ${RESERVATION_CONTAINER_ID})::int AS leased,
+        count(${distinct} l.address) FILTER (WHERE l."attachmentId" IS NOT NULL
+          AND EXISTS (SELECT 1 FROM "Attachment" a WHERE a.id = l."attachmentId" AND a.state <> 'detached'))::int AS live
+      FROM "Lease" l WHERE l."networkId" = s."networkId" AND l.address <<= s.cidr
+    ) AS x
     WHERE s."networkId" = ${network.id}
-    GROUP BY s.id, s.cidr
     ORDER BY s.cidr`;
   const hosts = await db.$queryRaw<{ hostId: string; hostName: string; leases: number; reportedAt: Date }[]>`
     SELECT h.id AS "hostId", h.name AS "hostName", s."leaseCount" AS leases, s."reportedAt"
