@@ -44,6 +44,19 @@ export function ingestStatement(host: { id: string; name: string }, report: Netw
   const from = report.mode === "replace" ? (report.span?.from ?? null) : null;
   const to = report.mode === "replace" ? (report.span?.to ?? null) : null;
   const incoming = JSON.stringify(replace ? report.leases : report.upserted);
+  // A full report's part is matched to the host's attachments in one join; a change report's few
+  // leases each through the attachment's unique index (a join hashed all of the host's attachments
+  // on the network, 25,000 in bench/ipam.ts, for one changed lease).
+  const matchAttachments = replace
+    ? Prisma.sql`
+      SELECT i.*, a.id AS "attachmentId"
+      FROM incoming i
+      LEFT JOIN "Attachment" a ON a."hostId" = ${host.id}::text AND a."networkName" = ${report.networkName}::text
+        AND a."containerId" = i."containerId" AND a."ifName" = i."ifName"`
+    : Prisma.sql`
+      SELECT i.*, (SELECT a.id FROM "Attachment" a WHERE a."hostId" = ${host.id}::text AND a."networkName" = ${report.networkName}::text
+        AND a."containerId" = i."containerId" AND a."ifName" = i."ifName") AS "attachmentId"
+      FROM incoming i`;
   // A full report's part deletes what is missing in its span; a change report only the addresses
   // it names, found through the unique index (not a scan of the host's 50,000 leases per change).
   const goneWhere = replace
@@ -56,12 +69,7 @@ export function ingestStatement(host: { id: string; name: string }, report: Netw
       ORDER BY t.address
     ),
     net AS (SELECT (SELECT id FROM "Network" WHERE name = ${report.networkName}::text) AS id),
-    matched AS (
-      SELECT i.*, a.id AS "attachmentId"
-      FROM incoming i
-      LEFT JOIN "Attachment" a ON a."hostId" = ${host.id}::text AND a."networkName" = ${report.networkName}::text
-        AND a."containerId" = i."containerId" AND a."ifName" = i."ifName"
-    ),
+    matched AS (${matchAttachments}),
     existing AS (
       SELECT l.* FROM "Lease" l WHERE l."hostId" = ${host.id}::text AND l."networkName" = ${report.networkName}::text
     ),
