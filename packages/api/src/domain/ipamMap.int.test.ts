@@ -137,3 +137,57 @@ describe("the network's summary", () => {
     expect(summary.usage.at(-2)!.leases).toBe(0);
   });
 });
+
+// The reads count a network one host reports in one pass (each address is one row): the same
+// figures as the per-address path above, reservation files left out of the leases.
+describe("a network one host reports", () => {
+  let v4Id: string;
+  let v6Id: string;
+  beforeAll(async () => {
+    const operator = await t.callerAs("operator", "olga");
+    v4Id = (await operator.caller.networks.create({ text: BRIDGE_CONFLIST("map-one", "10.87.0.0/16", "10.87.0.1"), comment: "" })).id;
+    v6Id = (await operator.caller.networks.create({ text: BRIDGE_CONFLIST("map-one6", "fd00:87::/64", "fd00:87::1"), comment: "" })).id;
+    const { attachment } = await operator.caller.attachments.create({ hostId: hosts[0]!.id, networkId: v4Id, target: { kind: "sandbox", name: "sy-map-one" } });
+    await ingestNetworkLeases(t.db, hosts[0]!, report("map-one", [
+      lease("10.87.0.2", attachment.containerId), lease("10.87.0.3", "gone-3"), lease("10.87.0.9", "switchyard-reservation"), lease("10.87.255.254", "gone-4"),
+    ]));
+    await ingestNetworkLeases(t.db, hosts[0]!, report("map-one6", [lease("fd00:87::2", "v6-a"), lease("fd00:87::3", "v6-b"), lease("fd00:87::100:0:0:5", "v6-c")]));
+  });
+
+  it("an IPv4 heatmap counts each /24's leases, live and suspect, in address order", async () => {
+    const map = await readIpamMap(t.db, v4Id, "10.87.0.0/16");
+    if (map.kind !== "blocks") throw new Error("expected blocks");
+    expect(map.blocks).toEqual([
+      { block: "10.87.0.0/24", leased: 2, live: 1, suspect: 1, conflict: 0 },
+      { block: "10.87.255.0/24", leased: 1, live: 0, suspect: 1, conflict: 0 },
+    ]);
+  });
+
+  it("an IPv6 heatmap names each block by its network address", async () => {
+    const map = await readIpamMap(t.db, v6Id, "fd00:87::/64");
+    if (map.kind !== "blocks") throw new Error("expected blocks");
+    expect(map.blockPrefix).toBe(72);
+    expect(map.blocks).toEqual([
+      { block: "fd00:87::/72", leased: 2, live: 0, suspect: 2, conflict: 0 },
+      { block: "fd00:87:0:0:100::/72", leased: 1, live: 0, suspect: 1, conflict: 0 },
+    ]);
+  });
+
+  it("the summary counts its leases without the reservation file", async () => {
+    const summary = await readIpamSummary(t.db, v4Id);
+    expect(summary.subnets).toEqual([{ cidr: "10.87.0.0/16", usable: 65_534, leased: 3, live: 1, suspect: 2, reserved: 0 }]);
+    expect(summary.usage.at(-1)!.leases).toBe(3);
+  });
+
+  it("the use over time is each hour's net change, kept as events are written: releases count, reservations do not", async () => {
+    const operator = await t.callerAs("operator", "olaf");
+    const id = (await operator.caller.networks.create({ text: BRIDGE_CONFLIST("map-use", "10.88.0.0/24", "10.88.0.1"), comment: "" })).id;
+    await ingestNetworkLeases(t.db, hosts[1]!, report("map-use", [lease("10.88.0.2", "u-1"), lease("10.88.0.3", "u-2"), lease("10.88.0.4", "u-3")]));
+    await ingestNetworkLeases(t.db, hosts[1]!, report("map-use", [lease("10.88.0.2", "u-1")]));
+    await operator.caller.ipam.reserve({ networkId: id, first: "10.88.0.10", last: "10.88.0.12", note: "" });
+    const rows = await t.db.leaseUsageHour.findMany({ where: { networkName: "map-use" } });
+    expect(rows.reduce((n, r) => n + r.delta, 0)).toBe(1);
+    const summary = await readIpamSummary(t.db, id);
+    expect(summary.usage.at(-1)!.leases).toBe(1);
+  });
+});

@@ -1,8 +1,8 @@
 import { addressCount, firstUsable, lastUsable, toCidr } from "@switchyard/ipam";
-import type { Db } from "@switchyard/db";
+import { Prisma, type Db } from "@switchyard/db";
 import { ApiError } from "../errors";
 import { RESERVATION_CONTAINER_ID } from "./ipamReservations";
-import { sharesL2 } from "./ipamMap";
+import { reportingHosts, sharesL2 } from "./ipamMap";
 
 /** The use-over-time plot: this many hourly points, ending now. */
 export const USAGE_HOURS = 7 * 24;
@@ -35,17 +35,22 @@ export async function readIpamSummary(db: Db, networkId: string, now = new Date(
       JOIN "NetworkRevision" r ON r."networkId" = n.id AND r.number = n."latestRevision" WHERE n.id = ${networkId}`
   )[0];
   if (!network) throw new ApiError("NOT_FOUND", `network ${networkId} does not exist`);
+  // One host holds each address at most once: its rows are its addresses, counted without a sort.
+  const distinct = (await reportingHosts(db, network.name)) > 1 ? Prisma.sql`DISTINCT` : Prisma.empty;
+  // Per subnet, its leases in one scan; an attachment is looked up only for a lease that names one
+  // (a join of every lease to Attachment was planned as a loop over all of them).
   const subnets = await db.$queryRaw<{ cidr: string; leased: number; live: number; reserved: number }[]>`
-    SELECT s.cidr::text AS cidr,
-      count(DISTINCT l.address) FILTER (WHERE l."containerId" <> ${RESERVATION_CONTAINER_ID})::int AS leased,
-      count(DISTINCT l.address) FILTER (WHERE a.id IS NOT NULL AND a.state <> 'detached')::int AS live,
+    SELECT s.cidr::text AS cidr, x.leased, x.live,
       COALESCE((SELECT sum(r."lastAddress" - r."firstAddress" + 1) FROM "IpamReservation" r
         WHERE r."networkId" = s."networkId" AND s.cidr >>= r."firstAddress"), 0)::int AS reserved
     FROM "NetworkSubnet" s
-    LEFT JOIN "Lease" l ON l."networkId" = s."networkId" AND s.cidr >>= l.address
-    LEFT JOIN "Attachment" a ON a.id = l."attachmentId"
+    CROSS JOIN LATERAL (
+      SELECT count(${distinct} l.address) FILTER (WHERE l."containerId" <> ${RESERVATION_CONTAINER_ID})::int AS leased,
+        count(${distinct} l.address) FILTER (WHERE l."attachmentId" IS NOT NULL
+          AND EXISTS (SELECT 1 FROM "Attachment" a WHERE a.id = l."attachmentId" AND a.state <> 'detached'))::int AS live
+      FROM "Lease" l WHERE l."networkId" = s."networkId" AND l.address <<= s.cidr
+    ) AS x
     WHERE s."networkId" = ${network.id}
-    GROUP BY s.id, s.cidr
     ORDER BY s.cidr`;
   const hosts = await db.$queryRaw<{ hostId: string; hostName: string; leases: number; reportedAt: Date }[]>`
     SELECT h.id AS "hostId", h.name AS "hostName", s."leaseCount" AS leases, s."reportedAt"
@@ -53,13 +58,10 @@ export async function readIpamSummary(db: Db, networkId: string, now = new Date(
     WHERE s."networkName" = ${network.name}
     ORDER BY h.name LIMIT 500`;
   const since = new Date(Math.floor(now.getTime() / 3600_000) * 3600_000 - (USAGE_HOURS - 1) * 3600_000);
+  // Kept per hour by a trigger on LeaseEvent (migration 20261206065500_lease_usage_hours).
   const deltas = await db.$queryRaw<{ hour: Date; delta: number }[]>`
-    SELECT date_trunc('hour', at) AS hour,
-      sum(CASE kind WHEN 'allocated' THEN 1 WHEN 'released' THEN -1 WHEN 'reclaimed' THEN -1 ELSE 0 END)::int AS delta
-    FROM "LeaseEvent"
-    WHERE "networkName" = ${network.name} AND at >= (${since.toISOString()}::timestamptz AT TIME ZONE 'UTC')
-      AND "containerId" <> ${RESERVATION_CONTAINER_ID}
-    GROUP BY 1`;
+    SELECT hour, delta FROM "LeaseUsageHour"
+    WHERE "networkName" = ${network.name} AND hour >= (${since.toISOString()}::timestamptz AT TIME ZONE 'UTC')`;
   const current = (
     await db.$queryRaw<{ n: number }[]>`
       SELECT count(*)::int AS n FROM "Lease" WHERE "networkName" = ${network.name} AND "containerId" <> ${RESERVATION_CONTAINER_ID}`
