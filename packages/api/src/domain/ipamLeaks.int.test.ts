@@ -64,6 +64,12 @@ describe("leaks", () => {
       ["10.89.0.5", "suspect"],
       ["10.89.0.6", "suspect"],
     ]);
+    // The heatmap and the summary count the same way.
+    const blocks = await viewer.caller.ipam.map({ networkId, cidr: "10.89.0.0/16" });
+    if (blocks.kind !== "blocks") throw new Error("expected blocks");
+    expect(blocks.blocks).toEqual([{ block: "10.89.0.0/24", leased: 5, live: 2, suspect: 3, conflict: 0 }]);
+    const summary = await viewer.caller.ipam.summary({ networkId });
+    expect(summary.subnets[0]).toMatchObject({ leased: 5, live: 2, suspect: 3 });
   });
 
   it("the dry run: DEL with the cached config where the cache has an entry, GC otherwise, the lease file only as the last step; live and other runtimes' addresses refused", async () => {

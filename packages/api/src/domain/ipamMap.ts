@@ -92,8 +92,11 @@ export function cellStatus(holders: readonly MapLease[], l2: boolean): LeaseStat
   return real.some((h) => judgeLease(h).verdict === "live" || judgeLease(h).verdict === "other-runtime") ? "live" : "suspect";
 }
 
-/** Live: its attachment is known and not detached, or another runtime's holder lives (judgeLease); else suspect. */
-const LIVE_SQL = Prisma.sql`((a.id IS NOT NULL AND a.state <> 'detached') OR (l.netns <> '' AND l."netnsAlive" IS TRUE))`;
+/**
+ * Live as judgeLease says (ipamLeaks.ts): its attachment is known and not detached, or another
+ * runtime's holder lives — unless its namespace is gone; else suspect. The SQL of cellStatus.
+ */
+const LIVE_SQL = Prisma.sql`(l."netnsAlive" IS NOT FALSE AND ((a.id IS NOT NULL AND a.state <> 'detached') OR l."netnsAlive" IS TRUE))`;
 
 async function networkOf(db: Db, networkId: string): Promise<{ id: string; name: string; conflist: unknown }> {
   const rows = await db.$queryRaw<{ id: string; name: string; conflist: unknown }[]>`

@@ -46,8 +46,10 @@ export async function readIpamSummary(db: Db, networkId: string, now = new Date(
     FROM "NetworkSubnet" s
     CROSS JOIN LATERAL (
       SELECT count(${distinct} l.address) FILTER (WHERE l."containerId" <> ${RESERVATION_CONTAINER_ID})::int AS leased,
-        count(${distinct} l.address) FILTER (WHERE l."attachmentId" IS NOT NULL
-          AND EXISTS (SELECT 1 FROM "Attachment" a WHERE a.id = l."attachmentId" AND a.state <> 'detached'))::int AS live
+        -- Live as judgeLease (ipamLeaks.ts) and the map say: a namespace that is gone holds nothing;
+        -- a live attachment, or another runtime's holder whose namespace lives, does.
+        count(${distinct} l.address) FILTER (WHERE l."netnsAlive" IS NOT FALSE AND (l."netnsAlive" IS TRUE OR (l."attachmentId" IS NOT NULL
+          AND EXISTS (SELECT 1 FROM "Attachment" a WHERE a.id = l."attachmentId" AND a.state <> 'detached'))))::int AS live
       FROM "Lease" l WHERE l."networkId" = s."networkId" AND l.address <<= s.cidr
     ) AS x
     WHERE s."networkId" = ${network.id}
