@@ -15,7 +15,7 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { build } from "esbuild";
@@ -24,6 +24,7 @@ import { bridgeConflist, createTestDirs, deleteBridge, randomSuffix } from "@swi
 import { createAgentClient } from "../apps/agent/src/client";
 import { changeReportRequests, fullReportRequests, type NetworkView } from "../apps/agent/src/ipam/report";
 import { clamp, median, quantile, row } from "./stats";
+import { agentArgs } from "../apps/agent/test/agent-args";
 
 const { values: flags } = parseArgs({
   options: {
@@ -40,7 +41,6 @@ const ATTACHES = clamp(Number(flags.attach), 1, 50);
 const SKIP = new Set(flags.skip.split(",").filter(Boolean));
 const DEADLINE = Date.now() + 15 * 60_000;
 const DB_KIND = process.env.SWITCHYARD_TEST_DB ?? "pglite";
-const AGENT_BIN = resolve(fileURLToPath(new URL("../apps/agent/dist/switchyard-agent.mjs", import.meta.url)));
 const PLUGIN_EXIT = /^bridge ADD exited 0 in \d+ ms$/;
 const TARGETS = { snapshotMs: 2000, changeMs: 20, mapP50Ms: 50, visibleMs: 1000 };
 
@@ -183,13 +183,11 @@ async function benchVisible(t: ApiTest, url: string, cleanups: (() => unknown)[]
   cleanups.push(() => deleteBridge(names.bridge));
   const network = await operator.caller.networks.create({ text: JSON.stringify(conflist, null, 2), comment: "" });
   const hostname = `sytest-${randomSuffix()}`;
-  const confDir = join(dirs.root, "net.d");
-  mkdirSync(confDir, { recursive: true });
+  mkdirSync(join(dirs.root, "net.d"), { recursive: true });
   const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
   const agent: ChildProcess = spawn(
     process.execPath,
-    [AGENT_BIN, "--console-url", url, "--join-token", token, "--reconcile-interval", "600000", "--data-dir", join(dirs.root, "agent"), "--cache-dir", dirs.cacheDir,
-      "--conf-dir", confDir, "--netns-dir", "/run/netns", "--hostname", hostname, "--cni-path", "/usr/lib/cni", "--plugin-timeout", "20000"],
+    agentArgs({ consoleUrl: url, root: dirs.root, cacheDir: dirs.cacheDir, hostname, joinToken: token, extra: ["--plugin-timeout", "20000"] }),
     { stdio: "ignore" },
   );
   cleanups.push(async () => {

@@ -58,6 +58,7 @@ export function createHostIpamReporter(deps: HostIpamDeps): IpamReporter {
       return buildIpamSnapshot({
         networks: await collectKnownNetworks(consoleNetworks, deps.confDir),
         runtime: deps.runtime,
+        cached,
         netnsDirs: [deps.netnsDir],
         ownAttachments,
         previous,

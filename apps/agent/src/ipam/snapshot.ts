@@ -20,6 +20,8 @@ export interface OwnAttachment {
 export interface IpamSnapshotDeps {
   networks: readonly KnownNetwork[];
   runtime: Pick<CniRuntime, "listCachedAttachments" | "getCachedResult">;
+  /** The result cache's listing when the caller already took it (one readdir a report, not two). */
+  cached?: readonly CachedAttachmentSummary[];
   /** The agent's netns dirs: namespaces are read only there (or /proc/<pid>/ns/net). */
   netnsDirs: readonly string[];
   ownAttachments?: readonly OwnAttachment[];
@@ -200,7 +202,7 @@ async function snapshotNetwork(known: KnownNetwork, cached: readonly CachedAttac
  */
 export async function buildIpamSnapshot(deps: IpamSnapshotDeps): Promise<IpamSnapshot> {
   const takenAt = (deps.now ?? Date.now)();
-  const allCached = await deps.runtime.listCachedAttachments().catch(() => [] as CachedAttachmentSummary[]);
+  const allCached = deps.cached ?? (await deps.runtime.listCachedAttachments().catch(() => [] as CachedAttachmentSummary[]));
   const cachedBy = new Map<string, CachedAttachmentSummary[]>();
   const networksOf = new Map<string, Set<string>>();
   for (const c of allCached) {
