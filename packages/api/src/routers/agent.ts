@@ -170,6 +170,8 @@ export const agentRouter = router({
       for (const n of outcome.networks) {
         if (n.allocated + n.released + n.written > 0) ctx.events.publish("ipam", { kind: "leases", networkName: n.networkName, hostId: ctx.agent.hostId });
       }
+      // Networks the host no longer reports took their leases with them: their pages must hear it too.
+      for (const networkName of outcome.forgottenNetworks) ctx.events.publish("ipam", { kind: "leases", networkName, hostId: ctx.agent.hostId });
       return { takenAt: input.takenAt, networks: outcome.networks.length, forgotten: outcome.forgotten };
     }),
   /** Releases of leaked addresses queued for this host (issue 11), marked running for the agent. */
