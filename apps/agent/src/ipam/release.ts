@@ -126,6 +126,8 @@ async function gcPlan(deps: ReleaseDeps, net: NetworkConfigList, dataDir: string
     holders.set(`${l.containerId}\0${l.ifName}`, { containerId: l.containerId, ifName: l.ifName });
   }
   for (const c of cached) if (!(c.containerId === item.containerId && c.ifName === item.ifName)) holders.set(`${c.containerId}\0${c.ifName}`, { containerId: c.containerId, ifName: c.ifName });
+  // HARDENING 22: GC with an empty valid set only in an explicit drain, never as a side effect.
+  if (holders.size === 0) return { skip: "no other holder on this host: GC would run with an empty valid set (only a drain does that)" };
   return { valid: [...holders.values()] };
 }
 
