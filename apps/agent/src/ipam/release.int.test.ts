@@ -129,6 +129,20 @@ describe("carryOutRelease with the real plugins", () => {
     expect(await readFile(join(s.leaseDir, b), "latin1")).toBe("new-ctr\r\neth0");
   });
 
+  it("GC only where every plugin speaks the config's CNI 1.1: these plugins (1.0) do not, so the lease file goes", async () => {
+    const s = await setup();
+    await s.add(`keep-${randomSuffix()}`);
+    const net11 = loadNetworkList(JSON.stringify({ ...JSON.parse(Buffer.from(s.net.bytes).toString()), cniVersion: "1.1.0" }));
+    expect(net11.cniVersion).toBe("1.1.0");
+    const deps = { ...s.deps, knownNetwork: async () => ({ name: s.net.name, knownFrom: ["confDir" as const], net: net11 }) };
+    const a = addressIn(s.subnet, 203);
+    await writeFile(join(s.leaseDir, a), "old-ctr");
+    const [out] = await carryOutRelease(deps, { releaseId: "r4", networkName: s.net.name, items: [{ address: a, containerId: "old-ctr", ifName: "" }], requestedByName: "alice" });
+    expect(kinds(out!)).toEqual(["check:done", "cni-del-known:skipped", "cni-gc:skipped", "remove-lease-file:done"]);
+    expect(out!.steps[2]!.message).toMatch(/plugin (bridge|host-local) does not speak CNI 1\.1\.0/);
+    expect(existsSync(join(s.leaseDir, a))).toBe(false);
+  });
+
   it("refuses what it must not touch: a symlink, another holder, an unknown network, a data dir outside its roots; an absent file is already free", async () => {
     const s = await setup();
     await s.add(`keep-${randomSuffix()}`);
