@@ -156,4 +156,16 @@ describe("release", () => {
     const audit = await t.db.auditEvent.findMany({ where: { action: { in: ["attachments.detach", "ipam.release"] } }, orderBy: { id: "desc" }, take: 2 });
     expect(audit.map((e) => [e.action, e.outcome])).toEqual([["ipam.release", "success"], ["attachments.detach", "success"]]);
   });
+
+  it("an attachment being detached already is refused: its detach releases the address", async () => {
+    const third = (await operator.caller.attachments.create({ hostId: host.id, networkId, target: { kind: "sandbox", name: "sy-leak-3" } })).attachment;
+    await ingestNetworkLeases(t.db, host, { networkName: "leak-net", dataDir: "/var/lib/cni/networks", digest: "y", leaseCount: 1, findings: [], mode: "change", upserted: [
+      { address: "10.89.0.8", containerId: third.containerId, ifName: "eth0", seenIn: FILE_AND_CACHE, netns: "/run/netns/sy-leak-3", netnsAlive: false },
+    ], removed: [] });
+    // As the console leaves it while the agent's DEL runs.
+    await t.db.attachment.update({ where: { id: third.id }, data: { present: false, state: "detaching" } });
+    const [plan] = await viewer.caller.ipam.dryRunRelease({ networkId, hostId: host.id, addresses: ["10.89.0.8"] });
+    expect(plan!.refusal).toBe(`10.89.0.8: its console attachment ${third.id} is being detached already, which releases it`);
+    await expect(operator.caller.ipam.release({ networkId, hostId: host.id, addresses: ["10.89.0.8"] })).rejects.toMatchObject({ code: "CONFLICT" });
+  });
 });

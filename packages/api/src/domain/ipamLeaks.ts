@@ -149,6 +149,9 @@ export async function dryRunRelease(db: Db, input: { networkId: string; hostId: 
       const why = verdict === "other-runtime" ? "another runtime holds it and its namespace lives" : "whether its holder lives cannot be told";
       return { ...base, verdict, reasons, steps: [], refusal: `${address} is not a leak: ${why}` };
     }
+    if (row.attachmentState === "detaching") {
+      return { ...base, verdict, reasons, steps: [], refusal: `${address}: its console attachment ${row.attachmentId} is being detached already, which releases it` };
+    }
     if (!row.containerId) {
       return { ...base, verdict, reasons, steps: [], refusal: `${address}: its lease file names no holder (unreadable or empty): the agent only releases what names a holder; look at the file on ${host.name}` };
     }
