@@ -10,13 +10,14 @@ import { ConfirmDialog } from "../confirm-dialog";
 import { useLiveEvents, useRefetchLive } from "../live-updates";
 import { AbsoluteTime, RelativeTime } from "../relative-time";
 import { useCan } from "../user-context";
+import { HostBlocks } from "./host-blocks";
 import { IpamMap } from "./ipam-map";
 import { Leaks } from "./leaks";
 import { UsagePlot } from "./usage-plot";
 
 /**
  * A network's addresses: utilisation per subnet and its use over time, the map (zoom and the
- * address opened are in the URL), one address's holders and history, reservations.
+ * address opened are in the URL), one address's holders and history, reservations, per-host blocks.
  */
 export function IpamPage({ id }: { id: string }) {
   const trpc = useTRPC();
@@ -93,6 +94,7 @@ export function IpamPage({ id }: { id: string }) {
       {address && <AddressPanel networkId={id} address={address} onClose={() => setParams({ address: null })} />}
       <Leaks networkId={id} onOpenAddress={(a) => setParams({ address: a })} />
       <Reservations networkId={id} />
+      <HostBlocks networkId={id} networkName={s.networkName} />
     </div>
   );
 }
