@@ -116,3 +116,49 @@ test("an operator sets /26 blocks: the host that attaches is shown its block, li
   expect(await blockSize(page.request)).toBe(64);
   await viewer.context.close();
 });
+
+test("a range change that would strand the sandbox's lease: shown in the editor before saving, cancelled changes nothing, saved only once confirmed; a widening saves at once", async ({ page }) => {
+  const revision = async () => (await query<{ latestRevision: number }>(page.request, "networks.get", { id: networkId })).latestRevision;
+  const leased = `10.${second}.${third}.64`;
+  await page.goto(`/networks/${networkId}`);
+  await page.getByRole("button", { name: "Edit" }).click();
+  const preview = page.getByRole("status", { name: "Stranded leases" });
+  await page.getByLabel("Range start", { exact: true }).fill(`10.${second}.${third}.128`);
+  await expect(preview).toContainText(`1 held address falls outside the new ranges (10.${second}.${third}.128 – 10.${second}.${third}.254)`);
+  await expect(preview).toContainText(`${hostName}: 1 address`);
+  await expect(preview).toContainText(`${leased} on ${hostName}: ${containerId}/eth0 (attachment, ready)`);
+  // Back inside the range: the preview goes.
+  await page.getByLabel("Range start", { exact: true }).fill(`10.${second}.${third}.64`);
+  await expect(preview).toHaveCount(0);
+  await page.getByLabel("Range start", { exact: true }).fill(`10.${second}.${third}.128`);
+  await expect(preview).toBeVisible();
+
+  await page.getByRole("button", { name: "Save revision" }).click();
+  const dialog = page.getByRole("alertdialog", { name: "Save and strand 1 held address?" });
+  await expect(dialog).toContainText(`${leased} on ${hostName}: ${containerId}/eth0`);
+  await dialog.getByRole("button", { name: "Cancel" }).click();
+  await expect(dialog).toHaveCount(0);
+  expect(await revision()).toBe(1);
+
+  await page.getByLabel("Change comment").fill("move the range up");
+  await page.getByRole("button", { name: "Save revision" }).click();
+  await dialog.getByRole("button", { name: "Save anyway" }).click();
+  const history = page.getByRole("table", { name: "Revision history" });
+  await expect(history).toContainText("move the range up");
+  expect(await revision()).toBe(2);
+
+  // Widening the range again strands nothing: no question asked.
+  await page.getByRole("button", { name: "Edit" }).click();
+  await page.getByLabel("Range start", { exact: true }).fill(`10.${second}.${third}.10`);
+  await page.getByLabel("Change comment").fill("widen the range");
+  await page.getByRole("button", { name: "Save revision" }).click();
+  await expect(history).toContainText("widen the range");
+  await expect(dialog).toHaveCount(0);
+  expect(await revision()).toBe(3);
+  // Rolling back to r2 would strand it again: the rollback's confirmation says so.
+  await page.getByRole("button", { name: "Roll back to r2" }).click();
+  const rollback = page.getByRole("alertdialog", { name: `Roll back ${networkName} to r2?` });
+  await expect(rollback.getByRole("status", { name: "Stranded leases" })).toContainText(`${leased} on ${hostName}: ${containerId}/eth0`);
+  await rollback.getByRole("button", { name: "Cancel" }).click();
+  expect(await revision()).toBe(3);
+});

@@ -5,7 +5,8 @@ import { dryRunRelease, listLeaks } from "../domain/ipamLeaks";
 import { readIpamSummary } from "../domain/ipamSummary";
 import { createReservation, deleteReservation, listReservations } from "../domain/ipamReservations";
 import { listBlocks, setBlockPolicy } from "../domain/ipamBlocks";
-import { Id } from "../schemas";
+import { findStrandedLeases } from "../domain/ipamStranded";
+import { ConfigText, Id } from "../schemas";
 import { operatorProcedure, router, viewerProcedure } from "../trpc";
 
 /** An IPv4 or IPv6 address, canonical form out (`10.0.0.01` is refused: ambiguous). */
@@ -73,4 +74,6 @@ export const ipamRouter = router({
   dryRunRelease: viewerProcedure
     .input(z.object({ networkId: Id, hostId: Id, addresses: z.array(IpAddressText).min(1).max(256) }))
     .query(({ ctx, input }) => dryRunRelease(ctx.db, input)),
+  /** The leases hosts hold now that a draft of the network's config would leave outside its ranges: nothing is saved. */
+  stranded: viewerProcedure.input(z.object({ networkId: Id, text: ConfigText })).query(({ ctx, input }) => findStrandedLeases(ctx.db, input)),
 });
