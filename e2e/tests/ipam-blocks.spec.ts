@@ -79,6 +79,9 @@ test("an operator sets /26 blocks: the host that attaches is shown its block, li
   await operator.page.goto(`/networks/${networkId}/ipam`);
   const section = operator.page.getByRole("region", { name: "Per-host blocks" });
   await expect(section.getByTestId("block-setting")).toContainText("Off");
+  // The map measures its first render for bench/ipam-browser.ts: asked for → painted, once.
+  await expect.poll(() => operator.page.evaluate(() => performance.getEntriesByName("ipam-map:first-render", "measure").length)).toBe(1);
+  expect(await operator.page.evaluate(() => performance.getEntriesByName("ipam-map:first-render", "measure")[0]!.duration)).toBeGreaterThan(0);
   await section.getByLabel("Block size").fill("/26");
   await section.getByRole("button", { name: "Turn on" }).click();
   await expect(section.getByTestId("block-setting")).toContainText("On: blocks of 64 addresses");
