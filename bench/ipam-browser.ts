@@ -121,6 +121,10 @@ interface Sample {
   ms: number;
   /** Of which: until the map's answer had arrived (resource timing's responseEnd), when it was fetched inside the measure. */
   dataMs: number | null;
+  /** Of that: from the measure's start to the fetch, the fetch queued in the browser (a connection free), the server's time to its first byte. */
+  sentMs: number | null;
+  queuedMs: number | null;
+  serverMs: number | null;
   /** Long tasks inside the measure: how many, and the longest. */
   longTasks: number;
   longestMs: number;
@@ -148,11 +152,15 @@ async function measured(page: Page, name: string, nth: number): Promise<Sample> 
   return page.evaluate(([n, k]) => {
     const m = performance.getEntriesByName(n as string, "measure")[(k as number) - 1]!;
     const tasks = (globalThis as unknown as { __longTasks: { start: number; duration: number }[] }).__longTasks.filter((t) => t.start < m.startTime + m.duration && t.start + t.duration > m.startTime);
-    const fetched = (performance.getEntriesByType("resource") as unknown as { name: string; responseEnd: number }[]).filter(
+    const fetched = (performance.getEntriesByType("resource") as unknown as { name: string; startTime: number; requestStart: number; responseStart: number; responseEnd: number }[]).filter(
       (r) => r.name.includes("/api/trpc/ipam.map") && r.responseEnd > m.startTime && r.responseEnd <= m.startTime + m.duration,
     );
-    const dataMs = fetched.length > 0 ? Math.max(...fetched.map((r) => r.responseEnd)) - m.startTime : null;
-    return { ms: m.duration, dataMs, longTasks: tasks.length, longestMs: Math.max(0, ...tasks.map((t) => t.duration)) };
+    const last = fetched.sort((a, b) => a.responseEnd - b.responseEnd)[fetched.length - 1];
+    const dataMs = last ? last.responseEnd - m.startTime : null;
+    const sentMs = last ? last.startTime - m.startTime : null;
+    const queuedMs = last ? last.requestStart - last.startTime : null;
+    const serverMs = last ? last.responseStart - last.requestStart : null;
+    return { ms: m.duration, dataMs, sentMs, queuedMs, serverMs, longTasks: tasks.length, longestMs: Math.max(0, ...tasks.map((t) => t.duration)) };
   }, [name, nth] as const);
 }
 
@@ -244,7 +252,13 @@ function report(label: string, xs: Sample[], target?: number) {
   const fetched = xs.filter((x) => x.dataMs !== null);
   const data = fetched.map((x) => x.dataMs!);
   const drawing = fetched.map((x) => x.ms - x.dataMs!);
-  const split = fetched.length > 0 ? `data in ${median(data).toFixed(1)} ms, then drawn in ${median(drawing).toFixed(1)} ms (p50s of the ${fetched.length} that fetched)` : "no fetch inside the measure";
+  const sent = median(fetched.map((x) => x.sentMs!));
+  const server = median(fetched.map((x) => x.serverMs!));
+  const queued = median(fetched.map((x) => x.queuedMs!));
+  const split =
+    fetched.length > 0
+      ? `data in ${median(data).toFixed(1)} ms (asked at +${sent.toFixed(1)}, queued ${queued.toFixed(1)}, server's first byte after ${server.toFixed(1)}), then drawn in ${median(drawing).toFixed(1)} ms (p50s of the ${fetched.length} that fetched)`
+      : "no fetch inside the measure";
   console.log(`  ${"".padEnd(44)}   ${split}; long tasks ${tasks} (longest ${longest.toFixed(0)} ms)`);
 }
 

@@ -1,6 +1,6 @@
 "use client";
 
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
+import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
 import { lastAddress } from "@switchyard/ipam";
 import { memo, useCallback, useEffect, useMemo, useRef, useState, type CSSProperties, type KeyboardEvent } from "react";
 import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
@@ -47,11 +47,17 @@ export function IpamMap(props: {
     timing.current = createMapTiming();
     timing.current.start(MAP_MEASURES.firstRender, props.cidr);
   }
-  const input = { networkId: props.networkId, cidr: props.cidr };
   // The page's key (live events re-read it with the rest of ipam.*), fetched on the map's own link.
   // While a zoom's data is on its way the level shown stays (not a "Loading" line): the page keeps
-  // its height, so nothing below the map is laid out again twice per zoom.
-  const map = useQuery({ queryKey: trpc.ipam.map.queryKey(input), queryFn: ({ signal }) => mapClient.ipam.map.query(input, { signal }), placeholderData: keepPreviousData });
+  // its height, so nothing below the map is laid out again twice per zoom. A level seen in the last
+  // minute is drawn from the cache without a read in the background: the page's live events re-read
+  // it when a host reports (ipam-page.tsx), and such a read held up the next zoom's (one database
+  // connection on the embedded PGlite).
+  const levelOf = (cidr: string) => {
+    const level = { networkId: props.networkId, cidr };
+    return { queryKey: trpc.ipam.map.queryKey(level), queryFn: ({ signal }: { signal: AbortSignal }) => mapClient.ipam.map.query(level, { signal }), staleTime: 60_000 };
+  };
+  const map = useQuery({ ...levelOf(props.cidr), placeholderData: keepPreviousData });
   const isCurrent = map.data !== undefined && !map.isPlaceholderData;
   const { onDrawn } = props;
   useEffect(() => {
@@ -61,11 +67,16 @@ export function IpamMap(props: {
   const crumbs = breadcrumbs(props.subnet, props.cidr);
   // Stable callbacks and values: a render of the page that changes nothing here (the URL catching
   // up after a zoom) leaves the 256 cells alone.
-  const { onZoom } = props;
+  const { onZoom, networkId } = props;
+  const queryClient = useQueryClient();
   const zoom = useCallback((cidr: string) => {
     timing.current!.start(MAP_MEASURES.zoom, cidr);
+    // Asked for in the click itself, not after the page has rendered the new URL.
+    void queryClient.prefetchQuery(levelOf(cidr));
     onZoom(cidr);
-  }, [onZoom]);
+    // levelOf reads only networkId and the stable trpc proxy.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [onZoom, networkId, queryClient]);
   const parent = crumbs.length > 1 ? crumbs.at(-2)! : null;
   const zoomOut = useCallback(() => parent !== null && zoom(parent), [parent, zoom]);
   const specials = useMemo(() => specialAddresses(props.subnet), [props.subnet]);

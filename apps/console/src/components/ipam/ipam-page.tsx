@@ -32,7 +32,7 @@ export function IpamPage({ id }: { id: string }) {
   // work: the page shows the new value at once from `pending`, until the URL says the same.
   const [pending, setPending] = useState<Record<string, string | null>>({});
   const search = params.toString();
-  useEffect(() => setPending({}), [search]);
+  useEffect(() => setPending((was) => (Object.keys(was).length === 0 ? was : {})), [search]);
   const setParams = useCallback((next: Record<string, string | null>) => {
     setPending((was) => ({ ...was, ...next }));
     const p = new URLSearchParams(window.location.search);
