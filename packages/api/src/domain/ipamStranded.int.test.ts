@@ -83,6 +83,16 @@ describe("leases a draft of a network's config would strand", () => {
     expect([found.total, found.leases.map((l) => l.address), found.alreadyOutside]).toEqual([1, ["10.98.0.20"], 1]);
   });
 
+  it("are said in the import preview of a file that updates the network, beside its other warnings; a file that creates one has none", async () => {
+    const narrow = BRIDGE("strand", { ...SAVED, ranges: [[{ subnet: "10.97.0.0/24", rangeStart: "10.97.0.10", rangeEnd: "10.97.0.50" }, { subnet: "10.97.1.0/24" }], [{ subnet: "fd00:97::/120", rangeStart: "fd00:97::80" }]] });
+    const preview = await viewer.caller.networks.previewImport({ files: [{ fileName: "strand.conflist", text: narrow }, { fileName: "new.conflist", text: BRIDGE("strand-new", { type: "host-local", subnet: "10.99.0.0/24" }) }] });
+    expect(preview.files.map((f) => f.action)).toEqual(["update", "create"]);
+    expect(preview.files[0]!.warnings.map((w) => w.message)).toContain(
+      "2 held addresses fall outside the new ranges (strand-a: 1, strand-b: 1): fd00:97::10 on strand-a (ctr-a2/eth0), 10.97.0.90 on strand-b (ctr-b1/eth0); host-local will not hand them out again",
+    );
+    expect(preview.files[1]!.warnings.filter((w) => w.message.includes("held address"))).toEqual([]);
+  });
+
   it("changes nothing, and refuses a draft that is not a config and a network that does not exist, with what was wrong", async () => {
     const before = await t.db.networkRevision.count();
     let err = await trpcError(viewer.caller.ipam.stranded({ networkId, text: '{"cniVersion": "1.0.0", "name": "strand"' }));

@@ -67,20 +67,33 @@ type SpanArrays = ReturnType<typeof asArrays>;
 
 /** The leases of the network that saving `text` (a draft of its config) would strand. */
 export async function findStrandedLeases(db: Db, input: { networkId: string; text: string }): Promise<StrandedLeases> {
-  const { conflist } = parseOrThrow(input.text);
-  const saved = await loadLatest(db, input.networkId);
+  return strandedBy(db, input.networkId, parseOrThrow(input.text).conflist);
+}
+
+/** The same for a draft already parsed (the import preview's files). */
+export async function strandedBy(db: Db, networkId: string, conflist: unknown): Promise<StrandedLeases> {
+  const saved = await loadLatest(db, networkId);
   const draft = hostLocalSpans(conflist);
   const now = asArrays(hostLocalSpans(saved.conflist));
   const next = asArrays(draft);
-  const perHost = await countOutside(db, input.networkId, now, next);
+  const perHost = await countOutside(db, networkId, now, next);
   const total = perHost.reduce((n, h) => n + h.stranded, 0);
   return {
     ranges: draft.map((s) => `${s.first} – ${s.last}`),
     total,
     hosts: perHost.filter((h) => h.stranded > 0).map((h) => ({ hostId: h.hostId, hostName: h.hostName, count: h.stranded })),
-    leases: total > 0 ? await listStranded(db, input.networkId, now, next) : [],
+    leases: total > 0 ? await listStranded(db, networkId, now, next) : [],
     alreadyOutside: perHost.reduce((n, h) => n + h.already, 0),
   };
+}
+
+/** What a preview's warning says of them: how many, where, the first holders. Null when none. */
+export function strandedWarning(found: StrandedLeases): string | null {
+  if (found.total === 0) return null;
+  const shown = found.leases.slice(0, 3).map((l) => `${l.address} on ${l.hostName} (${l.containerId}/${l.ifName})`);
+  const more = found.total > shown.length ? `, and ${found.total - shown.length} more` : "";
+  const hosts = found.hosts.map((h) => `${h.hostName}: ${h.count}`).join(", ");
+  return `${found.total === 1 ? "1 held address falls" : `${found.total} held addresses fall`} outside the new ranges (${hosts}): ${shown.join(", ")}${more}; host-local will not hand them out again`;
 }
 
 /** Per host, the leases outside every draft range: inside a saved range (stranded by the change) or not (outside already). */
