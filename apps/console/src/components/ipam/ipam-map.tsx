@@ -1,6 +1,6 @@
 "use client";
 
-import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
+import { keepPreviousData, usePrefetchQuery, useQuery, useQueryClient } from "@tanstack/react-query";
 import { lastAddress } from "@switchyard/ipam";
 import { memo, useCallback, useEffect, useMemo, useRef, useState, type CSSProperties, type KeyboardEvent } from "react";
 import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
@@ -57,6 +57,8 @@ export function IpamMap(props: {
     const level = { networkId: props.networkId, cidr };
     return { queryKey: trpc.ipam.map.queryKey(level), queryFn: ({ signal }: { signal: AbortSignal }) => mapClient.ipam.map.query(level, { signal }), staleTime: 60_000 };
   };
+  // Asked for in this render, not after its commit (when useQuery's own read would start).
+  usePrefetchQuery(levelOf(props.cidr));
   const map = useQuery({ ...levelOf(props.cidr), placeholderData: keepPreviousData });
   const isCurrent = map.data !== undefined && !map.isPlaceholderData;
   const { onDrawn } = props;
