@@ -111,7 +111,10 @@ test("an edit lists the attachments it affects before saving; apply latest moves
   await expect(affected).toContainText(hostName);
   await expect(affected).toContainText(`${sandbox}/eth0 r1`);
   await page.getByLabel("Subnet", { exact: true }).fill(`10.239.${third}.128/25`);
+  // The sandbox's address is outside the new subnet: shown before saving, saved once confirmed (ipam-blocks.spec.ts tests it further).
+  await expect(page.getByRole("status", { name: "Stranded leases" })).toContainText(`on ${hostName}: `, { timeout: 30_000 });
   await page.getByRole("button", { name: "Save revision" }).click();
+  await page.getByRole("alertdialog", { name: "Save and strand 1 held address?" }).getByRole("button", { name: "Save anyway" }).click();
 
   await page.getByRole("button", { name: "Apply r2 to all" }).click();
   await page.getByRole("alertdialog", { name: "Apply r2 to 1 attachment?" }).getByRole("button", { name: "Apply r2" }).click();

@@ -13,6 +13,7 @@ import { NetworkEditor } from "./network-editor";
 import { formFromConflist } from "./network-form-model";
 import { AffectedAttachments, ApplyLatestToAll } from "./network-usage";
 import { RevisionDiff } from "./revision-diff";
+import { StrandedByRevision } from "./stranded-leases";
 import { useCan } from "./user-context";
 import { AbsoluteTime } from "./relative-time";
 
@@ -91,6 +92,7 @@ export function NetworkDetail({ id }: { id: string }) {
         <p>
           This saves r{rollbackTo ?? ""}&apos;s config as the new revision r{n.latestRevision + 1}. Attachments keep the revision they run until you apply the latest to them.
         </p>
+        {rollbackTo !== null && <StrandedByRevision networkId={id} revision={rollbackTo} />}
         <AffectedAttachments id={id} />
         {rollback.error && <div className="error-box" role="alert">{errorMessage(rollback.error)}</div>}
       </ConfirmDialog>

@@ -3,9 +3,11 @@
 import { formatConfig, parseNetworkConfig, serializeConflist, type ConfigIssue } from "@switchyard/cni/config";
 import { useMemo, useState, type ReactNode } from "react";
 import { ConfigEditor } from "./config-editor";
+import { ConfirmDialog } from "./confirm-dialog";
 import { useDraftWarnings } from "./draft-check";
 import { NetworkForm } from "./network-form";
 import { buildConflist, formFieldOf, formFromConflist, type NetworkFormValues } from "./network-form-model";
+import { askStranded, StrandedLeases, useStrandedLeases, type Stranded } from "./stranded-leases";
 
 export interface EditorSubmit {
   text: string;
@@ -15,8 +17,9 @@ export interface EditorSubmit {
 /**
  * Form for the common reference plugins, or the raw conflist in a JSON editor.
  * Both run the same validation the server runs; the server's answer wins. While the draft is
- * edited the server is asked (debounced) for its overlaps with other networks; the text is saved
- * as written (Format re-lays it out only when asked).
+ * edited the server is asked (debounced) for its overlaps with other networks and, for a saved
+ * network, for the held addresses the draft's ranges would strand: saving those needs a
+ * confirmation. The text is saved as written (Format re-lays it out only when asked).
  */
 export function NetworkEditor(props: {
   /** The network being edited: its own subnets are no overlap. */
@@ -36,11 +39,14 @@ export function NetworkEditor(props: {
   const [text, setText] = useState(props.initialText);
   const [comment, setComment] = useState("");
   const [submitted, setSubmitted] = useState(false);
+  // Asked again at the save: the draft may be newer than the last debounced answer.
+  const [confirming, setConfirming] = useState<{ text: string; comment: string; stranded: Stranded } | null>(null);
 
   const currentText = mode === "form" && form ? serializeConflist(buildConflist(form)) : text;
   const local = useMemo(() => parseNetworkConfig(currentText), [currentText]);
   const localErrors: ConfigIssue[] = local.ok ? [] : local.errors;
   const remote = useDraftWarnings(currentText, { enabled: local.ok, ...(props.networkId ? { id: props.networkId } : {}) });
+  const stranded = useStrandedLeases(currentText, { enabled: local.ok, ...(props.networkId ? { networkId: props.networkId } : {}) });
   // The server repeats the config's own warnings; each message is shown once.
   const warnings = [...new Map([...local.warnings, ...(local.ok ? (remote ?? []) : [])].map((w) => [w.message, w])).values()];
 
@@ -72,9 +78,14 @@ export function NetworkEditor(props: {
     }
   }
 
-  function submit() {
+  async function submit() {
     setSubmitted(true);
-    if (localErrors.length === 0) props.onSubmit({ text: currentText, comment });
+    if (localErrors.length > 0) return;
+    const draft = { text: currentText, comment };
+    // A failed check does not block the save: the server judges the config itself.
+    const strands = props.networkId ? await askStranded(props.networkId, draft.text).catch(() => null) : null;
+    if (strands && strands.total > 0) setConfirming({ ...draft, stranded: strands });
+    else props.onSubmit(draft);
   }
 
   const formPossible = mode === "form" || (() => {
@@ -113,16 +124,31 @@ export function NetworkEditor(props: {
           {warnings.map((w) => <div key={w.message}>Warning: {w.message}</div>)}
         </div>
       )}
+      {stranded && <StrandedLeases data={stranded} />}
       {props.affected}
       <div className="row">
         <label style={{ flex: 1, margin: 0 }}>
           <span>Change comment</span>
           <input value={comment} onChange={(e) => setComment(e.target.value)} style={{ width: "100%" }} maxLength={500} />
         </label>
-        <button className="primary" onClick={submit} disabled={props.pending} style={{ alignSelf: "flex-end" }}>
+        <button className="primary" onClick={() => void submit()} disabled={props.pending} style={{ alignSelf: "flex-end" }}>
           {props.submitLabel}
         </button>
       </div>
+      <ConfirmDialog
+        open={confirming !== null}
+        title={`Save and strand ${confirming?.stranded.total === 1 ? "1 held address" : `${confirming?.stranded.total ?? 0} held addresses`}?`}
+        confirmLabel="Save anyway"
+        danger
+        pending={props.pending}
+        onConfirm={() => {
+          if (confirming) props.onSubmit({ text: confirming.text, comment: confirming.comment });
+          setConfirming(null);
+        }}
+        onCancel={() => setConfirming(null)}
+      >
+        {confirming && <StrandedLeases data={confirming.stranded} />}
+      </ConfirmDialog>
     </div>
   );
 }

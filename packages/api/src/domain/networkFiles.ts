@@ -2,6 +2,7 @@ import { conflistFileName, findSubnetOverlaps, parseNetworkConfig, type ConfigIs
 import type { Db } from "@switchyard/db";
 import { writeAudit } from "../audit";
 import { ApiError } from "../errors";
+import { strandedBy, strandedWarning } from "./ipamStranded";
 import { asJson, loadLatest, parseOrThrow, type Ctx } from "./networks";
 import { indexSubnets, overlapWarnings } from "./networkSubnets";
 
@@ -149,10 +150,14 @@ export async function previewImport(db: Db, files: ImportFile[]): Promise<{ ok: 
     const current = byName.get(conflist.name);
     const inBatch = valid.filter((v) => v.conflist !== conflist);
     const warnings = [...p.result.warnings, ...(await overlapWarnings(db, conflist, current?.id)), ...findSubnetOverlaps(conflist, inBatch).map((w) => ({ ...w, message: `${w.message} (in this import)` }))];
+    const action = !current ? "create" : current.text === p.text ? "unchanged" : "update";
+    // An update may move the ranges away from addresses hosts hold: said before the import, as the editor does.
+    const stranded = action === "update" ? strandedWarning(await strandedBy(db, current!.id, conflist)) : null;
+    if (stranded) warnings.push({ path: ["ipam"], message: stranded, severity: "warning" });
     out.push({
       fileName: p.fileName,
       name: conflist.name,
-      action: !current ? "create" : current.text === p.text ? "unchanged" : "update",
+      action,
       errors: twice ? [{ path: ["name"], message: `another file also defines network "${conflist.name}"`, severity: "error" }] : [],
       warnings,
     });

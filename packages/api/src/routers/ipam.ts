@@ -7,7 +7,8 @@ import { createReservation, deleteReservation, listReservations } from "../domai
 import { listBlocks, setBlockPolicy } from "../domain/ipamBlocks";
 import { listReleases, requestRelease } from "../domain/ipamRelease";
 import { RELEASE_LIMITS } from "../schemas/ipamRelease";
-import { Id } from "../schemas";
+import { findStrandedLeases } from "../domain/ipamStranded";
+import { ConfigText, Id } from "../schemas";
 import { operatorProcedure, router, viewerProcedure } from "../trpc";
 
 /** An IPv4 or IPv6 address, canonical form out (`10.0.0.01` is refused: ambiguous). */
@@ -82,4 +83,6 @@ export const ipamRouter = router({
   release: operatorProcedure.input(ReleaseInput).mutation(({ ctx, input }) => requestRelease(ctx, input)),
   /** The latest releases of a network and what the agents did. */
   releases: viewerProcedure.input(z.object({ networkId: Id })).query(({ ctx, input }) => listReleases(ctx.db, input.networkId)),
+  /** The leases hosts hold now that a draft of the network's config would leave outside its ranges: nothing is saved. */
+  stranded: viewerProcedure.input(z.object({ networkId: Id, text: ConfigText })).query(({ ctx, input }) => findStrandedLeases(ctx.db, input)),
 });

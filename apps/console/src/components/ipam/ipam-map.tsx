@@ -1,9 +1,12 @@
 "use client";
 
-import { useQuery } from "@tanstack/react-query";
-import { useMemo, useRef, useState, type CSSProperties, type KeyboardEvent } from "react";
+import { keepPreviousData, usePrefetchQuery, useQuery, useQueryClient } from "@tanstack/react-query";
+import { lastAddress } from "@switchyard/ipam";
+import { memo, useCallback, useEffect, useMemo, useRef, useState, type CSSProperties, type KeyboardEvent } from "react";
 import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
 import { allBlocks, blockOf, blockSize, breadcrumbs, childPrefix, gridAddresses, inRange, isGrid, toCidr } from "./map-math";
+import { mapClient } from "./map-client";
+import { createMapTiming, MAP_MEASURES, type MapTiming } from "./map-timing";
 
 type MapData = RouterOutputs["ipam"]["map"];
 type Cell = Extract<MapData, { kind: "grid" }>["cells"][number];
@@ -32,22 +35,62 @@ export function IpamMap(props: {
   networkId: string;
   subnet: string;
   cidr: string;
-  specials: string[];
   onZoom: (cidr: string) => void;
   onOpenAddress: (address: string) => void;
+  /** Its first cells (or its error) are on the page. */
+  onDrawn?: () => void;
 }) {
   const trpc = useTRPC();
-  const map = useQuery(trpc.ipam.map.queryOptions({ networkId: props.networkId, cidr: props.cidr }));
+  const timing = useRef<MapTiming | null>(null);
+  if (timing.current === null) {
+    // The first render asks for the data: the first-render measure starts here.
+    timing.current = createMapTiming();
+    timing.current.start(MAP_MEASURES.firstRender, props.cidr);
+  }
+  // The page's key (live events re-read it with the rest of ipam.*), fetched on the map's own link.
+  // While a zoom's data is on its way the level shown stays (not a "Loading" line): the page keeps
+  // its height, so nothing below the map is laid out again twice per zoom. A level seen in the last
+  // minute is drawn from the cache without a read in the background: the page's live events re-read
+  // it when a host reports (ipam-page.tsx), and such a read held up the next zoom's (one database
+  // connection on the embedded PGlite).
+  const levelOf = (cidr: string) => {
+    const level = { networkId: props.networkId, cidr };
+    return { queryKey: trpc.ipam.map.queryKey(level), queryFn: ({ signal }: { signal: AbortSignal }) => mapClient.ipam.map.query(level, { signal }), staleTime: 60_000 };
+  };
+  // Asked for in this render, not after its commit (when useQuery's own read would start).
+  usePrefetchQuery(levelOf(props.cidr));
+  const map = useQuery({ ...levelOf(props.cidr), placeholderData: keepPreviousData });
+  const isCurrent = map.data !== undefined && !map.isPlaceholderData;
+  const { onDrawn } = props;
+  useEffect(() => {
+    if (isCurrent) timing.current!.committed(props.cidr);
+    if (isCurrent || map.error) onDrawn?.();
+  }, [isCurrent, map.data, map.error, props.cidr, onDrawn]);
   const crumbs = breadcrumbs(props.subnet, props.cidr);
+  // Stable callbacks and values: a render of the page that changes nothing here (the URL catching
+  // up after a zoom) leaves the 256 cells alone.
+  const { onZoom, networkId } = props;
+  const queryClient = useQueryClient();
+  const zoom = useCallback((cidr: string) => {
+    timing.current!.start(MAP_MEASURES.zoom, cidr);
+    // Asked for in the click itself, not after the page has rendered the new URL.
+    void queryClient.prefetchQuery(levelOf(cidr));
+    onZoom(cidr);
+    // levelOf reads only networkId and the stable trpc proxy.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [onZoom, networkId, queryClient]);
+  const parent = crumbs.length > 1 ? crumbs.at(-2)! : null;
+  const zoomOut = useCallback(() => parent !== null && zoom(parent), [parent, zoom]);
+  const specials = useMemo(() => specialAddresses(props.subnet), [props.subnet]);
   return (
-    <div className="ipam-map">
+    <div className="ipam-map" aria-busy={map.isFetching && !isCurrent}>
       <nav aria-label="Zoom" className="crumbs">
         {crumbs.map((c, i) =>
           i === crumbs.length - 1 ? (
             <span key={c} aria-current="location" className="mono">{c}</span>
           ) : (
             <span key={c}>
-              <button type="button" className="link mono" onClick={() => props.onZoom(c)}>{c}</button>
+              <button type="button" className="link mono" onClick={() => zoom(c)}>{c}</button>
               {" › "}
             </span>
           ),
@@ -57,10 +100,10 @@ export function IpamMap(props: {
       {map.error && <div className="error-box">{errorMessage(map.error)}</div>}
       {!map.data && !map.error && <p className="muted">Loading the map…</p>}
       {map.data?.kind === "grid" && (
-        <AddressGrid data={map.data} specials={props.specials} onOpen={props.onOpenAddress} onOut={() => crumbs.length > 1 && props.onZoom(crumbs.at(-2)!)} />
+        <AddressGrid data={map.data} specials={specials} onOpen={props.onOpenAddress} onOut={zoomOut} />
       )}
       {map.data?.kind === "blocks" && (
-        <BlockHeatmap data={map.data} onZoom={props.onZoom} onOut={() => crumbs.length > 1 && props.onZoom(crumbs.at(-2)!)} />
+        <BlockHeatmap data={map.data} onZoom={zoom} onOut={zoomOut} />
       )}
     </div>
   );
@@ -168,7 +211,13 @@ function CellGrid(props: { label: string; testId: string; cells: CellSpec[]; onA
   );
 }
 
-function AddressGrid(props: { data: Extract<MapData, { kind: "grid" }>; specials: string[]; onOpen: (a: string) => void; onOut: () => void }) {
+/** The subnet's network and (IPv4) broadcast addresses: never handed out. */
+function specialAddresses(subnet: string): string[] {
+  const c = toCidr(subnet);
+  return c.family === 4 && c.prefixLength < 31 ? [c.network.text, lastAddress(c).text] : [c.network.text];
+}
+
+const AddressGrid = memo(function AddressGrid(props: { data: Extract<MapData, { kind: "grid" }>; specials: string[]; onOpen: (a: string) => void; onOut: () => void }) {
   const cidr = toCidr(props.data.cidr);
   const addresses = useMemo(() => gridAddresses(cidr), [props.data.cidr]);
   const cells = useMemo(() => new Map(props.data.cells.map((c) => [c.address, c])), [props.data]);
@@ -191,7 +240,7 @@ function AddressGrid(props: { data: Extract<MapData, { kind: "grid" }>; specials
     };
   });
   return <CellGrid label={`Addresses of ${props.data.cidr}`} testId="ipam-grid" cells={specs} onActivate={(i) => props.onOpen(addresses[i]!)} onOut={props.onOut} />;
-}
+});
 
 interface DisplayBlock {
   block: string;
@@ -202,7 +251,7 @@ interface DisplayBlock {
   reserved: number;
 }
 
-function BlockHeatmap(props: { data: Extract<MapData, { kind: "blocks" }>; onZoom: (c: string) => void; onOut: () => void }) {
+const BlockHeatmap = memo(function BlockHeatmap(props: { data: Extract<MapData, { kind: "blocks" }>; onZoom: (c: string) => void; onOut: () => void }) {
   const cidr = toCidr(props.data.cidr);
   const prefix = childPrefix(cidr);
   const blocks = useMemo(() => {
@@ -238,7 +287,7 @@ function BlockHeatmap(props: { data: Extract<MapData, { kind: "blocks" }>; onZoo
     content: b.conflict ? "!" : b.suspect ? "?" : b.leased > 0 ? "●" : "",
   }));
   return <CellGrid label={`Blocks of ${props.data.cidr}, /${prefix} each`} testId="ipam-heatmap" cells={specs} onActivate={(i) => props.onZoom(blocks[i]!.block)} onOut={props.onOut} />;
-}
+});
 
 /** Light to dark blue by use; a block with any lease is never as light as an empty one. */
 function heat(use: number, any: boolean): string {

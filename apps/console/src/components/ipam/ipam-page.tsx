@@ -1,27 +1,25 @@
 "use client";
 
-import { lastAddress, toCidr } from "@switchyard/ipam";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
-import { usePathname, useRouter, useSearchParams } from "next/navigation";
-import { useState, type FormEvent } from "react";
+import { useSearchParams } from "next/navigation";
+import { memo, useCallback, useEffect, useState, type FormEvent } from "react";
 import { errorMessage, useTRPC } from "~/trpc/react";
 import { ConfirmDialog } from "../confirm-dialog";
 import { useLiveEvents, useRefetchLive } from "../live-updates";
 import { AbsoluteTime, RelativeTime } from "../relative-time";
 import { useCan } from "../user-context";
+import { HostBlocks } from "./host-blocks";
 import { IpamMap } from "./ipam-map";
 import { Leaks } from "./leaks";
 import { UsagePlot } from "./usage-plot";
 
 /**
  * A network's addresses: utilisation per subnet and its use over time, the map (zoom and the
- * address opened are in the URL), one address's holders and history, reservations.
+ * address opened are in the URL), one address's holders and history, reservations, per-host blocks.
  */
 export function IpamPage({ id }: { id: string }) {
   const trpc = useTRPC();
-  const router = useRouter();
-  const pathname = usePathname();
   const params = useSearchParams();
   const summary = useQuery(trpc.ipam.summary.queryOptions({ networkId: id }));
   const refetch = useRefetchLive();
@@ -29,17 +27,33 @@ export function IpamPage({ id }: { id: string }) {
   useLiveEvents("ipam", (e) => {
     if (e.kind === "resync" || e.networkName === summary.data?.networkName) refetch({ queryKey: trpc.ipam.pathKey() });
   });
-  const setParams = (next: Record<string, string | null>) => {
-    const p = new URLSearchParams(params.toString());
+  // The zoom and the open address live in the URL, written with the history API (Next keeps
+  // useSearchParams in step, no server round trip). Next applies it in a transition, after other
+  // work: the page shows the new value at once from `pending`, until the URL says the same.
+  const [pending, setPending] = useState<Record<string, string | null>>({});
+  const search = params.toString();
+  useEffect(() => setPending((was) => (Object.keys(was).length === 0 ? was : {})), [search]);
+  const setParams = useCallback((next: Record<string, string | null>) => {
+    setPending((was) => ({ ...was, ...next }));
+    const p = new URLSearchParams(window.location.search);
     for (const [k, v] of Object.entries(next)) v === null ? p.delete(k) : p.set(k, v);
-    router.replace(`${pathname}?${p.toString()}`, { scroll: false });
-  };
+    window.history.replaceState(null, "", `${window.location.pathname}?${p.toString()}`);
+  }, []);
+  const param = (k: string) => (k in pending ? pending[k]! : params.get(k));
+  // Stable setters: the memoised panels below do not render again on a zoom (bench/ipam-browser.ts).
+  const openAddress = useCallback((a: string) => setParams({ address: a }), [setParams]);
+  const zoomTo = useCallback((c: string) => setParams({ cidr: c, address: null }), [setParams]);
+  // The map is drawn first: the lists below it (the leak list is half a megabyte at 50,000 leases)
+  // are asked for once its first cells are painted, so they neither hold up its data nor its paint.
+  const [mapDrawn, setMapDrawn] = useState(false);
+  const onMapDrawn = useCallback(() => setMapDrawn(true), []);
   if (summary.error) return <div className="error-box">{errorMessage(summary.error)}</div>;
   if (!summary.data) return <p className="muted">Loading…</p>;
   const s = summary.data;
-  const subnet = params.get("subnet") ?? s.subnets[0]?.cidr;
-  const cidr = params.get("cidr") ?? subnet;
-  const address = params.get("address");
+  const subnet = param("subnet") ?? s.subnets[0]?.cidr;
+  const cidr = param("cidr") ?? subnet;
+  const address = param("address");
+  const showLists = mapDrawn || !subnet;
   return (
     <div>
       <p><Link href={`/networks/${id}`}>← {s.networkName}</Link></p>
@@ -76,7 +90,7 @@ export function IpamPage({ id }: { id: string }) {
           </p>
         )}
       </section>
-      <AddressSearch />
+      <AddressSearchPanel />
       {subnet && cidr && (
         <section className="panel" aria-label="Map">
           <h2>Map</h2>
@@ -84,27 +98,33 @@ export function IpamPage({ id }: { id: string }) {
             networkId={id}
             subnet={subnet}
             cidr={cidr}
-            specials={specialAddresses(subnet)}
-            onZoom={(c) => setParams({ cidr: c, address: null })}
-            onOpenAddress={(a) => setParams({ address: a })}
+            onZoom={zoomTo}
+            onOpenAddress={openAddress}
+            onDrawn={onMapDrawn}
           />
         </section>
       )}
       {address && <AddressPanel networkId={id} address={address} onClose={() => setParams({ address: null })} />}
-      <Leaks networkId={id} onOpenAddress={(a) => setParams({ address: a })} />
-      <Reservations networkId={id} />
+      {showLists && (
+        <div className="ipam-below">
+          <LeaksPanel networkId={id} onOpenAddress={openAddress} />
+          <ReservationsPanel networkId={id} />
+          <HostBlocksPanel networkId={id} networkName={s.networkName} />
+        </div>
+      )}
     </div>
   );
 }
 
+// A zoom or an opened address changes the URL and re-renders the page: these panels do not depend
+// on it and keep their render (the leak list alone is a thousand rows at 50,000 leases).
+const LeaksPanel = memo(Leaks);
+const ReservationsPanel = memo(Reservations);
+const HostBlocksPanel = memo(HostBlocks);
+const AddressSearchPanel = memo(AddressSearch);
+
 function percent(n: number, of: number): string {
   return of > 0 ? `${((100 * n) / of).toFixed(n / of < 0.1 ? 1 : 0)} %` : "";
-}
-
-/** The subnet's network and (IPv4) broadcast addresses: never handed out. */
-function specialAddresses(subnet: string): string[] {
-  const c = toCidr(subnet);
-  return c.family === 4 && c.prefixLength < 31 ? [c.network.text, lastAddress(c).text] : [c.network.text];
 }
 
 /** "Who holds A now" and "who held A at T", in every network. */
