@@ -122,7 +122,7 @@ test("who holds the address now, and the reservation rules: a held address is re
   await context.close();
 });
 
-test("a namespace deleted behind the agent's back: its address is flagged with the evidence, and the dry run says what a release would do", async ({ page }) => {
+test("the leak flow end to end: a namespace deleted behind the agent's back is flagged with its evidence, the dry run says what a release does, a viewer cannot release, an operator's release frees the cell", async ({ page, browser }) => {
   await page.goto(`/networks/${networkId}/ipam`);
   const leaks = page.getByRole("region", { name: "Leaks" });
   await expect(leaks).toContainText("Every held address of this network has a live holder.");
@@ -134,6 +134,32 @@ test("a namespace deleted behind the agent's back: its address is flagged with t
   await row.getByRole("button", { name: "Dry run" }).click();
   const dry = page.getByTestId("leak-dry-run");
   await expect(dry).toContainText("Dry run: nothing was changed");
-  await expect(dry).toContainText(`CNI DEL of ${networkName} for container ${containerId}, interface eth0, with the config the cache holds`);
-  await expect(dry).toContainText(`/var/lib/cni/networks/${networkName}/${leased}`);
+  await expect(dry).toContainText(`its namespace is gone, so its detach operation runs CNI DEL with the cached config`);
+  await expect(dry).toContainText(`the result cache entry ${networkName}-${containerId}-eth0`);
+
+  // A viewer sees the same dry run and cannot release (no button; the API refuses).
+  const context = await browser.newContext({ storageState: { cookies: [], origins: [] } });
+  const viewer = await context.newPage();
+  await viewer.goto("/login");
+  await viewer.getByLabel("Username").fill(`ipam-viewer-${hex}`);
+  await viewer.getByLabel("Password").fill("viewer's long password");
+  await viewer.getByRole("button", { name: "Sign in" }).click();
+  await expect(viewer.getByRole("heading", { name: "Networks" })).toBeVisible();
+  await viewer.goto(`/networks/${networkId}/ipam`);
+  await viewer.getByTestId(`leak-${leased}`).getByRole("button", { name: "Dry run" }).click();
+  await expect(viewer.getByTestId("leak-dry-run")).toContainText("Releasing needs the operator role.");
+  await expect(viewer.getByTestId("leak-dry-run").getByRole("button", { name: "Release" })).toHaveCount(0);
+  const hostId = (await query<{ items: { id: string; name: string }[] }>(page.request, "hosts.list", { limit: 200 })).items.find((h) => h.name === hostName)!.id;
+  const refused = await mutate(viewer.request, "ipam.release", { networkId, hostId, addresses: [leased] });
+  expect(refused.status()).toBe(403);
+  await context.close();
+
+  // The operator releases: the attachment's detach runs DEL with the cached config, the agent's report frees the cell.
+  await dry.getByRole("button", { name: "Release" }).click();
+  await expect(dry.getByRole("status")).toContainText("Detaching attachment");
+  await expect(leaks).toContainText("Every held address of this network has a live holder.", { timeout: 30_000 });
+  await page.goto(`/networks/${networkId}/ipam?cidr=${encodeURIComponent(`10.${second}.7.0/24`)}`);
+  await expect(page.getByTestId("ipam-grid").locator(`[data-address="${leased}"]`)).toHaveAttribute("data-kind", "free");
+  const audit = await query<{ items: { action: string; actorName: string }[] }>(page.request, "audit.list", { limit: 20 });
+  expect(audit.items.map((e) => e.action)).toEqual(expect.arrayContaining(["ipam.release", "attachments.detach"]));
 });

@@ -9,6 +9,9 @@ import { createGate } from "./gate";
 import { createHeartbeat } from "./heartbeat";
 import { createIntentJournal } from "./intents";
 import { createHostIpamReporter } from "./ipam/host";
+import { findKnownNetwork } from "./ipam/networks";
+import { carryOutRelease } from "./ipam/release";
+import { createIpamReleaser } from "./ipam/releaser";
 import { collectInventory, pluginVersions } from "./inventory";
 import { type AgentJob, periodicJob } from "./jobs";
 import { createJobLog } from "./joblog";
@@ -73,6 +76,20 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
   const outbox = createOutbox({ console: consoleApi, queue: createReportQueue(config.dataDir), log, onMoreWork: () => scheduler.noteWorkWaiting() });
   const runOperation = createOperationRunner({ runtime: runtimeOptions, spawner, netnsDir: config.netnsDir, intents, owned, outbox, jobLog, console: consoleApi, log });
   const ipam = createHostIpamReporter({ confDir: config.confDir, netnsDir: config.netnsDir, runtime, owned, console: consoleApi, log, clock });
+  const releaser = createIpamReleaser({
+    console: consoleApi,
+    carryOut: (release) =>
+      carryOutRelease(
+        {
+          runtime,
+          knownNetwork: (name) => findKnownNetwork(name, (names) => consoleApi.currentConfigs(names), config.confDir),
+          ownedHolders: () => owned.list(),
+        },
+        release,
+      ),
+    onCarriedOut: () => ipam.requestReport(),
+    log,
+  });
   // Each operation's end asks for a lease report (one report covers a batch: the reporter waits a moment).
   const runAndReport: typeof runOperation = (op) => runOperation(op).finally(() => ipam.requestReport());
   const scheduler = createScheduler({ console: consoleApi, concurrency: config.concurrency, run: runAndReport, queuedIds: () => outbox.queued().map((r) => r.operationId), gate, log, clock, signal: stopping.signal });
@@ -87,6 +104,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     scheduler,
     concurrency: config.concurrency,
     onReconcile: () => void reconcile().then(() => heartbeat.requestInventory()),
+    onRelease: () => releaser.wake(),
     onRefused: refuse,
     onStreamChange: () => heartbeat.requestInventory(),
     log,
@@ -109,7 +127,10 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     heartbeat,
     push,
     periodicJob("reconcile", config.reconcileIntervalMs, reconcile, { clock, log }),
-    periodicJob("claim safety net", SAFETY_NET_MS, () => scheduler.claimAndRun().catch(() => {}), { clock, log }),
+    periodicJob("claim safety net", SAFETY_NET_MS, async () => {
+      releaser.wake();
+      await scheduler.claimAndRun().catch(() => {});
+    }, { clock, log }),
     ipam,
   ];
 
@@ -121,12 +142,15 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     await outbox.flush().catch(() => {});
     await consoleApi.resume().catch((e: unknown) => log.warn("could not hand back old claims", { error: (e as Error).message }));
     await reconcile();
+    releaser.wake();
   }
 
   const lifecycle = createLifecycle({
     start,
     jobs,
-    drain: (graceMs) => scheduler.drain(graceMs),
+    drain: async (graceMs) => {
+      await Promise.all([scheduler.drain(graceMs), releaser.idle()]);
+    },
     flush: async () => {
       await jobLog.flush();
       await outbox.flush();

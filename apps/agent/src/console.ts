@@ -54,6 +54,8 @@ export function createConsolePort(client: AgentClient, onRefused: (error: Creden
     resume: () => guard(() => client.resume.mutate()),
     reportProblem: (attachmentId: string, problem: string) => guard(() => client.reportProblem.mutate({ attachmentId, problem })),
     reportIpam: (report: Input<AgentClient["reportIpam"]["mutate"]>) => guard(() => client.reportIpam.mutate(report)),
+    claimReleases: () => guard(() => client.claimReleases.mutate()),
+    completeRelease: (input: Input<AgentClient["completeRelease"]["mutate"]>) => guard(() => client.completeRelease.mutate(input)),
     /** Pushed work; an UNAUTHORIZED end is the subscriber's to judge (see push.ts). */
     subscribeWork: (slots: number, subscriber: WorkSubscriber): { unsubscribe(): void } => client.work.subscribe({ slots }, subscriber),
   };

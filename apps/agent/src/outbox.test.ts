@@ -130,4 +130,34 @@ describe("report outbox", () => {
     expect(await Promise.all(all)).toEqual([true, true, true]);
     expect(original).toEqual([["a"], ["b", "c"]]);
   });
+
+  it("a flush while an outcome is on its way waits for it instead of sending it again (the console would refuse the copy as stale)", async () => {
+    const first = deferred();
+    const s = setup(() => ({ recorded: true, more: false }) as unknown as CompleteAnswer);
+    const sent: string[][] = [];
+    const slow = createOutbox({
+      console: {
+        completeMany: async (outcomes) => {
+          sent.push(outcomes.map((o) => `${o.operationId}#${o.attempt}`));
+          await first.promise;
+          return outcomes.map(() => ({ status: "succeeded", more: false })) as never;
+        },
+      },
+      queue: s.queue,
+      log: s.log,
+      onMoreWork: () => {},
+    });
+    const recording = slow.record(report("a"));
+    // The outcome is in the queue (not yet answered) when a heartbeat flushes it.
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(slow.queued().map((r) => r.operationId)).toEqual(["a"]);
+    const flushing = slow.flush();
+    first.resolve();
+    expect(await recording).toBe(true);
+    await flushing;
+    expect(sent).toEqual([["a#1"]]);
+    expect(slow.queued()).toEqual([]);
+    expect(s.log.messages("warn")).toEqual([]);
+  });
 });

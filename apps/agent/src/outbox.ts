@@ -22,8 +22,21 @@ export interface OutboxDeps {
 export function createOutbox(deps: OutboxDeps) {
   const complete = createBatcher<Report, CompleteAnswer>((outcomes) => deps.console.completeMany(outcomes));
 
+  // An outcome on its way: a flush meanwhile (a heartbeat's) waits for it instead of sending it
+  // again, which the console would refuse as stale once the first copy closed the operation.
+  const onTheWay = new Map<string, Promise<boolean>>();
+
   /** Sends an outcome: true when the console took it or refused it for good, false when it should be sent again. */
-  async function deliver(report: Report): Promise<boolean> {
+  function deliver(report: Report): Promise<boolean> {
+    const key = `${report.operationId}\0${report.attempt}`;
+    const pending = onTheWay.get(key);
+    if (pending) return pending;
+    const delivery = deliverOnce(report).finally(() => onTheWay.delete(key));
+    onTheWay.set(key, delivery);
+    return delivery;
+  }
+
+  async function deliverOnce(report: Report): Promise<boolean> {
     let answer: CompleteAnswer;
     try {
       answer = await complete(report);

@@ -36,6 +36,7 @@ function setup(opts: { free?: number } = {}) {
     },
     concurrency: 8,
     onReconcile: () => void asked.push("reconcile"),
+    onRelease: () => void asked.push("release"),
     onRefused: (e) => void refused.push(e),
     onStreamChange: (s) => void changes.push(s.open),
     log,
@@ -48,7 +49,7 @@ const at = new Date("2026-12-05T10:00:00Z");
 const event = (e: Record<string, unknown>) => ({ at, ...e }) as unknown as WorkEvent;
 
 describe("push stream", () => {
-  it("acts on what the console pushes: open (what it holds), operations, work, reconcile", async () => {
+  it("acts on what the console pushes: open (what it holds), operations, work, reconcile, release", async () => {
     const s = setup();
     const stop = new AbortController();
     const running = s.push.run(stop.signal);
@@ -61,8 +62,9 @@ describe("push stream", () => {
     sub.onData(event({ kind: "operations", ops: [{ operationId: "o1" }, { operationId: "o2" }], more: true }));
     sub.onData(event({ kind: "work" }));
     sub.onData(event({ kind: "reconcile" }));
+    sub.onData(event({ kind: "release" }));
     await settle();
-    expect(s.asked).toEqual([`holding since ${at.toISOString()}`, "start o1", "start o2", "more", "claim", "reconcile"]);
+    expect(s.asked).toEqual([`holding since ${at.toISOString()}`, "start o1", "start o2", "more", "claim", "reconcile", "release"]);
     expect(s.push.lastPushAt).toBeInstanceOf(Date);
     expect(s.log.messages("info").filter((m) => m === "push stream open")).toHaveLength(1);
     stop.abort();

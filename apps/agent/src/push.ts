@@ -20,6 +20,8 @@ export interface PushDeps {
   concurrency: number;
   /** The console asked for a reconcile. */
   onReconcile(): void;
+  /** The console queued a release of leaked addresses for this host. */
+  onRelease(): void;
   /** The console revoked this host (or refused its credential): the agent must stop. */
   onRefused(error: CredentialRefused): void;
   /** The stream opened or closed (the inventory reports it). */
@@ -59,6 +61,10 @@ export function createPushStream(deps: PushDeps) {
           if (event.kind === "reconcile") {
             deps.log.info("reconcile requested by the console");
             deps.onReconcile();
+            return;
+          }
+          if (event.kind === "release") {
+            deps.onRelease();
             return;
           }
           if (event.kind === "open") {

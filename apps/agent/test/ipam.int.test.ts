@@ -5,7 +5,7 @@
  * under /var/lib/cni (the only root the agent reads leases from) and is removed afterwards.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createCniRuntime, loadNetworkList } from "@switchyard/cni";
 import { bridgeConflist, createTestDirs, deleteBridge, randomSuffix } from "@switchyard/cni/test-host";
@@ -22,6 +22,7 @@ describe.runIf(isRoot)("IPAM reports from a real agent (issue 11)", { timeout: 1
   let networkId = "";
   let conflistText = "";
   let cacheDir = "";
+  let leaseDir = "";
 
   afterAll(async () => {
     if (agent?.exitCode === null) agent.kill("SIGKILL");
@@ -33,6 +34,7 @@ describe.runIf(isRoot)("IPAM reports from a real agent (issue 11)", { timeout: 1
     const dirs = await createTestDirs();
     cleanups.push(() => dirs.remove());
     const dataDir = `/var/lib/cni/sytest-ipam-${randomSuffix()}`;
+    leaseDir = dataDir;
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
     const { conflist, names } = bridgeConflist({ dataDir, ipv4: true });
     cleanups.push(() => deleteBridge(names.bridge));
@@ -86,7 +88,7 @@ describe.runIf(isRoot)("IPAM reports from a real agent (issue 11)", { timeout: 1
     expect(after.hosts.map((h) => [h.hostName, h.leases])).toEqual([[hostname, 2]]);
   });
 
-  it("another runtime's container (the same data dir and cache) is no leak while its namespace lives; deleted behind everyone's back, it is, with its evidence and a dry run", async () => {
+  it("another runtime's container (the same data dir and cache) is no leak while its namespace lives; deleted behind everyone's back, it is, with its evidence, a dry run, and the release that frees it", async () => {
     const { operator } = c;
     // What containerd would do: ADD through libcni with the host's cache dir, outside the console.
     const runtime = createCniRuntime({ pluginDirs: ["/usr/lib/cni"], cacheDir });
@@ -116,10 +118,32 @@ describe.runIf(isRoot)("IPAM reports from a real agent (issue 11)", { timeout: 1
     expect(leak!.reasons).toContain(`its namespace /run/netns/${netns} is gone`);
     const plan = await operator.caller.ipam.dryRunRelease({ networkId, hostId, addresses: [address] });
     expect(plan[0]!.refusal).toBeNull();
-    expect(plan[0]!.steps.map((s) => s.kind)).toEqual(["cni-del", "remove-lease-file"]);
+    expect(plan[0]!.steps.map((s) => s.kind)).toEqual(["cni-del-cached", "cni-gc", "remove-lease-file"]);
     const map = await operator.caller.ipam.map({ networkId, cidr: `${address}/32` });
     if (map.kind !== "grid") throw new Error("expected a grid");
     expect(map.cells.map((c) => c.status)).toEqual(["suspect"]);
+
+    // The release: the agent hears of it (push), DELs with the cached config, says what it did.
+    const leaseFile = join(leaseDir, JSON.parse(conflistText).name, address);
+    expect(existsSync(leaseFile)).toBe(true);
+    const { releaseId } = await operator.caller.ipam.release({ networkId, hostId, addresses: [address] });
+    const done = await waitFor("the agent to carry out the release", async () => {
+      const [r] = (await operator.caller.ipam.releases({ networkId })).filter((x) => x.id === releaseId);
+      return r && r.status !== "queued" && r.status !== "running" ? r : undefined;
+    }, 60_000);
+    expect(done.status).toBe("succeeded");
+    expect(done.outcome).toEqual([{ address, freed: true, steps: [expect.objectContaining({ kind: "check", outcome: "done" }), expect.objectContaining({ kind: "cni-del-cached", outcome: "done" })] }]);
+    expect(existsSync(leaseFile)).toBe(false);
+    expect(await runtime.listCachedAttachments(net.name)).not.toContainEqual(expect.objectContaining({ containerId }));
+    // The agent's next report frees the cell; the history says who reclaimed it.
+    await waitFor("the cell to be free", async () => {
+      const m = await operator.caller.ipam.map({ networkId, cidr: `${address}/32` });
+      return m.kind === "grid" && m.cells.length === 0 ? m : undefined;
+    }, 30_000);
+    const history = await operator.caller.ipam.address({ networkId, address });
+    expect(JSON.stringify(history)).toContain("reclaimed");
+    const audit = await c.t.db.auditEvent.findMany({ where: { action: { startsWith: "ipam.release" } }, orderBy: { id: "asc" } });
+    expect(audit.map((e) => e.action)).toEqual(["ipam.release", "ipam.release.check", "ipam.release.cni-del-cached"]);
   });
 
   it("a reservation is enforced on the host: ten attaches after it never receive a reserved address", async () => {

@@ -14,7 +14,7 @@ export type NetworkChange = z.infer<typeof NetworkChange>;
 
 /** Something changed on a host: new work for its agent, a revocation, a heartbeat with news. */
 export const HostEvent = z.object({
-  kind: z.enum(["work", "revoked", "enrolled", "seen", "reconcile"]),
+  kind: z.enum(["work", "revoked", "enrolled", "seen", "reconcile", "release"]),
   hostId: z.string(),
 });
 export type HostEvent = z.infer<typeof HostEvent>;

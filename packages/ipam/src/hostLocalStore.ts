@@ -347,3 +347,38 @@ export async function readHostLocalStore(options: LeaseStoreOptions): Promise<Le
   reservedIps.sort((a, b) => a.rangeSet - b.rangeSet);
   return { dir, exists: true, leases: leases.map(({ value: _, ...lease }) => lease), reservedIps, findings: c.findings, digest: digest.finish(entries), entries, truncated };
 }
+
+/** One lease file as a release sees it: gone, naming a holder (with its bytes), or not to be trusted. */
+export type LeaseFileState =
+  | { state: "absent"; dir: string; file: string }
+  | { state: "held"; dir: string; file: string; containerId: string; ifName: string; content: string }
+  | { state: "bad"; dir: string; file: string; kind: LeaseFindingKind; reason: string };
+
+/**
+ * Reads the lease file of one address with the store's rules (no link followed, for the file or
+ * the directory; bounded size; the holder parsed as host-local writes it). `address` must be the
+ * canonical text host-local names its files by.
+ */
+export async function readLeaseFile(options: Pick<LeaseStoreOptions, "dataDir" | "network" | "maxFileBytes"> & { address: string }): Promise<LeaseFileState> {
+  const dir = join(options.dataDir, options.network);
+  const file = join(dir, options.address);
+  const c: Collector = { findings: [], dropped: 0, max: 1 };
+  const parsed = parseIp(options.address);
+  if (!parsed.ok || parsed.value.text !== options.address) return { state: "bad", dir, file, kind: "not-an-address", reason: `"${printableName(options.address.slice(0, 80))}" is not an address in canonical form` };
+  const opened = await openStoreDir({ ...options, network: options.network }, c);
+  if (opened === null) return { state: "absent", dir, file };
+  if (opened === undefined) return { state: "bad", dir, file, kind: c.findings[0]?.kind ?? "unreadable", reason: c.findings[0]?.reason ?? `cannot open "${dir}"` };
+  try {
+    const max = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+    const read = readBounded(join(opened.base, options.address), max, Buffer.alloc(max + 1));
+    if ("kind" in read) {
+      if (read.kind === "unreadable" && /ENOENT/.test(read.reason)) return { state: "absent", dir, file };
+      return { state: "bad", dir, file, kind: read.kind, reason: read.reason };
+    }
+    const holder = parseLeaseContent(read.bytes);
+    if ("kind" in holder) return { state: "bad", dir, file, kind: holder.kind, reason: holder.reason };
+    return { state: "held", dir, file, ...holder, content: read.bytes.toString("latin1") };
+  } finally {
+    await opened.close();
+  }
+}

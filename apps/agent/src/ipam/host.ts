@@ -38,7 +38,10 @@ export function createHostIpamReporter(deps: HostIpamDeps): IpamReporter {
     async snapshot(previous, full) {
       const cached = await deps.runtime.listCachedAttachments().catch(() => []);
       const owned = deps.owned.list();
-      const names = [...new Set([...owned.map((o) => o.networkName), ...cached.map((c) => c.networkName)])].sort();
+      // And the networks of the last snapshot: a network whose last attachment here went may still
+      // hold leases (a leak, another runtime's), and the console still has its config while the
+      // attachment's row exists; when it does not, the network drops out and the console forgets it.
+      const names = [...new Set([...owned.map((o) => o.networkName), ...cached.map((c) => c.networkName), ...(previous?.networks ?? []).filter((n) => n.knownFrom.includes("console")).map((n) => n.networkName)])].sort();
       const consoleNetworks: NetworkConfigList[] = [];
       if (names.length > 0) {
         for (const c of await deps.console.currentConfigs(names)) {

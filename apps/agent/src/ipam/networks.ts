@@ -1,5 +1,5 @@
 import { resolve, sep } from "node:path";
-import { type NetworkConfigList, loadConfDir } from "@switchyard/cni";
+import { type NetworkConfigList, loadConfDir, loadNetworkList } from "@switchyard/cni";
 import { DEFAULT_HOST_LOCAL_DATA_DIR, type NormalisedRange, normaliseIpamRanges } from "@switchyard/ipam";
 import type { IpamFinding } from "@switchyard/api/schemas/ipam";
 
@@ -67,4 +67,24 @@ export function describeNetworkIpam(net: NetworkConfigList, allowedRoots: readon
     findings.push({ kind: "data-dir-not-allowed", file: path.slice(0, 300), reason: `dataDir "${path.slice(0, 200)}" is outside the directories the agent reads (${allowedRoots.join(", ")}): not read` });
   }
   return { ipamType, dataDir, ranges: normalised.rangeSets.flat().slice(0, 256), findings, readable };
+}
+
+/**
+ * One network as this host knows it now: the console's current config as rendered for this host
+ * (its blocks), else the conf dir's. A console config that does not load counts as unknown.
+ */
+export async function findKnownNetwork(
+  name: string,
+  currentConfigs: (names: string[]) => Promise<{ networkName: string; conflist: Record<string, unknown> }[]>,
+  confDir: string | undefined,
+): Promise<KnownNetwork | undefined> {
+  const consoleNetworks: NetworkConfigList[] = [];
+  for (const c of await currentConfigs([name])) {
+    try {
+      consoleNetworks.push(loadNetworkList(JSON.stringify(c.conflist)));
+    } catch {
+      // Not loadable: the conf dir's config may still be.
+    }
+  }
+  return (await collectKnownNetworks(consoleNetworks, confDir)).find((n) => n.name === name);
 }

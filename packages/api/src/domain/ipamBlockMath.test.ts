@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { toIp } from "@switchyard/ipam";
-import { type BlockSpan, blockRanges, blockSizeProblem, nextFreeBlock, needsAnotherBlock, renderHostConflist } from "./ipamBlockMath";
+import { type BlockSpan, blockRangeSets, blockRanges, blockSizeProblem, nextFreeBlock, needsAnotherBlock, renderHostConflist } from "./ipamBlockMath";
 
 const macvlan = (ipam: Record<string, unknown>) => ({ cniVersion: "1.0.0", name: "lan", plugins: [{ type: "macvlan", master: "eth0", ipam: { type: "host-local", ...ipam } }] });
 const v = (text: string) => toIp(text).value;
@@ -40,6 +40,24 @@ describe("per-host blocks", () => {
     });
     // The input is left as it was.
     expect((net.plugins[0]!.ipam as Record<string, unknown>).subnet).toBe("10.9.0.0/24");
+  });
+
+  it("narrows every range set the host has blocks in; a set without one (a legacy top-level range here) stays as written", () => {
+    const net = macvlan({ subnet: "10.9.0.0/24", gateway: "10.9.0.1", ranges: [[{ subnet: "fd00:9::/64", rangeStart: "fd00:9::10" }]] });
+    const sets = blockRangeSets(net);
+    expect(sets.map((set) => set.map((r) => r.subnet))).toEqual([["10.9.0.0/24"], ["fd00:9::/64"]]);
+    const v6 = nextFreeBlock(sets[1]!, 64, [])!;
+    expect(v6).toEqual({ first: "fd00:9::10", last: "fd00:9::3f" });
+    expect(renderHostConflist(net, [v6]).plugins[0]!.ipam).toEqual({
+      type: "host-local",
+      ranges: [
+        [{ subnet: "10.9.0.0/24", gateway: "10.9.0.1" }],
+        [{ subnet: "fd00:9::/64", rangeStart: "fd00:9::10", rangeEnd: "fd00:9::3f", gateway: "fd00:9::1" }],
+      ],
+    });
+    const v4 = nextFreeBlock(sets[0]!, 64, [v6])!;
+    const both = renderHostConflist(net, [v6, v4]).plugins[0]!.ipam as unknown as { ranges: { rangeStart: string; rangeEnd: string }[][] };
+    expect(both.ranges.map((set) => set.map((r) => [r.rangeStart, r.rangeEnd]))).toEqual([[["10.9.0.1", "10.9.0.63"]], [["fd00:9::10", "fd00:9::3f"]]]);
   });
 
   it("leaves a config without blocks, or without host-local, as it is", () => {

@@ -3,9 +3,10 @@ import { type IpAddress, type NormalisedRange, ipFromBigint, normaliseIpamRanges
 /**
  * The pure half of per-host blocks (issue 11 item 5): where a network's blocks lie, which one a
  * host gets next, and the config a host receives with its host-local range narrowed to its blocks.
- * Blocks are carved from the network's first host-local range set (host-local's range set 0), each
- * range cut at multiples of the block size from its subnet's first address and clipped to the
- * range's own start and end; the other range sets are rendered as written.
+ * Blocks are carved from every host-local range set (a dual-stack network's IPv4 set and IPv6 set
+ * alike: an address is handed out of each set), each range cut at multiples of the block size from
+ * its subnet's first address and clipped to the range's own start and end. A host gets a block in
+ * each set; a set where it has none is rendered as written.
  */
 
 /** A block as stored: its first and last address (canonical text). */
@@ -32,11 +33,16 @@ export function findHostLocalIpam(conflist: unknown): { pluginIndex: number; ipa
   return null;
 }
 
-/** The ranges blocks are carved from: the host-local section's first range set, or none. */
-export function blockRanges(conflist: unknown): NormalisedRange[] {
+/** The range sets blocks are carved from, in host-local's order (a legacy top-level range is set 0), or none. */
+export function blockRangeSets(conflist: unknown): NormalisedRange[][] {
   const found = findHostLocalIpam(conflist);
   if (!found) return [];
-  return normaliseIpamRanges(found.ipam).rangeSets[0] ?? [];
+  return normaliseIpamRanges(found.ipam).rangeSets.filter((set) => set.length > 0);
+}
+
+/** Every range blocks are carved from, all sets together (blocks never straddle two ranges). */
+export function blockRanges(conflist: unknown): NormalisedRange[] {
+  return blockRangeSets(conflist).flat();
 }
 
 function boundsOf(range: NormalisedRange): Bounds & { base: bigint } {
@@ -110,28 +116,39 @@ export function needsAnotherBlock(capacity: number, used: number, blockSize: num
 }
 
 /**
- * The config a host receives: the network's conflist with its host-local range set 0 replaced by
- * one range per block of the host's (subnet and gateway of the range the block lies in). A host
- * with no block inside the ranges gets the conflist as it is. Never changes its input.
+ * The config a host receives: the network's conflist with each host-local range set in which the
+ * host has blocks replaced by one range per block (subnet and gateway of the range the block lies
+ * in); a set where it has none stays as written. A host with no block inside the ranges gets the
+ * conflist as it is. Never changes its input.
  */
 export function renderHostConflist<T>(conflist: T, blocks: readonly BlockSpan[]): T {
   if (blocks.length === 0) return conflist;
   const found = findHostLocalIpam(conflist);
   if (!found) return conflist;
-  const ranges = blockRanges(conflist);
-  const inside = blocksInside(ranges, blocks).sort((a, b) => compareText(a.block.first, b.block.first));
-  if (inside.length === 0) return conflist;
-  const narrowed = inside.map(({ block, range }) => ({ subnet: range.subnet, rangeStart: block.first, rangeEnd: block.last, gateway: range.gateway }));
+  const sets = blockRangeSets(conflist);
+  const narrowedSets = sets.map((ranges) =>
+    blocksInside(ranges, blocks)
+      .sort((a, b) => compareText(a.block.first, b.block.first))
+      .map(({ block, range }) => ({ subnet: range.subnet, rangeStart: block.first, rangeEnd: block.last, gateway: range.gateway })),
+  );
+  if (narrowedSets.every((set) => set.length === 0)) return conflist;
   const ipam: Record<string, unknown> = { ...found.ipam };
-  // Range set 0 is the legacy top-level range when there is one (host-local's order), else ranges[0].
+  // The sets as written, in host-local's order: the legacy top-level range first when there is one.
   const legacy = ipam.subnet !== undefined && ipam.subnet !== "";
-  const written = ipam.ranges;
-  const others = Array.isArray(written) ? (legacy ? written : written.slice(1)) : [];
+  const written = Array.isArray(ipam.ranges) ? (ipam.ranges as unknown[]) : [];
+  const asWritten = legacy ? [[{ subnet: ipam.subnet, rangeStart: ipam.rangeStart, rangeEnd: ipam.rangeEnd, gateway: ipam.gateway }], ...written] : written;
   for (const key of ["subnet", "rangeStart", "rangeEnd", "gateway"]) delete ipam[key];
-  ipam.ranges = [narrowed, ...others];
+  // blockRangeSets drops empty sets; host-local refuses them anyway, so the indexes agree for a config it loads.
+  ipam.ranges = asWritten.map((set, i) => (narrowedSets[i]?.length ? narrowedSets[i] : stripUndefined(set)));
   const plugins = [...((conflist as { plugins: unknown[] }).plugins ?? [])];
   plugins[found.pluginIndex] = { ...(plugins[found.pluginIndex] as Record<string, unknown>), ipam };
   return { ...(conflist as Record<string, unknown>), plugins } as T;
+}
+
+/** A legacy range set rebuilt from top-level keys, without the keys that were not set. */
+function stripUndefined(set: unknown): unknown {
+  if (!Array.isArray(set)) return set;
+  return set.map((r) => (isObject(r) ? Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) : r));
 }
 
 function compareText(a: string, b: string): number {

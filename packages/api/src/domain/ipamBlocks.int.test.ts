@@ -90,6 +90,28 @@ describe("blocks given on attach", () => {
     }
   });
 
+  it("a dual-stack network: each host gets a block of its IPv4 set and of its IPv6 set, and both sets are narrowed", async () => {
+    const net = await operator.caller.networks.create({ text: MACVLAN("blk-dual", { type: "host-local", ranges: [[{ subnet: "10.97.0.0/24" }], [{ subnet: "fd00:97::/64" }]] }), comment: "" });
+    await operator.caller.ipam.setBlocks({ networkId: net.id, blockSize: "/26" });
+    const a = await enroll("blk-dual-a");
+    const b = await enroll("blk-dual-b");
+    await attach(a.hostId, net.id, "sy-dual-a");
+    await attach(b.hostId, net.id, "sy-dual-b");
+    const { blockSize, blocks } = await viewer.caller.ipam.blocks({ networkId: net.id });
+    expect(blockSize).toBe(64);
+    expect(blocks.map((x) => [x.hostName, x.first, x.last])).toEqual([
+      ["blk-dual-a", "10.97.0.1", "10.97.0.63"],
+      ["blk-dual-b", "10.97.0.64", "10.97.0.127"],
+      ["blk-dual-a", "fd00:97::1", "fd00:97::3f"],
+      ["blk-dual-b", "fd00:97::40", "fd00:97::7f"],
+    ]);
+    const [claimed] = await b.agent.claim({ max: 1 });
+    expect(rangesOf(claimed!.conflist)).toEqual([
+      [{ subnet: "10.97.0.0/24", rangeStart: "10.97.0.64", rangeEnd: "10.97.0.127", gateway: "10.97.0.1" }],
+      [{ subnet: "fd00:97::/64", rangeStart: "fd00:97::40", rangeEnd: "fd00:97::7f", gateway: "fd00:97::1" }],
+    ]);
+  });
+
   it("a host whose block is nearly full gets the next free block, and its config then holds both", async () => {
     const net = await operator.caller.networks.create({ text: MACVLAN("blk-grow", { type: "host-local", subnet: "10.93.0.0/24" }), comment: "" });
     await operator.caller.ipam.setBlocks({ networkId: net.id, blockSize: 8 });

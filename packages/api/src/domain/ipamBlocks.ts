@@ -3,7 +3,7 @@ import { writeAudit } from "../audit";
 import type { Context } from "../context";
 import { ApiError } from "../errors";
 import { carveReservations, type ReservedSpan } from "./ipamReservationHoles";
-import { type BlockSpan, blockCapacity, blockRanges, blockSizeProblem, blocksInside, needsAnotherBlock, nextFreeBlock, renderHostConflist } from "./ipamBlockMath";
+import { type BlockSpan, blockCapacity, blockRangeSets, blockSizeProblem, blocksInside, needsAnotherBlock, nextFreeBlock, renderHostConflist } from "./ipamBlockMath";
 
 type Ctx = Pick<Context, "db" | "events" | "session" | "meta">;
 
@@ -55,10 +55,12 @@ export async function setBlockPolicy(ctx: Ctx, input: BlockSetting): Promise<{ n
       await tx.ipamBlockPolicy.deleteMany({ where: { networkId: input.networkId } });
       await tx.ipamBlock.deleteMany({ where: { networkId: input.networkId } });
     } else {
-      const ranges = blockRanges(network.conflist);
-      blockSize = blockSizeOf(input.blockSize, ranges[0]?.family ?? 4, network.name);
-      const problem = blockSizeProblem(ranges, blockSize);
-      if (problem) throw new ApiError("BAD_INPUT", `per-host blocks of network "${network.name}": ${problem}`);
+      const sets = blockRangeSets(network.conflist);
+      // A prefix is read in the first set's family; the size (addresses) then holds for every set.
+      blockSize = blockSizeOf(input.blockSize, sets[0]?.[0]?.family ?? 4, network.name);
+      const problem = sets.length === 0 ? blockSizeProblem([], blockSize) : sets.map((set, i) => ({ i, problem: blockSizeProblem(set, blockSize!) })).find((p) => p.problem !== null);
+      if (typeof problem === "string") throw new ApiError("BAD_INPUT", `per-host blocks of network "${network.name}": ${problem}`);
+      if (problem) throw new ApiError("BAD_INPUT", `per-host blocks of network "${network.name}": ${sets.length > 1 ? `range set ${problem.i} (IPv${sets[problem.i]![0]!.family}): ` : ""}${problem.problem}`);
       const data = { blockSize, updatedById: user.id, updatedByName: user.username, updatedAt: new Date() };
       await tx.ipamBlockPolicy.upsert({ where: { networkId: input.networkId }, create: { networkId: input.networkId, ...data }, update: data });
     }
@@ -80,36 +82,47 @@ const spanRows = (tx: DbTx | Db, networkId: string) =>
     SELECT "hostId", host("firstAddress") AS first, host("lastAddress") AS last FROM "IpamBlock" WHERE "networkId" = ${networkId} ORDER BY "firstAddress"`;
 
 /**
- * Gives the host a block of the network when the network has per-host blocks and the host has
- * none inside the current range, or another when its blocks are nearly full (its present
- * attachments, or the leases it reports inside its blocks, whichever is more). Runs inside the
- * attachment's create transaction: a host with no block and no free block left stops the create.
+ * Gives the host a block in each range set of the network (a dual-stack network: one of its IPv4
+ * set and one of its IPv6 set) when the network has per-host blocks and the host has none inside
+ * that set, or another when its blocks there are nearly full (its present attachments, each taking
+ * an address of every set, or the leases it reports inside those blocks, whichever is more). Runs
+ * inside the attachment's create transaction: a host with no block and no free block left in a set
+ * stops the create.
  */
-export async function ensureHostBlock(tx: DbTx, networkId: string, hostId: string): Promise<BlockSpan | null> {
+export async function ensureHostBlock(tx: DbTx, networkId: string, hostId: string): Promise<BlockSpan[]> {
   const policy = await tx.ipamBlockPolicy.findUnique({ where: { networkId }, select: { blockSize: true } });
-  if (!policy) return null;
+  if (!policy) return [];
   await lockNetworkBlocks(tx, networkId);
   const network = await latestConflist(tx, networkId);
-  if (!network) return null;
-  const ranges = blockRanges(network.conflist);
+  if (!network) return [];
   const all = await spanRows(tx, networkId);
-  const own = blocksInside(ranges, all.filter((b) => b.hostId === hostId)).map((b) => b.block);
-  if (own.length > 0) {
-    const [used] = await tx.$queryRaw<{ attachments: number; leases: number }[]>`
-      SELECT (SELECT count(*) FROM "Attachment" WHERE "networkId" = ${networkId} AND "hostId" = ${hostId} AND present)::int AS attachments,
-             (SELECT count(*) FROM "Lease" l JOIN "IpamBlock" b ON b."networkId" = l."networkId" AND b."hostId" = l."hostId"
-                AND l.address BETWEEN b."firstAddress" AND b."lastAddress"
-              WHERE l."networkId" = ${networkId} AND l."hostId" = ${hostId})::int AS leases`;
-    if (!needsAnotherBlock(blockCapacity(own), Math.max(used!.attachments, used!.leases), policy.blockSize)) return null;
+  const mine = all.filter((b) => b.hostId === hostId);
+  const [used] = mine.length === 0 ? [{ attachments: 0 }] : await tx.$queryRaw<{ attachments: number }[]>`
+    SELECT count(*)::int AS attachments FROM "Attachment" WHERE "networkId" = ${networkId} AND "hostId" = ${hostId} AND present`;
+  const leasesIn = mine.length === 0 ? [] : await tx.$queryRaw<{ first: string; leases: number }[]>`
+    SELECT host(b."firstAddress") AS first, (SELECT count(*) FROM "Lease" l WHERE l."networkId" = b."networkId" AND l."hostId" = b."hostId"
+      AND l.address BETWEEN b."firstAddress" AND b."lastAddress")::int AS leases
+    FROM "IpamBlock" b WHERE b."networkId" = ${networkId} AND b."hostId" = ${hostId}`;
+  const leasesOf = new Map(leasesIn.map((r) => [r.first, r.leases]));
+  const given: BlockSpan[] = [];
+  const sets = blockRangeSets(network.conflist);
+  for (const [i, ranges] of sets.entries()) {
+    const own = blocksInside(ranges, mine).map((b) => b.block);
+    if (own.length > 0) {
+      const leases = own.reduce((n, b) => n + (leasesOf.get(b.first) ?? 0), 0);
+      if (!needsAnotherBlock(blockCapacity(own), Math.max(used!.attachments, leases), policy.blockSize)) continue;
+    }
+    const next = nextFreeBlock(ranges, policy.blockSize, [...all, ...given]);
+    if (!next) {
+      // A host with blocks goes on in them until host-local says they are full; one with none cannot start.
+      if (own.length > 0) continue;
+      const where = sets.length > 1 ? ` in range set ${i} (IPv${ranges[0]!.family})` : "";
+      throw new ApiError("CONFLICT", `network "${network.name}" has no free block of ${policy.blockSize} addresses left for this host${where}: every block of ${sets.length > 1 ? "that set" : "its range"} is given to a host`);
+    }
+    await tx.$executeRaw`INSERT INTO "IpamBlock" ("networkId", "hostId", "firstAddress", "lastAddress") VALUES (${networkId}, ${hostId}, ${next.first}::inet, ${next.last}::inet)`;
+    given.push(next);
   }
-  const next = nextFreeBlock(ranges, policy.blockSize, all);
-  if (!next) {
-    // A host with blocks goes on in them until host-local says they are full; one with none cannot start.
-    if (own.length > 0) return null;
-    throw new ApiError("CONFLICT", `network "${network.name}" has no free block of ${policy.blockSize} addresses left for this host: every block of its range is given to a host`);
-  }
-  await tx.$executeRaw`INSERT INTO "IpamBlock" ("networkId", "hostId", "firstAddress", "lastAddress") VALUES (${networkId}, ${hostId}, ${next.first}::inet, ${next.last}::inet)`;
-  return next;
+  return given;
 }
 
 export interface NetworkBlocks {

@@ -111,8 +111,9 @@ describe("ingestNetworkLeases", () => {
   });
 
   it("a full snapshot that leaves a network out releases its leases", async () => {
-    const released = await forgetUnreportedNetworks(t.db, host, ["ipam-net"]);
-    expect(released).toBe(2);
+    const forgotten = await forgetUnreportedNetworks(t.db, host, ["ipam-net"]);
+    // The networks are named, so that their pages hear of it (routers/agent.ts).
+    expect(forgotten).toEqual({ released: 2, networkNames: ["confdir-only"] });
     expect(await leasesOf("confdir-only")).toEqual([]);
     expect((await historyOf("confdir-only", "fd00:84::5")).map((e) => e.kind)).toEqual(["allocated", "released"]);
     expect(await leasesOf("ipam-net")).toHaveLength(2);
@@ -164,7 +165,7 @@ describe("agent.reportIpam", () => {
 });
 
 describe("the ipam doorbell", () => {
-  it("a report that changed a network's leases rings once for it; one that changed nothing does not", async () => {
+  it("a report that changed a network's leases rings once for it; one that changed nothing does not; one that forgets the network rings", async () => {
     const { credential, hostId } = await enrolAnother("ipam-bell-host");
     const agent = t.agentCaller(await authenticateAgent(t.db, credential));
     const stop = new AbortController();
@@ -175,10 +176,14 @@ describe("the ipam doorbell", () => {
     const report = { takenAt: 1, networks: [{ networkName: "bell", dataDir: "/var/lib/cni/networks", digest: "b".repeat(64), leaseCount: 1, findings: [], mode: "replace" as const, span: { from: null, to: null }, leases: [lease("10.92.0.2", "c")] }] };
     await agent.reportIpam(report);
     await agent.reportIpam({ ...report, takenAt: 2 });
+    // The host no longer has the network (its last attachment went): the leases leave, and the page hears it.
+    await agent.reportIpam({ takenAt: 3, networks: [], allNetworks: [] });
     await new Promise((r) => setTimeout(r, 300));
     stop.abort();
     await listening.catch(() => {});
-    expect(heard).toEqual(["bell"]);
+    expect(heard).toEqual(["bell", "bell"]);
+    const rows = await t.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM "Lease" WHERE "networkName" = 'bell'`;
+    expect(rows[0]!.n).toBe(0);
   });
 });
 

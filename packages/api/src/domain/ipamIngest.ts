@@ -162,9 +162,9 @@ export function ingestStatement(host: { id: string; name: string }, report: Netw
  * The networks a host reported before and left out of a full snapshot: its IPAM no longer has
  * them (the data dir is gone), so their leases are released. Returns how many were released.
  */
-export async function forgetUnreportedNetworks(db: Db | DbTx, host: { id: string; name: string }, reported: string[]): Promise<number> {
+export async function forgetUnreportedNetworks(db: Db | DbTx, host: { id: string; name: string }, reported: string[]): Promise<{ released: number; networkNames: string[] }> {
   const names = JSON.stringify(reported);
-  const rows = await db.$queryRaw<{ released: number }[]>(Prisma.sql`
+  const rows = await db.$queryRaw<{ released: number; networkNames: string[] }[]>(Prisma.sql`
     WITH keep AS (SELECT jsonb_array_elements_text(${names}::jsonb) AS name),
     gone AS (
       DELETE FROM "Lease" l WHERE l."hostId" = ${host.id}::text AND l."networkName" NOT IN (SELECT name FROM keep)
@@ -181,8 +181,9 @@ export async function forgetUnreportedNetworks(db: Db | DbTx, host: { id: string
       FROM gone g
       RETURNING 1
     )
-    SELECT (SELECT count(*) FROM history)::int + (SELECT count(*) FROM dropped)::int * 0 AS released`);
-  return rows[0]?.released ?? 0;
+    SELECT (SELECT count(*) FROM history)::int + (SELECT count(*) FROM dropped)::int * 0 AS released,
+      (SELECT COALESCE(jsonb_agg(DISTINCT g."networkName"), '[]'::jsonb) FROM gone g) AS "networkNames"`);
+  return { released: rows[0]?.released ?? 0, networkNames: rows[0]?.networkNames ?? [] };
 }
 
 /**
@@ -190,9 +191,9 @@ export async function forgetUnreportedNetworks(db: Db | DbTx, host: { id: string
  * atomic and idempotent on its own), then, with the last request of a full report, the networks
  * the host no longer has.
  */
-export async function ingestIpamReport(db: Db, host: { id: string; name: string }, report: IpamReport): Promise<{ networks: IngestOutcome[]; forgotten: number }> {
+export async function ingestIpamReport(db: Db, host: { id: string; name: string }, report: IpamReport): Promise<{ networks: IngestOutcome[]; forgotten: number; forgottenNetworks: string[] }> {
   const networks: IngestOutcome[] = [];
   for (const network of report.networks) networks.push(await ingestNetworkLeases(db, host, network));
-  const forgotten = report.allNetworks ? await forgetUnreportedNetworks(db, host, report.allNetworks) : 0;
-  return { networks, forgotten };
+  const forgotten = report.allNetworks ? await forgetUnreportedNetworks(db, host, report.allNetworks) : { released: 0, networkNames: [] };
+  return { networks, forgotten: forgotten.released, forgottenNetworks: forgotten.networkNames };
 }

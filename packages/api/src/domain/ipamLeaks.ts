@@ -1,6 +1,7 @@
 import type { Db } from "@switchyard/db";
 import { ApiError } from "../errors";
 import { SEEN_IN } from "../schemas/ipamReport";
+import type { ReleaseStepKind } from "../schemas/ipamRelease";
 import { RESERVATION_CONTAINER_ID } from "./ipamReservations";
 
 /** Most leases one leak listing returns (the worst first: gone namespaces). */
@@ -100,15 +101,23 @@ function toJudged(row: LeaseRow): JudgedLease {
 }
 
 export interface ReleaseStep {
-  /** What the agent would run or remove, in order; it stops at the first that frees the address. */
-  kind: "cni-del" | "cni-gc" | "remove-lease-file";
+  /**
+   * What would run or go, in order; the agent stops at the first step after which the address is
+   * free. `detach`: the console attachment that holds it is detached (its own operation and job);
+   * the rest are the agent's (schemas/ipamRelease.ts).
+   */
+  kind: "detach" | Exclude<ReleaseStepKind, "check">;
   description: string;
   files: string[];
+  /** detach: the attachment. */
+  attachmentId?: string;
 }
 
 export interface DryRun {
   hostName: string;
   address: string;
+  containerId: string;
+  ifName: string;
   verdict: LeaseVerdict;
   reasons: string[];
   /** Empty when the address must not be released (held live, or by another runtime). */
@@ -117,46 +126,57 @@ export interface DryRun {
 }
 
 /**
- * What releasing leaked addresses of one host would do, without doing it: CNI first (DEL with the
- * cached config when the cache has an entry, else GC with the valid set), removing host-local's
- * lease file only where the plugin cannot. Addresses that are live or held by another runtime
- * whose namespace lives are refused, each with its reason.
+ * What releasing leaked addresses of one host would do, without doing it: a console attachment
+ * whose namespace is gone is detached (its DEL runs with the cached config); for the rest CNI
+ * first (DEL with the cached config when the cache has an entry, else with the config the host
+ * knows, then GC with the valid set where the plugins speak it), removing host-local's lease file
+ * only where the plugins cannot. Addresses that are live, held by another runtime whose namespace
+ * lives, or whose holder is unreadable are refused, each with its reason.
  */
 export async function dryRunRelease(db: Db, input: { networkId: string; hostId: string; addresses: string[] }): Promise<DryRun[]> {
   const rows = await leaseRows(db, input.networkId, { hostId: input.hostId, addresses: input.addresses });
   const byAddress = new Map(rows.map((r) => [r.address, r]));
   const host = await db.host.findUnique({ where: { id: input.hostId }, select: { name: true } });
   if (!host) throw new ApiError("NOT_FOUND", `host ${input.hostId} does not exist`);
-  return input.addresses.map((address): DryRun => {
+  return [...new Set(input.addresses)].map((address): DryRun => {
     const row = byAddress.get(address);
+    const base = { hostName: host.name, address, containerId: row?.containerId ?? "", ifName: row?.ifName ?? "" };
     if (!row) {
-      return { hostName: host.name, address, verdict: "live", reasons: [], steps: [], refusal: `${address} is not held on ${host.name} by anything but a live attachment (or not at all): nothing to release` };
+      return { ...base, verdict: "live", reasons: [], steps: [], refusal: `${address} is not held on ${host.name} by anything but a live attachment (or not at all): nothing to release` };
     }
     const { verdict, reasons } = judgeLease(row);
     if (verdict !== "leak") {
       const why = verdict === "other-runtime" ? "another runtime holds it and its namespace lives" : "whether its holder lives cannot be told";
-      return { hostName: host.name, address, verdict, reasons, steps: [], refusal: `${address} is not a leak: ${why}` };
+      return { ...base, verdict, reasons, steps: [], refusal: `${address} is not a leak: ${why}` };
     }
-    const leaseFile = row.dataDir ? `${row.dataDir}/${row.networkName}/${address}` : `<data dir>/${row.networkName}/${address}`;
-    const steps: ReleaseStep[] = [];
-    if (row.netns || (row.seenIn & SEEN_IN.resultCache) !== 0) {
-      steps.push({
-        kind: "cni-del",
-        description: `CNI DEL of ${row.networkName} for container ${row.containerId}, interface ${row.ifName || "(unknown)"}, with the config the cache holds: the plugins release the address and undo what is left of the interface`,
-        files: [`the result cache entry ${row.networkName}-${row.containerId}-${row.ifName}`, leaseFile],
-      });
-    } else {
-      steps.push({
-        kind: "cni-gc",
-        description: `CNI GC of ${row.networkName} with every attachment the host's cache holds as the valid set: host-local releases addresses held for containers outside it (plugins that speak CNI 1.1)`,
-        files: [leaseFile],
-      });
+    if (row.attachmentState === "detaching") {
+      return { ...base, verdict, reasons, steps: [], refusal: `${address}: its console attachment ${row.attachmentId} is being detached already, which releases it` };
     }
-    steps.push({
-      kind: "remove-lease-file",
-      description: `only if the address is still held after that (a plugin without GC): remove ${leaseFile} under host-local's lock, if it still names container ${row.containerId}`,
-      files: [leaseFile],
-    });
-    return { hostName: host.name, address, verdict, reasons, steps, refusal: null };
+    if (!row.containerId) {
+      return { ...base, verdict, reasons, steps: [], refusal: `${address}: its lease file names no holder (unreadable or empty): the agent only releases what names a holder; look at the file on ${host.name}` };
+    }
+    return { ...base, verdict, reasons, steps: releaseSteps(row), refusal: null };
   });
+}
+
+function releaseSteps(row: LeaseRow): ReleaseStep[] {
+  if (row.attachmentId && row.attachmentState !== "detached") {
+    return [{
+      kind: "detach",
+      attachmentId: row.attachmentId,
+      description: `detach console attachment ${row.attachmentId} (${row.attachmentState}): its namespace is gone, so its detach operation runs CNI DEL with the cached config, which releases the address; the job shows on the attachment`,
+      files: [`the result cache entry ${row.networkName}-${row.containerId}-${row.ifName}`],
+    }];
+  }
+  const leaseFile = row.dataDir ? `${row.dataDir}/${row.networkName}/${row.address}` : `<data dir>/${row.networkName}/${row.address}`;
+  const holder = `container ${row.containerId}, interface ${row.ifName || "(unknown)"}`;
+  const steps: ReleaseStep[] = [];
+  if (row.netns || (row.seenIn & SEEN_IN.resultCache) !== 0) {
+    steps.push({ kind: "cni-del-cached", description: `CNI DEL of ${row.networkName} for ${holder}, with the config, namespace and arguments the result cache holds: the plugins release the address and undo what is left of the interface`, files: [`the result cache entry ${row.networkName}-${row.containerId}-${row.ifName}`, leaseFile] });
+  } else {
+    steps.push({ kind: "cni-del-known", description: `CNI DEL of ${row.networkName} for ${holder} with the config the host knows (the console's or the conf dir's), no namespace: the IPAM plugin releases the address`, files: [leaseFile] });
+  }
+  steps.push({ kind: "cni-gc", description: `if still held: CNI GC of ${row.networkName} with every other holder on the host as the valid set (only where the config is CNI 1.1 or later and the plugins speak GC)`, files: [leaseFile] });
+  steps.push({ kind: "remove-lease-file", description: `if still held: remove ${leaseFile} under host-local's lock, only if it still names ${holder}`, files: [leaseFile] });
+  return steps;
 }

@@ -4,6 +4,8 @@ import { currentConfigs } from "../domain/currentConfigs";
 import { ingestIpamReport } from "../domain/ipamIngest";
 import { recordConflicts } from "../domain/ipamConflicts";
 import { IpamReport } from "../schemas/ipamReport";
+import { claimReleases, completeRelease } from "../domain/ipamRelease";
+import { CompleteReleaseInput } from "../schemas/ipamRelease";
 import { enrollHost, heartbeat, rotateCredential } from "../domain/hosts";
 import { ClaimInput, CompleteInput, CompleteManyInput, CurrentConfigsInput, EnrollInput, FenceInput, HeartbeatInput, HoldingInput, Id, LogInput, PollInput, WorkInput } from "../schemas";
 import { z } from "zod";
@@ -18,7 +20,7 @@ const agentProcedure = publicProcedure.use(({ ctx, next }) => {
 
 /** What the push stream says. */
 export type WorkEvent =
-  | { kind: "open" | "work" | "revoked" | "reconcile"; at: Date }
+  | { kind: "open" | "work" | "revoked" | "reconcile" | "release"; at: Date }
   | { kind: "operations"; at: Date; ops: ClaimedOperation[]; more: boolean };
 
 /**
@@ -86,6 +88,7 @@ export const agentRouter = router({
     let due = true;
     let revoked = false;
     let reconciles = 0;
+    let releases = false;
     let missed = false;
     let wake: (() => void) | undefined;
     const stop = new AbortController();
@@ -103,6 +106,7 @@ export const agentRouter = router({
         else if (event.kind === "revoked") revoked = true;
         else if (event.kind === "work") due = true;
         else if (event.kind === "reconcile") reconciles++;
+        else if (event.kind === "release") releases = true;
         else continue;
         wake?.();
       }
@@ -120,6 +124,10 @@ export const agentRouter = router({
         // Said as data, then the stream ends: an error would only make the client's EventSource reconnect.
         if (revoked) return yield { kind: "revoked", at: at() };
         for (; reconciles > 0; reconciles--) yield { kind: "reconcile", at: at() };
+        if (releases) {
+          releases = false;
+          yield { kind: "release", at: at() };
+        }
         if (due) {
           due = false;
           if (!slots) {
@@ -162,8 +170,14 @@ export const agentRouter = router({
       for (const n of outcome.networks) {
         if (n.allocated + n.released + n.written > 0) ctx.events.publish("ipam", { kind: "leases", networkName: n.networkName, hostId: ctx.agent.hostId });
       }
+      // Networks the host no longer reports took their leases with them: their pages must hear it too.
+      for (const networkName of outcome.forgottenNetworks) ctx.events.publish("ipam", { kind: "leases", networkName, hostId: ctx.agent.hostId });
       return { takenAt: input.takenAt, networks: outcome.networks.length, forgotten: outcome.forgotten };
     }),
+  /** Releases of leaked addresses queued for this host (issue 11), marked running for the agent. */
+  claimReleases: agentProcedure.mutation(async ({ ctx }) => ({ releases: await claimReleases(ctx) })),
+  /** What the agent did for a release: each address freed or not, each step with its outcome (audited). */
+  completeRelease: agentProcedure.input(CompleteReleaseInput).mutation(({ ctx, input }) => completeRelease(ctx, input)),
   reportProblem: agentProcedure.input(z.object({ attachmentId: Id, problem: z.string().min(1).max(2000) })).mutation(({ ctx, input }) => reportProblem(ctx, input)),
 });
 

@@ -5,6 +5,8 @@ import { dryRunRelease, listLeaks } from "../domain/ipamLeaks";
 import { readIpamSummary } from "../domain/ipamSummary";
 import { createReservation, deleteReservation, listReservations } from "../domain/ipamReservations";
 import { listBlocks, setBlockPolicy } from "../domain/ipamBlocks";
+import { listReleases, requestRelease } from "../domain/ipamRelease";
+import { RELEASE_LIMITS } from "../schemas/ipamRelease";
 import { Id } from "../schemas";
 import { operatorProcedure, router, viewerProcedure } from "../trpc";
 
@@ -46,6 +48,9 @@ export const BlockSettingInput = z.object({
   ]),
 });
 
+/** Leaked addresses of one host, for the dry run and the release. */
+const ReleaseInput = z.object({ networkId: Id, hostId: Id, addresses: z.array(IpAddressText).min(1).max(RELEASE_LIMITS.addresses) });
+
 export const ipamRouter = router({
   /** A network's utilisation per subnet and host, and its use over the last week. */
   summary: viewerProcedure.input(z.object({ networkId: Id })).query(({ ctx, input }) => readIpamSummary(ctx.db, input.networkId)),
@@ -71,6 +76,10 @@ export const ipamRouter = router({
   leaks: viewerProcedure.input(z.object({ networkId: Id })).query(({ ctx, input }) => listLeaks(ctx.db, input.networkId)),
   /** What releasing these addresses on this host would do: nothing is done. */
   dryRunRelease: viewerProcedure
-    .input(z.object({ networkId: Id, hostId: Id, addresses: z.array(IpAddressText).min(1).max(256) }))
+    .input(ReleaseInput)
     .query(({ ctx, input }) => dryRunRelease(ctx.db, input)),
+  /** Releases leaked addresses of one host as the dry run said (all or nothing is asked): audited, carried out by its agent. */
+  release: operatorProcedure.input(ReleaseInput).mutation(({ ctx, input }) => requestRelease(ctx, input)),
+  /** The latest releases of a network and what the agents did. */
+  releases: viewerProcedure.input(z.object({ networkId: Id })).query(({ ctx, input }) => listReleases(ctx.db, input.networkId)),
 });
