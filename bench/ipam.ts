@@ -210,7 +210,7 @@ async function benchVisible(t: ApiTest, url: string, cleanups: (() => unknown)[]
     const { attachment, operation } = await operator.caller.attachments.create({ hostId, networkId: network.id, target: { kind: "sandbox", name }, ifName: "eth0", portMappings: [] });
     const seenAt = await waitFor(
       "the lease row",
-      async () => ((await t.db.lease.findFirst({ where: { attachmentId: attachment.id }, select: { id: true } })) ? wallNow() : undefined),
+      async () => ((await t.db.lease.findFirst({ where: { attachmentId: attachment.id }, select: { address: true } })) ? wallNow() : undefined),
       30_000,
       5,
     );

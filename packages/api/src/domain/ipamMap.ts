@@ -93,10 +93,15 @@ export function cellStatus(holders: readonly MapLease[], l2: boolean): LeaseStat
 }
 
 /**
- * Live as judgeLease says (ipamLeaks.ts): its attachment is known and not detached, or another
- * runtime's holder lives — unless its namespace is gone; else suspect. The SQL of cellStatus.
+ * Live as judgeLease says (ipamLeaks.ts): a console attachment that is not detached holds it
+ * (Lease.held, kept by the ingest and by triggers on Attachment), or another runtime's holder
+ * lives — unless its namespace is gone; else suspect. The SQL of cellStatus, and what LeaseBlock's
+ * triggers count as live (migration 20261206100000_lease_blocks).
  */
-const LIVE_SQL = Prisma.sql`(l."netnsAlive" IS NOT FALSE AND ((a.id IS NOT NULL AND a.state <> 'detached') OR l."netnsAlive" IS TRUE))`;
+export const LIVE_SQL = Prisma.sql`(l."netnsAlive" IS NOT FALSE AND (l.held OR l."netnsAlive" IS TRUE))`;
+
+/** The prefix of LeaseBlock's blocks: 256 addresses, as the IPv4 heatmap draws them. */
+export const STORED_BLOCK_PREFIX = { 4: 24, 6: 120 } as const;
 
 async function networkOf(db: Db, networkId: string): Promise<{ id: string; name: string; conflist: unknown }> {
   const rows = await db.$queryRaw<{ id: string; name: string; conflist: unknown }[]>`
@@ -109,9 +114,9 @@ async function networkOf(db: Db, networkId: string): Promise<{ id: string; name:
 }
 
 /**
- * A heatmap block's key and text. IPv4's /24 is the address as a number without its last 8 bits
- * (integer arithmetic, ordered as the addresses: 50,000 leases grouped without an inet function
- * per row); IPv6's is the block's network address.
+ * A heatmap block's key for the per-address path: its network address (IPv4's /24 as the address
+ * without its last 8 bits, integer arithmetic: 50,000 leases grouped without an inet function per
+ * row), and its text.
  */
 function blockKey(family: 4 | 6, prefix: number): { key: (address: Prisma.Sql) => Prisma.Sql; text: Prisma.Sql } {
   if (family === 4) return { key: (a) => Prisma.sql`((${a} - '0.0.0.0'::inet) >> 8)`, text: Prisma.sql`(host('0.0.0.0'::inet + (x.k << 8)) || '/24')` };
@@ -156,16 +161,15 @@ export async function readIpamMap(db: Db, networkId: string, cidrText: string): 
   const blockPrefix = blockPrefixOf(cidr);
   const block = blockKey(cidr.family, blockPrefix);
   const inCidr = Prisma.sql`l."networkId" = ${network.id} AND l.address <<= ${cidr.text}::inet AND l."containerId" <> ${RESERVATION_CONTAINER_ID}`;
-  // One host holds each address at most once (Lease is unique per host, network and address): its
-  // rows are its addresses, counted in one pass. Several hosts: per address first (its holders on
-  // every host), then per block.
+  // One host holds each address at most once (Lease's key is host, network and address): its
+  // blocks are LeaseBlock's 256-address blocks, summed to the view's (a /16 is at most 256 rows,
+  // not 50,000 leases). Several hosts: per address first (its holders on every host), then per block.
   const blocks = (await reportingHosts(db, network.name)) <= 1
     ? await db.$queryRaw<MapBlock[]>`
-      SELECT ${block.text} AS block, count(*)::int AS leased, 0 AS conflict,
-        count(*) FILTER (WHERE x.live)::int AS live, count(*) FILTER (WHERE NOT x.live)::int AS suspect
+      SELECT x.k::text AS block, sum(x.leased)::int AS leased, 0 AS conflict, sum(x.live)::int AS live, sum(x.leased - x.live)::int AS suspect
       FROM (
-        SELECT ${block.key(Prisma.sql`l.address`)} AS k, ${LIVE_SQL} AS live
-        FROM "Lease" l LEFT JOIN "Attachment" a ON a.id = l."attachmentId" WHERE ${inCidr}
+        SELECT network(set_masklen(b.block, ${blockPrefix}::int)) AS k, b.leased, b.live FROM "LeaseBlock" b
+        WHERE b."networkId" = ${network.id} AND b.block <<= ${cidr.text}::inet AND b.leased > 0
       ) AS x
       GROUP BY x.k ORDER BY x.k`
     : await db.$queryRaw<MapBlock[]>`
@@ -176,7 +180,7 @@ export async function readIpamMap(db: Db, networkId: string, cidrText: string): 
         count(*) FILTER (WHERE NOT x.conflict AND NOT x.live)::int AS suspect
       FROM (
         SELECT ${block.key(Prisma.sql`l.address`)} AS k, bool_or(${LIVE_SQL}) AS live, (${l2}::boolean AND count(*) > 1) AS conflict
-        FROM "Lease" l LEFT JOIN "Attachment" a ON a.id = l."attachmentId" WHERE ${inCidr}
+        FROM "Lease" l WHERE ${inCidr}
         GROUP BY l.address
       ) AS x
       GROUP BY x.k ORDER BY x.k`;

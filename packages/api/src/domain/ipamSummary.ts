@@ -2,7 +2,7 @@ import { addressCount, firstUsable, lastUsable, toCidr } from "@switchyard/ipam"
 import { Prisma, type Db } from "@switchyard/db";
 import { ApiError } from "../errors";
 import { RESERVATION_CONTAINER_ID } from "./ipamReservations";
-import { reportingHosts, sharesL2 } from "./ipamMap";
+import { LIVE_SQL, reportingHosts, sharesL2, STORED_BLOCK_PREFIX } from "./ipamMap";
 
 /** The use-over-time plot: this many hourly points, ending now. */
 export const USAGE_HOURS = 7 * 24;
@@ -35,25 +35,8 @@ export async function readIpamSummary(db: Db, networkId: string, now = new Date(
       JOIN "NetworkRevision" r ON r."networkId" = n.id AND r.number = n."latestRevision" WHERE n.id = ${networkId}`
   )[0];
   if (!network) throw new ApiError("NOT_FOUND", `network ${networkId} does not exist`);
-  // One host holds each address at most once: its rows are its addresses, counted without a sort.
-  const distinct = (await reportingHosts(db, network.name)) > 1 ? Prisma.sql`DISTINCT` : Prisma.empty;
-  // Per subnet, its leases in one scan; an attachment is looked up only for a lease that names one
-  // (a join of every lease to Attachment was planned as a loop over all of them).
-  const subnets = await db.$queryRaw<{ cidr: string; leased: number; live: number; reserved: number }[]>`
-    SELECT s.cidr::text AS cidr, x.leased, x.live,
-      COALESCE((SELECT sum(r."lastAddress" - r."firstAddress" + 1) FROM "IpamReservation" r
-        WHERE r."networkId" = s."networkId" AND s.cidr >>= r."firstAddress"), 0)::int AS reserved
-    FROM "NetworkSubnet" s
-    CROSS JOIN LATERAL (
-      SELECT count(${distinct} l.address) FILTER (WHERE l."containerId" <> ${RESERVATION_CONTAINER_ID})::int AS leased,
-        -- Live as judgeLease (ipamLeaks.ts) and the map say: a namespace that is gone holds nothing;
-        -- a live attachment, or another runtime's holder whose namespace lives, does.
-        count(${distinct} l.address) FILTER (WHERE l."netnsAlive" IS NOT FALSE AND (l."netnsAlive" IS TRUE OR (l."attachmentId" IS NOT NULL
-          AND EXISTS (SELECT 1 FROM "Attachment" a WHERE a.id = l."attachmentId" AND a.state <> 'detached'))))::int AS live
-      FROM "Lease" l WHERE l."networkId" = s."networkId" AND l.address <<= s.cidr
-    ) AS x
-    WHERE s."networkId" = ${network.id}
-    ORDER BY s.cidr`;
+  const several = (await reportingHosts(db, network.name)) > 1;
+  const subnets = several ? await subnetsPerAddress(db, network.id) : await subnetsFromBlocks(db, network.id);
   const hosts = await db.$queryRaw<{ hostId: string; hostName: string; leases: number; reportedAt: Date }[]>`
     SELECT h.id AS "hostId", h.name AS "hostName", s."leaseCount" AS leases, s."reportedAt"
     FROM "HostIpamNetwork" s JOIN "Host" h ON h.id = s."hostId"
@@ -64,9 +47,9 @@ export async function readIpamSummary(db: Db, networkId: string, now = new Date(
   const deltas = await db.$queryRaw<{ hour: Date; delta: number }[]>`
     SELECT hour, delta FROM "LeaseUsageHour"
     WHERE "networkName" = ${network.name} AND hour >= (${since.toISOString()}::timestamptz AT TIME ZONE 'UTC')`;
+  // Every lease of the network's name, whichever console network it was matched to (as the events are kept).
   const current = (
-    await db.$queryRaw<{ n: number }[]>`
-      SELECT count(*)::int AS n FROM "Lease" WHERE "networkName" = ${network.name} AND "containerId" <> ${RESERVATION_CONTAINER_ID}`
+    await db.$queryRaw<{ n: number }[]>`SELECT COALESCE(sum(leased), 0)::int AS n FROM "LeaseBlock" WHERE "networkName" = ${network.name}`
   )[0]!.n;
   return {
     networkId: network.id,
@@ -76,6 +59,55 @@ export async function readIpamSummary(db: Db, networkId: string, now = new Date(
     hosts,
     usage: usageSeries(current, deltas, since),
   };
+}
+
+type SubnetCount = { cidr: string; leased: number; live: number; reserved: number };
+
+/** Addresses an operator reserved in the subnet `s` (SQL, per NetworkSubnet row). */
+const RESERVED_SQL = Prisma.sql`COALESCE((SELECT sum(r."lastAddress" - r."firstAddress" + 1) FROM "IpamReservation" r
+  WHERE r."networkId" = s."networkId" AND s.cidr >>= r."firstAddress"), 0)::int`;
+
+/**
+ * A network one host reports (each address is one lease): a subnet of whole 256-address blocks
+ * sums LeaseBlock's blocks inside it; a smaller one (an IPv4 /25 or longer) counts its few leases.
+ * Live as judgeLease and the map say: a namespace that is gone holds nothing, a live attachment or
+ * another runtime's holder whose namespace lives does.
+ */
+async function subnetsFromBlocks(db: Db, networkId: string): Promise<SubnetCount[]> {
+  return db.$queryRaw<SubnetCount[]>`
+    SELECT s.cidr::text AS cidr, x.leased, x.live, ${RESERVED_SQL} AS reserved
+    FROM "NetworkSubnet" s
+    CROSS JOIN LATERAL (
+      SELECT COALESCE(sum(b.leased), 0)::int AS leased, COALESCE(sum(b.live), 0)::int AS live
+      FROM "LeaseBlock" b WHERE b."networkId" = s."networkId" AND b.block <<= s.cidr
+    ) AS x
+    WHERE s."networkId" = ${networkId}
+      AND masklen(s.cidr) <= CASE family(s.cidr) WHEN 4 THEN ${STORED_BLOCK_PREFIX[4]}::int ELSE ${STORED_BLOCK_PREFIX[6]}::int END
+    UNION ALL
+    SELECT s.cidr::text, x.leased, x.live, ${RESERVED_SQL}
+    FROM "NetworkSubnet" s
+    CROSS JOIN LATERAL (
+      SELECT count(*) FILTER (WHERE l."containerId" <> ${RESERVATION_CONTAINER_ID})::int AS leased,
+        count(*) FILTER (WHERE l."containerId" <> ${RESERVATION_CONTAINER_ID} AND ${LIVE_SQL})::int AS live
+      FROM "Lease" l WHERE l."networkId" = s."networkId" AND l.address <<= s.cidr
+    ) AS x
+    WHERE s."networkId" = ${networkId}
+      AND masklen(s.cidr) > CASE family(s.cidr) WHEN 4 THEN ${STORED_BLOCK_PREFIX[4]}::int ELSE ${STORED_BLOCK_PREFIX[6]}::int END
+    ORDER BY 1`;
+}
+
+/** Several hosts report the network: an address held on two of them counts once. */
+async function subnetsPerAddress(db: Db, networkId: string): Promise<SubnetCount[]> {
+  return db.$queryRaw<SubnetCount[]>`
+    SELECT s.cidr::text AS cidr, x.leased, x.live, ${RESERVED_SQL} AS reserved
+    FROM "NetworkSubnet" s
+    CROSS JOIN LATERAL (
+      SELECT count(DISTINCT l.address) FILTER (WHERE l."containerId" <> ${RESERVATION_CONTAINER_ID})::int AS leased,
+        count(DISTINCT l.address) FILTER (WHERE ${LIVE_SQL})::int AS live
+      FROM "Lease" l WHERE l."networkId" = s."networkId" AND l.address <<= s.cidr
+    ) AS x
+    WHERE s."networkId" = ${networkId}
+    ORDER BY s.cidr`;
 }
 
 /** Usable addresses of a subnet, capped at 2^31 (an IPv6 /64 is "very many", not a number to plot). */
