@@ -26,5 +26,15 @@ describe("per-host blocks on the page", () => {
     ]);
     expect(hosts.map((h) => [h.hostName, h.blocks.length, h.leases, h.capacity])).toEqual([["alpha", 1, 3, 64], ["beta", 2, 66, 128]]);
     expect(hosts[1]!.since).toEqual(at);
+    expect(hosts.map((h) => h.extensions)).toEqual([0, 1]);
+  });
+
+  it("a dual-stack host starts with a block of each family: not extended", () => {
+    const at = new Date("2026-12-06T08:00:00Z");
+    const [h] = groupBlocksByHost([
+      { hostId: "a", hostName: "alpha", first: "10.1.0.0", last: "10.1.0.63", size: 64, leases: 1, createdAt: at },
+      { hostId: "a", hostName: "alpha", first: "fd00::", last: "fd00::3f", size: 64, leases: 1, createdAt: at },
+    ]);
+    expect(h!.extensions).toBe(0);
   });
 });

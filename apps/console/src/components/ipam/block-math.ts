@@ -2,7 +2,8 @@ import { familyBits, toIp } from "@switchyard/ipam";
 
 /**
  * The page's half of per-host blocks: what the operator typed as a block size, a block's label,
- * and the blocks grouped by host (a host with more than one was extended when its first filled).
+ * and the blocks grouped by host (a host gets a block of each range set, IPv4 and IPv6; one with more
+ * than one of a family was extended when its first filled).
  */
 
 /**
@@ -48,6 +49,8 @@ export interface HostBlocks {
   capacity: number;
   /** When it got its first block. */
   since: Date;
+  /** Blocks given beyond the first of each family (a dual-stack host starts with two). */
+  extensions: number;
 }
 
 /** The blocks grouped by host, hosts by name, each host's blocks in address order (as listed). */
@@ -55,11 +58,12 @@ export function groupBlocksByHost(blocks: readonly Block[]): HostBlocks[] {
   const byHost = new Map<string, HostBlocks>();
   for (const b of blocks) {
     let h = byHost.get(b.hostId);
-    if (!h) byHost.set(b.hostId, (h = { hostId: b.hostId, hostName: b.hostName, blocks: [], leases: 0, capacity: 0, since: b.createdAt }));
+    if (!h) byHost.set(b.hostId, (h = { hostId: b.hostId, hostName: b.hostName, blocks: [], leases: 0, capacity: 0, since: b.createdAt, extensions: 0 }));
     h.blocks.push(b);
     h.leases += b.leases;
     h.capacity += b.size;
     if (b.createdAt < h.since) h.since = b.createdAt;
   }
+  for (const h of byHost.values()) h.extensions = h.blocks.length - new Set(h.blocks.map((b) => toIp(b.first).family)).size;
   return [...byHost.values()].sort((x, y) => x.hostName.localeCompare(y.hostName));
 }

@@ -119,7 +119,7 @@ function BlockTable({ data }: { data: Blocks }) {
               </ul>
             </td>
             <td>{h.leases} of {h.capacity.toLocaleString()}</td>
-            <td>{h.blocks.length > 1 ? <strong>extended: {h.blocks.length} blocks</strong> : "no"}</td>
+            <td>{h.extensions > 0 ? <strong>extended: {h.blocks.length} blocks</strong> : "no"}</td>
             <td><AbsoluteTime date={h.since} /></td>
           </tr>
         ))}
