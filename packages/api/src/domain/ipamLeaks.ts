@@ -83,7 +83,7 @@ async function leaseRows(db: Db, networkId: string, filter: { hostId?: string; a
       AND (${filter.hostId ?? null}::text IS NULL OR l."hostId" = ${filter.hostId ?? null}::text)
       AND (${addresses}::jsonb IS NULL OR l.address IN (SELECT a::inet FROM jsonb_array_elements_text(${addresses}::jsonb) AS a))
       -- Only what is not plainly live: the rest needs no judging.
-      AND (a.id IS NULL OR a.state = 'detached' OR l."netnsAlive" IS FALSE)
+      AND (NOT l.held OR l."netnsAlive" IS FALSE)
     ORDER BY (l."netnsAlive" IS FALSE) DESC, l.address, h.name
     LIMIT ${LEAKS_MAX}`;
 }
