@@ -128,6 +128,12 @@ describe("normaliseIpamRanges properties", () => {
         const defaultEnd = input.family === 4 ? last - 1n : last;
         const start = input.rangeStart ? value(input.rangeStart) : defaultStart;
         const end = input.rangeEnd ? value(input.rangeEnd) : defaultEnd;
+        // A given IPv6 start or end in the IPv4-mapped block (::ffff:0:0/96) is refused with its own issue.
+        const mapped = (t: string | undefined) => t !== undefined && input.family === 6 && (ipaddr.parse(t) as ipaddr.IPv6).isIPv4MappedAddress();
+        if (mapped(input.rangeStart) || mapped(input.rangeEnd)) {
+          expect(out.issues.some((i) => i.message.includes("embeds an IPv4 address in IPv6 form"))).toBe(true);
+          return;
+        }
         if (start > end) {
           expect(out.rangeSets).toEqual([[]]);
           expect(out.issues.length).toBe(1);

@@ -27,7 +27,7 @@ ALTER TABLE "Lease" DROP CONSTRAINT "Lease_attachmentId_fkey";
 
 -- 2. Whether a console attachment that is not detached holds the lease, kept on the lease so the
 -- heatmap and the summary need no join with Attachment per lease. The ingest sets it when it
--- matches the attachment; the triggers below when the attachment's state crosses "detached" and
+-- matches the attachment, the triggers below when the attachment's state crosses "detached" and
 -- when it is deleted. A lease is live (judgeLease in ipamLeaks.ts) when its namespace is not gone
 -- and it is held or its namespace lives.
 ALTER TABLE "Lease" ADD COLUMN "held" BOOLEAN NOT NULL DEFAULT false;
