@@ -6,7 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, test } from "@playwright/test";
 import { BASE_URL } from "../playwright.config";
-import { mutate, requireRoot } from "./support";
+import { mutate, requireRoot, signInElsewhere } from "./support";
 
 test.describe.configure({ mode: "serial" });
 
@@ -135,13 +135,7 @@ test("an operator's form attaches a sandbox; the job streams; the address is in 
 test("a viewer sees hosts and attachments but cannot attach, in the page or through the API", async ({ page, browser }) => {
   const user = await mutate(page.request, "users.create", { username: `viewer-${hex}`, displayName: "", password: "viewer's long password", role: "viewer" });
   expect(user.status()).toBe(200);
-  const context = await browser.newContext({ storageState: { cookies: [], origins: [] } });
-  const viewer = await context.newPage();
-  await viewer.goto("/login");
-  await viewer.getByLabel("Username").fill(`viewer-${hex}`);
-  await viewer.getByLabel("Password").fill("viewer's long password");
-  await viewer.getByRole("button", { name: "Sign in" }).click();
-  await expect(viewer.getByRole("heading", { name: "Networks" })).toBeVisible();
+  const { context: context, page: viewer } = await signInElsewhere(browser, `viewer-${hex}`, "viewer's long password");
   await viewer.goto("/hosts");
   await expect(viewer.getByTestId(`host-row-${hostName}`)).toBeVisible();
   await expect(viewer.getByRole("form", { name: "Create join token" })).toHaveCount(0);

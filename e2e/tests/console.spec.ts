@@ -6,7 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
 import { BASE_URL } from "../playwright.config";
-import { mutate, query, requireRoot } from "./support";
+import { mutate, query, requireRoot, signInElsewhere } from "./support";
 
 // Issue 10, items 5, 6, 8 and 13 as a user meets them, with a real agent on this host (root).
 test.describe.configure({ mode: "serial" });
@@ -257,12 +257,7 @@ test("role changes and disabling ask first and say what happened; an admin who d
   // A second admin demotes themselves: their sidebar and page follow without a reload.
   const carol = `carol-${hex}`;
   expect((await mutate(page.request, "users.create", { username: carol, displayName: "", password: "carol's long password", role: "admin" })).status()).toBe(200);
-  const context = await browser.newContext({ storageState: { cookies: [], origins: [] } });
-  const own = await context.newPage();
-  await own.goto("/login");
-  await own.getByLabel("Username").fill(carol);
-  await own.getByLabel("Password").fill("carol's long password");
-  await own.getByRole("button", { name: "Sign in" }).click();
+  const { context: context, page: own } = await signInElsewhere(browser, carol, "carol's long password");
   await own.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" }).click();
   await own.getByLabel(`Role of ${carol}`).selectOption("operator");
   await expect(own.getByRole("alertdialog")).toContainText("You lose admin rights at once");

@@ -6,7 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, expect, test, type APIRequestContext } from "@playwright/test";
 import { BASE_URL } from "../playwright.config";
-import { dataOf, mutate, query, removeFromHost, requireRoot } from "./support";
+import { dataOf, mutate, query, removeFromHost, requireRoot, signInElsewhere } from "./support";
 
 // Issue 11 on the IPAM page, the parts beside the map: per-host blocks (an operator sets /26 blocks,
 // a host that attaches is shown its block, a bad size is refused with the API's words and changes
@@ -44,14 +44,7 @@ async function signedIn(browser: Browser, request: APIRequestContext, role: "ope
   const username = `blk-${role}-${hex}`;
   const made = await mutate(request, "users.create", { username, displayName: "", password, role });
   expect(made.status(), await made.text()).toBe(200);
-  const context = await browser.newContext({ storageState: { cookies: [], origins: [] } });
-  const page = await context.newPage();
-  await page.goto("/login");
-  await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByRole("heading", { name: "Networks" })).toBeVisible();
-  return { context, page };
+  return signInElsewhere(browser, username, password);
 }
 
 async function blockSize(request: APIRequestContext): Promise<number | null> {

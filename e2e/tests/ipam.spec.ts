@@ -6,7 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, test } from "@playwright/test";
 import { BASE_URL } from "../playwright.config";
-import { dataOf, mutate, query, removeFromHost, requireRoot } from "./support";
+import { dataOf, mutate, query, removeFromHost, requireRoot, signInElsewhere } from "./support";
 
 // Issue 11 in the browser: the map of a /16 with a real agent's lease on it — the heatmap, the zoom
 // to the /24 grid, the holder on hover, the address opened; a viewer sees but cannot reserve.
@@ -107,13 +107,7 @@ test("who holds the address now, and the reservation rules: a held address is re
 
   const made = await mutate(page.request, "users.create", { username: `ipam-viewer-${hex}`, displayName: "", password: "viewer's long password", role: "viewer" });
   expect(made.status()).toBe(200);
-  const context = await browser.newContext({ storageState: { cookies: [], origins: [] } });
-  const viewer = await context.newPage();
-  await viewer.goto("/login");
-  await viewer.getByLabel("Username").fill(`ipam-viewer-${hex}`);
-  await viewer.getByLabel("Password").fill("viewer's long password");
-  await viewer.getByRole("button", { name: "Sign in" }).click();
-  await expect(viewer.getByRole("heading", { name: "Networks" })).toBeVisible();
+  const { context: context, page: viewer } = await signInElsewhere(browser, `ipam-viewer-${hex}`, "viewer's long password");
   await viewer.goto(`/networks/${networkId}/ipam?cidr=${encodeURIComponent(`10.${second}.9.0/24`)}`);
   await expect(viewer.getByTestId("ipam-grid").locator('[data-kind="reserved"]')).toHaveCount(4);
   await expect(viewer.getByRole("region", { name: "Reservations" }).getByRole("button", { name: "Reserve" })).toHaveCount(0);
@@ -138,13 +132,7 @@ test("the leak flow end to end: a namespace deleted behind the agent's back is f
   await expect(dry).toContainText(`the result cache entry ${networkName}-${containerId}-eth0`);
 
   // A viewer sees the same dry run and cannot release (no button; the API refuses).
-  const context = await browser.newContext({ storageState: { cookies: [], origins: [] } });
-  const viewer = await context.newPage();
-  await viewer.goto("/login");
-  await viewer.getByLabel("Username").fill(`ipam-viewer-${hex}`);
-  await viewer.getByLabel("Password").fill("viewer's long password");
-  await viewer.getByRole("button", { name: "Sign in" }).click();
-  await expect(viewer.getByRole("heading", { name: "Networks" })).toBeVisible();
+  const { context: context, page: viewer } = await signInElsewhere(browser, `ipam-viewer-${hex}`, "viewer's long password");
   await viewer.goto(`/networks/${networkId}/ipam`);
   await viewer.getByTestId(`leak-${leased}`).getByRole("button", { name: "Dry run" }).click();
   await expect(viewer.getByTestId("leak-dry-run")).toContainText("Releasing needs the operator role.");

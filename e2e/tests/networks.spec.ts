@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { expect, test, type Page } from "@playwright/test";
+import { signInElsewhere } from "./support";
 
 async function fillForm(page: Page, fields: Record<string, string>) {
   for (const [label, value] of Object.entries(fields)) await page.getByLabel(label, { exact: true }).fill(value);
@@ -76,13 +77,7 @@ test("a viewer sees the pages but no edit controls", async ({ page, browser }) =
   await form.getByRole("button", { name: "Create user" }).click();
   await expect(page.getByRole("table", { name: "Users" })).toContainText("vera");
 
-  const viewerContext = await browser.newContext({ storageState: { cookies: [], origins: [] } });
-  const viewer = await viewerContext.newPage();
-  await viewer.goto("/login");
-  await viewer.getByLabel("Username").fill("vera");
-  await viewer.getByLabel("Password").fill("vera's long password");
-  await viewer.getByRole("button", { name: "Sign in" }).click();
-  await expect(viewer.getByRole("heading", { name: "Networks" })).toBeVisible();
+  const { context: viewerContext, page: viewer } = await signInElsewhere(browser, "vera", "vera's long password");
   await expect(viewer.getByRole("link", { name: "lab-bridge" })).toBeVisible();
   await expect(viewer.getByRole("link", { name: "New network" })).toHaveCount(0);
   await expect(viewer.getByRole("button", { name: "Import" })).toHaveCount(0);

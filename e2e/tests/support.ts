@@ -1,11 +1,23 @@
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
-import { expect, test, type APIRequestContext } from "@playwright/test";
+import { expect, test, type APIRequestContext, type Browser, type BrowserContext, type Page } from "@playwright/test";
 import { BASE_URL } from "../playwright.config";
 
 /** A tRPC mutation as the signed-in browser user would send it (same origin, JSON). */
 export async function mutate(request: APIRequestContext, procedure: string, input: unknown) {
   return request.post(`/api/trpc/${procedure}`, { data: { json: input }, headers: { origin: BASE_URL } });
+}
+
+/** A fresh browser context signed in as `username` (cookies of its own), landed on the Networks page. */
+export async function signInElsewhere(browser: Browser, username: string, password: string): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ storageState: { cookies: [], origins: [] } });
+  const page = await context.newPage();
+  await page.goto("/login");
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { name: "Networks" })).toBeVisible();
+  return { context, page };
 }
 
 /** A tRPC query's answer; anything but 200 fails the test. */

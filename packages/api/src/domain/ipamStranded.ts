@@ -1,5 +1,6 @@
 import type { Db } from "@switchyard/db";
 import { normaliseIpamRanges } from "@switchyard/ipam";
+import type { MapLease } from "./ipamMap";
 import { loadLatest, parseOrThrow } from "./networks";
 
 /**
@@ -37,16 +38,8 @@ export function hostLocalSpans(conflist: unknown): AddressSpan[] {
   return spans;
 }
 
-export interface StrandedLease {
-  address: string;
-  hostId: string;
-  hostName: string;
-  containerId: string;
-  ifName: string;
-  attachmentId: string | null;
-  attachmentState: string | null;
-  since: Date;
-}
+/** A held address and its holder, as the map shows one. */
+export type StrandedLease = Pick<MapLease, "address" | "hostId" | "hostName" | "containerId" | "ifName" | "attachmentId" | "attachmentState" | "since">;
 
 export interface StrandedLeases {
   /** The draft's ranges ("first – last"): what the leases fall outside of. */
