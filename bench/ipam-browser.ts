@@ -21,7 +21,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type Browser, type Page, chromium } from "@playwright/test";
 import { createAgentClient } from "../apps/agent/src/client";
-import { fullReportRequests, type NetworkView } from "../apps/agent/src/ipam/report";
+import { fullReportRequests } from "../apps/agent/src/ipam/report";
+import { viewOf } from "./ipam-feed";
 import { clamp, median, quantile } from "./stats";
 
 const { values: flags } = parseArgs({
@@ -46,16 +47,6 @@ const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
 const load = () => loadavg().map((l) => l.toFixed(1)).join(" ");
 function checkDeadline() {
   if (Date.now() > DEADLINE) throw new Error("bench: 10 minute bound reached");
-}
-
-/** The i-th address of the /16 from its .0.2 on: 10.60.x.y (as bench/ipam.ts feeds them). */
-const addressOf = (i: number) => `10.60.${(i + 2) >> 8}.${(i + 2) & 255}`;
-
-/** What the agent's snapshotViews gives for a network whose lease files hold `n` addresses. */
-function viewOf(n: number): NetworkView {
-  const leases = new Map<string, { address: string; containerId: string; ifName: string; seenIn: number }>();
-  for (let i = 0; i < n; i++) leases.set(addressOf(i), { address: addressOf(i), containerId: `bench-ctr-${i}`, ifName: "eth0", seenIn: 1 });
-  return { networkName: NETWORK, dataDir: "/var/lib/cni/networks", digest: "b".repeat(64), findings: [], leases };
 }
 
 /** The production console on a fresh embedded database, as the quick start runs it. */
@@ -100,7 +91,7 @@ async function feed(page: Page): Promise<{ networkId: string; feedMs: number }> 
   const { credential } = ((await res.json()) as { result: { data: { json: { credential: string } } } }).result.data.json;
   const agent = createAgentClient({ consoleUrl: URL_BASE, credential: () => credential, userAgent: "bench", timeoutMs: 120_000 });
   const t0 = performance.now();
-  for (const request of fullReportRequests(new Map([[NETWORK, viewOf(LEASES)]]), Date.now())) await agent.reportIpam.mutate(request);
+  for (const request of fullReportRequests(new Map([[NETWORK, viewOf(NETWORK, LEASES, 60)]]), Date.now())) await agent.reportIpam.mutate(request);
   const feedMs = performance.now() - t0;
   const summary = await call<{ subnets: { leased: number }[] }>(page, "ipam.summary", { networkId }, "query");
   if (summary.subnets[0]?.leased !== LEASES) throw new Error(`feed: the console counts ${summary.subnets[0]?.leased} leases, expected ${LEASES}`);

@@ -22,7 +22,8 @@ import { build } from "esbuild";
 import { type ApiTest, BRIDGE_CONFLIST, serveApi, setupApiTest } from "@switchyard/api/testing";
 import { bridgeConflist, createTestDirs, deleteBridge, randomSuffix } from "@switchyard/cni/test-host";
 import { createAgentClient } from "../apps/agent/src/client";
-import { changeReportRequests, fullReportRequests, type NetworkView } from "../apps/agent/src/ipam/report";
+import { changeReportRequests, fullReportRequests } from "../apps/agent/src/ipam/report";
+import { addressOf, viewOf } from "./ipam-feed";
 import { clamp, median, quantile, row } from "./stats";
 import { agentArgs } from "../apps/agent/test/agent-args";
 
@@ -63,19 +64,6 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null |
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await sleep(everyMs);
   }
-}
-
-/** The i-th address of the /16 from its .0.2 on: 10.<b>.x.y. */
-const addressOf = (b: number, i: number) => `10.${b}.${(i + 2) >> 8}.${(i + 2) & 255}`;
-
-/** What the agent's snapshotViews gives for a network whose lease files hold `n` addresses. */
-function viewOf(networkName: string, n: number, b: number): NetworkView {
-  const leases = new Map<string, { address: string; containerId: string; ifName: string; seenIn: number }>();
-  for (let i = 0; i < n; i++) {
-    const address = addressOf(b, i);
-    leases.set(address, { address, containerId: `bench-ctr-${i}`, ifName: "eth0", seenIn: 1 });
-  }
-  return { networkName, dataDir: "/var/lib/cni/networks", digest: "a".repeat(64), findings: [], leases };
 }
 
 type Agent = ReturnType<typeof createAgentClient>;

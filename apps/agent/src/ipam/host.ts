@@ -1,9 +1,9 @@
-import { type CniRuntime, loadNetworkList, type NetworkConfigList } from "@switchyard/cni";
+import type { CniRuntime } from "@switchyard/cni";
 import type { IpamReport } from "@switchyard/api/schemas/ipamReport";
 import type { Clock } from "../clock";
 import type { Logger } from "../log";
 import type { OwnedAttachments } from "../owned";
-import { collectKnownNetworks } from "./networks";
+import { collectKnownNetworks, loadConsoleConfigs } from "./networks";
 import { createIpamReporter, type IpamReporter } from "./reporter";
 import { buildIpamSnapshot, type OwnAttachment } from "./snapshot";
 
@@ -42,17 +42,10 @@ export function createHostIpamReporter(deps: HostIpamDeps): IpamReporter {
       // hold leases (a leak, another runtime's), and the console still has its config while the
       // attachment's row exists; when it does not, the network drops out and the console forgets it.
       const names = [...new Set([...owned.map((o) => o.networkName), ...cached.map((c) => c.networkName), ...(previous?.networks ?? []).filter((n) => n.knownFrom.includes("console")).map((n) => n.networkName)])].sort();
-      const consoleNetworks: NetworkConfigList[] = [];
-      if (names.length > 0) {
-        for (const c of await deps.console.currentConfigs(names)) {
-          try {
-            // The network's whole ranges, not the host's blocks (per-host blocks): a lease outside them is still a lease.
-            consoleNetworks.push(loadNetworkList(JSON.stringify(c.networkConflist ?? c.conflist)));
-          } catch (error) {
-            deps.log.warn("IPAM: the console's config of a network does not load", { network: c.networkName, error: (error as Error).message });
-          }
-        }
-      }
+      // The network's whole ranges, not the host's blocks (per-host blocks): a lease outside them is still a lease.
+      const consoleNetworks = names.length === 0 ? [] : loadConsoleConfigs(await deps.console.currentConfigs(names), (c) => c.networkConflist ?? c.conflist, (network, error) =>
+        deps.log.warn("IPAM: the console's config of a network does not load", { network, error: error.message }),
+      );
       const netnsOf = new Map(cached.map((c) => [`${c.networkName}\0${c.containerId}\0${c.ifName}`, c.netns]));
       const ownAttachments: OwnAttachment[] = owned.flatMap((o) => {
         const netns = netnsOf.get(`${o.networkName}\0${o.containerId}\0${o.ifName}`);

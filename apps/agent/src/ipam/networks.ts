@@ -70,6 +70,25 @@ export function describeNetworkIpam(net: NetworkConfigList, allowedRoots: readon
 }
 
 /**
+ * The console's configs that load, each as `pick` chooses (the config as the host runs it, or the
+ * network's whole ranges); one that does not load is left out and handed to `onError`.
+ */
+export function loadConsoleConfigs<C extends { networkName: string; conflist: Record<string, unknown> }>(
+  configs: readonly C[],
+  pick: (c: C) => Record<string, unknown>,
+  onError: (networkName: string, error: Error) => void = () => {},
+): NetworkConfigList[] {
+  return configs.flatMap((c) => {
+    try {
+      return [loadNetworkList(JSON.stringify(pick(c)))];
+    } catch (error) {
+      onError(c.networkName, error as Error);
+      return [];
+    }
+  });
+}
+
+/**
  * One network as this host knows it now: the console's current config as rendered for this host
  * (its blocks), else the conf dir's. A console config that does not load counts as unknown.
  */
@@ -78,13 +97,6 @@ export async function findKnownNetwork(
   currentConfigs: (names: string[]) => Promise<{ networkName: string; conflist: Record<string, unknown> }[]>,
   confDir: string | undefined,
 ): Promise<KnownNetwork | undefined> {
-  const consoleNetworks: NetworkConfigList[] = [];
-  for (const c of await currentConfigs([name])) {
-    try {
-      consoleNetworks.push(loadNetworkList(JSON.stringify(c.conflist)));
-    } catch {
-      // Not loadable: the conf dir's config may still be.
-    }
-  }
+  const consoleNetworks = loadConsoleConfigs(await currentConfigs([name]), (c) => c.conflist);
   return (await collectKnownNetworks(consoleNetworks, confDir)).find((n) => n.name === name);
 }
