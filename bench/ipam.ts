@@ -23,6 +23,7 @@ import { type ApiTest, BRIDGE_CONFLIST, serveApi, setupApiTest } from "@switchya
 import { bridgeConflist, createTestDirs, deleteBridge, randomSuffix } from "@switchyard/cni/test-host";
 import { createAgentClient } from "../apps/agent/src/client";
 import { changeReportRequests, fullReportRequests } from "../apps/agent/src/ipam/report";
+import type { IpamReport } from "@switchyard/api/schemas/ipamReport";
 import { addressOf, viewOf } from "./ipam-feed";
 import { clamp, median, quantile, row } from "./stats";
 import { agentArgs } from "../apps/agent/test/agent-args";
@@ -32,6 +33,8 @@ const { values: flags } = parseArgs({
     leases: { type: "string", default: "50000" },
     samples: { type: "string", default: "30" },
     attach: { type: "string", default: "10" },
+    /** Snapshots into a fresh console each, for the snapshot figure's median (one run is noisy). */
+    snapshots: { type: "string", default: "5" },
     /** Parts to leave out: ingest (and map, which reads what it wrote), map, agent, memory. */
     skip: { type: "string", default: "" },
   },
@@ -39,9 +42,13 @@ const { values: flags } = parseArgs({
 const LEASES = clamp(Number(flags.leases), 1000, 65_000);
 const SAMPLES = clamp(Number(flags.samples), 5, 200);
 const ATTACHES = clamp(Number(flags.attach), 1, 50);
+const SNAPSHOTS = clamp(Number(flags.snapshots), 1, 20);
 const SKIP = new Set(flags.skip.split(",").filter(Boolean));
 const DEADLINE = Date.now() + 15 * 60_000;
-const DB_KIND = process.env.SWITCHYARD_TEST_DB ?? "pglite";
+// The console's embedded database is PGlite on a directory (`file:`), so that is the default here;
+// the tests' in-memory PGlite (`pglite`) also pays for growing its files in memory.
+const DB_KIND = (process.env.SWITCHYARD_TEST_DB ?? "pglite-dir") as "pglite" | "pglite-dir" | "postgres";
+const NETWORK = "bench-ipam-16";
 const PLUGIN_EXIT = /^bridge ADD exited 0 in \d+ ms$/;
 const TARGETS = { snapshotMs: 2000, changeMs: 20, mapP50Ms: 50, visibleMs: 1000 };
 
@@ -77,11 +84,11 @@ async function enrol(t: ApiTest, url: string, hostname: string): Promise<{ agent
   return { agent: createAgentClient({ consoleUrl: url, credential: () => credential, userAgent: "bench", timeoutMs: 120_000 }), hostId };
 }
 
-/** 1. The snapshot and one changed lease, through the agent's request builders and the HTTP endpoint. */
-async function benchIngest(t: ApiTest, url: string, networkName: string) {
+/** An enrolled host whose every other lease is a console attachment's (a ready sandbox), and its 50,000-lease view. */
+async function hostWithAttachments(t: ApiTest, url: string, networkName: string) {
   const { agent, hostId } = await enrol(t, url, "bench-ipam-host");
-  // Every other lease is a console attachment's (a ready sandbox): the ingest matches it, the map
-  // and the summary count it live. Seeded in SQL: the attachments are not what is measured.
+  // The ingest matches those, the map and the summary count them live. Seeded in SQL: the
+  // attachments are not what is measured.
   const network = await t.db.network.findUniqueOrThrow({ where: { name: networkName }, select: { id: true } });
   await t.db.$executeRawUnsafe(`
     INSERT INTO "Attachment" ("hostId", "networkId", "networkName", "networkRevision", "containerId", "ifName", "targetKind", target,
@@ -90,11 +97,46 @@ async function benchIngest(t: ApiTest, url: string, networkName: string) {
            '{}'::jsonb, true, 'ready'::"AttachmentState", '{}'::jsonb, 'bench', now(), now()
     FROM generate_series(0, ${LEASES - 1}, 2) i`);
   const sent = new Map([[networkName, viewOf(networkName, LEASES, 60)]]);
-  const requests = fullReportRequests(sent, Date.now());
-  const send = async (rs: typeof requests) => {
+  const send = async (rs: IpamReport[]) => {
     for (const r of rs) await agent.reportIpam.mutate(r);
   };
-  const [firstMs] = await timed(() => send(requests));
+  return { agent, sent, send };
+}
+
+/** The 50,000-lease snapshot into an empty console, timed from the agent's request builders on. */
+async function snapshotInto(t: ApiTest, url: string, networkName: string): Promise<number> {
+  const { sent, send } = await hostWithAttachments(t, url, networkName);
+  const [ms] = await timed(() => send(fullReportRequests(sent, Date.now())));
+  const count = await t.db.lease.count({ where: { networkName } });
+  if (count !== LEASES) throw new Error(`ingest: ${count} leases in the database, expected ${LEASES}`);
+  return ms;
+}
+
+/** A fresh console (database, HTTP server, the /16 network) for one run of `fn`. */
+async function withConsole<T>(fn: (t: ApiTest, url: string, networkName: string) => Promise<T>): Promise<T> {
+  const t = await setupApiTest({ kind: DB_KIND });
+  const server = await serveApi(t.deps);
+  try {
+    const { caller } = await t.callerAs("operator", "bench-net-op");
+    await caller.networks.create({ text: BRIDGE_CONFLIST(NETWORK, "10.60.0.0/16", "10.60.0.1"), comment: "" });
+    return await fn(t, server.url, NETWORK);
+  } finally {
+    await server.close().catch(() => {});
+    await t.close().catch(() => {});
+  }
+}
+
+/** 1. The snapshot and one changed lease, through the agent's request builders and the HTTP endpoint. */
+async function benchIngest(t: ApiTest, url: string, networkName: string) {
+  // The snapshot first, into fresh consoles (one figure is too noisy on a shared machine).
+  const snapshots: number[] = [];
+  for (let i = 0; i < SNAPSHOTS - 1; i++) {
+    snapshots.push(await withConsole(snapshotInto));
+    checkDeadline();
+  }
+  const { agent, sent, send } = await hostWithAttachments(t, url, networkName);
+  const [firstMs] = await timed(() => send(fullReportRequests(sent, Date.now())));
+  snapshots.push(firstMs);
   const count = await t.db.lease.count({ where: { networkName } });
   if (count !== LEASES) throw new Error(`ingest: ${count} leases in the database, expected ${LEASES}`);
   const [againMs] = await timed(() => send(fullReportRequests(sent, Date.now())));
@@ -121,13 +163,13 @@ async function benchIngest(t: ApiTest, url: string, networkName: string) {
     if (s > 0) change.push(ms); // the first is the warm-up
     sent.get(networkName)!.leases.set(address, now.get(networkName)!.leases.get(address)!);
   }
-  console.log(`\n1. Ingest through agent.reportIpam over HTTP (${requests.length} requests of ≤ 10,000 leases, sent one after another):`);
-  console.log(`  snapshot of ${LEASES} leases, empty console   ${firstMs.toFixed(0).padStart(6)} ms  (target ≤ ${TARGETS.snapshotMs}): ${verdict(firstMs <= TARGETS.snapshotMs)}`);
+  console.log(`\n1. Ingest through agent.reportIpam over HTTP (${Math.ceil(LEASES / 10_000)} requests of ≤ 10,000 leases, sent one after another):`);
+  console.log(`  ${row(`snapshot of ${LEASES} leases, empty console`, snapshots, 42)}  (target p50 ≤ ${TARGETS.snapshotMs}): ${verdict(median(snapshots) <= TARGETS.snapshotMs)}`);
   console.log(`  the same snapshot again (nothing changed)   ${againMs.toFixed(0).padStart(6)} ms`);
   console.log(`  every holder changed (rows + 2 events each) ${turnMs.toFixed(0).padStart(6)} ms`);
   console.log(`  ${row("floor: agent.heartbeat over HTTP", floor, 42)}`);
   console.log(`  ${row("one changed lease (change report)", change, 42)}  (target p50 ≤ ${TARGETS.changeMs}): ${verdict(median(change) <= TARGETS.changeMs)}`);
-  return { firstMs, againMs, turnMs, change };
+  return { snapshots, againMs, turnMs, change };
 }
 
 /** 2. The map's data: each procedure through the viewer's caller (server side, no HTTP). */
@@ -265,7 +307,7 @@ async function benchMemory(cleanups: (() => unknown)[]) {
 
 async function main() {
   const cleanups: (() => unknown)[] = [];
-  const t = await setupApiTest();
+  const t = await setupApiTest({ kind: DB_KIND });
   const server = await serveApi(t.deps);
   const cleanup = async () => {
     for (const c of cleanups.reverse()) await Promise.resolve().then(c).catch(() => {});
@@ -279,7 +321,7 @@ async function main() {
     console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(" ")} on ${availableParallelism()} CPUs`);
     console.log(`ipam: ${DB_KIND}, ${LEASES} leases in a /16, ${SAMPLES} samples, ${ATTACHES} real attaches`);
     const { caller } = await t.callerAs("operator", "bench-net-op");
-    const networkName = "bench-ipam-16";
+    const networkName = NETWORK;
     const network = await caller.networks.create({ text: BRIDGE_CONFLIST(networkName, "10.60.0.0/16", "10.60.0.1"), comment: "" });
     if (!SKIP.has("ingest")) {
       await benchIngest(t, server.url, networkName);

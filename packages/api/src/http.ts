@@ -28,8 +28,14 @@ function refuse(status: number, message: string, requestId: string): Response {
 }
 
 /** `__proto__`/`constructor`/`prototype` keys never reach the deserializer. */
-function hasPollutingKey(text: string): boolean {
-  // No textual pre-filter: JSON escapes ("\u005f_proto__") would slip past one.
+export function hasPollutingKey(text: string): boolean {
+  // A key can spell those words only literally or through \u escapes (JSON has no other escape
+  // for a letter or "_"): a text with neither cannot hold one, and is not walked. The walk (a
+  // reviver called for every key) cost 50 ms for an agent's 10,000-lease report part.
+  if (!text.includes("\\u") && !text.includes("__proto__") && !text.includes("constructor") && !text.includes("prototype")) {
+    JSON.parse(text); // still refuse what is not JSON
+    return false;
+  }
   let found = false;
   JSON.parse(text, (key, value: unknown) => {
     if (key === "__proto__" || key === "constructor" || key === "prototype") found = true;

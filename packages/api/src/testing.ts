@@ -17,7 +17,7 @@ const createAgentCaller = createCallerFactory(agentRootRouter);
  * A real, isolated, migrated database per test file and callers acting as
  * users of each role, through `createCaller(createContextInner(…))`.
  */
-export async function setupApiTest(opts: { kind?: "pglite" | "postgres" } = {}) {
+export async function setupApiTest(opts: { kind?: "pglite" | "pglite-dir" | "postgres" } = {}) {
   const testDb = await createTestDb(opts.kind);
   const deps: ConsoleDeps = {
     db: testDb.db,

@@ -1,5 +1,6 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
@@ -11,7 +12,7 @@ export type TestDb = {
   db: Db;
   /** postgresql://… of the fresh database, or `file::memory:<id>` (reachable through createDb in this process). */
   url: string;
-  kind: "pglite" | "postgres";
+  kind: "pglite" | "pglite-dir" | "postgres";
   close(): Promise<void>;
 };
 
@@ -21,12 +22,15 @@ const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 /**
  * A fresh, isolated, migrated database per call. `SWITCHYARD_TEST_DB=postgres` clones a
  * template database on `SWITCHYARD_TEST_PG_URL`; the default `pglite` loads a cached
- * data-directory tarball into an in-memory PGlite.
+ * data-directory tarball into an in-memory PGlite; `pglite-dir` loads it into a PGlite on a
+ * temporary directory, as the console's embedded database is (`file:<dir>`: the benchmarks
+ * measure what the console runs; an in-memory PGlite pays for growing its files in memory).
  */
 export async function createTestDb(kind: string = process.env.SWITCHYARD_TEST_DB ?? "pglite"): Promise<TestDb> {
   if (kind === "postgres") return createPostgresTestDb(process.env.SWITCHYARD_TEST_PG_URL ?? DEFAULT_PG_URL);
   if (kind === "pglite") return createPgliteTestDb();
-  throw new Error(`SWITCHYARD_TEST_DB="${kind}" is not supported: use "pglite" (default) or "postgres"`);
+  if (kind === "pglite-dir") return createPgliteDirTestDb();
+  throw new Error(`SWITCHYARD_TEST_DB="${kind}" is not supported: use "pglite" (default), "pglite-dir" or "postgres"`);
 }
 
 // ---- PostgreSQL: CREATE DATABASE … TEMPLATE a migrated template ------------------------
@@ -136,6 +140,30 @@ async function createPgliteTestDb(): Promise<TestDb> {
   const url = `file::memory:${id}`;
   const db = createDb(url);
   return { db, url, kind: "pglite", close: once(() => db.$disconnect()) };
+}
+
+async function createPgliteDirTestDb(): Promise<TestDb> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-test-pglite-"));
+  try {
+    // Unpacked once by a PGlite of its own, then opened by the client as the console opens it.
+    const loader = newPglite(dir, { loadDataDir: await loadSnapshot() });
+    await loader.waitReady;
+    await loader.close();
+  } catch (error) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const url = `file:${dir}`;
+  const db = createDb(url);
+  return {
+    db,
+    url,
+    kind: "pglite-dir",
+    close: once(async () => {
+      await db.$disconnect();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }),
+  };
 }
 
 function once(fn: () => Promise<void>): () => Promise<void> {

@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDb, mapPrismaError, Prisma } from "../src/index";
 import { createTestDb, type TestDb } from "../src/testing";
@@ -71,5 +72,27 @@ describe(`createTestDb (${process.env.SWITCHYARD_TEST_DB ?? "pglite"})`, () => {
     } finally {
       await again.$disconnect();
     }
+  });
+});
+
+describe("createTestDb (pglite-dir): PGlite on a directory, as the console's embedded database", () => {
+  it("is migrated, keeps its rows on the directory across a reopen, and is removed on close", async () => {
+    const t = await createTestDb("pglite-dir");
+    const dir = t.url.slice("file:".length);
+    try {
+      expect(t.kind).toBe("pglite-dir");
+      expect(fs.existsSync(`${dir}/PG_VERSION`)).toBe(true);
+      await t.db.network.create({ data: { name: "on-disk" } });
+      await t.db.$disconnect();
+      const again = createDb(t.url);
+      try {
+        expect(await again.network.count({ where: { name: "on-disk" } })).toBe(1);
+      } finally {
+        await again.$disconnect();
+      }
+    } finally {
+      await t.close();
+    }
+    expect(fs.existsSync(dir)).toBe(false);
   });
 });

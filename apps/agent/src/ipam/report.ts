@@ -1,6 +1,7 @@
-import { compareIps, ipFromBigint, parseIp } from "@switchyard/ipam";
+import { ipFromBigint, parseIp } from "@switchyard/ipam";
 import type { IpamNetworkSnapshot, IpamSnapshot } from "@switchyard/api/schemas/ipam";
 import { IPAM_REPORT_LIMITS, type IpamReport, type IpamReportNetwork, type ReportedLease, SEEN_IN } from "@switchyard/api/schemas/ipamReport";
+import { sortByAddress } from "./order";
 
 /** A network as the console is told it: its header and one row per address, by address. */
 export interface NetworkView {
@@ -63,7 +64,6 @@ function ipOf(text: string) {
   if (!parsed.ok) throw new Error(`not an address: ${text}`);
   return parsed.value;
 }
-const byAddress = (a: ReportedLease, b: ReportedLease) => compareIps(ipOf(a.address), ipOf(b.address));
 /** A request's weight: its leases, and its findings twice (a finding's text is about twice a lease's). */
 const weightOf = (leases: number, view: NetworkView) => leases + 2 * view.findings.length;
 
@@ -85,7 +85,9 @@ function before(address: string): string {
 export function fullReportRequests(views: Map<string, NetworkView>, takenAt: number, perRequest: number = IPAM_REPORT_LIMITS.leasesPerRequest): IpamReport[] {
   const parts: { network: IpamReportNetwork; size: number }[] = [];
   for (const view of views.values()) {
-    const leases = [...view.leases.values()].sort(byAddress);
+    // Each address parsed once, not in every comparison: a comparator that parsed both sides cost
+    // 50,000 × log₂ 50,000 parses for a host's lease files in readdir's order.
+    const leases = sortByAddress([...view.leases.values()]);
     const chunks: ReportedLease[][] = [];
     for (let i = 0; i < leases.length; i += perRequest) chunks.push(leases.slice(i, i + perRequest));
     if (chunks.length === 0) chunks.push([]);
