@@ -112,6 +112,24 @@ async function snapshotInto(t: ApiTest, url: string, networkName: string): Promi
   return ms;
 }
 
+/**
+ * The machine's pace, to read the snapshot's time against (these machines are shared: the same
+ * code ran 1.6× slower an hour apart): as many plain rows as leases, inserted in one statement into
+ * a fresh database of the same kind, a table with a key and one index. Its own database, so it
+ * warms nothing the snapshot then uses.
+ */
+async function reference(): Promise<number> {
+  const t = await setupApiTest({ kind: DB_KIND });
+  try {
+    await t.db.$executeRawUnsafe(`CREATE TABLE bench_reference (id int PRIMARY KEY, name text NOT NULL, at timestamp NOT NULL DEFAULT now())`);
+    await t.db.$executeRawUnsafe(`CREATE INDEX ON bench_reference (name)`);
+    const [ms] = await timed(() => t.db.$executeRawUnsafe(`INSERT INTO bench_reference (id, name) SELECT i, 'bench-ctr-' || i FROM generate_series(1, ${LEASES}) i`));
+    return ms;
+  } finally {
+    await t.close();
+  }
+}
+
 /** A fresh console (database, HTTP server, the /16 network) for one run of `fn`. */
 async function withConsole<T>(fn: (t: ApiTest, url: string, networkName: string) => Promise<T>): Promise<T> {
   const t = await setupApiTest({ kind: DB_KIND });
@@ -130,10 +148,13 @@ async function withConsole<T>(fn: (t: ApiTest, url: string, networkName: string)
 async function benchIngest(t: ApiTest, url: string, networkName: string) {
   // The snapshot first, into fresh consoles (one figure is too noisy on a shared machine).
   const snapshots: number[] = [];
+  const references: number[] = [];
   for (let i = 0; i < SNAPSHOTS - 1; i++) {
+    references.push(await reference());
     snapshots.push(await withConsole(snapshotInto));
     checkDeadline();
   }
+  references.push(await reference());
   const { agent, sent, send } = await hostWithAttachments(t, url, networkName);
   const [firstMs] = await timed(() => send(fullReportRequests(sent, Date.now())));
   snapshots.push(firstMs);
@@ -165,6 +186,9 @@ async function benchIngest(t: ApiTest, url: string, networkName: string) {
   }
   console.log(`\n1. Ingest through agent.reportIpam over HTTP (${Math.ceil(LEASES / 10_000)} requests of ≤ 10,000 leases, sent one after another):`);
   console.log(`  ${row(`snapshot of ${LEASES} leases, empty console`, snapshots, 42)}  (target p50 ≤ ${TARGETS.snapshotMs}): ${verdict(median(snapshots) <= TARGETS.snapshotMs)}`);
+  const ratios = snapshots.map((ms, i) => ms / references[i]!);
+  console.log(`  ${row(`reference: ${LEASES} plain rows inserted`, references, 42)}  (the machine's pace: same database kind, fresh, just before each)`);
+  console.log(`  snapshot / reference: median ${median(ratios).toFixed(2)} (${ratios.map((r) => r.toFixed(2)).join(", ")})`);
   console.log(`  the same snapshot again (nothing changed)   ${againMs.toFixed(0).padStart(6)} ms`);
   console.log(`  every holder changed (rows + 2 events each) ${turnMs.toFixed(0).padStart(6)} ms`);
   console.log(`  ${row("floor: agent.heartbeat over HTTP", floor, 42)}`);
