@@ -36,11 +36,15 @@ export type OperationEvent = z.infer<typeof OperationEvent>;
 export const IpamEvent = z.object({ kind: z.literal("leases"), networkName: z.string(), hostId: z.string() });
 export type IpamEvent = z.infer<typeof IpamEvent>;
 
+/** What hosts must program for services changed: a doorbell with the new version (agents fetch their part). */
+export const ServicesEvent = z.object({ kind: z.literal("changed"), generation: z.number().int() });
+export type ServicesEvent = z.infer<typeof ServicesEvent>;
+
 /** Events may have been missed (the listener reconnected, a sender dropped some): catch up by query. */
 export const Resync = z.object({ kind: z.literal("resync"), reason: z.enum(["reconnected", "missed"]) });
 export type Resync = z.infer<typeof Resync>;
 
-const TOPIC_SCHEMAS = { network: NetworkChange, host: HostEvent, operation: OperationEvent, ipam: IpamEvent } as const;
+const TOPIC_SCHEMAS = { network: NetworkChange, host: HostEvent, operation: OperationEvent, ipam: IpamEvent, services: ServicesEvent } as const;
 export type EventMap = { [K in keyof typeof TOPIC_SCHEMAS]: z.infer<(typeof TOPIC_SCHEMAS)[K]> };
 export type Topic = keyof EventMap;
 export const TOPICS = Object.keys(TOPIC_SCHEMAS) as Topic[];

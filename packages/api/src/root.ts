@@ -5,6 +5,7 @@ import { hostsRouter } from "./routers/hosts";
 import { ipamRouter } from "./routers/ipam";
 import { authRouter } from "./routers/auth";
 import { networksRouter } from "./routers/networks";
+import { servicesRouter } from "./routers/services";
 import { usersRouter } from "./routers/users";
 import { createCallerFactory, router } from "./trpc";
 
@@ -17,6 +18,7 @@ export const appRouter = router({
   attachments: attachmentsRouter,
   events: eventsRouter,
   ipam: ipamRouter,
+  services: servicesRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -7,6 +7,7 @@ import { IpamReport } from "../schemas/ipamReport";
 import { claimReleases, completeRelease } from "../domain/ipamRelease";
 import { CompleteReleaseInput } from "../schemas/ipamRelease";
 import { enrollHost, heartbeat, rotateCredential } from "../domain/hosts";
+import { desiredServicesFor, recordServicesApplied } from "../domain/serviceDesired";
 import { ClaimInput, CompleteInput, CompleteManyInput, CurrentConfigsInput, EnrollInput, FenceInput, HeartbeatInput, HoldingInput, Id, LogInput, PollInput, WorkInput } from "../schemas";
 import { z } from "zod";
 import type { EventBus } from "../events";
@@ -178,6 +179,14 @@ export const agentRouter = router({
   claimReleases: agentProcedure.mutation(async ({ ctx }) => ({ releases: await claimReleases(ctx) })),
   /** What the agent did for a release: each address freed or not, each step with its outcome (audited). */
   completeRelease: agentProcedure.input(CompleteReleaseInput).mutation(({ ctx, input }) => completeRelease(ctx, input)),
+  /** What this host must program for services (issue 12), at the current version, for one family. */
+  servicesDesired: agentProcedure
+    .input(z.object({ family: z.union([z.literal(4), z.literal(6)]) }))
+    .query(({ ctx, input }) => desiredServicesFor(ctx.db, ctx.agent.hostId, input.family)),
+  /** The version this host applied, or the error it hit (fenced: an older report never overwrites a newer one). */
+  reportServicesApplied: agentProcedure
+    .input(z.object({ family: z.union([z.literal(4), z.literal(6)]), version: z.number().int().min(0), applyMs: z.number().int().min(0).max(3_600_000).nullable(), error: z.string().max(2000).nullable() }))
+    .mutation(({ ctx, input }) => recordServicesApplied(ctx.db, ctx.agent.hostId, input)),
   reportProblem: agentProcedure.input(z.object({ attachmentId: Id, problem: z.string().min(1).max(2000) })).mutation(({ ctx, input }) => reportProblem(ctx, input)),
 });
 

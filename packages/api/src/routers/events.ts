@@ -5,7 +5,7 @@ import { TOPICS, type TopicMessage, type Topic } from "../events";
 import { hasRole, router, viewerProcedure } from "../trpc";
 
 /** Who may see each topic in the browser stream; a new topic without a rule fails to compile. */
-const TOPIC_ROLE: Record<Topic, Role> = { network: "viewer", host: "viewer", operation: "viewer", ipam: "viewer" };
+const TOPIC_ROLE: Record<Topic, Role> = { network: "viewer", host: "viewer", operation: "viewer", ipam: "viewer", services: "viewer" };
 
 /** Host events that concern only the host's agent. */
 const AGENT_ONLY_HOST_KINDS = new Set(["work", "reconcile"]);

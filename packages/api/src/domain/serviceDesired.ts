@@ -1,0 +1,175 @@
+import { type DesiredMember, type DesiredService, DesiredServices, SERVICE_LIMITS, memberAddressProblem } from "@switchyard/dataplane/desired";
+import type { Db, DbTx } from "@switchyard/db";
+import { compareIps, parseCidr, toIp } from "@switchyard/ipam";
+import { type LabelSelector, ServiceSpec, selectorMatches } from "../schemas/services";
+import { currentServiceGeneration } from "./services";
+
+/**
+ * What one host must program for its services (issue 12), computed from the console's state at
+ * one version: the services whose host selector takes the host, each with its members: ready
+ * attachments the pool's selector matches (on any host), members added by hand, with each
+ * member's weight and state from the spec. The agent re-validates the result with the same
+ * schema before it renders a rule.
+ */
+
+export interface ResolvedMember extends DesiredMember {
+  source: "selector" | "manual";
+  attachmentId: string | null;
+  hostId: string | null;
+  hostName: string | null;
+  containerId: string | null;
+}
+
+export interface ResolvedService {
+  id: string;
+  name: string;
+  vip: string;
+  family: 4 | 6;
+  revision: number;
+  spec: ServiceSpec;
+  members: ResolvedMember[];
+  /** Members the selector matched beyond the pool's bound (left out). */
+  truncated: number;
+}
+
+type ReadyAttachment = { id: string; hostId: string; hostName: string; containerId: string; labels: Record<string, string>; result: unknown };
+
+/** Addresses of `family` in an attachment's CNI result, with the network they sit on. */
+function resultAddresses(result: unknown, family: 4 | 6): { address: string; cidr: string }[] {
+  const ips = (result as { ips?: { address?: unknown }[] } | null)?.ips;
+  if (!Array.isArray(ips)) return [];
+  const out: { address: string; cidr: string }[] = [];
+  for (const ip of ips) {
+    if (typeof ip?.address !== "string") continue;
+    const parsed = parseCidr(ip.address, { allowHostBits: true });
+    if (parsed.ok && parsed.value.family === family) out.push({ address: parsed.value.address.text, cidr: `${parsed.value.network.text}/${parsed.value.prefixLength}` });
+  }
+  return out;
+}
+
+/** A service's members, resolved against the attachments: `localHostId` gets localCidr for its own. */
+export function resolveMembers(spec: ServiceSpec, family: 4 | 6, attachments: readonly ReadyAttachment[], localHostId: string | null): { members: ResolvedMember[]; truncated: number } {
+  const health = spec.healthCheck ? "unknown" : "none";
+  const overrides = new Map(spec.overrides.map((o) => [o.attachmentId, o]));
+  const members: ResolvedMember[] = [];
+  const seen = new Set<string>();
+  let truncated = 0;
+  const add = (m: ResolvedMember) => {
+    const key = `${m.address}/${m.port ?? "*"}`;
+    if (seen.has(key) || memberAddressProblem(m.address)) return;
+    if (members.length >= SERVICE_LIMITS.membersPerService) return void truncated++;
+    seen.add(key);
+    members.push(m);
+  };
+  for (const m of spec.manualMembers) {
+    if (m.address.includes(":") !== (family === 6)) continue;
+    add({ source: "manual", attachmentId: null, hostId: m.hostId, hostName: null, containerId: null, address: m.address, port: m.port, weight: m.weight, state: m.state, health, localCidr: null });
+  }
+  if (spec.memberSelector) {
+    const selector: LabelSelector = spec.memberSelector;
+    const chosen: ResolvedMember[] = [];
+    for (const a of attachments) {
+      if (!selectorMatches(selector, a.labels)) continue;
+      const o = overrides.get(a.id);
+      for (const ip of resultAddresses(a.result, family)) {
+        chosen.push({
+          source: "selector",
+          attachmentId: a.id,
+          hostId: a.hostId,
+          hostName: a.hostName,
+          containerId: a.containerId,
+          address: ip.address,
+          port: null,
+          weight: o?.weight ?? 100,
+          state: o?.state ?? "active",
+          health,
+          localCidr: a.hostId === localHostId ? ip.cidr : null,
+        });
+      }
+    }
+    // In address order: the same pool reads the same on every host and in every version.
+    const ipOf = new Map(chosen.map((m) => [m.address, toIp(m.address)]));
+    chosen.sort((x, y) => compareIps(ipOf.get(x.address)!, ipOf.get(y.address)!));
+    for (const m of chosen) add(m);
+  }
+  return { members, truncated };
+}
+
+async function readyAttachments(tx: Db | DbTx): Promise<ReadyAttachment[]> {
+  // Only labelled attachments can match a selector (ServiceSpec refuses an empty one).
+  const rows = await tx.$queryRaw<ReadyAttachment[]>`
+    SELECT a.id, a."hostId", h.name AS "hostName", a."containerId", a.labels, a.result
+    FROM "Attachment" a JOIN "Host" h ON h.id = a."hostId"
+    WHERE a.state = 'ready' AND a.present AND a.labels <> '{}'::jsonb AND h."revokedAt" IS NULL
+    ORDER BY a.id`;
+  return rows;
+}
+
+/** Every service of `family` with its latest spec and members, for one host's view (or none). */
+export async function resolveServices(tx: Db | DbTx, family: 4 | 6, localHostId: string | null): Promise<ResolvedService[]> {
+  const services = await tx.service.findMany({ where: { family }, orderBy: { name: "asc" }, select: { id: true, name: true, vip: true, family: true, latestRevision: true } });
+  if (services.length === 0) return [];
+  const specs = await tx.$queryRaw<{ serviceId: string; spec: unknown }[]>`
+    SELECT r."serviceId", r.spec FROM "ServiceRevision" r JOIN "Service" s ON s.id = r."serviceId" AND r.number = s."latestRevision" WHERE s.family = ${family}::int`;
+  const specOf = new Map(specs.map((r) => [r.serviceId, ServiceSpec.parse(r.spec)]));
+  const attachments = await readyAttachments(tx);
+  return services.map((s) => {
+    const spec = specOf.get(s.id)!;
+    const { members, truncated } = resolveMembers(spec, family, attachments, localHostId);
+    return { id: s.id, name: s.name, vip: s.vip, family, revision: s.latestRevision, spec, members, truncated };
+  });
+}
+
+/** The desired services of one host for one family, at the current version. */
+export async function desiredServicesFor(db: Db, hostId: string, family: 4 | 6): Promise<DesiredServices> {
+  return db.$transaction(
+    async (tx) => {
+      const version = await currentServiceGeneration(tx);
+      const host = await tx.host.findUniqueOrThrow({ where: { id: hostId }, select: { labels: true } });
+      const hostLabels = (host.labels ?? {}) as Record<string, string>;
+      const cidrs = (await tx.serviceCidr.findMany({ where: { family }, orderBy: { cidr: "asc" }, select: { cidr: true } })).map((c) => c.cidr);
+      const services = (await resolveServices(tx, family, hostId)).filter((s) => s.spec.hostSelector === null || selectorMatches(s.spec.hostSelector, hostLabels));
+      const desired: DesiredServices = {
+        version: Number(version),
+        family,
+        serviceCidrs: cidrs,
+        services: services.map(
+          (s): DesiredService => ({
+            id: s.id,
+            name: s.name,
+            vip: s.vip,
+            ports: s.spec.ports.map((p) => ({ ...(p.name ? { name: p.name } : {}), protocol: p.protocol, port: p.port, targetPort: p.targetPort })),
+            affinity: s.spec.affinityTimeoutSeconds === null ? null : { timeoutSeconds: s.spec.affinityTimeoutSeconds },
+            members: s.members.map(({ address, port, weight, state, health, localCidr }) => ({ address, port, weight, state, health, localCidr })),
+          }),
+        ),
+      };
+      // The console checks what it sends with the schema the agent checks it with.
+      return DesiredServices.parse(desired);
+    },
+    { isolationLevel: "RepeatableRead" },
+  );
+}
+
+/** An agent's report of what it applied (or failed to), fenced: an older version never overwrites a newer one. */
+export async function recordServicesApplied(
+  db: Db,
+  hostId: string,
+  report: { family: 4 | 6; version: number; applyMs: number | null; error: string | null },
+): Promise<{ recorded: boolean }> {
+  const version = BigInt(report.version);
+  const now = new Date();
+  const rows = report.error
+    ? await db.$executeRaw`
+        INSERT INTO "HostServiceState" ("hostId", family, error, "failedGeneration", "reportedAt")
+        VALUES (${hostId}, ${report.family}::int, ${report.error.slice(0, 2000)}, ${version}, ${now})
+        ON CONFLICT ("hostId", family) DO UPDATE SET error = EXCLUDED.error, "failedGeneration" = EXCLUDED."failedGeneration", "reportedAt" = EXCLUDED."reportedAt"
+        WHERE "HostServiceState"."appliedGeneration" IS NULL OR "HostServiceState"."appliedGeneration" < EXCLUDED."failedGeneration"`
+    : await db.$executeRaw`
+        INSERT INTO "HostServiceState" ("hostId", family, "appliedGeneration", "appliedAt", "applyMs", error, "reportedAt")
+        VALUES (${hostId}, ${report.family}::int, ${version}, ${now}, ${report.applyMs}, '', ${now})
+        ON CONFLICT ("hostId", family) DO UPDATE SET "appliedGeneration" = EXCLUDED."appliedGeneration", "appliedAt" = EXCLUDED."appliedAt",
+          "applyMs" = EXCLUDED."applyMs", error = '', "failedGeneration" = NULL, "reportedAt" = EXCLUDED."reportedAt"
+        WHERE "HostServiceState"."appliedGeneration" IS NULL OR "HostServiceState"."appliedGeneration" < EXCLUDED."appliedGeneration"`;
+  return { recorded: rows > 0 };
+}

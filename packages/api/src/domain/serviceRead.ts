@@ -1,0 +1,94 @@
+import type { Db } from "@switchyard/db";
+import { ApiError } from "../errors";
+import { ServiceSpec, selectorMatches } from "../schemas/services";
+import { type ResolvedService, resolveServices } from "./serviceDesired";
+import { currentServiceGeneration } from "./services";
+import { isSelectable } from "@switchyard/dataplane/desired";
+
+/**
+ * The services pages' reads: the list (VIP, ports, members selectable/total, hosts applied/total)
+ * and one service (its spec, members, revisions, and desired against applied on every host).
+ */
+
+export interface HostServiceRow {
+  hostId: string;
+  hostName: string;
+  /** The host's agent reached the version of the service's last change (or later). */
+  applied: boolean;
+  appliedGeneration: number | null;
+  appliedAt: Date | null;
+  applyMs: number | null;
+  error: string;
+  /** Edit → applied: from the service's last change to the host's report of a version at or past it. */
+  editToAppliedMs: number | null;
+}
+
+async function hostsOf(db: Db) {
+  return db.host.findMany({ where: { revokedAt: null }, orderBy: { name: "asc" }, select: { id: true, name: true, labels: true, serviceStates: true } });
+}
+
+function hostRows(service: ResolvedService, hosts: Awaited<ReturnType<typeof hostsOf>>, lastChange: { generation: bigint; at: Date } | undefined): HostServiceRow[] {
+  return hosts
+    .filter((h) => service.spec.hostSelector === null || selectorMatches(service.spec.hostSelector, (h.labels ?? {}) as Record<string, string>))
+    .map((h) => {
+      const state = h.serviceStates.find((s) => s.family === service.family);
+      const applied = !!state?.appliedGeneration && !!lastChange && state.appliedGeneration >= lastChange.generation;
+      return {
+        hostId: h.id,
+        hostName: h.name,
+        applied,
+        appliedGeneration: state?.appliedGeneration === null || state?.appliedGeneration === undefined ? null : Number(state.appliedGeneration),
+        appliedAt: state?.appliedAt ?? null,
+        applyMs: state?.applyMs ?? null,
+        error: state?.error ?? "",
+        editToAppliedMs: applied && state?.appliedAt && lastChange ? Math.max(0, state.appliedAt.getTime() - lastChange.at.getTime()) : null,
+      };
+    });
+}
+
+async function lastChanges(db: Db): Promise<Map<string, { generation: bigint; at: Date }>> {
+  const rows = await db.$queryRaw<{ serviceId: string; generation: bigint; at: Date }[]>`
+    SELECT DISTINCT ON ("serviceId") "serviceId", generation, at FROM "ServiceChange" WHERE "serviceId" IS NOT NULL ORDER BY "serviceId", generation DESC`;
+  return new Map(rows.map((r) => [r.serviceId, { generation: r.generation, at: r.at }]));
+}
+
+export async function listServices(db: Db) {
+  const resolved = [...(await resolveServices(db, 4, null)), ...(await resolveServices(db, 6, null))].sort((a, b) => a.name.localeCompare(b.name));
+  const hosts = await hostsOf(db);
+  const changes = await lastChanges(db);
+  return resolved.map((s) => {
+    const rows = hostRows(s, hosts, changes.get(s.id));
+    return {
+      id: s.id,
+      name: s.name,
+      vip: s.vip,
+      family: s.family,
+      revision: s.revision,
+      ports: s.spec.ports,
+      members: { total: s.members.length, selectable: s.members.filter(isSelectable).length },
+      hosts: { total: rows.length, applied: rows.filter((r) => r.applied).length, failed: rows.filter((r) => r.error !== "").length },
+    };
+  });
+}
+
+export async function getService(db: Db, id: string) {
+  const row = await db.service.findUnique({ where: { id }, select: { family: true } });
+  if (!row) throw new ApiError("NOT_FOUND", `Service ${id} does not exist`);
+  const service = (await resolveServices(db, row.family as 4 | 6, null)).find((s) => s.id === id)!;
+  const changes = await lastChanges(db);
+  const revisions = await db.serviceRevision.findMany({ where: { serviceId: id }, orderBy: { number: "desc" }, take: 100, select: { number: true, comment: true, authorName: true, createdAt: true } });
+  return {
+    ...service,
+    members: service.members.map((m) => ({ ...m, selectable: isSelectable(m) })),
+    generation: Number(await currentServiceGeneration(db)),
+    lastChange: changes.get(id) ? { generation: Number(changes.get(id)!.generation), at: changes.get(id)!.at } : null,
+    hosts: hostRows(service, await hostsOf(db), changes.get(id)),
+    revisions,
+  };
+}
+
+export async function getServiceRevision(db: Db, id: string, number: number) {
+  const r = await db.serviceRevision.findUnique({ where: { serviceId_number: { serviceId: id, number } }, select: { number: true, spec: true, comment: true, authorName: true, createdAt: true } });
+  if (!r) throw new ApiError("NOT_FOUND", `Service ${id} has no revision ${number}`);
+  return { ...r, spec: ServiceSpec.parse(r.spec) };
+}

@@ -1,0 +1,28 @@
+import { z } from "zod";
+import { desiredServicesFor } from "../domain/serviceDesired";
+import { getService, getServiceRevision, listServices } from "../domain/serviceRead";
+import { createService, deleteService, rollbackService, setLabels, setServiceCidrs, updateService } from "../domain/services";
+import { Id } from "../schemas";
+import { CreateServiceInput, DeleteServiceInput, Labels, RollbackServiceInput, SetServiceCidrsInput, UpdateServiceInput } from "../schemas/services";
+import { adminProcedure, operatorProcedure, router, viewerProcedure } from "../trpc";
+
+/** Services and endpoint pools (issue 12): viewers look, operators edit, admins set the service CIDRs; every change audited. */
+export const servicesRouter = router({
+  list: viewerProcedure.query(({ ctx }) => listServices(ctx.db)),
+  get: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => getService(ctx.db, input.id)),
+  revision: viewerProcedure.input(z.object({ id: Id, number: z.number().int().positive() })).query(({ ctx, input }) => getServiceRevision(ctx.db, input.id, input.number)),
+  cidrs: viewerProcedure.query(async ({ ctx }) => (await ctx.db.serviceCidr.findMany({ orderBy: { cidr: "asc" } })).map((c) => c.cidr)),
+  /** What one host would program now (the agent fetches the same through agent.servicesDesired). */
+  desiredFor: viewerProcedure
+    .input(z.object({ hostId: Id, family: z.union([z.literal(4), z.literal(6)]).default(4) }))
+    .query(({ ctx, input }) => desiredServicesFor(ctx.db, input.hostId, input.family)),
+  create: operatorProcedure.input(CreateServiceInput).mutation(({ ctx, input }) => createService(ctx, input)),
+  update: operatorProcedure.input(UpdateServiceInput).mutation(({ ctx, input }) => updateService(ctx, input)),
+  rollback: operatorProcedure.input(RollbackServiceInput).mutation(({ ctx, input }) => rollbackService(ctx, input)),
+  delete: operatorProcedure.input(DeleteServiceInput).mutation(({ ctx, input }) => deleteService(ctx, input)),
+  setCidrs: adminProcedure.input(SetServiceCidrsInput).mutation(({ ctx, input }) => setServiceCidrs(ctx, input)),
+  setHostLabels: operatorProcedure.input(z.object({ hostId: Id, labels: Labels })).mutation(({ ctx, input }) => setLabels(ctx, { kind: "host", id: input.hostId, labels: input.labels })),
+  setAttachmentLabels: operatorProcedure
+    .input(z.object({ attachmentId: Id, labels: Labels }))
+    .mutation(({ ctx, input }) => setLabels(ctx, { kind: "attachment", id: input.attachmentId, labels: input.labels })),
+});

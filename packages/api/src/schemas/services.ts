@@ -1,0 +1,205 @@
+import { CanonicalIp, MemberState, PortNumber, Protocol, SERVICE_LIMITS, ServiceName } from "@switchyard/dataplane/desired";
+import { parseCidr, parseIp } from "@switchyard/ipam";
+import { z } from "zod";
+
+/**
+ * Services and their endpoint pools (issue 12), as the console's API takes them. A service's
+ * spec is kept in revisions (like a network's conflist): its ports, affinity, the hosts it is
+ * programmed on, its health check, and its pool (a label selector over attachments, members
+ * added by hand, and each member's weight and state). Registered members are not in the spec:
+ * processes come and go through the API, and each registration is its own row.
+ */
+
+// ---- Labels, as Kubernetes validates them ------------------------------------------------
+
+const LABEL_NAME_RE = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const DNS_SUBDOMAIN_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Why `key` is not a label key (`[prefix/]name`), or null. */
+export function labelKeyProblem(key: string): string | null {
+  const slash = key.indexOf("/");
+  const prefix = slash >= 0 ? key.slice(0, slash) : null;
+  const name = slash >= 0 ? key.slice(slash + 1) : key;
+  if (prefix !== null && (prefix.length === 0 || prefix.length > 253 || !DNS_SUBDOMAIN_RE.test(prefix))) {
+    return `label key "${key}": the prefix must be a DNS subdomain (lowercase, at most 253 characters)`;
+  }
+  if (!LABEL_NAME_RE.test(name)) {
+    return `label key "${key}": the name must be 1-63 characters of letters, digits, '-', '_' and '.', starting and ending with a letter or digit`;
+  }
+  return null;
+}
+
+/** Why `value` is not a label value, or null (empty is a value). */
+export function labelValueProblem(value: string): string | null {
+  if (value === "" || LABEL_NAME_RE.test(value)) return null;
+  return `label value "${value}": at most 63 characters of letters, digits, '-', '_' and '.', starting and ending with a letter or digit`;
+}
+
+export const LABELS_MAX = 64;
+
+export const Labels = z.record(z.string().max(317), z.string().max(63)).superRefine((labels, ctx) => {
+  const keys = Object.keys(labels);
+  if (keys.length > LABELS_MAX) ctx.addIssue({ code: "custom", message: `${keys.length} labels: at most ${LABELS_MAX}` });
+  for (const key of keys) {
+    const problem = labelKeyProblem(key) ?? labelValueProblem(labels[key]!);
+    if (problem) ctx.addIssue({ code: "custom", path: [key], message: problem });
+  }
+});
+export type Labels = z.infer<typeof Labels>;
+
+const LabelKey = z.string().superRefine((k, ctx) => {
+  const problem = labelKeyProblem(k);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+const LabelValue = z.string().superRefine((v, ctx) => {
+  const problem = labelValueProblem(v);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+
+/** A Kubernetes label selector: every matchLabels pair and every expression must hold. */
+export const LabelSelector = z
+  .object({
+    matchLabels: z.record(LabelKey, LabelValue).optional(),
+    matchExpressions: z
+      .array(
+        z.discriminatedUnion("operator", [
+          z.object({ key: LabelKey, operator: z.enum(["In", "NotIn"]), values: z.array(LabelValue).min(1, "In and NotIn need at least one value").max(64) }),
+          z.object({ key: LabelKey, operator: z.enum(["Exists", "DoesNotExist"]) }),
+        ]),
+      )
+      .max(32)
+      .optional(),
+  })
+  .strict();
+export type LabelSelector = z.infer<typeof LabelSelector>;
+
+/** Whether `labels` satisfy `selector`. An empty selector matches everything, as in Kubernetes. */
+export function selectorMatches(selector: LabelSelector, labels: Record<string, string>): boolean {
+  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false;
+  for (const e of selector.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, e.key);
+    if (e.operator === "Exists" && !has) return false;
+    if (e.operator === "DoesNotExist" && has) return false;
+    if (e.operator === "In" && !(has && e.values.includes(labels[e.key]!))) return false;
+    if (e.operator === "NotIn" && has && e.values.includes(labels[e.key]!)) return false;
+  }
+  return true;
+}
+
+// ---- The spec of a service -----------------------------------------------------------------
+
+export const ServicePortSpec = z.object({
+  name: ServiceName.optional(),
+  protocol: Protocol,
+  port: PortNumber,
+  targetPort: PortNumber,
+});
+
+export const HealthCheckSpec = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("tcp") }),
+  z.object({
+    kind: z.literal("http"),
+    path: z.string().min(1).max(512).regex(/^\/[\x21-\x7e]*$/, "must start with '/' and hold only visible ASCII (no spaces)"),
+    expectStatus: z.number().int().min(100).max(599).default(200),
+  }),
+]).and(
+  z.object({
+    intervalSeconds: z.number().int().min(1).max(3600).default(5),
+    timeoutSeconds: z.number().int().min(1).max(60).default(2),
+    healthyThreshold: z.number().int().min(1).max(10).default(2),
+    unhealthyThreshold: z.number().int().min(1).max(10).default(3),
+  }),
+);
+export type HealthCheckSpec = z.infer<typeof HealthCheckSpec>;
+
+/** A member added by hand: an address (and a port on a one-port service), on a host when known. */
+export const ManualMemberSpec = z.object({
+  address: CanonicalIp,
+  port: PortNumber.nullable().default(null),
+  hostId: z.string().max(64).nullable().default(null),
+  weight: z.number().int().min(0).max(SERVICE_LIMITS.weightMax).default(100),
+  state: MemberState.default("active"),
+});
+export type ManualMemberSpec = z.infer<typeof ManualMemberSpec>;
+
+/** Weight and state of a member the selector chose (by attachment), when not the defaults. */
+export const MemberOverrideSpec = z.object({
+  attachmentId: z.string().min(1).max(64),
+  weight: z.number().int().min(0).max(SERVICE_LIMITS.weightMax).optional(),
+  state: MemberState.optional(),
+});
+
+export const ServiceSpec = z
+  .object({
+    ports: z.array(ServicePortSpec).min(1, "a service needs at least one port").max(SERVICE_LIMITS.portsPerService),
+    /** Client-IP affinity in seconds, or null for none. */
+    affinityTimeoutSeconds: z.number().int().min(1).max(SERVICE_LIMITS.affinityTimeoutMax).nullable().default(null),
+    /** The hosts it is programmed on: null for every host, else those whose labels match. */
+    hostSelector: LabelSelector.nullable().default(null),
+    healthCheck: HealthCheckSpec.nullable().default(null),
+    /** Attachments whose labels match are members (ready ones only); null for none. */
+    memberSelector: LabelSelector.nullable().default(null),
+    manualMembers: z.array(ManualMemberSpec).max(SERVICE_LIMITS.membersPerService).default([]),
+    overrides: z.array(MemberOverrideSpec).max(SERVICE_LIMITS.membersPerService).default([]),
+  })
+  .superRefine((s, ctx) => {
+    const ports = new Set<string>();
+    s.ports.forEach((p, i) => {
+      const key = `${p.protocol}/${p.port}`;
+      if (ports.has(key)) ctx.addIssue({ code: "custom", path: ["ports", i, "port"], message: `port ${key} is listed twice` });
+      ports.add(key);
+    });
+    const members = new Set<string>();
+    s.manualMembers.forEach((m, i) => {
+      if (m.port !== null && s.ports.length > 1) {
+        ctx.addIssue({ code: "custom", path: ["manualMembers", i, "port"], message: `member ${m.address}:${m.port} names its own port, which only a one-port service allows: leave it empty to use each port's target port` });
+      }
+      const key = `${m.address}/${m.port ?? "*"}`;
+      if (members.has(key)) ctx.addIssue({ code: "custom", path: ["manualMembers", i, "address"], message: `member ${m.address}${m.port === null ? "" : `:${m.port}`} is listed twice` });
+      members.add(key);
+    });
+    const sel = s.memberSelector;
+    if (sel && Object.keys(sel.matchLabels ?? {}).length === 0 && (sel.matchExpressions ?? []).length === 0) {
+      ctx.addIssue({ code: "custom", path: ["memberSelector"], message: "an empty member selector would take every labelled attachment: give at least one label or expression, or none (null)" });
+    }
+    const overridden = new Set<string>();
+    s.overrides.forEach((o, i) => {
+      if (overridden.has(o.attachmentId)) ctx.addIssue({ code: "custom", path: ["overrides", i, "attachmentId"], message: `attachment ${o.attachmentId} is overridden twice` });
+      overridden.add(o.attachmentId);
+    });
+  });
+export type ServiceSpec = z.infer<typeof ServiceSpec>;
+
+export const CreateServiceInput = z.object({
+  name: ServiceName,
+  /** A VIP given by the operator (checked); without one the console allocates from the service CIDRs. */
+  vip: CanonicalIp.optional(),
+  /** Which service CIDR family to allocate from when no VIP is given. */
+  family: z.union([z.literal(4), z.literal(6)]).default(4),
+  spec: ServiceSpec,
+  comment: z.string().max(500).default(""),
+});
+export const UpdateServiceInput = z.object({ id: z.string().min(1).max(64), spec: ServiceSpec, comment: z.string().max(500).default(""), expectedRevision: z.number().int().positive() });
+export const RollbackServiceInput = z.object({ id: z.string().min(1).max(64), toRevision: z.number().int().positive(), expectedRevision: z.number().int().positive() });
+export const DeleteServiceInput = z.object({ id: z.string().min(1).max(64), confirmName: z.string().max(63) });
+
+/** The service CIDRs: at most one per family is enough for most; a few allowed. */
+export const SetServiceCidrsInput = z.object({
+  cidrs: z
+    .array(
+      z.string().max(49).superRefine((c, ctx) => {
+        const parsed = parseCidr(c);
+        if (!parsed.ok) return void ctx.addIssue({ code: "custom", message: parsed.error.message });
+        if (parsed.value.text !== c) ctx.addIssue({ code: "custom", message: `write it as ${parsed.value.text}` });
+        const size = parsed.value.family === 4 ? 32 - parsed.value.prefixLength : 128 - parsed.value.prefixLength;
+        if (size < 2) ctx.addIssue({ code: "custom", message: `${c} holds no address to hand out` });
+      }),
+    )
+    .max(SERVICE_LIMITS.serviceCidrs),
+});
+
+/** An IP literal, however written: the console compares canonical forms. */
+export function canonicalIp(text: string): string | null {
+  const parsed = parseIp(text);
+  return parsed.ok ? parsed.value.text : null;
+}
