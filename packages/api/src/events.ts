@@ -36,8 +36,12 @@ export type OperationEvent = z.infer<typeof OperationEvent>;
 export const IpamEvent = z.object({ kind: z.literal("leases"), networkName: z.string(), hostId: z.string() });
 export type IpamEvent = z.infer<typeof IpamEvent>;
 
-/** What hosts must program for services changed: a doorbell with the new version (agents fetch their part). */
-export const ServicesEvent = z.object({ kind: z.literal("changed"), generation: z.number().int() });
+/**
+ * What hosts must program for services changed: a doorbell (agents fetch their part). The API's
+ * changes carry the new version; the database's own (a labelled attachment's readiness, rung by a
+ * trigger) do not.
+ */
+export const ServicesEvent = z.object({ kind: z.literal("changed"), generation: z.number().int().optional() });
 export type ServicesEvent = z.infer<typeof ServicesEvent>;
 
 /** Events may have been missed (the listener reconnected, a sender dropped some): catch up by query. */

@@ -5,6 +5,7 @@ import { Role } from "./roles";
 /** Shared with the UI: the one definition of each input. */
 export const Id = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, "must be an id");
 export { Role } from "./roles";
+import { Labels } from "./schemas/services";
 export const Username = z
   .string()
   .min(2)
@@ -98,6 +99,8 @@ export const CreateAttachmentInput = z.object({
   containerId: CniName.optional(),
   ifName: IfName.default("eth0"),
   portMappings: z.array(PortMapping).max(64).default([]),
+  /** Labels (Kubernetes rules): service pools whose selector matches take it once it is ready. */
+  labels: Labels.default({}),
 });
 export type CreateAttachmentInput = z.infer<typeof CreateAttachmentInput>;
 

@@ -21,6 +21,7 @@ const ATTACHMENT_SELECT = {
   targetKind: true,
   target: true,
   capabilityArgs: true,
+  labels: true,
   present: true,
   generation: true,
   state: true,
@@ -178,6 +179,12 @@ export async function createAttachment(ctx: Ctx, input: CreateAttachmentInput) {
     throw new ApiError("CONFLICT", `${containerId}/${input.ifName} is already attached to ${row.networkName} on this host`, [
       { path: ["containerId"], message: "already attached; detach it first", severity: "error" },
     ]);
+  }
+  if (Object.keys(input.labels).length > 0) {
+    // Set while the attachment is pending: no pool takes it before it is ready (the trigger of
+    // migration 20261206124500 records that change), so this second write changes no host.
+    await ctx.db.attachment.update({ where: { id: (row.attachment as { id: string }).id }, data: { labels: input.labels } });
+    (row.attachment as Record<string, unknown>).labels = input.labels;
   }
   const saved = fromJsonRow(row.attachment, ATTACHMENT_ROW_SELECT, ["createdAt", "updatedAt"]) as AttachmentRow;
   const attachment = toAttachmentView({ ...saved, host: { name: row.hostName } });

@@ -1,6 +1,7 @@
 import { DesiredServices } from "@switchyard/dataplane/desired";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { authenticateAgent } from "./hosts";
+import { createDbEventBus } from "../eventBusDb";
 import { setupApiTest, trpcError, type ApiTest, BRIDGE_CONFLIST } from "../testing";
 
 // Issue 12: the console's model of services — CIDRs and VIPs, specs in revisions, labels, the
@@ -201,5 +202,70 @@ describe("the desired state of a host", () => {
     await h.agent.reportServicesApplied({ family: 4, version: desired.version + 1, applyMs: null, error: "nft: syntax error" });
     row = (await viewer.caller.services.get({ id: svc.id })).hosts.find((x) => x.hostId === h.hostId)!;
     expect(row).toMatchObject({ applied: false, error: "nft: syntax error" });
+  });
+});
+
+describe("pools follow the containers", () => {
+  const generation = async () => (await t.db.serviceChange.findFirst({ orderBy: { generation: "desc" }, select: { generation: true } }))?.generation ?? 0n;
+
+  it("a labelled attachment becoming ready, failing or going away is a new version, rung on the database's bus; an unlabelled one is not", async () => {
+    const h = await enroll("svc-follow");
+    const { caller } = operator;
+    await operator.caller.services.create({ name: "follow", spec: web({ memberSelector: { matchLabels: { app: "follow" } } }) });
+    const bus = createDbEventBus(t.url);
+    const stop = new AbortController();
+    const heard: unknown[] = [];
+    const listening = (async () => {
+      for await (const e of bus.subscribe("services", stop.signal)) if (e.kind === "changed") heard.push(e);
+    })().catch(() => {});
+    try {
+      // Labels given at attach time are kept; while pending the pool does not take it.
+      const { attachment } = await caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "netns", name: "follow-1" }, labels: { app: "follow" } });
+      expect(attachment.labels).toEqual({ app: "follow" });
+      const plain = (await caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "netns", name: "plain-1" } })).attachment;
+      const g0 = await generation();
+
+      // As the agent's completion writes it: ready with its result.
+      const result = { cniVersion: "1.0.0", ips: [{ address: "10.88.0.40/24" }] };
+      await t.db.attachment.update({ where: { id: plain.id }, data: { state: "ready", result } });
+      expect(await generation()).toBe(g0);
+      await t.db.attachment.update({ where: { id: attachment.id }, data: { state: "ready", result } });
+      const g1 = await generation();
+      expect(g1).toBe(g0 + 1n);
+      const desired = await h.agent.servicesDesired({ family: 4 });
+      expect(desired.version).toBe(Number(g1));
+      expect(desired.services.find((s) => s.name === "follow")!.members.map((m) => m.address)).toEqual(["10.88.0.40"]);
+      await expect.poll(() => heard.length, { timeout: 5000 }).toBeGreaterThan(0);
+
+      await t.db.attachment.update({ where: { id: attachment.id }, data: { state: "failed" } });
+      expect(await generation()).toBe(g1 + 1n);
+      expect((await h.agent.servicesDesired({ family: 4 })).services.find((s) => s.name === "follow")!.members).toEqual([]);
+      await t.db.attachment.update({ where: { id: attachment.id }, data: { state: "ready" } });
+      await t.db.attachment.delete({ where: { id: attachment.id } });
+      expect(await generation()).toBe(g1 + 3n);
+      const summaries = (await t.db.serviceChange.findMany({ where: { generation: { gt: g0 } }, orderBy: { generation: "asc" }, select: { summary: true } })).map((c) => c.summary);
+      expect(summaries).toEqual([
+        "attachment follow-1/eth0 on svc-lab ready",
+        "attachment follow-1/eth0 on svc-lab failed",
+        "attachment follow-1/eth0 on svc-lab ready",
+        "attachment follow-1/eth0 on svc-lab deleted",
+      ]);
+    } finally {
+      stop.abort();
+      await listening;
+      await bus.close();
+    }
+  });
+
+  it("refuses labels that are not Kubernetes labels, at attach and when set", async () => {
+    const h = await enroll("svc-badlabels");
+    const bad: Record<string, string>[] = [{ "-x": "y" }, { "a/b/c": "y" }, { app: "bad value" }, { ["k".repeat(64)]: "v" }];
+    for (const labels of bad) {
+      const err = await trpcError(operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "netns", name: "bad-labels" }, labels }));
+      expect(err.code, JSON.stringify(labels)).toBe("BAD_REQUEST");
+      expect((await trpcError(operator.caller.services.setHostLabels({ hostId: h.hostId, labels }))).code).toBe("BAD_REQUEST");
+    }
+    expect(await t.db.attachment.count({ where: { containerId: "bad-labels" } })).toBe(0);
+    expect((await t.db.host.findUniqueOrThrow({ where: { id: h.hostId }, select: { labels: true } })).labels).toEqual({});
   });
 });
