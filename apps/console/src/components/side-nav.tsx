@@ -9,6 +9,7 @@ const LINKS: { href: string; label: string; adminOnly?: boolean }[] = [
   { href: "/networks", label: "Networks" },
   { href: "/hosts", label: "Hosts" },
   { href: "/attachments", label: "Attachments" },
+  { href: "/services", label: "Services" },
   { href: "/audit", label: "Audit log" },
   { href: "/users", label: "Users", adminOnly: true },
   { href: "/account", label: "Account" },

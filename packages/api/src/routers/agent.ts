@@ -186,7 +186,12 @@ export const agentRouter = router({
   /** The version this host applied, or the error it hit (fenced: an older report never overwrites a newer one). */
   reportServicesApplied: agentProcedure
     .input(z.object({ family: z.union([z.literal(4), z.literal(6)]), version: z.number().int().min(0), applyMs: z.number().int().min(0).max(3_600_000).nullable(), error: z.string().max(2000).nullable() }))
-    .mutation(({ ctx, input }) => recordServicesApplied(ctx.db, ctx.agent.hostId, input)),
+    .mutation(async ({ ctx, input }) => {
+      const outcome = await recordServicesApplied(ctx.db, ctx.agent.hostId, input);
+      // The services pages show desired against applied: their doorbell is the host's.
+      if (outcome.recorded) ctx.events.publish("host", { kind: "seen", hostId: ctx.agent.hostId });
+      return outcome;
+    }),
   reportProblem: agentProcedure.input(z.object({ attachmentId: Id, problem: z.string().min(1).max(2000) })).mutation(({ ctx, input }) => reportProblem(ctx, input)),
 });
 

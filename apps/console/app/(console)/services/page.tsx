@@ -1,0 +1,5 @@
+import { ServicesList } from "~/components/services/services-list";
+
+export default function ServicesPage() {
+  return <ServicesList />;
+}

@@ -1,0 +1,118 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { closeSync, mkdtempSync, openSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { expect, test } from "@playwright/test";
+import { BASE_URL } from "../playwright.config";
+import { dataOf, mutate, query, removeFromHost, requireRoot, signInElsewhere } from "./support";
+
+// Issue 12 in the browser: a service created from a label selector; its pool fills live as a real
+// agent attaches a labelled sandbox; a weight changed inline is a new revision; a viewer only looks.
+test.describe.configure({ mode: "serial" });
+requireRoot();
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const hex = randomBytes(3).toString("hex");
+const hostName = `e2e-svc-${hex}`;
+const networkName = `e2e-svc-${hex}`;
+const serviceName = `e2e-svc-${hex}`;
+const bridge = `sysv${hex}`;
+const sandbox = `sytest-svc-${hex}`;
+const second = 16 + (parseInt(hex.slice(0, 2), 16) % 200);
+const dataDir = mkdtempSync(path.join(tmpdir(), "switchyard-e2e-svc-"));
+const agentLog = path.join(dataDir, "agent.log");
+let agent: ChildProcess | undefined;
+let serviceUrl = "";
+
+test.afterEach(async ({}, testInfo) => {
+  if (testInfo.status !== testInfo.expectedStatus && agent) await testInfo.attach("agent.log", { body: readFileSync(agentLog), contentType: "text/plain" });
+});
+test.afterAll(() => {
+  agent?.kill("SIGTERM");
+  removeFromHost({ netns: [sandbox], links: [bridge], dirs: [dataDir, `/var/lib/cni/networks/${networkName}`] });
+});
+
+test("a service from a label selector: its member appears live when a labelled sandbox attaches; a weight edit is a new revision", async ({ page }) => {
+  // The service CIDR, as an admin sets it on the Services page.
+  await page.goto("/services");
+  await expect(page.getByRole("heading", { name: "Services" })).toBeVisible();
+  const cidrs = page.getByRole("region", { name: "Service CIDRs" });
+  const current = await query<string[]>(page.request, "services.cidrs");
+  if (!current.includes("10.231.0.0/16")) {
+    await cidrs.getByRole("button", { name: "Edit" }).click();
+    await cidrs.getByRole("textbox", { name: "Service CIDRs" }).fill([...current, "10.231.0.0/16"].join(", "));
+    await cidrs.getByRole("button", { name: "Save" }).click();
+    await expect(cidrs).toContainText("10.231.0.0/16");
+  }
+
+  await page.getByRole("button", { name: "New service" }).click();
+  const form = page.getByRole("form", { name: "New service" });
+  await form.getByLabel("Name").fill(serviceName);
+  await form.getByLabel("VIP").fill(`10.231.${second}.10`);
+  await form.getByRole("textbox", { name: "Member selector" }).fill(`app=${serviceName}`);
+  await form.getByRole("button", { name: "Create" }).click();
+  await expect(page.getByRole("heading", { name: serviceName })).toBeVisible();
+  serviceUrl = page.url();
+  await expect(page.getByText("No members: connections to the VIP are refused")).toBeVisible();
+
+  // A real agent and a labelled sandbox on a bridge network.
+  const made = await mutate(page.request, "hosts.createJoinToken", { note: hostName, ttlMinutes: 10 });
+  const { token } = await dataOf<{ token: string }>(made);
+  const log = openSync(agentLog, "a");
+  agent = spawn(process.execPath, [path.join(root, "apps/agent/bin/switchyard-agent"), "--console-url", BASE_URL, "--join-token", token, "--hostname", hostName,
+    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", path.join(dataDir, "cache"), "--conf-dir", path.join(dataDir, "net.d"), "--netns-dir", "/run/netns"], { stdio: ["ignore", log, log] });
+  closeSync(log);
+  await expect.poll(async () => (await query<{ items: { id: string; name: string }[] }>(page.request, "hosts.list", { limit: 200 })).items.find((h) => h.name === hostName)?.id ?? "", { timeout: 30_000 }).not.toBe("");
+  const hostId = (await query<{ items: { id: string; name: string }[] }>(page.request, "hosts.list", { limit: 200 })).items.find((h) => h.name === hostName)!.id;
+  const created = await mutate(page.request, "networks.create", {
+    text: JSON.stringify({ cniVersion: "1.0.0", name: networkName, plugins: [{ type: "bridge", bridge, ipam: { type: "host-local", ranges: [[{ subnet: `10.${second}.40.0/24` }]] } }] }),
+    comment: "e2e services",
+  });
+  expect(created.status()).toBe(200);
+  const networkId = (await dataOf<{ id: string }>(created)).id;
+  const attached = await mutate(page.request, "attachments.create", { hostId, networkId, target: { kind: "sandbox", name: sandbox }, labels: { app: serviceName } });
+  expect(attached.status()).toBe(200);
+
+  // No reload: the page hears the pool change (the database's doorbell when the attachment is ready).
+  const member = page.getByTestId(`member-10.${second}.40.2`);
+  await expect(member).toBeVisible({ timeout: 30_000 });
+  await expect(member).toContainText(hostName);
+  await expect(member).toContainText("active");
+  await expect(page.getByRole("table", { name: "Hosts applied" })).toContainText(hostName);
+
+  // Weight 100 → 250, inline: revision 2, its diff says so.
+  await member.getByRole("spinbutton", { name: `Weight of 10.${second}.40.2` }).fill("250");
+  await member.getByRole("spinbutton", { name: `Weight of 10.${second}.40.2` }).press("Enter");
+  const revisions = page.getByRole("table", { name: "Revisions" });
+  await expect(revisions).toContainText(`10.${second}.40.2: weight 100 → 250`);
+  await revisions.getByRole("button", { name: "Diff" }).first().click();
+  await expect(page.getByLabel("Revision diff")).toContainText('"weight": 250');
+  // Drain: the member stays, takes no new connections.
+  await member.getByRole("button", { name: "Drain" }).click();
+  await expect(member).toContainText("draining");
+  await expect(member.locator("td").last()).toHaveText("no");
+
+  await page.goto("/services");
+  await expect(page.getByTestId(`service-row-${serviceName}`)).toContainText("0 / 1");
+});
+
+test("a viewer sees the pool but cannot edit it", async ({ page, browser }) => {
+  const made = await mutate(page.request, "users.create", { username: `svc-viewer-${hex}`, displayName: "", password: "viewer's long password", role: "viewer" });
+  expect(made.status()).toBe(200);
+  const { context, page: viewer } = await signInElsewhere(browser, `svc-viewer-${hex}`, "viewer's long password");
+  try {
+    await viewer.goto(serviceUrl);
+    const member = viewer.getByTestId(`member-10.${second}.40.2`);
+    await expect(member).toBeVisible();
+    await expect(member.getByRole("spinbutton")).toHaveCount(0);
+    await expect(member.getByRole("button")).toHaveCount(0);
+    await expect(viewer.getByRole("button", { name: /Roll back/ })).toHaveCount(0);
+    const id = serviceUrl.split("/").at(-1)!;
+    const refused = await mutate(viewer.request, "services.rollback", { id, toRevision: 1, expectedRevision: 3 });
+    expect(refused.status()).toBe(403);
+  } finally {
+    await context.close();
+  }
+});
