@@ -33,3 +33,24 @@ export async function udpConnect(netns: string, address: string): Promise<{ ok: 
   const { stdout } = await run("ip", ["netns", "exec", netns, process.execPath, "-e", CONNECT_SCRIPT, address], { timeoutMs: 10_000 });
   return JSON.parse(stdout.trim()) as { ok: boolean; code?: string; source?: string };
 }
+
+export interface VethEnd {
+  netns: string;
+  ifname: string;
+  /** "address/prefix", or none. */
+  cidr?: string;
+}
+
+/** A veth pair from one test namespace to another, both ends up with their addresses. */
+export async function linkNamespaces(a: VethEnd, b: VethEnd): Promise<void> {
+  await run("ip", ["-n", a.netns, "link", "add", a.ifname, "type", "veth", "peer", "name", b.ifname, "netns", b.netns]);
+  for (const end of [a, b]) {
+    if (end.cidr) await run("ip", ["-n", end.netns, "addr", "add", end.cidr, "dev", end.ifname, ...(end.cidr.includes(":") ? ["nodad"] : [])]);
+    await run("ip", ["-n", end.netns, "link", "set", end.ifname, "up"]);
+  }
+}
+
+/** Turns a test namespace into a router (the sysctl is per namespace: the host's is untouched). */
+export async function enableForwarding(netns: string): Promise<void> {
+  await run("ip", ["netns", "exec", netns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+}
