@@ -74,7 +74,7 @@ describe.skipIf(!isRoot)("service routes: blackhole + sink (design §8)", () => 
     await ensureServiceRoutes({ netns: ns.name, family: 4, serviceCidrs: ["10.241.0.0/16"], vips: ["10.241.0.10"] });
     await ensureServiceRoutes({ netns: ns.name, family: 6, serviceCidrs: ["fd00:241::/112"], vips: ["fd00:241::10"] });
     expect(await udpConnect(ns.name, "fd00:241::10")).toMatchObject({ ok: true });
-    expect(await udpConnect(ns.name, "fd00:241::11")).toMatchObject({ ok: false });
+    expect(await udpConnect(ns.name, "fd00:241::11")).toEqual({ ok: false, code: "EINVAL" });
     expect(await udpConnect(ns.name, "10.241.0.10")).toMatchObject({ ok: true });
     expect(await udpConnect(ns.name, "10.241.0.11")).toEqual({ ok: false, code: "EINVAL" });
 
