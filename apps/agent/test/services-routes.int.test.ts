@@ -45,7 +45,7 @@ describe.skipIf(!isRoot)("service routes: blackhole + sink (design §8)", () => 
     expect(links.find((l) => l.ifname === SINK_PEER)?.flags).not.toContain("UP");
 
     const again = await ensureServiceRoutes({ netns: ns.name, serviceCidrs: ["10.241.0.0/16"], vips: ["10.241.0.20", "10.241.0.10"] });
-    expect(again).toEqual({ added: [], removed: [], device: "unchanged" });
+    expect(again).toEqual({ added: [], removed: [], device: "unchanged", warnings: [] });
   });
 
   it("removing a VIP removes its route; a foreign route in the CIDR stays; remove leaves nothing of ours", async () => {
@@ -67,7 +67,7 @@ describe.skipIf(!isRoot)("service routes: blackhole + sink (design §8)", () => 
     expect(await routesText(4)).toContain("10.241.0.99 via 10.99.0.254 dev syup0 proto static");
     // Back to the uplink: nothing of ours drops or sinks the CIDR any more.
     expect(await udpConnect(ns.name, "10.241.0.11")).toMatchObject({ ok: true });
-    expect(await removeServiceRoutes({ netns: ns.name })).toEqual({ added: [], removed: [], device: "unchanged" });
+    expect(await removeServiceRoutes({ netns: ns.name })).toEqual({ added: [], removed: [], device: "unchanged", warnings: [] });
   });
 
   it("IPv6 with `family`: /128 on the sink, and the other family's routes are left as they are", async () => {
@@ -116,5 +116,17 @@ describe.skipIf(!isRoot)("service routes: blackhole + sink (design §8)", () => 
     await expect(ensureServiceRoutes({ netns: ns.name, serviceCidrs: [], vips: ["10.241.0.10"] })).rejects.toThrow(/sy-svc0 exists and is a bridge/);
     await removeServiceRoutes({ netns: ns.name });
     expect((await listLinks(ns.name)).find((l) => l.ifname === SINK_DEVICE)).toMatchObject({ kind: "bridge" });
+  });
+
+  it("warns when the host ignores linkdown routes: the sink's VIPs fall into the blackhole for host processes", async () => {
+    await run("ip", ["netns", "exec", ns.name, "sysctl", "-q", "-w", "net.ipv4.conf.all.ignore_routes_with_linkdown=1"]);
+    const changes = await ensureServiceRoutes({ netns: ns.name, family: 4, serviceCidrs: ["10.241.0.0/16"], vips: ["10.241.0.10"] });
+    expect(changes.warnings).toEqual([expect.stringMatching(/^net\.ipv4\.conf\.all\.ignore_routes_with_linkdown is 1: .*EINVAL/)]);
+    // What the warning is about, for real.
+    expect(await udpConnect(ns.name, "10.241.0.10")).toEqual({ ok: false, code: "EINVAL" });
+    await run("ip", ["netns", "exec", ns.name, "sysctl", "-q", "-w", "net.ipv4.conf.all.ignore_routes_with_linkdown=0"]);
+    expect(await udpConnect(ns.name, "10.241.0.10")).toMatchObject({ ok: true });
+    expect((await ensureServiceRoutes({ netns: ns.name, family: 4, serviceCidrs: ["10.241.0.0/16"], vips: ["10.241.0.10"] })).warnings).toEqual([]);
+    expect((await run("ip", ["netns", "exec", ns.name, "sysctl", "-n", `net.ipv4.conf.${SINK_DEVICE}.ignore_routes_with_linkdown`])).stdout.trim()).toBe("0");
   });
 });

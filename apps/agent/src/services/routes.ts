@@ -1,7 +1,7 @@
 import { CanonicalCidr, CanonicalIp, SERVICE_LIMITS } from "@switchyard/dataplane";
 import { parseCidr } from "@switchyard/ipam";
 import { z } from "zod";
-import { NetnsRef, describeFailure, ipNetnsArgs, runCommand } from "./command";
+import { NetnsRef, describeFailure, inNetns, ipNetnsArgs, runCommand } from "./command";
 
 /**
  * The routing protocol number on every route the agent installs (`ip route … proto 83`). The
@@ -53,6 +53,8 @@ export interface RouteChanges {
   added: ServiceRoute[];
   removed: ServiceRoute[];
   device: "created" | "removed" | "unchanged";
+  /** Host settings that defeat the sink (the routes are in place, but the host's own connections to VIPs fail). */
+  warnings: string[];
 }
 
 const familyOf = (text: string): 4 | 6 => (text.includes(":") ? 6 : 4);
@@ -103,7 +105,28 @@ export async function ensureServiceRoutes(input: ServiceRoutesInput): Promise<Ro
     const parts = [missing.length ? `missing ${missing.slice(0, 5).join(", ")}` : "", stale.length ? `still present ${stale.slice(0, 5).join(", ")}` : ""].filter(Boolean);
     throw new Error(`service routes${netns ? ` in netns ${netns}` : ""} not as asked (${parts.join("; ")}): is another route holding the same prefix? ${batchError}`.trim());
   }
-  return { added, removed, device };
+  const warnings = needsSink ? await readSinkWarnings(netns, families) : [];
+  return { added, removed, device, warnings };
+}
+
+/**
+ * The sink's routes carry `linkdown` (its peer is down). A host with
+ * `net.ipv{4,6}.conf.all.ignore_routes_with_linkdown=1` skips them in lookups, so a VIP falls
+ * into the blackhole and a host process's `connect()` fails with EINVAL (sandboxes are not
+ * affected: their DNAT happens before the lookup). The per-device value is ours and set to 0;
+ * `all` is the operator's, so it is reported.
+ */
+async function readSinkWarnings(netns: string | undefined, families: readonly (4 | 6)[]): Promise<string[]> {
+  const warnings: string[] = [];
+  for (const f of families) {
+    const key = `net.ipv${f}.conf.all.ignore_routes_with_linkdown`;
+    const [file, args] = inNetns(netns, "sysctl", ["-n", key]);
+    const r = await runCommand(file, args);
+    if (r.code === 0 && r.stdout.trim() === "1") {
+      warnings.push(`${key} is 1: routes on ${SINK_DEVICE} (its peer is down) are ignored, so this host's own connections to VIPs fail with EINVAL; set it to 0 for host access to services`);
+    }
+  }
+  return warnings;
 }
 
 /** Removes every Switchyard route (both families) and the sink device: the agent's uninstall. */
@@ -173,6 +196,15 @@ async function ensureSinkDevice(netns: string | undefined): Promise<boolean> {
   };
   if (!existing) await ip(["link", "add", SINK_DEVICE, "type", "veth", "peer", "name", SINK_PEER]);
   if (!existing?.isUp) await ip(["link", "set", SINK_DEVICE, "up"]);
+  if (!existing) {
+    // Ours to set: a lookup honours linkdown routes unless this (or `all`) says otherwise.
+    for (const f of [4, 6]) {
+      const [file, args] = inNetns(netns, "sysctl", ["-q", "-w", `net.ipv${f}.conf.${SINK_DEVICE}.ignore_routes_with_linkdown=0`]);
+      const r = await runCommand(file, args);
+      // A host without IPv6 has no such key: nothing to set there.
+      if (r.code !== 0 && !/cannot stat|No such file/i.test(r.stderr)) throw new Error(describeFailure(file, args, r));
+    }
+  }
   return !existing;
 }
 
