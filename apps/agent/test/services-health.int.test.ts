@@ -44,7 +44,7 @@ describe.skipIf(!isRoot)("health checks against members in namespaces", () => {
 
   const startChecker = async (list: HealthTarget[], maxConcurrent: number) => {
     const runner = fileURLToPath(new URL("./support/health-runner.ts", import.meta.url));
-    const p = spawnNodeInNetns(host.name, runner, [JSON.stringify(list), "50000", String(maxConcurrent)], { isFile: true, nodeFlags: ["--import", "tsx"], lifetimeMs: 55_000 });
+    const p = spawnNodeInNetns(host.name, runner, [JSON.stringify(list), "50000", String(maxConcurrent)], { isFile: true, nodeFlags: ["--import", "tsx"], lifetimeMs: 55_000, hasStdin: true });
     procs.push(p);
     await p.waitForLine(/"ready":true/, 20_000);
     return p;
@@ -116,6 +116,30 @@ describe.skipIf(!isRoot)("health checks against members in namespaces", () => {
     expect(big.message).toMatch(/HPE_HEADER_OVERFLOW/);
     // Nothing but failures for those three: no report ever said success.
     expect(reports().filter((r) => ["redirect", "hang", "big-header"].includes(r.key) && r.result === "success")).toEqual([]);
+  });
+
+  it("targets change while running: a removed member stops being checked, a changed check starts over, bad targets are refused", async () => {
+    await waitForReport((r) => r.key === "tcp" && r.status === "healthy");
+    const mark = checker.lines.length;
+    checker.writeLine(JSON.stringify(targets.filter((t) => t.key !== "tcp")));
+    await checker.waitForLine(/"updated":true/, 5000, mark);
+    await new Promise((r) => setTimeout(r, 3 * timing.intervalMs));
+    const afterRemoval = checker.lines.length;
+    await new Promise((r) => setTimeout(r, 3 * timing.intervalMs));
+    expect(checker.lines.slice(afterRemoval).filter((l) => l.includes('"key":"tcp"'))).toEqual([]);
+    expect(checker.lines.slice(afterRemoval).some((l) => l.includes('"key":"http"'))).toBe(true);
+
+    // Back with another check (healthy after 1): unknown again, then healthy on its first success.
+    const back = checker.lines.length;
+    checker.writeLine(JSON.stringify([...targets.filter((t) => t.key !== "tcp"), { ...targets[1], check: { ...targets[1]!.check, healthyThreshold: 1 } }]));
+    const up = JSON.parse(await checker.waitForLine((l) => l.includes('"key":"tcp"') && l.includes('"unknown>healthy"'), 10_000, back)) as Report;
+    expect(up).toMatchObject({ successes: 1 });
+
+    const before = checker.lines.length;
+    checker.writeLine(JSON.stringify([{ ...targets[0], address: "127.0.0.1" }]));
+    expect(await checker.waitForLine(/"refused"/, 5000, before)).toMatch(/loopback address: it cannot be checked as a member/);
+    checker.writeLine(JSON.stringify([targets[0], targets[0]]));
+    expect(await checker.waitForLine((l) => l.includes('"refused"') && l.includes("listed twice"), 5000, before)).toMatch(/key \\"http\\" is listed twice/);
   });
 
   it("never runs more checks at once than maxConcurrent, each cut at its timeout", async () => {

@@ -7,6 +7,8 @@ export interface NetnsProcess {
   lines: string[];
   /** Resolves with the first stdout line (from now on, or already seen) matching `pattern`; rejects after `timeoutMs`. */
   waitForLine(pattern: RegExp | ((line: string) => boolean), timeoutMs?: number, fromIndex?: number): Promise<string>;
+  /** Writes one line to its stdin (when started with `hasStdin`). */
+  writeLine(line: string): void;
   /** SIGTERM, then SIGKILL after a second; resolves when it has exited. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -18,6 +20,8 @@ export interface SpawnInNetnsOptions {
   isFile?: boolean;
   /** The process is killed after this long whatever happens (bounded lifetime). */
   lifetimeMs?: number;
+  /** Keep a pipe to its stdin open (`writeLine`). */
+  hasStdin?: boolean;
 }
 
 /**
@@ -26,7 +30,7 @@ export interface SpawnInNetnsOptions {
  */
 export function spawnNodeInNetns(netns: string, script: string, args: readonly string[] = [], options: SpawnInNetnsOptions = {}): NetnsProcess {
   const scriptArgs = options.isFile ? [script] : ["-e", script];
-  const child = spawn("ip", ["netns", "exec", netns, process.execPath, ...(options.nodeFlags ?? []), ...scriptArgs, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn("ip", ["netns", "exec", netns, process.execPath, ...(options.nodeFlags ?? []), ...scriptArgs, ...args], { stdio: [options.hasStdin ? "pipe" : "ignore", "pipe", "pipe"] });
   const lines: string[] = [];
   const listeners = new Set<(line: string) => void>();
   const rl: Interface = createInterface({ input: child.stdout! });
@@ -62,6 +66,10 @@ export function spawnNodeInNetns(netns: string, script: string, args: readonly s
         };
         listeners.add(listener);
       });
+    },
+    writeLine(line) {
+      if (!child.stdin) throw new Error("process started without hasStdin");
+      child.stdin.write(`${line}\n`);
     },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
