@@ -19,7 +19,7 @@ http.createServer((req, res) => {
   else if (req.url === "/hang") { console.log("hang " + Date.now()); /* never answers */ }
   else if (req.url === "/big-header") { res.writeHead(200, { "x-big": "a".repeat(20000) }); res.end(); }
   else { res.writeHead(404); res.end(); }
-}).listen(8080, "${MEMBER}", () => console.log("ready"));
+}).listen(8080, "::", () => console.log("ready"));
 `;
 const TCP_SERVER = `require("node:net").createServer((s) => s.end()).listen(9090, "${MEMBER}", () => console.log("ready"));`;
 
@@ -29,6 +29,7 @@ const targets: HealthTarget[] = [
   { key: "tcp", address: MEMBER, port: 9090, check: { kind: "tcp", ...timing } },
   { key: "redirect", address: MEMBER, port: 8080, check: { kind: "http", path: "/redirect", expectedStatus: 200, ...timing } },
   { key: "hang", address: MEMBER, port: 8080, check: { kind: "http", path: "/hang", expectedStatus: 200, ...timing } },
+  { key: "http6", address: "fd00:60::2", port: 8080, check: { kind: "http", path: "/healthz", expectedStatus: 200, ...timing } },
   { key: "big-header", address: MEMBER, port: 8080, check: { kind: "http", path: "/big-header", expectedStatus: 200, ...timing } },
 ];
 
@@ -62,6 +63,8 @@ describe.skipIf(!isRoot)("health checks against members in namespaces", () => {
   beforeAll(async () => {
     [host, members] = [await pool.create(), await pool.create()];
     await linkNamespaces({ netns: host.name, ifname: "syh0", cidr: "10.60.0.1/24" }, { netns: members.name, ifname: "sym0", cidr: `${MEMBER}/24` });
+    await run("ip", ["-n", host.name, "-6", "addr", "add", "fd00:60::1/64", "dev", "syh0", "nodad"]);
+    await run("ip", ["-n", members.name, "-6", "addr", "add", "fd00:60::2/64", "dev", "sym0", "nodad"]);
     http = spawnNodeInNetns(members.name, HTTP_SERVER, [], { lifetimeMs: 60_000 });
     procs.push(http);
     await http.waitForLine(/^ready$/);
@@ -90,6 +93,10 @@ describe.skipIf(!isRoot)("health checks against members in namespaces", () => {
     http.child.kill("SIGUSR1");
     await http.waitForLine(/^status 200$/);
     expect(await waitForReport((r) => r.key === "http" && r.transition === "unhealthy>healthy")).toMatchObject({ successes: 2 });
+  });
+
+  it("IPv6 members are checked on their address (bracketed in the Host header)", async () => {
+    expect(await waitForReport((r) => r.key === "http6" && r.transition === "unknown>healthy")).toMatchObject({ message: "HTTP 200" });
   });
 
   it("TCP: a listener stopped mid-test is marked down after 3 refused connects, up again when it returns", async () => {
