@@ -25,7 +25,7 @@ RUN npx turbo run build --filter=@switchyard/console
 # in the host's network and pid namespaces (see docker-compose.yml).
 FROM node:20-bookworm-slim AS agent
 RUN apt-get update \
-  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iproute2 iptables nftables containernetworking-plugins \
+  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iproute2 iptables nftables conntrack containernetworking-plugins \
   && rm -rf /var/lib/apt/lists/*
 COPY --from=bundle /app/apps/agent/dist/switchyard-agent.mjs /usr/local/lib/switchyard/switchyard-agent.mjs
 ENTRYPOINT ["node", "/usr/local/lib/switchyard/switchyard-agent.mjs"]

@@ -5,7 +5,7 @@
 # over in a 0600 file); otherwise the console runs alone and hosts are added from its
 # Hosts page.
 source "$(dirname "$0")/lib.sh"
-ensure_debs containernetworking-plugins iptables nftables iproute2
+ensure_debs containernetworking-plugins iptables nftables iproute2 conntrack
 ensure_npm
 cd "$ROOT"
 echo "==> build (the console, and the agent bundle it serves to new hosts)"

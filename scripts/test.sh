@@ -8,7 +8,7 @@ if [ -n "${CI:-}" ] && [ "$(id -u)" -ne 0 ]; then
   echo "CI must run as root: the CNI integration tests would be skipped" >&2
   exit 1
 fi
-ensure_debs containernetworking-plugins iptables nftables iproute2 chromium
+ensure_debs containernetworking-plugins iptables nftables iproute2 conntrack chromium
 ensure_npm
 ensure_postgres
 cd "$ROOT"

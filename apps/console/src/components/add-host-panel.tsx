@@ -92,7 +92,7 @@ function JoinCommand({ token }: { token: string }) {
         On the host, as root (it creates network namespaces and runs the CNI plugins), run the command below: it downloads the agent from this console ({Math.round(download.data.bytes / 1024)} KiB, one file),
         checks its SHA-256 and starts it with the token.
         The host needs <strong>Node.js {AGENT_NODE_MAJOR} or newer</strong> (<code>node --version</code>; Debian 13: <code>apt install nodejs</code>; Debian 12 ships 18, install Node.js {AGENT_NODE_MAJOR} from nodejs.org or NodeSource),
-        <code>curl</code>, and the CNI plugins: <code>apt install containernetworking-plugins iproute2 iptables nftables</code>.
+        <code>curl</code>, and the CNI plugins: <code>apt install containernetworking-plugins iproute2 iptables nftables conntrack</code>.
       </p>
       <pre className="mono" data-testid="join-command" style={{ whiteSpace: "pre-wrap", wordBreak: "break-all" }}>{command}</pre>
       <div className="row">
