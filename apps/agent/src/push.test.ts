@@ -37,6 +37,7 @@ function setup(opts: { free?: number } = {}) {
     concurrency: 8,
     onReconcile: () => void asked.push("reconcile"),
     onRelease: () => void asked.push("release"),
+    onServices: () => void asked.push("services"),
     onRefused: (e) => void refused.push(e),
     onStreamChange: (s) => void changes.push(s.open),
     log,
@@ -49,7 +50,7 @@ const at = new Date("2026-12-05T10:00:00Z");
 const event = (e: Record<string, unknown>) => ({ at, ...e }) as unknown as WorkEvent;
 
 describe("push stream", () => {
-  it("acts on what the console pushes: open (what it holds), operations, work, reconcile, release", async () => {
+  it("acts on what the console pushes: open (what it holds), operations, work, reconcile, release, services", async () => {
     const s = setup();
     const stop = new AbortController();
     const running = s.push.run(stop.signal);
@@ -63,8 +64,9 @@ describe("push stream", () => {
     sub.onData(event({ kind: "work" }));
     sub.onData(event({ kind: "reconcile" }));
     sub.onData(event({ kind: "release" }));
+    sub.onData(event({ kind: "services" }));
     await settle();
-    expect(s.asked).toEqual([`holding since ${at.toISOString()}`, "start o1", "start o2", "more", "claim", "reconcile", "release"]);
+    expect(s.asked).toEqual([`holding since ${at.toISOString()}`, "start o1", "start o2", "more", "claim", "reconcile", "release", "services"]);
     expect(s.push.lastPushAt).toBeInstanceOf(Date);
     expect(s.log.messages("info").filter((m) => m === "push stream open")).toHaveLength(1);
     stop.abort();

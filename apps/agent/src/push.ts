@@ -22,6 +22,8 @@ export interface PushDeps {
   onReconcile(): void;
   /** The console queued a release of leaked addresses for this host. */
   onRelease(): void;
+  /** What hosts must program for services changed: fetch this host's part. */
+  onServices?(): void;
   /** The console revoked this host (or refused its credential): the agent must stop. */
   onRefused(error: CredentialRefused): void;
   /** The stream opened or closed (the inventory reports it). */
@@ -65,6 +67,10 @@ export function createPushStream(deps: PushDeps) {
           }
           if (event.kind === "release") {
             deps.onRelease();
+            return;
+          }
+          if (event.kind === "services") {
+            deps.onServices?.();
             return;
           }
           if (event.kind === "open") {

@@ -2,6 +2,7 @@ import { DesiredServices } from "@switchyard/dataplane/desired";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { authenticateAgent } from "./hosts";
 import { createDbEventBus } from "../eventBusDb";
+import type { WorkEvent } from "../routers/agent";
 import { setupApiTest, trpcError, type ApiTest, BRIDGE_CONFLIST } from "../testing";
 
 // Issue 12: the console's model of services — CIDRs and VIPs, specs in revisions, labels, the
@@ -267,5 +268,32 @@ describe("pools follow the containers", () => {
     }
     expect(await t.db.attachment.count({ where: { containerId: "bad-labels" } })).toBe(0);
     expect((await t.db.host.findUniqueOrThrow({ where: { id: h.hostId }, select: { labels: true } })).labels).toEqual({});
+  });
+});
+
+describe("the agents hear of changes on their push stream", () => {
+  it("a services change is pushed to every agent's stream as one coalesced 'services' event", async () => {
+    const h = await enroll("svc-push");
+    const stream = (await h.agent.work({ slots: 1 }))[Symbol.asyncIterator]();
+    let pending: Promise<IteratorResult<WorkEvent>> | undefined;
+    const next = async (ms = 2000): Promise<WorkEvent | null> => {
+      pending ??= stream.next();
+      const got = await Promise.race([pending, new Promise<null>((r) => setTimeout(() => r(null), ms))]);
+      if (got === null) return null;
+      pending = undefined;
+      return got.value as WorkEvent;
+    };
+    try {
+      expect((await next())?.kind).toBe("open");
+      await operator.caller.services.create({ name: "pushed", spec: web() });
+      expect((await next())?.kind).toBe("services");
+      expect(await next(300)).toBeNull();
+      // Another host's labels: every agent fetches its own part again.
+      const other = await enroll("svc-push-other");
+      await operator.caller.services.setHostLabels({ hostId: other.hostId, labels: { rack: "r1" } });
+      expect((await next())?.kind).toBe("services");
+    } finally {
+      await stream.return?.(undefined);
+    }
   });
 });

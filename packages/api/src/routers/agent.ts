@@ -21,7 +21,7 @@ const agentProcedure = publicProcedure.use(({ ctx, next }) => {
 
 /** What the push stream says. */
 export type WorkEvent =
-  | { kind: "open" | "work" | "revoked" | "reconcile" | "release"; at: Date }
+  | { kind: "open" | "work" | "revoked" | "reconcile" | "release" | "services"; at: Date }
   | { kind: "operations"; at: Date; ops: ClaimedOperation[]; more: boolean };
 
 /**
@@ -90,6 +90,7 @@ export const agentRouter = router({
     let revoked = false;
     let reconciles = 0;
     let releases = false;
+    let services = false;
     let missed = false;
     let wake: (() => void) | undefined;
     const stop = new AbortController();
@@ -100,10 +101,18 @@ export const agentRouter = router({
     // Events are noted as they come; the loop below acts on them, so that a burst of new work
     // while a claim runs is one claim more, not one per event.
     const listening = (async () => {
-      for await (const event of ctx.events.subscribe("host", stop.signal)) {
-        // Events may have been missed: claim, which finds by query whatever they would have said.
-        if (event.kind === "resync") (due = true), (missed = true);
-        else if (event.hostId !== ctx.agent.hostId) continue;
+      for await (const message of ctx.events.subscribeMany(["host", "services"], stop.signal)) {
+        // Events may have been missed: claim, which finds by query whatever they would have said
+        // (and fetch the services, which the agent compares with what it applied).
+        if (message.topic === "resync") (due = true), (missed = true), (services = true);
+        // What every host must program changed: each agent fetches its own part.
+        else if (message.topic === "services") services = true;
+        if (message.topic !== "host") {
+          wake?.();
+          continue;
+        }
+        const event = message.event;
+        if (event.hostId !== ctx.agent.hostId) continue;
         else if (event.kind === "revoked") revoked = true;
         else if (event.kind === "work") due = true;
         else if (event.kind === "reconcile") reconciles++;
@@ -128,6 +137,10 @@ export const agentRouter = router({
         if (releases) {
           releases = false;
           yield { kind: "release", at: at() };
+        }
+        if (services) {
+          services = false;
+          yield { kind: "services", at: at() };
         }
         if (due) {
           due = false;
