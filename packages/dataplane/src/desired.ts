@@ -143,6 +143,16 @@ export const DesiredService = z
       if (seenMembers.has(key)) ctx.addIssue({ code: "custom", path: ["members", i], message: `member ${m.address}${m.port === null ? "" : `:${m.port}`} is listed twice` });
       seenMembers.add(key);
     });
+    // A member without its own port and one naming the port's targetPort would be the same
+    // destination (and the same chain) for that port.
+    for (const p of s.ports) {
+      const targets = new Set<string>();
+      s.members.forEach((m, i) => {
+        const key = `${m.address}/${m.port ?? p.targetPort}`;
+        if (targets.has(key)) ctx.addIssue({ code: "custom", path: ["members", i], message: `member ${m.address}:${m.port ?? p.targetPort} is listed twice for port ${p.protocol}/${p.port}` });
+        targets.add(key);
+      });
+    }
   });
 export type DesiredService = z.infer<typeof DesiredService>;
 

@@ -1,0 +1,138 @@
+import { guardComment, guardIdentifier } from "./names";
+import { type PortIR, type TableIR, compareText, portKey } from "./render";
+import { formatRange } from "./weights";
+
+/**
+ * The IR → the table's nft objects (chains with their rule texts, sets and maps with their
+ * declarations, elements), the unit the transactions diff. Every rule text here was loaded with
+ * nft 1.0.6 (design §3); numeric priorities because 1.0.6 refuses `dstnat` outside prerouting (§4).
+ */
+
+export interface ChainObject {
+  /** The base chain's `{ type … hook … priority … ; }`, null for a regular chain. */
+  spec: string | null;
+  rules: string[];
+}
+
+export interface SetObject {
+  kind: "set" | "map";
+  /** What goes between the braces of `add set|map`. */
+  spec: string;
+}
+
+export interface TableObjects {
+  family: 4 | 6;
+  chains: Map<string, ChainObject>;
+  sets: Map<string, SetObject>;
+  /** Per set or map, element key → the element's whole text (key, comment, value). */
+  elements: Map<string, Map<string, string>>;
+}
+
+export const TABLE_COMMENT = "switchyard-agent: services; do not edit";
+
+/** Chains every table has, in the order a cold transaction declares them. */
+export const STATIC_CHAINS = [
+  "filter-input",
+  "filter-forward",
+  "filter-output",
+  "filter-output-post-dnat",
+  "nat-prerouting",
+  "nat-output",
+  "nat-postrouting",
+  "services",
+  "service-endpoints-check",
+  "vip-check",
+  "reject-chain",
+  "mark-for-masquerade",
+  "masquerading",
+] as const;
+export const STATIC_SETS = ["service-ips", "no-endpoint-services", "vips"] as const;
+
+export function familyWord(family: 4 | 6): "ip" | "ip6" {
+  return family === 4 ? "ip" : "ip6";
+}
+
+export function lowerTable(ir: TableIR): TableObjects {
+  const ip = familyWord(ir.family);
+  const addrType = ir.family === 4 ? "ipv4_addr" : "ipv6_addr";
+  const mark = `0x${ir.markBit.toString(16).padStart(8, "0")}`;
+  const base = (hook: string, type: string, priority: number) => `{ type ${type} hook ${hook} priority ${priority} ; }`;
+  const chains = new Map<string, ChainObject>([
+    ["filter-input", { spec: base("input", "filter", -110), rules: ["ct state new jump service-endpoints-check"] }],
+    ["filter-forward", { spec: base("forward", "filter", -110), rules: ["ct state new jump service-endpoints-check", "ct state new jump vip-check"] }],
+    ["filter-output", { spec: base("output", "filter", -110), rules: ["ct state new jump service-endpoints-check"] }],
+    ["filter-output-post-dnat", { spec: base("output", "filter", -90), rules: ["ct state new jump vip-check"] }],
+    ["nat-prerouting", { spec: base("prerouting", "nat", -100), rules: ["jump services"] }],
+    ["nat-output", { spec: base("output", "nat", -100), rules: ["jump services"] }],
+    ["nat-postrouting", { spec: base("postrouting", "nat", 100), rules: ["jump masquerading"] }],
+    ["services", { spec: null, rules: [`${ip} daddr . meta l4proto . th dport vmap @service-ips`] }],
+    ["service-endpoints-check", { spec: null, rules: [`${ip} daddr . meta l4proto . th dport vmap @no-endpoint-services`] }],
+    [
+      "vip-check",
+      {
+        spec: null,
+        rules: [`${ip} daddr @vips reject comment "VIP, no such port"`, ...ir.serviceCidrs.map((c) => `${ip} daddr ${c} drop comment "service CIDR, no such VIP"`)],
+      },
+    ],
+    ["reject-chain", { spec: null, rules: ["reject"] }],
+    ["mark-for-masquerade", { spec: null, rules: [`mark set mark or ${mark}`] }],
+    ["masquerading", { spec: null, rules: [`mark and ${mark} == 0 return`, `mark set mark xor ${mark}`, "masquerade fully-random"] }],
+  ]);
+  const keyType = `${addrType} . inet_proto . inet_service`;
+  const sets = new Map<string, SetObject>([
+    ["service-ips", { kind: "map", spec: `type ${keyType} : verdict ;` }],
+    ["no-endpoint-services", { kind: "map", spec: `type ${keyType} : verdict ;` }],
+    ["vips", { kind: "set", spec: `type ${addrType} ;` }],
+  ]);
+  const serviceIps = new Map<string, string>();
+  const noEndpoint = new Map<string, string>();
+  const vips = new Map<string, string>();
+  for (const p of ir.ports) {
+    const key = portKey(p);
+    vips.set(p.vip, p.vip);
+    if (p.serviceChain === null) {
+      noEndpoint.set(key, `${key} comment "${guardComment(p.label)}" : goto reject-chain`);
+      continue;
+    }
+    serviceIps.set(key, `${key} : goto ${guardIdentifier(p.serviceChain)}`);
+    lowerPort(p, ip, addrType, chains, sets);
+  }
+  return {
+    family: ir.family,
+    chains,
+    sets,
+    elements: new Map([
+      ["service-ips", serviceIps],
+      ["no-endpoint-services", noEndpoint],
+      ["vips", vips],
+    ]),
+  };
+}
+
+function lowerPort(p: PortIR, ip: string, addrType: string, chains: Map<string, ChainObject>, sets: Map<string, SetObject>): void {
+  const serviceRules: string[] = [];
+  for (const m of p.members) {
+    const chain = guardIdentifier(m.chain);
+    const rules = [m.masqueradeFrom === null ? "jump mark-for-masquerade" : `${ip} saddr ${m.masqueradeFrom} jump mark-for-masquerade`];
+    if (m.affinitySet !== null && p.affinityTimeout !== null) {
+      const set = guardIdentifier(m.affinitySet);
+      sets.set(set, { kind: "set", spec: `type ${addrType} ; flags dynamic,timeout ; timeout ${p.affinityTimeout}s ;` });
+      rules.push(`update @${set} { ${ip} saddr }`);
+      serviceRules.push(`${ip} saddr @${set} goto ${chain}`);
+    }
+    const destination = ip === "ip" ? `${m.address}:${m.targetPort}` : `[${m.address}]:${m.targetPort}`;
+    rules.push(`meta l4proto ${p.protocol} dnat to ${destination}`);
+    chains.set(chain, { spec: null, rules });
+  }
+  const branches = p.members.map((m) => `${formatRange(m)} : goto ${m.chain}`).join(", ");
+  serviceRules.push(`numgen random mod ${p.modulus} vmap { ${branches} }`);
+  chains.set(guardIdentifier(p.serviceChain!), { spec: null, rules: serviceRules });
+}
+
+/** Static objects first in their fixed order, then the per-service ones by name. */
+export function orderedNames(names: Iterable<string>, statics: readonly string[]): string[] {
+  const all = new Set(names);
+  const fixed = statics.filter((n) => all.has(n));
+  const rest = [...all].filter((n) => !(statics as readonly string[]).includes(n)).sort(compareText);
+  return [...fixed, ...rest];
+}

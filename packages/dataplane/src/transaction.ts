@@ -1,0 +1,127 @@
+import type { DesiredServices } from "./desired";
+import { STATIC_CHAINS, STATIC_SETS, TABLE_COMMENT, type TableObjects, familyWord, lowerTable, orderedNames } from "./lower";
+import { TABLE_NAME } from "./names";
+import { type RenderOptions, type TableIR, compareText, renderTable } from "./render";
+
+/**
+ * The transactions that take a family's table from what the agent believes is loaded to what is
+ * desired (design §9). Each is one `nft -f` text: atomic, so a failure changes nothing.
+ */
+
+export interface Belief {
+  family: 4 | 6;
+  /** What was last applied; null when the table is absent. */
+  ir: TableIR | null;
+  /** Chains flushed by an earlier sync and not yet deleted (kernels < 6.2 release references lazily). */
+  staleChains: string[];
+}
+
+export interface SyncPlan {
+  /** Run now with `nft -f -`; "" when nothing changed. */
+  transaction: string;
+  /**
+   * Deletes the chains this sync emptied: run it ≥ 1 s after `transaction` succeeded, then take
+   * `afterCleanup(belief)`. Valid until the next planSync (which may bring a chain back): when in
+   * doubt, run `planCleanup(latest belief)` instead. Null when nothing waits.
+   */
+  deferred: string | null;
+  /** The belief once `transaction` has succeeded (keep the old one if it failed, and plan a full rewrite). */
+  belief: Belief;
+}
+
+/**
+ * The agent's entry point. `belief` null means "unknown" (start, after a failure, after the
+ * periodic check found the table edited): the table is rewritten whole.
+ */
+export function planSync(belief: Belief | null, desired: DesiredServices, options: RenderOptions = {}): SyncPlan {
+  const family = desired.family;
+  if (belief !== null && belief.family !== family) throw new RangeError(`belief is IPv${belief.family} but the desired state is IPv${family}: keep one belief per family`);
+  const t = `${familyWord(family)} ${TABLE_NAME}`;
+  if (desired.services.length === 0) {
+    // Nothing to program: no table at all (`add` first makes the delete safe when unsure).
+    const transaction = belief === null ? `add table ${t}\ndelete table ${t}\n` : belief.ir === null ? "" : `delete table ${t}\n`;
+    return { transaction, deferred: null, belief: { family, ir: null, staleChains: [] } };
+  }
+  const ir = renderTable(desired, options);
+  const next = lowerTable(ir);
+  if (belief === null || belief.ir === null || belief.ir.markBit !== ir.markBit) {
+    return { transaction: coldTransaction(next), deferred: null, belief: { family, ir, staleChains: [] } };
+  }
+  const diff = diffTransaction(lowerTable(belief.ir), next);
+  const staleChains = [...new Set([...belief.staleChains, ...diff.goneChains])].filter((c) => !next.chains.has(c)).sort(compareText);
+  const nextBelief = { family, ir, staleChains };
+  return { transaction: diff.transaction, deferred: planCleanup(nextBelief).transaction || null, belief: nextBelief };
+}
+
+/** The deferred deletes of emptied chains, and the belief once they succeeded. */
+export function planCleanup(belief: Belief): { transaction: string; belief: Belief } {
+  const t = `${familyWord(belief.family)} ${TABLE_NAME}`;
+  const transaction = belief.staleChains.map((c) => `delete chain ${t} ${c}\n`).join("");
+  return { transaction, belief: { ...belief, staleChains: [] } };
+}
+
+/** A full rewrite: `add table; delete table; add table …` in one transaction, whatever was there (§3). */
+export function coldTransaction(objects: TableObjects): string {
+  const t = `${familyWord(objects.family)} ${TABLE_NAME}`;
+  const lines = [`add table ${t} { comment "${TABLE_COMMENT}" ; }`, `delete table ${t}`, `add table ${t} { comment "${TABLE_COMMENT}" ; }`];
+  for (const name of orderedNames(objects.sets.keys(), STATIC_SETS)) {
+    const s = objects.sets.get(name)!;
+    lines.push(`add ${s.kind} ${t} ${name} { ${s.spec} }`);
+  }
+  const chainNames = orderedNames(objects.chains.keys(), STATIC_CHAINS);
+  for (const name of chainNames) {
+    const spec = objects.chains.get(name)!.spec;
+    lines.push(spec === null ? `add chain ${t} ${name}` : `add chain ${t} ${name} ${spec}`);
+  }
+  for (const name of chainNames) for (const rule of objects.chains.get(name)!.rules) lines.push(`add rule ${t} ${name} ${rule}`);
+  pushElements(lines, t, "add", objects.elements, () => true);
+  return `${lines.join("\n")}\n`;
+}
+
+/**
+ * Only what changed (§9 steps 1–4): new and changed chains are (re)declared, flushed and refilled;
+ * unchanged ones are untouched; elements are added, deleted+added when their value changed, or
+ * deleted; gone chains are flushed (deleted later); gone affinity sets are deleted once the chains
+ * using them are flushed. A set whose declaration changed is swapped (delete + add) with every
+ * chain that names it rewritten in the same transaction (nft refuses to re-add it with other flags).
+ */
+export function diffTransaction(before: TableObjects, after: TableObjects): { transaction: string; goneChains: string[] } {
+  const t = `${familyWord(after.family)} ${TABLE_NAME}`;
+  const changedSets = [...after.sets].filter(([n, s]) => before.sets.has(n) && (before.sets.get(n)!.spec !== s.spec || before.sets.get(n)!.kind !== s.kind)).map(([n]) => n);
+  const goneSets = [...before.sets.keys()].filter((n) => !after.sets.has(n));
+  const newSets = [...after.sets.keys()].filter((n) => !before.sets.has(n));
+  const refersToChangedSet = (rules: string[]) => changedSets.some((s) => rules.some((r) => r.includes(`@${s} `) || r.endsWith(`@${s}`)));
+  const written = orderedNames(
+    [...after.chains].filter(([n, c]) => !sameChain(before.chains.get(n), c) || refersToChangedSet(c.rules)).map(([n]) => n),
+    STATIC_CHAINS,
+  );
+  const gone = [...before.chains.keys()].filter((n) => !after.chains.has(n)).sort(compareText);
+
+  const lines: string[] = [];
+  for (const name of written) {
+    const spec = after.chains.get(name)!.spec;
+    lines.push(spec === null ? `add chain ${t} ${name}` : `add chain ${t} ${name} ${spec}`, `flush chain ${t} ${name}`);
+  }
+  for (const name of gone) lines.push(`flush chain ${t} ${name}`);
+  for (const name of [...goneSets, ...changedSets].sort(compareText)) lines.push(`delete ${before.sets.get(name)!.kind} ${t} ${name}`);
+  for (const name of orderedNames([...newSets, ...changedSets], STATIC_SETS)) {
+    const s = after.sets.get(name)!;
+    lines.push(`add ${s.kind} ${t} ${name} { ${s.spec} }`);
+  }
+  for (const name of written) for (const rule of after.chains.get(name)!.rules) lines.push(`add rule ${t} ${name} ${rule}`);
+  pushElements(lines, t, "delete", before.elements, (set, key, text) => after.elements.get(set)?.get(key) !== text && !changedSets.includes(set));
+  pushElements(lines, t, "add", after.elements, (set, key, text) => before.elements.get(set)?.get(key) !== text || changedSets.includes(set));
+  return { transaction: lines.length === 0 ? "" : `${lines.join("\n")}\n`, goneChains: gone };
+}
+
+function sameChain(a: { spec: string | null; rules: string[] } | undefined, b: { spec: string | null; rules: string[] }): boolean {
+  return a !== undefined && a.spec === b.spec && a.rules.length === b.rules.length && a.rules.every((r, i) => r === b.rules[i]);
+}
+
+/** Elements in set order (static first), keys sorted; a delete names the key only. */
+function pushElements(lines: string[], t: string, verb: "add" | "delete", elements: Map<string, Map<string, string>>, pick: (set: string, key: string, text: string) => boolean): void {
+  for (const set of orderedNames(elements.keys(), STATIC_SETS)) {
+    const entries = [...elements.get(set)!].filter(([k, text]) => pick(set, k, text)).sort(([a], [b]) => compareText(a, b));
+    for (const [key, text] of entries) lines.push(`${verb} element ${t} ${set} { ${verb === "add" ? text : key} }`);
+  }
+}
