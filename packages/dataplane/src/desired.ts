@@ -171,7 +171,10 @@ export const DesiredServices = z
       if (familyOf(c) !== d.family) ctx.addIssue({ code: "custom", path: ["serviceCidrs", i], message: `${c} is not IPv${d.family}` });
     });
     const vips = new Map<string, string>();
+    const ids = new Set<string>();
     d.services.forEach((s, i) => {
+      if (ids.has(s.id)) ctx.addIssue({ code: "custom", path: ["services", i, "id"], message: `service id ${s.id} is listed twice` });
+      ids.add(s.id);
       if (familyOf(s.vip) !== d.family) ctx.addIssue({ code: "custom", path: ["services", i, "vip"], message: `${s.vip} is not IPv${d.family}` });
       s.members.forEach((m, j) => {
         if (familyOf(m.address) !== d.family) ctx.addIssue({ code: "custom", path: ["services", i, "members", j, "address"], message: `${m.address} is not IPv${d.family}` });

@@ -53,6 +53,13 @@ export function familyWord(family: 4 | 6): "ip" | "ip6" {
 }
 
 export function lowerTable(ir: TableIR): TableObjects {
+  const objects = lowerStatic(ir);
+  lowerPorts(ir.ports, objects);
+  return objects;
+}
+
+/** The objects every table has: hook chains, dispatch maps, vip-check with the service CIDRs. */
+export function lowerStatic(ir: Pick<TableIR, "family" | "markBit" | "serviceCidrs">): TableObjects {
   const ip = familyWord(ir.family);
   const addrType = ir.family === 4 ? "ipv4_addr" : "ipv6_addr";
   const mark = `0x${ir.markBit.toString(16).padStart(8, "0")}`;
@@ -84,29 +91,33 @@ export function lowerTable(ir: TableIR): TableObjects {
     ["no-endpoint-services", { kind: "map", spec: `type ${keyType} : verdict ;` }],
     ["vips", { kind: "set", spec: `type ${addrType} ;` }],
   ]);
-  const serviceIps = new Map<string, string>();
-  const noEndpoint = new Map<string, string>();
-  const vips = new Map<string, string>();
-  for (const p of ir.ports) {
+  return { family: ir.family, chains, sets, elements: new Map(STATIC_SETS.map((s) => [s, new Map<string, string>()])) };
+}
+
+/** Adds ports' chains, sets and elements to `into` (a whole table, or one service's share of it). */
+export function lowerPorts(ports: readonly PortIR[], into: TableObjects): void {
+  const ip = familyWord(into.family);
+  const addrType = into.family === 4 ? "ipv4_addr" : "ipv6_addr";
+  const element = (set: string) => {
+    let m = into.elements.get(set);
+    if (!m) into.elements.set(set, (m = new Map()));
+    return m;
+  };
+  for (const p of ports) {
     const key = portKey(p);
-    vips.set(p.vip, p.vip);
+    element("vips").set(p.vip, p.vip);
     if (p.serviceChain === null) {
-      noEndpoint.set(key, `${key} comment "${guardComment(p.label)}" : goto reject-chain`);
+      element("no-endpoint-services").set(key, `${key} comment "${guardComment(p.label)}" : goto reject-chain`);
       continue;
     }
-    serviceIps.set(key, `${key} : goto ${guardIdentifier(p.serviceChain)}`);
-    lowerPort(p, ip, addrType, chains, sets);
+    element("service-ips").set(key, `${key} : goto ${guardIdentifier(p.serviceChain)}`);
+    lowerPort(p, ip, addrType, into.chains, into.sets);
   }
-  return {
-    family: ir.family,
-    chains,
-    sets,
-    elements: new Map([
-      ["service-ips", serviceIps],
-      ["no-endpoint-services", noEndpoint],
-      ["vips", vips],
-    ]),
-  };
+}
+
+/** A table's objects without the static ones: what one service adds. */
+export function emptyObjects(family: 4 | 6): TableObjects {
+  return { family, chains: new Map(), sets: new Map(), elements: new Map() };
 }
 
 function lowerPort(p: PortIR, ip: string, addrType: string, chains: Map<string, ChainObject>, sets: Map<string, SetObject>): void {

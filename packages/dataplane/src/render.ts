@@ -1,4 +1,4 @@
-import type { DesiredServices } from "./desired";
+import type { DesiredService, DesiredServices } from "./desired";
 import { affinitySetName, guardAddress, guardCidr, memberChainName, portLabel, serviceChainName } from "./names";
 import { planNumgen } from "./weights";
 
@@ -52,43 +52,52 @@ export interface TableIR {
 }
 
 export function renderTable(desired: DesiredServices, options: RenderOptions = {}): TableIR {
-  const markBit = options.markBit ?? DEFAULT_MARK_BIT;
+  const ports = desired.services.flatMap(renderService);
+  ports.sort((a, b) => compareText(portKey(a), portKey(b)));
+  return { family: desired.family, markBit: checkMarkBit(options.markBit ?? DEFAULT_MARK_BIT), serviceCidrs: renderCidrs(desired.serviceCidrs), ports };
+}
+
+export function checkMarkBit(markBit: number): number {
   if (!Number.isInteger(markBit) || markBit <= 0 || markBit > 0xffffffff || (markBit & (markBit - 1)) !== 0) {
     throw new RangeError(`markBit ${markBit} is invalid: must be one bit of a 32-bit mark (0x2000, 0x1000000…)`);
   }
-  const ports: PortIR[] = [];
-  for (const service of desired.services) {
-    for (const p of service.ports) {
-      const ref = { serviceId: service.id, serviceName: service.name, protocol: p.protocol, port: p.port };
-      const plan = planNumgen(service.members);
-      const affinityTimeout = service.affinity?.timeoutSeconds ?? null;
-      const members: MemberIR[] = (plan?.ranges ?? []).map(({ member, first, last }) => {
-        const targetPort = member.port ?? p.targetPort;
-        return {
-          address: guardAddress(member.address),
-          targetPort,
-          weight: member.weight,
-          chain: memberChainName(ref, member.address, targetPort),
-          affinitySet: affinityTimeout === null ? null : affinitySetName(ref, member.address, targetPort),
-          first,
-          last,
-          masqueradeFrom: member.localCidr === null ? null : guardCidr(member.localCidr),
-        };
-      });
-      ports.push({
-        vip: guardAddress(service.vip),
-        protocol: p.protocol,
-        port: p.port,
-        label: portLabel(ref),
-        serviceChain: plan === null ? null : serviceChainName(ref),
-        affinityTimeout: plan === null ? null : affinityTimeout,
-        modulus: plan?.modulus ?? 0,
-        members,
-      });
-    }
-  }
-  ports.sort((a, b) => compareText(portKey(a), portKey(b)));
-  return { family: desired.family, markBit, serviceCidrs: desired.serviceCidrs.map(guardCidr).sort(compareText), ports };
+  return markBit;
+}
+
+export function renderCidrs(cidrs: readonly string[]): string[] {
+  return cidrs.map(guardCidr).sort(compareText);
+}
+
+/** One service's ports, in its ports' order (the table sorts them). */
+export function renderService(service: DesiredService): PortIR[] {
+  const plan = planNumgen(service.members);
+  const affinityTimeout = plan === null ? null : (service.affinity?.timeoutSeconds ?? null);
+  return service.ports.map((p) => {
+    const ref = { serviceId: service.id, serviceName: service.name, protocol: p.protocol, port: p.port };
+    const members: MemberIR[] = (plan?.ranges ?? []).map(({ member, first, last }) => {
+      const targetPort = member.port ?? p.targetPort;
+      return {
+        address: guardAddress(member.address),
+        targetPort,
+        weight: member.weight,
+        chain: memberChainName(ref, member.address, targetPort),
+        affinitySet: affinityTimeout === null ? null : affinitySetName(ref, member.address, targetPort),
+        first,
+        last,
+        masqueradeFrom: member.localCidr === null ? null : guardCidr(member.localCidr),
+      };
+    });
+    return {
+      vip: guardAddress(service.vip),
+      protocol: p.protocol,
+      port: p.port,
+      label: portLabel(ref),
+      serviceChain: plan === null ? null : serviceChainName(ref),
+      affinityTimeout,
+      modulus: plan?.modulus ?? 0,
+      members,
+    };
+  });
 }
 
 /** `10.241.0.10 . tcp . 80`: the port's key in service-ips and no-endpoint-services. */

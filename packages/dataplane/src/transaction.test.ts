@@ -188,6 +188,23 @@ describe("planSync: incremental", () => {
     expect(t).toContain(`add rule ${T} ${S} ip saddr @${AL} goto ${L}\n`);
   });
 
+  it("renders again only the services whose input changed", () => {
+    const api = web({ id: "svcapi", name: "api", vip: "10.241.0.20" });
+    const first = planSync(null, desired([web(), api]));
+    const next = planSync(first.belief, desired([web({ members: [local(), remote(300)] }), api]));
+    expect(next.belief.table!.services.get("svcapi")).toBe(first.belief.table!.services.get("svcapi"));
+    expect(next.belief.table!.services.get("svcweb")).not.toBe(first.belief.table!.services.get("svcweb"));
+  });
+
+  it("a VIP handed from a removed service to a new one: its dispatch element deleted, then added; the vips element untouched", () => {
+    const plan = planSync(cold().belief, desired([web({ id: "svcnew", name: "new", members: [local()] })]));
+    const t = plan.transaction;
+    expect(t).not.toContain("vips");
+    expect(t).toContain(`delete element ${T} service-ips { 10.241.0.10 . tcp . 80 }\n`);
+    expect(t.indexOf(`delete element ${T} service-ips { 10.241.0.10 . tcp . 80 }`)).toBeLessThan(t.indexOf(`add element ${T} service-ips { 10.241.0.10 . tcp . 80 : goto service-`));
+    expect(plan.deferred).toBe(text(`delete chain ${T} ${R}`, `delete chain ${T} ${L}`, `delete chain ${T} ${S}`));
+  });
+
   it("a new service CIDR rewrites vip-check only", () => {
     expect(planSync(cold().belief, desired([web()], { serviceCidrs: ["10.241.0.0/16", "10.242.0.0/16"] })).transaction).toBe(
       text(
@@ -228,7 +245,7 @@ describe("planSync: no services", () => {
     expect(planSync(null, desired([])).transaction).toBe(text(`add table ${T}`, `delete table ${T}`));
     const gone = planSync(cold().belief, desired([]));
     expect(gone.transaction).toBe(text(`delete table ${T}`));
-    expect(gone.belief).toEqual({ family: 4, ir: null, staleChains: [] });
+    expect(gone.belief).toEqual({ family: 4, table: null, staleChains: [] });
     expect(planSync(gone.belief, desired([])).transaction).toBe("");
     expect(planSync(gone.belief, desired([web()])).transaction).toBe(cold().transaction);
   });

@@ -1,17 +1,24 @@
 import type { DesiredServices } from "./desired";
-import { STATIC_CHAINS, STATIC_SETS, TABLE_COMMENT, type TableObjects, familyWord, lowerTable, orderedNames } from "./lower";
+import { STATIC_CHAINS, STATIC_SETS, TABLE_COMMENT, type TableObjects, emptyObjects, familyWord, lowerPorts, lowerStatic, orderedNames } from "./lower";
 import { TABLE_NAME } from "./names";
-import { type RenderOptions, type TableIR, compareText, renderTable } from "./render";
+import { DEFAULT_MARK_BIT, type PortIR, type RenderOptions, type TableIR, checkMarkBit, compareText, portKey, renderCidrs, renderService } from "./render";
 
 /**
  * The transactions that take a family's table from what the agent believes is loaded to what is
  * desired (design §9). Each is one `nft -f` text: atomic, so a failure changes nothing.
  */
 
+/** One service as last rendered: its input's fingerprint, its ports' IR and its share of the table's objects. */
+export interface RenderedService {
+  fingerprint: string;
+  ports: PortIR[];
+  objects: TableObjects;
+}
+
 export interface Belief {
   family: 4 | 6;
   /** What was last applied; null when the table is absent. */
-  ir: TableIR | null;
+  table: { markBit: number; serviceCidrs: string[]; services: Map<string, RenderedService> } | null;
   /** Chains flushed by an earlier sync and not yet deleted (kernels < 6.2 release references lazily). */
   staleChains: string[];
 }
@@ -21,8 +28,8 @@ export interface SyncPlan {
   transaction: string;
   /**
    * Deletes the chains this sync emptied: run it ≥ 1 s after `transaction` succeeded, then take
-   * `afterCleanup(belief)`. Valid until the next planSync (which may bring a chain back): when in
-   * doubt, run `planCleanup(latest belief)` instead. Null when nothing waits.
+   * `planCleanup(belief).belief`. Valid until the next planSync (which may bring a chain back):
+   * when in doubt, run `planCleanup(latest belief)` instead. Null when nothing waits.
    */
   deferred: string | null;
   /** The belief once `transaction` has succeeded (keep the old one if it failed, and plan a full rewrite). */
@@ -31,7 +38,10 @@ export interface SyncPlan {
 
 /**
  * The agent's entry point. `belief` null means "unknown" (start, after a failure, after the
- * periodic check found the table edited): the table is rewritten whole.
+ * periodic check found the table edited): the table is rewritten whole. A service whose input is
+ * unchanged since the belief is not rendered again, so one change costs one service's rendering.
+ * `desired` must have been parsed with the DesiredServices schema; the renderer's guard still
+ * refuses any unsafe text.
  */
 export function planSync(belief: Belief | null, desired: DesiredServices, options: RenderOptions = {}): SyncPlan {
   const family = desired.family;
@@ -39,18 +49,64 @@ export function planSync(belief: Belief | null, desired: DesiredServices, option
   const t = `${familyWord(family)} ${TABLE_NAME}`;
   if (desired.services.length === 0) {
     // Nothing to program: no table at all (`add` first makes the delete safe when unsure).
-    const transaction = belief === null ? `add table ${t}\ndelete table ${t}\n` : belief.ir === null ? "" : `delete table ${t}\n`;
-    return { transaction, deferred: null, belief: { family, ir: null, staleChains: [] } };
+    const transaction = belief === null ? `add table ${t}\ndelete table ${t}\n` : belief.table === null ? "" : `delete table ${t}\n`;
+    return { transaction, deferred: null, belief: { family, table: null, staleChains: [] } };
   }
-  const ir = renderTable(desired, options);
-  const next = lowerTable(ir);
-  if (belief === null || belief.ir === null || belief.ir.markBit !== ir.markBit) {
-    return { transaction: coldTransaction(next), deferred: null, belief: { family, ir, staleChains: [] } };
+  const markBit = checkMarkBit(options.markBit ?? DEFAULT_MARK_BIT);
+  const serviceCidrs = renderCidrs(desired.serviceCidrs);
+  const known = belief?.table?.markBit === markBit ? belief.table.services : new Map<string, RenderedService>();
+  const services = new Map<string, RenderedService>();
+  const changed: string[] = [];
+  for (const service of desired.services) {
+    if (services.has(service.id)) throw new RangeError(`service id ${service.id} is listed twice`);
+    const fingerprint = JSON.stringify(service);
+    const previous = known.get(service.id);
+    if (previous?.fingerprint === fingerprint) {
+      services.set(service.id, previous);
+      continue;
+    }
+    const ports = renderService(service);
+    const objects = emptyObjects(family);
+    lowerPorts(ports, objects);
+    services.set(service.id, { fingerprint, ports, objects });
+    changed.push(service.id);
   }
-  const diff = diffTransaction(lowerTable(belief.ir), next);
-  const staleChains = [...new Set([...belief.staleChains, ...diff.goneChains])].filter((c) => !next.chains.has(c)).sort(compareText);
-  const nextBelief = { family, ir, staleChains };
+  const table = { markBit, serviceCidrs, services };
+  if (belief === null || belief.table === null || belief.table.markBit !== markBit) {
+    const all = lowerStatic({ family, markBit, serviceCidrs });
+    for (const s of services.values()) mergeObjects(all, s.objects);
+    return { transaction: coldTransaction(all), deferred: null, belief: { family, table, staleChains: [] } };
+  }
+  // Only the services that changed, came or went take part in the diff (with the static objects).
+  const before = lowerStatic({ family, markBit, serviceCidrs: belief.table.serviceCidrs });
+  const after = lowerStatic({ family, markBit, serviceCidrs });
+  for (const id of changed) {
+    const old = belief.table.services.get(id);
+    if (old) mergeObjects(before, old.objects);
+    mergeObjects(after, services.get(id)!.objects);
+  }
+  for (const [id, old] of belief.table.services) if (!services.has(id)) mergeObjects(before, old.objects);
+  const diff = diffTransaction(before, after);
+  const staleChains = [...new Set([...belief.staleChains, ...diff.goneChains])].filter((c) => !after.chains.has(c)).sort(compareText);
+  const nextBelief: Belief = { family, table, staleChains };
   return { transaction: diff.transaction, deferred: planCleanup(nextBelief).transaction || null, belief: nextBelief };
+}
+
+/** The table a belief stands for, as IR (for the tracer, or to show); null when absent. */
+export function beliefTable(belief: Belief): TableIR | null {
+  if (belief.table === null) return null;
+  const ports = [...belief.table.services.values()].flatMap((s) => s.ports).sort((a, b) => compareText(portKey(a), portKey(b)));
+  return { family: belief.family, markBit: belief.table.markBit, serviceCidrs: belief.table.serviceCidrs, ports };
+}
+
+function mergeObjects(into: TableObjects, part: TableObjects): void {
+  for (const [name, chain] of part.chains) into.chains.set(name, chain);
+  for (const [name, set] of part.sets) into.sets.set(name, set);
+  for (const [set, elements] of part.elements) {
+    let target = into.elements.get(set);
+    if (!target) into.elements.set(set, (target = new Map()));
+    for (const [key, text] of elements) target.set(key, text);
+  }
 }
 
 /** The deferred deletes of emptied chains, and the belief once they succeeded. */

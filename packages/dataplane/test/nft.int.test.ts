@@ -7,7 +7,7 @@ import type { DesiredServices } from "../src/desired";
 import { DataplaneError } from "../src/errors";
 import { fixtureDesired, fixtureMember } from "../src/fixtures";
 import { applyTransaction, listTable, runNft, tableHash } from "../src/nft";
-import { type Belief, planCleanup, planSync } from "../src/transaction";
+import { type Belief, beliefTable, planCleanup, planSync } from "../src/transaction";
 
 // Real nft 1.0.6 in namespaces this file creates and deletes; no packet is sent.
 const suffix = Math.random().toString(36).slice(2, 8);
@@ -62,7 +62,7 @@ describe("nft: apply, list, hash (real nft in a namespace)", () => {
     const keys = (map.elem as [{ concat: unknown[] }, unknown][]).map(([k]) => k.concat.join(" ")).sort();
     expect(keys).toEqual(["10.241.0.10 tcp 80", "10.241.0.11 udp 53"]);
     const chains = listing.nftables.flatMap((e) => (e.chain ? [String(e.chain.name)] : []));
-    for (const name of plan.belief.ir!.ports.flatMap((p) => [p.serviceChain, ...p.members.map((m) => m.chain)])) if (name) expect(chains).toContain(name);
+    for (const name of beliefTable(plan.belief)!.ports.flatMap((p) => [p.serviceChain, ...p.members.map((m) => m.chain)])) if (name) expect(chains).toContain(name);
     expect(textListing(4)).toContain('10.241.0.12 . tcp . 8080 comment "empty/tcp/8080" : goto reject-chain');
   });
 
@@ -99,7 +99,7 @@ describe("nft: apply, list, hash (real nft in a namespace)", () => {
     await applyTransaction(plan.transaction, on);
     const before = textListing(4);
     const hashBefore = await tableHash(4, on);
-    const member = plan.belief.ir!.ports[0]!.members[0]!.chain;
+    const member = beliefTable(plan.belief)!.ports[0]!.members[0]!.chain;
     // a chain still referenced from a numgen vmap cannot go
     await expect(applyTransaction(`delete chain ip switchyard ${member}\n`, on)).rejects.toThrow(/nft -f - exited 1: .*(busy|Device or resource)/i);
     // the first line would work alone; the second fails, so neither is applied
