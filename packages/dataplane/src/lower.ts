@@ -20,8 +20,17 @@ export interface SetObject {
   spec: string;
 }
 
+/**
+ * `member-chains`: the design's layout (a chain per member, as kube-proxy). `compact`: the design's
+ * option (a) of §11: a port without affinity has no member chains; its service chain DNATs through
+ * a numgen map and postrouting masquerades from two sets keyed by the member (fewer objects for nft).
+ */
+export const LAYOUTS = ["member-chains", "compact"] as const;
+export type Layout = (typeof LAYOUTS)[number];
+
 export interface TableObjects {
   family: 4 | 6;
+  layout: Layout;
   chains: Map<string, ChainObject>;
   sets: Map<string, SetObject>;
   /** Per set or map, element key → the element's whole text (key, comment, value). */
@@ -46,7 +55,9 @@ export const STATIC_CHAINS = [
   "mark-for-masquerade",
   "masquerading",
 ] as const;
-export const STATIC_SETS = ["service-ips", "no-endpoint-services", "vips"] as const;
+export const STATIC_SETS = ["service-ips", "no-endpoint-services", "vips", "masquerade-members", "masquerade-local"] as const;
+/** Sets whose elements several services may hold (the same member in two services). */
+export const SHARED_SETS: readonly string[] = ["masquerade-members", "masquerade-local"];
 
 export function familyWord(family: 4 | 6): "ip" | "ip6" {
   return family === 4 ? "ip" : "ip6";
@@ -59,7 +70,7 @@ export function lowerTable(ir: TableIR): TableObjects {
 }
 
 /** The objects every table has: hook chains, dispatch maps, vip-check with the service CIDRs. */
-export function lowerStatic(ir: Pick<TableIR, "family" | "markBit" | "serviceCidrs">): TableObjects {
+export function lowerStatic(ir: Pick<TableIR, "family" | "markBit" | "serviceCidrs" | "layout">): TableObjects {
   const ip = familyWord(ir.family);
   const addrType = ir.family === 4 ? "ipv4_addr" : "ipv6_addr";
   const mark = `0x${ir.markBit.toString(16).padStart(8, "0")}`;
@@ -85,13 +96,22 @@ export function lowerStatic(ir: Pick<TableIR, "family" | "markBit" | "serviceCid
     ["mark-for-masquerade", { spec: null, rules: [`mark set mark or ${mark}`] }],
     ["masquerading", { spec: null, rules: [`mark and ${mark} == 0 return`, `mark set mark xor ${mark}`, "masquerade fully-random"] }],
   ]);
+  if (ir.layout === "compact") {
+    const dnated = `ct status dnat ct original ${ip} daddr @vips ${ip} daddr . meta l4proto . th dport`;
+    chains.get("masquerading")!.rules.unshift(`${dnated} @masquerade-members masquerade fully-random`, `${dnated} . ${ip} saddr @masquerade-local masquerade fully-random`);
+  }
   const keyType = `${addrType} . inet_proto . inet_service`;
   const sets = new Map<string, SetObject>([
     ["service-ips", { kind: "map", spec: `type ${keyType} : verdict ;` }],
     ["no-endpoint-services", { kind: "map", spec: `type ${keyType} : verdict ;` }],
     ["vips", { kind: "set", spec: `type ${addrType} ;` }],
   ]);
-  return { family: ir.family, chains, sets, elements: new Map(STATIC_SETS.map((s) => [s, new Map<string, string>()])) };
+  if (ir.layout === "compact") {
+    sets.set("masquerade-members", { kind: "set", spec: `type ${keyType} ;` });
+    sets.set("masquerade-local", { kind: "set", spec: `type ${keyType} . ${addrType} ; flags interval ;` });
+  }
+  const elements = new Map([...sets.keys()].map((s) => [s, new Map<string, string>()]));
+  return { family: ir.family, layout: ir.layout, chains, sets, elements };
 }
 
 /** Adds ports' chains, sets and elements to `into` (a whole table, or one service's share of it). */
@@ -111,13 +131,25 @@ export function lowerPorts(ports: readonly PortIR[], into: TableObjects): void {
       continue;
     }
     element("service-ips").set(key, `${key} : goto ${guardIdentifier(p.serviceChain)}`);
-    lowerPort(p, ip, addrType, into.chains, into.sets);
+    if (into.layout === "compact" && p.affinityTimeout === null) lowerCompactPort(p, ip, into.chains, element);
+    else lowerPort(p, ip, addrType, into.chains, into.sets);
   }
 }
 
 /** A table's objects without the static ones: what one service adds. */
-export function emptyObjects(family: 4 | 6): TableObjects {
-  return { family, chains: new Map(), sets: new Map(), elements: new Map() };
+export function emptyObjects(family: 4 | 6, layout: Layout): TableObjects {
+  return { family, layout, chains: new Map(), sets: new Map(), elements: new Map() };
+}
+
+/** One rule DNATs through a numgen map; the masquerade sets say which clients are masqueraded (§7). */
+function lowerCompactPort(p: PortIR, ip: string, chains: Map<string, ChainObject>, element: (set: string) => Map<string, string>): void {
+  const branches = p.members.map((m) => `${formatRange(m)} : ${m.address} . ${m.targetPort}`).join(", ");
+  chains.set(guardIdentifier(p.serviceChain!), { spec: null, rules: [`meta l4proto ${p.protocol} dnat ${ip} addr . port to numgen random mod ${p.modulus} map { ${branches} }`] });
+  for (const m of p.members) {
+    const key = `${m.address} . ${p.protocol} . ${m.targetPort}`;
+    if (m.masqueradeFrom === null) element("masquerade-members").set(key, key);
+    else element("masquerade-local").set(`${key} . ${m.masqueradeFrom}`, `${key} . ${m.masqueradeFrom}`);
+  }
 }
 
 function lowerPort(p: PortIR, ip: string, addrType: string, chains: Map<string, ChainObject>, sets: Map<string, SetObject>): void {

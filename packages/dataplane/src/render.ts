@@ -1,4 +1,5 @@
 import type { DesiredService, DesiredServices } from "./desired";
+import type { Layout } from "./lower";
 import { affinitySetName, guardAddress, guardCidr, memberChainName, portLabel, serviceChainName } from "./names";
 import { planNumgen } from "./weights";
 
@@ -14,6 +15,8 @@ export const DEFAULT_MARK_BIT = 0x2000;
 export interface RenderOptions {
   /** The masquerade mark bit (kube-proxy uses 0x4000/0x8000: do not collide on a shared host). */
   markBit?: number;
+  /** `member-chains` (default, the design's) or `compact` (§11 option (a)). */
+  layout?: Layout;
 }
 
 export interface MemberIR {
@@ -46,6 +49,7 @@ export interface PortIR {
 
 export interface TableIR {
   family: 4 | 6;
+  layout: Layout;
   markBit: number;
   serviceCidrs: string[];
   ports: PortIR[];
@@ -54,7 +58,7 @@ export interface TableIR {
 export function renderTable(desired: DesiredServices, options: RenderOptions = {}): TableIR {
   const ports = desired.services.flatMap(renderService);
   ports.sort((a, b) => compareText(portKey(a), portKey(b)));
-  return { family: desired.family, markBit: checkMarkBit(options.markBit ?? DEFAULT_MARK_BIT), serviceCidrs: renderCidrs(desired.serviceCidrs), ports };
+  return { family: desired.family, layout: options.layout ?? "member-chains", markBit: checkMarkBit(options.markBit ?? DEFAULT_MARK_BIT), serviceCidrs: renderCidrs(desired.serviceCidrs), ports };
 }
 
 export function checkMarkBit(markBit: number): number {

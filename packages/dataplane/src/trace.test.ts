@@ -79,16 +79,17 @@ const desiredArb = (family: 4 | 6) =>
   );
 
 describe("tracePacket over generated desired states", () => {
-  for (const family of [4, 6] as const) {
-    it(`IPv${family}: every port's shares are exactly weight/Σweight of its selectable members, or reject when none`, () => {
+  for (const [family, layout] of [[4, "member-chains"], [6, "member-chains"], [4, "compact"], [6, "compact"]] as const) {
+    it(`IPv${family}, ${layout} layout: every port's shares are exactly weight/Σweight of its selectable members, or reject when none`, () => {
       fc.assert(
         fc.property(desiredArb(family), (desired) => {
-          const objects = lowerTable(renderTable(desired));
+          const objects = lowerTable(renderTable(desired, { layout }));
           for (const s of desired.services) {
             const selectable = s.members.filter(isSelectable);
             const total = selectable.reduce((sum, m) => sum + m.weight, 0);
             for (const p of s.ports) {
-              const outcomes = tracePacket(objects, { saddr: family === 4 ? "10.77.0.1" : "fd00:77::1", daddr: s.vip, protocol: p.protocol, dport: p.port, from: "sandbox" });
+              for (const [client, inLocalNet] of family === 4 ? ([["10.88.0.77", true], ["10.77.0.1", false]] as const) : ([["fd00:88::77", true], ["fd00:77::1", false]] as const)) {
+              const outcomes = tracePacket(objects, { saddr: client, daddr: s.vip, protocol: p.protocol, dport: p.port, from: "sandbox" });
               if (selectable.length === 0) {
                 expect(outcomes).toEqual([{ kind: "reject", share: { num: 1, den: 1 } }]);
                 continue;
@@ -98,7 +99,8 @@ describe("tracePacket over generated desired states", () => {
                 const o = outcomes.find((x) => x.kind === "member" && x.address === m.address);
                 expect(o, m.address).toBeDefined();
                 expect(o!.share.num * total).toBe(m.weight * o!.share.den);
-                expect(o?.kind === "member" && o.masquerade).toBe(m.localCidr === null);
+                expect(o?.kind === "member" && o.masquerade).toBe(m.localCidr === null || inLocalNet);
+              }
               }
             }
           }

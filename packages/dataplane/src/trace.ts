@@ -115,6 +115,24 @@ function runRule(table: TableObjects, packet: TracePacket, rule: string, p: Path
     if (m[1] !== packet.protocol) return [p];
     return [{ ...p, state: { ...p.state, dnat: { address: (m[2] ?? m[3])!, port: Number(m[4]) }, daddr: (m[2] ?? m[3])!, dport: Number(m[4]) }, end: "accept" }];
   }
+  if ((m = new RegExp(`^meta l4proto (\\S+) dnat ${ip} addr \\. port to numgen random mod (\\d+) map \\{ (.*) \\}$`).exec(rule))) {
+    if (m[1] !== packet.protocol) return [p];
+    const modulus = Number(m[2]);
+    return m[3]!.split(", ").map((branch) => {
+      const b = /^(\d+)(?:-(\d+))? : ([0-9a-f.:]+) \. (\d+)$/.exec(branch);
+      if (!b) throw new Error(`tracer: dnat map branch ${JSON.stringify(branch)} has an unknown shape`);
+      const width = Number(b[2] ?? b[1]) - Number(b[1]) + 1;
+      const dnat = { address: b[3]!, port: Number(b[4]) };
+      return { state: { ...p.state, dnat, daddr: dnat.address, dport: dnat.port }, share: { num: p.share.num * width, den: p.share.den * modulus }, end: "accept" as const };
+    });
+  }
+  if ((m = new RegExp(`^ct status dnat ct original ${ip} daddr @(\\S+) ${ip} daddr \\. meta l4proto \\. th dport( \\. ${ip} saddr)? @(\\S+) masquerade fully-random$`).exec(rule))) {
+    if (p.state.dnat === null || !table.elements.get(m[1]!)?.has(packet.daddr)) return [p];
+    const prefix = `${p.state.daddr} . ${packet.protocol} . ${p.state.dport}`;
+    const held = [...(table.elements.get(m[3]!)?.keys() ?? [])];
+    const hit = m[2] === undefined ? held.includes(prefix) : held.some((k) => k.startsWith(`${prefix} . `) && cidrContains(k.slice(prefix.length + 3), packet.saddr));
+    return [hit ? { ...p, state: { ...p.state, masquerade: true }, end: "accept" } : p];
+  }
   if ((m = /^numgen random mod (\d+) vmap \{ (.*) \}$/.exec(rule))) {
     const modulus = Number(m[1]);
     return m[2]!.split(", ").flatMap((branch) => {

@@ -254,3 +254,43 @@ describe("planSync: no services", () => {
     expect(() => planSync(cold().belief, fixtureDesired(6))).toThrow(/belief is IPv4 but the desired state is IPv6/);
   });
 });
+
+describe("planSync: compact layout (design §11 option (a))", () => {
+  const compact = { layout: "compact" as const };
+  const coldCompact = () => planSync(null, desired([web()]), compact);
+
+  it("a port without affinity: one DNAT-map rule, no member chains, masquerade from two sets", () => {
+    const t = coldCompact().transaction;
+    expect(t).not.toContain("member-");
+    expect(t).toContain(`add rule ${T} ${S} meta l4proto tcp dnat ip addr . port to numgen random mod 2 map { 0 : 10.88.0.11 . 8080, 1 : 10.89.3.7 . 8080 }\n`);
+    expect(t).toContain(
+      text(
+        `add rule ${T} masquerading ct status dnat ct original ip daddr @vips ip daddr . meta l4proto . th dport @masquerade-members masquerade fully-random`,
+        `add rule ${T} masquerading ct status dnat ct original ip daddr @vips ip daddr . meta l4proto . th dport . ip saddr @masquerade-local masquerade fully-random`,
+        `add rule ${T} masquerading mark and 0x00002000 == 0 return`,
+      ),
+    );
+    expect(t).toContain(text(`add element ${T} masquerade-members { 10.89.3.7 . tcp . 8080 }`, `add element ${T} masquerade-local { 10.88.0.11 . tcp . 8080 . 10.88.0.0/24 }`));
+  });
+
+  it("a weight change rewrites the one rule", () => {
+    expect(planSync(coldCompact().belief, desired([web({ members: [local(), remote(300)] })]), compact).transaction).toBe(
+      text(`add chain ${T} ${S}`, `flush chain ${T} ${S}`, `add rule ${T} ${S} meta l4proto tcp dnat ip addr . port to numgen random mod 4 map { 0 : 10.88.0.11 . 8080, 1-3 : 10.89.3.7 . 8080 }`),
+    );
+  });
+
+  it("a member shared by two services keeps its masquerade elements while one of them still has it", () => {
+    const api = web({ id: "svcapi", name: "api", vip: "10.241.0.20" });
+    const two = planSync(null, desired([web(), api]), compact);
+    expect(planSync(two.belief, desired([web()]), compact).transaction).toBe(
+      text(`flush chain ${T} service-Z2UKAPDK-api/tcp/80`, `delete element ${T} service-ips { 10.241.0.20 . tcp . 80 }`, `delete element ${T} vips { 10.241.0.20 }`),
+    );
+    const last = planSync(two.belief, desired([api]), compact).transaction;
+    expect(last).not.toContain("masquerade-");
+    expect(planSync(planSync(two.belief, desired([web()]), compact).belief, desired([api]), compact).transaction).not.toContain("delete element ip switchyard masquerade-");
+  });
+
+  it("switching layouts rewrites the table whole", () => {
+    expect(planSync(cold().belief, desired([web()]), compact).transaction).toBe(coldCompact().transaction);
+  });
+});

@@ -1,5 +1,5 @@
 import type { DesiredServices } from "./desired";
-import { STATIC_CHAINS, STATIC_SETS, TABLE_COMMENT, type TableObjects, emptyObjects, familyWord, lowerPorts, lowerStatic, orderedNames } from "./lower";
+import { type Layout, SHARED_SETS, STATIC_CHAINS, STATIC_SETS, TABLE_COMMENT, type TableObjects, emptyObjects, familyWord, lowerPorts, lowerStatic, orderedNames } from "./lower";
 import { TABLE_NAME } from "./names";
 import { DEFAULT_MARK_BIT, type PortIR, type RenderOptions, type TableIR, checkMarkBit, compareText, portKey, renderCidrs, renderService } from "./render";
 
@@ -18,7 +18,7 @@ export interface RenderedService {
 export interface Belief {
   family: 4 | 6;
   /** What was last applied; null when the table is absent. */
-  table: { markBit: number; serviceCidrs: string[]; services: Map<string, RenderedService> } | null;
+  table: { layout: Layout; markBit: number; serviceCidrs: string[]; services: Map<string, RenderedService> } | null;
   /** Chains flushed by an earlier sync and not yet deleted (kernels < 6.2 release references lazily). */
   staleChains: string[];
 }
@@ -54,7 +54,9 @@ export function planSync(belief: Belief | null, desired: DesiredServices, option
   }
   const markBit = checkMarkBit(options.markBit ?? DEFAULT_MARK_BIT);
   const serviceCidrs = renderCidrs(desired.serviceCidrs);
-  const known = belief?.table?.markBit === markBit ? belief.table.services : new Map<string, RenderedService>();
+  const layout = options.layout ?? "member-chains";
+  const sameBase = belief?.table != null && belief.table.markBit === markBit && belief.table.layout === layout;
+  const known = sameBase ? belief!.table!.services : new Map<string, RenderedService>();
   const services = new Map<string, RenderedService>();
   const changed: string[] = [];
   for (const service of desired.services) {
@@ -66,26 +68,27 @@ export function planSync(belief: Belief | null, desired: DesiredServices, option
       continue;
     }
     const ports = renderService(service);
-    const objects = emptyObjects(family);
+    const objects = emptyObjects(family, layout);
     lowerPorts(ports, objects);
     services.set(service.id, { fingerprint, ports, objects });
     changed.push(service.id);
   }
-  const table = { markBit, serviceCidrs, services };
-  if (belief === null || belief.table === null || belief.table.markBit !== markBit) {
-    const all = lowerStatic({ family, markBit, serviceCidrs });
+  const table = { layout, markBit, serviceCidrs, services };
+  if (belief === null || belief.table === null || !sameBase) {
+    const all = lowerStatic({ family, layout, markBit, serviceCidrs });
     for (const s of services.values()) mergeObjects(all, s.objects);
     return { transaction: coldTransaction(all), deferred: null, belief: { family, table, staleChains: [] } };
   }
   // Only the services that changed, came or went take part in the diff (with the static objects).
-  const before = lowerStatic({ family, markBit, serviceCidrs: belief.table.serviceCidrs });
-  const after = lowerStatic({ family, markBit, serviceCidrs });
+  const before = lowerStatic({ family, layout, markBit, serviceCidrs: belief.table.serviceCidrs });
+  const after = lowerStatic({ family, layout, markBit, serviceCidrs });
   for (const id of changed) {
     const old = belief.table.services.get(id);
     if (old) mergeObjects(before, old.objects);
     mergeObjects(after, services.get(id)!.objects);
   }
   for (const [id, old] of belief.table.services) if (!services.has(id)) mergeObjects(before, old.objects);
+  keepSharedElements(before, after, services, new Set(changed));
   const diff = diffTransaction(before, after);
   const staleChains = [...new Set([...belief.staleChains, ...diff.goneChains])].filter((c) => !after.chains.has(c)).sort(compareText);
   const nextBelief: Belief = { family, table, staleChains };
@@ -96,7 +99,31 @@ export function planSync(belief: Belief | null, desired: DesiredServices, option
 export function beliefTable(belief: Belief): TableIR | null {
   if (belief.table === null) return null;
   const ports = [...belief.table.services.values()].flatMap((s) => s.ports).sort((a, b) => compareText(portKey(a), portKey(b)));
-  return { family: belief.family, markBit: belief.table.markBit, serviceCidrs: belief.table.serviceCidrs, ports };
+  return { family: belief.family, layout: belief.table.layout, markBit: belief.table.markBit, serviceCidrs: belief.table.serviceCidrs, ports };
+}
+
+/**
+ * An element of a shared set (a member in two services) that a service still holds stays: it is
+ * put on both sides of the diff, so neither a delete nor a duplicate add is written for it.
+ */
+function keepSharedElements(before: TableObjects, after: TableObjects, services: Map<string, RenderedService>, changed: Set<string>): void {
+  for (const set of SHARED_SETS) {
+    const keys = new Set([...(before.elements.get(set)?.keys() ?? []), ...(after.elements.get(set)?.keys() ?? [])]);
+    if (keys.size === 0) continue;
+    for (const [id, s] of services) {
+      if (changed.has(id)) continue;
+      const held = s.objects.elements.get(set);
+      if (!held) continue;
+      for (const key of keys) {
+        const text = held.get(key);
+        if (text === undefined) continue;
+        before.elements.get(set)!.set(key, text);
+        after.elements.get(set)!.set(key, text);
+        keys.delete(key);
+      }
+      if (keys.size === 0) break;
+    }
+  }
 }
 
 function mergeObjects(into: TableObjects, part: TableObjects): void {

@@ -66,33 +66,44 @@ describe("nft: apply, list, hash (real nft in a namespace)", () => {
     expect(textListing(4)).toContain('10.241.0.12 . tcp . 8080 comment "empty/tcp/8080" : goto reject-chain');
   });
 
-  it("each incremental sync (then its deferred deletes) leaves the same table as a cold apply of that state", async () => {
-    let belief: Belief | null = null;
-    for (const desired of states()) {
-      const plan = planSync(belief, desired);
-      await applyTransaction(plan.transaction, on);
-      if (plan.deferred) await applyTransaction(plan.deferred, on);
-      belief = planCleanup(plan.belief).belief;
-      await applyTransaction(planSync(null, desired).transaction, { netns: COLD_NS });
-      expect(await tableHash(4, on), `version ${desired.version}`).toBe(await tableHash(4, { netns: COLD_NS }));
-    }
+  for (const layout of ["member-chains", "compact"] as const) {
+    it(`${layout}: each incremental sync (then its deferred deletes) leaves the same table as a cold apply of that state`, async () => {
+      let belief: Belief | null = null;
+      for (const desired of states()) {
+        const plan = planSync(belief, desired, { layout });
+        await applyTransaction(plan.transaction, on);
+        if (plan.deferred) await applyTransaction(plan.deferred, on);
+        belief = planCleanup(plan.belief).belief;
+        await applyTransaction(planSync(null, desired, { layout }).transaction, { netns: COLD_NS });
+        expect(await tableHash(4, on), `version ${desired.version}`).toBe(await tableHash(4, { netns: COLD_NS }));
+      }
+    });
+  }
+
+  it("the hash sees a foreign edit", async () => {
+    await applyTransaction(planSync(null, fixtureDesired(4)).transaction, on);
+    await applyTransaction(planSync(null, fixtureDesired(4)).transaction, { netns: COLD_NS });
+    expect(await tableHash(4, on)).toBe(await tableHash(4, { netns: COLD_NS }));
     // and the hash does see a difference
     await applyTransaction("add element ip switchyard vips { 10.241.0.99 }\n", on);
     expect(await tableHash(4, on)).not.toBe(await tableHash(4, { netns: COLD_NS }));
   });
 
-  it("IPv6: cold, then an incremental change, equals a cold apply", async () => {
-    const first = planSync(null, fixtureDesired(6));
-    await applyTransaction(first.transaction, on);
-    const next = fixtureDesired(6);
-    next.services[0]!.affinity = null;
-    next.services[0]!.members[1]!.weight = 700;
-    const plan = planSync(first.belief, next);
-    await applyTransaction(plan.transaction, on);
-    await applyTransaction(planSync(null, next).transaction, { netns: COLD_NS });
-    expect(await tableHash(6, on)).toBe(await tableHash(6, { netns: COLD_NS }));
-    expect(textListing(6)).toContain("dnat to [fd00:89::7]:8080");
-  });
+  for (const layout of ["member-chains", "compact"] as const) {
+    it(`IPv6, ${layout}: cold, then an incremental change, equals a cold apply`, async () => {
+      const first = planSync(null, fixtureDesired(6), { layout });
+      await applyTransaction(first.transaction, on);
+      const next = fixtureDesired(6);
+      next.services[0]!.affinity = null;
+      next.services[0]!.members[1]!.weight = 700;
+      const plan = planSync(first.belief, next, { layout });
+      await applyTransaction(plan.transaction, on);
+      if (plan.deferred) await applyTransaction(plan.deferred, on);
+      await applyTransaction(planSync(null, next, { layout }).transaction, { netns: COLD_NS });
+      expect(await tableHash(6, on)).toBe(await tableHash(6, { netns: COLD_NS }));
+      expect(textListing(6)).toContain(layout === "compact" ? "fd00:89::7 . 8080" : "dnat to [fd00:89::7]:8080");
+    });
+  }
 
   it("a failing transaction changes nothing: the listing stays byte-identical (HARDENING 24)", async () => {
     const plan = planSync(null, fixtureDesired(4));
