@@ -3,7 +3,8 @@
  * 10 members ≤ 1 s, one change on the loaded table ≤ 50 ms), in a namespace it creates and removes.
  *
  *   sizes:    1,000 then 10,000 services (--services 1000,10000), 10 members each, IPv4, no affinity
- *             (--affinity-every k: every k-th service with affinity).
+ *             (--affinity-every k: every k-th service with affinity); each in both layouts
+ *             (--layouts member-chains,compact: the design's, and §11 option (a)).
  *   cold:     planSync(null) (render + text) and `nft -f -` of it on an empty namespace.
  *   change:   one member's weight, --changes times: planSync(belief) (render + diff) and `nft -f -`.
  *   baseline: in the same run, `nft list tables` and `nft -f -` of an empty transaction, on the
@@ -18,6 +19,7 @@ import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import type { DesiredService, DesiredServices } from "../packages/dataplane/src/desired";
 import { applyTransaction, runNft } from "../packages/dataplane/src/nft";
+import { LAYOUTS, type Layout } from "../packages/dataplane/src/lower";
 import { type Belief, planCleanup, planSync } from "../packages/dataplane/src/transaction";
 import { clamp, median, row } from "./stats";
 
@@ -28,12 +30,14 @@ const { values: flags } = parseArgs({
     changes: { type: "string", default: "5" },
     "affinity-every": { type: "string", default: "0" },
     "timeout-s": { type: "string", default: "300" },
+    layouts: { type: "string", default: "member-chains,compact" },
   },
 });
 const sizes = flags.services.split(",").map((s) => clamp(Number(s), 1, 10_000));
 const membersPer = clamp(Number(flags.members), 1, 100);
 const changes = clamp(Number(flags.changes), 1, 50);
 const affinityEvery = clamp(Number(flags["affinity-every"]), 0, 10_000);
+const layouts = flags.layouts.split(",").filter((l): l is Layout => (LAYOUTS as readonly string[]).includes(l));
 const timeoutMs = clamp(Number(flags["timeout-s"]), 10, 1800) * 1000;
 
 const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
@@ -77,11 +81,11 @@ async function main(): Promise<void> {
   try {
     await timed("baseline empty: nft list tables", () => runNft(["list", "tables"], "", on), 10);
     await timed("baseline empty: nft -f - (empty)", () => applyTransaction("\n".repeat(1), on), 10);
-    for (const size of sizes) {
-      console.log(`\n== ${size} services × ${membersPer} members${affinityEvery ? `, affinity every ${affinityEvery}` : ""}`);
+    for (const size of sizes) for (const layout of layouts) {
+      console.log(`\n== ${size} services × ${membersPer} members, ${layout} layout${affinityEvery ? `, affinity every ${affinityEvery}` : ""}`);
       const desired = desiredOf(size);
       let t0 = performance.now();
-      const cold = planSync(null, desired);
+      const cold = planSync(null, desired, { layout });
       const renderMs = ms(t0);
       const lines = cold.transaction.split("\n").length - 1;
       t0 = performance.now();
@@ -98,7 +102,7 @@ async function main(): Promise<void> {
         next.version = c + 2;
         next.services[Math.floor(size / 2)]!.members[3]!.weight = c % 2 === 0 ? 300 : 100;
         t0 = performance.now();
-        const plan = planSync(belief, next);
+        const plan = planSync(belief, next, { layout });
         plans.push(ms(t0));
         t0 = performance.now();
         await applyTransaction(plan.transaction, on);

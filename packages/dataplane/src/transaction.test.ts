@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { DesiredService, DesiredServices } from "./desired";
+import { DesiredMember, DesiredPort, DesiredService, type DesiredServices } from "./desired";
 import { fixtureDesired, fixtureMember as m } from "./fixtures";
-import { planCleanup, planSync } from "./transaction";
+import { planCleanup, planSync, sameService } from "./transaction";
 
 // Exact transaction texts, as kube-proxy's proxier tests do. Names are spelled out: a change in
 // the hashing scheme must show up here.
@@ -292,5 +292,42 @@ describe("planSync: compact layout (design §11 option (a))", () => {
 
   it("switching layouts rewrites the table whole", () => {
     expect(planSync(cold().belief, desired([web()]), compact).transaction).toBe(coldCompact().transaction);
+  });
+});
+
+describe("sameService", () => {
+  it("compares every field of the schema (a field added to desired.ts must be added there too)", () => {
+    expect(Object.keys(DesiredService.shape).sort()).toEqual(["affinity", "id", "members", "name", "ports", "vip"]);
+    expect(Object.keys(DesiredPort.shape).sort()).toEqual(["name", "port", "protocol", "targetPort"]);
+    expect(Object.keys(DesiredMember.shape).sort()).toEqual(["address", "health", "localCidr", "port", "state", "weight"]);
+  });
+
+  it("tells any single change apart", () => {
+    const a = web({ affinity: { timeoutSeconds: 600 } });
+    expect(sameService(a, structuredClone(a))).toBe(true);
+    const changes: ((s: DesiredService) => void)[] = [
+      (s) => (s.id = "other"),
+      (s) => (s.name = "other"),
+      (s) => (s.vip = "10.241.0.99"),
+      (s) => (s.affinity = null),
+      (s) => (s.affinity = { timeoutSeconds: 601 }),
+      (s) => (s.ports[0]!.port = 81),
+      (s) => (s.ports[0]!.protocol = "udp"),
+      (s) => (s.ports[0]!.targetPort = 1),
+      (s) => (s.ports[0]!.name = "http"),
+      (s) => s.ports.push({ protocol: "udp", port: 80, targetPort: 8080 }),
+      (s) => (s.members[1]!.address = "10.89.3.8"),
+      (s) => (s.members[1]!.port = 9000),
+      (s) => (s.members[1]!.weight = 5),
+      (s) => (s.members[1]!.state = "draining"),
+      (s) => (s.members[1]!.health = "unknown"),
+      (s) => (s.members[1]!.localCidr = "10.89.3.0/24"),
+      (s) => s.members.pop(),
+    ];
+    for (const change of changes) {
+      const b = structuredClone(a);
+      change(b);
+      expect(sameService(a, b), change.toString()).toBe(false);
+    }
   });
 });

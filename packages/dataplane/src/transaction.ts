@@ -1,4 +1,4 @@
-import type { DesiredServices } from "./desired";
+import type { DesiredService, DesiredServices } from "./desired";
 import { type Layout, SHARED_SETS, STATIC_CHAINS, STATIC_SETS, TABLE_COMMENT, type TableObjects, emptyObjects, familyWord, lowerPorts, lowerStatic, orderedNames } from "./lower";
 import { TABLE_NAME } from "./names";
 import { DEFAULT_MARK_BIT, type PortIR, type RenderOptions, type TableIR, checkMarkBit, compareText, portKey, renderCidrs, renderService } from "./render";
@@ -8,9 +8,10 @@ import { DEFAULT_MARK_BIT, type PortIR, type RenderOptions, type TableIR, checkM
  * desired (design §9). Each is one `nft -f` text: atomic, so a failure changes nothing.
  */
 
-/** One service as last rendered: its input's fingerprint, its ports' IR and its share of the table's objects. */
+/** One service as last rendered: its input, its ports' IR and its share of the table's objects. */
 export interface RenderedService {
-  fingerprint: string;
+  /** The desired service it was rendered from (kept by reference: do not mutate a planned state). */
+  input: DesiredService;
   ports: PortIR[];
   objects: TableObjects;
 }
@@ -38,8 +39,8 @@ export interface SyncPlan {
 
 /**
  * The agent's entry point. `belief` null means "unknown" (start, after a failure, after the
- * periodic check found the table edited): the table is rewritten whole. A service whose input is
- * unchanged since the belief is not rendered again, so one change costs one service's rendering.
+ * periodic check found the table edited): the table is rewritten whole. A service equal to the one
+ * the belief was rendered from is not rendered again, so one change costs one service's rendering.
  * `desired` must have been parsed with the DesiredServices schema; the renderer's guard still
  * refuses any unsafe text.
  */
@@ -61,16 +62,15 @@ export function planSync(belief: Belief | null, desired: DesiredServices, option
   const changed: string[] = [];
   for (const service of desired.services) {
     if (services.has(service.id)) throw new RangeError(`service id ${service.id} is listed twice`);
-    const fingerprint = JSON.stringify(service);
     const previous = known.get(service.id);
-    if (previous?.fingerprint === fingerprint) {
+    if (previous !== undefined && sameService(previous.input, service)) {
       services.set(service.id, previous);
       continue;
     }
     const ports = renderService(service);
     const objects = emptyObjects(family, layout);
     lowerPorts(ports, objects);
-    services.set(service.id, { fingerprint, ports, objects });
+    services.set(service.id, { input: service, ports, objects });
     changed.push(service.id);
   }
   const table = { layout, markBit, serviceCidrs, services };
@@ -100,6 +100,24 @@ export function beliefTable(belief: Belief): TableIR | null {
   if (belief.table === null) return null;
   const ports = [...belief.table.services.values()].flatMap((s) => s.ports).sort((a, b) => compareText(portKey(a), portKey(b)));
   return { family: belief.family, layout: belief.table.layout, markBit: belief.table.markBit, serviceCidrs: belief.table.serviceCidrs, ports };
+}
+
+/** Deep equality of two desired services, without allocating (a sync compares every service). */
+export function sameService(a: DesiredService, b: DesiredService): boolean {
+  if (a === b) return true;
+  if (a.id !== b.id || a.name !== b.name || a.vip !== b.vip || a.affinity?.timeoutSeconds !== b.affinity?.timeoutSeconds) return false;
+  if (a.ports.length !== b.ports.length || a.members.length !== b.members.length) return false;
+  for (let i = 0; i < a.ports.length; i++) {
+    const p = a.ports[i]!;
+    const q = b.ports[i]!;
+    if (p.protocol !== q.protocol || p.port !== q.port || p.targetPort !== q.targetPort || p.name !== q.name) return false;
+  }
+  for (let i = 0; i < a.members.length; i++) {
+    const m = a.members[i]!;
+    const n = b.members[i]!;
+    if (m.address !== n.address || m.port !== n.port || m.weight !== n.weight || m.state !== n.state || m.health !== n.health || m.localCidr !== n.localCidr) return false;
+  }
+  return true;
 }
 
 /**
