@@ -81,6 +81,16 @@ describe("planSync: cold", () => {
     );
   });
 
+  it("batches elements per set, at most 1000 per statement", () => {
+    const t = planSync(null, fixtureDesired(4)).transaction;
+    expect(t).toContain(`add element ${T} vips { 10.241.0.10, 10.241.0.11, 10.241.0.12 }\n`);
+    const many = Array.from({ length: 2500 }, (_, i) => web({ id: `s${i}`, name: `s${i}`, vip: `10.241.${i >> 8}.${i & 255}`, members: [] }));
+    const lines = planSync(null, desired(many)).transaction.split("\n");
+    const vipLines = lines.filter((l) => l.startsWith(`add element ${T} vips `));
+    expect(vipLines.map((l) => l.split(", ").length)).toEqual([1000, 1000, 500]);
+    expect(lines.filter((l) => l.startsWith(`add element ${T} no-endpoint-services `))).toHaveLength(3);
+  });
+
   it("does not depend on the order services, members and CIDRs are listed in", () => {
     const a = fixtureDesired(4);
     const b = structuredClone(a);

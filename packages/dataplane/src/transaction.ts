@@ -219,10 +219,16 @@ function sameChain(a: { spec: string | null; rules: string[] } | undefined, b: {
   return a !== undefined && a.spec === b.spec && a.rules.length === b.rules.length && a.rules.every((r, i) => r === b.rules[i]);
 }
 
-/** Elements in set order (static first), keys sorted; a delete names the key only. */
+/** Elements per statement: one statement per element cost nft 3× more at 10k services (bench/README.md). */
+const ELEMENTS_PER_STATEMENT = 1000;
+
+/** Elements in set order (static first), keys sorted, batched per set; a delete names the key only. */
 function pushElements(lines: string[], t: string, verb: "add" | "delete", elements: Map<string, Map<string, string>>, pick: (set: string, key: string, text: string) => boolean): void {
   for (const set of orderedNames(elements.keys(), STATIC_SETS)) {
     const entries = [...elements.get(set)!].filter(([k, text]) => pick(set, k, text)).sort(([a], [b]) => compareText(a, b));
-    for (const [key, text] of entries) lines.push(`${verb} element ${t} ${set} { ${verb === "add" ? text : key} }`);
+    for (let i = 0; i < entries.length; i += ELEMENTS_PER_STATEMENT) {
+      const batch = entries.slice(i, i + ELEMENTS_PER_STATEMENT).map(([key, text]) => (verb === "add" ? text : key));
+      lines.push(`${verb} element ${t} ${set} { ${batch.join(", ")} }`);
+    }
   }
 }
