@@ -43,6 +43,16 @@ describe("DesiredServices", () => {
     expect(DesiredServices.safeParse(desired([twice])).success).toBe(false);
     expect(DesiredServices.safeParse(desired([service({ members: [member("10.88.0.11"), member("10.88.0.11")] })])).success).toBe(false);
     expect(DesiredServices.safeParse(desired([service(), service({ id: "svc2", name: "api" })])).success).toBe(false);
+    const sameId = DesiredServices.safeParse(desired([service(), service({ name: "api", vip: "10.96.0.11" })]));
+    expect(sameId.success).toBe(false);
+    if (!sameId.success) expect(sameId.error.issues[0]!.message).toBe("service id svc1 is listed twice");
+  });
+
+  it("refuses a member without a port beside the same address naming the port's targetPort (one destination, one chain)", () => {
+    const r = DesiredServices.safeParse(desired([service({ members: [member("10.88.0.11"), member("10.88.0.11", { port: 8080 })] })]));
+    expect(r.success).toBe(false);
+    if (!r.success) expect(r.error.issues[0]!.message).toContain("10.88.0.11:8080 is listed twice for port tcp/80");
+    expect(DesiredServices.safeParse(desired([service({ members: [member("10.88.0.11"), member("10.88.0.11", { port: 9090 })] })])).success).toBe(true);
   });
 });
 

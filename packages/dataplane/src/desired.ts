@@ -143,6 +143,16 @@ export const DesiredService = z
       if (seenMembers.has(key)) ctx.addIssue({ code: "custom", path: ["members", i], message: `member ${m.address}${m.port === null ? "" : `:${m.port}`} is listed twice` });
       seenMembers.add(key);
     });
+    // A member without its own port and one naming the port's targetPort would be the same
+    // destination (and the same chain) for that port.
+    for (const p of s.ports) {
+      const targets = new Set<string>();
+      s.members.forEach((m, i) => {
+        const key = `${m.address}/${m.port ?? p.targetPort}`;
+        if (targets.has(key)) ctx.addIssue({ code: "custom", path: ["members", i], message: `member ${m.address}:${m.port ?? p.targetPort} is listed twice for port ${p.protocol}/${p.port}` });
+        targets.add(key);
+      });
+    }
   });
 export type DesiredService = z.infer<typeof DesiredService>;
 
@@ -161,7 +171,10 @@ export const DesiredServices = z
       if (familyOf(c) !== d.family) ctx.addIssue({ code: "custom", path: ["serviceCidrs", i], message: `${c} is not IPv${d.family}` });
     });
     const vips = new Map<string, string>();
+    const ids = new Set<string>();
     d.services.forEach((s, i) => {
+      if (ids.has(s.id)) ctx.addIssue({ code: "custom", path: ["services", i, "id"], message: `service id ${s.id} is listed twice` });
+      ids.add(s.id);
       if (familyOf(s.vip) !== d.family) ctx.addIssue({ code: "custom", path: ["services", i, "vip"], message: `${s.vip} is not IPv${d.family}` });
       s.members.forEach((m, j) => {
         if (familyOf(m.address) !== d.family) ctx.addIssue({ code: "custom", path: ["services", i, "members", j, "address"], message: `${m.address} is not IPv${d.family}` });

@@ -1,3 +1,5 @@
+// The pure part of the services data plane (issue 12): what a host must program, the rendered
+// table, the transactions between two states, and a tracer. Running nft is `@switchyard/dataplane/nft`.
 export {
   CanonicalCidr,
   CanonicalIp,
@@ -18,3 +20,9 @@ export {
   isSelectable,
   memberAddressProblem,
 } from "./desired";
+export { DATAPLANE_ERROR_CODES, DataplaneError, type DataplaneErrorCode } from "./errors";
+export { DEFAULT_MARK_BIT, type MemberIR, type PortIR, type RenderOptions, type TableIR, renderTable } from "./render";
+export { type TableObjects, lowerTable } from "./lower";
+export { type Belief, type SyncPlan, planCleanup, planSync } from "./transaction";
+export { type Share, type TraceOutcome, type TracePacket, tracePacket } from "./trace";
+export { type NumgenPlan, planNumgen } from "./weights";

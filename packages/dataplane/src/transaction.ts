@@ -1,0 +1,234 @@
+import type { DesiredService, DesiredServices } from "./desired";
+import { type Layout, SHARED_SETS, STATIC_CHAINS, STATIC_SETS, TABLE_COMMENT, type TableObjects, emptyObjects, familyWord, lowerPorts, lowerStatic, orderedNames } from "./lower";
+import { TABLE_NAME } from "./names";
+import { DEFAULT_MARK_BIT, type PortIR, type RenderOptions, type TableIR, checkMarkBit, compareText, portKey, renderCidrs, renderService } from "./render";
+
+/**
+ * The transactions that take a family's table from what the agent believes is loaded to what is
+ * desired (design §9). Each is one `nft -f` text: atomic, so a failure changes nothing.
+ */
+
+/** One service as last rendered: its input, its ports' IR and its share of the table's objects. */
+export interface RenderedService {
+  /** The desired service it was rendered from (kept by reference: do not mutate a planned state). */
+  input: DesiredService;
+  ports: PortIR[];
+  objects: TableObjects;
+}
+
+export interface Belief {
+  family: 4 | 6;
+  /** What was last applied; null when the table is absent. */
+  table: { layout: Layout; markBit: number; serviceCidrs: string[]; services: Map<string, RenderedService> } | null;
+  /** Chains flushed by an earlier sync and not yet deleted (kernels < 6.2 release references lazily). */
+  staleChains: string[];
+}
+
+export interface SyncPlan {
+  /** Run now with `nft -f -`; "" when nothing changed. */
+  transaction: string;
+  /**
+   * Deletes the chains this sync emptied: run it ≥ 1 s after `transaction` succeeded, then take
+   * `planCleanup(belief).belief`. Valid until the next planSync (which may bring a chain back):
+   * when in doubt, run `planCleanup(latest belief)` instead. Null when nothing waits.
+   */
+  deferred: string | null;
+  /** The belief once `transaction` has succeeded (keep the old one if it failed, and plan a full rewrite). */
+  belief: Belief;
+}
+
+/**
+ * The agent's entry point. `belief` null means "unknown" (start, after a failure, after the
+ * periodic check found the table edited): the table is rewritten whole. A service equal to the one
+ * the belief was rendered from is not rendered again, so one change costs one service's rendering.
+ * `desired` must have been parsed with the DesiredServices schema; the renderer's guard still
+ * refuses any unsafe text.
+ */
+export function planSync(belief: Belief | null, desired: DesiredServices, options: RenderOptions = {}): SyncPlan {
+  const family = desired.family;
+  if (belief !== null && belief.family !== family) throw new RangeError(`belief is IPv${belief.family} but the desired state is IPv${family}: keep one belief per family`);
+  const t = `${familyWord(family)} ${TABLE_NAME}`;
+  if (desired.services.length === 0) {
+    // Nothing to program: no table at all (`add` first makes the delete safe when unsure).
+    const transaction = belief === null ? `add table ${t}\ndelete table ${t}\n` : belief.table === null ? "" : `delete table ${t}\n`;
+    return { transaction, deferred: null, belief: { family, table: null, staleChains: [] } };
+  }
+  const markBit = checkMarkBit(options.markBit ?? DEFAULT_MARK_BIT);
+  const serviceCidrs = renderCidrs(desired.serviceCidrs);
+  const layout = options.layout ?? "member-chains";
+  const sameBase = belief?.table != null && belief.table.markBit === markBit && belief.table.layout === layout;
+  const known = sameBase ? belief!.table!.services : new Map<string, RenderedService>();
+  const services = new Map<string, RenderedService>();
+  const changed: string[] = [];
+  for (const service of desired.services) {
+    if (services.has(service.id)) throw new RangeError(`service id ${service.id} is listed twice`);
+    const previous = known.get(service.id);
+    if (previous !== undefined && sameService(previous.input, service)) {
+      services.set(service.id, previous);
+      continue;
+    }
+    const ports = renderService(service);
+    const objects = emptyObjects(family, layout);
+    lowerPorts(ports, objects);
+    services.set(service.id, { input: service, ports, objects });
+    changed.push(service.id);
+  }
+  const table = { layout, markBit, serviceCidrs, services };
+  if (belief === null || belief.table === null || !sameBase) {
+    const all = lowerStatic({ family, layout, markBit, serviceCidrs });
+    for (const s of services.values()) mergeObjects(all, s.objects);
+    return { transaction: coldTransaction(all), deferred: null, belief: { family, table, staleChains: [] } };
+  }
+  // Only the services that changed, came or went take part in the diff (with the static objects).
+  const before = lowerStatic({ family, layout, markBit, serviceCidrs: belief.table.serviceCidrs });
+  const after = lowerStatic({ family, layout, markBit, serviceCidrs });
+  for (const id of changed) {
+    const old = belief.table.services.get(id);
+    if (old) mergeObjects(before, old.objects);
+    mergeObjects(after, services.get(id)!.objects);
+  }
+  for (const [id, old] of belief.table.services) if (!services.has(id)) mergeObjects(before, old.objects);
+  keepSharedElements(before, after, services, new Set(changed));
+  const diff = diffTransaction(before, after);
+  const staleChains = [...new Set([...belief.staleChains, ...diff.goneChains])].filter((c) => !after.chains.has(c)).sort(compareText);
+  const nextBelief: Belief = { family, table, staleChains };
+  return { transaction: diff.transaction, deferred: planCleanup(nextBelief).transaction || null, belief: nextBelief };
+}
+
+/** The table a belief stands for, as IR (for the tracer, or to show); null when absent. */
+export function beliefTable(belief: Belief): TableIR | null {
+  if (belief.table === null) return null;
+  const ports = [...belief.table.services.values()].flatMap((s) => s.ports).sort((a, b) => compareText(portKey(a), portKey(b)));
+  return { family: belief.family, layout: belief.table.layout, markBit: belief.table.markBit, serviceCidrs: belief.table.serviceCidrs, ports };
+}
+
+/** Deep equality of two desired services, without allocating (a sync compares every service). */
+export function sameService(a: DesiredService, b: DesiredService): boolean {
+  if (a === b) return true;
+  if (a.id !== b.id || a.name !== b.name || a.vip !== b.vip || a.affinity?.timeoutSeconds !== b.affinity?.timeoutSeconds) return false;
+  if (a.ports.length !== b.ports.length || a.members.length !== b.members.length) return false;
+  for (let i = 0; i < a.ports.length; i++) {
+    const p = a.ports[i]!;
+    const q = b.ports[i]!;
+    if (p.protocol !== q.protocol || p.port !== q.port || p.targetPort !== q.targetPort || p.name !== q.name) return false;
+  }
+  for (let i = 0; i < a.members.length; i++) {
+    const m = a.members[i]!;
+    const n = b.members[i]!;
+    if (m.address !== n.address || m.port !== n.port || m.weight !== n.weight || m.state !== n.state || m.health !== n.health || m.localCidr !== n.localCidr) return false;
+  }
+  return true;
+}
+
+/**
+ * An element of a shared set (a member in two services) that a service still holds stays: it is
+ * put on both sides of the diff, so neither a delete nor a duplicate add is written for it.
+ */
+function keepSharedElements(before: TableObjects, after: TableObjects, services: Map<string, RenderedService>, changed: Set<string>): void {
+  for (const set of SHARED_SETS) {
+    const keys = new Set([...(before.elements.get(set)?.keys() ?? []), ...(after.elements.get(set)?.keys() ?? [])]);
+    if (keys.size === 0) continue;
+    for (const [id, s] of services) {
+      if (changed.has(id)) continue;
+      const held = s.objects.elements.get(set);
+      if (!held) continue;
+      for (const key of keys) {
+        const text = held.get(key);
+        if (text === undefined) continue;
+        before.elements.get(set)!.set(key, text);
+        after.elements.get(set)!.set(key, text);
+        keys.delete(key);
+      }
+      if (keys.size === 0) break;
+    }
+  }
+}
+
+function mergeObjects(into: TableObjects, part: TableObjects): void {
+  for (const [name, chain] of part.chains) into.chains.set(name, chain);
+  for (const [name, set] of part.sets) into.sets.set(name, set);
+  for (const [set, elements] of part.elements) {
+    let target = into.elements.get(set);
+    if (!target) into.elements.set(set, (target = new Map()));
+    for (const [key, text] of elements) target.set(key, text);
+  }
+}
+
+/** The deferred deletes of emptied chains, and the belief once they succeeded. */
+export function planCleanup(belief: Belief): { transaction: string; belief: Belief } {
+  const t = `${familyWord(belief.family)} ${TABLE_NAME}`;
+  const transaction = belief.staleChains.map((c) => `delete chain ${t} ${c}\n`).join("");
+  return { transaction, belief: { ...belief, staleChains: [] } };
+}
+
+/** A full rewrite: `add table; delete table; add table …` in one transaction, whatever was there (§3). */
+export function coldTransaction(objects: TableObjects): string {
+  const t = `${familyWord(objects.family)} ${TABLE_NAME}`;
+  const lines = [`add table ${t} { comment "${TABLE_COMMENT}" ; }`, `delete table ${t}`, `add table ${t} { comment "${TABLE_COMMENT}" ; }`];
+  for (const name of orderedNames(objects.sets.keys(), STATIC_SETS)) {
+    const s = objects.sets.get(name)!;
+    lines.push(`add ${s.kind} ${t} ${name} { ${s.spec} }`);
+  }
+  const chainNames = orderedNames(objects.chains.keys(), STATIC_CHAINS);
+  for (const name of chainNames) {
+    const spec = objects.chains.get(name)!.spec;
+    lines.push(spec === null ? `add chain ${t} ${name}` : `add chain ${t} ${name} ${spec}`);
+  }
+  for (const name of chainNames) for (const rule of objects.chains.get(name)!.rules) lines.push(`add rule ${t} ${name} ${rule}`);
+  pushElements(lines, t, "add", objects.elements, () => true);
+  return `${lines.join("\n")}\n`;
+}
+
+/**
+ * Only what changed (§9 steps 1–4): new and changed chains are (re)declared, flushed and refilled;
+ * unchanged ones are untouched; elements are added, deleted+added when their value changed, or
+ * deleted; gone chains are flushed (deleted later); gone affinity sets are deleted once the chains
+ * using them are flushed. A set whose declaration changed is swapped (delete + add) with every
+ * chain that names it rewritten in the same transaction (nft refuses to re-add it with other flags).
+ */
+export function diffTransaction(before: TableObjects, after: TableObjects): { transaction: string; goneChains: string[] } {
+  const t = `${familyWord(after.family)} ${TABLE_NAME}`;
+  const changedSets = [...after.sets].filter(([n, s]) => before.sets.has(n) && (before.sets.get(n)!.spec !== s.spec || before.sets.get(n)!.kind !== s.kind)).map(([n]) => n);
+  const goneSets = [...before.sets.keys()].filter((n) => !after.sets.has(n));
+  const newSets = [...after.sets.keys()].filter((n) => !before.sets.has(n));
+  const refersToChangedSet = (rules: string[]) => changedSets.some((s) => rules.some((r) => r.includes(`@${s} `) || r.endsWith(`@${s}`)));
+  const written = orderedNames(
+    [...after.chains].filter(([n, c]) => !sameChain(before.chains.get(n), c) || refersToChangedSet(c.rules)).map(([n]) => n),
+    STATIC_CHAINS,
+  );
+  const gone = [...before.chains.keys()].filter((n) => !after.chains.has(n)).sort(compareText);
+
+  const lines: string[] = [];
+  for (const name of written) {
+    const spec = after.chains.get(name)!.spec;
+    lines.push(spec === null ? `add chain ${t} ${name}` : `add chain ${t} ${name} ${spec}`, `flush chain ${t} ${name}`);
+  }
+  for (const name of gone) lines.push(`flush chain ${t} ${name}`);
+  for (const name of [...goneSets, ...changedSets].sort(compareText)) lines.push(`delete ${before.sets.get(name)!.kind} ${t} ${name}`);
+  for (const name of orderedNames([...newSets, ...changedSets], STATIC_SETS)) {
+    const s = after.sets.get(name)!;
+    lines.push(`add ${s.kind} ${t} ${name} { ${s.spec} }`);
+  }
+  for (const name of written) for (const rule of after.chains.get(name)!.rules) lines.push(`add rule ${t} ${name} ${rule}`);
+  pushElements(lines, t, "delete", before.elements, (set, key, text) => after.elements.get(set)?.get(key) !== text && !changedSets.includes(set));
+  pushElements(lines, t, "add", after.elements, (set, key, text) => before.elements.get(set)?.get(key) !== text || changedSets.includes(set));
+  return { transaction: lines.length === 0 ? "" : `${lines.join("\n")}\n`, goneChains: gone };
+}
+
+function sameChain(a: { spec: string | null; rules: string[] } | undefined, b: { spec: string | null; rules: string[] }): boolean {
+  return a !== undefined && a.spec === b.spec && a.rules.length === b.rules.length && a.rules.every((r, i) => r === b.rules[i]);
+}
+
+/** Elements per statement: one statement per element cost nft 3× more at 10k services (bench/README.md). */
+const ELEMENTS_PER_STATEMENT = 1000;
+
+/** Elements in set order (static first), keys sorted, batched per set; a delete names the key only. */
+function pushElements(lines: string[], t: string, verb: "add" | "delete", elements: Map<string, Map<string, string>>, pick: (set: string, key: string, text: string) => boolean): void {
+  for (const set of orderedNames(elements.keys(), STATIC_SETS)) {
+    const entries = [...elements.get(set)!].filter(([k, text]) => pick(set, k, text)).sort(([a], [b]) => compareText(a, b));
+    for (let i = 0; i < entries.length; i += ELEMENTS_PER_STATEMENT) {
+      const batch = entries.slice(i, i + ELEMENTS_PER_STATEMENT).map(([key, text]) => (verb === "add" ? text : key));
+      lines.push(`${verb} element ${t} ${set} { ${batch.join(", ")} }`);
+    }
+  }
+}

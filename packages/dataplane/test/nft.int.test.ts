@@ -1,0 +1,164 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { DesiredServices } from "../src/desired";
+import { DataplaneError } from "../src/errors";
+import { fixtureDesired, fixtureMember } from "../src/fixtures";
+import { applyTransaction, listTable, runNft, tableHash } from "../src/nft";
+import { type Belief, beliefTable, planCleanup, planSync } from "../src/transaction";
+
+// Real nft 1.0.6 in namespaces this file creates and deletes; no packet is sent.
+const suffix = Math.random().toString(36).slice(2, 8);
+const NS = `sytest-${suffix}`;
+const COLD_NS = `sytest-${suffix}c`;
+const on = { netns: NS };
+const textListing = (family: 4 | 6, netns = NS) => execFileSync("ip", ["netns", "exec", netns, "nft", "list", "table", family === 4 ? "ip" : "ip6", "switchyard"]).toString();
+
+beforeAll(() => {
+  for (const ns of [NS, COLD_NS]) execFileSync("ip", ["netns", "add", ns]);
+});
+afterAll(() => {
+  for (const ns of [NS, COLD_NS]) execFileSync("ip", ["netns", "del", ns]);
+});
+
+/** The states the incremental path walks through: every kind of change the diff knows. */
+function states(): DesiredServices[] {
+  const s0 = fixtureDesired(4);
+  const s1 = structuredClone(s0);
+  s1.version = 2;
+  s1.services[0]!.members[1]!.weight = 300; // weight change
+  s1.services[1]!.members.splice(1, 1); // dns member removed
+  const s2 = structuredClone(s1);
+  s2.version = 3;
+  s2.services[0]!.affinity = { timeoutSeconds: 30 }; // set swap
+  s2.services.push({ id: "svcapi", name: "api", vip: "10.241.0.20", ports: [{ protocol: "tcp", port: 443, targetPort: 8443 }, { protocol: "udp", port: 443, targetPort: 8443 }], affinity: null, members: [fixtureMember("10.88.0.31", 1), fixtureMember("10.88.0.32", 3, { port: 9443 })] });
+  const s3 = structuredClone(s2);
+  s3.version = 4;
+  s3.services[0]!.affinity = null; // affinity off
+  s3.services[1]!.members[0]!.state = "maintenance"; // dns: last member gone → reject
+  s3.serviceCidrs.push("10.242.0.0/16");
+  const s4 = structuredClone(s3);
+  s4.version = 5;
+  s4.services[1]!.members[0]!.state = "active"; // dns back
+  s4.services[0]!.members.pop(); // web loses its remote member
+  const api = s4.services.pop()!; // a whole service goes
+  const s5 = structuredClone(s4);
+  s5.version = 6;
+  s5.services[0]!.affinity = { timeoutSeconds: 600 }; // affinity back on
+  api.members[0]!.health = "unhealthy";
+  s5.services.push(api); // and comes back, one member out
+  s5.services.reverse();
+  return [s0, s1, s2, s3, s4, s5];
+}
+
+describe("nft: apply, list, hash (real nft in a namespace)", () => {
+  it("a cold apply holds the service-ips elements and chains of the render", async () => {
+    const plan = planSync(null, fixtureDesired(4));
+    await applyTransaction(plan.transaction, on);
+    const listing = (await listTable(4, on))!;
+    const map = listing.nftables.map((e) => e.map).find((m) => m?.name === "service-ips")!;
+    const keys = (map.elem as [{ concat: unknown[] }, unknown][]).map(([k]) => k.concat.join(" ")).sort();
+    expect(keys).toEqual(["10.241.0.10 tcp 80", "10.241.0.11 udp 53"]);
+    const chains = listing.nftables.flatMap((e) => (e.chain ? [String(e.chain.name)] : []));
+    for (const name of beliefTable(plan.belief)!.ports.flatMap((p) => [p.serviceChain, ...p.members.map((m) => m.chain)])) if (name) expect(chains).toContain(name);
+    expect(textListing(4)).toContain('10.241.0.12 . tcp . 8080 comment "empty/tcp/8080" : goto reject-chain');
+  });
+
+  for (const layout of ["member-chains", "compact"] as const) {
+    it(`${layout}: each incremental sync (then its deferred deletes) leaves the same table as a cold apply of that state`, async () => {
+      let belief: Belief | null = null;
+      for (const desired of states()) {
+        const plan = planSync(belief, desired, { layout });
+        await applyTransaction(plan.transaction, on);
+        if (plan.deferred) await applyTransaction(plan.deferred, on);
+        belief = planCleanup(plan.belief).belief;
+        await applyTransaction(planSync(null, desired, { layout }).transaction, { netns: COLD_NS });
+        expect(await tableHash(4, on), `version ${desired.version}`).toBe(await tableHash(4, { netns: COLD_NS }));
+      }
+    });
+  }
+
+  it("the hash sees a foreign edit", async () => {
+    await applyTransaction(planSync(null, fixtureDesired(4)).transaction, on);
+    await applyTransaction(planSync(null, fixtureDesired(4)).transaction, { netns: COLD_NS });
+    expect(await tableHash(4, on)).toBe(await tableHash(4, { netns: COLD_NS }));
+    // and the hash does see a difference
+    await applyTransaction("add element ip switchyard vips { 10.241.0.99 }\n", on);
+    expect(await tableHash(4, on)).not.toBe(await tableHash(4, { netns: COLD_NS }));
+  });
+
+  for (const layout of ["member-chains", "compact"] as const) {
+    it(`IPv6, ${layout}: cold, then an incremental change, equals a cold apply`, async () => {
+      const first = planSync(null, fixtureDesired(6), { layout });
+      await applyTransaction(first.transaction, on);
+      const next = fixtureDesired(6);
+      next.services[0]!.affinity = null;
+      next.services[0]!.members[1]!.weight = 700;
+      const plan = planSync(first.belief, next, { layout });
+      await applyTransaction(plan.transaction, on);
+      if (plan.deferred) await applyTransaction(plan.deferred, on);
+      await applyTransaction(planSync(null, next, { layout }).transaction, { netns: COLD_NS });
+      expect(await tableHash(6, on)).toBe(await tableHash(6, { netns: COLD_NS }));
+      expect(textListing(6)).toContain(layout === "compact" ? "fd00:89::7 . 8080" : "dnat to [fd00:89::7]:8080");
+    });
+  }
+
+  it("a failing transaction changes nothing: the listing stays byte-identical (HARDENING 24)", async () => {
+    const plan = planSync(null, fixtureDesired(4));
+    await applyTransaction(plan.transaction, on);
+    const before = textListing(4);
+    const hashBefore = await tableHash(4, on);
+    const member = beliefTable(plan.belief)!.ports[0]!.members[0]!.chain;
+    // a chain still referenced from a numgen vmap cannot go
+    await expect(applyTransaction(`delete chain ip switchyard ${member}\n`, on)).rejects.toThrow(/nft -f - exited 1: .*(busy|Device or resource)/i);
+    // the first line would work alone; the second fails, so neither is applied
+    const failing = "add element ip switchyard vips { 10.241.0.99 }\ndelete element ip switchyard service-ips { 10.241.0.99 . tcp . 1 }\n";
+    const error = await applyTransaction(failing, on).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DataplaneError);
+    expect((error as DataplaneError).code).toBe("nft-failed");
+    expect(textListing(4)).toBe(before);
+    expect(await tableHash(4, on)).toBe(hashBefore);
+  });
+
+  it("no services: the table is deleted, and listTable says absent", async () => {
+    const present = planSync(null, fixtureDesired(4));
+    await applyTransaction(present.transaction, on);
+    const gone = planSync(present.belief, { ...fixtureDesired(4), services: [] });
+    await applyTransaction(gone.transaction, on);
+    expect(await listTable(4, on)).toBeNull();
+    expect(await tableHash(4, on)).toBeNull();
+    // unsure whether it is there: the same outcome, without an error
+    await applyTransaction(planSync(null, { ...fixtureDesired(4), services: [] }).transaction, on);
+    expect(await listTable(4, on)).toBeNull();
+  });
+
+  it("a hung nft is killed with its process group at the timeout", async () => {
+    // nft does not hang on demand: a stand-in binary that does (and has a child) is the fault.
+    const dir = mkdtempSync(join(tmpdir(), "sytest-nft-"));
+    try {
+      const script = join(dir, "nft");
+      writeFileSync(script, `#!/bin/sh\nsleep 30 &\necho $! > ${dir}/child\nsleep 30\n`, { mode: 0o755 });
+      const error = await runNft(["-f", "-"], "", { nftPath: script, timeoutMs: 300 }).catch((e: unknown) => e);
+      expect((error as DataplaneError).code).toBe("nft-timeout");
+      const child = Number(readFileSync(join(dir, "child"), "utf8"));
+      const deadline = Date.now() + 2000;
+      const alive = () => {
+        try {
+          return !readFileSync(`/proc/${child}/stat`, "utf8").split(" ")[2]!.startsWith("Z");
+        } catch {
+          return false;
+        }
+      };
+      while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(alive()).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a namespace name that is not a plain name", async () => {
+    await expect(runNft(["list", "tables"], "", { netns: "x; reboot" })).rejects.toThrow(/netns "x; reboot" is invalid/);
+  });
+});
