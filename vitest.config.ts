@@ -19,6 +19,9 @@ export default defineConfig({
           exclude: ["**/node_modules/**"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
+          // Test agents share this machine: none programs its services table unless its test says
+          // where (--services netns:<name>); the children the tests start inherit this.
+          env: { SWITCHYARD_SERVICES: "off" },
         },
       },
     ],

@@ -1,6 +1,9 @@
 import { defineConfig } from "@playwright/test";
 
 const PORT = Number(process.env.E2E_PORT ?? 3100);
+// The agents the specs start share this machine: none programs its services table unless the spec
+// says where (--services netns:<name>). They inherit this.
+process.env.SWITCHYARD_SERVICES ??= "off";
 export const BASE_URL = `http://127.0.0.1:${PORT}`;
 
 export default defineConfig({

@@ -83,7 +83,7 @@ test("a fresh host (no conf dir) passes the doctor's conf check as information; 
   execFileSync("ip", ["netns", "add", netns]);
   const log = openSync(agentLog, "a");
   agent = spawn(process.execPath, [path.join(root, "apps/agent/bin/switchyard-agent"), "--console-url", BASE_URL, "--join-token", token, "--hostname", hostName,
-    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", path.join(dataDir, "cache"), "--conf-dir", path.join(dataDir, "no-such-net.d"), "--netns-dir", "/run/netns"], { stdio: ["ignore", log, log] });
+    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", path.join(dataDir, "cache"), "--conf-dir", path.join(dataDir, "no-such-net.d"), "--netns-dir", "/run/netns", "--services", "off"], { stdio: ["ignore", log, log] });
   closeSync(log);
   await expect.poll(async () => (await list<{ id: string; name: string }>(page.request, "hosts.list")).find((h) => h.name === hostName)?.id ?? "", { timeout: 30_000 }).not.toBe("");
   hostId = (await list<{ id: string; name: string }>(page.request, "hosts.list")).find((h) => h.name === hostName)!.id;

@@ -55,7 +55,7 @@ test("an operator sets /26 blocks: the host that attaches is shown its block, li
   const { token } = await dataOf<{ token: string }>(await mutate(page.request, "hosts.createJoinToken", { note: hostName, ttlMinutes: 10 }));
   const log = openSync(agentLog, "a");
   agent = spawn(process.execPath, [path.join(root, "apps/agent/bin/switchyard-agent"), "--console-url", BASE_URL, "--join-token", token, "--hostname", hostName,
-    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", path.join(dataDir, "cache"), "--conf-dir", path.join(dataDir, "net.d"), "--netns-dir", "/run/netns"], { stdio: ["ignore", log, log] });
+    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", path.join(dataDir, "cache"), "--conf-dir", path.join(dataDir, "net.d"), "--netns-dir", "/run/netns", "--services", "off"], { stdio: ["ignore", log, log] });
   closeSync(log);
   const findHost = async () => (await query<{ items: { id: string; name: string }[] }>(page.request, "hosts.list", { limit: 200 })).items.find((h) => h.name === hostName)?.id ?? "";
   await expect.poll(findHost, { timeout: 30_000 }).not.toBe("");

@@ -41,7 +41,7 @@ test("an attached sandbox's lease is on the map: the /16 heatmap, the zoom to it
   const { token } = await dataOf<{ token: string }>(made);
   const log = openSync(agentLog, "a");
   agent = spawn(process.execPath, [path.join(root, "apps/agent/bin/switchyard-agent"), "--console-url", BASE_URL, "--join-token", token, "--hostname", hostName,
-    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", path.join(dataDir, "cache"), "--conf-dir", path.join(dataDir, "net.d"), "--netns-dir", "/run/netns"], { stdio: ["ignore", log, log] });
+    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", path.join(dataDir, "cache"), "--conf-dir", path.join(dataDir, "net.d"), "--netns-dir", "/run/netns", "--services", "off"], { stdio: ["ignore", log, log] });
   closeSync(log);
   await expect.poll(async () => (await query<{ items: { id: string; name: string }[] }>(page.request, "hosts.list", { limit: 200 })).items.find((h) => h.name === hostName)?.id ?? "", { timeout: 30_000 }).not.toBe("");
   const hostId = (await query<{ items: { id: string; name: string }[] }>(page.request, "hosts.list", { limit: 200 })).items.find((h) => h.name === hostName)!.id;

@@ -95,7 +95,7 @@ test("an edit lists the attachments it affects before saving; apply latest moves
   expect(process.getuid?.(), "run the end-to-end suite as root: the agent creates namespaces and runs CNI plugins").toBe(0);
   const { token } = (await call(page.request, "hosts.createJoinToken", { note: hostName, ttlMinutes: 10 })) as { token: string };
   agent = spawn(process.execPath, [path.join(root, "apps/agent/bin/switchyard-agent"), "--console-url", BASE_URL, "--join-token", token, "--hostname", hostName,
-    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", path.join(dataDir, "cache"), "--conf-dir", path.join(dataDir, "net.d"), "--netns-dir", "/run/netns"], { stdio: "ignore" });
+    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", path.join(dataDir, "cache"), "--conf-dir", path.join(dataDir, "net.d"), "--netns-dir", "/run/netns", "--services", "off"], { stdio: "ignore" });
   const hostId = await poll("the host to enrol", async () => rowsOf<{ id: string; name: string }>(await call(page.request, "hosts.list", undefined, "query")).find((h) => h.name === hostName)?.id);
   const network = (await call(page.request, "networks.create", {
     text: JSON.stringify({ cniVersion: "1.0.0", name: netName, plugins: [{ type: "bridge", bridge, ipam: { type: "host-local", ranges: [[{ subnet: `10.239.${third}.0/24` }]] } }] }),

@@ -53,7 +53,7 @@ test("a stuck attachment's 'Detach with the current revision' frees it: the row 
   const network = await call<{ id: string }>(page.request, "networks.create", { text: conflist(false), comment: "e2e recovery" });
   const { token } = await call<{ token: string }>(page.request, "hosts.createJoinToken", { note: hostName, ttlMinutes: 10 });
   agent = spawn(process.execPath, [path.join(root, "apps/agent/bin/switchyard-agent"), "--console-url", BASE_URL, "--join-token", token, "--hostname", hostName,
-    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", cacheDir, "--conf-dir", path.join(dataDir, "net.d"), "--netns-dir", "/run/netns", "--cni-path", "/usr/lib/cni"], { stdio: "ignore" });
+    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", cacheDir, "--conf-dir", path.join(dataDir, "net.d"), "--netns-dir", "/run/netns", "--services", "off", "--cni-path", "/usr/lib/cni"], { stdio: "ignore" });
   let hostId: string | undefined;
   await expect.poll(async () => (hostId = (await query<{ items: { id: string; name: string }[] }>(page.request, "hosts.list", null)).items.find((h) => h.name === hostName)?.id), { timeout: 30_000 }).toBeTruthy();
 

@@ -24,6 +24,7 @@ import { createPushStream } from "./push";
 import { createReconciler } from "./reconcile";
 import { createReportQueue } from "./reports";
 import { createScheduler } from "./scheduler";
+import { createServicesSync } from "./services/sync";
 
 export { CredentialRefused } from "./console";
 
@@ -101,12 +102,24 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
       .reconcile()
       .catch((e: unknown) => log.error("reconcile failed", { error: (e as Error).message }))
       .finally(() => ipam.requestReport());
+  // The services data plane: off, this host, or a named namespace standing in for it.
+  const services =
+    config.services.mode === "off"
+      ? null
+      : createServicesSync({
+          fetchDesired: (family) => consoleApi.servicesDesired(family),
+          report: (r) => consoleApi.reportServicesApplied(r),
+          netns: config.services.mode === "netns" ? config.services.netns : undefined,
+          log,
+          clock,
+        });
   const push = createPushStream({
     console: consoleApi,
     scheduler,
     concurrency: config.concurrency,
     onReconcile: () => void reconcile().then(() => heartbeat.requestInventory()),
     onRelease: () => releaser.wake(),
+    onServices: () => void services?.wake(),
     onRefused: refuse,
     onStreamChange: () => heartbeat.requestInventory(),
     log,
@@ -133,6 +146,8 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     // Releases are rare and pushed; this only covers a push lost with its stream (one call a minute, not every 15 s).
     periodicJob("release safety net", RELEASE_SAFETY_NET_MS, async () => releaser.wake(), { clock, log }),
     ipam,
+    // The table checked against what was applied, and the desired version fetched again (a lost push, an edited table).
+    ...(services ? [periodicJob("services check", config.servicesCheckMs, () => services.check(), { clock, log })] : []),
   ];
 
   async function start(): Promise<void> {
@@ -144,13 +159,15 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     await consoleApi.resume().catch((e: unknown) => log.warn("could not hand back old claims", { error: (e as Error).message }));
     await reconcile();
     releaser.wake();
+    // The first sync rewrites the table whole (nothing is believed yet); it does not hold the start.
+    void services?.check();
   }
 
   const lifecycle = createLifecycle({
     start,
     jobs,
     drain: async (graceMs) => {
-      await Promise.all([scheduler.drain(graceMs), releaser.idle()]);
+      await Promise.all([scheduler.drain(graceMs), releaser.idle(), services?.idle()]);
     },
     flush: async () => {
       await jobLog.flush();
@@ -158,6 +175,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
       await owned.flush();
     },
     close: () => {
+      services?.stop();
       jobLog.stop();
       spawner.close();
     },

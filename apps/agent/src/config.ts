@@ -28,6 +28,18 @@ export const AgentConfig = z.object({
   shutdownGraceMs: z.number().int().min(0).max(300_000),
   concurrency: z.number().int().min(1).max(64),
   /**
+   * Where the services data plane is programmed (issue 12): this host's own network namespace
+   * (`host`, the default), a named namespace instead (`netns:<name>`, for labs and tests), or
+   * nowhere (`off`: the agent fetches nothing and leaves any table it made as it is).
+   */
+  services: z.union([
+    z.object({ mode: z.literal("host") }),
+    z.object({ mode: z.literal("off") }),
+    z.object({ mode: z.literal("netns"), netns: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be a named network namespace (letters, digits, '_', '.', '-')") }),
+  ], { error: 'must be "host", "off" or "netns:<name>" (a named network namespace)' }),
+  /** How often the services table is checked against what was applied, and the desired version fetched again. */
+  servicesCheckMs: z.number().int().min(1000).max(3_600_000),
+  /**
    * Variables of the agent's environment the plugins see beyond the runtime's allow-list (PATH,
    * LANG, LC_ALL, TZ, XDG_RUNTIME_DIR, DBUS_SYSTEM_BUS_ADDRESS): a proxy, a plugin's own setting.
    */
@@ -41,6 +53,13 @@ export const AgentConfig = z.object({
     .max(64),
 });
 export type AgentConfig = z.infer<typeof AgentConfig>;
+
+/** `host`, `off` or `netns:<name>`; anything else is refused by the schema with the value named. */
+function servicesTarget(text: string): unknown {
+  if (text === "host" || text === "off") return { mode: text };
+  if (text.startsWith("netns:")) return { mode: "netns", netns: text.slice("netns:".length) };
+  return { mode: text };
+}
 
 const num = (v: string | undefined) => (v === undefined || v === "" ? undefined : Number(v));
 
@@ -64,7 +83,9 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     .addOption(new Option("--reconcile-interval <ms>", "periodic reconcile").env("SWITCHYARD_RECONCILE_INTERVAL_MS").default("60000"))
     .addOption(new Option("--shutdown-grace <ms>", "wait for operations in flight at shutdown").env("SWITCHYARD_SHUTDOWN_GRACE_MS").default("20000"))
     .addOption(new Option("--concurrency <n>", "operations at once (one per attachment)").env("SWITCHYARD_AGENT_CONCURRENCY").default("8"))
-    .addOption(new Option("--plugin-env <names>", "more variables the plugins see, comma-separated").env("SWITCHYARD_PLUGIN_ENV").default(""));
+    .addOption(new Option("--plugin-env <names>", "more variables the plugins see, comma-separated").env("SWITCHYARD_PLUGIN_ENV").default(""))
+    .addOption(new Option("--services <where>", "program services here: host, off, or netns:<name>").env("SWITCHYARD_SERVICES").default("host"))
+    .addOption(new Option("--services-check <ms>", "check the services table and fetch the desired version this often").env("SWITCHYARD_SERVICES_CHECK_MS").default("60000"));
   // commander reads env through process.env; give it ours.
   const saved = { ...process.env };
   try {
@@ -92,5 +113,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     shutdownGraceMs: num(o.shutdownGrace),
     concurrency: num(o.concurrency),
     pluginEnv: (o.pluginEnv ?? "").split(",").map((n) => n.trim()).filter(Boolean),
+    services: servicesTarget(o.services ?? "host"),
+    servicesCheckMs: num(o.servicesCheck),
   });
 }

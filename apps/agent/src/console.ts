@@ -56,6 +56,9 @@ export function createConsolePort(client: AgentClient, onRefused: (error: Creden
     reportIpam: (report: Input<AgentClient["reportIpam"]["mutate"]>) => guard(() => client.reportIpam.mutate(report)),
     claimReleases: () => guard(() => client.claimReleases.mutate()),
     completeRelease: (input: Input<AgentClient["completeRelease"]["mutate"]>) => guard(() => client.completeRelease.mutate(input)),
+    /** What this host must program for services (re-validated by the caller before use). */
+    servicesDesired: (family: 4 | 6): Promise<unknown> => guard(() => client.servicesDesired.query({ family })),
+    reportServicesApplied: (input: Input<AgentClient["reportServicesApplied"]["mutate"]>) => guard(() => client.reportServicesApplied.mutate(input)),
     /** Pushed work; an UNAUTHORIZED end is the subscriber's to judge (see push.ts). */
     subscribeWork: (slots: number, subscriber: WorkSubscriber): { unsubscribe(): void } => client.work.subscribe({ slots }, subscriber),
   };

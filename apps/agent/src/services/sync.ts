@@ -1,0 +1,168 @@
+import { type Belief, type DesiredServices as Desired, DesiredServices, isSelectable, planCleanup, planSync } from "@switchyard/dataplane";
+import { applyTransaction, tableHash } from "@switchyard/dataplane/nft";
+import type { Clock } from "../clock";
+import type { Logger } from "../log";
+import { flushUdpMemberFlows, type UdpMemberFlows } from "./conntrack";
+import { ensureServiceRoutes } from "./routes";
+
+/**
+ * The services data plane on this host (issue 12): fetch what the console says this host must
+ * program (per family), render it with @switchyard/dataplane, apply it in one `nft -f`
+ * transaction holding only what changed, then the VIP routes and the UDP conntrack flush of
+ * members that stopped taking traffic, and report the version applied (or the error). Nothing is
+ * torn down on a failure or while the console is away (HARDENING 21, 24): the last good table
+ * stays, the next attempt rewrites it whole.
+ */
+
+/** How long after a sync the chains it emptied are deleted (kernels before 6.2 drop references lazily: design §9). */
+export const DEFERRED_DELETE_MS = 1500;
+
+export interface ServicesSyncDeps {
+  fetchDesired(family: 4 | 6): Promise<unknown>;
+  report(r: { family: 4 | 6; version: number; applyMs: number | null; error: string | null }): Promise<unknown>;
+  /** Program a named namespace instead of this host's own (labs, tests). */
+  netns?: string;
+  families?: readonly (4 | 6)[];
+  log: Logger;
+  clock: Clock;
+}
+
+interface FamilyState {
+  belief: Belief | null;
+  desired: Desired | null;
+  /** The canonical hash of the table right after our last apply: the periodic check compares with it. */
+  hash: string | null;
+  appliedVersion: number | null;
+  deferredTimer: ReturnType<typeof setTimeout> | null;
+}
+
+/** UDP member flows of a desired state that take new connections, by a key naming VIP, port, member and target port. */
+function udpFlows(desired: Desired | null): Map<string, UdpMemberFlows> {
+  const out = new Map<string, UdpMemberFlows>();
+  for (const s of desired?.services ?? []) {
+    for (const p of s.ports) {
+      if (p.protocol !== "udp") continue;
+      for (const m of s.members) {
+        if (!isSelectable(m)) continue;
+        const flow = { vip: s.vip, port: p.port, member: m.address, targetPort: m.port ?? p.targetPort };
+        out.set(`${flow.vip}/${flow.port}/${flow.member}/${flow.targetPort}`, flow);
+      }
+    }
+  }
+  return out;
+}
+
+export function createServicesSync(deps: ServicesSyncDeps) {
+  const families = deps.families ?? [4, 6];
+  const states = new Map<4 | 6, FamilyState>(families.map((f) => [f, { belief: null, desired: null, hash: null, appliedVersion: null, deferredTimer: null }]));
+  const nft = { netns: deps.netns };
+  let running: Promise<void> | null = null;
+  let again = false;
+  let checkTable = false;
+
+  async function syncFamily(family: 4 | 6, state: FamilyState): Promise<void> {
+    const raw = await deps.fetchDesired(family);
+    const parsed = DesiredServices.safeParse(raw);
+    if (!parsed.success) {
+      // The console sent what this agent refuses to program: keep the table, say why.
+      const version = typeof (raw as { version?: unknown })?.version === "number" ? (raw as { version: number }).version : 0;
+      const error = `refused the desired services: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`;
+      deps.log.error("services: desired state refused", { family, error });
+      await deps.report({ family, version, applyMs: null, error });
+      return;
+    }
+    const desired = parsed.data;
+    if (checkTable && state.belief !== null) {
+      // Someone edited or removed the table, or the host rebooted: rewrite it whole.
+      const now = await tableHash(family, nft);
+      if (now !== state.hash) {
+        deps.log.warn("services: the table is not what this agent applied; rewriting it", { family });
+        state.belief = null;
+      }
+    }
+    if (state.belief !== null && state.appliedVersion === desired.version) return;
+
+    const plan = planSync(state.belief, desired);
+    const t0 = deps.clock.now();
+    try {
+      await applyTransaction(plan.transaction, nft);
+    } catch (e) {
+      state.belief = null; // the next attempt rewrites the table whole
+      const error = (e as Error).message.slice(0, 1900);
+      deps.log.error("services: nft transaction failed; the table is as it was", { family, version: desired.version, error });
+      await deps.report({ family, version: desired.version, applyMs: null, error: `nft: ${error}` });
+      return;
+    }
+    const applyMs = Math.round(deps.clock.now() - t0);
+    const previous = state.desired;
+    state.belief = plan.belief;
+    state.desired = desired;
+    state.appliedVersion = desired.version;
+    if (plan.deferred !== null) scheduleCleanup(family, state);
+
+    const routes = await ensureServiceRoutes({ netns: deps.netns, family, serviceCidrs: desired.serviceCidrs, vips: desired.services.map((s) => s.vip) }).catch((e: unknown) => {
+      deps.log.error("services: VIP routes not in place", { family, error: (e as Error).message });
+      return null;
+    });
+    for (const w of routes?.warnings ?? []) deps.log.warn("services: VIP routes", { family, warning: w });
+    // UDP flows to members that no longer take traffic would keep their DNAT: flush them (design §6).
+    const now = udpFlows(desired);
+    for (const [key, flow] of udpFlows(previous)) {
+      if (now.has(key)) continue;
+      const result = await flushUdpMemberFlows(flow, { netns: deps.netns }).catch((e: unknown) => ({ status: "error" as const, message: (e as Error).message }));
+      if (result.status !== "flushed") deps.log.warn("services: conntrack flush not done", { family, member: flow.member, result });
+    }
+    state.hash = await tableHash(family, nft).catch(() => null);
+    await deps.report({ family, version: desired.version, applyMs, error: null });
+    deps.log.info("services applied", { family, version: desired.version, services: desired.services.length, applyMs, changed: plan.transaction !== "" });
+  }
+
+  function scheduleCleanup(family: 4 | 6, state: FamilyState) {
+    if (state.deferredTimer) clearTimeout(state.deferredTimer);
+    state.deferredTimer = setTimeout(() => {
+      state.deferredTimer = null;
+      if (state.belief === null) return;
+      const cleanup = planCleanup(state.belief);
+      void applyTransaction(cleanup.transaction, nft)
+        .then(async () => {
+          state.belief = cleanup.belief;
+          state.hash = await tableHash(family, nft).catch(() => null);
+        })
+        .catch((e: unknown) => deps.log.warn("services: deleting emptied chains failed; retried with the next sync", { family, error: (e as Error).message }));
+    }, DEFERRED_DELETE_MS);
+    state.deferredTimer.unref?.();
+  }
+
+  async function syncAll(): Promise<void> {
+    do {
+      again = false;
+      for (const [family, state] of states) {
+        await syncFamily(family, state).catch((e: unknown) => deps.log.warn("services: sync failed; retried on the next change or check", { family, error: (e as Error).message }));
+      }
+      checkTable = false;
+    } while (again);
+  }
+
+  return {
+    /** A change was announced (or the agent started): sync every family; calls during a sync coalesce into one more. */
+    wake(): Promise<void> {
+      if (running) {
+        again = true;
+        return running;
+      }
+      running = syncAll().finally(() => (running = null));
+      return running;
+    },
+    /** The periodic check: the table must be what was applied, and the desired version the console's. */
+    check(): Promise<void> {
+      checkTable = true;
+      return this.wake();
+    },
+    idle: (): Promise<void> => running ?? Promise.resolve(),
+    /** What was applied, per family (inventory, tests). */
+    applied: () => new Map([...states].map(([f, s]) => [f, { version: s.appliedVersion, services: s.desired?.services.length ?? 0 }])),
+    stop() {
+      for (const s of states.values()) if (s.deferredTimer) clearTimeout(s.deferredTimer);
+    },
+  };
+}
