@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, mkdtempSync, openSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,6 +20,8 @@ const networkName = `e2e-svc-${hex}`;
 const serviceName = `e2e-svc-${hex}`;
 const bridge = `sysv${hex}`;
 const sandbox = `sytest-svc-${hex}`;
+// The namespace the agent programs its services table in, standing in for the host (no table on this machine).
+const servicesNetns = `sytest-svch-${hex}`;
 const second = 16 + (parseInt(hex.slice(0, 2), 16) % 200);
 const dataDir = mkdtempSync(path.join(tmpdir(), "switchyard-e2e-svc-"));
 const agentLog = path.join(dataDir, "agent.log");
@@ -31,7 +33,7 @@ test.afterEach(async ({}, testInfo) => {
 });
 test.afterAll(() => {
   agent?.kill("SIGTERM");
-  removeFromHost({ netns: [sandbox], links: [bridge], dirs: [dataDir, `/var/lib/cni/networks/${networkName}`] });
+  removeFromHost({ netns: [sandbox, servicesNetns], links: [bridge], dirs: [dataDir, `/var/lib/cni/networks/${networkName}`] });
 });
 
 test("a service from a label selector: its member appears live when a labelled sandbox attaches; a weight edit is a new revision", async ({ page }) => {
@@ -61,8 +63,10 @@ test("a service from a label selector: its member appears live when a labelled s
   const made = await mutate(page.request, "hosts.createJoinToken", { note: hostName, ttlMinutes: 10 });
   const { token } = await dataOf<{ token: string }>(made);
   const log = openSync(agentLog, "a");
+  execFileSync("ip", ["netns", "add", servicesNetns]);
   agent = spawn(process.execPath, [path.join(root, "apps/agent/bin/switchyard-agent"), "--console-url", BASE_URL, "--join-token", token, "--hostname", hostName,
-    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", path.join(dataDir, "cache"), "--conf-dir", path.join(dataDir, "net.d"), "--netns-dir", "/run/netns"], { stdio: ["ignore", log, log] });
+    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", path.join(dataDir, "cache"), "--conf-dir", path.join(dataDir, "net.d"), "--netns-dir", "/run/netns",
+    "--services", `netns:${servicesNetns}`], { stdio: ["ignore", log, log] });
   closeSync(log);
   await expect.poll(async () => (await query<{ items: { id: string; name: string }[] }>(page.request, "hosts.list", { limit: 200 })).items.find((h) => h.name === hostName)?.id ?? "", { timeout: 30_000 }).not.toBe("");
   const hostId = (await query<{ items: { id: string; name: string }[] }>(page.request, "hosts.list", { limit: 200 })).items.find((h) => h.name === hostName)!.id;
@@ -80,7 +84,8 @@ test("a service from a label selector: its member appears live when a labelled s
   await expect(member).toBeVisible({ timeout: 30_000 });
   await expect(member).toContainText(hostName);
   await expect(member).toContainText("active");
-  await expect(page.getByRole("table", { name: "Hosts applied" })).toContainText(hostName);
+  const hostRow = page.getByTestId(`service-host-${hostName}`);
+  await expect(hostRow).toContainText("applied", { timeout: 30_000 });
 
   // Weight 100 → 250, inline: revision 2, its diff says so.
   await member.getByRole("spinbutton", { name: `Weight of 10.${second}.40.2` }).fill("250");
@@ -89,6 +94,11 @@ test("a service from a label selector: its member appears live when a labelled s
   await expect(revisions).toContainText(`10.${second}.40.2: weight 100 → 250`);
   await revisions.getByRole("button", { name: "Diff" }).first().click();
   await expect(page.getByLabel("Revision diff")).toContainText('"weight": 250');
+  // Applied on the host: the page says so without a reload, and the kernel's table holds the VIP.
+  await expect(hostRow.getByText("applied", { exact: true })).toBeVisible({ timeout: 30_000 });
+  await expect(hostRow).toContainText("ms");
+  const table = execFileSync("ip", ["netns", "exec", servicesNetns, "nft", "list", "map", "ip", "switchyard", "service-ips"], { encoding: "utf8" });
+  expect(table).toContain(`10.231.${second}.10 . tcp . 80`);
   // Drain: the member stays, takes no new connections.
   await member.getByRole("button", { name: "Drain" }).click();
   await expect(member).toContainText("draining");

@@ -54,11 +54,13 @@ export function resolveMembers(spec: ServiceSpec, family: 4 | 6, attachments: re
   const members: ResolvedMember[] = [];
   const seen = new Set<string>();
   let truncated = 0;
+  // One destination per service port: a member naming its own port and one without (using the
+  // port's target port) at the same address are the same endpoint; the first one stays.
   const add = (m: ResolvedMember) => {
-    const key = `${m.address}/${m.port ?? "*"}`;
-    if (seen.has(key) || memberAddressProblem(m.address)) return;
+    const keys = [`${m.address}/${m.port ?? "*"}`, ...spec.ports.map((p) => `${m.address}/${m.port ?? p.targetPort}`)];
+    if (keys.some((k) => seen.has(k)) || memberAddressProblem(m.address)) return;
     if (members.length >= SERVICE_LIMITS.membersPerService) return void truncated++;
-    seen.add(key);
+    for (const k of keys) seen.add(k);
     members.push(m);
   };
   for (const m of spec.manualMembers) {

@@ -42,6 +42,12 @@ describe("ServiceSpec", () => {
     const two = ServiceSpec.safeParse({ ports: [{ protocol: "tcp", port: 80, targetPort: 8080 }, { protocol: "udp", port: 53, targetPort: 53 }], manualMembers: [{ address: "10.88.0.5", port: 9000 }] });
     expect(two.success).toBe(false);
   });
+  it("refuses the same endpoint twice, also a port-less member beside one naming the target port", () => {
+    const ports = [{ protocol: "tcp", port: 80, targetPort: 8080 }];
+    expect(ServiceSpec.safeParse({ ports, manualMembers: [{ address: "10.88.0.5" }, { address: "10.88.0.5" }] }).success).toBe(false);
+    expect(ServiceSpec.safeParse({ ports, manualMembers: [{ address: "10.88.0.5" }, { address: "10.88.0.5", port: 8080 }] }).success).toBe(false);
+    expect(ServiceSpec.safeParse({ ports, manualMembers: [{ address: "10.88.0.5" }, { address: "10.88.0.5", port: 9090 }] }).success).toBe(true);
+  });
   it("refuses an HTTP check path with spaces or without a leading slash", () => {
     for (const path of ["health", "/a b", "/x\n"]) {
       expect(ServiceSpec.safeParse({ ports: [{ protocol: "tcp", port: 80, targetPort: 80 }], healthCheck: { kind: "http", path } }).success, path).toBe(false);

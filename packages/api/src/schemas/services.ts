@@ -154,9 +154,10 @@ export const ServiceSpec = z
       if (m.port !== null && s.ports.length > 1) {
         ctx.addIssue({ code: "custom", path: ["manualMembers", i, "port"], message: `member ${m.address}:${m.port} names its own port, which only a one-port service allows: leave it empty to use each port's target port` });
       }
-      const key = `${m.address}/${m.port ?? "*"}`;
-      if (members.has(key)) ctx.addIssue({ code: "custom", path: ["manualMembers", i, "address"], message: `member ${m.address}${m.port === null ? "" : `:${m.port}`} is listed twice` });
-      members.add(key);
+      // The same endpoint twice, also as a port-less member beside one naming the target port.
+      const keys = [`${m.address}/${m.port ?? "*"}`, ...s.ports.map((p) => `${m.address}/${m.port ?? p.targetPort}`)];
+      if (keys.some((k) => members.has(k))) ctx.addIssue({ code: "custom", path: ["manualMembers", i, "address"], message: `member ${m.address}${m.port === null ? "" : `:${m.port}`} is listed twice` });
+      for (const k of keys) members.add(k);
     });
     const sel = s.memberSelector;
     if (sel && Object.keys(sel.matchLabels ?? {}).length === 0 && (sel.matchExpressions ?? []).length === 0) {
