@@ -24,5 +24,6 @@ export { DATAPLANE_ERROR_CODES, DataplaneError, type DataplaneErrorCode } from "
 export { DEFAULT_MARK_BIT, type MemberIR, type PortIR, type RenderOptions, type TableIR, renderTable } from "./render";
 export { LAYOUTS, type Layout, type TableObjects, lowerTable } from "./lower";
 export { type Belief, type RenderedService, type SyncPlan, beliefTable, planCleanup, planSync } from "./transaction";
+export { objectsFromListing } from "./listing";
 export { type Share, type TraceOutcome, type TracePacket, tracePacket } from "./trace";
 export { type NumgenPlan, planNumgen } from "./weights";
