@@ -7,12 +7,19 @@ import { renderTable } from "./render";
 import { tracePacket } from "./trace";
 
 // Captured once from `nft -j list table ip switchyard` (nft 1.0.6) after a cold apply of the
-// design's §3 model; test/nft.int.test.ts checks the same against live listings.
+// design's §3 model (both layouts); test/nft.int.test.ts checks the same against live listings.
 const listing = JSON.parse(readFileSync(new URL("../test/fixtures/listing-v4.json", import.meta.url), "utf8"));
 
 describe("objectsFromListing", () => {
   it("reads back exactly the objects that were rendered", () => {
     expect(objectsFromListing(listing, 4)).toEqual(lowerTable(renderTable(fixtureDesired(4))));
+  });
+
+  it("reads the compact layout back too", () => {
+    const compact = JSON.parse(readFileSync(new URL("../test/fixtures/listing-v4-compact.json", import.meta.url), "utf8"));
+    expect(objectsFromListing(compact, 4)).toEqual(lowerTable(renderTable(fixtureDesired(4), { layout: "compact" })));
+    const dns = tracePacket(objectsFromListing(compact, 4), { saddr: "10.88.0.50", daddr: "10.241.0.11", protocol: "udp", dport: 53, from: "sandbox" });
+    expect(dns.map((o) => (o.kind === "member" ? `${o.address} ${o.share.num}/${o.share.den} ${o.masquerade}` : o.kind))).toEqual(["10.88.0.21 5/8 true", "10.88.0.22 3/8 true"]);
   });
 
   it("feeds the tracer: web splits 1/10, 2/10, 7/10 from the kernel's own listing", () => {

@@ -2,9 +2,8 @@ import type { ChainObject, SetObject, TableObjects } from "./lower";
 
 /**
  * `nft -j list table` (json_schema_version 1, nft 1.0.6) → the same objects the renderer builds,
- * for the shapes of the `member-chains` layout: so a test can hold what the kernel holds against
- * what was rendered, and trace it. Any other shape throws (the compact layout's DNAT map and
- * masquerade sets are not read yet).
+ * for the shapes this package emits (both layouts): so a test can hold what the kernel holds
+ * against what was rendered, and trace it. Any other shape throws.
  */
 
 type Json = Record<string, unknown>;
@@ -29,6 +28,7 @@ export function objectsFromListing(listing: { nftables: Json[] }, family: 4 | 6)
       objects.elements.set(name, new Map(((body.elem as unknown[]) ?? []).map((e) => element(kind, e))));
     } else if (kind !== "metainfo" && kind !== "table") throw new Error(`listing: unknown object ${kind}`);
   }
+  if (objects.sets.has("masquerade-members")) objects.layout = "compact";
   return objects;
 }
 
@@ -37,6 +37,7 @@ function setObject(kind: "set" | "map", body: Json): SetObject {
   if (kind === "map") return { kind, spec: `type ${type} : ${body.map} ;` };
   const flags = (body.flags as string[] | undefined) ?? [];
   if (flags.includes("timeout")) return { kind, spec: `type ${type} ; flags dynamic,timeout ; timeout ${body.timeout}s ;` };
+  if (flags.length === 1 && flags[0] === "interval") return { kind, spec: `type ${type} ; flags interval ;` };
   if (flags.length > 0) throw new Error(`listing: set ${body.name} has flags ${flags.join(",")} this reader does not know`);
   return { kind, spec: `type ${type} ;` };
 }
@@ -71,7 +72,8 @@ function operand(o: unknown): string {
   const x = o as Json;
   if (x.payload) return `${(x.payload as Json).protocol} ${(x.payload as Json).field}`;
   if (x.meta) return (x.meta as Json).key === "mark" ? "mark" : `meta ${(x.meta as Json).key}`;
-  if (x.ct) return `ct ${(x.ct as Json).key}`;
+  if (x.ct) return (x.ct as Json).dir === undefined ? `ct ${(x.ct as Json).key}` : `ct ${(x.ct as Json).dir} ${(x.ct as Json).key}`;
+  if (x.concat) return (x.concat as unknown[]).map(operand).join(" . ");
   if (x["&"]) return `${operand((x["&"] as unknown[])[0])} and ${hex((x["&"] as unknown[])[1])}`;
   throw new Error(`listing: unknown operand ${JSON.stringify(o)}`);
 }
@@ -98,8 +100,13 @@ function statement(s: Json, ip: string): string {
     }
     case "set":
       return `${body.op} ${body.set} { ${operand(body.elem)} }`;
-    case "dnat":
-      return ip === "ip" ? `dnat to ${body.addr}:${body.port}` : `dnat to [${body.addr}]:${body.port}`;
+    case "dnat": {
+      const map = (body.addr as Json).map as Json | undefined;
+      if (map === undefined) return ip === "ip" ? `dnat to ${body.addr}:${body.port}` : `dnat to [${body.addr}]:${body.port}`;
+      const n = (map.key as Json).numgen as Json;
+      const branches = ((map.data as Json).set as [unknown, unknown][]).map(([k, v]) => `${value(k)} : ${value(v)}`);
+      return `dnat ${body.family} addr . port to numgen ${n.mode} mod ${n.mod} map { ${branches.join(", ")} }`;
+    }
     case "vmap": {
       const key = body.key as Json;
       if (key.numgen) {
