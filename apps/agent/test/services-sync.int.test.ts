@@ -124,4 +124,34 @@ describe.runIf(isRoot)("services programmed by a real agent (issue 12)", { timeo
     const state = await t.db.hostServiceState.findUniqueOrThrow({ where: { hostId_family: { hostId, family: 4 } } });
     expect(state.error).toBe("");
   });
+
+  it("an agent stopped while a pool changes three times is shown behind, and converges to the latest version when it starts again", async () => {
+    const { t, operator } = c;
+    const hostId = (await t.db.host.findFirstOrThrow({ where: { name: { startsWith: "sytest-" } }, orderBy: { enrolledAt: "desc" }, select: { id: true } })).id;
+    const [b0, b1] = bench!.backends;
+    const ports = [{ protocol: "tcp" as const, port: 80, targetPort: b0!.port }];
+    const svc = await operator.caller.services.create({ name: "away", vip: "10.96.0.20", spec: { ports, manualMembers: [{ address: b0!.address, hostId }] } });
+    const row = async () => (await operator.caller.services.get({ id: svc.id })).hosts.find((h) => h.hostId === hostId)!;
+    await waitFor("the host to apply the new service", async () => (await row()).applied, 30_000);
+    const argv = agent!.spawnargs.slice(1);
+    agent!.kill("SIGTERM");
+    await new Promise((r) => agent!.once("exit", r));
+
+    // Three changes while it is away: the console shows the host behind.
+    await operator.caller.services.update({ id: svc.id, expectedRevision: 1, spec: { ports, manualMembers: [{ address: b0!.address, hostId }, { address: b1!.address, hostId }] } });
+    await operator.caller.services.update({ id: svc.id, expectedRevision: 2, spec: { ports, manualMembers: [{ address: b1!.address, hostId }] } });
+    await operator.caller.services.update({ id: svc.id, expectedRevision: 3, spec: { ports, manualMembers: [{ address: b1!.address, hostId, weight: 7 }] } });
+    const behind = await row();
+    expect(behind.applied).toBe(false);
+    // The kernel still holds what was applied (no teardown while the agent is away): backend-0 only.
+    const before = await countAnswers({ clientNetns: bench!.client.netns.name, address: "10.96.0.20", port: 80, requests: 20 });
+    expect(before.byName).toEqual({ "backend-0": 20 });
+
+    agent = spawn(process.execPath, argv, { stdio: "ignore" });
+    const caughtUp = await waitFor("the host to catch up", async () => ((await row()).applied ? row() : undefined), 30_000);
+    const latest = (await operator.caller.services.get({ id: svc.id })).lastChange!.generation;
+    expect(caughtUp.appliedGeneration).toBeGreaterThanOrEqual(latest);
+    const after = await countAnswers({ clientNetns: bench!.client.netns.name, address: "10.96.0.20", port: 80, requests: 20 });
+    expect(after.byName).toEqual({ "backend-1": 20 });
+  });
 });
