@@ -32,6 +32,8 @@ interface FamilyState {
   desired: Desired | null;
   /** The canonical hash of the table right after our last apply: the periodic check compares with it. */
   hash: string | null;
+  /** The CIDRs and VIPs the routes were last made for (null: unknown, make them). */
+  routeKey: string | null;
   appliedVersion: number | null;
   deferredTimer: ReturnType<typeof setTimeout> | null;
 }
@@ -54,7 +56,7 @@ function udpFlows(desired: Desired | null): Map<string, UdpMemberFlows> {
 
 export function createServicesSync(deps: ServicesSyncDeps) {
   const families = deps.families ?? [4, 6];
-  const states = new Map<4 | 6, FamilyState>(families.map((f) => [f, { belief: null, desired: null, hash: null, appliedVersion: null, deferredTimer: null }]));
+  const states = new Map<4 | 6, FamilyState>(families.map((f) => [f, { belief: null, desired: null, hash: null, routeKey: null, appliedVersion: null, deferredTimer: null }]));
   const nft = { netns: deps.netns };
   let running: Promise<void> | null = null;
   let again = false;
@@ -79,8 +81,9 @@ export function createServicesSync(deps: ServicesSyncDeps) {
         deps.log.warn("services: the table is not what this agent applied; rewriting it", { family });
         state.belief = null;
       }
+      state.routeKey = null; // the routes are made again too: someone may have removed them
     }
-    if (state.belief !== null && state.appliedVersion === desired.version) return;
+    if (state.belief !== null && state.appliedVersion === desired.version) return void (await ensureRoutes(family, state, desired));
 
     const plan = planSync(state.belief, desired);
     const t0 = deps.clock.now();
@@ -100,11 +103,7 @@ export function createServicesSync(deps: ServicesSyncDeps) {
     state.appliedVersion = desired.version;
     if (plan.deferred !== null) scheduleCleanup(family, state);
 
-    const routes = await ensureServiceRoutes({ netns: deps.netns, family, serviceCidrs: desired.serviceCidrs, vips: desired.services.map((s) => s.vip) }).catch((e: unknown) => {
-      deps.log.error("services: VIP routes not in place", { family, error: (e as Error).message });
-      return null;
-    });
-    for (const w of routes?.warnings ?? []) deps.log.warn("services: VIP routes", { family, warning: w });
+    await ensureRoutes(family, state, desired);
     // UDP flows to members that no longer take traffic would keep their DNAT: flush them (design §6).
     const now = udpFlows(desired);
     for (const [key, flow] of udpFlows(previous)) {
@@ -112,9 +111,23 @@ export function createServicesSync(deps: ServicesSyncDeps) {
       const result = await flushUdpMemberFlows(flow, { netns: deps.netns }).catch((e: unknown) => ({ status: "error" as const, message: (e as Error).message }));
       if (result.status !== "flushed") deps.log.warn("services: conntrack flush not done", { family, member: flow.member, result });
     }
-    state.hash = await tableHash(family, nft).catch(() => null);
     await deps.report({ family, version: desired.version, applyMs, error: null });
+    // Hashed after the report: the periodic check's reference, not part of applying.
+    state.hash = await tableHash(family, nft).catch(() => null);
     deps.log.info("services applied", { family, version: desired.version, services: desired.services.length, applyMs, changed: plan.transaction !== "" });
+  }
+
+  /** The routes change only with the CIDRs or the VIPs (not with a weight or a member): `ip` runs only then, or after a check. */
+  async function ensureRoutes(family: 4 | 6, state: FamilyState, desired: Desired): Promise<void> {
+    const vips = desired.services.map((s) => s.vip);
+    const key = JSON.stringify([desired.serviceCidrs, [...vips].sort()]);
+    if (key === state.routeKey) return;
+    const routes = await ensureServiceRoutes({ netns: deps.netns, family, serviceCidrs: desired.serviceCidrs, vips }).catch((e: unknown) => {
+      deps.log.error("services: VIP routes not in place", { family, error: (e as Error).message });
+      return null;
+    });
+    state.routeKey = routes ? key : null;
+    for (const w of routes?.warnings ?? []) deps.log.warn("services: VIP routes", { family, warning: w });
   }
 
   function scheduleCleanup(family: 4 | 6, state: FamilyState) {
