@@ -110,6 +110,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
           fetchDesired: (family) => consoleApi.servicesDesired(family),
           report: (r) => consoleApi.reportServicesApplied(r),
           netns: config.services.mode === "netns" ? config.services.netns : undefined,
+          layout: config.servicesLayout,
           log,
           clock,
         });

@@ -8,6 +8,9 @@ describe("--services", () => {
   it("is this host by default, checked every minute", () => {
     expect(parse([]).services).toEqual({ mode: "host" });
     expect(parse([]).servicesCheckMs).toBe(60_000);
+    expect(parse([]).servicesLayout).toBe("compact");
+    expect(parse(["--services-layout", "member-chains"]).servicesLayout).toBe("member-chains");
+    expect(() => parse(["--services-layout", "flat"])).toThrow(/must be .*compact.* or .*member-chains/);
   });
 
   it("takes off, or a named namespace, from the flag or SWITCHYARD_SERVICES, the flag winning", () => {
@@ -18,6 +21,6 @@ describe("--services", () => {
   });
 
   it.each(["on", "netns:", "netns:../x", "netns:a b", "netns:$(id)"])("refuses %j, saying what it takes", (value) => {
-    expect(() => parse(["--services", value])).toThrow(/must be "host", "off" or "netns:<name>"|named network namespace/);
+    expect(() => parse(["--services", value])).toThrow(/must be .*host.*, .*off.* or .*netns:<name>|must be a named network namespace/);
   });
 });

@@ -1,4 +1,4 @@
-import { type Belief, type DesiredServices as Desired, DesiredServices, isSelectable, planCleanup, planSync } from "@switchyard/dataplane";
+import { type Belief, type DesiredServices as Desired, DesiredServices, type Layout, isSelectable, planCleanup, planSync } from "@switchyard/dataplane";
 import { applyTransaction, tableHash } from "@switchyard/dataplane/nft";
 import type { Clock } from "../clock";
 import type { Logger } from "../log";
@@ -22,6 +22,7 @@ export interface ServicesSyncDeps {
   report(r: { family: 4 | 6; version: number; applyMs: number | null; error: string | null }): Promise<unknown>;
   /** Program a named namespace instead of this host's own (labs, tests). */
   netns?: string;
+  layout?: Layout;
   families?: readonly (4 | 6)[];
   log: Logger;
   clock: Clock;
@@ -85,7 +86,7 @@ export function createServicesSync(deps: ServicesSyncDeps) {
     }
     if (state.belief !== null && state.appliedVersion === desired.version) return void (await ensureRoutes(family, state, desired));
 
-    const plan = planSync(state.belief, desired);
+    const plan = planSync(state.belief, desired, { layout: deps.layout ?? "compact" });
     const t0 = deps.clock.now();
     try {
       await applyTransaction(plan.transaction, nft);
