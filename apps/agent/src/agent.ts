@@ -24,6 +24,7 @@ import { createPushStream } from "./push";
 import { createReconciler } from "./reconcile";
 import { createReportQueue } from "./reports";
 import { createScheduler } from "./scheduler";
+import { createHealthLoop } from "./services/health-loop";
 import { createServicesSync } from "./services/sync";
 
 export { CredentialRefused } from "./console";
@@ -102,6 +103,12 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
       .reconcile()
       .catch((e: unknown) => log.error("reconcile failed", { error: (e as Error).message }))
       .finally(() => ipam.requestReport());
+  // Health checks of the pool members living here (from this agent's own network namespace).
+  const health =
+    config.services.mode === "off"
+      ? null
+      : createHealthLoop({ fetchTargets: () => consoleApi.servicesHealthTargets(), report: (input) => consoleApi.reportServicesHealth(input), log });
+  const refreshHealth = () => void health?.refresh().catch((e: unknown) => log.warn("services: health targets not fetched", { error: (e as Error).message }));
   // The services data plane: off, this host, or a named namespace standing in for it.
   const services =
     config.services.mode === "off"
@@ -120,7 +127,10 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     concurrency: config.concurrency,
     onReconcile: () => void reconcile().then(() => heartbeat.requestInventory()),
     onRelease: () => releaser.wake(),
-    onServices: () => void services?.wake(),
+    onServices: () => {
+      void services?.wake();
+      refreshHealth();
+    },
     onRefused: refuse,
     onStreamChange: () => heartbeat.requestInventory(),
     log,
@@ -148,7 +158,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     periodicJob("release safety net", RELEASE_SAFETY_NET_MS, async () => releaser.wake(), { clock, log }),
     ipam,
     // The table checked against what was applied, and the desired version fetched again (a lost push, an edited table).
-    ...(services ? [periodicJob("services check", config.servicesCheckMs, () => services.check(), { clock, log })] : []),
+    ...(services ? [periodicJob("services check", config.servicesCheckMs, async () => (refreshHealth(), services.check()), { clock, log })] : []),
   ];
 
   async function start(): Promise<void> {
@@ -162,6 +172,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     releaser.wake();
     // The first sync rewrites the table whole (nothing is believed yet); it does not hold the start.
     void services?.check();
+    refreshHealth();
   }
 
   const lifecycle = createLifecycle({
@@ -177,6 +188,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     },
     close: () => {
       services?.stop();
+      void health?.stop();
       jobLog.stop();
       spawner.close();
     },

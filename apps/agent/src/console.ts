@@ -59,6 +59,9 @@ export function createConsolePort(client: AgentClient, onRefused: (error: Creden
     /** What this host must program for services (re-validated by the caller before use). */
     servicesDesired: (family: 4 | 6): Promise<unknown> => guard(() => client.servicesDesired.query({ family })),
     reportServicesApplied: (input: Input<AgentClient["reportServicesApplied"]["mutate"]>) => guard(() => client.reportServicesApplied.mutate(input)),
+    /** The members on this host to health-check (re-validated by the caller). */
+    servicesHealthTargets: (): Promise<unknown[]> => guard(() => client.servicesHealthTargets.query()),
+    reportServicesHealth: (input: Input<AgentClient["reportServicesHealth"]["mutate"]>) => guard(() => client.reportServicesHealth.mutate(input)),
     /** Pushed work; an UNAUTHORIZED end is the subscriber's to judge (see push.ts). */
     subscribeWork: (slots: number, subscriber: WorkSubscriber): { unsubscribe(): void } => client.work.subscribe({ slots }, subscriber),
   };

@@ -47,9 +47,26 @@ function resultAddresses(result: unknown, family: 4 | 6): { address: string; cid
   return out;
 }
 
-/** A service's members, resolved against the attachments: `localHostId` gets localCidr for its own. */
-export function resolveMembers(spec: ServiceSpec, family: 4 | 6, attachments: readonly ReadyAttachment[], localHostId: string | null): { members: ResolvedMember[]; truncated: number } {
-  const health = spec.healthCheck ? "unknown" : "none";
+/** The port a member's health check connects to: its own, else the service's first target port. */
+export const checkedPort = (spec: ServiceSpec, member: { port: number | null }) => member.port ?? spec.ports[0]!.targetPort;
+/** A member's key in MemberHealth and in the agents' health reports. */
+export const healthKey = (serviceId: string, address: string, port: number) => `${serviceId}|${address}|${port}`;
+
+export type HealthVerdicts = ReadonlyMap<string, "unknown" | "healthy" | "unhealthy">;
+
+/**
+ * A service's members, resolved against the attachments: `localHostId` gets localCidr for its
+ * own; each member's health is its last verdict (`unknown` before one), `none` without a check.
+ */
+export function resolveMembers(
+  spec: ServiceSpec,
+  family: 4 | 6,
+  attachments: readonly ReadyAttachment[],
+  localHostId: string | null,
+  verdicts: { serviceId: string; of: HealthVerdicts } | null = null,
+): { members: ResolvedMember[]; truncated: number } {
+  const healthOf = (address: string, port: number | null) =>
+    !spec.healthCheck ? ("none" as const) : (verdicts?.of.get(healthKey(verdicts.serviceId, address, checkedPort(spec, { port }))) ?? "unknown");
   const overrides = new Map(spec.overrides.map((o) => [o.attachmentId, o]));
   const members: ResolvedMember[] = [];
   const seen = new Set<string>();
@@ -65,7 +82,7 @@ export function resolveMembers(spec: ServiceSpec, family: 4 | 6, attachments: re
   };
   for (const m of spec.manualMembers) {
     if (m.address.includes(":") !== (family === 6)) continue;
-    add({ source: "manual", attachmentId: null, hostId: m.hostId, hostName: null, containerId: null, address: m.address, port: m.port, weight: m.weight, state: m.state, health, localCidr: null });
+    add({ source: "manual", attachmentId: null, hostId: m.hostId, hostName: null, containerId: null, address: m.address, port: m.port, weight: m.weight, state: m.state, health: healthOf(m.address, m.port), localCidr: null });
   }
   if (spec.memberSelector) {
     const selector: LabelSelector = spec.memberSelector;
@@ -84,7 +101,7 @@ export function resolveMembers(spec: ServiceSpec, family: 4 | 6, attachments: re
           port: null,
           weight: o?.weight ?? 100,
           state: o?.state ?? "active",
-          health,
+          health: healthOf(ip.address, null),
           localCidr: a.hostId === localHostId ? ip.cidr : null,
         });
       }
@@ -115,9 +132,13 @@ export async function resolveServices(tx: Db | DbTx, family: 4 | 6, localHostId:
     SELECT r."serviceId", r.spec FROM "ServiceRevision" r JOIN "Service" s ON s.id = r."serviceId" AND r.number = s."latestRevision" WHERE s.family = ${family}::int`;
   const specOf = new Map(specs.map((r) => [r.serviceId, ServiceSpec.parse(r.spec)]));
   const attachments = await readyAttachments(tx);
+  const verdicts = new Map<string, "unknown" | "healthy" | "unhealthy">();
+  for (const h of await tx.memberHealth.findMany({ where: { service: { family } }, select: { serviceId: true, address: true, port: true, status: true } })) {
+    verdicts.set(healthKey(h.serviceId, h.address, h.port), h.status as "unknown" | "healthy" | "unhealthy");
+  }
   return services.map((s) => {
     const spec = specOf.get(s.id)!;
-    const { members, truncated } = resolveMembers(spec, family, attachments, localHostId);
+    const { members, truncated } = resolveMembers(spec, family, attachments, localHostId, { serviceId: s.id, of: verdicts });
     return { id: s.id, name: s.name, vip: s.vip, family, revision: s.latestRevision, spec, members, truncated };
   });
 }

@@ -1,7 +1,7 @@
 import type { Db } from "@switchyard/db";
 import { ApiError } from "../errors";
 import { ServiceSpec, selectorMatches } from "../schemas/services";
-import { type ResolvedService, resolveServices } from "./serviceDesired";
+import { type ResolvedService, checkedPort, resolveServices } from "./serviceDesired";
 import { currentServiceGeneration } from "./services";
 import { isSelectable } from "@switchyard/dataplane/desired";
 
@@ -77,9 +77,15 @@ export async function getService(db: Db, id: string) {
   const service = (await resolveServices(db, row.family as 4 | 6, null)).find((s) => s.id === id)!;
   const changes = await lastChanges(db);
   const revisions = await db.serviceRevision.findMany({ where: { serviceId: id }, orderBy: { number: "desc" }, take: 100, select: { number: true, comment: true, authorName: true, createdAt: true } });
+  const health = new Map(
+    (await db.memberHealth.findMany({ where: { serviceId: id }, select: { address: true, port: true, lastLatencyMs: true, lastMessage: true, checkedAt: true, since: true } })).map((h) => [`${h.address}|${h.port}`, h]),
+  );
   return {
     ...service,
-    members: service.members.map((m) => ({ ...m, selectable: isSelectable(m) })),
+    members: service.members.map((m) => {
+      const h = health.get(`${m.address}|${checkedPort(service.spec, m)}`);
+      return { ...m, selectable: isSelectable(m), lastCheck: h ? { latencyMs: h.lastLatencyMs, message: h.lastMessage, at: h.checkedAt, since: h.since } : null };
+    }),
     generation: Number(await currentServiceGeneration(db)),
     lastChange: changes.get(id) ? { generation: Number(changes.get(id)!.generation), at: changes.get(id)!.at } : null,
     hosts: hostRows(service, await hostsOf(db), changes.get(id)),

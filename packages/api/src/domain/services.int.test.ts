@@ -297,3 +297,54 @@ describe("the agents hear of changes on their push stream", () => {
     }
   });
 });
+
+describe("health", () => {
+  it("each host checks its own members; a verdict to or from unhealthy is a new version that takes the member out or back; another host's verdicts are ignored", async () => {
+    const a = await enroll("svc-health-a");
+    const b = await enroll("svc-health-b");
+    const svc = await operator.caller.services.create({
+      name: "checked",
+      spec: {
+        ports: [{ protocol: "tcp", port: 80, targetPort: 8080 }],
+        healthCheck: { kind: "http", path: "/healthz", intervalSeconds: 2, timeoutSeconds: 1, healthyThreshold: 1, unhealthyThreshold: 2 },
+        manualMembers: [{ address: "10.99.1.1", hostId: a.hostId }, { address: "10.99.1.2", hostId: b.hostId }],
+      },
+    });
+    const targets = await a.agent.servicesHealthTargets();
+    expect(targets).toEqual([
+      { key: `${svc.id}|10.99.1.1|8080`, address: "10.99.1.1", port: 8080, check: { kind: "http", path: "/healthz", expectedStatus: 200, intervalMs: 2000, timeoutMs: 1000, healthyThreshold: 1, unhealthyThreshold: 2 } },
+    ]);
+    const member = async (address: string) => (await a.agent.servicesDesired({ family: 4 })).services.find((s) => s.id === svc.id)!.members.find((m) => m.address === address)!;
+    expect((await member("10.99.1.1")).health).toBe("unknown");
+
+    const g0 = (await viewer.caller.services.get({ id: svc.id })).generation;
+    const at = new Date();
+    // Host A says B's member is down: not A's to say.
+    expect(await a.agent.reportServicesHealth({ reports: [{ key: `${svc.id}|10.99.1.2|8080`, status: "unhealthy", latencyMs: null, message: "timeout", checkedAt: at }] })).toEqual({ recorded: 0, ignored: 1, flipped: 0 });
+    expect((await member("10.99.1.2")).health).toBe("unknown");
+
+    expect(await a.agent.reportServicesHealth({ reports: [{ key: targets[0]!.key, status: "unhealthy", latencyMs: 1000, message: "HTTP 503 (expected 200)", checkedAt: at }] })).toEqual({ recorded: 1, ignored: 0, flipped: 1 });
+    const down = await viewer.caller.services.get({ id: svc.id });
+    expect(down.generation).toBe(g0 + 1);
+    const m1 = down.members.find((m) => m.address === "10.99.1.1")!;
+    expect(m1).toMatchObject({ health: "unhealthy", selectable: false, lastCheck: { latencyMs: 1000, message: "HTTP 503 (expected 200)" } });
+    expect((await member("10.99.1.1")).health).toBe("unhealthy");
+
+    // The same verdict with a new latency moves nothing.
+    await a.agent.reportServicesHealth({ reports: [{ key: targets[0]!.key, status: "unhealthy", latencyMs: 900, message: "HTTP 503 (expected 200)", checkedAt: new Date() }] });
+    expect((await viewer.caller.services.get({ id: svc.id })).generation).toBe(g0 + 1);
+    // Healthy again: back in, a new version.
+    expect((await a.agent.reportServicesHealth({ reports: [{ key: targets[0]!.key, status: "healthy", latencyMs: 3, message: "HTTP 200", checkedAt: new Date() }] })).flipped).toBe(1);
+    const up = await viewer.caller.services.get({ id: svc.id });
+    expect(up.generation).toBe(g0 + 2);
+    expect(up.members.find((m) => m.address === "10.99.1.1")).toMatchObject({ health: "healthy", selectable: true });
+  });
+
+  it("refuses a check whose timeout is longer than its interval", async () => {
+    const err = await trpcError(
+      operator.caller.services.create({ name: "slowcheck", spec: { ports: [{ protocol: "tcp", port: 80, targetPort: 80 }], healthCheck: { kind: "tcp", intervalSeconds: 1, timeoutSeconds: 5 } } }),
+    );
+    expect(err.code).toBe("BAD_REQUEST");
+    expect(err.message).toContain("at most the interval");
+  });
+});

@@ -8,6 +8,7 @@ import { claimReleases, completeRelease } from "../domain/ipamRelease";
 import { CompleteReleaseInput } from "../schemas/ipamRelease";
 import { enrollHost, heartbeat, rotateCredential } from "../domain/hosts";
 import { desiredServicesFor, recordServicesApplied } from "../domain/serviceDesired";
+import { HealthReportInput, healthTargetsFor, recordHealthReports } from "../domain/serviceHealth";
 import { ClaimInput, CompleteInput, CompleteManyInput, CurrentConfigsInput, EnrollInput, FenceInput, HeartbeatInput, HoldingInput, Id, LogInput, PollInput, WorkInput } from "../schemas";
 import { z } from "zod";
 import type { EventBus } from "../events";
@@ -205,6 +206,12 @@ export const agentRouter = router({
       if (outcome.recorded) ctx.events.publish("host", { kind: "seen", hostId: ctx.agent.hostId });
       return outcome;
     }),
+  /** The members on this host whose health it checks, and how. */
+  servicesHealthTargets: agentProcedure.query(({ ctx }) => healthTargetsFor(ctx.db, ctx.agent.hostId)),
+  /** Verdicts of those checks; a member going unhealthy or coming back is a new version for every host. */
+  reportServicesHealth: agentProcedure
+    .input(HealthReportInput)
+    .mutation(({ ctx, input }) => recordHealthReports(ctx, { id: ctx.agent.hostId, name: ctx.agent.hostName }, input)),
   reportProblem: agentProcedure.input(z.object({ attachmentId: Id, problem: z.string().min(1).max(2000) })).mutation(({ ctx, input }) => reportProblem(ctx, input)),
 });
 

@@ -109,7 +109,7 @@ export const HealthCheckSpec = z.discriminatedUnion("kind", [
     healthyThreshold: z.number().int().min(1).max(10).default(2),
     unhealthyThreshold: z.number().int().min(1).max(10).default(3),
   }),
-);
+).refine((c) => c.timeoutSeconds <= c.intervalSeconds, { message: "the timeout must be at most the interval (a check never overlaps the next)", path: ["timeoutSeconds"] });
 export type HealthCheckSpec = z.infer<typeof HealthCheckSpec>;
 
 /** A member added by hand: an address (and a port on a one-port service), on a host when known. */

@@ -137,7 +137,16 @@ function MemberRow({ member: m, canEdit, busy, onChange }: { member: Member; can
           </span>
         )}
       </td>
-      <td><span className={`badge ${HEALTH_TONE[m.health]}`}>{m.health === "none" ? "no check" : m.health}</span></td>
+      <td>
+        <span className={`badge ${HEALTH_TONE[m.health]}`}>{m.health === "none" ? "no check" : m.health}</span>
+        {m.lastCheck && (
+          <span className="muted" data-testid={`member-check-${m.address}`}>
+            {m.lastCheck.message}
+            {m.lastCheck.latencyMs !== null && ` · ${m.lastCheck.latencyMs} ms`}
+            {m.lastCheck.at && <> · <RelativeTime date={m.lastCheck.at} /></>}
+          </span>
+        )}
+      </td>
       <td>{m.selectable ? "yes" : <strong>no</strong>}</td>
     </tr>
   );
