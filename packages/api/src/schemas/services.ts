@@ -1,4 +1,4 @@
-import { CanonicalIp, MemberState, PortNumber, Protocol, SERVICE_LIMITS, ServiceName } from "@switchyard/dataplane/desired";
+import { CanonicalIp, DesiredPort, MemberState, PortNumber, SERVICE_LIMITS, ServiceName } from "@switchyard/dataplane/desired";
 import { parseCidr, parseIp } from "@switchyard/ipam";
 import { z } from "zod";
 
@@ -88,12 +88,8 @@ export function selectorMatches(selector: LabelSelector, labels: Record<string, 
 
 // ---- The spec of a service -----------------------------------------------------------------
 
-export const ServicePortSpec = z.object({
-  name: ServiceName.optional(),
-  protocol: Protocol,
-  port: PortNumber,
-  targetPort: PortNumber,
-});
+/** A port as the spec holds it: the one shape the hosts receive (the dataplane's DesiredPort). */
+export const ServicePortSpec = DesiredPort;
 
 export const HealthCheckSpec = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("tcp") }),
