@@ -124,16 +124,22 @@ async function readyAttachments(tx: Db | DbTx): Promise<ReadyAttachment[]> {
   return rows;
 }
 
-/** Every service of `family` with its latest spec and members, for one host's view (or none). */
-export async function resolveServices(tx: Db | DbTx, family: 4 | 6, localHostId: string | null): Promise<ResolvedService[]> {
-  const services = await tx.service.findMany({ where: { family }, orderBy: { name: "asc" }, select: { id: true, name: true, vip: true, family: true, latestRevision: true } });
+/**
+ * Every service of `family` (or only `only.serviceIds`) with its latest spec and members, for one
+ * host's view (or none). One page, one health report or one service reads only the services it names.
+ */
+export async function resolveServices(tx: Db | DbTx, family: 4 | 6, localHostId: string | null, only?: { serviceIds: readonly string[] }): Promise<ResolvedService[]> {
+  const ids = only ? [...only.serviceIds] : null;
+  const services = await tx.service.findMany({ where: { family, ...(ids ? { id: { in: ids } } : {}) }, orderBy: { name: "asc" }, select: { id: true, name: true, vip: true, family: true, latestRevision: true } });
   if (services.length === 0) return [];
-  const specs = await tx.$queryRaw<{ serviceId: string; spec: unknown }[]>`
-    SELECT r."serviceId", r.spec FROM "ServiceRevision" r JOIN "Service" s ON s.id = r."serviceId" AND r.number = s."latestRevision" WHERE s.family = ${family}::int`;
+  const specs = await tx.serviceRevision.findMany({
+    where: { OR: services.map((s) => ({ serviceId: s.id, number: s.latestRevision })) },
+    select: { serviceId: true, spec: true },
+  });
   const specOf = new Map(specs.map((r) => [r.serviceId, ServiceSpec.parse(r.spec)]));
   const attachments = await readyAttachments(tx);
   const verdicts = new Map<string, "unknown" | "healthy" | "unhealthy">();
-  for (const h of await tx.memberHealth.findMany({ where: { service: { family } }, select: { serviceId: true, address: true, port: true, status: true } })) {
+  for (const h of await tx.memberHealth.findMany({ where: { serviceId: { in: services.map((s) => s.id) } }, select: { serviceId: true, address: true, port: true, status: true } })) {
     verdicts.set(healthKey(h.serviceId, h.address, h.port), h.status as "unknown" | "healthy" | "unhealthy");
   }
   return services.map((s) => {

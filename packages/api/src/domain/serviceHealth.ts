@@ -21,11 +21,14 @@ export interface HealthTargetOut {
     | { kind: "http"; path: string; expectedStatus: number; intervalMs: number; timeoutMs: number; healthyThreshold: number; unhealthyThreshold: number };
 }
 
-/** The members living on `hostId` (attached there, or added by hand with that host) of services with a check. */
-export async function healthTargetsFor(db: Db, hostId: string): Promise<HealthTargetOut[]> {
+/**
+ * The members living on `hostId` (attached there, or added by hand with that host) of services
+ * with a check; of the services named only, when `serviceIds` is given.
+ */
+export async function healthTargetsFor(db: Db, hostId: string, serviceIds?: readonly string[]): Promise<HealthTargetOut[]> {
   const out = new Map<string, HealthTargetOut>();
   for (const family of [4, 6] as const) {
-    for (const s of await resolveServices(db, family, hostId)) {
+    for (const s of await resolveServices(db, family, hostId, serviceIds ? { serviceIds } : undefined)) {
       const hc = s.spec.healthCheck;
       if (!hc) continue;
       const timing = { intervalMs: hc.intervalSeconds * 1000, timeoutMs: hc.timeoutSeconds * 1000, healthyThreshold: hc.healthyThreshold, unhealthyThreshold: hc.unhealthyThreshold };
@@ -61,7 +64,9 @@ export type HealthReportInput = z.infer<typeof HealthReportInput>;
  * another's members down); a change to or from `unhealthy` is a new version for every host.
  */
 export async function recordHealthReports(ctx: { db: Db; events: EventBus }, host: { id: string; name: string }, input: HealthReportInput): Promise<{ recorded: number; ignored: number; flipped: number }> {
-  const mine = new Set((await healthTargetsFor(ctx.db, host.id)).map((t) => t.key));
+  // Checked against the host's own targets, of the services the report names only (every 5 s per host).
+  const named = [...new Set(input.reports.map((r) => r.key.split("|")[0]!))];
+  const mine = new Set((await healthTargetsFor(ctx.db, host.id, named)).map((t) => t.key));
   const taken = input.reports.filter((r) => mine.has(r.key));
   if (taken.length === 0) return { recorded: 0, ignored: input.reports.length, flipped: 0 };
   const flipped = await ctx.db.$transaction(async (tx) => {

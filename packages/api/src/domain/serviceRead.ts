@@ -74,7 +74,8 @@ export async function listServices(db: Db) {
 export async function getService(db: Db, id: string) {
   const row = await db.service.findUnique({ where: { id }, select: { family: true } });
   if (!row) throw new ApiError("NOT_FOUND", `Service ${id} does not exist`);
-  const service = (await resolveServices(db, row.family as 4 | 6, null)).find((s) => s.id === id)!;
+  const [service] = await resolveServices(db, row.family as 4 | 6, null, { serviceIds: [id] });
+  if (!service) throw new ApiError("NOT_FOUND", `Service ${id} does not exist`);
   const changes = await lastChanges(db);
   const revisions = await db.serviceRevision.findMany({ where: { serviceId: id }, orderBy: { number: "desc" }, take: 100, select: { number: true, comment: true, authorName: true, createdAt: true } });
   const health = new Map(
