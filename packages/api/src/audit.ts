@@ -1,4 +1,5 @@
 import type { AuditOutcome, Db, DbTx, Prisma } from "@switchyard/db";
+import { tokenActorName } from "./auth/apiTokens";
 import type { Context } from "./context";
 
 export interface AuditEntry {
@@ -69,12 +70,14 @@ async function targetNameOf(db: Db | DbTx, entry: AuditEntry): Promise<string> {
 }
 
 /** Writes one audit event; pass the transaction so the event commits with the change. */
-export async function writeAudit(db: Db | DbTx, ctx: Pick<Context, "session" | "meta">, entry: AuditEntry) {
+export async function writeAudit(db: Db | DbTx, ctx: Pick<Context, "session" | "meta"> & { token?: Context["token"] }, entry: AuditEntry) {
   const targetName = (await targetNameOf(db, entry)).slice(0, 300);
+  // A token acts for its user: the event names both.
+  const token = ctx.token ?? null;
   await db.auditEvent.create({
     data: {
-      actorId: ctx.session?.user.id ?? null,
-      actorName: entry.actorName ?? ctx.session?.user.username ?? "anonymous",
+      actorId: ctx.session?.user.id ?? token?.user.id ?? null,
+      actorName: entry.actorName ?? ctx.session?.user.username ?? (token ? tokenActorName(token) : "anonymous"),
       action: entry.action,
       targetType: entry.targetType ?? "",
       targetId: entry.targetId ?? "",

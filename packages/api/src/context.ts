@@ -1,4 +1,5 @@
 import type { Db } from "@switchyard/db";
+import type { TokenIdentity } from "./auth/apiTokens";
 import type { Session, SessionPolicy } from "./auth/session";
 import type { EventBus } from "./events";
 
@@ -27,6 +28,8 @@ export interface AgentIdentity {
 export interface InnerContextOptions extends ConsoleDeps {
   session: Session | null;
   agent?: AgentIdentity | null;
+  /** A caller authenticated by an API token (never together with a session). */
+  token?: TokenIdentity | null;
   meta?: Partial<RequestMeta>;
   /** Appends a Set-Cookie header to the response; absent outside HTTP. */
   setCookie?: (cookie: string) => void;
@@ -42,6 +45,7 @@ export function createContextInner(opts: InnerContextOptions) {
     reservedHostPorts: opts.reservedHostPorts ?? [],
     session: opts.session,
     agent: opts.agent ?? null,
+    token: opts.token ?? null,
     meta: {
       requestId: opts.meta?.requestId ?? crypto.randomUUID(),
       sourceIp: opts.meta?.sourceIp ?? "",

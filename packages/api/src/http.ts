@@ -1,4 +1,5 @@
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+import { authenticateApiToken } from "./auth/apiTokens";
 import { validateSessionToken, readCookie, SESSION_COOKIE } from "./auth/session";
 import { createContextInner, type ConsoleDeps } from "./context";
 import { authenticateAgent } from "./domain/hosts";
@@ -130,7 +131,12 @@ export function createTrpcHttpHandler(deps: () => Promise<ConsoleDeps>, options:
   const opts = { ...DEFAULT_HTTP_OPTIONS, ...options };
   return async function handle(req: Request): Promise<Response> {
     const requestId = crypto.randomUUID();
-    const screened = await screen(req, requestId, opts, (origin) => origin === ownOrigin(req) || opts.allowedOrigins.includes(origin));
+    // An API token is sent explicitly, never ambiently: a request that carries one needs no Origin
+    // (scripts send none), and its cookies are ignored, so it acts as the token and nothing more.
+    // Other schemes (a proxy's Basic auth, which browsers do resend) leave the browser path as it is.
+    const header = req.headers.get("authorization") ?? "";
+    const bearerSent = /^Bearer\s/i.test(header);
+    const screened = await screen(req, requestId, opts, bearerSent ? null : (origin) => origin === ownOrigin(req) || opts.allowedOrigins.includes(origin));
     if (screened instanceof Response) return screened;
     const { body, paths } = screened;
     // Each sign-in costs a deliberately slow password hash: one per request.
@@ -138,8 +144,16 @@ export function createTrpcHttpHandler(deps: () => Promise<ConsoleDeps>, options:
 
     const forwarded = body === undefined ? req : new Request(req.url, { method: "POST", headers: req.headers, body, signal: req.signal });
     const d = await deps();
-    const token = readCookie(req.headers.get("cookie"), SESSION_COOKIE);
-    const session = token ? await validateSessionToken(d.db, token, d.sessionPolicy) : null;
+    let session = null;
+    let apiToken = null;
+    if (bearerSent) {
+      const bearer = /^Bearer\s+(\S{1,200})$/i.exec(header)?.[1];
+      apiToken = bearer ? await authenticateApiToken(d.db, bearer, sourceIp(req)) : null;
+      if (!apiToken) return refuse(401, "The API token is not valid: unknown, revoked or expired, or its user is disabled or lacks the role it needs (send Authorization: Bearer syt_...)", requestId);
+    } else {
+      const cookie = readCookie(req.headers.get("cookie"), SESSION_COOKIE);
+      session = cookie ? await validateSessionToken(d.db, cookie, d.sessionPolicy) : null;
+    }
     const response = await fetchRequestHandler({
       endpoint: opts.endpoint,
       req: forwarded,
@@ -152,6 +166,7 @@ export function createTrpcHttpHandler(deps: () => Promise<ConsoleDeps>, options:
         createContextInner({
           ...d,
           session,
+          token: apiToken,
           meta: { requestId, sourceIp: sourceIp(req), userAgent: req.headers.get("user-agent") ?? "" },
           setCookie: (cookie) => resHeaders.append("set-cookie", cookie),
         }),

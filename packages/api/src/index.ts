@@ -8,6 +8,7 @@ export { writeLocalJoinToken, type ConfDrift, type TakenHostPort } from "./domai
 export type { CheckStatus, DoctorCheck } from "./domain/doctor";
 export { startDetachedPurge, type PurgeTimer } from "./domain/attachmentPurge";
 export { startLeaseHistoryPurge } from "./domain/ipamHistory";
+export { startRegistrationSweep } from "./domain/serviceRegistrations";
 export type { PeriodicJob } from "./domain/periodic";
 export { hashPassword, verifyPassword } from "./auth/password";
 export { SESSION_COOKIE, validateSessionToken, type Session, type SessionUser, type SessionPolicy } from "./auth/session";

@@ -6,6 +6,7 @@ import { ipamRouter } from "./routers/ipam";
 import { authRouter } from "./routers/auth";
 import { networksRouter } from "./routers/networks";
 import { servicesRouter } from "./routers/services";
+import { tokensRouter } from "./routers/tokens";
 import { usersRouter } from "./routers/users";
 import { createCallerFactory, router } from "./trpc";
 
@@ -19,6 +20,7 @@ export const appRouter = router({
   events: eventsRouter,
   ipam: ipamRouter,
   services: servicesRouter,
+  tokens: tokensRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -9,6 +9,7 @@ import { createCaller } from "./root";
 import { agentRootRouter } from "./routers/agent";
 import { createCallerFactory } from "./trpc";
 import type { AgentIdentity } from "./context";
+import { authenticateAgent } from "./domain/hosts";
 export { explainList, listStatements } from "./domain/listStatements";
 
 const createAgentCaller = createCallerFactory(agentRootRouter);
@@ -52,6 +53,17 @@ export async function setupApiTest(opts: { kind?: "pglite" | "pglite-dir" | "pos
     return { user, caller: caller(sessionOf(user)) };
   }
 
+  let enrolAdmin: Promise<ReturnType<typeof caller>> | undefined;
+  /** Enrols a host as its agent would (a join token from an admin, then enrol): its id, credential and agent caller. */
+  async function enrollHost(hostname: string, opts: { agentVersion?: string } = {}) {
+    enrolAdmin ??= createUserRow(`enrol-admin-${Math.random().toString(36).slice(2, 8)}`, "admin").then((u) => caller(sessionOf(u)));
+    const { token } = await (await enrolAdmin).hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
+    const enrolled = await agentCaller(null).enroll({ joinToken: token, hostname, agentVersion: opts.agentVersion ?? "test" });
+    const identity = await authenticateAgent(deps.db, enrolled.credential);
+    if (!identity) throw new Error(`the credential enrolled for ${hostname} does not authenticate`);
+    return { ...enrolled, name: hostname, identity, agent: agentCaller(identity) };
+  }
+
   return {
     db: testDb.db,
     /** Where the database is: a second console replica opens it again (createDb, createDbEventBus). */
@@ -64,6 +76,7 @@ export async function setupApiTest(opts: { kind?: "pglite" | "pglite-dir" | "pos
     caller,
     callerAs,
     agentCaller,
+    enrollHost,
     anonymous: caller(null),
     close: () => testDb.close(),
   };

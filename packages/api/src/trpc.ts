@@ -67,8 +67,30 @@ const translateErrors = t.middleware(async ({ ctx, next, type, path, getRawInput
 export const publicProcedure = t.procedure.use(translateErrors);
 
 export const protectedProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (!ctx.session && ctx.token) {
+    throw new TRPCError({ code: "FORBIDDEN", message: `This API token (${ctx.token.scope}) may only register and deregister service members (services.register, services.deregister, services.registrations)` });
+  }
   if (!ctx.session) throw new TRPCError({ code: "UNAUTHORIZED", message: "Sign in first" });
   return next({ ctx: { ...ctx, session: ctx.session } });
+});
+
+/**
+ * Registration (issue 12 §6): a registrar API token, or a signed-in operator (anyone signed in
+ * reads). Which services a token may touch is checked where the service is known
+ * (serviceRegistrations.ts).
+ */
+export const registrarReadProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (!ctx.token && !ctx.session) throw new TRPCError({ code: "UNAUTHORIZED", message: "Sign in first, or send a registrar API token as Authorization: Bearer syt_..." });
+  return next();
+});
+
+export const registrarProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (ctx.token) return next();
+  if (!ctx.session) throw new TRPCError({ code: "UNAUTHORIZED", message: "Sign in first, or send a registrar API token as Authorization: Bearer syt_..." });
+  if (!hasRole(ctx.session.user.role, "operator")) {
+    throw new TRPCError({ code: "FORBIDDEN", message: `This needs the operator role; you are ${ctx.session.user.role}` });
+  }
+  return next();
 });
 
 export { hasRole } from "./roles";

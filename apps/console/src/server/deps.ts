@@ -1,5 +1,5 @@
 import path from "node:path";
-import { createDbEventBus, ensureBootstrapAdmin, startDetachedPurge, startLeaseHistoryPurge, writeLocalJoinToken, type ConsoleDeps, type PeriodicJob, type PurgeTimer } from "@switchyard/api";
+import { createDbEventBus, ensureBootstrapAdmin, startDetachedPurge, startLeaseHistoryPurge, startRegistrationSweep, writeLocalJoinToken, type ConsoleDeps, type PeriodicJob, type PurgeTimer } from "@switchyard/api";
 import { closeDb, createDb, migrateDatabase } from "@switchyard/db";
 import { databaseUrl, getEnv } from "./env";
 
@@ -7,6 +7,7 @@ interface Holder {
   deps?: Promise<ConsoleDeps>;
   purge?: PurgeTimer;
   historyPurge?: PeriodicJob<unknown>;
+  registrationSweep?: PeriodicJob<unknown>;
 }
 
 /** How often the purges of old detached attachments and old address history run (each run deletes at most one batch). */
@@ -58,6 +59,12 @@ async function start(): Promise<ConsoleDeps> {
   const events = createDbEventBus(url, { tickMs: env.SWITCHYARD_EVENTS_TICK_MS });
   // Listening before the first request: an event published before would reach no other replica.
   await events.ready;
+  // Registered members whose TTL passed leave their pools (every replica sweeps; a sweep finding nothing writes nothing).
+  holder.__switchyard!.registrationSweep?.stop();
+  holder.__switchyard!.registrationSweep = startRegistrationSweep(
+    { db, events },
+    { onError: (err) => console.error(JSON.stringify({ level: "error", msg: "sweep of lapsed service registrations failed", error: String(err) })) },
+  );
   return {
     db,
     events,
@@ -78,6 +85,7 @@ export function getDeps(): Promise<ConsoleDeps> {
 export async function closeDeps(): Promise<void> {
   holder.__switchyard?.purge?.stop();
   holder.__switchyard?.historyPurge?.stop();
+  holder.__switchyard?.registrationSweep?.stop();
   const deps = await holder.__switchyard?.deps?.catch(() => undefined);
   if (!deps) return;
   await deps.events.close().catch(() => {});

@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from "node:crypto";
 
-/** Join tokens (`syj_…`) and host credentials (`syh_…`): 256 random bits, shown once, stored as SHA-256. */
-export type SecretKind = "join" | "host";
+/** Join tokens (`syj_…`), host credentials (`syh_…`) and API tokens (`syt_…`): 256 random bits, shown once, stored as SHA-256. */
+export type SecretKind = "join" | "host" | "token";
 
-const PREFIX: Record<SecretKind, string> = { join: "syj_", host: "syh_" };
-const SHAPE: Record<SecretKind, RegExp> = { join: /^syj_[A-Za-z0-9_-]{43}$/, host: /^syh_[A-Za-z0-9_-]{43}$/ };
+const PREFIX: Record<SecretKind, string> = { join: "syj_", host: "syh_", token: "syt_" };
+const SHAPE: Record<SecretKind, RegExp> = { join: /^syj_[A-Za-z0-9_-]{43}$/, host: /^syh_[A-Za-z0-9_-]{43}$/, token: /^syt_[A-Za-z0-9_-]{43}$/ };
 
 export function newSecret(kind: SecretKind): { secret: string; hash: string } {
   const secret = `${PREFIX[kind]}${randomBytes(32).toString("base64url")}`;

@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
 import { parseNetworkConfig } from "@switchyard/cni/config";
 import { conflistDigest } from "@switchyard/cni/digest";
-import { authenticateAgent } from "./hosts";
 import { readIpamMap } from "./ipamMap";
 import { setupApiTest, trpcError, type ApiTest } from "../testing";
 
@@ -16,13 +15,6 @@ const MACVLAN = (name: string, ipam: Record<string, unknown>) =>
   JSON.stringify({ cniVersion: "1.0.0", name, plugins: [{ type: "macvlan", master: "sy-dummy0", ipam }] }, null, 2);
 type Ranges = { subnet: string; rangeStart: string; rangeEnd: string }[][];
 const rangesOf = (conflist: unknown) => (conflist as { plugins: { ipam: { ranges: Ranges } }[] }).plugins[0]!.ipam.ranges;
-
-async function enroll(hostname: string) {
-  const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
-  const enrolled = await t.agentCaller(null).enroll({ joinToken: token, hostname, agentVersion: "test" });
-  const identity = (await authenticateAgent(t.db, enrolled.credential))!;
-  return { hostId: enrolled.hostId, name: hostname, agent: t.agentCaller(identity) };
-}
 
 const attach = (hostId: string, networkId: string, name: string) => operator.caller.attachments.create({ hostId, networkId, target: { kind: "sandbox", name } });
 
@@ -62,9 +54,9 @@ describe("blocks given on attach", () => {
   it("two hosts attaching at once get disjoint blocks; each claims its config narrowed to its own block", async () => {
     const net = await operator.caller.networks.create({ text: MACVLAN("blk-race", { type: "host-local", ranges: [[{ subnet: "10.92.0.0/24" }]] }), comment: "" });
     await operator.caller.ipam.setBlocks({ networkId: net.id, blockSize: 32 });
-    const a = await enroll("blk-race-a");
-    const b = await enroll("blk-race-b");
-    const c = await enroll("blk-race-c");
+    const a = await t.enrollHost("blk-race-a");
+    const b = await t.enrollHost("blk-race-b");
+    const c = await t.enrollHost("blk-race-c");
     // Concurrent first attaches of three hosts (three each): one block per host, no two alike.
     await Promise.all([a, b, c].flatMap((h) => [1, 2, 3].map((i) => attach(h.hostId, net.id, `sy-blk-${h.name}-${i}`))));
     const { blocks } = await viewer.caller.ipam.blocks({ networkId: net.id });
@@ -93,8 +85,8 @@ describe("blocks given on attach", () => {
   it("a dual-stack network: each host gets a block of its IPv4 set and of its IPv6 set, and both sets are narrowed", async () => {
     const net = await operator.caller.networks.create({ text: MACVLAN("blk-dual", { type: "host-local", ranges: [[{ subnet: "10.97.0.0/24" }], [{ subnet: "fd00:97::/64" }]] }), comment: "" });
     await operator.caller.ipam.setBlocks({ networkId: net.id, blockSize: "/26" });
-    const a = await enroll("blk-dual-a");
-    const b = await enroll("blk-dual-b");
+    const a = await t.enrollHost("blk-dual-a");
+    const b = await t.enrollHost("blk-dual-b");
     await attach(a.hostId, net.id, "sy-dual-a");
     await attach(b.hostId, net.id, "sy-dual-b");
     const { blockSize, blocks } = await viewer.caller.ipam.blocks({ networkId: net.id });
@@ -115,8 +107,8 @@ describe("blocks given on attach", () => {
   it("a host whose block is nearly full gets the next free block, and its config then holds both", async () => {
     const net = await operator.caller.networks.create({ text: MACVLAN("blk-grow", { type: "host-local", subnet: "10.93.0.0/24" }), comment: "" });
     await operator.caller.ipam.setBlocks({ networkId: net.id, blockSize: 8 });
-    const a = await enroll("blk-grow-a");
-    const b = await enroll("blk-grow-b");
+    const a = await t.enrollHost("blk-grow-a");
+    const b = await t.enrollHost("blk-grow-b");
     await attach(b.hostId, net.id, "sy-grow-b");
     // a's first block is 10.93.0.8-15 (b holds .1-.7): 8 addresses, another block when one would be left.
     for (let i = 1; i <= 6; i++) await attach(a.hostId, net.id, `sy-grow-a-${i}`);
@@ -135,7 +127,7 @@ describe("blocks given on attach", () => {
     const net = await operator.caller.networks.create({ text: MACVLAN("blk-full", { type: "host-local", subnet: "10.94.0.0/29" }), comment: "" });
     await operator.caller.ipam.setBlocks({ networkId: net.id, blockSize: 3 });
     // 10.94.0.1-6 in blocks of 3 cut at multiples of 3: .1-.2, .3-.5, .6.
-    const hosts = [await enroll("blk-full-a"), await enroll("blk-full-b"), await enroll("blk-full-c"), await enroll("blk-full-d")];
+    const hosts = [await t.enrollHost("blk-full-a"), await t.enrollHost("blk-full-b"), await t.enrollHost("blk-full-c"), await t.enrollHost("blk-full-d")];
     for (const h of hosts.slice(0, 3)) await attach(h.hostId, net.id, `sy-${h.name}`);
     expect((await viewer.caller.ipam.blocks({ networkId: net.id })).blocks.map((x) => [x.hostName, x.first, x.last, x.size])).toEqual([
       ["blk-full-a", "10.94.0.1", "10.94.0.2", 2],
@@ -154,7 +146,7 @@ describe("drift and conflicts", () => {
     const text = MACVLAN("blk-drift", { type: "host-local", subnet: "10.95.0.0/24" });
     const net = await operator.caller.networks.create({ text, comment: "" });
     await operator.caller.ipam.setBlocks({ networkId: net.id, blockSize: 16 });
-    const a = await enroll("blk-drift-a");
+    const a = await t.enrollHost("blk-drift-a");
     await attach(a.hostId, net.id, "sy-drift-a");
     const [rendered] = await a.agent.currentConfigs({ networkNames: ["blk-drift"] });
     const parsed = parseNetworkConfig(text);
@@ -173,8 +165,8 @@ describe("drift and conflicts", () => {
 
   it("an address held on two hosts of a shared-L2 network is one conflict event, not one per report", async () => {
     const net = await operator.caller.networks.create({ text: MACVLAN("blk-clash", { type: "host-local", subnet: "10.96.0.0/24" }), comment: "" });
-    const a = await enroll("blk-clash-a");
-    const b = await enroll("blk-clash-b");
+    const a = await t.enrollHost("blk-clash-a");
+    const b = await t.enrollHost("blk-clash-b");
     const report = (containerId: string, addresses: string[]) => ({
       takenAt: Date.now(),
       networks: [{ networkName: "blk-clash", dataDir: "/var/lib/cni/networks", digest: createHash("sha256").update(containerId + addresses.join()).digest("hex"), leaseCount: addresses.length, findings: [], mode: "replace" as const, span: { from: null, to: null },

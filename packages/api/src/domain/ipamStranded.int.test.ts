@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { authenticateAgent } from "./hosts";
 import { setupApiTest, trpcError, type ApiTest } from "../testing";
 
 // Issue 11, bad input: a range change that would strand live leases is shown before saving.
@@ -19,13 +18,6 @@ const SAVED = {
   ],
 };
 
-async function enroll(hostname: string) {
-  const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
-  const enrolled = await t.agentCaller(null).enroll({ joinToken: token, hostname, agentVersion: "test" });
-  const identity = (await authenticateAgent(t.db, enrolled.credential))!;
-  return { hostId: enrolled.hostId, agent: t.agentCaller(identity) };
-}
-
 /** A host's whole picture of the network, as its agent sends it. */
 const report = (networkName: string, leases: { address: string; containerId: string }[]) => ({
   takenAt: Date.now(),
@@ -41,8 +33,8 @@ beforeAll(async () => {
   viewer = await t.callerAs("viewer", "vera");
   admin = await t.callerAs("admin", "ada");
   networkId = (await operator.caller.networks.create({ text: BRIDGE("strand", SAVED), comment: "" })).id;
-  const a = await enroll("strand-a");
-  const b = await enroll("strand-b");
+  const a = await t.enrollHost("strand-a");
+  const b = await t.enrollHost("strand-b");
   await a.agent.reportIpam(report("strand", [{ address: "10.97.0.20", containerId: "ctr-a1" }, { address: "fd00:97::10", containerId: "ctr-a2" }, { address: "10.97.1.7", containerId: "ctr-a3" }]));
   await b.agent.reportIpam(report("strand", [{ address: "10.97.0.90", containerId: "ctr-b1" }, { address: "10.97.0.20", containerId: "ctr-b2" }]));
   expect(await t.db.lease.count({ where: { networkId } })).toBe(5);
@@ -77,7 +69,7 @@ describe("leases a draft of a network's config would strand", () => {
     expect([dhcp.total, dhcp.ranges, dhcp.hosts.map((h) => h.count)]).toEqual([5, [], [3, 2]]);
     // Saved: .1 to .50, and a host holds .90 outside it already (an earlier change): a draft of .30 to .60 strands .20, and .90 is not its doing.
     const other = await operator.caller.networks.create({ text: BRIDGE("strand-2", { type: "host-local", subnet: "10.98.0.0/24", rangeEnd: "10.98.0.50" }), comment: "" });
-    const c = await enroll("strand-c");
+    const c = await t.enrollHost("strand-c");
     await c.agent.reportIpam(report("strand-2", [{ address: "10.98.0.20", containerId: "ctr-c1" }, { address: "10.98.0.90", containerId: "ctr-c2" }]));
     const found = await viewer.caller.ipam.stranded({ networkId: other.id, text: BRIDGE("strand-2", { type: "host-local", subnet: "10.98.0.0/24", rangeStart: "10.98.0.30", rangeEnd: "10.98.0.60" }) });
     expect([found.total, found.leases.map((l) => l.address), found.alreadyOutside]).toEqual([1, ["10.98.0.20"], 1]);

@@ -1,7 +1,8 @@
-import { type DesiredMember, type DesiredService, DesiredServices, SERVICE_LIMITS, memberAddressProblem } from "@switchyard/dataplane/desired";
+import { type DesiredMember, type DesiredService, DesiredServices, MemberState, SERVICE_LIMITS, memberAddressProblem } from "@switchyard/dataplane/desired";
 import type { Db, DbTx } from "@switchyard/db";
 import { compareIps, parseCidr, toIp } from "@switchyard/ipam";
 import { type LabelSelector, ServiceSpec, selectorMatches } from "../schemas/services";
+import { liveRegistrations } from "./serviceRegistrations";
 import { currentServiceGeneration } from "./services";
 
 /**
@@ -13,7 +14,7 @@ import { currentServiceGeneration } from "./services";
  */
 
 export interface ResolvedMember extends DesiredMember {
-  source: "selector" | "manual";
+  source: "selector" | "manual" | "registered";
   attachmentId: string | null;
   hostId: string | null;
   hostName: string | null;
@@ -31,6 +32,9 @@ export interface ResolvedService {
   /** Members the selector matched beyond the pool's bound (left out). */
   truncated: number;
 }
+
+/** A live member registered through the API (serviceRegistrations.ts). */
+export type RegisteredMember = { address: string; port: number | null; hostId: string | null; weight: number; state: string };
 
 type ReadyAttachment = { id: string; hostId: string; hostName: string; containerId: string; labels: Record<string, string>; result: unknown };
 
@@ -57,6 +61,7 @@ export type HealthVerdicts = ReadonlyMap<string, "unknown" | "healthy" | "unheal
 /**
  * A service's members, resolved against the attachments: `localHostId` gets localCidr for its
  * own; each member's health is its last verdict (`unknown` before one), `none` without a check.
+ * Where two sources name one endpoint, the first stays: added by hand, registered, selected.
  */
 export function resolveMembers(
   spec: ServiceSpec,
@@ -64,6 +69,7 @@ export function resolveMembers(
   attachments: readonly ReadyAttachment[],
   localHostId: string | null,
   verdicts: { serviceId: string; of: HealthVerdicts } | null = null,
+  registered: readonly RegisteredMember[] = [],
 ): { members: ResolvedMember[]; truncated: number } {
   const healthOf = (address: string, port: number | null) =>
     !spec.healthCheck ? ("none" as const) : (verdicts?.of.get(healthKey(verdicts.serviceId, address, checkedPort(spec, { port }))) ?? "unknown");
@@ -83,6 +89,12 @@ export function resolveMembers(
   for (const m of spec.manualMembers) {
     if (m.address.includes(":") !== (family === 6)) continue;
     add({ source: "manual", attachmentId: null, hostId: m.hostId, hostName: null, containerId: null, address: m.address, port: m.port, weight: m.weight, state: m.state, health: healthOf(m.address, m.port), localCidr: null });
+  }
+  for (const r of registered) {
+    const state = MemberState.safeParse(r.state);
+    // A registered port only fits a one-port service (checked when registered; the service may have gained a port since).
+    if (r.address.includes(":") !== (family === 6) || !state.success || (r.port !== null && spec.ports.length > 1)) continue;
+    add({ source: "registered", attachmentId: null, hostId: r.hostId, hostName: null, containerId: null, address: r.address, port: r.port, weight: r.weight, state: state.data, health: healthOf(r.address, r.port), localCidr: null });
   }
   if (spec.memberSelector) {
     const selector: LabelSelector = spec.memberSelector;
@@ -138,13 +150,19 @@ export async function resolveServices(tx: Db | DbTx, family: 4 | 6, localHostId:
   });
   const specOf = new Map(specs.map((r) => [r.serviceId, ServiceSpec.parse(r.spec)]));
   const attachments = await readyAttachments(tx);
+  const registeredOf = new Map<string, RegisteredMember[]>();
+  for (const r of await liveRegistrations(tx, services.map((s) => s.id))) {
+    const list = registeredOf.get(r.serviceId) ?? [];
+    list.push(r);
+    registeredOf.set(r.serviceId, list);
+  }
   const verdicts = new Map<string, "unknown" | "healthy" | "unhealthy">();
   for (const h of await tx.memberHealth.findMany({ where: { serviceId: { in: services.map((s) => s.id) } }, select: { serviceId: true, address: true, port: true, status: true } })) {
     verdicts.set(healthKey(h.serviceId, h.address, h.port), h.status as "unknown" | "healthy" | "unhealthy");
   }
   return services.map((s) => {
     const spec = specOf.get(s.id)!;
-    const { members, truncated } = resolveMembers(spec, family, attachments, localHostId, { serviceId: s.id, of: verdicts });
+    const { members, truncated } = resolveMembers(spec, family, attachments, localHostId, { serviceId: s.id, of: verdicts }, registeredOf.get(s.id));
     return { id: s.id, name: s.name, vip: s.vip, family, revision: s.latestRevision, spec, members, truncated };
   });
 }

@@ -1,6 +1,5 @@
 import { DesiredServices } from "@switchyard/dataplane/desired";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { authenticateAgent } from "./hosts";
 import { createDbEventBus } from "../eventBusDb";
 import type { WorkEvent } from "../routers/agent";
 import { setupApiTest, trpcError, type ApiTest, BRIDGE_CONFLIST } from "../testing";
@@ -12,13 +11,6 @@ let admin: Awaited<ReturnType<ApiTest["callerAs"]>>;
 let operator: Awaited<ReturnType<ApiTest["callerAs"]>>;
 let viewer: Awaited<ReturnType<ApiTest["callerAs"]>>;
 let networkId: string;
-
-async function enroll(hostname: string) {
-  const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
-  const enrolled = await t.agentCaller(null).enroll({ joinToken: token, hostname, agentVersion: "test" });
-  const identity = (await authenticateAgent(t.db, enrolled.credential))!;
-  return { hostId: enrolled.hostId, agent: t.agentCaller(identity) };
-}
 
 /** A ready attachment on `hostId` holding `address` in 10.88.0.0/24 (its CNI result), with labels. */
 async function readyAttachment(hostId: string, containerId: string, address: string, labels: Record<string, string>) {
@@ -102,7 +94,7 @@ describe("service CIDRs and VIPs", () => {
   });
 
   it("refuses a VIP a host or an attachment holds, naming the holder", async () => {
-    const { hostId } = await enroll("svc-vip-host");
+    const { hostId } = await t.enrollHost("svc-vip-host");
     await t.db.host.update({ where: { id: hostId }, data: { inventory: { addresses: [{ ifName: "eth0", address: "10.96.7.7/16" }] } } });
     const onHost = await trpcError(operator.caller.services.create({ name: "onhost", vip: "10.96.7.7", spec: web() }));
     expect(onHost.message).toContain("host svc-vip-host");
@@ -142,8 +134,8 @@ describe("revisions", () => {
 
 describe("the desired state of a host", () => {
   it("holds the services whose host selector takes the host, with their members and the host's local CIDRs; the agent reads the same", async () => {
-    const a = await enroll("svc-host-a");
-    const b = await enroll("svc-host-b");
+    const a = await t.enrollHost("svc-host-a");
+    const b = await t.enrollHost("svc-host-b");
     await operator.caller.services.setHostLabels({ hostId: a.hostId, labels: { zone: "edge" } });
     await operator.caller.services.setHostLabels({ hostId: b.hostId, labels: { zone: "core" } });
     const one = await readyAttachment(a.hostId, "web-1", "10.88.0.11", { app: "api" });
@@ -183,7 +175,7 @@ describe("the desired state of a host", () => {
   });
 
   it("records what each host applied, fenced by version, and shows desired against applied", async () => {
-    const h = await enroll("svc-host-c");
+    const h = await t.enrollHost("svc-host-c");
     const svc = await operator.caller.services.create({ name: "fenced", spec: web() });
     const desired = await h.agent.servicesDesired({ family: 4 });
     let row = (await viewer.caller.services.get({ id: svc.id })).hosts.find((x) => x.hostId === h.hostId)!;
@@ -210,7 +202,7 @@ describe("pools follow the containers", () => {
   const generation = async () => (await t.db.serviceChange.findFirst({ orderBy: { generation: "desc" }, select: { generation: true } }))?.generation ?? 0n;
 
   it("a labelled attachment becoming ready, failing or going away is a new version, rung on the database's bus; an unlabelled one is not", async () => {
-    const h = await enroll("svc-follow");
+    const h = await t.enrollHost("svc-follow");
     const { caller } = operator;
     await operator.caller.services.create({ name: "follow", spec: web({ memberSelector: { matchLabels: { app: "follow" } } }) });
     const bus = createDbEventBus(t.url);
@@ -259,7 +251,7 @@ describe("pools follow the containers", () => {
   });
 
   it("refuses labels that are not Kubernetes labels, at attach and when set", async () => {
-    const h = await enroll("svc-badlabels");
+    const h = await t.enrollHost("svc-badlabels");
     const bad: Record<string, string>[] = [{ "-x": "y" }, { "a/b/c": "y" }, { app: "bad value" }, { ["k".repeat(64)]: "v" }];
     for (const labels of bad) {
       const err = await trpcError(operator.caller.attachments.create({ hostId: h.hostId, networkId, target: { kind: "netns", name: "bad-labels" }, labels }));
@@ -273,7 +265,7 @@ describe("pools follow the containers", () => {
 
 describe("the agents hear of changes on their push stream", () => {
   it("a services change is pushed to every agent's stream as one coalesced 'services' event", async () => {
-    const h = await enroll("svc-push");
+    const h = await t.enrollHost("svc-push");
     const stream = (await h.agent.work({ slots: 1 }))[Symbol.asyncIterator]();
     let pending: Promise<IteratorResult<WorkEvent>> | undefined;
     const next = async (ms = 2000): Promise<WorkEvent | null> => {
@@ -289,7 +281,7 @@ describe("the agents hear of changes on their push stream", () => {
       expect((await next())?.kind).toBe("services");
       expect(await next(300)).toBeNull();
       // Another host's labels: every agent fetches its own part again.
-      const other = await enroll("svc-push-other");
+      const other = await t.enrollHost("svc-push-other");
       await operator.caller.services.setHostLabels({ hostId: other.hostId, labels: { rack: "r1" } });
       expect((await next())?.kind).toBe("services");
     } finally {
@@ -300,8 +292,8 @@ describe("the agents hear of changes on their push stream", () => {
 
 describe("health", () => {
   it("each host checks its own members; a verdict to or from unhealthy is a new version that takes the member out or back; another host's verdicts are ignored", async () => {
-    const a = await enroll("svc-health-a");
-    const b = await enroll("svc-health-b");
+    const a = await t.enrollHost("svc-health-a");
+    const b = await t.enrollHost("svc-health-b");
     const svc = await operator.caller.services.create({
       name: "checked",
       spec: {

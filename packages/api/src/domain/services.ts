@@ -28,7 +28,7 @@ export async function currentServiceGeneration(tx: DbTx): Promise<bigint> {
   return row?.generation ?? 0n;
 }
 
-function publishChange(ctx: Ctx, generation: bigint) {
+export function publishChange(ctx: Pick<Ctx, "events">, generation: bigint) {
   ctx.events.publish("services", { kind: "changed", generation: Number(generation) });
 }
 
@@ -39,21 +39,19 @@ async function checkSpec(tx: DbTx, spec: ServiceSpec, family: 4 | 6): Promise<vo
   const hostIds = [...new Set(spec.manualMembers.map((m) => m.hostId).filter((h): h is string => h !== null))];
   const known = new Set((await tx.host.findMany({ where: { id: { in: hostIds } }, select: { id: true } })).map((h) => h.id));
   for (const [i, m] of spec.manualMembers.entries()) {
-    const problem = memberAddressProblem(m.address);
-    const familyOk = m.address.includes(":") === (family === 6);
-    const inCidr = cidrs.find((c) => cidrContains(c, m.address) && parseCidr(c).ok && c.includes(":") === m.address.includes(":"));
-    const message = problem
-      ? `${problem}: it cannot be a member`
-      : !familyOk
-        ? `${m.address} is not IPv${family}, like the service's VIP`
-        : inCidr
-          ? `${m.address} is in the service CIDR ${inCidr}: a member must be a real endpoint, not a VIP`
-          : m.hostId !== null && !known.has(m.hostId)
-            ? `host ${m.hostId} does not exist`
-            : null;
+    const message = memberProblem(m.address, family, cidrs) ?? (m.hostId !== null && !known.has(m.hostId) ? `host ${m.hostId} does not exist` : null);
     if (message) issues.push({ path: ["spec", "manualMembers", i, "address"], message, severity: "error" });
   }
   if (issues.length) throw new ApiError("BAD_INPUT", issues.map((i) => i.message).join("; "), issues);
+}
+
+/** Why `address` cannot be a member of a service of `family` (added by hand or registered), or null. */
+export function memberProblem(address: string, family: 4 | 6, cidrs: readonly string[]): string | null {
+  const problem = memberAddressProblem(address);
+  if (problem) return `${problem}: it cannot be a member`;
+  if (address.includes(":") !== (family === 6)) return `${address} is not IPv${family}, like the service's VIP`;
+  const inCidr = cidrs.find((c) => cidrContains(c, address) && parseCidr(c).ok && c.includes(":") === address.includes(":"));
+  return inCidr ? `${address} is in the service CIDR ${inCidr}: a member must be a real endpoint, not a VIP` : null;
 }
 
 function rethrowTaken(err: unknown, name: string, vip: string): never {

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { authenticateAgent } from "../domain/hosts";
 import { BRIDGE_CONFLIST, setupApiTest, type ApiTest, trpcError } from "../testing";
 
 let t: ApiTest;
@@ -14,13 +13,6 @@ beforeAll(async () => {
   viewer = await t.callerAs("viewer", "lists-viewer");
 });
 afterAll(() => t?.close());
-
-async function enroll(hostname: string) {
-  const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
-  const enrolled = await t.agentCaller(null).enroll({ joinToken: token, hostname, agentVersion: `v-${hostname}` });
-  const identity = await authenticateAgent(t.db, enrolled.credential);
-  return { hostId: enrolled.hostId, agent: t.agentCaller(identity) };
-}
 
 /** Every page of a list, following nextCursor, bounded. */
 async function allPages<T>(page: (cursor?: string) => Promise<{ items: T[]; nextCursor: string | null }>): Promise<T[]> {
@@ -72,7 +64,7 @@ describe("networks.list", () => {
 describe("hosts.list", () => {
   it("pages, sorts by name and last seen, searches names and versions, and counts present attachments", async () => {
     const hosts = [];
-    for (const name of ["hl-b", "hl-a", "hl-c"]) hosts.push(await enroll(name));
+    for (const name of ["hl-b", "hl-a", "hl-c"]) hosts.push(await t.enrollHost(name, { agentVersion: `v-${name}` }));
     await hosts[2]!.agent.heartbeat({ agentVersion: "v-hl-c" });
     const byName = await allPages((cursor) => viewer.caller.hosts.list({ q: "hl-", limit: 2, cursor }));
     expect(byName.map((h) => h.name)).toEqual(["hl-a", "hl-b", "hl-c"]);
@@ -90,7 +82,7 @@ describe("attachments.list and purge", () => {
   const ids: Record<string, string> = {};
 
   beforeAll(async () => {
-    hostId = (await enroll("al-host")).hostId;
+    hostId = (await t.enrollHost("al-host", { agentVersion: "v-al-host" })).hostId;
     networkId = (await operator.caller.networks.create({ text: BRIDGE_CONFLIST("al-net", "10.62.0.0/24", "10.62.0.1"), comment: "" })).id;
     const states = ["pending", "applying", "ready", "failed", "detaching", "detached"] as const;
     for (const [i, state] of states.entries()) {
@@ -166,7 +158,7 @@ describe("attachments.list and purge", () => {
 describe("purge after an age, on a timer", () => {
   it("purges only rows detached longer than the age, at most a batch per run, as the system", async () => {
     const { startDetachedPurge, purgeDetachedAttachments } = await import("../domain/attachmentPurge");
-    const { hostId } = await enroll("purge-host");
+    const { hostId } = await t.enrollHost("purge-host", { agentVersion: "v-purge-host" });
     const networkId = (await operator.caller.networks.create({ text: BRIDGE_CONFLIST("purge-net", "10.63.0.0/24", "10.63.0.1"), comment: "" })).id;
     const made: string[] = [];
     for (let i = 0; i < 5; i++) {

@@ -4,7 +4,9 @@ import { getService, getServiceRevision, listServices } from "../domain/serviceR
 import { createService, deleteService, rollbackService, setLabels, setServiceCidrs, updateService } from "../domain/services";
 import { Id } from "../schemas";
 import { CreateServiceInput, DeleteServiceInput, Labels, RollbackServiceInput, SetServiceCidrsInput, UpdateServiceInput } from "../schemas/services";
-import { adminProcedure, operatorProcedure, router, viewerProcedure } from "../trpc";
+import { deregisterMember, listRegistrations, registerMember } from "../domain/serviceRegistrations";
+import { DeregisterMemberInput, RegisterMemberInput } from "../schemas/services";
+import { adminProcedure, operatorProcedure, registrarProcedure, registrarReadProcedure, router, viewerProcedure } from "../trpc";
 
 /** Services and endpoint pools (issue 12): viewers look, operators edit, admins set the service CIDRs; every change audited. */
 export const servicesRouter = router({
@@ -25,4 +27,8 @@ export const servicesRouter = router({
   setAttachmentLabels: operatorProcedure
     .input(z.object({ attachmentId: Id, labels: Labels }))
     .mutation(({ ctx, input }) => setLabels(ctx, { kind: "attachment", id: input.attachmentId, labels: input.labels })),
+  /** Registration through the API (§6): a registrar token or an operator; a token only into its services. */
+  register: registrarProcedure.input(RegisterMemberInput).mutation(({ ctx, input }) => registerMember(ctx, input)),
+  deregister: registrarProcedure.input(DeregisterMemberInput).mutation(({ ctx, input }) => deregisterMember(ctx, input)),
+  registrations: registrarReadProcedure.input(z.object({ service: z.string().min(1).max(63) })).query(({ ctx, input }) => listRegistrations(ctx, input)),
 });

@@ -200,3 +200,28 @@ export function canonicalIp(text: string): string | null {
   const parsed = parseIp(text);
   return parsed.ok ? parsed.value.text : null;
 }
+
+/**
+ * A member registered through the API (issue 12 §6) by a process that is not an attachment: the
+ * service by name (what a script knows), the endpoint, and optionally the host it lives on (by
+ * name: its agent runs the member's health check), weight, state and a TTL after which the
+ * registration lapses unless the process registers again (a renewal changes nothing else).
+ */
+export const RegisterMemberInput = z.object({
+  service: ServiceName,
+  address: CanonicalIp,
+  /** The member's own port (one-port services only), else each port's target port. */
+  port: PortNumber.nullable().default(null),
+  host: z.string().min(1).max(253).nullable().default(null),
+  weight: z.number().int().min(0).max(SERVICE_LIMITS.weightMax).default(100),
+  state: MemberState.default("active"),
+  ttlSeconds: z.number().int().min(5, "a TTL under 5 s would lapse between two renewals").max(86_400).nullable().default(null),
+});
+export type RegisterMemberInput = z.infer<typeof RegisterMemberInput>;
+
+export const DeregisterMemberInput = z.object({
+  service: ServiceName,
+  address: CanonicalIp,
+  port: PortNumber.nullable().default(null),
+});
+export type DeregisterMemberInput = z.infer<typeof DeregisterMemberInput>;

@@ -82,7 +82,7 @@ export function ServiceDetail({ id }: { id: string }) {
           </thead>
           <tbody>
             {s.members.map((m) => (
-              <MemberRow key={`${m.address}/${m.port ?? "*"}`} member={m} canEdit={can.editNetworks} busy={update.isPending} onChange={(change, comment) => edit(withMember(s.spec, m, change), comment)} />
+              <MemberRow key={`${m.address}/${m.port ?? "*"}`} member={m} canEdit={can.editNetworks && m.source !== "registered"} busy={update.isPending} onChange={(change, comment) => edit(withMember(s.spec, m, change), comment)} />
             ))}
           </tbody>
         </table>
@@ -108,7 +108,7 @@ function MemberRow({ member: m, canEdit, busy, onChange }: { member: Member; can
     <tr data-testid={`member-${m.address}`}>
       <td className="mono">{label}</td>
       <td>{m.hostId ? <Link href={`/hosts/${m.hostId}`}>{m.hostName ?? m.hostId}</Link> : <span className="muted">unknown</span>}</td>
-      <td>{m.attachmentId ? <Link href={`/attachments?q=${encodeURIComponent(m.containerId ?? "")}`}>{m.containerId}</Link> : <span className="muted">added by hand</span>}</td>
+      <td>{m.attachmentId ? <Link href={`/attachments?q=${encodeURIComponent(m.containerId ?? "")}`}>{m.containerId}</Link> : <span className="muted">{m.source === "registered" ? "registered through the API" : "added by hand"}</span>}</td>
       <td>
         {canEdit ? (
           <input

@@ -1,0 +1,135 @@
+import type { Db } from "@switchyard/db";
+import { writeAudit } from "../audit";
+import type { Context } from "../context";
+import { ApiError } from "../errors";
+import { type Role, hasRole } from "../roles";
+import type { ApiTokenScope, CreateApiTokenInput } from "../schemas/apiTokens";
+import type { SessionUser } from "./session";
+import { hashSecret, looksLike, newSecret } from "./secrets";
+
+/**
+ * API tokens: credentials for automation that act for their user and never beyond them. The
+ * secret (`syt_…`) is shown once and stored as its SHA-256. Every use re-reads the token with its
+ * user, so a token stops working at once when it is revoked or expires, or when its user is
+ * disabled, deleted (cascade) or falls below the role its scope needs: there is no cache to outlive
+ * a demotion.
+ */
+
+/** The role a token's scope needs its user to hold, at creation and at every use. */
+export const SCOPE_NEEDS: Readonly<Record<ApiTokenScope, Role>> = { registrar: "operator" };
+
+/** A caller authenticated by an API token (the console endpoint, `Authorization: Bearer syt_…`). */
+export interface TokenIdentity {
+  id: string;
+  name: string;
+  scope: ApiTokenScope;
+  /** Services a registrar token may register into; empty for every service. */
+  serviceIds: string[];
+  user: Pick<SessionUser, "id" | "username" | "role">;
+}
+
+/** `lastUsedAt` is written at most this often per token: a process renewing every few seconds costs no write each time. */
+const LAST_USED_EVERY_MS = 60_000;
+
+type Ctx = Pick<Context, "db" | "session" | "meta">;
+
+function signedIn(ctx: Ctx): SessionUser {
+  if (!ctx.session) throw new ApiError("UNAUTHORIZED", "Sign in first: tokens are made by people, not by other tokens");
+  return ctx.session.user;
+}
+
+export async function createApiToken(ctx: Ctx, input: CreateApiTokenInput): Promise<{ id: string; token: string; expiresAt: Date | null }> {
+  const user = signedIn(ctx);
+  const needs = SCOPE_NEEDS[input.scope];
+  if (!hasRole(user.role, needs)) throw new ApiError("FORBIDDEN", `A ${input.scope} token needs the ${needs} role; you are ${user.role}`);
+  if (input.expiresInDays === null && user.role !== "admin") {
+    throw new ApiError("FORBIDDEN", "Only admins may create a token that never expires: give it a lifetime in days", [{ path: ["expiresInDays"], message: "give a lifetime in days", severity: "error" }]);
+  }
+  const names = [...new Set(input.services)];
+  const services = await ctx.db.service.findMany({ where: { name: { in: names } }, select: { id: true, name: true } });
+  const missing = names.filter((n) => !services.some((s) => s.name === n));
+  if (missing.length) {
+    throw new ApiError("BAD_INPUT", `No service named ${missing.map((m) => `"${m}"`).join(", ")}`, [{ path: ["services"], message: `unknown: ${missing.join(", ")}`, severity: "error" }]);
+  }
+  const { secret, hash } = newSecret("token");
+  const expiresAt = input.expiresInDays === null ? null : new Date(Date.now() + input.expiresInDays * 86_400_000);
+  return ctx.db.$transaction(async (tx) => {
+    const taken = await tx.apiToken.findUnique({ where: { userId_name: { userId: user.id, name: input.name } }, select: { id: true } });
+    if (taken) throw new ApiError("CONFLICT", `You already have a token named "${input.name}": revoke it or choose another name`, [{ path: ["name"], message: "taken", severity: "error" }]);
+    const row = await tx.apiToken.create({
+      data: { name: input.name, secretHash: hash, hint: secret.slice(0, 8), userId: user.id, scope: input.scope, serviceIds: services.map((s) => s.id), expiresAt },
+      select: { id: true },
+    });
+    await writeAudit(tx, ctx, {
+      action: "tokens.create",
+      targetType: "token",
+      targetId: row.id,
+      targetName: input.name,
+      after: { name: input.name, scope: input.scope, services: services.map((s) => s.name), expiresAt },
+      outcome: "success",
+    });
+    return { id: row.id, token: secret, expiresAt };
+  });
+}
+
+/** The signed-in user's tokens (an admin sees everyone's), newest first; never a secret. */
+export async function listApiTokens(ctx: Ctx) {
+  const user = signedIn(ctx);
+  const rows = await ctx.db.apiToken.findMany({
+    where: user.role === "admin" ? {} : { userId: user.id },
+    orderBy: { createdAt: "desc" },
+    take: 500,
+    select: {
+      id: true, name: true, hint: true, scope: true, serviceIds: true, expiresAt: true, createdAt: true,
+      lastUsedAt: true, lastUsedIp: true, revokedAt: true, revokedByName: true, user: { select: { username: true } },
+    },
+  });
+  const services = await ctx.db.service.findMany({ where: { id: { in: [...new Set(rows.flatMap((r) => r.serviceIds))] } }, select: { id: true, name: true } });
+  const nameOf = new Map(services.map((s) => [s.id, s.name]));
+  const now = Date.now();
+  return rows.map(({ serviceIds, user: owner, ...r }) => ({
+    ...r,
+    owner: owner.username,
+    services: serviceIds.map((id) => nameOf.get(id) ?? "(deleted service)"),
+    status: r.revokedAt ? ("revoked" as const) : r.expiresAt && r.expiresAt.getTime() <= now ? ("expired" as const) : ("active" as const),
+  }));
+}
+
+/** Revokes a token at once: its owner's, or anyone's for an admin. Revoking twice is a no-op. */
+export async function revokeApiToken(ctx: Ctx, input: { id: string }): Promise<{ revoked: boolean }> {
+  const user = signedIn(ctx);
+  return ctx.db.$transaction(async (tx) => {
+    const row = await tx.apiToken.findUnique({ where: { id: input.id }, select: { id: true, name: true, userId: true, revokedAt: true } });
+    if (!row || (row.userId !== user.id && user.role !== "admin")) throw new ApiError("NOT_FOUND", `No token ${input.id} of yours`);
+    if (row.revokedAt) return { revoked: false };
+    await tx.apiToken.update({ where: { id: row.id }, data: { revokedAt: new Date(), revokedByName: user.username } });
+    await writeAudit(tx, ctx, { action: "tokens.revoke", targetType: "token", targetId: row.id, targetName: row.name, outcome: "success" });
+    return { revoked: true };
+  });
+}
+
+/**
+ * The identity behind a bearer token, or null when it is not one, unknown, revoked, expired, or its
+ * user is disabled or below the role the scope needs. Records when and from where it was last used.
+ */
+export async function authenticateApiToken(db: Db, secret: string, sourceIp: string): Promise<TokenIdentity | null> {
+  if (!looksLike("token", secret)) return null;
+  const row = await db.apiToken.findUnique({
+    where: { secretHash: hashSecret(secret) },
+    select: {
+      id: true, name: true, scope: true, serviceIds: true, expiresAt: true, revokedAt: true, lastUsedAt: true,
+      user: { select: { id: true, username: true, role: true, disabled: true } },
+    },
+  });
+  const now = Date.now();
+  if (!row || row.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= now)) return null;
+  if (row.user.disabled || !hasRole(row.user.role, SCOPE_NEEDS[row.scope])) return null;
+  if (!row.lastUsedAt || now - row.lastUsedAt.getTime() >= LAST_USED_EVERY_MS) {
+    await db.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: new Date(now), lastUsedIp: sourceIp.slice(0, 64) } });
+  }
+  const { disabled: _disabled, ...user } = row.user;
+  return { id: row.id, name: row.name, scope: row.scope, serviceIds: row.serviceIds, user };
+}
+
+/** How a token's actions read in the audit log: its user, and which of their tokens. */
+export const tokenActorName = (t: TokenIdentity) => `${t.user.username} (token ${t.name})`;
