@@ -1,3 +1,4 @@
+import { planSync } from "@switchyard/dataplane";
 import { DesiredServices } from "@switchyard/dataplane/desired";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDbEventBus } from "../eventBusDb";
@@ -338,5 +339,29 @@ describe("health", () => {
     );
     expect(err.code).toBe("BAD_REQUEST");
     expect(err.message).toContain("at most the interval");
+  });
+
+  it("takes a pool of 10,000 members whole, to the host's desired state and its nft transaction; refuses 10,001 and writes nothing", async () => {
+    const address = (i: number) => `10.120.${i >> 8}.${i & 255}`;
+    const members = (n: number) => Array.from({ length: n }, (_, i) => ({ address: address(i), weight: 1 + (i % 1000) }));
+    const before = { services: await t.db.service.count(), changes: await t.db.serviceChange.count() };
+    const err = await trpcError(operator.caller.services.create({ name: "huge", spec: { ports: [{ protocol: "tcp", port: 80, targetPort: 80 }], manualMembers: members(10_001) } }));
+    expect(err.code).toBe("BAD_REQUEST");
+    expect(err.message).toContain("a pool holds at most 10000 members");
+    expect({ services: await t.db.service.count(), changes: await t.db.serviceChange.count() }).toEqual(before);
+
+    const cidrs = await viewer.caller.services.cidrs();
+    if (!cidrs.includes("10.96.0.0/16")) await admin.caller.services.setCidrs({ cidrs: [...cidrs, "10.96.0.0/16"] });
+    const big = await operator.caller.services.create({ name: "big", spec: { ports: [{ protocol: "tcp", port: 80, targetPort: 80 }], manualMembers: members(10_000) } });
+    const h = await t.enrollHost("svc-big");
+    const desired = await h.agent.servicesDesired({ family: 4 });
+    const pool = desired.services.find((s) => s.id === big.id)!;
+    expect(pool.members).toHaveLength(10_000);
+    // What the agent would apply: every member a destination of the one service, in one transaction.
+    const { transaction } = planSync(null, DesiredServices.parse(desired), { layout: "compact", markBit: 0x4000 });
+    const text = transaction;
+    expect(text).toContain(address(0));
+    expect(text).toContain(address(9_999));
+    await operator.caller.services.delete({ id: big.id, confirmName: "big" });
   });
 });

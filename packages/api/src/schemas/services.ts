@@ -135,8 +135,8 @@ export const ServiceSpec = z
     healthCheck: HealthCheckSpec.nullable().default(null),
     /** Attachments whose labels match are members (ready ones only); null for none. */
     memberSelector: LabelSelector.nullable().default(null),
-    manualMembers: z.array(ManualMemberSpec).max(SERVICE_LIMITS.membersPerService).default([]),
-    overrides: z.array(MemberOverrideSpec).max(SERVICE_LIMITS.membersPerService).default([]),
+    manualMembers: z.array(ManualMemberSpec).max(SERVICE_LIMITS.membersPerService, `a pool holds at most ${SERVICE_LIMITS.membersPerService} members`).default([]),
+    overrides: z.array(MemberOverrideSpec).max(SERVICE_LIMITS.membersPerService, `a pool holds at most ${SERVICE_LIMITS.membersPerService} members`).default([]),
   })
   .superRefine((s, ctx) => {
     const ports = new Set<string>();

@@ -2,6 +2,7 @@
 
 import { useMutation } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
+import { ApiTokensPanel } from "~/components/api-tokens";
 import { useUser } from "~/components/user-context";
 import { errorMessage, useTRPC } from "~/trpc/react";
 
@@ -27,6 +28,7 @@ export default function AccountPage() {
         {change.isSuccess && <div className="ok-box">Password changed. Your other sessions were signed out.</div>}
         <button className="primary" type="submit" disabled={change.isPending}>Change password</button>
       </form>
+      <ApiTokensPanel />
     </div>
   );
 }

@@ -1,0 +1,105 @@
+"use client";
+
+import { API_TOKEN_DEFAULT_DAYS } from "@switchyard/api/schemas/apiTokens";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState, type FormEvent } from "react";
+import { errorIssues, errorMessage, useTRPC } from "~/trpc/react";
+import { ConfirmDialog } from "./confirm-dialog";
+import { CopyButton } from "./copy-button";
+import { Field } from "./field";
+import { RelativeTime } from "./relative-time";
+import { useCan, useUser } from "./user-context";
+
+/**
+ * The signed-in user's API tokens (an admin sees everyone's). Issue 12 needs one kind: a
+ * registrar token, which registers and deregisters service members and can do nothing else.
+ */
+export function ApiTokensPanel() {
+  const trpc = useTRPC();
+  const can = useCan();
+  const user = useUser();
+  const queryClient = useQueryClient();
+  const tokens = useQuery(trpc.tokens.list.queryOptions());
+  const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.tokens.list.queryKey() });
+  const [form, setForm] = useState({ name: "", services: "", days: String(API_TOKEN_DEFAULT_DAYS) });
+  const create = useMutation(trpc.tokens.create.mutationOptions({ onSuccess: () => { setForm({ name: "", services: "", days: String(API_TOKEN_DEFAULT_DAYS) }); void invalidate(); } }));
+  const [revoking, setRevoking] = useState<{ id: string; name: string } | null>(null);
+  const revoke = useMutation(trpc.tokens.revoke.mutationOptions({ onSuccess: () => { setRevoking(null); void invalidate(); } }));
+  const issues = new Map(errorIssues(create.error).map((i) => [i.path.join("."), i.message]));
+
+  function submit(e: FormEvent) {
+    e.preventDefault();
+    const services = form.services.split(/[\s,]+/).filter(Boolean);
+    create.mutate({ name: form.name.trim(), scope: "registrar", services, expiresInDays: form.days.trim() === "" ? null : Number(form.days) });
+  }
+
+  return (
+    <section className="panel" aria-labelledby="tokens-heading">
+      <h2 id="tokens-heading" style={{ marginTop: 0 }}>API tokens</h2>
+      <p className="muted">
+        A registrar token lets a process register and deregister members of service pools (<code>services.register</code>, <code>services.deregister</code>) and nothing else.
+        It acts as you: it stops working when it expires, when it is revoked, or when you lose the operator role.
+      </p>
+      {can.editNetworks && (
+        <form className="row" onSubmit={submit} aria-label="Create API token" style={{ alignItems: "flex-start" }}>
+          <Field label="Name" error={issues.get("name")} hint="what uses it, e.g. ci registrar">
+            <input value={form.name} maxLength={64} required onChange={(e) => setForm({ ...form, name: e.target.value })} />
+          </Field>
+          <Field label="Services" error={issues.get("services")} hint="names, comma-separated; empty for every service">
+            <input value={form.services} onChange={(e) => setForm({ ...form, services: e.target.value })} />
+          </Field>
+          <Field label="Expires after (days)" error={issues.get("expiresInDays")} hint={user.role === "admin" ? "empty: never" : undefined}>
+            <input type="number" min={1} max={3650} required={user.role !== "admin"} value={form.days} onChange={(e) => setForm({ ...form, days: e.target.value })} />
+          </Field>
+          <button type="submit" className="primary" disabled={create.isPending} style={{ marginTop: 18 }}>Create registrar token</button>
+        </form>
+      )}
+      {create.error && issues.size === 0 && <div className="error-box" role="alert">{errorMessage(create.error)}</div>}
+      {create.data && (
+        <div className="ok-box" role="status">
+          <p style={{ marginTop: 0 }}><strong>Copy the token now: it is shown only this once.</strong></p>
+          <div className="row">
+            <code data-testid="api-token">{create.data.token}</code>
+            <CopyButton text={create.data.token} label="Copy token" />
+          </div>
+          <p className="muted">Send it as <code>Authorization: Bearer …</code> to <code>/api/trpc/services.register</code>; the README shows a curl example.</p>
+          <button type="button" onClick={() => create.reset()}>Done</button>
+        </div>
+      )}
+      {tokens.error && <div className="error-box" role="alert">{errorMessage(tokens.error)}</div>}
+      {tokens.data && tokens.data.length === 0 && <p className="muted">No tokens.</p>}
+      {tokens.data && tokens.data.length > 0 && (
+        <table aria-label="API tokens">
+          <thead>
+            <tr><th>Name</th>{user.role === "admin" && <th>Owner</th>}<th>Scope</th><th>Services</th><th>Expires</th><th>Last used</th><th>Status</th><th /></tr>
+          </thead>
+          <tbody>
+            {tokens.data.map((t) => (
+              <tr key={t.id}>
+                <td>{t.name} <span className="mono muted">{t.hint}…</span></td>
+                {user.role === "admin" && <td>{t.owner}</td>}
+                <td>{t.scope}</td>
+                <td className="mono">{t.services.length ? t.services.join(", ") : "every service"}</td>
+                <td>{t.expiresAt ? <RelativeTime date={t.expiresAt} /> : "never"}</td>
+                <td>{t.lastUsedAt ? <><RelativeTime date={t.lastUsedAt} /> <span className="mono muted">{t.lastUsedIp}</span></> : <span className="muted">never</span>}</td>
+                <td><span className={`badge ${t.status === "active" ? "success" : ""}`}>{t.status}</span></td>
+                <td>{t.status === "active" && <button type="button" className="danger" onClick={() => setRevoking({ id: t.id, name: t.name })}>Revoke</button>}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <ConfirmDialog
+        open={revoking !== null}
+        title={`Revoke token "${revoking?.name ?? ""}"?`}
+        description="It stops working at once; whatever uses it will be refused."
+        confirmLabel="Revoke"
+        danger
+        pending={revoke.isPending}
+        error={revoke.error ? errorMessage(revoke.error) : null}
+        onConfirm={() => revoking && revoke.mutate({ id: revoking.id })}
+        onCancel={() => { setRevoking(null); revoke.reset(); }}
+      />
+    </section>
+  );
+}
