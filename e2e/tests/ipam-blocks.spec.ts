@@ -170,4 +170,10 @@ test("a range change that would strand the sandbox's lease: shown in the editor 
   await expect(rollback.getByRole("status", { name: "Stranded leases" })).toContainText(`${leased} on ${hostName}: ${containerId}/eth0`);
   await rollback.getByRole("button", { name: "Cancel" }).click();
   expect(await revision()).toBe(3);
+  // Confirmed, the rollback carries the count it showed (the API refuses a stranding nobody agreed to).
+  await page.getByRole("button", { name: "Roll back to r2" }).click();
+  await expect(rollback.getByRole("status", { name: "Stranded leases" })).toBeVisible();
+  await rollback.getByRole("button", { name: "Confirm rollback" }).click();
+  await expect(rollback).toHaveCount(0);
+  expect(await revision()).toBe(4);
 });

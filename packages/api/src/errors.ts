@@ -11,6 +11,7 @@ export const API_ERROR_CODES = [
   "LAST_ADMIN",
   "STALE_REVISION",
   "STALE_ATTEMPT",
+  "WOULD_STRAND",
 ] as const;
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 
@@ -25,6 +26,7 @@ export const TRPC_CODE_OF: Record<ApiErrorCode, TRPC_ERROR_CODE_KEY> = {
   LAST_ADMIN: "PRECONDITION_FAILED",
   STALE_REVISION: "CONFLICT",
   STALE_ATTEMPT: "CONFLICT",
+  WOULD_STRAND: "PRECONDITION_FAILED",
 };
 
 export interface FieldIssue {

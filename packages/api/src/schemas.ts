@@ -28,16 +28,23 @@ export const CreateUserInput = z.object({
 export type CreateUserInput = z.infer<typeof CreateUserInput>;
 
 export const CreateNetworkInput = z.object({ text: ConfigText, comment: Comment });
+/**
+ * How many held addresses the caller agreed to strand (the count they were shown): a revision
+ * whose ranges leave held addresses outside is refused without it (ipamStranded.ts).
+ */
+const StrandAddresses = z.number().int().min(0).optional();
 export const UpdateNetworkInput = z.object({
   id: Id,
   text: ConfigText,
   comment: Comment,
   expectedRevision: z.number().int().positive(),
+  strandAddresses: StrandAddresses,
 });
 export const RollbackNetworkInput = z.object({
   id: Id,
   toRevision: z.number().int().positive(),
   expectedRevision: z.number().int().positive(),
+  strandAddresses: StrandAddresses,
 });
 /** A draft to check while it is edited; `id` is the network being edited (its own subnets are no overlap). */
 export const ValidateNetworkInput = z.object({ text: ConfigText, id: Id.optional() });
@@ -46,7 +53,7 @@ export const ApplyLatestInput = z.object({ networkId: Id, attachmentIds: z.array
 export const DeleteNetworkInput = z.object({ id: Id, confirmName: z.string().max(200) });
 export const ImportNetworksInput = z.object({
   files: z
-    .array(z.object({ fileName: z.string().min(1).max(255), text: ConfigText }))
+    .array(z.object({ fileName: z.string().min(1).max(255), text: ConfigText, strandAddresses: StrandAddresses }))
     .min(1)
     .max(200),
 });

@@ -13,7 +13,7 @@ import { NetworkEditor } from "./network-editor";
 import { formFromConflist } from "./network-form-model";
 import { AffectedAttachments, ApplyLatestToAll } from "./network-usage";
 import { RevisionDiff } from "./revision-diff";
-import { StrandedByRevision } from "./stranded-leases";
+import { StrandedLeases, useStrandedByRevision } from "./stranded-leases";
 import { useCan } from "./user-context";
 import { AbsoluteTime } from "./relative-time";
 
@@ -30,6 +30,8 @@ export function NetworkDetail({ id }: { id: string }) {
   const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.networks.pathKey() });
   const update = useMutation(trpc.networks.update.mutationOptions({ onSuccess: () => { setEditing(false); void invalidate(); } }));
   const rollback = useMutation(trpc.networks.rollback.mutationOptions({ onSuccess: () => { setRollbackTo(null); void invalidate(); } }));
+  // Confirming the rollback agrees to strand what the dialog shows (the API refuses it otherwise).
+  const strandedByRollback = useStrandedByRevision(id, rollbackTo);
 
   if (network.error) {
     return (
@@ -86,13 +88,13 @@ export function NetworkDetail({ id }: { id: string }) {
         confirmLabel="Confirm rollback"
         danger
         pending={rollback.isPending}
-        onConfirm={() => rollbackTo !== null && rollback.mutate({ id, toRevision: rollbackTo, expectedRevision: n.latestRevision })}
+        onConfirm={() => rollbackTo !== null && rollback.mutate({ id, toRevision: rollbackTo, expectedRevision: n.latestRevision, ...(strandedByRollback ? { strandAddresses: strandedByRollback.total } : {}) })}
         onCancel={() => { setRollbackTo(null); rollback.reset(); }}
       >
         <p>
           This saves r{rollbackTo ?? ""}&apos;s config as the new revision r{n.latestRevision + 1}. Attachments keep the revision they run until you apply the latest to them.
         </p>
-        {rollbackTo !== null && <StrandedByRevision networkId={id} revision={rollbackTo} />}
+        {strandedByRollback && <StrandedLeases data={strandedByRollback} />}
         <AffectedAttachments id={id} />
         {rollback.error && <div className="error-box" role="alert">{errorMessage(rollback.error)}</div>}
       </ConfirmDialog>

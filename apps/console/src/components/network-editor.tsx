@@ -12,6 +12,8 @@ import { askStranded, StrandedLeases, useStrandedLeases, type Stranded } from ".
 export interface EditorSubmit {
   text: string;
   comment: string;
+  /** The held addresses the operator agreed to strand (the confirmation's count). */
+  strandAddresses?: number;
 }
 
 /**
@@ -142,7 +144,7 @@ export function NetworkEditor(props: {
         danger
         pending={props.pending}
         onConfirm={() => {
-          if (confirming) props.onSubmit({ text: confirming.text, comment: confirming.comment });
+          if (confirming) props.onSubmit({ text: confirming.text, comment: confirming.comment, strandAddresses: confirming.stranded.total });
           setConfirming(null);
         }}
         onCancel={() => setConfirming(null)}

@@ -41,6 +41,7 @@ export function ImportPanel({ onDone }: { onDone: () => void }) {
     // `key` stands for `all` (a new array on every render).
   }, [key]);
   const checked = preview?.of === key ? preview.answer : null;
+  const strands = checked?.files.reduce((n, f) => n + (f.stranded ?? 0), 0) ?? 0;
 
   return (
     <div className="panel">
@@ -77,8 +78,14 @@ export function ImportPanel({ onDone }: { onDone: () => void }) {
         </div>
       )}
       <div className="row">
-        <button className="primary" disabled={all.length === 0 || importMut.isPending || checked?.ok === false} onClick={() => importMut.mutate({ files: all })}>
+        <button
+          className={strands > 0 ? "danger" : "primary"}
+          disabled={all.length === 0 || importMut.isPending || checked?.ok === false}
+          // The preview's counts are the consent: a file whose count moved since is refused and asked again.
+          onClick={() => importMut.mutate({ files: all.map((f, i) => ({ ...f, ...(checked?.files[i]?.stranded ? { strandAddresses: checked.files[i].stranded } : {}) })) })}
+        >
           Import {all.length || ""} file{all.length === 1 ? "" : "s"}
+          {strands > 0 && ` and strand ${strands === 1 ? "1 held address" : `${strands} held addresses`}`}
         </button>
         <button onClick={onDone}>Close</button>
       </div>

@@ -73,14 +73,14 @@ export function StrandedLeases({ data }: { data: Stranded }) {
 }
 
 /** A rollback strands leases as an edit does: what saving an earlier revision's config again would leave out. */
-export function StrandedByRevision({ networkId, revision }: { networkId: string; revision: number }) {
+export function useStrandedByRevision(networkId: string, revision: number | null): Stranded | null {
   const trpc = useTRPC();
-  const old = useQuery(trpc.networks.revision.queryOptions({ id: networkId, number: revision }));
-  const text = old.data?.text;
+  const old = useQuery({ ...trpc.networks.revision.queryOptions({ id: networkId, number: revision ?? 1 }), enabled: revision !== null });
+  const text = revision === null ? undefined : old.data?.text;
   const stranded = useQuery({
     queryKey: ["stranded-by-revision", networkId, revision, text],
     queryFn: () => askStranded(networkId, text!),
     enabled: text !== undefined,
   });
-  return stranded.data ? <StrandedLeases data={stranded.data} /> : null;
+  return revision === null ? null : (stranded.data ?? null);
 }

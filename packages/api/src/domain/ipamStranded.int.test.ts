@@ -96,3 +96,41 @@ describe("leases a draft of a network's config would strand", () => {
     expect(await t.db.lease.count({ where: { networkId } })).toBe(5);
   });
 });
+
+describe("saving a revision that strands held addresses", () => {
+  const NARROW = { ...SAVED, ranges: [[{ subnet: "10.97.0.0/24", rangeStart: "10.97.0.10", rangeEnd: "10.97.0.50" }, { subnet: "10.97.1.0/24" }], [{ subnet: "fd00:97::/120", rangeStart: "fd00:97::80" }]] };
+  const revisions = () => t.db.networkRevision.count({ where: { networkId } });
+  const latest = async () => (await t.db.network.findUniqueOrThrow({ where: { id: networkId } })).latestRevision;
+
+  it("is refused on every path that writes one (edit, import, rollback) unless the caller names the count it was shown; nothing is written until then", async () => {
+    const before = { revisions: await revisions(), latest: await latest() };
+    const edit = (strandAddresses?: number) => operator.caller.networks.update({ id: networkId, text: BRIDGE("strand", NARROW), comment: "narrow", expectedRevision: before.latest, ...(strandAddresses === undefined ? {} : { strandAddresses }) });
+    let err = await trpcError(edit());
+    expect(err.code).toBe("PRECONDITION_FAILED");
+    expect(err.message).toContain('Network "strand": 2 held addresses fall outside the new ranges (strand-a: 1, strand-b: 1)');
+    expect(err.message).toContain("send strandAddresses: 2");
+    err = await trpcError(edit(1));
+    expect(err.message).toContain("(you agreed to 1)");
+    const importing = (strandAddresses?: number) => operator.caller.networks.import({ files: [{ fileName: "strand.conflist", text: BRIDGE("strand", NARROW), ...(strandAddresses === undefined ? {} : { strandAddresses }) }] });
+    expect((await trpcError(importing())).code).toBe("PRECONDITION_FAILED");
+    const preview = await viewer.caller.networks.previewImport({ files: [{ fileName: "strand.conflist", text: BRIDGE("strand", NARROW) }] });
+    expect(preview.files[0]!.stranded).toBe(2);
+    expect({ revisions: await revisions(), latest: await latest() }).toEqual(before);
+    // Refusals are audited as errors, nothing else is.
+    expect(await t.db.auditEvent.count({ where: { action: { in: ["networks.update", "networks.import"] }, outcome: "success", targetId: networkId } })).toBe(0);
+
+    const saved = await edit(2);
+    expect(saved.revision).toBe(before.latest + 1);
+    // Back to the wide ranges strands nothing; narrowing again by rollback is asked again.
+    await operator.caller.networks.update({ id: networkId, text: BRIDGE("strand", SAVED), comment: "wide", expectedRevision: saved.revision });
+    const rollback = (strandAddresses?: number) => operator.caller.networks.rollback({ id: networkId, toRevision: saved.revision, expectedRevision: saved.revision + 1, ...(strandAddresses === undefined ? {} : { strandAddresses }) });
+    expect((await trpcError(rollback())).code).toBe("PRECONDITION_FAILED");
+    expect(await latest()).toBe(saved.revision + 1);
+    expect((await rollback(2)).revision).toBe(saved.revision + 2);
+    // An edit that leaves the ranges as they are needs no count, even with addresses outside already.
+    const renamed = await operator.caller.networks.update({ id: networkId, text: BRIDGE("strand", NARROW).replace('"systr0"', '"systr1"'), comment: "bridge name", expectedRevision: saved.revision + 2 });
+    expect(renamed.revision).toBe(saved.revision + 3);
+    expect((await importing(2)).map((o) => o.action)).toEqual(["updated"]);
+  });
+});
+

@@ -1,4 +1,5 @@
-import type { Db } from "@switchyard/db";
+import type { Db, DbTx } from "@switchyard/db";
+import { ApiError } from "../errors";
 import { normaliseIpamRanges } from "@switchyard/ipam";
 import type { MapLease } from "./ipamMap";
 import { loadLatest, parseOrThrow } from "./networks";
@@ -9,7 +10,9 @@ import { loadLatest, parseOrThrow } from "./networks";
  * a lease inside the saved config's ranges and outside every range of the draft is stranded by
  * the change — host-local on its host will never hand it out again, and the holder keeps an
  * address the network no longer has. Nothing is written; the editor asks while the operator types
- * and again before saving, and saving such a change needs their explicit confirmation.
+ * and again before saving, and saving such a change needs their explicit confirmation: every
+ * path that writes a revision (edit, rollback, import) refuses it unless the caller names the
+ * count it agreed to (`strandAddresses`), so a script cannot strand addresses by accident either.
  */
 
 /** Leases listed one by one at most (the counts cover them all). */
@@ -64,8 +67,8 @@ export async function findStrandedLeases(db: Db, input: { networkId: string; tex
 }
 
 /** The same for a draft already parsed (the import preview's files). */
-export async function strandedBy(db: Db, networkId: string, conflist: unknown): Promise<StrandedLeases> {
-  const saved = await loadLatest(db, networkId);
+export async function strandedBy(db: Db | DbTx, networkId: string, conflist: unknown, saved?: { conflist: unknown }): Promise<StrandedLeases> {
+  saved ??= await loadLatest(db, networkId);
   const draft = hostLocalSpans(conflist);
   const now = asArrays(hostLocalSpans(saved.conflist));
   const next = asArrays(draft);
@@ -90,7 +93,7 @@ export function strandedWarning(found: StrandedLeases): string | null {
 }
 
 /** Per host, the leases outside every draft range: inside a saved range (stranded by the change) or not (outside already). */
-function countOutside(db: Db, networkId: string, now: SpanArrays, next: SpanArrays) {
+function countOutside(db: Db | DbTx, networkId: string, now: SpanArrays, next: SpanArrays) {
   return db.$queryRaw<{ hostId: string; hostName: string; stranded: number; already: number }[]>`
     WITH judged AS (
       SELECT l."hostId", EXISTS (SELECT 1 FROM unnest(${now.firsts}::inet[], ${now.lasts}::inet[]) AS s(f, t) WHERE l.address BETWEEN s.f AND s.t) AS "inSaved"
@@ -103,7 +106,7 @@ function countOutside(db: Db, networkId: string, now: SpanArrays, next: SpanArra
 }
 
 /** The stranded leases with their holders, by host and address, at most STRANDED_LIST_LIMIT. */
-function listStranded(db: Db, networkId: string, now: SpanArrays, next: SpanArrays) {
+function listStranded(db: Db | DbTx, networkId: string, now: SpanArrays, next: SpanArrays) {
   return db.$queryRaw<StrandedLease[]>`
     SELECT host(l.address) AS address, l."hostId", h.name AS "hostName", l."containerId", l."ifName", l."attachmentId", a.state::text AS "attachmentState", l.since
     FROM "Lease" l JOIN "Host" h ON h.id = l."hostId" LEFT JOIN "Attachment" a ON a.id = l."attachmentId"
@@ -112,4 +115,18 @@ function listStranded(db: Db, networkId: string, now: SpanArrays, next: SpanArra
       AND EXISTS (SELECT 1 FROM unnest(${now.firsts}::inet[], ${now.lasts}::inet[]) AS s(f, t) WHERE l.address BETWEEN s.f AND s.t)
     ORDER BY h.name, l.address
     LIMIT ${STRANDED_LIST_LIMIT}`;
+}
+
+/**
+ * Refuses a new revision of `networkId` that strands held addresses unless `agreed` is their
+ * count (what the caller was shown: a count that moved since is asked again). Run inside the
+ * transaction that writes the revision, against the revision it replaces.
+ */
+export async function refuseUnagreedStranding(tx: DbTx, networkId: string, saved: { name: string; conflist: unknown }, next: unknown, agreed: number | undefined): Promise<void> {
+  if (JSON.stringify(hostLocalSpans(saved.conflist)) === JSON.stringify(hostLocalSpans(next))) return;
+  const found = await strandedBy(tx, networkId, next, saved);
+  if (found.total === 0 || agreed === found.total) return;
+  const asked = agreed === undefined ? "" : ` (you agreed to ${agreed})`;
+  const message = `Network "${saved.name}": ${strandedWarning(found)}. To save anyway, send strandAddresses: ${found.total}${asked}`;
+  throw new ApiError("WOULD_STRAND", message, [{ path: ["strandAddresses"], message: `${found.total} held addresses would be stranded`, severity: "error" }]);
 }

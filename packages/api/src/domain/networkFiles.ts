@@ -2,7 +2,7 @@ import { conflistFileName, findSubnetOverlaps, parseNetworkConfig, type ConfigIs
 import type { Db } from "@switchyard/db";
 import { writeAudit } from "../audit";
 import { ApiError } from "../errors";
-import { strandedBy, strandedWarning } from "./ipamStranded";
+import { refuseUnagreedStranding, strandedBy, strandedWarning } from "./ipamStranded";
 import { asJson, loadLatest, parseOrThrow, type Ctx } from "./networks";
 import { indexSubnets, overlapWarnings } from "./networkSubnets";
 
@@ -47,7 +47,7 @@ export interface ImportOutcome {
   revision: number;
 }
 
-type ImportFile = { fileName: string; text: string };
+type ImportFile = { fileName: string; text: string; strandAddresses?: number | undefined };
 
 function refuseDuplicateNames(parsed: { fileName: string; conflist: Conflist }[]) {
   const names = new Set<string>();
@@ -89,6 +89,7 @@ export async function importNetworks(ctx: Ctx, files: ImportFile[]): Promise<Imp
         results.push({ fileName: p.fileName, name: p.conflist.name, networkId: existing.id, action: "unchanged", revision: before.latestRevision });
         continue;
       }
+      await refuseUnagreedStranding(tx, existing.id, before, p.conflist, p.strandAddresses);
       const number = before.latestRevision + 1;
       await tx.network.update({ where: { id: existing.id }, data: { latestRevision: number } });
       await tx.networkRevision.create({ data: { networkId: existing.id, number, ...revision } });
@@ -121,6 +122,8 @@ export interface ImportPreviewFile {
   errors: ConfigIssue[];
   /** The config's own warnings, overlaps with other networks and with the other files. */
   warnings: ConfigIssue[];
+  /** Held addresses the update would strand: importing it needs this count as `strandAddresses`. */
+  stranded?: number;
 }
 
 /**
@@ -152,7 +155,8 @@ export async function previewImport(db: Db, files: ImportFile[]): Promise<{ ok: 
     const warnings = [...p.result.warnings, ...(await overlapWarnings(db, conflist, current?.id)), ...findSubnetOverlaps(conflist, inBatch).map((w) => ({ ...w, message: `${w.message} (in this import)` }))];
     const action = !current ? "create" : current.text === p.text ? "unchanged" : "update";
     // An update may move the ranges away from addresses hosts hold: said before the import, as the editor does.
-    const stranded = action === "update" ? strandedWarning(await strandedBy(db, current!.id, conflist)) : null;
+    const found = action === "update" ? await strandedBy(db, current!.id, conflist) : null;
+    const stranded = found ? strandedWarning(found) : null;
     if (stranded) warnings.push({ path: ["ipam"], message: stranded, severity: "warning" });
     out.push({
       fileName: p.fileName,
@@ -160,6 +164,7 @@ export async function previewImport(db: Db, files: ImportFile[]): Promise<{ ok: 
       action,
       errors: twice ? [{ path: ["name"], message: `another file also defines network "${conflist.name}"`, severity: "error" }] : [],
       warnings,
+      stranded: found?.total ?? 0,
     });
   }
   return { ok: out.every((f) => f.errors.length === 0), files: out };

@@ -4,6 +4,7 @@ import { writeAudit } from "../audit";
 import type { Context } from "../context";
 import { ApiError } from "../errors";
 import { indexSubnets, overlapWarnings } from "./networkSubnets";
+import { refuseUnagreedStranding } from "./ipamStranded";
 
 export type Ctx = Pick<Context, "db" | "events" | "session" | "meta">;
 
@@ -99,7 +100,7 @@ export async function loadLatest(db: Db | DbTx, id: string) {
  */
 async function writeRevision(
   ctx: Ctx,
-  input: { id: string; conflist: Conflist; text: string; comment: string; expectedRevision: number; action: string },
+  input: { id: string; conflist: Conflist; text: string; comment: string; expectedRevision: number; action: string; strandAddresses?: number | undefined },
 ): Promise<{ id: string; name: string; revision: number }> {
   const actor = ctx.session!.user;
   const saved = await ctx.db
@@ -111,6 +112,7 @@ async function writeRevision(
           `Network "${before.name}" is at revision ${before.latestRevision}, not ${input.expectedRevision}: reload and reapply your change`,
         );
       }
+      await refuseUnagreedStranding(tx, input.id, before, input.conflist, input.strandAddresses);
       const number = before.latestRevision + 1;
       // The conditional update is the lock: a concurrent writer matches zero rows.
       const { count } = await tx.network.updateMany({
@@ -147,7 +149,7 @@ async function writeRevision(
 
 export async function updateNetwork(
   ctx: Ctx,
-  input: { id: string; text: string; comment: string; expectedRevision: number },
+  input: { id: string; text: string; comment: string; expectedRevision: number; strandAddresses?: number | undefined },
 ): Promise<SavedNetwork> {
   const { conflist, warnings } = parseOrThrow(input.text);
   const saved = await writeRevision(ctx, { ...input, conflist, action: "networks.update" });
@@ -156,7 +158,7 @@ export async function updateNetwork(
 
 export async function rollbackNetwork(
   ctx: Ctx,
-  input: { id: string; toRevision: number; expectedRevision: number },
+  input: { id: string; toRevision: number; expectedRevision: number; strandAddresses?: number | undefined },
 ): Promise<SavedNetwork> {
   const target = await ctx.db.networkRevision.findUnique({
     where: { networkId_number: { networkId: input.id, number: input.toRevision } },
@@ -171,6 +173,7 @@ export async function rollbackNetwork(
     text: target.text,
     comment: `Rollback to revision ${input.toRevision}`,
     expectedRevision: input.expectedRevision,
+    strandAddresses: input.strandAddresses,
     action: "networks.rollback",
   });
   return { ...saved, warnings: [...warnings, ...(await overlapWarnings(ctx.db, conflist, saved.id))] };
