@@ -5,7 +5,7 @@ import { type NetnsProcess, spawnNodeInNetns } from "./netns-process";
 /**
  * The traffic-test bench for services (issue 12's Tests): a "host" namespace holding a bridge
  * (where a test loads its nftables table, blackhole and sink routes), N backend sandboxes on the
- * bridge, each running a tiny HTTP server that answers its own name, and a client sandbox.
+ * bridge, each running a tiny HTTP and UDP server that answers its own name, and a client sandbox.
  * Everything lives in namespaces made here (10.70.0.0/24 on the bridge, 10.71.0.0/24 for a
  * routed client), every process has a bounded lifetime, and `cleanup()` removes it all.
  */
@@ -46,12 +46,23 @@ export interface BackendBenchOptions {
   lifetimeMs?: number;
 }
 
-/** A server answering `name` (body and `x-backend` header) on every path; keep-alive on, as real backends. */
+/**
+ * A server answering `name` (body and `x-backend` header) on every path, keep-alive on as real
+ * backends (an idle connection is kept 2 minutes, so a test can hold one open across an apply),
+ * and the same name to every UDP datagram on the same port.
+ */
 const backendScript = (name: string, address: string) => `
-require("node:http").createServer((req, res) => {
+const server = require("node:http").createServer((req, res) => {
   res.writeHead(200, { "content-type": "text/plain", "x-backend": ${JSON.stringify(name)} });
   res.end(${JSON.stringify(name)});
-}).listen(${BACKEND_PORT}, ${JSON.stringify(address)}, () => console.log("ready"));
+});
+server.keepAliveTimeout = 120000;
+const udp = require("node:dgram").createSocket("udp4");
+udp.on("message", (msg, from) => udp.send(${JSON.stringify(name)}, from.port, from.address));
+let pending = 2;
+const listening = () => { if (--pending === 0) console.log("ready"); };
+server.listen(${BACKEND_PORT}, ${JSON.stringify(address)}, listening);
+udp.bind(${BACKEND_PORT}, ${JSON.stringify(address)}, listening);
 process.on("SIGTERM", () => process.exit(0));
 `;
 

@@ -1,0 +1,56 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { createTestDirs, randomSuffix } from "@switchyard/cni/test-host";
+import { agentArgs, type TestConsole } from "../harness";
+import { waitFor } from "../wait";
+
+/**
+ * A real agent enrolled in a test console, programming services into a test namespace
+ * (`--services netns:<name>`), that a test can stop and start again with the same credential,
+ * optionally without `conntrack` (a private mount namespace where the binary is masked by
+ * /dev/null: the machine's own file system is untouched).
+ */
+export interface ServicesAgent {
+  hostId: string;
+  /** Stops the running agent (SIGTERM) and starts it again; `withoutConntrack` masks the binary for this run. */
+  restart(options?: { withoutConntrack?: boolean }): Promise<void>;
+  /** Kills the agent and removes its directories. Safe to call twice. */
+  cleanup(): Promise<void>;
+}
+
+// Run as `sh -c MASK sh node args…`: the bind mount lives only in the agent's mount namespace.
+const MASK_CONNTRACK = 'for f in /usr/sbin/conntrack /sbin/conntrack; do [ -e "$f" ] && mount --bind /dev/null "$f"; done; exec "$@"';
+
+export async function startServicesAgent(c: TestConsole, o: { servicesNetns: string; extra?: string[] }): Promise<ServicesAgent> {
+  const dirs = await createTestDirs();
+  mkdirSync(join(dirs.root, "net.d"), { recursive: true });
+  const hostname = `sytest-${randomSuffix()}`;
+  const { token } = await c.admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
+  const argv = agentArgs({ consoleUrl: c.server.url, root: dirs.root, cacheDir: dirs.cacheDir, hostname, joinToken: token, extra: ["--services", `netns:${o.servicesNetns}`, ...(o.extra ?? [])] });
+  const launch = (withoutConntrack: boolean): ChildProcess =>
+    withoutConntrack
+      ? spawn("unshare", ["-m", "--propagation", "private", "sh", "-c", MASK_CONNTRACK, "sh", process.execPath, ...argv], { stdio: "ignore" })
+      : spawn(process.execPath, argv, { stdio: "ignore" });
+  let agent = launch(false);
+  const stop = async () => {
+    if (agent.exitCode !== null || agent.signalCode !== null) return;
+    const exited = new Promise((r) => agent.once("exit", r));
+    agent.kill("SIGTERM");
+    const kill = setTimeout(() => agent.kill("SIGKILL"), 25_000);
+    await exited;
+    clearTimeout(kill);
+  };
+  const hostId = await waitFor("the host to enrol", async () => (await c.t.db.host.findUnique({ where: { name: hostname } }))?.id);
+  return {
+    hostId,
+    async restart(options = {}) {
+      await stop();
+      agent = launch(options.withoutConntrack ?? false);
+    },
+    async cleanup() {
+      if (agent.exitCode === null && agent.signalCode === null) agent.kill("SIGKILL");
+      await dirs.remove();
+    },
+  };
+}
