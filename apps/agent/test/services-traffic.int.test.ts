@@ -129,6 +129,26 @@ describe.runIf(isRoot).each(["compact", "member-chains"])("services traffic thro
     await agent.restart();
   });
 
+  it("UDP: a drained member keeps its open flow (established flows keep their DNAT, design §6) while new flows avoid it", async () => {
+    const vip = "10.96.0.16";
+    const id = await program({ name: "dns-drain", vip, protocol: "udp", port: 53 });
+    const flow = await openUdpFlow({ netns: bench.client.netns.name, address: vip, port: 53, bindAddress: bench.client.address, sourcePort: 40063 });
+    flows.push(flow);
+    const first = await flow.ask();
+    expect(first.name, first.error).toMatch(/^backend-\d$/);
+    const x = first.name!;
+
+    await program({ id, name: "dns-drain", vip, protocol: "udp", port: 53, states: { [x]: "draining" } });
+    for (let i = 0; i < 3; i++) expect((await flow.ask()).name, "a drain keeps the open flow on its member").toBe(x);
+    for (const sourcePort of [40064, 40065, 40066]) {
+      const fresh = await openUdpFlow({ netns: bench.client.netns.name, address: vip, port: 53, bindAddress: bench.client.address, sourcePort });
+      flows.push(fresh);
+      const answer = await fresh.ask();
+      expect(answer.name, answer.error).toMatch(/^backend-\d$/);
+      expect(answer.name).not.toBe(x);
+    }
+  });
+
   it("the host itself reaches a VIP's members (nat-output), and an address of the CIDR with no service fails at the blackhole (the control)", async () => {
     await program({ name: "from-host", vip: "10.96.0.14" });
     const fromHost = await countAnswers({ clientNetns: bench.host.name, address: "10.96.0.14", port: 80, requests: 30 });
