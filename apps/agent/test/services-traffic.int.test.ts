@@ -129,7 +129,7 @@ describe.runIf(isRoot).each(["compact", "member-chains"])("services traffic thro
     await agent.restart();
   });
 
-  it("UDP: a drained member keeps its open flow (established flows keep their DNAT, design §6) while new flows avoid it", async () => {
+  it("UDP: a drained member keeps its open flow (established flows keep their DNAT, design §6) while new flows avoid it; put in maintenance after, its flow moves", async () => {
     const vip = "10.96.0.16";
     const id = await program({ name: "dns-drain", vip, protocol: "udp", port: 53 });
     const flow = await openUdpFlow({ netns: bench.client.netns.name, address: vip, port: 53, bindAddress: bench.client.address, sourcePort: 40063 });
@@ -147,6 +147,12 @@ describe.runIf(isRoot).each(["compact", "member-chains"])("services traffic thro
       expect(answer.name, answer.error).toMatch(/^backend-\d$/);
       expect(answer.name).not.toBe(x);
     }
+
+    // From draining to maintenance: now its flow is flushed and moves with the next datagram.
+    await program({ id, name: "dns-drain", vip, protocol: "udp", port: 53, states: { [x]: "maintenance" } });
+    const moved = await flow.ask();
+    expect(moved.name, moved.error).toMatch(/^backend-\d$/);
+    expect(moved.name).not.toBe(x);
   });
 
   it("the host itself reaches a VIP's members (nat-output), and an address of the CIDR with no service fails at the blackhole (the control)", async () => {
