@@ -39,17 +39,22 @@ console.log(JSON.stringify({ ready: true }));
 `;
 
 // One UDP socket bound to a fixed source port: every stdin line sends a datagram, the next reply (or none) is printed.
+// An ICMP error for an earlier datagram (a member that stopped) is kept on the socket and fails the
+// next send with ECONNREFUSED, the datagram unsent: that send is made once more, as a client retries.
 const UDP_SCRIPT = `
 const dgram = require("node:dgram");
 const [address, port, bindAddress, sourcePort, timeoutMs] = process.argv.slice(1);
 const s = dgram.createSocket("udp4");
 let waiting = null;
-s.on("message", (msg) => { if (waiting) { clearTimeout(waiting); waiting = null; console.log(JSON.stringify({ name: msg.toString(), localPort: Number(sourcePort) })); } });
+const answer = (name, error) => { if (!waiting) return; clearTimeout(waiting); waiting = null; console.log(JSON.stringify({ name, localPort: Number(sourcePort), ...(error ? { error } : {}) })); };
+s.on("message", (msg) => answer(msg.toString()));
+s.on("error", () => {}); // a receive-side ICMP error: the ask's timeout says nothing came
 s.bind(Number(sourcePort), bindAddress, () => {
   require("node:readline").createInterface({ input: process.stdin }).on("line", () => {
     if (waiting) clearTimeout(waiting);
-    waiting = setTimeout(() => { waiting = null; console.log(JSON.stringify({ name: null, localPort: Number(sourcePort), error: "timeout" })); }, Number(timeoutMs));
-    s.send("who", Number(port), address);
+    waiting = setTimeout(() => answer(null, "timeout"), Number(timeoutMs));
+    const send = (retry) => s.send("who", Number(port), address, (e) => { if (e && retry) send(false); else if (e) answer(null, e.code || e.message); });
+    send(true);
   });
   console.log(JSON.stringify({ ready: true }));
 });
