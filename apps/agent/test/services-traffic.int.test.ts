@@ -11,9 +11,7 @@ import { isRoot, useTestConsole } from "./harness";
 import { type BackendBench, countAnswers, createBackendBench } from "./support/backends";
 import { type HeldFlow, openKeepAliveFlow, openUdpFlow } from "./support/flows";
 import { type ServicesAgent, startServicesAgent } from "./support/services-agent";
-import { waitFor } from "./wait";
-
-type MemberState = "active" | "draining" | "maintenance";
+import { createServiceProgrammer } from "./support/services-program";
 
 describe.runIf(isRoot).each(["compact", "member-chains"])("services traffic through a real agent, %s layout (issue 12)", { timeout: 180_000 }, (layout) => {
   const c = useTestConsole();
@@ -33,32 +31,7 @@ describe.runIf(isRoot).each(["compact", "member-chains"])("services traffic thro
   });
 
   /** Creates (or updates) a service over the three backends, and waits until the host applied it. */
-  const revisions = new Map<string, number>();
-  async function program(o: { id?: string; name: string; vip: string; protocol?: "tcp" | "udp"; port?: number; affinityTimeoutSeconds?: number; states?: Record<string, MemberState>; without?: string[] }): Promise<string> {
-    const { operator } = c;
-    const spec = {
-      ports: [{ protocol: o.protocol ?? "tcp", port: o.port ?? 80, targetPort: bench.backends[0]!.port }],
-      affinityTimeoutSeconds: o.affinityTimeoutSeconds ?? null,
-      manualMembers: bench.backends.filter((b) => !o.without?.includes(b.name)).map((b) => ({ address: b.address, hostId: agent.hostId, state: o.states?.[b.name] ?? ("active" as const) })),
-    };
-    let id = o.id;
-    if (id === undefined) {
-      id = (await operator.caller.services.create({ name: o.name, vip: o.vip, spec })).id;
-      revisions.set(id, 1);
-    } else {
-      await operator.caller.services.update({ id, expectedRevision: revisions.get(id)!, spec });
-      revisions.set(id, revisions.get(id)! + 1);
-    }
-    const serviceId = id;
-    const row = await waitFor(`the host to apply ${o.name}`, async () => {
-      const got = await operator.caller.services.get({ id: serviceId });
-      const latest = got.lastChange!.generation;
-      const h = got.hosts.find((x) => x.hostId === agent.hostId);
-      return h?.applied && (h.appliedGeneration ?? 0) >= latest ? h : undefined;
-    }, 30_000);
-    expect(row.error).toBe("");
-    return serviceId;
-  }
+  const program = createServiceProgrammer(c, () => bench, () => agent);
 
   it("affinity keeps one client on one member for 40 connections; the same pool without affinity spreads them (the control)", async () => {
     await program({ name: "sticky", vip: "10.96.0.11", affinityTimeoutSeconds: 600 });

@@ -44,7 +44,7 @@ console.log(JSON.stringify({ ready: true }));
 const UDP_SCRIPT = `
 const dgram = require("node:dgram");
 const [address, port, bindAddress, sourcePort, timeoutMs] = process.argv.slice(1);
-const s = dgram.createSocket("udp4");
+const s = dgram.createSocket(address.includes(":") ? "udp6" : "udp4");
 let waiting = null;
 const answer = (name, error) => { if (!waiting) return; clearTimeout(waiting); waiting = null; console.log(JSON.stringify({ name, localPort: Number(sourcePort), ...(error ? { error } : {}) })); };
 s.on("message", (msg) => answer(msg.toString()));
