@@ -1,9 +1,10 @@
 /**
  * Issue 12's traffic guarantees through a real console and a real agent programming a namespace
  * that stands in for its host (`--services netns:<name>`): session affinity keeps a client on one
- * member, a drain leaves an open connection working, a UDP member taken out loses its flow at
- * once (the conntrack flush; without `conntrack` it keeps it, the control), and the host itself
- * reaches a VIP (nat-output). Traffic stays in the bench's namespaces; the agent's blackhole for
+ * member, a drain leaves an open connection (TCP keep-alive, UDP flow) working, a UDP member in
+ * maintenance or removed loses its flow at once (the conntrack flush; without `conntrack` it keeps
+ * it, the control), and the host itself reaches a VIP (nat-output); in both table layouts.
+ * Traffic stays in the bench's namespaces; the agent's blackhole for
  * the service CIDR is in place before the first packet goes to a VIP.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
