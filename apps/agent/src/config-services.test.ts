@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "./config";
+import { parseConfig, parseUninstallConfig } from "./config";
 
 // Issue 12: where the agent programs the services data plane.
 const parse = (argv: string[], env: Record<string, string> = {}) => parseConfig(["--console-url", "http://127.0.0.1:3000", ...argv], env, "h");
@@ -22,5 +22,28 @@ describe("--services", () => {
 
   it.each(["on", "netns:", "netns:../x", "netns:a b", "netns:$(id)"])("refuses %j, saying what it takes", (value) => {
     expect(() => parse(["--services", value])).toThrow(/must be .*host.*, .*off.* or .*netns:<name>|must be a named network namespace/);
+  });
+});
+
+describe("uninstall's --services", () => {
+  it("is this host by default, or a named namespace; flags only, the environment is not read", () => {
+    expect(parseUninstallConfig([]).services).toEqual({ mode: "host" });
+    expect(parseUninstallConfig(["--services", "netns:lab-1"]).services).toEqual({ mode: "netns", netns: "lab-1" });
+    const saved = process.env.SWITCHYARD_SERVICES;
+    process.env.SWITCHYARD_SERVICES = "netns:from-env";
+    try {
+      expect(parseUninstallConfig([]).services).toEqual({ mode: "host" });
+    } finally {
+      if (saved === undefined) delete process.env.SWITCHYARD_SERVICES;
+      else process.env.SWITCHYARD_SERVICES = saved;
+    }
+  });
+
+  it.each([
+    ["off", /names no place/],
+    ["netns:../x", /must be a named network namespace/],
+    ["elsewhere", /must be .*host.*, .*off.* or .*netns:<name>/],
+  ])("refuses %j, saying what it takes", (value, problem) => {
+    expect(() => parseUninstallConfig(["--services", value])).toThrow(problem);
   });
 });

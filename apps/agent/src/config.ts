@@ -125,3 +125,21 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     servicesLayout: o.servicesLayout,
   });
 }
+
+/** `switchyard-agent uninstall`: where the services data plane is removed from (the host, or a test's namespace). */
+export const UninstallConfig = AgentConfig.pick({ services: true }).refine((c) => c.services.mode !== "off", {
+  path: ["services"],
+  message: 'uninstall removes the services table from "host" or "netns:<name>"; "off" names no place',
+});
+export type UninstallConfig = z.infer<typeof UninstallConfig>;
+
+/** Flags only (no environment: an uninstall is run by hand, not by the unit), `--services host` by default. */
+export function parseUninstallConfig(argv: readonly string[]): UninstallConfig {
+  const program = new Command("switchyard-agent uninstall")
+    .description("Removes what the agent programmed for services: the ip/ip6 switchyard tables, its routes (proto 83) and the sy-svc0 sink")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
+    .addOption(new Option("--services <where>", "remove it here: host, or netns:<name>").default("host"));
+  program.parse([...argv], { from: "user" });
+  return UninstallConfig.parse({ services: servicesTarget(program.opts<{ services: string }>().services) });
+}

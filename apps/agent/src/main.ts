@@ -2,12 +2,14 @@ import { hostname } from "node:os";
 import { CommanderError } from "commander";
 import { ZodError } from "zod";
 import { CredentialRefused, createAgent } from "./agent";
-import { parseConfig } from "./config";
+import { parseConfig, parseUninstallConfig } from "./config";
 import { createLogger } from "./log";
+import { describeUninstall, uninstallServices } from "./services/uninstall";
 
 /** Exit codes: 0 stopped cleanly; 2 bad configuration; 3 the console refused the credential; 1 anything else; 128+n on signal n. */
 export async function main(argv: string[]): Promise<number> {
   const log = createLogger((process.env.SWITCHYARD_LOG_LEVEL as "debug" | "info" | undefined) ?? "info");
+  if (argv[0] === "uninstall") return uninstall(argv.slice(1), log);
   let config;
   try {
     config = parseConfig(argv, process.env, hostname());
@@ -43,4 +45,33 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (signalled) return 128 + (signalled === "SIGINT" ? 2 : 15);
   return 0;
+}
+
+/**
+ * `switchyard-agent uninstall [--services host|netns:<name>]`: removes the services data plane
+ * (tables, routes, sink) and prints each thing removed. Exit codes: 0 done (also when there was
+ * nothing to remove); 2 bad arguments; 1 something could not be removed (named on stderr).
+ */
+async function uninstall(argv: string[], log: ReturnType<typeof createLogger>): Promise<number> {
+  let config;
+  try {
+    config = parseUninstallConfig(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof ZodError) {
+      for (const issue of error.issues) log.error("invalid uninstall arguments", { arguments: argv.join(" "), option: issue.path.join("."), problem: issue.message });
+      return 2;
+    }
+    throw error;
+  }
+  const netns = config.services.mode === "netns" ? config.services.netns : undefined;
+  const where = netns === undefined ? "this host" : `netns ${netns}`;
+  try {
+    const result = await uninstallServices({ netns });
+    for (const line of describeUninstall(result, where)) process.stdout.write(`${line}\n`);
+    return 0;
+  } catch (error) {
+    log.error("uninstall failed: what was listed above is removed, the rest is as it was", { where, error: (error as Error).message });
+    return 1;
+  }
 }

@@ -1,4 +1,4 @@
-import { type Belief, type DesiredServices as Desired, DesiredServices, type Layout, isSelectable, planCleanup, planSync } from "@switchyard/dataplane";
+import { type Belief, type DesiredServices as Desired, DesiredServices, type Layout, planCleanup, planSync } from "@switchyard/dataplane";
 import { applyTransaction, tableHash } from "@switchyard/dataplane/nft";
 import type { Clock } from "../clock";
 import type { Logger } from "../log";
@@ -39,14 +39,21 @@ interface FamilyState {
   deferredTimer: ReturnType<typeof setTimeout> | null;
 }
 
-/** UDP member flows of a desired state that take new connections, by a key naming VIP, port, member and target port. */
+/**
+ * Whether a member's established UDP flows keep their DNAT (design §6): yes while it is in the
+ * pool and only stopped taking NEW flows (draining, weight 0); no once it is in maintenance or
+ * unhealthy (a flow to a backend that does not answer is dead), as when it is removed.
+ */
+const keepsUdpFlows = (m: Desired["services"][number]["members"][number]) => m.state !== "maintenance" && m.health !== "unhealthy";
+
+/** UDP member flows of a desired state that may stay established, by a key naming VIP, port, member and target port. */
 function udpFlows(desired: Desired | null): Map<string, UdpMemberFlows> {
   const out = new Map<string, UdpMemberFlows>();
   for (const s of desired?.services ?? []) {
     for (const p of s.ports) {
       if (p.protocol !== "udp") continue;
       for (const m of s.members) {
-        if (!isSelectable(m)) continue;
+        if (!keepsUdpFlows(m)) continue;
         const flow = { vip: s.vip, port: p.port, member: m.address, targetPort: m.port ?? p.targetPort };
         out.set(`${flow.vip}/${flow.port}/${flow.member}/${flow.targetPort}`, flow);
       }
@@ -105,7 +112,7 @@ export function createServicesSync(deps: ServicesSyncDeps) {
     if (plan.deferred !== null) scheduleCleanup(family, state);
 
     await ensureRoutes(family, state, desired);
-    // UDP flows to members that no longer take traffic would keep their DNAT: flush them (design §6).
+    // UDP flows to members removed, in maintenance or unhealthy would keep their DNAT: flush them (design §6). A drain keeps them.
     const now = udpFlows(desired);
     for (const [key, flow] of udpFlows(previous)) {
       if (now.has(key)) continue;
