@@ -87,7 +87,7 @@ function ProbeForm({ service: s, busy, onRun }: { service: Service; busy: boolea
     <form className="panel row" onSubmit={submit} aria-label="Run a probe">
       <label>
         Host{" "}
-        <select value={chosenHost} onChange={(e) => (setHostId(e.target.value), setSource("host"))}>
+        <select aria-label="Host" value={chosenHost} onChange={(e) => (setHostId(e.target.value), setSource("host"))}>
           {s.hosts.map((h) => (
             <option key={h.hostId} value={h.hostId} disabled={!h.applied}>{h.hostName}{h.applied ? "" : " (has not applied it)"}</option>
           ))}
@@ -95,7 +95,7 @@ function ProbeForm({ service: s, busy, onRun }: { service: Service; busy: boolea
       </label>
       <label>
         From{" "}
-        <select value={source} onChange={(e) => setSource(e.target.value)}>
+        <select aria-label="From" value={source} onChange={(e) => setSource(e.target.value)}>
           <option value="host">the host itself</option>
           {(attachments.data?.items ?? []).map((a) => (
             <option key={a.id} value={a.id}>{a.containerId}/{a.ifName} ({a.networkName})</option>
@@ -104,14 +104,14 @@ function ProbeForm({ service: s, busy, onRun }: { service: Service; busy: boolea
       </label>
       <label>
         Port{" "}
-        <select value={port} onChange={(e) => setPort(e.target.value)}>
+        <select aria-label="Port" value={port} onChange={(e) => setPort(e.target.value)}>
           {s.spec.ports.map((p) => (
             <option key={`${p.protocol}/${p.port}`} value={`${p.protocol}/${p.port}`}>{p.port}/{p.protocol}</option>
           ))}
         </select>
       </label>
       <label>
-        Connections <input type="number" min={1} max={1000} value={count} onChange={(e) => setCount(e.target.value)} style={{ width: 90 }} />
+        Connections <input aria-label="Connections" type="number" min={1} max={1000} value={count} onChange={(e) => setCount(e.target.value)} style={{ width: 90 }} />
       </label>
       <button type="submit" className="primary" disabled={busy || chosenHost === ""}>Run probe</button>
     </form>
