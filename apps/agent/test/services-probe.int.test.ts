@@ -13,7 +13,9 @@ import { join } from "node:path";
 import { createTestDirs, randomSuffix } from "@switchyard/cni/test-host";
 import { afterAll, describe, expect, it } from "vitest";
 import { agentArgs, isRoot, useTestConsole } from "./harness";
+import { runProbe } from "../src/services/probe";
 import { type BackendBench, createBackendBench } from "./support/backends";
+import { type NetnsProcess, spawnNodeInNetns } from "./support/netns-process";
 import { waitFor } from "./wait";
 
 const VIP = "10.96.0.30";
@@ -32,8 +34,10 @@ describe.runIf(isRoot)("service probes sent by a real agent (issue 12)", { timeo
   const cleanups: (() => unknown)[] = [];
   let hostId = "";
   let serviceId = "";
+  const udpServers: NetnsProcess[] = [];
   afterAll(async () => {
     if (agent?.exitCode === null) agent.kill("SIGKILL");
+    for (const p of udpServers) await p.stop();
     await bench?.cleanup();
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {});
   });
@@ -117,5 +121,35 @@ describe.runIf(isRoot)("service probes sent by a real agent (issue 12)", { timeo
     expect(probe.error).toContain("this agent does not program 10.96.9.9 80/tcp");
     const flows = execFileSync("ip", ["netns", "exec", bench!.host.name, "conntrack", "-L", "-p", "tcp", "--orig-dst", "10.96.9.9"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
     expect(flows.trim()).toBe("");
+  });
+
+  it("a UDP probe: each datagram's answer counted, and its member named by conntrack", async () => {
+    const { operator } = c;
+    // A UDP echo server on each backend (bounded lifetime), and the service given a UDP port to it.
+    for (const b of bench!.backends) {
+      const p = spawnNodeInNetns(b.netns.name, `const s = require("node:dgram").createSocket("udp4"); s.on("message", (m, r) => s.send(m, r.port, r.address)); s.bind(5353, ${JSON.stringify(b.address)}, () => console.log("ready"));`, [], { lifetimeMs: 120_000 });
+      udpServers.push(p);
+      await p.waitForLine(/^ready$/, 15_000);
+    }
+    const svc = await operator.caller.services.get({ id: serviceId });
+    await operator.caller.services.update({ id: serviceId, expectedRevision: svc.revision, spec: { ...svc.spec, ports: [...svc.spec.ports, { protocol: "udp", port: 53, targetPort: 5353 }], manualMembers: svc.spec.manualMembers.map((m) => ({ ...m, port: null })) } });
+    await waitFor("the host to apply the UDP port", async () => (await operator.caller.services.get({ id: serviceId })).hosts.find((h) => h.hostId === hostId)?.applied, 30_000);
+    const started = await operator.caller.services.startProbe({ serviceId, hostId, protocol: "udp", port: 53, source: { kind: "host" }, count: COUNT });
+    const probe = await finished(started.id);
+    expect(probe.error).toBe("");
+    expect(probe.result).toMatchObject({ sent: COUNT, answered: COUNT, membersKnown: true, unattributed: 0 });
+    expect(probe.result!.members.every((m) => m.port === 5353)).toBe(true);
+    const byAddress = Object.fromEntries(probe.result!.members.map((m) => [m.address, m.count]));
+    bench!.backends.forEach((b, i) => expect(withinTolerance(byAddress[b.address] ?? 0, COUNT, WEIGHTS[i]! / 1000), JSON.stringify(byAddress)).toBe(true));
+  });
+
+  it("without conntrack the runner still counts answers, and says members are unknown", async () => {
+    // The runner itself (the agent's code, in this process), in the namespace the agent programs, with no conntrack to find.
+    const result = await runProbe(
+      { id: "no-conntrack", vip: VIP, protocol: "tcp", port: 80, count: 20, namespace: null },
+      { claim: async () => ({ probes: [] }), report: async () => undefined, programs: () => true, servicesNetns: bench!.host.name, netnsDir: "/run/netns", log: console as never, conntrackSearchPath: ["/nonexistent"] },
+    );
+    expect(result).toMatchObject({ sent: 20, answered: 20, refused: 0, membersKnown: false, members: [], unattributed: 20 });
+    expect(result.notes[0]).toContain("conntrack is not installed");
   });
 });
