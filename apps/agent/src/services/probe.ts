@@ -112,6 +112,7 @@ export function createProbeRunner(deps: ProbeRunnerDeps) {
     const id = typeof (raw as { id?: unknown })?.id === "string" ? (raw as { id: string }).id : null;
     if (id === null) return deps.log.warn("probe: a task without an id was ignored");
     try {
+      await deps.report({ id, status: "running" });
       const result = await runProbe(raw, deps);
       deps.log.info("probe done", { id, sent: result.sent, answered: result.answered, members: result.members.length });
       await deps.report({ id, status: "done", result });

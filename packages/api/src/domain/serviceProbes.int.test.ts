@@ -156,4 +156,23 @@ describe("the agent's side", () => {
     expect(err.code).toBe("BAD_REQUEST");
     expect((await viewer.caller.services.probe({ id: probe.id })).status).toBe("running");
   });
+
+  it("a probe that waited behind another says when it starts: its report deadline counts from there", async () => {
+    await t.db.serviceProbe.updateMany({ where: { status: { in: ["pending", "running"] } }, data: { status: "failed", error: "cleared by the test" } });
+    const probe = await operator.caller.services.startProbe({ serviceId, hostId: carrier.hostId, protocol: "tcp", port: 80, source: { kind: "host" }, count: 5 });
+    await carrier.agent.claimProbes();
+    await t.db.serviceProbe.update({ where: { id: probe.id }, data: { startedAt: new Date(Date.now() - 10 * 60_000) } });
+    expect(await carrier.agent.reportProbe({ id: probe.id, status: "running" })).toEqual({ recorded: true });
+    expect((await viewer.caller.services.probe({ id: probe.id })).status).toBe("running");
+  });
+
+  it("at most two probes under way per host: a third is refused, and no row is written", async () => {
+    // One running from the test before, one pending now.
+    await operator.caller.services.startProbe({ serviceId, hostId: carrier.hostId, protocol: "tcp", port: 80, source: { kind: "host" }, count: 5 });
+    const rows = await t.db.serviceProbe.count();
+    const err = await trpcError(operator.caller.services.startProbe({ serviceId, hostId: carrier.hostId, protocol: "tcp", port: 80, source: { kind: "host" }, count: 5 }));
+    expect(err.code).toBe("CONFLICT");
+    expect(err.message).toContain("host probe-carrier already has 2 probes under way (at most 2)");
+    expect(await t.db.serviceProbe.count()).toBe(rows);
+  });
 });

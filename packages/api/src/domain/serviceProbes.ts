@@ -74,6 +74,11 @@ async function checkProbe(ctx: Ctx, input: StartProbeInput) {
   if (!row.applied) {
     throw bad("hostId", `host ${host.name} has not applied service ${service.name}'s last change${row.error ? ` (its error: ${row.error})` : ""}: probe it once the host shows applied`);
   }
+  await expireProbes(ctx.db); // probes past their deadline do not hold a place
+  const outstanding = await ctx.db.serviceProbe.count({ where: { hostId: host.id, status: { in: ["pending", "running"] } } });
+  if (outstanding >= PROBE_LIMITS.outstandingPerHost) {
+    throw new ApiError("CONFLICT", `host ${host.name} already has ${outstanding} probes under way (at most ${PROBE_LIMITS.outstandingPerHost}): run this one when they finish`);
+  }
   if (input.source.kind === "host") return { service, host, sourceName: host.name, attachmentId: null };
   const a = await ctx.db.attachment.findUnique({ where: { id: input.source.attachmentId }, select: { id: true, hostId: true, state: true, present: true, containerId: true, ifName: true } });
   if (!a) throw bad("source", `attachment ${input.source.attachmentId} does not exist`);
@@ -167,8 +172,15 @@ export async function claimProbes(ctx: AgentCtx): Promise<ProbeTask[]> {
 
 /** The agent's outcome of one of its own running probes; anything else is refused (recorded: false). */
 export async function reportProbe(ctx: AgentCtx, input: ReportProbeInput): Promise<{ recorded: boolean }> {
-  const data = input.status === "done" ? { status: "done" as const, result: input.result as Prisma.InputJsonValue } : { status: "failed" as const, error: input.error };
-  const updated = await ctx.db.serviceProbe.updateMany({ where: { id: input.id, hostId: ctx.agent.hostId, status: "running" }, data: { ...data, finishedAt: new Date() } });
+  const now = new Date();
+  const data =
+    input.status === "running"
+      ? // It starts sending now: the report deadline counts from here (it may have waited behind another probe).
+        { startedAt: now }
+      : input.status === "done"
+        ? { status: "done" as const, result: input.result as Prisma.InputJsonValue, finishedAt: now }
+        : { status: "failed" as const, error: input.error, finishedAt: now };
+  const updated = await ctx.db.serviceProbe.updateMany({ where: { id: input.id, hostId: ctx.agent.hostId, status: "running" }, data });
   // The service page's doorbell (the probe panel reads through services.*).
   if (updated.count > 0) ctx.events.publish("host", { kind: "seen", hostId: ctx.agent.hostId });
   return { recorded: updated.count > 0 };

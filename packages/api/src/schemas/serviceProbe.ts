@@ -19,8 +19,10 @@ export const PROBE_LIMITS = {
   totalMs: 30_000,
   /** A pending probe its agent has not taken by then fails: the host is offline. */
   pickupMs: 30_000,
-  /** A running probe whose agent has not reported by then fails. */
+  /** A running probe whose agent has not reported by then (since it said it started) fails. */
   reportMs: 90_000,
+  /** Probes pending or running on one host at once: the queue an agent works through stays short (and well inside reportMs). */
+  outstandingPerHost: 2,
 } as const;
 
 /** Protocols a probe can send: TCP connects, UDP datagrams; SCTP is refused with a reason. */
@@ -89,8 +91,9 @@ export const ProbeResult = z.object({
 });
 export type ProbeResult = z.infer<typeof ProbeResult>;
 
-/** The agent's report: it took the probe (running), or its outcome. */
+/** The agent's report: it starts sending now (running), or the outcome. */
 export const ReportProbeInput = z.discriminatedUnion("status", [
+  z.object({ id: z.string().min(1).max(64), status: z.literal("running") }),
   z.object({ id: z.string().min(1).max(64), status: z.literal("done"), result: ProbeResult }),
   z.object({ id: z.string().min(1).max(64), status: z.literal("failed"), error: z.string().min(1).max(2000) }),
 ]);
