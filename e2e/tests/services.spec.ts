@@ -25,6 +25,10 @@ const servicesNetns = `sytest-svch-${hex}`;
 const second = 16 + (parseInt(hex.slice(0, 2), 16) % 200);
 const dataDir = mkdtempSync(path.join(tmpdir(), "switchyard-e2e-svc-"));
 const agentLog = path.join(dataDir, "agent.log");
+// Backends for the probe: namespaces on a bridge inside the services namespace, each a TCP server.
+const backendNetns = [0, 1, 2].map((i) => `sytest-svcb${i}-${hex}`);
+const backendAddress = (i: number) => `10.${second}.50.${10 + i}`;
+const backends: ChildProcess[] = [];
 let agent: ChildProcess | undefined;
 let serviceUrl = "";
 
@@ -33,7 +37,8 @@ test.afterEach(async ({}, testInfo) => {
 });
 test.afterAll(() => {
   agent?.kill("SIGTERM");
-  removeFromHost({ netns: [sandbox, servicesNetns], links: [bridge], dirs: [dataDir, `/var/lib/cni/networks/${networkName}`] });
+  for (const b of backends) b.kill("SIGKILL");
+  removeFromHost({ netns: [sandbox, servicesNetns, ...backendNetns], links: [bridge], dirs: [dataDir, `/var/lib/cni/networks/${networkName}`] });
 });
 
 test("a service from a label selector: its member appears live when a labelled sandbox attaches; a weight edit is a new revision", async ({ page }) => {
@@ -119,10 +124,86 @@ test("a viewer sees the pool but cannot edit it", async ({ page, browser }) => {
     await expect(member.getByRole("spinbutton")).toHaveCount(0);
     await expect(member.getByRole("button")).toHaveCount(0);
     await expect(viewer.getByRole("button", { name: /Roll back/ })).toHaveCount(0);
+    await expect(viewer.getByRole("button", { name: "Run probe" })).toHaveCount(0);
     const id = serviceUrl.split("/").at(-1)!;
     const refused = await mutate(viewer.request, "services.rollback", { id, toRevision: 1, expectedRevision: 3 });
     expect(refused.status()).toBe(403);
   } finally {
     await context.close();
   }
+});
+
+/** A TCP server that accepts and closes, for at most five minutes. */
+const serverScript = (address: string) => `
+require("node:net").createServer((s) => s.end()).listen(8080, ${JSON.stringify("ADDR")}, () => console.log("ready"));
+setTimeout(() => process.exit(0), 300000);
+`.replace("ADDR", address);
+
+/** Whether `count` of `n` is within 4.5 standard deviations of the share `p` (as the agent's traffic tests). */
+const withinTolerance = (count: number, n: number, p: number) => Math.abs(count - n * p) <= 4.5 * Math.sqrt(n * p * (1 - p));
+
+test("the probe: connections from the host spread over the members as their weights ask, shown live", async ({ page }) => {
+  // Three backends behind a bridge in the namespace standing in for the host (traffic stays in namespaces made here).
+  const ipSvc = (...args: string[]) => execFileSync("ip", ["-n", servicesNetns, ...args]);
+  ipSvc("link", "add", "sypb", "type", "bridge");
+  ipSvc("addr", "add", `10.${second}.50.1/24`, "dev", "sypb");
+  ipSvc("link", "set", "sypb", "up");
+  for (const [i, ns] of backendNetns.entries()) {
+    execFileSync("ip", ["netns", "add", ns]);
+    execFileSync("ip", ["-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", `sypb${i}`, "netns", servicesNetns]);
+    ipSvc("link", "set", `sypb${i}`, "master", "sypb", "up");
+    execFileSync("ip", ["-n", ns, "addr", "add", `${backendAddress(i)}/24`, "dev", "eth0"]);
+    execFileSync("ip", ["-n", ns, "link", "set", "eth0", "up"]);
+    execFileSync("ip", ["-n", ns, "link", "set", "lo", "up"]);
+    const server = spawn("ip", ["netns", "exec", ns, process.execPath, "-e", serverScript(backendAddress(i))], { stdio: ["ignore", "pipe", "ignore"] });
+    backends.push(server);
+    await new Promise<void>((resolve, reject) => {
+      server.stdout!.once("data", () => resolve());
+      server.once("exit", (code) => reject(new Error(`backend ${i} exited ${code}`)));
+    });
+  }
+
+  // The backends as members by hand, weights 100 / 300 / 600 (the drained sandbox takes none).
+  const id = serviceUrl.split("/").at(-1)!;
+  const current = await query<{ revision: number; spec: Record<string, unknown> }>(page.request, "services.get", { id });
+  const weights = [100, 300, 600];
+  const updated = await mutate(page.request, "services.update", {
+    id,
+    expectedRevision: current.revision,
+    comment: "probe backends",
+    spec: { ...current.spec, manualMembers: weights.map((weight, i) => ({ address: backendAddress(i), weight })) },
+  });
+  expect(updated.status()).toBe(200);
+
+  await page.goto(serviceUrl);
+  const hostRow = page.getByTestId(`service-host-${hostName}`);
+  await expect(hostRow.getByText("applied", { exact: true })).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByTestId(`member-${backendAddress(2)}`)).toBeVisible();
+
+  const form = page.getByRole("form", { name: "Run a probe" });
+  await form.getByLabel("Host").selectOption({ label: hostName });
+  await form.getByLabel("From").selectOption({ label: "the host itself" });
+  await form.getByLabel("Port").selectOption("tcp/80");
+  const total = 200;
+  await form.getByLabel("Connections").fill(String(total));
+  await form.getByRole("button", { name: "Run probe" }).click();
+
+  // Live: pending or running, then done, without a reload.
+  const status = page.getByTestId("probe-status");
+  await expect(status).toHaveText(/pending|running|done/);
+  await expect(status).toHaveText("done", { timeout: 60_000 });
+  const counts = await Promise.all(
+    weights.map(async (_, i) => {
+      const row = page.getByTestId(`probe-member-${backendAddress(i)}`);
+      await expect(row).toBeVisible();
+      return Number(await row.locator("td").nth(1).innerText());
+    }),
+  );
+  expect(counts.reduce((a, b) => a + b, 0), JSON.stringify(counts)).toBe(total);
+  counts.forEach((n, i) => expect(withinTolerance(n, total, weights[i]! / 1000), `member ${i}: ${n} of ${total} (${JSON.stringify(counts)})`).toBe(true));
+  // Beside each share, the share its weight asks for.
+  await expect(page.getByTestId(`probe-member-${backendAddress(2)}`).locator("td").nth(3)).toHaveText("60%");
+  await expect(page.getByTestId("probe-refused")).toContainText("0");
+  await expect(page.getByTestId("probe-timed-out")).toContainText("0");
+  await expect(page.getByRole("table", { name: "Recent probes" })).toContainText(`${total} / ${total} answered`);
 });

@@ -25,6 +25,7 @@ import { createReconciler } from "./reconcile";
 import { createReportQueue } from "./reports";
 import { createScheduler } from "./scheduler";
 import { createHealthLoop } from "./services/health-loop";
+import { createProbeRunner } from "./services/probe";
 import { createServicesSync } from "./services/sync";
 
 export { CredentialRefused } from "./console";
@@ -121,6 +122,16 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
           log,
           clock,
         });
+  // Service probes: connections to a VIP this agent programs, from the host or an attachment's namespace.
+  // With services off it programs nothing, so it refuses every probe (saying why) rather than leave it to expire.
+  const probes = createProbeRunner({
+    claim: () => consoleApi.claimProbes(),
+    report: (input) => consoleApi.reportProbe(input),
+    programs: (vip, protocol, port) => services?.programs(vip, protocol, port) ?? false,
+    servicesNetns: config.services.mode === "netns" ? config.services.netns : undefined,
+    netnsDir: config.netnsDir,
+    log,
+  });
   const push = createPushStream({
     console: consoleApi,
     scheduler,
@@ -131,6 +142,8 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
       void services?.wake();
       refreshHealth();
     },
+    // After any sync in flight: a probe of a service just created must find it programmed.
+    onProbe: () => void (services?.idle() ?? Promise.resolve()).then(() => probes.wake()),
     onRefused: refuse,
     onStreamChange: () => heartbeat.requestInventory(),
     log,
@@ -158,7 +171,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     periodicJob("release safety net", RELEASE_SAFETY_NET_MS, async () => releaser.wake(), { clock, log }),
     ipam,
     // The table checked against what was applied, and the desired version fetched again (a lost push, an edited table).
-    ...(services ? [periodicJob("services check", config.servicesCheckMs, async () => (refreshHealth(), services.check()), { clock, log })] : []),
+    ...(services ? [periodicJob("services check", config.servicesCheckMs, async () => (refreshHealth(), void probes.wake(), services.check()), { clock, log })] : []),
   ];
 
   async function start(): Promise<void> {
@@ -171,7 +184,8 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     await reconcile();
     releaser.wake();
     // The first sync rewrites the table whole (nothing is believed yet); it does not hold the start.
-    void services?.check();
+    // Probes asked while the agent was away, once the table is in place.
+    void (services?.check() ?? Promise.resolve()).then(() => probes.wake());
     refreshHealth();
   }
 

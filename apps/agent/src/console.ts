@@ -62,6 +62,8 @@ export function createConsolePort(client: AgentClient, onRefused: (error: Creden
     /** The members on this host to health-check (re-validated by the caller). */
     servicesHealthTargets: (): Promise<unknown[]> => guard(() => client.servicesHealthTargets.query()),
     reportServicesHealth: (input: Input<AgentClient["reportServicesHealth"]["mutate"]>) => guard(() => client.reportServicesHealth.mutate(input)),
+    claimProbes: (): Promise<{ probes: unknown[] }> => guard(() => client.claimProbes.mutate()),
+    reportProbe: (input: Input<AgentClient["reportProbe"]["mutate"]>) => guard(() => client.reportProbe.mutate(input)),
     /** Pushed work; an UNAUTHORIZED end is the subscriber's to judge (see push.ts). */
     subscribeWork: (slots: number, subscriber: WorkSubscriber): { unsubscribe(): void } => client.work.subscribe({ slots }, subscriber),
   };

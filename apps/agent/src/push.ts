@@ -24,6 +24,8 @@ export interface PushDeps {
   onRelease(): void;
   /** What hosts must program for services changed: fetch this host's part. */
   onServices?(): void;
+  /** A service probe was asked of this host: take it. */
+  onProbe?(): void;
   /** The console revoked this host (or refused its credential): the agent must stop. */
   onRefused(error: CredentialRefused): void;
   /** The stream opened or closed (the inventory reports it). */
@@ -71,6 +73,10 @@ export function createPushStream(deps: PushDeps) {
           }
           if (event.kind === "services") {
             deps.onServices?.();
+            return;
+          }
+          if (event.kind === "probe") {
+            deps.onProbe?.();
             return;
           }
           if (event.kind === "open") {

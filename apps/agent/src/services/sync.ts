@@ -180,6 +180,14 @@ export function createServicesSync(deps: ServicesSyncDeps) {
       return this.wake();
     },
     idle: (): Promise<void> => running ?? Promise.resolve(),
+    /** Whether the applied state holds `vip` with `protocol`/`port` (a probe reaches only what this agent programs). */
+    programs(vip: string, protocol: string, port: number): boolean {
+      for (const s of states.values()) {
+        if (s.belief === null) continue;
+        for (const svc of s.desired?.services ?? []) if (svc.vip === vip && svc.ports.some((p) => p.protocol === protocol && p.port === port)) return true;
+      }
+      return false;
+    },
     /** What was applied, per family (inventory, tests). */
     applied: () => new Map([...states].map(([f, s]) => [f, { version: s.appliedVersion, services: s.desired?.services.length ?? 0 }])),
     stop() {

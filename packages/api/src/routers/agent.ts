@@ -9,6 +9,8 @@ import { CompleteReleaseInput } from "../schemas/ipamRelease";
 import { enrollHost, heartbeat, rotateCredential } from "../domain/hosts";
 import { desiredServicesFor, recordServicesApplied } from "../domain/serviceDesired";
 import { HealthReportInput, healthTargetsFor, recordHealthReports } from "../domain/serviceHealth";
+import { claimProbes, reportProbe } from "../domain/serviceProbes";
+import { ReportProbeInput } from "../schemas/serviceProbe";
 import { ClaimInput, CompleteInput, CompleteManyInput, CurrentConfigsInput, EnrollInput, FenceInput, HeartbeatInput, HoldingInput, Id, LogInput, PollInput, WorkInput } from "../schemas";
 import { z } from "zod";
 import type { EventBus } from "../events";
@@ -22,7 +24,7 @@ const agentProcedure = publicProcedure.use(({ ctx, next }) => {
 
 /** What the push stream says. */
 export type WorkEvent =
-  | { kind: "open" | "work" | "revoked" | "reconcile" | "release" | "services"; at: Date }
+  | { kind: "open" | "work" | "revoked" | "reconcile" | "release" | "services" | "probe"; at: Date }
   | { kind: "operations"; at: Date; ops: ClaimedOperation[]; more: boolean };
 
 /**
@@ -92,6 +94,7 @@ export const agentRouter = router({
     let reconciles = 0;
     let releases = false;
     let services = false;
+    let probes = false;
     let missed = false;
     let wake: (() => void) | undefined;
     const stop = new AbortController();
@@ -105,7 +108,7 @@ export const agentRouter = router({
       for await (const message of ctx.events.subscribeMany(["host", "services"], stop.signal)) {
         // Events may have been missed: claim, which finds by query whatever they would have said
         // (and fetch the services, which the agent compares with what it applied).
-        if (message.topic === "resync") (due = true), (missed = true), (services = true);
+        if (message.topic === "resync") (due = true), (missed = true), (services = true), (probes = true);
         // What every host must program changed: each agent fetches its own part.
         else if (message.topic === "services") services = true;
         if (message.topic !== "host") {
@@ -118,6 +121,7 @@ export const agentRouter = router({
         else if (event.kind === "work") due = true;
         else if (event.kind === "reconcile") reconciles++;
         else if (event.kind === "release") releases = true;
+        else if (event.kind === "probe") probes = true;
         else continue;
         wake?.();
       }
@@ -142,6 +146,10 @@ export const agentRouter = router({
         if (services) {
           services = false;
           yield { kind: "services", at: at() };
+        }
+        if (probes) {
+          probes = false;
+          yield { kind: "probe", at: at() };
         }
         if (due) {
           due = false;
@@ -212,6 +220,10 @@ export const agentRouter = router({
   reportServicesHealth: agentProcedure
     .input(HealthReportInput)
     .mutation(({ ctx, input }) => recordHealthReports(ctx, { id: ctx.agent.hostId, name: ctx.agent.hostName }, input)),
+  /** Service probes asked of this host (marked running as they are handed over). */
+  claimProbes: agentProcedure.mutation(async ({ ctx }) => ({ probes: await claimProbes(ctx) })),
+  /** A probe's outcome (only this host's running probes are recorded). */
+  reportProbe: agentProcedure.input(ReportProbeInput).mutation(({ ctx, input }) => reportProbe(ctx, input)),
   reportProblem: agentProcedure.input(z.object({ attachmentId: Id, problem: z.string().min(1).max(2000) })).mutation(({ ctx, input }) => reportProblem(ctx, input)),
 });
 

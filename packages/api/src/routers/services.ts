@@ -1,5 +1,7 @@
 import { z } from "zod";
 import { desiredServicesFor } from "../domain/serviceDesired";
+import { getProbe, listProbes, startProbe } from "../domain/serviceProbes";
+import { StartProbeInput } from "../schemas/serviceProbe";
 import { getService, getServiceRevision, listServices } from "../domain/serviceRead";
 import { createService, deleteService, rollbackService, setLabels, setServiceCidrs, updateService } from "../domain/services";
 import { Id } from "../schemas";
@@ -23,6 +25,10 @@ export const servicesRouter = router({
   rollback: operatorProcedure.input(RollbackServiceInput).mutation(({ ctx, input }) => rollbackService(ctx, input)),
   delete: operatorProcedure.input(DeleteServiceInput).mutation(({ ctx, input }) => deleteService(ctx, input)),
   setCidrs: adminProcedure.input(SetServiceCidrsInput).mutation(({ ctx, input }) => setServiceCidrs(ctx, input)),
+  /** A probe: connections to the VIP from a host carrying the service, sent by its agent (issue 12). */
+  startProbe: operatorProcedure.input(StartProbeInput).mutation(({ ctx, input }) => startProbe(ctx, input)),
+  probe: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => getProbe(ctx.db, input.id)),
+  probes: viewerProcedure.input(z.object({ serviceId: Id, limit: z.number().int().min(1).max(50).default(10) })).query(({ ctx, input }) => listProbes(ctx.db, input.serviceId, input.limit)),
   setHostLabels: operatorProcedure.input(z.object({ hostId: Id, labels: Labels })).mutation(({ ctx, input }) => setLabels(ctx, { kind: "host", id: input.hostId, labels: input.labels })),
   setAttachmentLabels: operatorProcedure
     .input(z.object({ attachmentId: Id, labels: Labels }))

@@ -7,6 +7,7 @@ import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
 import { AbsoluteTime, RelativeTime } from "../relative-time";
 import { RevisionDiff } from "../revision-diff";
 import { useCan } from "../user-context";
+import { ServiceProbe } from "./service-probe";
 import { formatSelector } from "./selector-text";
 import { useServiceChanges } from "./services-list";
 
@@ -90,6 +91,9 @@ export function ServiceDetail({ id }: { id: string }) {
 
       <h2>Hosts</h2>
       <HostsTable service={s} />
+
+      <h2>Probe</h2>
+      <ServiceProbe service={s} canRun={can.editNetworks} />
 
       <h2>History</h2>
       <Revisions service={s} canEdit={can.editNetworks} />

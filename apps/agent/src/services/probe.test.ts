@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import { clientCommand, ProbeRefused, runProbe, summarize } from "./probe";
+import { parseConntrackFlows } from "./probe-conntrack";
+
+const TASK = { id: "p1", vip: "10.96.0.10", protocol: "tcp" as const, port: 80, count: 4, namespace: null };
+
+describe("conntrack flows", () => {
+  it("reads the original tuple's source and the reply's source (the member), IPv4 and IPv6", () => {
+    const text = [
+      "tcp      6 117 TIME_WAIT src=10.70.0.2 dst=10.96.0.10 sport=40001 dport=80 src=10.70.0.11 dst=10.70.0.2 sport=8080 dport=40001 [ASSURED] mark=0 use=1",
+      "udp      17 29 src=fd00:70:0:0::2 dst=fd00:96::a sport=5000 dport=53 [UNREPLIED] src=fd00:70::12 dst=fd00:70::2 sport=5353 dport=5000 mark=0 use=1",
+      "garbage line",
+    ].join("\n");
+    expect(parseConntrackFlows(text)).toEqual([
+      { src: "10.70.0.2", sport: 40001, member: "10.70.0.11", memberPort: 8080 },
+      { src: "fd00:70::2", sport: 5000, member: "fd00:70::12", memberPort: 5353 },
+    ]);
+  });
+});
+
+describe("summarize", () => {
+  const out = {
+    durationMs: 12.4,
+    connections: [
+      { localAddress: "10.70.0.2", localPort: 1, outcome: "answered" as const },
+      { localAddress: "10.70.0.2", localPort: 2, outcome: "answered" as const },
+      { localAddress: "10.70.0.2", localPort: 3, outcome: "answered" as const },
+      { localAddress: "", localPort: 0, outcome: "refused" as const, code: "ECONNREFUSED" },
+    ],
+  };
+  it("counts answers per member through conntrack, and what it could not attribute", () => {
+    const flows = [
+      { src: "10.70.0.2", sport: 1, member: "10.70.0.12", memberPort: 8080 },
+      { src: "10.70.0.2", sport: 2, member: "10.70.0.11", memberPort: 8080 },
+    ];
+    const r = summarize(TASK, out, { status: "listed", flows });
+    expect(r).toMatchObject({ sent: 4, answered: 3, refused: 1, timedOut: 0, failed: 0, membersKnown: true, unattributed: 1, durationMs: 12 });
+    expect(r.members).toEqual([{ address: "10.70.0.11", port: 8080, count: 1 }, { address: "10.70.0.12", port: 8080, count: 1 }]);
+  });
+  it("without conntrack: counts only, and says members are unknown", () => {
+    const r = summarize(TASK, out, { status: "unknown", reason: "conntrack is not installed" });
+    expect(r).toMatchObject({ answered: 3, membersKnown: false, members: [], unattributed: 3 });
+    expect(r.notes).toContain("conntrack is not installed");
+  });
+});
+
+describe("what the runner refuses before anything runs", () => {
+  const deps = { claim: async () => ({ probes: [] }), report: async () => undefined, programs: () => true, netnsDir: "/run/netns", log: console as never };
+  it("a VIP it does not program, a count out of bounds, sctp, a namespace outside the netns dir", async () => {
+    await expect(runProbe(TASK, { ...deps, programs: () => false })).rejects.toThrow(/does not program 10.96.0.10 80\/tcp/);
+    await expect(runProbe({ ...TASK, count: 1001 }, deps)).rejects.toThrow(ProbeRefused);
+    await expect(runProbe({ ...TASK, protocol: "sctp" }, deps)).rejects.toThrow(/sctp cannot be probed/);
+    await expect(runProbe({ ...TASK, vip: "10.96.0.10; rm -rf /" }, deps)).rejects.toThrow(ProbeRefused);
+    expect(() => clientCommand({ ...TASK, namespace: { targetKind: "netns", target: "../../proc/1/ns/net" } }, deps)).toThrow(/namespace is refused/);
+    expect(() => clientCommand({ ...TASK, namespace: { targetKind: "pid", target: "1" } }, deps)).toThrow(/namespace is refused/);
+  });
+  it("starts the client in the right place: the services namespace, the host, or an attachment's namespace by nsenter", () => {
+    expect(clientCommand(TASK, { ...deps, servicesNetns: "svc-host" })).toEqual(["ip", ["netns", "exec", "svc-host"]]);
+    expect(clientCommand(TASK, deps)).toEqual(["env", []]);
+    expect(clientCommand({ ...TASK, namespace: { targetKind: "sandbox", target: "web-1" } }, deps)).toEqual(["nsenter", ["--net=/run/netns/web-1", "--"]]);
+  });
+});

@@ -1,0 +1,147 @@
+import { PROBE_LIMITS, type ProbeResult, ProbeTask, type ReportProbeInput } from "@switchyard/api/schemas/serviceProbe";
+import { canonicalIp } from "@switchyard/api/schemas/services";
+import { z } from "zod";
+import type { Logger } from "../log";
+import { netnsPathOf } from "../targets";
+import { NetnsRef } from "./command";
+import { type ClientCommand, type ClientOutput, runProbeClient } from "./probe-client";
+import { type ConntrackListing, listProbeFlows } from "./probe-conntrack";
+
+/**
+ * Service probes on this host (issue 12): when the console rings ("probe"), the agent takes its
+ * host's pending probes, checks each again with the console's own schema, and sends its bounded
+ * connections — but only to a VIP:port this agent programs itself right now, so the console can
+ * never turn a probe into a scanner of arbitrary addresses. The connections leave from the host
+ * (the namespace services are programmed in) or from an attachment's namespace; conntrack, read
+ * where the rules live, says which member took each.
+ */
+
+export interface ProbeRunnerDeps {
+  claim(): Promise<{ probes: unknown[] }>;
+  report(input: ReportProbeInput): Promise<unknown>;
+  /** Whether this agent currently programs `vip` with `protocol`/`port` (the services sync's applied state). */
+  programs(vip: string, protocol: string, port: number): boolean;
+  /** The namespace services are programmed in (`--services netns:<name>`); the host itself when undefined. */
+  servicesNetns?: string;
+  netnsDir: string;
+  log: Logger;
+  /** For tests: where `conntrack` is looked for. */
+  conntrackSearchPath?: readonly string[];
+}
+
+export class ProbeRefused extends Error {}
+
+/** How the client is started: in the services namespace or the host for "host", by nsenter in an attachment's namespace. */
+export function clientCommand(task: ProbeTask, deps: Pick<ProbeRunnerDeps, "servicesNetns" | "netnsDir">): ClientCommand {
+  if (task.namespace === null) return deps.servicesNetns === undefined ? ["env", []] : ["ip", ["netns", "exec", NetnsRef.parse(deps.servicesNetns)]];
+  let path: string;
+  try {
+    path = netnsPathOf(task.namespace.targetKind, task.namespace.target, deps.netnsDir);
+  } catch (e) {
+    throw new ProbeRefused(`the attachment's namespace is refused: ${(e as Error).message}`);
+  }
+  return ["nsenter", [`--net=${path}`, "--"]];
+}
+
+/** Counts per outcome, and per member through conntrack's flows (matched on the client's address and port). */
+export function summarize(task: ProbeTask, out: ClientOutput, listing: ConntrackListing): ProbeResult {
+  const count = (o: string) => out.connections.filter((c) => c.outcome === o).length;
+  const answered = out.connections.filter((c) => c.outcome === "answered");
+  const notes: string[] = [];
+  const members = new Map<string, { address: string; port: number; count: number }>();
+  let unattributed = answered.length;
+  if (listing.status === "listed") {
+    const byClient = new Map(listing.flows.map((f) => [`${f.src}|${f.sport}`, f]));
+    unattributed = 0;
+    for (const c of answered) {
+      const flow = byClient.get(`${canonicalIp(c.localAddress) ?? c.localAddress}|${c.localPort}`);
+      if (!flow) {
+        unattributed++;
+        continue;
+      }
+      const key = `${flow.member}|${flow.memberPort}`;
+      const m = members.get(key) ?? { address: flow.member, port: flow.memberPort, count: 0 };
+      m.count++;
+      members.set(key, m);
+    }
+    if (unattributed > 0) notes.push(`${unattributed} answered connections had no conntrack entry (expired or flushed): their member is unknown`);
+  } else {
+    notes.push(listing.reason);
+  }
+  const codes = [...new Set(out.connections.filter((c) => c.outcome === "failed").map((c) => c.code ?? "error"))];
+  if (codes.length) notes.push(`other failures: ${codes.slice(0, 5).join(", ")}`);
+  if (out.connections.length < task.count) notes.push(`stopped after ${PROBE_LIMITS.totalMs / 1000} s: ${out.connections.length} of ${task.count} connections sent`);
+  return {
+    sent: out.connections.length,
+    answered: answered.length,
+    refused: count("refused"),
+    timedOut: count("timedOut"),
+    failed: count("failed"),
+    members: [...members.values()].sort((a, b) => (a.address === b.address ? a.port - b.port : a.address < b.address ? -1 : 1)),
+    membersKnown: listing.status === "listed",
+    unattributed,
+    durationMs: Math.round(out.durationMs),
+    notes,
+  };
+}
+
+/** One probe: checked again, sent, attributed. Throws ProbeRefused for what it will not do. */
+export async function runProbe(raw: unknown, deps: ProbeRunnerDeps): Promise<ProbeResult> {
+  const parsed = ProbeTask.safeParse(raw);
+  if (!parsed.success) throw new ProbeRefused(`the probe is refused: ${z.prettifyError(parsed.error).slice(0, 500)}`);
+  const task = parsed.data;
+  if (!deps.programs(task.vip, task.protocol, task.port)) {
+    throw new ProbeRefused(`the probe is refused: this agent does not program ${task.vip} ${task.port}/${task.protocol} (a probe only reaches a VIP this host carries, never another address)`);
+  }
+  const command = clientCommand(task, deps);
+  const out = await runProbeClient(
+    command,
+    { vip: task.vip, port: task.port, protocol: task.protocol, count: task.count, concurrency: PROBE_LIMITS.concurrency, timeoutMs: PROBE_LIMITS.connectTimeoutMs, totalMs: PROBE_LIMITS.totalMs },
+    PROBE_LIMITS.totalMs + 10_000,
+  );
+  const listing = await listProbeFlows({ vip: task.vip, port: task.port, protocol: task.protocol, netns: deps.servicesNetns, searchPath: deps.conntrackSearchPath });
+  return summarize(task, out, listing);
+}
+
+/** Takes and runs this host's probes, one at a time; wakes during a run coalesce into one more claim. */
+export function createProbeRunner(deps: ProbeRunnerDeps) {
+  let running: Promise<void> | null = null;
+  let again = false;
+
+  async function runOne(raw: unknown): Promise<void> {
+    const id = typeof (raw as { id?: unknown })?.id === "string" ? (raw as { id: string }).id : null;
+    if (id === null) return deps.log.warn("probe: a task without an id was ignored");
+    try {
+      await deps.report({ id, status: "running" });
+      const result = await runProbe(raw, deps);
+      deps.log.info("probe done", { id, sent: result.sent, answered: result.answered, members: result.members.length });
+      await deps.report({ id, status: "done", result });
+    } catch (e) {
+      const error = (e as Error).message.slice(0, 1900) || "the probe failed";
+      deps.log.warn("probe failed", { id, error });
+      await deps.report({ id, status: "failed", error });
+    }
+  }
+
+  async function drain(): Promise<void> {
+    do {
+      again = false;
+      const { probes } = await deps.claim();
+      for (const p of probes) await runOne(p).catch((e: unknown) => deps.log.warn("probe: report not sent", { error: (e as Error).message }));
+    } while (again);
+  }
+
+  return {
+    wake(): Promise<void> {
+      if (running) {
+        again = true;
+        return running;
+      }
+      running = drain()
+        .catch((e: unknown) => deps.log.warn("probe: claim failed", { error: (e as Error).message }))
+        .finally(() => (running = null));
+      return running;
+    },
+    idle: (): Promise<void> => running ?? Promise.resolve(),
+  };
+}
