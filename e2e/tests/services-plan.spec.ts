@@ -149,6 +149,22 @@ test("a manual member and a weight change, each planned (the host, its nft lines
   await expect
     .poll(() => execFileSync("ip", ["netns", "exec", servicesNetns, "nft", "list", "table", "ip", "switchyard"], { encoding: "utf8" }), { timeout: 15_000 })
     .toContain(`numgen random mod 7 map { 0-5 : 10.${second}.42.2 . 8080, 6 : ${manual} . 8080 }`);
+
+  // A rollback is planned too, and Cancel writes nothing.
+  await page.getByRole("table", { name: "Revisions" }).getByRole("button", { name: "Roll back to r1" }).click();
+  await expect(plan.getByTestId("plan-members")).toContainText(`${manual} removed`);
+  await expect(plan.getByTestId("plan-members")).toContainText(`10.${second}.42.2 weight 300 → 100`);
+  await expect(lines).toContainText("delete element ip switchyard masquerade-members");
+  await plan.getByRole("button", { name: "Cancel" }).click();
+  await expect(plan).toHaveCount(0);
+  // The spec editor checks the spec with the API's schema before it plans.
+  await page.getByRole("button", { name: "Edit spec" }).click();
+  const specForm = page.getByRole("form", { name: "Edit spec" });
+  await specForm.getByLabel("Spec (JSON)").fill('{ "ports": [] }');
+  await specForm.getByRole("button", { name: "Review plan" }).click();
+  await expect(specForm.getByRole("alert")).toContainText("ports: a service needs at least one port");
+  await specForm.getByRole("button", { name: "Cancel" }).click();
+  await expect(page.getByRole("table", { name: "Revisions" }).getByRole("row")).toHaveCount(4);
 });
 
 test("a viewer sees labels and the pool, with no edit controls", async ({ page, browser }) => {

@@ -2,7 +2,8 @@
 
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
-import { errorMessage, useTRPC, useTRPCClient, type RouterInputs, type RouterOutputs } from "~/trpc/react";
+import { errorMessage, useTRPC, type RouterInputs, type RouterOutputs } from "~/trpc/react";
+import { postQueryClient } from "../draft-check";
 
 type Spec = RouterInputs["services"]["update"]["spec"];
 type Plan = RouterOutputs["services"]["plan"];
@@ -22,11 +23,11 @@ const hostNames = (hosts: { name: string }[], count: number) => `${hosts.map((h)
  */
 export function ServicePlan({ serviceId, expectedRevision, change, onClose }: { serviceId: string; expectedRevision: number; change: PlannedChange; onClose: () => void }) {
   const trpc = useTRPC();
-  const client = useTRPCClient();
   const queryClient = useQueryClient();
   const plan = useMutation({
+    // POSTed: a spec with many members outgrows a URL.
     mutationFn: () =>
-      client.services.plan.query({
+      postQueryClient.services.plan.query({
         id: serviceId,
         expectedRevision,
         change: change.kind === "update" ? { kind: "update", spec: change.spec } : { kind: "rollback", toRevision: change.toRevision },
