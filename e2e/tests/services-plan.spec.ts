@@ -95,6 +95,22 @@ test("host labels in the host page; a labelled sandbox from the attach form", as
   await form.getByRole("button", { name: "Attach" }).click();
   await expect(page).toHaveURL(/\/operations\//);
   await expect(page.getByTestId("op-status")).toHaveText(/succeeded/i, { timeout: 30_000 });
+
+  // Its labels show in the attachments table, and operators edit them there (audited).
+  await page.goto("/attachments");
+  const row = page.getByTestId(`attachment-row-${sandbox}`);
+  await expect(row.getByTestId("labels")).toHaveText(`app=${serviceName}`);
+  await row.getByRole("button", { name: `Edit labels of ${sandbox}/eth0 on ${networkName}` }).click();
+  await row.getByRole("button", { name: "Add label" }).click();
+  await row.getByRole("textbox", { name: "Label key 2" }).fill("tier");
+  await row.getByRole("textbox", { name: "Label value 2" }).fill("front");
+  await row.getByRole("button", { name: "Save labels" }).click();
+  await expect(row.getByTestId("labels")).toHaveText(`app=${serviceName}tier=front`);
+  const listed = await query<{ items: { id: string; containerId: string; labels: Record<string, string> }[] }>(page.request, "attachments.list", { q: sandbox, limit: 10 });
+  const attachment = listed.items.find((a) => a.containerId === sandbox)!;
+  expect(attachment.labels).toEqual({ app: serviceName, tier: "front" });
+  const edited = await query<{ items: { action: string }[] }>(page.request, "audit.list", { action: "attachments.setLabels", targetId: attachment.id, limit: 5 });
+  expect(edited.items.map((e) => e.action)).toEqual(["attachments.setLabels"]);
 });
 
 test("a manual member and a weight change, each planned (the host, its nft lines) before Apply; the host applies them", async ({ page }) => {
@@ -176,6 +192,10 @@ test("a viewer sees labels and the pool, with no edit controls", async ({ page, 
     const labels = viewer.getByRole("region", { name: "Host labels" });
     await expect(labels.getByTestId("labels")).toHaveText(`zone=${zone}`);
     await expect(labels.getByRole("button")).toHaveCount(0);
+    await viewer.goto("/attachments");
+    const row = viewer.getByTestId(`attachment-row-${sandbox}`);
+    await expect(row.getByTestId("labels")).toHaveText(`app=${serviceName}tier=front`);
+    await expect(row.getByRole("button", { name: /Edit labels/ })).toHaveCount(0);
     await viewer.goto(serviceUrl);
     await expect(viewer.getByTestId(`member-${manual}`)).toBeVisible();
     await expect(viewer.getByRole("button", { name: "Add member" })).toHaveCount(0);
