@@ -143,4 +143,22 @@ describe("services.plan", () => {
     }
     expect(await written()).toEqual(counts);
   });
+
+  it("a change to a member on one host: that host computes alone, the others share one text; each equals its agent's own", async () => {
+    const everywhere = spec({ hostSelector: null, manualMembers: [{ address: "10.88.0.10", weight: 100 }, { address: "10.88.0.11", weight: 300 }] });
+    await operator.caller.services.update({ id: webId, spec: everywhere, expectedRevision: 3 });
+    const attachment = await t.db.attachment.findFirstOrThrow({ where: { containerId: "web-1" }, select: { id: true } });
+    const proposed = { ...everywhere, overrides: [{ attachmentId: attachment.id, state: "draining" as const }] };
+    const plan = await operator.caller.services.plan({ id: webId, change: { kind: "update", spec: proposed }, expectedRevision: 4 });
+    expect(plan.members.restated).toEqual([{ member: "10.88.0.20", from: "active", to: "draining" }]);
+    expect(plan.groups.map((g) => g.hosts.map((h) => h.name).sort()).sort()).toEqual([["plan-a1"], ["plan-a2", "plan-b"]]);
+    // The local member leaves plan-a1's masquerade-local set; elsewhere it was a remote member.
+    expect(plan.groups.find((g) => g.hosts[0]!.name === "plan-a1")!.lines).toContain("delete element ip switchyard masquerade-local { 10.88.0.20 . tcp . 8080 . 10.88.0.0/24 }");
+    const before = Object.fromEntries(await Promise.all(Object.entries(hosts).map(async ([n, id]) => [n, await desiredServicesFor(t.db, id, 4)] as const)));
+    await operator.caller.services.update({ id: webId, spec: proposed, expectedRevision: 4 });
+    for (const [name, id] of Object.entries(hosts)) {
+      const group = plan.groups.find((g) => g.hosts.some((h) => h.name === name))!;
+      expect(agentTransaction(before[name]!, await desiredServicesFor(t.db, id, 4)), name).toBe(`${group.lines.join("\n")}\n`);
+    }
+  });
 });

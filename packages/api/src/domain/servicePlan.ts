@@ -103,7 +103,7 @@ function sharingServices(before: ResolvedService, after: ResolvedService, others
 const selects = (s: ResolvedService, labels: Record<string, string>) => s.spec.hostSelector === null || selectorMatches(s.spec.hostSelector, labels);
 
 /** What a host receives for one service: each member's local CIDR only on the member's own host. */
-function desiredService(s: ResolvedService, hostId: string): DesiredService {
+function desiredService(s: ResolvedService, hostId: string | null): DesiredService {
   return {
     id: s.id,
     name: s.name,
@@ -114,12 +114,38 @@ function desiredService(s: ResolvedService, hostId: string): DesiredService {
   };
 }
 
+/**
+ * A member on a host renders differently there only in its own objects (its masquerade element and
+ * member chain carry the host's CIDR), so a host computes alone only where those objects can show
+ * in the diff: a local member of the planned service that changed, came or went (or every local
+ * member when the ports, VIP or affinity changed), or one of a service sharing an address (its
+ * shared element is kept or not depending on the side). `local`: every host holding a local member
+ * of the planned service, alone too when the service comes or goes there. The int test checks the
+ * text against each agent's own computation, hosts with local members included.
+ */
+function hostsOfLocalMembers(before: ResolvedService, after: ResolvedService, sharing: ResolvedService[]): { own: Set<string>; local: Set<string> } {
+  const isLocal = (m: ResolvedMember) => m.localCidr !== null && m.hostId !== null;
+  const key = (m: ResolvedMember) => `${m.address}|${m.port ?? "*"}`;
+  const record = (m: ResolvedMember) => `${m.weight}|${m.state}|${m.health}|${m.localCidr}|${m.hostId}`;
+  const shapeOf = (s: ResolvedService) => JSON.stringify([s.vip, s.spec.ports, s.spec.affinityTimeoutSeconds]);
+  const reshaped = shapeOf(before) !== shapeOf(after);
+  const was = new Map(before.members.map((m) => [key(m), record(m)]));
+  const now = new Map(after.members.map((m) => [key(m), record(m)]));
+  const own = new Set<string>();
+  const local = new Set<string>();
+  for (const [m, other] of [...before.members.map((m) => [m, now] as const), ...after.members.map((m) => [m, was] as const)]) {
+    if (!isLocal(m)) continue;
+    local.add(m.hostId!);
+    if (reshaped || other.get(key(m)) !== record(m)) own.add(m.hostId!);
+  }
+  for (const s of sharing) for (const m of s.members) if (isLocal(m)) own.add(m.hostId!);
+  return { own, local };
+}
+
 function planHosts(input: { before: ResolvedService; after: ResolvedService; others: ResolvedService[]; hosts: Host[]; family: 4 | 6; cidrs: string[] }) {
   const { before, after, others, hosts, family, cidrs } = input;
   const sharing = sharingServices(before, after, others);
-  const relevant = [before, after, ...sharing];
-  // Hosts holding a member (with a local CIDR) of a relevant service get their own computation.
-  const localHosts = new Set(relevant.flatMap((s) => s.members.filter((m) => m.localCidr !== null && m.hostId !== null).map((m) => m.hostId!)));
+  const { own, local } = hostsOfLocalMembers(before, after, sharing);
   const byLabels = new Map<string, { selBefore: boolean; selAfter: boolean; sharing: ResolvedService[]; placeholder: ResolvedService | null }>();
   const computed = new Map<string, { change: PlanGroup["change"]; transaction: string; tableCreated: boolean; tableDeleted: boolean; summary: PlanGroup["summary"] }>();
   const groups = new Map<string, PlanGroup>();
@@ -141,12 +167,14 @@ function planHosts(input: { before: ResolvedService; after: ResolvedService; oth
       unselectedCount++;
       continue;
     }
-    const key = `${labelsKey}|${localHosts.has(host.id) ? host.id : ""}`;
+    // Its own computation only where its own members could make its lines differ (see hostsOfLocalMembers).
+    const alone = own.has(host.id) || (local.has(host.id) && view.selBefore !== view.selAfter);
+    const key = `${labelsKey}|${alone ? host.id : ""}`;
     let result = computed.get(key);
     if (!result) {
       const around = [...view.sharing, ...(view.placeholder ? [view.placeholder] : [])];
       const state = (s: ResolvedService, selected: boolean) =>
-        DesiredServices.parse({ version: 0, family, serviceCidrs: cidrs, services: [...(selected ? [s] : []), ...around].map((x) => desiredService(x, host.id)) });
+        DesiredServices.parse({ version: 0, family, serviceCidrs: cidrs, services: [...(selected ? [s] : []), ...around].map((x) => desiredService(x, alone ? host.id : null)) });
       const from = planSync(null, state(before, view.selBefore), { layout: LAYOUT }).belief;
       const plan = planSync(from, state(after, view.selAfter), { layout: LAYOUT });
       result = {
