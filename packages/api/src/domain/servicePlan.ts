@@ -12,8 +12,11 @@ import { summarizeMembers, summarizeTables } from "./servicePlanSummary";
  * "compact", from a table that holds today's desired state), hosts grouped by identical text.
  * Writes nothing. Bounded for big fleets: a host's transaction depends only on this service, the
  * services sharing a member address with it (shared masquerade elements), whether the host has any
- * other service (the table exists) and, when it holds a member, its own local CIDRs; it is computed
- * once per distinct combination of those, not once per host, and from those services alone.
+ * other service (the table exists) and, where one of its own members changes, its local CIDRs; it
+ * is computed once per distinct combination of those, not once per host, and from those services
+ * alone. The cost that remains grows with the services of the family (all are resolved, as a
+ * host's own desired state does) and, for a change of ports, VIP or affinity, with the hosts
+ * holding a member (each has its own text then).
  */
 
 const LAYOUT = "compact" as const;
