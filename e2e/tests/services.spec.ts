@@ -95,6 +95,8 @@ test("a service from a label selector: its member appears live when a labelled s
   // Weight 100 → 250, inline: revision 2, its diff says so.
   await member.getByRole("spinbutton", { name: `Weight of 10.${second}.40.2` }).fill("250");
   await member.getByRole("spinbutton", { name: `Weight of 10.${second}.40.2` }).press("Enter");
+  // Every change is planned first (services-plan.spec.ts looks at the plan itself).
+  await page.getByRole("region", { name: "Plan" }).getByRole("button", { name: "Apply" }).click();
   const revisions = page.getByRole("table", { name: "Revisions" });
   await expect(revisions).toContainText(`10.${second}.40.2: weight 100 → 250`);
   await revisions.getByRole("button", { name: "Diff" }).first().click();
@@ -106,6 +108,7 @@ test("a service from a label selector: its member appears live when a labelled s
   expect(table).toContain(`10.231.${second}.10 . tcp . 80`);
   // Drain: the member stays, takes no new connections.
   await member.getByRole("button", { name: "Drain" }).click();
+  await page.getByRole("region", { name: "Plan" }).getByRole("button", { name: "Apply" }).click();
   await expect(member).toContainText("draining");
   await expect(member.locator("td").last()).toHaveText("no");
 

@@ -6,6 +6,7 @@ import Link from "next/link";
 import { useEffect, useState, type FormEvent } from "react";
 import { errorIssues, errorMessage, useTRPC, type RouterInputs } from "~/trpc/react";
 import { Field } from "./field";
+import { LabelsEditor, labelsOf, type LabelRow } from "./labels-editor";
 
 type TargetKind = "sandbox" | "netns" | "pid";
 interface PortRow {
@@ -25,6 +26,8 @@ interface FormValues {
   containerId: string;
   ifName: string;
   ports: PortRow[];
+  /** Pools whose member selector matches take the attachment once it is ready. */
+  labels: LabelRow[];
 }
 
 const TARGETS: { kind: TargetKind; label: string; hint: string }[] = [
@@ -34,6 +37,7 @@ const TARGETS: { kind: TargetKind; label: string; hint: string }[] = [
 ];
 
 function toInput(v: FormValues): RouterInputs["attachments"]["create"] {
+  const labels = labelsOf(v.labels);
   const name = (s: string) => s.trim();
   const target =
     v.targetKind === "sandbox"
@@ -48,6 +52,7 @@ function toInput(v: FormValues): RouterInputs["attachments"]["create"] {
     ...(name(v.containerId) ? { containerId: name(v.containerId) } : {}),
     ifName: name(v.ifName) || "eth0",
     portMappings: v.ports.map((p) => ({ hostPort: Number(p.hostPort), containerPort: Number(p.containerPort), protocol: p.protocol, ...(p.hostIP.trim() ? { hostIP: p.hostIP.trim() } : {}) })),
+    labels: labels.ok ? labels.labels : {},
   };
 }
 
@@ -75,6 +80,7 @@ export function AttachmentForm({ initialHostId = "", initialNetworkId = "", onCa
     containerId: "",
     ifName: "eth0",
     ports: [],
+    labels: [],
   });
   const create = useMutation(
     trpc.attachments.create.mutationOptions({
@@ -105,6 +111,8 @@ export function AttachmentForm({ initialHostId = "", initialNetworkId = "", onCa
 
   function submit(e: FormEvent) {
     e.preventDefault();
+    // Rows with a problem show it beside them; nothing is sent until they are fixed.
+    if (!labelsOf(v.labels).ok) return;
     create.mutate(toInput(v));
   }
 
@@ -168,6 +176,12 @@ export function AttachmentForm({ initialHostId = "", initialNetworkId = "", onCa
         </Field>
       </div>
       <PortMappings ports={v.ports} issue={issue} hostAddresses={hostAddresses} onChange={(ports) => set("ports", ports)} onEdit={setPort} />
+      <fieldset style={{ border: "1px solid var(--line)", borderRadius: 6, marginBottom: 10 }}>
+        <legend>Labels</legend>
+        <p className="muted hint" style={{ marginTop: 0 }}>Service pools whose member selector matches take this attachment once it is ready.</p>
+        <LabelsEditor name="Labels of the attachment" rows={v.labels} onChange={(labels) => set("labels", labels)} />
+        {issue("labels") && <div className="field-error" role="alert">{issue("labels")}</div>}
+      </fieldset>
       {create.error && <div className="error-box" role="alert">{errorMessage(create.error)}</div>}
       <div className="row">
         <button type="submit" className="primary" disabled={create.isPending}>Attach</button>

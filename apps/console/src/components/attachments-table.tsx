@@ -12,6 +12,7 @@ import { JobOutcome } from "./job-outcome";
 import { DataTable } from "./data-table";
 import { SearchBox } from "./search-box";
 import { useLiveEvents, useRefetchLive } from "./live-updates";
+import { AttachmentLabels } from "./labels-attachment";
 import { StateBadge } from "./state-badge";
 import { useCan } from "./user-context";
 
@@ -140,6 +141,12 @@ export function AttachmentsTable({ hostId, networkId, hideHost = false }: { host
         header: "Ports",
         meta: { width: "10%", className: "mono" },
         cell: ({ row }) => <div data-testid="attachment-ports">{row.original.portMappings.map((p) => <div key={portLabel(p)}>{portLabel(p)}</div>)}</div>,
+      },
+      {
+        id: "labels",
+        header: "Labels",
+        meta: { width: "8%" },
+        cell: ({ row: { original: a } }) => <AttachmentLabels attachmentId={a.id} name={attachmentLabel(a)} labels={a.labels ?? {}} canEdit={can.editAttachments && a.present} />,
       },
       { id: "lastError", header: "Last error", meta: { width: "10%" }, cell: ({ row: { original: a } }) => <span title={a.lastError}>{a.lastError.length > 160 ? `${a.lastError.slice(0, 160)}…` : a.lastError}</span> },
       {

@@ -8,6 +8,7 @@ import { AttachmentsTable } from "./attachments-table";
 import { DoctorPanel } from "./doctor-panel";
 import { HOSTS_REFETCH_MS, useHostChanges } from "./hosts-list";
 import { InventoryView } from "./inventory-view";
+import { HostLabels } from "./labels-host";
 import { AbsoluteTime, RelativeTime } from "./relative-time";
 import { StateBadge, type BadgeState } from "./state-badge";
 import { useCan } from "./user-context";
@@ -53,6 +54,7 @@ export function HostDetail({ id }: { id: string }) {
           )}
         </dl>
       </div>
+      <HostLabels hostId={id} labels={h.labels} canEdit={can.editNetworks && !h.revokedAt} />
       <h2>Doctor</h2>
       <DoctorPanel hostId={id} />
       <h2>Attachments</h2>

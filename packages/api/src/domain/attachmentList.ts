@@ -23,6 +23,8 @@ interface AttachmentRow {
   state: AttachmentStateName;
   result: unknown;
   lastError: string;
+  /** Service pools pick attachments by these (Kubernetes label rules). */
+  labels: Record<string, string>;
   createdByName: string;
   createdAt: Date;
   updatedAt: Date;
@@ -78,7 +80,7 @@ export function attachmentPageSql(q: AttachmentListQuery, matchingHostIds: strin
   return Prisma.sql`
     SELECT a.id, a."hostId", h.name AS "hostName", a."networkId", a."networkName", a."networkRevision", n."latestRevision",
            a."containerId", a."ifName", a."targetKind"::text AS "targetKind", a.target, a."capabilityArgs", a.present, a.generation,
-           a.state::text AS state, a.result, a."lastError", a."createdByName", a."createdAt", a."updatedAt", ${key.kind === "attachmentState" ? Prisma.sql`a.state::text` : key.expr} AS "sortValue"
+           a.state::text AS state, a.result, a."lastError", a.labels, a."createdByName", a."createdAt", a."updatedAt", ${key.kind === "attachmentState" ? Prisma.sql`a.state::text` : key.expr} AS "sortValue"
     ${q.sort === "hostName" ? byHostFrom(q, conditions) : Prisma.sql`FROM "Attachment" a JOIN "Host" h ON h.id = a."hostId" LEFT JOIN "Network" n ON n.id = a."networkId" WHERE ${conditions}`}
     ${orderBy(key, id, q.dir)}
     LIMIT ${q.limit + 1}`;

@@ -185,11 +185,11 @@ export function liveness(lastSeenAt: Date | null, revokedAt: Date | null): "onli
 export async function getHost(db: Db, id: string) {
   const host = await db.host.findUnique({
     where: { id },
-    select: { id: true, name: true, enrolledAt: true, revokedAt: true, revokedByName: true, lastSeenAt: true, agentVersion: true, inventory: true, inventoryAt: true, credentialExpiresAt: true },
+    select: { id: true, name: true, enrolledAt: true, revokedAt: true, revokedByName: true, lastSeenAt: true, agentVersion: true, inventory: true, inventoryAt: true, credentialExpiresAt: true, labels: true },
   });
   if (!host) throw new ApiError("NOT_FOUND", `No host with id ${id}`);
   const inventory = readInventory(host.inventory);
-  return { ...host, inventory, liveness: liveness(host.lastSeenAt, host.revokedAt), offlineAfterMs: OFFLINE_AFTER_MS, confDrift: await confDrift(db, inventory, host.id) };
+  return { ...host, labels: (host.labels ?? {}) as Record<string, string>, inventory, liveness: liveness(host.lastSeenAt, host.revokedAt), offlineAfterMs: OFFLINE_AFTER_MS, confDrift: await confDrift(db, inventory, host.id) };
 }
 
 /** A file in the host's CNI conf dir against the console's network of the same name. */

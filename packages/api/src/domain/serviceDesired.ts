@@ -58,6 +58,9 @@ export const healthKey = (serviceId: string, address: string, port: number) => `
 
 export type HealthVerdicts = ReadonlyMap<string, "unknown" | "healthy" | "unhealthy">;
 
+/** As `localHostId`: seen from every host at once, each member keeps its local CIDR (the plan strips other hosts'). */
+export const EVERY_HOST = "*";
+
 /**
  * A service's members, resolved against the attachments: `localHostId` gets localCidr for its
  * own; each member's health is its last verdict (`unknown` before one), `none` without a check.
@@ -114,7 +117,7 @@ export function resolveMembers(
           weight: o?.weight ?? 100,
           state: o?.state ?? "active",
           health: healthOf(ip.address, null),
-          localCidr: a.hostId === localHostId ? ip.cidr : null,
+          localCidr: localHostId === EVERY_HOST || a.hostId === localHostId ? ip.cidr : null,
         });
       }
     }
@@ -139,8 +142,15 @@ async function readyAttachments(tx: Db | DbTx): Promise<ReadyAttachment[]> {
 /**
  * Every service of `family` (or only `only.serviceIds`) with its latest spec and members, for one
  * host's view (or none). One page, one health report or one service reads only the services it names.
+ * `proposed` resolves one service with a spec not yet written (the plan shown before applying).
  */
-export async function resolveServices(tx: Db | DbTx, family: 4 | 6, localHostId: string | null, only?: { serviceIds: readonly string[] }): Promise<ResolvedService[]> {
+export async function resolveServices(
+  tx: Db | DbTx,
+  family: 4 | 6,
+  localHostId: string | null,
+  only?: { serviceIds: readonly string[] },
+  proposed?: { serviceId: string; spec: ServiceSpec },
+): Promise<ResolvedService[]> {
   const ids = only ? [...only.serviceIds] : null;
   const services = await tx.service.findMany({ where: { family, ...(ids ? { id: { in: ids } } : {}) }, orderBy: { name: "asc" }, select: { id: true, name: true, vip: true, family: true, latestRevision: true } });
   if (services.length === 0) return [];
@@ -149,6 +159,7 @@ export async function resolveServices(tx: Db | DbTx, family: 4 | 6, localHostId:
     select: { serviceId: true, spec: true },
   });
   const specOf = new Map(specs.map((r) => [r.serviceId, ServiceSpec.parse(r.spec)]));
+  if (proposed && specOf.has(proposed.serviceId)) specOf.set(proposed.serviceId, proposed.spec);
   const attachments = await readyAttachments(tx);
   const registeredOf = new Map<string, RegisteredMember[]>();
   for (const r of await liveRegistrations(tx, services.map((s) => s.id))) {

@@ -33,7 +33,7 @@ export function publishChange(ctx: Pick<Ctx, "events">, generation: bigint) {
 }
 
 /** What in a spec the database must agree with: manual members that are nobody's VIP and outside the service CIDRs, known hosts. */
-async function checkSpec(tx: DbTx, spec: ServiceSpec, family: 4 | 6): Promise<void> {
+export async function checkSpec(tx: DbTx, spec: ServiceSpec, family: 4 | 6): Promise<void> {
   const cidrs = await serviceCidrs(tx);
   const issues: { path: (string | number)[]; message: string; severity: "error" }[] = [];
   const hostIds = [...new Set(spec.manualMembers.map((m) => m.hostId).filter((h): h is string => h !== null))];

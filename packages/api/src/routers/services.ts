@@ -3,9 +3,10 @@ import { desiredServicesFor } from "../domain/serviceDesired";
 import { getProbe, listProbes, startProbe } from "../domain/serviceProbes";
 import { StartProbeInput } from "../schemas/serviceProbe";
 import { getService, getServiceRevision, listServices } from "../domain/serviceRead";
+import { planServiceChange } from "../domain/servicePlan";
 import { createService, deleteService, rollbackService, setLabels, setServiceCidrs, updateService } from "../domain/services";
 import { Id } from "../schemas";
-import { CreateServiceInput, DeleteServiceInput, Labels, RollbackServiceInput, SetServiceCidrsInput, UpdateServiceInput } from "../schemas/services";
+import { CreateServiceInput, DeleteServiceInput, Labels, PlanServiceInput, RollbackServiceInput, SetServiceCidrsInput, UpdateServiceInput } from "../schemas/services";
 import { deregisterMember, listRegistrations, registerMember } from "../domain/serviceRegistrations";
 import { DeregisterMemberInput, RegisterMemberInput } from "../schemas/services";
 import { adminProcedure, operatorProcedure, registrarProcedure, registrarReadProcedure, router, viewerProcedure } from "../trpc";
@@ -20,6 +21,8 @@ export const servicesRouter = router({
   desiredFor: viewerProcedure
     .input(z.object({ hostId: Id, family: z.union([z.literal(4), z.literal(6)]).default(4) }))
     .query(({ ctx, input }) => desiredServicesFor(ctx.db, input.hostId, input.family)),
+  /** What an update or rollback would program on each host, grouped by identical nft transaction; writes nothing. */
+  plan: viewerProcedure.input(PlanServiceInput).query(({ ctx, input }) => planServiceChange(ctx.db, input)),
   create: operatorProcedure.input(CreateServiceInput).mutation(({ ctx, input }) => createService(ctx, input)),
   update: operatorProcedure.input(UpdateServiceInput).mutation(({ ctx, input }) => updateService(ctx, input)),
   rollback: operatorProcedure.input(RollbackServiceInput).mutation(({ ctx, input }) => rollbackService(ctx, input)),

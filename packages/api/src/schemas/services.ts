@@ -178,6 +178,14 @@ export const CreateServiceInput = z.object({
 });
 export const UpdateServiceInput = z.object({ id: z.string().min(1).max(64), spec: ServiceSpec, comment: z.string().max(500).default(""), expectedRevision: z.number().int().positive() });
 export const RollbackServiceInput = z.object({ id: z.string().min(1).max(64), toRevision: z.number().int().positive(), expectedRevision: z.number().int().positive() });
+/** A change to plan (nothing is written): the spec update would write, or the revision a rollback would restore. */
+export const PlanServiceInput = z.object({
+  id: z.string().min(1).max(64),
+  change: z.discriminatedUnion("kind", [z.object({ kind: z.literal("update"), spec: ServiceSpec }), z.object({ kind: z.literal("rollback"), toRevision: z.number().int().positive() })]),
+  /** When given, a service past this revision is refused (the page planned against an old state). */
+  expectedRevision: z.number().int().positive().optional(),
+});
+export type PlanServiceInput = z.infer<typeof PlanServiceInput>;
 export const DeleteServiceInput = z.object({ id: z.string().min(1).max(64), confirmName: z.string().max(63) });
 
 /** The service CIDRs: at most one per family is enough for most; a few allowed. */

@@ -1,6 +1,6 @@
 "use client";
 
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useState } from "react";
 import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
@@ -9,6 +9,9 @@ import { RevisionDiff } from "../revision-diff";
 import { useCan } from "../user-context";
 import { ServiceProbe } from "./service-probe";
 import { formatSelector } from "./selector-text";
+import { ServicePlan, type PlannedChange } from "./service-plan";
+import { AddManualMember, withoutManualMember } from "./service-plan-members";
+import { SpecEditor } from "./service-plan-spec";
 import { useServiceChanges } from "./services-list";
 
 type Service = RouterOutputs["services"]["get"];
@@ -33,10 +36,12 @@ function withMember(spec: Spec, member: Member, change: { weight?: number; state
 export function ServiceDetail({ id }: { id: string }) {
   const trpc = useTRPC();
   const can = useCan();
-  const queryClient = useQueryClient();
   const service = useQuery(trpc.services.get.queryOptions({ id }));
   useServiceChanges();
-  const update = useMutation(trpc.services.update.mutationOptions({ onSuccess: () => void queryClient.invalidateQueries({ queryKey: trpc.services.pathKey() }) }));
+  // Every change is planned first (service-plan.tsx) and applied from there; one panel at a time.
+  const [planned, setPlanned] = useState<{ n: number; change: PlannedChange } | null>(null);
+  const [editing, setEditing] = useState<"spec" | "member" | null>(null);
+  const plan = (change: PlannedChange) => setPlanned((old) => ({ n: (old?.n ?? 0) + 1, change }));
 
   if (service.error) {
     return (
@@ -48,7 +53,7 @@ export function ServiceDetail({ id }: { id: string }) {
   }
   if (!service.data) return <p className="muted">Loading…</p>;
   const s = service.data;
-  const edit = (spec: Spec, comment: string) => update.mutate({ id, spec, comment, expectedRevision: s.revision });
+  const edit = (spec: Spec, comment: string) => plan({ kind: "update", spec, comment, title: comment });
 
   return (
     <div>
@@ -70,7 +75,26 @@ export function ServiceDetail({ id }: { id: string }) {
           <dd>r{s.revision}{s.lastChange && <> · last change <RelativeTime date={s.lastChange.at} /></>}</dd>
         </dl>
       </div>
-      {update.error && <div className="error-box" role="alert">{errorMessage(update.error)}</div>}
+      {can.editNetworks && (
+        <div className="row" style={{ marginBottom: 12 }}>
+          <button onClick={() => setEditing(editing === "spec" ? null : "spec")} aria-expanded={editing === "spec"}>Edit spec</button>
+          <button onClick={() => setEditing(editing === "member" ? null : "member")} aria-expanded={editing === "member"}>Add member</button>
+        </div>
+      )}
+      {can.editNetworks && editing === "spec" && <SpecEditor key={s.revision} spec={s.spec} onPlan={plan} onCancel={() => setEditing(null)} />}
+      {can.editNetworks && editing === "member" && <AddManualMember service={s} onPlan={plan} />}
+      {planned && (
+        <ServicePlan
+          key={planned.n}
+          serviceId={id}
+          expectedRevision={s.revision}
+          change={planned.change}
+          onClose={() => {
+            setPlanned(null);
+            setEditing(null);
+          }}
+        />
+      )}
 
       <h2>Pool</h2>
       {s.truncated > 0 && <div className="error-box" role="alert">{s.truncated} more attachments match the selector beyond the pool's bound of 10,000: they are left out.</div>}
@@ -83,7 +107,14 @@ export function ServiceDetail({ id }: { id: string }) {
           </thead>
           <tbody>
             {s.members.map((m) => (
-              <MemberRow key={`${m.address}/${m.port ?? "*"}`} member={m} canEdit={can.editNetworks && m.source !== "registered"} busy={update.isPending} onChange={(change, comment) => edit(withMember(s.spec, m, change), comment)} />
+              <MemberRow
+                key={`${m.address}/${m.port ?? "*"}`}
+                member={m}
+                canEdit={can.editNetworks && m.source !== "registered"}
+                busy={false}
+                onChange={(change, comment) => edit(withMember(s.spec, m, change), comment)}
+                onRemove={() => edit(withoutManualMember(s.spec, m), `${m.address}${m.port ? `:${m.port}` : ""}: removed`)}
+              />
             ))}
           </tbody>
         </table>
@@ -96,17 +127,20 @@ export function ServiceDetail({ id }: { id: string }) {
       <ServiceProbe service={s} canRun={can.editNetworks} />
 
       <h2>History</h2>
-      <Revisions service={s} canEdit={can.editNetworks} />
+      <Revisions service={s} canEdit={can.editNetworks} onPlan={plan} />
     </div>
   );
 }
 
-function MemberRow({ member: m, canEdit, busy, onChange }: { member: Member; canEdit: boolean; busy: boolean; onChange: (change: { weight?: number; state?: MemberState }, comment: string) => void }) {
+function MemberRow(props: { member: Member; canEdit: boolean; busy: boolean; onChange: (change: { weight?: number; state?: MemberState }, comment: string) => void; onRemove: () => void }) {
+  const { member: m, canEdit, busy, onChange } = props;
   const [weight, setWeight] = useState(String(m.weight));
   const label = `${m.address}${m.port ? `:${m.port}` : ""}`;
+  const w = Number(weight);
+  const weightOk = weight.trim() !== "" && Number.isInteger(w) && w >= 0 && w <= 1000;
+  // Enter or the button opens the plan; Apply there writes it.
   const saveWeight = () => {
-    const w = Number(weight);
-    if (Number.isInteger(w) && w >= 0 && w <= 1000 && w !== m.weight) onChange({ weight: w }, `${label}: weight ${m.weight} → ${w}`);
+    if (weightOk && w !== m.weight) onChange({ weight: w }, `${label}: weight ${m.weight} → ${w}`);
   };
   return (
     <tr data-testid={`member-${m.address}`}>
@@ -123,13 +157,15 @@ function MemberRow({ member: m, canEdit, busy, onChange }: { member: Member; can
             value={weight}
             disabled={busy}
             onChange={(e) => setWeight(e.target.value)}
-            onBlur={saveWeight}
             onKeyDown={(e) => e.key === "Enter" && saveWeight()}
+            aria-invalid={!weightOk}
             style={{ width: 80 }}
           />
         ) : (
           m.weight
         )}
+        {canEdit && weightOk && w !== m.weight && <button onClick={saveWeight} style={{ marginLeft: 4 }}>Review weight</button>}
+        {canEdit && !weightOk && <div className="field-error" role="alert">weight {weight || "(empty)"}: a whole number 0–1000</div>}
       </td>
       <td>
         <span className={`badge ${STATE_TONE[m.state]}`}>{m.state}</span>
@@ -138,6 +174,7 @@ function MemberRow({ member: m, canEdit, busy, onChange }: { member: Member; can
             {m.state !== "active" && <button disabled={busy} onClick={() => onChange({ state: "active" }, `${label}: active`)}>Activate</button>}
             {m.state !== "draining" && <button disabled={busy} onClick={() => onChange({ state: "draining" }, `${label}: drain`)} title="No new connections; open ones go on">Drain</button>}
             {m.state !== "maintenance" && <button disabled={busy} onClick={() => onChange({ state: "maintenance" }, `${label}: maintenance`)}>Maintenance</button>}
+            {m.source === "manual" && <button disabled={busy} onClick={props.onRemove} aria-label={`Remove ${label}`}>Remove</button>}
           </span>
         )}
       </td>
@@ -180,14 +217,10 @@ function HostsTable({ service: s }: { service: Service }) {
   );
 }
 
-function Revisions({ service: s, canEdit }: { service: Service; canEdit: boolean }) {
-  const trpc = useTRPC();
-  const queryClient = useQueryClient();
+function Revisions({ service: s, canEdit, onPlan }: { service: Service; canEdit: boolean; onPlan: (change: PlannedChange) => void }) {
   const [open, setOpen] = useState<number | null>(null);
-  const rollback = useMutation(trpc.services.rollback.mutationOptions({ onSuccess: () => void queryClient.invalidateQueries({ queryKey: trpc.services.pathKey() }) }));
   return (
     <div>
-      {rollback.error && <div className="error-box" role="alert">{errorMessage(rollback.error)}</div>}
       <table aria-label="Revisions">
         <thead>
           <tr><th>Revision</th><th>When</th><th>Who</th><th>Comment</th><th /></tr>
@@ -202,7 +235,7 @@ function Revisions({ service: s, canEdit }: { service: Service; canEdit: boolean
               <td className="row">
                 {r.number > 1 && <button onClick={() => setOpen(open === r.number ? null : r.number)}>{open === r.number ? "Hide diff" : "Diff"}</button>}
                 {canEdit && r.number !== s.revision && (
-                  <button disabled={rollback.isPending} onClick={() => rollback.mutate({ id: s.id, toRevision: r.number, expectedRevision: s.revision })}>Roll back to r{r.number}</button>
+                  <button onClick={() => onPlan({ kind: "rollback", toRevision: r.number, title: `roll back to r${r.number}` })}>Roll back to r{r.number}</button>
                 )}
               </td>
             </tr>
