@@ -74,6 +74,7 @@ function operand(o: unknown): string {
   if (x.meta) return (x.meta as Json).key === "mark" ? "mark" : `meta ${(x.meta as Json).key}`;
   if (x.ct) return (x.ct as Json).dir === undefined ? `ct ${(x.ct as Json).key}` : `ct ${(x.ct as Json).dir} ${(x.ct as Json).key}`;
   if (x.concat) return (x.concat as unknown[]).map(operand).join(" . ");
+  if (x.numgen) return `numgen ${(x.numgen as Json).mode} mod ${(x.numgen as Json).mod}`;
   if (x["&"]) return `${operand((x["&"] as unknown[])[0])} and ${hex((x["&"] as unknown[])[1])}`;
   throw new Error(`listing: unknown operand ${JSON.stringify(o)}`);
 }
@@ -83,6 +84,7 @@ function statement(s: Json, ip: string): string {
   switch (kind) {
     case "match": {
       const left = operand(body.left);
+      if (body.op === "<") return `${left} < ${value(body.right)}`;
       return left.includes(" and ") ? `${left} == ${body.right}` : `${left} ${value(body.right)}`;
     }
     case "jump":

@@ -17,6 +17,12 @@ describe("tracePacket over the rendered table (design §3 model)", () => {
     expect(summary(trace({ from: "host", saddr: "10.99.0.1" }))).toEqual(["10.88.0.11:8080 1/10", "10.88.0.12:8080 2/10", "10.89.3.7:8080 7/10 masq"]);
   });
 
+  it("draws in turn in the compact layout and reaches the same shares (each rule its own draw)", () => {
+    const compact = lowerTable(renderTable(fixtureDesired(4), { layout: "compact" }));
+    const traced = tracePacket(compact, { saddr: "10.77.0.5", daddr: "10.241.0.10", protocol: "tcp", dport: 80, from: "sandbox" });
+    expect(summary(traced)).toEqual(["10.88.0.11:8080 1/10", "10.88.0.12:8080 2/10", "10.89.3.7:8080 7/10 masq"]);
+  });
+
   it("leaves the draining member out (dns 500/300 → 5/8, 3/8)", () => {
     expect(summary(trace({ daddr: "10.241.0.11", protocol: "udp", dport: 53 }))).toEqual(["10.88.0.21:5353 5/8 masq", "10.88.0.22:5353 3/8 masq"]);
   });

@@ -111,9 +111,16 @@ function runRule(table: TableObjects, packet: TracePacket, rule: string, p: Path
   if ((m = new RegExp(`^${ip} saddr ([0-9a-f.:]+/\\d+) (jump|goto) (\\S+)$`).exec(rule))) return cidrContains(m[1]!, packet.saddr) ? call(table, packet, m[2]!, m[3]!, p) : [p];
   if ((m = new RegExp(`^${ip} saddr @(\\S+) goto (\\S+)$`).exec(rule))) return packet.pinnedIn?.includes(m[1]!) ? call(table, packet, "goto", m[2]!, p) : [p];
   if ((m = new RegExp(`^update @(\\S+) \\{ ${ip} saddr \\}$`).exec(rule))) return [p];
-  if ((m = /^meta l4proto (\S+) dnat to (?:\[([0-9a-f:]+)\]|([0-9.]+)):(\d+)$/.exec(rule))) {
+  if ((m = /^meta l4proto (\S+) (?:numgen random mod (\d+) < (\d+) )?dnat to (?:\[([0-9a-f:]+)\]|([0-9.]+)):(\d+)$/.exec(rule))) {
     if (m[1] !== packet.protocol) return [p];
-    return [{ ...p, state: { ...p.state, dnat: { address: (m[2] ?? m[3])!, port: Number(m[4]) }, daddr: (m[2] ?? m[3])!, dport: Number(m[4]) }, end: "accept" }];
+    const address = (m[4] ?? m[5])!;
+    const taken: Path = { ...p, state: { ...p.state, dnat: { address, port: Number(m[6]) }, daddr: address, dport: Number(m[6]) }, end: "accept" };
+    if (m[2] === undefined) return [taken];
+    // Its own draw: taken with wᵢ/Rᵢ of the share that reached it, passed on with the rest. What
+    // reaches rule i is Rᵢ/W, so Rᵢ cancels and the shares keep the denominator W (1/10, 2/10, 7/10).
+    const [modulus, width] = [Number(m[2]), Number(m[3])];
+    const part = (k: number): Share => (p.share.num % modulus === 0 ? { num: (p.share.num / modulus) * k, den: p.share.den } : { num: p.share.num * k, den: p.share.den * modulus });
+    return [{ ...taken, share: part(width) }, { ...p, share: part(modulus - width) }];
   }
   if ((m = new RegExp(`^meta l4proto (\\S+) dnat ${ip} addr \\. port to numgen random mod (\\d+) map \\{ (.*) \\}$`).exec(rule))) {
     if (m[1] !== packet.protocol) return [p];

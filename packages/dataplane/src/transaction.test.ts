@@ -269,10 +269,11 @@ describe("planSync: compact layout (design §11 option (a))", () => {
   const compact = { layout: "compact" as const };
   const coldCompact = () => planSync(null, desired([web()]), compact);
 
-  it("a port without affinity: one DNAT-map rule, no member chains, masquerade from two sets", () => {
+  it("a port without affinity: a rule per member drawing in turn (no set, no member chain), masquerade from two sets", () => {
     const t = coldCompact().transaction;
     expect(t).not.toContain("member-");
-    expect(t).toContain(`add rule ${T} ${S} meta l4proto tcp dnat ip addr . port to numgen random mod 2 map { 0 : 10.88.0.11 . 8080, 1 : 10.89.3.7 . 8080 }\n`);
+    expect(t).not.toContain(" map {");
+    expect(t).toContain(text(`add rule ${T} ${S} meta l4proto tcp numgen random mod 2 < 1 dnat to 10.88.0.11:8080`, `add rule ${T} ${S} meta l4proto tcp dnat to 10.89.3.7:8080`));
     expect(t).toContain(
       text(
         `add rule ${T} masquerading ct status dnat ct original ip daddr @vips ip daddr . meta l4proto . th dport @masquerade-members masquerade fully-random`,
@@ -283,10 +284,25 @@ describe("planSync: compact layout (design §11 option (a))", () => {
     expect(t).toContain(text(`add element ${T} masquerade-members { 10.89.3.7 . tcp . 8080 }`, `add element ${T} masquerade-local { 10.88.0.11 . tcp . 8080 . 10.88.0.0/24 }`));
   });
 
-  it("a weight change rewrites the one rule", () => {
+  it("a weight change rewrites the service's rules, nothing else", () => {
     expect(planSync(coldCompact().belief, desired([web({ members: [local(), remote(300)] })]), compact).transaction).toBe(
-      text(`add chain ${T} ${S}`, `flush chain ${T} ${S}`, `add rule ${T} ${S} meta l4proto tcp dnat ip addr . port to numgen random mod 4 map { 0 : 10.88.0.11 . 8080, 1-3 : 10.89.3.7 . 8080 }`),
+      text(`add chain ${T} ${S}`, `flush chain ${T} ${S}`, `add rule ${T} ${S} meta l4proto tcp numgen random mod 4 < 1 dnat to 10.88.0.11:8080`, `add rule ${T} ${S} meta l4proto tcp dnat to 10.89.3.7:8080`),
     );
+  });
+
+  it("draws in turn: member i's rule takes wᵢ of the weight the rules before it left, the last one takes the rest; IPv6 bracketed", () => {
+    const three = web({ members: [local(100), remote(200), { ...remote(700), address: "10.89.3.9" }] });
+    const t = planSync(null, desired([three]), compact).transaction;
+    expect(t).toContain(
+      text(
+        `add rule ${T} ${S} meta l4proto tcp numgen random mod 10 < 1 dnat to 10.88.0.11:8080`,
+        `add rule ${T} ${S} meta l4proto tcp numgen random mod 9 < 2 dnat to 10.89.3.7:8080`,
+        `add rule ${T} ${S} meta l4proto tcp dnat to 10.89.3.9:8080`,
+      ),
+    );
+    const v6 = planSync(null, fixtureDesired(6), compact).transaction;
+    expect(v6).toMatch(/meta l4proto tcp (numgen random mod \d+ < \d+ )?dnat to \[fd00:[0-9a-f:]+\]:\d+/);
+    expect(v6).not.toContain(" map {");
   });
 
   it("a member shared by two services keeps its masquerade elements while one of them still has it", () => {
