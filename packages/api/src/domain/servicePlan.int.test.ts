@@ -63,7 +63,7 @@ beforeAll(async () => {
 afterAll(() => t?.close());
 
 describe("services.plan", () => {
-  it("a weight change: exactly the service chain's new numgen map on the selected hosts, one group; nothing on an unselected host; nothing written", async () => {
+  it("a weight change: exactly the service chain's new draws on the selected hosts, one group; nothing on an unselected host; nothing written", async () => {
     const counts = await written();
     const proposed = spec({ manualMembers: [{ address: "10.88.0.10", weight: 100 }, { address: "10.88.0.11", weight: 300 }] });
     const plan = await viewer.caller.services.plan({ id: webId, change: { kind: "update", spec: proposed }, expectedRevision: 1 });
@@ -76,15 +76,17 @@ describe("services.plan", () => {
     expect(group!.change).toBe("update");
     expect(group!.hosts.map((h) => h.name).sort()).toEqual(["plan-a1", "plan-a2"]);
     expect(group!.tableCreated || group!.tableDeleted).toBe(false);
-    // Weights 100, 300 and the attachment's 100 → 1:3:1 of numgen mod 5, in address order.
+    // Weights 100, 300 and the attachment's 100 → 1:3:1, drawn in turn in address order: 1 of 5, 3 of the 4 left, the rest.
     const chain = /^add chain ip switchyard (service-[A-Z2-7]{8}-web\/tcp\/80)$/.exec(group!.lines[0]!)?.[1];
     expect(chain, group!.lines[0]).toBeDefined();
     expect(group!.lines).toEqual([
       `add chain ip switchyard ${chain}`,
       `flush chain ip switchyard ${chain}`,
-      `add rule ip switchyard ${chain} meta l4proto tcp dnat ip addr . port to numgen random mod 5 map { 0 : 10.88.0.10 . 8080, 1-3 : 10.88.0.11 . 8080, 4 : 10.88.0.20 . 8080 }`,
+      `add rule ip switchyard ${chain} meta l4proto tcp numgen random mod 5 < 1 dnat to 10.88.0.10:8080`,
+      `add rule ip switchyard ${chain} meta l4proto tcp numgen random mod 4 < 3 dnat to 10.88.0.11:8080`,
+      `add rule ip switchyard ${chain} meta l4proto tcp dnat to 10.88.0.20:8080`,
     ]);
-    expect(group!.summary).toEqual({ rulesAdded: 1, rulesRemoved: 1, elementsAdded: 0, elementsRemoved: 0 });
+    expect(group!.summary).toEqual({ rulesAdded: 2, rulesRemoved: 2, elementsAdded: 0, elementsRemoved: 0 });
     expect(await written()).toEqual(counts);
 
     // The same text the agent of each host computes from its own desired states, before and after.
