@@ -46,10 +46,26 @@ function hostRows(service: ResolvedService, hosts: Awaited<ReturnType<typeof hos
     });
 }
 
-async function lastChanges(db: Db): Promise<Map<string, { generation: bigint; at: Date }>> {
-  const rows = await db.$queryRaw<{ serviceId: string; generation: bigint; at: Date }[]>`
-    SELECT DISTINCT ON ("serviceId") "serviceId", generation, at FROM "ServiceChange" WHERE "serviceId" IS NOT NULL ORDER BY "serviceId", generation DESC`;
-  return new Map(rows.map((r) => [r.serviceId, { generation: r.generation, at: r.at }]));
+type LastChange = { generation: bigint; at: Date };
+
+/**
+ * Per service, the last change that may have altered what hosts program for it: its own (an
+ * edit, a registration), or a later one not tied to a service (a health verdict, an attachment
+ * becoming ready, labels, the CIDRs, lapsed registrations), which may have changed its members.
+ * A host is "applied" for the service only once it reached that version.
+ */
+async function lastChanges(db: Db): Promise<{ of: (serviceId: string) => LastChange | undefined }> {
+  const rows = await db.$queryRaw<{ serviceId: string | null; generation: bigint; at: Date }[]>`
+    SELECT DISTINCT ON ("serviceId") "serviceId", generation, at FROM "ServiceChange" ORDER BY "serviceId", generation DESC`;
+  const unattributed = rows.find((r) => r.serviceId === null);
+  const own = new Map(rows.filter((r) => r.serviceId !== null).map((r) => [r.serviceId!, { generation: r.generation, at: r.at }]));
+  return {
+    of: (serviceId) => {
+      const mine = own.get(serviceId);
+      if (!unattributed || (mine && mine.generation > unattributed.generation)) return mine;
+      return { generation: unattributed.generation, at: unattributed.at };
+    },
+  };
 }
 
 export async function listServices(db: Db) {
@@ -57,7 +73,7 @@ export async function listServices(db: Db) {
   const hosts = await hostsOf(db);
   const changes = await lastChanges(db);
   return resolved.map((s) => {
-    const rows = hostRows(s, hosts, changes.get(s.id));
+    const rows = hostRows(s, hosts, changes.of(s.id));
     return {
       id: s.id,
       name: s.name,
@@ -88,8 +104,8 @@ export async function getService(db: Db, id: string) {
       return { ...m, selectable: isSelectable(m), lastCheck: h ? { latencyMs: h.lastLatencyMs, message: h.lastMessage, at: h.checkedAt, since: h.since } : null };
     }),
     generation: Number(await currentServiceGeneration(db)),
-    lastChange: changes.get(id) ? { generation: Number(changes.get(id)!.generation), at: changes.get(id)!.at } : null,
-    hosts: hostRows(service, await hostsOf(db), changes.get(id)),
+    lastChange: ((c) => (c ? { generation: Number(c.generation), at: c.at } : null))(changes.of(id)),
+    hosts: hostRows(service, await hostsOf(db), changes.of(id)),
     revisions,
   };
 }

@@ -196,6 +196,17 @@ describe("the desired state of a host", () => {
     await h.agent.reportServicesApplied({ family: 4, version: desired.version + 1, applyMs: null, error: "nft: syntax error" });
     row = (await viewer.caller.services.get({ id: svc.id })).hosts.find((x) => x.hostId === h.hostId)!;
     expect(row).toMatchObject({ applied: false, error: "nft: syntax error" });
+    // Applied again; then a change tied to no service (a host's labels, which may move members)
+    // puts the host behind for every service until it reports that version too.
+    const fixed = await h.agent.servicesDesired({ family: 4 });
+    await h.agent.reportServicesApplied({ family: 4, version: fixed.version, applyMs: 3, error: null });
+    expect((await viewer.caller.services.get({ id: svc.id })).hosts.find((x) => x.hostId === h.hostId)!.applied).toBe(true);
+    await operator.caller.services.setHostLabels({ hostId: h.hostId, labels: { zone: "b" } });
+    const behind = await viewer.caller.services.get({ id: svc.id });
+    expect(behind.hosts.find((x) => x.hostId === h.hostId)!.applied).toBe(false);
+    expect(behind.lastChange!.generation).toBe(behind.generation);
+    await h.agent.reportServicesApplied({ family: 4, version: behind.generation, applyMs: 3, error: null });
+    expect((await viewer.caller.services.get({ id: svc.id })).hosts.find((x) => x.hostId === h.hostId)!.applied).toBe(true);
   });
 });
 
