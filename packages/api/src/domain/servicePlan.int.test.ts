@@ -129,17 +129,18 @@ describe("services.plan", () => {
     expect(back.members.reweighted).toEqual([{ member: "10.88.0.11", from: 300, to: 100 }]);
 
     const counts = await written();
-    const refusals: [Promise<unknown>, string, string][] = [
-      [operator.caller.services.plan({ id: webId, change: { kind: "update", spec: spec({ manualMembers: [{ address: "127.0.0.1" }] }) } }), "BAD_REQUEST", "loopback"],
-      [operator.caller.services.plan({ id: webId, change: { kind: "update", spec: spec({ manualMembers: [{ address: "10.96.0.99" }] }) } }), "BAD_REQUEST", "service CIDR"],
-      [operator.caller.services.plan({ id: webId, change: { kind: "update", spec: spec({ manualMembers: [{ address: "10.88.0.10", weight: 1001 }] }) } } as never), "BAD_REQUEST", "1000"],
-      [operator.caller.services.plan({ id: webId, change: { kind: "update", spec: spec({ hostSelector: { matchLabels: { "-x": "a" } } }) } } as never), "BAD_REQUEST", "label key"],
-      [operator.caller.services.plan({ id: webId, change: { kind: "rollback", toRevision: 9 } }), "NOT_FOUND", "no revision 9"],
-      [operator.caller.services.plan({ id: webId, change: { kind: "update", spec: spec() }, expectedRevision: 1 }), "CONFLICT", "at revision 3, not 1"],
-      [operator.caller.services.plan({ id: "nope", change: { kind: "update", spec: spec() } }), "NOT_FOUND", "nope"],
+    // Thunks: each call starts when it is awaited (a rejected promise nobody awaits yet is an unhandled error).
+    const refusals: [() => Promise<unknown>, string, string][] = [
+      [() => operator.caller.services.plan({ id: webId, change: { kind: "update", spec: spec({ manualMembers: [{ address: "127.0.0.1" }] }) } }), "BAD_REQUEST", "loopback"],
+      [() => operator.caller.services.plan({ id: webId, change: { kind: "update", spec: spec({ manualMembers: [{ address: "10.96.0.99" }] }) } }), "BAD_REQUEST", "service CIDR"],
+      [() => operator.caller.services.plan({ id: webId, change: { kind: "update", spec: spec({ manualMembers: [{ address: "10.88.0.10", weight: 1001 }] }) } } as never), "BAD_REQUEST", "1000"],
+      [() => operator.caller.services.plan({ id: webId, change: { kind: "update", spec: spec({ hostSelector: { matchLabels: { "-x": "a" } } }) } } as never), "BAD_REQUEST", "label key"],
+      [() => operator.caller.services.plan({ id: webId, change: { kind: "rollback", toRevision: 9 } }), "NOT_FOUND", "no revision 9"],
+      [() => operator.caller.services.plan({ id: webId, change: { kind: "update", spec: spec() }, expectedRevision: 1 }), "CONFLICT", "at revision 3, not 1"],
+      [() => operator.caller.services.plan({ id: "nope", change: { kind: "update", spec: spec() } }), "NOT_FOUND", "nope"],
     ];
     for (const [call, code, message] of refusals) {
-      const err = await trpcError(call);
+      const err = await trpcError(call());
       expect(err.code, message).toBe(code);
       expect(err.message, message).toContain(message);
     }
