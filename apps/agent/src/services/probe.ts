@@ -2,6 +2,7 @@ import { PROBE_LIMITS, type ProbeResult, ProbeTask, type ReportProbeInput } from
 import { canonicalIp } from "@switchyard/api/schemas/services";
 import { z } from "zod";
 import type { Logger } from "../log";
+import { createCoalescedRunner } from "../coalesce";
 import { netnsPathOf } from "../targets";
 import { NetnsRef } from "./command";
 import { type ClientCommand, type ClientOutput, runProbeClient } from "./probe-client";
@@ -105,9 +106,6 @@ export async function runProbe(raw: unknown, deps: ProbeRunnerDeps): Promise<Pro
 
 /** Takes and runs this host's probes, one at a time; wakes during a run coalesce into one more claim. */
 export function createProbeRunner(deps: ProbeRunnerDeps) {
-  let running: Promise<void> | null = null;
-  let again = false;
-
   async function runOne(raw: unknown): Promise<void> {
     const id = typeof (raw as { id?: unknown })?.id === "string" ? (raw as { id: string }).id : null;
     if (id === null) return deps.log.warn("probe: a task without an id was ignored");
@@ -123,25 +121,8 @@ export function createProbeRunner(deps: ProbeRunnerDeps) {
     }
   }
 
-  async function drain(): Promise<void> {
-    do {
-      again = false;
-      const { probes } = await deps.claim();
-      for (const p of probes) await runOne(p).catch((e: unknown) => deps.log.warn("probe: report not sent", { error: (e as Error).message }));
-    } while (again);
-  }
-
-  return {
-    wake(): Promise<void> {
-      if (running) {
-        again = true;
-        return running;
-      }
-      running = drain()
-        .catch((e: unknown) => deps.log.warn("probe: claim failed", { error: (e as Error).message }))
-        .finally(() => (running = null));
-      return running;
-    },
-    idle: (): Promise<void> => running ?? Promise.resolve(),
-  };
+  return createCoalescedRunner(async () => {
+    const claimed = await deps.claim().catch((e: unknown) => void deps.log.warn("probe: claim failed", { error: (e as Error).message }));
+    for (const p of claimed?.probes ?? []) await runOne(p).catch((e: unknown) => deps.log.warn("probe: report not sent", { error: (e as Error).message }));
+  });
 }

@@ -2,6 +2,7 @@ import { type Belief, type DesiredServices as Desired, DesiredServices, type Lay
 import { applyTransaction, tableHash } from "@switchyard/dataplane/nft";
 import type { Clock } from "../clock";
 import type { Logger } from "../log";
+import { createCoalescedRunner } from "../coalesce";
 import { flushUdpMemberFlows, type UdpMemberFlows } from "./conntrack";
 import { ensureServiceRoutes } from "./routes";
 
@@ -66,8 +67,6 @@ export function createServicesSync(deps: ServicesSyncDeps) {
   const families = deps.families ?? [4, 6];
   const states = new Map<4 | 6, FamilyState>(families.map((f) => [f, { belief: null, desired: null, hash: null, routeKey: null, appliedVersion: null, deferredTimer: null }]));
   const nft = { netns: deps.netns };
-  let running: Promise<void> | null = null;
-  let again = false;
   let checkTable = false;
 
   async function syncFamily(family: 4 | 6, state: FamilyState): Promise<void> {
@@ -154,32 +153,22 @@ export function createServicesSync(deps: ServicesSyncDeps) {
     state.deferredTimer.unref?.();
   }
 
-  async function syncAll(): Promise<void> {
-    do {
-      again = false;
-      for (const [family, state] of states) {
-        await syncFamily(family, state).catch((e: unknown) => deps.log.warn("services: sync failed; retried on the next change or check", { family, error: (e as Error).message }));
-      }
-      checkTable = false;
-    } while (again);
-  }
+  const runner = createCoalescedRunner(async () => {
+    for (const [family, state] of states) {
+      await syncFamily(family, state).catch((e: unknown) => deps.log.warn("services: sync failed; retried on the next change or check", { family, error: (e as Error).message }));
+    }
+    checkTable = false;
+  });
 
   return {
     /** A change was announced (or the agent started): sync every family; calls during a sync coalesce into one more. */
-    wake(): Promise<void> {
-      if (running) {
-        again = true;
-        return running;
-      }
-      running = syncAll().finally(() => (running = null));
-      return running;
-    },
+    wake: runner.wake,
     /** The periodic check: the table must be what was applied, and the desired version the console's. */
     check(): Promise<void> {
       checkTable = true;
       return this.wake();
     },
-    idle: (): Promise<void> => running ?? Promise.resolve(),
+    idle: runner.idle,
     /** Whether the applied state holds `vip` with `protocol`/`port` (a probe reaches only what this agent programs). */
     programs(vip: string, protocol: string, port: number): boolean {
       for (const s of states.values()) {
