@@ -70,7 +70,9 @@ export async function recordHealthReports(ctx: { db: Db; events: EventBus }, hos
   const taken = input.reports.filter((r) => mine.has(r.key));
   if (taken.length === 0) return { recorded: 0, ignored: input.reports.length, flipped: 0 };
   const flipped = await ctx.db.$transaction(async (tx) => {
-    const changes: string[] = [];
+    // Per service: a verdict moves only its own service's members (MemberHealth is per service),
+    // so each service's page knows which version its hosts must reach.
+    const changes = new Map<string, string[]>();
     for (const r of taken) {
       const [serviceId, address, portText] = r.key.split("|") as [string, string, string];
       const port = Number(portText);
@@ -82,10 +84,12 @@ export async function recordHealthReports(ctx: { db: Db; events: EventBus }, hos
         update: { hostId: host.id, status: r.status, lastLatencyMs: r.latencyMs, lastMessage: r.message, checkedAt: r.checkedAt, ...(changed ? { since: r.checkedAt } : {}) },
       });
       // Only `unhealthy` takes a member out (isSelectable): other changes move no rule.
-      if (changed && (before?.status === "unhealthy" || r.status === "unhealthy")) changes.push(`${address}:${port} ${r.status}`);
+      if (changed && (before?.status === "unhealthy" || r.status === "unhealthy")) changes.set(serviceId, [...(changes.get(serviceId) ?? []), `${address}:${port} ${r.status}`]);
     }
-    if (changes.length > 0) await recordServiceChange(tx, { summary: `health on ${host.name}: ${changes.slice(0, 5).join(", ")}${changes.length > 5 ? ", …" : ""}`, actorName: `host:${host.name}` });
-    return changes.length;
+    for (const [serviceId, list] of changes) {
+      await recordServiceChange(tx, { summary: `health on ${host.name}: ${list.slice(0, 5).join(", ")}${list.length > 5 ? ", …" : ""}`, serviceId, actorName: `host:${host.name}` });
+    }
+    return [...changes.values()].reduce((n, l) => n + l.length, 0);
   });
   // A member came or went: every agent fetches its rules again. Otherwise only the pages care
   // (the last latency and message): the host's doorbell, which agents' streams do not act on.

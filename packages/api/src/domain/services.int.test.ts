@@ -330,6 +330,9 @@ describe("health", () => {
     expect(await a.agent.reportServicesHealth({ reports: [{ key: targets[0]!.key, status: "unhealthy", latencyMs: 1000, message: "HTTP 503 (expected 200)", checkedAt: at }] })).toEqual({ recorded: 1, ignored: 0, flipped: 1 });
     const down = await viewer.caller.services.get({ id: svc.id });
     expect(down.generation).toBe(g0 + 1);
+    // The version is this service's own change: its page knows which version its hosts must reach.
+    expect(down.lastChange).toMatchObject({ generation: g0 + 1 });
+    expect(await t.db.serviceChange.findFirst({ orderBy: { generation: "desc" }, select: { serviceId: true, summary: true } })).toEqual({ serviceId: svc.id, summary: "health on svc-health-a: 10.99.1.1:8080 unhealthy" });
     const m1 = down.members.find((m) => m.address === "10.99.1.1")!;
     expect(m1).toMatchObject({ health: "unhealthy", selectable: false, lastCheck: { latencyMs: 1000, message: "HTTP 503 (expected 200)" } });
     expect((await member("10.99.1.1")).health).toBe("unhealthy");
