@@ -157,6 +157,8 @@ describe("registrar tokens", () => {
     expect((await membersOf("web")).map((m) => m.address)).toEqual(["10.88.0.61"]);
     expect(await sweepLapsedRegistrations(t.deps)).toEqual({ removed: 1 });
     expect(await changes()).toBe(before + 1);
+    // Recorded against the service: only its page counts its hosts behind.
+    expect(await t.db.serviceChange.findFirst({ orderBy: { generation: "desc" }, select: { serviceId: true, summary: true } })).toEqual({ serviceId: webId, summary: "web: 1 registration(s) lapsed: 10.88.0.60/*" });
     expect((await registrations()).map((r) => r.address)).toEqual(["10.88.0.61"]);
     await call("services.deregister", { service: "web", address: "10.88.0.61" });
   });

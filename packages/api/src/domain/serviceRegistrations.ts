@@ -124,20 +124,26 @@ export async function liveRegistrations(tx: Db | DbTx, serviceIds: readonly stri
 }
 
 /**
- * Deletes registrations whose TTL passed, one ServiceChange for all of them, so hosts drop the
- * members at their next sync (resolution already leaves them out; the change makes agents look).
+ * Deletes registrations whose TTL passed, a ServiceChange per service that lost members, so hosts
+ * drop them at their next sync (resolution already leaves them out; the change makes agents look).
  */
 export async function sweepLapsedRegistrations(ctx: Pick<Context, "db" | "events">, now = new Date()): Promise<{ removed: number }> {
-  const generation = await ctx.db.$transaction(async (tx) => {
-    const lapsed = await tx.serviceRegistration.findMany({ where: { expiresAt: { lte: now } }, select: { id: true, endpoint: true, service: { select: { name: true } } }, take: 1000 });
+  const swept = await ctx.db.$transaction(async (tx) => {
+    const lapsed = await tx.serviceRegistration.findMany({ where: { expiresAt: { lte: now } }, select: { id: true, serviceId: true, endpoint: true, service: { select: { name: true } } }, take: 1000 });
     if (lapsed.length === 0) return null;
     await tx.serviceRegistration.deleteMany({ where: { id: { in: lapsed.map((r) => r.id) } } });
-    const summary = `${lapsed.length} registration(s) lapsed: ${lapsed.slice(0, 5).map((r) => `${r.service.name} ${r.endpoint}`).join(", ")}`;
-    return { generation: await recordServiceChange(tx, { summary, actorName: "system" }), removed: lapsed.length };
+    const byService = new Map<string, typeof lapsed>();
+    for (const r of lapsed) byService.set(r.serviceId, [...(byService.get(r.serviceId) ?? []), r]);
+    let generation = 0n;
+    for (const [serviceId, rows] of byService) {
+      const summary = `${rows[0]!.service.name}: ${rows.length} registration(s) lapsed: ${rows.slice(0, 5).map((r) => r.endpoint).join(", ")}`;
+      generation = await recordServiceChange(tx, { summary, serviceId, actorName: "system" });
+    }
+    return { generation, removed: lapsed.length };
   });
-  if (!generation) return { removed: 0 };
-  publishChange(ctx, generation.generation);
-  return { removed: generation.removed };
+  if (!swept) return { removed: 0 };
+  publishChange(ctx, swept.generation);
+  return { removed: swept.removed };
 }
 
 /** Sweeps lapsed registrations every `intervalMs` in this console process. */
