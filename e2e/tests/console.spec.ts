@@ -283,4 +283,9 @@ test("detach releases the port", async ({ page }) => {
   const rows = await list<{ id: string; containerId: string; state: string }>(page.request, "attachments.list", { hostId, states: ALL_STATES });
   for (const a of rows.filter((r) => r.state !== "detached")) expect((await mutate(page.request, "attachments.detach", { id: a.id })).status()).toBe(200);
   await expect.poll(async () => (await query<unknown[]>(page.request, "hosts.ports", { id: hostId })).length, { timeout: 30_000 }).toBe(0);
+  // The console frees the port at once; the agent's DEL (which removes portmap's rules) must be
+  // done too before afterAll stops the agent, or the host keeps the rules.
+  await expect
+    .poll(async () => (await list<{ state: string }>(page.request, "attachments.list", { hostId, states: ALL_STATES })).filter((a) => a.state !== "detached").length, { timeout: 30_000 })
+    .toBe(0);
 });
