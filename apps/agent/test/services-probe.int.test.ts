@@ -7,15 +7,14 @@
  * row no console would write) is refused by the agent, and nothing is sent. Traffic stays in the
  * bench's namespaces, behind the blackhole route the agent adds for the service CIDR.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { createTestDirs, randomSuffix } from "@switchyard/cni/test-host";
+import { execFileSync } from "node:child_process";
+import { randomSuffix } from "@switchyard/cni/test-host";
 import { afterAll, describe, expect, it } from "vitest";
-import { agentArgs, isRoot, useTestConsole } from "./harness";
+import { isRoot, useTestConsole } from "./harness";
 import { runProbe } from "../src/services/probe";
 import { type BackendBench, createBackendBench } from "./support/backends";
 import { type NetnsProcess, spawnNodeInNetns } from "./support/netns-process";
+import { type ServicesAgent, startServicesAgent } from "./support/services-agent";
 import { waitFor } from "./wait";
 
 const VIP = "10.96.0.30";
@@ -29,17 +28,15 @@ function withinTolerance(count: number, n: number, p: number): boolean {
 
 describe.runIf(isRoot)("service probes sent by a real agent (issue 12)", { timeout: 240_000 }, () => {
   const c = useTestConsole();
-  let agent: ChildProcess | undefined;
+  let agent: ServicesAgent | undefined;
   let bench: BackendBench | undefined;
-  const cleanups: (() => unknown)[] = [];
   let hostId = "";
   let serviceId = "";
   const udpServers: NetnsProcess[] = [];
   afterAll(async () => {
-    if (agent?.exitCode === null) agent.kill("SIGKILL");
+    await agent?.cleanup();
     for (const p of udpServers) await p.stop();
     await bench?.cleanup();
-    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {});
   });
 
   const finished = (id: string) =>
@@ -58,19 +55,10 @@ describe.runIf(isRoot)("service probes sent by a real agent (issue 12)", { timeo
   }
 
   it("a probe from the host spreads by weight, each connection's member named by conntrack", async () => {
-    const { t, admin, operator, server } = c;
+    const { admin, operator } = c;
     bench = await createBackendBench({ count: 3 });
-    const dirs = await createTestDirs();
-    cleanups.push(() => dirs.remove());
-    mkdirSync(join(dirs.root, "net.d"), { recursive: true });
-    const hostname = `sytest-${randomSuffix()}`;
-    const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
-    agent = spawn(
-      process.execPath,
-      agentArgs({ consoleUrl: server.url, root: dirs.root, cacheDir: dirs.cacheDir, hostname, joinToken: token, extra: ["--services", `netns:${bench.host.name}`, "--services-check", "3000"] }),
-      { stdio: "ignore" },
-    );
-    hostId = await waitFor("the host to enrol", async () => (await t.db.host.findUnique({ where: { name: hostname } }))?.id);
+    agent = await startServicesAgent(c, { servicesNetns: bench.host.name, extra: ["--services-check", "3000"] });
+    hostId = agent.hostId;
     await admin.caller.services.setCidrs({ cidrs: ["10.96.0.0/16"] });
     const svc = await operator.caller.services.create({
       name: "probed",
