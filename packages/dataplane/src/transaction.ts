@@ -1,6 +1,6 @@
 import type { DesiredService, DesiredServices } from "./desired";
-import { type Layout, SHARED_SETS, STATIC_CHAINS, STATIC_SETS, TABLE_COMMENT, type TableObjects, emptyObjects, familyWord, lowerPorts, lowerStatic, orderedNames } from "./lower";
-import { TABLE_NAME } from "./names";
+import { type Layout, SHARED_SETS, STATIC_CHAINS, STATIC_SETS, type SetObject, type TableObjects, emptyObjects, lowerPorts, lowerStatic, orderedNames } from "./lower";
+import { type Op, opsText } from "./ops";
 import { DEFAULT_MARK_BIT, type PortIR, type RenderOptions, type TableIR, checkMarkBit, compareText, portKey, renderCidrs, renderService } from "./render";
 
 /**
@@ -25,8 +25,11 @@ export interface Belief {
 }
 
 export interface SyncPlan {
-  /** Run now with `nft -f -`; "" when nothing changed. */
-  transaction: string;
+  family: 4 | 6;
+  /** Run now, as one transaction: `ops` through netlink, or their text (`transaction`) with `nft -f -`. */
+  ops: Op[];
+  /** The text of `ops` (made when first read); "" when nothing changed. */
+  readonly transaction: string;
   /**
    * Deletes the chains this sync emptied: run it ≥ 1 s after `transaction` succeeded, then take
    * `planCleanup(belief).belief`. Valid until the next planSync (which may bring a chain back):
@@ -35,6 +38,8 @@ export interface SyncPlan {
   deferred: string | null;
   /** The belief once `transaction` has succeeded (keep the old one if it failed, and plan a full rewrite). */
   belief: Belief;
+  /** Every set the ops may name (declarations before and after): the netlink encoder's key layouts. */
+  sets: Map<string, SetObject>;
 }
 
 /**
@@ -47,11 +52,10 @@ export interface SyncPlan {
 export function planSync(belief: Belief | null, desired: DesiredServices, options: RenderOptions = {}): SyncPlan {
   const family = desired.family;
   if (belief !== null && belief.family !== family) throw new RangeError(`belief is IPv${belief.family} but the desired state is IPv${family}: keep one belief per family`);
-  const t = `${familyWord(family)} ${TABLE_NAME}`;
   if (desired.services.length === 0) {
     // Nothing to program: no table at all (`add` first makes the delete safe when unsure).
-    const transaction = belief === null ? `add table ${t}\ndelete table ${t}\n` : belief.table === null ? "" : `delete table ${t}\n`;
-    return { transaction, deferred: null, belief: { family, table: null, staleChains: [] } };
+    const ops: Op[] = belief === null ? [{ kind: "table", verb: "add", comment: false }, { kind: "table", verb: "delete" }] : belief.table === null ? [] : [{ kind: "table", verb: "delete" }];
+    return syncPlan(family, ops, null, { family, table: null, staleChains: [] });
   }
   const markBit = checkMarkBit(options.markBit ?? DEFAULT_MARK_BIT);
   const serviceCidrs = renderCidrs(desired.serviceCidrs);
@@ -77,7 +81,7 @@ export function planSync(belief: Belief | null, desired: DesiredServices, option
   if (belief === null || belief.table === null || !sameBase) {
     const all = lowerStatic({ family, layout, markBit, serviceCidrs });
     for (const s of services.values()) mergeObjects(all, s.objects);
-    return { transaction: coldTransaction(all), deferred: null, belief: { family, table, staleChains: [] } };
+    return syncPlan(family, coldOps(all), null, { family, table, staleChains: [] }, all.sets);
   }
   // Only the services that changed, came or went take part in the diff (with the static objects).
   const before = lowerStatic({ family, layout, markBit, serviceCidrs: belief.table.serviceCidrs });
@@ -89,10 +93,25 @@ export function planSync(belief: Belief | null, desired: DesiredServices, option
   }
   for (const [id, old] of belief.table.services) if (!services.has(id)) mergeObjects(before, old.objects);
   keepSharedElements(before, after, services, new Set(changed));
-  const diff = diffTransaction(before, after);
+  const diff = diffOps(before, after);
   const staleChains = [...new Set([...belief.staleChains, ...diff.goneChains])].filter((c) => !after.chains.has(c)).sort(compareText);
   const nextBelief: Belief = { family, table, staleChains };
-  return { transaction: diff.transaction, deferred: planCleanup(nextBelief).transaction || null, belief: nextBelief };
+  return syncPlan(family, diff.ops, planCleanup(nextBelief).transaction || null, nextBelief, new Map([...before.sets, ...after.sets]));
+}
+
+function syncPlan(family: 4 | 6, ops: Op[], deferred: string | null, belief: Belief, sets: Map<string, SetObject> = new Map()): SyncPlan {
+  let text: string | undefined;
+  return {
+    family,
+    ops,
+    get transaction() {
+      text ??= opsText(family, ops);
+      return text;
+    },
+    deferred,
+    belief,
+    sets,
+  };
 }
 
 /** The table a belief stands for, as IR (for the tracer, or to show); null when absent. */
@@ -155,28 +174,28 @@ function mergeObjects(into: TableObjects, part: TableObjects): void {
 }
 
 /** The deferred deletes of emptied chains, and the belief once they succeeded. */
-export function planCleanup(belief: Belief): { transaction: string; belief: Belief } {
-  const t = `${familyWord(belief.family)} ${TABLE_NAME}`;
-  const transaction = belief.staleChains.map((c) => `delete chain ${t} ${c}\n`).join("");
-  return { transaction, belief: { ...belief, staleChains: [] } };
+export function planCleanup(belief: Belief): { ops: Op[]; transaction: string; belief: Belief } {
+  const ops: Op[] = belief.staleChains.map((name) => ({ kind: "chain", verb: "delete", name }));
+  return { ops, transaction: opsText(belief.family, ops), belief: { ...belief, staleChains: [] } };
 }
 
 /** A full rewrite: `add table; delete table; add table …` in one transaction, whatever was there (§3). */
-export function coldTransaction(objects: TableObjects): string {
-  const t = `${familyWord(objects.family)} ${TABLE_NAME}`;
-  const lines = [`add table ${t} { comment "${TABLE_COMMENT}" ; }`, `delete table ${t}`, `add table ${t} { comment "${TABLE_COMMENT}" ; }`];
-  for (const name of orderedNames(objects.sets.keys(), STATIC_SETS)) {
-    const s = objects.sets.get(name)!;
-    lines.push(`add ${s.kind} ${t} ${name} { ${s.spec} }`);
-  }
+export function coldOps(objects: TableObjects): Op[] {
+  const ops: Op[] = [
+    { kind: "table", verb: "add", comment: true },
+    { kind: "table", verb: "delete" },
+    { kind: "table", verb: "add", comment: true },
+  ];
+  for (const name of orderedNames(objects.sets.keys(), STATIC_SETS)) ops.push({ kind: "set", verb: "add", name, set: objects.sets.get(name)! });
   const chainNames = orderedNames(objects.chains.keys(), STATIC_CHAINS);
-  for (const name of chainNames) {
-    const spec = objects.chains.get(name)!.spec;
-    lines.push(spec === null ? `add chain ${t} ${name}` : `add chain ${t} ${name} ${spec}`);
-  }
-  for (const name of chainNames) for (const rule of objects.chains.get(name)!.rules) lines.push(`add rule ${t} ${name} ${rule}`);
-  pushElements(lines, t, "add", objects.elements, () => true);
-  return `${lines.join("\n")}\n`;
+  for (const name of chainNames) ops.push({ kind: "chain", verb: "add", name, spec: objects.chains.get(name)!.spec });
+  for (const chain of chainNames) for (const rule of objects.chains.get(chain)!.rules) ops.push({ kind: "rule", chain, rule });
+  pushElements(ops, "add", objects.elements, () => true);
+  return ops;
+}
+
+export function coldTransaction(objects: TableObjects): string {
+  return opsText(objects.family, coldOps(objects));
 }
 
 /**
@@ -186,8 +205,7 @@ export function coldTransaction(objects: TableObjects): string {
  * using them are flushed. A set whose declaration changed is swapped (delete + add) with every
  * chain that names it rewritten in the same transaction (nft refuses to re-add it with other flags).
  */
-export function diffTransaction(before: TableObjects, after: TableObjects): { transaction: string; goneChains: string[] } {
-  const t = `${familyWord(after.family)} ${TABLE_NAME}`;
+export function diffOps(before: TableObjects, after: TableObjects): { ops: Op[]; goneChains: string[] } {
   const changedSets = [...after.sets].filter(([n, s]) => before.sets.has(n) && (before.sets.get(n)!.spec !== s.spec || before.sets.get(n)!.kind !== s.kind)).map(([n]) => n);
   const goneSets = [...before.sets.keys()].filter((n) => !after.sets.has(n));
   const newSets = [...after.sets.keys()].filter((n) => !before.sets.has(n));
@@ -198,21 +216,20 @@ export function diffTransaction(before: TableObjects, after: TableObjects): { tr
   );
   const gone = [...before.chains.keys()].filter((n) => !after.chains.has(n)).sort(compareText);
 
-  const lines: string[] = [];
-  for (const name of written) {
-    const spec = after.chains.get(name)!.spec;
-    lines.push(spec === null ? `add chain ${t} ${name}` : `add chain ${t} ${name} ${spec}`, `flush chain ${t} ${name}`);
-  }
-  for (const name of gone) lines.push(`flush chain ${t} ${name}`);
-  for (const name of [...goneSets, ...changedSets].sort(compareText)) lines.push(`delete ${before.sets.get(name)!.kind} ${t} ${name}`);
-  for (const name of orderedNames([...newSets, ...changedSets], STATIC_SETS)) {
-    const s = after.sets.get(name)!;
-    lines.push(`add ${s.kind} ${t} ${name} { ${s.spec} }`);
-  }
-  for (const name of written) for (const rule of after.chains.get(name)!.rules) lines.push(`add rule ${t} ${name} ${rule}`);
-  pushElements(lines, t, "delete", before.elements, (set, key, text) => after.elements.get(set)?.get(key) !== text && !changedSets.includes(set));
-  pushElements(lines, t, "add", after.elements, (set, key, text) => before.elements.get(set)?.get(key) !== text || changedSets.includes(set));
-  return { transaction: lines.length === 0 ? "" : `${lines.join("\n")}\n`, goneChains: gone };
+  const ops: Op[] = [];
+  for (const name of written) ops.push({ kind: "chain", verb: "add", name, spec: after.chains.get(name)!.spec }, { kind: "chain", verb: "flush", name });
+  for (const name of gone) ops.push({ kind: "chain", verb: "flush", name });
+  for (const name of [...goneSets, ...changedSets].sort(compareText)) ops.push({ kind: "set", verb: "delete", name, set: before.sets.get(name)! });
+  for (const name of orderedNames([...newSets, ...changedSets], STATIC_SETS)) ops.push({ kind: "set", verb: "add", name, set: after.sets.get(name)! });
+  for (const chain of written) for (const rule of after.chains.get(chain)!.rules) ops.push({ kind: "rule", chain, rule });
+  pushElements(ops, "delete", before.elements, (set, key, text) => after.elements.get(set)?.get(key) !== text && !changedSets.includes(set));
+  pushElements(ops, "add", after.elements, (set, key, text) => before.elements.get(set)?.get(key) !== text || changedSets.includes(set));
+  return { ops, goneChains: gone };
+}
+
+export function diffTransaction(before: TableObjects, after: TableObjects): { transaction: string; goneChains: string[] } {
+  const { ops, goneChains } = diffOps(before, after);
+  return { transaction: opsText(after.family, ops), goneChains };
 }
 
 function sameChain(a: { spec: string | null; rules: string[] } | undefined, b: { spec: string | null; rules: string[] }): boolean {
@@ -223,12 +240,11 @@ function sameChain(a: { spec: string | null; rules: string[] } | undefined, b: {
 const ELEMENTS_PER_STATEMENT = 1000;
 
 /** Elements in set order (static first), keys sorted, batched per set; a delete names the key only. */
-function pushElements(lines: string[], t: string, verb: "add" | "delete", elements: Map<string, Map<string, string>>, pick: (set: string, key: string, text: string) => boolean): void {
+function pushElements(ops: Op[], verb: "add" | "delete", elements: Map<string, Map<string, string>>, pick: (set: string, key: string, text: string) => boolean): void {
   for (const set of orderedNames(elements.keys(), STATIC_SETS)) {
     const entries = [...elements.get(set)!].filter(([k, text]) => pick(set, k, text)).sort(([a], [b]) => compareText(a, b));
     for (let i = 0; i < entries.length; i += ELEMENTS_PER_STATEMENT) {
-      const batch = entries.slice(i, i + ELEMENTS_PER_STATEMENT).map(([key, text]) => (verb === "add" ? text : key));
-      lines.push(`${verb} element ${t} ${set} { ${batch.join(", ")} }`);
+      ops.push({ kind: "elements", verb, set, items: entries.slice(i, i + ELEMENTS_PER_STATEMENT).map(([key, text]) => (verb === "add" ? text : key)) });
     }
   }
 }
