@@ -1,7 +1,7 @@
 # Two images from one build. From the repository root:
 #   docker build --target console -t switchyard-console .
 #   docker build --target agent   -t switchyard-agent .
-# The agent image is node plus one file (the agent bundle) and the tools the CNI plugins need;
+# The agent image is node plus one file (the agent bundle), koffi (its netlink path) and the tools the CNI plugins need;
 # the console image carries the built console and, to serve to new hosts, the same bundle.
 
 # The bundles (agent, switchyard-cni): no Next.js build needed for the agent image.
@@ -17,6 +17,11 @@ COPY packages ./packages
 COPY e2e/package.json ./e2e/package.json
 COPY bench/package.json ./bench/package.json
 RUN npm ci --no-audit --no-fund && npx turbo run build --filter=@switchyard/agent
+# koffi beside the bundle gives the agent its netlink path for the services table (Linux
+# builds only); without it the agent pipes its transactions into nft.
+RUN mkdir -p /koffi/node_modules && cp -r node_modules/koffi /koffi/node_modules/ \
+  && find /koffi/node_modules/koffi/build/koffi -mindepth 1 -maxdepth 1 ! -name 'linux_*' -exec rm -rf {} + \
+  && rm -rf /koffi/node_modules/koffi/src /koffi/node_modules/koffi/vendor /koffi/node_modules/koffi/doc
 
 FROM bundle AS build
 RUN npx turbo run build --filter=@switchyard/console
@@ -28,6 +33,7 @@ RUN apt-get update \
   && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iproute2 iptables nftables conntrack containernetworking-plugins \
   && rm -rf /var/lib/apt/lists/*
 COPY --from=bundle /app/apps/agent/dist/switchyard-agent.mjs /usr/local/lib/switchyard/switchyard-agent.mjs
+COPY --from=bundle /koffi/node_modules /usr/local/lib/switchyard/node_modules
 ENTRYPOINT ["node", "/usr/local/lib/switchyard/switchyard-agent.mjs"]
 
 FROM node:20-bookworm-slim AS console

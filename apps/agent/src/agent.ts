@@ -119,6 +119,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
           report: (r) => consoleApi.reportServicesApplied(r),
           netns: config.services.mode === "netns" ? config.services.netns : undefined,
           layout: config.servicesLayout,
+          apply: config.servicesApply,
           log,
           clock,
         });

@@ -13,6 +13,13 @@ describe("--services", () => {
     expect(() => parse(["--services-layout", "flat"])).toThrow(/must be .*compact.* or .*member-chains/);
   });
 
+  it("applies through netlink when it can (auto), or as told by --services-apply / SWITCHYARD_SERVICES_APPLY", () => {
+    expect(parse([]).servicesApply).toBe("auto");
+    expect(parse(["--services-apply", "nft"]).servicesApply).toBe("nft");
+    expect(parse([], { SWITCHYARD_SERVICES_APPLY: "netlink" }).servicesApply).toBe("netlink");
+    expect(() => parse(["--services-apply", "iptables"])).toThrow(/must be .*auto.*, .*netlink.* or .*nft/);
+  });
+
   it("takes off, or a named namespace, from the flag or SWITCHYARD_SERVICES, the flag winning", () => {
     expect(parse(["--services", "off"]).services).toEqual({ mode: "off" });
     expect(parse(["--services", "netns:lab-1"]).services).toEqual({ mode: "netns", netns: "lab-1" });

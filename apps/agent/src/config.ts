@@ -43,6 +43,7 @@ export const AgentConfig = z.object({
    * on nft 1.0.6, bench/services-nft.ts) or `member-chains` (kube-proxy's shape, a chain per member).
    */
   servicesLayout: z.enum(["compact", "member-chains"], { error: 'must be "compact" or "member-chains"' }),
+  servicesApply: z.enum(["auto", "netlink", "nft"], { error: 'must be "auto", "netlink" or "nft"' }),
   /** How often the services table is checked against what was applied, and the desired version fetched again. */
   servicesCheckMs: z.number().int().min(1000).max(3_600_000),
   /**
@@ -92,6 +93,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     .addOption(new Option("--plugin-env <names>", "more variables the plugins see, comma-separated").env("SWITCHYARD_PLUGIN_ENV").default(""))
     .addOption(new Option("--services <where>", "program services here: host, off, or netns:<name>").env("SWITCHYARD_SERVICES").default("host"))
     .addOption(new Option("--services-layout <layout>", "the services table's layout: compact or member-chains").env("SWITCHYARD_SERVICES_LAYOUT").default("compact"))
+    .addOption(new Option("--services-apply <how>", "how the services table reaches the kernel: auto (netlink when koffi loads, else nft), netlink or nft").env("SWITCHYARD_SERVICES_APPLY").default("auto"))
     .addOption(new Option("--services-check <ms>", "check the services table and fetch the desired version this often").env("SWITCHYARD_SERVICES_CHECK_MS").default("60000"));
   // commander reads env through process.env; give it ours.
   const saved = { ...process.env };
@@ -123,6 +125,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     services: servicesTarget(o.services ?? "host"),
     servicesCheckMs: num(o.servicesCheck),
     servicesLayout: o.servicesLayout,
+    servicesApply: o.servicesApply,
   });
 }
 

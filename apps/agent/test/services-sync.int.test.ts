@@ -23,7 +23,11 @@ function withinTolerance(count: number, n: number, p: number): boolean {
   return Math.abs(count - n * p) <= 4.5 * Math.sqrt(n * p * (1 - p));
 }
 
-describe.runIf(isRoot).each(["compact", "member-chains"])("services programmed by a real agent, %s layout (issue 12)", { timeout: 240_000 }, (layout) => {
+// Each layout through one of the two ways into the kernel (strict: no fallback to the other).
+describe.runIf(isRoot).each([
+  ["compact", "netlink"],
+  ["member-chains", "nft"],
+])("services programmed by a real agent, %s layout, through %s (issue 12)", { timeout: 240_000 }, (layout, apply) => {
   const c = useTestConsole();
   let agent: ChildProcess | undefined;
   let bench: BackendBench | undefined;
@@ -46,7 +50,7 @@ describe.runIf(isRoot).each(["compact", "member-chains"])("services programmed b
     const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
     agent = spawn(
       process.execPath,
-      agentArgs({ consoleUrl: server.url, root: dirs.root, cacheDir: dirs.cacheDir, hostname, joinToken: token, extra: ["--services", `netns:${bench.host.name}`, "--services-check", "5000", "--services-layout", layout] }),
+      agentArgs({ consoleUrl: server.url, root: dirs.root, cacheDir: dirs.cacheDir, hostname, joinToken: token, extra: ["--services", `netns:${bench.host.name}`, "--services-check", "5000", "--services-layout", layout, "--services-apply", apply] }),
       { stdio: "ignore" },
     );
     const hostId = await waitFor("the host to enrol", async () => (await t.db.host.findUnique({ where: { name: hostname } }))?.id);

@@ -1,5 +1,6 @@
 import { type Belief, type DesiredServices as Desired, DesiredServices, type Layout, planCleanup, planSync } from "@switchyard/dataplane";
-import { applyTransaction, tableHash } from "@switchyard/dataplane/nft";
+import { type ApplyMode, createApplier } from "@switchyard/dataplane/netlink";
+import { tableHash } from "@switchyard/dataplane/nft";
 import type { Clock } from "../clock";
 import type { Logger } from "../log";
 import { createCoalescedRunner } from "../coalesce";
@@ -8,8 +9,8 @@ import { ensureServiceRoutes } from "./routes";
 
 /**
  * The services data plane on this host (issue 12): fetch what the console says this host must
- * program (per family), render it with @switchyard/dataplane, apply it in one `nft -f`
- * transaction holding only what changed, then the VIP routes and the UDP conntrack flush of
+ * program (per family), render it with @switchyard/dataplane, apply it in one kernel
+ * transaction holding only what changed (a netlink batch, or `nft -f` where koffi is missing), then the VIP routes and the UDP conntrack flush of
  * members that stopped taking traffic, and report the version applied (or the error). Nothing is
  * torn down on a failure or while the console is away (HARDENING 21, 24): the last good table
  * stays, the next attempt rewrites it whole.
@@ -24,6 +25,8 @@ export interface ServicesSyncDeps {
   /** Program a named namespace instead of this host's own (labs, tests). */
   netns?: string;
   layout?: Layout;
+  /** netlink (koffi), nft, or auto: netlink when it loads (the default). */
+  apply?: ApplyMode;
   families?: readonly (4 | 6)[];
   log: Logger;
   clock: Clock;
@@ -67,6 +70,7 @@ export function createServicesSync(deps: ServicesSyncDeps) {
   const families = deps.families ?? [4, 6];
   const states = new Map<4 | 6, FamilyState>(families.map((f) => [f, { belief: null, desired: null, hash: null, routeKey: null, appliedVersion: null, deferredTimer: null }]));
   const nft = { netns: deps.netns };
+  const applier = createApplier({ mode: deps.apply ?? "auto", netns: deps.netns, onFallback: (reason) => deps.log.warn("services: nft instead of netlink", { reason }) });
   let checkTable = false;
 
   async function syncFamily(family: 4 | 6, state: FamilyState): Promise<void> {
@@ -94,13 +98,14 @@ export function createServicesSync(deps: ServicesSyncDeps) {
 
     const plan = planSync(state.belief, desired, { layout: deps.layout ?? "compact" });
     const t0 = deps.clock.now();
+    let path: string = applier.path;
     try {
-      await applyTransaction(plan.transaction, nft);
+      path = (await applier.apply(plan)).path;
     } catch (e) {
       state.belief = null; // the next attempt rewrites the table whole
       const error = (e as Error).message.slice(0, 1900);
-      deps.log.error("services: nft transaction failed; the table is as it was", { family, version: desired.version, error });
-      await deps.report({ family, version: desired.version, applyMs: null, error: `nft: ${error}` });
+      deps.log.error("services: transaction failed; the table is as it was", { family, version: desired.version, path, error });
+      await deps.report({ family, version: desired.version, applyMs: null, error: `${path}: ${error}` });
       return;
     }
     const applyMs = Math.round(deps.clock.now() - t0);
@@ -121,7 +126,7 @@ export function createServicesSync(deps: ServicesSyncDeps) {
     await deps.report({ family, version: desired.version, applyMs, error: null });
     // Hashed after the report: the periodic check's reference, not part of applying.
     state.hash = await tableHash(family, nft).catch(() => null);
-    deps.log.info("services applied", { family, version: desired.version, services: desired.services.length, applyMs, changed: plan.transaction !== "" });
+    deps.log.info("services applied", { family, version: desired.version, services: desired.services.length, applyMs, path, changed: plan.ops.length > 0 });
   }
 
   /** The routes change only with the CIDRs or the VIPs (not with a weight or a member): `ip` runs only then, or after a check. */
@@ -143,7 +148,8 @@ export function createServicesSync(deps: ServicesSyncDeps) {
       state.deferredTimer = null;
       if (state.belief === null) return;
       const cleanup = planCleanup(state.belief);
-      void applyTransaction(cleanup.transaction, nft)
+      void applier
+        .apply({ family, ops: cleanup.ops, transaction: cleanup.transaction })
         .then(async () => {
           state.belief = cleanup.belief;
           state.hash = await tableHash(family, nft).catch(() => null);
@@ -181,6 +187,7 @@ export function createServicesSync(deps: ServicesSyncDeps) {
     applied: () => new Map([...states].map(([f, s]) => [f, { version: s.appliedVersion, services: s.desired?.services.length ?? 0 }])),
     stop() {
       for (const s of states.values()) if (s.deferredTimer) clearTimeout(s.deferredTimer);
+      applier.close();
     },
   };
 }
