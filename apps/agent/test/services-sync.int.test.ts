@@ -82,6 +82,12 @@ describe.runIf(isRoot).each([
     expect(nft("list", "map", "ip", "switchyard", "service-ips")).toContain(`${VIP} . tcp . 80`);
     expect(execFileSync("ip", ["-n", bench.host.name, "route", "show", "proto", "83"], { encoding: "utf8" })).toContain("blackhole 10.96.0.0/16");
 
+    // A table edited by hand is rewritten by the periodic check (every 5 s here): the stray VIP goes.
+    nft("add", "element", "ip", "switchyard", "vips", "{ 10.96.9.9 }");
+    expect(nft("list", "set", "ip", "switchyard", "vips")).toContain("10.96.9.9");
+    await waitFor("the periodic check to rewrite the edited table", async () => (nft("list", "set", "ip", "switchyard", "vips").includes("10.96.9.9") ? undefined : true), 20_000);
+    expect(nft("list", "map", "ip", "switchyard", "service-ips")).toContain(`${VIP} . tcp . 80`);
+
     const spread = await countAnswers({ clientNetns: bench.client.netns.name, address: VIP, port: 80, requests: REQUESTS });
     expect(spread.failures, spread.errors.join(", ")).toBe(0);
     expect(withinTolerance(spread.byName["backend-0"] ?? 0, REQUESTS, 0.1), JSON.stringify(spread.byName)).toBe(true);

@@ -23,7 +23,8 @@ export {
 export { DATAPLANE_ERROR_CODES, DataplaneError, type DataplaneErrorCode } from "./errors";
 export { DEFAULT_MARK_BIT, type MemberIR, type PortIR, type RenderOptions, type TableIR, renderTable } from "./render";
 export { LAYOUTS, type Layout, type TableObjects, lowerTable } from "./lower";
-export { type Belief, type RenderedService, type SyncPlan, beliefTable, planCleanup, planSync } from "./transaction";
+export { type Belief, type RenderedService, type SyncPlan, beliefObjects, beliefTable, holdsBelief, planCleanup, planSync } from "./transaction";
+export { type Op, opsText } from "./ops";
 export { objectsFromListing } from "./listing";
 export { type Share, type TraceOutcome, type TracePacket, tracePacket } from "./trace";
 export { type NumgenPlan, planNumgen } from "./weights";

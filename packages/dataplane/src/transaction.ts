@@ -91,8 +91,14 @@ export function planSync(belief: Belief | null, desired: DesiredServices, option
     if (old) mergeObjects(before, old.objects);
     mergeObjects(after, services.get(id)!.objects);
   }
-  for (const [id, old] of belief.table.services) if (!services.has(id)) mergeObjects(before, old.objects);
-  keepSharedElements(before, after, services, new Set(changed));
+  const gone: string[] = [];
+  for (const [id, old] of belief.table.services) {
+    if (services.has(id)) continue;
+    mergeObjects(before, old.objects);
+    gone.push(id);
+  }
+  const index = nextSharedIndex(belief.table.services, services, [...changed, ...gone]);
+  keepSharedElements(before, after, services, new Set(changed), index);
   const diff = diffOps(before, after);
   const staleChains = [...new Set([...belief.staleChains, ...diff.goneChains])].filter((c) => !after.chains.has(c)).sort(compareText);
   const nextBelief: Belief = { family, table, staleChains };
@@ -121,6 +127,40 @@ export function beliefTable(belief: Belief): TableIR | null {
   return { family: belief.family, layout: belief.table.layout, markBit: belief.table.markBit, serviceCidrs: belief.table.serviceCidrs, ports };
 }
 
+/** The whole table a belief stands for, as objects (per-service shares merged, as a cold rewrite would load); null when absent. */
+export function beliefObjects(belief: Belief): TableObjects | null {
+  if (belief.table === null) return null;
+  const { layout, markBit, serviceCidrs, services } = belief.table;
+  const all = lowerStatic({ family: belief.family, layout, markBit, serviceCidrs });
+  for (const s of services.values()) mergeObjects(all, s.objects);
+  return all;
+}
+
+/**
+ * Whether the objects read back from the kernel (objectsFromListing) are the table the belief
+ * stands for: the periodic check (design §9). Chains the belief still has to delete may be
+ * there, empty; elements that packets write (affinity sets) are not compared.
+ */
+export function holdsBelief(held: TableObjects | null, belief: Belief): boolean {
+  const expected = beliefObjects(belief);
+  if (held === null || expected === null) return held === expected;
+  if (held.layout !== expected.layout || held.family !== expected.family) return false;
+  for (const [name, chain] of held.chains) {
+    if (!expected.chains.has(name) && !(belief.staleChains.includes(name) && chain.rules.length === 0)) return false;
+  }
+  for (const [name, chain] of expected.chains) if (!sameChain(held.chains.get(name), chain)) return false;
+  if (held.sets.size !== expected.sets.size) return false;
+  for (const [name, set] of expected.sets) if (held.sets.get(name)?.spec !== set.spec || held.sets.get(name)?.kind !== set.kind) return false;
+  const sets = new Set([...held.elements.keys(), ...expected.elements.keys()]);
+  for (const set of sets) {
+    const a = held.elements.get(set) ?? new Map<string, string>();
+    const b = expected.elements.get(set) ?? new Map<string, string>();
+    if (a.size !== b.size) return false;
+    for (const [key, text] of b) if (a.get(key) !== text) return false;
+  }
+  return true;
+}
+
 /** Deep equality of two desired services, without allocating (a sync compares every service). */
 export function sameService(a: DesiredService, b: DesiredService): boolean {
   if (a === b) return true;
@@ -139,26 +179,69 @@ export function sameService(a: DesiredService, b: DesiredService): boolean {
   return true;
 }
 
+/** Per shared set, element key → the services whose objects hold it. */
+type SharedIndex = Map<string, Map<string, Set<string>>>;
+
+/**
+ * The index of a belief's services map. A sync moves it from the old map to the new one,
+ * updating only the services that changed or went (the old belief loses it and rebuilds it if it
+ * is planned from again), so finding which services share a changed member's element does not
+ * walk every service: at 10,000 services that walk was most of a change's planning.
+ */
+const sharedIndexes = new WeakMap<Map<string, RenderedService>, SharedIndex>();
+
+function buildSharedIndex(services: Map<string, RenderedService>): SharedIndex {
+  const index: SharedIndex = new Map(SHARED_SETS.map((set) => [set, new Map()]));
+  for (const [id, s] of services) indexService(index, id, s, 1);
+  return index;
+}
+
+function indexService(index: SharedIndex, id: string, s: RenderedService, sign: 1 | -1): void {
+  for (const set of SHARED_SETS) {
+    const keys = s.objects.elements.get(set);
+    if (!keys) continue;
+    const holders = index.get(set)!;
+    for (const key of keys.keys()) {
+      let ids = holders.get(key);
+      if (sign === 1) {
+        if (!ids) holders.set(key, (ids = new Set()));
+        ids.add(id);
+      } else if (ids) {
+        ids.delete(id);
+        if (ids.size === 0) holders.delete(key);
+      }
+    }
+  }
+}
+
+function nextSharedIndex(old: Map<string, RenderedService>, next: Map<string, RenderedService>, touched: readonly string[]): SharedIndex {
+  const index = sharedIndexes.get(old) ?? buildSharedIndex(old);
+  sharedIndexes.delete(old);
+  for (const id of touched) {
+    const before = old.get(id);
+    if (before) indexService(index, id, before, -1);
+    const after = next.get(id);
+    if (after) indexService(index, id, after, 1);
+  }
+  sharedIndexes.set(next, index);
+  return index;
+}
+
 /**
  * An element of a shared set (a member in two services) that a service still holds stays: it is
  * put on both sides of the diff, so neither a delete nor a duplicate add is written for it.
  */
-function keepSharedElements(before: TableObjects, after: TableObjects, services: Map<string, RenderedService>, changed: Set<string>): void {
+function keepSharedElements(before: TableObjects, after: TableObjects, services: Map<string, RenderedService>, changed: Set<string>, index: SharedIndex): void {
   for (const set of SHARED_SETS) {
     const keys = new Set([...(before.elements.get(set)?.keys() ?? []), ...(after.elements.get(set)?.keys() ?? [])]);
-    if (keys.size === 0) continue;
-    for (const [id, s] of services) {
-      if (changed.has(id)) continue;
-      const held = s.objects.elements.get(set);
-      if (!held) continue;
-      for (const key of keys) {
-        const text = held.get(key);
-        if (text === undefined) continue;
+    for (const key of keys) {
+      for (const id of index.get(set)?.get(key) ?? []) {
+        if (changed.has(id)) continue;
+        const text = services.get(id)!.objects.elements.get(set)!.get(key)!;
         before.elements.get(set)!.set(key, text);
         after.elements.get(set)!.set(key, text);
-        keys.delete(key);
+        break;
       }
-      if (keys.size === 0) break;
     }
   }
 }

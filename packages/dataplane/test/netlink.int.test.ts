@@ -7,7 +7,8 @@ import { createApplier } from "../src/netlink";
 import { applyOps } from "../src/netlink/apply";
 import { NftSocket } from "../src/netlink/socket";
 import { applyTransaction, hashListing, listTable, tableHash } from "../src/nft";
-import { type Belief, planCleanup, planSync } from "../src/transaction";
+import { objectsFromListing } from "../src/listing";
+import { type Belief, holdsBelief, planCleanup, planSync } from "../src/transaction";
 import { states } from "./states";
 
 // The netlink path against nft itself: the same ops sent as a batch from this process (NS) and as
@@ -50,6 +51,8 @@ describe("netlink: the batch this process sends leaves the table nft -f leaves",
         for (const desired of family === 4 ? states() : ipv6States()) {
           const plan = planSync(viaNetlink, desired, { layout });
           await applyOps(socket, plan);
+          // the periodic check's comparison: the kernel holds the belief, emptied chains and all
+          expect(holdsBelief(objectsFromListing((await listTable(family, { netns: NS }))!, family), plan.belief)).toBe(true);
           const cleanup = planCleanup(plan.belief);
           await applyOps(socket, { family, ops: cleanup.ops });
           viaNetlink = cleanup.belief;
@@ -89,6 +92,34 @@ describe("netlink: the batch this process sends leaves the table nft -f leaves",
     await applyOps(socket, change);
     await applyTransaction(change.transaction, { netns: NFT_NS });
     expect(await tableHash(4, { netns: NS })).toBe(await tableHash(4, { netns: NFT_NS }));
+  });
+
+  it("the periodic check's comparison sees a foreign edit, a missing table and a table where none should be", async () => {
+    const plan = planSync(null, fixtureDesired(4), { layout: "compact" });
+    await applyOps(socket, plan);
+    const held = async () => objectsFromListing((await listTable(4, { netns: NS }))!, 4);
+    expect(holdsBelief(await held(), plan.belief)).toBe(true);
+    // what packets write (an affinity element) is not an edit
+    const affinity = [...plan.sets.keys()].find((n) => n.startsWith("affinity-"))!;
+    execFileSync("ip", ["netns", "exec", NS, "nft", "add", "element", "ip", "switchyard", affinity, "{ 10.77.0.5 }"]);
+    expect(holdsBelief(await held(), plan.belief)).toBe(true);
+    // an element, a rule, a chain added by hand are
+    execFileSync("ip", ["netns", "exec", NS, "nft", "add", "element", "ip", "switchyard", "vips", "{ 10.241.0.99 }"]);
+    expect(holdsBelief(await held(), plan.belief)).toBe(false);
+    await applyOps(socket, plan);
+    execFileSync("ip", ["netns", "exec", NS, "nft", "add", "rule", "ip", "switchyard", "reject-chain", "drop"]);
+    expect(holdsBelief(await held(), plan.belief)).toBe(false);
+    await applyOps(socket, plan);
+    execFileSync("ip", ["netns", "exec", NS, "nft", "add", "chain", "ip", "switchyard", "extra"]);
+    expect(holdsBelief(await held(), plan.belief)).toBe(false);
+    await applyOps(socket, plan);
+    expect(holdsBelief(await held(), plan.belief)).toBe(true);
+    execFileSync("ip", ["netns", "exec", NS, "nft", "delete", "table", "ip", "switchyard"]);
+    expect(holdsBelief(null, plan.belief)).toBe(false);
+    const none = planSync(plan.belief, { ...fixtureDesired(4), services: [] });
+    expect(holdsBelief(null, none.belief)).toBe(true);
+    await applyOps(socket, plan);
+    expect(holdsBelief(await held(), none.belief)).toBe(false);
   });
 
   it("a batch the kernel refuses changes nothing and names the op it refused (HARDENING 24)", async () => {

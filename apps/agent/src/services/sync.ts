@@ -1,6 +1,6 @@
-import { type Belief, type DesiredServices as Desired, DesiredServices, type Layout, planCleanup, planSync } from "@switchyard/dataplane";
+import { type Belief, type DesiredServices as Desired, DesiredServices, type Layout, holdsBelief, objectsFromListing, planCleanup, planSync } from "@switchyard/dataplane";
 import { type ApplyMode, createApplier } from "@switchyard/dataplane/netlink";
-import { tableHash } from "@switchyard/dataplane/nft";
+import { listTable } from "@switchyard/dataplane/nft";
 import type { Clock } from "../clock";
 import type { Logger } from "../log";
 import { createCoalescedRunner } from "../coalesce";
@@ -35,8 +35,6 @@ export interface ServicesSyncDeps {
 interface FamilyState {
   belief: Belief | null;
   desired: Desired | null;
-  /** The canonical hash of the table right after our last apply: the periodic check compares with it. */
-  hash: string | null;
   /** The CIDRs and VIPs the routes were last made for (null: unknown, make them). */
   routeKey: string | null;
   appliedVersion: number | null;
@@ -68,7 +66,7 @@ function udpFlows(desired: Desired | null): Map<string, UdpMemberFlows> {
 
 export function createServicesSync(deps: ServicesSyncDeps) {
   const families = deps.families ?? [4, 6];
-  const states = new Map<4 | 6, FamilyState>(families.map((f) => [f, { belief: null, desired: null, hash: null, routeKey: null, appliedVersion: null, deferredTimer: null }]));
+  const states = new Map<4 | 6, FamilyState>(families.map((f) => [f, { belief: null, desired: null, routeKey: null, appliedVersion: null, deferredTimer: null }]));
   const nft = { netns: deps.netns };
   const applier = createApplier({ mode: deps.apply ?? "auto", netns: deps.netns, onFallback: (reason) => deps.log.warn("services: nft instead of netlink", { reason }) });
   let checkTable = false;
@@ -86,9 +84,10 @@ export function createServicesSync(deps: ServicesSyncDeps) {
     }
     const desired = parsed.data;
     if (checkTable && state.belief !== null) {
-      // Someone edited or removed the table, or the host rebooted: rewrite it whole.
-      const now = await tableHash(family, nft);
-      if (now !== state.hash) {
+      // Someone edited or removed the table, or the host rebooted: rewrite it whole. The kernel's
+      // table is read back and held against the belief (no listing after each apply: at 10,000
+      // services one takes seconds).
+      if (!(await holdsTable(family, state.belief))) {
         deps.log.warn("services: the table is not what this agent applied; rewriting it", { family });
         state.belief = null;
       }
@@ -124,9 +123,18 @@ export function createServicesSync(deps: ServicesSyncDeps) {
       if (result.status !== "flushed") deps.log.warn("services: conntrack flush not done", { family, member: flow.member, result });
     }
     await deps.report({ family, version: desired.version, applyMs, error: null });
-    // Hashed after the report: the periodic check's reference, not part of applying.
-    state.hash = await tableHash(family, nft).catch(() => null);
     deps.log.info("services applied", { family, version: desired.version, services: desired.services.length, applyMs, path, changed: plan.ops.length > 0 });
+  }
+
+  /** Whether the kernel holds the table `belief` stands for; a listing that cannot be read or has a shape we never write is not. */
+  async function holdsTable(family: 4 | 6, belief: Belief): Promise<boolean> {
+    try {
+      const listing = await listTable(family, nft);
+      return holdsBelief(listing === null ? null : objectsFromListing(listing, family), belief);
+    } catch (e) {
+      deps.log.warn("services: the table could not be read back", { family, error: (e as Error).message });
+      return false;
+    }
   }
 
   /** The routes change only with the CIDRs or the VIPs (not with a weight or a member): `ip` runs only then, or after a check. */
@@ -150,9 +158,8 @@ export function createServicesSync(deps: ServicesSyncDeps) {
       const cleanup = planCleanup(state.belief);
       void applier
         .apply({ family, ops: cleanup.ops, transaction: cleanup.transaction })
-        .then(async () => {
+        .then(() => {
           state.belief = cleanup.belief;
-          state.hash = await tableHash(family, nft).catch(() => null);
         })
         .catch((e: unknown) => deps.log.warn("services: deleting emptied chains failed; retried with the next sync", { family, error: (e as Error).message }));
     }, DEFERRED_DELETE_MS);
