@@ -29,6 +29,18 @@ afterAll(() => {
   for (const ns of [NS, NFT_NS]) execFileSync("ip", ["netns", "del", ns]);
 });
 
+function manyServices(count: number): DesiredServices {
+  const services = Array.from({ length: count }, (_, i) => ({
+    id: `svc${i}`,
+    name: `s${i}`,
+    vip: `10.241.${i >> 8}.${i & 255}`,
+    ports: [{ protocol: "tcp" as const, port: 80, targetPort: 8080 }],
+    affinity: null,
+    members: [fixtureMember(`10.88.${i >> 8}.${i & 255}`, 1, { localCidr: "10.88.0.0/16" }), fixtureMember(`10.89.${i >> 8}.${i & 255}`, 3)],
+  }));
+  return fixtureDesired(4, { services });
+}
+
 function ipv6States(): DesiredServices[] {
   const a = fixtureDesired(6);
   const b = structuredClone(a);
@@ -71,15 +83,7 @@ describe("netlink: the batch this process sends leaves the table nft -f leaves",
   }
 
   it("element lists longer than one message's 64 KiB are split: 3,000 services cold, then one changed", async () => {
-    const services = Array.from({ length: 3000 }, (_, i) => ({
-      id: `svc${i}`,
-      name: `s${i}`,
-      vip: `10.241.${i >> 8}.${i & 255}`,
-      ports: [{ protocol: "tcp" as const, port: 80, targetPort: 8080 }],
-      affinity: null,
-      members: [fixtureMember(`10.88.${i >> 8}.${i & 255}`, 1, { localCidr: "10.88.0.0/16" }), fixtureMember(`10.89.${i >> 8}.${i & 255}`, 3)],
-    }));
-    const desired = fixtureDesired(4, { services });
+    const desired = manyServices(3000);
     const cold = planSync(null, desired, { layout: "compact" });
     const run = await applyOps(socket, cold);
     expect(run.messages).toBeGreaterThan(cold.ops.length + 2); // some ops took several messages
@@ -160,6 +164,21 @@ describe("netlink: the batch this process sends leaves the table nft -f leaves",
       await expect(strict.apply({ family: 4, ops: [{ kind: "rule", chain: "reject-chain", rule: "counter" }], transaction: "" })).rejects.toThrow(/no netlink encoding/);
     } finally {
       strict.close();
+    }
+  });
+
+  it("two transactions at once through one applier go one after the other (each reads only its own answers)", async () => {
+    const applier = createApplier({ netns: NS, mode: "netlink" });
+    try {
+      const big = planSync(null, manyServices(2000), { layout: "compact" }); // > 1 MiB: sent from koffi's worker thread
+      const small = { family: 4 as const, ops: [{ kind: "elements" as const, verb: "add" as const, set: "vips", items: ["10.241.250.1"] }], sets: big.sets, transaction: "" };
+      const results = await Promise.all([applier.apply(big), applier.apply(small)]);
+      expect(results.map((r) => r.path)).toEqual(["netlink", "netlink"]);
+      const vips = execFileSync("ip", ["netns", "exec", NS, "nft", "list", "set", "ip", "switchyard", "vips"]).toString();
+      expect(vips).toContain("10.241.250.1");
+      expect(vips).toContain("10.241.7.207"); // the big one's last VIP
+    } finally {
+      applier.close();
     }
   });
 

@@ -253,7 +253,7 @@ function writeElement(ctx: Context, layout: SetLayout, text: string, verb: "add"
       first.copy(key, off);
       last.copy(keyEnd, off);
     } else {
-      const value = fieldBytes(f.id, part, ctx.family);
+      const value = fieldBytes(f.id, part);
       value.copy(key, off);
       keyEnd?.set(value, off);
     }
@@ -276,11 +276,10 @@ function writeElement(ctx: Context, layout: SetLayout, text: string, verb: "add"
   e();
 }
 
-function fieldBytes(id: number, text: string, family: 4 | 6): Buffer {
+function fieldBytes(id: number, text: string): Buffer {
   if (id === 7 || id === 8) return addressBytes(text, id === 7 ? 4 : 6);
   if (id === 12) return Buffer.from([PROTO_NUMBERS[text] ?? unsupported("protocol", text)]);
   if (id === 13) return u16be(Number(text));
-  void family;
   return unsupported("field", text);
 }
 
@@ -325,7 +324,7 @@ const RULES: { re: RegExp; emit: (ctx: Context, m: RegExpExecArray, setId: numbe
   {
     re: new RegExp(`^${IP} daddr \\. meta l4proto \\. th dport vmap @${NAME}$`),
     emit: (c, m) => {
-      serviceKey(c, m[1]!, false);
+      serviceKey(c, false);
       lookup(c, m[2]!, REG.R1, REG.VERDICT);
     },
   },
@@ -365,7 +364,7 @@ const RULES: { re: RegExp; emit: (ctx: Context, m: RegExpExecArray, setId: numbe
       cmp(c, REG.R1, CMP.neq, u32le(0));
       ct(c, c.family === 4 ? CT_KEY.dst_ip : CT_KEY.dst_ip6, REG.R1, 0);
       lookup(c, m[2]!, REG.R1, null);
-      serviceKey(c, m[1]!, m[4] !== undefined);
+      serviceKey(c, m[4] !== undefined);
       lookup(c, m[6]!, REG.R1, null);
       masquerade(c);
     },
@@ -567,8 +566,7 @@ function dnat(ctx: Context): void {
 }
 
 /** `ip daddr . meta l4proto . th dport [. ip saddr]` into consecutive 32-bit registers from reg 1. */
-function serviceKey(ctx: Context, ip: string, withSaddr: boolean): void {
-  void ip;
+function serviceKey(ctx: Context, withSaddr: boolean): void {
   const words = addrLen(ctx) / 4;
   payload(ctx, "network", addrOffset(ctx, "daddr"), addrLen(ctx), REG.R1);
   meta(ctx, META_KEY.l4proto, REG.R32(words));
@@ -601,7 +599,7 @@ function prefixMatch(ctx: Context, m: RegExpExecArray): void {
 
 /**
  * `numgen random mod M vmap { 0-99 : goto a, 100-299 : goto b }`: an anonymous constant interval
- * map, sent before its rule (NEWSET and NEWSETELEM under the rule's sequence number), named by the
+ * map, sent before its rule (NEWSET and NEWSETELEM, each with its own sequence number), named by the
  * kernel (`__map%d`) and referred to by its id in the batch.
  */
 function anonymousNumgenVmap(ctx: Context, m: RegExpExecArray, seq: number): number {

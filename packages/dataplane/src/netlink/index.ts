@@ -55,35 +55,48 @@ export function createApplier(options: ApplierOptions = {}): Applier {
     return socket;
   };
 
+  // One batch at a time on the socket: a batch's answers are read until its fence, so two in
+  // flight (a sync and a deferred delete) would read each other's.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serially = <T>(run: () => Promise<T>): Promise<T> => {
+    const result = queue.then(run, run);
+    queue = result.catch(() => undefined);
+    return result;
+  };
+
   const viaNft = async (t: Transaction): Promise<AppliedBy> => ({ path: "nft", durationMs: (await applyTransaction(t.transaction, nft)).durationMs });
 
   return {
     get path() {
       return open() === null ? "nft" : "netlink";
     },
-    async apply(t) {
-      const s = open();
-      if (s === null) return viaNft(t);
-      try {
-        return { path: "netlink", durationMs: (await applyOps(s, t)).durationMs };
-      } catch (e) {
-        if (e instanceof DataplaneError && e.code === "netlink-unsupported" && mode === "auto") {
-          options.onFallback?.(`${e.message}; this transaction went through nft`);
-          return viaNft(t);
-        }
-        // A socket that failed (not a refusal by the kernel) is opened again for the next one.
-        if (!(e instanceof DataplaneError && /the kernel refused/.test(e.message))) {
-          s.close();
-          socket = null;
-        }
-        throw e;
-      }
+    apply(t) {
+      return serially(() => applyOne(t));
     },
     close() {
       socket?.close();
       socket = null;
     },
   };
+
+  async function applyOne(t: Transaction): Promise<AppliedBy> {
+    const s = open();
+    if (s === null) return viaNft(t);
+    try {
+      return { path: "netlink", durationMs: (await applyOps(s, t)).durationMs };
+    } catch (e) {
+      if (e instanceof DataplaneError && e.code === "netlink-unsupported" && mode === "auto") {
+        options.onFallback?.(`${e.message}; this transaction went through nft`);
+        return viaNft(t);
+      }
+      // A socket that failed (not a refusal by the kernel) is opened again for the next one.
+      if (!(e instanceof DataplaneError && /the kernel refused/.test(e.message))) {
+        s.close();
+        socket = null;
+      }
+      throw e;
+    }
+  }
 }
 
 export { applyOps, type NetlinkRun, type NetlinkTransaction } from "./apply";
