@@ -1,4 +1,4 @@
-export const DATAPLANE_ERROR_CODES = ["unsafe-text", "nft-failed", "nft-timeout", "netlink-unavailable", "netlink-unsupported", "netlink-failed"] as const;
+export const DATAPLANE_ERROR_CODES = ["unsafe-text", "nft-failed", "nft-timeout", "netlink-unavailable", "netlink-unsupported", "netlink-refused", "netlink-failed"] as const;
 export type DataplaneErrorCode = (typeof DATAPLANE_ERROR_CODES)[number];
 
 /** The package's one error: the renderer's guard refusing a value, or `nft` failing. */

@@ -137,7 +137,7 @@ describe("netlink: the batch this process sends leaves the table nft -f leaves",
     ];
     const error = await applyOps(socket, { family: 4, ops, sets: plan.sets }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DataplaneError);
-    expect((error as DataplaneError).code).toBe("netlink-failed");
+    expect((error as DataplaneError).code).toBe("netlink-refused");
     expect((error as Error).message).toMatch(/first: add rule ip switchyard no-such-chain reject: No such file or directory/);
     expect(hashListing((await listTable(4, { netns: NS }))!)).toBe(hashListing(before!));
     // and the socket still works

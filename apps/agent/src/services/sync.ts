@@ -9,9 +9,9 @@ import { ensureServiceRoutes } from "./routes";
 
 /**
  * The services data plane on this host (issue 12): fetch what the console says this host must
- * program (per family), render it with @switchyard/dataplane, apply it in one kernel
- * transaction holding only what changed (a netlink batch, or `nft -f` where koffi is missing), then the VIP routes and the UDP conntrack flush of
- * members that stopped taking traffic, and report the version applied (or the error). Nothing is
+ * program (per family), render it with @switchyard/dataplane, apply it in one kernel transaction
+ * holding only what changed (a netlink batch, or `nft -f` where koffi is missing), then the VIP
+ * routes and the UDP conntrack flush of members that stopped taking traffic, and report the version applied (or the error). Nothing is
  * torn down on a failure or while the console is away (HARDENING 21, 24): the last good table
  * stays, the next attempt rewrites it whole.
  */

@@ -38,7 +38,7 @@ export async function applyOps(socket: NftSocket, transaction: NetlinkTransactio
     const [failedSeq, errno] = first!;
     const index = opOf.get(failedSeq);
     const what = index === undefined ? "the batch" : opsText(transaction.family, [transaction.ops[index]!]).trim().slice(0, 300);
-    throw new DataplaneError("netlink-failed", `the kernel refused the transaction (${errors.size} error${errors.size === 1 ? "" : "s"}); first: ${what}: ${socket.strerror(errno)}`);
+    throw new DataplaneError("netlink-refused", `the kernel refused the transaction (${errors.size} error${errors.size === 1 ? "" : "s"}); first: ${what}: ${socket.strerror(errno)}`);
   }
   return { durationMs: performance.now() - started, messages: opOf.size + 2, bytes: batch.length };
 }

@@ -90,7 +90,7 @@ export function createApplier(options: ApplierOptions = {}): Applier {
         return viaNft(t);
       }
       // A socket that failed (not a refusal by the kernel) is opened again for the next one.
-      if (!(e instanceof DataplaneError && /the kernel refused/.test(e.message))) {
+      if (!(e instanceof DataplaneError && e.code === "netlink-refused")) {
         s.close();
         socket = null;
       }
