@@ -1,5 +1,6 @@
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { authenticateApiToken } from "./auth/apiTokens";
+import { DEFAULT_TOKEN_RATE, type TokenRate, createTokenLimiter } from "./auth/tokenRate";
 import { validateSessionToken, readCookie, SESSION_COOKIE } from "./auth/session";
 import { createContextInner, type ConsoleDeps } from "./context";
 import { authenticateAgent } from "./domain/hosts";
@@ -12,6 +13,8 @@ export interface TrpcHttpOptions {
   allowedOrigins: string[];
   maxBodyBytes: number;
   maxBatchSize: number;
+  /** Calls per second and burst allowed to each API token (a batch costs its size). */
+  tokenRate: TokenRate;
 }
 
 export const DEFAULT_HTTP_OPTIONS: TrpcHttpOptions = {
@@ -19,12 +22,13 @@ export const DEFAULT_HTTP_OPTIONS: TrpcHttpOptions = {
   allowedOrigins: [],
   maxBodyBytes: 2 * 1024 * 1024,
   maxBatchSize: 20,
+  tokenRate: DEFAULT_TOKEN_RATE,
 };
 
-function refuse(status: number, message: string, requestId: string): Response {
+function refuse(status: number, message: string, requestId: string, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify({ error: { message, requestId } }), {
     status,
-    headers: { "content-type": "application/json", "x-request-id": requestId, "cache-control": "no-store" },
+    headers: { "content-type": "application/json", "x-request-id": requestId, "cache-control": "no-store", ...headers },
   });
 }
 
@@ -129,6 +133,7 @@ async function screen(
  */
 export function createTrpcHttpHandler(deps: () => Promise<ConsoleDeps>, options: Partial<TrpcHttpOptions> = {}) {
   const opts = { ...DEFAULT_HTTP_OPTIONS, ...options };
+  const limiter = createTokenLimiter(opts.tokenRate);
   return async function handle(req: Request): Promise<Response> {
     const requestId = crypto.randomUUID();
     // An API token is sent explicitly, never ambiently: a request that carries one needs no Origin
@@ -150,6 +155,12 @@ export function createTrpcHttpHandler(deps: () => Promise<ConsoleDeps>, options:
       const bearer = /^Bearer\s+(\S{1,200})$/i.exec(header)?.[1];
       apiToken = bearer ? await authenticateApiToken(d.db, bearer, sourceIp(req)) : null;
       if (!apiToken) return refuse(401, "The API token is not valid: unknown, revoked or expired, or its user is disabled or lacks the role it needs (send Authorization: Bearer syt_...)", requestId);
+      const wait = limiter.take(apiToken.id, paths.length);
+      if (wait > 0) {
+        const { perSecond, burst } = limiter.rate;
+        const seconds = Math.max(1, Math.ceil(wait));
+        return refuse(429, `API token "${apiToken.name}" is over its rate limit (${perSecond} calls/s, bursts of ${burst}; a batch counts each call): retry after ${seconds} s`, requestId, { "retry-after": String(seconds) });
+      }
     } else {
       const cookie = readCookie(req.headers.get("cookie"), SESSION_COOKIE);
       session = cookie ? await validateSessionToken(d.db, cookie, d.sessionPolicy) : null;

@@ -18,6 +18,9 @@ const Env = z.object({
   SWITCHYARD_SECURE_COOKIES: z.stringbool().default(false),
   SWITCHYARD_MAX_BATCH: z.coerce.number().int().min(1).max(1000).default(20),
   SWITCHYARD_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024),
+  /** Each API token's rate limit: calls per second, and the burst it may spend at once (429 beyond). */
+  SWITCHYARD_TOKEN_RATE: z.coerce.number().positive().max(100_000).default(20),
+  SWITCHYARD_TOKEN_BURST: z.coerce.number().int().min(1).max(100_000).default(40),
   /**
    * At most one NOTIFY to the other console replicas per this many ms (each notifying commit takes
    * a cluster-wide lock): events within it of the last one wait and go together. An event after a
