@@ -64,3 +64,28 @@ test("a registrar token from the Account page registers a member a process names
   await page.goto(`/services/${id}`);
   await expect(page.getByText("No members: connections to the VIP are refused")).toBeVisible();
 });
+
+// Issue 13 §1: a general token, made on the same page, acts as its user with the role it was
+// given; read-only, it reads and is refused every change.
+test("a general read-only token from the Account page lists networks over fetch and is refused a change", async ({ page }) => {
+  const name = `e2e reader ${hex}`;
+  await page.goto("/account");
+  const panel = page.getByRole("region", { name: "API tokens" });
+  const form = panel.getByRole("form", { name: "Create API token" });
+  await form.getByLabel("Name").fill(name);
+  await form.getByLabel("Kind").selectOption("general");
+  await form.getByLabel("Role").selectOption("operator");
+  await form.getByLabel("read-only").check();
+  await form.getByRole("button", { name: "Create general token" }).click();
+  const token = (await panel.getByTestId("api-token").textContent())!.trim();
+  expect(token).toMatch(/^syt_/);
+  await panel.getByRole("button", { name: "Done" }).click();
+  await expect(panel.getByRole("row", { name: new RegExp(name) })).toContainText("general · operator · read-only");
+
+  const headers = { authorization: `Bearer ${token}` };
+  const listed = await fetch(`${BASE_URL}/api/trpc/networks.list?input=${encodeURIComponent(JSON.stringify({ json: {} }))}`, { headers });
+  expect(listed.status).toBe(200);
+  const refused = await fetch(`${BASE_URL}/api/trpc/networks.delete`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify({ json: { id: "none" } }) });
+  expect(refused.status).toBe(403);
+  expect(await refused.text()).toContain("is read-only");
+});

@@ -77,7 +77,7 @@ export async function writeAudit(db: Db | DbTx, ctx: Pick<Context, "session" | "
   await db.auditEvent.create({
     data: {
       actorId: ctx.session?.user.id ?? token?.user.id ?? null,
-      actorName: entry.actorName ?? ctx.session?.user.username ?? (token ? tokenActorName(token) : "anonymous"),
+      actorName: entry.actorName ?? (token ? tokenActorName(token) : (ctx.session?.user.username ?? "anonymous")),
       action: entry.action,
       targetType: entry.targetType ?? "",
       targetId: entry.targetId ?? "",

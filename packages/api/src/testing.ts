@@ -105,6 +105,20 @@ export const BRIDGE_CONFLIST = (name = "lab", subnet = "10.88.0.0/24", gateway =
   );
 
 /**
+ * One tRPC call over plain HTTP as a script sends it (curl, a CI job): a bearer token when given,
+ * no Origin, no cookie. Returns the status, the data and the error message.
+ */
+export async function trpcOverHttp(baseUrl: string, path: string, input: unknown, opts: { bearer?: string | null; kind?: "mutation" | "query"; headers?: Record<string, string> } = {}) {
+  const headers: Record<string, string> = { ...(opts.bearer ? { authorization: `Bearer ${opts.bearer}` } : {}), ...opts.headers };
+  const res =
+    opts.kind === "query"
+      ? await fetch(`${baseUrl}/api/trpc/${path}?input=${encodeURIComponent(JSON.stringify({ json: input }))}`, { headers })
+      : await fetch(`${baseUrl}/api/trpc/${path}`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify({ json: input }) });
+  const body = (await res.json()) as { result?: { data: { json: unknown } }; error?: { message: string; json?: { message: string } } };
+  return { status: res.status, data: body.result?.data.json as Record<string, unknown> | undefined, message: body.error?.json?.message ?? body.error?.message ?? "" };
+}
+
+/**
  * A real HTTP server on 127.0.0.1 serving the console's tRPC endpoints (browser and agent) over
  * `deps`: what an agent process under test dials. SSE responses are streamed as they come.
  */

@@ -66,9 +66,20 @@ const translateErrors = t.middleware(async ({ ctx, next, type, path, getRawInput
 
 export const publicProcedure = t.procedure.use(translateErrors);
 
-export const protectedProcedure = publicProcedure.use(({ ctx, next }) => {
+/** What only people do: a token never signs in or out, makes or revokes tokens, or holds a live stream. */
+const PEOPLE_ONLY = /^(auth|tokens|events)\./;
+
+export const protectedProcedure = publicProcedure.use(({ ctx, next, path, type }) => {
   if (!ctx.session && ctx.token) {
-    throw new TRPCError({ code: "FORBIDDEN", message: `This API token (${ctx.token.scope}) may only register and deregister service members (services.register, services.deregister, services.registrations)` });
+    const token = ctx.token;
+    if (token.scope !== "general" || token.role === null) {
+      throw new TRPCError({ code: "FORBIDDEN", message: `This API token (${token.scope}) may only register and deregister service members (services.register, services.deregister, services.registrations)` });
+    }
+    if (PEOPLE_ONLY.test(path)) throw new TRPCError({ code: "FORBIDDEN", message: `${path} is for people signed in, not for API tokens` });
+    if (token.readOnly && type !== "query") throw new TRPCError({ code: "FORBIDDEN", message: `This API token (${token.name}) is read-only: ${path} changes something` });
+    // A general token acts as its user with the token's own role (never above the user's: checked at each use).
+    const session = { id: `token:${token.id}`, user: { id: token.user.id, username: token.user.username, displayName: token.user.username, role: token.role }, expiresAt: new Date(8.64e15) };
+    return next({ ctx: { ...ctx, session } });
   }
   if (!ctx.session) throw new TRPCError({ code: "UNAUTHORIZED", message: "Sign in first" });
   return next({ ctx: { ...ctx, session: ctx.session } });
@@ -85,6 +96,9 @@ export const registrarReadProcedure = publicProcedure.use(({ ctx, next }) => {
 });
 
 export const registrarProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (ctx.token?.scope === "general" && (ctx.token.readOnly || ctx.token.role === null || !hasRole(ctx.token.role, "operator"))) {
+    throw new TRPCError({ code: "FORBIDDEN", message: `This API token (${ctx.token.name}) cannot register members: that needs a token with the operator role that is not read-only` });
+  }
   if (ctx.token) return next();
   if (!ctx.session) throw new TRPCError({ code: "UNAUTHORIZED", message: "Sign in first, or send a registrar API token as Authorization: Bearer syt_..." });
   if (!hasRole(ctx.session.user.role, "operator")) {

@@ -11,18 +11,23 @@ import { hashSecret, looksLike, newSecret } from "./secrets";
  * API tokens: credentials for automation that act for their user and never beyond them. The
  * secret (`syt_…`) is shown once and stored as its SHA-256. Every use re-reads the token with its
  * user, so a token stops working at once when it is revoked or expires, or when its user is
- * disabled, deleted (cascade) or falls below the role its scope needs: there is no cache to outlive
- * a demotion.
+ * disabled, deleted (cascade) or falls below the role the token needs (a registrar token:
+ * operator; a general token: its own role): there is no cache to outlive a demotion.
  */
 
-/** The role a token's scope needs its user to hold, at creation and at every use. */
-export const SCOPE_NEEDS: Readonly<Record<ApiTokenScope, Role>> = { registrar: "operator" };
+/** The role a registrar token needs its user to hold, at creation and at every use; a general token needs its own role. */
+export const SCOPE_NEEDS: Readonly<Record<"registrar", Role>> = { registrar: "operator" };
+
+const neededRole = (t: { scope: ApiTokenScope; role: Role | null }): Role => (t.scope === "general" ? (t.role ?? "admin") : SCOPE_NEEDS[t.scope]);
 
 /** A caller authenticated by an API token (the console endpoint, `Authorization: Bearer syt_…`). */
 export interface TokenIdentity {
   id: string;
   name: string;
   scope: ApiTokenScope;
+  /** A general token's role (what it may do); null for a registrar token. */
+  role: Role | null;
+  readOnly: boolean;
   /** Services a registrar token may register into; empty for every service. */
   serviceIds: string[];
   user: Pick<SessionUser, "id" | "username" | "role">;
@@ -40,8 +45,10 @@ function signedIn(ctx: Ctx): SessionUser {
 
 export async function createApiToken(ctx: Ctx, input: CreateApiTokenInput): Promise<{ id: string; token: string; expiresAt: Date | null }> {
   const user = signedIn(ctx);
-  const needs = SCOPE_NEEDS[input.scope];
-  if (!hasRole(user.role, needs)) throw new ApiError("FORBIDDEN", `A ${input.scope} token needs the ${needs} role; you are ${user.role}`);
+  const needs = neededRole({ scope: input.scope, role: input.role ?? null });
+  if (!hasRole(user.role, needs)) {
+    throw new ApiError("FORBIDDEN", input.scope === "general" ? `A token's role cannot be above yours: you are ${user.role}, the token asks for ${needs}` : `A ${input.scope} token needs the ${needs} role; you are ${user.role}`, [{ path: [input.scope === "general" ? "role" : "scope"], message: `at most ${user.role}`, severity: "error" }]);
+  }
   if (input.expiresInDays === null && user.role !== "admin") {
     throw new ApiError("FORBIDDEN", "Only admins may create a token that never expires: give it a lifetime in days", [{ path: ["expiresInDays"], message: "give a lifetime in days", severity: "error" }]);
   }
@@ -57,7 +64,7 @@ export async function createApiToken(ctx: Ctx, input: CreateApiTokenInput): Prom
     const taken = await tx.apiToken.findUnique({ where: { userId_name: { userId: user.id, name: input.name } }, select: { id: true } });
     if (taken) throw new ApiError("CONFLICT", `You already have a token named "${input.name}": revoke it or choose another name`, [{ path: ["name"], message: "taken", severity: "error" }]);
     const row = await tx.apiToken.create({
-      data: { name: input.name, secretHash: hash, hint: secret.slice(0, 8), userId: user.id, scope: input.scope, serviceIds: services.map((s) => s.id), expiresAt },
+      data: { name: input.name, secretHash: hash, hint: secret.slice(0, 8), userId: user.id, scope: input.scope, role: input.role ?? null, readOnly: input.readOnly, serviceIds: services.map((s) => s.id), expiresAt },
       select: { id: true },
     });
     await writeAudit(tx, ctx, {
@@ -65,7 +72,7 @@ export async function createApiToken(ctx: Ctx, input: CreateApiTokenInput): Prom
       targetType: "token",
       targetId: row.id,
       targetName: input.name,
-      after: { name: input.name, scope: input.scope, services: services.map((s) => s.name), expiresAt },
+      after: { name: input.name, scope: input.scope, role: input.role ?? null, readOnly: input.readOnly, services: services.map((s) => s.name), expiresAt },
       outcome: "success",
     });
     return { id: row.id, token: secret, expiresAt };
@@ -80,7 +87,7 @@ export async function listApiTokens(ctx: Ctx) {
     orderBy: { createdAt: "desc" },
     take: 500,
     select: {
-      id: true, name: true, hint: true, scope: true, serviceIds: true, expiresAt: true, createdAt: true,
+      id: true, name: true, hint: true, scope: true, role: true, readOnly: true, serviceIds: true, expiresAt: true, createdAt: true,
       lastUsedAt: true, lastUsedIp: true, revokedAt: true, revokedByName: true, user: { select: { username: true } },
     },
   });
@@ -117,18 +124,18 @@ export async function authenticateApiToken(db: Db, secret: string, sourceIp: str
   const row = await db.apiToken.findUnique({
     where: { secretHash: hashSecret(secret) },
     select: {
-      id: true, name: true, scope: true, serviceIds: true, expiresAt: true, revokedAt: true, lastUsedAt: true,
+      id: true, name: true, scope: true, role: true, readOnly: true, serviceIds: true, expiresAt: true, revokedAt: true, lastUsedAt: true,
       user: { select: { id: true, username: true, role: true, disabled: true } },
     },
   });
   const now = Date.now();
   if (!row || row.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= now)) return null;
-  if (row.user.disabled || !hasRole(row.user.role, SCOPE_NEEDS[row.scope])) return null;
+  if (row.user.disabled || !hasRole(row.user.role, neededRole(row))) return null;
   if (!row.lastUsedAt || now - row.lastUsedAt.getTime() >= LAST_USED_EVERY_MS) {
     await db.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: new Date(now), lastUsedIp: sourceIp.slice(0, 64) } });
   }
   const { disabled: _disabled, ...user } = row.user;
-  return { id: row.id, name: row.name, scope: row.scope, serviceIds: row.serviceIds, user };
+  return { id: row.id, name: row.name, scope: row.scope, role: row.role, readOnly: row.readOnly, serviceIds: row.serviceIds, user };
 }
 
 /** How a token's actions read in the audit log: its user, and which of their tokens. */

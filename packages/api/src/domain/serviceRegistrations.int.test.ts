@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BRIDGE_CONFLIST, serveApi, setupApiTest, trpcError, type ApiTest } from "../testing";
+import { BRIDGE_CONFLIST, serveApi, setupApiTest, trpcError, trpcOverHttp, type ApiTest } from "../testing";
 import { desiredServicesFor, resolveServices } from "./serviceDesired";
 import { sweepLapsedRegistrations } from "./serviceRegistrations";
 
@@ -14,16 +14,9 @@ let webId: string;
 let hostId: string;
 let token: string;
 
-/** One tRPC call over HTTP with a bearer token and no Origin, as curl or a script sends it. */
-async function call(path: string, input: unknown, opts: { bearer?: string | null; kind?: "mutation" | "query"; headers?: Record<string, string> } = {}) {
-  const headers: Record<string, string> = { ...(opts.bearer === null ? {} : { authorization: `Bearer ${opts.bearer ?? token}` }), ...opts.headers };
-  const res =
-    opts.kind === "query"
-      ? await fetch(`${api.url}/api/trpc/${path}?input=${encodeURIComponent(JSON.stringify({ json: input }))}`, { headers })
-      : await fetch(`${api.url}/api/trpc/${path}`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify({ json: input }) });
-  const body = (await res.json()) as { result?: { data: { json: unknown } }; error?: { message: string; json?: { message: string } } };
-  return { status: res.status, data: body.result?.data.json as Record<string, unknown> | undefined, message: body.error?.json?.message ?? body.error?.message ?? "" };
-}
+/** One tRPC call over HTTP with the registrar token (unless told otherwise) and no Origin, as curl or a script sends it. */
+const call = (path: string, input: unknown, opts: { bearer?: string | null; kind?: "mutation" | "query"; headers?: Record<string, string> } = {}) =>
+  trpcOverHttp(api.url, path, input, { ...opts, bearer: opts.bearer === undefined ? token : opts.bearer });
 
 const registrations = () => t.db.serviceRegistration.findMany({ orderBy: { endpoint: "asc" }, select: { address: true, port: true, weight: true, state: true, hostId: true, actorName: true } });
 const changes = () => t.db.serviceChange.count();

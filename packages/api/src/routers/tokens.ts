@@ -1,5 +1,5 @@
 import { createApiToken, listApiTokens, revokeApiToken } from "../auth/apiTokens";
-import { CreateApiTokenInput, RevokeApiTokenInput } from "../schemas/apiTokens";
+import { CreateApiTokenRequest, RevokeApiTokenInput } from "../schemas/apiTokens";
 import { router, viewerProcedure } from "../trpc";
 
 /**
@@ -9,6 +9,6 @@ import { router, viewerProcedure } from "../trpc";
  */
 export const tokensRouter = router({
   list: viewerProcedure.query(({ ctx }) => listApiTokens(ctx)),
-  create: viewerProcedure.input(CreateApiTokenInput).mutation(({ ctx, input }) => createApiToken(ctx, input)),
+  create: viewerProcedure.input(CreateApiTokenRequest).mutation(({ ctx, input }) => createApiToken(ctx, input)),
   revoke: viewerProcedure.input(RevokeApiTokenInput).mutation(({ ctx, input }) => revokeApiToken(ctx, input)),
 });
