@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { Command, Option } from "commander";
 import { z } from "zod";
+import { APPLY_MODES } from "@switchyard/dataplane/netlink";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -43,7 +44,7 @@ export const AgentConfig = z.object({
    * on nft 1.0.6, bench/services-nft.ts) or `member-chains` (kube-proxy's shape, a chain per member).
    */
   servicesLayout: z.enum(["compact", "member-chains"], { error: 'must be "compact" or "member-chains"' }),
-  servicesApply: z.enum(["auto", "netlink", "nft"], { error: 'must be "auto", "netlink" or "nft"' }),
+  servicesApply: z.enum(APPLY_MODES, { error: 'must be "auto", "netlink" or "nft"' }),
   /** How often the services table is checked against what was applied, and the desired version fetched again. */
   servicesCheckMs: z.number().int().min(1000).max(3_600_000),
   /**

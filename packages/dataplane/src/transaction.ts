@@ -79,9 +79,9 @@ export function planSync(belief: Belief | null, desired: DesiredServices, option
   }
   const table = { layout, markBit, serviceCidrs, services };
   if (belief === null || belief.table === null || !sameBase) {
-    const all = lowerStatic({ family, layout, markBit, serviceCidrs });
-    for (const s of services.values()) mergeObjects(all, s.objects);
-    return syncPlan(family, coldOps(all), null, { family, table, staleChains: [] }, all.sets);
+    const nextBelief: Belief = { family, table, staleChains: [] };
+    const all = beliefObjects(nextBelief)!;
+    return syncPlan(family, coldOps(all), null, nextBelief, all.sets);
   }
   // Only the services that changed, came or went take part in the diff (with the static objects).
   const before = lowerStatic({ family, layout, markBit, serviceCidrs: belief.table.serviceCidrs });
@@ -277,10 +277,6 @@ export function coldOps(objects: TableObjects): Op[] {
   return ops;
 }
 
-export function coldTransaction(objects: TableObjects): string {
-  return opsText(objects.family, coldOps(objects));
-}
-
 /**
  * Only what changed (§9 steps 1–4): new and changed chains are (re)declared, flushed and refilled;
  * unchanged ones are untouched; elements are added, deleted+added when their value changed, or
@@ -308,11 +304,6 @@ export function diffOps(before: TableObjects, after: TableObjects): { ops: Op[];
   pushElements(ops, "delete", before.elements, (set, key, text) => after.elements.get(set)?.get(key) !== text && !changedSets.includes(set));
   pushElements(ops, "add", after.elements, (set, key, text) => before.elements.get(set)?.get(key) !== text || changedSets.includes(set));
   return { ops, goneChains: gone };
-}
-
-export function diffTransaction(before: TableObjects, after: TableObjects): { transaction: string; goneChains: string[] } {
-  const { ops, goneChains } = diffOps(before, after);
-  return { transaction: opsText(after.family, ops), goneChains };
 }
 
 function sameChain(a: { spec: string | null; rules: string[] } | undefined, b: { spec: string | null; rules: string[] }): boolean {

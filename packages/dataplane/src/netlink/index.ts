@@ -100,4 +100,4 @@ export function createApplier(options: ApplierOptions = {}): Applier {
 }
 
 export { applyOps, type NetlinkRun, type NetlinkTransaction } from "./apply";
-export { NftSocket, loadLibc } from "./socket";
+export { NftSocket } from "./socket";

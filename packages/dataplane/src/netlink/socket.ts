@@ -1,7 +1,7 @@
 import { closeSync, openSync } from "node:fs";
 import { createRequire } from "node:module";
 import { DataplaneError } from "../errors";
-import { NETLINK_ERROR, NFNL_SUBSYS_NFTABLES, NFT_MSG, nfgenHeader } from "./wire";
+import { NETLINK_ERROR, NFNL_SUBSYS_NFTABLES, NFT_MSG, NLM_F, Writer } from "./wire";
 
 /**
  * A NETLINK_NETFILTER socket, opened through koffi (a maintained FFI with prebuilt binaries for
@@ -25,8 +25,6 @@ const RECEIVE_TIMEOUT_S = 30;
 const MSG_DONTWAIT = 0x40;
 const ASYNC_SEND_BYTES = 1 << 20;
 const CLONE_NEWNET = 0x40000000;
-const NLM_F_REQUEST = 1;
-const NLM_F_ACK = 4;
 
 interface Libc {
   socket(domain: number, type: number, protocol: number): number;
@@ -167,13 +165,9 @@ export class NftSocket {
 }
 
 function getGen(seq: number): Buffer {
-  const b = Buffer.alloc(20);
-  b.writeUInt32LE(20, 0);
-  b.writeUInt16LE((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG.GETGEN, 4);
-  b.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK, 6);
-  b.writeUInt32LE(seq, 8);
-  nfgenHeader(0).copy(b, 16);
-  return b;
+  const w = new Writer(20);
+  w.end(w.begin((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG.GETGEN, NLM_F.REQUEST | NLM_F.ACK, seq, 0));
+  return w.take();
 }
 
 /** Runs `fn` with this thread in the namespace, then moves back (the socket stays there). */

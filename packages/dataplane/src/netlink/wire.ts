@@ -8,7 +8,6 @@ export const NFNL_SUBSYS_NFTABLES = 10;
 export const NFNL_MSG_BATCH_BEGIN = 16;
 export const NFNL_MSG_BATCH_END = 17;
 export const NETLINK_ERROR = 2;
-export const NLMSG_DONE = 3;
 
 export const NFT_MSG = {
   NEWTABLE: 0,
@@ -26,14 +25,6 @@ export const NFT_MSG = {
 
 export const NLM_F = { REQUEST: 0x1, ACK: 0x4, CREATE: 0x400, APPEND: 0x800 } as const;
 const NLA_F_NESTED = 0x8000;
-
-/** nfgenmsg: family, version 0, res_id (big-endian; the subsystem on a batch message). */
-export function nfgenHeader(family: number, resId = 0): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt8(family, 0);
-  b.writeUInt16BE(resId, 2);
-  return b;
-}
 
 /**
  * A growing buffer of netlink messages. `begin()`/`end()` frame one message; `attr*` write
@@ -60,7 +51,7 @@ export class Writer {
     this.#buf = next;
   }
 
-  /** Starts a message; returns its start for `end()`. */
+  /** Starts a message (nlmsghdr, then nfgenmsg: family, version 0, res_id); returns its start for `end()`. */
   begin(type: number, flags: number, seq: number, family: number, resId = 0): number {
     this.#room(20);
     const start = this.#off;
