@@ -1,5 +1,6 @@
 import type { Db } from "@switchyard/db";
 import type { TokenIdentity } from "./auth/apiTokens";
+import type { Within } from "./auth/tokenLimits";
 import type { Session, SessionPolicy } from "./auth/session";
 import type { EventBus } from "./events";
 
@@ -46,6 +47,8 @@ export function createContextInner(opts: InnerContextOptions) {
     session: opts.session,
     agent: opts.agent ?? null,
     token: opts.token ?? null,
+    /** A limited API token's networks and services (set by protectedProcedure); lists narrow to them. */
+    within: null as Within | null,
     meta: {
       requestId: opts.meta?.requestId ?? crypto.randomUUID(),
       sourceIp: opts.meta?.sourceIp ?? "",

@@ -4,6 +4,7 @@ import { ZodError } from "zod";
 import { hasRole, type Role } from "./roles";
 import { writeAudit } from "./audit";
 import type { Context } from "./context";
+import { checkWithin, type ProcedureMeta, withinOf } from "./auth/tokenLimits";
 import { ApiError, TRPC_CODE_OF, type FieldIssue } from "./errors";
 
 /** Every SSE stream (browser tabs, agents' push streams) says "ping" this often when it has nothing else to say. */
@@ -15,7 +16,7 @@ export const SSE_PING_MS = 10_000;
  */
 export const SSE_RECONNECT_AFTER_INACTIVITY_MS = 30_000;
 
-const t = initTRPC.context<Context>().create({
+const t = initTRPC.context<Context>().meta<ProcedureMeta>().create({
   transformer: superjson,
   isDev: false,
   sse: { ping: { enabled: true, intervalMs: SSE_PING_MS }, client: { reconnectAfterInactivityMs: SSE_RECONNECT_AFTER_INACTIVITY_MS } },
@@ -69,7 +70,7 @@ export const publicProcedure = t.procedure.use(translateErrors);
 /** What only people do: a token never signs in or out, makes or revokes tokens, or holds a live stream. */
 const PEOPLE_ONLY = /^(auth|tokens|events)\./;
 
-export const protectedProcedure = publicProcedure.use(({ ctx, next, path, type }) => {
+export const protectedProcedure = publicProcedure.use(async ({ ctx, next, path, type, meta, getRawInput }) => {
   if (!ctx.session && ctx.token) {
     const token = ctx.token;
     if (token.scope !== "general" || token.role === null) {
@@ -77,9 +78,11 @@ export const protectedProcedure = publicProcedure.use(({ ctx, next, path, type }
     }
     if (PEOPLE_ONLY.test(path)) throw new TRPCError({ code: "FORBIDDEN", message: `${path} is for people signed in, not for API tokens` });
     if (token.readOnly && type !== "query") throw new TRPCError({ code: "FORBIDDEN", message: `This API token (${token.name}) is read-only: ${path} changes something` });
+    const within = withinOf(token);
+    if (within) await checkWithin(ctx.db, token, within, path, meta?.touches, await getRawInput().catch(() => undefined));
     // A general token acts as its user with the token's own role (never above the user's: checked at each use).
     const session = { id: `token:${token.id}`, user: { id: token.user.id, username: token.user.username, displayName: token.user.username, role: token.role }, expiresAt: new Date(8.64e15) };
-    return next({ ctx: { ...ctx, session } });
+    return next({ ctx: { ...ctx, session, within } });
   }
   if (!ctx.session) throw new TRPCError({ code: "UNAUTHORIZED", message: "Sign in first" });
   return next({ ctx: { ...ctx, session: ctx.session } });

@@ -26,8 +26,8 @@ export function ApiTokensPanel() {
   const tokens = useQuery(trpc.tokens.list.queryOptions());
   const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.tokens.list.queryKey() });
   const roles = ROLES.slice(0, ROLES.indexOf(user.role as TokenRole) + 1);
-  const blank = { name: "", scope: can.editNetworks ? ("registrar" as const) : ("general" as const), role: "viewer" as TokenRole, readOnly: false, services: "", days: String(API_TOKEN_DEFAULT_DAYS) };
-  const [form, setForm] = useState<{ name: string; scope: "registrar" | "general"; role: TokenRole; readOnly: boolean; services: string; days: string }>(blank);
+  const blank = { name: "", scope: can.editNetworks ? ("registrar" as const) : ("general" as const), role: "viewer" as TokenRole, readOnly: false, services: "", networks: "", days: String(API_TOKEN_DEFAULT_DAYS) };
+  const [form, setForm] = useState<{ name: string; scope: "registrar" | "general"; role: TokenRole; readOnly: boolean; services: string; networks: string; days: string }>(blank);
   const create = useMutation(trpc.tokens.create.mutationOptions({ onSuccess: () => { setForm(blank); void invalidate(); } }));
   const [revoking, setRevoking] = useState<{ id: string; name: string } | null>(null);
   const revoke = useMutation(trpc.tokens.revoke.mutationOptions({ onSuccess: () => { setRevoking(null); void invalidate(); } }));
@@ -36,15 +36,16 @@ export function ApiTokensPanel() {
   function submit(e: FormEvent) {
     e.preventDefault();
     const expiresInDays = form.days.trim() === "" ? null : Number(form.days);
-    if (form.scope === "general") create.mutate({ name: form.name.trim(), scope: "general", role: form.role, readOnly: form.readOnly, expiresInDays });
-    else create.mutate({ name: form.name.trim(), scope: "registrar", services: form.services.split(/[\s,]+/).filter(Boolean), expiresInDays });
+    const names = (text: string) => text.split(/[\s,]+/).filter(Boolean);
+    if (form.scope === "general") create.mutate({ name: form.name.trim(), scope: "general", role: form.role, readOnly: form.readOnly, networks: names(form.networks), services: names(form.services), expiresInDays });
+    else create.mutate({ name: form.name.trim(), scope: "registrar", services: names(form.services), expiresInDays });
   }
 
   return (
     <section className="panel" aria-labelledby="tokens-heading">
       <h2 id="tokens-heading" style={{ marginTop: 0 }}>API tokens</h2>
       <p className="muted">
-        A <strong>general</strong> token acts as you for scripts and CI, with the role you give it (never above yours), read-only if you ask; it cannot sign in or make tokens.
+        A <strong>general</strong> token acts as you for scripts and CI, with the role you give it (never above yours), read-only if you ask, and limited to some networks and services if you name them; it cannot sign in or make tokens.
         A <strong>registrar</strong> token lets a process register and deregister members of service pools (<code>services.register</code>, <code>services.deregister</code>) and nothing else.
         Each stops working when it expires, when it is revoked, or when you fall below the role it needs. Each is limited in calls per second (429 beyond).
       </p>
@@ -68,6 +69,12 @@ export function ApiTokensPanel() {
             <label style={{ marginTop: 22 }}>
               <input type="checkbox" checked={form.readOnly} onChange={(e) => setForm({ ...form, readOnly: e.target.checked })} /> read-only
             </label>
+            <Field label="Only networks" error={issues.get("networks")} hint="names, comma-separated; with services empty: no limit">
+              <input value={form.networks} onChange={(e) => setForm({ ...form, networks: e.target.value })} />
+            </Field>
+            <Field label="Only services" error={issues.get("services")} hint="names, comma-separated">
+              <input value={form.services} onChange={(e) => setForm({ ...form, services: e.target.value })} />
+            </Field>
           </>
         ) : (
           <Field label="Services" error={issues.get("services")} hint="names, comma-separated; empty for every service">
@@ -96,7 +103,7 @@ export function ApiTokensPanel() {
       {tokens.data && tokens.data.length > 0 && (
         <table aria-label="API tokens">
           <thead>
-            <tr><th>Name</th>{user.role === "admin" && <th>Owner</th>}<th>Kind</th><th>Services</th><th>Expires</th><th>Last used</th><th>Status</th><th /></tr>
+            <tr><th>Name</th>{user.role === "admin" && <th>Owner</th>}<th>Kind</th><th>Limits</th><th>Expires</th><th>Last used</th><th>Status</th><th /></tr>
           </thead>
           <tbody>
             {tokens.data.map((t) => (
@@ -104,7 +111,7 @@ export function ApiTokensPanel() {
                 <td>{t.name} <span className="mono muted">{t.hint}…</span></td>
                 {user.role === "admin" && <td>{t.owner}</td>}
                 <td>{t.scope === "general" ? `general · ${t.role ?? "?"}${t.readOnly ? " · read-only" : ""}` : t.scope}</td>
-                <td className="mono">{t.scope === "general" ? "—" : t.services.length ? t.services.join(", ") : "every service"}</td>
+                <td className="mono">{limitsOf(t)}</td>
                 <td>{t.expiresAt ? <RelativeTime date={t.expiresAt} /> : "never"}</td>
                 <td>{t.lastUsedAt ? <><RelativeTime date={t.lastUsedAt} /> <span className="mono muted">{t.lastUsedIp}</span></> : <span className="muted">never</span>}</td>
                 <td><span className={`badge ${t.status === "active" ? "success" : ""}`}>{t.status}</span></td>
@@ -127,4 +134,11 @@ export function ApiTokensPanel() {
       />
     </section>
   );
+}
+
+/** What a token may touch, in the table's words. */
+function limitsOf(t: { scope: string; networks: string[]; services: string[] }): string {
+  if (t.scope !== "general") return t.services.length ? t.services.join(", ") : "every service";
+  if (t.networks.length === 0 && t.services.length === 0) return "—";
+  return [t.networks.length ? `networks ${t.networks.join(", ")}` : "", t.services.length ? `services ${t.services.join(", ")}` : ""].filter(Boolean).join("; ");
 }

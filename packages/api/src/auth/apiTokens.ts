@@ -28,8 +28,10 @@ export interface TokenIdentity {
   /** A general token's role (what it may do); null for a registrar token. */
   role: Role | null;
   readOnly: boolean;
-  /** Services a registrar token may register into; empty for every service. */
+  /** Services a registrar token may register into (empty: every one); a general token's limits with networkIds (both empty: none). */
   serviceIds: string[];
+  /** Networks a general token may touch (see tokenLimits.ts). */
+  networkIds: string[];
   user: Pick<SessionUser, "id" | "username" | "role">;
 }
 
@@ -52,19 +54,15 @@ export async function createApiToken(ctx: Ctx, input: CreateApiTokenInput): Prom
   if (input.expiresInDays === null && user.role !== "admin") {
     throw new ApiError("FORBIDDEN", "Only admins may create a token that never expires: give it a lifetime in days", [{ path: ["expiresInDays"], message: "give a lifetime in days", severity: "error" }]);
   }
-  const names = [...new Set(input.services)];
-  const services = await ctx.db.service.findMany({ where: { name: { in: names } }, select: { id: true, name: true } });
-  const missing = names.filter((n) => !services.some((s) => s.name === n));
-  if (missing.length) {
-    throw new ApiError("BAD_INPUT", `No service named ${missing.map((m) => `"${m}"`).join(", ")}`, [{ path: ["services"], message: `unknown: ${missing.join(", ")}`, severity: "error" }]);
-  }
+  const services = await idsByName("service", input.services, (names) => ctx.db.service.findMany({ where: { name: { in: names } }, select: { id: true, name: true } }));
+  const networks = await idsByName("network", input.networks, (names) => ctx.db.network.findMany({ where: { name: { in: names } }, select: { id: true, name: true } }));
   const { secret, hash } = newSecret("token");
   const expiresAt = input.expiresInDays === null ? null : new Date(Date.now() + input.expiresInDays * 86_400_000);
   return ctx.db.$transaction(async (tx) => {
     const taken = await tx.apiToken.findUnique({ where: { userId_name: { userId: user.id, name: input.name } }, select: { id: true } });
     if (taken) throw new ApiError("CONFLICT", `You already have a token named "${input.name}": revoke it or choose another name`, [{ path: ["name"], message: "taken", severity: "error" }]);
     const row = await tx.apiToken.create({
-      data: { name: input.name, secretHash: hash, hint: secret.slice(0, 8), userId: user.id, scope: input.scope, role: input.role ?? null, readOnly: input.readOnly, serviceIds: services.map((s) => s.id), expiresAt },
+      data: { name: input.name, secretHash: hash, hint: secret.slice(0, 8), userId: user.id, scope: input.scope, role: input.role ?? null, readOnly: input.readOnly, serviceIds: services.map((s) => s.id), networkIds: networks.map((n) => n.id), expiresAt },
       select: { id: true },
     });
     await writeAudit(tx, ctx, {
@@ -72,11 +70,23 @@ export async function createApiToken(ctx: Ctx, input: CreateApiTokenInput): Prom
       targetType: "token",
       targetId: row.id,
       targetName: input.name,
-      after: { name: input.name, scope: input.scope, role: input.role ?? null, readOnly: input.readOnly, services: services.map((s) => s.name), expiresAt },
+      after: { name: input.name, scope: input.scope, role: input.role ?? null, readOnly: input.readOnly, services: services.map((s) => s.name), networks: networks.map((n) => n.name), expiresAt },
       outcome: "success",
     });
     return { id: row.id, token: secret, expiresAt };
   });
+}
+
+/** The objects named, every one of which must exist (limits name what is there, never what may come). */
+async function idsByName(kind: "network" | "service", wanted: readonly string[], find: (names: string[]) => Promise<{ id: string; name: string }[]>) {
+  const names = [...new Set(wanted)];
+  if (names.length === 0) return [];
+  const found = await find(names);
+  const missing = names.filter((n) => !found.some((f) => f.name === n));
+  if (missing.length) {
+    throw new ApiError("BAD_INPUT", `No ${kind} named ${missing.map((m) => `"${m}"`).join(", ")}`, [{ path: [`${kind}s`], message: `unknown: ${missing.join(", ")}`, severity: "error" }]);
+  }
+  return found;
 }
 
 /** The signed-in user's tokens (an admin sees everyone's), newest first; never a secret. */
@@ -87,17 +97,22 @@ export async function listApiTokens(ctx: Ctx) {
     orderBy: { createdAt: "desc" },
     take: 500,
     select: {
-      id: true, name: true, hint: true, scope: true, role: true, readOnly: true, serviceIds: true, expiresAt: true, createdAt: true,
+      id: true, name: true, hint: true, scope: true, role: true, readOnly: true, serviceIds: true, networkIds: true, expiresAt: true, createdAt: true,
       lastUsedAt: true, lastUsedIp: true, revokedAt: true, revokedByName: true, user: { select: { username: true } },
     },
   });
-  const services = await ctx.db.service.findMany({ where: { id: { in: [...new Set(rows.flatMap((r) => r.serviceIds))] } }, select: { id: true, name: true } });
-  const nameOf = new Map(services.map((s) => [s.id, s.name]));
+  const [services, networks] = await Promise.all([
+    ctx.db.service.findMany({ where: { id: { in: [...new Set(rows.flatMap((r) => r.serviceIds))] } }, select: { id: true, name: true } }),
+    ctx.db.network.findMany({ where: { id: { in: [...new Set(rows.flatMap((r) => r.networkIds))] } }, select: { id: true, name: true } }),
+  ]);
+  const serviceName = new Map(services.map((s) => [s.id, s.name]));
+  const networkName = new Map(networks.map((n) => [n.id, n.name]));
   const now = Date.now();
-  return rows.map(({ serviceIds, user: owner, ...r }) => ({
+  return rows.map(({ serviceIds, networkIds, user: owner, ...r }) => ({
     ...r,
     owner: owner.username,
-    services: serviceIds.map((id) => nameOf.get(id) ?? "(deleted service)"),
+    services: serviceIds.map((id) => serviceName.get(id) ?? "(deleted service)"),
+    networks: networkIds.map((id) => networkName.get(id) ?? "(deleted network)"),
     status: r.revokedAt ? ("revoked" as const) : r.expiresAt && r.expiresAt.getTime() <= now ? ("expired" as const) : ("active" as const),
   }));
 }
@@ -124,7 +139,7 @@ export async function authenticateApiToken(db: Db, secret: string, sourceIp: str
   const row = await db.apiToken.findUnique({
     where: { secretHash: hashSecret(secret) },
     select: {
-      id: true, name: true, scope: true, role: true, readOnly: true, serviceIds: true, expiresAt: true, revokedAt: true, lastUsedAt: true,
+      id: true, name: true, scope: true, role: true, readOnly: true, serviceIds: true, networkIds: true, expiresAt: true, revokedAt: true, lastUsedAt: true,
       user: { select: { id: true, username: true, role: true, disabled: true } },
     },
   });
@@ -135,7 +150,7 @@ export async function authenticateApiToken(db: Db, secret: string, sourceIp: str
     await db.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: new Date(now), lastUsedIp: sourceIp.slice(0, 64) } });
   }
   const { disabled: _disabled, ...user } = row.user;
-  return { id: row.id, name: row.name, scope: row.scope, role: row.role, readOnly: row.readOnly, serviceIds: row.serviceIds, user };
+  return { id: row.id, name: row.name, scope: row.scope, role: row.role, readOnly: row.readOnly, serviceIds: row.serviceIds, networkIds: row.networkIds, user };
 }
 
 /** How a token's actions read in the audit log: its user, and which of their tokens. */

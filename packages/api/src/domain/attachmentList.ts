@@ -1,4 +1,5 @@
 import { Prisma, type Db } from "@switchyard/db";
+import type { Within } from "../auth/tokenLimits";
 import type { AttachmentListQuery, AttachmentStateName } from "../listSchemas";
 import type { AttachmentResult, PortMapping } from "../schemas";
 import { afterCursor, containsPattern, decodeCursor, orderBy, type Page, searchCondition, type SortKey, toPage } from "./paging";
@@ -61,7 +62,7 @@ const SEARCH_TEXT = Prisma.sql`a."containerId" || ' ' || a.target || ' ' || a."i
  * by the ids of the hosts whose name matches (`matchingHostIds`, looked up first: a list the
  * planner can see, where a subquery's would be a guess that made it read every attachment).
  */
-export function attachmentPageSql(q: AttachmentListQuery, matchingHostIds: string[] = []): Prisma.Sql {
+export function attachmentPageSql(q: AttachmentListQuery, matchingHostIds: string[] = [], within: Within | null = null): Prisma.Sql {
   const key = SORT_KEYS[q.sort];
   const id = Prisma.sql`a.id`;
   // One text parameter, whatever the number of states: the statement keeps one shape.
@@ -75,6 +76,7 @@ export function attachmentPageSql(q: AttachmentListQuery, matchingHostIds: strin
   const conditions = Prisma.sql`a.state::text = ANY (string_to_array(${states}::text, ','))
       AND (${q.hostId ?? null}::text IS NULL OR a."hostId" = ${q.hostId ?? null}::text)
       AND (${q.networkId ?? null}::text IS NULL OR a."networkId" = ${q.networkId ?? null}::text)
+      ${within ? Prisma.sql`AND a."networkId" = ANY (string_to_array(${[...within.networkIds].join(",")}::text, ','))` : Prisma.empty}
       ${matches}
       AND ${afterCursor(key, id, q.dir, q.cursor)}`;
   return Prisma.sql`
@@ -117,8 +119,8 @@ export async function hostIdsMatching(db: Db, q: string | undefined): Promise<st
 }
 
 /** One page of attachments (see attachmentPageSql). */
-export async function listAttachments(db: Db, q: AttachmentListQuery): Promise<Page<AttachmentListRow>> {
-  const rows = await db.$queryRaw<AttachmentRow[]>(attachmentPageSql(q, await hostIdsMatching(db, q.q)));
+export async function listAttachments(db: Db, q: AttachmentListQuery, within: Within | null = null): Promise<Page<AttachmentListRow>> {
+  const rows = await db.$queryRaw<AttachmentRow[]>(attachmentPageSql(q, await hostIdsMatching(db, q.q), within));
   const page = toPage(rows, q.limit, (r) => r.sortValue);
   return {
     nextCursor: page.nextCursor,

@@ -1,5 +1,6 @@
 import { conflistFileName, findSubnetOverlaps, parseNetworkConfig, type ConfigIssue, type Conflist } from "@switchyard/cni/config";
-import type { Db } from "@switchyard/db";
+import { Prisma, type Db } from "@switchyard/db";
+import type { Within } from "../auth/tokenLimits";
 import { writeAudit } from "../audit";
 import { ApiError } from "../errors";
 import { refuseUnagreedStranding, strandedBy, strandedWarning } from "./ipamStranded";
@@ -25,12 +26,13 @@ function isSingleConf(text: string): boolean {
  * Files named the way /etc/cni/net.d expects, one per network, each the latest revision's text
  * byte for byte. One query whatever the number of networks.
  */
-export async function exportNetworks(db: Db, id?: string): Promise<ExportFile[]> {
+export async function exportNetworks(db: Db, id?: string, within: Within | null = null): Promise<ExportFile[]> {
   const rows = await db.$queryRaw<{ name: string; text: string }[]>`
     SELECT n.name, r.text
     FROM "Network" n
     JOIN "NetworkRevision" r ON r."networkId" = n.id AND r.number = n."latestRevision"
-    WHERE ${id ?? null}::text IS NULL OR n.id = ${id ?? null}::text
+    WHERE (${id ?? null}::text IS NULL OR n.id = ${id ?? null}::text)
+      ${within ? Prisma.sql`AND n.id = ANY (string_to_array(${[...within.networkIds].join(",")}::text, ','))` : Prisma.empty}
     ORDER BY n.name`;
   if (id && rows.length === 0) throw new ApiError("NOT_FOUND", `Network ${id} not found`);
   return rows.map((r) => {

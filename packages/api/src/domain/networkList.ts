@@ -1,4 +1,5 @@
 import { Prisma, type Db } from "@switchyard/db";
+import type { Within } from "../auth/tokenLimits";
 import type { NetworkListQuery } from "../listSchemas";
 import { afterCursor, containsPattern, orderBy, type Page, searchCondition, type SortKey, toPage } from "./paging";
 
@@ -29,7 +30,7 @@ const SORT_KEYS: Record<NetworkListQuery["sort"], SortKey> = {
  * written (a plugin type, a subnet), through the revisions' trigram index: the index holds the
  * name as the parsed config gives it, which every save keeps equal to the network's name.
  */
-export function networkPageSql(q: NetworkListQuery): Prisma.Sql {
+export function networkPageSql(q: NetworkListQuery, within: Within | null = null): Prisma.Sql {
   const key = SORT_KEYS[q.sort];
   const id = Prisma.sql`n.id`;
   const matches = q.q
@@ -51,14 +52,15 @@ export function networkPageSql(q: NetworkListQuery): Prisma.Sql {
       LEFT JOIN "NetworkRevision" r ON r."networkId" = n.id AND r.number = n."latestRevision"
       WHERE ${afterCursor(key, id, q.dir, q.cursor)}
         ${matches}
+        ${within ? Prisma.sql`AND n.id = ANY (string_to_array(${[...within.networkIds].join(",")}::text, ','))` : Prisma.empty}
       ${orderBy(key, id, q.dir)}
       LIMIT ${q.limit + 1}
     ) page
     ${orderBy({ ...key, expr: Prisma.raw(`page."${q.sort}"`) }, Prisma.sql`page.id`, q.dir)}`;
 }
 
-/** One page of networks (see networkPageSql). */
-export async function listNetworks(db: Db, q: NetworkListQuery): Promise<Page<NetworkListRow>> {
-  const rows = await db.$queryRaw<NetworkListRow[]>(networkPageSql(q));
+/** One page of networks (see networkPageSql); only those of `within` for a limited API token. */
+export async function listNetworks(db: Db, q: NetworkListQuery, within: Within | null = null): Promise<Page<NetworkListRow>> {
+  const rows = await db.$queryRaw<NetworkListRow[]>(networkPageSql(q, within));
   return toPage(rows, q.limit, (r) => (q.sort === "name" ? r.name : r[q.sort]));
 }

@@ -1,4 +1,5 @@
 import type { Db } from "@switchyard/db";
+import type { Within } from "../auth/tokenLimits";
 import { ApiError } from "../errors";
 import { ServiceSpec, selectorMatches } from "../schemas/services";
 import { type ResolvedService, checkedPort, resolveServices } from "./serviceDesired";
@@ -68,8 +69,10 @@ async function lastChanges(db: Db): Promise<{ of: (serviceId: string) => LastCha
   };
 }
 
-export async function listServices(db: Db) {
-  const resolved = [...(await resolveServices(db, 4, null)), ...(await resolveServices(db, 6, null))].sort((a, b) => a.name.localeCompare(b.name));
+/** Every service (those of `within` for a limited API token), with its members and hosts. */
+export async function listServices(db: Db, within: Within | null = null) {
+  const only = within ? { serviceIds: [...within.serviceIds] } : undefined;
+  const resolved = [...(await resolveServices(db, 4, null, only)), ...(await resolveServices(db, 6, null, only))].sort((a, b) => a.name.localeCompare(b.name));
   const hosts = await hostsOf(db);
   const changes = await lastChanges(db);
   return resolved.map((s) => {

@@ -1,4 +1,5 @@
 import type { Db, DbTx } from "@switchyard/db";
+import { withinOf } from "../auth/tokenLimits";
 import { tokenActorName } from "../auth/apiTokens";
 import { writeAudit } from "../audit";
 import type { Context } from "../context";
@@ -32,9 +33,10 @@ function actorOf(ctx: Ctx): string {
 async function serviceFor(tx: DbTx, ctx: Ctx, name: string) {
   const service = await tx.service.findUnique({ where: { name }, select: { id: true, name: true, family: true, latestRevision: true } });
   // A token limited to other services learns nothing about this one: the same answer as a missing service.
-  const allowed = !ctx.token || ctx.token.serviceIds.length === 0 || (service !== null && ctx.token.serviceIds.includes(service.id));
+  const limited = ctx.token !== null && (ctx.token.scope === "registrar" ? ctx.token.serviceIds.length > 0 : withinOf(ctx.token) !== null);
+  const allowed = !limited || (service !== null && ctx.token!.serviceIds.includes(service.id));
   if (!service || !allowed) {
-    throw new ApiError("NOT_FOUND", ctx.token && ctx.token.serviceIds.length > 0 ? `No service named "${name}" that this token may register into` : `No service named "${name}"`);
+    throw new ApiError("NOT_FOUND", limited ? `No service named "${name}" that this token may register into` : `No service named "${name}"`);
   }
   return service;
 }

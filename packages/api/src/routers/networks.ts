@@ -25,25 +25,30 @@ import {
 } from "../schemas";
 import { operatorProcedure, router, viewerProcedure } from "../trpc";
 
+/** What each call touches, for API tokens limited to some networks (auth/tokenLimits.ts). */
+const BY_ID = { touches: { network: "id" } } as const;
+const LIST = { touches: { list: true } } as const;
+
 export const networksRouter = router({
-  list: viewerProcedure.input(NetworkListInput).query(({ ctx, input }) => listNetworks(ctx.db, input)),
-  get: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => getNetwork(ctx.db, input.id)),
-  revisions: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => listRevisions(ctx.db, input.id)),
+  list: viewerProcedure.meta(LIST).input(NetworkListInput).query(({ ctx, input }) => listNetworks(ctx.db, input, ctx.within)),
+  get: viewerProcedure.meta(BY_ID).input(z.object({ id: Id })).query(({ ctx, input }) => getNetwork(ctx.db, input.id)),
+  revisions: viewerProcedure.meta(BY_ID).input(z.object({ id: Id })).query(({ ctx, input }) => listRevisions(ctx.db, input.id)),
   revision: viewerProcedure
+    .meta(BY_ID)
     .input(z.object({ id: Id, number: z.number().int().positive() }))
     .query(({ ctx, input }) => getRevision(ctx.db, input.id, input.number)),
-  export: viewerProcedure.input(z.object({ id: Id.optional() })).query(({ ctx, input }) => exportNetworks(ctx.db, input.id)),
+  export: viewerProcedure.meta({ touches: { network: "id", optional: true } }).input(z.object({ id: Id.optional() })).query(({ ctx, input }) => exportNetworks(ctx.db, input.id, ctx.within)),
   create: operatorProcedure.input(CreateNetworkInput).mutation(({ ctx, input }) => createNetwork(ctx, input)),
-  update: operatorProcedure.input(UpdateNetworkInput).mutation(({ ctx, input }) => updateNetwork(ctx, input)),
-  rollback: operatorProcedure.input(RollbackNetworkInput).mutation(({ ctx, input }) => rollbackNetwork(ctx, input)),
-  delete: operatorProcedure.input(DeleteNetworkInput).mutation(({ ctx, input }) => deleteNetwork(ctx, input)),
+  update: operatorProcedure.meta(BY_ID).input(UpdateNetworkInput).mutation(({ ctx, input }) => updateNetwork(ctx, input)),
+  rollback: operatorProcedure.meta(BY_ID).input(RollbackNetworkInput).mutation(({ ctx, input }) => rollbackNetwork(ctx, input)),
+  delete: operatorProcedure.meta(BY_ID).input(DeleteNetworkInput).mutation(({ ctx, input }) => deleteNetwork(ctx, input)),
   import: operatorProcedure.input(ImportNetworksInput).mutation(({ ctx, input }) => importNetworks(ctx, input.files)),
   /** Attachments (and hosts) running the network, by revision: what an edit affects. */
-  usage: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => networkUsage(ctx.db, input.id)),
+  usage: viewerProcedure.meta(BY_ID).input(z.object({ id: Id })).query(({ ctx, input }) => networkUsage(ctx.db, input.id)),
   /** The revision an attachment runs against the latest, and whether the latest can be applied now. */
-  attachmentRevision: viewerProcedure.input(z.object({ attachmentId: Id })).query(({ ctx, input }) => attachmentRevision(ctx.db, input.attachmentId)),
+  attachmentRevision: viewerProcedure.meta({ touches: { attachment: "attachmentId" } }).input(z.object({ attachmentId: Id })).query(({ ctx, input }) => attachmentRevision(ctx.db, input.attachmentId)),
   /** Queues "apply the latest revision" for the network's attachments on older ones (or the ones named). */
-  applyLatest: operatorProcedure.input(ApplyLatestInput).mutation(({ ctx, input }) => applyLatest(ctx, input)),
+  applyLatest: operatorProcedure.meta({ touches: { network: "networkId" } }).input(ApplyLatestInput).mutation(({ ctx, input }) => applyLatest(ctx, input)),
   /** Errors and warnings (overlaps included) of a draft, while it is edited: nothing is written. */
   validate: viewerProcedure.input(ValidateNetworkInput).query(({ ctx, input }) => validateDraft(ctx.db, input)),
   /** What an import would do, file by file, with errors and overlap warnings: nothing is written. */
