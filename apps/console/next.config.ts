@@ -12,7 +12,7 @@ const config: NextConfig = {
   poweredByHeader: false,
   transpilePackages: ["@switchyard/api", "@switchyard/cni", "@switchyard/ipam", "@switchyard/db"],
   // Loaded from node_modules at run time: PGlite reads its wasm next to its module.
-  serverExternalPackages: ["@electric-sql/pglite", "pglite-prisma-adapter", "@prisma/adapter-pg", "pg", "@prisma/client"],
+  serverExternalPackages: ["@electric-sql/pglite", "pglite-prisma-adapter", "@prisma/adapter-pg", "pg", "@prisma/client", "prom-client"],
   async headers() {
     return [{ source: "/:path*", headers: securityHeaders }];
   },

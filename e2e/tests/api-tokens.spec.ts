@@ -89,3 +89,38 @@ test("a general read-only token from the Account page lists networks over fetch 
   expect(refused.status).toBe(403);
   expect(await refused.text()).toContain("is read-only");
 });
+
+// Issue 13 §1 and §3: a token limited to one network, made on the page, calls the REST API with
+// plain fetch; the REST API's reference is rendered from the same OpenAPI document it serves.
+test("a token limited to one network reads it over the REST API and nothing else; the docs page shows each procedure's input", async ({ page }) => {
+  const netName = `e2e-rest-${hex}`;
+  const other = `e2e-rest-other-${hex}`;
+  for (const [name, n] of [[netName, 1], [other, 2]] as const) {
+    const made = await mutate(page.request, "networks.create", { text: JSON.stringify({ cniVersion: "1.0.0", name, plugins: [{ type: "bridge", ipam: { type: "host-local", subnet: `10.233.${(third + n) % 250}.0/24` } }] }), comment: "" });
+    expect(made.status()).toBe(200);
+  }
+  await page.goto("/account");
+  const panel = page.getByRole("region", { name: "API tokens" });
+  const form = panel.getByRole("form", { name: "Create API token" });
+  await form.getByLabel("Name").fill(`e2e rest ${hex}`);
+  await form.getByLabel("Kind").selectOption("general");
+  await form.getByLabel("Role").selectOption("viewer");
+  await form.getByLabel("Only networks").fill(netName);
+  await form.getByRole("button", { name: "Create general token" }).click();
+  const token = (await panel.getByTestId("api-token").textContent())!.trim();
+  await panel.getByRole("button", { name: "Done" }).click();
+  await expect(panel.getByRole("row", { name: new RegExp(`e2e rest ${hex}`) })).toContainText(`networks ${netName}`);
+
+  const rest = (path: string, body: unknown) => fetch(`${BASE_URL}/api/v1/${path}`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+  const listed = (await (await rest("networks.list", { limit: 100 })).json()) as { items: { name: string }[] };
+  expect(listed.items.map((n) => n.name)).toEqual([netName]);
+  expect((await rest("hosts.list", {})).status).toBe(403);
+
+  await page.goto("/docs/api");
+  const op = page.getByTestId("api-op-networks.create");
+  await op.locator("summary").first().click();
+  const fields = op.getByRole("table", { name: "Input of networks.create" });
+  await expect(fields.getByRole("row", { name: /^text string/ })).toContainText("yes");
+  const spec = (await (await fetch(`${BASE_URL}/api/v1/openapi.json`)).json()) as { paths: Record<string, unknown> };
+  expect(Object.keys(spec.paths)).toContain("/api/v1/networks.create");
+});

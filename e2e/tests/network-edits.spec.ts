@@ -6,6 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, test, type APIRequestContext } from "@playwright/test";
 import { BASE_URL } from "../playwright.config";
+import { signInElsewhere } from "./support";
 
 test.describe.configure({ mode: "serial" });
 
@@ -144,4 +145,46 @@ test("an edit lists the attachments it affects before saving; apply latest moves
   // The job view of the attachment offers the latest revision (r3) again.
   await page.goto(`/attachments/${attachment.id}/latest-job`);
   await expect(page.getByRole("button", { name: "Apply r3" })).toBeVisible();
+});
+
+test("a change proposed for review shows its plan, is approved and applied by a second person, and links the operations it started", async ({ page, browser }) => {
+  // Runs after the test above: the agent runs and the sandbox's attachment is ready on this network.
+  const network = rowsOf<{ id: string; name: string }>(await call(page.request, "networks.list", { q: netName }, "query")).find((n) => n.name === netName)!;
+  await call(page.request, "proposals.setPolicy", { kind: "network", targetId: network.id, approvals: 1, whenInUse: true, authorMayApply: false });
+  const bob = `e2e-bob-${hex}`;
+  await call(page.request, "users.create", { username: bob, displayName: "", password: "bob's long password", role: "operator" });
+
+  await page.goto(`/networks/${network.id}`);
+  await page.getByRole("button", { name: "Edit" }).click();
+  const even = third - (third % 2);
+  await page.getByLabel("Subnet", { exact: true }).fill(`10.239.${even}.0/23`);
+  await page.getByLabel("Change comment").fill("Widen to a /23");
+  // Saving directly is refused by the policy; proposing is the way.
+  await page.getByRole("button", { name: "Propose for review" }).click();
+  await page.waitForURL(/\/proposals\/[^/]+$/);
+  const proposalUrl = page.url();
+  await expect(page.getByRole("heading", { name: "Widen to a /23" })).toBeVisible();
+  await expect(page.getByTestId("plan-reapply")).toHaveText(`Applying re-applies 1 attachment on ${hostName} (1) with the new revision.`);
+  await expect(page.getByRole("table", { name: "Attachments re-applied" })).toContainText(sandbox);
+  await expect(page.getByLabel("Proposed change")).toContainText(`+                "subnet": "10.239.${even}.0/23"`);
+  await expect(page.getByRole("button", { name: "Apply" })).toBeDisabled();
+  await expect(page.getByTestId("apply-blocked")).toContainText("it needs 1 approval by someone other than the author");
+
+  const { context, page: reviewer } = await signInElsewhere(browser, bob, "bob's long password");
+  await reviewer.goto(proposalUrl);
+  await reviewer.getByLabel("Comment").fill("The /23 is free in the lab plan.");
+  await reviewer.getByRole("button", { name: "Approve" }).click();
+  await expect(reviewer.getByRole("region", { name: "Reviews" })).toContainText("approved");
+  await reviewer.getByRole("button", { name: "Apply" }).click();
+  const applied = reviewer.getByRole("region", { name: "Applied" });
+  await expect(applied).toContainText(`Applied by ${bob}`);
+  const operation = applied.getByRole("link", { name: `re-apply on ${hostName}` });
+  await expect(operation).toBeVisible();
+  // The operation it started runs on the host: its page reaches succeeded.
+  await operation.click();
+  await expect(reviewer.getByTestId("op-status")).toHaveText("succeeded", { timeout: 60_000 });
+  await context.close();
+  // The author's page shows it applied too.
+  await page.goto(proposalUrl);
+  await expect(page.getByTestId("proposal-state")).toHaveText("applied");
 });

@@ -17,6 +17,7 @@ import { type AgentJob, periodicJob } from "./jobs";
 import { createJobLog } from "./joblog";
 import { createLifecycle } from "./lifecycle";
 import type { Logger } from "./log";
+import { createAgentMetrics, createMetricsPusher } from "./metrics";
 import { createOperationRunner } from "./operation";
 import { createOutbox } from "./outbox";
 import { createOwnedAttachments } from "./owned";
@@ -60,6 +61,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
   // Plugins and `ip` are started by a small helper process: fork() of this one (~150 MB) would
   // block the event loop for 10-25 ms per process, and an attach starts three.
   const spawner = createHelperSpawner();
+  const metrics = createAgentMetrics();
   const runtimeOptions: CniRuntimeOptions = {
     spawner,
     pluginDirs: config.cniPath,
@@ -68,6 +70,8 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     netnsDirs: [config.netnsDir],
     passEnv: config.pluginEnv,
     onWarning: (w) => log.warn("cni warning", { error: w.message, reason: w.reason }),
+    // Every plugin execution, whoever runs it (operations, reconcile, IPAM, inventory): counted and timed.
+    onExec: (e) => metrics.onExec(e),
   };
   const runtime = createCniRuntime(runtimeOptions);
   const gate = createGate();
@@ -80,7 +84,16 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
 
   const outbox = createOutbox({ console: consoleApi, queue: createReportQueue(config.dataDir), log, onMoreWork: () => scheduler.noteWorkWaiting() });
   const runOperation = createOperationRunner({ runtime: runtimeOptions, spawner, netnsDir: config.netnsDir, intents, owned, outbox, jobLog, console: consoleApi, log });
-  const ipam = createHostIpamReporter({ confDir: config.confDir, netnsDir: config.netnsDir, runtime, owned, console: consoleApi, log, clock });
+  const ipam = createHostIpamReporter({
+    confDir: config.confDir,
+    netnsDir: config.netnsDir,
+    runtime,
+    owned,
+    console: consoleApi,
+    log,
+    clock,
+    onReport: ({ ok, seconds, snapshot }) => metrics.leaseReport({ ok, seconds, leasesByNetwork: snapshot && new Map(snapshot.networks.map((n) => [n.networkName, n.leases.length])) }),
+  });
   const releaser = createIpamReleaser({
     console: consoleApi,
     carryOut: (release) =>
@@ -100,8 +113,8 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
   const scheduler = createScheduler({ console: consoleApi, concurrency: config.concurrency, run: runAndReport, queuedIds: () => outbox.queued().map((r) => r.operationId), gate, log, clock, signal: stopping.signal });
   const reconciler = createReconciler({ runtime, intents, owned, queuedOutcomes: () => outbox.queued(), console: consoleApi, gate, log, clock });
   const reconcile = () =>
-    reconciler
-      .reconcile()
+    metrics
+      .timeReconcile(() => reconciler.reconcile())
       .catch((e: unknown) => log.error("reconcile failed", { error: (e as Error).message }))
       .finally(() => ipam.requestReport());
   // Health checks of the pool members living here (from this agent's own network namespace).
@@ -116,7 +129,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
       ? null
       : createServicesSync({
           fetchDesired: (family) => consoleApi.servicesDesired(family),
-          report: (r) => consoleApi.reportServicesApplied(r),
+          report: (r) => (metrics.ruleSync(r), consoleApi.reportServicesApplied(r)),
           netns: config.services.mode === "netns" ? config.services.netns : undefined,
           layout: config.servicesLayout,
           apply: config.servicesApply,
@@ -172,6 +185,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     periodicJob("release safety net", RELEASE_SAFETY_NET_MS, async () => releaser.wake(), { clock, log }),
     ipam,
     // The table checked against what was applied, and the desired version fetched again (a lost push, an edited table).
+    createMetricsPusher({ metrics, send: (snapshot) => consoleApi.reportMetrics(snapshot), everyMs: config.metricsPushMs, clock, log }),
     ...(services ? [periodicJob("services check", config.servicesCheckMs, async () => (refreshHealth(), void probes.wake(), services.check()), { clock, log })] : []),
   ];
 

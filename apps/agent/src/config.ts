@@ -47,6 +47,8 @@ export const AgentConfig = z.object({
   servicesApply: z.enum(APPLY_MODES, { error: 'must be "auto", "netlink" or "nft"' }),
   /** How often the services table is checked against what was applied, and the desired version fetched again. */
   servicesCheckMs: z.number().int().min(1000).max(3_600_000),
+  /** How often the agent pushes its metrics to the console (it serves a snapshot for 120 s: keep this well below). */
+  metricsPushMs: z.number().int().min(1000).max(60_000),
   /**
    * Variables of the agent's environment the plugins see beyond the runtime's allow-list (PATH,
    * LANG, LC_ALL, TZ, XDG_RUNTIME_DIR, DBUS_SYSTEM_BUS_ADDRESS): a proxy, a plugin's own setting.
@@ -95,7 +97,8 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     .addOption(new Option("--services <where>", "program services here: host, off, or netns:<name>").env("SWITCHYARD_SERVICES").default("host"))
     .addOption(new Option("--services-layout <layout>", "the services table's layout: compact or member-chains").env("SWITCHYARD_SERVICES_LAYOUT").default("compact"))
     .addOption(new Option("--services-apply <how>", "how the services table reaches the kernel: auto (netlink when koffi loads, else nft), netlink or nft").env("SWITCHYARD_SERVICES_APPLY").default("auto"))
-    .addOption(new Option("--services-check <ms>", "check the services table and fetch the desired version this often").env("SWITCHYARD_SERVICES_CHECK_MS").default("60000"));
+    .addOption(new Option("--services-check <ms>", "check the services table and fetch the desired version this often").env("SWITCHYARD_SERVICES_CHECK_MS").default("60000"))
+    .addOption(new Option("--metrics-push <ms>", "push this agent's metrics to the console this often").env("SWITCHYARD_METRICS_PUSH_MS").default("30000"));
   // commander reads env through process.env; give it ours.
   const saved = { ...process.env };
   try {
@@ -125,6 +128,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     pluginEnv: (o.pluginEnv ?? "").split(",").map((n) => n.trim()).filter(Boolean),
     services: servicesTarget(o.services ?? "host"),
     servicesCheckMs: num(o.servicesCheck),
+    metricsPushMs: num(o.metricsPush),
     servicesLayout: o.servicesLayout,
     servicesApply: o.servicesApply,
   });

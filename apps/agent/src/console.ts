@@ -64,6 +64,8 @@ export function createConsolePort(client: AgentClient, onRefused: (error: Creden
     reportServicesHealth: (input: Input<AgentClient["reportServicesHealth"]["mutate"]>) => guard(() => client.reportServicesHealth.mutate(input)),
     claimProbes: (): Promise<{ probes: unknown[] }> => guard(() => client.claimProbes.mutate()),
     reportProbe: (input: Input<AgentClient["reportProbe"]["mutate"]>) => guard(() => client.reportProbe.mutate(input)),
+    /** This agent's metrics registry (metrics.ts): the console serves it with the host's name. */
+    reportMetrics: (input: Input<AgentClient["reportMetrics"]["mutate"]>) => guard(() => client.reportMetrics.mutate(input)),
     /** Pushed work; an UNAUTHORIZED end is the subscriber's to judge (see push.ts). */
     subscribeWork: (slots: number, subscriber: WorkSubscriber): { unsubscribe(): void } => client.work.subscribe({ slots }, subscriber),
   };

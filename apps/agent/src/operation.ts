@@ -60,6 +60,7 @@ export function createOperationRunner(deps: OperationRunnerDeps): (raw: unknown)
         ...deps.runtime,
         spawner: hold.spawner,
         onExec: (e) => {
+          deps.runtime.onExec?.(e); // the agent's own observer (metrics)
           if (e.phase === "start") {
             say({ stream: "plugin", line: `${e.plugin} ${e.verb}` });
           } else if (e.phase === "stderr") {

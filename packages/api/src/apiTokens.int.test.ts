@@ -145,7 +145,7 @@ describe("API tokens limited to some networks and services", () => {
       expect(res.message).toBe("This API token (lab-a only) is limited to networks lim-a: this network is outside its limits");
     }
     // what is about no one network (or every one) is refused too: limits fail closed
-    for (const path of ["hosts.list", "audit.list", "services.list", "ipam.search", "networks.create"]) {
+    for (const path of ["hosts.list", "audit.list", "services.list", "ipam.search", "networks.create", "files.export"]) {
       const input = path === "ipam.search" ? { address: "10.81.21.5" } : path === "networks.create" ? { text: networkText("lim-new", 24), comment: "" } : path === "services.list" ? undefined : {};
       const res = await call(token, path, input, path === "networks.create" ? "mutation" : "query");
       if (path === "services.list") {

@@ -18,6 +18,8 @@ export interface ConsoleDeps {
   secureCookies: boolean;
   /** Host ports attachments may not map: the console's own listening port(s). */
   reservedHostPorts?: number[];
+  /** SWITCHYARD_PUBLIC_URL: webhooks may not point at it (webhookDestination.ts). */
+  publicUrl?: string | undefined;
 }
 
 /** An agent authenticated by its host credential (the agent endpoint only). */
@@ -44,6 +46,7 @@ export function createContextInner(opts: InnerContextOptions) {
     sessionPolicy: opts.sessionPolicy,
     secureCookies: opts.secureCookies,
     reservedHostPorts: opts.reservedHostPorts ?? [],
+    publicUrl: opts.publicUrl,
     session: opts.session,
     agent: opts.agent ?? null,
     token: opts.token ?? null,

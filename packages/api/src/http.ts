@@ -1,8 +1,9 @@
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
-import { authenticateApiToken } from "./auth/apiTokens";
-import { DEFAULT_TOKEN_RATE, type TokenRate, createTokenLimiter } from "./auth/tokenRate";
+import { authenticateApiToken, type TokenIdentity } from "./auth/apiTokens";
+import { DEFAULT_TOKEN_RATE, type TokenLimiter, type TokenRate, createTokenLimiter } from "./auth/tokenRate";
 import { validateSessionToken, readCookie, SESSION_COOKIE } from "./auth/session";
 import { createContextInner, type ConsoleDeps } from "./context";
+import { instrumentRequests } from "./metrics/requests";
 import { authenticateAgent } from "./domain/hosts";
 import { appRouter } from "./root";
 import { agentRootRouter } from "./routers/agent";
@@ -25,7 +26,7 @@ export const DEFAULT_HTTP_OPTIONS: TrpcHttpOptions = {
   tokenRate: DEFAULT_TOKEN_RATE,
 };
 
-function refuse(status: number, message: string, requestId: string, headers: Record<string, string> = {}): Response {
+export function refuse(status: number, message: string, requestId: string, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify({ error: { message, requestId } }), {
     status,
     headers: { "content-type": "application/json", "x-request-id": requestId, "cache-control": "no-store", ...headers },
@@ -57,12 +58,12 @@ function ownOrigin(req: Request): string {
 }
 
 /** The peer address: apps/console/server.mjs appends the socket address last, so only it is trusted. */
-function sourceIp(req: Request): string {
+export function sourceIp(req: Request): string {
   const xff = req.headers.get("x-forwarded-for");
   return xff?.split(",").at(-1)?.trim().slice(0, 64) ?? "";
 }
 
-async function readBodyLimited(req: Request, limit: number): Promise<string | null> {
+export async function readBodyLimited(req: Request, limit: number): Promise<string | null> {
   const declared = Number(req.headers.get("content-length") ?? "NaN");
   if (Number.isFinite(declared) && declared > limit) return null;
   if (!req.body) return "";
@@ -126,6 +127,31 @@ async function screen(
   return { body, paths };
 }
 
+/** One bucket set per console: the tRPC and REST endpoints share it, so a token gets its rate once, not once per endpoint. */
+const limiters = new WeakMap<ConsoleDeps, TokenLimiter>();
+export function limiterFor(deps: ConsoleDeps, rate: TokenRate): TokenLimiter {
+  let limiter = limiters.get(deps);
+  if (!limiter) limiters.set(deps, (limiter = createTokenLimiter(rate)));
+  return limiter;
+}
+
+/**
+ * The API token of `Authorization: Bearer syt_…`, taken `calls` calls from its rate; a Response
+ * is the refusal (401 not valid, 429 over its rate with Retry-After).
+ */
+export async function bearerToken(req: Request, d: ConsoleDeps, limiter: TokenLimiter, calls: number, requestId: string): Promise<TokenIdentity | Response> {
+  const bearer = /^Bearer\s+(\S{1,200})$/i.exec(req.headers.get("authorization") ?? "")?.[1];
+  const apiToken = bearer ? await authenticateApiToken(d.db, bearer, sourceIp(req)) : null;
+  if (!apiToken) return refuse(401, "The API token is not valid: unknown, revoked or expired, or its user is disabled or lacks the role it needs (send Authorization: Bearer syt_...)", requestId);
+  const wait = limiter.take(apiToken.id, calls);
+  if (wait > 0) {
+    const { perSecond, burst } = limiter.rate;
+    const seconds = Math.max(1, Math.ceil(wait));
+    return refuse(429, `API token "${apiToken.name}" is over its rate limit (${perSecond} calls/s, bursts of ${burst}; a batch counts each call): retry after ${seconds} s`, requestId, { "retry-after": String(seconds) });
+  }
+  return apiToken;
+}
+
 /**
  * The console's tRPC endpoint. Before tRPC sees a request: mutations must be
  * POSTed as JSON from our own origin (CSRF), bodies and batches are bounded,
@@ -133,8 +159,7 @@ async function screen(
  */
 export function createTrpcHttpHandler(deps: () => Promise<ConsoleDeps>, options: Partial<TrpcHttpOptions> = {}) {
   const opts = { ...DEFAULT_HTTP_OPTIONS, ...options };
-  const limiter = createTokenLimiter(opts.tokenRate);
-  return async function handle(req: Request): Promise<Response> {
+  return instrumentRequests("browser", opts.endpoint, appRouter, async function handle(req: Request): Promise<Response> {
     const requestId = crypto.randomUUID();
     // An API token is sent explicitly, never ambiently: a request that carries one needs no Origin
     // (scripts send none), and its cookies are ignored, so it acts as the token and nothing more.
@@ -152,15 +177,9 @@ export function createTrpcHttpHandler(deps: () => Promise<ConsoleDeps>, options:
     let session = null;
     let apiToken = null;
     if (bearerSent) {
-      const bearer = /^Bearer\s+(\S{1,200})$/i.exec(header)?.[1];
-      apiToken = bearer ? await authenticateApiToken(d.db, bearer, sourceIp(req)) : null;
-      if (!apiToken) return refuse(401, "The API token is not valid: unknown, revoked or expired, or its user is disabled or lacks the role it needs (send Authorization: Bearer syt_...)", requestId);
-      const wait = limiter.take(apiToken.id, paths.length);
-      if (wait > 0) {
-        const { perSecond, burst } = limiter.rate;
-        const seconds = Math.max(1, Math.ceil(wait));
-        return refuse(429, `API token "${apiToken.name}" is over its rate limit (${perSecond} calls/s, bursts of ${burst}; a batch counts each call): retry after ${seconds} s`, requestId, { "retry-after": String(seconds) });
-      }
+      const authenticated = await bearerToken(req, d, limiterFor(d, opts.tokenRate), paths.length, requestId);
+      if (authenticated instanceof Response) return authenticated;
+      apiToken = authenticated;
     } else {
       const cookie = readCookie(req.headers.get("cookie"), SESSION_COOKIE);
       session = cookie ? await validateSessionToken(d.db, cookie, d.sessionPolicy) : null;
@@ -185,7 +204,7 @@ export function createTrpcHttpHandler(deps: () => Promise<ConsoleDeps>, options:
     response.headers.set("x-request-id", requestId);
     response.headers.set("cache-control", "no-store");
     return response;
-  };
+  });
 }
 
 export const AGENT_ENDPOINT = "/api/agent";
@@ -198,7 +217,7 @@ export const AGENT_ENDPOINT = "/api/agent";
  */
 export function createAgentHttpHandler(deps: () => Promise<ConsoleDeps>, options: Partial<Pick<TrpcHttpOptions, "maxBodyBytes" | "maxBatchSize">> = {}) {
   const opts = { ...DEFAULT_HTTP_OPTIONS, ...options, endpoint: AGENT_ENDPOINT };
-  return async function handle(req: Request): Promise<Response> {
+  return instrumentRequests("agent", AGENT_ENDPOINT, agentRootRouter, async function handle(req: Request): Promise<Response> {
     const requestId = crypto.randomUUID();
     // No origin check: an agent sends its credential explicitly, never ambiently.
     const screened = await screen(req, requestId, opts, null);
@@ -218,5 +237,5 @@ export function createAgentHttpHandler(deps: () => Promise<ConsoleDeps>, options
     response.headers.set("x-request-id", requestId);
     response.headers.set("cache-control", "no-store");
     return response;
-  };
+  });
 }

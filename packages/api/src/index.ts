@@ -10,6 +10,8 @@ export { startDetachedPurge, type PurgeTimer } from "./domain/attachmentPurge";
 export { startLeaseHistoryPurge } from "./domain/ipamHistory";
 export { startRegistrationSweep } from "./domain/serviceRegistrations";
 export type { PeriodicJob } from "./domain/periodic";
+export { startWebhooks, createWebhookWorker, signWebhook, WEBHOOK_DEFAULTS, type WebhookWorker } from "./domain/webhookDelivery";
+export { enqueueProposalAwaitingReview, enqueueWebhookEvents, type ProposalAwaitingReviewData, type WebhookEnvelope } from "./domain/webhookEvents";
 export { hashPassword, verifyPassword } from "./auth/password";
 export { SESSION_COOKIE, validateSessionToken, type Session, type SessionUser, type SessionPolicy } from "./auth/session";
 export * as schemas from "./schemas";

@@ -11,6 +11,7 @@ import { createCallerFactory } from "./trpc";
 import type { AgentIdentity } from "./context";
 import { authenticateAgent } from "./domain/hosts";
 export { explainList, listStatements } from "./domain/listStatements";
+export { parseMetricsText, type ParsedMetrics } from "./metrics/parseText";
 
 const createAgentCaller = createCallerFactory(agentRootRouter);
 
@@ -122,12 +123,15 @@ export async function trpcOverHttp(baseUrl: string, path: string, input: unknown
  * A real HTTP server on 127.0.0.1 serving the console's tRPC endpoints (browser and agent) over
  * `deps`: what an agent process under test dials. SSE responses are streamed as they come.
  */
-export async function serveApi(deps: ConsoleDeps, port = 0): Promise<{ url: string; port: number; close(): Promise<void> }> {
+export async function serveApi(deps: ConsoleDeps, port = 0, opts: { metricsToken?: string } = {}): Promise<{ url: string; port: number; close(): Promise<void> }> {
   const { createServer } = await import("node:http");
   const { Readable } = await import("node:stream");
   const { AGENT_ENDPOINT, createAgentHttpHandler, createTrpcHttpHandler } = await import("./http");
   const agent = createAgentHttpHandler(async () => deps);
   const browser = createTrpcHttpHandler(async () => deps);
+  const { REST_ENDPOINT, createRestHttpHandler } = await import("./rest");
+  const rest = createRestHttpHandler(async () => deps);
+  const metrics = (await import("./metrics/http")).createMetricsHttpHandler(async () => deps, { scrapeToken: opts.metricsToken });
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -143,7 +147,7 @@ export async function serveApi(deps: ConsoleDeps, port = 0): Promise<{ url: stri
         signal: abort.signal,
         ...(req.method === "GET" || req.method === "HEAD" ? {} : { body: Buffer.concat(chunks) }),
       });
-      const handler = req.url?.startsWith(`${AGENT_ENDPOINT}/`) ? agent : browser;
+      const handler = req.url?.startsWith(`${AGENT_ENDPOINT}/`) ? agent : req.url?.startsWith(`${REST_ENDPOINT}/`) ? rest : req.url?.split("?")[0] === "/metrics" ? metrics : browser;
       handler(request)
         .then((response) => {
           res.writeHead(response.status, Object.fromEntries(response.headers));

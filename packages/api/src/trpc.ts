@@ -21,25 +21,32 @@ const t = initTRPC.context<Context>().meta<ProcedureMeta>().create({
   isDev: false,
   sse: { ping: { enabled: true, intervalMs: SSE_PING_MS }, client: { reconnectAfterInactivityMs: SSE_RECONNECT_AFTER_INACTIVITY_MS } },
   errorFormatter({ shape, error, ctx }) {
-    const cause = error.cause;
-    const issues: FieldIssue[] =
-      cause instanceof ApiError
-        ? cause.issues
-        : cause instanceof ZodError
-          ? cause.issues.map((i) => ({ path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)), message: i.message, severity: "error" as const }))
-          : [];
     const requestId = ctx?.meta.requestId ?? "";
     // Never send stack traces to clients.
     const { stack: _stack, ...data } = shape.data;
-    if (error.code === "INTERNAL_SERVER_ERROR") {
-      // Unknown errors reach the client opaque; the detail goes to the log with the request id.
-      console.error(JSON.stringify({ level: "error", msg: "unhandled", requestId, error: String(cause ?? error), stack: (cause ?? error).stack }));
-      return { ...shape, message: `Internal error (request ${requestId})`, data: { ...data, issues, requestId } };
-    }
-    const message = cause instanceof ZodError ? issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ") : shape.message;
+    const { message, issues } = describeError(error, requestId);
     return { ...shape, message, data: { ...data, issues, requestId } };
   },
 });
+
+/**
+ * What a client is told of an error (the tRPC and REST endpoints alike): the message, with the
+ * fields of invalid input; an unknown error opaque, its detail logged with the request id.
+ */
+export function describeError(error: TRPCError, requestId: string): { message: string; issues: FieldIssue[] } {
+  const cause = error.cause;
+  const issues: FieldIssue[] =
+    cause instanceof ApiError
+      ? cause.issues
+      : cause instanceof ZodError
+        ? cause.issues.map((i) => ({ path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)), message: i.message, severity: "error" as const }))
+        : [];
+  if (error.code === "INTERNAL_SERVER_ERROR") {
+    console.error(JSON.stringify({ level: "error", msg: "unhandled", requestId, error: String(cause ?? error), stack: (cause ?? error).stack }));
+    return { message: `Internal error (request ${requestId})`, issues };
+  }
+  return { message: cause instanceof ZodError ? issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ") : error.message, issues };
+}
 
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;

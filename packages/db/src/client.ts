@@ -6,7 +6,7 @@ import { leasePglite } from "./pglite";
 import { parseDbUrl } from "./url";
 
 /** Secrets never leave the data layer unless a query asks: `omit: { passwordHash: false }`. */
-const omitSecrets = { user: { passwordHash: true } } as const;
+const omitSecrets = { user: { passwordHash: true }, webhook: { secret: true } } as const;
 
 function newClient(adapter: SqlDriverAdapterFactory) {
   return new PrismaClient({ adapter, omit: omitSecrets });

@@ -4,7 +4,7 @@ import type { Clock } from "../clock";
 import type { Logger } from "../log";
 import type { OwnedAttachments } from "../owned";
 import { collectKnownNetworks, loadConsoleConfigs } from "./networks";
-import { createIpamReporter, type IpamReporter } from "./reporter";
+import { createIpamReporter, type IpamReporter, type IpamReporterDeps } from "./reporter";
 import { buildIpamSnapshot, type OwnAttachment } from "./snapshot";
 
 /** How often the lease directories' digests are compared when nothing asked for a report. */
@@ -22,6 +22,7 @@ export interface HostIpamDeps {
   log: Logger;
   clock: Clock;
   intervalMs?: number;
+  onReport?: IpamReporterDeps["onReport"];
 }
 
 /**
@@ -35,6 +36,7 @@ export function createHostIpamReporter(deps: HostIpamDeps): IpamReporter {
     log: deps.log,
     clock: deps.clock,
     send: (report) => deps.console.reportIpam(report),
+    ...(deps.onReport ? { onReport: deps.onReport } : {}),
     async snapshot(previous, full) {
       const cached = await deps.runtime.listCachedAttachments().catch(() => []);
       const owned = deps.owned.list();

@@ -20,6 +20,8 @@ export interface IpamReporterDeps {
   fullEveryMs?: number;
   log: Logger;
   clock: Clock;
+  /** After each report: whether it reached the console, how long it took, and the snapshot it was taken from (metrics). */
+  onReport?(r: { ok: boolean; seconds: number; snapshot: IpamSnapshot | undefined }): void;
 }
 
 export interface IpamReporter extends AgentJob {
@@ -45,6 +47,17 @@ export function createIpamReporter(deps: IpamReporterDeps): IpamReporter {
   let requested = false;
 
   async function report(): Promise<void> {
+    const t0 = deps.clock.now();
+    let ok = false;
+    try {
+      ok = await reportOnce();
+    } finally {
+      deps.onReport?.({ ok, seconds: (deps.clock.now() - t0) / 1000, snapshot: previous });
+    }
+  }
+
+  /** One report; false when it was not delivered (the next is full). */
+  async function reportOnce(): Promise<boolean> {
     const full = sent === null || deps.clock.now() - lastFullAt >= fullEveryMs;
     const snapshot = await deps.snapshot(previous, full);
     const views = snapshotViews(snapshot);
@@ -55,7 +68,7 @@ export function createIpamReporter(deps: IpamReporterDeps): IpamReporter {
       for (const request of requests) await deps.send(request);
     } catch (error) {
       deps.log.warn("IPAM report not delivered: the next one is full", { error: (error as Error).message });
-      return;
+      return false;
     } finally {
       previous = snapshot;
     }
@@ -65,6 +78,7 @@ export function createIpamReporter(deps: IpamReporterDeps): IpamReporter {
       const leases = requests.reduce((n, r) => n + r.networks.reduce((m, x) => m + (x.mode === "replace" ? x.leases.length : x.upserted.length + x.removed.length), 0), 0);
       deps.log.debug("IPAM reported", { full, requests: requests.length, leases, networks: views.size, changedFrom: base ? "last report" : "nothing" });
     }
+    return true;
   }
 
   return {

@@ -30,6 +30,8 @@ export function NetworkDetail({ id }: { id: string }) {
   const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.networks.pathKey() });
   const update = useMutation(trpc.networks.update.mutationOptions({ onSuccess: () => { setEditing(false); void invalidate(); } }));
   const rollback = useMutation(trpc.networks.rollback.mutationOptions({ onSuccess: () => { setRollbackTo(null); void invalidate(); } }));
+  const router = useRouter();
+  const propose = useMutation(trpc.proposals.create.mutationOptions({ onSuccess: (p) => router.push(`/proposals/${p.id}`) }));
   // Confirming the rollback agrees to strand what the dialog shows (the API refuses it otherwise).
   const strandedByRollback = useStrandedByRevision(id, rollbackTo);
 
@@ -69,11 +71,12 @@ export function NetworkDetail({ id }: { id: string }) {
             affected={<AffectedAttachments id={id} />}
             initialForm={initialForm}
             initialText={n.text}
-            serverIssues={errorIssues(update.error)}
-            serverError={update.error ? errorMessage(update.error) : null}
+            serverIssues={errorIssues(update.error ?? propose.error)}
+            serverError={update.error ? errorMessage(update.error) : propose.error ? errorMessage(propose.error) : null}
             pending={update.isPending}
             submitLabel="Save revision"
-            onSubmit={(s) => update.mutate({ id, ...s, expectedRevision: n.latestRevision })}
+            onSubmit={(s) => { propose.reset(); update.mutate({ id, ...s, expectedRevision: n.latestRevision }); }}
+            propose={{ pending: propose.isPending, onPropose: (s) => { update.reset(); propose.mutate({ kind: "network", targetId: id, title: s.comment.trim() || "Change the config", text: s.text }); } }}
           />
           <button onClick={() => { setEditing(false); update.reset(); }} style={{ marginTop: 8 }}>Cancel</button>
         </div>

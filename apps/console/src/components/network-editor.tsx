@@ -35,6 +35,8 @@ export function NetworkEditor(props: {
   pending: boolean;
   submitLabel: string;
   onSubmit: (s: EditorSubmit) => void;
+  /** A second way to submit: proposing the change for review instead of saving it (the comment is its title). */
+  propose?: { pending: boolean; onPropose: (s: EditorSubmit) => void };
 }) {
   const [mode, setMode] = useState<"form" | "json">(props.initialForm ? "form" : "json");
   const [form, setForm] = useState<NetworkFormValues | null>(props.initialForm ?? null);
@@ -133,6 +135,19 @@ export function NetworkEditor(props: {
           <span>Change comment</span>
           <input value={comment} onChange={(e) => setComment(e.target.value)} style={{ width: "100%" }} maxLength={500} />
         </label>
+        {props.propose && (
+          <button
+            onClick={() => {
+              setSubmitted(true);
+              if (localErrors.length === 0) props.propose!.onPropose({ text: currentText, comment });
+            }}
+            disabled={props.propose.pending}
+            style={{ alignSelf: "flex-end" }}
+            title="Ask for review: the change is applied once approved, as its plan shows"
+          >
+            Propose for review
+          </button>
+        )}
         <button className="primary" onClick={() => void submit()} disabled={props.pending} style={{ alignSelf: "flex-end" }}>
           {props.submitLabel}
         </button>

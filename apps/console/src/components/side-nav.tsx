@@ -5,14 +5,17 @@ import { usePathname } from "next/navigation";
 import { SignOutButton } from "./sign-out";
 import { useUser } from "./user-context";
 
-const LINKS: { href: string; label: string; adminOnly?: boolean }[] = [
+const LINKS: { href: string; label: string; adminOnly?: boolean; operatorOnly?: boolean }[] = [
   { href: "/networks", label: "Networks" },
   { href: "/hosts", label: "Hosts" },
   { href: "/attachments", label: "Attachments" },
   { href: "/services", label: "Services" },
+  { href: "/proposals", label: "Proposals" },
   { href: "/audit", label: "Audit log" },
+  { href: "/webhooks", label: "Webhooks", operatorOnly: true },
   { href: "/users", label: "Users", adminOnly: true },
   { href: "/account", label: "Account" },
+  { href: "/docs/api", label: "REST API" },
 ];
 
 /** A link is the current page for its own path and everything under it (a host's page is under Hosts). */
@@ -27,7 +30,7 @@ export function SideNav() {
   return (
     <>
       <nav aria-label="Main">
-        {LINKS.filter((l) => !l.adminOnly || user.role === "admin").map((l) => (
+        {LINKS.filter((l) => (!l.adminOnly || user.role === "admin") && (!l.operatorOnly || user.role !== "viewer")).map((l) => (
           <Link key={l.href} href={l.href} aria-current={isCurrent(pathname, l.href) ? "page" : undefined}>
             {l.label}
           </Link>

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { createDbEventBus, ensureBootstrapAdmin, startDetachedPurge, startLeaseHistoryPurge, startRegistrationSweep, writeLocalJoinToken, type ConsoleDeps, type PeriodicJob, type PurgeTimer } from "@switchyard/api";
+import { createDbEventBus, ensureBootstrapAdmin, startDetachedPurge, startLeaseHistoryPurge, startRegistrationSweep, startWebhooks, writeLocalJoinToken, type ConsoleDeps, type PeriodicJob, type PurgeTimer } from "@switchyard/api";
 import { closeDb, createDb, migrateDatabase } from "@switchyard/db";
 import { databaseUrl, getEnv } from "./env";
 
@@ -8,6 +8,7 @@ interface Holder {
   purge?: PurgeTimer;
   historyPurge?: PeriodicJob<unknown>;
   registrationSweep?: PeriodicJob<unknown>;
+  webhooks?: ReturnType<typeof startWebhooks>;
 }
 
 /** How often the purges of old detached attachments and old address history run (each run deletes at most one batch). */
@@ -65,9 +66,17 @@ async function start(): Promise<ConsoleDeps> {
     { db, events },
     { onError: (err) => console.error(JSON.stringify({ level: "error", msg: "sweep of lapsed service registrations failed", error: String(err) })) },
   );
+  // Webhook deliveries, and the scans that turn silent hosts and new leaks into events (every replica runs them; claims keep them single).
+  void holder.__switchyard!.webhooks?.stop();
+  holder.__switchyard!.webhooks = startWebhooks({
+    db,
+    policy: { ownPorts: [env.PORT], publicUrl: env.SWITCHYARD_PUBLIC_URL },
+    onError: (err) => console.error(JSON.stringify({ level: "error", msg: "webhook scan failed", error: String(err) })),
+  });
   return {
     db,
     events,
+    publicUrl: env.SWITCHYARD_PUBLIC_URL,
     sessionPolicy: { ttlMs: env.SWITCHYARD_SESSION_TTL_HOURS * 3600_000 },
     secureCookies: env.SWITCHYARD_SECURE_COOKIES,
     reservedHostPorts: [env.PORT],
@@ -86,6 +95,7 @@ export async function closeDeps(): Promise<void> {
   holder.__switchyard?.purge?.stop();
   holder.__switchyard?.historyPurge?.stop();
   holder.__switchyard?.registrationSweep?.stop();
+  await holder.__switchyard?.webhooks?.stop();
   const deps = await holder.__switchyard?.deps?.catch(() => undefined);
   if (!deps) return;
   await deps.events.close().catch(() => {});

@@ -21,6 +21,8 @@ const Env = z.object({
   /** Each API token's rate limit: calls per second, and the burst it may spend at once (429 beyond). */
   SWITCHYARD_TOKEN_RATE: z.coerce.number().positive().max(100_000).default(20),
   SWITCHYARD_TOKEN_BURST: z.coerce.number().int().min(1).max(100_000).default(40),
+  /** A bearer token Prometheus may scrape /metrics with, besides general API tokens (README "Metrics"). */
+  SWITCHYARD_METRICS_TOKEN: z.string().min(32, "must be at least 32 characters (e.g. openssl rand -hex 32)").max(200).regex(/^\S+$/, "must not contain whitespace").optional(),
   /**
    * At most one NOTIFY to the other console replicas per this many ms (each notifying commit takes
    * a cluster-wide lock): events within it of the last one wait and go together. An event after a

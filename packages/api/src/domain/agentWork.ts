@@ -1,7 +1,9 @@
-import type { Db, Prisma } from "@switchyard/db";
+import type { Db, DbTx, Prisma } from "@switchyard/db";
 import type { AgentIdentity, Context } from "../context";
 import { ApiError } from "../errors";
+import { countOperationsFinished, observePushDelay } from "../metrics/replica";
 import { hostRenderer } from "./ipamBlocks";
+import { enqueueOperationsFailed } from "./webhookEvents";
 
 type AgentCtx = Pick<Context, "db" | "events" | "meta"> & { agent: AgentIdentity };
 
@@ -48,6 +50,8 @@ type ClaimRow = Omit<ClaimedOperation, "claimedUntil" | "attachment" | "previous
     /** "claimed", or "expired": a claim that ran out on its last attempt (the agent died or hung every time). */
     row: "claimed" | "expired";
     attachmentId: string;
+    /** Since when a queued operation was due (metrics: push delay); null for an expired claim handed out again. */
+    dueAt: Date | null;
   };
 /**
  * Claims up to `max` operations of the agent's host: the first unfinished operation of each
@@ -66,7 +70,7 @@ export async function claimOperations(ctx: AgentCtx, max: number, options: { slo
   const now = new Date();
   const claimedUntil = new Date(now.getTime() + CLAIM_LEASE_MS);
   const at = now.toISOString();
-  // The statement is a function (migration 20261206023100_agent_work_functions): planned once per
+  // The statement is a function (migration 20261206023100_agent_work_functions, with one column more since 20261207001000_metrics): planned once per
   // connection, where sent as text it was planned at every call, at ten times the cost of running it.
   const rows = await ctx.db.$queryRaw<ClaimRow[]>`
     SELECT * FROM switchyard_claim_operations(${ctx.agent.hostId}, ${at}, ${claimedUntil.toISOString()}, ${max}::int, ${options.slots ?? null}::int)`;
@@ -75,6 +79,7 @@ export async function claimOperations(ctx: AgentCtx, max: number, options: { slo
     await finish(ctx, expired.map((op) => ({ operationId: op.operationId, attempt: op.attempt, outcome: "failed", error: `gave up after ${op.attempt} attempts: the agent did not report back within its claim` })), now);
   }
   const claimed = rows.filter((r) => r.row === "claimed");
+  observePushDelay(claimed, options.slots ? "push" : "claim", now);
   // The config this host runs: its host-local range narrowed to its blocks where the network has per-host blocks.
   const render = claimed.length > 0 ? await hostRenderer(ctx.db, ctx.agent.hostId, claimed.map((r) => r.networkName)) : <T>(_: string, c: T) => c;
   return claimed
@@ -163,7 +168,7 @@ export interface CompleteInput {
 }
 
 /** What an attempt's close returns: the operation as it is now. */
-type Closed = { n: number; id: string; attachmentId: string; attempt: number; status: "succeeded" | "queued" | "failed"; more: boolean };
+type Closed = { n: number; id: string; attachmentId: string; attempt: number; status: "succeeded" | "queued" | "failed"; more: boolean; kind: ClaimedOperation["kind"] };
 
 /**
  * Closes attempts with their outcomes, all in one statement, each fenced by (operation, attempt):
@@ -192,8 +197,18 @@ async function finish(ctx: AgentCtx, outcomes: CompleteInput[], now: Date): Prom
     lines: lines[n],
   }));
   const at = now.toISOString();
-  // One statement, in a function (migration 20261206023100_agent_work_functions) so that its plan is kept.
-  const rows = await ctx.db.$queryRaw<Closed[]>`SELECT * FROM switchyard_finish_operations(${ctx.agent.hostId}, ${at}, ${JSON.stringify(input)}::jsonb)`;
+  // One statement, in a function (migration 20261206023100_agent_work_functions, with one column more since 20261207001000_metrics) so that its plan is kept.
+  const close = (db: Db | DbTx) => db.$queryRaw<Closed[]>`SELECT * FROM switchyard_finish_operations(${ctx.agent.hostId}, ${at}, ${JSON.stringify(input)}::jsonb)`;
+  // A failure may end an operation for good: its operation.failed webhook event commits with the
+  // close (webhookEvents.ts). Successes, the common case, stay one statement.
+  const rows = outcomes.some((o) => o.outcome === "failed")
+    ? await ctx.db.$transaction(async (tx) => {
+        const closed = await close(tx);
+        await enqueueOperationsFailed(tx, closed.filter((c) => c.status === "failed").map((c) => c.id), now);
+        return closed;
+      })
+    : await close(ctx.db);
+  countOperationsFinished(rows);
   const byN = new Map(rows.map((r) => [r.n, r]));
   return outcomes.map((_, n) => {
     const closed = byN.get(n);

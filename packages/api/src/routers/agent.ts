@@ -13,6 +13,9 @@ import { claimProbes, reportProbe } from "../domain/serviceProbes";
 import { ReportProbeInput } from "../schemas/serviceProbe";
 import { ClaimInput, CompleteInput, CompleteManyInput, CurrentConfigsInput, EnrollInput, FenceInput, HeartbeatInput, HoldingInput, Id, LogInput, PollInput, WorkInput } from "../schemas";
 import { z } from "zod";
+import { storeAgentMetrics } from "../domain/agentMetrics";
+import { replicaMetrics } from "../metrics/replica";
+import { AgentMetricsSnapshot } from "../schemas/agentMetrics";
 import type { EventBus } from "../events";
 import { publicProcedure, router } from "../trpc";
 
@@ -102,6 +105,8 @@ export const agentRouter = router({
     signal?.addEventListener("abort", onAbort);
     if (signal?.aborted) stop.abort();
     stop.signal.addEventListener("abort", () => wake?.(), { once: true });
+    const streams = replicaMetrics().agentStreams;
+    streams.inc();
     // Events are noted as they come; the loop below acts on them, so that a burst of new work
     // while a claim runs is one claim more, not one per event.
     const listening = (async () => {
@@ -165,6 +170,7 @@ export const agentRouter = router({
         wake = undefined;
       }
     } finally {
+      streams.dec();
       signal?.removeEventListener("abort", onAbort);
       stop.abort();
       await listening.catch(() => {});
@@ -224,6 +230,8 @@ export const agentRouter = router({
   claimProbes: agentProcedure.mutation(async ({ ctx }) => ({ probes: await claimProbes(ctx) })),
   /** A probe's outcome (only this host's running probes are recorded). */
   reportProbe: agentProcedure.input(ReportProbeInput).mutation(({ ctx, input }) => reportProbe(ctx, input)),
+  /** The agent's metrics registry, validated against its catalogue, kept as this host's latest snapshot for every replica's /metrics. */
+  reportMetrics: agentProcedure.input(AgentMetricsSnapshot).mutation(({ ctx, input }) => storeAgentMetrics(ctx.db, ctx.agent, input)),
   reportProblem: agentProcedure.input(z.object({ attachmentId: Id, problem: z.string().min(1).max(2000) })).mutation(({ ctx, input }) => reportProblem(ctx, input)),
 });
 

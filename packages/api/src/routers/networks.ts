@@ -12,6 +12,7 @@ import {
   validateDraft,
 } from "../domain/networks";
 import { listNetworks } from "../domain/networkList";
+import { requireDirectChange } from "../domain/proposals";
 import { NetworkListInput } from "../listSchemas";
 import {
   ApplyLatestInput,
@@ -39,9 +40,9 @@ export const networksRouter = router({
     .query(({ ctx, input }) => getRevision(ctx.db, input.id, input.number)),
   export: viewerProcedure.meta({ touches: { network: "id", optional: true } }).input(z.object({ id: Id.optional() })).query(({ ctx, input }) => exportNetworks(ctx.db, input.id, ctx.within)),
   create: operatorProcedure.input(CreateNetworkInput).mutation(({ ctx, input }) => createNetwork(ctx, input)),
-  update: operatorProcedure.meta(BY_ID).input(UpdateNetworkInput).mutation(({ ctx, input }) => updateNetwork(ctx, input)),
-  rollback: operatorProcedure.meta(BY_ID).input(RollbackNetworkInput).mutation(({ ctx, input }) => rollbackNetwork(ctx, input)),
-  delete: operatorProcedure.meta(BY_ID).input(DeleteNetworkInput).mutation(({ ctx, input }) => deleteNetwork(ctx, input)),
+  update: operatorProcedure.meta(BY_ID).input(UpdateNetworkInput).mutation(async ({ ctx, input }) => (await requireDirectChange(ctx.db, "network", input.id), updateNetwork(ctx, input))),
+  rollback: operatorProcedure.meta(BY_ID).input(RollbackNetworkInput).mutation(async ({ ctx, input }) => (await requireDirectChange(ctx.db, "network", input.id), rollbackNetwork(ctx, input))),
+  delete: operatorProcedure.meta(BY_ID).input(DeleteNetworkInput).mutation(async ({ ctx, input }) => (await requireDirectChange(ctx.db, "network", input.id), deleteNetwork(ctx, input))),
   import: operatorProcedure.input(ImportNetworksInput).mutation(({ ctx, input }) => importNetworks(ctx, input.files)),
   /** Attachments (and hosts) running the network, by revision: what an edit affects. */
   usage: viewerProcedure.meta(BY_ID).input(z.object({ id: Id })).query(({ ctx, input }) => networkUsage(ctx.db, input.id)),

@@ -4,6 +4,7 @@ import { getProbe, listProbes, startProbe } from "../domain/serviceProbes";
 import { StartProbeInput } from "../schemas/serviceProbe";
 import { getService, getServiceRevision, listServices } from "../domain/serviceRead";
 import { planServiceChange } from "../domain/servicePlan";
+import { requireDirectChange } from "../domain/proposals";
 import { createService, deleteService, rollbackService, setLabels, setServiceCidrs, updateService } from "../domain/services";
 import { Id } from "../schemas";
 import { CreateServiceInput, DeleteServiceInput, Labels, PlanServiceInput, RollbackServiceInput, SetServiceCidrsInput, UpdateServiceInput } from "../schemas/services";
@@ -27,9 +28,9 @@ export const servicesRouter = router({
   /** What an update or rollback would program on each host, grouped by identical nft transaction; writes nothing. */
   plan: viewerProcedure.meta(BY_ID).input(PlanServiceInput).query(({ ctx, input }) => planServiceChange(ctx.db, input)),
   create: operatorProcedure.input(CreateServiceInput).mutation(({ ctx, input }) => createService(ctx, input)),
-  update: operatorProcedure.meta(BY_ID).input(UpdateServiceInput).mutation(({ ctx, input }) => updateService(ctx, input)),
-  rollback: operatorProcedure.meta(BY_ID).input(RollbackServiceInput).mutation(({ ctx, input }) => rollbackService(ctx, input)),
-  delete: operatorProcedure.meta(BY_ID).input(DeleteServiceInput).mutation(({ ctx, input }) => deleteService(ctx, input)),
+  update: operatorProcedure.meta(BY_ID).input(UpdateServiceInput).mutation(async ({ ctx, input }) => (await requireDirectChange(ctx.db, "service", input.id), updateService(ctx, input))),
+  rollback: operatorProcedure.meta(BY_ID).input(RollbackServiceInput).mutation(async ({ ctx, input }) => (await requireDirectChange(ctx.db, "service", input.id), rollbackService(ctx, input))),
+  delete: operatorProcedure.meta(BY_ID).input(DeleteServiceInput).mutation(async ({ ctx, input }) => (await requireDirectChange(ctx.db, "service", input.id), deleteService(ctx, input))),
   setCidrs: adminProcedure.input(SetServiceCidrsInput).mutation(({ ctx, input }) => setServiceCidrs(ctx, input)),
   /** A probe: connections to the VIP from a host carrying the service, sent by its agent (issue 12). */
   startProbe: operatorProcedure.meta({ touches: { service: "serviceId" } }).input(StartProbeInput).mutation(({ ctx, input }) => startProbe(ctx, input)),

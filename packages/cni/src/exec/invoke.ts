@@ -11,6 +11,8 @@ export interface ExecEvent {
   data?: string;
   code?: number | null;
   durationMs?: number;
+  /** exit: killed at the per-call timeout (its code is then null). */
+  timedOut?: boolean;
 }
 
 export interface ExecPluginInput {
@@ -87,7 +89,7 @@ export async function execPlugin(input: ExecPluginInput): Promise<ExecOutput> {
       // The plugin may have run: like a timeout, its outcome is unknown.
       throw new CniError(CNI_ERROR_CODES.ioFailure, `plugin ${plugin} gave no answer (${input.verb})`, run.spawnError.message, { reason: "timeout", plugin });
     }
-    if (!run.spawnError) input.onExec?.({ verb: input.verb, plugin, phase: "exit", code: run.exitCode, durationMs: run.durationMs });
+    if (!run.spawnError) input.onExec?.({ verb: input.verb, plugin, phase: "exit", code: run.exitCode, durationMs: run.durationMs, timedOut: run.timedOut });
     if (run.spawnError) {
       if (run.spawnError.code === "ETXTBSY" && attempt < delays.length) {
         await sleep(delays[attempt]);

@@ -1,0 +1,5 @@
+import { ProposalsPage } from "~/components/proposals";
+
+export default function Page() {
+  return <ProposalsPage />;
+}

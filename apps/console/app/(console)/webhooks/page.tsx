@@ -1,0 +1,7 @@
+"use client";
+
+import { WebhooksPage } from "~/components/webhooks";
+
+export default function Page() {
+  return <WebhooksPage />;
+}
