@@ -17,9 +17,9 @@ failed=()
 step() { echo; echo "==> $*"; current="$*"; }
 fail() { failed+=("$current"); }
 
-# Tests that start the agent or switchyard-cni run their built bundles, as hosts do.
-step "build (agent and switchyard-cni bundles, console)"
-npx turbo run build --filter=@switchyard/console --filter=@switchyard/agent --filter=@switchyard/cni --output-logs=errors-only || fail
+# Tests that start the agent, switchyard-cni or the switchyard CLI run their built bundles, as hosts and CI jobs do.
+step "build (agent, switchyard-cni and switchyard CLI bundles, console)"
+npx turbo run build --filter=@switchyard/console --filter=@switchyard/agent --filter=@switchyard/cni --filter=@switchyard/cli --output-logs=errors-only || fail
 
 step "typecheck"
 npx turbo run typecheck --output-logs=errors-only || fail
