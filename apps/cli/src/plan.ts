@@ -1,27 +1,8 @@
 import { type Colors, fieldPath } from "./format";
 
-/** files.plan / files.apply / files.export, as the console's files router answers them (issue 13 §2). */
-export interface PlanChange {
-  kind: "network" | "service";
-  name: string;
-  action: "create" | "update" | "delete" | "unchanged";
-  file: string | null;
-  diff: string;
-  impact: string[];
-  warnings: string[];
-}
-export interface FilesPlan {
-  ok: boolean;
-  errors: { file: string; path: (string | number)[]; message: string }[];
-  changes: PlanChange[];
-  digest: string;
-}
-export interface Applied {
-  kind: "network" | "service";
-  name: string;
-  action: "create" | "update" | "delete";
-  revision?: number;
-}
+/** files.plan and files.applyPlan, as the console's files router answers them (issue 13 §2): its own types. */
+export type { AppliedChange as Applied, FileChange as PlanChange, FilesPlan } from "@switchyard/api/schemas/files";
+import type { FileChange as PlanChange, FilesPlan } from "@switchyard/api/schemas/files";
 
 /** `file: field.path: message`, or `file: message` when the whole file is wrong. */
 export function fileIssue(file: string, path: readonly (string | number)[], message: string): string {

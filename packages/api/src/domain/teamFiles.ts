@@ -4,6 +4,7 @@ import { createTwoFilesPatch } from "diff";
 import type { Context } from "../context";
 import { ApiError } from "../errors";
 import {
+  type AppliedChange,
   type ApplyFilesInput,
   type FileChange,
   type FileIssue,
@@ -256,7 +257,7 @@ export async function applyFiles(ctx: Ctx, input: ApplyFilesInput) {
     );
   }
   if (plan.digest !== input.expectedDigest) throw new ApiError("CONFLICT", "The console changed since this plan was made; nothing was applied: plan again and review the new diff");
-  const applied: { kind: "network" | "service"; name: string; action: "create" | "update" | "delete"; revision?: number }[] = [];
+  const applied: AppliedChange[] = [];
   const done = (e: unknown) => {
     if (applied.length === 0 || !(e instanceof ApiError)) return e;
     return new ApiError(e.code, `${e.message} (after applying ${applied.map((a) => `${a.action} ${a.kind} ${a.name}`).join(", ")})`, e.issues);

@@ -95,6 +95,14 @@ export interface FileChange {
   warnings: string[];
 }
 
+/** What files.applyPlan did, change by change. */
+export interface AppliedChange {
+  kind: "network" | "service";
+  name: string;
+  action: "create" | "update" | "delete";
+  revision?: number;
+}
+
 export interface FilesPlan {
   ok: boolean;
   errors: FileIssue[];
