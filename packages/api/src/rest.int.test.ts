@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appRouter } from "./root";
 import { createTrpcHttpHandler } from "./http";
+import { replicaMetrics } from "./metrics/replica";
 import { createRestHttpHandler } from "./rest";
 import { BRIDGE_CONFLIST, serveApi, setupApiTest, type ApiTest } from "./testing";
 
@@ -53,6 +54,9 @@ describe("the REST API", () => {
     expect(new Date(revision!.createdAt).toISOString()).toBe(revision!.createdAt); // dates are ISO strings
     const listed = (await (await rest("networks.list", { body: {} })).json()) as { items: { name: string }[] };
     expect(listed.items.map((n) => n.name)).toContain("rest-net");
+    // counted in the console's metrics like tRPC calls, under their own endpoint
+    const counted = await replicaMetrics().requests.get();
+    expect(counted.values.find((v) => v.labels.endpoint === "rest" && v.labels.procedure === "networks.create" && v.labels.status === "200")?.value).toBe(1);
   });
 
   it("refuses bad input with each field named, and changes nothing", async () => {

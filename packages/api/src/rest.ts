@@ -3,6 +3,7 @@ import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import { z } from "zod";
 import { createContextInner, type ConsoleDeps } from "./context";
 import { DEFAULT_HTTP_OPTIONS, bearerToken, hasPollutingKey, limiterFor, readBodyLimited, refuse, sourceIp, type TrpcHttpOptions } from "./http";
+import { instrumentRequests } from "./metrics/requests";
 import { appRouter, createCaller } from "./root";
 import { describeError } from "./trpc";
 
@@ -83,7 +84,7 @@ function invoke(ctx: ReturnType<typeof createContextInner>, path: string, input:
 
 export function createRestHttpHandler(deps: () => Promise<ConsoleDeps>, options: Partial<Pick<TrpcHttpOptions, "maxBodyBytes" | "tokenRate">> = {}) {
   const opts = { ...DEFAULT_HTTP_OPTIONS, ...options };
-  return async function handle(req: Request): Promise<Response> {
+  return instrumentRequests("rest", REST_ENDPOINT, appRouter, async function handle(req: Request): Promise<Response> {
     const requestId = crypto.randomUUID();
     const path = new URL(req.url).pathname.slice(REST_ENDPOINT.length + 1);
     if (path === "openapi.json") {
@@ -109,7 +110,7 @@ export function createRestHttpHandler(deps: () => Promise<ConsoleDeps>, options:
       const { message, issues } = describeError(error, requestId);
       return json(getHTTPStatusCodeFromError(error), { error: { code: error.code, message, issues, requestId } }, requestId);
     }
-  };
+  });
 }
 
 /** The JSON Schema of a procedure's input (what a client sends), or null when it takes none. */

@@ -6,7 +6,7 @@ import { replicaMetrics } from "./replica";
  * included. The procedure label is a path of `router` or "unknown": a caller cannot mint a label
  * value (and a series) per made-up URL. Each call of a batch counts with the batch's status.
  */
-export function instrumentRequests(endpoint: "browser" | "agent", prefix: string, router: AnyRouter, handle: (req: Request) => Promise<Response>) {
+export function instrumentRequests(endpoint: "browser" | "agent" | "rest", prefix: string, router: AnyRouter, handle: (req: Request) => Promise<Response>) {
   let known: Set<string> | undefined;
   const procedureOf = (path: string) => ((known ??= new Set(Object.keys(router._def.procedures))).has(path) ? path : "unknown");
   return async function instrumented(req: Request): Promise<Response> {
