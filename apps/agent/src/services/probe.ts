@@ -100,7 +100,14 @@ export async function runProbe(raw: unknown, deps: ProbeRunnerDeps): Promise<Pro
     { vip: task.vip, port: task.port, protocol: task.protocol, count: task.count, concurrency: PROBE_LIMITS.concurrency, timeoutMs: PROBE_LIMITS.connectTimeoutMs, totalMs: PROBE_LIMITS.totalMs },
     PROBE_LIMITS.totalMs + 10_000,
   );
-  const listing = await listProbeFlows({ vip: task.vip, port: task.port, protocol: task.protocol, netns: deps.servicesNetns, searchPath: deps.conntrackSearchPath });
+  const list = () => listProbeFlows({ vip: task.vip, port: task.port, protocol: task.protocol, netns: deps.servicesNetns, searchPath: deps.conntrackSearchPath });
+  let listing = await list();
+  // A dump of a table that changes meanwhile (other flows coming and going) can miss entries: once
+  // an answered connection has none, one more look finds it; what neither look saw stays unattributed.
+  if (listing.status === "listed" && summarize(task, out, listing).unattributed > 0) {
+    const again = await list();
+    if (again.status === "listed") listing = { status: "listed", flows: [...listing.flows, ...again.flows] };
+  }
   return summarize(task, out, listing);
 }
 
