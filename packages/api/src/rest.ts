@@ -5,7 +5,7 @@ import { createContextInner, type ConsoleDeps } from "./context";
 import { DEFAULT_HTTP_OPTIONS, bearerToken, hasPollutingKey, limiterFor, readBodyLimited, refuse, sourceIp, type TrpcHttpOptions } from "./http";
 import { instrumentRequests } from "./metrics/requests";
 import { appRouter, createCaller } from "./root";
-import { describeError } from "./trpc";
+import { PEOPLE_ONLY, describeError } from "./trpc";
 
 /**
  * The REST API (issue 13 §3): the console's own tRPC procedures over plain JSON, for automation
@@ -24,12 +24,9 @@ import { describeError } from "./trpc";
  */
 export const REST_ENDPOINT = "/api/v1";
 
-/** What only people do (signing in, tokens, live streams) stays off the REST API, as it is refused to tokens anyway. */
-const PEOPLE_ONLY = /^(auth|tokens|events)\./;
-
 type Procedure = { _def: { type: "query" | "mutation" | "subscription"; inputs: z.ZodType[] } };
 
-/** The procedures served, by path: every query and mutation of the console's router that a token may call. */
+/** The procedures served, by path: every query and mutation of the console's router that a token may call (what only people do stays off). */
 export const REST_PROCEDURES: ReadonlyMap<string, Procedure> = new Map(
   Object.entries(appRouter._def.procedures as unknown as Record<string, Procedure>)
     .filter(([path, p]) => p._def.type !== "subscription" && !PEOPLE_ONLY.test(path))

@@ -75,7 +75,7 @@ const translateErrors = t.middleware(async ({ ctx, next, type, path, getRawInput
 export const publicProcedure = t.procedure.use(translateErrors);
 
 /** What only people do: a token never signs in or out, makes or revokes tokens, or holds a live stream. */
-const PEOPLE_ONLY = /^(auth|tokens|events)\./;
+export const PEOPLE_ONLY = /^(auth|tokens|events)\./;
 
 export const protectedProcedure = publicProcedure.use(async ({ ctx, next, path, type, meta, getRawInput }) => {
   if (!ctx.session && ctx.token) {

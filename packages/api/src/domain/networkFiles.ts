@@ -35,10 +35,13 @@ export async function exportNetworks(db: Db, id?: string, within: Within | null 
       ${within ? Prisma.sql`AND n.id = ANY (string_to_array(${[...within.networkIds].join(",")}::text, ','))` : Prisma.empty}
     ORDER BY n.name`;
   if (id && rows.length === 0) throw new ApiError("NOT_FOUND", `Network ${id} not found`);
-  return rows.map((r) => {
-    const fileName = conflistFileName({ name: r.name });
-    return { fileName: isSingleConf(r.text) ? fileName.replace(/\.conflist$/, ".conf") : fileName, text: r.text };
-  });
+  return rows.map((r) => ({ fileName: networkFileName(r.name, r.text), text: r.text }));
+}
+
+/** A network's file name as /etc/cni/net.d expects it: `.conf` for a single-plugin config, else `.conflist`. */
+export function networkFileName(name: string, text: string): string {
+  const fileName = conflistFileName({ name });
+  return isSingleConf(text) ? fileName.replace(/\.conflist$/, ".conf") : fileName;
 }
 
 export interface ImportOutcome {

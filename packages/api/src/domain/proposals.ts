@@ -1,5 +1,4 @@
 import type { Db, DbTx } from "@switchyard/db";
-import { createTwoFilesPatch } from "diff";
 import { writeAudit } from "../audit";
 import type { Context } from "../context";
 import { ApiError } from "../errors";
@@ -10,6 +9,7 @@ import { strandedBy, strandedWarning } from "./ipamStranded";
 import { loadLatest, parseOrThrow, updateNetwork } from "./networks";
 import { planServiceChange } from "./servicePlan";
 import { updateService } from "./services";
+import { plural, unifiedDiff } from "./text";
 import { enqueueProposalAwaitingReview } from "./webhookEvents";
 
 /**
@@ -31,9 +31,7 @@ export interface Policy {
 }
 const NO_POLICY: Policy = { approvals: 0, whenInUse: false, authorMayApply: true };
 
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
-const diffOf = (name: string, before: string, after: string) =>
-  createTwoFilesPatch(`current/${name}`, `proposed/${name}`, before, after, undefined, undefined, { context: 3 }).split("\n").slice(2).join("\n");
+const diffOf = (name: string, before: string, after: string) => unifiedDiff(name, { from: "current", to: "proposed" }, before, after);
 const specText = (spec: ServiceSpec) => `${JSON.stringify(spec, null, 2)}\n`;
 
 interface Target {

@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import type { Db, DbTx } from "@switchyard/db";
-import { createTwoFilesPatch } from "diff";
 import type { Context } from "../context";
 import { ApiError } from "../errors";
 import {
@@ -18,12 +17,13 @@ import {
 } from "../schemas/files";
 import { ServiceSpec } from "../schemas/services";
 import { networkUsage } from "./applyLatest";
-import { exportNetworks, importNetworks, previewImport } from "./networkFiles";
+import { exportNetworks, importNetworks, networkFileName, previewImport } from "./networkFiles";
 import { deleteNetwork } from "./networks";
 import { requireDirectChange } from "./proposals";
 import { planServiceChange } from "./servicePlan";
 import { checkSpec, createService, deleteService, updateService } from "./services";
 import { vipProblem } from "./serviceVips";
+import { plural, unifiedDiff } from "./text";
 
 /**
  * A team's networks and services as files (issue 13 §2): plan what making the console match a
@@ -34,10 +34,7 @@ import { vipProblem } from "./serviceVips";
 
 type Ctx = Pick<Context, "db" | "events" | "session" | "meta">;
 
-const diffOf = (file: string, before: string, after: string) =>
-  createTwoFilesPatch(`console/${file}`, `files/${file}`, before, after, undefined, undefined, { context: 3 }).split("\n").slice(2).join("\n");
-
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+const diffOf = (file: string, before: string, after: string) => unifiedDiff(file, { from: "console", to: "files" }, before, after);
 
 /** What applying needs beyond the plan it shows: ids and the revisions the plan was made against. */
 interface Planned {
@@ -190,10 +187,9 @@ async function computePlan(db: Db, input: FilesInput): Promise<Planned> {
       const name = nameInText(f.text);
       if (name) keptNetworks.add(name);
     }
-    const exported = new Map((await exportNetworksByName(db)).map((e) => [e.name, e.fileName]));
     for (const n of [...networks.values()].filter((x) => !keptNetworks.has(x.name))) {
       const inUse = await db.attachment.count({ where: { networkId: n.id, state: { not: "detached" } } });
-      const fileName = exported.get(n.name) ?? n.name;
+      const fileName = networkFileName(n.name, n.text);
       const reviewed = await underReview(db, "network", n.id);
       if (reviewed) {
         errors.push({ file: fileName, path: [], message: `--prune would delete it: ${reviewed}` });
@@ -231,10 +227,6 @@ function nameInText(text: string): string | null {
   } catch {
     return null;
   }
-}
-
-async function exportNetworksByName(db: Db) {
-  return (await exportNetworks(db)).map((f) => ({ ...f, name: nameInText(f.text) ?? f.fileName }));
 }
 
 /** What applying `input` would do, file by file: nothing is written. */
