@@ -14,4 +14,13 @@ await bundleProgram({
   // Exit now: idle keep-alive sockets or a reconnecting event stream must not hold a stopping agent.
   run: "process.exit(await main(process.argv.slice(2)));",
 });
+// The userspace proxy (issue 14): its own process, which the agent forks and supervises, so a proxy
+// crash never takes the agent down. It ships beside the agent.
+await bundleProgram({
+  packageDir: here("."),
+  entry: "../../packages/dataplane/src/proxy/process.ts",
+  outfile: "dist/switchyard-proxy.mjs",
+  // No exit: the primary lives on its IPC channel and signals, the workers on their sockets.
+  run: "await main(process.argv.slice(2));",
+});
 copyFileSync(here("../../deploy/switchyard-agent.service"), here("dist/switchyard-agent.service"));

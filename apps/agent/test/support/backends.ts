@@ -51,6 +51,8 @@ export interface BackendBenchOptions {
   lifetimeMs?: number;
   /** IPv6 beside IPv4 on the bridge (fd00:70::/64, forwarding on in the host namespace); bridged client only. */
   ipv6?: boolean;
+  /** Each backend's server instead of the name-answering one: a script printing "ready" once it listens; it gets a pipe on stdin. */
+  serverScript?: (name: string, addresses: readonly string[]) => string;
 }
 
 /**
@@ -91,7 +93,8 @@ export async function createBackendBench(options: BackendBenchOptions): Promise<
     await pool.cleanup();
   };
   const startServer = async (b: Pick<Backend, "name" | "netns" | "address" | "address6">) => {
-    const p = spawnNodeInNetns(b.netns.name, backendScript(b.name, b.address6 ? [b.address, b.address6] : [b.address]), [], { lifetimeMs });
+    const script = options.serverScript ?? backendScript;
+    const p = spawnNodeInNetns(b.netns.name, script(b.name, b.address6 ? [b.address, b.address6] : [b.address]), [], { lifetimeMs, hasStdin: options.serverScript !== undefined });
     processes.add(p);
     await p.waitForLine(/^ready$/, 15_000);
     return p;

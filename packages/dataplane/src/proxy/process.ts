@@ -1,0 +1,290 @@
+import cluster, { type Worker } from "node:cluster";
+import { readFileSync } from "node:fs";
+import os from "node:os";
+import { AggregatorRegistry } from "prom-client";
+import { z } from "zod";
+import { type ProxyConfig, ProxyConfig as ProxyConfigSchema, listenerKey, memberKey } from "./config";
+import { type Ejection, createEjections, createFailureDetector } from "./outlier";
+import { createObserver, createProxyMetrics } from "./observe";
+import { type ListenError, createProxyRuntime } from "./runtime";
+
+/**
+ * The proxy process (issue 14 §1): a cluster primary and one worker per core. The agent forks
+ * it and sends it configs over IPC (`--config FILE` instead runs it alone, SIGHUP reloads the
+ * file: the bench and an operator's debugging). The primary validates each config, hands it to
+ * every worker and says when all of them run it; it restarts a worker that dies, decides
+ * passive-health ejections for the whole process (workers report members crossing a threshold),
+ * and sums the workers' metrics. Workers accept on the shared listening sockets themselves
+ * (SCHED_NONE): the primary never carries a connection, so it is no bottleneck.
+ *
+ * Messages, parent → proxy: {type:"config", config} | {type:"metrics", id} | {type:"stop"}.
+ * proxy → parent: {type:"ready"} | {type:"applied", version, errors} | {type:"refused", version, error}
+ * | {type:"ejections", ejections} | {type:"metrics", id, text} | {type:"worker-exit", code, signal}.
+ */
+
+export type ParentMessage = { type: "config"; config: unknown } | { type: "metrics"; id: number } | { type: "stop" };
+export type ProxyEvent =
+  | { type: "ready"; workers: number }
+  | { type: "applied"; version: number; errors: ListenError[] }
+  | { type: "refused"; version: number | null; error: string }
+  | { type: "ejections"; ejections: (Ejection & { listener: string })[] }
+  | { type: "metrics"; id: number; text: string }
+  | { type: "worker-exit"; code: number | null; signal: string | null };
+
+type ToWorker = { type: "config"; config: ProxyConfig } | { type: "ejected"; byListener: Record<string, string[]> } | { type: "stop" };
+type FromWorker = { type: "hello" } | { type: "applied"; version: number; errors: ListenError[] } | { type: "crossing"; listener: string; member: string; reason: string };
+
+const Args = z.object({ config: z.string().optional(), workers: z.number().int().min(1).max(256).optional(), graceMs: z.number().int().min(0).optional() });
+
+function parseArgs(argv: string[]): z.infer<typeof Args> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--config") out.config = argv[++i];
+    else if (a === "--workers") out.workers = Number(argv[++i]);
+    else if (a === "--grace-ms") out.graceMs = Number(argv[++i]);
+    else throw new Error(`unknown argument ${a} (switchyard-proxy [--config FILE] [--workers N] [--grace-ms MS])`);
+  }
+  return Args.parse(out);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  if (cluster.isPrimary) return runPrimary(parseArgs(argv));
+  return runWorker(Number(process.env.SWITCHYARD_PROXY_GRACE_MS ?? 30_000));
+}
+
+function describe(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.join(".") || "config"}: ${i.message}`)
+    .join("; ");
+}
+
+async function runPrimary(args: z.infer<typeof Args>): Promise<void> {
+  const underAgent = typeof process.send === "function";
+  const emit = (e: ProxyEvent) => {
+    if (underAgent) process.send!(e);
+    else process.stdout.write(`${JSON.stringify(e)}\n`);
+  };
+  const count = args.workers ?? os.availableParallelism();
+  const graceMs = args.graceMs ?? 30_000;
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  cluster.setupPrimary({ silent: false });
+  const aggregator = new AggregatorRegistry();
+  const ejections = createEjections({ now: Date.now });
+  let config: ProxyConfig | null = null;
+  let stopping = false;
+  /** Workers that have not yet said they run `config`'s version. */
+  let waiting = new Map<number, ListenError[] | null>();
+  let expiryTimer: NodeJS.Timeout | null = null;
+  const restarts: number[] = [];
+
+  const toWorker = (w: Worker, m: ToWorker) => {
+    if (w.isConnected()) w.send(m);
+  };
+  const broadcast = (m: ToWorker) => {
+    for (const w of Object.values(cluster.workers ?? {})) if (w) toWorker(w, m);
+  };
+  const ejectedMessage = (): ToWorker => {
+    const byListener: Record<string, string[]> = {};
+    for (const e of ejections.active()) {
+      const [listener, member] = splitPoolKey(e.key);
+      (byListener[listener] ??= []).push(member);
+    }
+    return { type: "ejected", byListener };
+  };
+  const reportEjections = () => emit({ type: "ejections", ejections: ejections.active().map((e) => ({ ...e, listener: splitPoolKey(e.key)[0], key: splitPoolKey(e.key)[1] })) });
+  const scheduleExpiry = () => {
+    if (expiryTimer) clearTimeout(expiryTimer);
+    const next = ejections.nextExpiry();
+    if (next === null) return;
+    expiryTimer = setTimeout(() => {
+      expiryTimer = null;
+      if (ejections.expire().length > 0) {
+        broadcast(ejectedMessage());
+        reportEjections();
+      }
+      scheduleExpiry();
+    }, Math.max(0, next - Date.now()) + 5);
+    expiryTimer.unref();
+  };
+
+  const fork = () => {
+    const w = cluster.fork({ SWITCHYARD_PROXY_GRACE_MS: String(graceMs) });
+    w.on("message", (m: FromWorker) => onWorkerMessage(w, m));
+    return w;
+  };
+
+  /** Workers that said hello: their message handler is in place (a message sent before is lost). */
+  const ready = new Set<number>();
+
+  function onWorkerMessage(w: Worker, m: FromWorker) {
+    if (m.type === "hello") {
+      ready.add(w.id);
+      if (config) {
+        waiting.set(w.id, null);
+        toWorker(w, { type: "config", config });
+        toWorker(w, ejectedMessage());
+      }
+      return;
+    }
+    if (m.type === "applied") {
+      if (!config || m.version !== config.version || !waiting.has(w.id)) return;
+      waiting.set(w.id, m.errors);
+      // Said once every worker runs it (at start, once every worker has started).
+      if (ready.size >= count && [...waiting.values()].every((e) => e !== null)) {
+        // Every worker binds the same sockets: one worker's error is the listener's.
+        const errors = new Map<string, ListenError>();
+        for (const list of waiting.values()) for (const e of list ?? []) errors.set(e.listener, e);
+        emit({ type: "applied", version: config.version, errors: [...errors.values()] });
+      }
+      return;
+    }
+    if (m.type === "crossing" && config) {
+      const listener = config.listeners.find((l) => listenerKey(l) === m.listener);
+      if (!listener) return;
+      const poolSize = new Set(Object.values(listener.pools).flatMap((ms) => ms.map(memberKey))).size;
+      const result = ejections.report(m.listener, poolSize, poolKey(m.listener, m.member), m.reason, listener.passiveHealth);
+      if ("refused" in result) return;
+      broadcast(ejectedMessage());
+      reportEjections();
+      scheduleExpiry();
+    }
+  }
+
+  const applyConfig = (raw: unknown) => {
+    const parsed = ProxyConfigSchema.safeParse(raw);
+    if (!parsed.success) {
+      const version = typeof (raw as { version?: unknown })?.version === "number" ? (raw as { version: number }).version : null;
+      return emit({ type: "refused", version, error: describe(parsed.error) });
+    }
+    config = parsed.data;
+    for (const l of config.listeners) {
+      const key = listenerKey(l);
+      ejections.retain(key, new Set(Object.values(l.pools).flatMap((ms) => ms.map((m) => poolKey(key, memberKey(m))))));
+    }
+    const keys = new Set(config.listeners.map(listenerKey));
+    for (const e of ejections.active()) {
+      const [listener] = splitPoolKey(e.key);
+      if (!keys.has(listener)) ejections.retain(listener, new Set());
+    }
+    waiting = new Map(Object.values(cluster.workers ?? {}).flatMap((w) => (w?.isConnected() && ready.has(w.id) ? [[w.id, null] as const] : [])));
+    for (const id of waiting.keys()) {
+      const w = cluster.workers?.[id];
+      if (!w) continue;
+      toWorker(w, { type: "config", config });
+      toWorker(w, ejectedMessage());
+    }
+  };
+
+  cluster.on("exit", (w, code, signal) => {
+    waiting.delete(w.id);
+    ready.delete(w.id);
+    if (stopping) return;
+    emit({ type: "worker-exit", code, signal });
+    // A worker that keeps dying (ten times a minute) is not restarted in a tight loop: a second's pause.
+    const now = Date.now();
+    restarts.push(now);
+    while (restarts.length > 0 && restarts[0]! < now - 60_000) restarts.shift();
+    setTimeout(fork, restarts.length > 10 ? 1000 : 0);
+  });
+
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    broadcast({ type: "stop" });
+    const deadline = setTimeout(() => process.exit(0), graceMs + 2000);
+    deadline.unref();
+    await Promise.all(Object.values(cluster.workers ?? {}).map((w) => (w ? new Promise((r) => w.once("exit", r)) : null)));
+    process.exit(0);
+  };
+
+  for (let i = 0; i < count; i++) fork();
+  if (underAgent) {
+    process.on("message", (m: ParentMessage) => {
+      if (m.type === "config") applyConfig(m.config);
+      else if (m.type === "metrics")
+        void aggregator.clusterMetrics().then(
+          (text) => emit({ type: "metrics", id: m.id, text }),
+          (e: Error) => emit({ type: "metrics", id: m.id, text: `# metrics not collected: ${e.message}\n` }),
+        );
+      else if (m.type === "stop") void stop();
+    });
+    // Stopped with the agent: when it goes (even by SIGKILL), the IPC channel closes.
+    process.on("disconnect", () => void stop());
+  }
+  if (args.config) {
+    const path = args.config;
+    const load = () => {
+      try {
+        applyConfig(JSON.parse(readFileSync(path, "utf8")));
+      } catch (e) {
+        emit({ type: "refused", version: null, error: `${path}: ${(e as Error).message}` });
+      }
+    };
+    load();
+    process.on("SIGHUP", load);
+  }
+  process.on("SIGTERM", () => void stop());
+  process.on("SIGINT", () => void stop());
+  emit({ type: "ready", workers: count });
+}
+
+/** Ejections are per listener: a member of two listeners fails (or not) in each on its own. */
+const poolKey = (listener: string, member: string) => `${listener}|${member}`;
+const splitPoolKey = (key: string): [string, string] => {
+  const i = key.indexOf("|");
+  return [key.slice(0, i), key.slice(i + 1)];
+};
+
+async function runWorker(graceMs: number): Promise<void> {
+  let config: ProxyConfig | null = null;
+  const metrics = createProxyMetrics();
+  AggregatorRegistry.setRegistries(metrics.registry);
+  const observer = createObserver({ metrics, config: () => config });
+  const detectors = new Map<string, ReturnType<typeof createFailureDetector>>();
+  const runtime = createProxyRuntime({
+    removeGraceMs: graceMs,
+    hooks: {
+      memberResult(listener, member, ok) {
+        if (!ok) observer.memberFailed(listener, member);
+        const reason = detectors.get(listener.key)?.record(member.key, ok) ?? null;
+        if (reason !== null) process.send!({ type: "crossing", listener: listener.key, member: member.key, reason } satisfies FromWorker);
+      },
+      requestDone: observer.requestDone,
+      connectionDone: observer.connectionDone,
+    },
+  });
+  // In-flight counts are read when the primary collects (a scrape), not kept on the hot path.
+  metrics.hooks.beforeInflight = () => observer.collectInflight(runtime.listeners());
+  let queue = Promise.resolve();
+  // The primary's latest word on ejections, applied again after each config (new listeners start with it).
+  let ejected = new Map<string, Set<string>>();
+  process.on("message", (m: ToWorker) => {
+    if (m.type === "config") {
+      queue = queue.then(async () => {
+        config = m.config;
+        for (const l of m.config.listeners) {
+          const key = listenerKey(l);
+          const settings = JSON.stringify(l.passiveHealth);
+          const existing = detectors.get(key) as (ReturnType<typeof createFailureDetector> & { settings?: string }) | undefined;
+          if (existing?.settings !== settings) detectors.set(key, Object.assign(createFailureDetector(l.passiveHealth, { now: Date.now }), { settings }));
+          detectors.get(key)!.retain(new Set(Object.values(l.pools).flatMap((ms) => ms.map(memberKey))));
+        }
+        for (const key of detectors.keys()) if (!m.config.listeners.some((l) => listenerKey(l) === key)) detectors.delete(key);
+        const errors = await runtime.apply(m.config);
+        runtime.setEjected(ejected);
+        process.send!({ type: "applied", version: m.config.version, errors } satisfies FromWorker);
+      });
+    } else if (m.type === "ejected") {
+      ejected = new Map(Object.entries(m.byListener).map(([k, v]) => [k, new Set(v)]));
+      runtime.setEjected(ejected);
+    } else if (m.type === "stop") {
+      void runtime.close().then(() => {
+        observer.log.flush();
+        process.exit(0);
+      });
+    }
+  });
+  process.send!({ type: "hello" } satisfies FromWorker);
+}

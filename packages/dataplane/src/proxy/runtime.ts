@@ -1,0 +1,172 @@
+import http from "node:http";
+import net from "node:net";
+import { type Listener, type ProxyConfig, listenerKey } from "./config";
+import { type HttpHooks, handleRequest } from "./http";
+import { ListenerState, type ListenerStateOptions } from "./listener-state";
+import { type TcpHooks, handleConnection } from "./tcp";
+
+/**
+ * A worker's listeners (issue 14 §1, §5): one server per listener, kept across configs. `apply`
+ * takes a whole config: a listener that stays swaps its pools in place (no socket is touched, no
+ * request in flight fails), a new one starts listening, a removed one stops accepting and lets its
+ * connections finish (then, after a grace, closes what is left).
+ */
+
+export type RuntimeHooks = HttpHooks & TcpHooks;
+
+export interface ListenError {
+  listener: string;
+  error: string;
+}
+
+interface Running {
+  state: ListenerState;
+  server: http.Server | net.Server;
+  sockets: Set<net.Socket>;
+  /** What the server was made with (a change re-creates it). */
+  shape: string;
+}
+
+export interface ProxyRuntimeOptions extends ListenerStateOptions {
+  hooks: RuntimeHooks;
+  /** How long a removed listener's connections may take to finish (ms). */
+  removeGraceMs?: number;
+}
+
+const shapeOf = (l: Listener) => JSON.stringify([l.kind, l.limits.maxHeaderBytes]);
+
+/** What Node's parser refused, as the status a client is told before the connection closes. */
+function clientErrorStatus(code: string | undefined): number {
+  if (code === "HPE_HEADER_OVERFLOW") return 431;
+  if (code === "ERR_HTTP_REQUEST_TIMEOUT" || code === "ERR_HTTP_HEADERS_TIMEOUT") return 408;
+  return 400;
+}
+
+export function createProxyRuntime(options: ProxyRuntimeOptions) {
+  const running = new Map<string, Running>();
+  const graceMs = options.removeGraceMs ?? 30_000;
+
+  function createServer(state: ListenerState, sockets: Set<net.Socket>): http.Server | net.Server {
+    const l = state.config;
+    const track = (socket: net.Socket) => {
+      sockets.add(socket);
+      socket.once("close", () => sockets.delete(socket));
+    };
+    if (l.kind === "tcp") {
+      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+        track(socket);
+        handleConnection(state, socket, options.hooks);
+      });
+      return server;
+    }
+    const server = http.createServer(
+      {
+        maxHeaderSize: l.limits.maxHeaderBytes,
+        // Node checks headersTimeout on this interval: once a second, so slowloris is cut near the limit.
+        connectionsCheckingInterval: 1000,
+        headersTimeout: l.timeouts.headerMs,
+        // Bodies stream for as long as they move: the idle timeout (below) ends a stalled one.
+        requestTimeout: 0,
+        keepAliveTimeout: l.timeouts.idleMs,
+        requireHostHeader: true,
+        insecureHTTPParser: false,
+      },
+      (req, res) => handleRequest(state, req, res, options.hooks),
+    );
+    server.setTimeout(l.timeouts.idleMs);
+    server.on("connection", track);
+    // Smuggling shapes, a head over the limit, a slow head, garbage: a status and the connection closed.
+    server.on("clientError", (err: Error & { code?: string }, socket: net.Socket) => {
+      if (err.code === "ECONNRESET" || !socket.writable) return void socket.destroy();
+      const status = clientErrorStatus(err.code);
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      socket.destroySoon();
+    });
+    return server;
+  }
+
+  function listen(server: http.Server | net.Server, l: Listener): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (e: Error) => {
+        server.off("listening", onListening);
+        reject(e);
+      };
+      const onListening = () => {
+        server.off("error", onError);
+        resolve();
+      };
+      server.once("error", onError);
+      server.once("listening", onListening);
+      server.listen({ host: l.address, port: l.port, ipv6Only: l.address === "::" ? false : undefined, backlog: 4096 });
+    });
+  }
+
+  /** Stops accepting; idle keep-alive connections close now, busy ones when done or after the grace. */
+  function retire(r: Running): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        for (const s of r.sockets) s.destroy();
+      }, graceMs);
+      timer.unref();
+      r.server.close(() => {
+        clearTimeout(timer);
+        void r.state.close().then(resolve);
+      });
+      if (r.server instanceof http.Server) r.server.closeIdleConnections();
+    });
+  }
+
+  async function apply(config: ProxyConfig): Promise<ListenError[]> {
+    const errors: ListenError[] = [];
+    const wanted = new Map(config.listeners.map((l) => [listenerKey(l), l]));
+    const retiring: Promise<void>[] = [];
+    for (const [key, r] of running) {
+      const next = wanted.get(key);
+      if (next && shapeOf(next) === r.shape) continue;
+      running.delete(key);
+      retiring.push(retire(r));
+    }
+    // A re-created listener must be closed before its port is bound again.
+    await Promise.all(retiring);
+    for (const [key, l] of wanted) {
+      const r = running.get(key);
+      if (r) {
+        r.state.apply(l);
+        if (r.server instanceof http.Server) {
+          r.server.headersTimeout = l.timeouts.headerMs;
+          r.server.keepAliveTimeout = l.timeouts.idleMs;
+          r.server.setTimeout(l.timeouts.idleMs);
+        }
+        continue;
+      }
+      const state = new ListenerState(l, options);
+      const sockets = new Set<net.Socket>();
+      const server = createServer(state, sockets);
+      try {
+        await listen(server, l);
+        running.set(key, { state, server, sockets, shape: shapeOf(l) });
+      } catch (e) {
+        await state.close();
+        errors.push({ listener: key, error: (e as Error).message });
+      }
+    }
+    return errors;
+  }
+
+  return {
+    apply,
+    /** Passive health's ejections, per listener (the primary's word, for every worker). */
+    setEjected(byListener: ReadonlyMap<string, ReadonlySet<string>>): void {
+      for (const [key, r] of running) r.state.setEjected(byListener.get(key) ?? new Set());
+    },
+    listeners: () => [...running.values()].map((r) => r.state),
+    /** Stops every listener; connections get `graceMs` to finish. */
+    async close(): Promise<void> {
+      const all = [...running.values()];
+      running.clear();
+      await Promise.all(all.map(retire));
+    },
+  };
+}
+
+export type ProxyRuntime = ReturnType<typeof createProxyRuntime>;
