@@ -10,7 +10,7 @@ const securityHeaders = [
 const config: NextConfig = {
   reactStrictMode: true,
   poweredByHeader: false,
-  transpilePackages: ["@switchyard/api", "@switchyard/cni", "@switchyard/ipam", "@switchyard/db"],
+  transpilePackages: ["@switchyard/api", "@switchyard/cni", "@switchyard/dataplane", "@switchyard/ipam", "@switchyard/db"],
   // Loaded from node_modules at run time: PGlite reads its wasm next to its module.
   serverExternalPackages: ["@electric-sql/pglite", "pglite-prisma-adapter", "@prisma/adapter-pg", "pg", "@prisma/client", "prom-client"],
   async headers() {

@@ -210,3 +210,41 @@ test("the probe: connections from the host spread over the members as their weig
   await expect(page.getByTestId("probe-timed-out")).toContainText("0");
   await expect(page.getByRole("table", { name: "Recent probes" })).toContainText(`${total} / ${total} answered`);
 });
+
+test("the data plane form moves the service onto the userspace proxy; the host runs it and the probe shows its spread", async ({ page }) => {
+  await page.goto(serviceUrl);
+  await page.getByRole("button", { name: "Data plane" }).click();
+  const form = page.getByRole("form", { name: "Data plane" });
+  await form.getByLabel(/Userspace proxy/).check();
+  await form.getByLabel("Balancing").selectOption("round-robin");
+  await form.getByLabel("Kind of port 80").selectOption("tcp");
+  await form.getByRole("button", { name: "Review plan" }).click();
+  await page.getByRole("button", { name: "Apply" }).click();
+  await expect(page.getByTestId("service-plane")).toContainText("proxy: 80 TCP · round-robin", { timeout: 15_000 });
+
+  // The host applied the version that moved it: its proxy listens on the VIP (no NAT rule carries it any more).
+  const hostRow = page.getByTestId(`service-host-${hostName}`);
+  await expect(hostRow.getByText("applied", { exact: true })).toBeVisible({ timeout: 30_000 });
+  await expect(hostRow).not.toContainText("proxy listener");
+
+  const probe = page.getByRole("form", { name: "Run a probe" });
+  await probe.getByLabel("Host").selectOption({ label: hostName });
+  await probe.getByLabel("From").selectOption({ label: "the host itself" });
+  await probe.getByLabel("Port").selectOption("tcp/80");
+  const total = 200;
+  await probe.getByLabel("Connections").fill(String(total));
+  await probe.getByRole("button", { name: "Run probe" }).click();
+  await expect(page.getByTestId("probe-status")).toHaveText("done", { timeout: 60_000 });
+  const weights = [100, 300, 600];
+  const counts = await Promise.all(
+    weights.map(async (_, i) => {
+      const row = page.getByTestId(`probe-member-${backendAddress(i)}`);
+      await expect(row).toBeVisible();
+      return Number(await row.locator("td").nth(1).innerText());
+    }),
+  );
+  // Each connection's member named by the proxy itself; round robin per worker keeps close to the weights.
+  expect(counts.reduce((a, b) => a + b, 0), JSON.stringify(counts)).toBe(total);
+  counts.forEach((n, i) => expect(withinTolerance(n, total, weights[i]! / 1000), `member ${i}: ${n} of ${total} (${JSON.stringify(counts)})`).toBe(true));
+  await expect(page.getByRole("table", { name: "Recent probes" })).toContainText(`${total} / ${total} answered`);
+});

@@ -27,6 +27,7 @@ import { createReportQueue } from "./reports";
 import { createScheduler } from "./scheduler";
 import { createHealthLoop } from "./services/health-loop";
 import { createProbeRunner } from "./services/probe";
+import { createProxySupervisor } from "./services/proxy";
 import { createServicesSync } from "./services/sync";
 
 export { CredentialRefused } from "./console";
@@ -123,6 +124,18 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
       ? null
       : createHealthLoop({ fetchTargets: () => consoleApi.servicesHealthTargets(), report: (input) => consoleApi.reportServicesHealth(input), log });
   const refreshHealth = () => void health?.refresh().catch((e: unknown) => log.warn("services: health targets not fetched", { error: (e as Error).message }));
+  // The userspace proxy (issue 14): its own process, started when a service on the proxy plane lands here.
+  const servicesNetns = config.services.mode === "netns" ? config.services.netns : undefined;
+  const proxy =
+    config.services.mode === "off"
+      ? null
+      : createProxySupervisor({
+          log,
+          netns: servicesNetns,
+          workers: config.proxyWorkers || undefined,
+          onEjections: (ejections) =>
+            void consoleApi.reportProxyHealth({ ejections }).catch((e: unknown) => log.warn("proxy: passive health not reported", { error: (e as Error).message })),
+        });
   // The services data plane: off, this host, or a named namespace standing in for it.
   const services =
     config.services.mode === "off"
@@ -133,6 +146,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
           netns: config.services.mode === "netns" ? config.services.netns : undefined,
           layout: config.servicesLayout,
           apply: config.servicesApply,
+          proxy: proxy ?? undefined,
           log,
           clock,
         });
@@ -142,6 +156,8 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     claim: () => consoleApi.claimProbes(),
     report: (input) => consoleApi.reportProbe(input),
     programs: (vip, protocol, port) => services?.programs(vip, protocol, port) ?? false,
+    proxied: (vip, port) => services?.proxied(vip, port) ?? null,
+    proxy: proxy ?? undefined,
     servicesNetns: config.services.mode === "netns" ? config.services.netns : undefined,
     netnsDir: config.netnsDir,
     log,
@@ -209,6 +225,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     jobs,
     drain: async (graceMs) => {
       await Promise.all([scheduler.drain(graceMs), releaser.idle(), services?.idle()]);
+      await proxy?.stop();
     },
     flush: async () => {
       await jobLog.flush();

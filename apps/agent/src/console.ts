@@ -61,6 +61,7 @@ export function createConsolePort(client: AgentClient, onRefused: (error: Creden
     reportServicesApplied: (input: Input<AgentClient["reportServicesApplied"]["mutate"]>) => guard(() => client.reportServicesApplied.mutate(input)),
     /** The members on this host to health-check (re-validated by the caller). */
     servicesHealthTargets: (): Promise<unknown[]> => guard(() => client.servicesHealthTargets.query()),
+    reportProxyHealth: (input: Input<AgentClient["reportProxyHealth"]["mutate"]>) => guard(() => client.reportProxyHealth.mutate(input)),
     reportServicesHealth: (input: Input<AgentClient["reportServicesHealth"]["mutate"]>) => guard(() => client.reportServicesHealth.mutate(input)),
     claimProbes: (): Promise<{ probes: unknown[] }> => guard(() => client.claimProbes.mutate()),
     reportProbe: (input: Input<AgentClient["reportProbe"]["mutate"]>) => guard(() => client.reportProbe.mutate(input)),

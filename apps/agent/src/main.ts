@@ -10,6 +10,7 @@ import { describeUninstall, uninstallServices } from "./services/uninstall";
 export async function main(argv: string[]): Promise<number> {
   const log = createLogger((process.env.SWITCHYARD_LOG_LEVEL as "debug" | "info" | undefined) ?? "info");
   if (argv[0] === "uninstall") return uninstall(argv.slice(1), log);
+  if (argv[0] === "proxy") return proxy(argv.slice(1));
   let config;
   try {
     config = parseConfig(argv, process.env, hostname());
@@ -45,6 +46,18 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (signalled) return 128 + (signalled === "SIGINT" ? 2 : 15);
   return 0;
+}
+
+/**
+ * `switchyard-agent proxy [--config FILE] [--workers N] [--grace-ms MS]`: the userspace proxy
+ * (issue 14), which the agent starts as its own process from this same file (one file to ship;
+ * the proxy's code is loaded only here). It never returns: the proxy exits itself when stopped,
+ * or when the agent that started it goes.
+ */
+async function proxy(argv: string[]): Promise<number> {
+  const { main: runProxy } = await import("@switchyard/dataplane/proxy/process");
+  await runProxy(argv);
+  return new Promise<number>(() => undefined);
 }
 
 /**

@@ -45,7 +45,27 @@ describe.skipIf(!isRoot)("service routes: blackhole + sink (design §8)", () => 
     expect(links.find((l) => l.ifname === SINK_PEER)?.flags).not.toContain("UP");
 
     const again = await ensureServiceRoutes({ netns: ns.name, serviceCidrs: ["10.241.0.0/16"], vips: ["10.241.0.20", "10.241.0.10"] });
-    expect(again).toEqual({ added: [], removed: [], device: "unchanged", warnings: [] });
+    expect(again).toEqual({ added: [], removed: [], addresses: { added: [], removed: [] }, device: "unchanged", warnings: [] });
+  });
+
+  it("a proxy VIP is an address of the sink (issue 14): local, bindable, kept apart from the routed VIPs; the sink stays while only proxy VIPs remain", async () => {
+    const addressesOf = async () => JSON.parse((await run("ip", ["-n", ns.name, "-j", "addr", "show", "dev", SINK_DEVICE])).stdout)[0].addr_info.filter((a: { scope: string }) => a.scope !== "link").map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`);
+    const first = await ensureServiceRoutes({ netns: ns.name, serviceCidrs: ["10.241.0.0/16"], vips: ["10.241.0.10"], proxyVips: ["10.241.0.30"] });
+    expect(first.addresses).toEqual({ added: ["10.241.0.30/32"], removed: [] });
+    expect(first.added.map((r) => `${r.kind} ${r.dst}`).sort()).toEqual(["blackhole 10.241.0.0/16", "sink 10.241.0.10/32"]);
+    expect(await addressesOf()).toEqual(["10.241.0.30/32"]);
+    // Local: the kernel delivers it here (the local table wins over the CIDR's blackhole).
+    expect((await run("ip", ["-n", ns.name, "route", "get", "10.241.0.30"])).stdout).toMatch(/^local 10\.241\.0\.30 dev lo/);
+    const again = await ensureServiceRoutes({ netns: ns.name, serviceCidrs: ["10.241.0.0/16"], vips: ["10.241.0.10"], proxyVips: ["10.241.0.30"] });
+    expect(again.addresses).toEqual({ added: [], removed: [] });
+
+    // The routed VIP goes; the proxy's keeps the sink.
+    const only = await ensureServiceRoutes({ netns: ns.name, serviceCidrs: ["10.241.0.0/16"], vips: [], proxyVips: ["10.241.0.30"] });
+    expect(only.device).toBe("unchanged");
+    expect(await addressesOf()).toEqual(["10.241.0.30/32"]);
+    const none = await ensureServiceRoutes({ netns: ns.name, serviceCidrs: ["10.241.0.0/16"], vips: [], proxyVips: [] });
+    expect(none.device).toBe("removed");
+    expect((await listLinks(ns.name)).some((l) => l.ifname === SINK_DEVICE)).toBe(false);
   });
 
   it("removing a VIP removes its route; a foreign route in the CIDR stays; remove leaves nothing of ours", async () => {
@@ -67,7 +87,7 @@ describe.skipIf(!isRoot)("service routes: blackhole + sink (design §8)", () => 
     expect(await routesText(4)).toContain("10.241.0.99 via 10.99.0.254 dev syup0 proto static");
     // Back to the uplink: nothing of ours drops or sinks the CIDR any more.
     expect(await udpConnect(ns.name, "10.241.0.11")).toMatchObject({ ok: true });
-    expect(await removeServiceRoutes({ netns: ns.name })).toEqual({ added: [], removed: [], device: "unchanged", warnings: [] });
+    expect(await removeServiceRoutes({ netns: ns.name })).toEqual({ added: [], removed: [], addresses: { added: [], removed: [] }, device: "unchanged", warnings: [] });
   });
 
   it("IPv6 with `family`: /128 on the sink, and the other family's routes are left as they are", async () => {

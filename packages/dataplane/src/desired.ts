@@ -1,5 +1,6 @@
 import { parseCidr, parseIp } from "@switchyard/ipam";
 import { z } from "zod";
+import { PoolName, ProxySettings } from "./proxy/settings";
 
 /**
  * What one host must program for its services, per address family (issue 12): the console
@@ -117,6 +118,8 @@ export const DesiredMember = z.object({
    * elsewhere (every client is masqueraded).
    */
   localCidr: CanonicalCidr.nullable(),
+  /** The proxy plane's pool the member is in (routes pick pools), `default` when absent; the kernel plane takes every member. */
+  pool: PoolName.optional(),
 });
 export type DesiredMember = z.infer<typeof DesiredMember>;
 
@@ -129,8 +132,24 @@ export const DesiredService = z
     /** Client-IP affinity: a client's new connections go to its last member for this long. */
     affinity: z.object({ timeoutSeconds: z.number().int().min(1).max(SERVICE_LIMITS.affinityTimeoutMax) }).nullable(),
     members: z.array(DesiredMember).max(SERVICE_LIMITS.membersPerService),
+    /**
+     * Which data plane carries it (issue 14): the kernel's nftables table, or the userspace proxy
+     * listening on the VIP (an address of the host then). The kernel's table lets a proxied VIP
+     * through instead of dropping it as a VIP it does not hold. Absent: the kernel (what consoles
+     * before the proxy send).
+     */
+    plane: z.enum(["kernel", "proxy"]).optional(),
+    /** The proxy plane's settings (only there). */
+    proxy: ProxySettings.optional(),
   })
   .superRefine((s, ctx) => {
+    if (s.plane === "proxy") {
+      if (s.proxy === undefined) ctx.addIssue({ code: "custom", path: ["proxy"], message: "a service on the proxy plane needs its proxy settings" });
+      s.ports.forEach((p, i) => {
+        if (p.protocol !== "tcp") ctx.addIssue({ code: "custom", path: ["ports", i, "protocol"], message: `the proxy carries TCP (and HTTP over it), not ${p.protocol}: put this service on the kernel plane` });
+      });
+      if (s.affinity !== null) ctx.addIssue({ code: "custom", path: ["affinity"], message: "client affinity on the proxy plane is consistent hashing on the client address" });
+    }
     const seenPorts = new Set<string>();
     s.ports.forEach((p, i) => {
       const key = `${p.protocol}/${p.port}`;

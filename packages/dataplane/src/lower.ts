@@ -55,7 +55,7 @@ export const STATIC_CHAINS = [
   "mark-for-masquerade",
   "masquerading",
 ] as const;
-export const STATIC_SETS = ["service-ips", "no-endpoint-services", "vips", "masquerade-members", "masquerade-local"] as const;
+export const STATIC_SETS = ["service-ips", "no-endpoint-services", "vips", "proxy-vips", "masquerade-members", "masquerade-local"] as const;
 /** Sets whose elements several services may hold (the same member in two services). */
 export const SHARED_SETS: readonly string[] = ["masquerade-members", "masquerade-local"];
 
@@ -66,7 +66,15 @@ export function familyWord(family: 4 | 6): "ip" | "ip6" {
 export function lowerTable(ir: TableIR): TableObjects {
   const objects = lowerStatic(ir);
   lowerPorts(ir.ports, objects);
+  for (const vip of ir.proxiedVips) lowerProxied(vip, objects);
   return objects;
+}
+
+/** A service on the proxy plane: the table only lets its VIP through (the proxy listens on it). */
+export function lowerProxied(vip: string, into: TableObjects): void {
+  let m = into.elements.get("proxy-vips");
+  if (!m) into.elements.set("proxy-vips", (m = new Map()));
+  m.set(vip, vip);
 }
 
 /** The objects every table has: hook chains, dispatch maps, vip-check with the service CIDRs. */
@@ -89,7 +97,8 @@ export function lowerStatic(ir: Pick<TableIR, "family" | "markBit" | "serviceCid
       "vip-check",
       {
         spec: null,
-        rules: [`${ip} daddr @vips reject comment "VIP, no such port"`, ...ir.serviceCidrs.map((c) => `${ip} daddr ${c} drop comment "service CIDR, no such VIP"`)],
+        // A proxied VIP is an address of the host where the proxy listens (issue 14): not dropped as a VIP nobody holds.
+        rules: [`${ip} daddr @proxy-vips return comment "VIP of the proxy"`, `${ip} daddr @vips reject comment "VIP, no such port"`, ...ir.serviceCidrs.map((c) => `${ip} daddr ${c} drop comment "service CIDR, no such VIP"`)],
       },
     ],
     ["reject-chain", { spec: null, rules: ["reject"] }],
@@ -105,6 +114,7 @@ export function lowerStatic(ir: Pick<TableIR, "family" | "markBit" | "serviceCid
     ["service-ips", { kind: "map", spec: `type ${keyType} : verdict ;` }],
     ["no-endpoint-services", { kind: "map", spec: `type ${keyType} : verdict ;` }],
     ["vips", { kind: "set", spec: `type ${addrType} ;` }],
+    ["proxy-vips", { kind: "set", spec: `type ${addrType} ;` }],
   ]);
   if (ir.layout === "compact") {
     sets.set("masquerade-members", { kind: "set", spec: `type ${keyType} ;` });

@@ -53,12 +53,15 @@ export interface TableIR {
   markBit: number;
   serviceCidrs: string[];
   ports: PortIR[];
+  /** VIPs of services on the proxy plane (issue 14): let through, not programmed. */
+  proxiedVips: string[];
 }
 
 export function renderTable(desired: DesiredServices, options: RenderOptions = {}): TableIR {
   const ports = desired.services.flatMap(renderService);
   ports.sort((a, b) => compareText(portKey(a), portKey(b)));
-  return { family: desired.family, layout: options.layout ?? "member-chains", markBit: checkMarkBit(options.markBit ?? DEFAULT_MARK_BIT), serviceCidrs: renderCidrs(desired.serviceCidrs), ports };
+  const proxiedVips = desired.services.filter(isProxied).map((s) => guardAddress(s.vip)).sort(compareText);
+  return { family: desired.family, layout: options.layout ?? "member-chains", markBit: checkMarkBit(options.markBit ?? DEFAULT_MARK_BIT), serviceCidrs: renderCidrs(desired.serviceCidrs), ports, proxiedVips };
 }
 
 export function checkMarkBit(markBit: number): number {
@@ -72,8 +75,11 @@ export function renderCidrs(cidrs: readonly string[]): string[] {
   return cidrs.map(guardCidr).sort(compareText);
 }
 
-/** One service's ports, in its ports' order (the table sorts them). */
+export const isProxied = (service: Pick<DesiredService, "plane">) => service.plane === "proxy";
+
+/** One service's ports, in its ports' order (the table sorts them); none for a service on the proxy plane. */
 export function renderService(service: DesiredService): PortIR[] {
+  if (isProxied(service)) return [];
   const plan = planNumgen(service.members);
   const affinityTimeout = plan === null ? null : (service.affinity?.timeoutSeconds ?? null);
   return service.ports.map((p) => {

@@ -99,8 +99,8 @@ function runRule(table: TableObjects, packet: TracePacket, rule: string, p: Path
     if (element === undefined) return [p];
     return verdict(table, packet, element.replace(/^.* : /, ""), p);
   }
-  if ((m = new RegExp(`^${ip} daddr @(\\S+) reject comment "[^"]*"$`).exec(rule))) {
-    return [table.elements.get(m[1]!)?.has(p.state.daddr) ? { ...p, end: "reject" } : p];
+  if ((m = new RegExp(`^${ip} daddr @(\\S+) (reject|return) comment "[^"]*"$`).exec(rule))) {
+    return [table.elements.get(m[1]!)?.has(p.state.daddr) ? { ...p, end: m[2] as "reject" | "return" } : p];
   }
   if ((m = new RegExp(`^${ip} daddr ([0-9a-f.:]+/\\d+) drop comment "[^"]*"$`).exec(rule))) return [cidrContains(m[1]!, p.state.daddr) ? { ...p, end: "drop" } : p];
   if (rule === "reject") return [{ ...p, end: "reject" }];

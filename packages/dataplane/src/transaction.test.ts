@@ -1,3 +1,4 @@
+import { ProxySettings } from "./proxy/settings";
 import { describe, expect, it } from "vitest";
 import { DesiredMember, DesiredPort, DesiredService, type DesiredServices } from "./desired";
 import { fixtureDesired, fixtureMember as m } from "./fixtures";
@@ -37,6 +38,7 @@ describe("planSync: cold", () => {
         `add map ${T} service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; }`,
         `add map ${T} no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict ; }`,
         `add set ${T} vips { type ipv4_addr ; }`,
+        `add set ${T} proxy-vips { type ipv4_addr ; }`,
         `add chain ${T} filter-input { type filter hook input priority -110 ; }`,
         `add chain ${T} filter-forward { type filter hook forward priority -110 ; }`,
         `add chain ${T} filter-output { type filter hook output priority -110 ; }`,
@@ -63,6 +65,7 @@ describe("planSync: cold", () => {
         `add rule ${T} nat-postrouting jump masquerading`,
         `add rule ${T} services ip daddr . meta l4proto . th dport vmap @service-ips`,
         `add rule ${T} service-endpoints-check ip daddr . meta l4proto . th dport vmap @no-endpoint-services`,
+        `add rule ${T} vip-check ip daddr @proxy-vips return comment "VIP of the proxy"`,
         `add rule ${T} vip-check ip daddr @vips reject comment "VIP, no such port"`,
         `add rule ${T} vip-check ip daddr 10.241.0.0/16 drop comment "service CIDR, no such VIP"`,
         `add rule ${T} reject-chain reject`,
@@ -220,6 +223,7 @@ describe("planSync: incremental", () => {
       text(
         `add chain ${T} vip-check`,
         `flush chain ${T} vip-check`,
+        `add rule ${T} vip-check ip daddr @proxy-vips return comment "VIP of the proxy"`,
         `add rule ${T} vip-check ip daddr @vips reject comment "VIP, no such port"`,
         `add rule ${T} vip-check ip daddr 10.241.0.0/16 drop comment "service CIDR, no such VIP"`,
         `add rule ${T} vip-check ip daddr 10.242.0.0/16 drop comment "service CIDR, no such VIP"`,
@@ -323,9 +327,24 @@ describe("planSync: compact layout (design §11 option (a))", () => {
 
 describe("sameService", () => {
   it("compares every field of the schema (a field added to desired.ts must be added there too)", () => {
-    expect(Object.keys(DesiredService.shape).sort()).toEqual(["affinity", "id", "members", "name", "ports", "vip"]);
+    // plane is compared; proxy settings and a member's pool are the proxy's, never in the kernel's table.
+    expect(Object.keys(DesiredService.shape).sort()).toEqual(["affinity", "id", "members", "name", "plane", "ports", "proxy", "vip"]);
     expect(Object.keys(DesiredPort.shape).sort()).toEqual(["name", "port", "protocol", "targetPort"]);
-    expect(Object.keys(DesiredMember.shape).sort()).toEqual(["address", "health", "localCidr", "port", "state", "weight"]);
+    expect(Object.keys(DesiredMember.shape).sort()).toEqual(["address", "health", "localCidr", "pool", "port", "state", "weight"]);
+  });
+
+  it("a service moved to the proxy plane is a change, and is then only its VIP in proxy-vips", () => {
+    const kernel = web();
+    const proxied: DesiredService = { ...web(), plane: "proxy", proxy: ProxySettings.parse({}) };
+    expect(sameService(kernel, proxied)).toBe(false);
+    // Its pool changing is the proxy's business: the kernel's table does not change.
+    const reweighted: DesiredService = { ...proxied, members: proxied.members.map((m) => ({ ...m, weight: 7 })) };
+    expect(sameService(proxied, reweighted)).toBe(true);
+    const first = planSync(null, desired([kernel]));
+    const moved = planSync(first.belief, desired([proxied]));
+    expect(moved.transaction).toContain(`add element ${T} proxy-vips { 10.241.0.10 }`);
+    expect(moved.transaction).toContain(`delete element ${T} service-ips { 10.241.0.10 . tcp . 80 }`);
+    expect(moved.transaction).not.toMatch(/dnat to/);
   });
 
   it("tells any single change apart", () => {

@@ -1,7 +1,8 @@
 import type { DesiredService, DesiredServices } from "./desired";
-import { type Layout, SHARED_SETS, STATIC_CHAINS, STATIC_SETS, type SetObject, type TableObjects, emptyObjects, lowerPorts, lowerStatic, orderedNames } from "./lower";
+import { type Layout, SHARED_SETS, STATIC_CHAINS, STATIC_SETS, type SetObject, type TableObjects, emptyObjects, lowerPorts, lowerProxied, lowerStatic, orderedNames } from "./lower";
 import { type Op, opsText } from "./ops";
-import { DEFAULT_MARK_BIT, type PortIR, type RenderOptions, type TableIR, checkMarkBit, compareText, portKey, renderCidrs, renderService } from "./render";
+import { guardAddress } from "./names";
+import { DEFAULT_MARK_BIT, type PortIR, type RenderOptions, type TableIR, checkMarkBit, compareText, isProxied, portKey, renderCidrs, renderService } from "./render";
 
 /**
  * The transactions that take a family's table from what the agent believes is loaded to what is
@@ -74,6 +75,7 @@ export function planSync(belief: Belief | null, desired: DesiredServices, option
     const ports = renderService(service);
     const objects = emptyObjects(family, layout);
     lowerPorts(ports, objects);
+    if (isProxied(service)) lowerProxied(guardAddress(service.vip), objects);
     services.set(service.id, { input: service, ports, objects });
     changed.push(service.id);
   }
@@ -123,8 +125,10 @@ function syncPlan(family: 4 | 6, ops: Op[], deferred: string | null, belief: Bel
 /** The table a belief stands for, as IR (for the tracer, or to show); null when absent. */
 export function beliefTable(belief: Belief): TableIR | null {
   if (belief.table === null) return null;
-  const ports = [...belief.table.services.values()].flatMap((s) => s.ports).sort((a, b) => compareText(portKey(a), portKey(b)));
-  return { family: belief.family, layout: belief.table.layout, markBit: belief.table.markBit, serviceCidrs: belief.table.serviceCidrs, ports };
+  const services = [...belief.table.services.values()];
+  const ports = services.flatMap((s) => s.ports).sort((a, b) => compareText(portKey(a), portKey(b)));
+  const proxiedVips = services.filter((s) => isProxied(s.input)).map((s) => s.input.vip).sort(compareText);
+  return { family: belief.family, layout: belief.table.layout, markBit: belief.table.markBit, serviceCidrs: belief.table.serviceCidrs, ports, proxiedVips };
 }
 
 /** The whole table a belief stands for, as objects (per-service shares merged, as a cold rewrite would load); null when absent. */
@@ -165,6 +169,9 @@ export function holdsBelief(held: TableObjects | null, belief: Belief): boolean 
 export function sameService(a: DesiredService, b: DesiredService): boolean {
   if (a === b) return true;
   if (a.id !== b.id || a.name !== b.name || a.vip !== b.vip || a.affinity?.timeoutSeconds !== b.affinity?.timeoutSeconds) return false;
+  // The kernel table holds only a proxied service's VIP: its pool and settings are the proxy's.
+  if ((a.plane ?? "kernel") !== (b.plane ?? "kernel")) return false;
+  if (isProxied(a)) return true;
   if (a.ports.length !== b.ports.length || a.members.length !== b.members.length) return false;
   for (let i = 0; i < a.ports.length; i++) {
     const p = a.ports[i]!;

@@ -11,7 +11,8 @@ import { z } from "zod";
 export const ClientInput = z.object({
   vip: z.string(),
   port: z.number().int().min(1).max(65535),
-  protocol: z.enum(["tcp", "udp"]),
+  /** http: a TCP connection that sends one GET and is answered by a response (a service on the proxy plane's HTTP port). */
+  protocol: z.enum(["tcp", "udp", "http"]),
   count: z.number().int().min(1).max(1000),
   concurrency: z.number().int().min(1).max(64),
   timeoutMs: z.number().int().min(100).max(10_000),
@@ -61,7 +62,13 @@ process.stdin.on("end", () => {
       resolve();
     };
     const timer = setTimeout(() => finish("timedOut"), o.timeoutMs);
-    s.on("connect", () => finish("answered"));
+    if (o.protocol === "http") {
+      // The proxy picks a member per request: one GET, answered by the status line of its response.
+      s.on("connect", () => s.write("GET / HTTP/1.1\\r\\nHost: " + (o.vip.includes(":") ? "[" + o.vip + "]" : o.vip) + "\\r\\nConnection: close\\r\\nUser-Agent: switchyard-probe\\r\\n\\r\\n"));
+      s.on("data", () => finish("answered"));
+    } else {
+      s.on("connect", () => finish("answered"));
+    }
     s.on("error", (e) => finish(classify(e), e.code || "error"));
   });
   const udp = () => new Promise((resolve) => {

@@ -1,12 +1,13 @@
 import { PROBE_LIMITS, type ProbeResult, ProbeTask, type ReportProbeInput } from "@switchyard/api/schemas/serviceProbe";
 import { canonicalIp } from "@switchyard/api/schemas/services";
+import type { WatchedFlow } from "@switchyard/dataplane/proxy";
 import { z } from "zod";
 import type { Logger } from "../log";
 import { createCoalescedRunner } from "../coalesce";
 import { netnsPathOf } from "../targets";
 import { NetnsRef } from "./command";
 import { type ClientCommand, type ClientOutput, runProbeClient } from "./probe-client";
-import { type ConntrackListing, listProbeFlows } from "./probe-conntrack";
+import { type ConntrackFlow, type ConntrackListing, listProbeFlows } from "./probe-conntrack";
 
 /**
  * Service probes on this host (issue 12): when the console rings ("probe"), the agent takes its
@@ -28,6 +29,10 @@ export interface ProbeRunnerDeps {
   log: Logger;
   /** For tests: where `conntrack` is looked for. */
   conntrackSearchPath?: readonly string[];
+  /** How the proxy carries `vip:port` (issue 14), or null when the kernel's table does. */
+  proxied?(vip: string, port: number): "tcp" | "http" | null;
+  /** The proxy, which says which member it gave each connection (no conntrack entry: it does not NAT). */
+  proxy?: { watch(ms: number): void; watched(): Promise<WatchedFlow[]> };
 }
 
 export class ProbeRefused extends Error {}
@@ -95,6 +100,18 @@ export async function runProbe(raw: unknown, deps: ProbeRunnerDeps): Promise<Pro
     throw new ProbeRefused(`the probe is refused: this agent does not program ${task.vip} ${task.port}/${task.protocol} (a probe only reaches a VIP this host carries, never another address)`);
   }
   const command = clientCommand(task, deps);
+  const proxied = task.protocol === "tcp" ? (deps.proxied?.(task.vip, task.port) ?? null) : null;
+  if (proxied !== null && deps.proxy) {
+    // The proxy's own record of each connection's member, for the probe's window.
+    deps.proxy.watch(PROBE_LIMITS.totalMs + 5000);
+    const out = await runProbeClient(
+      command,
+      { vip: task.vip, port: task.port, protocol: proxied, count: task.count, concurrency: PROBE_LIMITS.concurrency, timeoutMs: PROBE_LIMITS.connectTimeoutMs, totalMs: PROBE_LIMITS.totalMs },
+      PROBE_LIMITS.totalMs + 10_000,
+    );
+    const flows = await deps.proxy.watched();
+    return summarize(task, out, { status: "listed", flows: flows.flatMap((f) => memberFlow(f)) });
+  }
   const out = await runProbeClient(
     command,
     { vip: task.vip, port: task.port, protocol: task.protocol, count: task.count, concurrency: PROBE_LIMITS.concurrency, timeoutMs: PROBE_LIMITS.connectTimeoutMs, totalMs: PROBE_LIMITS.totalMs },
@@ -109,6 +126,14 @@ export async function runProbe(raw: unknown, deps: ProbeRunnerDeps): Promise<Pro
     if (again.status === "listed") listing = { status: "listed", flows: [...listing.flows, ...again.flows] };
   }
   return summarize(task, out, listing);
+}
+
+/** A flow the proxy watched, as conntrack would name it: the client's address and port, the member's address and port. */
+function memberFlow(f: WatchedFlow): ConntrackFlow[] {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(f.member);
+  const member = m ? canonicalIp(m[1]!) : null;
+  const client = canonicalIp(f.client);
+  return member === null || client === null ? [] : [{ src: client, sport: f.port, member, memberPort: Number(m![2]) }];
 }
 
 /** Takes and runs this host's probes, one at a time; wakes during a run coalesce into one more claim. */

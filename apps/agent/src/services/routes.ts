@@ -30,15 +30,18 @@ export const ServiceRoutesInput = z
     family: z.union([z.literal(4), z.literal(6)]).optional(),
     serviceCidrs: z.array(CanonicalCidr).max(SERVICE_LIMITS.serviceCidrs * 2),
     vips: z.array(CanonicalIp).max(SERVICE_LIMITS.servicesPerHost * 2),
+    /** VIPs of services on the proxy plane (issue 14): addresses of the sink, where the proxy listens. */
+    proxyVips: z.array(CanonicalIp).max(SERVICE_LIMITS.servicesPerHost * 2).default([]),
   })
   .superRefine((d, ctx) => {
     if (d.family === undefined) return;
-    const check = (path: "serviceCidrs" | "vips", values: string[]) =>
+    const check = (path: "serviceCidrs" | "vips" | "proxyVips", values: string[]) =>
       values.forEach((v, i) => {
         if (familyOf(v) !== d.family) ctx.addIssue({ code: "custom", path: [path, i], message: `${v} is not IPv${d.family}, the family being programmed` });
       });
     check("serviceCidrs", d.serviceCidrs);
     check("vips", d.vips);
+    check("proxyVips", d.proxyVips);
   });
 export type ServiceRoutesInput = z.input<typeof ServiceRoutesInput>;
 
@@ -52,6 +55,8 @@ export interface ServiceRoute {
 export interface RouteChanges {
   added: ServiceRoute[];
   removed: ServiceRoute[];
+  /** Proxy VIPs added to and removed from the sink (as address/prefix). */
+  addresses: { added: string[]; removed: string[] };
   device: "created" | "removed" | "unchanged";
   /** Host settings that defeat the sink (the routes are in place, but the host's own connections to VIPs fail). */
   warnings: string[];
@@ -63,7 +68,9 @@ const routeKey = (r: ServiceRoute) => `${r.kind} ${r.dst}`;
 
 /**
  * Makes the host's (or `netns`'s) Switchyard routes exactly: `blackhole <cidr>` per service
- * CIDR, `<vip>/32 dev sy-svc0` per programmed VIP, the sink device while any VIP is routed.
+ * CIDR, `<vip>/32 dev sy-svc0` per programmed VIP, each proxy VIP an address of sy-svc0 (the
+ * proxy binds it: local delivery, no NAT, the client's own address seen; the local table's route
+ * wins over the CIDR's blackhole), the sink device while any VIP is routed or held.
  * Idempotent; removes only routes carrying SWITCHYARD_ROUTE_PROTOCOL. Bad input is refused
  * before anything changes. Throws when the routes read back differ from what was asked (e.g.
  * a foreign route holds the same prefix), naming them.
@@ -71,7 +78,7 @@ const routeKey = (r: ServiceRoute) => `${r.kind} ${r.dst}`;
 export async function ensureServiceRoutes(input: ServiceRoutesInput): Promise<RouteChanges> {
   const parsed = ServiceRoutesInput.safeParse(input);
   if (!parsed.success) throw new Error(`service routes refused: ${z.prettifyError(parsed.error)}`);
-  const { netns, family, serviceCidrs, vips } = parsed.data;
+  const { netns, family, serviceCidrs, vips, proxyVips } = parsed.data;
   const families: (4 | 6)[] = family === undefined ? [4, 6] : [family];
 
   const wanted = new Map<string, ServiceRoute>();
@@ -82,13 +89,27 @@ export async function ensureServiceRoutes(input: ServiceRoutesInput): Promise<Ro
   const removed = current.filter((r) => !wanted.has(routeKey(r)));
   const added = [...wanted.values()].filter((r) => !currentKeys.has(routeKey(r)));
 
-  // The sink serves both families: it stays while either family routes a VIP through it.
-  const otherFamilySinks = family === undefined ? [] : (await readServiceRoutes({ netns, family: family === 4 ? 6 : 4 })).filter((r) => r.kind === "sink");
-  const needsSink = vips.length > 0 || otherFamilySinks.length > 0;
+  // The sink serves both families: it stays while either family routes a VIP through it or holds a proxy VIP.
+  const other = family === undefined ? null : family === 4 ? 6 : 4;
+  const otherFamilySinks = other === null ? [] : (await readServiceRoutes({ netns, family: other })).filter((r) => r.kind === "sink");
+  const otherFamilyAddresses = other === null ? [] : await readSinkAddresses(netns, other);
+  const needsSink = vips.length > 0 || proxyVips.length > 0 || otherFamilySinks.length > 0 || otherFamilyAddresses.length > 0;
   let device: RouteChanges["device"] = "unchanged";
   if (needsSink && (await ensureSinkDevice(netns))) device = "created";
 
-  const lines = [...removed.map((r) => routeLine("del", r)), ...added.map((r) => routeLine("add", r))];
+  const wantedAddresses = new Set(proxyVips.map(hostRoute));
+  const currentAddresses = needsSink ? await readSinkAddresses(netns, family) : [];
+  const addresses = {
+    added: [...wantedAddresses].filter((a) => !currentAddresses.includes(a)),
+    removed: currentAddresses.filter((a) => !wantedAddresses.has(a)),
+  };
+  const lines = [
+    ...removed.map((r) => routeLine("del", r)),
+    ...added.map((r) => routeLine("add", r)),
+    ...addresses.removed.map((a) => `address del ${a} dev ${SINK_DEVICE}`),
+    // nodad: an IPv6 VIP is usable at once (no duplicate detection on a link nobody else is on).
+    ...addresses.added.map((a) => `address add ${a} dev ${SINK_DEVICE}${a.includes(":") ? " nodad" : ""}`),
+  ];
   let batchError = "";
   if (lines.length > 0) {
     // One `ip -batch` for thousands of VIPs; -force runs every line, the read-back below judges.
@@ -106,8 +127,16 @@ export async function ensureServiceRoutes(input: ServiceRoutesInput): Promise<Ro
     const parts = [missing.length ? `missing ${missing.slice(0, 5).join(", ")}` : "", stale.length ? `still present ${stale.slice(0, 5).join(", ")}` : ""].filter(Boolean);
     throw new Error(`service routes${netns ? ` in netns ${netns}` : ""} not as asked (${parts.join("; ")}): is another route holding the same prefix? ${batchError}`.trim());
   }
+  if (addresses.added.length + addresses.removed.length > 0 && needsSink) {
+    const held = new Set(await readSinkAddresses(netns, family));
+    const absent = [...wantedAddresses].filter((a) => !held.has(a));
+    const extra = [...held].filter((a) => !wantedAddresses.has(a));
+    if (absent.length > 0 || extra.length > 0) {
+      throw new Error(`proxy VIPs on ${SINK_DEVICE}${netns ? ` in netns ${netns}` : ""} not as asked (${[absent.length ? `missing ${absent.slice(0, 5).join(", ")}` : "", extra.length ? `still present ${extra.slice(0, 5).join(", ")}` : ""].filter(Boolean).join("; ")}) ${batchError}`.trim());
+    }
+  }
   const warnings = needsSink ? await readSinkWarnings(netns, families) : [];
-  return { added, removed, device, warnings };
+  return { added, removed, addresses, device, warnings };
 }
 
 /**
@@ -168,6 +197,23 @@ function routeLine(verb: "add" | "del", r: ServiceRoute): string {
   const proto = ["proto", String(SWITCHYARD_ROUTE_PROTOCOL)];
   const words = r.kind === "blackhole" ? ["route", verb, "blackhole", r.dst, ...proto] : ["route", verb, r.dst, "dev", SINK_DEVICE, ...proto];
   return words.join(" ");
+}
+
+const IpAddrJson = z.array(z.object({ addr_info: z.array(z.object({ family: z.string(), local: z.string(), prefixlen: z.number(), scope: z.string().optional() }).loose()).default([]) }).loose());
+
+/** The proxy VIPs the sink holds (`address/prefix`), of one family or both; none when there is no sink. Link-local addresses are the kernel's. */
+async function readSinkAddresses(netns: string | undefined, family: 4 | 6 | undefined): Promise<string[]> {
+  const args = [...ipNetnsArgs(netns), "-json", ...(family === undefined ? [] : [`-${family}`]), "addr", "show", "dev", SINK_DEVICE];
+  const r = await runCommand("ip", args);
+  if (r.code !== 0) {
+    if (/does not exist/i.test(r.stderr)) return [];
+    throw new Error(describeFailure("ip", args, r));
+  }
+  const out: string[] = [];
+  for (const link of IpAddrJson.parse(JSON.parse(r.stdout || "[]"))) {
+    for (const a of link.addr_info) if (a.scope !== "link") out.push(canonicalDst(`${a.local}/${a.prefixlen}`, a.family === "inet6" ? 6 : 4));
+  }
+  return out.sort();
 }
 
 const IpLinkJson = z.array(z.object({ ifname: z.string(), flags: z.array(z.string()).optional(), linkinfo: z.object({ info_kind: z.string().optional() }).loose().optional() }).loose());

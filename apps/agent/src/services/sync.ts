@@ -1,10 +1,12 @@
 import { type Belief, type DesiredServices as Desired, DesiredServices, type Layout, holdsBelief, objectsFromListing, planCleanup, planSync } from "@switchyard/dataplane";
 import { type ApplyMode, createApplier } from "@switchyard/dataplane/netlink";
 import { listTable } from "@switchyard/dataplane/nft";
+import { proxyConfigFrom } from "@switchyard/dataplane/proxy";
 import type { Clock } from "../clock";
 import type { Logger } from "../log";
 import { createCoalescedRunner } from "../coalesce";
 import { flushUdpMemberFlows, type UdpMemberFlows } from "./conntrack";
+import type { ApplyResult } from "./proxy";
 import { ensureServiceRoutes } from "./routes";
 
 /**
@@ -30,7 +32,11 @@ export interface ServicesSyncDeps {
   families?: readonly (4 | 6)[];
   log: Logger;
   clock: Clock;
+  /** The userspace proxy, for services on the proxy plane (issue 14); without it they are not carried here. */
+  proxy?: { apply(config: ReturnType<typeof proxyConfigFrom>["config"]): Promise<ApplyResult> };
 }
+
+type Report = Parameters<ServicesSyncDeps["report"]>[0];
 
 interface FamilyState {
   belief: Belief | null;
@@ -71,7 +77,8 @@ export function createServicesSync(deps: ServicesSyncDeps) {
   const applier = createApplier({ mode: deps.apply ?? "auto", netns: deps.netns, onFallback: (reason) => deps.log.warn("services: nft instead of netlink", { reason }) });
   let checkTable = false;
 
-  async function syncFamily(family: 4 | 6, state: FamilyState): Promise<void> {
+  /** Syncs one family's kernel table and routes; the report waits for the proxy (the runner sends it). */
+  async function syncFamily(family: 4 | 6, state: FamilyState, reports: Report[]): Promise<void> {
     const raw = await deps.fetchDesired(family);
     const parsed = DesiredServices.safeParse(raw);
     if (!parsed.success) {
@@ -79,7 +86,7 @@ export function createServicesSync(deps: ServicesSyncDeps) {
       const version = typeof (raw as { version?: unknown })?.version === "number" ? (raw as { version: number }).version : 0;
       const error = `refused the desired services: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`;
       deps.log.error("services: desired state refused", { family, error });
-      await deps.report({ family, version, applyMs: null, error });
+      reports.push({ family, version, applyMs: null, error });
       return;
     }
     const desired = parsed.data;
@@ -93,7 +100,11 @@ export function createServicesSync(deps: ServicesSyncDeps) {
       }
       state.routeKey = null; // the routes are made again too: someone may have removed them
     }
-    if (state.belief !== null && state.appliedVersion === desired.version) return void (await ensureRoutes(family, state, desired));
+    if (state.belief !== null && state.appliedVersion === desired.version) {
+      await ensureRoutes(family, state, desired);
+      // Unchanged here; the proxy is told again only when something changed (a restarted proxy gets its config from its supervisor).
+      return;
+    }
 
     const plan = planSync(state.belief, desired, { layout: deps.layout ?? "compact" });
     const t0 = deps.clock.now();
@@ -104,7 +115,7 @@ export function createServicesSync(deps: ServicesSyncDeps) {
       state.belief = null; // the next attempt rewrites the table whole
       const error = (e as Error).message.slice(0, 1900);
       deps.log.error("services: transaction failed; the table is as it was", { family, version: desired.version, path, error });
-      await deps.report({ family, version: desired.version, applyMs: null, error: `${path}: ${error}` });
+      reports.push({ family, version: desired.version, applyMs: null, error: `${path}: ${error}` });
       return;
     }
     const applyMs = Math.round(deps.clock.now() - t0);
@@ -122,7 +133,7 @@ export function createServicesSync(deps: ServicesSyncDeps) {
       const result = await flushUdpMemberFlows(flow, { netns: deps.netns }).catch((e: unknown) => ({ status: "error" as const, message: (e as Error).message }));
       if (result.status !== "flushed") deps.log.warn("services: conntrack flush not done", { family, member: flow.member, result });
     }
-    await deps.report({ family, version: desired.version, applyMs, error: null });
+    reports.push({ family, version: desired.version, applyMs, error: null });
     deps.log.info("services applied", { family, version: desired.version, services: desired.services.length, applyMs, path, changed: plan.ops.length > 0 });
   }
 
@@ -139,10 +150,12 @@ export function createServicesSync(deps: ServicesSyncDeps) {
 
   /** The routes change only with the CIDRs or the VIPs (not with a weight or a member): `ip` runs only then, or after a check. */
   async function ensureRoutes(family: 4 | 6, state: FamilyState, desired: Desired): Promise<void> {
-    const vips = desired.services.map((s) => s.vip);
-    const key = JSON.stringify([desired.serviceCidrs, [...vips].sort()]);
+    // The proxy's VIPs are addresses of the sink when a proxy carries them here, else not at all.
+    const vips = desired.services.filter((s) => s.plane !== "proxy").map((s) => s.vip);
+    const proxyVips = deps.proxy ? desired.services.filter((s) => s.plane === "proxy").map((s) => s.vip) : [];
+    const key = JSON.stringify([desired.serviceCidrs, [...vips].sort(), [...proxyVips].sort()]);
     if (key === state.routeKey) return;
-    const routes = await ensureServiceRoutes({ netns: deps.netns, family, serviceCidrs: desired.serviceCidrs, vips }).catch((e: unknown) => {
+    const routes = await ensureServiceRoutes({ netns: deps.netns, family, serviceCidrs: desired.serviceCidrs, vips, proxyVips }).catch((e: unknown) => {
       deps.log.error("services: VIP routes not in place", { family, error: (e as Error).message });
       return null;
     });
@@ -166,10 +179,46 @@ export function createServicesSync(deps: ServicesSyncDeps) {
     state.deferredTimer.unref?.();
   }
 
-  const runner = createCoalescedRunner(async () => {
-    for (const [family, state] of states) {
-      await syncFamily(family, state).catch((e: unknown) => deps.log.warn("services: sync failed; retried on the next change or check", { family, error: (e as Error).message }));
+  /** The version of the proxy's config last applied whole (null: never, or it failed). */
+  let proxyVersion: number | null = null;
+
+  /**
+   * The proxy's share (issue 14): its config from both families' desired services, applied after
+   * the routes put the VIPs in place. A listener that could not listen, a service left out, or a
+   * proxy that did not answer is an error in the report of that service's family.
+   */
+  async function syncProxy(reports: Report[]): Promise<void> {
+    if (!deps.proxy) return;
+    const desired = [...states.values()].flatMap((s) => (s.desired ? [s.desired] : []));
+    const version = Math.max(0, ...desired.map((d) => d.version));
+    if (proxyVersion === version) return;
+    // Nothing changed in the kernel but the proxy is behind (it failed last time): try again, and say how it went.
+    if (reports.length === 0) for (const d of desired) reports.push({ family: d.family, version: d.version, applyMs: 0, error: null });
+    const problems: string[] = [];
+    try {
+      const { config, problems: left } = proxyConfigFrom(desired);
+      for (const p of left) problems.push(`${p.serviceName}: ${p.problem}`);
+      const result = await deps.proxy.apply(config);
+      for (const e of result.errors) problems.push(`proxy listener ${e.listener}: ${e.error}`);
+    } catch (e) {
+      problems.push(`proxy: ${(e as Error).message}`);
     }
+    proxyVersion = problems.length === 0 ? version : null;
+    if (problems.length === 0) return;
+    deps.log.error("services: the proxy does not carry everything", { problems: problems.slice(0, 5) });
+    const proxied = (family: 4 | 6) => (states.get(family)?.desired?.services ?? []).some((s) => s.plane === "proxy");
+    for (const r of reports) {
+      if (r.error === null && proxied(r.family)) Object.assign(r, { applyMs: null, error: problems.join("; ").slice(0, 1900) });
+    }
+  }
+
+  const runner = createCoalescedRunner(async () => {
+    const reports: Report[] = [];
+    for (const [family, state] of states) {
+      await syncFamily(family, state, reports).catch((e: unknown) => deps.log.warn("services: sync failed; retried on the next change or check", { family, error: (e as Error).message }));
+    }
+    await syncProxy(reports);
+    for (const r of reports) await deps.report(r).catch((e: unknown) => deps.log.warn("services: report not sent", { family: r.family, error: (e as Error).message }));
     checkTable = false;
   });
 
@@ -189,6 +238,16 @@ export function createServicesSync(deps: ServicesSyncDeps) {
         for (const svc of s.desired?.services ?? []) if (svc.vip === vip && svc.ports.some((p) => p.protocol === protocol && p.port === port)) return true;
       }
       return false;
+    },
+    /** How the proxy carries `vip:port` (http or tcp), or null when it does not (the kernel does, or nobody). */
+    proxied(vip: string, port: number): "tcp" | "http" | null {
+      for (const s of states.values()) {
+        for (const svc of s.desired?.services ?? []) {
+          if (svc.vip !== vip || svc.plane !== "proxy" || !svc.ports.some((p) => p.port === port && p.protocol === "tcp")) continue;
+          return svc.proxy?.ports.find((p) => p.port === port)?.kind ?? "tcp";
+        }
+      }
+      return null;
     },
     /** What was applied, per family (inventory, tests). */
     applied: () => new Map([...states].map(([f, s]) => [f, { version: s.appliedVersion, services: s.desired?.services.length ?? 0 }])),

@@ -22,7 +22,7 @@ export const VIP_CIDR = "10.96.70.0/24";
 const SINK = "sypx0";
 
 /** A backend: its name on every path; stdin lines `mode ok|500|garbage|close-mid|slow` change how it answers. */
-const controllableBackend = (name: string, addresses: readonly string[]) => `
+export const controllableBackend = (name: string, addresses: readonly string[]) => `
 const http = require("node:http");
 const net = require("node:net");
 let mode = "ok";

@@ -17,6 +17,10 @@ export interface ProgramOptions {
   states?: Record<string, MemberState>;
   /** Backends left out of the pool. */
   without?: string[];
+  /** Member weights by backend name (100 when absent). */
+  weights?: Record<string, number>;
+  /** More of the spec (a data plane, proxy settings, a health check). */
+  spec?: Record<string, unknown>;
 }
 
 /**
@@ -33,7 +37,8 @@ export function createServiceProgrammer(c: TestConsole, bench: () => BackendBenc
       affinityTimeoutSeconds: o.affinityTimeoutSeconds ?? null,
       manualMembers: bench()
         .backends.filter((b) => !o.without?.includes(b.name))
-        .map((b) => ({ address: family === 6 ? b.address6! : b.address, hostId: agent().hostId, state: o.states?.[b.name] ?? ("active" as const) })),
+        .map((b) => ({ address: family === 6 ? b.address6! : b.address, hostId: agent().hostId, state: o.states?.[b.name] ?? ("active" as const), weight: o.weights?.[b.name] ?? 100 })),
+      ...o.spec,
     };
     let id = o.id;
     if (id === undefined) {

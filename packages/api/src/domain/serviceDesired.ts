@@ -1,6 +1,7 @@
 import { type DesiredMember, type DesiredService, DesiredServices, MemberState, SERVICE_LIMITS, memberAddressProblem } from "@switchyard/dataplane/desired";
 import type { Db, DbTx } from "@switchyard/db";
 import { compareIps, parseCidr, toIp } from "@switchyard/ipam";
+import { DEFAULT_POOL, PoolName, ProxySettings } from "@switchyard/dataplane/proxy";
 import { type LabelSelector, ServiceSpec, selectorMatches } from "../schemas/services";
 import { liveRegistrations } from "./serviceRegistrations";
 import { currentServiceGeneration } from "./services";
@@ -14,6 +15,8 @@ import { currentServiceGeneration } from "./services";
  */
 
 export interface ResolvedMember extends DesiredMember {
+  /** The proxy plane's pool (always named here; `default` unless the spec says otherwise). */
+  pool: string;
   source: "selector" | "manual" | "registered";
   attachmentId: string | null;
   hostId: string | null;
@@ -91,13 +94,13 @@ export function resolveMembers(
   };
   for (const m of spec.manualMembers) {
     if (m.address.includes(":") !== (family === 6)) continue;
-    add({ source: "manual", attachmentId: null, hostId: m.hostId, hostName: null, containerId: null, address: m.address, port: m.port, weight: m.weight, state: m.state, health: healthOf(m.address, m.port), localCidr: null });
+    add({ source: "manual", attachmentId: null, hostId: m.hostId, hostName: null, containerId: null, address: m.address, port: m.port, weight: m.weight, state: m.state, health: healthOf(m.address, m.port), localCidr: null, pool: m.pool });
   }
   for (const r of registered) {
     const state = MemberState.safeParse(r.state);
     // A registered port only fits a one-port service (checked when registered; the service may have gained a port since).
     if (r.address.includes(":") !== (family === 6) || !state.success || (r.port !== null && spec.ports.length > 1)) continue;
-    add({ source: "registered", attachmentId: null, hostId: r.hostId, hostName: null, containerId: null, address: r.address, port: r.port, weight: r.weight, state: state.data, health: healthOf(r.address, r.port), localCidr: null });
+    add({ source: "registered", attachmentId: null, hostId: r.hostId, hostName: null, containerId: null, address: r.address, port: r.port, weight: r.weight, state: state.data, health: healthOf(r.address, r.port), localCidr: null, pool: DEFAULT_POOL });
   }
   if (spec.memberSelector) {
     const selector: LabelSelector = spec.memberSelector;
@@ -118,6 +121,7 @@ export function resolveMembers(
           state: o?.state ?? "active",
           health: healthOf(ip.address, null),
           localCidr: localHostId === EVERY_HOST || a.hostId === localHostId ? ip.cidr : null,
+          pool: o?.pool ?? poolFromLabel(spec, a.labels),
         });
       }
     }
@@ -127,6 +131,13 @@ export function resolveMembers(
     for (const m of chosen) add(m);
   }
   return { members, truncated };
+}
+
+/** An attachment's pool from the label the proxy settings name, when its value is a pool name; else `default`. */
+function poolFromLabel(spec: ServiceSpec, labels: Record<string, string>): string {
+  const key = spec.proxy?.poolLabel;
+  const value = key ? labels[key] : undefined;
+  return value !== undefined && PoolName.safeParse(value).success ? value : DEFAULT_POOL;
 }
 
 async function readyAttachments(tx: Db | DbTx): Promise<ReadyAttachment[]> {
@@ -198,7 +209,9 @@ export async function desiredServicesFor(db: Db, hostId: string, family: 4 | 6):
             vip: s.vip,
             ports: s.spec.ports.map((p) => ({ ...(p.name ? { name: p.name } : {}), protocol: p.protocol, port: p.port, targetPort: p.targetPort })),
             affinity: s.spec.affinityTimeoutSeconds === null ? null : { timeoutSeconds: s.spec.affinityTimeoutSeconds },
-            members: s.members.map(({ address, port, weight, state, health, localCidr }) => ({ address, port, weight, state, health, localCidr })),
+            members: s.members.map(({ address, port, weight, state, health, localCidr, pool }) => ({ address, port, weight, state, health, localCidr, ...(pool === DEFAULT_POOL ? {} : { pool }) })),
+            // On the proxy plane (issue 14) the host's proxy carries it: the kernel only lets its VIP through.
+            ...(s.spec.dataPlane === "proxy" ? { plane: "proxy" as const, proxy: s.spec.proxy ?? ProxySettings.parse({}) } : {}),
           }),
         ),
       };

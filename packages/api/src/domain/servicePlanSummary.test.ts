@@ -4,7 +4,7 @@ import type { ResolvedMember } from "./serviceDesired";
 import { summarizeMembers, summarizeTables } from "./servicePlanSummary";
 
 const member = (address: string, port: number | null, weight = 100, state: ResolvedMember["state"] = "active"): ResolvedMember => ({
-  source: "manual", attachmentId: null, hostId: null, hostName: null, containerId: null, address, port, weight, state, health: "none", localCidr: null,
+  source: "manual", attachmentId: null, hostId: null, hostName: null, containerId: null, address, port, weight, state, health: "none", localCidr: null, pool: "default",
 });
 
 const table = (chains: Record<string, string[]>, elements: Record<string, string[]>): TableObjects => ({

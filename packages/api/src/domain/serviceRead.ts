@@ -2,6 +2,7 @@ import type { Db } from "@switchyard/db";
 import type { Within } from "../auth/tokenLimits";
 import { ApiError } from "../errors";
 import { ServiceSpec, selectorMatches } from "../schemas/services";
+import { ejectionsOf } from "./proxyHealth";
 import { type ResolvedService, checkedPort, resolveServices } from "./serviceDesired";
 import { currentServiceGeneration } from "./services";
 import { isSelectable } from "@switchyard/dataplane/desired";
@@ -100,12 +101,22 @@ export async function getService(db: Db, id: string) {
   const health = new Map(
     (await db.memberHealth.findMany({ where: { serviceId: id }, select: { address: true, port: true, lastLatencyMs: true, lastMessage: true, checkedAt: true, since: true } })).map((h) => [`${h.address}|${h.port}`, h]),
   );
+  // Passive health (issue 14): what the hosts' proxies ejected, matched to members by address and target port.
+  const ejections = await ejectionsOf(db, id);
+  const endpoint = (address: string, port: number) => (address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`);
   return {
     ...service,
     members: service.members.map((m) => {
       const h = health.get(`${m.address}|${checkedPort(service.spec, m)}`);
-      return { ...m, selectable: isSelectable(m), lastCheck: h ? { latencyMs: h.lastLatencyMs, message: h.lastMessage, at: h.checkedAt, since: h.since } : null };
+      const keys = new Set(service.spec.ports.map((p) => endpoint(m.address, m.port ?? p.targetPort)));
+      return {
+        ...m,
+        selectable: isSelectable(m),
+        lastCheck: h ? { latencyMs: h.lastLatencyMs, message: h.lastMessage, at: h.checkedAt, since: h.since } : null,
+        ejections: ejections.filter((e) => keys.has(e.member)),
+      };
     }),
+    ejections,
     generation: Number(await currentServiceGeneration(db)),
     lastChange: ((c) => (c ? { generation: Number(c.generation), at: c.at } : null))(changes.of(id)),
     hosts: hostRows(service, await hostsOf(db), changes.of(id)),

@@ -1,4 +1,5 @@
 import { TRPCError } from "@trpc/server";
+import { ProxyHealthReport, recordProxyHealth } from "../domain/proxyHealth";
 import { type ClaimedOperation, appendLogs, claimOperations, completeOperation, completeOperations, desiredAttachments, extendClaim, releaseUnheld, reportProblem, resumeAfterRestart } from "../domain/agentWork";
 import { currentConfigs } from "../domain/currentConfigs";
 import { ingestIpamReport } from "../domain/ipamIngest";
@@ -226,6 +227,8 @@ export const agentRouter = router({
   reportServicesHealth: agentProcedure
     .input(HealthReportInput)
     .mutation(({ ctx, input }) => recordHealthReports(ctx, { id: ctx.agent.hostId, name: ctx.agent.hostName }, input)),
+  /** The members this host's proxy ejected now (passive health, issue 14), the whole list. */
+  reportProxyHealth: agentProcedure.input(ProxyHealthReport).mutation(({ ctx, input }) => recordProxyHealth(ctx, ctx.agent.hostId, input)),
   /** Service probes asked of this host (marked running as they are handed over). */
   claimProbes: agentProcedure.mutation(async ({ ctx }) => ({ probes: await claimProbes(ctx) })),
   /** A probe's outcome (only this host's running probes are recorded). */

@@ -38,7 +38,7 @@ describe("ServiceSpec", () => {
   it("fills the defaults and keeps a member's own port to one-port services", () => {
     const spec = ServiceSpec.parse({ ports: [{ protocol: "tcp", port: 80, targetPort: 8080 }], manualMembers: [{ address: "10.88.0.5", port: 9000 }] });
     expect(spec).toMatchObject({ affinityTimeoutSeconds: null, hostSelector: null, memberSelector: null, overrides: [] });
-    expect(spec.manualMembers[0]).toEqual({ address: "10.88.0.5", port: 9000, hostId: null, weight: 100, state: "active" });
+    expect(spec.manualMembers[0]).toEqual({ address: "10.88.0.5", port: 9000, hostId: null, weight: 100, state: "active", pool: "default" });
     const two = ServiceSpec.safeParse({ ports: [{ protocol: "tcp", port: 80, targetPort: 8080 }, { protocol: "udp", port: 53, targetPort: 53 }], manualMembers: [{ address: "10.88.0.5", port: 9000 }] });
     expect(two.success).toBe(false);
   });

@@ -1,4 +1,5 @@
 import { CanonicalIp, DesiredPort, MemberState, PortNumber, SERVICE_LIMITS, ServiceName } from "@switchyard/dataplane/desired";
+import { DEFAULT_POOL, PoolName, ProxySettings } from "@switchyard/dataplane/proxy";
 import { parseCidr, parseIp } from "@switchyard/ipam";
 import { z } from "zod";
 
@@ -115,6 +116,8 @@ export const ManualMemberSpec = z.object({
   hostId: z.string().max(64).nullable().default(null),
   weight: z.number().int().min(0).max(SERVICE_LIMITS.weightMax).default(100),
   state: MemberState.default("active"),
+  /** The proxy plane's pool (routes pick pools); the kernel plane takes every member. */
+  pool: PoolName.default(DEFAULT_POOL),
 });
 export type ManualMemberSpec = z.infer<typeof ManualMemberSpec>;
 
@@ -123,6 +126,7 @@ export const MemberOverrideSpec = z.object({
   attachmentId: z.string().min(1).max(64),
   weight: z.number().int().min(0).max(SERVICE_LIMITS.weightMax).optional(),
   state: MemberState.optional(),
+  pool: PoolName.optional(),
 });
 
 export const ServiceSpec = z
@@ -137,8 +141,40 @@ export const ServiceSpec = z
     memberSelector: LabelSelector.nullable().default(null),
     manualMembers: z.array(ManualMemberSpec).max(SERVICE_LIMITS.membersPerService, `a pool holds at most ${SERVICE_LIMITS.membersPerService} members`).default([]),
     overrides: z.array(MemberOverrideSpec).max(SERVICE_LIMITS.membersPerService, `a pool holds at most ${SERVICE_LIMITS.membersPerService} members`).default([]),
+    /**
+     * Which data plane carries it (issue 14): `kernel`, the nftables table (L4, random weighted,
+     * every protocol), or `proxy`, the userspace proxy on each host (TCP and HTTP: routes, least
+     * connections, consistent hashing, retries, passive health, per-request logs).
+     */
+    dataPlane: z.enum(["kernel", "proxy"]).default("kernel"),
+    /** The proxy's settings; kept while the service is on the kernel plane, so a switch back finds them. */
+    proxy: ProxySettings.nullable().default(null),
   })
   .superRefine((s, ctx) => {
+    if (s.dataPlane === "proxy") {
+      s.ports.forEach((p, i) => {
+        if (p.protocol !== "tcp") ctx.addIssue({ code: "custom", path: ["ports", i, "protocol"], message: `the proxy carries TCP (and HTTP over it), not ${p.protocol}: keep this service on the kernel plane` });
+      });
+      if (s.affinityTimeoutSeconds !== null) {
+        ctx.addIssue({ code: "custom", path: ["affinityTimeoutSeconds"], message: "on the proxy plane, client affinity is consistent hashing on the client address (proxy.balance): leave this empty" });
+      }
+    }
+    if (s.proxy) {
+      const servicePorts = new Set(s.ports.map((p) => p.port));
+      const hostPorts = new Set<number>();
+      s.proxy.ports.forEach((p, i) => {
+        if (!servicePorts.has(p.port)) ctx.addIssue({ code: "custom", path: ["proxy", "ports", i, "port"], message: `port ${p.port} is not one of the service's ports` });
+        if (p.hostPort !== null) {
+          if (hostPorts.has(p.hostPort)) ctx.addIssue({ code: "custom", path: ["proxy", "ports", i, "hostPort"], message: `host port ${p.hostPort} is listed twice` });
+          hostPorts.add(p.hostPort);
+        }
+      });
+      const labelProblem = s.proxy.poolLabel === null ? null : labelKeyProblem(s.proxy.poolLabel);
+      if (labelProblem) ctx.addIssue({ code: "custom", path: ["proxy", "poolLabel"], message: labelProblem });
+      if (s.proxy.routes.length > 0 && !s.proxy.ports.some((p) => p.kind === "http")) {
+        ctx.addIssue({ code: "custom", path: ["proxy", "routes"], message: "routes read the host and path of HTTP requests: make at least one port HTTP" });
+      }
+    }
     const ports = new Set<string>();
     s.ports.forEach((p, i) => {
       const key = `${p.protocol}/${p.port}`;

@@ -53,11 +53,12 @@ const RULES: { re: RegExp; emit: (ctx: Context, m: RegExpExecArray, setId: numbe
     },
   },
   {
-    re: new RegExp(`^${IP} daddr @${NAME} reject${COMMENT}$`),
+    re: new RegExp(`^${IP} daddr @${NAME} (reject|return)${COMMENT}$`),
     emit: (c, m) => {
       payload(c, "network", addrOffset(c.family, "daddr"), addrLen(c.family), REG.R1);
       lookup(c, m[2]!, REG.R1, null);
-      reject(c);
+      if (m[3] === "reject") reject(c);
+      else verdict(c, "return");
     },
   },
   { re: new RegExp(`^${IP} (saddr|daddr) ${ADDR}/(\\d+) (drop|accept|return|(?:jump|goto) ${NAME})${COMMENT}$`), emit: (c, m) => prefixMatch(c, m) },

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { Dispatcher } from "undici";
 import type { ListenerState, MemberRuntime } from "./listener-state";
 
@@ -34,6 +35,8 @@ export interface RequestOutcome {
 }
 
 export interface HttpHooks {
+  /** A member was picked for a request or connection from `socket` (a probe's attribution). */
+  picked?(listener: ListenerState, member: MemberRuntime, socket: Socket): void;
   /** The outcome of one try on a member, for passive health: ok is false for a failed connect, a reset or a 5xx. */
   memberResult(listener: ListenerState, member: MemberRuntime, ok: boolean, ms: number): void;
   /** The request is done (access log, metrics). */
@@ -158,6 +161,7 @@ export function handleRequest(listener: ListenerState, req: IncomingMessage, res
     }
     tried.add(member.key);
     outcome.member = member;
+    hooks.picked?.(listener, member, req.socket);
     const tryStarted = performance.now();
     listener.acquire(member);
     let released = false;

@@ -22,17 +22,35 @@ import { type ListenError, createProxyRuntime } from "./runtime";
  * | {type:"ejections", ejections} | {type:"metrics", id, text} | {type:"worker-exit", code, signal}.
  */
 
-export type ParentMessage = { type: "config"; config: unknown } | { type: "metrics"; id: number } | { type: "stop" };
+export type ParentMessage =
+  | { type: "config"; config: unknown }
+  | { type: "metrics"; id: number }
+  | { type: "watch"; ms: number }
+  | { type: "watched"; id: number }
+  | { type: "stop" };
+
+/** A connection (TCP) or request (HTTP) seen while watching: which member the client's address and port were given. */
+export interface WatchedFlow {
+  client: string;
+  port: number;
+  member: string;
+}
 export type ProxyEvent =
   | { type: "ready"; workers: number }
   | { type: "applied"; version: number; errors: ListenError[] }
   | { type: "refused"; version: number | null; error: string }
   | { type: "ejections"; ejections: (Ejection & { listener: string })[] }
   | { type: "metrics"; id: number; text: string }
+  | { type: "watched"; id: number; flows: WatchedFlow[] }
   | { type: "worker-exit"; code: number | null; signal: string | null };
 
-type ToWorker = { type: "config"; config: ProxyConfig } | { type: "ejected"; byListener: Record<string, string[]> } | { type: "stop" };
-type FromWorker = { type: "hello" } | { type: "applied"; version: number; errors: ListenError[] } | { type: "crossing"; listener: string; member: string; reason: string };
+type ToWorker =
+  | { type: "config"; config: ProxyConfig }
+  | { type: "ejected"; byListener: Record<string, string[]> }
+  | { type: "watch"; ms: number }
+  | { type: "watched"; id: number }
+  | { type: "stop" };
+type FromWorker = { type: "hello" } | { type: "watched"; id: number; flows: WatchedFlow[] } | { type: "applied"; version: number; errors: ListenError[] } | { type: "crossing"; listener: string; member: string; reason: string };
 
 const Args = z.object({ config: z.string().optional(), workers: z.number().int().min(1).max(256).optional(), graceMs: z.number().int().min(0).optional() });
 
@@ -118,7 +136,25 @@ async function runPrimary(args: z.infer<typeof Args>): Promise<void> {
   /** Workers that said hello: their message handler is in place (a message sent before is lost). */
   const ready = new Set<number>();
 
+  /** Collections of watched flows in progress: the workers that still have to answer, and what came. */
+  const watching = new Map<number, { left: Set<number>; flows: WatchedFlow[]; timer: NodeJS.Timeout }>();
+  const finishWatch = (id: number) => {
+    const w = watching.get(id);
+    if (!w) return;
+    clearTimeout(w.timer);
+    watching.delete(id);
+    emit({ type: "watched", id, flows: w.flows });
+  };
+
   function onWorkerMessage(w: Worker, m: FromWorker) {
+    if (m.type === "watched") {
+      const pending = watching.get(m.id);
+      if (!pending) return;
+      pending.flows.push(...m.flows);
+      pending.left.delete(w.id);
+      if (pending.left.size === 0) finishWatch(m.id);
+      return;
+    }
     if (m.type === "hello") {
       ready.add(w.id);
       if (config) {
@@ -208,7 +244,15 @@ async function runPrimary(args: z.infer<typeof Args>): Promise<void> {
           (text) => emit({ type: "metrics", id: m.id, text }),
           (e: Error) => emit({ type: "metrics", id: m.id, text: `# metrics not collected: ${e.message}\n` }),
         );
-      else if (m.type === "stop") void stop();
+      else if (m.type === "watch") broadcast({ type: "watch", ms: Math.min(Math.max(0, m.ms), 120_000) });
+      else if (m.type === "watched") {
+        const left = new Set([...ready].filter((id) => cluster.workers?.[id]?.isConnected()));
+        const timer = setTimeout(() => finishWatch(m.id), 2000);
+        timer.unref();
+        watching.set(m.id, { left, flows: [], timer });
+        if (left.size === 0) finishWatch(m.id);
+        else broadcast({ type: "watched", id: m.id });
+      } else if (m.type === "stop") void stop();
     });
     // Stopped with the agent: when it goes (even by SIGKILL), the IPC channel closes.
     process.on("disconnect", () => void stop());
@@ -243,9 +287,18 @@ async function runWorker(graceMs: number): Promise<void> {
   AggregatorRegistry.setRegistries(metrics.registry);
   const observer = createObserver({ metrics, config: () => config });
   const detectors = new Map<string, ReturnType<typeof createFailureDetector>>();
+  // A probe's window (the agent asks): which member each client address and port was given, at most 4,096.
+  let watch: { until: number; flows: Map<string, WatchedFlow> } | null = null;
   const runtime = createProxyRuntime({
     removeGraceMs: graceMs,
     hooks: {
+      picked(_listener, member, socket) {
+        if (watch === null || Date.now() > watch.until || watch.flows.size >= 4096) return;
+        const remote = socket.remoteAddress ?? "";
+        const client = remote.startsWith("::ffff:") && remote.includes(".") ? remote.slice(7) : remote;
+        const port = socket.remotePort ?? 0;
+        watch.flows.set(`${client}|${port}`, { client, port, member: member.key });
+      },
       memberResult(listener, member, ok) {
         if (!ok) observer.memberFailed(listener, member);
         const reason = detectors.get(listener.key)?.record(member.key, ok) ?? null;
@@ -276,6 +329,11 @@ async function runWorker(graceMs: number): Promise<void> {
         runtime.setEjected(ejected);
         process.send!({ type: "applied", version: m.config.version, errors } satisfies FromWorker);
       });
+    } else if (m.type === "watch") {
+      watch = { until: Date.now() + m.ms, flows: new Map() };
+    } else if (m.type === "watched") {
+      process.send!({ type: "watched", id: m.id, flows: [...(watch?.flows.values() ?? [])] } satisfies FromWorker);
+      watch = null;
     } else if (m.type === "ejected") {
       ejected = new Map(Object.entries(m.byListener).map(([k, v]) => [k, new Set(v)]));
       runtime.setEjected(ejected);

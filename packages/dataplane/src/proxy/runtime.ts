@@ -85,7 +85,22 @@ export function createProxyRuntime(options: ProxyRuntimeOptions) {
     return server;
   }
 
-  function listen(server: http.Server | net.Server, l: Listener): Promise<void> {
+  /**
+   * Listens, trying again for a while when the address is in use: a proxy restarted after a crash
+   * finds its predecessor's workers still holding the sockets for a moment as they exit.
+   */
+  async function listen(server: http.Server | net.Server, l: Listener): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await listenOnce(server, l);
+      } catch (e) {
+        if ((e as { code?: string }).code !== "EADDRINUSE" || attempt >= 20) throw e;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  function listenOnce(server: http.Server | net.Server, l: Listener): Promise<void> {
     return new Promise((resolve, reject) => {
       const onError = (e: Error) => {
         server.off("listening", onListening);
@@ -97,7 +112,8 @@ export function createProxyRuntime(options: ProxyRuntimeOptions) {
       };
       server.once("error", onError);
       server.once("listening", onListening);
-      server.listen({ host: l.address, port: l.port, ipv6Only: l.address === "::" ? false : undefined, backlog: 4096 });
+      // "::" is a v6 service's host port: IPv6 only, so a v4 service may hold the same port on 0.0.0.0.
+      server.listen({ host: l.address, port: l.port, ipv6Only: l.address === "::", backlog: 4096 });
     });
   }
 

@@ -20,6 +20,7 @@ export interface ConnectionOutcome {
 }
 
 export interface TcpHooks {
+  picked?(listener: ListenerState, member: MemberRuntime, socket: net.Socket): void;
   memberResult(listener: ListenerState, member: MemberRuntime, ok: boolean, ms: number): void;
   connectionDone(outcome: ConnectionOutcome): void;
 }
@@ -54,6 +55,7 @@ export function handleConnection(listener: ListenerState, client: net.Socket, ho
     }
     tried.add(member.key);
     outcome.member = member;
+    hooks.picked?.(listener, member, client);
     const tryStarted = performance.now();
     const upstream = net.connect({ host: member.address, port: member.port, allowHalfOpen: true, noDelay: true });
     const connectTimer = setTimeout(() => upstream.destroy(Object.assign(new Error(`connect timed out after ${config.timeouts.connectMs} ms`), { code: "ETIMEDOUT" })), config.timeouts.connectMs);

@@ -12,6 +12,7 @@ import { formatSelector } from "./selector-text";
 import { ServicePlan, type PlannedChange } from "./service-plan";
 import { AddManualMember, withoutManualMember } from "./service-plan-members";
 import { SpecEditor } from "./service-plan-spec";
+import { PlaneEditor, describePlane } from "./service-plane";
 import { useServiceChanges } from "./services-list";
 
 type Service = RouterOutputs["services"]["get"];
@@ -40,7 +41,7 @@ export function ServiceDetail({ id }: { id: string }) {
   useServiceChanges();
   // Every change is planned first (service-plan.tsx) and applied from there; one panel at a time.
   const [planned, setPlanned] = useState<{ n: number; change: PlannedChange } | null>(null);
-  const [editing, setEditing] = useState<"spec" | "member" | null>(null);
+  const [editing, setEditing] = useState<"spec" | "member" | "plane" | null>(null);
   const plan = (change: PlannedChange) => setPlanned((old) => ({ n: (old?.n ?? 0) + 1, change }));
 
   if (service.error) {
@@ -54,6 +55,7 @@ export function ServiceDetail({ id }: { id: string }) {
   if (!service.data) return <p className="muted">Loading…</p>;
   const s = service.data;
   const edit = (spec: Spec, comment: string) => plan({ kind: "update", spec, comment, title: comment });
+  const proxied = s.spec.dataPlane === "proxy";
 
   return (
     <div>
@@ -63,6 +65,8 @@ export function ServiceDetail({ id }: { id: string }) {
         <dl className="facts">
           <dt>Ports</dt>
           <dd className="mono">{s.spec.ports.map((p) => `${p.port}/${p.protocol} → ${p.targetPort}`).join(", ")}</dd>
+          <dt>Data plane</dt>
+          <dd data-testid="service-plane">{describePlane(s.spec)}</dd>
           <dt>Members</dt>
           <dd className="mono">{s.spec.memberSelector ? `attachments labelled ${formatSelector(s.spec.memberSelector)}` : <span className="muted">by hand only</span>}</dd>
           <dt>Hosts</dt>
@@ -79,10 +83,12 @@ export function ServiceDetail({ id }: { id: string }) {
         <div className="row" style={{ marginBottom: 12 }}>
           <button onClick={() => setEditing(editing === "spec" ? null : "spec")} aria-expanded={editing === "spec"}>Edit spec</button>
           <button onClick={() => setEditing(editing === "member" ? null : "member")} aria-expanded={editing === "member"}>Add member</button>
+          <button onClick={() => setEditing(editing === "plane" ? null : "plane")} aria-expanded={editing === "plane"}>Data plane</button>
         </div>
       )}
       {can.editNetworks && editing === "spec" && <SpecEditor key={s.revision} spec={s.spec} onPlan={plan} onCancel={() => setEditing(null)} />}
       {can.editNetworks && editing === "member" && <AddManualMember service={s} onPlan={plan} />}
+      {can.editNetworks && editing === "plane" && <PlaneEditor key={s.revision} spec={s.spec} onPlan={plan} onCancel={() => setEditing(null)} />}
       {planned && (
         <ServicePlan
           key={planned.n}
@@ -103,13 +109,14 @@ export function ServiceDetail({ id }: { id: string }) {
       ) : (
         <table aria-label="Members">
           <thead>
-            <tr><th>Member</th><th>Host</th><th>Attachment</th><th>Weight</th><th>State</th><th>Health</th><th>Takes new connections</th></tr>
+            <tr><th>Member</th>{proxied && <th>Pool</th>}<th>Host</th><th>Attachment</th><th>Weight</th><th>State</th><th>Health</th><th>Takes new connections</th></tr>
           </thead>
           <tbody>
             {s.members.map((m) => (
               <MemberRow
                 key={`${m.address}/${m.port ?? "*"}`}
                 member={m}
+                proxied={proxied}
                 canEdit={can.editNetworks && m.source !== "registered"}
                 busy={false}
                 onChange={(change, comment) => edit(withMember(s.spec, m, change), comment)}
@@ -132,7 +139,7 @@ export function ServiceDetail({ id }: { id: string }) {
   );
 }
 
-function MemberRow(props: { member: Member; canEdit: boolean; busy: boolean; onChange: (change: { weight?: number; state?: MemberState }, comment: string) => void; onRemove: () => void }) {
+function MemberRow(props: { member: Member; proxied: boolean; canEdit: boolean; busy: boolean; onChange: (change: { weight?: number; state?: MemberState }, comment: string) => void; onRemove: () => void }) {
   const { member: m, canEdit, busy, onChange } = props;
   const [weight, setWeight] = useState(String(m.weight));
   const label = `${m.address}${m.port ? `:${m.port}` : ""}`;
@@ -145,6 +152,7 @@ function MemberRow(props: { member: Member; canEdit: boolean; busy: boolean; onC
   return (
     <tr data-testid={`member-${m.address}`}>
       <td className="mono">{label}</td>
+      {props.proxied && <td className="mono">{m.pool}</td>}
       <td>{m.hostId ? <Link href={`/hosts/${m.hostId}`}>{m.hostName ?? m.hostId}</Link> : <span className="muted">unknown</span>}</td>
       <td>{m.attachmentId ? <Link href={`/attachments?q=${encodeURIComponent(m.containerId ?? "")}`}>{m.containerId}</Link> : <span className="muted">{m.source === "registered" ? "registered through the API" : "added by hand"}</span>}</td>
       <td>
@@ -187,6 +195,16 @@ function MemberRow(props: { member: Member; canEdit: boolean; busy: boolean; onC
             {m.lastCheck.at && <> · <RelativeTime date={m.lastCheck.at} /></>}
           </span>
         )}
+        {/* Passive health (issue 14): the proxy of a host took this member out on its own. */}
+        {m.ejections.map((e) => (
+          <div key={`${e.hostId}/${e.listener}`} data-testid={`member-ejected-${m.address}`}>
+            <span className="badge error">ejected</span>{" "}
+            <span className="muted">
+              on {e.hostName} ({e.listener}): {e.reason} · back <RelativeTime date={e.until} />
+              {e.count > 1 && ` · ejection ${e.count} in a row`}
+            </span>
+          </div>
+        ))}
       </td>
       <td>{m.selectable ? "yes" : <strong>no</strong>}</td>
     </tr>
