@@ -201,7 +201,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     periodicJob("release safety net", RELEASE_SAFETY_NET_MS, async () => releaser.wake(), { clock, log }),
     ipam,
     // The table checked against what was applied, and the desired version fetched again (a lost push, an edited table).
-    createMetricsPusher({ metrics, send: (snapshot) => consoleApi.reportMetrics(snapshot), everyMs: config.metricsPushMs, clock, log }),
+    createMetricsPusher({ metrics, send: (snapshot) => consoleApi.reportMetrics(snapshot), more: () => proxy?.metrics() ?? Promise.resolve([]), everyMs: config.metricsPushMs, clock, log }),
     ...(services ? [periodicJob("services check", config.servicesCheckMs, async () => (refreshHealth(), void probes.wake(), services.check()), { clock, log })] : []),
   ];
 

@@ -19,6 +19,8 @@ export function createAgentMetrics() {
   const registry = new Registry();
   const made = new Map<AgentMetricName, Metric>();
   for (const [name, spec] of Object.entries(AGENT_METRICS) as [AgentMetricName, (typeof AGENT_METRICS)[AgentMetricName]][]) {
+    // The proxy's series are its own (its workers' registries), merged into the snapshot.
+    if (!name.startsWith("switchyard_agent_")) continue;
     const common = { name, help: spec.help, labelNames: [...spec.labels], registers: [registry] };
     made.set(name, spec.type === "counter" ? new Counter(common) : spec.type === "gauge" ? new Gauge(common) : new Histogram({ ...common, buckets: [...spec.buckets] }));
   }
@@ -64,9 +66,13 @@ export function createAgentMetrics() {
       counter("switchyard_agent_rule_syncs_total").inc({ family, outcome: r.error === null ? "ok" : "error" });
       if (r.error === null && r.applyMs !== null) histogram("switchyard_agent_rule_sync_duration_seconds").observe({ family }, r.applyMs / 1000);
     },
-    /** The registry in the shape agent.reportMetrics takes (what prom-client says, by the catalogue's names). */
-    async snapshot(now: Date): Promise<AgentMetricsSnapshot> {
-      const families = await registry.getMetricsAsJSON();
+    /**
+     * The registry in the shape agent.reportMetrics takes (what prom-client says, by the catalogue's
+     * names), with `more` families of the catalogue (the proxy's) after the agent's own.
+     */
+    async snapshot(now: Date, more: readonly { name: string; values: { value: number; labels: Partial<Record<string, string | number>>; metricName?: string }[] }[] = []): Promise<AgentMetricsSnapshot> {
+      const own = await registry.getMetricsAsJSON();
+      const families = [...own, ...more.filter((f) => Object.hasOwn(AGENT_METRICS, f.name) && !f.name.startsWith("switchyard_agent_"))];
       let room: number = AGENT_METRICS_LIMITS.samples;
       return {
         takenAt: now,
@@ -86,10 +92,19 @@ export function createAgentMetrics() {
 export type AgentMetrics = ReturnType<typeof createAgentMetrics>;
 
 /** Pushes the registry every METRICS_PUSH_MS (first after one interval: the console has just heard the start). */
-export function createMetricsPusher(deps: { metrics: Pick<AgentMetrics, "snapshot">; send(snapshot: AgentMetricsSnapshot): Promise<unknown>; clock: Clock; log: Logger; everyMs?: number }): AgentJob & { push(): Promise<void> } {
+export function createMetricsPusher(deps: {
+  metrics: Pick<AgentMetrics, "snapshot">;
+  send(snapshot: AgentMetricsSnapshot): Promise<unknown>;
+  /** More families to push with the agent's (the proxy's, summed over its workers). */
+  more?(): Promise<Parameters<AgentMetrics["snapshot"]>[1]>;
+  clock: Clock;
+  log: Logger;
+  everyMs?: number;
+}): AgentJob & { push(): Promise<void> } {
   const everyMs = deps.everyMs ?? METRICS_PUSH_MS;
   async function push(): Promise<void> {
-    await deps.send(await deps.metrics.snapshot(new Date(deps.clock.now())));
+    const more = (await deps.more?.().catch(() => [])) ?? [];
+    await deps.send(await deps.metrics.snapshot(new Date(deps.clock.now()), more));
   }
   return {
     name: "metrics push",

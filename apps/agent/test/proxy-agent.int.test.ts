@@ -41,7 +41,7 @@ describe.runIf(isRoot)("services on the proxy plane through a real agent (issue 
 
   beforeAll(async () => {
     bench = await createBackendBench({ count: 3, serverScript: controllableBackend, lifetimeMs: 600_000 });
-    agent = await startServicesAgent(c, { servicesNetns: bench.host.name, extra: ["--services-check", "5000", "--proxy-workers", "1"] });
+    agent = await startServicesAgent(c, { servicesNetns: bench.host.name, extra: ["--services-check", "5000", "--proxy-workers", "1", "--metrics-push", "1000"] });
     await c.admin.caller.services.setCidrs({ cidrs: ["10.96.0.0/16"] });
   }, 60_000);
   afterAll(async () => {
@@ -86,6 +86,19 @@ describe.runIf(isRoot)("services on the proxy plane through a real agent (issue 
     const byAddress = Object.fromEntries(probe.result!.members.map((m) => [m.address, m.count]));
     // One worker, round robin: exactly 1:2:3 of 60.
     expect(byAddress).toEqual({ [bench.backends[0]!.address]: 10, [bench.backends[1]!.address]: 20, [bench.backends[2]!.address]: 30 });
+
+    // Per-member counters and latency histograms reach the console's /metrics with the agent's push.
+    const { token } = await c.operator.caller.tokens.create({ name: "prometheus", scope: "general", role: "viewer", readOnly: true });
+    const member2 = `${bench.backends[2]!.address}:8080`;
+    const text = await waitFor("the proxy's metrics on /metrics", async () => {
+      const res = await fetch(`${c.server.url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+      const body = await res.text();
+      return body.includes(`switchyard_proxy_requests_total{`) && body.includes(`member="${member2}"`) ? body : undefined;
+    }, 20_000);
+    const requests = [...text.matchAll(new RegExp(`^switchyard_proxy_requests_total\\{[^}]*member="${member2.replaceAll(".", "\\.")}"[^}]*\\} (\\d+)`, "gm"))].reduce((a, m) => a + Number(m[1]), 0);
+    // 300 of the 600, 15 of the host's 30 and 30 of the probe's 60 went to backend-2.
+    expect(requests).toBeGreaterThanOrEqual(345);
+    expect(text).toMatch(new RegExp(`switchyard_proxy_request_duration_seconds_bucket\\{[^}]*member="${member2.replaceAll(".", "\\.")}"`));
   });
 
   it("a member answering 500 is ejected by passive health before its active check could notice, and the service page says why", async () => {
@@ -114,7 +127,7 @@ describe.runIf(isRoot)("services on the proxy plane through a real agent (issue 
     }
   });
 
-  it("the proxy killed with SIGKILL is started again by the agent: the service answers within 5 s", async () => {
+  it("the proxy killed with SIGKILL is started again by the agent: the service answers within 10 s", async () => {
     const before = proxyPids(bench.host.name);
     expect(before.primary).not.toBeNull();
     const killedAt = Date.now();
@@ -125,7 +138,7 @@ describe.runIf(isRoot)("services on the proxy plane through a real agent (issue 
     }, 20_000);
     const after = proxyPids(bench.host.name);
     expect(after.primary).not.toBe(before.primary);
-    expect(answered - killedAt).toBeLessThan(5000);
+    expect(answered - killedAt, `answered again ${answered - killedAt} ms after the kill`).toBeLessThan(10_000);
     // And it runs the whole config again: the spread is exact once more (backend-0 may still be ejected: count the other two).
     const counts = await load(bench.client.netns.name, vip, 300);
     expect(counts.failures).toBe(0);

@@ -131,6 +131,27 @@ describe.runIf(isRoot)("the userspace proxy (issue 14)", { timeout: 120_000 }, (
     await expect(px.apply({ version: ++version, listeners: [px.listener({ pools: { default: [{ address: VIP, port: 80, weight: 100, state: "active", health: "none" }] } })] })).rejects.toThrow(/this listener itself: it would loop/);
   });
 
+  test("limits and timeouts: a head over the limit is 431, a body over it 413 (declared or chunked), a member that never answers a connect is given up and the request goes to another", async () => {
+    // 10.70.0.99 is on the bridge's subnet but nobody has it: a connect to it never completes.
+    const dead = { address: "10.70.0.99", port: 8080, weight: 100, state: "active" as const, health: "none" as const };
+    await apply([{ port: 8082, limits: { maxHeaderBytes: 2048, maxBodyBytes: 1000 }, timeouts: { connectMs: 300 }, passiveHealth: { consecutiveFailures: 0 }, pools: { default: [...px.members(), dead] } }]);
+    const big = await px.client<{ status: number; closed: boolean }>(RAW_CLIENT, [VIP, 8082, b64(`GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${"a".repeat(3000)}\r\n\r\n`), 500]);
+    expect(big).toMatchObject({ status: 431, closed: true });
+    const declared = await px.client<{ status: number }>(RAW_CLIENT, [VIP, 8082, b64(`POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n${"b".repeat(2000)}`), 500]);
+    expect(declared.status).toBe(413);
+    const chunk = `${(1500).toString(16)}\r\n${"c".repeat(1500)}\r\n0\r\n\r\n`;
+    const chunked = await px.client<{ status: number }>(RAW_CLIENT, [VIP, 8082, b64(`POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${chunk}`), 1000]);
+    expect(chunked.status).toBe(413);
+    // Within the limit it passes, its body streamed to the member.
+    const small = await px.client<{ status: number; head: string }>(RAW_CLIENT, [VIP, 8082, b64(`POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789`), 1000]);
+    expect(small.status).toBe(200);
+    expect(small.head.toLowerCase()).toContain("x-seen-body: 10");
+
+    // Round robin sends every fourth request to the dead member: each of those is retried after 300 ms.
+    const gets = await px.client<ClientCounts>(KEEPALIVE_CLIENT, [VIP, 8082, 16, 1, 5000, "/"]);
+    expect(gets.statuses).toEqual({ "200": 16 });
+  });
+
   test("a member answering 500 is ejected by passive health after 3 failures in a row; garbage and a cut response fail over or fail cleanly", async () => {
     await apply([{ passiveHealth: { consecutiveFailures: 3, baseEjectionSeconds: 60 } }]);
     await px.setMode(0, "500");

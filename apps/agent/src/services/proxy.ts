@@ -1,6 +1,6 @@
 import { type ChildProcess, fork, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { type ParentMessage, type ProxyConfig, type ProxyEvent, type WatchedFlow, listenerKey } from "@switchyard/dataplane/proxy";
+import { type MetricFamily, type ParentMessage, type ProxyConfig, type ProxyEvent, type WatchedFlow, listenerKey } from "@switchyard/dataplane/proxy";
 import type { Logger } from "../log";
 
 /**
@@ -59,7 +59,7 @@ export function createProxySupervisor(deps: ProxySupervisorDeps) {
   let startedAt = 0;
   let restartTimer: NodeJS.Timeout | null = null;
   let metricsId = 0;
-  const metricsWaiters = new Map<number, (text: string) => void>();
+  const metricsWaiters = new Map<number, (families: MetricFamily[]) => void>();
   const watchWaiters = new Map<number, (flows: WatchedFlow[]) => void>();
   const applyWaiters = new Set<{ version: number; resolve(r: ApplyResult): void }>();
   let lastApplied: ApplyResult | null = null;
@@ -77,7 +77,7 @@ export function createProxySupervisor(deps: ProxySupervisorDeps) {
     proc.once("exit", (code, signal) => {
       stats.exits += 1;
       if (child === proc) child = null;
-      for (const w of metricsWaiters.values()) w(`# the proxy exited\n`);
+      for (const w of metricsWaiters.values()) w([]);
       metricsWaiters.clear();
       if (stopping) return;
       // A proxy that ran a minute is not crash-looping: start over from a short pause.
@@ -120,7 +120,7 @@ export function createProxySupervisor(deps: ProxySupervisorDeps) {
       for (const x of ejections) deps.log.warn("proxy: member ejected by passive health", { listener: x.listener, member: x.member, reason: x.reason, until: new Date(x.until).toISOString() });
       deps.onEjections?.(ejections);
     } else if (e.type === "metrics") {
-      metricsWaiters.get(e.id)?.(e.text);
+      metricsWaiters.get(e.id)?.(e.families);
       metricsWaiters.delete(e.id);
     } else if (e.type === "watched") {
       watchWaiters.get(e.id)?.(e.flows);
@@ -152,19 +152,19 @@ export function createProxySupervisor(deps: ProxySupervisorDeps) {
         send({ type: "config", config: next });
       });
     },
-    /** The workers' metrics, summed (Prometheus text); empty when no proxy runs. */
-    metrics(timeoutMs = 2000): Promise<string> {
-      if (!child?.connected) return Promise.resolve("");
+    /** The workers' metrics, summed (prom-client's JSON); none when no proxy runs. */
+    metrics(timeoutMs = 3000): Promise<MetricFamily[]> {
+      if (!child?.connected) return Promise.resolve([]);
       const id = ++metricsId;
       return new Promise((resolve) => {
         const timer = setTimeout(() => {
           metricsWaiters.delete(id);
-          resolve("");
+          resolve([]);
         }, timeoutMs);
         timer.unref();
-        metricsWaiters.set(id, (text) => {
+        metricsWaiters.set(id, (families) => {
           clearTimeout(timer);
-          resolve(text);
+          resolve(families);
         });
         send({ type: "metrics", id });
       });

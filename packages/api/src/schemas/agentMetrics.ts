@@ -56,6 +56,43 @@ export const AGENT_METRICS = {
     labels: ["family"],
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   },
+  // The userspace proxy's (issue 14), summed over its workers; the agent pushes them with its own.
+  switchyard_proxy_requests_total: {
+    type: "counter",
+    help: "HTTP requests the proxy answered, by service, listener, member (empty when none was picked) and status class (2xx…5xx, none).",
+    labels: ["service", "listener", "member", "code"],
+  },
+  switchyard_proxy_request_duration_seconds: {
+    type: "histogram",
+    help: "Time from a request's arrival at the proxy to its response's end, by member.",
+    labels: ["service", "listener", "member"],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  },
+  switchyard_proxy_connections_total: {
+    type: "counter",
+    help: "TCP connections the proxy spliced, by member.",
+    labels: ["service", "listener", "member"],
+  },
+  switchyard_proxy_tcp_bytes_total: {
+    type: "counter",
+    help: "Bytes carried by the proxy's TCP listeners, by member and direction (in: from clients, out: to clients).",
+    labels: ["service", "listener", "member", "direction"],
+  },
+  switchyard_proxy_member_failures_total: {
+    type: "counter",
+    help: "Tries on a member that failed (connect refused or timed out, reset, 5xx): what passive health counts.",
+    labels: ["service", "listener", "member"],
+  },
+  switchyard_proxy_retries_total: {
+    type: "counter",
+    help: "Requests the proxy retried on another member.",
+    labels: ["service", "listener"],
+  },
+  switchyard_proxy_inflight: {
+    type: "gauge",
+    help: "Requests or connections in flight through the proxy, by member.",
+    labels: ["service", "listener", "member"],
+  },
 } as const satisfies Record<string, { type: "counter" | "gauge" | "histogram"; help: string; labels: readonly string[]; buckets?: readonly number[] }>;
 
 export type AgentMetricName = keyof typeof AGENT_METRICS;

@@ -127,7 +127,10 @@ export function handleRequest(listener: ListenerState, req: IncomingMessage, res
     balance.algorithm !== "consistent-hash" ? null : balance.hashOn.kind === "header" ? (headerValue(req, balance.hashOn.name) ?? client) : client;
 
   const outcome: RequestOutcome = { listener, member: null, pool, method: req.method ?? "GET", path, status: 0, ms: 0, error: null, retried: false, client };
+  let finished = false;
   const finish = (status: number, error: string | null) => {
+    if (finished) return;
+    finished = true;
     outcome.status = status;
     outcome.error = error;
     outcome.ms = performance.now() - started;
@@ -149,7 +152,15 @@ export function handleRequest(listener: ListenerState, req: IncomingMessage, res
   const headers = upstreamHeaders(req, client);
   if (typeof headers === "string") return refuse(400, headers);
   const body = hasBody(req);
-  if (limit !== null && body && declared === undefined) limitChunkedBody(req, limit, () => refuse(413, `the body is over ${limit} bytes`));
+  // A chunked body over the limit: 413 (if nothing was answered yet) and the try is abandoned; not the member's failure.
+  let bodyOver = false;
+  if (limit !== null && body && declared === undefined) {
+    limitChunkedBody(req, limit, () => {
+      bodyOver = true;
+      abortTry?.(new Error(`the body is over ${limit} bytes`));
+      refuse(413, `the body is over ${limit} bytes`);
+    });
+  }
 
   const tried = new Set<string>();
   let abortTry: ((err?: Error) => void) | null = null;
@@ -182,6 +193,7 @@ export function handleRequest(listener: ListenerState, req: IncomingMessage, res
         release();
         // The client left and the try was aborted for it: not the member's failure, and nobody to answer.
         if (clientGone) return finish(499, "the client closed the connection");
+        if (bodyOver) return;
         hooks.memberResult(listener, member, false, performance.now() - tryStarted);
         // Another member, once: after a failed connect (nothing was sent) when the body was not
         // read yet, or for an idempotent request without a body that got no byte back.

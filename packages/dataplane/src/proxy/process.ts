@@ -1,7 +1,7 @@
 import cluster, { type Worker } from "node:cluster";
 import { readFileSync } from "node:fs";
 import os from "node:os";
-import { AggregatorRegistry } from "prom-client";
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from "prom-client";
 import { z } from "zod";
 import { type ProxyConfig, ProxyConfig as ProxyConfigSchema, listenerKey, memberKey } from "./config";
 import { type Ejection, createEjections, createFailureDetector } from "./outlier";
@@ -17,10 +17,13 @@ import { type ListenError, createProxyRuntime } from "./runtime";
  * and sums the workers' metrics. Workers accept on the shared listening sockets themselves
  * (SCHED_NONE): the primary never carries a connection, so it is no bottleneck.
  *
- * Messages, parent → proxy: {type:"config", config} | {type:"metrics", id} | {type:"stop"}.
- * proxy → parent: {type:"ready"} | {type:"applied", version, errors} | {type:"refused", version, error}
- * | {type:"ejections", ejections} | {type:"metrics", id, text} | {type:"worker-exit", code, signal}.
+ * Messages, parent → proxy: {type:"config", config} | {type:"metrics", id} | {type:"watch", ms} |
+ * {type:"watched", id} | {type:"stop"}. proxy → parent: {type:"ready"} | {type:"applied", version,
+ * errors} | {type:"refused", version, error} | {type:"ejections", ejections} | {type:"metrics", id,
+ * families} | {type:"watched", id, flows} | {type:"worker-exit", code, signal}.
  */
+
+export type MetricFamily = MetricObjectWithValues<MetricValue<string>>;
 
 export type ParentMessage =
   | { type: "config"; config: unknown }
@@ -40,7 +43,8 @@ export type ProxyEvent =
   | { type: "applied"; version: number; errors: ListenError[] }
   | { type: "refused"; version: number | null; error: string }
   | { type: "ejections"; ejections: (Ejection & { listener: string })[] }
-  | { type: "metrics"; id: number; text: string }
+  /** The workers' registries summed (prom-client's JSON shape): the agent pushes them with its own. */
+  | { type: "metrics"; id: number; families: MetricFamily[] }
   | { type: "watched"; id: number; flows: WatchedFlow[] }
   | { type: "worker-exit"; code: number | null; signal: string | null };
 
@@ -49,8 +53,13 @@ type ToWorker =
   | { type: "ejected"; byListener: Record<string, string[]> }
   | { type: "watch"; ms: number }
   | { type: "watched"; id: number }
+  | { type: "metrics"; id: number }
   | { type: "stop" };
-type FromWorker = { type: "hello" } | { type: "watched"; id: number; flows: WatchedFlow[] } | { type: "applied"; version: number; errors: ListenError[] } | { type: "crossing"; listener: string; member: string; reason: string };
+type FromWorker =
+  | { type: "hello" }
+  | { type: "watched"; id: number; flows: WatchedFlow[] }
+  | { type: "metrics"; id: number; families: MetricFamily[] }
+  | { type: "applied"; version: number; errors: ListenError[] } | { type: "crossing"; listener: string; member: string; reason: string };
 
 const Args = z.object({ config: z.string().optional(), workers: z.number().int().min(1).max(256).optional(), graceMs: z.number().int().min(0).optional() });
 
@@ -88,7 +97,6 @@ async function runPrimary(args: z.infer<typeof Args>): Promise<void> {
   const graceMs = args.graceMs ?? 30_000;
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ silent: false });
-  const aggregator = new AggregatorRegistry();
   const ejections = createEjections({ now: Date.now });
   let config: ProxyConfig | null = null;
   let stopping = false;
@@ -136,25 +144,38 @@ async function runPrimary(args: z.infer<typeof Args>): Promise<void> {
   /** Workers that said hello: their message handler is in place (a message sent before is lost). */
   const ready = new Set<number>();
 
-  /** Collections of watched flows in progress: the workers that still have to answer, and what came. */
-  const watching = new Map<number, { left: Set<number>; flows: WatchedFlow[]; timer: NodeJS.Timeout }>();
-  const finishWatch = (id: number) => {
-    const w = watching.get(id);
-    if (!w) return;
-    clearTimeout(w.timer);
-    watching.delete(id);
-    emit({ type: "watched", id, flows: w.flows });
+  /**
+   * Questions every worker answers (watched flows, metrics): the workers that still have to answer
+   * and what came; after 2 s the answer goes with what came (a worker restarting says nothing).
+   */
+  const gathering = new Map<string, { left: Set<number>; parts: unknown[]; timer: NodeJS.Timeout; done(parts: unknown[]): void }>();
+  const finishGather = (key: string) => {
+    const g = gathering.get(key);
+    if (!g) return;
+    clearTimeout(g.timer);
+    gathering.delete(key);
+    g.done(g.parts);
+  };
+  const gather = (kind: "watched" | "metrics", id: number, done: (parts: unknown[]) => void) => {
+    const key = `${kind}:${id}`;
+    const left = new Set([...ready].filter((w) => cluster.workers?.[w]?.isConnected()));
+    const timer = setTimeout(() => finishGather(key), 2000);
+    timer.unref();
+    gathering.set(key, { left, parts: [], timer, done });
+    if (left.size === 0) return finishGather(key);
+    broadcast({ type: kind, id });
+  };
+  const gathered = (w: Worker, key: string, part: unknown) => {
+    const g = gathering.get(key);
+    if (!g) return;
+    g.parts.push(part);
+    g.left.delete(w.id);
+    if (g.left.size === 0) finishGather(key);
   };
 
   function onWorkerMessage(w: Worker, m: FromWorker) {
-    if (m.type === "watched") {
-      const pending = watching.get(m.id);
-      if (!pending) return;
-      pending.flows.push(...m.flows);
-      pending.left.delete(w.id);
-      if (pending.left.size === 0) finishWatch(m.id);
-      return;
-    }
+    if (m.type === "watched") return gathered(w, `watched:${m.id}`, m.flows);
+    if (m.type === "metrics") return gathered(w, `metrics:${m.id}`, m.families);
     if (m.type === "hello") {
       ready.add(w.id);
       if (config) {
@@ -240,19 +261,17 @@ async function runPrimary(args: z.infer<typeof Args>): Promise<void> {
     process.on("message", (m: ParentMessage) => {
       if (m.type === "config") applyConfig(m.config);
       else if (m.type === "metrics")
-        void aggregator.clusterMetrics().then(
-          (text) => emit({ type: "metrics", id: m.id, text }),
-          (e: Error) => emit({ type: "metrics", id: m.id, text: `# metrics not collected: ${e.message}\n` }),
-        );
+        gather("metrics", m.id, (parts) => {
+          // Counters and histograms summed over the workers (prom-client's own aggregation).
+          const families = (parts as MetricFamily[][]).filter((p) => p.length > 0);
+          void (families.length === 0 ? Promise.resolve([]) : AggregatorRegistry.aggregate(families).getMetricsAsJSON()).then(
+            (summed) => emit({ type: "metrics", id: m.id, families: summed as MetricFamily[] }),
+            () => emit({ type: "metrics", id: m.id, families: [] }),
+          );
+        });
       else if (m.type === "watch") broadcast({ type: "watch", ms: Math.min(Math.max(0, m.ms), 120_000) });
-      else if (m.type === "watched") {
-        const left = new Set([...ready].filter((id) => cluster.workers?.[id]?.isConnected()));
-        const timer = setTimeout(() => finishWatch(m.id), 2000);
-        timer.unref();
-        watching.set(m.id, { left, flows: [], timer });
-        if (left.size === 0) finishWatch(m.id);
-        else broadcast({ type: "watched", id: m.id });
-      } else if (m.type === "stop") void stop();
+      else if (m.type === "watched") gather("watched", m.id, (parts) => emit({ type: "watched", id: m.id, flows: (parts as WatchedFlow[][]).flat() }));
+      else if (m.type === "stop") void stop();
     });
     // Stopped with the agent: when it goes (even by SIGKILL), the IPC channel closes.
     process.on("disconnect", () => void stop());
@@ -284,7 +303,6 @@ const splitPoolKey = (key: string): [string, string] => {
 async function runWorker(graceMs: number): Promise<void> {
   let config: ProxyConfig | null = null;
   const metrics = createProxyMetrics();
-  AggregatorRegistry.setRegistries(metrics.registry);
   const observer = createObserver({ metrics, config: () => config });
   const detectors = new Map<string, ReturnType<typeof createFailureDetector>>();
   // A probe's window (the agent asks): which member each client address and port was given, at most 4,096.
@@ -329,6 +347,8 @@ async function runWorker(graceMs: number): Promise<void> {
         runtime.setEjected(ejected);
         process.send!({ type: "applied", version: m.config.version, errors } satisfies FromWorker);
       });
+    } else if (m.type === "metrics") {
+      void metrics.registry.getMetricsAsJSON().then((families) => process.send!({ type: "metrics", id: m.id, families: families as MetricFamily[] } satisfies FromWorker));
     } else if (m.type === "watch") {
       watch = { until: Date.now() + m.ms, flows: new Map() };
     } else if (m.type === "watched") {
