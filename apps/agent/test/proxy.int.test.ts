@@ -111,6 +111,31 @@ describe.runIf(isRoot)("the userspace proxy (issue 14)", { timeout: 120_000 }, (
     expect(new Set(users.map((b) => b[0])).size).toBeGreaterThan(1);
   });
 
+  test("routes by host and path prefix pick pools: whole path segments, wildcard hosts, the default pool otherwise", async () => {
+    const [b0, b1, b2] = px.members();
+    await apply([
+      {
+        pools: { default: [b0!, b1!], canary: [b2!], admin: [b0!] },
+        routes: [
+          { pathPrefix: "/beta", pool: "canary" },
+          { host: "*.admin.example.com", pool: "admin" },
+        ],
+      },
+    ]);
+    const ask = (path: string, host: string) =>
+      px.client<{ backend: string }>(
+        `require("node:http").get({ host: process.argv[1], port: 80, path: process.argv[2], headers: { host: process.argv[3] } }, (res) => { res.resume(); console.log(JSON.stringify({ backend: res.headers["x-backend"] })); });`,
+        [VIP, path, host],
+      );
+    expect((await ask("/beta", "a")).backend).toBe("backend-2");
+    expect((await ask("/beta/x?y=1", "a")).backend).toBe("backend-2");
+    // A prefix matches whole segments: /betamax is not under /beta.
+    expect(["backend-0", "backend-1"]).toContain((await ask("/betamax", "a")).backend);
+    expect((await ask("/", "eu.admin.example.com:8080")).backend).toBe("backend-0");
+    expect((await ask("/", "EU.Admin.Example.com")).backend).toBe("backend-0");
+    expect(["backend-0", "backend-1"]).toContain((await ask("/", "admin.example.com")).backend);
+  });
+
   test("smuggling shapes, obsolete folding and a slow head are refused with 400/408 and the connection closed; a member that is the VIP is refused", async () => {
     await apply([{ timeouts: { headerMs: 1000 } }]);
     const cases = {
