@@ -12,11 +12,12 @@ import { type NetnsProcess, spawnNodeInNetns } from "./netns-process";
  * The userspace proxy's test bench (issue 14's Tests): the services bench's namespaces (a host
  * with a bridge, backend sandboxes, a client sandbox), backends whose behaviour a test switches
  * over stdin (answer their name, answer 500, answer garbage, close mid-response), the VIP as an
- * address on a sink link in the host namespace (as the agent puts it), and the built proxy
- * bundle running there with `--config FILE`, reloaded by SIGHUP.
+ * address on a sink link in the host namespace (as the agent puts it), and the built agent
+ * running there as `switchyard-agent proxy --config FILE`, reloaded by SIGHUP.
  */
 
-export const PROXY_BUNDLE = fileURLToPath(new URL("../../dist/switchyard-proxy.mjs", import.meta.url));
+/** The proxy is the agent's own file run as `switchyard-agent proxy` (the built bundle, as hosts run it). */
+export const AGENT_BUNDLE = fileURLToPath(new URL("../../dist/switchyard-agent.mjs", import.meta.url));
 export const VIP = "10.96.70.10";
 export const VIP_CIDR = "10.96.70.0/24";
 const SINK = "sypx0";
@@ -99,7 +100,7 @@ export async function createProxyBench(o: { backends: number; workers?: number; 
     async apply(config) {
       writeFileSync(configFile, JSON.stringify(config));
       if (proxy === null) {
-        proxy = spawnNodeInNetns(host, PROXY_BUNDLE, ["--config", configFile, "--workers", String(o.workers ?? 1), "--grace-ms", "2000"], { isFile: true, lifetimeMs: o.lifetimeMs ?? 180_000 });
+        proxy = spawnNodeInNetns(host, AGENT_BUNDLE, ["proxy", "--config", configFile, "--workers", String(o.workers ?? 1), "--grace-ms", "2000"], { isFile: true, lifetimeMs: o.lifetimeMs ?? 180_000 });
       } else {
         proxy.child.kill("SIGHUP");
       }

@@ -182,6 +182,7 @@ export function handleRequest(listener: ListenerState, req: IncomingMessage, res
       listener.release(member);
     };
     let responded = false;
+    let unusable: string | null = null;
     // undici 7 hands the legacy handler methods (onHeaders, onData…) straight to its HTTP/1.1
     // client; the newer controller API goes through a wrapper that parses every head into an object.
     const handler: Dispatcher.DispatchHandler = {
@@ -194,6 +195,7 @@ export function handleRequest(listener: ListenerState, req: IncomingMessage, res
         // The client left and the try was aborted for it: not the member's failure, and nobody to answer.
         if (clientGone) return finish(499, "the client closed the connection");
         if (bodyOver) return;
+        if (unusable !== null) return hooks.memberResult(listener, member, false, performance.now() - tryStarted);
         hooks.memberResult(listener, member, false, performance.now() - tryStarted);
         // Another member, once: after a failed connect (nothing was sent) when the body was not
         // read yet, or for an idempotent request without a body that got no byte back.
@@ -216,15 +218,17 @@ export function handleRequest(listener: ListenerState, req: IncomingMessage, res
         if (status < 200) return true;
         responded = true;
         outcome.status = status;
-        hooks.memberResult(listener, member, status < 500, performance.now() - tryStarted);
         try {
           res.writeHead(status, responseHeaders(rawHeaders as Buffer[]));
         } catch (e) {
-          // A header value Node will not write (the member sent garbage): its answer cannot be passed on.
-          res.destroy();
-          finish(502, `${member.key}: unusable response header: ${(e as Error).message}`);
+          // A header value Node will not write (the member sent garbage): its answer cannot be passed
+          // on. The try is aborted (its connection freed); onError counts it against the member.
+          unusable = `${member.key}: unusable response header: ${(e as Error).message}`;
+          refuse(502, unusable);
+          abortTry?.(new Error(unusable));
           return false;
         }
+        hooks.memberResult(listener, member, status < 500, performance.now() - tryStarted);
         res.on("drain", resume);
         return true;
       },

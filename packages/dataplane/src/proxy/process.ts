@@ -70,7 +70,7 @@ function parseArgs(argv: string[]): z.infer<typeof Args> {
     if (a === "--config") out.config = argv[++i];
     else if (a === "--workers") out.workers = Number(argv[++i]);
     else if (a === "--grace-ms") out.graceMs = Number(argv[++i]);
-    else throw new Error(`unknown argument ${a} (switchyard-proxy [--config FILE] [--workers N] [--grace-ms MS])`);
+    else throw new Error(`unknown argument ${a} (switchyard-agent proxy [--config FILE] [--workers N] [--grace-ms MS])`);
   }
   return Args.parse(out);
 }
