@@ -18,9 +18,9 @@
  * kill timer), the whole run. Everything is removed on exit, on error and on Ctrl-C.
  * Needs the proxy's bundle (cd apps/agent && npm run build) and nft.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -29,6 +29,7 @@ import type { DesiredServices } from "../packages/dataplane/src/desired";
 import { applyTransaction } from "../packages/dataplane/src/nft";
 import { planSync } from "../packages/dataplane/src/transaction";
 import { type BackendBench, createBackendBench } from "../apps/agent/test/support/backends";
+import { CLK_TCK, type Started, busyShare, cpuList, cpuTicks, cpuTimes, load, processTree, sleep, startIn, stopAll, userPlusSystem } from "./processes";
 import { clamp, median } from "./stats";
 
 const TARGET_NAMES = ["direct", "kernel-vip", "proxy"] as const;
@@ -74,22 +75,7 @@ const KERNEL_VIP = "10.96.80.10";
 const PROXY_CIDR = "10.96.70.0/24";
 const PROXY_VIP = "10.96.70.11";
 const VIP_PORT = 80;
-const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
 
-function cpuList(spec: string, flag: string): { spec: string; ids: number[] } {
-  const ids = new Set<number>();
-  for (const part of spec.split(",")) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
-    if (!m) throw new Error(`${flag} "${spec}": must be CPU numbers and ranges, e.g. 1 or 0-1 or 0,2`);
-    for (let c = Number(m[1]); c <= Number(m[2] ?? m[1]); c++) ids.add(c);
-  }
-  const have = cpus().length;
-  for (const c of ids) if (c >= have) throw new Error(`${flag} "${spec}": CPU ${c} does not exist (this machine has CPUs 0-${have - 1})`);
-  return { spec, ids: [...ids].sort((a, b) => a - b) };
-}
-
-const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** Set by a signal or the run's bound: nothing more is measured. */
 let stopping = false;
 
@@ -141,85 +127,13 @@ Promise.all(Array.from({ length: Number(parallel) }, worker)).then(() => {
 
 // ---------------------------------------------------------------------------------------------
 
-function procTicks(pid: number): { ppid: number; ticks: number; system: number } | null {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), system: Number(f[12]) };
-  } catch {
-    return null;
-  }
-}
-
-/** A process and all its descendants (the proxy's cluster workers). */
-function processTree(root: number): number[] {
-  const parents = new Map<number, number>();
-  for (const entry of readdirSync("/proc")) if (/^\d+$/.test(entry)) parents.set(Number(entry), procTicks(Number(entry))?.ppid ?? -1);
-  const tree = [root];
-  for (let i = 0; i < tree.length; i++) for (const [pid, ppid] of parents) if (ppid === tree[i]) tree.push(pid);
-  return tree;
-}
-const ticksOf = (pids: number[]) => pids.reduce((sum, pid) => sum + (procTicks(pid)?.ticks ?? 0), 0);
-/** Busy and total ticks per CPU from /proc/stat (busy = all but idle and iowait): the machine may be shared. */
-function cpuTimes(): Map<number, { busy: number; total: number }> {
-  const out = new Map<number, { busy: number; total: number }>();
-  for (const line of readFileSync("/proc/stat", "utf8").split("\n")) {
-    const m = /^cpu(\d+) (.*)$/.exec(line);
-    if (!m) continue;
-    const v = m[2]!.trim().split(/\s+/).slice(0, 8).map(Number);
-    const total = v.reduce((a, b) => a + b, 0);
-    out.set(Number(m[1]), { busy: total - v[3]! - v[4]!, total });
-  }
-  return out;
-}
-
-function busyShare(before: ReturnType<typeof cpuTimes>, after: ReturnType<typeof cpuTimes>, ids: number[]): number {
-  let busy = 0;
-  let total = 0;
-  for (const id of ids) {
-    busy += after.get(id)!.busy - before.get(id)!.busy;
-    total += after.get(id)!.total - before.get(id)!.total;
-  }
-  return total > 0 ? busy / total : Number.NaN;
-}
-
-const systemTicksOf = (pids: number[]) => pids.reduce((sum, pid) => sum + (procTicks(pid)?.system ?? 0), 0);
-
-interface Started {
-  child: ChildProcess;
-  stdout: string[];
-  stderr: string;
-  exited: Promise<void>;
-}
-
-function startIn(netns: string, cpuSpec: string, cmd: string, args: string[]): Started {
-  const child = spawn("ip", ["netns", "exec", netns, "taskset", "-c", cpuSpec, cmd, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  const s: Started = { child, stdout: [], stderr: "", exited: new Promise((r) => child.once("exit", () => r())) };
-  let partial = "";
-  child.stdout!.on("data", (b: Buffer) => {
-    const lines = (partial + b.toString()).split("\n");
-    partial = lines.pop()!;
-    for (const l of lines) if (s.stdout.length < 10_000) s.stdout.push(l);
-  });
-  child.stderr!.on("data", (b: Buffer) => {
-    if (s.stderr.length < 16_384) s.stderr += b.toString();
-  });
-  return s;
-}
+/** CPU ticks (user + system) and system ticks alone of a set of processes. */
+const ticksOf = (pids: number[]) => userPlusSystem(cpuTicks(pids));
+const systemTicksOf = (pids: number[]) => cpuTicks(pids).system;
 
 async function stop(s: Started | null): Promise<void> {
   if (!s?.child.pid || s.child.exitCode !== null || s.child.signalCode !== null) return;
-  const tree = processTree(s.child.pid);
-  s.child.kill("SIGTERM");
-  await Promise.race([s.exited, sleep(3000)]);
-  if (s.child.exitCode === null && s.child.signalCode === null) console.log(`cleanup: switchyard-proxy (${s.child.pid}) did not exit within 3 s of SIGTERM: killed`);
-  for (const pid of tree) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // gone
-    }
-  }
+  await stopAll([s]);
 }
 
 async function startProxy(netns: string, dir: string, member: { address: string; port: number }): Promise<Started> {
@@ -234,7 +148,7 @@ async function startProxy(netns: string, dir: string, member: { address: string;
   writeFileSync(file, JSON.stringify(config));
   // The cluster forks its workers with the primary's execArgv: each writes its own profile when it stops.
   const nodeFlags = flags["profile-dir"] ? ["--cpu-prof", `--cpu-prof-dir=${flags["profile-dir"]}`] : [];
-  const s = startIn(netns, PROXY_CPUS.spec, process.execPath, [...nodeFlags, PROXY_BUNDLE, "proxy", "--config", file, "--workers", String(WORKERS), "--grace-ms", "1000"]);
+  const s = startIn("switchyard-proxy", netns, PROXY_CPUS.spec, process.execPath, [...nodeFlags, PROXY_BUNDLE, "proxy", "--config", file, "--workers", String(WORKERS), "--grace-ms", "1000"]);
   const until = Date.now() + 20_000;
   for (;;) {
     const line = s.stdout.find((l) => /"type":"(applied|refused)"/.test(l));
@@ -281,7 +195,7 @@ interface ClientResult {
 }
 
 async function runClient(bench: BackendBench, address: string, port: number, seconds: number): Promise<ClientResult> {
-  const s = startIn(bench.client.netns.name, LOAD_CPUS.spec, process.execPath, ["-e", CLIENT, address, String(port), String(PARALLEL), String(seconds), String(MIB * 1024 * 1024)]);
+  const s = startIn("client", bench.client.netns.name, LOAD_CPUS.spec, process.execPath, ["-e", CLIENT, address, String(port), String(PARALLEL), String(seconds), String(MIB * 1024 * 1024)]);
   const kill = setTimeout(() => s.child.kill("SIGKILL"), ROUND_BOUND_S(seconds) * 1000);
   await s.exited;
   clearTimeout(kill);

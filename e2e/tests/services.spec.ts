@@ -4,7 +4,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { expect, test } from "@playwright/test";
+import { type Locator, type Page, expect, test } from "@playwright/test";
 import { BASE_URL } from "../playwright.config";
 import { dataOf, mutate, query, removeFromHost, requireRoot, signInElsewhere } from "./support";
 
@@ -145,6 +145,32 @@ setTimeout(() => process.exit(0), 300000);
 /** Whether `count` of `n` is within 4.5 standard deviations of the share `p` (as the agent's traffic tests). */
 const withinTolerance = (count: number, n: number, p: number) => Math.abs(count - n * p) <= 4.5 * Math.sqrt(n * p * (1 - p));
 
+/** Runs a probe of `total` connections from the host on tcp/80 with the page's form, and waits until it is done. */
+async function runProbe(page: Page, total: number, whileRunning?: (status: Locator) => Promise<void>) {
+  const form = page.getByRole("form", { name: "Run a probe" });
+  await form.getByLabel("Host").selectOption({ label: hostName });
+  await form.getByLabel("From").selectOption({ label: "the host itself" });
+  await form.getByLabel("Port").selectOption("tcp/80");
+  await form.getByLabel("Connections").fill(String(total));
+  await form.getByRole("button", { name: "Run probe" }).click();
+  const status = page.getByTestId("probe-status");
+  await whileRunning?.(status);
+  await expect(status).toHaveText("done", { timeout: 60_000 });
+}
+
+/** The probe's counts per backend add up to `total`, each within tolerance of its weight's share (weights of 1000). */
+async function expectProbeSpread(page: Page, total: number, weights: number[]) {
+  const counts = await Promise.all(
+    weights.map(async (_, i) => {
+      const row = page.getByTestId(`probe-member-${backendAddress(i)}`);
+      await expect(row).toBeVisible();
+      return Number(await row.locator("td").nth(1).innerText());
+    }),
+  );
+  expect(counts.reduce((a, b) => a + b, 0), JSON.stringify(counts)).toBe(total);
+  counts.forEach((n, i) => expect(withinTolerance(n, total, weights[i]! / 1000), `member ${i}: ${n} of ${total} (${JSON.stringify(counts)})`).toBe(true));
+}
+
 test("the probe: connections from the host spread over the members as their weights ask, shown live", async ({ page }) => {
   // Three backends behind a bridge in the namespace standing in for the host (traffic stays in namespaces made here).
   const ipSvc = (...args: string[]) => execFileSync("ip", ["-n", servicesNetns, ...args]);
@@ -183,27 +209,10 @@ test("the probe: connections from the host spread over the members as their weig
   await expect(hostRow.getByText("applied", { exact: true })).toBeVisible({ timeout: 30_000 });
   await expect(page.getByTestId(`member-${backendAddress(2)}`)).toBeVisible();
 
-  const form = page.getByRole("form", { name: "Run a probe" });
-  await form.getByLabel("Host").selectOption({ label: hostName });
-  await form.getByLabel("From").selectOption({ label: "the host itself" });
-  await form.getByLabel("Port").selectOption("tcp/80");
-  const total = 200;
-  await form.getByLabel("Connections").fill(String(total));
-  await form.getByRole("button", { name: "Run probe" }).click();
-
   // Live: pending or running, then done, without a reload.
-  const status = page.getByTestId("probe-status");
-  await expect(status).toHaveText(/pending|running|done/);
-  await expect(status).toHaveText("done", { timeout: 60_000 });
-  const counts = await Promise.all(
-    weights.map(async (_, i) => {
-      const row = page.getByTestId(`probe-member-${backendAddress(i)}`);
-      await expect(row).toBeVisible();
-      return Number(await row.locator("td").nth(1).innerText());
-    }),
-  );
-  expect(counts.reduce((a, b) => a + b, 0), JSON.stringify(counts)).toBe(total);
-  counts.forEach((n, i) => expect(withinTolerance(n, total, weights[i]! / 1000), `member ${i}: ${n} of ${total} (${JSON.stringify(counts)})`).toBe(true));
+  const total = 200;
+  await runProbe(page, total, async (status) => expect(status).toHaveText(/pending|running|done/));
+  await expectProbeSpread(page, total, weights);
   // Beside each share, the share its weight asks for.
   await expect(page.getByTestId(`probe-member-${backendAddress(2)}`).locator("td").nth(3)).toHaveText("60%");
   await expect(page.getByTestId("probe-refused")).toContainText("0");
@@ -227,24 +236,9 @@ test("the data plane form moves the service onto the userspace proxy; the host r
   await expect(hostRow.getByText("applied", { exact: true })).toBeVisible({ timeout: 30_000 });
   await expect(hostRow).not.toContainText("proxy listener");
 
-  const probe = page.getByRole("form", { name: "Run a probe" });
-  await probe.getByLabel("Host").selectOption({ label: hostName });
-  await probe.getByLabel("From").selectOption({ label: "the host itself" });
-  await probe.getByLabel("Port").selectOption("tcp/80");
-  const total = 200;
-  await probe.getByLabel("Connections").fill(String(total));
-  await probe.getByRole("button", { name: "Run probe" }).click();
-  await expect(page.getByTestId("probe-status")).toHaveText("done", { timeout: 60_000 });
-  const weights = [100, 300, 600];
-  const counts = await Promise.all(
-    weights.map(async (_, i) => {
-      const row = page.getByTestId(`probe-member-${backendAddress(i)}`);
-      await expect(row).toBeVisible();
-      return Number(await row.locator("td").nth(1).innerText());
-    }),
-  );
   // Each connection's member named by the proxy itself; round robin per worker keeps close to the weights.
-  expect(counts.reduce((a, b) => a + b, 0), JSON.stringify(counts)).toBe(total);
-  counts.forEach((n, i) => expect(withinTolerance(n, total, weights[i]! / 1000), `member ${i}: ${n} of ${total} (${JSON.stringify(counts)})`).toBe(true));
+  const total = 200;
+  await runProbe(page, total);
+  await expectProbeSpread(page, total, [100, 300, 600]);
   await expect(page.getByRole("table", { name: "Recent probes" })).toContainText(`${total} / ${total} answered`);
 });

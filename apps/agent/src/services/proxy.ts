@@ -58,9 +58,9 @@ export function createProxySupervisor(deps: ProxySupervisorDeps) {
   let restarts = 0;
   let startedAt = 0;
   let restartTimer: NodeJS.Timeout | null = null;
-  let metricsId = 0;
-  const metricsWaiters = new Map<number, (families: MetricFamily[]) => void>();
-  const watchWaiters = new Map<number, (flows: WatchedFlow[]) => void>();
+  let askId = 0;
+  /** Questions asked of the proxy (metrics, watched flows) by id, waiting for its answer. */
+  const waiters = new Map<number, (answer: unknown[]) => void>();
   const applyWaiters = new Set<{ version: number; resolve(r: ApplyResult): void }>();
   let lastApplied: ApplyResult | null = null;
   const stats = { starts: 0, exits: 0 };
@@ -77,8 +77,8 @@ export function createProxySupervisor(deps: ProxySupervisorDeps) {
     proc.once("exit", (code, signal) => {
       stats.exits += 1;
       if (child === proc) child = null;
-      for (const w of metricsWaiters.values()) w([]);
-      metricsWaiters.clear();
+      for (const w of waiters.values()) w([]);
+      waiters.clear();
       if (stopping) return;
       // A proxy that ran a minute is not crash-looping: start over from a short pause.
       if (Date.now() - startedAt > 60_000) restarts = 0;
@@ -101,6 +101,24 @@ export function createProxySupervisor(deps: ProxySupervisorDeps) {
     if (child?.connected) child.send(m);
   }
 
+  /** Asks the proxy a question its primary answers by id; an empty answer when none runs or it does not answer in time. */
+  function ask<T>(type: "metrics" | "watched", timeoutMs: number): Promise<T[]> {
+    if (!child?.connected) return Promise.resolve([]);
+    const id = ++askId;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        waiters.delete(id);
+        resolve([]);
+      }, timeoutMs);
+      timer.unref();
+      waiters.set(id, (answer) => {
+        clearTimeout(timer);
+        resolve(answer as T[]);
+      });
+      send({ type, id });
+    });
+  }
+
   function onEvent(e: ProxyEvent): void {
     if (e.type === "applied" || e.type === "refused") {
       const result: ApplyResult = e.type === "applied" ? { version: e.version, errors: e.errors } : { version: e.version ?? -1, errors: [{ listener: "*", error: `config refused: ${e.error}` }] };
@@ -119,12 +137,9 @@ export function createProxySupervisor(deps: ProxySupervisorDeps) {
       });
       for (const x of ejections) deps.log.warn("proxy: member ejected by passive health", { listener: x.listener, member: x.member, reason: x.reason, until: new Date(x.until).toISOString() });
       deps.onEjections?.(ejections);
-    } else if (e.type === "metrics") {
-      metricsWaiters.get(e.id)?.(e.families);
-      metricsWaiters.delete(e.id);
-    } else if (e.type === "watched") {
-      watchWaiters.get(e.id)?.(e.flows);
-      watchWaiters.delete(e.id);
+    } else if (e.type === "metrics" || e.type === "watched") {
+      waiters.get(e.id)?.(e.type === "metrics" ? e.families : e.flows);
+      waiters.delete(e.id);
     } else if (e.type === "worker-exit") {
       deps.log.warn("proxy: a worker exited; the proxy restarts it", { code: e.code, signal: e.signal });
     }
@@ -154,20 +169,7 @@ export function createProxySupervisor(deps: ProxySupervisorDeps) {
     },
     /** The workers' metrics, summed (prom-client's JSON); none when no proxy runs. */
     metrics(timeoutMs = 3000): Promise<MetricFamily[]> {
-      if (!child?.connected) return Promise.resolve([]);
-      const id = ++metricsId;
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          metricsWaiters.delete(id);
-          resolve([]);
-        }, timeoutMs);
-        timer.unref();
-        metricsWaiters.set(id, (families) => {
-          clearTimeout(timer);
-          resolve(families);
-        });
-        send({ type: "metrics", id });
-      });
+      return ask("metrics", timeoutMs);
     },
     /** Starts recording which member each client address and port is given, for `ms` (a probe's window). */
     watch(ms: number): void {
@@ -175,20 +177,7 @@ export function createProxySupervisor(deps: ProxySupervisorDeps) {
     },
     /** What was recorded since `watch` (and stops recording); empty when no proxy runs. */
     watched(timeoutMs = 3000): Promise<WatchedFlow[]> {
-      if (!child?.connected) return Promise.resolve([]);
-      const id = ++metricsId;
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          watchWaiters.delete(id);
-          resolve([]);
-        }, timeoutMs);
-        timer.unref();
-        watchWaiters.set(id, (flows) => {
-          clearTimeout(timer);
-          resolve(flows);
-        });
-        send({ type: "watched", id });
-      });
+      return ask("watched", timeoutMs);
     },
     pid: () => child?.pid ?? null,
     lastApplied: () => lastApplied,
