@@ -31,7 +31,7 @@ import { enableForwarding, linkNamespaces } from "../apps/agent/test/support/hos
 import { CLK_TCK, type Started, busyShare, cpuList, cpuTicks, cpuTimes, load, processTree, sleep, startIn, started, stopAll, userPlusSystem } from "./processes";
 import { clamp, median } from "./stats";
 
-const TARGET_NAMES = ["direct", "nginx", "switchyard", "node-floor"] as const;
+const TARGET_NAMES = ["direct", "nginx", "switchyard", "node-floor", "raw-floor"] as const;
 const DEFAULT_TARGETS = ["direct", "nginx", "switchyard"];
 type TargetName = (typeof TARGET_NAMES)[number];
 
@@ -84,6 +84,8 @@ const NGINX_VIP = "10.96.70.10";
 const SWITCHYARD_VIP = "10.96.70.11";
 /** --targets …,node-floor: the least a Node.js reverse proxy of the same parts does (see floorScript). */
 const FLOOR_VIP = "10.96.70.12";
+/** --targets …,raw-floor: a Node.js proxy over plain sockets and Node's llhttp, no node:http or undici (bench/raw-floor.cjs). */
+const RAW_FLOOR_VIP = "10.96.70.13";
 /** Set by a signal or the run's bound: what is in flight stops (wrk got the same Ctrl-C) and nothing more is measured. */
 let stopping = false;
 
@@ -249,6 +251,17 @@ async function startFloor(netns: string, dir: string, members: string[]): Promis
   return s;
 }
 
+async function startRawFloor(netns: string, members: string[]): Promise<Started> {
+  const file = fileURLToPath(new URL("./raw-floor.cjs", import.meta.url));
+  const s = startIn("raw-floor", netns, PROXY_CPUS.spec, process.execPath, [file, RAW_FLOOR_VIP, JSON.stringify(members)]);
+  const until = Date.now() + 15_000;
+  while (!s.stdout.includes("ready")) {
+    if (s.child.exitCode !== null || s.child.signalCode !== null || Date.now() > until) throw new Error(`the raw floor proxy did not start: ${s.stderr.slice(0, 800)}`);
+    await sleep(20);
+  }
+  return s;
+}
+
 async function createBench(pool: { create(): Promise<TestNetns> }, dir: string): Promise<Bench> {
   const host = await pool.create();
   const ipHost = (...args: string[]) => run("ip", ["-n", host.name, ...args]);
@@ -259,7 +272,7 @@ async function createBench(pool: { create(): Promise<TestNetns> }, dir: string):
   // The VIPs as the agent puts them: addresses on a link whose peer stays down, the service CIDR blackholed.
   await ipHost("link", "add", SINK, "type", "veth", "peer", "name", `${SINK}p`);
   await ipHost("link", "set", SINK, "up");
-  for (const vip of [NGINX_VIP, SWITCHYARD_VIP, FLOOR_VIP]) await ipHost("addr", "add", `${vip}/32`, "dev", SINK);
+  for (const vip of [NGINX_VIP, SWITCHYARD_VIP, FLOOR_VIP, RAW_FLOOR_VIP]) await ipHost("addr", "add", `${vip}/32`, "dev", SINK);
   await ipHost("route", "add", "blackhole", VIP_CIDR);
 
   const attach = async (ns: TestNetns, index: number, address: string) => {
@@ -283,6 +296,7 @@ async function createBench(pool: { create(): Promise<TestNetns> }, dir: string):
   if (TARGETS.includes("nginx")) proxies.nginx = await startNginx("nginx-proxy", host.name, PROXY_CPUS.spec, dir, nginxProxyConf(dir, members));
   if (TARGETS.includes("switchyard")) proxies.switchyard = await startSwitchyard(host.name, dir, members);
   if (TARGETS.includes("node-floor")) proxies["node-floor"] = await startFloor(host.name, dir, members);
+  if (TARGETS.includes("raw-floor")) proxies["raw-floor"] = await startRawFloor(host.name, members);
   return { host, client, backends, proxies };
 }
 
@@ -389,6 +403,7 @@ const URLS: Record<TargetName, (b: Bench) => string> = {
   nginx: () => `http://${NGINX_VIP}/`,
   switchyard: () => `http://${SWITCHYARD_VIP}/`,
   "node-floor": () => `http://${FLOOR_VIP}/`,
+  "raw-floor": () => `http://${RAW_FLOOR_VIP}/`,
 };
 
 async function measure(bench: Bench, target: TargetName, round: number): Promise<Sample> {
@@ -460,11 +475,14 @@ function report(samples: Map<TargetName, Sample[]>): void {
   if (has("switchyard") && has("nginx")) {
     console.log(`  switchyard / nginx   req/s ${f3(ratio("switchyard", "nginx", rps))} (paired ${f3(paired("switchyard", "nginx", rps))})   p99 ${f2(ratio("switchyard", "nginx", p99))}×   CPU per request ${f2(ratio("switchyard", "nginx", cpu))}× (paired ${f2(paired("switchyard", "nginx", cpu))}×)`);
   }
-  for (const t of ["nginx", "switchyard", "node-floor"] as const) {
+  for (const t of ["nginx", "switchyard", "node-floor", "raw-floor"] as const) {
     if (has(t) && has("direct")) console.log(`  ${t.padEnd(10)} / direct  req/s ${f3(ratio(t, "direct", rps))} (paired ${f3(paired(t, "direct", rps))})   p99 ${f2(ratio(t, "direct", p99))}×`);
   }
   if (has("switchyard") && has("node-floor")) {
     console.log(`  switchyard / node-floor  req/s ${f3(ratio("switchyard", "node-floor", rps))} (paired ${f3(paired("switchyard", "node-floor", rps))})   CPU per request ${f2(ratio("switchyard", "node-floor", cpu))}× (paired ${f2(paired("switchyard", "node-floor", cpu))}×)`);
+  }
+  if (has("raw-floor") && has("nginx")) {
+    console.log(`  raw-floor / nginx   req/s ${f3(ratio("raw-floor", "nginx", rps))} (paired ${f3(paired("raw-floor", "nginx", rps))})   CPU per request ${f2(ratio("raw-floor", "nginx", cpu))}×`);
   }
   if (has("node-floor") && has("nginx")) {
     console.log(`  node-floor / nginx   req/s ${f3(ratio("node-floor", "nginx", rps))}   CPU per request ${f2(ratio("node-floor", "nginx", cpu))}×`);
