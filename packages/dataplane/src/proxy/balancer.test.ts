@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type Endpoint, type Picker, createPicker, murmur3 } from "./balancer";
+import { type Endpoint, type Picker, createPicker } from "./balancer";
+import { murmur3 } from "./murmur3";
 import type { Balance } from "./config";
 
 const roundRobin: Balance = { algorithm: "round-robin" };

@@ -1,4 +1,6 @@
 import type { Balance } from "./config";
+import { heapify, popHeap, pushHeap, siftDown } from "./heap";
+import { murmur3 } from "./murmur3";
 
 /**
  * Which member takes a new connection (TCP) or request (HTTP), issue 14. A picker is built over
@@ -362,84 +364,3 @@ function buildMaglevTable(pool: Pool, size: number): Uint16Array {
   return table;
 }
 
-const encoder = new TextEncoder();
-let scratch = new Uint8Array(256);
-
-/**
- * MurmurHash3 (x86, 32-bit; Austin Appleby's public-domain reference) of the UTF-8 bytes of
- * `text`. Exported for its test vectors: changing it moves every client to another member.
- */
-export function murmur3(text: string, seed: number): number {
-  if (scratch.length < text.length * 3) scratch = new Uint8Array(text.length * 3);
-  const bytes = scratch;
-  const length = encoder.encodeInto(text, bytes).written;
-  const whole = length & ~3;
-  let h = seed >>> 0;
-  for (let i = 0; i < whole; i += 4) {
-    h ^= scrambleBlock(bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24));
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-  }
-  const rest = length & 3;
-  if (rest > 0) {
-    let k = bytes[whole]!;
-    if (rest > 1) k |= bytes[whole + 1]! << 8;
-    if (rest > 2) k |= bytes[whole + 2]! << 16;
-    h ^= scrambleBlock(k);
-  }
-  h ^= length;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-function scrambleBlock(k: number): number {
-  k = Math.imul(k, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  return Math.imul(k, 0x1b873593);
-}
-
-// ---------------------------------------------------------------------------------------------
-// A binary min-heap on a plain array.
-
-function heapify<T>(heap: T[], compare: (a: T, b: T) => number): void {
-  for (let i = (heap.length >>> 1) - 1; i >= 0; i--) siftDown(heap, i, compare);
-}
-
-function siftDown<T>(heap: T[], i: number, compare: (a: T, b: T) => number): void {
-  const item = heap[i]!;
-  for (;;) {
-    let child = 2 * i + 1;
-    if (child >= heap.length) break;
-    if (child + 1 < heap.length && compare(heap[child + 1]!, heap[child]!) < 0) child++;
-    if (compare(heap[child]!, item) >= 0) break;
-    heap[i] = heap[child]!;
-    i = child;
-  }
-  heap[i] = item;
-}
-
-function pushHeap<T>(heap: T[], item: T, compare: (a: T, b: T) => number): void {
-  let i = heap.length;
-  heap.push(item);
-  while (i > 0) {
-    const parent = (i - 1) >>> 1;
-    if (compare(heap[parent]!, item) <= 0) break;
-    heap[i] = heap[parent]!;
-    i = parent;
-  }
-  heap[i] = item;
-}
-
-function popHeap<T>(heap: T[], compare: (a: T, b: T) => number): T {
-  const top = heap[0]!;
-  const last = heap.pop()!;
-  if (heap.length > 0) {
-    heap[0] = last;
-    siftDown(heap, 0, compare);
-  }
-  return top;
-}
