@@ -63,6 +63,8 @@ export function createProxySupervisor(deps: ProxySupervisorDeps) {
   const waiters = new Map<number, (answer: unknown[]) => void>();
   const applyWaiters = new Set<{ version: number; resolve(r: ApplyResult): void }>();
   let lastApplied: ApplyResult | null = null;
+  /** Ejections already logged (listener|member|since). */
+  let logged = new Set<string>();
   const stats = { starts: 0, exits: 0 };
 
   function start(): ChildProcess {
@@ -135,7 +137,14 @@ export function createProxySupervisor(deps: ProxySupervisorDeps) {
         const serviceId = serviceOf.get(x.listener);
         return serviceId === undefined ? [] : [{ serviceId, listener: x.listener, member: x.key, reason: x.reason, since: x.since, until: x.until, count: x.count }];
       });
-      for (const x of ejections) deps.log.warn("proxy: member ejected by passive health", { listener: x.listener, member: x.member, reason: x.reason, until: new Date(x.until).toISOString() });
+      // The proxy sends the whole list at each change: each ejection is logged once, when it is new.
+      const current = new Set<string>();
+      for (const x of ejections) {
+        const key = `${x.listener}|${x.member}|${x.since}`;
+        current.add(key);
+        if (!logged.has(key)) deps.log.warn("proxy: member ejected by passive health", { listener: x.listener, member: x.member, reason: x.reason, until: new Date(x.until).toISOString() });
+      }
+      logged = current;
       deps.onEjections?.(ejections);
     } else if (e.type === "metrics" || e.type === "watched") {
       waiters.get(e.id)?.(e.type === "metrics" ? e.families : e.flows);
