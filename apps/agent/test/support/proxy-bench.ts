@@ -22,15 +22,107 @@ export const VIP = "10.96.70.10";
 export const VIP_CIDR = "10.96.70.0/24";
 const SINK = "sypx0";
 
-/** A backend: its name on every path; stdin lines `mode ok|500|garbage|close-mid|slow` change how it answers. */
+/**
+ * A backend: its name on every path; stdin lines `mode ok|500|garbage|close-mid|slow` change how it answers.
+ * A few bench paths answer otherwise, whatever the mode (HTTP semantics tests, proxy-http.int.test.ts):
+ * - `/echo…` (any suffix) and `*`: the request as JSON (method, url, version, headers, raw headers, body length and sha256); `?delay=MS` answers late;
+ * - `/chunked?n=N`: N bytes with no Content-Length (Node frames them chunked), their sha256 in `x-body-sha256`;
+ * - `/big?n=N&id=ID[&sha=0]`: N bytes streamed with backpressure (the sha256 unless sha=0); `/progress?id=ID` tells how far it got;
+ * - `/head-many?n=N`: N extra headers `x-r-<i>: v-<i>`;
+ * - `/hop[?close=1]`: `Connection: keep-alive|close, x-drop-me`, `X-Drop-Me`, `Keep-Alive`, `X-Keep-Me`;
+ * - `/close`: its name with `Connection: close` (the member ends its connection after each answer).
+ */
 export const controllableBackend = (name: string, addresses: readonly string[]) => `
 const http = require("node:http");
 const net = require("node:net");
+const crypto = require("node:crypto");
+const NAME = ${JSON.stringify(name)};
 let mode = "ok";
 require("node:readline").createInterface({ input: process.stdin }).on("line", (l) => {
   const m = /^mode (\\S+)$/.exec(l.trim()); if (m) { mode = m[1]; console.log("mode " + mode); }
 });
+// Bench bodies: a random block of a prime length repeated, so bytes out of place change the sha256.
+const BLOCK = crypto.randomBytes(65521);
+const bytesAt = (offset, length) => {
+  const b = Buffer.allocUnsafe(length);
+  for (let i = 0; i < length; ) { const from = (offset + i) % BLOCK.length; const n = Math.min(length - i, BLOCK.length - from); BLOCK.copy(b, i, from, from + n); i += n; }
+  return b;
+};
+const shaOf = (n) => { const h = crypto.createHash("sha256"); for (let o = 0; o < n; o += 65536) h.update(bytesAt(o, Math.min(65536, n - o))); return h.digest("hex"); };
+const progress = new Map();
+const json = (res, value, extra) => { const body = JSON.stringify(value); res.writeHead(200, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)), "x-backend": NAME, ...extra }); res.end(body); };
+// The bench paths; false for every other request (answered as the mode says).
+const bench = (req, res) => {
+  const url = req.url || "";
+  if (url === "*" || url.startsWith("/echo")) {
+    const h = crypto.createHash("sha256"); let length = 0;
+    req.on("data", (c) => { h.update(c); length += c.length; });
+    req.on("end", () => {
+      const delay = Math.min(Number((/[?&]delay=(\\d+)/.exec(url) || [])[1] || 0), 2000);
+      const value = { backend: NAME, method: req.method, url, httpVersion: req.httpVersion, headers: req.headers, rawHeaders: req.rawHeaders, bodyLength: length, bodySha256: h.digest("hex") };
+      setTimeout(() => json(res, value), delay);
+    });
+    return true;
+  }
+  const q = url.indexOf("?");
+  const path = q < 0 ? url : url.slice(0, q);
+  const params = new URLSearchParams(q < 0 ? "" : url.slice(q + 1));
+  const n = Math.min(Number(params.get("n") || 0), 256 * 1024 * 1024);
+  if (path === "/chunked") {
+    req.resume();
+    res.writeHead(200, { "content-type": "application/octet-stream", "x-backend": NAME, "x-body-sha256": shaOf(n) });
+    for (let o = 0; o < n; o += 8192) res.write(bytesAt(o, Math.min(8192, n - o)));
+    res.end();
+    return true;
+  }
+  if (path === "/big") {
+    req.resume();
+    const p = { n, written: 0, waiting: false, finished: false, closed: false };
+    progress.set(params.get("id") || "", p);
+    res.on("close", () => { p.closed = true; p.finished = res.writableFinished; });
+    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(n), "x-backend": NAME, ...(params.get("sha") === "0" ? {} : { "x-body-sha256": shaOf(n) }) });
+    const pump = () => {
+      while (p.written < n && !res.destroyed) {
+        const length = Math.min(65536, n - p.written);
+        const ok = res.write(bytesAt(p.written, length));
+        p.written += length;
+        if (!ok) { p.waiting = true; res.once("drain", () => { p.waiting = false; pump(); }); return; }
+      }
+      if (!res.destroyed) res.end();
+    };
+    pump();
+    return true;
+  }
+  if (path === "/progress") { req.resume(); json(res, progress.get(params.get("id") || "") || null); return true; }
+  if (path === "/head-many") {
+    req.resume();
+    const headers = { "x-backend": NAME, "content-length": "2" };
+    for (let i = 0; i < n; i++) headers["x-r-" + i] = "v-" + i;
+    res.writeHead(200, headers);
+    res.end("ok");
+    return true;
+  }
+  if (path === "/hop") {
+    req.resume();
+    res.setHeader("connection", (params.get("close") === "1" ? "close" : "keep-alive") + ", x-drop-me");
+    res.setHeader("x-drop-me", "1");
+    res.setHeader("keep-alive", "timeout=99, max=7");
+    res.setHeader("x-keep-me", "1");
+    res.setHeader("content-length", "2");
+    res.setHeader("x-backend", NAME);
+    res.writeHead(200);
+    res.end("ok");
+    return true;
+  }
+  if (path === "/close") {
+    req.resume();
+    req.on("end", () => { res.writeHead(200, { connection: "close", "content-length": String(Buffer.byteLength(NAME)), "x-backend": NAME }); res.end(NAME); });
+    return true;
+  }
+  return false;
+};
 const answer = (req, res) => {
+  if (bench(req, res)) return;
   const body = [];
   req.on("data", (c) => body.push(c));
   req.on("end", () => {

@@ -1,6 +1,6 @@
-import { Pool } from "undici";
 import { type Endpoint, type Picker, createPicker } from "./balancer";
 import { type Listener, type ProxyMember, type Route, listenerKey, memberKey } from "./config";
+import { MemberPool } from "./upstream";
 
 /**
  * One listener's live state in a worker: its members (each with its pool of keep-alive
@@ -18,26 +18,7 @@ export interface MemberRuntime {
   state: ProxyMember["state"];
   health: ProxyMember["health"];
   /** Keep-alive connections to the member (HTTP listeners only). */
-  upstream: Pool | null;
-}
-
-export interface ListenerStateOptions {
-  /** Builds a member's upstream pool (HTTP); tests and the bench pass their own options through here. */
-  upstreamFor?(member: { address: string; port: number }, listener: Listener): Pool;
-}
-
-export function defaultUpstream(member: { address: string; port: number }, listener: Listener): Pool {
-  const host = member.address.includes(":") ? `[${member.address}]` : member.address;
-  return new Pool(`http://${host}:${member.port}`, {
-    connections: listener.limits.connectionsPerMember,
-    connect: { timeout: listener.timeouts.connectMs },
-    headersTimeout: listener.timeouts.responseMs,
-    bodyTimeout: listener.timeouts.idleMs,
-    // The member's head may be as large as a client's: both limits are the listener's.
-    maxHeaderSize: listener.limits.maxHeaderBytes,
-    // One request per connection at a time: pipelining would put a slow response in front of others.
-    pipelining: 1,
-  });
+  upstream: MemberPool | null;
 }
 
 /** Whether a member may take new traffic, leaving ejection aside (isSelectable of the kernel plane, per pool). */
@@ -56,22 +37,18 @@ export class ListenerState {
   private pickers = new Map<string, Picker>();
   private poolMembers = new Map<string, string[]>();
   private routes: Route[] = [];
-  private readonly upstreamFor: NonNullable<ListenerStateOptions["upstreamFor"]>;
+  private readonly settings = () => this.config;
 
-  constructor(config: Listener, options: ListenerStateOptions = {}) {
+  constructor(config: Listener) {
     this.key = listenerKey(config);
     this.config = config;
-    this.upstreamFor = options.upstreamFor ?? defaultUpstream;
     this.apply(config);
   }
 
   /** Swaps in `config` (same address and port). Returns the members that left, whose upstreams are closing. */
   apply(config: Listener): MemberRuntime[] {
     if (listenerKey(config) !== this.key) throw new Error(`listener ${this.key} cannot take the config of ${listenerKey(config)}`);
-    const previous = this.config;
     this.config = config;
-    // Timeouts or limits changed: new upstreams carry the new options (old ones finish their requests).
-    const upstreamOptionsChanged = JSON.stringify([previous.timeouts, previous.limits]) !== JSON.stringify([config.timeouts, config.limits]);
     const wanted = new Map<string, ProxyMember>();
     this.poolMembers = new Map();
     for (const [pool, members] of Object.entries(config.pools)) {
@@ -83,7 +60,7 @@ export class ListenerState {
     }
     const left: MemberRuntime[] = [];
     for (const [key, runtime] of this.members) {
-      if (wanted.has(key) && !(upstreamOptionsChanged && runtime.upstream)) continue;
+      if (wanted.has(key)) continue;
       this.members.delete(key);
       left.push(runtime);
       void runtime.upstream?.close().catch(() => undefined);
@@ -103,7 +80,7 @@ export class ListenerState {
         weight: m.weight,
         state: m.state,
         health: m.health,
-        upstream: config.kind === "http" ? this.upstreamFor(m, config) : null,
+        upstream: config.kind === "http" ? new MemberPool(m.address, m.port, this.settings) : null,
       });
     }
     this.routes = config.routes;

@@ -1,8 +1,7 @@
-import http from "node:http";
 import net from "node:net";
 import { type Listener, type ProxyConfig, listenerKey } from "./config";
-import { type HttpHooks, handleRequest } from "./http";
-import { ListenerState, type ListenerStateOptions } from "./listener-state";
+import { type ClientConnection, type HttpHooks, serveHttp } from "./http";
+import { ListenerState } from "./listener-state";
 import { type TcpHooks, handleConnection } from "./tcp";
 
 /**
@@ -21,32 +20,28 @@ export interface ListenError {
 
 interface Running {
   state: ListenerState;
-  server: http.Server | net.Server;
+  server: net.Server;
   sockets: Set<net.Socket>;
+  /** An HTTP listener's client connections, told to stop taking requests when it is removed. */
+  clients: Set<ClientConnection>;
   /** What the server was made with (a change re-creates it). */
   shape: string;
 }
 
-export interface ProxyRuntimeOptions extends ListenerStateOptions {
+export interface ProxyRuntimeOptions {
   hooks: RuntimeHooks;
   /** How long a removed listener's connections may take to finish (ms). */
   removeGraceMs?: number;
 }
 
-const shapeOf = (l: Listener) => JSON.stringify([l.kind, l.limits.maxHeaderBytes]);
-
-/** What Node's parser refused, as the status a client is told before the connection closes. */
-function clientErrorStatus(code: string | undefined): number {
-  if (code === "HPE_HEADER_OVERFLOW") return 431;
-  if (code === "ERR_HTTP_REQUEST_TIMEOUT" || code === "ERR_HTTP_HEADERS_TIMEOUT") return 408;
-  return 400;
-}
+/** A listener whose kind changes is made again; anything else applies to its open connections. */
+const shapeOf = (l: Listener) => l.kind;
 
 export function createProxyRuntime(options: ProxyRuntimeOptions) {
   const running = new Map<string, Running>();
   const graceMs = options.removeGraceMs ?? 30_000;
 
-  function createServer(state: ListenerState, sockets: Set<net.Socket>): http.Server | net.Server {
+  function createServer(state: ListenerState, sockets: Set<net.Socket>, clients: Set<ClientConnection>): net.Server {
     const l = state.config;
     const track = (socket: net.Socket) => {
       sockets.add(socket);
@@ -59,37 +54,20 @@ export function createProxyRuntime(options: ProxyRuntimeOptions) {
       });
       return server;
     }
-    const server = http.createServer(
-      {
-        maxHeaderSize: l.limits.maxHeaderBytes,
-        // Node checks headersTimeout on this interval: once a second, so slowloris is cut near the limit.
-        connectionsCheckingInterval: 1000,
-        headersTimeout: l.timeouts.headerMs,
-        // Bodies stream for as long as they move: the idle timeout (below) ends a stalled one.
-        requestTimeout: 0,
-        keepAliveTimeout: l.timeouts.idleMs,
-        requireHostHeader: true,
-        insecureHTTPParser: false,
-      },
-      (req, res) => handleRequest(state, req, res, options.hooks),
-    );
-    server.setTimeout(l.timeouts.idleMs);
-    server.on("connection", track);
-    // Smuggling shapes, a head over the limit, a slow head, garbage: a status and the connection closed.
-    server.on("clientError", (err: Error & { code?: string }, socket: net.Socket) => {
-      if (err.code === "ECONNRESET" || !socket.writable) return void socket.destroy();
-      const status = clientErrorStatus(err.code);
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-      socket.destroySoon();
+    // Half-open allowed: a client that sends its last request and shuts its side still gets the answer.
+    return net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+      track(socket);
+      const client = serveHttp(state, socket, options.hooks);
+      clients.add(client);
+      socket.once("close", () => clients.delete(client));
     });
-    return server;
   }
 
   /**
    * Listens, trying again for a while when the address is in use: a proxy restarted after a crash
    * finds its predecessor's workers still holding the sockets for a moment as they exit.
    */
-  async function listen(server: http.Server | net.Server, l: Listener): Promise<void> {
+  async function listen(server: net.Server, l: Listener): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await listenOnce(server, l);
@@ -100,7 +78,7 @@ export function createProxyRuntime(options: ProxyRuntimeOptions) {
     }
   }
 
-  function listenOnce(server: http.Server | net.Server, l: Listener): Promise<void> {
+  function listenOnce(server: net.Server, l: Listener): Promise<void> {
     return new Promise((resolve, reject) => {
       const onError = (e: Error) => {
         server.off("listening", onListening);
@@ -128,7 +106,7 @@ export function createProxyRuntime(options: ProxyRuntimeOptions) {
         clearTimeout(timer);
         void r.state.close().then(resolve);
       });
-      if (r.server instanceof http.Server) r.server.closeIdleConnections();
+      for (const c of r.clients) c.retire();
     });
   }
 
@@ -147,20 +125,17 @@ export function createProxyRuntime(options: ProxyRuntimeOptions) {
     for (const [key, l] of wanted) {
       const r = running.get(key);
       if (r) {
+        // Timeouts and limits are read from the state's config by every connection: nothing else to set.
         r.state.apply(l);
-        if (r.server instanceof http.Server) {
-          r.server.headersTimeout = l.timeouts.headerMs;
-          r.server.keepAliveTimeout = l.timeouts.idleMs;
-          r.server.setTimeout(l.timeouts.idleMs);
-        }
         continue;
       }
-      const state = new ListenerState(l, options);
+      const state = new ListenerState(l);
       const sockets = new Set<net.Socket>();
-      const server = createServer(state, sockets);
+      const clients = new Set<ClientConnection>();
+      const server = createServer(state, sockets, clients);
       try {
         await listen(server, l);
-        running.set(key, { state, server, sockets, shape: shapeOf(l) });
+        running.set(key, { state, server, sockets, clients, shape: shapeOf(l) });
       } catch (e) {
         await state.close();
         errors.push({ listener: key, error: (e as Error).message });

@@ -1,0 +1,219 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import net from "node:net";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import type { Listener } from "./config";
+import type { RequestOutcome } from "./http";
+import { type ProxyRuntime, createProxyRuntime } from "./runtime";
+import { Limits, PassiveHealth, Timeouts } from "./settings";
+
+/**
+ * The HTTP engine's member connections, on loopback (the namespaced tests in apps/agent run the
+ * built proxy; these look inside one worker): how many connections a member sees, what happens to
+ * them when a member or a client goes away, and the per-phase timeouts of the sweep.
+ */
+
+interface Backend {
+  server: http.Server;
+  port: number;
+  /** Connections the member accepted, and those still open. */
+  accepted: number;
+  open: Set<net.Socket>;
+}
+
+async function backend(handler: http.RequestListener = (_req, res) => res.end("ok\n")): Promise<Backend> {
+  const server = http.createServer(handler);
+  const b: Backend = { server, port: 0, accepted: 0, open: new Set() };
+  server.on("connection", (s: net.Socket) => {
+    b.accepted += 1;
+    b.open.add(s);
+    s.on("close", () => b.open.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  b.port = (server.address() as AddressInfo).port;
+  return b;
+}
+
+function listener(port: number, members: Backend[], overrides: { timeouts?: Partial<Timeouts>; limits?: Partial<Limits> } = {}): Listener {
+  // Built by hand: the config's schema refuses loopback members, as it should for real services.
+  return {
+    serviceId: "svc-1",
+    serviceName: "web",
+    address: "127.0.0.1",
+    port,
+    kind: "http",
+    balance: { algorithm: "round-robin" },
+    pools: { default: members.map((m) => ({ address: "127.0.0.1", port: m.port, weight: 100, state: "active" as const, health: "none" as const })) },
+    routes: [],
+    passiveHealth: PassiveHealth.parse({ consecutiveFailures: 0 }),
+    timeouts: Timeouts.parse(overrides.timeouts ?? {}),
+    limits: Limits.parse(overrides.limits ?? {}),
+  };
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+function request(port: number, options: http.RequestOptions & { body?: string } = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const q = http.request({ host: "127.0.0.1", port, path: "/", ...options }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("error", reject);
+    });
+    q.on("error", reject);
+    q.end(options.body);
+  });
+}
+
+const until = async (what: () => boolean, ms = 3000) => {
+  const deadline = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+describe("the proxy's HTTP engine on loopback", () => {
+  let runtime: ProxyRuntime;
+  const outcomes: RequestOutcome[] = [];
+  const backends: Backend[] = [];
+  const agents: http.Agent[] = [];
+  let version = 0;
+
+  beforeAll(() => {
+    runtime = createProxyRuntime({ removeGraceMs: 1000, hooks: { memberResult: () => undefined, requestDone: (o) => void outcomes.push(o), connectionDone: () => undefined } });
+  });
+  afterEach(async () => {
+    for (const a of agents.splice(0)) a.destroy();
+    await runtime.apply({ version: ++version, listeners: [], accessLog: { enabled: false, fullRatePerSecond: 0, sampleOneIn: 1 } });
+    for (const b of backends.splice(0)) {
+      b.server.closeAllConnections();
+      b.server.close();
+    }
+    outcomes.length = 0;
+  });
+  afterAll(() => runtime.close());
+
+  async function serve(members: Backend[], overrides?: Parameters<typeof listener>[2]): Promise<number> {
+    backends.push(...members);
+    const port = await freePort();
+    const errors = await runtime.apply({ version: ++version, listeners: [listener(port, members, overrides)], accessLog: { enabled: false, fullRatePerSecond: 0, sampleOneIn: 1 } });
+    expect(errors).toEqual([]);
+    return port;
+  }
+
+  test("400 requests on 4 keep-alive client connections reach the member over at most 4 connections, kept open for the next", async () => {
+    const member = await backend();
+    const port = await serve([member]);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+    agents.push(agent);
+    for (let round = 0; round < 10; round++) {
+      const answers = await Promise.all(Array.from({ length: 40 }, () => request(port, { agent })));
+      expect(answers.every((a) => a.status === 200 && a.body === "ok\n")).toBe(true);
+    }
+    expect(outcomes).toHaveLength(400);
+    expect(member.accepted).toBeLessThanOrEqual(4);
+    expect(member.open.size).toBe(member.accepted);
+    expect(runtime.listeners()[0]!.inflight.size).toBe(0);
+  });
+
+  test("idle connections kept per member stop at connectionsPerMember; the rest close when their response ends", async () => {
+    const member = await backend((_req, res) => setTimeout(() => res.end("slow\n"), 50));
+    const port = await serve([member], { limits: { connectionsPerMember: 2 } });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    agents.push(agent);
+    const answers = await Promise.all(Array.from({ length: 8 }, () => request(port, { agent })));
+    expect(answers.map((a) => a.status)).toEqual(Array(8).fill(200));
+    expect(member.accepted).toBe(8);
+    await until(() => member.open.size === 2);
+  });
+
+  test("a member that closes its idle keep-alive connections is not sent requests on them", async () => {
+    // It answers keep-alive, then closes the idle connection 50 ms later.
+    const member = await backend((req, res) => {
+      res.end("ok\n");
+      setTimeout(() => req.socket.end(), 50);
+    });
+    const port = await serve([member]);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    agents.push(agent);
+    for (let i = 0; i < 5; i++) {
+      expect((await request(port, { agent })).status).toBe(200);
+      // Longer than the member keeps an idle connection: each request finds its last one closed.
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(member.accepted).toBe(5);
+    expect(outcomes.map((o) => [o.status, o.retried])).toEqual(Array(5).fill([200, false]));
+  });
+
+  test("a member that never answers: a POST gets 504 after the response timeout (not retried), its connection closed", async () => {
+    const member = await backend(() => undefined);
+    const port = await serve([member], { timeouts: { responseMs: 300 } });
+    const started = performance.now();
+    const answer = await request(port, { method: "POST", headers: { "content-length": "2" }, body: "hi" });
+    const ms = performance.now() - started;
+    expect(answer.status).toBe(504);
+    expect(answer.body).toMatch(/no response within 300 ms/);
+    expect(ms).toBeGreaterThanOrEqual(290);
+    expect(ms).toBeLessThan(1500);
+    await until(() => member.open.size === 0);
+    expect(outcomes[0]).toMatchObject({ status: 504, retried: false, method: "POST" });
+  });
+
+  test("a client that leaves mid-response: the member's connection is closed, not handed to the next request, and nothing stays in flight", async () => {
+    const member = await backend((_req, res) => {
+      res.writeHead(200, { "content-length": String(64 * 1024 * 1024) });
+      const chunk = Buffer.alloc(64 * 1024, 120);
+      const pump = () => {
+        while (res.write(chunk)) if (res.writableLength > 1 << 20) break;
+      };
+      res.on("drain", pump);
+      pump();
+    });
+    const port = await serve([member]);
+    await new Promise<void>((resolve, reject) => {
+      const q = http.get({ host: "127.0.0.1", port, path: "/" }, (res) => {
+        res.once("data", () => {
+          q.destroy();
+          resolve();
+        });
+      });
+      q.on("error", (e) => (e.message.includes("socket hang up") || e.message.includes("aborted") ? resolve() : reject(e)));
+    });
+    await until(() => outcomes.length === 1 && member.open.size === 0);
+    expect(outcomes[0]).toMatchObject({ status: 499, error: "the client closed the connection" });
+    expect(runtime.listeners()[0]!.inflight.size).toBe(0);
+  });
+
+  test("a slow head is cut with 408 at the header timeout; a slow body on an open connection at the idle timeout", async () => {
+    const member = await backend((req, res) => {
+      req.resume();
+      req.on("end", () => res.end("ok\n"));
+    });
+    const port = await serve([member], { timeouts: { headerMs: 300, idleMs: 400 } });
+    const read = (payload: string) =>
+      new Promise<{ data: string; ms: number }>((resolve) => {
+        const started = performance.now();
+        const s = net.connect(port, "127.0.0.1", () => s.write(payload));
+        let data = "";
+        s.on("data", (d) => (data += d));
+        s.on("error", () => undefined);
+        s.on("close", () => resolve({ data, ms: performance.now() - started }));
+      });
+    const head = await read("GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ");
+    expect(head.data).toMatch(/^HTTP\/1\.1 408 /);
+    expect(head.ms).toBeLessThan(1500);
+    const body = await read("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n01234");
+    expect(body.data).toBe("");
+    expect(body.ms).toBeGreaterThanOrEqual(390);
+    expect(body.ms).toBeLessThan(1500);
+  });
+});
