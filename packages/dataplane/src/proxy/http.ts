@@ -71,12 +71,20 @@ export function clientAddress(socket: net.Socket): string {
 
 /** The host a Host header names, lowercase and without its port. */
 export function hostOf(raw: string): string {
-  const host = raw.startsWith("[") ? raw.slice(0, raw.indexOf("]") + 1) : raw.split(":", 1)[0]!;
-  return host.toLowerCase();
+  const end = raw.startsWith("[") ? raw.indexOf("]") + 1 : raw.indexOf(":");
+  return (end <= 0 ? raw : raw.slice(0, end)).toLowerCase();
 }
 
-function tokens(value: string): string[] {
-  return value.split(",").map((t) => t.trim().toLowerCase());
+/** The header names a Connection value lists for this hop only (none for the usual `keep-alive` or `close`). */
+function namedByConnection(value: string): Set<string> | null {
+  const lower = value.toLowerCase();
+  if (lower === "keep-alive" || lower === "close") return null;
+  const named = new Set<string>();
+  for (const token of lower.split(",")) {
+    const t = token.trim();
+    if (t !== "" && !CONNECTION_OPTIONS.has(t)) named.add(t);
+  }
+  return named.size > 0 ? named : null;
 }
 
 /** Serves one client connection of an HTTP listener until it closes. */
@@ -100,6 +108,8 @@ export class ClientConnection implements Swept {
   private extraUrl = "";
   private stopped = false;
   private gone = false;
+  /** The client shut its side: what it sent is answered, then the connection closes. */
+  private clientEnded = false;
 
   constructor(
     readonly listener: ListenerState,
@@ -213,11 +223,12 @@ export class ClientConnection implements Swept {
     const r = this.queue.shift();
     if (this.socket.isPaused() && this.queue.length < MAX_PIPELINED) this.socket.resume();
     if (r !== undefined) this.begin(r);
+    else if (this.clientEnded) this.socket.end();
   }
 
   private onClientEnd(): void {
-    // The client sent all it will: answer what it asked, then close.
-    this.closing = true;
+    // The client sent all it will: answer every request it sent, then close.
+    this.clientEnded = true;
     if (this.current === null) this.socket.end();
   }
 
@@ -360,8 +371,8 @@ class ProxyRequest implements Exchange {
     }
     if (connection !== null) {
       // Headers the client's Connection names are for this hop only: the head is written again without them.
-      const named = tokens(connection).filter((t) => !CONNECTION_OPTIONS.has(t));
-      if (named.length > 0) head = this.headWithout(new Set(named));
+      const named = namedByConnection(connection);
+      if (named !== null) head = this.headWithout(named);
     }
     const forwardedHost = host ?? "";
     const xff = forwardedFor === null ? this.connection.client : `${forwardedFor}, ${this.connection.client}`;
@@ -478,8 +489,8 @@ class ProxyRequest implements Exchange {
       out += `${name}: ${headers[i + 1]!}\r\n`;
     }
     if (connection !== null) {
-      const named = new Set(tokens(connection).filter((t) => !CONNECTION_OPTIONS.has(t)));
-      if (named.size > 0) {
+      const named = namedByConnection(connection);
+      if (named !== null) {
         out = `HTTP/1.1 ${status} ${reason}\r\n`;
         for (let i = 0; i < headers.length; i += 2) {
           const lower = headers[i]!.toLowerCase();

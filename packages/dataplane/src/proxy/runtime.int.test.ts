@@ -193,6 +193,19 @@ describe("the proxy's HTTP engine on loopback", () => {
     expect(runtime.listeners()[0]!.inflight.size).toBe(0);
   });
 
+  test("a client that pipelines three requests and shuts its side gets three answers, then the close", async () => {
+    const member = await backend((req, res) => res.end(`${req.url}\n`));
+    const port = await serve([member]);
+    const data = await new Promise<string>((resolve) => {
+      const s = net.connect(port, "127.0.0.1", () => s.end("GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\n\r\n"));
+      let d = "";
+      s.on("data", (x) => (d += x));
+      s.on("close", () => resolve(d));
+    });
+    expect(data.match(/^HTTP\/1\.1 200 /gm)).toHaveLength(3);
+    expect(data.match(/^\/\d$/gm)).toEqual(["/1", "/2", "/3"]);
+  });
+
   test("a slow head is cut with 408 at the header timeout; a slow body on an open connection at the idle timeout", async () => {
     const member = await backend((req, res) => {
       req.resume();
