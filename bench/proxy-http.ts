@@ -49,6 +49,8 @@ const { values: flags } = parseArgs({
     targets: { type: "string", default: DEFAULT_TARGETS.join(",") },
     /** A directory: switchyard-proxy (primary and workers) runs with `--cpu-prof` and writes its profiles there. */
     "profile-dir": { type: "string" },
+    /** Another build of the agent's file to run as the proxy (to compare two builds; default: apps/agent/dist). */
+    bundle: { type: "string" },
   },
 });
 const ROUNDS = clamp(Number(flags.rounds), 1, 10);
@@ -70,7 +72,7 @@ const DEADLINE_MS = ROUNDS * TARGETS.length * (DURATION_S + WARMUP_S + 15) * 100
 const TARGET_RATIO = 0.5;
 
 /** The proxy is the agent's own file run as `switchyard-agent proxy`, as hosts run it. */
-const PROXY_BUNDLE = fileURLToPath(new URL("../apps/agent/dist/switchyard-agent.mjs", import.meta.url));
+const PROXY_BUNDLE = flags.bundle ?? fileURLToPath(new URL("../apps/agent/dist/switchyard-agent.mjs", import.meta.url));
 const NGINX = "/usr/sbin/nginx";
 const WRK = "/usr/bin/wrk";
 const BRIDGE = "sybr0";
@@ -241,7 +243,7 @@ server.listen(80, ${JSON.stringify(FLOOR_VIP)}, () => console.log("ready"));
 
 async function startFloor(netns: string, dir: string, members: string[]): Promise<Started> {
   const file = join(dir, "node-floor.cjs");
-  writeFileSync(file, floorScript(createRequire(fileURLToPath(new URL("../packages/dataplane/package.json", import.meta.url))).resolve("undici"), members));
+  writeFileSync(file, floorScript(createRequire(fileURLToPath(new URL("../package.json", import.meta.url))).resolve("undici"), members));
   const s = startIn("node-floor", netns, PROXY_CPUS.spec, process.execPath, [file]);
   const until = Date.now() + 15_000;
   while (!s.stdout.includes("ready")) {
