@@ -574,6 +574,11 @@ class ProxyRequest implements Exchange {
     this.answer(timeout ? 504 : 502, `${listener.config.serviceName}: member ${member.key} failed: ${detail}`);
   }
 
+  onClientStalled(): void {
+    // Closing the client's connection ends this request as the client's (499), never the member's failure.
+    this.connection.socket.destroy();
+  }
+
   onDrain(): void {
     this.connection.socket.resume();
   }

@@ -84,12 +84,14 @@ const until = async (what: () => boolean, ms = 3000) => {
 describe("the proxy's HTTP engine on loopback", () => {
   let runtime: ProxyRuntime;
   const outcomes: RequestOutcome[] = [];
+  /** Passive health's inputs: each try's verdict on its member. */
+  const verdicts: boolean[] = [];
   const backends: Backend[] = [];
   const agents: http.Agent[] = [];
   let version = 0;
 
   beforeAll(() => {
-    runtime = createProxyRuntime({ removeGraceMs: 1000, hooks: { memberResult: () => undefined, requestDone: (o) => void outcomes.push(o), connectionDone: () => undefined } });
+    runtime = createProxyRuntime({ removeGraceMs: 1000, hooks: { memberResult: (_l, _m, ok) => void verdicts.push(ok), requestDone: (o) => void outcomes.push(o), connectionDone: () => undefined } });
   });
   afterEach(async () => {
     for (const a of agents.splice(0)) a.destroy();
@@ -99,6 +101,7 @@ describe("the proxy's HTTP engine on loopback", () => {
       b.server.close();
     }
     outcomes.length = 0;
+    verdicts.length = 0;
   });
   afterAll(() => runtime.close());
 
@@ -204,6 +207,50 @@ describe("the proxy's HTTP engine on loopback", () => {
     });
     expect(data.match(/^HTTP\/1\.1 200 /gm)).toHaveLength(3);
     expect(data.match(/^\/\d$/gm)).toEqual(["/1", "/2", "/3"]);
+  });
+
+  test("a client slow with its body is not the member's failure: the response timeout starts when the member has the whole request", async () => {
+    const member = await backend((req, res) => {
+      let n = 0;
+      req.on("data", (d: Buffer) => (n += d.length));
+      req.on("end", () => res.end(`${n}\n`));
+    });
+    const port = await serve([member], { timeouts: { responseMs: 300, idleMs: 5000 } });
+    const data = await new Promise<string>((resolve) => {
+      const s = net.connect(port, "127.0.0.1", () => s.write("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\nConnection: close\r\n\r\n01234"));
+      setTimeout(() => s.write("56789"), 900);
+      let d = "";
+      s.on("data", (x) => (d += x));
+      s.on("close", () => resolve(d));
+    });
+    expect(data).toMatch(/^HTTP\/1\.1 200 [\s\S]*\r\n\r\n10\n$/);
+    expect(verdicts).toEqual([true]);
+  });
+
+  test("a client that stops reading is cut at the idle timeout as its own failure (499), not the member's", async () => {
+    const member = await backend((_req, res) => {
+      res.writeHead(200, { "content-length": String(256 * 1024 * 1024) });
+      const chunk = Buffer.alloc(64 * 1024, 120);
+      const pump = () => {
+        while (res.write(chunk)) if (res.writableLength > 1 << 20) break;
+      };
+      res.on("drain", pump);
+      pump();
+    });
+    const port = await serve([member], { timeouts: { idleMs: 500 } });
+    const started = performance.now();
+    const s = net.connect(port, "127.0.0.1", () => s.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+    // Reads the first bytes, then nothing: the socket buffers fill and the member is held back.
+    s.once("data", () => s.pause());
+    s.on("error", () => undefined);
+    try {
+      await until(() => outcomes.length === 1 && member.open.size === 0, 5000);
+    } finally {
+      s.destroy();
+    }
+    expect(performance.now() - started).toBeGreaterThanOrEqual(500);
+    expect(outcomes[0]).toMatchObject({ status: 499 });
+    expect(verdicts).toEqual([true]);
   });
 
   test("a slow head is cut with 408 at the header timeout; a slow body on an open connection at the idle timeout", async () => {

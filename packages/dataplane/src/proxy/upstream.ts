@@ -29,6 +29,8 @@ export interface Exchange {
   onFailure(kind: UpstreamFailure, detail: string): void;
   /** The member's bytes of one read were all handled (the client's writes of it may be flushed together). */
   afterRead(): void;
+  /** The client has not read the response for the idle timeout (the member is held back for it). */
+  onClientStalled(): void;
   /** The member's socket took what was queued for it (request body backpressure). */
   onDrain(): void;
 }
@@ -96,9 +98,12 @@ export class UpstreamConnection implements Swept {
     } else if (this.exchange === null) {
       if (now - this.since > timeouts.idleMs) this.destroy();
     } else if (!this.responded) {
-      if (now - this.since > timeouts.responseMs) this.fail("response-timeout", `no response within ${timeouts.responseMs} ms`);
+      // The member's time starts when it has the whole request: a client slow with its body is the client's (its idle timeout).
+      if (this.exchange.requestSent && now - this.since > timeouts.responseMs) this.fail("response-timeout", `no response within ${timeouts.responseMs} ms`);
     } else if (now - this.since > timeouts.idleMs) {
-      this.fail("idle-timeout", `no bytes for ${timeouts.idleMs} ms`);
+      // Paused: the member's bytes wait for a client that does not read. Its stall, not the member's.
+      if (this.socket.isPaused()) this.exchange.onClientStalled();
+      else this.fail("idle-timeout", `no bytes for ${timeouts.idleMs} ms`);
     }
   }
 
