@@ -51,7 +51,7 @@ export interface Agent {
  */
 export function createAgent(config: AgentConfig, log: Logger, clock: Clock = systemClock): Agent {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const enrolment = createEnrolment({ consoleUrl: config.consoleUrl, dataDir: config.dataDir, hostname: config.hostname, joinToken: config.joinToken, log });
+  const enrolment = createEnrolment({ consoleUrl: config.consoleUrl, dataDir: config.dataDir, hostname: config.hostname, joinToken: config.joinToken, log, clock });
   const client = createAgentClient({ consoleUrl: config.consoleUrl, credential: enrolment.credential, userAgent: `switchyard-agent/${AGENT_VERSION}`, timeoutMs: config.consoleTimeoutMs });
   const consoleApi = createConsolePort(client, (error) => refuse(error));
   const intents = createIntentJournal(config.dataDir);
@@ -176,6 +176,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     onProbe: () => void (services?.idle() ?? Promise.resolve()).then(() => probes.wake()),
     onRefused: refuse,
     onStreamChange: () => heartbeat.requestInventory(),
+    reconnectSpreadMs: config.reconnectSpreadMs,
     log,
     clock,
   });
@@ -206,7 +207,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
   ];
 
   async function start(): Promise<void> {
-    await enrolment.enroll(consoleApi);
+    await enrolment.enroll(consoleApi, stopping.signal);
     log.info("agent started", { host: enrolment.hostName, console: config.consoleUrl, cniPath: config.cniPath.join(":"), netnsDir: config.netnsDir });
     // Local recovery first: it needs no console.
     await reconciler.recoverIntents();

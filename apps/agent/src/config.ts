@@ -23,6 +23,11 @@ export const AgentConfig = z.object({
   pluginTimeoutMs: z.number().int().min(1000).max(600_000),
   /** Per HTTP call to the console (a long poll gets its wait on top): a console that never answers does not hold the agent. */
   consoleTimeoutMs: z.number().int().min(1000).max(600_000),
+  /**
+   * After a lost push stream, the first reconnect waits a random time up to this (issue 15): 500
+   * agents dropped at once by a console restart come back spread over it, not in one burst.
+   */
+  reconnectSpreadMs: z.number().int().min(0).max(600_000),
   /** How often to reconcile the host with the desired attachments. */
   reconcileIntervalMs: z.number().int().min(1000).max(3_600_000),
   /** How long shutdown waits for operations in flight before journalling them and exiting. */
@@ -92,6 +97,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     .addOption(new Option("--hostname <name>", "name the host enrolls under").env("SWITCHYARD_HOSTNAME"))
     .addOption(new Option("--plugin-timeout <ms>", "per plugin call").env("SWITCHYARD_PLUGIN_TIMEOUT_MS").default("60000"))
     .addOption(new Option("--console-timeout <ms>", "per call to the console (a long poll gets its wait on top)").env("SWITCHYARD_CONSOLE_TIMEOUT_MS").default("30000"))
+    .addOption(new Option("--reconnect-spread <ms>", "after a lost push stream, reconnect after a random wait up to this").env("SWITCHYARD_RECONNECT_SPREAD_MS").default("30000"))
     .addOption(new Option("--reconcile-interval <ms>", "periodic reconcile").env("SWITCHYARD_RECONCILE_INTERVAL_MS").default("60000"))
     .addOption(new Option("--shutdown-grace <ms>", "wait for operations in flight at shutdown").env("SWITCHYARD_SHUTDOWN_GRACE_MS").default("20000"))
     .addOption(new Option("--concurrency <n>", "operations at once (one per attachment)").env("SWITCHYARD_AGENT_CONCURRENCY").default("8"))
@@ -125,6 +131,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     hostname: o.hostname || hostname,
     pluginTimeoutMs: num(o.pluginTimeout),
     consoleTimeoutMs: num(o.consoleTimeout),
+    reconnectSpreadMs: num(o.reconnectSpread),
     reconcileIntervalMs: num(o.reconcileInterval),
     shutdownGraceMs: num(o.shutdownGrace),
     concurrency: num(o.concurrency),

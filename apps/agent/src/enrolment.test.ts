@@ -2,6 +2,9 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { recordingLogger, tempDir } from "../test/fakes";
+import { TRPCClientError } from "@trpc/client";
+import type { Clock } from "./clock";
+import { CredentialRefused } from "./console";
 import { createEnrolment } from "./enrolment";
 
 const dirs: { remove(): void }[] = [];
@@ -12,8 +15,11 @@ function setup(joinToken?: string) {
   const dir = tempDir();
   dirs.push(dir);
   const log = recordingLogger();
-  const make = () => createEnrolment({ consoleUrl: "http://console.test", dataDir: dir.path, hostname: "host-a", joinToken, log });
-  return { dir, log, make };
+  // Sleeps return at once and are recorded: the back-off is checked, not waited for.
+  const sleeps: number[] = [];
+  const clock: Clock = { now: () => Date.now(), sleep: async (ms) => void sleeps.push(ms) };
+  const make = () => createEnrolment({ consoleUrl: "http://console.test", dataDir: dir.path, hostname: "host-a", joinToken, log, clock });
+  return { dir, log, make, sleeps };
 }
 
 const console = {
@@ -41,6 +47,38 @@ describe("enrolment and the host credential", () => {
     expect(s.log.messages("info")).toContain("already enrolled; the join token is not used");
   });
 
+  it("a console that fails with 500, then 429 with Retry-After, then answers: enrolled, after two logged retries; the waits honour Retry-After", async () => {
+    const s = setup("syj_token");
+    const answers = [http(500, {}), http(429, { "retry-after": "7" })];
+    let calls = 0;
+    await s.make().enroll({
+      enroll: async (input) => {
+        calls++;
+        const next = answers.shift();
+        if (next) throw next;
+        return console.enroll(input);
+      },
+    });
+    expect(calls).toBe(3);
+    expect(s.sleeps).toHaveLength(2);
+    expect(s.sleeps[0]).toBeLessThan(1000);
+    expect(s.sleeps[1]).toBeGreaterThanOrEqual(7000);
+    expect(s.log.messages("warn")).toEqual(["enrolment failed; retrying", "enrolment failed; retrying"]);
+    expect(s.log.messages("info")).toContain("enrolment succeeded after retrying");
+    expect(s.make().credential()).toBe(credential("a"));
+  });
+
+  it("a refused join token (401) or a taken host name (409) is not retried: CredentialRefused, so the agent exits 3", async () => {
+    for (const status of [401, 409]) {
+      const s = setup("syj_token");
+      let calls = 0;
+      const refusing = s.make().enroll({ enroll: async () => (calls++, Promise.reject(http(status, {}))) });
+      await expect(refusing).rejects.toBeInstanceOf(CredentialRefused);
+      expect(calls).toBe(1);
+      expect(s.sleeps).toEqual([]);
+    }
+  });
+
   it("a rotation replaces the credential in memory and on disk", async () => {
     const s = setup("syj_token");
     const e = s.make();
@@ -50,3 +88,8 @@ describe("enrolment and the host credential", () => {
     expect(s.make().credential()).toBe(credential("b"));
   });
 });
+
+/** An error as the tRPC client gives it when the console answered `status`. */
+function http(status: number, headers: Record<string, string>): TRPCClientError<never> {
+  return new TRPCClientError(`HTTP ${status}`, { meta: { response: new Response(null, { status, headers }) } });
+}

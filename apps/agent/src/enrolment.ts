@@ -1,7 +1,9 @@
+import type { Clock } from "./clock";
 import { AGENT_VERSION } from "./config";
-import type { ConsolePort } from "./console";
+import { type ConsolePort, CredentialRefused } from "./console";
 import { type StoredCredential, loadCredential, saveCredential } from "./credential";
 import type { Logger } from "./log";
+import { classifyFailure, withRetry } from "./retry";
 
 export interface EnrolmentDeps {
   consoleUrl: string;
@@ -9,6 +11,7 @@ export interface EnrolmentDeps {
   hostname: string;
   joinToken?: string | undefined;
   log: Logger;
+  clock: Clock;
 }
 
 /**
@@ -22,14 +25,26 @@ export function createEnrolment(deps: EnrolmentDeps) {
     get hostName(): string | undefined {
       return cred?.hostName;
     },
-    /** Enrols with the join token unless a credential is stored; throws when neither is there. */
-    async enroll(console: Pick<ConsolePort, "enroll">): Promise<void> {
+    /**
+     * Enrols with the join token unless a credential is stored; throws when neither is there.
+     * A console that is down, busy (429) or failing (5xx) is tried again with back-off until it
+     * answers or `signal` aborts (retry.ts); a refusal (the token unknown, used or expired, or
+     * the host name taken) throws CredentialRefused: the agent exits 3.
+     */
+    async enroll(console: Pick<ConsolePort, "enroll">, signal?: AbortSignal): Promise<void> {
       if (cred) {
         if (deps.joinToken) deps.log.info("already enrolled; the join token is not used", { host: cred.hostName });
         return;
       }
       if (!deps.joinToken) throw new Error(`not enrolled: start once with --join-token (from the console's Hosts page); no credential in ${deps.dataDir}`);
-      const enrolled = await console.enroll({ joinToken: deps.joinToken, hostname: deps.hostname, agentVersion: AGENT_VERSION });
+      const input = { joinToken: deps.joinToken, hostname: deps.hostname, agentVersion: AGENT_VERSION };
+      let enrolled: Awaited<ReturnType<ConsolePort["enroll"]>>;
+      try {
+        enrolled = await withRetry(() => console.enroll(input), { name: "enrolment", log: deps.log, clock: deps.clock, ...(signal ? { signal } : {}) });
+      } catch (error) {
+        if (classifyFailure(error).kind === "transient") throw error; // stopped while retrying
+        throw new CredentialRefused(`the console refused to enrol this host: ${(error as Error).message}`);
+      }
       cred = { consoleUrl: deps.consoleUrl, hostId: enrolled.hostId, hostName: enrolled.hostName, credential: enrolled.credential, credentialExpiresAt: enrolled.credentialExpiresAt };
       await saveCredential(deps.dataDir, cred);
       deps.log.info("enrolled", { host: enrolled.hostName, hostId: enrolled.hostId });

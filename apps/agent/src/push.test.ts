@@ -8,7 +8,7 @@ import { LONG_POLL_MS, createPushStream } from "./push";
 afterEach(() => void vi.useRealTimers());
 
 /** A push stream over a fake console (streams the test drives) and a scheduler that records what it is asked. */
-function setup(opts: { free?: number } = {}) {
+function setup(opts: { free?: number; spreadMs?: number; random?: () => number } = {}) {
   const streams: { subscriber: WorkSubscriber; slots: number; unsubscribed: boolean }[] = [];
   const polls: { max: number; holding?: string[] }[] = [];
   const asked: string[] = [];
@@ -40,6 +40,8 @@ function setup(opts: { free?: number } = {}) {
     onServices: () => void asked.push("services"),
     onRefused: (e) => void refused.push(e),
     onStreamChange: (s) => void changes.push(s.open),
+    reconnectSpreadMs: opts.spreadMs ?? 0,
+    ...(opts.random ? { random: opts.random } : {}),
     log,
     clock: systemClock,
   });
@@ -87,9 +89,9 @@ describe("push stream", () => {
     expect(s.polls).toEqual([]);
   });
 
-  it("when the stream fails it long-polls (the first poll says what the agent holds), then opens the stream again", async () => {
+  it("when the stream fails it waits a random part of the spread, long-polls (the first poll says what the agent holds), then opens the stream again", async () => {
     useFakeTime(vi);
-    const s = setup();
+    const s = setup({ spreadMs: 30_000, random: () => 0.5 });
     const stop = new AbortController();
     const answers = [deferred<unknown[]>(), deferred<unknown[]>()];
     let n = 0;
@@ -97,7 +99,10 @@ describe("push stream", () => {
     const running = s.push.run(stop.signal);
     s.streams[0]!.subscriber.onError(new Error("socket hang up"));
     await settle();
-    expect(s.log.messages("warn")).toEqual(["push stream ended; long-polling"]);
+    expect(s.log.lines.find((l) => l.msg === "push stream lost; reconnecting after a random wait")?.fields).toMatchObject({ reconnectInMs: 15_000 });
+    await vi.advanceTimersByTimeAsync(14_999);
+    expect(s.polls).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
     expect(s.polls).toEqual([{ max: 4, holding: ["held-1"] }]);
     answers[0]!.resolve([{ operationId: "p1" }]);
     await settle();
@@ -108,6 +113,30 @@ describe("push stream", () => {
     answers[1]!.resolve([]);
     await settle();
     expect(s.streams).toHaveLength(2);
+    stop.abort();
+    await running;
+  });
+
+  it("a failing poll is retried with back-off, never before the console's Retry-After", async () => {
+    useFakeTime(vi);
+    const s = setup({ random: () => 0 });
+    const stop = new AbortController();
+    let failing = 2;
+    s.answerPolls(async () => {
+      if (failing-- > 0) throw await trpcError("SERVICE_UNAVAILABLE", "busy", { "retry-after": "5" });
+      return new Promise((resolve) => stop.signal.addEventListener("abort", () => resolve([])));
+    });
+    const running = s.push.run(stop.signal);
+    s.streams[0]!.subscriber.onError(new Error("socket hang up"));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.polls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(s.polls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(s.polls).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(s.polls).toHaveLength(3);
+    expect(s.log.lines.filter((l) => l.msg === "poll failed; retrying").map((l) => l.fields.retryInMs)).toEqual([5000, 5000]);
     stop.abort();
     await running;
   });

@@ -1,6 +1,7 @@
 import type { Clock } from "./clock";
 import { type ConsolePort, CredentialRefused, trpcCode } from "./console";
 import type { Logger } from "./log";
+import { classifyFailure, retryDelayMs } from "./retry";
 import { MAX_CLAIM, type Scheduler } from "./scheduler";
 
 /** How long the agent long-polls after its push stream failed, before it tries the stream again. */
@@ -30,8 +31,11 @@ export interface PushDeps {
   onRefused(error: CredentialRefused): void;
   /** The stream opened or closed (the inventory reports it). */
   onStreamChange(state: PushStreamState): void;
+  /** The first reconnect after a lost stream waits a random time up to this (config reconnectSpreadMs). */
+  reconnectSpreadMs: number;
   log: Logger;
   clock: Clock;
+  random?: () => number;
 }
 
 /**
@@ -39,6 +43,7 @@ export interface PushDeps {
  * themselves); when the stream fails, long-polling for a while, then the stream again.
  */
 export function createPushStream(deps: PushDeps) {
+  const random = deps.random ?? Math.random;
   let lastPushAt: Date | null = null;
   let stream: PushStreamState = { open: false, since: new Date(deps.clock.now()) };
   const setOpen = (open: boolean) => {
@@ -110,17 +115,23 @@ export function createPushStream(deps: PushDeps) {
   async function longPoll(signal: AbortSignal): Promise<void> {
     const until = deps.clock.now() + LONG_POLL_MS;
     let handBack = true;
+    let failures = 0;
     while (!signal.aborted && deps.clock.now() < until) {
       try {
         const free = deps.scheduler.freeSlots();
         const held = handBack && !deps.scheduler.isClaiming ? deps.scheduler.holding() : undefined;
         const ops = free > 0 ? await deps.console.poll({ max: Math.min(free, MAX_CLAIM), waitMs: POLL_WAIT_MS, ...(held ? { holding: held } : {}) }, signal) : [];
         if (free > 0 && held) handBack = false;
+        if (failures > 0) deps.log.info("poll reached the console again", { failures });
+        failures = 0;
         for (const op of ops) deps.scheduler.start(op);
         if (free <= 0) await deps.clock.sleep(1000, signal);
       } catch (error) {
-        if (!signal.aborted) deps.log.warn("poll failed; retrying", { error: (error as Error).message });
-        await deps.clock.sleep(2000, signal);
+        if (signal.aborted) return;
+        // Back-off with jitter (and the console's Retry-After): a fleet polling a busy console spreads out.
+        const waitMs = retryDelayMs(classifyFailure(error, deps.clock.now()), failures++, random);
+        deps.log.warn("poll failed; retrying", { error: (error as Error).message, retryInMs: waitMs });
+        await deps.clock.sleep(waitMs, signal);
       }
     }
   }
@@ -133,7 +144,11 @@ export function createPushStream(deps: PushDeps) {
         setOpen(false);
         if (signal.aborted) return;
         if (trpcCode(ended) === "UNAUTHORIZED") return deps.onRefused(new CredentialRefused(ended!.message));
-        deps.log.warn("push stream ended; long-polling", { error: ended?.message });
+        // Spread out: every agent of a console that restarted lost its stream at the same moment.
+        const waitMs = Math.floor(random() * deps.reconnectSpreadMs);
+        deps.log.warn("push stream lost; reconnecting after a random wait", { error: ended?.message, reconnectInMs: waitMs });
+        await deps.clock.sleep(waitMs, signal);
+        if (signal.aborted) return;
         await longPoll(signal);
       }
     },

@@ -49,7 +49,11 @@ export function useFakeTime(vi: { useFakeTimers(config?: { toFake?: ("setTimeout
 }
 
 /** An error as the tRPC client throws it for a console answer with this code (UNAUTHORIZED, …). */
-export async function trpcError(code: string, message = code) {
+const HTTP_STATUS: Record<string, number> = { BAD_REQUEST: 400, UNAUTHORIZED: 401, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409, TOO_MANY_REQUESTS: 429, INTERNAL_SERVER_ERROR: 500, SERVICE_UNAVAILABLE: 503 };
+
+/** A tRPC client error as the console's answer `code` gives it (its HTTP response, with `headers`, in meta). */
+export async function trpcError(code: string, message = code, headers: Record<string, string> = {}) {
   const { TRPCClientError } = await import("@trpc/client");
-  return new TRPCClientError(message, { result: { error: { code: -32001, message, data: { code } } } } as never);
+  const httpStatus = HTTP_STATUS[code] ?? 500;
+  return new TRPCClientError(message, { result: { error: { code: -32001, message, data: { code, httpStatus } } }, meta: { response: new Response(null, { status: httpStatus, headers }) } } as never);
 }
