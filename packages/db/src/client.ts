@@ -17,13 +17,25 @@ export type Db = ReturnType<typeof newClient>;
 /** The client inside `db.$transaction(async (tx) => …)`; domain code accepts `Db | DbTx`. */
 export type DbTx = Omit<Db, ITXClientDenyList>;
 
+export interface PoolOptions {
+  /** PostgreSQL connections this process may hold (pg's pool `max`; the console's SWITCHYARD_DB_POOL). */
+  max?: number;
+  /** How long a query may wait for a free connection before it fails as busy (isBusyError); 0 waits forever. */
+  waitMs?: number;
+}
+
+export const DEFAULT_POOL: Required<PoolOptions> = { max: 10, waitMs: 10_000 };
+
 /**
  * A client for `postgresql://…` (pg pool) or `file:<dir>` / `file::memory:` (embedded PGlite).
  * `db.$disconnect()` also closes the PGlite instance once no other client in the process uses it.
+ * A query that cannot get a connection within `pool.waitMs` fails (isBusyError) rather than wait
+ * without bound behind a burst: the console sheds it with 503 and Retry-After.
  */
-export function createDb(url: string): Db {
+export function createDb(url: string, pool: PoolOptions = {}): Db {
   const target = parseDbUrl(url);
-  if (target.kind === "postgres") return newClient(new PrismaPg({ connectionString: target.url }));
+  const { max, waitMs } = { ...DEFAULT_POOL, ...pool };
+  if (target.kind === "postgres") return newClient(new PrismaPg({ connectionString: target.url, max, connectionTimeoutMillis: waitMs }));
   const lease = leasePglite(target);
   const db = newClient(new PrismaPGlite(lease.pglite));
   const disconnect = db.$disconnect.bind(db);

@@ -36,3 +36,20 @@ function conflictFields(meta: Record<string, unknown> | undefined): string[] {
   }
   return [];
 }
+
+/**
+ * The database could not take the work in time, and may later: the pool had no connection free
+ * within its wait (P2024, or pg's "timeout exceeded when trying to connect"), or an interactive
+ * transaction could not start within its maxWait (P2028 "Unable to start a transaction in the
+ * given time"). The console answers these 503 with Retry-After (a client should come back), never
+ * 500 (a bug). Issue 15: 2 of 50 agents enrolling at once exited on exactly this.
+ */
+export function isBusyError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === "P2024") return true;
+    if (code === "P2028" && /unable to start a transaction in the given time/i.test(e.message)) return true;
+    if (/timeout exceeded when trying to connect/i.test(e.message)) return true;
+  }
+  return false;
+}
