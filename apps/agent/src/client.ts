@@ -20,6 +20,29 @@ export class ConsoleTimeoutError extends Error {
   }
 }
 
+/**
+ * An answer that is not the console's own (a load balancer's 502 page, a relay's 429 in plain
+ * text): tRPC cannot read it, so its status and Retry-After are kept here for the retry rules.
+ */
+export class ConsoleHttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly retryAfter: string | null,
+    body: string,
+  ) {
+    super(`the console answered HTTP ${status}${body ? `: ${body}` : ""}`);
+    this.name = "ConsoleHttpError";
+  }
+}
+
+/** fetch for the tRPC link: a failed answer that is not JSON becomes a ConsoleHttpError. */
+async function consoleFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  const response = await fetch(input, init);
+  if (response.ok || (response.headers.get("content-type") ?? "").includes("application/json")) return response;
+  const body = (await response.text().catch(() => "")).replace(/\s+/g, " ").trim().slice(0, 200);
+  throw new ConsoleHttpError(response.status, response.headers.get("retry-after"), body);
+}
+
 export interface AgentClientOptions {
   consoleUrl: string;
   /** Read at each call, so a rotation takes effect at once. */
@@ -98,7 +121,7 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
           // time limit on the stream's opening (until its headers come; the stream itself stays open).
           eventSourceOptions: () => ({ fetch: (input, init) => fetchWithHeadersWithin(timeoutMs, "agent.work", input, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers() } }) }),
         }),
-        false: httpLink({ url, transformer: superjson, headers }),
+        false: httpLink({ url, transformer: superjson, headers, fetch: consoleFetch }),
       }),
     ],
   });

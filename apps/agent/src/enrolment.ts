@@ -43,7 +43,9 @@ export function createEnrolment(deps: EnrolmentDeps) {
         enrolled = await withRetry(() => console.enroll(input), { name: "enrolment", log: deps.log, clock: deps.clock, ...(signal ? { signal } : {}) });
       } catch (error) {
         if (classifyFailure(error).kind === "transient") throw error; // stopped while retrying
-        throw new CredentialRefused(`the console refused to enrol this host: ${(error as Error).message}`);
+        const refused = new CredentialRefused(`the console refused to enrol this host: ${(error as Error).message}`);
+        deps.log.error("stopping: the console refused to enrol this host", { error: refused.message });
+        throw refused;
       }
       cred = { consoleUrl: deps.consoleUrl, hostId: enrolled.hostId, hostName: enrolled.hostName, credential: enrolled.credential, credentialExpiresAt: enrolled.credentialExpiresAt };
       await saveCredential(deps.dataDir, cred);

@@ -2,7 +2,7 @@ import { TRPCClientError } from "@trpc/client";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { recordingLogger } from "../test/fakes";
-import { ConsoleTimeoutError } from "./client";
+import { ConsoleHttpError, ConsoleTimeoutError } from "./client";
 import { CredentialRefused } from "./console";
 import { RETRY_CAP_MS, backoffMs, classifyFailure, parseRetryAfter, retryDelayMs, withRetry } from "./retry";
 
@@ -17,6 +17,12 @@ describe("classifyFailure", () => {
     expect(classifyFailure(answered(401)).kind).toBe("refused");
     expect(classifyFailure(new CredentialRefused("revoked")).kind).toBe("refused");
     for (const status of [400, 403, 404, 409, 413, 415]) expect(classifyFailure(answered(status)).kind).toBe("rejected");
+  });
+
+  it("reads the status and Retry-After of an answer that is not the console's (a load balancer's page)", () => {
+    const page = new TRPCClientError("fetch failed", { cause: new ConsoleHttpError(503, "4", "<html>busy</html>") });
+    expect(classifyFailure(page)).toEqual({ kind: "transient", status: 503, retryAfterMs: 4000 });
+    expect(classifyFailure(new TRPCClientError("x", { cause: new ConsoleHttpError(404, null, "") })).kind).toBe("rejected");
   });
 
   it("reads Retry-After as seconds or as an HTTP date", () => {

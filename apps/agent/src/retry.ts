@@ -1,6 +1,6 @@
 import { TRPCClientError } from "@trpc/client";
 import type { Clock } from "./clock";
-import { ConsoleTimeoutError } from "./client";
+import { ConsoleHttpError, ConsoleTimeoutError } from "./client";
 import { CredentialRefused } from "./console";
 import type { Logger } from "./log";
 
@@ -46,9 +46,10 @@ export function classifyFailure(error: unknown, now = Date.now()): Failure {
   if (error instanceof CredentialRefused) return { kind: "refused", status: 401, retryAfterMs: null };
   if (error instanceof ConsoleTimeoutError) return { kind: "transient", status: null, retryAfterMs: null };
   if (!(error instanceof TRPCClientError)) return { kind: "transient", status: null, retryAfterMs: null };
+  const foreign = error.cause instanceof ConsoleHttpError ? error.cause : null;
   const response = responseOf(error);
-  const status = response?.status ?? (error.data as { httpStatus?: number } | undefined)?.httpStatus ?? null;
-  const retryAfterMs = parseRetryAfter(response?.headers.get("retry-after") ?? null, now);
+  const status = foreign?.status ?? response?.status ?? (error.data as { httpStatus?: number } | undefined)?.httpStatus ?? null;
+  const retryAfterMs = parseRetryAfter(foreign?.retryAfter ?? response?.headers.get("retry-after") ?? null, now);
   // No answer at all (connection refused or reset, DNS, TLS): the console may be restarting.
   if (status === null) return { kind: "transient", status, retryAfterMs };
   if (status === 429 || status >= 500) return { kind: "transient", status, retryAfterMs };

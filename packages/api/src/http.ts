@@ -7,6 +7,7 @@ import { instrumentRequests } from "./metrics/requests";
 import { authenticateAgent } from "./domain/hosts";
 import { appRouter } from "./root";
 import { agentRootRouter } from "./routers/agent";
+import { BUSY_RETRY_AFTER_S } from "./trpc";
 
 export interface TrpcHttpOptions {
   endpoint: string;
@@ -192,6 +193,7 @@ export function createTrpcHttpHandler(deps: () => Promise<ConsoleDeps>, options:
       // Queries whose input outgrows a URL (a draft config, files to preview) may be POSTed; they
       // pass the same Origin and content-type screen as mutations. A mutation is never a GET.
       allowMethodOverride: true,
+      responseMeta: retryAfterWhenShed,
       createContext: ({ resHeaders }) =>
         createContextInner({
           ...d,
@@ -207,7 +209,39 @@ export function createTrpcHttpHandler(deps: () => Promise<ConsoleDeps>, options:
   });
 }
 
+/** 429 and 503 answers say when to come back (issue 15): agents and scripts wait at least that long. */
+function retryAfterWhenShed({ errors }: { errors: readonly { code: string }[] }): { headers?: Record<string, string> } {
+  return errors.some((e) => e.code === "SERVICE_UNAVAILABLE" || e.code === "TOO_MANY_REQUESTS") ? { headers: { "retry-after": String(BUSY_RETRY_AFTER_S) } } : {};
+}
+
 export const AGENT_ENDPOINT = "/api/agent";
+
+/**
+ * How much of a console process the agents may take (issue 15 §2), apart from people's calls on
+ * /api/trpc: enrolments (each is a transaction and a credential hash), all agent calls together,
+ * and each host's own calls (an agent that ignores Retry-After in a tight loop is held to its
+ * share). Beyond any of them: 429 with Retry-After, before any database work.
+ */
+export interface AgentRates {
+  enrol: TokenRate;
+  calls: TokenRate;
+  perHost: TokenRate;
+}
+
+export const DEFAULT_AGENT_RATES: AgentRates = {
+  enrol: { perSecond: 10, burst: 20 },
+  calls: { perSecond: 1000, burst: 2000 },
+  perHost: { perSecond: 100, burst: 200 },
+};
+
+/** 429 with Retry-After (whole seconds, at least 1) when `limiter` has no room for `cost` under `key`. */
+function overRate(limiter: TokenLimiter, key: string, cost: number, what: string, requestId: string): Response | null {
+  const wait = limiter.take(key, cost);
+  if (wait <= 0) return null;
+  const seconds = Math.max(1, Math.ceil(wait));
+  const { perSecond, burst } = limiter.rate;
+  return refuse(429, `${what} (${perSecond}/s, bursts of ${burst}, on this console process): retry after ${seconds} s`, requestId, { "retry-after": String(seconds) });
+}
 
 /**
  * The agents' tRPC endpoint. Agents authenticate with `Authorization: Bearer <host credential>`
@@ -215,16 +249,27 @@ export const AGENT_ENDPOINT = "/api/agent";
  * accepted on the browser endpoint, so neither kind of caller can reach the other's procedures.
  * No Origin check: nothing is sent ambiently, so there is no CSRF. Bodies and batches are bounded.
  */
-export function createAgentHttpHandler(deps: () => Promise<ConsoleDeps>, options: Partial<Pick<TrpcHttpOptions, "maxBodyBytes" | "maxBatchSize">> = {}) {
+export function createAgentHttpHandler(deps: () => Promise<ConsoleDeps>, options: Partial<Pick<TrpcHttpOptions, "maxBodyBytes" | "maxBatchSize"> & { rates: Partial<AgentRates> }> = {}) {
   const opts = { ...DEFAULT_HTTP_OPTIONS, ...options, endpoint: AGENT_ENDPOINT };
+  const rates = { ...DEFAULT_AGENT_RATES, ...options.rates };
+  // One bucket set per handler, i.e. per console process: each replica sheds its own load.
+  const enrolments = createTokenLimiter(rates.enrol);
+  const calls = createTokenLimiter(rates.calls);
+  const hosts = createTokenLimiter(rates.perHost);
   return instrumentRequests("agent", AGENT_ENDPOINT, agentRootRouter, async function handle(req: Request): Promise<Response> {
     const requestId = crypto.randomUUID();
     // No origin check: an agent sends its credential explicitly, never ambiently.
     const screened = await screen(req, requestId, opts, null);
     if (screened instanceof Response) return screened;
-    const { body } = screened;
-    const d = await deps();
+    const { body, paths } = screened;
     const bearer = /^Bearer ([A-Za-z0-9_-]{1,200})$/.exec(req.headers.get("authorization") ?? "")?.[1];
+    const enrolling = paths.filter((p) => p === "agent.enroll").length;
+    const shed =
+      overRate(calls, "all", paths.length, "Agents are calling this console faster than it takes", requestId) ??
+      overRate(hosts, bearer ?? `ip:${sourceIp(req)}`, paths.length, "This host is calling the console faster than it takes", requestId) ??
+      (enrolling > 0 ? overRate(enrolments, "all", enrolling, "Hosts are enrolling faster than this console takes them", requestId) : null);
+    if (shed) return shed;
+    const d = await deps();
     const agent = bearer ? await authenticateAgent(d.db, bearer) : null;
     const forwarded = body === undefined ? req : new Request(req.url, { method: "POST", headers: req.headers, body, signal: req.signal });
     const response = await fetchRequestHandler({
@@ -232,6 +277,7 @@ export function createAgentHttpHandler(deps: () => Promise<ConsoleDeps>, options
       req: forwarded,
       router: agentRootRouter,
       maxBatchSize: opts.maxBatchSize,
+      responseMeta: retryAfterWhenShed,
       createContext: () => createContextInner({ ...d, session: null, agent, meta: { requestId, sourceIp: sourceIp(req), userAgent: req.headers.get("user-agent") ?? "" } }),
     });
     response.headers.set("x-request-id", requestId);

@@ -5,7 +5,7 @@ import { createContextInner, type ConsoleDeps } from "./context";
 import { DEFAULT_HTTP_OPTIONS, bearerToken, hasPollutingKey, limiterFor, readBodyLimited, refuse, sourceIp, type TrpcHttpOptions } from "./http";
 import { instrumentRequests } from "./metrics/requests";
 import { appRouter, createCaller } from "./root";
-import { PEOPLE_ONLY, describeError } from "./trpc";
+import { BUSY_RETRY_AFTER_S, PEOPLE_ONLY, describeError } from "./trpc";
 
 /**
  * The REST API (issue 13 §3): the console's own tRPC procedures over plain JSON, for automation
@@ -105,7 +105,8 @@ export function createRestHttpHandler(deps: () => Promise<ConsoleDeps>, options:
     } catch (err) {
       const error = err instanceof TRPCError ? err : new TRPCError({ code: "INTERNAL_SERVER_ERROR", cause: err });
       const { message, issues } = describeError(error, requestId);
-      return json(getHTTPStatusCodeFromError(error), { error: { code: error.code, message, issues, requestId } }, requestId);
+      const status = getHTTPStatusCodeFromError(error);
+      return json(status, { error: { code: error.code, message, issues, requestId } }, requestId, status === 429 || status === 503 ? { "retry-after": String(BUSY_RETRY_AFTER_S) } : {});
     }
   });
 }

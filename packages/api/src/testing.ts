@@ -123,11 +123,11 @@ export async function trpcOverHttp(baseUrl: string, path: string, input: unknown
  * A real HTTP server on 127.0.0.1 serving the console's tRPC endpoints (browser and agent) over
  * `deps`: what an agent process under test dials. SSE responses are streamed as they come.
  */
-export async function serveApi(deps: ConsoleDeps, port = 0, opts: { metricsToken?: string } = {}): Promise<{ url: string; port: number; close(): Promise<void> }> {
+export async function serveApi(deps: ConsoleDeps, port = 0, opts: { metricsToken?: string; agentRates?: Partial<import("./http").AgentRates> } = {}): Promise<{ url: string; port: number; close(): Promise<void> }> {
   const { createServer } = await import("node:http");
   const { Readable } = await import("node:stream");
   const { AGENT_ENDPOINT, createAgentHttpHandler, createTrpcHttpHandler } = await import("./http");
-  const agent = createAgentHttpHandler(async () => deps);
+  const agent = createAgentHttpHandler(async () => deps, opts.agentRates ? { rates: opts.agentRates } : {});
   const browser = createTrpcHttpHandler(async () => deps);
   const { REST_ENDPOINT, createRestHttpHandler } = await import("./rest");
   const rest = createRestHttpHandler(async () => deps);

@@ -6,6 +6,7 @@ import { writeAudit } from "./audit";
 import type { Context } from "./context";
 import { checkWithin, type ProcedureMeta, withinOf } from "./auth/tokenLimits";
 import { ApiError, TRPC_CODE_OF, type FieldIssue } from "./errors";
+import { isBusyError } from "@switchyard/db";
 
 /** Every SSE stream (browser tabs, agents' push streams) says "ping" this often when it has nothing else to say. */
 export const SSE_PING_MS = 10_000;
@@ -51,14 +52,28 @@ export function describeError(error: TRPCError, requestId: string): { message: s
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-/** Domain ApiErrors become TRPCErrors here, and refused mutations are audited. */
+/** How long a client is asked to wait when the console sheds load (429, 503): see retryAfterFor. */
+export const BUSY_RETRY_AFTER_S = 2;
+
+/**
+ * Domain ApiErrors become TRPCErrors here, and refused mutations are audited. A database too busy
+ * to take the work in time (isBusyError: no connection free, a transaction that could not start)
+ * is SERVICE_UNAVAILABLE (503 with Retry-After): the caller should come back, as agents do; it was
+ * a 500 before, and agents treated it as fatal (issue 15).
+ */
 const translateErrors = t.middleware(async ({ ctx, next, type, path, getRawInput }) => {
   const result = await next();
   if (result.ok) return result;
   const err = result.error;
   const cause = err.cause instanceof ApiError ? err.cause : null;
-  const error = cause ? new TRPCError({ code: TRPC_CODE_OF[cause.code], message: cause.message, cause }) : err;
-  if (type === "mutation" && path !== "auth.signIn" && error.code !== "INTERNAL_SERVER_ERROR") {
+  const error = cause
+    ? new TRPCError({ code: TRPC_CODE_OF[cause.code], message: cause.message, cause })
+    : isBusyError(err.cause ?? err)
+      ? new TRPCError({ code: "SERVICE_UNAVAILABLE", message: `The console's database is busy: retry in ${BUSY_RETRY_AFTER_S} s`, cause: err.cause ?? err })
+      : err;
+  // Not audited: a bug (logged with its request id), or load shed (an audit row would add to the load).
+  const shed = error.code === "SERVICE_UNAVAILABLE" || error.code === "TOO_MANY_REQUESTS";
+  if (type === "mutation" && path !== "auth.signIn" && error.code !== "INTERNAL_SERVER_ERROR" && !shed) {
     const raw = (await getRawInput().catch(() => undefined)) as { id?: unknown } | undefined;
     const targetId = typeof raw?.id === "string" ? raw.id.slice(0, 64) : "";
     await writeAudit(ctx.db, ctx, {

@@ -23,7 +23,7 @@ async function start(): Promise<ConsoleDeps> {
   const url = databaseUrl(env);
   const { applied } = await migrateDatabase(url, { migrationsDir: path.resolve(env.SWITCHYARD_MIGRATIONS_DIR) });
   if (applied.length) console.log(JSON.stringify({ level: "info", msg: "migrations applied", applied }));
-  const db = createDb(url);
+  const db = createDb(url, { max: env.SWITCHYARD_DB_POOL, waitMs: env.SWITCHYARD_DB_POOL_WAIT_MS });
   const boot = await ensureBootstrapAdmin(db, { password: env.SWITCHYARD_ADMIN_PASSWORD });
   if (boot.created) {
     const line = "=".repeat(72);

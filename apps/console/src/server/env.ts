@@ -21,6 +21,20 @@ const Env = z.object({
   /** Each API token's rate limit: calls per second, and the burst it may spend at once (429 beyond). */
   SWITCHYARD_TOKEN_RATE: z.coerce.number().positive().max(100_000).default(20),
   SWITCHYARD_TOKEN_BURST: z.coerce.number().int().min(1).max(100_000).default(40),
+  /**
+   * What the host agents may take of this console process (issue 15; README "Running a fleet"):
+   * enrolments, all agent calls, each host's calls, per second with a burst; beyond: 429 with
+   * Retry-After. People's calls (/api/trpc) are not counted against them.
+   */
+  SWITCHYARD_ENROL_RATE: z.coerce.number().positive().max(10_000).default(10),
+  SWITCHYARD_ENROL_BURST: z.coerce.number().int().min(1).max(100_000).default(20),
+  SWITCHYARD_AGENT_RATE: z.coerce.number().positive().max(1_000_000).default(1000),
+  SWITCHYARD_AGENT_BURST: z.coerce.number().int().min(1).max(1_000_000).default(2000),
+  SWITCHYARD_AGENT_HOST_RATE: z.coerce.number().positive().max(100_000).default(100),
+  SWITCHYARD_AGENT_HOST_BURST: z.coerce.number().int().min(1).max(100_000).default(200),
+  /** PostgreSQL connections this process holds at most, and how long a query waits for one before the answer is 503 (busy). */
+  SWITCHYARD_DB_POOL: z.coerce.number().int().min(1).max(1000).default(10),
+  SWITCHYARD_DB_POOL_WAIT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
   /** A bearer token Prometheus may scrape /metrics with, besides general API tokens (README "Metrics"). */
   SWITCHYARD_METRICS_TOKEN: z.string().min(32, "must be at least 32 characters (e.g. openssl rand -hex 32)").max(200).regex(/^\S+$/, "must not contain whitespace").optional(),
   /**

@@ -10,7 +10,15 @@ let handler: ((req: Request) => Promise<Response>) | undefined;
 function handle(req: Request): Promise<Response> {
   if (!handler) {
     const env = getEnv();
-    handler = createAgentHttpHandler(getDeps, { maxBatchSize: env.SWITCHYARD_MAX_BATCH, maxBodyBytes: env.SWITCHYARD_MAX_BODY_BYTES });
+    handler = createAgentHttpHandler(getDeps, {
+      maxBatchSize: env.SWITCHYARD_MAX_BATCH,
+      maxBodyBytes: env.SWITCHYARD_MAX_BODY_BYTES,
+      rates: {
+        enrol: { perSecond: env.SWITCHYARD_ENROL_RATE, burst: env.SWITCHYARD_ENROL_BURST },
+        calls: { perSecond: env.SWITCHYARD_AGENT_RATE, burst: env.SWITCHYARD_AGENT_BURST },
+        perHost: { perSecond: env.SWITCHYARD_AGENT_HOST_RATE, burst: env.SWITCHYARD_AGENT_HOST_BURST },
+      },
+    });
   }
   return handler(req);
 }
