@@ -1,15 +1,18 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { recordingLogger, settle, useFakeTime } from "../test/fakes";
 import { systemClock } from "./clock";
-import { BEAT_MS, INVENTORY_MS, VERSIONS_MS, createHeartbeat } from "./heartbeat";
+import { BEAT_MS, INVENTORY_MS, INVENTORY_REFRESH_MS, VERSIONS_MS, createHeartbeat } from "./heartbeat";
 
 afterEach(() => void vi.useRealTimers());
 
-function setup(opts: { rotate?: boolean; failBeat?: boolean } = {}) {
+function setup(opts: { rotate?: boolean; failBeat?: boolean; random?: () => number } = {}) {
   const beats: { inventory: boolean }[] = [];
+  const confirmations: number[] = [];
   let versionCalls = 0;
   let rotations = 0;
   let flushes = 0;
+  // What the host looks like: a test changes it to see the inventory sent.
+  const host = { namespaces: ["a"] };
   const log = recordingLogger();
   const heartbeat = createHeartbeat(
     {
@@ -17,25 +20,27 @@ function setup(opts: { rotate?: boolean; failBeat?: boolean } = {}) {
         heartbeat: async (input) => {
           if (opts.failBeat) throw new Error("ECONNREFUSED");
           beats.push({ inventory: input.inventory !== undefined });
+          if (input.inventoryUnchanged) confirmations.push(beats.length);
           return { rotateCredential: opts.rotate ?? false } as never;
         },
         desired: async () => [],
       },
-      collectInventory: async (_desired, versions) => ({ hostname: "h", versions }) as never,
+      collectInventory: async (_desired, versions) => ({ hostname: "h", versions, namespaces: [...host.namespaces] }) as never,
       pluginVersions: async () => ++versionCalls,
-      status: () => ({ lastSubscriptionEventAt: null, pushStream: { open: true, since: new Date() }, lastReconcile: null }),
+      status: () => ({ lastSubscriptionEventAt: new Date(), pushStream: { open: true, since: new Date("2026-12-05T00:00:00Z") }, lastReconcile: null }),
       rotateCredential: async () => void rotations++,
       flushReports: async () => void flushes++,
       log,
       clock: systemClock,
+      random: opts.random ?? (() => 0.5),
     },
     0,
   );
-  return { heartbeat, beats, log, counts: () => ({ versionCalls, rotations, flushes }) };
+  return { heartbeat, beats, confirmations, log, host, counts: () => ({ versionCalls, rotations, flushes }) };
 }
 
 describe("heartbeat and inventory", () => {
-  it("beats every 10 s with an inventory at first and then once a minute; plugin versions every 10 minutes", async () => {
+  it("beats every 10 s with an inventory at first, then only when the host changed or every 5 minutes; plugin versions every 10 minutes", async () => {
     useFakeTime(vi);
     const s = setup();
     const stop = new AbortController();
@@ -44,8 +49,19 @@ describe("heartbeat and inventory", () => {
     expect(s.beats).toEqual([{ inventory: true }]);
     await vi.advanceTimersByTimeAsync(BEAT_MS);
     expect(s.beats).toEqual([{ inventory: true }, { inventory: false }]);
+    // Looked at every minute, unchanged: not sent, confirmed (the console keeps it fresh).
+    await vi.advanceTimersByTimeAsync(INVENTORY_MS);
+    expect(s.beats.filter((b) => b.inventory)).toHaveLength(1);
+    expect(s.confirmations).toHaveLength(1);
+    // Changed: sent at the next look.
+    s.host.namespaces.push("b");
     await vi.advanceTimersByTimeAsync(INVENTORY_MS);
     expect(s.beats.filter((b) => b.inventory)).toHaveLength(2);
+    // Unchanged for 5 minutes: sent again all the same.
+    await vi.advanceTimersByTimeAsync(INVENTORY_REFRESH_MS - INVENTORY_MS);
+    expect(s.beats.filter((b) => b.inventory)).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(INVENTORY_MS + BEAT_MS);
+    expect(s.beats.filter((b) => b.inventory)).toHaveLength(3);
     expect(s.counts().versionCalls).toBe(1);
     await vi.advanceTimersByTimeAsync(VERSIONS_MS);
     expect(s.counts().versionCalls).toBe(2);
@@ -67,6 +83,23 @@ describe("heartbeat and inventory", () => {
     expect(s.beats).toEqual([{ inventory: true }, { inventory: true }]);
     stop.abort();
     await running;
+  });
+
+  it("the wait between beats is drawn from 8–12 s", async () => {
+    for (const [r, ms] of [[0, 8000], [0.999, 11_990]] as const) {
+      useFakeTime(vi);
+      const s = setup({ random: () => r });
+      const stop = new AbortController();
+      const running = s.heartbeat.run(stop.signal);
+      await settle();
+      await vi.advanceTimersByTimeAsync(ms - 10);
+      expect(s.beats).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(20);
+      expect(s.beats).toHaveLength(2);
+      stop.abort();
+      await running;
+      vi.useRealTimers();
+    }
   });
 
   it("rotates the credential when the console asks", async () => {

@@ -4,9 +4,16 @@ import type { ConsolePort, DesiredAttachment, HeartbeatInput } from "./console";
 import type { HostInventory } from "./inventory";
 import type { Logger } from "./log";
 
-/** A beat every 10 s; an inventory at least every minute, and plugin versions every 10 minutes. */
+/**
+ * A beat about every 10 s (each wait drawn from 8–12 s, so a fleet started together does not beat
+ * together); the inventory looked at every minute but sent only when it changed, or every 5
+ * minutes, or when asked (issue 15: 500 hosts' inventories every minute were most of the
+ * console's steady-state work); plugin versions every 10 minutes.
+ */
 export const BEAT_MS = 10_000;
+export const BEAT_JITTER = 0.2;
 export const INVENTORY_MS = 60_000;
+export const INVENTORY_REFRESH_MS = 5 * 60_000;
 export const VERSIONS_MS = 10 * 60_000;
 /** How often a waiting heartbeat looks whether a fresh inventory was asked for. */
 const DUE_CHECK_MS = 500;
@@ -28,28 +35,49 @@ export interface HeartbeatDeps<V> {
   flushReports(): Promise<void>;
   log: Logger;
   clock: Clock;
+  random?: () => number;
+}
+
+/** An inventory as compared between beats: what the host is, not when the agent last heard a push. */
+function digestOf(inventory: Inventory): string {
+  const { lastSubscriptionEventAt: _ignored, ...rest } = inventory;
+  return JSON.stringify(rest);
 }
 
 /** Heartbeat and inventory: the host's liveness, its inventory when due, credential rotation, queued outcomes. */
 export function createHeartbeat<V>(deps: HeartbeatDeps<V>, initialVersions: V) {
   let inventoryDue = true;
-  let lastInventory = 0;
+  let lastInventory = Number.NEGATIVE_INFINITY;
+  let lastSent = Number.NEGATIVE_INFINITY;
+  let lastDigest = "";
+  const random = deps.random ?? Math.random;
   let versions = initialVersions;
   let versionsAt = Number.NEGATIVE_INFINITY;
 
   async function beat(): Promise<void> {
     let inventory: Inventory | undefined;
-    if (inventoryDue || deps.clock.now() - lastInventory > INVENTORY_MS) {
+    let digest = "";
+    const now = deps.clock.now();
+    if (inventoryDue || now - lastInventory >= INVENTORY_MS) {
+      const asked = inventoryDue;
       inventoryDue = false;
-      if (deps.clock.now() - versionsAt > VERSIONS_MS) {
+      if (now - versionsAt > VERSIONS_MS) {
         versions = await deps.pluginVersions();
         versionsAt = deps.clock.now();
       }
       const desired = await deps.console.desired().catch(() => []);
-      inventory = { ...(await deps.collectInventory(desired, versions)), ...deps.status() };
+      const collected: Inventory = { ...(await deps.collectInventory(desired, versions)), ...deps.status() };
+      lastInventory = now;
+      digest = digestOf(collected);
+      if (asked || digest !== lastDigest || now - lastSent >= INVENTORY_REFRESH_MS) inventory = collected;
     }
-    const answer = await deps.console.heartbeat({ agentVersion: AGENT_VERSION, ...(inventory ? { inventory } : {}) });
-    if (inventory) lastInventory = deps.clock.now();
+    // Looked at and unchanged: the console is told it still stands (its freshness), not sent it again.
+    const unchanged = inventory === undefined && digest !== "";
+    const answer = await deps.console.heartbeat({ agentVersion: AGENT_VERSION, ...(inventory ? { inventory } : unchanged ? { inventoryUnchanged: true as const } : {}) });
+    if (inventory) {
+      lastSent = now;
+      lastDigest = digest;
+    }
     if (answer.rotateCredential) await deps.rotateCredential();
     await deps.flushReports();
   }
@@ -68,7 +96,8 @@ export function createHeartbeat<V>(deps: HeartbeatDeps<V>, initialVersions: V) {
         } catch (error) {
           if (!signal.aborted) deps.log.warn("heartbeat failed; retrying", { error: (error as Error).message });
         }
-        for (let waited = 0; waited < BEAT_MS && !inventoryDue && !signal.aborted; waited += DUE_CHECK_MS) await deps.clock.sleep(DUE_CHECK_MS, signal);
+        const wait = BEAT_MS * (1 - BEAT_JITTER + 2 * BEAT_JITTER * random());
+        for (let waited = 0; waited < wait && !inventoryDue && !signal.aborted; waited += DUE_CHECK_MS) await deps.clock.sleep(Math.min(DUE_CHECK_MS, wait - waited), signal);
       }
     },
   };

@@ -160,7 +160,12 @@ export const Inventory = z.object({
 });
 export type Inventory = z.infer<typeof Inventory>;
 
-export const HeartbeatInput = z.object({ agentVersion: AgentVersion, inventory: Inventory.optional() });
+export const HeartbeatInput = z.object({
+  agentVersion: AgentVersion,
+  inventory: Inventory.optional(),
+  /** The agent looked at the host and it is as last sent: the inventory stands as of now, without sending it again (issue 15). */
+  inventoryUnchanged: z.literal(true).optional(),
+});
 /** Up to 64 operations per claim: the agent's largest concurrency, so a burst is one round trip. */
 export const ClaimInput = z.object({ max: z.number().int().min(1).max(64).default(4) });
 /** The push stream: with `slots` (the agent's concurrency) the stream claims for the agent and pushes the operations themselves. */

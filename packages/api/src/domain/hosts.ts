@@ -158,14 +158,19 @@ export async function rotateCredential(db: Db, agent: AgentIdentity) {
   return { credential: secret, credentialExpiresAt: new Date(Date.now() + CREDENTIAL_TTL_MS) };
 }
 
-export async function heartbeat(ctx: Pick<Context, "db" | "events">, agent: AgentIdentity, input: { agentVersion: string; inventory?: unknown }) {
+export async function heartbeat(ctx: Pick<Context, "db" | "events">, agent: AgentIdentity, input: { agentVersion: string; inventory?: unknown; inventoryUnchanged?: true }) {
   const now = new Date();
   const host = await ctx.db.host.update({
     where: { id: agent.hostId },
     data: {
       lastSeenAt: now,
       agentVersion: input.agentVersion,
-      ...(input.inventory !== undefined ? { inventory: input.inventory as Prisma.InputJsonValue, inventoryAt: now } : {}),
+      ...(input.inventory !== undefined
+        ? { inventory: input.inventory as Prisma.InputJsonValue, inventoryAt: now }
+        : // Confirmed as it stands: fresh as of now (the doctor's "inventory fresh" check), without the document sent again.
+          input.inventoryUnchanged
+          ? { inventoryAt: now }
+          : {}),
     },
     select: { credentialExpiresAt: true },
   });

@@ -152,6 +152,17 @@ describe("enrolment and host credentials", () => {
     expect((got.inventory as { kernel: string }).kernel).toBe("6.1");
     const bad = await trpcError(h.agent.heartbeat({ agentVersion: "", inventory: { hostname: "x".repeat(500) } as never }));
     expect(bad.code).toBe("BAD_REQUEST");
+
+    // "Unchanged" keeps the inventory fresh without sending it again; a bare beat only says the host lives.
+    const at = async () => (await t.db.host.findUniqueOrThrow({ where: { id: h.hostId }, select: { inventoryAt: true } })).inventoryAt!.getTime();
+    const sent = await at();
+    await new Promise((r) => setTimeout(r, 20));
+    await h.agent.heartbeat({ agentVersion: "9.9" });
+    expect(await at()).toBe(sent);
+    await h.agent.heartbeat({ agentVersion: "9.9", inventoryUnchanged: true });
+    expect(await at()).toBeGreaterThan(sent);
+    expect(((await viewer.caller.hosts.get({ id: h.hostId })).inventory as { kernel: string }).kernel).toBe("6.1");
+    expect((await trpcError(h.agent.heartbeat({ agentVersion: "9.9", inventoryUnchanged: false as never }))).code).toBe("BAD_REQUEST");
   });
 });
 
