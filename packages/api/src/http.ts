@@ -234,10 +234,24 @@ export const DEFAULT_AGENT_RATES: AgentRates = {
   perHost: { perSecond: 100, burst: 200 },
 };
 
+/** Shedding is logged, at most one line per reason every 10 s with how many were shed since. */
+const SHED_LOG_EVERY_MS = 10_000;
+const shedSince = new Map<string, { count: number; at: number }>();
+function logShed(what: string, rate: TokenRate): void {
+  const now = Date.now();
+  const s = shedSince.get(what) ?? { count: 0, at: 0 };
+  s.count += 1;
+  shedSince.set(what, s);
+  if (now - s.at < SHED_LOG_EVERY_MS) return;
+  console.warn(JSON.stringify({ level: "warn", msg: "shedding agent load: 429 with Retry-After", reason: what, shed: s.count, perSecond: rate.perSecond, burst: rate.burst }));
+  shedSince.set(what, { count: 0, at: now });
+}
+
 /** 429 with Retry-After (whole seconds, at least 1) when `limiter` has no room for `cost` under `key`. */
 function overRate(limiter: TokenLimiter, key: string, cost: number, what: string, requestId: string): Response | null {
   const wait = limiter.take(key, cost);
   if (wait <= 0) return null;
+  logShed(what, limiter.rate);
   const seconds = Math.max(1, Math.ceil(wait));
   const { perSecond, burst } = limiter.rate;
   return refuse(429, `${what} (${perSecond}/s, bursts of ${burst}, on this console process): retry after ${seconds} s`, requestId, { "retry-after": String(seconds) });
