@@ -29,6 +29,9 @@ const net = require("node:net");
 const crypto = require("node:crypto");
 const ADDRESS = process.argv[1]; const PORT = Number(process.argv[2]);
 const print = (v) => console.log(JSON.stringify(v));
+// A script that throws says so at once (the test fails naming it) instead of printing nothing until the timeout.
+process.on("uncaughtException", (e) => { print({ crashed: String(e && e.stack || e) }); process.exit(1); });
+process.on("unhandledRejection", (e) => { print({ crashed: String(e && e.stack || e) }); process.exit(1); });
 function parseResponses(buf, heads, closed) {
   const responses = []; let off = 0; let finals = 0;
   for (;;) {
@@ -351,7 +354,13 @@ describe.runIf(isRoot)("HTTP/1.1 semantics through the userspace proxy", { timeo
          q.on("error", () => {});
        });
        let progress = null;
-       for (let i = 0; i < 50; i++) { progress = JSON.parse((await get("/progress?id=" + id)).body); if (progress && progress.closed) break; await new Promise((r) => setTimeout(r, 100)); }
+       for (let i = 0; i < 50; i++) {
+         const answer = await get("/progress?id=" + id);
+         // Not the member's JSON (a proxy error, a cut connection): shown in the failure, not thrown.
+         try { progress = JSON.parse(answer.body); } catch { progress = { status: answer.status, body: answer.body.slice(0, 300) }; break; }
+         if (progress && progress.closed) break;
+         await new Promise((r) => setTimeout(r, 100));
+       }
        const statuses = [];
        for (let i = 0; i < 20; i++) statuses.push((await get("/echo?after-cut=" + i)).status);
        print({ got, progress, statuses });

@@ -260,6 +260,8 @@ class ProxyRequest implements Exchange {
   private member: MemberRuntime | null = null;
   private tryStarted = 0;
   private acquired = false;
+  /** Tried again on a fresh connection after a stale kept-alive one (once, not counted as a retry). */
+  private staleRetried = false;
   private earlyBytes = 0;
   /** Members tried and failed (made on the first failure: most requests never need it). */
   private tried: Set<string> | null = null;
@@ -400,9 +402,9 @@ class ProxyRequest implements Exchange {
     return head;
   }
 
-  private attempt(): void {
+  private attempt(sameMember: MemberRuntime | null = null): void {
     const listener = this.connection.listener;
-    const member = listener.pick(this.outcome.pool, this.hashKey, this.tried ?? undefined);
+    const member = sameMember ?? listener.pick(this.outcome.pool, this.hashKey, this.tried ?? undefined);
     if (member === null || member.upstream === null) {
       const service = listener.config.serviceName;
       return this.answer(503, this.tried === null ? `no member of ${service} (pool ${this.outcome.pool}) takes traffic` : `every member of ${service} tried failed`);
@@ -413,7 +415,7 @@ class ProxyRequest implements Exchange {
     listener.acquire(member);
     this.acquired = true;
     this.tryStarted = performance.now();
-    const conn = member.upstream.take();
+    const conn = sameMember === null ? member.upstream.take() : member.upstream.connect();
     this.conn = conn;
     conn.begin(this, this.upstreamHead);
     if (this.early !== null) {
@@ -549,11 +551,21 @@ class ProxyRequest implements Exchange {
     if (this.requestEnded) this.connection.next(this);
   }
 
-  onFailure(kind: UpstreamFailure, detail: string): void {
+  onFailure(kind: UpstreamFailure, detail: string, stale: boolean): void {
     this.conn = null;
     this.releaseMember();
     const listener = this.connection.listener;
     const member = this.member!;
+    if (stale) {
+      // The keep-alive race (the member closed an idle connection as the request went out): the
+      // same member again on a new connection, once, for what may be sent twice; never its failure.
+      if (!this.staleRetried && IDEMPOTENT.has(this.method) && !this.hasBody) {
+        this.staleRetried = true;
+        this.requestSent = false;
+        return this.attempt(member);
+      }
+      return this.answer(502, `${listener.config.serviceName}: member ${member.key} closed a kept-alive connection as the request went out (not retried: this ${this.method} may have been acted on)`);
+    }
     this.connection.hooks.memberResult(listener, member, false, performance.now() - this.tryStarted);
     if (this.responded) {
       // Bytes went to the client already: cutting its connection is the only way left to say the response is broken.

@@ -157,6 +157,45 @@ describe("the proxy's HTTP engine on loopback", () => {
     expect(outcomes.map((o) => [o.status, o.retried])).toEqual(Array(5).fill([200, false]));
   });
 
+  test("the keep-alive race (the member closes a kept-alive connection as a request goes out): a GET is sent again on a fresh connection, a POST answered 502; neither counts against the member", async () => {
+    // Answers the first request on each connection, and closes the connection at any later one without answering.
+    const served = new WeakMap<net.Socket, number>();
+    const member = await backend((req, res) => {
+      const n = (served.get(req.socket) ?? 0) + 1;
+      served.set(req.socket, n);
+      if (n > 1) return void req.socket.destroy();
+      req.resume();
+      req.on("end", () => res.end("ok\n"));
+    });
+    const port = await serve([member]);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    agents.push(agent);
+    for (let i = 0; i < 3; i++) expect(await request(port, { agent })).toEqual({ status: 200, body: "ok\n" });
+    // Each GET after the first found its kept-alive connection closed, and went out again on a new one.
+    expect(member.accepted).toBe(3);
+    const post = await request(port, { agent, method: "POST", headers: { "content-length": "2" }, body: "hi" });
+    expect(post.status).toBe(502);
+    expect(post.body).toMatch(/closed a kept-alive connection as the request went out \(not retried: this POST may have been acted on\)/);
+    expect(verdicts).toEqual([true, true, true]);
+    expect(outcomes.map((o) => o.retried)).toEqual([false, false, false, false]);
+  });
+
+  test("a member's Keep-Alive: timeout=2 is honoured: the proxy closes its idle connection a second before the member would", async () => {
+    const member = await backend((_req, res) => {
+      res.setHeader("keep-alive", "timeout=2");
+      res.end("ok\n");
+    });
+    member.server.keepAliveTimeout = 30_000;
+    const port = await serve([member]);
+    expect((await request(port)).status).toBe(200);
+    expect(member.open.size).toBe(1);
+    const started = performance.now();
+    await until(() => member.open.size === 0, 3000);
+    const ms = performance.now() - started;
+    expect(ms).toBeGreaterThan(800);
+    expect(ms).toBeLessThan(1800);
+  });
+
   test("a member that never answers: a POST gets 504 after the response timeout (not retried), its connection closed", async () => {
     const member = await backend(() => undefined);
     const port = await serve([member], { timeouts: { responseMs: 300 } });

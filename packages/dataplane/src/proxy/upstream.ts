@@ -25,8 +25,12 @@ export interface Exchange {
   onBody(chunk: Buffer): void;
   /** The response ended; the connection is back in its pool (or closed) already. */
   onEnd(): void;
-  /** The try failed; the connection is closed already. */
-  onFailure(kind: UpstreamFailure, detail: string): void;
+  /**
+   * The try failed; the connection is closed already. `stale`: it was a kept-alive connection that
+   * the member closed before any byte of an answer, the race every keep-alive pool has with a
+   * member's idle timeout: not the member's failure, and a fresh connection may be tried.
+   */
+  onFailure(kind: UpstreamFailure, detail: string, stale: boolean): void;
   /** The member's bytes of one read were all handled (the client's writes of it may be flushed together). */
   afterRead(): void;
   /** The client has not read the response for the idle timeout (the member is held back for it). */
@@ -44,6 +48,10 @@ export class UpstreamConnection implements Swept {
   private responded = false;
   private informational = false;
   private keepAlive = false;
+  /** Taken from the idle list (not opened for this request). */
+  reused = false;
+  /** How long the member keeps an idle connection, when its Keep-Alive header says (ms). */
+  private memberKeepsMs: number | null = null;
   /** The start of the phase the sweep times: connecting, waiting for a head, the body, or idle. */
   private since = performance.now();
   private extraHeaders: string[] = [];
@@ -96,7 +104,7 @@ export class UpstreamConnection implements Swept {
     if (!this.connected) {
       if (now - this.since > timeouts.connectMs) this.fail("connect-timeout", `no connection within ${timeouts.connectMs} ms`);
     } else if (this.exchange === null) {
-      if (now - this.since > timeouts.idleMs) this.destroy();
+      if (now - this.since > this.idleLimitMs(timeouts.idleMs)) this.destroy();
     } else if (!this.responded) {
       // The member's time starts when it has the whole request: a client slow with its body is the client's (its idle timeout).
       if (this.exchange.requestSent && now - this.since > timeouts.responseMs) this.fail("response-timeout", `no response within ${timeouts.responseMs} ms`);
@@ -105,6 +113,20 @@ export class UpstreamConnection implements Swept {
       if (this.socket.isPaused()) this.exchange.onClientStalled();
       else this.fail("idle-timeout", `no bytes for ${timeouts.idleMs} ms`);
     }
+  }
+
+  /**
+   * How long this connection may sit idle: the listener's idle timeout, and a second less than the
+   * member said it keeps one (`Keep-Alive: timeout=N`, as undici does), so the proxy closes it
+   * before the member does and never sends a request into the member's close.
+   */
+  idleLimitMs(idleMs: number): number {
+    return this.memberKeepsMs === null ? idleMs : Math.min(idleMs, this.memberKeepsMs - 1000);
+  }
+
+  /** Whether an idle connection may still take a request now. */
+  fresh(now: number): boolean {
+    return now - this.since < this.idleLimitMs(this.pool.settings().timeouts.idleMs);
   }
 
   private onData(data: Buffer): void {
@@ -132,6 +154,7 @@ export class UpstreamConnection implements Swept {
     }
     this.responded = true;
     this.keepAlive = keepAlive;
+    this.memberKeepsMs = keepAliveTimeoutMs(all);
     exchange.onHead(status, reason, all);
     // A response to HEAD has no body whatever its Content-Length says.
     return exchange.method === "HEAD" ? 1 : 0;
@@ -163,7 +186,7 @@ export class UpstreamConnection implements Swept {
     const exchange = this.exchange;
     this.exchange = null;
     this.destroy();
-    exchange?.onFailure(kind, detail);
+    exchange?.onFailure(kind, detail, this.reused && !this.responded && kind === "reset");
   }
 
   private onClose(): void {
@@ -193,10 +216,21 @@ export class MemberPool {
     readonly settings: () => Pick<Listener, "timeouts" | "limits">,
   ) {}
 
-  /** A connection for one request: the most recently used idle one, or a new one. */
+  /** A connection for one request: the most recently used idle one still fresh, or a new one. */
   take(): UpstreamConnection {
-    const reused = this.idle.pop();
-    if (reused) return reused;
+    const now = performance.now();
+    for (let c = this.idle.pop(); c !== undefined; c = this.idle.pop()) {
+      if (c.fresh(now)) {
+        c.reused = true;
+        return c;
+      }
+      c.abandon(); // about to be closed by the member: never sent a request
+    }
+    return this.connect();
+  }
+
+  /** A new connection, whatever is idle (the retry after a stale one). */
+  connect(): UpstreamConnection {
     const fresh = new UpstreamConnection(this);
     this.open.add(fresh);
     return fresh;
@@ -228,4 +262,14 @@ export class MemberPool {
       this.whenClosed = resolve;
     });
   }
+}
+
+/** `Keep-Alive: timeout=5, max=100` → 5000; null when the response says nothing of it. */
+export function keepAliveTimeoutMs(headers: readonly string[]): number | null {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.length !== 10 || headers[i]!.toLowerCase() !== "keep-alive") continue;
+    const m = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(headers[i + 1]!);
+    if (m) return Number(m[1]) * 1000;
+  }
+  return null;
 }
