@@ -34,6 +34,19 @@ async function backend(handler: http.RequestListener = (_req, res) => res.end("o
   return b;
 }
 
+/** A member that answers with `bytes` (Content-Length), written as fast as the connection takes them. */
+function streaming(bytes: number): http.RequestListener {
+  return (_req, res) => {
+    res.writeHead(200, { "content-length": String(bytes) });
+    const chunk = Buffer.alloc(64 * 1024, 120);
+    const pump = () => {
+      while (res.write(chunk)) if (res.writableLength > 1 << 20) break;
+    };
+    res.on("drain", pump);
+    pump();
+  };
+}
+
 function listener(port: number, members: Backend[], overrides: { timeouts?: Partial<Timeouts>; limits?: Partial<Limits> } = {}): Listener {
   // Built by hand: the config's schema refuses loopback members, as it should for real services.
   return {
@@ -211,15 +224,7 @@ describe("the proxy's HTTP engine on loopback", () => {
   });
 
   test("a client that leaves mid-response: the member's connection is closed, not handed to the next request, and nothing stays in flight", async () => {
-    const member = await backend((_req, res) => {
-      res.writeHead(200, { "content-length": String(64 * 1024 * 1024) });
-      const chunk = Buffer.alloc(64 * 1024, 120);
-      const pump = () => {
-        while (res.write(chunk)) if (res.writableLength > 1 << 20) break;
-      };
-      res.on("drain", pump);
-      pump();
-    });
+    const member = await backend(streaming(64 * 1024 * 1024));
     const port = await serve([member]);
     await new Promise<void>((resolve, reject) => {
       const q = http.get({ host: "127.0.0.1", port, path: "/" }, (res) => {
@@ -267,15 +272,7 @@ describe("the proxy's HTTP engine on loopback", () => {
   });
 
   test("a client that stops reading is cut at the idle timeout as its own failure (499), not the member's", async () => {
-    const member = await backend((_req, res) => {
-      res.writeHead(200, { "content-length": String(256 * 1024 * 1024) });
-      const chunk = Buffer.alloc(64 * 1024, 120);
-      const pump = () => {
-        while (res.write(chunk)) if (res.writableLength > 1 << 20) break;
-      };
-      res.on("drain", pump);
-      pump();
-    });
+    const member = await backend(streaming(256 * 1024 * 1024));
     const port = await serve([member], { timeouts: { idleMs: 500 } });
     const started = performance.now();
     const s = net.connect(port, "127.0.0.1", () => s.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
