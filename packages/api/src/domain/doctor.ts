@@ -227,7 +227,7 @@ function checkPushStream({ host, now }: DiagnoseInput, inventory: Inventory | nu
     title,
     status: "fail",
     details: [`Closed since ${formatRelative(since, now)}: the agent long-polls instead, so work still arrives, through polls.`],
-    fix: 'Something between the agent and the console cuts or buffers server-sent events (text/event-stream): a proxy needs response buffering off (nginx: `proxy_buffering off;`) and a read timeout above a minute. The agent logs "push stream ended" with the reason.',
+    fix: 'Something between the agent and the console cuts or buffers server-sent events (text/event-stream): a proxy needs response buffering off (nginx: `proxy_buffering off;`) and a read timeout above a minute. The agent logs "push stream lost" with the reason.',
   };
 }
 
