@@ -345,13 +345,16 @@ describe.runIf(isRoot)("HTTP/1.1 semantics through the userspace proxy", { timeo
       ONE,
       `const http = require("node:http");
        const n = 64 * 1024 * 1024; const id = "cut-" + process.pid;
-       const get = (path) => new Promise((resolve) => { const q = http.get({ host: ADDRESS, port: PORT, path, agent: false }, (res) => { let d = ""; res.on("data", (c) => { d += c; }); res.on("end", () => resolve({ status: res.statusCode, body: d })); }); q.on("error", () => resolve({ status: 0, body: "" })); });
+       // Each request bounded: one that hangs is reported (status -1, its path) instead of holding the script.
+       const get = (path) => new Promise((resolve) => { const q = http.get({ host: ADDRESS, port: PORT, path, agent: false }, (res) => { let d = ""; res.on("data", (c) => { d += c; }); res.on("end", () => resolve({ status: res.statusCode, body: d })); }); q.on("error", () => resolve({ status: 0, body: "" })); q.setTimeout(10000, () => { q.destroy(); resolve({ status: -1, body: "no answer within 10 s: " + path }); }); });
        (async () => {
        const got = await new Promise((resolve) => {
+         let got = 0;
          const q = http.get({ host: ADDRESS, port: PORT, path: "/big?sha=0&n=" + n + "&id=" + id, agent: false }, (res) => {
-           let got = 0; res.on("data", (c) => { got += c.length; if (got >= 256 * 1024) { q.destroy(); resolve(got); } });
+           res.on("data", (c) => { got += c.length; if (got >= 256 * 1024) { q.destroy(); resolve(got); } });
          });
          q.on("error", () => {});
+         q.setTimeout(10000, () => { q.destroy(); resolve(-got - 1); });
        });
        let progress = null;
        for (let i = 0; i < 50; i++) {

@@ -15,6 +15,8 @@ const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te"
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 /** A value the proxy writes into a header must not carry a line break or NUL (header injection). */
 const UNSAFE_HEADER_VALUE = /[\r\n\0]/;
+/** Body bytes kept, while a member connection is still connecting, to send to another member if it fails. */
+const REPLAY_MAX = 1_048_576;
 /** Connection tokens that name no header. */
 const CONNECTION_OPTIONS = new Set(["close", "keep-alive", "upgrade"]);
 const REASONS: Record<number, string> = { 400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large", 431: "Request Header Fields Too Large", 499: "Client Closed Request", 501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout" };
@@ -66,6 +68,12 @@ export class ProxyRequest implements Exchange {
   /** Tried again on a fresh connection after a stale kept-alive one (once, not counted as a retry). */
   private staleRetried = false;
   private earlyBytes = 0;
+  /**
+   * Body bytes written to a member connection still connecting: they never left this host, so a
+   * failed connect may send them to another member (up to REPLAY_MAX; null once connected or past it).
+   */
+  private replay: Buffer[] | null = [];
+  private replayBytes = 0;
   /** Members tried and failed (made on the first failure: most requests never need it). */
   private tried: Set<string> | null = null;
   private corked = false;
@@ -257,6 +265,13 @@ export class ProxyRequest implements Exchange {
 
   private forward(chunk: Buffer): void {
     const conn = this.conn!;
+    if (this.replay !== null) {
+      if (conn.connected || this.replayBytes + chunk.length > REPLAY_MAX) this.replay = null;
+      else {
+        this.replay.push(chunk);
+        this.replayBytes += chunk.length;
+      }
+    }
     let ok: boolean;
     if (this.chunkedIn) {
       conn.socket.cork();
@@ -378,8 +393,15 @@ export class ProxyRequest implements Exchange {
     // Another member, once: after a failed connect (nothing was sent) when no body byte was read yet,
     // or for an idempotent request without a body that got no byte back.
     const nothingSent = kind === "connect" || kind === "connect-timeout";
-    const retryable = !this.outcome.retried && ((nothingSent && this.bodyBytes === 0) || (IDEMPOTENT.has(this.method) && !this.hasBody));
+    // Nothing left this host: the body read so far is all kept to send again (or there was none).
+    const bodyKept = this.bodyBytes === 0 || (this.replay !== null && this.replayBytes === this.bodyBytes);
+    const retryable = !this.outcome.retried && ((nothingSent && bodyKept) || (IDEMPOTENT.has(this.method) && !this.hasBody));
     if (retryable) {
+      if (this.bodyBytes > 0) {
+        this.early = this.replay;
+        this.replay = [];
+        this.replayBytes = 0;
+      }
       (this.tried ??= new Set()).add(member.key);
       this.outcome.retried = true;
       this.requestSent = false;

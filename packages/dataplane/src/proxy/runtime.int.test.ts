@@ -209,6 +209,25 @@ describe("the proxy's HTTP engine on loopback", () => {
     expect(ms).toBeLessThan(1800);
   });
 
+  test("a POST whose member refuses the connection goes to another member with its whole body (nothing had left this host)", async () => {
+    const member = await backend((req, res) => {
+      let body = "";
+      req.setEncoding("utf8");
+      req.on("data", (d: string) => (body += d));
+      req.on("end", () => res.end(`${body.length}:${body.slice(0, 5)}\n`));
+    });
+    // A port nobody listens on: its connects are refused at once.
+    const refused: Backend = { server: http.createServer(), port: await freePort(), accepted: 0, open: new Set() };
+    const port = await serve([member, refused]);
+    const body = "x".repeat(50_000);
+    for (let i = 0; i < 4; i++) {
+      expect(await request(port, { method: "POST", headers: { "content-length": String(body.length) }, body })).toEqual({ status: 200, body: "50000:xxxxx\n" });
+    }
+    // Round robin sends a request to the refusing member first whenever its turn comes (each retry takes the other's turn).
+    expect(outcomes.filter((o) => o.retried).length).toBeGreaterThanOrEqual(2);
+    expect(outcomes.every((o) => o.status === 200 && o.member?.port === member.port)).toBe(true);
+  });
+
   test("a member that never answers: a POST gets 504 after the response timeout (not retried), its connection closed", async () => {
     const member = await backend(() => undefined);
     const port = await serve([member], { timeouts: { responseMs: 300 } });

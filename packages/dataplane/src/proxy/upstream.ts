@@ -43,7 +43,7 @@ export class UpstreamConnection implements Swept {
   readonly socket: net.Socket;
   exchange: Exchange | null = null;
   private readonly parser: LlhttpParser;
-  private connected = false;
+  connected = false;
   private closed = false;
   private responded = false;
   private informational = false;
