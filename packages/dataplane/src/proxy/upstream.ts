@@ -169,6 +169,8 @@ export class UpstreamConnection implements Swept {
     if (exchange === null) return;
     this.exchange = null;
     this.since = performance.now();
+    // Held back for a slow client by the request that just ended: the next one must read its answer.
+    if (this.socket.isPaused()) this.socket.resume();
     if (this.keepAlive && exchange.requestSent && !this.pool.closing) this.pool.put(this);
     else this.destroy();
     exchange.onEnd();
