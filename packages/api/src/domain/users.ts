@@ -104,7 +104,7 @@ export async function setUserPassword(ctx: Ctx, input: { id: string; password: s
 /**
  * On first start (no users), creates the admin account whose password is the
  * operator-set SWITCHYARD_ADMIN_PASSWORD or a one-time secret returned for printing.
- * Never "first visitor becomes admin".
+ * Never "first visitor becomes admin". Safe when several replicas start at once.
  */
 export async function ensureBootstrapAdmin(
   db: Db,
@@ -114,6 +114,9 @@ export async function ensureBootstrapAdmin(
   const secret = opts.password ? null : generateSecret();
   const passwordHash = await hashPassword(opts.password ?? secret!);
   return db.$transaction(async (tx) => {
+    // Replicas starting together on an empty database: one creates the admin, the others wait
+    // here and then see it (count-then-create alone lets both create, and one fails to start).
+    await tx.$queryRaw`SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtext('switchyard.first-start'), 0)) AS l`;
     if ((await tx.user.count()) > 0) return { created: false as const };
     const user = await tx.user.create({
       data: { username, displayName: "Administrator", role: "admin", passwordHash },

@@ -1,4 +1,5 @@
 import { TRPCError } from "@trpc/server";
+import { createDb } from "@switchyard/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SESSION_COOKIE, validateSessionToken } from "../auth/session";
 import { ensureBootstrapAdmin } from "../domain/users";
@@ -28,6 +29,21 @@ describe("bootstrap", () => {
       const audit = JSON.stringify(await fresh.db.auditEvent.findMany());
       expect(audit).not.toContain(first.secret);
     } finally {
+      await fresh.close();
+    }
+  });
+
+  it("of replicas starting together on an empty database, one creates the admin and none fails", async () => {
+    const fresh = await setupApiTest();
+    // Each replica has its own pool (PGlite is one process: its connection is shared).
+    const clients = fresh.kind === "postgres" ? [0, 1, 2, 3].map(() => createDb(fresh.url)) : [fresh.db];
+    try {
+      const results = await Promise.all([0, 1, 2, 3].map((i) => ensureBootstrapAdmin(clients[i % clients.length]!, { password: "operator chosen secret" })));
+      expect(results.filter((r) => r.created)).toHaveLength(1);
+      expect(await fresh.db.user.count()).toBe(1);
+      expect(await fresh.db.auditEvent.count({ where: { action: "users.bootstrap" } })).toBe(1);
+    } finally {
+      if (fresh.kind === "postgres") await Promise.all(clients.map((c) => c.$disconnect()));
       await fresh.close();
     }
   });
