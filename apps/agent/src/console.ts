@@ -23,6 +23,11 @@ export interface WorkSubscriber {
   onData(event: WorkEvent): void;
   onError(error: Error): void;
   onComplete(): void;
+  /**
+   * The transport's state: tRPC's SSE link dials a lost stream again by itself ("connecting",
+   * with the error that ended it), at once and without back-off.
+   */
+  onConnectionStateChange?(state: { state: "idle" | "connecting" | "pending"; error: Error | null }): void;
 }
 
 /**

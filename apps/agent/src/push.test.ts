@@ -117,6 +117,33 @@ describe("push stream", () => {
     await running;
   });
 
+  it("a stream the transport would dial again by itself (its replica went away) is ended and counts as lost", async () => {
+    useFakeTime(vi);
+    const s = setup({ spreadMs: 30_000, random: () => 0.25 });
+    const stop = new AbortController();
+    // A poll waits until the test stops.
+    s.answerPolls(() => new Promise((r) => stop.signal.addEventListener("abort", () => r([]))));
+    const running = s.push.run(stop.signal);
+    const sub = s.streams[0]!.subscriber;
+    sub.onConnectionStateChange?.({ state: "connecting", error: null });
+    sub.onConnectionStateChange?.({ state: "pending", error: null });
+    sub.onData(event({ kind: "open" }));
+    await settle();
+    // Opening (connecting, no error) and open (pending) are not losses.
+    expect(s.streams[0]!.unsubscribed).toBe(false);
+    sub.onConnectionStateChange?.({ state: "connecting", error: new Error("terminated: other side closed") });
+    await settle();
+    expect(s.streams[0]!.unsubscribed).toBe(true);
+    expect(s.push.state.open).toBe(false);
+    expect(s.log.lines.find((l) => l.msg === "push stream lost; reconnecting after a random wait")?.fields).toMatchObject({ error: "terminated: other side closed", reconnectInMs: 7_500 });
+    await vi.advanceTimersByTimeAsync(7_499);
+    expect(s.polls).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(s.polls).toHaveLength(1);
+    stop.abort();
+    await running;
+  });
+
   it("a failing poll is retried with back-off, never before the console's Retry-After", async () => {
     useFakeTime(vi);
     const s = setup({ random: () => 0 });

@@ -101,6 +101,15 @@ export function createPushStream(deps: PushDeps) {
           sub.unsubscribe();
           resolve(error);
         },
+        // A stream that was open and broke (its console replica stopped, a proxy cut it, 30 s of
+        // silence) or one that could not open: ended here, so that the agent waits its random
+        // spread and long-polls instead of the link's immediate redial, which would bring every
+        // agent of a restarted console back at the same instant.
+        onConnectionStateChange: (state) => {
+          if (state.state !== "connecting" || !state.error) return;
+          sub.unsubscribe();
+          resolve(state.error);
+        },
         onComplete: () => resolve(undefined),
       });
       onStop = () => (sub.unsubscribe(), resolve(undefined));
