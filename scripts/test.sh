@@ -8,7 +8,8 @@ if [ -n "${CI:-}" ] && [ "$(id -u)" -ne 0 ]; then
   echo "CI must run as root: the CNI integration tests would be skipped" >&2
   exit 1
 fi
-ensure_debs containernetworking-plugins iptables nftables iproute2 conntrack chromium
+# nginx-light: the load balancer in front of two console replicas (e2e/tests/replicas.spec.ts).
+ensure_debs containernetworking-plugins iptables nftables iproute2 conntrack chromium nginx-light
 ensure_npm
 ensure_postgres
 cd "$ROOT"

@@ -1,8 +1,10 @@
 // The console's HTTP server: Next.js behind a plain Node server so the peer address
 // the audit log records is the socket's, not a header the client wrote.
-// X-Forwarded-For from the client is kept only with SWITCHYARD_TRUST_PROXY=true (behind
-// a reverse proxy you run); either way the socket address is appended last, and the
-// API reads the last entry.
+// The API records the LAST entry of X-Forwarded-For. Without SWITCHYARD_TRUST_PROXY the header
+// is replaced by the socket address. With it (behind a reverse proxy you run, which appends the
+// address it saw: nginx's $proxy_add_x_forwarded_for) the proxy's header is kept as it came, so
+// its last entry is the client's address; a request with no header (not through the proxy)
+// gets the socket address.
 import { createServer } from "node:http";
 import next from "next";
 
@@ -17,7 +19,7 @@ const handle = app.getRequestHandler();
 createServer((req, res) => {
   const peer = req.socket.remoteAddress ?? "";
   const claimed = trustProxy ? req.headers["x-forwarded-for"] : undefined;
-  req.headers["x-forwarded-for"] = claimed ? `${claimed}, ${peer}` : peer;
+  req.headers["x-forwarded-for"] = claimed || peer;
   void handle(req, res);
 }).listen(port, host, () => {
   console.log(`Switchyard console listening on http://${host}:${port}`);
