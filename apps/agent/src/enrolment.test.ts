@@ -47,6 +47,23 @@ describe("enrolment and the host credential", () => {
     expect(s.log.messages("info")).toContain("already enrolled; the join token is not used");
   });
 
+  it("sends the same enrolment key on every try and after a restart (kept 0600 until the credential is stored, then removed)", async () => {
+    const s = setup("syj_token");
+    const keys: string[] = [];
+    const failing = { enroll: async (input: { enrolmentKey?: string }) => (keys.push(input.enrolmentKey!), Promise.reject(http(502, {}))) };
+    const stop = new AbortController();
+    // Two failed tries, then the agent "restarts" (a new enrolment over the same data dir).
+    let tries = 0;
+    await s.make().enroll({ enroll: async (input) => (++tries === 2 && stop.abort(), failing.enroll(input)) }, stop.signal).catch(() => {});
+    const keyFile = join(s.dir.path, "enrolment-key");
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    await s.make().enroll({ enroll: async (input) => (keys.push(input.enrolmentKey!), console.enroll(input)) });
+    expect(keys.length).toBe(3);
+    expect(keys[0]).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(new Set(keys).size).toBe(1);
+    expect(() => statSync(keyFile)).toThrow(/ENOENT/);
+  });
+
   it("a console that fails with 500, then 429 with Retry-After, then answers: enrolled, after two logged retries; the waits honour Retry-After", async () => {
     const s = setup("syj_token");
     const answers = [http(500, {}), http(429, { "retry-after": "7" })];

@@ -1,7 +1,7 @@
 import type { Clock } from "./clock";
 import { AGENT_VERSION } from "./config";
 import { type ConsolePort, CredentialRefused } from "./console";
-import { type StoredCredential, loadCredential, saveCredential } from "./credential";
+import { type StoredCredential, enrolmentKey, forgetEnrolmentKey, loadCredential, saveCredential } from "./credential";
 import type { Logger } from "./log";
 import { classifyFailure, withRetry } from "./retry";
 
@@ -28,7 +28,7 @@ export function createEnrolment(deps: EnrolmentDeps) {
     /**
      * Enrols with the join token unless a credential is stored; throws when neither is there.
      * A console that is down, busy (429) or failing (5xx) is tried again with back-off until it
-     * answers or `signal` aborts (retry.ts); a refusal (the token unknown, used or expired, or
+     * answers or `signal` aborts (retry.ts), with the same enrolment key (credential.ts); a refusal (the token unknown, used or expired, or
      * the host name taken) throws CredentialRefused: the agent exits 3.
      */
     async enroll(console: Pick<ConsolePort, "enroll">, signal?: AbortSignal): Promise<void> {
@@ -37,7 +37,8 @@ export function createEnrolment(deps: EnrolmentDeps) {
         return;
       }
       if (!deps.joinToken) throw new Error(`not enrolled: start once with --join-token (from the console's Hosts page); no credential in ${deps.dataDir}`);
-      const input = { joinToken: deps.joinToken, hostname: deps.hostname, agentVersion: AGENT_VERSION };
+      // The same key on every try, and after a restart: a lost answer is then not "token used".
+      const input = { joinToken: deps.joinToken, hostname: deps.hostname, agentVersion: AGENT_VERSION, enrolmentKey: await enrolmentKey(deps.dataDir) };
       let enrolled: Awaited<ReturnType<ConsolePort["enroll"]>>;
       try {
         enrolled = await withRetry(() => console.enroll(input), { name: "enrolment", log: deps.log, clock: deps.clock, ...(signal ? { signal } : {}) });
@@ -49,6 +50,7 @@ export function createEnrolment(deps: EnrolmentDeps) {
       }
       cred = { consoleUrl: deps.consoleUrl, hostId: enrolled.hostId, hostName: enrolled.hostName, credential: enrolled.credential, credentialExpiresAt: enrolled.credentialExpiresAt };
       await saveCredential(deps.dataDir, cred);
+      forgetEnrolmentKey(deps.dataDir);
       deps.log.info("enrolled", { host: enrolled.hostName, hostId: enrolled.hostId });
     },
     /** Swaps in a new credential from the console and stores it durably. */

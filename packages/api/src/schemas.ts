@@ -119,6 +119,11 @@ export const EnrollInput = z.object({
   joinToken: z.string().min(1).max(200),
   hostname: Hostname,
   agentVersion: AgentVersion,
+  /**
+   * A random secret the agent keeps from its first try until it holds a credential: asking again
+   * with the same token and key (the first answer was lost) is not "token used". Older agents omit it.
+   */
+  enrolmentKey: z.string().min(32).max(128).optional(),
 });
 
 const Short = z.string().max(200);

@@ -54,22 +54,53 @@ export interface EnrollInput {
   joinToken: string;
   hostname: string;
   agentVersion: string;
+  enrolmentKey?: string | undefined;
 }
+
+/** How long after its use a join token may be traded again by the agent that used it (with its enrolment key). */
+export const ENROLMENT_REPEAT_MS = 60 * 60_000;
 
 /**
  * Trades a join token for a host credential. The token is consumed atomically (single use);
  * a host name already enrolled must be revoked first, and is then re-enrolled in place.
+ *
+ * An enrolment whose answer was lost (a proxy's 502 after the commit, a timeout, the agent killed
+ * before it wrote the credential) is asked again with the same token: when the agent sends the
+ * same enrolment key as with the first use, within ENROLMENT_REPEAT_MS, for the same host name,
+ * and the host is not revoked, it gets a fresh credential (the one it never received stops
+ * working) instead of "token used", which would make it give up.
  */
 export async function enrollHost(ctx: Pick<Context, "db" | "events" | "meta">, input: EnrollInput) {
   const refused = () => new ApiError("UNAUTHORIZED", "Join token is unknown, used or expired");
   if (!looksLike("join", input.joinToken)) throw refused();
   const { secret, hash } = newSecret("host");
   const credentialExpiresAt = new Date(Date.now() + CREDENTIAL_TTL_MS);
+  const keyHash = input.enrolmentKey ? hashSecret(input.enrolmentKey) : null;
   const host = await ctx.db.$transaction(async (tx) => {
     const token = await tx.joinToken.findUnique({ where: { tokenHash: hashSecret(input.joinToken) }, select: { id: true } });
     if (!token) throw refused();
-    const { count } = await tx.joinToken.updateMany({ where: { id: token.id, usedAt: null, expiresAt: { gt: new Date() } }, data: { usedAt: new Date() } });
-    if (count === 0) throw refused();
+    const { count } = await tx.joinToken.updateMany({ where: { id: token.id, usedAt: null, expiresAt: { gt: new Date() } }, data: { usedAt: new Date(), enrolmentKeyHash: keyHash } });
+    if (count === 0) {
+      // Read after the claim: a concurrent first use of this token has committed by now.
+      const used = await tx.joinToken.findUnique({ where: { id: token.id }, select: { usedAt: true, hostId: true, enrolmentKeyHash: true } });
+      const repeat = keyHash !== null && used?.enrolmentKeyHash === keyHash && used.hostId && used.usedAt && Date.now() - used.usedAt.getTime() < ENROLMENT_REPEAT_MS;
+      if (!repeat) throw refused();
+      const { count: reissued } = await tx.host.updateMany({
+        where: { id: used.hostId!, name: input.hostname, revokedAt: null },
+        data: { credentialHash: hash, credentialExpiresAt, pendingCredentialHash: null, agentVersion: input.agentVersion, lastSeenAt: new Date() },
+      });
+      if (reissued === 0) throw refused();
+      const saved = { id: used.hostId!, name: input.hostname };
+      await writeAudit(tx, { session: null, meta: ctx.meta }, {
+        action: "agent.enroll",
+        actorName: `host:${saved.name}`,
+        targetType: "host",
+        targetId: saved.id,
+        after: { name: saved.name, agentVersion: input.agentVersion, repeated: true },
+        outcome: "success",
+      });
+      return saved;
+    }
     const existing = await tx.host.findUnique({ where: { name: input.hostname }, select: { id: true, revokedAt: true } });
     if (existing && !existing.revokedAt) {
       throw new ApiError("CONFLICT", `A host named "${input.hostname}" is enrolled; revoke it before enrolling it again`);

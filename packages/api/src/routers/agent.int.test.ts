@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseNetworkConfig } from "@switchyard/cni/config";
 import { conflistDigest } from "@switchyard/cni/digest";
-import { CREDENTIAL_CACHE_MS, authenticateAgent } from "../domain/hosts";
+import { CREDENTIAL_CACHE_MS, ENROLMENT_REPEAT_MS, authenticateAgent } from "../domain/hosts";
 import type { WorkEvent } from "./agent";
 import { BRIDGE_CONFLIST, setupApiTest, type ApiTest, trpcError } from "../testing";
 
@@ -64,6 +64,35 @@ describe("enrolment and host credentials", () => {
     expect(re.hostId).toBe(first.hostId);
     expect(await authenticateAgent(t.db, first.credential)).toBeNull();
     expect(await authenticateAgent(t.db, re.credential)).not.toBeNull();
+  });
+
+  it("an agent whose enrolment answer was lost asks again with its key and gets a fresh credential; any other reuse of the token is refused", async () => {
+    const { token } = await admin.caller.hosts.createJoinToken({ note: "edge-lost", ttlMinutes: 10 });
+    const key = "k".repeat(43);
+    const first = await t.agentCaller(null).enroll({ joinToken: token, hostname: "edge-lost", agentVersion: "1", enrolmentKey: key });
+    // The answer never reached the agent; it asks again with the same token and key.
+    const again = await t.agentCaller(null).enroll({ joinToken: token, hostname: "edge-lost", agentVersion: "1", enrolmentKey: key });
+    expect(again.hostId).toBe(first.hostId);
+    expect(again.credential).not.toBe(first.credential);
+    expect(await authenticateAgent(t.db, first.credential)).toBeNull();
+    expect(await authenticateAgent(t.db, again.credential)).toEqual({ hostId: first.hostId, hostName: "edge-lost" });
+    expect(await t.db.host.count({ where: { name: "edge-lost" } })).toBe(1);
+    const repeated = await t.db.auditEvent.findMany({ where: { action: "agent.enroll", targetId: first.hostId }, orderBy: { at: "asc" } });
+    expect(repeated.map((a) => (a.after as { repeated?: boolean }).repeated ?? false)).toEqual([false, true]);
+
+    // Another key, no key, another name: "used". A revoked host, or a use older than the window: "used".
+    const refusedWith = async (input: { hostname?: string; enrolmentKey?: string }) =>
+      (await trpcError(t.agentCaller(null).enroll({ joinToken: token, hostname: input.hostname ?? "edge-lost", agentVersion: "1", ...(input.enrolmentKey ? { enrolmentKey: input.enrolmentKey } : {}) }))).code;
+    expect(await refusedWith({ enrolmentKey: "x".repeat(43) })).toBe("UNAUTHORIZED");
+    expect(await refusedWith({})).toBe("UNAUTHORIZED");
+    expect(await refusedWith({ hostname: "edge-other", enrolmentKey: key })).toBe("UNAUTHORIZED");
+    const { id: tokenId } = (await t.db.joinToken.findFirst({ where: { note: "edge-lost" }, select: { id: true } }))!;
+    await t.db.joinToken.update({ where: { id: tokenId }, data: { usedAt: new Date(Date.now() - ENROLMENT_REPEAT_MS - 1000) } });
+    expect(await refusedWith({ enrolmentKey: key })).toBe("UNAUTHORIZED");
+    await t.db.joinToken.update({ where: { id: tokenId }, data: { usedAt: new Date() } });
+    await admin.caller.hosts.revoke({ id: first.hostId });
+    expect(await refusedWith({ enrolmentKey: key })).toBe("UNAUTHORIZED");
+    expect(await authenticateAgent(t.db, again.credential)).toBeNull();
   });
 
   it("a rotated credential replaces the old one when first used", async () => {

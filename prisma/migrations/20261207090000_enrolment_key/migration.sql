@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "JoinToken" ADD COLUMN     "enrolmentKeyHash" TEXT;
+
