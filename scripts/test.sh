@@ -8,8 +8,9 @@ if [ -n "${CI:-}" ] && [ "$(id -u)" -ne 0 ]; then
   echo "CI must run as root: the CNI integration tests would be skipped" >&2
   exit 1
 fi
-# nginx-light: the load balancer in front of two console replicas (e2e/tests/replicas.spec.ts).
-ensure_debs containernetworking-plugins iptables nftables iproute2 conntrack chromium nginx-light
+# nginx-light: the load balancer in front of two console replicas (e2e/tests/replicas.spec.ts);
+# faketime: a console replica on a clock 10 minutes off (packages/api/src/clockSkew.int.test.ts).
+ensure_debs containernetworking-plugins iptables nftables iproute2 conntrack chromium faketime nginx-light
 ensure_npm
 ensure_postgres
 cd "$ROOT"

@@ -40,6 +40,20 @@ describe("createBatcher", () => {
     expect(requests.map((r) => r.items)).toEqual([[1], [2, 3], [4]]);
   });
 
+  it("with a byte budget, a request carries what fits it (at least one item); the rest go in the next", async () => {
+    const { requests, send } = manualSend();
+    // Sizes in "bytes": the item itself.
+    const call = createBatcher(send, 64, { sizeOf: (i) => i, maxBytes: 100 });
+    const all = [call(10), call(60), call(30), call(20), call(150), call(5)];
+    for (let answered = 0; answered < requests.length; answered++) {
+      requests[answered]!.answer();
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(await Promise.all(all)).toEqual(["ok 10", "ok 60", "ok 30", "ok 20", "ok 150", "ok 5"]);
+    // 10 alone (nothing waited); 60+30 (20 more would be 110); 20 (150 would not fit); 150 alone, over the budget; 5.
+    expect(requests.map((r) => r.items)).toEqual([[10], [60, 30], [20], [150], [5]]);
+  });
+
   it("a failed request fails the items it carried, not the next ones", async () => {
     const { requests, send } = manualSend();
     const call = createBatcher(send);

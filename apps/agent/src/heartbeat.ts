@@ -2,6 +2,7 @@ import type { Clock } from "./clock";
 import { AGENT_VERSION } from "./config";
 import type { ConsolePort, DesiredAttachment, HeartbeatInput } from "./console";
 import type { HostInventory } from "./inventory";
+import { fitInventory } from "./inventory-fit";
 import type { Logger } from "./log";
 
 /**
@@ -53,6 +54,7 @@ export function createHeartbeat<V>(deps: HeartbeatDeps<V>, initialVersions: V) {
   const random = deps.random ?? Math.random;
   let versions = initialVersions;
   let versionsAt = Number.NEGATIVE_INFINITY;
+  let lastTruncated = "";
 
   async function beat(): Promise<void> {
     let inventory: Inventory | undefined;
@@ -66,7 +68,11 @@ export function createHeartbeat<V>(deps: HeartbeatDeps<V>, initialVersions: V) {
         versionsAt = deps.clock.now();
       }
       const desired = await deps.console.desired().catch(() => []);
-      const collected: Inventory = { ...(await deps.collectInventory(desired, versions)), ...deps.status() };
+      // Within the console's schema and the agents' body budget: one odd entry or a huge host must not have every report refused.
+      const collected: Inventory = fitInventory({ ...(await deps.collectInventory(desired, versions)), ...deps.status() });
+      const truncated = (collected.truncated ?? []).join(", ");
+      if (truncated !== lastTruncated && truncated) deps.log.warn("inventory cut to what the console takes", { truncated });
+      lastTruncated = truncated;
       lastInventory = now;
       digest = digestOf(collected);
       if (asked || digest !== lastDigest || now - lastSent >= INVENTORY_REFRESH_MS) inventory = collected;

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { AGENT_BODY_BUDGET_BYTES } from "@switchyard/api/schemas";
 import { type LogEntry, createJobLog } from "./joblog";
 
 const line = (text: string) => ({ stream: "agent" as const, line: text, at: new Date() });
@@ -88,6 +89,21 @@ describe("job log outbox", () => {
     // 70 entries: 64 then 6; op0's 251 lines: 200 in the first call, 51 in a later one.
     expect(calls.map((c) => c.length)).toEqual([64, 7]);
     expect(calls.flatMap((c) => c.flatMap((e) => e.lines)).length).toBe(320);
+    jobLog.stop();
+  });
+
+  it("keeps each call within the agents' body budget: 16 operations of 200 lines of 8,000 characters (25 MB) go in many calls, all of them, in order", async () => {
+    const calls: LogEntry[][] = [];
+    const jobLog = createJobLog(async (entries) => void calls.push(entries), 10);
+    const long = "x".repeat(8000);
+    for (let i = 0; i < 16; i++) for (let n = 0; n < 200; n++) jobLog.add({ operationId: `op${i}`, attempt: 1 }, line(`${n} ${long}`));
+    await jobLog.flush();
+    for (const c of calls) expect(Buffer.byteLength(JSON.stringify(c))).toBeLessThanOrEqual(AGENT_BODY_BUDGET_BYTES);
+    expect(calls.length).toBeGreaterThan(10);
+    const sent = new Map<string, number[]>();
+    for (const c of calls) for (const e of c) sent.set(e.operationId, [...(sent.get(e.operationId) ?? []), ...e.lines.map((l) => Number(l.line.split(" ")[0]))]);
+    expect(sent.size).toBe(16);
+    for (const numbers of sent.values()) expect(numbers).toEqual(Array.from({ length: 200 }, (_, n) => n));
     jobLog.stop();
   });
 });

@@ -1,3 +1,4 @@
+import { AGENT_BODY_BUDGET_BYTES } from "@switchyard/api/schemas";
 import type { JobLine } from "./executor";
 
 export type StoredLine = JobLine & { at: Date };
@@ -10,6 +11,10 @@ export interface LogEntry {
 /** The console's limits for one log call. */
 const MAX_LINES_PER_ENTRY = 200;
 const MAX_ENTRIES_PER_CALL = 64;
+/** Besides its count, a call stays within this many bytes of lines (AGENT_BODY_BUDGET_BYTES, less room for the envelope). */
+export const MAX_LINE_BYTES_PER_CALL = AGENT_BODY_BUDGET_BYTES - 64 * 1024;
+/** A line's weight in a call: its text and what goes around it (stream, date, keys). */
+const weightOf = (l: StoredLine) => Buffer.byteLength(l.line) + 96;
 
 /**
  * Job lines on their way to the console for the live job view: every `intervalMs` one call
@@ -28,9 +33,13 @@ export function createJobLog(send: (entries: LogEntry[]) => Promise<void>, inter
   function flushOnce(): Promise<void> {
     flushing = flushing.then(async () => {
       const entries: LogEntry[] = [];
+      let bytes = 0;
       for (const [k, entry] of pending) {
-        if (entries.length === MAX_ENTRIES_PER_CALL) break;
-        entries.push({ ...entry, lines: entry.lines.splice(0, MAX_LINES_PER_ENTRY) });
+        if (entries.length === MAX_ENTRIES_PER_CALL || bytes >= MAX_LINE_BYTES_PER_CALL) break;
+        let n = 0;
+        while (n < Math.min(MAX_LINES_PER_ENTRY, entry.lines.length) && (bytes === 0 || bytes + weightOf(entry.lines[n]!) <= MAX_LINE_BYTES_PER_CALL)) bytes += weightOf(entry.lines[n++]!);
+        if (n === 0) break;
+        entries.push({ ...entry, lines: entry.lines.splice(0, n) });
         if (entry.lines.length === 0) pending.delete(k);
       }
       if (entries.length > 0) await send(entries).catch(() => {});

@@ -1,3 +1,4 @@
+import { AGENT_BODY_BUDGET_BYTES } from "@switchyard/api/schemas";
 import { createBatcher } from "./batcher";
 import type { CompleteAnswer, ConsolePort } from "./console";
 import type { Logger } from "./log";
@@ -20,7 +21,9 @@ export interface OutboxDeps {
  * next call (one statement on the console).
  */
 export function createOutbox(deps: OutboxDeps) {
-  const complete = createBatcher<Report, CompleteAnswer>((outcomes) => deps.console.completeMany(outcomes));
+  // Requests within the agents' body budget (issue 15 §2): 64 outcomes of 200 long job lines each
+  // were over the console's limit, refused whole (413) and sent again, the same, at every flush.
+  const complete = createBatcher<Report, CompleteAnswer>((outcomes) => deps.console.completeMany(outcomes), 64, { sizeOf: (r) => Buffer.byteLength(JSON.stringify(r)), maxBytes: AGENT_BODY_BUDGET_BYTES });
 
   // An outcome on its way: a flush meanwhile (a heartbeat's) waits for it instead of sending it
   // again, which the console would refuse as stale once the first copy closed the operation.

@@ -7,7 +7,11 @@ import { instrumentRequests } from "./metrics/requests";
 import { authenticateAgent } from "./domain/hosts";
 import { appRouter } from "./root";
 import { agentRootRouter } from "./routers/agent";
-import { BUSY_RETRY_AFTER_S } from "./trpc";
+import { BUSY_RETRY_AFTER_S, dbShedMessage, isDbShedError } from "./trpc";
+import { hashSecret } from "./auth/secrets";
+import { DEFAULT_STREAMS_PER_CREDENTIAL, type HeldRequests, createHeldRequests, releaseWhenDone } from "./heldRequests";
+import { AGENT_MAX_BODY_BYTES_MIN } from "./schemas";
+import { type Log, type ThrottledLog, createThrottledLog, defaultLog } from "./throttledLog";
 
 export interface TrpcHttpOptions {
   endpoint: string;
@@ -17,6 +21,10 @@ export interface TrpcHttpOptions {
   maxBatchSize: number;
   /** Calls per second and burst allowed to each API token (a batch costs its size). */
   tokenRate: TokenRate;
+  /** Live streams (SSE subscriptions) and long polls each credential may hold at once on this process (429 beyond). */
+  streamsPerCredential: number;
+  /** Where refusals of bad input are logged (at most one line per reason or credential every 10 s). */
+  log: Log;
 }
 
 export const DEFAULT_HTTP_OPTIONS: TrpcHttpOptions = {
@@ -25,6 +33,8 @@ export const DEFAULT_HTTP_OPTIONS: TrpcHttpOptions = {
   maxBodyBytes: 2 * 1024 * 1024,
   maxBatchSize: 20,
   tokenRate: DEFAULT_TOKEN_RATE,
+  streamsPerCredential: DEFAULT_STREAMS_PER_CREDENTIAL,
+  log: defaultLog,
 };
 
 export function refuse(status: number, message: string, requestId: string, headers: Record<string, string> = {}): Response {
@@ -84,6 +94,78 @@ export async function readBodyLimited(req: Request, limit: number): Promise<stri
   return Buffer.concat(chunks).toString("utf8");
 }
 
+/** What a 413 says: the limit, which calls the body was for, and what to do. */
+export function tooLargeMessage(req: Request, endpoint: string, limit: number): string {
+  const declared = Number(req.headers.get("content-length") ?? "NaN");
+  const size = Number.isFinite(declared) ? `${declared} bytes` : `over ${limit} bytes`;
+  const calls = new URL(req.url).pathname.slice(endpoint.length + 1).slice(0, 200) || endpoint;
+  return `Request body for ${calls} is ${size}; this console takes at most ${limit} bytes (SWITCHYARD_MAX_BODY_BYTES): nothing of it was read further or stored`;
+}
+
+/** Logs bodies and inputs refused as too large: one line per endpoint and source address every 10 s. */
+export function tooLargeLog(throttled: ThrottledLog, endpoint: string) {
+  return (req: Request, status: 413 | 414, limit: number) => {
+    const ip = sourceIp(req);
+    throttled(`${status}:${endpoint}:${ip}`, () => ({
+      level: "warn",
+      msg: status === 413 ? "request body too large: 413" : "request input too large: 414",
+      endpoint,
+      calls: new URL(req.url).pathname.slice(endpoint.length + 1).slice(0, 200),
+      declaredBytes: Number(req.headers.get("content-length") ?? "NaN") || null,
+      limit,
+      sourceIp: ip,
+    }));
+  };
+}
+
+/**
+ * `handle`, with a database too busy or gone (a failover) while the request was authenticated,
+ * before tRPC (a session, a credential, a token looked up), answered 503 with Retry-After like
+ * inside tRPC, never 500; logged once per endpoint every 10 s.
+ */
+export function shedWhenDbDown(handle: (req: Request) => Promise<Response>, throttled: ThrottledLog, endpoint: string) {
+  return async function shed(req: Request): Promise<Response> {
+    try {
+      return await handle(req);
+    } catch (err) {
+      if (!isDbShedError(err)) throw err;
+      throttled(`db:${endpoint}`, () => ({ level: "warn", msg: "database unavailable or busy: 503 with Retry-After", endpoint, error: String(err).slice(0, 300) }));
+      return refuse(503, dbShedMessage(err), crypto.randomUUID(), { "retry-after": String(BUSY_RETRY_AFTER_S) });
+    }
+  };
+}
+
+/** The paths of `router`'s subscriptions: a request for one holds its connection for as long as the stream lasts. */
+function subscriptionsOf(router: { _def: { procedures: object } }): Set<string> {
+  const procedures = router._def.procedures as Record<string, { _def: { type: string } }>;
+  return new Set(Object.entries(procedures).filter(([, p]) => p._def.type === "subscription").map(([path]) => path));
+}
+
+/** Who holds a stream, for its slot and for the log: never a secret. */
+interface Holder {
+  key: string;
+  name: string;
+}
+
+/**
+ * Takes a slot of `kind` (a stream, a long poll) for `holder`; a Response is the refusal: 429 with
+ * Retry-After, logged once per holder every 10 s with how many were refused since.
+ */
+function takeHeld(held: HeldRequests, throttled: ThrottledLog, kind: "stream" | "long poll", holder: Holder, requestId: string): Response | (() => void) {
+  const release = held.take(`${kind}:${holder.key}`);
+  if (release) return release;
+  throttled(`${kind}:${holder.key}`, () => ({ level: "warn", msg: `too many ${kind}s held by one credential: 429 with Retry-After`, holder: holder.name, held: held.held(`${kind}:${holder.key}`), max: held.max }));
+  return refuse(
+    429,
+    `${holder.name} already holds ${held.max} ${kind}s on this console process (at most ${held.max} per credential, SWITCHYARD_STREAMS_PER_CREDENTIAL): close one (a browser tab, another agent with the same credential) or retry after ${HELD_RETRY_AFTER_S} s`,
+    requestId,
+    { "retry-after": String(HELD_RETRY_AFTER_S) },
+  );
+}
+
+/** A stream whose client vanished without a word is found dead at its next ping (SSE_PING_MS), and its slot freed. */
+const HELD_RETRY_AFTER_S = 10;
+
 /**
  * What both endpoints check before tRPC sees a request: POSTs are JSON (from an allowed origin,
  * when `originAllowed` is given: CSRF) within the body limit, GET inputs within it too, no
@@ -94,6 +176,7 @@ async function screen(
   requestId: string,
   opts: Pick<TrpcHttpOptions, "endpoint" | "maxBodyBytes" | "maxBatchSize">,
   originAllowed: ((origin: string) => boolean) | null,
+  logTooLarge: (req: Request, status: 413 | 414, limit: number) => void,
 ): Promise<Response | { body: string | undefined; paths: string[] }> {
   const url = new URL(req.url);
   let body: string | undefined;
@@ -105,7 +188,10 @@ async function screen(
     const mediaType = req.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
     if (mediaType !== "application/json") return refuse(415, "Mutations must be sent as application/json", requestId);
     const text = await readBodyLimited(req, opts.maxBodyBytes);
-    if (text === null) return refuse(413, `Request body is larger than ${opts.maxBodyBytes} bytes`, requestId);
+    if (text === null) {
+      logTooLarge(req, 413, opts.maxBodyBytes);
+      return refuse(413, tooLargeMessage(req, opts.endpoint, opts.maxBodyBytes), requestId);
+    }
     try {
       if (hasPollutingKey(text)) return refuse(400, "Keys __proto__, constructor and prototype are not allowed", requestId);
     } catch {
@@ -114,7 +200,10 @@ async function screen(
     body = text;
   } else if (req.method === "GET") {
     const input = url.searchParams.get("input");
-    if (input && input.length > opts.maxBodyBytes) return refuse(414, "Request input is too large", requestId);
+    if (input && input.length > opts.maxBodyBytes) {
+      logTooLarge(req, 414, opts.maxBodyBytes);
+      return refuse(414, `Request input is larger than this console takes (${opts.maxBodyBytes} characters): POST it as JSON`, requestId);
+    }
     try {
       if (input && hasPollutingKey(input)) return refuse(400, "Keys __proto__, constructor and prototype are not allowed", requestId);
     } catch {
@@ -160,14 +249,18 @@ export async function bearerToken(req: Request, d: ConsoleDeps, limiter: TokenLi
  */
 export function createTrpcHttpHandler(deps: () => Promise<ConsoleDeps>, options: Partial<TrpcHttpOptions> = {}) {
   const opts = { ...DEFAULT_HTTP_OPTIONS, ...options };
-  return instrumentRequests("browser", opts.endpoint, appRouter, async function handle(req: Request): Promise<Response> {
+  const throttled = createThrottledLog(opts.log);
+  const logTooLarge = tooLargeLog(throttled, opts.endpoint);
+  const subscriptions = subscriptionsOf(appRouter);
+  const streams = createHeldRequests(opts.streamsPerCredential);
+  return instrumentRequests("browser", opts.endpoint, appRouter, shedWhenDbDown(async function handle(req: Request): Promise<Response> {
     const requestId = crypto.randomUUID();
     // An API token is sent explicitly, never ambiently: a request that carries one needs no Origin
     // (scripts send none), and its cookies are ignored, so it acts as the token and nothing more.
     // Other schemes (a proxy's Basic auth, which browsers do resend) leave the browser path as it is.
     const header = req.headers.get("authorization") ?? "";
     const bearerSent = /^Bearer\s/i.test(header);
-    const screened = await screen(req, requestId, opts, bearerSent ? null : (origin) => origin === ownOrigin(req) || opts.allowedOrigins.includes(origin));
+    const screened = await screen(req, requestId, opts, bearerSent ? null : (origin) => origin === ownOrigin(req) || opts.allowedOrigins.includes(origin), logTooLarge);
     if (screened instanceof Response) return screened;
     const { body, paths } = screened;
     // Each sign-in costs a deliberately slow password hash: one per request.
@@ -185,7 +278,19 @@ export function createTrpcHttpHandler(deps: () => Promise<ConsoleDeps>, options:
       const cookie = readCookie(req.headers.get("cookie"), SESSION_COOKIE);
       session = cookie ? await validateSessionToken(d.db, cookie, d.sessionPolicy) : null;
     }
-    const response = await fetchRequestHandler({
+    // A live stream holds its connection: at most streamsPerCredential per session (one per open tab), token or address.
+    let release: (() => void) | null = null;
+    if (paths.some((p) => subscriptions.has(p))) {
+      const holder: Holder = session
+        ? { key: `session:${session.id}`, name: `User "${session.user.username}"'s session ${session.id.slice(0, 8)}` }
+        : apiToken
+          ? { key: `token:${apiToken.id}`, name: `API token "${apiToken.name}"` }
+          : { key: `ip:${sourceIp(req)}`, name: `Address ${sourceIp(req)} (not signed in)` };
+      const held = takeHeld(streams, throttled, "stream", holder, requestId);
+      if (held instanceof Response) return held;
+      release = held;
+    }
+    const answered = fetchRequestHandler({
       endpoint: opts.endpoint,
       req: forwarded,
       router: appRouter,
@@ -203,10 +308,23 @@ export function createTrpcHttpHandler(deps: () => Promise<ConsoleDeps>, options:
           setCookie: (cookie) => resHeaders.append("set-cookie", cookie),
         }),
     });
-    response.headers.set("x-request-id", requestId);
-    response.headers.set("cache-control", "no-store");
-    return response;
-  });
+    return finish(answered, requestId, release, req.signal);
+  }, throttled, opts.endpoint));
+}
+
+/** The response as sent: its request id, never cached, and the held slot given back when it ends (or fails to start). */
+async function finish(answered: Promise<Response>, requestId: string, release: (() => void) | null, signal: AbortSignal): Promise<Response> {
+  let response: Response;
+  try {
+    response = await answered;
+  } catch (err) {
+    release?.();
+    throw err;
+  }
+  if (release) response = releaseWhenDone(response, release, signal);
+  response.headers.set("x-request-id", requestId);
+  response.headers.set("cache-control", "no-store");
+  return response;
 }
 
 /** 429 and 503 answers say when to come back (issue 15): agents and scripts wait at least that long. */
@@ -234,26 +352,17 @@ export const DEFAULT_AGENT_RATES: AgentRates = {
   perHost: { perSecond: 100, burst: 200 },
 };
 
-/** Shedding is logged, at most one line per reason every 10 s with how many were shed since. */
-const SHED_LOG_EVERY_MS = 10_000;
-const shedSince = new Map<string, { count: number; at: number }>();
-function logShed(what: string, rate: TokenRate): void {
-  const now = Date.now();
-  const s = shedSince.get(what) ?? { count: 0, at: 0 };
-  s.count += 1;
-  shedSince.set(what, s);
-  if (now - s.at < SHED_LOG_EVERY_MS) return;
-  console.warn(JSON.stringify({ level: "warn", msg: "shedding agent load: 429 with Retry-After", reason: what, shed: s.count, perSecond: rate.perSecond, burst: rate.burst }));
-  shedSince.set(what, { count: 0, at: now });
-}
-
-/** 429 with Retry-After (whole seconds, at least 1) when `limiter` has no room for `cost` under `key`. */
-function overRate(limiter: TokenLimiter, key: string, cost: number, what: string, requestId: string): Response | null {
+/**
+ * 429 with Retry-After (whole seconds, at least 1) when `limiter` has no room for `cost` under `key`.
+ * Shedding is logged at most once per reason (per host for a host's own rate) every 10 s, with how
+ * many were shed since: an agent in a tight loop is one line, not one per request.
+ */
+function overRate(limiter: TokenLimiter, key: string, cost: number, what: string, requestId: string, throttled: ThrottledLog, who: Record<string, string> = {}): Response | null {
   const wait = limiter.take(key, cost);
   if (wait <= 0) return null;
-  logShed(what, limiter.rate);
-  const seconds = Math.max(1, Math.ceil(wait));
   const { perSecond, burst } = limiter.rate;
+  throttled(`shed:${what}:${key}`, () => ({ level: "warn", msg: "shedding agent load: 429 with Retry-After", reason: what, ...who, perSecond, burst }));
+  const seconds = Math.max(1, Math.ceil(wait));
   return refuse(429, `${what} (${perSecond}/s, bursts of ${burst}, on this console process): retry after ${seconds} s`, requestId, { "retry-after": String(seconds) });
 }
 
@@ -263,39 +372,61 @@ function overRate(limiter: TokenLimiter, key: string, cost: number, what: string
  * accepted on the browser endpoint, so neither kind of caller can reach the other's procedures.
  * No Origin check: nothing is sent ambiently, so there is no CSRF. Bodies and batches are bounded.
  */
-export function createAgentHttpHandler(deps: () => Promise<ConsoleDeps>, options: Partial<Pick<TrpcHttpOptions, "maxBodyBytes" | "maxBatchSize"> & { rates: Partial<AgentRates> }> = {}) {
-  const opts = { ...DEFAULT_HTTP_OPTIONS, ...options, endpoint: AGENT_ENDPOINT };
+export function createAgentHttpHandler(
+  deps: () => Promise<ConsoleDeps>,
+  options: Partial<Pick<TrpcHttpOptions, "maxBodyBytes" | "maxBatchSize" | "streamsPerCredential" | "log"> & { rates: Partial<AgentRates> }> = {},
+) {
+  const base = { ...DEFAULT_HTTP_OPTIONS, ...options, endpoint: AGENT_ENDPOINT };
+  // Agents keep every request within AGENT_BODY_BUDGET_BYTES; the limit here never goes below twice that.
+  const opts = { ...base, maxBodyBytes: Math.max(base.maxBodyBytes, AGENT_MAX_BODY_BYTES_MIN) };
   const rates = { ...DEFAULT_AGENT_RATES, ...options.rates };
   // One bucket set per handler, i.e. per console process: each replica sheds its own load.
   const enrolments = createTokenLimiter(rates.enrol);
   const calls = createTokenLimiter(rates.calls);
   const hosts = createTokenLimiter(rates.perHost);
-  return instrumentRequests("agent", AGENT_ENDPOINT, agentRootRouter, async function handle(req: Request): Promise<Response> {
+  const throttled = createThrottledLog(opts.log);
+  const logTooLarge = tooLargeLog(throttled, AGENT_ENDPOINT);
+  const subscriptions = subscriptionsOf(agentRootRouter);
+  const held = createHeldRequests(opts.streamsPerCredential);
+  return instrumentRequests("agent", AGENT_ENDPOINT, agentRootRouter, shedWhenDbDown(async function handle(req: Request): Promise<Response> {
     const requestId = crypto.randomUUID();
-    // No origin check: an agent sends its credential explicitly, never ambiently.
-    const screened = await screen(req, requestId, opts, null);
-    if (screened instanceof Response) return screened;
-    const { body, paths } = screened;
+    // Rates first, before the body is read: an agent looping past Retry-After costs a bucket lookup.
+    const paths = new URL(req.url).pathname.slice(AGENT_ENDPOINT.length + 1).split(",", opts.maxBatchSize + 1);
     const bearer = /^Bearer ([A-Za-z0-9_-]{1,200})$/.exec(req.headers.get("authorization") ?? "")?.[1];
     const enrolling = paths.filter((p) => p === "agent.enroll").length;
+    // The host's own bucket before the shared one: a host over its rate is refused without
+    // spending what all agents share, so one agent in a tight loop cannot starve the others.
+    const ip = sourceIp(req);
+    const who: Record<string, string> = bearer ? { credential: hashSecret(bearer).slice(0, 12), sourceIp: ip } : { sourceIp: ip };
     const shed =
-      overRate(calls, "all", paths.length, "Agents are calling this console faster than it takes", requestId) ??
-      overRate(hosts, bearer ?? `ip:${sourceIp(req)}`, paths.length, "This host is calling the console faster than it takes", requestId) ??
-      (enrolling > 0 ? overRate(enrolments, "all", enrolling, "Hosts are enrolling faster than this console takes them", requestId) : null);
+      overRate(hosts, bearer ?? `ip:${ip}`, paths.length, "This host is calling the console faster than it takes", requestId, throttled, who) ??
+      overRate(calls, "all", paths.length, "Agents are calling this console faster than it takes", requestId, throttled) ??
+      (enrolling > 0 ? overRate(enrolments, "all", enrolling, "Hosts are enrolling faster than this console takes them", requestId, throttled) : null);
     if (shed) return shed;
+    // No origin check: an agent sends its credential explicitly, never ambiently.
+    const screened = await screen(req, requestId, opts, null, logTooLarge);
+    if (screened instanceof Response) return screened;
+    const { body } = screened;
     const d = await deps();
     const agent = bearer ? await authenticateAgent(d.db, bearer) : null;
+    // The push stream and long polls hold their connection: at most streamsPerCredential of each per host.
+    let release: (() => void) | null = null;
+    const kind = paths.some((p) => subscriptions.has(p)) ? "stream" : paths.includes("agent.poll") ? "long poll" : null;
+    if (kind) {
+      const holder: Holder = agent ? { key: `host:${agent.hostId}`, name: `Host "${agent.hostName}"` } : { key: `ip:${ip}`, name: `Address ${ip} (no valid host credential)` };
+      const taken = takeHeld(held, throttled, kind, holder, requestId);
+      if (taken instanceof Response) return taken;
+      release = taken;
+    }
     const forwarded = body === undefined ? req : new Request(req.url, { method: "POST", headers: req.headers, body, signal: req.signal });
-    const response = await fetchRequestHandler({
+    const answered = fetchRequestHandler({
       endpoint: AGENT_ENDPOINT,
       req: forwarded,
       router: agentRootRouter,
       maxBatchSize: opts.maxBatchSize,
       responseMeta: retryAfterWhenShed,
-      createContext: () => createContextInner({ ...d, session: null, agent, meta: { requestId, sourceIp: sourceIp(req), userAgent: req.headers.get("user-agent") ?? "" } }),
+      createContext: () => createContextInner({ ...d, session: null, agent, meta: { requestId, sourceIp: ip, userAgent: req.headers.get("user-agent") ?? "" } }),
     });
-    response.headers.set("x-request-id", requestId);
-    response.headers.set("cache-control", "no-store");
-    return response;
-  });
+    return finish(answered, requestId, release, req.signal);
+  }, throttled, AGENT_ENDPOINT));
 }

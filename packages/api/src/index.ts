@@ -6,6 +6,7 @@ export { ApiError, API_ERROR_CODES, type ApiErrorCode, type FieldIssue } from ".
 export { ensureBootstrapAdmin } from "./domain/users";
 export { writeLocalJoinToken, type ConfDrift, type TakenHostPort } from "./domain/hosts";
 export type { CheckStatus, DoctorCheck } from "./domain/doctor";
+export { startClockSync, dbNow, type ClockSync } from "./clock";
 export { startDetachedPurge, type PurgeTimer } from "./domain/attachmentPurge";
 export { startLeaseHistoryPurge } from "./domain/ipamHistory";
 export { startRegistrationSweep } from "./domain/serviceRegistrations";

@@ -2,7 +2,8 @@ import { TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import { z } from "zod";
 import { createContextInner, type ConsoleDeps } from "./context";
-import { DEFAULT_HTTP_OPTIONS, bearerToken, hasPollutingKey, limiterFor, readBodyLimited, refuse, sourceIp, type TrpcHttpOptions } from "./http";
+import { DEFAULT_HTTP_OPTIONS, bearerToken, hasPollutingKey, limiterFor, readBodyLimited, refuse, shedWhenDbDown, sourceIp, tooLargeLog, tooLargeMessage, type TrpcHttpOptions } from "./http";
+import { createThrottledLog } from "./throttledLog";
 import { instrumentRequests } from "./metrics/requests";
 import { appRouter, createCaller } from "./root";
 import { BUSY_RETRY_AFTER_S, PEOPLE_ONLY, describeError } from "./trpc";
@@ -49,16 +50,22 @@ function plainJson(_key: string, value: unknown): unknown {
 }
 
 /** The call's input: a query's `?input=<JSON>` or JSON body, a mutation's JSON body; a Response is the refusal. */
-async function inputOf(req: Request, type: "query" | "mutation", path: string, maxBodyBytes: number, requestId: string): Promise<{ input: unknown } | Response> {
+async function inputOf(req: Request, type: "query" | "mutation", path: string, maxBodyBytes: number, requestId: string, logTooLarge: ReturnType<typeof tooLargeLog>): Promise<{ input: unknown } | Response> {
   let text: string | null;
   if (req.method === "GET") {
     if (type !== "query") return refuse(405, `${path} changes something: POST it (a JSON body)`, requestId, { allow: "POST" });
     text = new URL(req.url).searchParams.get("input");
-    if (text !== null && text.length > maxBodyBytes) return refuse(414, "Request input is too large", requestId);
+    if (text !== null && text.length > maxBodyBytes) {
+      logTooLarge(req, 414, maxBodyBytes);
+      return refuse(414, `Request input is larger than this console takes (${maxBodyBytes} characters): POST it as JSON`, requestId);
+    }
   } else if (req.method === "POST") {
     const mediaType = req.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
     text = await readBodyLimited(req, maxBodyBytes);
-    if (text === null) return refuse(413, `Request body is larger than ${maxBodyBytes} bytes`, requestId);
+    if (text === null) {
+      logTooLarge(req, 413, maxBodyBytes);
+      return refuse(413, tooLargeMessage(req, REST_ENDPOINT, maxBodyBytes), requestId);
+    }
     if (text !== "" && mediaType !== "application/json") return refuse(415, "Send the input as application/json", requestId);
   } else {
     return refuse(405, `Method ${req.method} is not allowed: ${type === "query" ? "GET or POST" : "POST"}`, requestId, { allow: type === "query" ? "GET, POST" : "POST" });
@@ -79,9 +86,11 @@ function invoke(ctx: ReturnType<typeof createContextInner>, path: string, input:
   return (target as (input: unknown) => Promise<unknown>)(input);
 }
 
-export function createRestHttpHandler(deps: () => Promise<ConsoleDeps>, options: Partial<Pick<TrpcHttpOptions, "maxBodyBytes" | "tokenRate">> = {}) {
+export function createRestHttpHandler(deps: () => Promise<ConsoleDeps>, options: Partial<Pick<TrpcHttpOptions, "maxBodyBytes" | "tokenRate" | "log">> = {}) {
   const opts = { ...DEFAULT_HTTP_OPTIONS, ...options };
-  return instrumentRequests("rest", REST_ENDPOINT, appRouter, async function handle(req: Request): Promise<Response> {
+  const throttled = createThrottledLog(opts.log);
+  const logTooLarge = tooLargeLog(throttled, REST_ENDPOINT);
+  return instrumentRequests("rest", REST_ENDPOINT, appRouter, shedWhenDbDown(async function handle(req: Request): Promise<Response> {
     const requestId = crypto.randomUUID();
     const path = new URL(req.url).pathname.slice(REST_ENDPOINT.length + 1);
     if (path === "openapi.json") {
@@ -97,7 +106,7 @@ export function createRestHttpHandler(deps: () => Promise<ConsoleDeps>, options:
     const d = await deps();
     const token = await bearerToken(req, d, limiterFor(d, opts.tokenRate), 1, requestId);
     if (token instanceof Response) return token;
-    const read = await inputOf(req, type, path, opts.maxBodyBytes, requestId);
+    const read = await inputOf(req, type, path, opts.maxBodyBytes, requestId, logTooLarge);
     if (read instanceof Response) return read;
     const ctx = createContextInner({ ...d, session: null, token, meta: { requestId, sourceIp: sourceIp(req), userAgent: req.headers.get("user-agent") ?? "" } });
     try {
@@ -108,7 +117,7 @@ export function createRestHttpHandler(deps: () => Promise<ConsoleDeps>, options:
       const status = getHTTPStatusCodeFromError(error);
       return json(status, { error: { code: error.code, message, issues, requestId } }, requestId, status === 429 || status === 503 ? { "retry-after": String(BUSY_RETRY_AFTER_S) } : {});
     }
-  });
+  }, throttled, REST_ENDPOINT));
 }
 
 /** The JSON Schema of a procedure's input (what a client sends), or null when it takes none. */

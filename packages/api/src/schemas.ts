@@ -114,6 +114,16 @@ export type CreateAttachmentInput = z.infer<typeof CreateAttachmentInput>;
 
 // ---- Agent protocol ---------------------------------------------------------------------------
 
+/**
+ * The largest request body an agent sends (issue 15 §2): it cuts what could grow past it (an
+ * inventory's lists, IPAM report parts, batches of outcomes and job lines) to fit. A host at every
+ * inventory list's limit with realistic names sends 1.2 MB, whole, within it. The console's agent
+ * endpoint takes at least twice this (AGENT_MAX_BODY_BYTES_MIN, 3 MiB), whatever
+ * SWITCHYARD_MAX_BODY_BYTES says, so what an agent legitimately sends is never a 413.
+ */
+export const AGENT_BODY_BUDGET_BYTES = 1.5 * 1024 * 1024;
+export const AGENT_MAX_BODY_BYTES_MIN = 2 * AGENT_BODY_BUDGET_BYTES;
+
 export const AgentVersion = z.string().max(64).default("");
 export const EnrollInput = z.object({
   joinToken: z.string().min(1).max(200),
@@ -162,6 +172,8 @@ export const Inventory = z.object({
   lastSubscriptionEventAt: z.date().nullable().optional(),
   /** The agent's push stream (SSE): open, or closed (the agent long-polls), since when. */
   pushStream: z.object({ open: z.boolean(), since: z.date() }).optional(),
+  /** Lists the agent cut to keep the report within AGENT_BODY_BUDGET_BYTES, or entries it left out because this schema refuses them. */
+  truncated: z.array(Short).max(32).optional(),
 });
 export type Inventory = z.infer<typeof Inventory>;
 
@@ -229,6 +241,7 @@ export const StoredInventory = Inventory.extend({
     .catch(null),
   lastSubscriptionEventAt: z.coerce.date().nullable().optional().catch(null),
   pushStream: z.object({ open: z.boolean(), since: z.coerce.date() }).optional().catch(undefined),
+  truncated: z.array(z.string()).optional().catch(undefined),
 });
 export type StoredInventory = z.infer<typeof StoredInventory>;
 

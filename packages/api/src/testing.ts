@@ -19,8 +19,8 @@ const createAgentCaller = createCallerFactory(agentRootRouter);
  * A real, isolated, migrated database per test file and callers acting as
  * users of each role, through `createCaller(createContextInner(…))`.
  */
-export async function setupApiTest(opts: { kind?: "pglite" | "pglite-dir" | "postgres" } = {}) {
-  const testDb = await createTestDb(opts.kind);
+export async function setupApiTest(opts: { kind?: "pglite" | "pglite-dir" | "postgres"; pgUrl?: string } = {}) {
+  const testDb = await createTestDb(opts.kind, { pgUrl: opts.pgUrl });
   const deps: ConsoleDeps = {
     db: testDb.db,
     events: createEventBus(),
@@ -123,14 +123,19 @@ export async function trpcOverHttp(baseUrl: string, path: string, input: unknown
  * A real HTTP server on 127.0.0.1 serving the console's tRPC endpoints (browser and agent) over
  * `deps`: what an agent process under test dials. SSE responses are streamed as they come.
  */
-export async function serveApi(deps: ConsoleDeps, port = 0, opts: { metricsToken?: string; agentRates?: Partial<import("./http").AgentRates> } = {}): Promise<{ url: string; port: number; close(): Promise<void> }> {
+export async function serveApi(
+  deps: ConsoleDeps,
+  port = 0,
+  opts: { metricsToken?: string; agentRates?: Partial<import("./http").AgentRates>; streamsPerCredential?: number; log?: import("./throttledLog").Log } = {},
+): Promise<{ url: string; port: number; close(): Promise<void> }> {
   const { createServer } = await import("node:http");
   const { Readable } = await import("node:stream");
   const { AGENT_ENDPOINT, createAgentHttpHandler, createTrpcHttpHandler } = await import("./http");
-  const agent = createAgentHttpHandler(async () => deps, opts.agentRates ? { rates: opts.agentRates } : {});
-  const browser = createTrpcHttpHandler(async () => deps);
+  const limits = { ...(opts.streamsPerCredential ? { streamsPerCredential: opts.streamsPerCredential } : {}), ...(opts.log ? { log: opts.log } : {}) };
+  const agent = createAgentHttpHandler(async () => deps, { ...limits, ...(opts.agentRates ? { rates: opts.agentRates } : {}) });
+  const browser = createTrpcHttpHandler(async () => deps, limits);
   const { REST_ENDPOINT, createRestHttpHandler } = await import("./rest");
-  const rest = createRestHttpHandler(async () => deps);
+  const rest = createRestHttpHandler(async () => deps, opts.log ? { log: opts.log } : {});
   const metrics = (await import("./metrics/http")).createMetricsHttpHandler(async () => deps, { scrapeToken: opts.metricsToken });
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];

@@ -6,7 +6,7 @@ import { writeAudit } from "./audit";
 import type { Context } from "./context";
 import { checkWithin, type ProcedureMeta, withinOf } from "./auth/tokenLimits";
 import { ApiError, TRPC_CODE_OF, type FieldIssue } from "./errors";
-import { isBusyError } from "@switchyard/db";
+import { isBusyError, isUnavailableError } from "@switchyard/db";
 
 /** Every SSE stream (browser tabs, agents' push streams) says "ping" this often when it has nothing else to say. */
 export const SSE_PING_MS = 10_000;
@@ -42,6 +42,11 @@ export function describeError(error: TRPCError, requestId: string): { message: s
       : cause instanceof ZodError
         ? cause.issues.map((i) => ({ path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)), message: i.message, severity: "error" as const }))
         : [];
+  if (error.code === "INTERNAL_SERVER_ERROR" && isDbShedError(cause ?? error)) {
+    // The database went away under a stream (its generator ran past the middleware): said, not a bug.
+    console.warn(JSON.stringify({ level: "warn", msg: "database unavailable", requestId, error: String(cause ?? error) }));
+    return { message: dbShedMessage(cause ?? error), issues };
+  }
   if (error.code === "INTERNAL_SERVER_ERROR") {
     console.error(JSON.stringify({ level: "error", msg: "unhandled", requestId, error: String(cause ?? error), stack: (cause ?? error).stack }));
     return { message: `Internal error (request ${requestId})`, issues };
@@ -54,6 +59,17 @@ export const createCallerFactory = t.createCallerFactory;
 
 /** How long a client is asked to wait when the console sheds load (429, 503): see retryAfterFor. */
 export const BUSY_RETRY_AFTER_S = 2;
+
+/** A database too busy for the work (issue 15) or gone for a moment (a failover, a restart: issue 15 §5): 503 with Retry-After, never 500. */
+export function isDbShedError(err: unknown): boolean {
+  return isBusyError(err) || isUnavailableError(err);
+}
+
+export function dbShedMessage(err: unknown): string {
+  return isBusyError(err)
+    ? `The console's database is busy: retry in ${BUSY_RETRY_AFTER_S} s`
+    : `The console's database is unavailable (restarting or failing over): retry in ${BUSY_RETRY_AFTER_S} s`;
+}
 
 /**
  * Domain ApiErrors become TRPCErrors here, and refused mutations are audited. A database too busy
@@ -68,8 +84,8 @@ const translateErrors = t.middleware(async ({ ctx, next, type, path, getRawInput
   const cause = err.cause instanceof ApiError ? err.cause : null;
   const error = cause
     ? new TRPCError({ code: TRPC_CODE_OF[cause.code], message: cause.message, cause })
-    : isBusyError(err.cause ?? err)
-      ? new TRPCError({ code: "SERVICE_UNAVAILABLE", message: `The console's database is busy: retry in ${BUSY_RETRY_AFTER_S} s`, cause: err.cause ?? err })
+    : isDbShedError(err.cause ?? err)
+      ? new TRPCError({ code: "SERVICE_UNAVAILABLE", message: dbShedMessage(err.cause ?? err), cause: err.cause ?? err })
       : err;
   // Not audited: a bug (logged with its request id), or load shed (an audit row would add to the load).
   const shed = error.code === "SERVICE_UNAVAILABLE" || error.code === "TOO_MANY_REQUESTS";

@@ -45,11 +45,55 @@ function conflictFields(meta: Record<string, unknown> | undefined): string[] {
  * 500 (a bug). Issue 15: 2 of 50 agents enrolling at once exited on exactly this.
  */
 export function isBusyError(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+  return causesOf(err).some((e) => {
     const code = (e as { code?: unknown }).code;
     if (code === "P2024") return true;
     if (code === "P2028" && /unable to start a transaction in the given time/i.test(e.message)) return true;
-    if (/timeout exceeded when trying to connect/i.test(e.message)) return true;
+    return /timeout exceeded when trying to connect/i.test(e.message);
+  });
+}
+
+/** PostgreSQL's SQLSTATEs of a server going away or not taking connections yet: connection exceptions (08), admin/crash shutdown and "starting up" (57P01-03), too many connections. */
+const UNAVAILABLE_SQLSTATE = /^(08...|57P0[123]|53300)$/;
+/** How the driver adapter (and Prisma after it) names a connection that failed or could not be made. */
+const UNAVAILABLE_KINDS = new Set(["DatabaseNotReachable", "ConnectionClosed", "SocketTimeout", "TooManyConnections"]);
+/** Prisma's codes for the same: can't reach the server, timed out reaching it, operations timed out, the server closed the connection. */
+const UNAVAILABLE_PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017"]);
+const UNAVAILABLE_SOCKET_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH"]);
+const UNAVAILABLE_MESSAGE =
+  /connection terminated|encountered a connection error and is not queryable|terminating connection due to administrator command|the database system is (starting up|shutting down|in recovery mode|not yet accepting connections)|server closed the connection unexpectedly|server has closed the connection|can't reach database server/i;
+
+/**
+ * The database went away or does not take connections yet: a failover, a restart, the network
+ * between (issue 15 §5). A transaction in flight was rolled back by the server; the next requests
+ * get fresh connections once it is back. The console answers these 503 with Retry-After too,
+ * never 500: the request may succeed when sent again.
+ */
+export function isUnavailableError(err: unknown): boolean {
+  return causesOf(err).some((e) => {
+    const { code, kind } = e as { code?: unknown; kind?: unknown };
+    if (typeof code === "string" && (UNAVAILABLE_PRISMA_CODES.has(code) || UNAVAILABLE_SOCKET_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true;
+    if (typeof kind === "string" && UNAVAILABLE_KINDS.has(kind)) return true;
+    return UNAVAILABLE_MESSAGE.test(e.message);
+  });
+}
+
+/**
+ * `err` and what it wraps: `cause` chains, and the driver adapter's error Prisma keeps in
+ * `meta.driverAdapterError` (with its own `cause`: `{ kind, code, originalCode }`), as Errors or
+ * plain objects (given a message so one test fits both).
+ */
+function causesOf(err: unknown): Error[] {
+  const out: Error[] = [];
+  const queue: unknown[] = [err];
+  while (queue.length > 0 && out.length < 10) {
+    const e = queue.shift();
+    if (!e || typeof e !== "object") continue;
+    const message = typeof (e as { message?: unknown }).message === "string" ? (e as { message: string }).message : "";
+    const { code, originalCode, kind } = e as { code?: unknown; originalCode?: unknown; kind?: unknown };
+    out.push(e instanceof Error ? e : Object.assign(new Error(message), { code: code ?? originalCode, kind }));
+    if (typeof originalCode === "string") out.push(Object.assign(new Error(message), { code: originalCode }));
+    queue.push((e as { cause?: unknown }).cause, (e as { meta?: { driverAdapterError?: unknown } }).meta?.driverAdapterError);
   }
-  return false;
+  return out;
 }

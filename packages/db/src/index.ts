@@ -3,7 +3,7 @@ export type { PoolOptions } from "./client";
 export type { Db, DbTx } from "./client";
 export { migrateDatabase, MigrationError, defaultMigrationsDir } from "./migrate";
 export type { MigrateOptions } from "./migrate";
-export { mapPrismaError, isBusyError, DB_ERROR_CODES } from "./errors";
+export { mapPrismaError, isBusyError, isUnavailableError, DB_ERROR_CODES } from "./errors";
 export type { DbError, DbErrorCode } from "./errors";
 export { parseDbUrl } from "./url";
 export type { DbTarget } from "./url";

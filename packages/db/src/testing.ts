@@ -21,13 +21,13 @@ const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
 /**
  * A fresh, isolated, migrated database per call. `SWITCHYARD_TEST_DB=postgres` clones a
- * template database on `SWITCHYARD_TEST_PG_URL`; the default `pglite` loads a cached
+ * template database on `opts.pgUrl` (a test's own cluster), else `SWITCHYARD_TEST_PG_URL`; the default `pglite` loads a cached
  * data-directory tarball into an in-memory PGlite; `pglite-dir` loads it into a PGlite on a
  * temporary directory, as the console's embedded database is (`file:<dir>`: the benchmarks
  * measure what the console runs; an in-memory PGlite pays for growing its files in memory).
  */
-export async function createTestDb(kind: string = process.env.SWITCHYARD_TEST_DB ?? "pglite"): Promise<TestDb> {
-  if (kind === "postgres") return createPostgresTestDb(process.env.SWITCHYARD_TEST_PG_URL ?? DEFAULT_PG_URL);
+export async function createTestDb(kind: string = process.env.SWITCHYARD_TEST_DB ?? "pglite", opts: { pgUrl?: string } = {}): Promise<TestDb> {
+  if (kind === "postgres") return createPostgresTestDb(opts.pgUrl ?? process.env.SWITCHYARD_TEST_PG_URL ?? DEFAULT_PG_URL);
   if (kind === "pglite") return createPgliteTestDb();
   if (kind === "pglite-dir") return createPgliteDirTestDb();
   throw new Error(`SWITCHYARD_TEST_DB="${kind}" is not supported: use "pglite" (default), "pglite-dir" or "postgres"`);

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { compareIps, ipFromBigint, parseIp } from "@switchyard/ipam";
 import type { IpamReport, ReportedLease } from "@switchyard/api/schemas/ipamReport";
 import { IpamReport as IpamReportSchema } from "@switchyard/api/schemas/ipamReport";
+import { AGENT_BODY_BUDGET_BYTES } from "@switchyard/api/schemas";
 import type { IpamNetworkSnapshot } from "@switchyard/api/schemas/ipam";
 import { changeReportRequests, fullReportRequests, networkView, type NetworkView } from "./report";
 
@@ -76,6 +77,30 @@ describe("IPAM report requests", () => {
         expect(changeReportRequests(now, now, 3, per)).toEqual([]);
       }),
     );
+  });
+
+  it("keeps every request within the agents' body budget: 10,000 leases with real-sized ids and netns paths do not fit one (issue 15 §2)", () => {
+    const hex = (i: number, n: number) => i.toString(16).padStart(n, "0");
+    const leases = Array.from({ length: 10_000 }, (_, i): ReportedLease => ({
+      address: ipFromBigint(6, (0xfd00_1234_5678_9abcn << 64n) | BigInt(i) * 0x1_0001_0001n).text,
+      containerId: hex(i, 64),
+      ifName: "eth0",
+      seenIn: 7,
+      netns: `/var/run/netns/cni-${hex(i, 8)}-1234-5678-9abc-${hex(i, 12)}`,
+      netnsAlive: true,
+    }));
+    const views = new Map<string, NetworkView>([["big", { networkName: "big", dataDir: "/var/lib/cni/networks", digest: "0".repeat(64), findings: [], leases: new Map(leases.map((l) => [l.address, l])) }]]);
+    // What one request of all 10,000 would weigh: more than the console's 2 MiB.
+    expect(JSON.stringify({ networks: [{ leases }] }).length).toBeGreaterThan(2 * 1024 * 1024);
+    const full = fullReportRequests(views, 1);
+    const changes = changeReportRequests(new Map(), views, 2);
+    for (const r of [...full, ...changes]) {
+      expect(Buffer.byteLength(JSON.stringify(r))).toBeLessThanOrEqual(AGENT_BODY_BUDGET_BYTES);
+      expect(IpamReportSchema.safeParse(r).success).toBe(true);
+    }
+    expect(full.length).toBeGreaterThanOrEqual(2);
+    expect(sorted(applyReports(new Map(), full))).toEqual(sorted(plain(views)));
+    expect(sorted(applyReports(new Map(), changes))).toEqual(sorted(plain(views)));
   });
 
   it("the requests pass the console's schema", () => {

@@ -1,6 +1,7 @@
 import { ipFromBigint, parseIp } from "@switchyard/ipam";
 import type { IpamNetworkSnapshot, IpamSnapshot } from "@switchyard/api/schemas/ipam";
 import { IPAM_REPORT_LIMITS, type IpamReport, type IpamReportNetwork, type ReportedLease, SEEN_IN } from "@switchyard/api/schemas/ipamReport";
+import { AGENT_BODY_BUDGET_BYTES } from "@switchyard/api/schemas";
 import { sortByAddress } from "./order";
 
 /** A network as the console is told it: its header and one row per address, by address. */
@@ -70,6 +71,23 @@ const weightOf = (leases: number, view: NetworkView) => leases + 2 * view.findin
 type Header = Omit<IpamReportNetwork, "mode" | "span" | "leases" | "upserted" | "removed">;
 const headerOf = (v: NetworkView): Header => ({ networkName: v.networkName, dataDir: v.dataDir, digest: v.digest, leaseCount: v.leases.size, findings: v.findings });
 
+/** Room in a request for what is not a header or a lease: the envelope, the span, `allNetworks`. */
+const REQUEST_SLACK_BYTES = 64 * 1024;
+const bytesOf = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
+
+/**
+ * How many of `view`'s leases one request may carry within `maxBytes` (issue 15 §2): 10,000 leases
+ * with 64-character container ids and netns paths are 2.2 MB (IPv4) to 2.5 MB (IPv6), over the
+ * console's 2 MiB limit, so the count alone did not bound a request. Judged by the longest row, so
+ * every part fits whatever rows it gets.
+ */
+function leasesPerRequest(view: NetworkView, perRequest: number, maxBytes: number): number {
+  let longest = 1;
+  for (const l of view.leases.values()) longest = Math.max(longest, bytesOf(l) + 1);
+  const room = maxBytes - REQUEST_SLACK_BYTES - bytesOf(headerOf(view));
+  return Math.max(1, Math.min(perRequest, Math.floor(room / longest)));
+}
+
 /** The address just before `address` (a span ends there); the last IPv4 address before IPv6's first. */
 function before(address: string): string {
   const ip = ipOf(address);
@@ -82,22 +100,24 @@ function before(address: string): string {
  * networks share a request, a large one goes in parts whose spans cover the whole address space
  * without a gap (each part replaces what lies in its span). The last request names every network.
  */
-export function fullReportRequests(views: Map<string, NetworkView>, takenAt: number, perRequest: number = IPAM_REPORT_LIMITS.leasesPerRequest): IpamReport[] {
-  const parts: { network: IpamReportNetwork; size: number }[] = [];
+export function fullReportRequests(views: Map<string, NetworkView>, takenAt: number, perRequest: number = IPAM_REPORT_LIMITS.leasesPerRequest, maxBytes = AGENT_BODY_BUDGET_BYTES): IpamReport[] {
+  const parts: Part[] = [];
   for (const view of views.values()) {
     // Each address parsed once, not in every comparison: a comparator that parsed both sides cost
     // 50,000 × log₂ 50,000 parses for a host's lease files in readdir's order.
     const leases = sortByAddress([...view.leases.values()]);
+    const per = leasesPerRequest(view, perRequest, maxBytes);
     const chunks: ReportedLease[][] = [];
-    for (let i = 0; i < leases.length; i += perRequest) chunks.push(leases.slice(i, i + perRequest));
+    for (let i = 0; i < leases.length; i += per) chunks.push(leases.slice(i, i + per));
     if (chunks.length === 0) chunks.push([]);
     chunks.forEach((chunk, i) => {
       const next = chunks[i + 1];
       const span = { from: i === 0 ? null : chunk[0]!.address, to: next ? before(next[0]!.address) : null };
-      parts.push({ network: { ...headerOf(view), mode: "replace", span, leases: chunk }, size: weightOf(chunk.length, view) });
+      const network: IpamReportNetwork = { ...headerOf(view), mode: "replace", span, leases: chunk };
+      parts.push({ network, size: weightOf(chunk.length, view), bytes: bytesOf(network) });
     });
   }
-  const requests = packParts(parts, takenAt, perRequest);
+  const requests = packParts(parts, takenAt, perRequest, maxBytes);
   requests.at(-1)!.allNetworks = [...views.keys()];
   return requests;
 }
@@ -108,8 +128,9 @@ export function changeReportRequests(
   now: Map<string, NetworkView>,
   takenAt: number,
   perRequest: number = IPAM_REPORT_LIMITS.leasesPerRequest,
+  maxBytes = AGENT_BODY_BUDGET_BYTES,
 ): IpamReport[] {
-  const parts: { network: IpamReportNetwork; size: number }[] = [];
+  const parts: Part[] = [];
   for (const view of now.values()) {
     const old = sent.get(view.networkName);
     const upserted = [...view.leases.values()].filter((l) => {
@@ -119,32 +140,41 @@ export function changeReportRequests(
     const removed = old ? [...old.leases.keys()].filter((a) => !view.leases.has(a)) : [];
     const headerChanged = !old || old.digest !== view.digest || old.dataDir !== view.dataDir || JSON.stringify(old.findings) !== JSON.stringify(view.findings);
     if (upserted.length === 0 && removed.length === 0 && !headerChanged) continue;
-    for (let i = 0; i < Math.max(1, upserted.length + removed.length); i += perRequest) {
-      const up = upserted.slice(i, i + perRequest);
-      const rm = removed.slice(Math.max(0, i - upserted.length), Math.max(0, i + perRequest - upserted.length));
-      parts.push({ network: { ...headerOf(view), mode: "change", upserted: up, removed: rm }, size: weightOf(up.length + rm.length, view) });
+    // A removed address is shorter than a row: counted as one, the part stays within the budget.
+    const per = leasesPerRequest(view, perRequest, maxBytes);
+    for (let i = 0; i < Math.max(1, upserted.length + removed.length); i += per) {
+      const up = upserted.slice(i, i + per);
+      const rm = removed.slice(Math.max(0, i - upserted.length), Math.max(0, i + per - upserted.length));
+      const network: IpamReportNetwork = { ...headerOf(view), mode: "change", upserted: up, removed: rm };
+      parts.push({ network, size: weightOf(up.length + rm.length, view), bytes: bytesOf(network) });
     }
   }
   const gone = [...sent.keys()].filter((name) => !now.has(name));
   if (parts.length === 0 && gone.length === 0) return [];
-  const requests = packParts(parts, takenAt, perRequest);
+  const requests = packParts(parts, takenAt, perRequest, maxBytes);
   // A network the host no longer has: the console forgets it when told every network there is.
   if (gone.length > 0) requests.at(-1)!.allNetworks = [...now.keys()];
   return requests;
 }
 
-function packParts(parts: { network: IpamReportNetwork; size: number }[], takenAt: number, perRequest: number): IpamReport[] {
+type Part = { network: IpamReportNetwork; size: number; bytes: number };
+
+/** Parts in requests of at most `perRequest` leases (by weight), `maxBytes` and IPAM_REPORT_LIMITS.networksPerRequest networks. */
+function packParts(parts: Part[], takenAt: number, perRequest: number, maxBytes: number): IpamReport[] {
   const requests: IpamReport[] = [];
   let current: IpamReport = { takenAt, networks: [] };
   let size = 0;
+  let bytes = 0;
   for (const part of parts) {
-    if (current.networks.length > 0 && (size + part.size > perRequest || current.networks.length >= IPAM_REPORT_LIMITS.networksPerRequest)) {
+    if (current.networks.length > 0 && (size + part.size > perRequest || bytes + part.bytes > maxBytes - REQUEST_SLACK_BYTES || current.networks.length >= IPAM_REPORT_LIMITS.networksPerRequest)) {
       requests.push(current);
       current = { takenAt, networks: [] };
       size = 0;
+      bytes = 0;
     }
     current.networks.push(part.network);
     size += part.size;
+    bytes += part.bytes;
   }
   requests.push(current);
   return requests;

@@ -1,10 +1,11 @@
 import path from "node:path";
-import { createDbEventBus, ensureBootstrapAdmin, startDetachedPurge, startLeaseHistoryPurge, startRegistrationSweep, startWebhooks, writeLocalJoinToken, type ConsoleDeps, type PeriodicJob, type PurgeTimer } from "@switchyard/api";
+import { createDbEventBus, ensureBootstrapAdmin, startClockSync, startDetachedPurge, startLeaseHistoryPurge, startRegistrationSweep, startWebhooks, writeLocalJoinToken, type ClockSync, type ConsoleDeps, type PeriodicJob, type PurgeTimer } from "@switchyard/api";
 import { closeDb, createDb, migrateDatabase } from "@switchyard/db";
 import { databaseUrl, getEnv } from "./env";
 
 interface Holder {
   deps?: Promise<ConsoleDeps>;
+  clock?: ClockSync;
   purge?: PurgeTimer;
   historyPurge?: PeriodicJob<unknown>;
   registrationSweep?: PeriodicJob<unknown>;
@@ -24,6 +25,10 @@ async function start(): Promise<ConsoleDeps> {
   const { applied } = await migrateDatabase(url, { migrationsDir: path.resolve(env.SWITCHYARD_MIGRATIONS_DIR) });
   if (applied.length) console.log(JSON.stringify({ level: "info", msg: "migrations applied", applied }));
   const db = createDb(url, { max: env.SWITCHYARD_DB_POOL, waitMs: env.SWITCHYARD_DB_POOL_WAIT_MS });
+  // Times shared with other replicas (liveness, sessions, claims) are kept by the database's clock, measured before the first request.
+  holder.__switchyard!.clock?.stop();
+  holder.__switchyard!.clock = startClockSync(db);
+  await holder.__switchyard!.clock.ready;
   const boot = await ensureBootstrapAdmin(db, { password: env.SWITCHYARD_ADMIN_PASSWORD });
   if (boot.created) {
     const line = "=".repeat(72);
@@ -92,6 +97,7 @@ export function getDeps(): Promise<ConsoleDeps> {
 }
 
 export async function closeDeps(): Promise<void> {
+  holder.__switchyard?.clock?.stop();
   holder.__switchyard?.purge?.stop();
   holder.__switchyard?.historyPurge?.stop();
   holder.__switchyard?.registrationSweep?.stop();

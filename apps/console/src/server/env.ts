@@ -17,7 +17,10 @@ const Env = z.object({
   SWITCHYARD_SESSION_TTL_HOURS: z.coerce.number().positive().max(24 * 30).default(12),
   SWITCHYARD_SECURE_COOKIES: z.stringbool().default(false),
   SWITCHYARD_MAX_BATCH: z.coerce.number().int().min(1).max(1000).default(20),
+  /** The agent endpoint takes at least 3 MiB whatever this says (agents keep each request within 1.5 MiB: AGENT_BODY_BUDGET_BYTES). */
   SWITCHYARD_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024),
+  /** Live streams (SSE) and long polls one credential (a browser session, an API token, a host) may hold at once on this process: 429 beyond. */
+  SWITCHYARD_STREAMS_PER_CREDENTIAL: z.coerce.number().int().min(1).max(10_000).default(32),
   /** Each API token's rate limit: calls per second, and the burst it may spend at once (429 beyond). */
   SWITCHYARD_TOKEN_RATE: z.coerce.number().positive().max(100_000).default(20),
   SWITCHYARD_TOKEN_BURST: z.coerce.number().int().min(1).max(100_000).default(40),

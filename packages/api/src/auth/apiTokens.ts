@@ -6,6 +6,7 @@ import { type Role, hasRole } from "../roles";
 import type { ApiTokenScope, CreateApiTokenInput } from "../schemas/apiTokens";
 import type { SessionUser } from "./session";
 import { hashSecret, looksLike, newSecret } from "./secrets";
+import { dbNow, dbNowMs } from "../clock";
 
 /**
  * API tokens: credentials for automation that act for their user and never beyond them. The
@@ -57,7 +58,7 @@ export async function createApiToken(ctx: Ctx, input: CreateApiTokenInput): Prom
   const services = await idsByName("service", input.services, (names) => ctx.db.service.findMany({ where: { name: { in: names } }, select: { id: true, name: true } }));
   const networks = await idsByName("network", input.networks, (names) => ctx.db.network.findMany({ where: { name: { in: names } }, select: { id: true, name: true } }));
   const { secret, hash } = newSecret("token");
-  const expiresAt = input.expiresInDays === null ? null : new Date(Date.now() + input.expiresInDays * 86_400_000);
+  const expiresAt = input.expiresInDays === null ? null : new Date(dbNowMs() + input.expiresInDays * 86_400_000);
   return ctx.db.$transaction(async (tx) => {
     const taken = await tx.apiToken.findUnique({ where: { userId_name: { userId: user.id, name: input.name } }, select: { id: true } });
     if (taken) throw new ApiError("CONFLICT", `You already have a token named "${input.name}": revoke it or choose another name`, [{ path: ["name"], message: "taken", severity: "error" }]);
@@ -107,7 +108,7 @@ export async function listApiTokens(ctx: Ctx) {
   ]);
   const serviceName = new Map(services.map((s) => [s.id, s.name]));
   const networkName = new Map(networks.map((n) => [n.id, n.name]));
-  const now = Date.now();
+  const now = dbNowMs();
   return rows.map(({ serviceIds, networkIds, user: owner, ...r }) => ({
     ...r,
     owner: owner.username,
@@ -124,7 +125,7 @@ export async function revokeApiToken(ctx: Ctx, input: { id: string }): Promise<{
     const row = await tx.apiToken.findUnique({ where: { id: input.id }, select: { id: true, name: true, userId: true, revokedAt: true } });
     if (!row || (row.userId !== user.id && user.role !== "admin")) throw new ApiError("NOT_FOUND", `No token ${input.id} of yours`);
     if (row.revokedAt) return { revoked: false };
-    await tx.apiToken.update({ where: { id: row.id }, data: { revokedAt: new Date(), revokedByName: user.username } });
+    await tx.apiToken.update({ where: { id: row.id }, data: { revokedAt: dbNow(), revokedByName: user.username } });
     await writeAudit(tx, ctx, { action: "tokens.revoke", targetType: "token", targetId: row.id, targetName: row.name, outcome: "success" });
     return { revoked: true };
   });
@@ -143,7 +144,7 @@ export async function authenticateApiToken(db: Db, secret: string, sourceIp: str
       user: { select: { id: true, username: true, role: true, disabled: true } },
     },
   });
-  const now = Date.now();
+  const now = dbNowMs();
   if (!row || row.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= now)) return null;
   if (row.user.disabled || !hasRole(row.user.role, neededRole(row))) return null;
   if (!row.lastUsedAt || now - row.lastUsedAt.getTime() >= LAST_USED_EVERY_MS) {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Db, Role } from "@switchyard/db";
+import { dbNowMs } from "../clock";
 
 export const SESSION_COOKIE = "sy_session";
 
@@ -31,7 +32,7 @@ export async function createSession(
   opts: { userId: string; policy: SessionPolicy; sourceIp: string; userAgent: string },
 ): Promise<{ token: string; expiresAt: Date }> {
   const token = randomBytes(32).toString("base64url");
-  const expiresAt = new Date(Date.now() + opts.policy.ttlMs);
+  const expiresAt = new Date(dbNowMs() + opts.policy.ttlMs);
   await db.session.create({
     data: {
       id: hashSessionToken(token),
@@ -57,7 +58,8 @@ export async function validateSessionToken(db: Db, token: string, policy: Sessio
     },
   });
   if (!row) return null;
-  const now = Date.now();
+  // The database's clock: a session written by another replica expires when the TTL says, whatever this host's clock.
+  const now = dbNowMs();
   if (row.expiresAt.getTime() <= now || row.user.disabled) {
     await db.session.deleteMany({ where: { id } });
     return null;
@@ -76,7 +78,7 @@ export async function deleteSession(db: Db, sessionId: string): Promise<void> {
 }
 
 export function serializeSessionCookie(token: string, opts: { expiresAt: Date; secure: boolean }): string {
-  const maxAge = Math.max(0, Math.floor((opts.expiresAt.getTime() - Date.now()) / 1000));
+  const maxAge = Math.max(0, Math.floor((opts.expiresAt.getTime() - dbNowMs()) / 1000));
   return [
     `${SESSION_COOKIE}=${token}`,
     "Path=/",

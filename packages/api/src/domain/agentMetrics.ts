@@ -1,6 +1,7 @@
 import type { Db, Prisma } from "@switchyard/db";
 import type { AgentIdentity } from "../context";
 import type { AgentMetricsSnapshot } from "../schemas/agentMetrics";
+import { dbNow } from "../clock";
 
 /** The agent pushes every 30 s (apps/agent/src/metrics.ts); a snapshot older than this is a host gone quiet and is not served. */
 export const AGENT_METRICS_STALE_MS = 120_000;
@@ -11,7 +12,7 @@ export const AGENT_METRICS_STALE_MS = 120_000;
  * snapshot (a retried push arriving late) does not overwrite a newer one.
  */
 export async function storeAgentMetrics(db: Db, agent: AgentIdentity, snapshot: AgentMetricsSnapshot) {
-  const receivedAt = new Date();
+  const receivedAt = dbNow();
   const samples = snapshot.metrics as unknown as Prisma.InputJsonValue;
   const stored = await db.$transaction(async (tx) => {
     const current = await tx.hostMetricsSnapshot.findUnique({ where: { hostId: agent.hostId }, select: { takenAt: true } });
@@ -27,7 +28,7 @@ export async function storeAgentMetrics(db: Db, agent: AgentIdentity, snapshot: 
 }
 
 /** The snapshots worth serving: received within AGENT_METRICS_STALE_MS, of hosts not revoked. */
-export async function freshAgentMetrics(db: Db, now = new Date()) {
+export async function freshAgentMetrics(db: Db, now = dbNow()) {
   const rows = await db.hostMetricsSnapshot.findMany({
     where: { receivedAt: { gte: new Date(now.getTime() - AGENT_METRICS_STALE_MS) }, host: { revokedAt: null } },
     select: { receivedAt: true, samples: true, host: { select: { name: true } } },

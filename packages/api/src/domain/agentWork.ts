@@ -4,6 +4,7 @@ import { ApiError } from "../errors";
 import { countOperationsFinished, observePushDelay } from "../metrics/replica";
 import { hostRenderer } from "./ipamBlocks";
 import { enqueueOperationsFailed } from "./webhookEvents";
+import { dbNow, dbNowMs } from "../clock";
 
 type AgentCtx = Pick<Context, "db" | "events" | "meta"> & { agent: AgentIdentity };
 
@@ -67,7 +68,9 @@ type ClaimRow = Omit<ClaimedOperation, "claimedUntil" | "attachment" | "previous
  * which cannot ask for "as many as are free") the operations the agent still holds count against it.
  */
 export async function claimOperations(ctx: AgentCtx, max: number, options: { slots?: number } = {}): Promise<ClaimedOperation[]> {
-  const now = new Date();
+  // The database's clock: whether an operation is due and whether a claim ran out are judged on the
+  // times other replicas wrote (a replica ahead of them took live claims for expired ones).
+  const now = dbNow();
   const claimedUntil = new Date(now.getTime() + CLAIM_LEASE_MS);
   const at = now.toISOString();
   // The statement is a function (migration 20261206023100_agent_work_functions, with one column more since 20261207001000_metrics): planned once per
@@ -117,7 +120,7 @@ async function currentClaim(ctx: AgentCtx, operationId: string, attempt: number)
 
 export async function extendClaim(ctx: AgentCtx, input: { operationId: string; attempt: number }) {
   await currentClaim(ctx, input.operationId, input.attempt);
-  const claimedUntil = new Date(Date.now() + CLAIM_LEASE_MS);
+  const claimedUntil = new Date(dbNowMs() + CLAIM_LEASE_MS);
   const { count } = await ctx.db.operation.updateMany({ where: { id: input.operationId, status: "running", attempt: input.attempt }, data: { claimedUntil } });
   if (count === 0) throw staleAttempt(input.operationId, input.attempt);
   return { claimedUntil };
@@ -126,7 +129,7 @@ export async function extendClaim(ctx: AgentCtx, input: { operationId: string; a
 type JobLine = { stream: string; line: string; at?: Date };
 
 function jobLines(input: { attempt: number; lines?: JobLine[] }) {
-  return (input.lines ?? []).slice(0, MAX_LOG_LINES).map((l) => ({ at: l.at ?? new Date(), stream: l.stream.slice(0, 32), line: l.line.slice(0, MAX_LINE_CHARS), attempt: input.attempt }));
+  return (input.lines ?? []).slice(0, MAX_LOG_LINES).map((l) => ({ at: l.at ?? dbNow(), stream: l.stream.slice(0, 32), line: l.line.slice(0, MAX_LINE_CHARS), attempt: input.attempt }));
 }
 
 /**
@@ -236,7 +239,7 @@ export type CompleteAnswer = { status: "succeeded" | "queued" | "failed"; more: 
  * comes after the back-off.)
  */
 export async function completeOperations(ctx: AgentCtx, outcomes: CompleteInput[]): Promise<CompleteAnswer[]> {
-  const closed = await finish(ctx, outcomes, new Date());
+  const closed = await finish(ctx, outcomes, dbNow());
   const missed = outcomes.filter((_, n) => !closed[n]).map((o) => o.operationId);
   const known = missed.length === 0 ? new Set<string>() : new Set((await ctx.db.operation.findMany({ where: { id: { in: missed }, hostId: ctx.agent.hostId }, select: { id: true } })).map((o) => o.id));
   return outcomes.map((o, n) => {
@@ -279,7 +282,7 @@ async function revisionConflists(db: Db, attachments: { networkId: string; netwo
 
 /** Ends this host's running claims that match `where` now: the next claim hands them out again as new attempts. */
 async function endClaims(ctx: AgentCtx, where: Prisma.OperationWhereInput) {
-  const now = new Date();
+  const now = dbNow();
   const { count } = await ctx.db.operation.updateMany({ where: { ...where, hostId: ctx.agent.hostId, status: "running" }, data: { claimedUntil: new Date(now.getTime() - 1) } });
   if (count > 0) ctx.events.publish("host", { kind: "work", hostId: ctx.agent.hostId });
   return { released: count };
@@ -301,7 +304,7 @@ export function resumeAfterRestart(ctx: AgentCtx) {
  * may not have received them when it made its list.
  */
 export function releaseUnheld(ctx: AgentCtx, before: Date, holding: readonly string[]) {
-  return endClaims(ctx, { startedAt: { lt: before }, claimedUntil: { gte: new Date() }, id: { notIn: [...holding] } });
+  return endClaims(ctx, { startedAt: { lt: before }, claimedUntil: { gte: dbNow() }, id: { notIn: [...holding] } });
 }
 
 /** The agent found a ready attachment broken on the host (its namespace gone, its cache entry missing). */

@@ -3,6 +3,7 @@ import { writeAudit } from "../audit";
 import type { Context } from "../context";
 import { ApiError } from "../errors";
 import { startPeriodic, type PeriodicJob } from "./periodic";
+import { dbNowMs } from "../clock";
 
 type Ctx = Pick<Context, "db" | "session" | "meta">;
 
@@ -112,7 +113,7 @@ export function startDetachedPurge(opts: {
   onError?: (err: unknown) => void;
   onPurged?: (outcome: PurgeOutcome) => void;
 }): PurgeTimer {
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? dbNowMs;
   const ctx: Ctx = { db: opts.db, session: null, meta: { requestId: "purge-timer", sourceIp: "", userAgent: "" } };
   return startPeriodic(() => purgeDetachedAttachments(ctx, { olderThan: new Date(now() - opts.maxAgeMs), actorName: "system" }), {
     intervalMs: opts.intervalMs,

@@ -2,6 +2,7 @@ import { writeAudit } from "../audit";
 import type { Context } from "../context";
 import { ApiError } from "../errors";
 import { loadForChange, OPERATION_SELECT, published } from "./attachments";
+import { dbNow } from "../clock";
 
 type Ctx = Pick<Context, "db" | "events" | "session" | "meta">;
 
@@ -33,7 +34,7 @@ export async function detachWithCurrentRevision(ctx: Ctx, id: string) {
     const pending = await tx.operation.findMany({ where: { attachmentId: id, status: { in: ["queued", "running"] } }, select: { id: true, kind: true, status: true, attempt: true } });
     const running = pending.find((p) => p.status === "running");
     if (running) throw new ApiError("CONFLICT", `The ${running.kind} of this attachment is running now (attempt ${running.attempt}): wait for its outcome, then try again`);
-    const now = new Date();
+    const now = dbNow();
     if (pending.length > 0) {
       await tx.operation.updateMany({
         where: { id: { in: pending.map((p) => p.id) }, status: "queued" },
@@ -51,6 +52,9 @@ export async function detachWithCurrentRevision(ctx: Ctx, id: string) {
         toRevision: network.latestRevision,
         requestedById: ctx.session?.user.id ?? null,
         requestedByName: ctx.session?.user.username ?? "",
+        // Due now by the database's clock (Prisma's own default would be this process's clock).
+        notBefore: now,
+        createdAt: now,
       },
       select: OPERATION_SELECT,
     });

@@ -6,6 +6,7 @@ import type { CreateAttachmentInput } from "../schemas";
 import { checkHostIps, checkPortMappings, findInterfaceHolder, INTERFACE_HELD_INDEX, interfaceHeld, isViolationOf, namespaceKey, portHeld, type InterfaceHolder, type PortHolder } from "./attachment-refusals";
 import { toAttachmentView } from "./parsed";
 import { ensureHostBlock, hasBlockPolicy } from "./ipamBlocks";
+import { dbNow } from "../clock";
 
 type Ctx = Pick<Context, "db" | "events" | "session" | "meta" | "reservedHostPorts">;
 
@@ -74,8 +75,11 @@ function targetOf(input: CreateAttachmentInput["target"]): { targetKind: "netns"
 }
 
 async function enqueue(tx: DbTx, ctx: Ctx, a: { id: string; hostId: string }, kind: OperationKind, generation: number) {
+  // Due now by the database's clock: Prisma's default for notBefore would be this replica's clock, and
+  // another replica's claim compares it with its own now (issue 15 §4).
+  const now = dbNow();
   return tx.operation.create({
-    data: { hostId: a.hostId, attachmentId: a.id, kind, generation, requestedById: ctx.session?.user.id ?? null, requestedByName: ctx.session?.user.username ?? "" },
+    data: { hostId: a.hostId, attachmentId: a.id, kind, generation, requestedById: ctx.session?.user.id ?? null, requestedByName: ctx.session?.user.username ?? "", notBefore: now, createdAt: now },
     select: OPERATION_SELECT,
   });
 }
@@ -135,7 +139,7 @@ export async function createAttachment(ctx: Ctx, input: CreateAttachmentInput) {
   checkPortMappings(ctx, input.portMappings);
   // Reads only: its answer holds until the write as well as it did inside a read-committed transaction.
   await checkHostIps(ctx.db, input.hostId, input.portMappings);
-  const at = new Date().toISOString();
+  const at = dbNow().toISOString();
   const nsKey = namespaceKey(targetKind, target);
   const wanted = JSON.stringify(input.portMappings.map((m) => ({ hostPort: m.hostPort, protocol: m.protocol, hostIP: m.hostIP ?? "" })));
   // One statement, in a function (migration 20261206025000_create_attachment_function) so that its plan is kept.
@@ -212,7 +216,7 @@ export async function detachAttachment(ctx: Ctx, id: string) {
     const pending = await tx.operation.findMany({ where: { attachmentId: id, status: { in: ["queued", "running"] } }, select: { id: true, kind: true, status: true, attempt: true } });
     const cancellable = pending.filter((p) => p.status === "queued" && p.kind !== "detach");
     if (cancellable.length > 0) {
-      await tx.operation.updateMany({ where: { id: { in: cancellable.map((p) => p.id) }, status: "queued" }, data: { status: "cancelled", finishedAt: new Date(), error: "cancelled by detach" } });
+      await tx.operation.updateMany({ where: { id: { in: cancellable.map((p) => p.id) }, status: "queued" }, data: { status: "cancelled", finishedAt: dbNow(), error: "cancelled by detach" } });
     }
     const neverApplied = a.state === "pending" && pending.every((p) => p.kind === "attach" && p.status === "queued" && p.attempt === 0);
     let op = null;
@@ -266,7 +270,7 @@ export async function cancelOperation(ctx: Ctx, operationId: string) {
     const op = await tx.operation.findUnique({ where: { id: operationId }, select: { ...OPERATION_SELECT, attachment: { select: { state: true, generation: true } } } });
     if (!op) throw new ApiError("NOT_FOUND", "No operation with this id");
     if (op.kind === "detach") throw new ApiError("CONFLICT", "A detach cannot be cancelled: it cleans up what an attach may have left");
-    const { count } = await tx.operation.updateMany({ where: { id: operationId, status: "queued" }, data: { status: "cancelled", finishedAt: new Date(), error: `cancelled by ${ctx.session!.user.username}` } });
+    const { count } = await tx.operation.updateMany({ where: { id: operationId, status: "queued" }, data: { status: "cancelled", finishedAt: dbNow(), error: `cancelled by ${ctx.session!.user.username}` } });
     if (count === 0) throw new ApiError("CONFLICT", `Only a queued operation can be cancelled (this one is ${op.status})`);
     let detachOp = null;
     if (op.kind === "attach" && op.generation === op.attachment.generation) {

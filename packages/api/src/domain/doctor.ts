@@ -3,6 +3,7 @@ import { formatRelative } from "../format";
 import type { StoredInventory as Inventory } from "../schemas";
 import { getHost, type ConfDrift } from "./hosts";
 import { readInventory } from "./parsed";
+import { dbNow } from "../clock";
 
 /** info: worth knowing, nothing to fix (a fresh host without a conf dir). */
 export type CheckStatus = "pass" | "fail" | "unknown" | "info";
@@ -366,7 +367,7 @@ function checkInventoryFresh({ host, now }: DiagnoseInput): DoctorCheck {
  * the network revisions they run (not the networks' latest: that is what the agent runs), read
  * with three queries whatever the number of networks.
  */
-export async function diagnoseHostById(db: Db, id: string, now = new Date()): Promise<{ checks: DoctorCheck[]; at: Date }> {
+export async function diagnoseHostById(db: Db, id: string, now = dbNow()): Promise<{ checks: DoctorCheck[]; at: Date }> {
   const host = await getHost(db, id);
   const attachments = await db.attachment.findMany({
     where: { hostId: id, state: { not: "detached" } },

@@ -6,6 +6,7 @@ import { ApiError } from "../errors";
 import { conflistDigest } from "@switchyard/cni/digest";
 import { hostRenderer } from "./ipamBlocks";
 import { readInventory, readPortMappings } from "./parsed";
+import { dbNow, dbNowMs } from "../clock";
 
 type Ctx = Pick<Context, "db" | "events" | "session" | "meta">;
 
@@ -18,7 +19,7 @@ export const CREDENTIAL_ROTATE_BEFORE_MS = 10 * 24 * 3600_000;
 
 export async function createJoinToken(ctx: Ctx, input: { note: string; ttlMinutes: number }) {
   const { secret, hash } = newSecret("join");
-  const expiresAt = new Date(Date.now() + input.ttlMinutes * 60_000);
+  const expiresAt = new Date(dbNowMs() + input.ttlMinutes * 60_000);
   const user = ctx.session!.user;
   const row = await ctx.db.$transaction(async (tx) => {
     const created = await tx.joinToken.create({
@@ -38,7 +39,7 @@ export async function listJoinTokens(db: Db) {
     take: 100,
     select: { id: true, note: true, createdByName: true, createdAt: true, expiresAt: true, usedAt: true, hostId: true },
   });
-  const now = Date.now();
+  const now = dbNowMs();
   return rows.map((r) => ({ ...r, state: r.usedAt ? ("used" as const) : r.expiresAt.getTime() <= now ? ("expired" as const) : ("unused" as const) }));
 }
 
@@ -74,20 +75,20 @@ export async function enrollHost(ctx: Pick<Context, "db" | "events" | "meta">, i
   const refused = () => new ApiError("UNAUTHORIZED", "Join token is unknown, used or expired");
   if (!looksLike("join", input.joinToken)) throw refused();
   const { secret, hash } = newSecret("host");
-  const credentialExpiresAt = new Date(Date.now() + CREDENTIAL_TTL_MS);
+  const credentialExpiresAt = new Date(dbNowMs() + CREDENTIAL_TTL_MS);
   const keyHash = input.enrolmentKey ? hashSecret(input.enrolmentKey) : null;
   const host = await ctx.db.$transaction(async (tx) => {
     const token = await tx.joinToken.findUnique({ where: { tokenHash: hashSecret(input.joinToken) }, select: { id: true } });
     if (!token) throw refused();
-    const { count } = await tx.joinToken.updateMany({ where: { id: token.id, usedAt: null, expiresAt: { gt: new Date() } }, data: { usedAt: new Date(), enrolmentKeyHash: keyHash } });
+    const { count } = await tx.joinToken.updateMany({ where: { id: token.id, usedAt: null, expiresAt: { gt: dbNow() } }, data: { usedAt: dbNow(), enrolmentKeyHash: keyHash } });
     if (count === 0) {
       // Read after the claim: a concurrent first use of this token has committed by now.
       const used = await tx.joinToken.findUnique({ where: { id: token.id }, select: { usedAt: true, hostId: true, enrolmentKeyHash: true } });
-      const repeat = keyHash !== null && used?.enrolmentKeyHash === keyHash && used.hostId && used.usedAt && Date.now() - used.usedAt.getTime() < ENROLMENT_REPEAT_MS;
+      const repeat = keyHash !== null && used?.enrolmentKeyHash === keyHash && used.hostId && used.usedAt && dbNowMs() - used.usedAt.getTime() < ENROLMENT_REPEAT_MS;
       if (!repeat) throw refused();
       const { count: reissued } = await tx.host.updateMany({
         where: { id: used.hostId!, name: input.hostname, revokedAt: null },
-        data: { credentialHash: hash, credentialExpiresAt, pendingCredentialHash: null, agentVersion: input.agentVersion, lastSeenAt: new Date() },
+        data: { credentialHash: hash, credentialExpiresAt, pendingCredentialHash: null, agentVersion: input.agentVersion, lastSeenAt: dbNow() },
       });
       if (reissued === 0) throw refused();
       const saved = { id: used.hostId!, name: input.hostname };
@@ -105,7 +106,7 @@ export async function enrollHost(ctx: Pick<Context, "db" | "events" | "meta">, i
     if (existing && !existing.revokedAt) {
       throw new ApiError("CONFLICT", `A host named "${input.hostname}" is enrolled; revoke it before enrolling it again`);
     }
-    const data = { credentialHash: hash, credentialExpiresAt, pendingCredentialHash: null, revokedAt: null, revokedByName: "", agentVersion: input.agentVersion, lastSeenAt: new Date(), enrolledAt: new Date() };
+    const data = { credentialHash: hash, credentialExpiresAt, pendingCredentialHash: null, revokedAt: null, revokedByName: "", agentVersion: input.agentVersion, lastSeenAt: dbNow(), enrolledAt: dbNow() };
     const saved = existing
       ? await tx.host.update({ where: { id: existing.id }, data, select: { id: true, name: true } })
       : await tx.host.create({ data: { name: input.hostname, ...data }, select: { id: true, name: true } });
@@ -157,6 +158,7 @@ export async function authenticateAgent(db: Db, credential: string): Promise<Age
   const hash = hashSecret(credential);
   const cache = cacheOf(db);
   const cached = cache.get(hash);
+  // The cache keeps this process's own time; the credential's expiry is the database's (below).
   if (cached && cached.until > Date.now()) return cached.identity;
   cache.delete(hash);
   const host = await db.host.findFirst({
@@ -166,19 +168,19 @@ export async function authenticateAgent(db: Db, credential: string): Promise<Age
   if (!host || host.revokedAt) return null;
   let expiresAt = host.credentialExpiresAt.getTime();
   if (host.pendingCredentialHash === hash) {
-    expiresAt = Date.now() + CREDENTIAL_TTL_MS;
+    expiresAt = dbNowMs() + CREDENTIAL_TTL_MS;
     await db.host.updateMany({
       where: { id: host.id, pendingCredentialHash: hash },
       data: { credentialHash: hash, pendingCredentialHash: null, credentialExpiresAt: new Date(expiresAt) },
     });
     // The previous credential stops working now: not even from the cache.
     forgetHostCredentials(db, host.id);
-  } else if (expiresAt <= Date.now()) {
+  } else if (expiresAt <= dbNowMs()) {
     return null;
   }
   const identity = { hostId: host.id, hostName: host.name };
   if (cache.size >= 10_000) cache.clear(); // bounded: credentials are per host, not per call
-  cache.set(hash, { identity, until: Math.min(Date.now() + CREDENTIAL_CACHE_MS, expiresAt) });
+  cache.set(hash, { identity, until: Date.now() + Math.min(CREDENTIAL_CACHE_MS, expiresAt - dbNowMs()) });
   return identity;
 }
 
@@ -186,11 +188,11 @@ export async function authenticateAgent(db: Db, credential: string): Promise<Age
 export async function rotateCredential(db: Db, agent: AgentIdentity) {
   const { secret, hash } = newSecret("host");
   await db.host.update({ where: { id: agent.hostId }, data: { pendingCredentialHash: hash } });
-  return { credential: secret, credentialExpiresAt: new Date(Date.now() + CREDENTIAL_TTL_MS) };
+  return { credential: secret, credentialExpiresAt: new Date(dbNowMs() + CREDENTIAL_TTL_MS) };
 }
 
 export async function heartbeat(ctx: Pick<Context, "db" | "events">, agent: AgentIdentity, input: { agentVersion: string; inventory?: unknown; inventoryUnchanged?: true }) {
-  const now = new Date();
+  const now = dbNow();
   const host = await ctx.db.host.update({
     where: { id: agent.hostId },
     data: {
@@ -215,7 +217,7 @@ export async function heartbeat(ctx: Pick<Context, "db" | "events">, agent: Agen
 
 export function liveness(lastSeenAt: Date | null, revokedAt: Date | null): "online" | "offline" | "revoked" {
   if (revokedAt) return "revoked";
-  return lastSeenAt && Date.now() - lastSeenAt.getTime() < OFFLINE_AFTER_MS ? "online" : "offline";
+  return lastSeenAt && dbNowMs() - lastSeenAt.getTime() < OFFLINE_AFTER_MS ? "online" : "offline";
 }
 
 export async function getHost(db: Db, id: string) {
@@ -272,7 +274,7 @@ export async function confDrift(db: Db, inventory: unknown, hostId: string): Pro
 /** Revokes a host at once: its credential is refused from the next request, its stream is closed. */
 export async function revokeHost(ctx: Ctx, id: string) {
   await ctx.db.$transaction(async (tx) => {
-    const { count } = await tx.host.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: new Date(), revokedByName: ctx.session!.user.username, pendingCredentialHash: null } });
+    const { count } = await tx.host.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: dbNow(), revokedByName: ctx.session!.user.username, pendingCredentialHash: null } });
     if (count === 0) throw new ApiError("NOT_FOUND", "No enrolled (unrevoked) host with this id");
     await writeAudit(tx, ctx, { action: "hosts.revoke", targetType: "host", targetId: id, outcome: "success" });
   });
@@ -290,7 +292,7 @@ export async function writeLocalJoinToken(db: Db, file: string): Promise<boolean
   if (existsSync(file) || (await db.host.count()) > 0) return false;
   const { secret, hash } = newSecret("join");
   await db.$transaction(async (tx) => {
-    const row = await tx.joinToken.create({ data: { tokenHash: hash, note: "local agent (quick start)", createdByName: "system", expiresAt: new Date(Date.now() + 3600_000) }, select: { id: true } });
+    const row = await tx.joinToken.create({ data: { tokenHash: hash, note: "local agent (quick start)", createdByName: "system", expiresAt: new Date(dbNowMs() + 3600_000) }, select: { id: true } });
     await writeAudit(tx, { session: null, meta: { requestId: "", sourceIp: "", userAgent: "" } }, { action: "hosts.createJoinToken", actorName: "system", targetType: "joinToken", targetId: row.id, after: { note: "local agent (quick start)", file }, outcome: "success" });
   });
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });

@@ -4,6 +4,7 @@ import type { Context } from "../context";
 import { ApiError } from "../errors";
 import { carveReservations, type ReservedSpan } from "./ipamReservationHoles";
 import { type BlockSpan, blockCapacity, blockRangeSets, blockSizeProblem, blocksInside, needsAnotherBlock, nextFreeBlock, renderHostConflist } from "./ipamBlockMath";
+import { dbNow } from "../clock";
 
 type Ctx = Pick<Context, "db" | "events" | "session" | "meta">;
 
@@ -61,7 +62,7 @@ export async function setBlockPolicy(ctx: Ctx, input: BlockSetting): Promise<{ n
       const problem = sets.length === 0 ? blockSizeProblem([], blockSize) : sets.map((set, i) => ({ i, problem: blockSizeProblem(set, blockSize!) })).find((p) => p.problem !== null);
       if (typeof problem === "string") throw new ApiError("BAD_INPUT", `per-host blocks of network "${network.name}": ${problem}`);
       if (problem) throw new ApiError("BAD_INPUT", `per-host blocks of network "${network.name}": ${sets.length > 1 ? `range set ${problem.i} (IPv${sets[problem.i]![0]!.family}): ` : ""}${problem.problem}`);
-      const data = { blockSize, updatedById: user.id, updatedByName: user.username, updatedAt: new Date() };
+      const data = { blockSize, updatedById: user.id, updatedByName: user.username, updatedAt: dbNow() };
       await tx.ipamBlockPolicy.upsert({ where: { networkId: input.networkId }, create: { networkId: input.networkId, ...data }, update: data });
     }
     await writeAudit(tx, ctx, {

@@ -1,5 +1,6 @@
 import type { Db } from "@switchyard/db";
 import { startPeriodic, type PeriodicJob } from "./periodic";
+import { dbNowMs } from "../clock";
 
 /** Most events one purge run deletes; the rest go at the next run. */
 export const HISTORY_PURGE_BATCH = 50_000;
@@ -25,7 +26,7 @@ export function startLeaseHistoryPurge(opts: {
   onPurged?: (outcome: { purged: number; more: boolean }) => void;
   onError?: (err: unknown) => void;
 }): PeriodicJob<{ purged: number; more: boolean }> {
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? dbNowMs;
   return startPeriodic(() => purgeLeaseHistory(opts.db, new Date(now() - opts.keepMs)), {
     intervalMs: opts.intervalMs,
     onDone: (o) => o.purged > 0 && opts.onPurged?.(o),

@@ -5,6 +5,7 @@ import { ApiError } from "../errors";
 import { type ClaimedRelease, type CompleteReleaseInput, type ReleaseItem, ClaimedRelease as ClaimedReleaseSchema } from "../schemas/ipamRelease";
 import { detachAttachment } from "./attachments";
 import { dryRunRelease } from "./ipamLeaks";
+import { dbNow } from "../clock";
 
 type Ctx = Pick<Context, "db" | "events" | "session" | "meta" | "reservedHostPorts">;
 type AgentCtx = Pick<Context, "db" | "events" | "meta"> & { agent: AgentIdentity };
@@ -92,7 +93,7 @@ export async function completeRelease(ctx: AgentCtx, input: CompleteReleaseInput
   const error = notFreed.length === 0 ? "" : `still held on ${ctx.agent.hostName}: ${notFreed.join(", ")}`;
   const actorName = `host:${ctx.agent.hostName}`;
   await ctx.db.$transaction(async (tx) => {
-    await tx.ipamRelease.update({ where: { id: release.id }, data: { status, outcome: reported as unknown as Prisma.InputJsonValue, error, finishedAt: new Date(), claimedUntil: null } });
+    await tx.ipamRelease.update({ where: { id: release.id }, data: { status, outcome: reported as unknown as Prisma.InputJsonValue, error, finishedAt: dbNow(), claimedUntil: null } });
     for (const a of reported) {
       for (const step of a.steps) {
         await writeAudit(tx, { session: null, meta: ctx.meta }, {

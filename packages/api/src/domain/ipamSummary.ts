@@ -3,6 +3,7 @@ import { Prisma, type Db } from "@switchyard/db";
 import { ApiError } from "../errors";
 import { RESERVATION_CONTAINER_ID } from "./ipamReservations";
 import { LIVE_SQL, reportingHosts, sharesL2, STORED_BLOCK_PREFIX } from "./ipamMap";
+import { dbNow } from "../clock";
 
 /** The use-over-time plot: this many hourly points, ending now. */
 export const USAGE_HOURS = 7 * 24;
@@ -28,7 +29,7 @@ export interface IpamSummary {
 }
 
 /** A network's utilisation per subnet and host, and its use over the last week. */
-export async function readIpamSummary(db: Db, networkId: string, now = new Date()): Promise<IpamSummary> {
+export async function readIpamSummary(db: Db, networkId: string, now = dbNow()): Promise<IpamSummary> {
   const network = (
     await db.$queryRaw<{ id: string; name: string; conflist: unknown }[]>`
       SELECT n.id, n.name, r.conflist FROM "Network" n

@@ -6,6 +6,7 @@ import { ApiError } from "../errors";
 import { refuseUnagreedStranding, strandedBy, strandedWarning } from "./ipamStranded";
 import { asJson, loadLatest, parseOrThrow, type Ctx } from "./networks";
 import { indexSubnets, overlapWarnings } from "./networkSubnets";
+import { dbNow } from "../clock";
 
 export interface ExportFile {
   fileName: string;
@@ -113,7 +114,7 @@ export async function importNetworks(ctx: Ctx, files: ImportFile[]): Promise<Imp
   });
   for (const o of outcomes) {
     if (o.action === "unchanged") continue;
-    ctx.events.publish("network", { kind: o.action, networkId: o.networkId, name: o.name, revision: o.revision, actor: actor.username, at: new Date() });
+    ctx.events.publish("network", { kind: o.action, networkId: o.networkId, name: o.name, revision: o.revision, actor: actor.username, at: dbNow() });
   }
   return outcomes;
 }

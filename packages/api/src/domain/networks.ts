@@ -5,6 +5,7 @@ import type { Context } from "../context";
 import { ApiError } from "../errors";
 import { indexSubnets, overlapWarnings } from "./networkSubnets";
 import { refuseUnagreedStranding } from "./ipamStranded";
+import { dbNow } from "../clock";
 
 export type Ctx = Pick<Context, "db" | "events" | "session" | "meta">;
 
@@ -80,7 +81,7 @@ export async function createNetwork(ctx: Ctx, input: { text: string; comment: st
       return { ...network, revision: 1, warnings: [...warnings, ...(await overlapWarnings(tx, conflist, network.id))] };
     })
     .catch((err: unknown) => rethrowConflict(err, conflist.name));
-  ctx.events.publish("network", { kind: "created", networkId: saved.id, name: saved.name, revision: 1, actor: actor.username, at: new Date() });
+  ctx.events.publish("network", { kind: "created", networkId: saved.id, name: saved.name, revision: 1, actor: actor.username, at: dbNow() });
   return saved;
 }
 
@@ -143,7 +144,7 @@ async function writeRevision(
       return { id: input.id, name: input.conflist.name, revision: number };
     })
     .catch((err: unknown) => rethrowConflict(err, input.conflist.name));
-  ctx.events.publish("network", { kind: "updated", networkId: saved.id, name: saved.name, revision: saved.revision, actor: actor.username, at: new Date() });
+  ctx.events.publish("network", { kind: "updated", networkId: saved.id, name: saved.name, revision: saved.revision, actor: actor.username, at: dbNow() });
   return saved;
 }
 
@@ -204,7 +205,7 @@ export async function deleteNetwork(ctx: Ctx, input: { id: string; confirmName: 
     });
     return before;
   });
-  ctx.events.publish("network", { kind: "deleted", networkId: deleted.id, name: deleted.name, revision: deleted.latestRevision, actor: actor.username, at: new Date() });
+  ctx.events.publish("network", { kind: "deleted", networkId: deleted.id, name: deleted.name, revision: deleted.latestRevision, actor: actor.username, at: dbNow() });
 }
 
 export async function getNetwork(db: Db, id: string) {

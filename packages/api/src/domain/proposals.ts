@@ -11,6 +11,7 @@ import { planServiceChange } from "./servicePlan";
 import { updateService } from "./services";
 import { plural, unifiedDiff } from "./text";
 import { enqueueProposalAwaitingReview } from "./webhookEvents";
+import { dbNow } from "../clock";
 
 /**
  * Review before apply (issue 13 §4). A change to a network (its conflist) or a service (its spec)
@@ -232,7 +233,7 @@ export async function applyProposal(ctx: Ctx, id: string) {
     const code = p.status !== "open" || can.reason.startsWith("it is stale") || !target ? "CONFLICT" : "FORBIDDEN";
     throw new ApiError(code, `Proposal "${p.title}" cannot be applied: ${can.reason}`);
   }
-  const claimed = await ctx.db.proposal.updateMany({ where: { id, status: "open" }, data: { status: "applied", appliedAt: new Date(), appliedByName: user.username } });
+  const claimed = await ctx.db.proposal.updateMany({ where: { id, status: "open" }, data: { status: "applied", appliedAt: dbNow(), appliedByName: user.username } });
   if (claimed.count === 0) throw new ApiError("CONFLICT", `Proposal "${p.title}" cannot be applied: it was applied meanwhile`);
   const comment = `Proposal "${p.title}" (${id}), approved by ${approversOf(p).join(", ") || "no one (no review needed)"}`.slice(0, 500);
   const change = p.change as { text?: string; spec?: unknown };

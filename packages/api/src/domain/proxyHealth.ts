@@ -2,6 +2,7 @@ import { ServiceId } from "@switchyard/dataplane/desired";
 import type { Db } from "@switchyard/db";
 import { z } from "zod";
 import type { EventBus } from "../events";
+import { dbNow, dbNowMs } from "../clock";
 
 /**
  * Passive health of the hosts' userspace proxies (issue 14 §4): each agent reports the members
@@ -32,8 +33,8 @@ export async function recordProxyHealth(ctx: { db: Db; events: EventBus }, hostI
   const ejections = input.ejections as unknown as object[];
   await ctx.db.hostProxyHealth.upsert({
     where: { hostId },
-    create: { hostId, ejections, reportedAt: new Date() },
-    update: { ejections, reportedAt: new Date() },
+    create: { hostId, ejections, reportedAt: dbNow() },
+    update: { ejections, reportedAt: dbNow() },
   });
   // The service pages listen to their hosts' doorbell.
   ctx.events.publish("host", { kind: "seen", hostId });
@@ -52,7 +53,7 @@ export interface MemberEjection {
 }
 
 /** The ejections in force now for `serviceId`, on every host, newest first. */
-export async function ejectionsOf(db: Db, serviceId: string, now = Date.now()): Promise<MemberEjection[]> {
+export async function ejectionsOf(db: Db, serviceId: string, now = dbNowMs()): Promise<MemberEjection[]> {
   const rows = await db.hostProxyHealth.findMany({ select: { hostId: true, ejections: true, host: { select: { name: true } } } });
   const out: MemberEjection[] = [];
   for (const row of rows) {

@@ -5,6 +5,7 @@ import { DEFAULT_POOL, PoolName, ProxySettings } from "@switchyard/dataplane/pro
 import { type LabelSelector, ServiceSpec, selectorMatches } from "../schemas/services";
 import { liveRegistrations } from "./serviceRegistrations";
 import { currentServiceGeneration } from "./services";
+import { dbNow } from "../clock";
 
 /**
  * What one host must program for its services (issue 12), computed from the console's state at
@@ -229,7 +230,7 @@ export async function recordServicesApplied(
   report: { family: 4 | 6; version: number; applyMs: number | null; error: string | null },
 ): Promise<{ recorded: boolean }> {
   const version = BigInt(report.version);
-  const now = new Date();
+  const now = dbNow();
   const rows = report.error
     ? await db.$executeRaw`
         INSERT INTO "HostServiceState" ("hostId", family, error, "failedGeneration", "reportedAt")

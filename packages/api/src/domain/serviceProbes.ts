@@ -4,6 +4,7 @@ import { ApiError } from "../errors";
 import { PROBE_LIMITS, ProbeResult, type ProbeTask, type ReportProbeInput, type StartProbeInput } from "../schemas/serviceProbe";
 import type { Ctx } from "./networks";
 import { getService } from "./serviceRead";
+import { dbNow } from "../clock";
 
 /**
  * Probes of services (issue 12): an operator asks a host that carries a service to send a bounded
@@ -48,7 +49,7 @@ function toProbe(row: Prisma.ServiceProbeGetPayload<{ select: typeof PROBE_SELEC
 export type ServiceProbeView = ReturnType<typeof toProbe>;
 
 /** Fails the probes whose agent never took them (host offline) or never reported. */
-export async function expireProbes(db: Db, now = new Date()): Promise<number> {
+export async function expireProbes(db: Db, now = dbNow()): Promise<number> {
   const pickup = await db.serviceProbe.updateMany({
     where: { status: "pending", deadline: { lt: now } },
     data: { status: "failed", finishedAt: now, error: `not taken by the host's agent within ${PROBE_LIMITS.pickupMs / 1000} s: the host is offline or its agent is not connected` },
@@ -91,7 +92,7 @@ async function checkProbe(ctx: Ctx, input: StartProbeInput) {
 export async function startProbe(ctx: Ctx, input: StartProbeInput): Promise<ServiceProbeView> {
   const actor = ctx.session!.user;
   const { service, host, sourceName, attachmentId } = await checkProbe(ctx, input);
-  const now = new Date();
+  const now = dbNow();
   const probe = await ctx.db.$transaction(async (tx) => {
     const created = await tx.serviceProbe.create({
       data: {
@@ -145,7 +146,7 @@ export async function listProbes(db: Db, serviceId: string, limit = 10): Promise
  * finds it (two claims never both take one), and handed over as a task the agent checks again.
  */
 export async function claimProbes(ctx: AgentCtx): Promise<ProbeTask[]> {
-  const now = new Date();
+  const now = dbNow();
   await expireProbes(ctx.db, now);
   const at = now.toISOString();
   const taken = await ctx.db.$queryRaw<{ id: string; vip: string; protocol: string; port: number; count: number; attachmentId: string | null }[]>`
@@ -172,7 +173,7 @@ export async function claimProbes(ctx: AgentCtx): Promise<ProbeTask[]> {
 
 /** The agent's outcome of one of its own running probes; anything else is refused (recorded: false). */
 export async function reportProbe(ctx: AgentCtx, input: ReportProbeInput): Promise<{ recorded: boolean }> {
-  const now = new Date();
+  const now = dbNow();
   const data =
     input.status === "running"
       ? // It starts sending now: the report deadline counts from here (it may have waited behind another probe).

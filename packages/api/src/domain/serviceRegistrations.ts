@@ -9,6 +9,7 @@ import { ServiceSpec } from "../schemas/services";
 import { startPeriodic, type PeriodicJob } from "./periodic";
 import { memberProblem, publishChange, recordServiceChange } from "./services";
 import { serviceCidrs } from "./serviceVips";
+import { dbNow, dbNowMs } from "../clock";
 
 /**
  * Members registered through the API (issue 12 §6): what registrator did for Consul, for processes
@@ -62,7 +63,7 @@ export async function registerMember(ctx: Ctx, input: RegisterMemberInput) {
       hostId = host.id;
     }
     const endpoint = endpointKey(input.address, input.port);
-    const expiresAt = input.ttlSeconds === null ? null : new Date(Date.now() + input.ttlSeconds * 1000);
+    const expiresAt = input.ttlSeconds === null ? null : new Date(dbNowMs() + input.ttlSeconds * 1000);
     const before = await tx.serviceRegistration.findUnique({ where: { serviceId_endpoint: { serviceId: service.id, endpoint } }, select: { hostId: true, weight: true, state: true } });
     const fields = { hostId, weight: input.weight, state: input.state };
     const row = await tx.serviceRegistration.upsert({
@@ -116,7 +117,7 @@ export async function listRegistrations(ctx: Ctx, input: { service: string }) {
 }
 
 /** The live registrations of some services (a lapsed TTL is out even before the sweep deletes it). */
-export async function liveRegistrations(tx: Db | DbTx, serviceIds: readonly string[], now = new Date()) {
+export async function liveRegistrations(tx: Db | DbTx, serviceIds: readonly string[], now = dbNow()) {
   if (serviceIds.length === 0) return [];
   return tx.serviceRegistration.findMany({
     where: { serviceId: { in: [...serviceIds] }, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] },
@@ -129,7 +130,7 @@ export async function liveRegistrations(tx: Db | DbTx, serviceIds: readonly stri
  * Deletes registrations whose TTL passed, a ServiceChange per service that lost members, so hosts
  * drop them at their next sync (resolution already leaves them out; the change makes agents look).
  */
-export async function sweepLapsedRegistrations(ctx: Pick<Context, "db" | "events">, now = new Date()): Promise<{ removed: number }> {
+export async function sweepLapsedRegistrations(ctx: Pick<Context, "db" | "events">, now = dbNow()): Promise<{ removed: number }> {
   const swept = await ctx.db.$transaction(async (tx) => {
     const lapsed = await tx.serviceRegistration.findMany({ where: { expiresAt: { lte: now } }, select: { id: true, serviceId: true, endpoint: true, service: { select: { name: true } } }, take: 1000 });
     if (lapsed.length === 0) return null;

@@ -6,6 +6,7 @@ import type { Db } from "@switchyard/db";
 import { DestinationError, checkDestination, type CheckedDestination, type DestinationPolicy } from "./webhookDestination";
 import { announceLeaks, announceOfflineHosts } from "./webhookEvents";
 import { startPeriodic, type PeriodicJob } from "./periodic";
+import { dbNow, dbNowMs } from "../clock";
 
 /**
  * Sends webhook deliveries (issue 13 §5) from the console process. Several replicas may share one
@@ -69,7 +70,8 @@ interface Claimed {
 /** Claims up to `max` due deliveries of enabled webhooks; each claim is one more attempt. */
 async function claimDeliveries(db: Db, max: number, claimMs: number): Promise<Claimed[]> {
   if (max <= 0) return [];
-  const now = new Date();
+  // The database's clock: another replica wrote when each delivery is due and how long its claim lasts.
+  const now = dbNow();
   const until = new Date(now.getTime() + claimMs);
   return db.$queryRaw<Claimed[]>`
     UPDATE "WebhookDelivery" d SET attempts = d.attempts + 1, "claimedUntil" = ${until}, "updatedAt" = ${now}
@@ -89,7 +91,7 @@ type Outcome = { ok: true; status: number; durationMs: number } | { ok: false; s
 
 /** Writes an attempt's outcome if the attempt is still the row's current one. */
 async function recordOutcome(db: Db, d: Claimed, outcome: Outcome, opts: { baseDelayMs: number; maxDelayMs: number; random: () => number }): Promise<"succeeded" | "failed" | "retrying" | "stale"> {
-  const now = new Date();
+  const now = dbNow();
   const fence = { id: d.id, attempts: d.attempts, status: "pending" as const };
   const common = { claimedUntil: null, lastStatus: outcome.status, durationMs: outcome.durationMs, updatedAt: now };
   if (outcome.ok) {
@@ -162,7 +164,8 @@ async function attempt(d: Claimed, opts: { policy: Omit<DestinationPolicy, "allo
   if (!dest) return { ok: false, status: null, error: "the webhook host does not resolve", durationMs: ms() };
   // Serialized the same way at every attempt: the signature covers exactly these bytes.
   const body = JSON.stringify(d.payload);
-  const timestamp = String(Math.floor(Date.now() / 1000));
+  // The database's clock: receivers check the signed timestamp against theirs, within minutes.
+  const timestamp = String(Math.floor(dbNowMs() / 1000));
   const headers = {
     "content-type": "application/json",
     "user-agent": "Switchyard-Webhook/1",
@@ -253,7 +256,7 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
           continue;
         }
         // One more look: a delivery may have come due while the last ones ran.
-        const now = new Date();
+        const now = dbNow();
         const [due] = await o.db.$queryRaw<{ n: bigint }[]>`
           SELECT count(*) AS n FROM "WebhookDelivery" q JOIN "Webhook" w ON w.id = q."webhookId" AND w.enabled
           WHERE q.status = 'pending' AND q."nextAttemptAt" <= ${now} AND q.attempts < q."maxAttempts" AND (q."claimedUntil" IS NULL OR q."claimedUntil" < ${now})`;
@@ -275,7 +278,7 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
  * Pending deliveries are never trimmed.
  */
 export async function pruneDeliveries(db: Db, opts: { keepPerWebhook?: number; keepDays?: number } = {}): Promise<{ expired: number; pruned: number }> {
-  const now = new Date();
+  const now = dbNow();
   const keep = opts.keepPerWebhook ?? WEBHOOK_DEFAULTS.keepPerWebhook;
   const before = new Date(now.getTime() - (opts.keepDays ?? WEBHOOK_DEFAULTS.keepDays) * 86_400_000);
   const expired = await db.$executeRaw`

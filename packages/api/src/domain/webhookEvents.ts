@@ -3,6 +3,7 @@ import { SEEN_IN } from "../schemas/ipamReport";
 import { WEBHOOK_TEST_EVENT, type WebhookEventKind } from "../schemas/webhooks";
 import { OFFLINE_AFTER_MS } from "./hosts";
 import { RESERVATION_CONTAINER_ID } from "./ipamReservations";
+import { dbNow } from "../clock";
 
 /**
  * The events webhooks carry (issue 13 §5), and where they are enqueued: each event becomes one
@@ -68,7 +69,7 @@ function envelope(e: { kind: string; data: unknown }, at: Date): WebhookEnvelope
  * Enqueues events for every enabled webhook that wants their kind, in one statement whatever the
  * number of events and webhooks. Pass the transaction of the change. Returns the deliveries made.
  */
-export async function enqueueWebhookEvents(db: Db | DbTx, events: readonly Event[], at = new Date()): Promise<number> {
+export async function enqueueWebhookEvents(db: Db | DbTx, events: readonly Event[], at = dbNow()): Promise<number> {
   if (events.length === 0) return 0;
   const bodies = JSON.stringify(events.map((e) => envelope(e, at)));
   const rows = await db.$queryRaw<{ n: bigint }[]>`
@@ -92,8 +93,8 @@ export function enqueueProposalAwaitingReview(db: Db | DbTx, data: ProposalAwait
 
 /** A test event for one webhook, whatever events it wants. Returns the delivery's id. */
 export async function enqueueTestEvent(db: Db | DbTx, webhook: { id: string; name: string }, requestedBy: string): Promise<string> {
-  const body = envelope({ kind: WEBHOOK_TEST_EVENT, data: { webhook, requestedBy, message: "A test event from Switchyard: this webhook's URL and signature check work." } }, new Date());
-  const row = await db.webhookDelivery.create({ data: { webhookId: webhook.id, event: WEBHOOK_TEST_EVENT, payload: body as object }, select: { id: true } });
+  const body = envelope({ kind: WEBHOOK_TEST_EVENT, data: { webhook, requestedBy, message: "A test event from Switchyard: this webhook's URL and signature check work." } }, dbNow());
+  const row = await db.webhookDelivery.create({ data: { webhookId: webhook.id, event: WEBHOOK_TEST_EVENT, payload: body as object, nextAttemptAt: dbNow() }, select: { id: true } });
   return row.id;
 }
 
@@ -101,7 +102,7 @@ export async function enqueueTestEvent(db: Db | DbTx, webhook: { id: string; nam
  * operation.failed for operations that just failed for good (agentWork.ts calls it in the
  * transaction that closes them). Only operations that are `failed` now count.
  */
-export async function enqueueOperationsFailed(db: Db | DbTx, operationIds: readonly string[], at = new Date()): Promise<number> {
+export async function enqueueOperationsFailed(db: Db | DbTx, operationIds: readonly string[], at = dbNow()): Promise<number> {
   if (operationIds.length === 0) return 0;
   const rows = await db.operation.findMany({
     where: { id: { in: [...operationIds] }, status: "failed" },
@@ -120,7 +121,7 @@ export async function enqueueOperationsFailed(db: Db | DbTx, operationIds: reado
  * this is the one place that turns it into an event. Several replicas may scan at once: the
  * notice's upsert lets one of them announce each silence.
  */
-export async function announceOfflineHosts(db: Db, now = new Date()): Promise<{ announced: number }> {
+export async function announceOfflineHosts(db: Db, now = dbNow()): Promise<{ announced: number }> {
   const cutoff = new Date(now.getTime() - OFFLINE_AFTER_MS);
   return db.$transaction(async (tx) => {
     const hosts = await tx.$queryRaw<{ id: string; name: string; lastSeenAt: Date }[]>`
@@ -163,7 +164,7 @@ interface LeakRow {
  * their holder. One event per host and network per scan. A notice goes when its lease goes or
  * changes holder, so an address leaked again later is announced again.
  */
-export async function announceLeaks(db: Db, now = new Date()): Promise<{ announced: number }> {
+export async function announceLeaks(db: Db, now = dbNow()): Promise<{ announced: number }> {
   return db.$transaction(async (tx) => {
     const rows = await tx.$queryRaw<LeakRow[]>`
       WITH leaks AS (

@@ -6,6 +6,7 @@ import { hasRole } from "../roles";
 import type { CreateWebhookInput, UpdateWebhookInput } from "../schemas/webhooks";
 import { DestinationError, checkDestination, type DestinationPolicy } from "./webhookDestination";
 import { enqueueTestEvent } from "./webhookEvents";
+import { dbNow } from "../clock";
 
 /**
  * Webhooks (issue 13 §5): admins create, change, delete, test and redeliver them (the router
@@ -161,7 +162,7 @@ export async function redeliver(ctx: Ctx, input: { deliveryId: string }) {
     if (!d) throw new ApiError("NOT_FOUND", `No webhook delivery ${input.deliveryId}`);
     if (d.status === "pending") throw new ApiError("CONFLICT", `Delivery ${d.id} is still pending: it is retried on its own`);
     if (!d.webhook.enabled) throw new ApiError("CONFLICT", `Webhook ${d.webhook.name} is disabled: enable it to redeliver`);
-    const made = await tx.webhookDelivery.create({ data: { webhookId: d.webhook.id, event: d.event, payload: d.payload as object }, select: { id: true } });
+    const made = await tx.webhookDelivery.create({ data: { webhookId: d.webhook.id, event: d.event, payload: d.payload as object, nextAttemptAt: dbNow() }, select: { id: true } });
     await writeAudit(tx, ctx, { action: "webhooks.redeliver", targetType: "webhook", targetId: d.webhook.id, targetName: d.webhook.name, after: { from: d.id, deliveryId: made.id, event: d.event }, outcome: "success" });
     return { deliveryId: made.id };
   });

@@ -1,6 +1,7 @@
 import type { Db } from "@switchyard/db";
 import { freshAgentMetrics } from "../domain/agentMetrics";
 import { AGENT_METRICS, AGENT_METRIC_NAMES } from "../schemas/agentMetrics";
+import { dbNow } from "../clock";
 
 /** A label value in the text format: backslash, double quote and newline escaped. */
 export function escapeLabelValue(value: string): string {
@@ -47,7 +48,7 @@ async function agentSeries(db: Db, now: Date): Promise<string> {
 }
 
 /** What the database knows, the same on every replica: queue depth and the agents' metrics. */
-export async function renderFleetMetrics(db: Db, now = new Date()): Promise<string> {
+export async function renderFleetMetrics(db: Db, now = dbNow()): Promise<string> {
   const [queue, agents] = await Promise.all([queueDepth(db), agentSeries(db, now)]);
   return queue + agents;
 }

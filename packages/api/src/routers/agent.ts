@@ -19,6 +19,7 @@ import { replicaMetrics } from "../metrics/replica";
 import { AgentMetricsSnapshot } from "../schemas/agentMetrics";
 import type { EventBus } from "../events";
 import { publicProcedure, router } from "../trpc";
+import { dbNow } from "../clock";
 
 /** Calls of an agent authenticated by its host credential; it sees only its own host's work. */
 const agentProcedure = publicProcedure.use(({ ctx, next }) => {
@@ -70,7 +71,7 @@ export const agentRouter = router({
   claim: agentProcedure.input(ClaimInput).mutation(({ ctx, input }) => claimOperations(ctx, input.max)),
   /** Long-poll fallback: claims, or waits up to waitMs for work and claims then. */
   poll: agentProcedure.input(PollInput).mutation(async ({ ctx, input, signal }) => {
-    if (input.holding) await releaseUnheld(ctx, new Date(), input.holding);
+    if (input.holding) await releaseUnheld(ctx, dbNow(), input.holding);
     if (input.waitMs === 0) return claimOperations(ctx, input.max);
     const work = watchForWork(ctx, input.waitMs, signal);
     try {
@@ -92,7 +93,8 @@ export const agentRouter = router({
    */
   work: agentProcedure.input(WorkInput).subscription(async function* ({ ctx, input, signal }): AsyncGenerator<WorkEvent> {
     const slots = input?.slots;
-    const at = () => new Date();
+    // The database's clock: the agent sends the "open" event's time back (HoldingInput.openedAt) to whichever replica it reaches next.
+    const at = () => dbNow();
     let due = true;
     let revoked = false;
     let reconciles = 0;

@@ -3,6 +3,7 @@ import type { Role } from "@switchyard/db";
 import type { Context } from "../context";
 import { TOPICS, type TopicMessage, type Topic } from "../events";
 import { hasRole, router, viewerProcedure } from "../trpc";
+import { dbNowMs } from "../clock";
 
 /** Who may see each topic in the browser stream; a new topic without a rule fails to compile. */
 const TOPIC_ROLE: Record<Topic, Role> = { network: "viewer", host: "viewer", operation: "viewer", ipam: "viewer", services: "viewer" };
@@ -23,7 +24,7 @@ function isForBrowsers(message: TopicMessage): boolean {
 
 async function sessionStands(ctx: Pick<Context, "db">, sessionId: string): Promise<boolean> {
   const row = await ctx.db.session.findUnique({ where: { id: sessionId }, select: { expiresAt: true, user: { select: { disabled: true } } } });
-  return !!row && row.expiresAt.getTime() > Date.now() && !row.user.disabled;
+  return !!row && row.expiresAt.getTime() > dbNowMs() && !row.user.disabled;
 }
 
 /** The stream's messages for this browser until it goes away or its session ends. */

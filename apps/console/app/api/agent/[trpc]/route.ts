@@ -13,6 +13,7 @@ function handle(req: Request): Promise<Response> {
     handler = createAgentHttpHandler(getDeps, {
       maxBatchSize: env.SWITCHYARD_MAX_BATCH,
       maxBodyBytes: env.SWITCHYARD_MAX_BODY_BYTES,
+      streamsPerCredential: env.SWITCHYARD_STREAMS_PER_CREDENTIAL,
       rates: {
         enrol: { perSecond: env.SWITCHYARD_ENROL_RATE, burst: env.SWITCHYARD_ENROL_BURST },
         calls: { perSecond: env.SWITCHYARD_AGENT_RATE, burst: env.SWITCHYARD_AGENT_BURST },

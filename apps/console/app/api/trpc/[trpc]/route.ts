@@ -13,6 +13,7 @@ function handle(req: Request): Promise<Response> {
       allowedOrigins: env.SWITCHYARD_PUBLIC_URL ? [new URL(env.SWITCHYARD_PUBLIC_URL).origin] : [],
       maxBatchSize: env.SWITCHYARD_MAX_BATCH,
       maxBodyBytes: env.SWITCHYARD_MAX_BODY_BYTES,
+      streamsPerCredential: env.SWITCHYARD_STREAMS_PER_CREDENTIAL,
       tokenRate: { perSecond: env.SWITCHYARD_TOKEN_RATE, burst: env.SWITCHYARD_TOKEN_BURST },
     });
   }
