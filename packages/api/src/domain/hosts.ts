@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Db, Prisma } from "@switchyard/db";
 import { writeAudit } from "../audit";
 import { hashSecret, looksLike, newSecret } from "../auth/secrets";
@@ -68,17 +69,21 @@ export const ENROLMENT_REPEAT_MS = 60 * 60_000;
  * An enrolment whose answer was lost (a proxy's 502 after the commit, a timeout, the agent killed
  * before it wrote the credential) is asked again with the same token: when the agent sends the
  * same enrolment key as with the first use, within ENROLMENT_REPEAT_MS, for the same host name,
- * and the host is not revoked, it gets a fresh credential (the one it never received stops
- * working) instead of "token used", which would make it give up.
+ * the host is not revoked and still holds the credential of that enrolment, the answer is that
+ * same credential again instead of "token used", which would make it give up. With a key the
+ * credential is derived from it (whoever could read the key could read the answer), so every
+ * try of one enrolment answers the same: a late first try processed after its retry cannot
+ * replace the credential the agent kept. Nothing is written on a repeat but its audit row.
  */
 export async function enrollHost(ctx: Pick<Context, "db" | "events" | "meta">, input: EnrollInput) {
   const refused = () => new ApiError("UNAUTHORIZED", "Join token is unknown, used or expired");
   if (!looksLike("join", input.joinToken)) throw refused();
-  const { secret, hash } = newSecret("host");
-  const credentialExpiresAt = new Date(dbNowMs() + CREDENTIAL_TTL_MS);
+  const tokenHash = hashSecret(input.joinToken);
+  const { secret, hash } = input.enrolmentKey ? credentialOfEnrolment(tokenHash, input.enrolmentKey) : newSecret("host");
   const keyHash = input.enrolmentKey ? hashSecret(input.enrolmentKey) : null;
   const host = await ctx.db.$transaction(async (tx) => {
-    const token = await tx.joinToken.findUnique({ where: { tokenHash: hashSecret(input.joinToken) }, select: { id: true } });
+    const credentialExpiresAt = new Date(dbNowMs() + CREDENTIAL_TTL_MS);
+    const token = await tx.joinToken.findUnique({ where: { tokenHash }, select: { id: true } });
     if (!token) throw refused();
     const { count } = await tx.joinToken.updateMany({ where: { id: token.id, usedAt: null, expiresAt: { gt: dbNow() } }, data: { usedAt: dbNow(), enrolmentKeyHash: keyHash } });
     if (count === 0) {
@@ -86,12 +91,10 @@ export async function enrollHost(ctx: Pick<Context, "db" | "events" | "meta">, i
       const used = await tx.joinToken.findUnique({ where: { id: token.id }, select: { usedAt: true, hostId: true, enrolmentKeyHash: true } });
       const repeat = keyHash !== null && used?.enrolmentKeyHash === keyHash && used.hostId && used.usedAt && dbNowMs() - used.usedAt.getTime() < ENROLMENT_REPEAT_MS;
       if (!repeat) throw refused();
-      const { count: reissued } = await tx.host.updateMany({
-        where: { id: used.hostId!, name: input.hostname, revokedAt: null },
-        data: { credentialHash: hash, credentialExpiresAt, pendingCredentialHash: null, agentVersion: input.agentVersion, lastSeenAt: dbNow() },
-      });
-      if (reissued === 0) throw refused();
-      const saved = { id: used.hostId!, name: input.hostname };
+      // Still that enrolment's credential (not revoked, not rotated since: then the agent had its answer).
+      const held = await tx.host.findFirst({ where: { id: used.hostId!, name: input.hostname, revokedAt: null, credentialHash: hash }, select: { id: true, name: true, credentialExpiresAt: true } });
+      if (!held?.credentialExpiresAt) throw refused();
+      const saved = { id: held.id, name: held.name, credentialExpiresAt: held.credentialExpiresAt };
       await writeAudit(tx, { session: null, meta: ctx.meta }, {
         action: "agent.enroll",
         actorName: `host:${saved.name}`,
@@ -108,8 +111,8 @@ export async function enrollHost(ctx: Pick<Context, "db" | "events" | "meta">, i
     }
     const data = { credentialHash: hash, credentialExpiresAt, pendingCredentialHash: null, revokedAt: null, revokedByName: "", agentVersion: input.agentVersion, lastSeenAt: dbNow(), enrolledAt: dbNow() };
     const saved = existing
-      ? await tx.host.update({ where: { id: existing.id }, data, select: { id: true, name: true } })
-      : await tx.host.create({ data: { name: input.hostname, ...data }, select: { id: true, name: true } });
+      ? await tx.host.update({ where: { id: existing.id }, data, select: { id: true, name: true, credentialExpiresAt: true } })
+      : await tx.host.create({ data: { name: input.hostname, ...data }, select: { id: true, name: true, credentialExpiresAt: true } });
     await tx.joinToken.update({ where: { id: token.id }, data: { hostId: saved.id } });
     await writeAudit(tx, { session: null, meta: ctx.meta }, {
       action: "agent.enroll",
@@ -123,7 +126,13 @@ export async function enrollHost(ctx: Pick<Context, "db" | "events" | "meta">, i
   });
   forgetHostCredentials(ctx.db, host.id);
   ctx.events.publish("host", { kind: "enrolled", hostId: host.id });
-  return { hostId: host.id, hostName: host.name, credential: secret, credentialExpiresAt };
+  return { hostId: host.id, hostName: host.name, credential: secret, credentialExpiresAt: host.credentialExpiresAt! };
+}
+
+/** The credential of an enrolment with a key: the same for every try of it (see enrollHost). */
+function credentialOfEnrolment(tokenHash: string, enrolmentKey: string): { secret: string; hash: string } {
+  const secret = `syh_${createHash("sha256").update(`switchyard enrolment\0${tokenHash}\0${enrolmentKey}`).digest("base64url")}`;
+  return { secret, hash: hashSecret(secret) };
 }
 
 /**
