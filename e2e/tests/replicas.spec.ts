@@ -142,7 +142,7 @@ async function mutate<T>(request: APIRequestContext, procedure: string, input: u
 
 async function query<T>(request: APIRequestContext, procedure: string, input: unknown): Promise<T> {
   const res = await request.get(`/api/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify({ json: input }))}`);
-  expect(res.status(), procedure).toBe(200);
+  expect(res.status(), `${procedure}: ${await res.text()}`).toBe(200);
   return ((await res.json()) as { result: { data: { json: T } } }).result.data.json;
 }
 
@@ -154,6 +154,9 @@ function addressesIn(netns: string): string[] {
   const out = JSON.parse(execFileSync("ip", ["-n", netns, "-j", "addr", "show", "eth0"], { encoding: "utf8" })) as { addr_info: { local: string; prefixlen: number }[] }[];
   return out[0]!.addr_info.map((a) => `${a.local}/${a.prefixlen}`);
 }
+
+/** nginx's access log: `$status $upstream_status $upstream_addr "$request"` per line. */
+const accessLog = () => readFileSync(path.join(work, "nginx/access.log"), "utf8").split("\n").filter(Boolean);
 
 const count = (text: string, needle: string) => text.split(needle).length - 1;
 
@@ -188,7 +191,7 @@ test.afterAll(async () => {
     }
   }
   if (process.env.E2E_LOG) writeFileSync(process.env.E2E_LOG.replace(/(\.\w+)?$/, "-replicas$1"), [agentLog, ...replicas.map((r) => r.output())].join("\n----\n"));
-  rmSync(work, { recursive: true, force: true });
+  if (!process.env.E2E_KEEP) rmSync(work, { recursive: true, force: true });
   rmSync(`/var/lib/cni/networks/${networkName}`, { recursive: true, force: true });
   await withAdminDb((c) => c.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`)).catch(() => {});
 });
@@ -268,7 +271,14 @@ test("a replica killed mid-operation hands its agent and its browser tab to the 
     await expect(page.getByTestId(`attachment-row-${sandbox}`).getByTestId("attachment-state")).toHaveText(/ready/i, { timeout: 30_000 });
 
     // The killed replica comes back on its port; the next round kills the survivor.
+    const logBefore = accessLog().length;
     const back = await startReplica(victim.name, victim.port);
+    // nginx takes it back once its fail_timeout has passed (5 s after the kill's failures). Until it
+    // has served a request, killing the other would leave nginx none (502s, as in production).
+    await expect.poll(async () => {
+      await fetch(`${lbUrl}/login`).catch(() => null);
+      return accessLog().slice(logBefore).some((l) => l.startsWith(`200 200 127.0.0.1:${back.port} `));
+    }, { timeout: 30_000, intervals: [250], message: `nginx routes to the restarted replica ${back.name}` }).toBe(true);
     survivors[survivor.name] = back;
     survivors[back.name] = survivor;
     holder = survivor;
@@ -285,7 +295,7 @@ test("a replica killed mid-operation hands its agent and its browser tab to the 
   expect(execFileSync("ip", ["netns", "list"], { encoding: "utf8" })).not.toContain(sandboxes[0]);
 
   // Nothing answered 500 (a request in flight to a killed replica may get nginx's 502, which agents retry).
-  const statuses = readFileSync(path.join(work, "nginx/access.log"), "utf8").split("\n").filter(Boolean).map((l) => l.split(" ")[0]);
+  const statuses = accessLog().map((l) => l.split(" ")[0]);
   expect(statuses.filter((s) => s === "500")).toEqual([]);
   // The agent never gave up: it is still running, and said it reconnected.
   expect(agent.exitCode).toBeNull();

@@ -33,7 +33,8 @@ export function parseConntrackFlows(text: string): ConntrackFlow[] {
   return flows;
 }
 
-export type ConntrackListing = { status: "listed"; flows: ConntrackFlow[] } | { status: "unknown"; reason: string };
+/** `transient`: conntrack ran and failed (a dump cut short, a timeout), so one more look may succeed; not when it is missing. */
+export type ConntrackListing = { status: "listed"; flows: ConntrackFlow[] } | { status: "unknown"; reason: string; transient?: boolean };
 
 /** The flows to `vip:port` in `netns` (the host when undefined); a missing or failing conntrack is `unknown`, never thrown. */
 export async function listProbeFlows(options: { vip: string; port: number; protocol: "tcp" | "udp"; netns?: string; searchPath?: readonly string[] }): Promise<ConntrackListing> {
@@ -43,6 +44,6 @@ export async function listProbeFlows(options: { vip: string; port: number; proto
   const args = ["-L", "-f", family, "-p", options.protocol, "--orig-dst", options.vip, "--orig-port-dst", String(options.port)];
   const [file, argv] = inNetns(options.netns, binary, args);
   const r = await runCommand(file, argv, { timeoutMs: 10_000, maxOutputBytes: 16 * 1024 * 1024 });
-  if (r.code !== 0) return { status: "unknown", reason: `conntrack could not be read: ${describeFailure(file, argv, r).slice(0, 250)}` };
+  if (r.code !== 0) return { status: "unknown", reason: `conntrack could not be read: ${describeFailure(file, argv, r).slice(0, 250)}`, transient: true };
   return { status: "listed", flows: parseConntrackFlows(r.stdout) };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { clientCommand, ProbeRefused, runProbe, summarize } from "./probe";
-import { parseConntrackFlows } from "./probe-conntrack";
+import { clientCommand, lookUntilAttributed, ProbeRefused, runProbe, summarize } from "./probe";
+import { type ConntrackListing, parseConntrackFlows } from "./probe-conntrack";
 
 const TASK = { id: "p1", vip: "10.96.0.10", protocol: "tcp" as const, port: 80, count: 4, namespace: null };
 
@@ -58,5 +58,36 @@ describe("what the runner refuses before anything runs", () => {
     expect(clientCommand(TASK, { ...deps, servicesNetns: "svc-host" })).toEqual(["ip", ["netns", "exec", "svc-host"]]);
     expect(clientCommand(TASK, deps)).toEqual(["env", []]);
     expect(clientCommand({ ...TASK, namespace: { targetKind: "sandbox", target: "web-1" } }, deps)).toEqual(["nsenter", ["--net=/run/netns/web-1", "--"]]);
+  });
+});
+
+describe("looking at the table until each answer is attributed", () => {
+  const flow = (sport: number) => ({ src: "10.70.0.2", sport, member: "10.70.0.11", memberPort: 8080 });
+  // A dump that misses entries or fails while the table churns cannot be made on demand: the looks are scripted here,
+  // beside services-probe.int.test.ts, which reads a real table.
+  const scripted = (...looks: ConntrackListing[]) => {
+    let n = 0;
+    return { list: async () => looks[Math.min(n++, looks.length - 1)]!, looked: () => n };
+  };
+  const missingOf = (wanted: number[]) => (l: { flows: { sport: number }[] }) => wanted.filter((p) => !l.flows.some((f) => f.sport === p)).length;
+
+  it("keeps the union of its looks, and stops once nothing is missing", async () => {
+    const s = scripted({ status: "listed", flows: [flow(1)] }, { status: "unknown", reason: "conntrack could not be read: EINTR", transient: true }, { status: "listed", flows: [flow(2)] }, { status: "listed", flows: [flow(3)] });
+    const listing = await lookUntilAttributed(s.list, missingOf([1, 2]), { pauseMs: 0 });
+    expect(listing).toEqual({ status: "listed", flows: [flow(1), flow(2)] });
+    expect(s.looked()).toBe(3);
+  });
+  it("looks at most four times; what none saw stays missing", async () => {
+    const s = scripted({ status: "listed", flows: [flow(1)] });
+    const listing = await lookUntilAttributed(s.list, missingOf([1, 2]), { pauseMs: 0 });
+    expect(s.looked()).toBe(4);
+    expect(listing.status === "listed" && missingOf([1, 2])(listing)).toBe(1);
+  });
+  it("a failed read is read again; a missing conntrack is not", async () => {
+    const failedOnce = scripted({ status: "unknown", reason: "conntrack could not be read: timed out", transient: true }, { status: "listed", flows: [flow(1)] });
+    expect(await lookUntilAttributed(failedOnce.list, missingOf([1]), { pauseMs: 0 })).toEqual({ status: "listed", flows: [flow(1)] });
+    const missing = scripted({ status: "unknown", reason: "conntrack is not installed" });
+    expect(await lookUntilAttributed(missing.list, missingOf([1]), { pauseMs: 0 })).toMatchObject({ status: "unknown" });
+    expect(missing.looked()).toBe(1);
   });
 });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { PROBE_LIMITS, type ProbeResult, ProbeTask, type ReportProbeInput } from "@switchyard/api/schemas/serviceProbe";
 import { canonicalIp } from "@switchyard/api/schemas/services";
 import type { WatchedFlow } from "@switchyard/dataplane/proxy";
@@ -118,14 +119,31 @@ export async function runProbe(raw: unknown, deps: ProbeRunnerDeps): Promise<Pro
     PROBE_LIMITS.totalMs + 10_000,
   );
   const list = () => listProbeFlows({ vip: task.vip, port: task.port, protocol: task.protocol, netns: deps.servicesNetns, searchPath: deps.conntrackSearchPath });
-  let listing = await list();
-  // A dump of a table that changes meanwhile (other flows coming and going) can miss entries: once
-  // an answered connection has none, one more look finds it; what neither look saw stays unattributed.
-  if (listing.status === "listed" && summarize(task, out, listing).unattributed > 0) {
-    const again = await list();
-    if (again.status === "listed") listing = { status: "listed", flows: [...listing.flows, ...again.flows] };
-  }
+  const listing = await lookUntilAttributed(list, (l) => summarize(task, out, l).unattributed);
   return summarize(task, out, listing);
+}
+
+/**
+ * Reads the table until every answered connection has its entry, at most `looks` times, and keeps
+ * the union of what the looks saw. A dump of a table that changes meanwhile can miss entries or fail
+ * outright (conntrack's hash is shared by every namespace on the host, so other namespaces' flows
+ * churn it too); a look a moment later finds them. What no look saw stays unattributed.
+ */
+export async function lookUntilAttributed(
+  list: () => Promise<ConntrackListing>,
+  unattributed: (listing: ConntrackListing & { status: "listed" }) => number,
+  options: { looks?: number; pauseMs?: number } = {},
+): Promise<ConntrackListing> {
+  const looks = options.looks ?? 4;
+  let listing = await list();
+  for (let look = 1; look < looks; look++) {
+    if (listing.status === "listed" ? unattributed(listing) === 0 : !listing.transient) break;
+    await sleep(options.pauseMs ?? 100);
+    const again = await list();
+    if (again.status !== "listed") continue;
+    listing = listing.status === "listed" ? { status: "listed", flows: [...listing.flows, ...again.flows] } : again;
+  }
+  return listing;
 }
 
 /** A flow the proxy watched, as conntrack would name it: the client's address and port, the member's address and port. */
