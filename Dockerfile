@@ -34,7 +34,8 @@ RUN apt-get update \
   && rm -rf /var/lib/apt/lists/*
 COPY --from=bundle /app/apps/agent/dist/switchyard-agent.mjs /usr/local/lib/switchyard/switchyard-agent.mjs
 COPY --from=bundle /koffi/node_modules /usr/local/lib/switchyard/node_modules
-ENTRYPOINT ["node", "/usr/local/lib/switchyard/switchyard-agent.mjs"]
+# The unit's V8 flags (deploy/switchyard-agent.service says why).
+ENTRYPOINT ["node", "--no-opt", "--no-sparkplug", "--max-semi-space-size=1", "/usr/local/lib/switchyard/switchyard-agent.mjs"]
 
 FROM node:20-bookworm-slim AS console
 WORKDIR /app

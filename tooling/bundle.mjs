@@ -1,8 +1,10 @@
 // Builds one deployable (the agent, switchyard-cni) into ONE self-contained JavaScript file for
 // Node 20: no TypeScript compiled at start, no node_modules beside it, so a host can download the
 // file and run it with `node`. The bundle also carries the CNI spawn helper (packages/cni/src/exec/
-// spawner-child.mjs): run with HELPER_ARG as its first argument it is that helper, and nothing of
-// the program is evaluated (the program is imported lazily below), so the helper stays small.
+// spawner-child.mjs with run-process.mjs), built on its own into a small CommonJS script that the
+// bundle holds as a string (SWITCHYARD_BUNDLED_HELPER_SOURCE): spawner.ts starts the helper as
+// `node - spawner-child` with that script on its stdin, so the helper evaluates a few kilobytes,
+// not the program (a bare node's memory; bench/README.md, agent-memory.ts).
 //
 // The agent is an ES module. switchyard-cni, a command started for each operation, is CommonJS
 // (`commonjs: true`, a .cjs file): Node 20 loads it without starting its ES module loader, which
@@ -17,8 +19,22 @@ import { build } from "esbuild";
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const SPAWNER_CHILD = resolve(ROOT, "packages/cni/src/exec/spawner-child.mjs");
 
-/** The argument that turns a bundle into its spawn helper; spawner.ts reads it (a build-time constant). */
-export const HELPER_ARG = "--spawner-child";
+/** The spawn helper as one CommonJS script (Node runs a script read from stdin as CommonJS: no ES module loader to start). */
+async function buildHelperSource() {
+  const result = await build({
+    entryPoints: [SPAWNER_CHILD],
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    write: false,
+    legalComments: "none",
+    minifySyntax: true,
+    minifyWhitespace: true,
+    logLevel: "warning",
+  });
+  return result.outputFiles[0].text;
+}
 
 /**
  * Packages whose modules do nothing at load but define things, though their package.json does not
@@ -43,6 +59,21 @@ const sideEffectFreePackages = {
   },
 };
 
+/**
+ * zod's translations of its error messages (`z.locales`, ~40 languages): ~300 KB, a fifth of the
+ * agent's file, parsed at every start and held in memory as long as the process runs. The programs
+ * here speak English (zod's default, which it imports itself): `z.locales` holds `en` alone.
+ */
+const ZOD_LOCALES = /[\\/]node_modules[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/;
+
+/** @type {import("esbuild").Plugin} */
+const englishOnlyZod = {
+  name: "english-only-zod",
+  setup(build) {
+    build.onLoad({ filter: ZOD_LOCALES }, (args) => ({ contents: 'export { default as en } from "./en.js";', loader: "js", resolveDir: dirname(args.path) }));
+  },
+};
+
 /** What the bundle may never contain: the console's side (database, Next.js). */
 const FORBIDDEN_INPUTS = [/node_modules\/@prisma\//, /node_modules\/next\//, /packages\/db\//, /node_modules\/@electric-sql\//];
 
@@ -57,20 +88,16 @@ const FORBIDDEN_INPUTS = [/node_modules\/@prisma\//, /node_modules\/next\//, /pa
 export async function bundleProgram({ packageDir, entry, outfile, run, commonjs = false }) {
   const outPath = resolve(packageDir, outfile);
   const entryPath = resolve(packageDir, entry);
-  // The real entry is this wrapper: it picks helper or program before either is evaluated.
+  // The real entry is this wrapper: it checks the Node.js version before the program is evaluated.
   const body = `
-if (process.argv[2] === ${JSON.stringify(HELPER_ARG)} && process.send) {
-  await import(${JSON.stringify(SPAWNER_CHILD)});
-} else {
-  const major = Number(process.versions.node.split(".")[0]);
-  if (major < 20) {
-    process.stderr.write("Node.js " + process.versions.node + " is too old: this program needs Node.js 20 or newer\\n");
-    process.exit(2);
-  }
-  const entry = await import(${JSON.stringify(entryPath)});
-  const { main } = entry;
-  ${run}
+const major = Number(process.versions.node.split(".")[0]);
+if (major < 20) {
+  process.stderr.write("Node.js " + process.versions.node + " is too old: this program needs Node.js 20 or newer\\n");
+  process.exit(2);
 }
+const entry = await import(${JSON.stringify(entryPath)});
+const { main } = entry;
+${run}
 `;
   // CommonJS has no top-level await.
   const wrapper = commonjs ? `(async () => {${body}})();` : body;
@@ -85,12 +112,12 @@ if (process.argv[2] === ${JSON.stringify(HELPER_ARG)} && process.send) {
     splitting: false,
     banner: {
       js: commonjs
-        ? // import.meta.url (spawner.ts locates the bundle with it) of a CommonJS file, worked out on use.
+        ? // import.meta.url of a CommonJS file (a module that finds files beside it), worked out on use.
           `const __importMeta = { get url() { return require("node:url").pathToFileURL(__filename).href; } };`
         : // CommonJS dependencies call require() for Node's built-ins; an ES module has none of its own.
           `import { createRequire as __createRequire } from "node:module";\nconst require = __createRequire(import.meta.url);`,
     },
-    define: { SWITCHYARD_BUNDLED_HELPER_ARG: JSON.stringify(HELPER_ARG), ...(commonjs ? { "import.meta": "__importMeta" } : {}) },
+    define: { SWITCHYARD_BUNDLED_HELPER_SOURCE: JSON.stringify(await buildHelperSource()), ...(commonjs ? { "import.meta": "__importMeta" } : {}) },
     legalComments: "none",
     sourcemap: false,
     // Smaller source parses faster at every start; names stay readable in stack traces.
@@ -99,7 +126,7 @@ if (process.argv[2] === ${JSON.stringify(HELPER_ARG)} && process.send) {
     // ES module builds first: some packages' "main" is a UMD build that require()s its own files.
     mainFields: ["module", "main"],
     metafile: true,
-    plugins: [sideEffectFreePackages],
+    plugins: [sideEffectFreePackages, englishOnlyZod],
     logLevel: "warning",
   });
   const inputs = Object.keys(result.metafile.inputs);

@@ -84,7 +84,7 @@ test("the downloads are public, name only their own files, and carry the checksu
   expect(createHash("sha256").update(body).digest("hex")).toBe(info.sha256);
   expect(file.headers()["repr-digest"]).toBe(`sha-256=:${Buffer.from(info.sha256, "hex").toString("base64")}:`);
   expect(await (await anonymous.get("/downloads/switchyard-agent.mjs.sha256")).text()).toBe(`${info.sha256}  switchyard-agent.mjs\n`);
-  expect(await (await anonymous.get("/downloads/switchyard-agent.service")).text()).toContain("ExecStart=/usr/bin/env node /opt/switchyard/switchyard-agent.mjs");
+  expect(await (await anonymous.get("/downloads/switchyard-agent.service")).text()).toContain("ExecStart=/usr/bin/env node --no-opt --no-sparkplug --max-semi-space-size=1 /opt/switchyard/switchyard-agent.mjs");
   for (const name of ["package.json", "..%2F..%2Fpackage.json", "switchyard-agent.mjs.map"]) {
     expect((await anonymous.get(`/downloads/${name}`)).status(), name).toBe(404);
   }

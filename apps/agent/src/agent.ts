@@ -1,10 +1,11 @@
 import { mkdirSync } from "node:fs";
-import { type CniRuntimeOptions, createCniRuntime, createHelperSpawner } from "@switchyard/cni";
+import { type CniRuntimeOptions, type Spawner, createCniRuntime, createHelperSpawner } from "@switchyard/cni";
 import { createAgentClient } from "./client";
 import { type Clock, systemClock } from "./clock";
 import { AGENT_VERSION, type AgentConfig } from "./config";
 import { CredentialRefused, createConsolePort } from "./console";
 import { createEnrolment } from "./enrolment";
+import { removeWriteLeftovers } from "./files";
 import { createGate } from "./gate";
 import { createHeartbeat } from "./heartbeat";
 import { createIntentJournal } from "./intents";
@@ -44,13 +45,26 @@ export interface Agent {
   stop(): Promise<void>;
 }
 
+/** What a process running several agents gives them to share (bench/fleet.ts); a host's one agent passes none. */
+export interface AgentOptions {
+  /**
+   * Starts the plugins and `ip`. Default: a spawn helper process of this agent's own (a whole
+   * node, ~40 MB), closed when it stops. Given, it is the caller's: a hundred agents in one
+   * process share one helper, and an agent's stop leaves it running for the others.
+   */
+  spawner?: Spawner;
+}
+
 /**
  * The agent, composed: each part has one job and explicit inputs (see README.md). Jobs start in
  * the order listed after local recovery and the first reconcile; a new one (service rules) is
  * one more entry in `jobs`.
  */
-export function createAgent(config: AgentConfig, log: Logger, clock: Clock = systemClock): Agent {
+export function createAgent(config: AgentConfig, log: Logger, clock: Clock = systemClock, options: AgentOptions = {}): Agent {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  // Before this process writes anything there: what a killed predecessor's writes left.
+  const leftovers = removeWriteLeftovers(config.dataDir);
+  if (leftovers.length > 0) log.info("removed temp files of writes a stopped agent left", { count: leftovers.length });
   const enrolment = createEnrolment({ consoleUrl: config.consoleUrl, dataDir: config.dataDir, hostname: config.hostname, joinToken: config.joinToken, log, clock });
   const client = createAgentClient({ consoleUrl: config.consoleUrl, credential: enrolment.credential, userAgent: `switchyard-agent/${AGENT_VERSION}`, timeoutMs: config.consoleTimeoutMs });
   const consoleApi = createConsolePort(client, (error) => refuse(error));
@@ -61,7 +75,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
   });
   // Plugins and `ip` are started by a small helper process: fork() of this one (~150 MB) would
   // block the event loop for 10-25 ms per process, and an attach starts three.
-  const spawner = createHelperSpawner();
+  const spawner = options.spawner ?? createHelperSpawner();
   const metrics = createAgentMetrics();
   const runtimeOptions: CniRuntimeOptions = {
     spawner,
@@ -237,7 +251,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
       services?.stop();
       void health?.stop();
       jobLog.stop();
-      spawner.close();
+      if (!options.spawner) spawner.close();
     },
     graceMs: config.shutdownGraceMs,
     stopping,

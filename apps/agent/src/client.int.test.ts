@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { recordingLogger, tempDir } from "../test/fakes";
-import { ConsoleTimeoutError, callTimeoutMs, createAgentClient } from "./client";
+import { ConsoleHttpError, ConsoleTimeoutError, callTimeoutMs, createAgentClient } from "./client";
 import { createConsolePort } from "./console";
 import { createOutbox } from "./outbox";
 import { createReportQueue } from "./reports";
@@ -93,6 +93,25 @@ describe("agent → console time limits", () => {
       expect(server.closedByClient()).toBeGreaterThanOrEqual(1);
     } finally {
       sub.unsubscribe();
+    }
+  });
+
+  it("a redirect is not followed: the call fails naming where it pointed, and the credential goes nowhere else", async () => {
+    const elsewhere: string[] = [];
+    const other = createServer((req, res) => (elsewhere.push(String(req.headers.authorization)), res.end()));
+    await new Promise<void>((resolve) => other.listen(0, "127.0.0.1", resolve));
+    const location = `http://127.0.0.1:${(other.address() as AddressInfo).port}/api/agent/agent.heartbeat`;
+    const redirecting = createServer((req, res) => req.resume().on("end", () => res.writeHead(308, { location }).end()));
+    await new Promise<void>((resolve) => redirecting.listen(0, "127.0.0.1", resolve));
+    try {
+      const client = createAgentClient({ consoleUrl: `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}`, credential: () => "syh_test", userAgent: "test", timeoutMs: 5000 });
+      const error = (await client.heartbeat.mutate({ agentVersion: "test" }).catch((e: unknown) => e)) as Error;
+      expect(error.cause).toBeInstanceOf(ConsoleHttpError);
+      expect((error.cause as ConsoleHttpError).status).toBe(308);
+      expect(error.message).toBe(`the console answered HTTP 308: redirected to ${location} (not followed: give that as the console URL)`);
+      expect(elsewhere).toEqual([]);
+    } finally {
+      await Promise.all([redirecting, other].map((s) => new Promise<void>((resolve) => (s.closeAllConnections(), s.close(() => resolve())))));
     }
   });
 

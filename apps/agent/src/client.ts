@@ -1,8 +1,9 @@
 import type { AgentRouter } from "@switchyard/api";
-import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink, TRPCClientError, type TRPCClient, type TRPCLink } from "@trpc/client";
+import { createTRPCClient, httpSubscriptionLink, splitLink, TRPCClientError, type TRPCClient, type TRPCLink } from "@trpc/client";
 import { observable } from "@trpc/server/observable";
 import { EventSource } from "eventsource";
 import superjson from "superjson";
+import { type HttpAnswer, type HttpRequest, sendRequest } from "./http";
 
 export type AgentClient = TRPCClient<AgentRouter>["agent"];
 
@@ -35,12 +36,58 @@ export class ConsoleHttpError extends Error {
   }
 }
 
-/** fetch for the tRPC link: a failed answer that is not JSON becomes a ConsoleHttpError. */
-async function consoleFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
-  const response = await fetch(input, init);
-  if (response.ok || (response.headers.get("content-type") ?? "").includes("application/json")) return response;
-  const body = (await response.text().catch(() => "")).replace(/\s+/g, " ").trim().slice(0, 200);
-  throw new ConsoleHttpError(response.status, response.headers.get("retry-after"), body);
+/** One call's request: an answer that is not the console's JSON (a failure, a redirect) becomes a ConsoleHttpError. */
+async function callConsole(url: string, init: HttpRequest): Promise<{ answer: HttpAnswer; json: unknown }> {
+  const answer = await sendRequest(url, init);
+  const ok = answer.status >= 200 && answer.status < 300;
+  if (ok || (answer.headers.get("content-type") ?? "").includes("application/json")) return { answer, json: await answer.json() };
+  const location = answer.headers.get("location");
+  const body = location ? `redirected to ${location} (not followed: give that as the console URL)` : (await answer.text().catch(() => "")).replace(/\s+/g, " ").trim().slice(0, 200);
+  throw new ConsoleHttpError(answer.status, answer.headers.get("retry-after"), body);
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null;
+
+/**
+ * tRPC's httpLink, on sendRequest (http.ts) rather than fetch: httpLink reads the global FormData
+ * at every call, which loads undici all the same. One call per request as httpLink makes it: a
+ * query is a GET with its input in the URL, a mutation a POST of JSON; the answer is the console's
+ * tRPC envelope (superjson), or a ConsoleHttpError.
+ */
+function consoleLink(opts: { url: string; headers: () => Record<string, string> }): TRPCLink<AgentRouter> {
+  return () =>
+    ({ op }) =>
+      observable((observer) => {
+        const input = superjson.serialize(op.input);
+        const isQuery = op.type === "query";
+        const url = `${opts.url}/${op.path}${isQuery ? `?input=${encodeURIComponent(JSON.stringify(input))}` : ""}`;
+        const abort = new AbortController();
+        const signal = op.signal ? AbortSignal.any([op.signal, abort.signal]) : abort.signal;
+        const request: HttpRequest = isQuery
+          ? { method: "GET", headers: opts.headers(), signal }
+          : { method: "POST", headers: { "content-type": "application/json", ...opts.headers() }, body: JSON.stringify(input), signal };
+        let isDone = false;
+        let meta: { response: HttpAnswer; responseJSON: unknown } | undefined;
+        callConsole(url, request)
+          .then(({ answer, json }) => {
+            isDone = true;
+            meta = { response: answer, responseJSON: json };
+            if (isObject(json) && isObject(json.error)) {
+              observer.error(TRPCClientError.from({ ...json, error: superjson.deserialize(json.error as never) } as never, { meta }));
+              return;
+            }
+            if (!isObject(json) || !isObject(json.result)) throw new Error(`the console's answer to ${op.path} is not a tRPC response`);
+            observer.next({ context: meta, result: { ...json.result, type: "data", data: superjson.deserialize(json.result.data as never) } } as never);
+            observer.complete();
+          })
+          .catch((cause: unknown) => {
+            isDone = true;
+            observer.error(TRPCClientError.from(cause as Error, { meta }));
+          });
+        return () => {
+          if (!isDone) abort.abort();
+        };
+      });
 }
 
 export interface AgentClientOptions {
@@ -84,14 +131,14 @@ function timeoutLink(timeoutMs: number): TRPCLink<AgentRouter> {
 }
 
 /**
- * A fetch whose response headers must come within `ms` (then the body may stream for as long as it
- * lasts): a stream that never opens fails with ConsoleTimeoutError, and EventSource dials again.
+ * A request whose answer's headers must come within `ms` (then the body may stream for as long as
+ * it lasts): a stream that never opens fails with ConsoleTimeoutError, and EventSource dials again.
  */
-async function fetchWithHeadersWithin(ms: number, call: string, input: string | URL, init: RequestInit): Promise<Response> {
+async function requestWithHeadersWithin(ms: number, call: string, input: string | URL, init: HttpRequest): Promise<HttpAnswer> {
   const opening = new AbortController();
   const timer = setTimeout(() => opening.abort(new ConsoleTimeoutError(call, ms)), ms);
   try {
-    return await fetch(input, { ...init, signal: init.signal ? AbortSignal.any([init.signal, opening.signal]) : opening.signal });
+    return await sendRequest(input, { ...init, signal: init.signal ? AbortSignal.any([init.signal, opening.signal]) : opening.signal });
   } finally {
     clearTimeout(timer);
   }
@@ -119,9 +166,11 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
           EventSource,
           // The eventsource package takes a fetch: that is where the bearer header goes, and the
           // time limit on the stream's opening (until its headers come; the stream itself stays open).
-          eventSourceOptions: () => ({ fetch: (input, init) => fetchWithHeadersWithin(timeoutMs, "agent.work", input, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers() } }) }),
+          eventSourceOptions: () => ({
+            fetch: (input, init) => requestWithHeadersWithin(timeoutMs, "agent.work", input, { method: "GET", headers: { ...(init?.headers as Record<string, string>), ...headers() }, signal: init?.signal as AbortSignal | undefined }),
+          }),
         }),
-        false: httpLink({ url, transformer: superjson, headers, fetch: consoleFetch }),
+        false: consoleLink({ url, headers }),
       }),
     ],
   });

@@ -3,7 +3,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { writeFileAtomic as writeFileDurable } from "@switchyard/cni";
-import { readJsonFile } from "./files";
+import { readJournalFile } from "./files";
 
 /**
  * An intent record says "this operation may have touched the host": written (durably) before
@@ -35,7 +35,9 @@ export function createIntentJournal(dataDir: string) {
     /** Removes the attachment's intent if it is still this operation attempt's (a newer attempt may have replaced it). */
     async remove(attachmentId: string, owner?: { operationId: string; attempt: number }): Promise<void> {
       if (owner) {
-        const current = Intent.safeParse(readJsonFile(file(attachmentId)));
+        // An unreadable record is nobody's newer attempt: it goes too.
+        const read = readJournalFile(file(attachmentId));
+        const current = Intent.safeParse("value" in read ? read.value : undefined);
         if (current.success && (current.data.operationId !== owner.operationId || current.data.attempt !== owner.attempt)) return;
       }
       await rm(file(attachmentId), { force: true });
@@ -51,8 +53,9 @@ export function createIntentJournal(dataDir: string) {
       const intents: Intent[] = [];
       const bad: string[] = [];
       for (const name of names) {
-        const parsed = Intent.safeParse(readJsonFile(join(dir, name)));
-        if (parsed.success) intents.push(parsed.data);
+        const read = readJournalFile(join(dir, name));
+        const parsed = "value" in read ? Intent.safeParse(read.value) : undefined;
+        if (parsed?.success) intents.push(parsed.data);
         else bad.push(name);
       }
       return { intents, bad };

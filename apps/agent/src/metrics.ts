@@ -1,6 +1,13 @@
+/// <reference path="./prom-client-lib.d.ts" />
 import { AGENT_METRICS, AGENT_METRICS_LIMITS, type AgentMetricName, type AgentMetricsSnapshot } from "@switchyard/api/schemas/agentMetrics";
 import type { ExecEvent } from "@switchyard/cni";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+// prom-client's index loads every default collector, the cluster aggregator and the push gateway
+// (cluster, http, https, zlib, perf_hooks, v8: ~5 MB of an idle agent's 60; bench/agent-memory.ts):
+// the four classes used here come from their own modules (prom-client-lib.d.ts types them).
+import Counter from "prom-client/lib/counter.js";
+import Gauge from "prom-client/lib/gauge.js";
+import Histogram from "prom-client/lib/histogram.js";
+import Registry from "prom-client/lib/registry.js";
 import type { Clock } from "./clock";
 import type { AgentJob } from "./jobs";
 import type { Logger } from "./log";

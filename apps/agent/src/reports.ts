@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { CompleteInput, JOB_TEXT_MAX, JobLine } from "@switchyard/api/schemas";
 import { writeFileAtomic } from "@switchyard/cni";
-import { readJsonFile } from "./files";
+import { readJournalFile } from "./files";
 
 /**
  * An operation's outcome waiting to reach the console (it may be down): kept on disk until accepted
@@ -46,9 +46,12 @@ export function createReportQueue(dataDir: string, write: WriteReport = writeFil
       } catch {
         return [];
       }
+      // A report that cannot be read (not JSON, not a report) is left out, not thrown: the queue is
+      // read at every start, by reconcile and by every heartbeat.
       return names.flatMap((n) => {
-        const parsed = Report.safeParse(readJsonFile(join(dir, n)));
-        return parsed.success ? [parsed.data] : [];
+        const read = readJournalFile(join(dir, n));
+        const parsed = "value" in read ? Report.safeParse(read.value) : undefined;
+        return parsed?.success ? [parsed.data] : [];
       });
     },
   };

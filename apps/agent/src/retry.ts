@@ -27,10 +27,17 @@ export interface Failure {
   retryAfterMs: number | null;
 }
 
-function responseOf(error: unknown): Response | null {
+/** An answer's status and headers, as the console link keeps them (client.ts; a fetch Response reads the same). */
+interface Answer {
+  status: number;
+  headers: { get(name: string): string | null };
+}
+
+function responseOf(error: unknown): Answer | null {
   if (!(error instanceof TRPCClientError)) return null;
-  const response = (error.meta as { response?: unknown } | undefined)?.response;
-  return response instanceof Response ? response : null;
+  // Duck-typed: `instanceof Response` would load undici (fetch's code) into an agent that never uses it.
+  const response = (error.meta as { response?: Partial<Answer> } | undefined)?.response;
+  return typeof response?.status === "number" && typeof response.headers?.get === "function" ? (response as Answer) : null;
 }
 
 /** `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3), in ms from `now`; null when absent or unreadable. */

@@ -3,7 +3,7 @@
  * CNI plugins in namespaces it creates; the test acts as operator through the tRPC API and checks
  * the host with `ip`, the lease files and the cache directory.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,18 +11,12 @@ import { type ApiTest, serveApi, setupApiTest } from "@switchyard/api/testing";
 import { createPluginDir, isProcessAlive } from "@switchyard/cni/test-fixtures";
 import { bridgeConflist, createTestDirs, deleteBridge, getGlobalAddrs, listCacheFiles, listLinks, listNetns, randomSuffix, readLeases } from "@switchyard/cni/test-host";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type AgentProcess, startAgentProcess } from "./support/agent-process";
 import { waitFor } from "./wait";
 
 const BIN = resolve(fileURLToPath(new URL("../bin/switchyard-agent", import.meta.url)));
 const isRoot = process.getuid?.() === 0;
 const PLUGIN_DIRS = ["/opt/cni/bin", "/usr/lib/cni"];
-
-interface RunningAgent {
-  proc: ChildProcess;
-  logs: Record<string, unknown>[];
-  exited: Promise<number | null>;
-  waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
-}
 
 
 describe.runIf(isRoot)("switchyard-agent against a console, with the real plugins", { timeout: 120_000 }, () => {
@@ -31,7 +25,7 @@ describe.runIf(isRoot)("switchyard-agent against a console, with the real plugin
   let serverUp = true;
   let admin: Awaited<ReturnType<ApiTest["callerAs"]>>;
   let operator: Awaited<ReturnType<ApiTest["callerAs"]>>;
-  const agents: RunningAgent[] = [];
+  const agents: AgentProcess[] = [];
   const cleanups: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
@@ -49,32 +43,8 @@ describe.runIf(isRoot)("switchyard-agent against a console, with the real plugin
     await t?.close();
   });
 
-  function startAgent(args: string[]): RunningAgent {
-    const proc = spawn(process.execPath, [BIN, "--console-url", server.url, "--reconcile-interval", "600000", ...args], {
-      env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    const logs: Record<string, unknown>[] = [];
-    let buf = "";
-    proc.stderr!.on("data", (c: Buffer) => {
-      buf += c.toString();
-      const lines = buf.split("\n");
-      buf = lines.pop()!;
-      for (const line of lines) {
-        try {
-          logs.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          logs.push({ msg: line });
-        }
-      }
-    });
-    const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
-    const agent = {
-      proc,
-      logs,
-      exited,
-      waitForLog: (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 30_000) => waitFor("agent log line", async () => logs.find(pred), timeoutMs),
-    };
+  function startAgent(args: string[]): AgentProcess {
+    const agent = startAgentProcess([BIN, "--console-url", server.url, "--reconcile-interval", "600000", ...args]);
     agents.push(agent);
     return agent;
   }

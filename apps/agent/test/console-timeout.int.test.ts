@@ -4,7 +4,7 @@
  * the console itself, so the proxy holds the agent's first `completeMany` open without an answer.
  * The call must time out, the outcome stay queued, and its retry be fenced by (operation, attempt).
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readdirSync, existsSync, mkdirSync } from "node:fs";
 import { createServer, request, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { bridgeConflist, createTestDirs, deleteBridge, randomSuffix } from "@switchyard/cni/test-host";
 import { afterEach, describe, expect, it } from "vitest";
 import { agentArgs, isRoot, useTestConsole } from "./harness";
+import { type AgentProcess, startAgentProcess } from "./support/agent-process";
 import { waitFor } from "./wait";
 const COMPLETE = "/api/agent/agent.completeMany";
 
@@ -52,10 +53,10 @@ async function startHangingProxy(target: string, hang: Hang) {
 describe.runIf(isRoot)("the agent's outcome call hangs: it times out, stays queued, and is sent again", { timeout: 120_000 }, () => {
   const c = useTestConsole();
   const cleanups: (() => Promise<unknown>)[] = [];
-  const procs: ChildProcess[] = [];
+  const agents: AgentProcess[] = [];
 
   afterEach(async () => {
-    for (const p of procs.splice(0)) if (p.exitCode === null) p.kill("SIGKILL");
+    for (const a of agents.splice(0)) await a.kill();
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
   });
 
@@ -72,18 +73,9 @@ describe.runIf(isRoot)("the agent's outcome call hangs: it times out, stays queu
     const dataDir = join(dirs.root, "agent");
     mkdirSync(join(dirs.root, "net.d"), { recursive: true });
     const { token } = await admin.caller.hosts.createJoinToken({ note: hostname, ttlMinutes: 10 });
-    const proc = spawn(process.execPath, agentArgs({ consoleUrl: proxy.url, root: dirs.root, cacheDir: dirs.cacheDir, hostname, joinToken: token, extra: ["--console-timeout", "2000"] }), {
-      env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    procs.push(proc);
-    const logs: Record<string, unknown>[] = [];
-    let buf = "";
-    proc.stderr!.on("data", (c: Buffer) => {
-      const lines = (buf += c.toString()).split("\n");
-      buf = lines.pop()!;
-      for (const line of lines) logs.push((() => { try { return JSON.parse(line) as Record<string, unknown>; } catch { return { msg: line }; } })());
-    });
+    const agent = startAgentProcess(agentArgs({ consoleUrl: proxy.url, root: dirs.root, cacheDir: dirs.cacheDir, hostname, joinToken: token, extra: ["--console-timeout", "2000"] }));
+    agents.push(agent);
+    const { logs } = agent;
     const hostId = await waitFor("the host to enrol", async () => (await t.db.host.findUnique({ where: { name: hostname } }))?.id);
     const sandbox = `sytest-${randomSuffix()}`;
     cleanups.push(async () => spawn("ip", ["netns", "del", sandbox]));

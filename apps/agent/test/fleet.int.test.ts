@@ -4,7 +4,6 @@
  * faults a console cannot be made to produce on cue (a 500 on the first enrolment) come from a
  * relay in front of it, beside the real 429s of its own rate limit.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -18,6 +17,7 @@ import { systemClock } from "../src/clock";
 import { createConsolePort } from "../src/console";
 import { createEnrolment } from "../src/enrolment";
 import { recordingLogger, tempDir } from "./fakes";
+import { startAgentProcess } from "./support/agent-process";
 import { AGENT_BIN, isRoot } from "./harness";
 import { waitFor } from "./wait";
 
@@ -99,21 +99,26 @@ describe("a fleet against a console that fails and sheds load (issue 15)", { tim
   });
 
   describe.runIf(isRoot)("the agent process", () => {
-    /** A relay to the console that answers the first enrolments itself, as `faults` says, and counts what it saw. */
-    async function faultyRelay(consoleUrl: string, faults: { status: number; headers?: Record<string, string> }[]) {
+    /**
+     * A relay to the console that answers the first enrolments itself, as `faults` says, and counts
+     * what it saw. A fault `afterConsole` passes the request on and drops the console's answer:
+     * the enrolment happened, the agent hears only the fault (a proxy's 502 after the commit).
+     */
+    async function faultyRelay(consoleUrl: string, faults: { status: number; headers?: Record<string, string>; afterConsole?: boolean }[]) {
       const target = new URL(consoleUrl);
       const enrolments: number[] = [];
       const relay = http.createServer((req, res) => {
-        if (req.url?.startsWith("/api/agent/agent.enroll")) {
-          enrolments.push(Date.now());
-          const fault = faults.shift();
-          if (fault) {
-            req.resume();
-            res.writeHead(fault.status, { "content-type": "text/plain", ...fault.headers });
-            return void res.end(`injected ${fault.status}`);
-          }
+        const fault = req.url?.startsWith("/api/agent/agent.enroll") ? (enrolments.push(Date.now()), faults.shift()) : undefined;
+        const answerFault = (f: NonNullable<typeof fault>) => {
+          res.writeHead(f.status, { "content-type": "text/plain", ...f.headers });
+          res.end(`injected ${f.status}`);
+        };
+        if (fault && !fault.afterConsole) {
+          req.resume();
+          return answerFault(fault);
         }
         const upstream = http.request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+          if (fault) return void answer.resume().on("end", () => answerFault(fault));
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           answer.pipe(res);
         });
@@ -127,21 +132,9 @@ describe("a fleet against a console that fails and sheds load (issue 15)", { tim
     }
 
     function startAgent(consoleUrl: string, hostname: string, token: string, root: string, cacheDir: string) {
-      const proc: ChildProcess = spawn(
-        process.execPath,
-        [AGENT_BIN, "--console-url", consoleUrl, "--join-token", token, "--hostname", hostname, "--data-dir", join(root, "agent"), "--cache-dir", cacheDir, "--conf-dir", join(root, "net.d"), "--services", "off", "--reconcile-interval", "600000"],
-        { env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" }, stdio: ["ignore", "ignore", "pipe"] },
-      );
-      const logs: Record<string, unknown>[] = [];
-      let buf = "";
-      proc.stderr!.on("data", (c: Buffer) => {
-        const lines = (buf += c.toString()).split("\n");
-        buf = lines.pop()!;
-        for (const line of lines) logs.push(JSON.parse(line) as Record<string, unknown>);
-      });
-      const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
-      cleanups.push(() => proc.exitCode === null && proc.kill("SIGKILL"));
-      return { proc, logs, exited };
+      const agent = startAgentProcess([AGENT_BIN, "--console-url", consoleUrl, "--join-token", token, "--hostname", hostname, "--data-dir", join(root, "agent"), "--cache-dir", cacheDir, "--conf-dir", join(root, "net.d"), "--services", "off", "--reconcile-interval", "600000"]);
+      cleanups.push(() => agent.kill());
+      return agent;
     }
 
     it("enrols through a console that answers 500, then 429 (Retry-After: 2), then takes it; a used join token exits 3", async () => {
@@ -166,6 +159,24 @@ describe("a fleet against a console that fails and sheds load (issue 15)", { tim
       const second = startAgent(server.url, `${hostname}-b`, token, other.root, other.cacheDir);
       expect(await Promise.race([second.exited, new Promise((r) => setTimeout(() => r("still running"), 20_000))])).toBe(3);
       expect(second.logs.some((l) => String(l.error ?? l.msg).includes("refused to enrol this host"))).toBe(true);
+    });
+
+    it("an enrolment whose answer is lost after the console made it: the agent asks again with its key and is enrolled, not refused", async () => {
+      const server = await serveApi(t.deps);
+      cleanups.push(() => server.close());
+      const relay = await faultyRelay(server.url, [{ status: 502, afterConsole: true }]);
+      const dirs = await createTestDirs();
+      cleanups.push(() => dirs.remove());
+      const hostname = `fleet-${randomSuffix()}`;
+      const token = await joinToken(hostname);
+      const agent = startAgent(relay.url, hostname, token, dirs.root, dirs.cacheDir);
+      await waitFor("the agent to open its push stream", async () => agent.logs.some((l) => l.msg === "push stream open"), 30_000);
+      expect(agent.proc.exitCode).toBeNull();
+      expect(agent.logs.filter((l) => l.msg === "enrolment failed; retrying").map((l) => l.status)).toEqual([502]);
+      expect(relay.enrolments).toHaveLength(2);
+      const host = await t.deps.db.host.findUniqueOrThrow({ where: { name: hostname } });
+      const audit = await t.deps.db.auditEvent.findMany({ where: { action: "agent.enroll", targetId: host.id }, orderBy: { at: "asc" } });
+      expect(audit.map((a) => (a.after as { repeated?: boolean }).repeated ?? false)).toEqual([false, true]);
     });
   });
 });

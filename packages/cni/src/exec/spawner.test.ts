@@ -77,6 +77,42 @@ describe("the spawn helper", { timeout: 30_000 }, () => {
     expect(Date.now() - started).toBeLessThan(15_000);
   });
 
+  it("stops once idle for idleMs, never during a call, and the next call starts another that works", async () => {
+    const helper = createHelperSpawner({ idleMs: 300 });
+    const helperPid = async (script = "") => {
+      const out = await helper.run(spec("sh", { args: ["-c", `${script}echo $PPID`] }));
+      expect(out).toMatchObject({ exitCode: 0, timedOut: false });
+      return Number(out.stdout.trim());
+    };
+    try {
+      // A call that outlasts idleMs is not cut; calls closer together than idleMs share one helper.
+      const first = await helperPid("sleep 0.6; ");
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await helperPid()).toBe(first);
+      expect(isProcessAlive(first)).toBe(true);
+      await waitFor(() => (isProcessAlive(first) ? undefined : true), 5000);
+      const second = await helperPid();
+      expect(second).not.toBe(first);
+      expect(isProcessAlive(second)).toBe(true);
+    } finally {
+      helper.close();
+    }
+  });
+
+  it("a helper that was stopped ends only its own calls, not those of the next one", async () => {
+    const helper = createHelperSpawner();
+    try {
+      await helper.run(spec("true"));
+      helper.close();
+      // The stopped helper's exit comes while this call runs in its successor.
+      const out = await helper.run(spec("sh", { args: ["-c", "sleep 0.3; echo ok"] }));
+      expect(out).toMatchObject({ stdout: "ok\n", exitCode: 0 });
+      expect(out.spawnError).toBeUndefined();
+    } finally {
+      helper.close();
+    }
+  });
+
   it("exits when its parent is gone", async () => {
     const child = fileURLToPath(new URL("./spawner-child.mjs", import.meta.url));
     const code = `import { fork } from "node:child_process"; const c = fork(${JSON.stringify(child)}, [], { execArgv: [] }); process.send(c.pid);`;

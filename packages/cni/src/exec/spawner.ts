@@ -1,4 +1,4 @@
-import { type ChildProcess, fork } from "node:child_process";
+import { type ChildProcess, fork, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { type ProcessHooks, type ProcessRun, type ProcessSpec, runProcess } from "./run-process.mjs";
 
@@ -14,16 +14,30 @@ export interface Spawner {
 /** spawn() from this process: the default. */
 export const inProcessSpawner: Spawner = { run: runProcess, close: () => {} };
 
-/**
- * Set at build time (tooling/bundle.mjs) in a single-file bundle: the bundle carries the helper and
- * becomes it when run with this argument. Undefined when this module runs from source.
- */
-declare const SWITCHYARD_BUNDLED_HELPER_ARG: string | undefined;
+/** How long a helper with no call in flight lives on (an idle agent holds no second node). */
+export const HELPER_IDLE_MS = 10_000;
 
-/** The helper's code: spawner-child.mjs beside this module, or the bundle this module was built into. */
-function locateHelper(): { script: string; args: string[] } {
-  if (typeof SWITCHYARD_BUNDLED_HELPER_ARG === "string") return { script: fileURLToPath(import.meta.url), args: [SWITCHYARD_BUNDLED_HELPER_ARG] };
-  return { script: fileURLToPath(new URL("./spawner-child.mjs", import.meta.url)), args: [] };
+/** In the helper's command line (`node - spawner-child`): what `ps` and the benchmarks find it by. */
+export const HELPER_MARK = "spawner-child";
+
+/**
+ * Set at build time (tooling/bundle.mjs) in a single-file bundle: spawner-child.mjs and
+ * run-process.mjs bundled into one small CommonJS script, which the helper gets on its stdin, so
+ * that it evaluates that and nothing of the program. Undefined when this module runs from source.
+ */
+declare const SWITCHYARD_BUNDLED_HELPER_SOURCE: string | undefined;
+
+function startHelperProcess(): ChildProcess {
+  // The helper is a bare node: none of this process's flags or NODE_OPTIONS (a loader, a profiler).
+  const { NODE_OPTIONS: _ignored, ...env } = process.env;
+  if (typeof SWITCHYARD_BUNDLED_HELPER_SOURCE !== "string") {
+    return fork(fileURLToPath(new URL("./spawner-child.mjs", import.meta.url)), [HELPER_MARK], { execArgv: [], env, serialization: "json", stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  }
+  const child = spawn(process.execPath, ["-", HELPER_MARK], { env, serialization: "json", stdio: ["pipe", "inherit", "inherit", "ipc"] });
+  // A helper that dies before it read its code shows as its exit, which settles the calls.
+  child.stdin!.on("error", () => {});
+  child.stdin!.end(SWITCHYARD_BUNDLED_HELPER_SOURCE);
+  return child;
 }
 
 type HelperEvent = { id: number } & ({ t: "spawn" } | { t: "stderr"; data: string } | { t: "done"; run: ProcessRun });
@@ -34,6 +48,18 @@ interface Pending {
   started: number;
 }
 
+/** One helper process and the calls it carries. */
+interface Helper {
+  child: ChildProcess;
+  pending: Map<number, Pending>;
+  idle?: NodeJS.Timeout;
+}
+
+export interface HelperSpawnerOptions {
+  /** A helper with no call in flight for this long is stopped; the next call starts another. Default HELPER_IDLE_MS. */
+  idleMs?: number;
+}
+
 /**
  * spawn() from a small helper process. Node's spawn() forks the calling process and waits for the
  * child's exec, blocking the event loop meanwhile; the time grows with the caller's memory (on a
@@ -41,17 +67,18 @@ interface Pending {
  * many plugins at once (the agent) hands that to a bare node child, which forks cheaply and on
  * another core. Same results and semantics as inProcessSpawner (process group, timeout, limits).
  *
- * The helper is started at the first call and again after it dies; it exits when this process
- * does. If it dies during a call, the call ends with spawnError { code: "EHELPER" }: the process
- * it started may still be running, its outcome is unknown.
+ * The helper is started at the first call, stopped once it has had no call in flight for
+ * `idleMs` (it is a whole node, ~40 MB, that an idle caller need not keep), and started again at
+ * the next call; it also exits when this process does. If it dies during a call, the call ends
+ * with spawnError { code: "EHELPER" }: the process it started may still be running, its outcome
+ * is unknown.
  */
-export function createHelperSpawner(): Spawner {
-  const helperEntry = locateHelper();
-  let helper: ChildProcess | undefined;
+export function createHelperSpawner(options: HelperSpawnerOptions = {}): Spawner {
+  const idleMs = options.idleMs ?? HELPER_IDLE_MS;
+  let current: Helper | undefined;
   let nextId = 1;
-  const pending = new Map<number, Pending>();
 
-  const setRef = (child: ChildProcess) => {
+  const setRef = ({ child, pending }: Helper) => {
     // Calls in flight keep this process alive; an idle helper does not.
     const channel = child.channel as { ref(): void; unref(): void } | undefined;
     if (pending.size > 0) {
@@ -63,9 +90,22 @@ export function createHelperSpawner(): Spawner {
     }
   };
 
-  function start(): ChildProcess {
-    const { NODE_OPTIONS: _ignored, ...env } = process.env;
-    const child = fork(helperEntry.script, helperEntry.args, { execArgv: [], env, serialization: "json", stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  /** The last call ended: the helper goes after idleMs unless another comes. Only the parent decides, so no call can meet a helper on its way out. */
+  const scheduleRetire = (helper: Helper) => {
+    clearTimeout(helper.idle);
+    if (helper.pending.size > 0) return;
+    helper.idle = setTimeout(() => {
+      if (helper.pending.size > 0) return;
+      if (current === helper) current = undefined;
+      // The helper exits on its own once the channel is gone (spawner-child.mjs).
+      if (helper.child.connected) helper.child.disconnect();
+    }, idleMs);
+    helper.idle.unref();
+  };
+
+  function start(): Helper {
+    const helper: Helper = { child: startHelperProcess(), pending: new Map() };
+    const { child, pending } = helper;
     child.on("message", (event: HelperEvent) => {
       const call = pending.get(event.id);
       if (!call) return;
@@ -73,12 +113,14 @@ export function createHelperSpawner(): Spawner {
       else if (event.t === "stderr") call.hooks.onStderr?.(event.data);
       else {
         pending.delete(event.id);
-        setRef(child);
+        setRef(helper);
+        scheduleRetire(helper);
         call.resolve(event.run);
       }
     });
     child.once("exit", (code, signal) => {
-      if (helper === child) helper = undefined;
+      clearTimeout(helper.idle);
+      if (current === helper) current = undefined;
       const calls = [...pending.values()];
       pending.clear();
       for (const call of calls) {
@@ -96,17 +138,18 @@ export function createHelperSpawner(): Spawner {
     child.on("error", () => {
       // A failed send or kill; "exit" settles the calls.
     });
-    return child;
+    return helper;
   }
 
   return {
     run(spec, hooks = {}) {
-      helper ??= start();
-      const child = helper;
+      const helper = (current ??= start());
+      const { child, pending } = helper;
+      clearTimeout(helper.idle);
       const id = nextId++;
       return new Promise<ProcessRun>((resolve) => {
         pending.set(id, { hooks, resolve, started: performance.now() });
-        setRef(child);
+        setRef(helper);
         const { stdinAfter, ...plain } = spec;
         child.send({ id, spec: plain, hold: stdinAfter !== undefined });
         // The helper holds the process's stdin until told (a promise does not cross the channel).
@@ -117,8 +160,10 @@ export function createHelperSpawner(): Spawner {
       });
     },
     close() {
-      helper?.kill("SIGKILL");
-      helper = undefined;
+      if (!current) return;
+      clearTimeout(current.idle);
+      current.child.kill("SIGKILL");
+      current = undefined;
     },
   };
 }
