@@ -37,7 +37,7 @@ SWITCHYARD_TEST_DB=pglite npx vitest run --project int --reporter=default --repo
 
 step "integration tests on PostgreSQL"
 SWITCHYARD_TEST_DB=postgres npx vitest run --project int packages/api/ packages/db/test/db.int \
-  packages/db/test/migrate.int --reporter=default --reporter=json \
+  packages/db/test/migrate.int apps/agent/test/fleet.int --reporter=default --reporter=json \
   --outputFile.json=.test-results/int-postgres.json || fail
 
 step "end-to-end (Playwright, Debian chromium)"
