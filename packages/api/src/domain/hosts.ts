@@ -93,17 +93,16 @@ export async function enrollHost(ctx: Pick<Context, "db" | "events" | "meta">, i
       if (!repeat) throw refused();
       // Still that enrolment's credential (not revoked, not rotated since: then the agent had its answer).
       const held = await tx.host.findFirst({ where: { id: used.hostId!, name: input.hostname, revokedAt: null, credentialHash: hash }, select: { id: true, name: true, credentialExpiresAt: true } });
-      if (!held?.credentialExpiresAt) throw refused();
-      const saved = { id: held.id, name: held.name, credentialExpiresAt: held.credentialExpiresAt };
+      if (!held) throw refused();
       await writeAudit(tx, { session: null, meta: ctx.meta }, {
         action: "agent.enroll",
-        actorName: `host:${saved.name}`,
+        actorName: `host:${held.name}`,
         targetType: "host",
-        targetId: saved.id,
-        after: { name: saved.name, agentVersion: input.agentVersion, repeated: true },
+        targetId: held.id,
+        after: { name: held.name, agentVersion: input.agentVersion, repeated: true },
         outcome: "success",
       });
-      return saved;
+      return held;
     }
     const existing = await tx.host.findUnique({ where: { name: input.hostname }, select: { id: true, revokedAt: true } });
     if (existing && !existing.revokedAt) {
@@ -126,7 +125,7 @@ export async function enrollHost(ctx: Pick<Context, "db" | "events" | "meta">, i
   });
   forgetHostCredentials(ctx.db, host.id);
   ctx.events.publish("host", { kind: "enrolled", hostId: host.id });
-  return { hostId: host.id, hostName: host.name, credential: secret, credentialExpiresAt: host.credentialExpiresAt! };
+  return { hostId: host.id, hostName: host.name, credential: secret, credentialExpiresAt: host.credentialExpiresAt };
 }
 
 /** The credential of an enrolment with a key: the same for every try of it (see enrollHost). */
