@@ -18,7 +18,7 @@ process.on("message", (message) => {
   const spec = { ...message.spec };
   if (message.hold) spec.stdinAfter = new Promise((resolve, reject) => held.set(id, { resolve, reject }));
   const send = (event) => {
-    if (process.connected) process.send({ id, ...event });
+    if (process.connected) process.send({ id, ...event }, exitIfParentGone);
   };
   void runProcess(spec, {
     onSpawn: () => send({ t: "spawn" }),
@@ -32,3 +32,12 @@ process.on("message", (message) => {
 // The parent is gone (exited or killed): so is the reason to exist. Running processes keep
 // their own process groups, as they would had the parent spawned them itself.
 process.on("disconnect", () => process.exit(0));
+
+/**
+ * A send can fail before "disconnect" arrives (EPIPE: the parent was killed while a process ran).
+ * With a callback Node hands the error here instead of emitting it on `process`, where, unhandled,
+ * it printed a stack trace on the terminal the parent shared; the parent is gone either way.
+ */
+function exitIfParentGone(error) {
+  if (error) process.exit(0);
+}

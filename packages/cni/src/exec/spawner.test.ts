@@ -1,4 +1,5 @@
 import { execFile, spawn } from "node:child_process";
+import { readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -68,7 +69,8 @@ describe("the spawn helper", { timeout: 30_000 }, () => {
   });
 
   it("does not keep its parent alive when idle, and keeps it alive while a call runs", async () => {
-    const script = `import { createHelperSpawner } from ${JSON.stringify(join(ROOT, "packages/cni/src/exec/spawner.ts"))};
+    const script = `import { readdirSync } from "node:fs";
+      import { createHelperSpawner } from ${JSON.stringify(join(ROOT, "packages/cni/src/exec/spawner.ts"))};
       const helper = createHelperSpawner();
       helper.run({ file: "sh", args: ["-c", "sleep 0.3; echo done"], env: { PATH: process.env.PATH }, timeoutMs: 5000, maxStdoutBytes: 100, maxStderrBytes: 100 }).then((r) => console.log(r.stdout.trim()));`;
     const started = Date.now();
@@ -121,6 +123,46 @@ describe("the spawn helper", { timeout: 30_000 }, () => {
     parent.kill("SIGKILL");
     expect(helperPid).toBeGreaterThan(0);
     await waitFor(() => (isProcessAlive(helperPid) ? undefined : true));
+  });
+
+  it("a parent killed while its helper is busy leaves no stack trace (no EPIPE from the helper's sends)", async () => {
+    const d = createPluginDir();
+    dirs.push(d);
+    // Each process names its helper (its parent), then writes stderr without pause: the helper keeps
+    // sending stderr events, so one meets the dead channel before "disconnect" does (3 of 3 before the fix).
+    const script = `import { readdirSync } from "node:fs";
+      import { createHelperSpawner } from ${JSON.stringify(join(ROOT, "packages/cni/src/exec/spawner.ts"))};
+      const helper = createHelperSpawner();
+      const args = ["-c", 'echo $PPID > "$1/helper.$$"; while :; do echo noise >&2; done', "sh", ${JSON.stringify(d.dir)}];
+      for (let i = 0; i < 4; i++) void helper.run({ file: "sh", args, env: { PATH: process.env.PATH }, timeoutMs: 20000, maxStdoutBytes: 100, maxStderrBytes: 100 });
+      // Killed once the helper is busy: the processes run and write.
+      setInterval(() => {
+        if (readdirSync(${JSON.stringify(d.dir)}).some((f) => f.startsWith("helper."))) setTimeout(() => process.kill(process.pid, "SIGKILL"), 100);
+      }, 20);`;
+    for (let round = 0; round < 3; round++) {
+      // The helper writes on the stderr it shares with its parent: what a terminal or the journal would show.
+      const parent = spawn(join(ROOT, "node_modules/.bin/tsx"), ["--eval", script], { stdio: ["ignore", "pipe", "pipe"] });
+      let output = "";
+      parent.stdout.on("data", (c: Buffer) => (output += c.toString()));
+      parent.stderr.on("data", (c: Buffer) => (output += c.toString()));
+      const closed = new Promise<void>((resolve) => parent.stderr.once("close", resolve));
+      await new Promise((resolve) => parent.once("exit", resolve));
+      const helperPids = [...new Set(readdirSync(d.dir).filter((f) => f.startsWith("helper.")).map((f) => Number(readFileSync(join(d.dir, f), "utf8"))))];
+      expect(helperPids.length, output).toBeGreaterThan(0);
+      // The helper goes too, and with it the last writer of the pipe.
+      await waitFor(() => (helperPids.some(isProcessAlive) ? undefined : true));
+      await closed;
+      expect(output).not.toMatch(/EPIPE|Unhandled 'error'|\n\s+at /);
+      for (const f of readdirSync(d.dir).filter((f) => f.startsWith("helper."))) {
+        // Each died of SIGPIPE with the helper; a survivor is killed with its group.
+        try {
+          process.kill(-Number(f.slice("helper.".length)), "SIGKILL");
+        } catch {
+          // Gone.
+        }
+        rmSync(join(d.dir, f));
+      }
+    }
   });
 });
 

@@ -6,6 +6,7 @@ import { checkNetns } from "../netns";
 import { hasInterface } from "../netns/interfaces";
 import { LATEST_CNI_VERSION, convertResult, parseResult } from "../result/convert";
 import type { CniResult, VersionedResult } from "../result/types";
+import { type BridgePins, prepareBridgePins } from "./bridge-mac";
 import { type ResolvedPlugin, type RuntimeContext, asCniError, attachmentName, keyOf, otherHolder, resolvePlugins, runPlugin, validate, withAttachment } from "./context";
 import { delAttachment, delPlugins } from "./del";
 import type { RuntimeConf } from "./types";
@@ -43,9 +44,14 @@ export async function addNetworkList(ctx: RuntimeContext, net: NetworkConfigList
         );
       }
       const release = ctx.holders.reserve({ ...key, netns: rt.netns, file: cacheFilePath(ctx.cacheDir, key) });
+      let pins: BridgePins | undefined;
       try {
-        return await addPlugins(ctx, net, rt, plugins, key);
+        pins = await prepareBridgePins(ctx, plugins);
+        const result = await addPlugins(ctx, net, rt, plugins, key);
+        await pins.afterAdd();
+        return result;
       } finally {
+        pins?.release();
         release();
       }
     }),

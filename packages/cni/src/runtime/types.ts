@@ -46,6 +46,13 @@ export interface CniRuntimeOptions {
    * only; CNI_ variables are refused (the runtime sets them).
    */
   passEnv?: string[];
+  /**
+   * ADD pins the MAC address of the bridges its `bridge` plugins use (sets it to the one it has,
+   * so the kernel stops moving it to the lowest port's), so that a later CHECK of an attachment
+   * still finds the bridge MAC its result recorded (bridge-mac.ts). Default true; false leaves
+   * bridges as the plugins make them.
+   */
+  pinBridgeMac?: boolean;
 }
 
 /**
