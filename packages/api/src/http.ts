@@ -8,10 +8,13 @@ import { authenticateAgent } from "./domain/hosts";
 import { appRouter } from "./root";
 import { agentRootRouter } from "./routers/agent";
 import { BUSY_RETRY_AFTER_S, dbShedMessage, isDbShedError } from "./trpc";
-import { hashSecret } from "./auth/secrets";
+import { type AgentRates, type AgentRefusal, AGENT_ENDPOINT, createAgentAdmission } from "./agentAdmission";
 import { DEFAULT_STREAMS_PER_CREDENTIAL, type HeldRequests, createHeldRequests, releaseWhenDone } from "./heldRequests";
 import { AGENT_MAX_BODY_BYTES_MIN } from "./schemas";
 import { type Log, type ThrottledLog, createThrottledLog, defaultLog } from "./throttledLog";
+
+// Agent admission (rates, who counts as a host) lives in its own module; these stay importable from here.
+export { AGENT_ENDPOINT, DEFAULT_AGENT_RATES, type AgentRates } from "./agentAdmission";
 
 export interface TrpcHttpOptions {
   endpoint: string;
@@ -332,40 +335,6 @@ function retryAfterWhenShed({ errors }: { errors: readonly { code: string }[] })
   return errors.some((e) => e.code === "SERVICE_UNAVAILABLE" || e.code === "TOO_MANY_REQUESTS") ? { headers: { "retry-after": String(BUSY_RETRY_AFTER_S) } } : {};
 }
 
-export const AGENT_ENDPOINT = "/api/agent";
-
-/**
- * How much of a console process the agents may take (issue 15 §2), apart from people's calls on
- * /api/trpc: enrolments (each is a transaction and a credential hash), all agent calls together,
- * and each host's own calls (an agent that ignores Retry-After in a tight loop is held to its
- * share). Beyond any of them: 429 with Retry-After, before any database work.
- */
-export interface AgentRates {
-  enrol: TokenRate;
-  calls: TokenRate;
-  perHost: TokenRate;
-}
-
-export const DEFAULT_AGENT_RATES: AgentRates = {
-  enrol: { perSecond: 10, burst: 20 },
-  calls: { perSecond: 1000, burst: 2000 },
-  perHost: { perSecond: 100, burst: 200 },
-};
-
-/**
- * 429 with Retry-After (whole seconds, at least 1) when `limiter` has no room for `cost` under `key`.
- * Shedding is logged at most once per reason (per host for a host's own rate) every 10 s, with how
- * many were shed since: an agent in a tight loop is one line, not one per request.
- */
-function overRate(limiter: TokenLimiter, key: string, cost: number, what: string, requestId: string, throttled: ThrottledLog, who: Record<string, string> = {}): Response | null {
-  const wait = limiter.take(key, cost);
-  if (wait <= 0) return null;
-  const { perSecond, burst } = limiter.rate;
-  throttled(`shed:${what}:${key}`, () => ({ level: "warn", msg: "shedding agent load: 429 with Retry-After", reason: what, ...who, perSecond, burst }));
-  const seconds = Math.max(1, Math.ceil(wait));
-  return refuse(429, `${what} (${perSecond}/s, bursts of ${burst}, on this console process): retry after ${seconds} s`, requestId, { "retry-after": String(seconds) });
-}
-
 /**
  * The agents' tRPC endpoint. Agents authenticate with `Authorization: Bearer <host credential>`
  * (enrolment with a join token in the body); cookies are ignored here and credentials are not
@@ -379,36 +348,27 @@ export function createAgentHttpHandler(
   const base = { ...DEFAULT_HTTP_OPTIONS, ...options, endpoint: AGENT_ENDPOINT };
   // Agents keep every request within AGENT_BODY_BUDGET_BYTES; the limit here never goes below twice that.
   const opts = { ...base, maxBodyBytes: Math.max(base.maxBodyBytes, AGENT_MAX_BODY_BYTES_MIN) };
-  const rates = { ...DEFAULT_AGENT_RATES, ...options.rates };
-  // One bucket set per handler, i.e. per console process: each replica sheds its own load.
-  const enrolments = createTokenLimiter(rates.enrol);
-  const calls = createTokenLimiter(rates.calls);
-  const hosts = createTokenLimiter(rates.perHost);
   const throttled = createThrottledLog(opts.log);
+  const admission = createAgentAdmission({ rates: options.rates, maxBatchSize: opts.maxBatchSize, throttled });
   const logTooLarge = tooLargeLog(throttled, AGENT_ENDPOINT);
   const subscriptions = subscriptionsOf(agentRootRouter);
   const held = createHeldRequests(opts.streamsPerCredential);
+  const refuseOverRate = (r: AgentRefusal, requestId: string) => refuse(r.status, r.message, requestId, { "retry-after": String(r.retryAfterS) });
   return instrumentRequests("agent", AGENT_ENDPOINT, agentRootRouter, shedWhenDbDown(async function handle(req: Request): Promise<Response> {
     const requestId = crypto.randomUUID();
     // Rates first, before the body is read: an agent looping past Retry-After costs a bucket lookup.
-    const paths = new URL(req.url).pathname.slice(AGENT_ENDPOINT.length + 1).split(",", opts.maxBatchSize + 1);
-    const bearer = /^Bearer ([A-Za-z0-9_-]{1,200})$/.exec(req.headers.get("authorization") ?? "")?.[1];
-    const enrolling = paths.filter((p) => p === "agent.enroll").length;
-    // The host's own bucket before the shared one: a host over its rate is refused without
-    // spending what all agents share, so one agent in a tight loop cannot starve the others.
     const ip = sourceIp(req);
-    const who: Record<string, string> = bearer ? { credential: hashSecret(bearer).slice(0, 12), sourceIp: ip } : { sourceIp: ip };
-    const shed =
-      overRate(hosts, bearer ?? `ip:${ip}`, paths.length, "This host is calling the console faster than it takes", requestId, throttled, who) ??
-      overRate(calls, "all", paths.length, "Agents are calling this console faster than it takes", requestId, throttled) ??
-      (enrolling > 0 ? overRate(enrolments, "all", enrolling, "Hosts are enrolling faster than this console takes them", requestId, throttled) : null);
-    if (shed) return shed;
+    const ticket = admission.admit(req, ip);
+    if ("status" in ticket) return refuseOverRate(ticket, requestId);
+    const { paths } = ticket;
     // No origin check: an agent sends its credential explicitly, never ambiently.
     const screened = await screen(req, requestId, opts, null, logTooLarge);
     if (screened instanceof Response) return screened;
     const { body } = screened;
     const d = await deps();
-    const agent = bearer ? await authenticateAgent(d.db, bearer) : null;
+    const authenticated = await admission.authenticate(ticket, (bearer) => authenticateAgent(d.db, bearer));
+    if ("status" in authenticated) return refuseOverRate(authenticated, requestId);
+    const { agent } = authenticated;
     // The push stream and long polls hold their connection: at most streamsPerCredential of each per host.
     let release: (() => void) | null = null;
     const kind = paths.some((p) => subscriptions.has(p)) ? "stream" : paths.includes("agent.poll") ? "long poll" : null;

@@ -35,6 +35,11 @@ const Env = z.object({
   SWITCHYARD_AGENT_BURST: z.coerce.number().int().min(1).max(1_000_000).default(2000),
   SWITCHYARD_AGENT_HOST_RATE: z.coerce.number().positive().max(100_000).default(100),
   SWITCHYARD_AGENT_HOST_BURST: z.coerce.number().int().min(1).max(100_000).default(200),
+  /** Agent calls with no credential this process has seen authenticate (enrolments, bad bearers, an agent's first call): per client address, and all together. */
+  SWITCHYARD_AGENT_ADDRESS_RATE: z.coerce.number().positive().max(100_000).default(100),
+  SWITCHYARD_AGENT_ADDRESS_BURST: z.coerce.number().int().min(1).max(100_000).default(200),
+  SWITCHYARD_AGENT_UNAUTH_RATE: z.coerce.number().positive().max(1_000_000).default(200),
+  SWITCHYARD_AGENT_UNAUTH_BURST: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   /** PostgreSQL connections this process holds at most, and how long a query waits for one before the answer is 503 (busy). */
   SWITCHYARD_DB_POOL: z.coerce.number().int().min(1).max(1000).default(10),
   SWITCHYARD_DB_POOL_WAIT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),

@@ -1,4 +1,4 @@
-import type { Db, Prisma } from "@switchyard/db";
+import type { Db } from "@switchyard/db";
 import type { AgentIdentity } from "../context";
 import type { AgentMetricsSnapshot } from "../schemas/agentMetrics";
 import { dbNow } from "../clock";
@@ -9,22 +9,25 @@ export const AGENT_METRICS_STALE_MS = 120_000;
 /**
  * Keeps a host's latest metrics snapshot (already validated against the catalogue), replacing the
  * one before: counters are the agent's running totals, so only the latest matters. An older
- * snapshot (a retried push arriving late) does not overwrite a newer one.
+ * snapshot (a retried push arriving late) does not overwrite a newer one; one taken at the same
+ * instant does.
+ *
+ * One statement, no interactive transaction: with a whole fleet pushing, a read-then-upsert
+ * transaction per push held a pooled connection idle between its steps and ran the pool dry (503s
+ * for everyone, bench/fleet.ts). The conflict's WHERE is checked against the row as it is when
+ * the update locks it, so two pushes racing cannot leave the older one stored.
  */
 export async function storeAgentMetrics(db: Db, agent: AgentIdentity, snapshot: AgentMetricsSnapshot) {
-  const receivedAt = dbNow();
-  const samples = snapshot.metrics as unknown as Prisma.InputJsonValue;
-  const stored = await db.$transaction(async (tx) => {
-    const current = await tx.hostMetricsSnapshot.findUnique({ where: { hostId: agent.hostId }, select: { takenAt: true } });
-    if (current && current.takenAt > snapshot.takenAt) return false;
-    await tx.hostMetricsSnapshot.upsert({
-      where: { hostId: agent.hostId },
-      create: { hostId: agent.hostId, takenAt: snapshot.takenAt, receivedAt, samples },
-      update: { takenAt: snapshot.takenAt, receivedAt, samples },
-    });
-    return true;
-  });
-  return { stored, samples: snapshot.metrics.reduce((n, m) => n + m.samples.length, 0) };
+  const receivedAt = dbNow().toISOString();
+  const takenAt = snapshot.takenAt.toISOString();
+  const samples = JSON.stringify(snapshot.metrics);
+  const written = await db.$queryRaw<{ hostId: string }[]>`
+    INSERT INTO "HostMetricsSnapshot" AS s ("hostId", "takenAt", "receivedAt", "samples")
+    VALUES (${agent.hostId}, (${takenAt}::timestamptz AT TIME ZONE 'UTC'), (${receivedAt}::timestamptz AT TIME ZONE 'UTC'), ${samples}::jsonb)
+    ON CONFLICT ("hostId") DO UPDATE SET "takenAt" = EXCLUDED."takenAt", "receivedAt" = EXCLUDED."receivedAt", "samples" = EXCLUDED."samples"
+      WHERE s."takenAt" <= EXCLUDED."takenAt"
+    RETURNING s."hostId"`;
+  return { stored: written.length > 0, samples: snapshot.metrics.reduce((n, m) => n + m.samples.length, 0) };
 }
 
 /** The snapshots worth serving: received within AGENT_METRICS_STALE_MS, of hosts not revoked. */

@@ -18,6 +18,8 @@ function handle(req: Request): Promise<Response> {
         enrol: { perSecond: env.SWITCHYARD_ENROL_RATE, burst: env.SWITCHYARD_ENROL_BURST },
         calls: { perSecond: env.SWITCHYARD_AGENT_RATE, burst: env.SWITCHYARD_AGENT_BURST },
         perHost: { perSecond: env.SWITCHYARD_AGENT_HOST_RATE, burst: env.SWITCHYARD_AGENT_HOST_BURST },
+        perAddress: { perSecond: env.SWITCHYARD_AGENT_ADDRESS_RATE, burst: env.SWITCHYARD_AGENT_ADDRESS_BURST },
+        unauthenticated: { perSecond: env.SWITCHYARD_AGENT_UNAUTH_RATE, burst: env.SWITCHYARD_AGENT_UNAUTH_BURST },
       },
     });
   }
