@@ -299,5 +299,23 @@ test("a replica killed mid-operation hands its agent and its browser tab to the 
   expect(statuses.filter((s) => s === "500")).toEqual([]);
   // The agent never gave up: it is still running, and said it reconnected.
   expect(agent.exitCode).toBeNull();
+
+  // Both replicas lost at once: the tab's stream dials nginx again and gets its 502 (no replica
+  // up), which EventSource never retries by itself. The tab opens it again after its wait, once
+  // the replicas are back, and the page follows again without a reload.
+  const streamsBeforeOutage = liveStreams();
+  const running = replicas.filter((r) => r.proc.exitCode === null && r.proc.signalCode === null);
+  for (const r of running) r.proc.kill("SIGKILL");
+  await expect.poll(() => accessLog().some((l) => l.startsWith("502 ") && l.includes("events.stream")), { timeout: 30_000, message: "the tab's redial answered 502" }).toBe(true);
+  const restarted = await Promise.all(running.map((r) => startReplica(r.name, r.port)));
+  await expect.poll(async () => {
+    await fetch(`${lbUrl}/login`).catch(() => null);
+    const served = accessLog().filter((l) => l.startsWith("200 200 "));
+    return restarted.every((r) => served.some((l) => l.includes(`127.0.0.1:${r.port} `)));
+  }, { timeout: 30_000, intervals: [250], message: "nginx routes to the restarted replicas" }).toBe(true);
+  await expect.poll(() => liveStreams(), { timeout: 60_000, message: "the tab opened its stream again after the 502" }).toBeGreaterThan(streamsBeforeOutage + 1);
+  const again = await mutate<Created>(page.request, "attachments.create", { hostId, networkId: network.id, target: { kind: "sandbox", name: sandboxes[0] }, ifName: "eth0", portMappings: [] });
+  await expect(page.getByTestId(`attachment-row-${sandboxes[0]}`)).toBeVisible({ timeout: 30_000 });
+  await expect.poll(async () => (await query<Attachment>(page.request, "attachments.get", { id: again.attachment.id })).state, { timeout: 60_000 }).toBe("ready");
   await context.close();
 });

@@ -4,6 +4,7 @@ import { type InvalidateQueryFilters, type QueryClient, useQueryClient } from "@
 import { useSubscription } from "@trpc/tanstack-react-query";
 import type { Resync, TopicMessage } from "@switchyard/api";
 import { createContext, useCallback, useContext, useEffect, useRef } from "react";
+import { redialDelayMs } from "~/lib/redial";
 import { useTRPC } from "~/trpc/react";
 
 type Topic = Exclude<TopicMessage["topic"], "resync">;
@@ -75,7 +76,7 @@ export function LiveUpdates() {
   const trpc = useTRPC();
   const refetch = useRefetchLive();
   const hub = useContext(LiveHubContext);
-  useSubscription(
+  const stream = useSubscription(
     trpc.events.stream.subscriptionOptions(undefined, {
       // Started or restarted: what changed while no stream was open (also between the page's
       // first reads and this start) is read again.
@@ -83,6 +84,16 @@ export function LiveUpdates() {
       onData: (m) => hub.dispatch(m),
     }),
   );
+  // A stream answered with anything but 200 ends in "error" and the browser never dials it again:
+  // this tab would stay without live updates for good. Open it again after a growing, jittered wait.
+  const failures = useRef(0);
+  const { status, reset } = stream;
+  useEffect(() => {
+    if (status === "pending") failures.current = 0;
+    if (status !== "error") return;
+    const timer = setTimeout(reset, redialDelayMs(failures.current++));
+    return () => clearTimeout(timer);
+  }, [status, reset]);
   useLiveEvents("network", () => {
     refetch({ queryKey: trpc.networks.pathKey() });
     refetch({ queryKey: trpc.audit.pathKey() });
