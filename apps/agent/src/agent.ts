@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { type CniRuntimeOptions, type Spawner, createCniRuntime, createHelperSpawner } from "@switchyard/cni";
 import { createAgentClient } from "./client";
-import { type Clock, systemClock } from "./clock";
+import { type Clock, steadyWallClock, systemClock } from "./clock";
 import { AGENT_VERSION, type AgentConfig } from "./config";
 import { CredentialRefused, createConsolePort } from "./console";
 import { createEnrolment } from "./enrolment";
@@ -216,7 +216,8 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     periodicJob("release safety net", RELEASE_SAFETY_NET_MS, async () => releaser.wake(), { clock, log }),
     ipam,
     // The table checked against what was applied, and the desired version fetched again (a lost push, an edited table).
-    createMetricsPusher({ metrics, send: (snapshot) => consoleApi.reportMetrics(snapshot), more: () => proxy?.metrics() ?? Promise.resolve([]), everyMs: config.metricsPushMs, clock, log }),
+    // takenAt on a clock that never steps back: the console drops a snapshot older than the one it has.
+    createMetricsPusher({ metrics, send: (snapshot) => consoleApi.reportMetrics(snapshot), more: () => proxy?.metrics() ?? Promise.resolve([]), everyMs: config.metricsPushMs, clock: steadyWallClock(clock), log }),
     ...(services ? [periodicJob("services check", config.servicesCheckMs, async () => (refreshHealth(), void probes.wake(), services.check()), { clock, log })] : []),
   ];
 

@@ -17,7 +17,7 @@ function setup(joinToken?: string) {
   const log = recordingLogger();
   // Sleeps return at once and are recorded: the back-off is checked, not waited for.
   const sleeps: number[] = [];
-  const clock: Clock = { now: () => Date.now(), sleep: async (ms) => void sleeps.push(ms) };
+  const clock: Clock = { now: () => Date.now(), monotonic: () => performance.now(), sleep: async (ms) => void sleeps.push(ms) };
   const make = () => createEnrolment({ consoleUrl: "http://console.test", dataDir: dir.path, hostname: "host-a", joinToken, log, clock });
   return { dir, log, make, sleeps };
 }

@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { recordingLogger, settle, useFakeTime } from "../test/fakes";
-import { systemClock } from "./clock";
+import { recordingLogger, settle, steppingClock, useFakeTime } from "../test/fakes";
+import { type Clock, systemClock } from "./clock";
 import { BEAT_MS, INVENTORY_MS, INVENTORY_REFRESH_MS, VERSIONS_MS, createHeartbeat } from "./heartbeat";
 
 afterEach(() => void vi.useRealTimers());
 
-function setup(opts: { rotate?: boolean; failBeat?: boolean; random?: () => number } = {}) {
+function setup(opts: { rotate?: boolean; failBeat?: boolean; random?: () => number; clock?: Clock } = {}) {
   const beats: { inventory: boolean }[] = [];
   const confirmations: number[] = [];
   let versionCalls = 0;
@@ -31,7 +31,7 @@ function setup(opts: { rotate?: boolean; failBeat?: boolean; random?: () => numb
       rotateCredential: async () => void rotations++,
       flushReports: async () => void flushes++,
       log,
-      clock: systemClock,
+      clock: opts.clock ?? systemClock,
       random: opts.random ?? (() => 0.5),
     },
     0,
@@ -116,6 +116,29 @@ describe("heartbeat and inventory", () => {
     await settle();
     await vi.advanceTimersByTimeAsync(BEAT_MS);
     expect(s.log.messages("warn")).toEqual(["heartbeat failed; retrying", "heartbeat failed; retrying"]);
+    stop.abort();
+    await running;
+  });
+  it("the inventory and plugin versions keep their periods when the wall clock is stepped by hours", async () => {
+    useFakeTime(vi);
+    const { clock, step } = steppingClock();
+    const s = setup({ clock });
+    const stop = new AbortController();
+    const running = s.heartbeat.run(stop.signal);
+    await settle();
+    expect(s.beats).toEqual([{ inventory: true }]);
+    // Three hours forward: nothing is due 10 s after the first look (no inventory, no plugin spawned).
+    step(3 * 3600_000);
+    await vi.advanceTimersByTimeAsync(BEAT_MS);
+    expect(s.beats).toHaveLength(2);
+    expect(s.confirmations).toEqual([]);
+    expect(s.counts().versionCalls).toBe(1);
+    // Six hours back: the inventory is still looked at a minute after the first look.
+    step(-6 * 3600_000);
+    await vi.advanceTimersByTimeAsync(INVENTORY_MS - BEAT_MS);
+    expect(s.confirmations).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(VERSIONS_MS);
+    expect(s.counts().versionCalls).toBe(2);
     stop.abort();
     await running;
   });

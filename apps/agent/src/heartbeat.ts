@@ -59,13 +59,14 @@ export function createHeartbeat<V>(deps: HeartbeatDeps<V>, initialVersions: V) {
   async function beat(): Promise<void> {
     let inventory: Inventory | undefined;
     let digest = "";
-    const now = deps.clock.now();
+    // Periods by the monotonic clock: a wall-clock step would stop the inventory for hours, or spawn every plugin at once.
+    const now = deps.clock.monotonic();
     if (inventoryDue || now - lastInventory >= INVENTORY_MS) {
       const asked = inventoryDue;
       inventoryDue = false;
       if (now - versionsAt > VERSIONS_MS) {
         versions = await deps.pluginVersions();
-        versionsAt = deps.clock.now();
+        versionsAt = deps.clock.monotonic();
       }
       const desired = await deps.console.desired().catch(() => []);
       // Within the console's schema and the agents' body budget: one odd entry or a huge host must not have every report refused.

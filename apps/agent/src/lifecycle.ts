@@ -49,8 +49,8 @@ export function createLifecycle(deps: LifecycleDeps) {
 
   async function shutDown(): Promise<void> {
     stopping.abort();
-    const deadline = deps.clock.now() + deps.graceMs;
-    const left = () => deadline - deps.clock.now();
+    const deadline = deps.clock.monotonic() + deps.graceMs;
+    const left = () => Math.floor(deadline - deps.clock.monotonic());
     // Nothing new starts now; what was starting (recovery, the first reconcile) finishes first.
     if (started) await within(started.catch(() => {}), left());
     await deps.drain(Math.max(0, left()));

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "@switchyard/cni";
 import { afterEach, describe, expect, it } from "vitest";
-import { deferred, recordingLogger, tempDir } from "../test/fakes";
+import { deferred, recordingLogger, settle, tempDir } from "../test/fakes";
 import type { CompleteAnswer } from "./console";
 import { createOutbox } from "./outbox";
 import { type Report, createReportQueue } from "./reports";
@@ -159,5 +159,63 @@ describe("report outbox", () => {
     expect(sent).toEqual([["a#1"]]);
     expect(slow.queued()).toEqual([]);
     expect(s.log.messages("warn")).toEqual([]);
+  });
+  // bench/fleet.ts: the console refused 364 outcomes as stale in one run, each a copy a heartbeat's
+  // flush sent between the console's answer and the file's removal.
+  it("a flush between the console's answer and the removal of the file does not send the outcome again", async () => {
+    const s = setup(() => ({ recorded: true, more: false }) as unknown as CompleteAnswer);
+    const intentGone = deferred();
+    // The caller's step (its intent removed: an fsync) holds the removal back.
+    const recording = s.outbox.record(report("a"), () => intentGone.promise);
+    await settle();
+    expect(s.calls).toEqual([["a"]]);
+    expect(s.files()).toEqual(["a-1.json"]);
+    const flushing = s.outbox.flush();
+    await settle();
+    intentGone.resolve();
+    expect(await recording).toBe(true);
+    await flushing;
+    expect(s.calls).toEqual([["a"]]);
+    expect(s.files()).toEqual([]);
+  });
+
+  it("two flushes (a heartbeat's and the shutdown's) send a queued outcome once, the second waiting for the first's removal", async () => {
+    let down = true;
+    const s = setup(() => (down ? new Error("ECONNREFUSED") : ({ recorded: true, more: false } as unknown as CompleteAnswer)));
+    expect(await s.outbox.record(report("a"))).toBe(false);
+    down = false;
+    s.calls.length = 0;
+    // The first flush's removal is slow (a busy disk).
+    const removing = deferred();
+    const done = s.queue.done.bind(s.queue);
+    s.queue.done = async (r) => (await removing.promise, done(r));
+    const first = s.outbox.flush();
+    await settle();
+    expect(s.calls).toEqual([["a"]]);
+    const second = s.outbox.flush();
+    await settle();
+    removing.resolve();
+    await Promise.all([first, second]);
+    expect(s.calls).toEqual([["a"]]);
+    expect(s.files()).toEqual([]);
+    expect(s.log.messages("warn")).toEqual(["outcome not delivered; it stays queued"]);
+  });
+
+  it("an outcome the console did not take is never lost: a flush during its durable write waits, and it goes with the next flush", async () => {
+    let down = true;
+    const s = setup(() => (down ? new Error("ECONNREFUSED") : ({ recorded: true, more: false } as unknown as CompleteAnswer)));
+    const intentGone = deferred();
+    const recording = s.outbox.record(report("a"), () => intentGone.promise);
+    await settle();
+    // Failed; the console is back while the caller's step runs. A flush now must neither send it twice nor lose it.
+    down = false;
+    const flushing = s.outbox.flush();
+    await settle();
+    intentGone.resolve();
+    expect(await recording).toBe(false);
+    await flushing;
+    await s.outbox.flush();
+    expect(s.calls).toEqual([["a"], ["a"]]);
+    expect(s.files()).toEqual([]);
   });
 });

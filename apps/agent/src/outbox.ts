@@ -25,21 +25,22 @@ export function createOutbox(deps: OutboxDeps) {
   // were over the console's limit, refused whole (413) and sent again, the same, at every flush.
   const complete = createBatcher<Report, CompleteAnswer>((outcomes) => deps.console.completeMany(outcomes), 64, { sizeOf: (r) => Buffer.byteLength(JSON.stringify(r)), maxBytes: AGENT_BODY_BUDGET_BYTES });
 
-  // An outcome on its way: a flush meanwhile (a heartbeat's) waits for it instead of sending it
-  // again, which the console would refuse as stale once the first copy closed the operation.
-  const onTheWay = new Map<string, Promise<boolean>>();
-
-  /** Sends an outcome: true when the console took it or refused it for good, false when it should be sent again. */
-  function deliver(report: Report): Promise<boolean> {
-    const key = `${report.operationId}\0${report.attempt}`;
-    const pending = onTheWay.get(key);
-    if (pending) return pending;
-    const delivery = deliverOnce(report).finally(() => onTheWay.delete(key));
-    onTheWay.set(key, delivery);
-    return delivery;
+  // An outcome is held from its send until its file is gone (the console answered) or durably
+  // queued (it did not): a flush meanwhile waits for the holder instead of sending it again, which
+  // the console would refuse as stale once the first copy closed the operation (bench/fleet.ts: 364
+  // in one run, each sent between the answer and the file's removal). Once the holder lets go, the
+  // file is either gone or on disk for the next flush: an outcome is never dropped.
+  const held = new Map<string, Promise<unknown>>();
+  const keyOf = (r: Pick<Report, "operationId" | "attempt">) => `${r.operationId}\0${r.attempt}`;
+  function hold<T>(report: Report, work: () => Promise<T>): Promise<T> {
+    const key = keyOf(report);
+    const holding: Promise<T> = work().finally(() => held.get(key) === holding && held.delete(key));
+    held.set(key, holding);
+    return holding;
   }
 
-  async function deliverOnce(report: Report): Promise<boolean> {
+  /** Sends an outcome: true when the console took it or refused it for good, false when it should be sent again. */
+  async function deliver(report: Report): Promise<boolean> {
     let answer: CompleteAnswer;
     try {
       answer = await complete(report);
@@ -58,16 +59,20 @@ export function createOutbox(deps: OutboxDeps) {
     return true;
   }
 
-  /** Delivers a queued outcome and takes it off the queue once the console has answered. */
-  async function send(report: Report): Promise<boolean> {
-    if (!(await deliver(report))) return false;
-    await deps.queue.done(report);
-    return true;
+  /**
+   * A queued outcome to the console, and off the queue once it answered; one held elsewhere (being
+   * recorded, or sent by another flush) is waited for, not sent. Synchronous up to the check, so
+   * a flush's listing and its checks see the same moment.
+   */
+  function send(report: Report): Promise<unknown> {
+    const holder = held.get(keyOf(report));
+    if (holder) return holder.catch(() => {});
+    return hold(report, async () => {
+      if (await deliver(report)) await deps.queue.done(report);
+    });
   }
 
   return {
-    deliver,
-    send,
     /**
      * Records a fresh outcome: to the console, then (next turn) in the queue. `beforeDone` runs once the
      * outcome is safe — taken by the console, or durable on disk when it was not (the caller drops
@@ -76,24 +81,26 @@ export function createOutbox(deps: OutboxDeps) {
      * the queue (the page cache), and a power loss finds the intent, which DELs.
      * False when the console could not be reached: the outcome stays queued.
      */
-    async record(report: Report, beforeDone: () => Promise<void> = async () => {}): Promise<boolean> {
-      // The request goes first: the queue's write (sync file calls, ~0.5 ms) follows on the next
-      // turn, off the outcome's way. Until it is written the intent is still there (a crash DELs).
-      const delivered = deliver(report);
-      const queued = new Promise<void>((resolve, reject) => setImmediate(() => deps.queue.put(report, { durable: false }).then(resolve, reject)));
-      await queued;
-      if (!(await delivered)) {
-        await deps.queue.put(report, { durable: true });
+    record(report: Report, beforeDone: () => Promise<void> = async () => {}): Promise<boolean> {
+      return hold(report, async () => {
+        // The request goes first: the queue's write (sync file calls, ~0.5 ms) follows on the next
+        // turn, off the outcome's way. Until it is written the intent is still there (a crash DELs).
+        const delivered = deliver(report);
+        const queued = new Promise<void>((resolve, reject) => setImmediate(() => deps.queue.put(report, { durable: false }).then(resolve, reject)));
+        await queued;
+        if (!(await delivered)) {
+          await deps.queue.put(report, { durable: true });
+          await beforeDone();
+          return false;
+        }
         await beforeDone();
-        return false;
-      }
-      await beforeDone();
-      await deps.queue.done(report);
-      return true;
+        await deps.queue.done(report);
+        return true;
+      });
     },
     /** Outcomes queued while the console was unreachable; all at once (the batcher sends them in pages). */
     async flush(): Promise<void> {
-      await Promise.all(deps.queue.list().map((report) => send(report)));
+      await Promise.all(deps.queue.list().map(send));
     },
     /** The outcomes still queued (not yet answered by the console). */
     queued(): Report[] {

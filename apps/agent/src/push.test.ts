@@ -1,20 +1,25 @@
 import { getEventListeners } from "node:events";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { deferred, recordingLogger, settle, trpcError, useFakeTime } from "../test/fakes";
-import { systemClock } from "./clock";
+import { deferred, recordingLogger, settle, steppingClock, trpcError, useFakeTime } from "../test/fakes";
+import { type Clock, systemClock } from "./clock";
 import type { CredentialRefused, WorkEvent, WorkSubscriber } from "./console";
-import { LONG_POLL_MS, createPushStream } from "./push";
+import { POLL_WAIT_MS, STABLE_STREAM_MS, createPushStream } from "./push";
 
 afterEach(() => void vi.useRealTimers());
 
 /** A push stream over a fake console (streams the test drives) and a scheduler that records what it is asked. */
-function setup(opts: { free?: number; spreadMs?: number; random?: () => number } = {}) {
+function setup(opts: { free?: number; spreadMs?: number; random?: () => number; clock?: Clock } = {}) {
   const streams: { subscriber: WorkSubscriber; slots: number; unsubscribed: boolean }[] = [];
   const polls: { max: number; holding?: string[] }[] = [];
   const asked: string[] = [];
   const refused: CredentialRefused[] = [];
   const changes: boolean[] = [];
-  let pollAnswer: () => Promise<unknown[]> = async () => [];
+  // As the console does when there is no work: the poll is held for its wait (or until the agent gives up on it).
+  let pollAnswer: (signal?: AbortSignal) => Promise<unknown[]> = (signal) =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => resolve([]), POLL_WAIT_MS);
+      signal?.addEventListener("abort", () => (clearTimeout(timer), resolve([])), { once: true });
+    });
   const log = recordingLogger();
   const push = createPushStream({
     console: {
@@ -23,7 +28,7 @@ function setup(opts: { free?: number; spreadMs?: number; random?: () => number }
         streams.push(s);
         return { unsubscribe: () => void (s.unsubscribed = true) };
       },
-      poll: async (input) => (polls.push({ max: input.max!, ...(input.holding ? { holding: input.holding } : {}) }), pollAnswer() as never),
+      poll: async (input, signal) => (polls.push({ max: input.max!, ...(input.holding ? { holding: input.holding } : {}) }), pollAnswer(signal) as never),
     },
     scheduler: {
       start: (op) => void asked.push(`start ${op.operationId}`),
@@ -38,14 +43,15 @@ function setup(opts: { free?: number; spreadMs?: number; random?: () => number }
     onReconcile: () => void asked.push("reconcile"),
     onRelease: () => void asked.push("release"),
     onServices: () => void asked.push("services"),
+    onProbe: () => void asked.push("probe"),
     onRefused: (e) => void refused.push(e),
     onStreamChange: (s) => void changes.push(s.open),
     reconnectSpreadMs: opts.spreadMs ?? 0,
     ...(opts.random ? { random: opts.random } : {}),
     log,
-    clock: systemClock,
+    clock: opts.clock ?? systemClock,
   });
-  return { push, streams, polls, asked, refused, changes, log, answerPolls: (f: () => Promise<unknown[]>) => (pollAnswer = f) };
+  return { push, streams, polls, asked, refused, changes, log, answerPolls: (f: (signal?: AbortSignal) => Promise<unknown[]>) => (pollAnswer = f) };
 }
 
 const at = new Date("2026-12-05T10:00:00Z");
@@ -89,30 +95,100 @@ describe("push stream", () => {
     expect(s.polls).toEqual([]);
   });
 
-  it("when the stream fails it waits a random part of the spread, long-polls (the first poll says what the agent holds), then opens the stream again", async () => {
+  it("a lost stream is opened again after a random part of the spread, without a long poll first", async () => {
     useFakeTime(vi);
     const s = setup({ spreadMs: 30_000, random: () => 0.5 });
     const stop = new AbortController();
-    const answers = [deferred<unknown[]>(), deferred<unknown[]>()];
-    let n = 0;
-    s.answerPolls(() => (n < answers.length ? answers[n++]!.promise : new Promise(() => {})));
     const running = s.push.run(stop.signal);
+    s.streams[0]!.subscriber.onData(event({ kind: "open" }));
     s.streams[0]!.subscriber.onError(new Error("socket hang up"));
     await settle();
     expect(s.log.lines.find((l) => l.msg === "push stream lost; reconnecting after a random wait")?.fields).toMatchObject({ reconnectInMs: 15_000 });
     await vi.advanceTimersByTimeAsync(14_999);
-    expect(s.polls).toEqual([]);
+    expect(s.streams).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1);
-    expect(s.polls).toEqual([{ max: 4, holding: ["held-1"] }]);
-    answers[0]!.resolve([{ operationId: "p1" }]);
-    await settle();
-    expect(s.asked).toEqual(["start p1"]);
-    expect(s.polls[1]).toEqual({ max: 4 });
-    // The long-poll window ends with the poll in flight; the next stream opens after it.
-    await vi.advanceTimersByTimeAsync(LONG_POLL_MS);
-    answers[1]!.resolve([]);
-    await settle();
     expect(s.streams).toHaveLength(2);
+    expect(s.polls).toEqual([]);
+    stop.abort();
+    await running;
+  });
+
+  it("a stream that closes as soon as it opens is opened again less and less often; one that stayed open waits only the spread", async () => {
+    useFakeTime(vi);
+    const s = setup({ spreadMs: 0, random: () => 0.5 });
+    const stop = new AbortController();
+    const running = s.push.run(stop.signal);
+    for (let i = 0; i < 3; i++) {
+      s.streams[i]!.subscriber.onData(event({ kind: "open" }));
+      s.streams[i]!.subscriber.onComplete();
+      await vi.advanceTimersByTimeAsync(2000);
+    }
+    s.streams[3]!.subscriber.onData(event({ kind: "open" }));
+    await vi.advanceTimersByTimeAsync(STABLE_STREAM_MS);
+    s.streams[3]!.subscriber.onComplete();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.streams).toHaveLength(5);
+    expect(s.log.lines.filter((l) => l.msg === "push stream lost; reconnecting after a random wait").map((l) => l.fields.reconnectInMs)).toEqual([500, 1000, 2000, 0]);
+    stop.abort();
+    await running;
+  });
+
+  it("a stream that cannot open: one poll meanwhile (saying what the agent holds), and the stream again as soon as it returns", async () => {
+    useFakeTime(vi);
+    const s = setup({ spreadMs: 30_000, random: () => 0.5 });
+    const stop = new AbortController();
+    const answer = deferred<unknown[]>();
+    s.answerPolls(() => answer.promise);
+    const running = s.push.run(stop.signal);
+    s.streams[0]!.subscriber.onData(event({ kind: "open" }));
+    s.streams[0]!.subscriber.onError(new Error("socket hang up"));
+    await vi.advanceTimersByTimeAsync(15_000);
+    s.streams[1]!.subscriber.onError(new Error("ECONNREFUSED"));
+    await settle();
+    expect(s.polls).toEqual([{ max: 4, holding: ["held-1"] }]);
+    expect(s.streams).toHaveLength(2);
+    answer.resolve([{ operationId: "p1" }]);
+    await settle();
+    expect(s.asked).toContain("start p1");
+    expect(s.streams).toHaveLength(3);
+    stop.abort();
+    await running;
+  });
+
+  it("what the console pushed while the stream was down is caught up once it is open again (reconcile, releases, services, probes)", async () => {
+    useFakeTime(vi);
+    const s = setup({ spreadMs: 1000, random: () => 0.5 });
+    const stop = new AbortController();
+    const running = s.push.run(stop.signal);
+    // The first stream follows the agent's start, which did all of it.
+    s.streams[0]!.subscriber.onData(event({ kind: "open" }));
+    await settle();
+    expect(s.asked).toEqual([`holding since ${at.toISOString()}`]);
+    s.streams[0]!.subscriber.onError(new Error("socket hang up"));
+    // A reconcile asked for now goes only over a stream: none is open.
+    await vi.advanceTimersByTimeAsync(500);
+    s.asked.length = 0;
+    s.streams[1]!.subscriber.onData(event({ kind: "open" }));
+    await settle();
+    expect(s.asked).toEqual(expect.arrayContaining(["reconcile", "release", "services", "probe"]));
+    expect(s.log.messages("info")).toContain("push stream open again: catching up on what it may have carried meanwhile");
+    stop.abort();
+    await running;
+  });
+
+  it("a wall-clock step back while polling does not keep the agent off its stream", async () => {
+    useFakeTime(vi);
+    const { clock, step } = steppingClock();
+    const s = setup({ clock });
+    const stop = new AbortController();
+    const running = s.push.run(stop.signal);
+    s.streams[0]!.subscriber.onError(new Error("ECONNREFUSED"));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.polls).toHaveLength(1);
+    step(-3 * 3600_000);
+    // The poll is held its 20 s (no work); a minute later the agent has tried its stream again.
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(s.streams.length).toBeGreaterThanOrEqual(2);
     stop.abort();
     await running;
   });
@@ -137,14 +213,14 @@ describe("push stream", () => {
     expect(s.push.state.open).toBe(false);
     expect(s.log.lines.find((l) => l.msg === "push stream lost; reconnecting after a random wait")?.fields).toMatchObject({ error: "terminated: other side closed", reconnectInMs: 7_500 });
     await vi.advanceTimersByTimeAsync(7_499);
-    expect(s.polls).toEqual([]);
+    expect(s.streams).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1);
-    expect(s.polls).toHaveLength(1);
+    expect(s.streams).toHaveLength(2);
     stop.abort();
     await running;
   });
 
-  it("a failing poll is retried with back-off, never before the console's Retry-After", async () => {
+  it("a failing poll is retried with back-off, never before the console's Retry-After, the stream tried again each time", async () => {
     useFakeTime(vi);
     const s = setup({ random: () => 0 });
     const stop = new AbortController();
@@ -158,10 +234,15 @@ describe("push stream", () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(s.polls).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(4_999);
-    expect(s.polls).toHaveLength(1);
+    expect(s.streams).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1);
+    expect(s.streams).toHaveLength(2);
+    s.streams[1]!.subscriber.onError(new Error("busy"));
+    await vi.advanceTimersByTimeAsync(0);
     expect(s.polls).toHaveLength(2);
     await vi.advanceTimersByTimeAsync(5_000);
+    s.streams[2]!.subscriber.onError(new Error("busy"));
+    await vi.advanceTimersByTimeAsync(0);
     expect(s.polls).toHaveLength(3);
     expect(s.log.lines.filter((l) => l.msg === "poll failed; retrying").map((l) => l.fields.retryInMs)).toEqual([5000, 5000]);
     stop.abort();
@@ -177,7 +258,7 @@ describe("push stream", () => {
     const running = s.push.run(stop.signal);
     for (let i = 0; i < 5; i++) {
       s.streams[i]!.subscriber.onComplete();
-      await vi.advanceTimersByTimeAsync(LONG_POLL_MS + 1);
+      await vi.advanceTimersByTimeAsync(POLL_WAIT_MS + 1);
     }
     expect(s.streams.length).toBeGreaterThanOrEqual(6);
     expect(getEventListeners(stop.signal, "abort").length).toBeLessThanOrEqual(1);

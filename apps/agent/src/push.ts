@@ -4,10 +4,12 @@ import type { Logger } from "./log";
 import { classifyFailure, retryDelayMs } from "./retry";
 import { MAX_CLAIM, type Scheduler } from "./scheduler";
 
-/** How long the agent long-polls after its push stream failed, before it tries the stream again. */
-export const LONG_POLL_MS = 60_000;
-/** How long one poll waits on the console for work. */
+/** How long one poll waits on the console for work (the fallback while the stream cannot be had). */
 export const POLL_WAIT_MS = 20_000;
+/** With no free slot there is nothing to poll for: the stream is tried again once one frees, or after this. */
+const NO_SLOT_CHECK_MS = 1000;
+/** A stream that stayed open this long was not flapping: the next loss waits only the spread. */
+export const STABLE_STREAM_MS = 10_000;
 
 /** Whether the push stream (SSE) is open, and since when; reported in the inventory (doctor). */
 export interface PushStreamState {
@@ -40,7 +42,11 @@ export interface PushDeps {
 
 /**
  * The push stream: work pushed over SSE (the console claims for the agent and sends the operations
- * themselves); when the stream fails, long-polling for a while, then the stream again.
+ * themselves). A lost stream is opened again after a random part of the spread (a fleet that lost
+ * its console together does not come back together); one that cannot open is bridged by one long
+ * poll, and tried again as soon as the poll returns (or after a back-off when it failed). What the
+ * console says only over the stream (reconcile, releases, services, probes) is caught up when a
+ * stream opens after a gap: the console does not keep those for an agent that was not listening.
  */
 export function createPushStream(deps: PushDeps) {
   const random = deps.random ?? Math.random;
@@ -52,21 +58,35 @@ export function createPushStream(deps: PushDeps) {
     deps.onStreamChange(stream);
   };
 
-  /** Holds one stream until it ends (error, completion or stop); resolves with its error. */
-  function holdStream(signal: AbortSignal): Promise<Error | undefined> {
+  /** What the console would have pushed during a gap without a stream: asked for again (each is a query of current state). */
+  function catchUp(): void {
+    deps.log.info("push stream open again: catching up on what it may have carried meanwhile");
+    deps.onReconcile();
+    deps.onRelease();
+    deps.onServices?.();
+    deps.onProbe?.();
+  }
+
+  /**
+   * Holds one stream until it ends (error, completion or stop); resolves with its error and whether
+   * it opened (the console said anything). `afterGap`: the agent was without a stream before it.
+   */
+  function holdStream(signal: AbortSignal, afterGap: boolean): Promise<{ error: Error | undefined; opened: boolean }> {
     let announced = false;
     let onStop: (() => void) | undefined;
     return new Promise<Error | undefined>((resolve) => {
       // With slots the console claims for us and pushes the operations themselves.
       const sub = deps.console.subscribeWork(Math.min(deps.concurrency, MAX_CLAIM), {
         onData: (event) => {
-          if (!announced) deps.log.info("push stream open");
+          const first = !announced;
+          if (first) deps.log.info("push stream open");
           announced = true;
           setOpen(true);
           if (event.kind === "revoked") {
             deps.onRefused(new CredentialRefused("the console revoked this host"));
             return;
           }
+          if (first && afterGap) catchUp();
           if (event.kind === "reconcile") {
             deps.log.info("reconcile requested by the console");
             deps.onReconcile();
@@ -103,8 +123,8 @@ export function createPushStream(deps: PushDeps) {
         },
         // A stream that was open and broke (its console replica stopped, a proxy cut it, 30 s of
         // silence) or one that could not open: ended here, so that the agent waits its random
-        // spread and long-polls instead of the link's immediate redial, which would bring every
-        // agent of a restarted console back at the same instant.
+        // spread (or polls) instead of the link's immediate redial, which would bring every agent
+        // of a restarted console back at the same instant.
         onConnectionStateChange: (state) => {
           if (state.state !== "connecting" || !state.error) return;
           sub.unsubscribe();
@@ -114,51 +134,64 @@ export function createPushStream(deps: PushDeps) {
       });
       onStop = () => (sub.unsubscribe(), resolve(undefined));
       signal.addEventListener("abort", onStop, { once: true });
-    }).finally(() => {
-      // One listener per stream, removed when it ends: a flapping connection must not pile them up.
-      if (onStop) signal.removeEventListener("abort", onStop);
-    });
+    })
+      .finally(() => {
+        // One listener per stream, removed when it ends: a flapping connection must not pile them up.
+        if (onStop) signal.removeEventListener("abort", onStop);
+      })
+      .then((error) => ({ error, opened: announced }));
   }
 
-  /** Long-polls for LONG_POLL_MS; the first poll that gets through says what this agent holds. */
-  async function longPoll(signal: AbortSignal): Promise<void> {
-    const until = deps.clock.now() + LONG_POLL_MS;
-    let handBack = true;
-    let failures = 0;
-    while (!signal.aborted && deps.clock.now() < until) {
-      try {
-        const free = deps.scheduler.freeSlots();
-        const held = handBack && !deps.scheduler.isClaiming ? deps.scheduler.holding() : undefined;
-        const ops = free > 0 ? await deps.console.poll({ max: Math.min(free, MAX_CLAIM), waitMs: POLL_WAIT_MS, ...(held ? { holding: held } : {}) }, signal) : [];
-        if (free > 0 && held) handBack = false;
-        if (failures > 0) deps.log.info("poll reached the console again", { failures });
-        failures = 0;
-        for (const op of ops) deps.scheduler.start(op);
-        if (free <= 0) await deps.clock.sleep(1000, signal);
-      } catch (error) {
-        if (signal.aborted) return;
-        // Back-off with jitter (and the console's Retry-After): a fleet polling a busy console spreads out.
-        const waitMs = retryDelayMs(classifyFailure(error, deps.clock.now()), failures++, random);
-        deps.log.warn("poll failed; retrying", { error: (error as Error).message, retryInMs: waitMs });
-        await deps.clock.sleep(waitMs, signal);
-      }
-    }
+  /**
+   * One poll while the stream cannot be had: work still arrives, and it says what this agent holds
+   * (claims pushed into a stream that broke are handed out again). Resolves once the poll returned
+   * (the console had work, or its wait ended); throws when it failed.
+   */
+  async function pollOnce(signal: AbortSignal): Promise<void> {
+    // No free slot: nothing to claim. The stream again once one frees, or within the poll's wait.
+    for (let waited = 0; deps.scheduler.freeSlots() <= 0 && waited < POLL_WAIT_MS && !signal.aborted; waited += NO_SLOT_CHECK_MS) await deps.clock.sleep(NO_SLOT_CHECK_MS, signal);
+    const free = deps.scheduler.freeSlots();
+    if (free <= 0 || signal.aborted) return;
+    const held = deps.scheduler.isClaiming ? undefined : deps.scheduler.holding();
+    const ops = await deps.console.poll({ max: Math.min(free, MAX_CLAIM), waitMs: POLL_WAIT_MS, ...(held ? { holding: held } : {}) }, signal);
+    for (const op of ops) deps.scheduler.start(op);
   }
 
   return {
     name: "push stream",
     async run(signal: AbortSignal): Promise<void> {
-      while (!signal.aborted) {
-        const ended = await holdStream(signal);
+      // Failures in a row (polls that failed, streams that closed as soon as they opened): the back-off.
+      let failures = 0;
+      for (let attempt = 0; !signal.aborted; attempt++) {
+        const startedAt = deps.clock.monotonic();
+        // The first stream follows the agent's start, which reconciled and fetched everything itself.
+        const { error: ended, opened } = await holdStream(signal, attempt > 0);
         setOpen(false);
         if (signal.aborted) return;
         if (trpcCode(ended) === "UNAUTHORIZED") return deps.onRefused(new CredentialRefused(ended!.message));
-        // Spread out: every agent of a console that restarted lost its stream at the same moment.
-        const waitMs = Math.floor(random() * deps.reconnectSpreadMs);
-        deps.log.warn("push stream lost; reconnecting after a random wait", { error: ended?.message, reconnectInMs: waitMs });
-        await deps.clock.sleep(waitMs, signal);
-        if (signal.aborted) return;
-        await longPoll(signal);
+        if (opened) {
+          // Spread out: every agent of a console that restarted lost its stream at the same moment.
+          // A stream that keeps closing as soon as it opens is tried again less and less often.
+          const isFlapping = deps.clock.monotonic() - startedAt < STABLE_STREAM_MS;
+          if (!isFlapping) failures = 0;
+          const spreadMs = Math.floor(random() * deps.reconnectSpreadMs);
+          const waitMs = isFlapping ? Math.max(spreadMs, retryDelayMs(classifyFailure(ended, deps.clock.now()), failures++, random)) : spreadMs;
+          deps.log.warn("push stream lost; reconnecting after a random wait", { error: ended?.message, reconnectInMs: waitMs });
+          await deps.clock.sleep(waitMs, signal);
+          continue;
+        }
+        deps.log.warn("push stream did not open; polling meanwhile", { error: ended?.message });
+        try {
+          await pollOnce(signal);
+          if (failures > 0) deps.log.info("poll reached the console again", { failures });
+          failures = 0;
+        } catch (error) {
+          if (signal.aborted) return;
+          // Back-off with jitter (and the console's Retry-After): a fleet polling a busy console spreads out.
+          const waitMs = retryDelayMs(classifyFailure(error, deps.clock.now()), failures++, random);
+          deps.log.warn("poll failed; retrying", { error: (error as Error).message, retryInMs: waitMs });
+          await deps.clock.sleep(waitMs, signal);
+        }
       }
     },
     get lastPushAt(): Date | null {

@@ -80,7 +80,8 @@ export interface RetryOptions {
   /** What is being called, for the log. */
   name: string;
   log: Logger;
-  clock: Clock;
+  /** `now()` only to read a Retry-After date (a wall-clock time). */
+  clock: Pick<Clock, "now" | "sleep">;
   signal?: AbortSignal;
   random?: () => number;
 }

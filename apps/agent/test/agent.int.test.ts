@@ -317,7 +317,8 @@ describe.runIf(isRoot)("switchyard-agent against a console, with the real plugin
 
   it("a claim that never reached the agent (its answer lost with the console) is handed out again when the agent is back in touch, not after the lease", async () => {
     const s = await setup();
-    const agent = startAgent([...s.agentArgs, "--join-token", s.token]);
+    // A 5 s spread: the default (up to 30 s) would leave the 30 s bound below to chance.
+    const agent = startAgent([...s.agentArgs, "--join-token", s.token, "--reconnect-spread", "5000"]);
     const hostId = await hostIdOf(s.hostname);
     await agent.waitForLog((l) => l.msg === "push stream open");
     const port = server.port;
@@ -343,6 +344,28 @@ describe.runIf(isRoot)("switchyard-agent against a console, with the real plugin
     await operator.caller.attachments.detach({ id: attachment.id });
     await waitFor("detached", async () => (await stateOf(attachment.id)) === "detached");
     await expectNothingLeft(s, [name]);
+  });
+
+  it("a reconcile asked for while the agent had no push stream is carried out once the stream is back", async () => {
+    const s = await setup();
+    const agent = startAgent([...s.agentArgs, "--join-token", s.token, "--reconnect-spread", "1000"]);
+    const hostId = await hostIdOf(s.hostname);
+    await agent.waitForLog((l) => l.msg === "push stream open");
+    const port = server.port;
+    await server.close();
+    serverUp = false;
+    // The console publishes the request to the push streams listening now: none.
+    const asked = Date.now();
+    await operator.caller.hosts.reconcile({ id: hostId });
+    server = await serveApi(t.deps, port);
+    serverUp = true;
+    const inv = await waitFor("the reconcile asked for while the stream was down", async () => {
+      const i = (await t.db.host.findUniqueOrThrow({ where: { id: hostId } })).inventory as { lastReconcile?: { at: string } } | null;
+      return i?.lastReconcile && Date.parse(i.lastReconcile.at) >= asked ? i : undefined;
+    }, 30_000);
+    expect(inv.lastReconcile).toBeDefined();
+    expect(agent.logs.filter((l) => l.msg === "push stream open again: catching up on what it may have carried meanwhile").length).toBeGreaterThanOrEqual(1);
+    expect(agent.proc.exitCode).toBeNull();
   });
 
   it("a chained plugin failing mid-chain: ADD rolls back, the attachment fails with the plugin's error, nothing leaks (HARDENING 19)", async () => {

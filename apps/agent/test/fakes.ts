@@ -2,7 +2,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Clock } from "../src/clock";
 import type { Logger } from "../src/log";
+import { sleep } from "../src/sleep";
 
 export interface LogLine {
   level: string;
@@ -43,9 +45,21 @@ export async function settle(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
 }
 
-/** Fake timers and Date for the clock; setImmediate stays real so that `settle()` still works. */
-export function useFakeTime(vi: { useFakeTimers(config?: { toFake?: ("setTimeout" | "clearTimeout" | "setInterval" | "clearInterval" | "Date")[]; now?: number }): unknown }, now = Date.UTC(2026, 11, 5)) {
-  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"], now });
+/** Fake timers, Date and performance.now() for the clock; setImmediate stays real so that `settle()` still works. */
+export function useFakeTime(vi: { useFakeTimers(config?: { toFake?: ("setTimeout" | "clearTimeout" | "setInterval" | "clearInterval" | "Date" | "performance")[]; now?: number }): unknown }, now = Date.UTC(2026, 11, 5)) {
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date", "performance"], now });
+}
+
+/**
+ * The system clock (under `useFakeTime`) with a wall clock someone steps: NTP, or an operator
+ * setting the time. `step(ms)` moves `now()` at once; the monotonic time and the timers run on evenly.
+ */
+export function steppingClock(): { clock: Clock; step(ms: number): void } {
+  let offsetMs = 0;
+  return {
+    clock: { now: () => Date.now() + offsetMs, monotonic: () => performance.now(), sleep },
+    step: (ms) => void (offsetMs += ms),
+  };
 }
 
 /** An error as the tRPC client throws it for a console answer with this code (UNAUTHORIZED, …). */

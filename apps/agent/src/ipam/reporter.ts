@@ -47,18 +47,19 @@ export function createIpamReporter(deps: IpamReporterDeps): IpamReporter {
   let requested = false;
 
   async function report(): Promise<void> {
-    const t0 = deps.clock.now();
+    const t0 = deps.clock.monotonic();
     let ok = false;
     try {
       ok = await reportOnce();
     } finally {
-      deps.onReport?.({ ok, seconds: (deps.clock.now() - t0) / 1000, snapshot: previous });
+      deps.onReport?.({ ok, seconds: (deps.clock.monotonic() - t0) / 1000, snapshot: previous });
     }
   }
 
   /** One report; false when it was not delivered (the next is full). */
   async function reportOnce(): Promise<boolean> {
-    const full = sent === null || deps.clock.now() - lastFullAt >= fullEveryMs;
+    // By the monotonic clock: a wall-clock step would hold the hourly full report back for hours, or send one at once.
+    const full = sent === null || deps.clock.monotonic() - lastFullAt >= fullEveryMs;
     const snapshot = await deps.snapshot(previous, full);
     const views = snapshotViews(snapshot);
     const requests = full ? fullReportRequests(views, snapshot.takenAt) : changeReportRequests(sent!, views, snapshot.takenAt);
@@ -73,7 +74,7 @@ export function createIpamReporter(deps: IpamReporterDeps): IpamReporter {
       previous = snapshot;
     }
     sent = views;
-    if (full) lastFullAt = deps.clock.now();
+    if (full) lastFullAt = deps.clock.monotonic();
     if (requests.length > 0) {
       const leases = requests.reduce((n, r) => n + r.networks.reduce((m, x) => m + (x.mode === "replace" ? x.leases.length : x.upserted.length + x.removed.length), 0), 0);
       deps.log.debug("IPAM reported", { full, requests: requests.length, leases, networks: views.size, changedFrom: base ? "last report" : "nothing" });
