@@ -1,7 +1,8 @@
 import { CanonicalIp, PortNumber, memberAddressProblem } from "@switchyard/dataplane";
 import { z } from "zod";
+import { systemClock } from "../clock";
 import { HealthCheck, type HealthTransition, type MemberHealthState, type ProbeOutcome, applyProbeOutcome, createHealthState } from "./health";
-import { probeMember } from "./health-probe";
+import { type ProbeClock, probeMember } from "./health-probe";
 
 /** One member to check: the console's key for it, its address and port on this host, its service's check. */
 export const HealthTarget = z.object({
@@ -27,7 +28,8 @@ export interface HealthCheckerOptions {
   /** Checks in flight at once, across all members (default 16): 10,000 members never open 10,000 sockets. */
   maxConcurrent?: number;
   onReport?: (report: HealthReport) => void;
-  now?: () => number;
+  /** The schedule and latencies run on its monotonic time; the times reported (`at`, `since`) are its wall time. */
+  clock?: ProbeClock;
 }
 
 export interface HealthChecker {
@@ -58,7 +60,7 @@ const GRACE_MS = 250;
  */
 export function createHealthChecker(options: HealthCheckerOptions = {}): HealthChecker {
   const maxConcurrent = options.maxConcurrent ?? 16;
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? systemClock;
   const entries = new Map<string, Entry>();
   const inFlight = new Set<Promise<void>>();
   const waiting: (() => void)[] = [];
@@ -88,19 +90,19 @@ export function createHealthChecker(options: HealthCheckerOptions = {}): HealthC
   };
 
   const checkOnce = async (entry: Entry) => {
-    const started = now();
+    const started = clock.monotonic();
     await acquire();
     try {
       if (isStopped || entry.isRemoved) return;
       const { target } = entry;
-      const outcome = await withGuard(probeMember(target, target.check, now), target.check.timeoutMs + GRACE_MS, now);
+      const outcome = await withGuard(probeMember(target, target.check, clock), target.check.timeoutMs + GRACE_MS, clock);
       if (entry.isRemoved) return;
       const { state, transition } = applyProbeOutcome(entry.state, outcome, target.check);
       entry.state = state;
       options.onReport?.({ key: target.key, state, outcome, transition });
     } finally {
       release();
-      schedule(entry, Math.max(0, entry.target.check.intervalMs - (now() - started)));
+      schedule(entry, Math.max(0, entry.target.check.intervalMs - (clock.monotonic() - started)));
     }
   };
 
@@ -123,7 +125,7 @@ export function createHealthChecker(options: HealthCheckerOptions = {}): HealthC
       }
       for (const [key, target] of wanted) {
         if (entries.has(key)) continue;
-        const entry: Entry = { target, fingerprint: JSON.stringify(target), state: createHealthState(now()), timer: null, isRemoved: false };
+        const entry: Entry = { target, fingerprint: JSON.stringify(target), state: createHealthState(clock.now()), timer: null, isRemoved: false };
         entries.set(key, entry);
         schedule(entry, Math.floor(Math.random() * target.check.intervalMs));
       }
@@ -143,11 +145,11 @@ export function createHealthChecker(options: HealthCheckerOptions = {}): HealthC
   };
 }
 
-function withGuard(probe: Promise<ProbeOutcome>, limitMs: number, now: () => number): Promise<ProbeOutcome> {
-  const started = now();
+function withGuard(probe: Promise<ProbeOutcome>, limitMs: number, clock: ProbeClock): Promise<ProbeOutcome> {
+  const started = clock.monotonic();
   let timer: NodeJS.Timeout | undefined;
   const guard = new Promise<ProbeOutcome>((resolve) => {
-    timer = setTimeout(() => resolve({ result: "timeout", latencyMs: now() - started, message: `check did not finish within ${limitMs} ms`, at: now() }), limitMs);
+    timer = setTimeout(() => resolve({ result: "timeout", latencyMs: clock.monotonic() - started, message: `check did not finish within ${limitMs} ms`, at: clock.now() }), limitMs);
   });
   return Promise.race([probe, guard]).finally(() => clearTimeout(timer));
 }

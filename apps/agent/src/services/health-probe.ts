@@ -1,6 +1,10 @@
 import { request } from "node:http";
 import { type Socket, connect } from "node:net";
+import { type Clock, systemClock } from "../clock";
 import type { HealthCheck, ProbeOutcome } from "./health";
+
+/** Latency on the monotonic clock (a wall-clock step would make it negative or hours long); `at` on the wall clock, for the console. */
+export type ProbeClock = Pick<Clock, "now" | "monotonic">;
 
 /** Response headers larger than this fail the check: a member cannot make the agent buffer much. */
 export const PROBE_MAX_HEADER_BYTES = 8 * 1024;
@@ -18,15 +22,15 @@ export interface ProbeTarget {
  * together), and never anywhere but `target`: the address is an IP literal (no DNS), HTTP
  * redirects are a status like any other (never followed), headers and body are bounded.
  */
-export function probeMember(target: ProbeTarget, check: HealthCheck, now: () => number = Date.now): Promise<ProbeOutcome> {
-  return check.kind === "tcp" ? probeTcp(target, check.timeoutMs, now) : probeHttp(target, check, now);
+export function probeMember(target: ProbeTarget, check: HealthCheck, clock: ProbeClock = systemClock): Promise<ProbeOutcome> {
+  return check.kind === "tcp" ? probeTcp(target, check.timeoutMs, clock) : probeHttp(target, check, clock);
 }
 
-function probeTcp(target: ProbeTarget, timeoutMs: number, now: () => number): Promise<ProbeOutcome> {
-  const started = now();
+function probeTcp(target: ProbeTarget, timeoutMs: number, clock: ProbeClock): Promise<ProbeOutcome> {
+  const started = clock.monotonic();
   return new Promise((resolve) => {
     const socket = connect({ host: target.address, port: target.port, noDelay: true });
-    const finish = settleOnce(socket, started, now, resolve);
+    const finish = settleOnce(socket, started, clock, resolve);
     const timer = setTimeout(() => finish("timeout", `no TCP connection to ${hostPort(target)} within ${timeoutMs} ms`), timeoutMs);
     socket.once("connect", () => finish("success", `TCP connect to ${hostPort(target)}`));
     socket.once("error", (e: NodeJS.ErrnoException) => finish("failure", `TCP connect to ${hostPort(target)}: ${e.code ?? e.message}`));
@@ -34,8 +38,8 @@ function probeTcp(target: ProbeTarget, timeoutMs: number, now: () => number): Pr
   });
 }
 
-function probeHttp(target: ProbeTarget, check: Extract<HealthCheck, { kind: "http" }>, now: () => number): Promise<ProbeOutcome> {
-  const started = now();
+function probeHttp(target: ProbeTarget, check: Extract<HealthCheck, { kind: "http" }>, clock: ProbeClock): Promise<ProbeOutcome> {
+  const started = clock.monotonic();
   return new Promise((resolve) => {
     let settled = false;
     let latencyMs: number | null = null;
@@ -44,7 +48,7 @@ function probeHttp(target: ProbeTarget, check: Extract<HealthCheck, { kind: "htt
       settled = true;
       clearTimeout(timer);
       req.destroy();
-      resolve({ result, latencyMs: latencyMs ?? now() - started, message, at: now() });
+      resolve({ result, latencyMs: latencyMs ?? clock.monotonic() - started, message, at: clock.now() });
     };
     const req = request({
       host: target.address,
@@ -58,7 +62,7 @@ function probeHttp(target: ProbeTarget, check: Extract<HealthCheck, { kind: "htt
     const timer = setTimeout(() => finish("timeout", `no HTTP answer from ${hostPort(target)}${check.path} within ${check.timeoutMs} ms`), check.timeoutMs);
     req.once("error", (e: NodeJS.ErrnoException) => finish("failure", `HTTP GET ${hostPort(target)}${check.path}: ${e.code ?? e.message}`));
     req.once("response", (res) => {
-      latencyMs = now() - started;
+      latencyMs = clock.monotonic() - started;
       const status = res.statusCode ?? 0;
       const chunks: Buffer[] = [];
       let size = 0;
@@ -80,13 +84,13 @@ function probeHttp(target: ProbeTarget, check: Extract<HealthCheck, { kind: "htt
   });
 }
 
-function settleOnce(socket: Socket, started: number, now: () => number, resolve: (o: ProbeOutcome) => void) {
+function settleOnce(socket: Socket, started: number, clock: ProbeClock, resolve: (o: ProbeOutcome) => void) {
   let settled = false;
   return (result: ProbeOutcome["result"], message: string) => {
     if (settled) return;
     settled = true;
     socket.destroy();
-    resolve({ result, latencyMs: now() - started, message, at: now() });
+    resolve({ result, latencyMs: clock.monotonic() - started, message, at: clock.now() });
   };
 }
 

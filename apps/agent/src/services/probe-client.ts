@@ -46,7 +46,8 @@ process.stdin.setEncoding("utf8");
 process.stdin.on("data", (c) => { raw += c; });
 process.stdin.on("end", () => {
   const o = JSON.parse(raw);
-  const started = Date.now();
+  // Monotonic: a wall-clock step would end the probe early or report a duration the agent refuses.
+  const started = performance.now();
   const connections = [];
   let next = 0;
   const classify = (e) => (e && e.code === "ECONNREFUSED" ? "refused" : "failed");
@@ -93,10 +94,10 @@ process.stdin.on("end", () => {
   });
   const one = o.protocol === "udp" ? udp : tcp;
   const worker = async () => {
-    while (next < o.count && Date.now() - started < o.totalMs) { next++; await one(); }
+    while (next < o.count && performance.now() - started < o.totalMs) { next++; await one(); }
   };
   Promise.all(Array.from({ length: Math.min(o.concurrency, o.count) }, worker)).then(() => {
-    process.stdout.write(JSON.stringify({ connections, durationMs: Date.now() - started }));
+    process.stdout.write(JSON.stringify({ connections, durationMs: performance.now() - started }));
   });
 });
 `;

@@ -74,7 +74,7 @@ export function createProxySupervisor(deps: ProxySupervisorDeps) {
       ? spawn("ip", ["netns", "exec", deps.netns, process.execPath, command.script, ...args], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
       : fork(command.script, args, { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [] });
     stats.starts += 1;
-    startedAt = Date.now();
+    startedAt = performance.now();
     proc.on("message", (m: ProxyEvent) => onEvent(m));
     proc.once("exit", (code, signal) => {
       stats.exits += 1;
@@ -82,8 +82,9 @@ export function createProxySupervisor(deps: ProxySupervisorDeps) {
       for (const w of waiters.values()) w([]);
       waiters.clear();
       if (stopping) return;
-      // A proxy that ran a minute is not crash-looping: start over from a short pause.
-      if (Date.now() - startedAt > 60_000) restarts = 0;
+      // A proxy that ran a minute is not crash-looping: start over from a short pause. (Monotonic: a wall-clock
+      // step would reset the pause of a crash-looping proxy, or keep one that ran for an hour at the longest.)
+      if (performance.now() - startedAt > 60_000) restarts = 0;
       const delay = Math.min(100 * 2 ** restarts, 5000);
       restarts += 1;
       deps.log.error("proxy: exited; restarting", { code, signal, inMs: delay, restarts });

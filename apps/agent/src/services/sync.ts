@@ -107,7 +107,7 @@ export function createServicesSync(deps: ServicesSyncDeps) {
     }
 
     const plan = planSync(state.belief, desired, { layout: deps.layout ?? "compact" });
-    const t0 = deps.clock.now();
+    const t0 = deps.clock.monotonic();
     let path: string = applier.path;
     try {
       path = (await applier.apply(plan)).path;
@@ -118,7 +118,8 @@ export function createServicesSync(deps: ServicesSyncDeps) {
       reports.push({ family, version: desired.version, applyMs: null, error: `${path}: ${error}` });
       return;
     }
-    const applyMs = Math.round(deps.clock.now() - t0);
+    // Monotonic: a wall-clock step during the apply would report a negative or hour-long applyMs, which the console refuses.
+    const applyMs = Math.round(deps.clock.monotonic() - t0);
     const previous = state.desired;
     state.belief = plan.belief;
     state.desired = desired;

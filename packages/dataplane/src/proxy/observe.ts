@@ -47,7 +47,7 @@ export function createProxyMetrics(registry = new Registry()) {
 export type ProxyMetrics = ReturnType<typeof createProxyMetrics>;
 
 /** A sampler: true for every call until `full` in the current second, then for one in `oneIn`. */
-export function createSampler(clock: () => number = Date.now) {
+export function createSampler(clock: () => number = () => performance.now()) {
   let second = 0;
   let count = 0;
   return (full: number, oneIn: number): boolean => {

@@ -97,7 +97,12 @@ async function runPrimary(args: z.infer<typeof Args>): Promise<void> {
   const graceMs = args.graceMs ?? 30_000;
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ silent: false });
-  const ejections = createEjections({ now: Date.now });
+  // An ejection's since/until go to the agent and the console as times, and its length is a duration: wall time
+  // as it was at start, moved on by the monotonic clock, so a wall-clock step neither ends one at once nor keeps it for hours.
+  const wallAtStart = Date.now();
+  const monotonicAtStart = performance.now();
+  const steadyNow = () => wallAtStart + (performance.now() - monotonicAtStart);
+  const ejections = createEjections({ now: steadyNow });
   let config: ProxyConfig | null = null;
   let stopping = false;
   /** Workers that have not yet said they run `config`'s version. */
@@ -131,7 +136,7 @@ async function runPrimary(args: z.infer<typeof Args>): Promise<void> {
         reportEjections();
       }
       scheduleExpiry();
-    }, Math.max(0, next - Date.now()) + 5);
+    }, Math.max(0, next - steadyNow()) + 5);
     expiryTimer.unref();
   };
 
@@ -240,7 +245,7 @@ async function runPrimary(args: z.infer<typeof Args>): Promise<void> {
     if (stopping) return;
     emit({ type: "worker-exit", code, signal });
     // A worker that keeps dying (ten times a minute) is not restarted in a tight loop: a second's pause.
-    const now = Date.now();
+    const now = performance.now(); // a window, not a time: a wall-clock step must not empty or fill it
     restarts.push(now);
     while (restarts.length > 0 && restarts[0]! < now - 60_000) restarts.shift();
     setTimeout(fork, restarts.length > 10 ? 1000 : 0);
@@ -311,7 +316,7 @@ async function runWorker(graceMs: number): Promise<void> {
     removeGraceMs: graceMs,
     hooks: {
       picked(_listener, member, socket) {
-        if (watch === null || Date.now() > watch.until || watch.flows.size >= 4096) return;
+        if (watch === null || performance.now() > watch.until || watch.flows.size >= 4096) return;
         const remote = socket.remoteAddress ?? "";
         const client = remote.startsWith("::ffff:") && remote.includes(".") ? remote.slice(7) : remote;
         const port = socket.remotePort ?? 0;
@@ -339,7 +344,7 @@ async function runWorker(graceMs: number): Promise<void> {
           const key = listenerKey(l);
           const settings = JSON.stringify(l.passiveHealth);
           const existing = detectors.get(key) as (ReturnType<typeof createFailureDetector> & { settings?: string }) | undefined;
-          if (existing?.settings !== settings) detectors.set(key, Object.assign(createFailureDetector(l.passiveHealth, { now: Date.now }), { settings }));
+          if (existing?.settings !== settings) detectors.set(key, Object.assign(createFailureDetector(l.passiveHealth, { now: () => performance.now() }), { settings }));
           detectors.get(key)!.retain(new Set(Object.values(l.pools).flatMap((ms) => ms.map(memberKey))));
         }
         for (const key of detectors.keys()) if (!m.config.listeners.some((l) => listenerKey(l) === key)) detectors.delete(key);
@@ -350,7 +355,7 @@ async function runWorker(graceMs: number): Promise<void> {
     } else if (m.type === "metrics") {
       void metrics.registry.getMetricsAsJSON().then((families) => process.send!({ type: "metrics", id: m.id, families: families as MetricFamily[] } satisfies FromWorker));
     } else if (m.type === "watch") {
-      watch = { until: Date.now() + m.ms, flows: new Map() };
+      watch = { until: performance.now() + m.ms, flows: new Map() };
     } else if (m.type === "watched") {
       process.send!({ type: "watched", id: m.id, flows: [...(watch?.flows.values() ?? [])] } satisfies FromWorker);
       watch = null;
