@@ -47,4 +47,13 @@ describe("clock", () => {
     expect(steady.now()).toBe(clock.now() - 7200_000);
     expect(steady.monotonic()).toBe(clock.monotonic());
   });
+
+  it("says whole milliseconds, as Date.now() does, from a monotonic clock that has fractions", () => {
+    const wall = 1_765_000_000_000;
+    let mono = 1000.25;
+    const steady = steadyWallClock({ now: () => wall, monotonic: () => mono, sleep: async () => {} });
+    mono += 2.9;
+    expect(steady.now()).toBe(wall + 2);
+    expect(Number.isInteger(steady.now())).toBe(true);
+  });
 });

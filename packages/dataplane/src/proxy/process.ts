@@ -101,7 +101,8 @@ async function runPrimary(args: z.infer<typeof Args>): Promise<void> {
   // as it was at start, moved on by the monotonic clock, so a wall-clock step neither ends one at once nor keeps it for hours.
   const wallAtStart = Date.now();
   const monotonicAtStart = performance.now();
-  const steadyNow = () => wallAtStart + (performance.now() - monotonicAtStart);
+  // Whole ms, as Date.now(): the console takes ejection times as integers.
+  const steadyNow = () => wallAtStart + Math.floor(performance.now() - monotonicAtStart);
   const ejections = createEjections({ now: steadyNow });
   let config: ProxyConfig | null = null;
   let stopping = false;
