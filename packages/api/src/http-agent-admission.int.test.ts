@@ -43,11 +43,13 @@ describe("bearers that are no host's credential", () => {
     const statuses: number[] = [];
     let retryAfter: string | null = null;
     const started = performance.now();
-    // 60 requests, each with a bearer never sent before, one after another (at most 10 s).
-    for (let i = 0; i < 60 && performance.now() - started < 10_000; i++) {
-      const answer = await beat(solo.url, randomBearer(i));
-      statuses.push(answer.status);
-      if (answer.status === 429) retryAfter = answer.retryAfter;
+    // 60 requests, each with a bearer never sent before, 20 at a time (at most 10 s): faster than the
+    // address's 5/s however slow the machine, which one after another might not be.
+    for (let i = 0; i < 60 && performance.now() - started < 10_000; i += 20) {
+      for (const answer of await Promise.all(Array.from({ length: 20 }, (_, j) => beat(solo.url, randomBearer(i + j))))) {
+        statuses.push(answer.status);
+        if (answer.status === 429) retryAfter = answer.retryAfter;
+      }
     }
     const seconds = (performance.now() - started) / 1000;
     const unauthorized = statuses.filter((s) => s === 401).length;
@@ -101,12 +103,13 @@ describe("bearers that are no host's credential", () => {
     const host = await t.enrollHost("admission-first");
     const statuses: number[] = [];
     try {
-      for (let i = 0; i < 12; i++) statuses.push((await beat(fresh.url, host.credential)).status);
+      statuses.push((await beat(fresh.url, host.credential)).status);
+      // Then 11 at once: faster than its 5/s however slow the machine.
+      statuses.push(...(await Promise.all(Array.from({ length: 11 }, () => beat(fresh.url, host.credential)))).map((a) => a.status));
     } finally {
       await fresh.close();
     }
-    // Its burst of 5 (the loop takes well under the 0.2 s a sixth would need on a quiet machine;
-    // a slow one may earn one or two more), the rest refused by its own bucket.
+    // Its burst of 5 (a slow machine may earn one or two more meanwhile), the rest refused by its own bucket.
     expect(statuses[0]).toBe(200);
     expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(5);
     expect(statuses.filter((s) => s === 200).length).toBeLessThan(12);
