@@ -24,8 +24,13 @@ interface ReplicaOptions {
 const options = JSON.parse(process.argv[2] ?? "null") as ReplicaOptions | null;
 if (!options?.url || !options.name || !options.metricsToken) throw new Error(`usage: fleet-replica.ts '{"url":"postgresql://…","name":"a","port":0,"metricsToken":"…"}'`);
 const log = (entry: Record<string, unknown>) => process.stderr.write(`${JSON.stringify({ replica: options.name, ...entry })}\n`);
-// The console's defaults: SWITCHYARD_DB_POOL 10, SWITCHYARD_DB_POOL_WAIT_MS 10 s, SWITCHYARD_EVENTS_TICK_MS 10.
-const db = createDb(options.url, { max: 10, waitMs: 10_000 });
+// The console's defaults: SWITCHYARD_DB_POOL 10, SWITCHYARD_DB_POOL_WAIT_MS 10 s, SWITCHYARD_EVENTS_TICK_MS 10;
+// the pool's two taken from the environment as the console takes them (the bench passes its own on).
+const setting = (name: string, fallback: number, max: number) => {
+  const n = Number(process.env[name] ?? fallback);
+  return Number.isInteger(n) && n >= 1 && n <= max ? n : fallback;
+};
+const db = createDb(options.url, { max: setting("SWITCHYARD_DB_POOL", 10, 1000), waitMs: setting("SWITCHYARD_DB_POOL_WAIT_MS", 10_000, 600_000) });
 const clock = startClockSync(db, { log });
 await clock.ready;
 const events = createDbEventBus(options.url, { applicationName: `switchyard-events-${options.name}`, tickMs: 10 });
