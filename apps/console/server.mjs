@@ -16,11 +16,18 @@ const app = next({ dev: false, hostname: host, port });
 await app.prepare();
 const handle = app.getRequestHandler();
 
-createServer((req, res) => {
+const server = createServer((req, res) => {
   const peer = req.socket.remoteAddress ?? "";
   const claimed = trustProxy ? req.headers["x-forwarded-for"] : undefined;
   req.headers["x-forwarded-for"] = claimed || peer;
   void handle(req, res);
-}).listen(port, host, () => {
+});
+// A reverse proxy keeps idle connections to the console (nginx's upstream keepalive: 60 s unless
+// set). Node closes an idle one after 5 s by default, so a request the proxy sends on one just as
+// Node closes it gets the proxy's 502, and a POST is not retried. The console keeps them longer
+// than a proxy does, so the proxy is the one that closes.
+server.keepAliveTimeout = 75_000;
+server.headersTimeout = 76_000;
+server.listen(port, host, () => {
   console.log(`Switchyard console listening on http://${host}:${port}`);
 });
