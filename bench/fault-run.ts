@@ -13,7 +13,8 @@
  * is made and dropped), libfaketime. Exit 1 on any failure.
  */
 import { parseArgs } from "node:util";
-import { formatSummary, runFaultRun } from "../apps/agent/test/support/fault-run";
+import { runFaultRun } from "../apps/agent/test/support/fault-run";
+import { formatSummary } from "../apps/agent/test/support/fault-run-summary";
 import { clamp } from "./stats";
 
 const { values: flags } = parseArgs({

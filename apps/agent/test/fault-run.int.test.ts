@@ -9,7 +9,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { isRoot } from "./harness";
-import { formatSummary, runFaultRun } from "./support/fault-run";
+import { runFaultRun } from "./support/fault-run";
+import { formatSummary } from "./support/fault-run-summary";
 import { findDoubleApplies, readPluginCalls } from "./support/plugin-recorder";
 
 const KILLS = 50;
