@@ -25,6 +25,7 @@ import { createOwnedAttachments } from "./owned";
 import { createPushStream } from "./push";
 import { createReconciler } from "./reconcile";
 import { createReportQueue } from "./reports";
+import { claimSafetyNet } from "./safety-net";
 import { createScheduler } from "./scheduler";
 import { createHealthLoop } from "./services/health-loop";
 import { createProbeRunner } from "./services/probe";
@@ -33,8 +34,6 @@ import { createServicesSync } from "./services/sync";
 
 export { CredentialRefused } from "./console";
 
-/** A claim now and then even while pushes arrive: covers a missed event or a console restart during a back-off. */
-const SAFETY_NET_MS = 15_000;
 /** How often the agent asks for IPAM releases it may not have heard of. */
 const RELEASE_SAFETY_NET_MS = 60_000;
 
@@ -211,7 +210,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     heartbeat,
     push,
     periodicJob("reconcile", config.reconcileIntervalMs, reconcile, { clock, log }),
-    periodicJob("claim safety net", SAFETY_NET_MS, () => scheduler.claimAndRun().catch(() => {}), { clock, log }),
+    claimSafetyNet({ claim: () => scheduler.claimAndRun(), stream: () => push.state, clock, log }),
     // Releases are rare and pushed; this only covers a push lost with its stream (one call a minute, not every 15 s).
     periodicJob("release safety net", RELEASE_SAFETY_NET_MS, async () => releaser.wake(), { clock, log }),
     ipam,
