@@ -31,6 +31,7 @@ import { createHealthLoop } from "./services/health-loop";
 import { createProbeRunner } from "./services/probe";
 import { createProxySupervisor } from "./services/proxy";
 import { createServicesSync } from "./services/sync";
+import { createTouches } from "./touches";
 
 export { CredentialRefused } from "./console";
 
@@ -97,7 +98,8 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
   };
 
   const outbox = createOutbox({ console: consoleApi, queue: createReportQueue(config.dataDir), log, onMoreWork: () => scheduler.noteWorkWaiting() });
-  const runOperation = createOperationRunner({ runtime: runtimeOptions, spawner, netnsDir: config.netnsDir, intents, owned, outbox, jobLog, console: consoleApi, log });
+  const touches = createTouches();
+  const runOperation = createOperationRunner({ runtime: runtimeOptions, spawner, netnsDir: config.netnsDir, intents, owned, touches, outbox, jobLog, console: consoleApi, log });
   const ipam = createHostIpamReporter({
     confDir: config.confDir,
     netnsDir: config.netnsDir,
@@ -125,7 +127,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
   // Each operation's end asks for a lease report (one report covers a batch: the reporter waits a moment).
   const runAndReport: typeof runOperation = (op) => runOperation(op).finally(() => ipam.requestReport());
   const scheduler = createScheduler({ console: consoleApi, concurrency: config.concurrency, run: runAndReport, queuedIds: () => outbox.queued().map((r) => r.operationId), gate, log, clock, signal: stopping.signal });
-  const reconciler = createReconciler({ runtime, intents, owned, queuedOutcomes: () => outbox.queued(), console: consoleApi, gate, log, clock });
+  const reconciler = createReconciler({ runtime, intents, owned, touches, queuedOutcomes: () => outbox.queued(), console: consoleApi, gate, log, clock });
   const reconcile = () =>
     metrics
       .timeReconcile(() => reconciler.reconcile())

@@ -14,13 +14,18 @@ const dirs: { remove(): void }[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => d.remove()));
 
 /** A runner over real journal and queue files; the console is a recorder. The real plugins run in agent.int.test.ts. */
-function setup() {
+function setup(opts: { answer?: Promise<void> } = {}) {
   const dir = tempDir();
   dirs.push(dir);
   const sent: Report[] = [];
   const log = recordingLogger();
   const queue = createReportQueue(dir.path);
-  const outbox = createOutbox({ console: { completeMany: async (o) => (sent.push(...(o as Report[])), o.map(() => ({ recorded: true, more: false })) as never) }, queue, log, onMoreWork: () => {} });
+  const completeMany = async (o: Report[]) => {
+    sent.push(...o);
+    await opts.answer;
+    return o.map(() => ({ recorded: true, more: false })) as never;
+  };
+  const outbox = createOutbox({ console: { completeMany: (o) => completeMany(o as Report[]) }, queue, log, onMoreWork: () => {} });
   const jobLog = createJobLog(async () => {}, 60_000);
   const run = createOperationRunner({
     runtime: { pluginDirs: [join(dir.path, "no-plugins")], cacheDir: join(dir.path, "cache") },
@@ -47,6 +52,23 @@ const payload = (o: Record<string, unknown> = {}) => ({
 });
 
 describe("running one operation", () => {
+  it("resolves once its outcome is queued, before the console answers; `reported` settles with the answer", async () => {
+    let answer!: () => void;
+    const s = setup({ answer: new Promise<void>((r) => (answer = r)) });
+    const done = await s.run(payload());
+    // Sent and queued (a crash now re-sends it); the console has not answered.
+    expect(s.sent).toHaveLength(1);
+    expect(readdirSync(join(s.dir.path, "reports"))).toHaveLength(1);
+    let reported = false;
+    void done.reported.then(() => (reported = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(reported).toBe(false);
+    answer();
+    await done.reported;
+    expect(readdirSync(join(s.dir.path, "reports"))).toEqual([]);
+    s.jobLog.stop();
+  });
+
   it("refuses a payload that fails the agent's own checks: the refusal is reported, nothing is journalled or run", async () => {
     const s = setup();
     await s.run(payload({ attachment: { ...payload().attachment, capabilityArgs: { portMappings: [{ hostPort: 0, containerPort: 80, protocol: "tcp" }] } } }));

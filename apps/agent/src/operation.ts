@@ -9,6 +9,7 @@ import type { Outbox } from "./outbox";
 import type { OwnedAttachments } from "./owned";
 import { createPluginHold } from "./plugin-hold";
 import { type Report, boundError } from "./reports";
+import type { Touches } from "./touches";
 
 /** How often a running operation's claim is extended (the console's lease is 60 s). */
 export const EXTEND_EVERY_MS = 20_000;
@@ -21,6 +22,8 @@ export interface OperationRunnerDeps {
   intents: IntentJournal;
   /** What this agent ADDed: reconcile judges only these (see owned.ts). */
   owned: Pick<OwnedAttachments, "add" | "remove">;
+  /** Told of each attachment an operation begins on, before the host changes (reconcile leaves those to its next run). */
+  touches?: Pick<Touches, "touch">;
   outbox: Outbox;
   jobLog: JobLog;
   console: Pick<ConsolePort, "extend">;
@@ -34,18 +37,28 @@ function refusal(raw: unknown, issues: { path: PropertyKey[]; message: string }[
 }
 
 /**
+ * An operation whose work on the host is done and whose outcome is queued; `reported` settles when
+ * the console took it (or it is durably queued for the next flush). The host is free meanwhile:
+ * a slow console holds back neither reconcile nor the host's other operations.
+ */
+export interface OperationDone {
+  reported: Promise<void>;
+}
+
+/**
  * Carries out one claimed operation end to end: re-validates the payload, streams its job lines,
  * keeps its claim alive, runs it (executor.ts) and records the outcome through the outbox. The
- * intent record goes only once the outcome is on disk.
+ * intent record goes only once the outcome is on disk. Resolves once the outcome is queued (see
+ * OperationDone); the claim is kept alive until it is reported.
  */
-export function createOperationRunner(deps: OperationRunnerDeps): (raw: unknown) => Promise<void> {
-  return async function runOperation(raw: unknown): Promise<void> {
+export function createOperationRunner(deps: OperationRunnerDeps): (raw: unknown) => Promise<OperationDone> {
+  return async function runOperation(raw: unknown): Promise<OperationDone> {
     const parsed = OperationPayload.safeParse(raw);
     if (!parsed.success) {
       const report = refusal(raw, parsed.error.issues);
       deps.log.warn("refusing an invalid operation", { operationId: report.operationId, issue: parsed.error.issues[0]?.message });
       await deps.outbox.record(report);
-      return;
+      return { reported: Promise.resolve() };
     }
     const op = parsed.data;
     const say = (l: JobLine) => {
@@ -53,6 +66,7 @@ export function createOperationRunner(deps: OperationRunnerDeps): (raw: unknown)
       deps.log.info(l.line, { operationId: op.operationId, attempt: op.attempt, stream: l.stream });
     };
     const extendTimer = setInterval(() => void deps.console.extend({ operationId: op.operationId, attempt: op.attempt }).catch(() => {}), EXTEND_EVERY_MS);
+    let reported: Promise<void> | undefined;
     try {
       // Plugins start while the intent is flushed and get their config once it is durable (plugin-hold.ts).
       const hold = createPluginHold(deps.runtime.spawner ?? deps.spawner);
@@ -78,15 +92,23 @@ export function createOperationRunner(deps: OperationRunnerDeps): (raw: unknown)
       });
       say({ stream: "agent", line: `${op.kind} (attempt ${op.attempt}) of ${op.attachment.containerId}/${op.attachment.ifName} on ${op.attachment.networkName} r${op.attachment.networkRevision}` });
       const attachment = { networkName: op.attachment.networkName, containerId: op.attachment.containerId, ifName: op.attachment.ifName };
+      deps.touches?.touch(attachment);
       if (op.kind === "attach") deps.owned.add(attachment);
       const outcome = await executeOperation({ runtime, spawner: deps.spawner, netnsDir: deps.netnsDir, intents: deps.intents, log: deps.log, holdPlugins: hold.until }, op, say);
       if (op.kind === "detach" && outcome.outcome === "succeeded") deps.owned.remove(attachment);
       const report: Report = { operationId: op.operationId, attempt: op.attempt, attachmentId: op.attachment.id, ...outcome, ...(outcome.error === undefined ? {} : { error: boundError(outcome.error) }), lines: await deps.jobLog.take(op) };
       // A crash before the outcome is on disk DELs (outcome unknown); after it, the outcome is re-sent.
-      const delivered = await deps.outbox.record(report, () => deps.intents.remove(op.attachment.id, op));
-      if (!delivered) deps.log.warn("console unreachable: the result is queued", { operationId: op.operationId });
+      let queued!: () => void;
+      const inQueue = new Promise<void>((resolve) => (queued = resolve));
+      const delivered = deps.outbox.record(report, () => deps.intents.remove(op.attachment.id, op), () => queued());
+      // A queue that cannot be written fails the record: the operation fails as before.
+      await Promise.race([inQueue, delivered]);
+      reported = delivered
+        .then((ok) => void (ok || deps.log.warn("console unreachable: the result is queued", { operationId: op.operationId })))
+        .finally(() => clearInterval(extendTimer));
+      return { reported };
     } finally {
-      clearInterval(extendTimer);
+      if (!reported) clearInterval(extendTimer);
     }
   };
 }

@@ -79,15 +79,18 @@ export function createOutbox(deps: OutboxDeps) {
      * its intent there: a crash before that DELs, after it re-sends). One fsync per outcome only
      * when the console cannot be reached: a process crash while it is on its way still finds it in
      * the queue (the page cache), and a power loss finds the intent, which DELs.
-     * False when the console could not be reached: the outcome stays queued.
+     * False when the console could not be reached: the outcome stays queued. `onQueued` is called
+     * once the outcome is in the queue (before the answer): from then on reconcile counts it as
+     * finished, so the operation need not hold the host while the console answers.
      */
-    record(report: Report, beforeDone: () => Promise<void> = async () => {}): Promise<boolean> {
+    record(report: Report, beforeDone: () => Promise<void> = async () => {}, onQueued?: () => void): Promise<boolean> {
       return hold(report, async () => {
         // The request goes first: the queue's write (sync file calls, ~0.5 ms) follows on the next
         // turn, off the outcome's way. Until it is written the intent is still there (a crash DELs).
         const delivered = deliver(report);
         const queued = new Promise<void>((resolve, reject) => setImmediate(() => deps.queue.put(report, { durable: false }).then(resolve, reject)));
         await queued;
+        onQueued?.();
         if (!(await delivered)) {
           await deps.queue.put(report, { durable: true });
           await beforeDone();

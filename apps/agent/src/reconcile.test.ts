@@ -1,5 +1,5 @@
 import type { CachedAttachmentSummary, GcOptions, NetworkConfigList, RuntimeConf } from "@switchyard/cni";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { recordingLogger, tempDir } from "../test/fakes";
 import { systemClock } from "./clock";
 import type { DesiredAttachment } from "./console";
@@ -8,6 +8,7 @@ import { type Intent, createIntentJournal } from "./intents";
 import { type AttachmentKey, createOwnedAttachments } from "./owned";
 import { createReconciler } from "./reconcile";
 import type { Report } from "./reports";
+import { createTouches } from "./touches";
 
 const conflist = (name: string, revision = 1) => ({ cniVersion: "1.0.0", name, plugins: [{ type: "bridge", bridge: `br-${revision}`, ipam: {} }] });
 const desired = (o: Partial<DesiredAttachment> & { id: string; networkName: string; containerId: string }): DesiredAttachment =>
@@ -15,10 +16,25 @@ const desired = (o: Partial<DesiredAttachment> & { id: string; networkName: stri
 const cached = (networkName: string, containerId: string, netns = `/run/netns/${containerId}`, ifName = "eth0"): CachedAttachmentSummary => ({ networkName, containerId, ifName, netns, file: `/var/lib/cni/results/${networkName}-${containerId}-${ifName}` });
 
 const dirs: { remove(): void }[] = [];
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
 afterEach(() => dirs.splice(0).forEach((d) => d.remove()));
 
 /** A reconciler over a fake runtime (what it DELs and GCs is recorded), a real intent journal and a scripted console. */
-function setup(opts: { desired?: DesiredAttachment[] | Error; cache?: CachedAttachmentSummary[]; existing?: string[]; queued?: Report[]; gcFails?: string; made?: AttachmentKey[] } = {}) {
+function setup(
+  opts: {
+    desired?: DesiredAttachment[] | Error | (() => Promise<DesiredAttachment[]>);
+    cache?: CachedAttachmentSummary[];
+    existing?: string[];
+    queued?: Report[];
+    gcFails?: string;
+    made?: AttachmentKey[];
+    reportProblem?: () => Promise<unknown>;
+  } = {},
+) {
   const dir = tempDir();
   dirs.push(dir);
   const owned = createOwnedAttachments(dir.path, recordingLogger());
@@ -28,6 +44,8 @@ function setup(opts: { desired?: DesiredAttachment[] | Error; cache?: CachedAtta
   const problems: { attachmentId: string; problem: string }[] = [];
   const intents = createIntentJournal(dir.path);
   const log = recordingLogger();
+  const gate = createGate();
+  const touches = createTouches();
   const reconciler = createReconciler({
     runtime: {
       delNetworkList: async (net: NetworkConfigList, rt: RuntimeConf) => void dels.push(`intent ${net.name}/${rt.containerId}/${rt.ifName} in ${rt.netns}`),
@@ -44,17 +62,19 @@ function setup(opts: { desired?: DesiredAttachment[] | Error; cache?: CachedAtta
     console: {
       desired: async () => {
         if (opts.desired instanceof Error) throw opts.desired;
+        if (typeof opts.desired === "function") return opts.desired();
         return opts.desired ?? [];
       },
-      reportProblem: async (attachmentId: string, problem: string) => (problems.push({ attachmentId, problem }), { updated: 1 }),
+      reportProblem: async (attachmentId: string, problem: string) => (problems.push({ attachmentId, problem }), await opts.reportProblem?.(), { updated: 1 }),
       currentConfigs: async () => [],
     },
-    gate: createGate(),
+    gate,
+    touches,
     log,
     clock: systemClock,
     netnsExists: (path) => (opts.existing ?? (opts.cache ?? []).map((c) => c.netns)).includes(path),
   });
-  return { reconciler, intents, owned, dels, gcs, problems, log };
+  return { reconciler, intents, owned, dels, gcs, problems, log, gate, touches };
 }
 
 const intent = (o: Partial<Intent> = {}): Intent => ({
@@ -154,5 +174,50 @@ describe("reconcile", () => {
     expect(s.intents.list().intents).toHaveLength(1);
     expect(s.reconciler.last).toBeNull();
     expect(s.log.messages("warn")).toEqual(["reconcile skipped: the console is unreachable; the data plane is kept as it is"]);
+  });
+
+  it("operations go on while the console is slow to answer reconcile's desired list, and while its problem reports are on their way", async () => {
+    const answer = deferred<DesiredAttachment[]>();
+    const reported = deferred<void>();
+    const s = setup({ desired: () => answer.promise, cache: [], reportProblem: () => reported.promise });
+    const reconciling = s.reconciler.reconcile();
+    await new Promise((r) => setTimeout(r, 10));
+    // The old reconcile took the gate first and held it across the call: this waited for the answer.
+    await expect(s.gate.shared(async () => "ran")).resolves.toBe("ran");
+    answer.resolve([desired({ id: "lost", networkName: "net1", containerId: "a" })]);
+    await vi.waitFor(() => expect(s.problems.map((p) => p.attachmentId)).toEqual(["lost"]));
+    // The report hangs; the gate is free.
+    await expect(s.gate.shared(async () => "ran")).resolves.toBe("ran");
+    reported.resolve();
+    await reconciling;
+    expect(s.reconciler.last).toMatchObject({ gcNetworks: 1, errors: [] });
+  });
+
+  it("what operations began on after the desired list was fetched is left to the next run: no DEL, no problem, valid for GC, still ours", async () => {
+    const cache = [cached("net1", "a"), cached("net1", "b")];
+    const answer = deferred<DesiredAttachment[]>();
+    const s = setup({ desired: () => answer.promise, cache, made: [{ networkName: "net1", containerId: "a", ifName: "eth0" }, { networkName: "net1", containerId: "b", ifName: "eth0" }] });
+    const reconciling = s.reconciler.reconcile();
+    await new Promise((r) => setTimeout(r, 10));
+    // While the answer is on its way: an attach of "new" (created after the list was read) and a detach of "b".
+    await s.gate.shared(async () => {
+      s.touches.touch({ networkName: "net1", containerId: "new", ifName: "eth0" });
+      s.owned.add({ networkName: "net1", containerId: "new", ifName: "eth0" });
+      cache.push(cached("net1", "new"));
+      s.touches.touch({ networkName: "net1", containerId: "b", ifName: "eth0" });
+      cache.splice(cache.findIndex((c) => c.containerId === "b"), 1);
+    });
+    // The list as it was before both: "b" ready, "new" unknown.
+    answer.resolve([desired({ id: "a", networkName: "net1", containerId: "a" }), desired({ id: "b", networkName: "net1", containerId: "b" })]);
+    await reconciling;
+    expect(s.dels).toEqual([]);
+    expect(s.problems).toEqual([]);
+    expect(s.gcs).toEqual([{ network: "net1", valid: ["a/eth0", "b/eth0", "new/eth0"], plugin: expect.anything() }]);
+    expect(s.owned.has({ networkName: "net1", containerId: "new", ifName: "eth0" })).toBe(true);
+
+    // The next run, with a list that knows both, judges them as usual.
+    const next = setup({ desired: [desired({ id: "a", networkName: "net1", containerId: "a" })], cache, made: s.owned.list() });
+    await next.reconciler.reconcile();
+    expect(next.dels).toEqual(["cached net1/new/eth0"]);
   });
 });

@@ -7,6 +7,7 @@ import type { IntentJournal } from "./intents";
 import type { Logger } from "./log";
 import type { OwnedAttachments } from "./owned";
 import type { Report } from "./reports";
+import { type Touches, type TouchWatch, createTouches } from "./touches";
 
 /** What the last reconcile did; reported in the inventory (the doctor shows it). */
 export interface ReconcileSummary {
@@ -28,6 +29,8 @@ export interface ReconcilerDeps {
   console: Pick<ConsolePort, "desired" | "reportProblem" | "currentConfigs">;
   /** Reconcile runs alone: no ADD/DEL beside its GC. */
   gate: Pick<Gate, "exclusive">;
+  /** The attachments operations begin on (the operation runner's): those begun after the desired list was fetched are left for the next run. */
+  touches?: Pick<Touches, "watch">;
   log: Logger;
   clock: Pick<Clock, "now">;
   /** Whether a netns path still exists (a host reboot empties the netns dir). */
@@ -45,6 +48,7 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
  */
 export function createReconciler(deps: ReconcilerDeps) {
   const netnsExists = deps.netnsExists ?? existsSync;
+  const touches = deps.touches ?? createTouches();
   let last: ReconcileSummary | null = null;
 
   /**
@@ -105,15 +109,14 @@ export function createReconciler(deps: ReconcilerDeps) {
     }
   }
 
-  async function reconcileAlone(summary: ReconcileSummary): Promise<boolean> {
+  /**
+   * Runs with the gate held: no operation beside it. `desired` was fetched before the gate was
+   * taken; what operations began on since (`begun`) it may not know, so those are neither DELed,
+   * nor forgotten, nor reported, and GC counts them valid. Problems are collected, not sent: no
+   * console call holds the gate (but the way out's rare `currentConfigs`).
+   */
+  async function reconcileAlone(summary: ReconcileSummary, desired: DesiredAttachment[], begun: TouchWatch, problems: { attachmentId: string; problem: string }[]): Promise<void> {
     const note = (error: string) => summary.errors.length < 50 && summary.errors.push(error.slice(0, 1000));
-    let desired: DesiredAttachment[];
-    try {
-      desired = await deps.console.desired();
-    } catch (error) {
-      deps.log.warn("reconcile skipped: the console is unreachable; the data plane is kept as it is", { error: (error as Error).message });
-      return false;
-    }
     await recoverIntents(summary);
     const wanted = new Map(desired.map((d) => [key(d.networkName, d.containerId, d.ifName), d]));
     const all = await deps.runtime.listCachedAttachments();
@@ -121,11 +124,12 @@ export function createReconciler(deps: ReconcilerDeps) {
     // Desired and cached: ours, whatever the list of made attachments says (it may predate it).
     for (const c of all) if (wanted.has(key(c.networkName, c.containerId, c.ifName))) deps.owned.add(c);
     // Made here but neither cached nor desired (an ADD that was refused or rolled back): forgotten.
-    for (const a of deps.owned.list()) if (!cachedKeys.has(key(a.networkName, a.containerId, a.ifName)) && !wanted.has(key(a.networkName, a.containerId, a.ifName))) deps.owned.remove(a);
+    for (const a of deps.owned.list()) if (!begun.has(a) && !cachedKeys.has(key(a.networkName, a.containerId, a.ifName)) && !wanted.has(key(a.networkName, a.containerId, a.ifName))) deps.owned.remove(a);
     // Another runtime's attachments (containerd, podman, cnitool share the cache) are not ours to judge.
     const foreign = all.filter((c) => !deps.owned.has(c));
     const cached = all.filter((c) => deps.owned.has(c));
     for (const c of cached) {
+      if (begun.has(c)) continue;
       const d = wanted.get(key(c.networkName, c.containerId, c.ifName));
       const netnsGone = c.netns !== "" && !netnsExists(c.netns);
       if (d && !netnsGone) continue;
@@ -140,15 +144,15 @@ export function createReconciler(deps: ReconcilerDeps) {
         }
         summary.staleDeleted++;
         if (!d) deps.owned.remove(c);
-        if (d) await deps.console.reportProblem(d.id, `namespace ${c.netns} disappeared (host reboot?); its address was released. Retry to attach again.`).catch(() => {});
+        if (d) problems.push({ attachmentId: d.id, problem: `namespace ${c.netns} disappeared (host reboot?); its address was released. Retry to attach again.` });
       } catch (error) {
         deps.log.error("DEL of a stale attachment failed", { network: c.networkName, containerId: c.containerId, error: (error as Error).message });
         note(`DEL of stale ${c.networkName}/${c.containerId}/${c.ifName}: ${(error as Error).message}`);
       }
     }
     for (const d of desired) {
-      if (d.state !== "ready" || cachedKeys.has(key(d.networkName, d.containerId, d.ifName))) continue;
-      await deps.console.reportProblem(d.id, "no CNI result cache entry on the host for this attachment (lost in a reboot or removed by hand). Retry to attach again.").catch(() => {});
+      if (d.state !== "ready" || cachedKeys.has(key(d.networkName, d.containerId, d.ifName)) || begun.has(d)) continue;
+      problems.push({ attachmentId: d.id, problem: "no CNI result cache entry on the host for this attachment (lost in a reboot or removed by hand). Retry to attach again." });
     }
     // Plugin GC with the explicit valid set, per network that has attachments here (never an empty
     // set): ours that are desired, and every other runtime's on that network (a network exported to
@@ -157,7 +161,7 @@ export function createReconciler(deps: ReconcilerDeps) {
     for (const d of desired) byNetwork.set(d.networkName, [...(byNetwork.get(d.networkName) ?? []), d]);
     for (const [name, list] of byNetwork) {
       const latest = list.reduce((a, b) => (b.networkRevision > a.networkRevision ? b : a));
-      const valid = [...list, ...foreign.filter((c) => c.networkName === name)].map((a) => ({ containerId: a.containerId, ifName: a.ifName }));
+      const valid = [...list, ...foreign.filter((c) => c.networkName === name), ...begun.list().filter((b) => b.networkName === name && !wanted.has(key(b.networkName, b.containerId, b.ifName)))].map((a) => ({ containerId: a.containerId, ifName: a.ifName }));
       try {
         try {
           const net = loadNetworkList(JSON.stringify(latest.conflist));
@@ -171,7 +175,6 @@ export function createReconciler(deps: ReconcilerDeps) {
         note(`GC of ${name}: ${(error as Error).message}`);
       }
     }
-    return true;
   }
 
   return {
@@ -179,8 +182,24 @@ export function createReconciler(deps: ReconcilerDeps) {
     /** One reconcile, alone on the host; skipped (the data plane kept) while the console is unreachable. */
     async reconcile(): Promise<void> {
       const summary: ReconcileSummary = { at: new Date(deps.clock.now()), staleDeleted: 0, gcNetworks: 0, errors: [], warnings: [] };
-      const done = await deps.gate.exclusive(() => reconcileAlone(summary));
-      if (done) last = summary;
+      // Opened before the fetch: an operation that begins while the answer is on its way is counted.
+      const begun = touches.watch();
+      const problems: { attachmentId: string; problem: string }[] = [];
+      try {
+        let desired: DesiredAttachment[];
+        try {
+          // Outside the gate: operations go on while the console answers (up to its timeout under load).
+          desired = await deps.console.desired();
+        } catch (error) {
+          deps.log.warn("reconcile skipped: the console is unreachable; the data plane is kept as it is", { error: (error as Error).message });
+          return;
+        }
+        await deps.gate.exclusive(() => reconcileAlone(summary, desired, begun, problems));
+        last = summary;
+      } finally {
+        begun.close();
+      }
+      for (const p of problems) await deps.console.reportProblem(p.attachmentId, p.problem).catch(() => {});
     },
     /** The last reconcile that ran (null before the first). */
     get last(): ReconcileSummary | null {

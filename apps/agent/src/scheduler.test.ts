@@ -8,12 +8,15 @@ import { createScheduler } from "./scheduler";
 const op = (id: string, attachmentId = `att-${id}`, target = `sandbox-${attachmentId}`) => ({ operationId: id, attempt: 1, attachment: { id: attachmentId, targetKind: "sandbox", target } }) as unknown as ClaimedOperation;
 
 /** A scheduler over a fake console whose queue the test fills, and operations the test finishes by hand. */
-function setup(opts: { concurrency?: number; queued?: string[] } = {}) {
+function setup(opts: { concurrency?: number; queued?: string[]; reporting?: boolean } = {}) {
   const queue: ClaimedOperation[] = [];
   const claims: number[] = [];
   const holdingCalls: { openedAt: Date; ids: string[] }[] = [];
   const running = new Map<string, ReturnType<typeof deferred<void>>>();
+  /** With `reporting`: each operation's outcome on its way to the console, settled by the test after its host part. */
+  const reporting = new Map<string, ReturnType<typeof deferred<void>>>();
   const started: string[] = [];
+  const gate = createGate();
   const stop = new AbortController();
   const log = recordingLogger();
   let claimGate: Promise<void> | undefined;
@@ -33,14 +36,18 @@ function setup(opts: { concurrency?: number; queued?: string[] } = {}) {
       const d = deferred();
       running.set(id, d);
       await d.promise;
+      if (!opts.reporting) return;
+      const reported = deferred();
+      reporting.set(id, reported);
+      return { reported: reported.promise };
     },
     queuedIds: () => opts.queued ?? [],
-    gate: createGate(),
+    gate,
     log,
     clock: systemClock,
     signal: stop.signal,
   });
-  return { scheduler, queue, claims, holdingCalls, running, started, stop, log, holdClaims: (p: Promise<void> | undefined) => (claimGate = p) };
+  return { scheduler, queue, claims, holdingCalls, running, reporting, started, stop, log, gate, holdClaims: (p: Promise<void> | undefined) => (claimGate = p) };
 }
 
 afterEach(() => void vi.useRealTimers());
@@ -91,6 +98,47 @@ describe("work scheduling", () => {
     expect(s.started).toEqual(["detach-net1", "elsewhere", "attach-net2"]);
     s.running.get("attach-net2")!.resolve();
     s.running.get("elsewhere")!.resolve();
+  });
+
+  it("an outcome on its way to a slow console holds its attachment and its slot, not the host: reconcile and other operations go on", async () => {
+    const s = setup({ concurrency: 4, reporting: true });
+    s.scheduler.start(op("first", "same"));
+    await settle();
+    s.running.get("first")!.resolve(); // its work on the host is done; the console has not answered
+    await settle();
+    // Reconcile takes the gate at once (it used to wait for the console's answer, up to 30 s).
+    let reconciled = false;
+    await s.gate.exclusive(async () => void (reconciled = true));
+    expect(reconciled).toBe(true);
+    s.scheduler.start(op("next", "same"));
+    s.scheduler.start(op("other", "b"));
+    await settle();
+    // Another attachment runs; the same attachment's next operation waits for the answer.
+    expect(s.started).toEqual(["first", "other"]);
+    expect(s.scheduler.inFlightCount).toBe(3);
+    s.reporting.get("first")!.resolve();
+    await settle();
+    expect(s.started).toEqual(["first", "other", "next"]);
+    for (const id of ["next", "other"]) s.running.get(id)!.resolve();
+    await settle();
+    for (const id of ["next", "other"]) s.reporting.get(id)!.resolve();
+    await settle();
+    expect(s.scheduler.inFlightCount).toBe(0);
+  });
+
+  it("an operation waiting for its attachment does not hold the gate", async () => {
+    const s = setup({ concurrency: 4 });
+    s.scheduler.start(op("old", "same"));
+    s.scheduler.start(op("new", "same"));
+    await settle();
+    // "old" runs (shared); "new" waits for the attachment outside the gate: reconcile queues behind "old" only.
+    const reconciling = s.gate.exclusive(async () => [...s.started]);
+    s.running.get("old")!.resolve();
+    expect(await reconciling).toEqual(["old"]);
+    await settle();
+    expect(s.started).toEqual(["old", "new"]);
+    s.running.get("new")!.resolve();
+    await settle();
   });
 
   it("a crashing operation is logged and frees its slot", async () => {

@@ -19,8 +19,12 @@ export interface SchedulerDeps {
   console: Pick<ConsolePort, "claim" | "holding">;
   /** Operations at once. */
   concurrency: number;
-  /** Carries out one operation (parses, runs, reports); its errors are logged here. */
-  run(op: unknown): Promise<void>;
+  /**
+   * Carries out one operation (parses, runs, reports); its errors are logged here. It may resolve
+   * once its work on the host is done, with `reported` settling when the console has its outcome:
+   * the gate is let go then, the attachment (and the slot) only once reported.
+   */
+  run(op: unknown): Promise<{ reported?: Promise<unknown> } | void>;
   /** Operation ids finished and not yet reported (the outbox): still "held" by this agent. */
   queuedIds(): string[];
   gate: Gate;
@@ -83,8 +87,14 @@ export function createScheduler(deps: SchedulerDeps) {
     // Attachments that share a namespace (a sandbox on two networks) go one at a time too: a
     // detach deletes a sandbox only once it is empty, and an ADD into it must not slip in between.
     const namespaceKey = `${String(op.attachment?.targetKind)}:${String(op.attachment?.target ?? attachmentKey)}`;
-    const task = deps.gate
-      .shared(() => perAttachment.run(attachmentKey, () => perNamespace.run(namespaceKey, () => deps.run(op))))
+    // The attachment and the namespace first, the gate last: an operation waiting for either (a
+    // re-issued attempt, the next operation behind an outcome on its way) does not hold reconcile back.
+    const task = perAttachment
+      .run(attachmentKey, async () => {
+        const done = await perNamespace.run(namespaceKey, () => deps.gate.shared(() => deps.run(op)));
+        // The host is free (reconcile may run); the outcome's answer still holds the attachment.
+        await done?.reported;
+      })
       .catch((error: unknown) => deps.log.error("operation crashed", { operationId: op.operationId, error: (error as Error).message }))
       .finally(() => {
         // Full until now: the console's pushes held work back for want of a slot.
