@@ -93,3 +93,57 @@ describe("subscriptions listen from the call, not from the first read", () => {
     await bus.close();
   });
 });
+
+describe("subscriptions narrowed to one host", () => {
+  it("get that host's events of the host topic, every event of their other topics and every resync, in publish order", async () => {
+    const received: { topic: string; event: unknown }[] = [];
+    let fromOtherReplica!: (payload: string) => void;
+    const bus = createEventBus({
+      log: () => {},
+      transport: ({ onMessage }) => {
+        fromOtherReplica = onMessage;
+        return { ready: Promise.resolve(), notify: async () => {}, close: async () => {} };
+      },
+    });
+    const stop = new AbortController();
+    const mine = bus.subscribeMany(["host", "services"], stop.signal, { hostId: "h-mine" });
+    const others = bus.subscribe("host", stop.signal, { hostId: "h-other" })[Symbol.asyncIterator]();
+    // Another replica's doorbell: events may have been missed.
+    fromOtherReplica(JSON.stringify({ v: 1, from: "other", resync: true, events: [] }));
+    bus.publish("host", { kind: "work", hostId: "h-else" });
+    bus.publish("host", { kind: "work", hostId: "h-mine" });
+    bus.publish("operation", { kind: "log", operationId: "op-1", attachmentId: "a-1", hostId: "h-mine" });
+    bus.publish("services", { kind: "changed", generation: 2 });
+    bus.publish("host", { kind: "revoked", hostId: "h-mine" });
+    await new Promise((r) => setImmediate(r));
+    for await (const m of mine) {
+      received.push(m);
+      if (received.length === 4) break;
+    }
+    expect(received).toEqual([
+      { topic: "resync", event: { kind: "resync", reason: "missed" } },
+      { topic: "host", event: { kind: "work", hostId: "h-mine" } },
+      { topic: "services", event: { kind: "changed", generation: 2 } },
+      { topic: "host", event: { kind: "revoked", hostId: "h-mine" } },
+    ]);
+    // Another host's subscription: the resync only.
+    expect((await others.next()).value).toEqual({ kind: "resync", reason: "missed" });
+    bus.publish("host", { kind: "work", hostId: "h-other" });
+    expect((await others.next()).value).toEqual({ kind: "work", hostId: "h-other" });
+    stop.abort();
+    expect((await others.next()).done).toBe(true);
+    await bus.close();
+  });
+
+  it("end when their signal aborts, read or not", async () => {
+    const bus = createEventBus();
+    const stop = new AbortController();
+    const unread = bus.subscribeMany(["host"], stop.signal, { hostId: "h-1" });
+    const read = bus.subscribe("host", stop.signal, { hostId: "h-1" })[Symbol.asyncIterator]();
+    const pending = read.next();
+    stop.abort();
+    expect((await pending).done).toBe(true);
+    expect((await unread[Symbol.asyncIterator]().next()).done).toBe(true);
+    await bus.close();
+  });
+});

@@ -1,4 +1,4 @@
-import { EventEmitter, on } from "node:events";
+import { EventEmitter } from "node:events";
 import { z } from "zod";
 import { decodeEnvelope, encodeEnvelopes, type WireEvent } from "./eventWire";
 
@@ -62,13 +62,25 @@ export type TopicMessage = { [K in Topic]: { topic: K; event: EventMap[K] } }[To
  */
 export interface EventBus {
   publish<K extends Topic>(topic: K, event: EventMap[K]): void;
-  /** Listens from the call on (not from the first read): subscribe first, then read the state, then iterate. */
-  subscribe<K extends Topic>(topic: K, signal?: AbortSignal): AsyncIterable<EventMap[K] | Resync>;
+  /**
+   * Listens from the call on (not from the first read): subscribe first, then read the state, then
+   * iterate. `hostId`: of the host topic, only that host's events.
+   */
+  subscribe<K extends Topic>(topic: K, signal?: AbortSignal, filter?: SubscribeFilter): AsyncIterable<EventMap[K] | Resync>;
   /** Several topics in one stream, in publish order. */
-  subscribeMany(topics: readonly Topic[], signal?: AbortSignal): AsyncIterable<TopicMessage>;
+  subscribeMany(topics: readonly Topic[], signal?: AbortSignal, filter?: SubscribeFilter): AsyncIterable<TopicMessage>;
   /** Resolves when cross-replica delivery listens (at once without a transport). */
   ready: Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * Narrows a subscription. An agent's stream wants its own host's events only: a bus keyed by host
+ * hands each host event to that host's listener alone, where a filter in the subscriber would wake
+ * every agent's stream for every event (500 streams × every operation's events, bench/fleet.ts).
+ */
+export interface SubscribeFilter {
+  hostId?: string;
 }
 
 /** The LISTEN/NOTIFY side of a bus: `openNotifyChannel` of @switchyard/db fits. */
@@ -99,7 +111,9 @@ export interface EventBusOptions {
   log?: (entry: Record<string, unknown>) => void;
 }
 
-const ALL = Symbol("all");
+/** The emitter's channels: one per topic, one per host for the host topic, one for resyncs. Each carries TopicMessages. */
+const channel = (topic: Topic | "resync") => `topic:${topic}`;
+const hostChannel = (hostId: string) => `host:${hostId}`;
 const RESYNC_MISSED: Resync = { kind: "resync", reason: "missed" };
 const defaultLog = (entry: Record<string, unknown>) => console.error(JSON.stringify(entry));
 
@@ -112,9 +126,9 @@ export function createEventBus(opts: EventBusOptions = {}): EventBus {
   const maxEvents = opts.maxEventsPerTick ?? 500;
 
   function deliver(topic: Topic | "resync", event: unknown): void {
-    if (topic === "resync") for (const t of TOPICS) emitter.emit(t, event);
-    else emitter.emit(topic, event);
-    emitter.emit(ALL, { topic, event });
+    const message = { topic, event } as TopicMessage;
+    emitter.emit(channel(topic), message);
+    if (topic === "host") emitter.emit(hostChannel((event as HostEvent).hostId), message);
   }
 
   // ---- sending: coalesced per tick, one statement per flush, never per row -------------------
@@ -198,15 +212,39 @@ export function createEventBus(opts: EventBusOptions = {}): EventBus {
    * Listening from this call, not from the first read: a subscriber that subscribes, then reads
    * the current state by query, then iterates, misses nothing published in between. (An async
    * generator would only attach its listener at the first `next()`.) Give a signal to stop
-   * listening when the iterable may never be read to its end.
+   * listening when the iterable may never be read to its end. Messages of the topics asked for
+   * (the host topic's of one host with `hostId`) and every resync, in publish order.
    */
-  function iterate<T>(name: string | symbol, signal?: AbortSignal): AsyncGenerator<T> {
-    const events = on(emitter, name, { signal });
+  function listen(topics: readonly Topic[], signal: AbortSignal | undefined, filter: SubscribeFilter = {}): AsyncGenerator<TopicMessage> {
+    const names = [channel("resync"), ...topics.map((t) => (t === "host" && filter.hostId !== undefined ? hostChannel(filter.hostId) : channel(t)))];
+    const queue: TopicMessage[] = [];
+    let wake: (() => void) | undefined;
+    const onMessage = (message: TopicMessage) => {
+      queue.push(message);
+      wake?.();
+    };
+    const stop = () => {
+      for (const name of names) emitter.off(name, onMessage);
+      wake?.();
+    };
+    for (const name of names) emitter.on(name, onMessage);
+    if (signal?.aborted) stop();
+    else signal?.addEventListener("abort", stop, { once: true });
     return (async function* () {
       try {
-        for await (const [event] of events) yield event as T;
-      } catch (err) {
-        if (!signal?.aborted) throw err;
+        for (;;) {
+          if (signal?.aborted) return;
+          const message = queue.shift();
+          if (message) {
+            yield message;
+            continue;
+          }
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+        }
+      } finally {
+        signal?.removeEventListener("abort", stop);
+        stop();
       }
     })();
   }
@@ -220,15 +258,13 @@ export function createEventBus(opts: EventBusOptions = {}): EventBus {
       pending.set(JSON.stringify(wire), wire);
       schedule();
     },
-    subscribe: (topic, signal) => iterate(topic, signal),
-    subscribeMany(topics, signal) {
-      const all = iterate<TopicMessage>(ALL, signal);
+    subscribe<K extends Topic>(topic: K, signal?: AbortSignal, filter?: SubscribeFilter) {
+      const messages = listen([topic], signal, filter);
       return (async function* () {
-        for await (const message of all) {
-          if (message.topic === "resync" || topics.includes(message.topic)) yield message;
-        }
+        for await (const message of messages) yield message.event as EventMap[K] | Resync;
       })();
     },
+    subscribeMany: (topics, signal, filter) => listen(topics, signal, filter),
     async close() {
       closed = true;
       await flushing;

@@ -36,19 +36,19 @@ export type WorkEvent =
  * Host events for `hostId`'s long poll, listening from this call (before the poll's first claim,
  * so that work queued between that claim and the wait is not missed), for at most `ms`.
  */
-function watchForWork(ctx: { events: EventBus }, ms: number, outer?: AbortSignal) {
+function watchForWork(ctx: { events: EventBus }, hostId: string, ms: number, outer?: AbortSignal) {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), ms);
   const onOuter = () => abort.abort();
   outer?.addEventListener("abort", onOuter);
-  const events = ctx.events.subscribe("host", abort.signal);
+  const events = ctx.events.subscribe("host", abort.signal, { hostId });
   return {
     /**
      * Resolves on new work for `hostId` or at the end of the wait; a revocation ends it with
      * UNAUTHORIZED. A resync (events may have been missed) ends it too: the caller claims, which is
      * the catch-up by query.
      */
-    async next(hostId: string): Promise<void> {
+    async next(): Promise<void> {
       for await (const event of events) {
         if (event.kind === "resync") return;
         if (event.hostId !== hostId) continue;
@@ -73,11 +73,11 @@ export const agentRouter = router({
   poll: agentProcedure.input(PollInput).mutation(async ({ ctx, input, signal }) => {
     if (input.holding) await releaseUnheld(ctx, dbNow(), input.holding);
     if (input.waitMs === 0) return claimOperations(ctx, input.max);
-    const work = watchForWork(ctx, input.waitMs, signal);
+    const work = watchForWork(ctx, ctx.agent.hostId, input.waitMs, signal);
     try {
       const first = await claimOperations(ctx, input.max);
       if (first.length > 0) return first;
-      await work.next(ctx.agent.hostId);
+      await work.next();
       return await claimOperations(ctx, input.max);
     } finally {
       work.close();
@@ -113,7 +113,8 @@ export const agentRouter = router({
     // Events are noted as they come; the loop below acts on them, so that a burst of new work
     // while a claim runs is one claim more, not one per event.
     const listening = (async () => {
-      for await (const message of ctx.events.subscribeMany(["host", "services"], stop.signal)) {
+      // This host's events only (and every services event and resync): see SubscribeFilter.
+      for await (const message of ctx.events.subscribeMany(["host", "services"], stop.signal, { hostId: ctx.agent.hostId })) {
         // Events may have been missed: claim, which finds by query whatever they would have said
         // (and fetch the services, which the agent compares with what it applied).
         if (message.topic === "resync") (due = true), (missed = true), (services = true), (probes = true);
