@@ -265,6 +265,8 @@ export async function desiredAttachments(db: Db, agent: AgentIdentity) {
     where: { hostId: agent.hostId, present: true },
     select: { id: true, containerId: true, ifName: true, targetKind: true, target: true, capabilityArgs: true, networkId: true, networkName: true, networkRevision: true, generation: true, state: true },
   });
+  // Most hosts' answer at rest, every reconcile: one query, not three.
+  if (rows.length === 0) return [];
   const conflistOf = await revisionConflists(db, rows);
   const render = await hostRenderer(db, agent.hostId, rows.map((r) => r.networkName));
   return rows.map(({ networkId, ...r }) => ({ ...r, conflist: render(r.networkName, conflistOf({ networkId, networkRevision: r.networkRevision })) }));
