@@ -25,7 +25,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { availableParallelism, loadavg, setPriority, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -61,6 +61,12 @@ const { values: flags } = parseArgs({
     plugin: { type: "string", default: "test" },
     /** Run the workers from source through tsx instead of a bundle (tsx's loader costs memory: the per-agent figure is then not the agent's). */
     "from-source": { type: "boolean", default: false },
+    /**
+     * The agent processes' nice value (0–19), their plugins' with them. On a real fleet each agent
+     * has its host's CPUs; here 500 share the console's. 19 leaves the console, PostgreSQL and nginx
+     * the CPU they would have, the agents what is left (see bench/README.md).
+     */
+    "agents-nice": { type: "string", default: "0" },
     /** Seconds: past it the run stops, cleans up and fails. */
     "time-limit": { type: "string", default: "1800" },
   },
@@ -77,6 +83,7 @@ const SPREAD_MS = clamp(Number(flags["reconnect-spread"]), 0, 600_000);
 const SKIP = new Set(flags.skip.split(",").map((phase) => phase.trim()).filter(Boolean));
 for (const phase of SKIP) if (!["burst", "kill", "restart"].includes(phase)) throw new Error(`--skip ${phase}: must be burst, kill or restart`);
 const TIME_LIMIT_S = clamp(Number(flags["time-limit"]), 60, 7200);
+const AGENTS_NICE = clamp(Number(flags["agents-nice"]), 0, 19);
 if (flags.plugin !== "test" && flags.plugin !== "sh") throw new Error(`--plugin ${flags.plugin}: must be test or sh`);
 /** apps/agent/src/push.ts POLL_WAIT_MS: a stream that cannot open is bridged by one poll of this long, then tried again. */
 const POLL_WAIT_MS = 20_000;
@@ -299,14 +306,20 @@ function requestsBy(m: ParsedMetrics | null, label: "status" | "procedure"): Map
   for (const x of m?.find("switchyard_trpc_requests_total") ?? []) out.set(x.labels[label]!, (out.get(x.labels[label]!) ?? 0) + x.value);
   return out;
 }
-/** The cumulative buckets (le → count) of the push delay histogram, both ways summed. */
-function pushDelayBuckets(m: ParsedMetrics | null): Map<number, number> {
+/** A histogram's cumulative buckets (le → count), summed over the series whose labels include `where`. */
+function histogramBuckets(m: ParsedMetrics | null, name: string, where: Record<string, string> = {}): Map<number, number> {
   const out = new Map<number, number>();
-  for (const x of m?.find("switchyard_operation_push_delay_seconds_bucket") ?? []) {
+  for (const x of m?.find(`${name}_bucket`) ?? []) {
+    if (Object.entries(where).some(([k, v]) => x.labels[k] !== v)) continue;
     const le = x.labels.le === "+Inf" ? Number.POSITIVE_INFINITY : Number(x.labels.le);
     out.set(le, (out.get(le) ?? 0) + x.value);
   }
   return out;
+}
+const pushDelayBuckets = (m: ParsedMetrics | null) => histogramBuckets(m, "switchyard_operation_push_delay_seconds");
+/** Summed over every replica's scrape. */
+function fleetBuckets(scrapes: (ParsedMetrics | null)[], name: string, where: Record<string, string> = {}): Map<number, number> {
+  return scrapes.reduce((acc, m) => (histogramBuckets(m, name, where).forEach((v, k) => acc.set(k, (acc.get(k) ?? 0) + v)), acc), new Map<number, number>());
 }
 /** The upper bound of the bucket holding quantile q of the difference of two cumulative histograms. */
 function bucketQuantile(after: Map<number, number>, before: Map<number, number>, q: number): { le: number; count: number } {
@@ -331,7 +344,7 @@ pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 8192; }
 http {
-  log_format fleet '$status "$upstream_status" $request_method $uri';
+  log_format fleet '$status "$upstream_status" $request_method $uri $request_time "$upstream_connect_time" "$upstream_header_time"';
   access_log ${dir}/access.log fleet buffer=64k flush=1s;
   client_body_temp_path ${dir}/body;
   proxy_temp_path ${dir}/proxy;
@@ -362,6 +375,26 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=5s;`)
     15_000,
   );
   return proc;
+}
+
+/** nginx's own times (s) for the POSTs of one procedure: in nginx in all, connecting to the replica, and until the replica's answer began. */
+function nginxTimes(file: string, procedure: string): { total: number[]; connect: number[]; header: number[] } {
+  const out = { total: [] as number[], connect: [] as number[], header: [] as number[] };
+  let text = "";
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return out;
+  }
+  const last = (v: string) => Number(v.split(/[ ,:]+/).filter(Boolean).at(-1));
+  for (const line of text.split("\n")) {
+    const m = /^\d{3} "[^"]*" POST (\S+) ([\d.]+) "([^"]*)" "([^"]*)"$/.exec(line);
+    if (!m || !m[1]!.endsWith(`/${procedure}`)) continue;
+    out.total.push(Number(m[2]));
+    if (Number.isFinite(last(m[3]!))) out.connect.push(last(m[3]!));
+    if (Number.isFinite(last(m[4]!))) out.header.push(last(m[4]!));
+  }
+  return out;
 }
 
 /** nginx's access log: answers by status, and by the replica's own status where it answered (a retried request lists each). */
@@ -416,6 +449,8 @@ async function startWorker(index: number, entry: string[], onEvents: (events: Fl
     detached: true,
     env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", HOME: process.env.HOME ?? "/root" },
   });
+  // Before it starts anything: its spawn helper and plugins inherit the value.
+  if (AGENTS_NICE > 0 && proc.pid) setPriority(proc.pid, AGENTS_NICE);
   const waiters: ((m: FleetWorkerStats) => void)[] = [];
   let stopped: (() => void) | undefined;
   const ready = new Promise<number>((resolve, reject) => {
@@ -590,7 +625,7 @@ async function main(): Promise<void> {
     /** Agents still running: a lost one (its run() ended: a refused credential) is counted as lost, not waited for. */
     const living = () => AGENTS - ended().length;
 
-    say(`fleet: ${AGENTS} agents in ${WORKERS} processes, plugin ${flags.plugin === "sh" ? "the sh stand-in (--plugin sh)" : "the scriptable test plugin (node)"} (${PER_PROCESS} each, ${flags["from-source"] ? "from source through tsx" : "bundled as the agent is"}), 2 console replicas behind nginx (${lbUrl}), PostgreSQL ${dbName}; node ${process.version}, ${availableParallelism()} CPUs, load ${load0.map((l) => l.toFixed(1)).join(" ")}, ${new Date().toISOString()}`);
+    say(`fleet: ${AGENTS} agents in ${WORKERS} processes, plugin ${flags.plugin === "sh" ? "the sh stand-in (--plugin sh)" : "the scriptable test plugin (node)"} (${PER_PROCESS} each, ${flags["from-source"] ? "from source through tsx" : "bundled as the agent is"}${AGENTS_NICE > 0 ? `, at nice ${AGENTS_NICE}` : ""}), 2 console replicas behind nginx (${lbUrl}), PostgreSQL ${dbName}; node ${process.version}, ${availableParallelism()} CPUs, load ${load0.map((l) => l.toFixed(1)).join(" ")}, ${new Date().toISOString()}`);
 
     // ==== 1. enrolment from cold ====
     const before = await scrapeAll();
@@ -794,6 +829,15 @@ async function main(): Promise<void> {
       say(`  ready ${readyAt.size}, failed ${failedIds.size}, of ${ok.length}; ${retried} needed another attempt`);
       say(`  push delay (Operation.createdAt → startedAt, the claim that handed it to its agent): p50 ${(quantile(pushDb, 0.5) * 1000).toFixed(0)} ms, p99 ${(pushP99 * 1000).toFixed(0)} ms, max ${(Math.max(...pushDb) * 1000).toFixed(0)} ms   target p99 ≤ ${TARGET_PUSH_P99_S} s   ${verdict(pushDb.length === ok.length && pushP99 <= TARGET_PUSH_P99_S)}`);
       say(`    the replicas' switchyard_operation_push_delay_seconds over the burst: ${hist.count} observed, p99 in the bucket ≤ ${hist.le} s`);
+      await sleep(1500); // nginx flushes its access log every second
+      const viaNginx = nginxTimes(join(work, "nginx", "access.log"), "attachments.create");
+      say(`    attachments.create as nginx timed it (${viaNginx.total.length}): in nginx p50 ${quantile(viaNginx.total, 0.5).toFixed(2)} s, p99 ${quantile(viaNginx.total, 0.99).toFixed(2)} s; connecting to a replica p99 ${quantile(viaNginx.connect, 0.99).toFixed(3)} s; until its answer began p50 ${quantile(viaNginx.header, 0.5).toFixed(2)} s, p99 ${quantile(viaNginx.header, 0.99).toFixed(2)} s`);
+      // The replicas' own time per call (from the handler's start to its answer): what is not in it waited before it (nginx, the replica's event loop).
+      for (const [endpoint, procedure] of [["browser", "attachments.create"], ["agent", "agent.completeMany"], ["agent", "agent.heartbeat"]] as const) {
+        const where = { endpoint, procedure };
+        const d = (q: number) => bucketQuantile(fleetBuckets(b1, "switchyard_trpc_request_duration_seconds", where), fleetBuckets(b0, "switchyard_trpc_request_duration_seconds", where), q);
+        say(`    ${procedure} as the replicas timed it over the burst: ${d(0.5).count} calls, p50 ≤ ${d(0.5).le} s, p99 ≤ ${d(0.99).le} s (bucket bounds)`);
+      }
       say(`  attachment ready (request sent → state ready in the database, polled every 100 ms): p50 ${s(quantile(readyClient, 0.5) * 1000)} s, p99 ${s(readyP99 * 1000)} s, max ${s(Math.max(...readyClient) * 1000)} s   target p99 ≤ ${TARGET_READY_P99_S} s   ${verdict(readyClient.length === BURST && readyP99 <= TARGET_READY_P99_S)}`);
       say(`    from the database's own times (createdAt → finishedAt): p50 ${s(quantile(readyDb, 0.5) * 1000)} s, p99 ${s(quantile(readyDb, 0.99) * 1000)} s; the plugin's ADD (job log): p50 ${quantile(pluginMs, 0.5).toFixed(0)} ms, p99 ${quantile(pluginMs, 0.99).toFixed(0)} ms (${pluginMs.length} runs)`);
       say(`    CPU over the burst's ${burstS.toFixed(1)} s (cores): replicas ${burstCores.replicas.map((c) => c.toFixed(2)).join(" + ")}, PostgreSQL ${burstCores.pg.toFixed(2)}, the agent processes with their plugins ${burstCores.workers.toFixed(2)}; the machine ${burstCores.machine.toFixed(2)} of ${burstCpu0.cpus.size} busy`);
