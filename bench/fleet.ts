@@ -449,8 +449,18 @@ async function startWorker(index: number, entry: string[], onEvents: (events: Fl
     detached: true,
     env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", HOME: process.env.HOME ?? "/root" },
   });
-  // Before it starts anything: its spawn helper and plugins inherit the value.
-  if (AGENTS_NICE > 0 && proc.pid) setPriority(proc.pid, AGENTS_NICE);
+  // Before it starts anything: its spawn helper and plugins inherit the value. Detached, it leads a
+  // session of its own, and with the kernel's autogroup (sched_autogroup_enabled) each session is
+  // a scheduling group that gets its fair share whatever its threads' nice: the group's own nice
+  // is what weighs against the replicas' groups.
+  if (AGENTS_NICE > 0 && proc.pid) {
+    setPriority(proc.pid, AGENTS_NICE);
+    try {
+      writeFileSync(`/proc/${proc.pid}/autogroup`, String(AGENTS_NICE));
+    } catch {
+      // No autogroup in this kernel: the threads' nice is what counts.
+    }
+  }
   const waiters: ((m: FleetWorkerStats) => void)[] = [];
   let stopped: (() => void) | undefined;
   const ready = new Promise<number>((resolve, reject) => {
