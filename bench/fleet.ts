@@ -8,6 +8,7 @@
  *   npx tsx bench/fleet.ts                                # 500 agents, 5 processes × 100
  *   npx tsx bench/fleet.ts --agents 50 --per-process 25 --burst 50 --burst-hosts 10 --steady 20
  *   npx tsx bench/fleet.ts --skip kill,restart --reconnect-spread 5000
+ *   npx tsx bench/fleet.ts --plugin sh --agents-nice 19   # the agents below the console, as on a fleet
  *
  * Measured, each against its target: enrolment of all from cold (time until all enrolled and every
  * push stream open; the 429s; agents lost), a steady state (each replica's CPU and RSS, PostgreSQL's
