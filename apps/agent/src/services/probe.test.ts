@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clientCommand, lookUntilAttributed, ProbeRefused, runProbe, summarize } from "./probe";
+import { clientCommand, listWhile, lookUntilAttributed, ProbeRefused, runProbe, summarize } from "./probe";
 import { type ConntrackListing, parseConntrackFlows } from "./probe-conntrack";
 
 const TASK = { id: "p1", vip: "10.96.0.10", protocol: "tcp" as const, port: 80, count: 4, namespace: null };
@@ -82,6 +82,25 @@ describe("looking at the table until each answer is attributed", () => {
     const listing = await lookUntilAttributed(s.list, missingOf([1, 2]), { pauseMs: 0 });
     expect(s.looked()).toBe(4);
     expect(listing.status === "listed" && missingOf([1, 2])(listing)).toBe(1);
+  });
+  it("looks while the probe runs, so an entry that expired before it ended still counts", async () => {
+    // The table as it changes: connection 1's entry only early on (it closed and expired), 2's only later.
+    let t = 0;
+    const table = async (): Promise<ConntrackListing> => ({ status: "listed", flows: t < 2 ? [flow(1)] : [flow(2)] });
+    const work = (async () => {
+      for (; t < 4; t++) await new Promise((r) => setTimeout(r, 30));
+      return "sent";
+    })();
+    const { result, seen } = await listWhile(work, table, 10);
+    expect(result).toBe("sent");
+    expect(seen).toContainEqual(flow(1));
+    // After the probe only 2 is in the table; with what the looks during it saw, both are attributed.
+    expect(missingOf([1, 2])({ flows: (await table()).flows })).toBe(1);
+    const listing = await lookUntilAttributed(table, missingOf([1, 2]), { pauseMs: 0, seen });
+    expect(listing.status === "listed" && missingOf([1, 2])(listing)).toBe(0);
+    // A last read that fails keeps what was seen.
+    const failing = scripted({ status: "unknown", reason: "conntrack could not be read: timed out", transient: true });
+    expect(await lookUntilAttributed(failing.list, missingOf([1]), { pauseMs: 0, seen: [flow(1)] })).toEqual({ status: "listed", flows: [flow(1)] });
   });
   it("a failed read is read again; a missing conntrack is not", async () => {
     const failedOnce = scripted({ status: "unknown", reason: "conntrack could not be read: timed out", transient: true }, { status: "listed", flows: [flow(1)] });

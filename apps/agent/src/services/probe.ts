@@ -113,14 +113,43 @@ export async function runProbe(raw: unknown, deps: ProbeRunnerDeps): Promise<Pro
     const flows = await deps.proxy.watched();
     return summarize(task, out, { status: "listed", flows: flows.flatMap((f) => memberFlow(f)) });
   }
-  const out = await runProbeClient(
-    command,
-    { vip: task.vip, port: task.port, protocol: task.protocol, count: task.count, concurrency: PROBE_LIMITS.concurrency, timeoutMs: PROBE_LIMITS.connectTimeoutMs, totalMs: PROBE_LIMITS.totalMs },
-    PROBE_LIMITS.totalMs + 10_000,
-  );
   const list = () => listProbeFlows({ vip: task.vip, port: task.port, protocol: task.protocol, netns: deps.servicesNetns, searchPath: deps.conntrackSearchPath });
-  const listing = await lookUntilAttributed(list, (l) => summarize(task, out, l).unattributed);
+  const { result: out, seen } = await listWhile(
+    runProbeClient(
+      command,
+      { vip: task.vip, port: task.port, protocol: task.protocol, count: task.count, concurrency: PROBE_LIMITS.concurrency, timeoutMs: PROBE_LIMITS.connectTimeoutMs, totalMs: PROBE_LIMITS.totalMs },
+      PROBE_LIMITS.totalMs + 10_000,
+    ),
+    list,
+  );
+  const listing = await lookUntilAttributed(list, (l) => summarize(task, out, l).unattributed, { seen });
   return summarize(task, out, listing);
+}
+
+/**
+ * Lists the table every `everyMs` while `work` runs. A connection's entry lives from its first
+ * packet until at least 10 s after it closes (a reset leaves it in CLOSE for 10 s), and a probe
+ * under load can outlast that: the first connections' entries were gone by the time the probe
+ * ended and the table was read (1 of 300 unattributed, services-probe.int.test.ts). Looks at
+ * least that often see every entry; the looks after the work add the last ones.
+ */
+export async function listWhile<T>(work: Promise<T>, list: () => Promise<ConntrackListing>, everyMs = 2000): Promise<{ result: T; seen: ConntrackFlow[] }> {
+  const seen: ConntrackFlow[] = [];
+  let done = false;
+  const finished = work.finally(() => void (done = true));
+  const looking = (async () => {
+    while (!done) {
+      await Promise.race([sleep(everyMs), finished.catch(() => {})]);
+      if (done) return;
+      const l = await list();
+      if (l.status === "listed") seen.push(...l.flows);
+    }
+  })();
+  try {
+    return { result: await finished, seen };
+  } finally {
+    await looking;
+  }
 }
 
 /**
@@ -132,10 +161,13 @@ export async function runProbe(raw: unknown, deps: ProbeRunnerDeps): Promise<Pro
 export async function lookUntilAttributed(
   list: () => Promise<ConntrackListing>,
   unattributed: (listing: ConntrackListing & { status: "listed" }) => number,
-  options: { looks?: number; pauseMs?: number } = {},
+  options: { looks?: number; pauseMs?: number; seen?: ConntrackFlow[] } = {},
 ): Promise<ConntrackListing> {
   const looks = options.looks ?? 4;
-  let listing = await list();
+  const seen = options.seen ?? [];
+  // What earlier looks saw first: a later look's entry for the same connection is the fresher.
+  const withSeen = (l: ConntrackListing): ConntrackListing => (seen.length === 0 ? l : l.status === "listed" ? { status: "listed", flows: [...seen, ...l.flows] } : l.transient ? { status: "listed", flows: seen } : l);
+  let listing = withSeen(await list());
   for (let look = 1; look < looks; look++) {
     if (listing.status === "listed" ? unattributed(listing) === 0 : !listing.transient) break;
     await sleep(options.pauseMs ?? 100);
