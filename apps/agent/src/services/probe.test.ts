@@ -86,7 +86,8 @@ describe("looking at the table until each answer is attributed", () => {
   it("looks while the probe runs, so an entry that expired before it ended still counts", async () => {
     // The table as it changes: connection 1's entry only early on (it closed and expired), 2's only later.
     let t = 0;
-    const table = async (): Promise<ConntrackListing> => ({ status: "listed", flows: t < 2 ? [flow(1)] : [flow(2)] });
+    const flowsNow = () => (t < 2 ? [flow(1)] : [flow(2)]);
+    const table = async (): Promise<ConntrackListing> => ({ status: "listed", flows: flowsNow() });
     const work = (async () => {
       for (; t < 4; t++) await new Promise((r) => setTimeout(r, 30));
       return "sent";
@@ -95,7 +96,7 @@ describe("looking at the table until each answer is attributed", () => {
     expect(result).toBe("sent");
     expect(seen).toContainEqual(flow(1));
     // After the probe only 2 is in the table; with what the looks during it saw, both are attributed.
-    expect(missingOf([1, 2])({ flows: (await table()).flows })).toBe(1);
+    expect(missingOf([1, 2])({ flows: flowsNow() })).toBe(1);
     const listing = await lookUntilAttributed(table, missingOf([1, 2]), { pauseMs: 0, seen });
     expect(listing.status === "listed" && missingOf([1, 2])(listing)).toBe(0);
     // A last read that fails keeps what was seen.
