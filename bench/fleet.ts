@@ -317,7 +317,6 @@ function histogramBuckets(m: ParsedMetrics | null, name: string, where: Record<s
   }
   return out;
 }
-const pushDelayBuckets = (m: ParsedMetrics | null) => histogramBuckets(m, "switchyard_operation_push_delay_seconds");
 /** Summed over every replica's scrape. */
 function fleetBuckets(scrapes: (ParsedMetrics | null)[], name: string, where: Record<string, string> = {}): Map<number, number> {
   return scrapes.reduce((acc, m) => (histogramBuckets(m, name, where).forEach((v, k) => acc.set(k, (acc.get(k) ?? 0) + v)), acc), new Map<number, number>());
@@ -812,8 +811,8 @@ async function main(): Promise<void> {
       const readyClient = ok.filter((m) => readyAt.has(m.attachmentId!)).map((m) => (readyAt.get(m.attachmentId!)! - m.sent) / 1000);
       const createMs = made.map((m) => m.answered - m.sent);
       const hist = bucketQuantile(
-        b1.reduce((acc, m) => (pushDelayBuckets(m).forEach((v, k) => acc.set(k, (acc.get(k) ?? 0) + v)), acc), new Map<number, number>()),
-        b0.reduce((acc, m) => (pushDelayBuckets(m).forEach((v, k) => acc.set(k, (acc.get(k) ?? 0) + v)), acc), new Map<number, number>()),
+        fleetBuckets(b1, "switchyard_operation_push_delay_seconds"),
+        fleetBuckets(b0, "switchyard_operation_push_delay_seconds"),
         0.99,
       );
       // The plugin's own time, from the job log (a node script: most of it is node's start).
