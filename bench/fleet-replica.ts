@@ -11,6 +11,7 @@
 import { createDbEventBus, startClockSync, startRegistrationSweep, startWebhooks } from "@switchyard/api";
 import { serveApi } from "@switchyard/api/testing";
 import { createDb } from "@switchyard/db";
+import { createStretchProfiler } from "./profile";
 
 interface ReplicaOptions {
   url: string;
@@ -62,6 +63,15 @@ async function stop(code: number): Promise<never> {
   process.exit(code);
 }
 process.once("SIGTERM", () => void stop(0));
+// fleet.ts --profile DIR: SIGUSR2 starts a CPU profile, the next one writes it to DIR/replica-<name>.cpuprofile.
+const profiler = createStretchProfiler();
+let profiling = false;
+process.on("SIGUSR2", () => {
+  const dir = process.env.BENCH_PROFILE_DIR;
+  if (!dir) return;
+  profiling = !profiling;
+  void (profiling ? profiler.start() : profiler.stop(`${dir}/replica-${options.name}.cpuprofile`)).catch((e: unknown) => log({ level: "error", msg: "profile failed", error: String(e) }));
+});
 // Its own process group (the bench's Ctrl-C is the bench's to handle); orphaned, it stops.
 process.on("SIGINT", () => {});
 const parent = process.ppid;

@@ -7,6 +7,7 @@
  *   parent → worker  { t: "start", agents, common }   create and run the agents, all at once
  *                    { t: "stats" }                   answered with { t: "stats", … }
  *                    { t: "reset-loop" }              the event-loop delay histogram starts again
+ *                    { t: "profile", path? }          start a CPU profile; with a path, write it there
  *                    { t: "stop" }                    stop every agent (bounded), answer, exit
  *   worker → parent  { t: "ready", rssKiB }           loaded, no agent yet (the process's floor)
  *                    { t: "events", events, … }       every 200 ms: what the agents said that matters
@@ -21,6 +22,7 @@ import { type Agent, createAgent } from "../apps/agent/src/agent";
 import { systemClock } from "../apps/agent/src/clock";
 import { parseConfig } from "../apps/agent/src/config";
 import type { Logger } from "../apps/agent/src/log";
+import { createStretchProfiler } from "./profile";
 
 export interface FleetAgentSpec {
   /** The agent's index in the fleet (events name it). */
@@ -130,7 +132,8 @@ export async function main(_argv: string[]): Promise<number> {
     }
   };
 
-  process.on("message", (m: { t: string; agents?: FleetAgentSpec[]; common?: FleetCommon }) => {
+  const profiler = createStretchProfiler();
+  process.on("message", (m: { t: string; agents?: FleetAgentSpec[]; common?: FleetCommon; path?: string }) => {
     if (m.t === "start") start(m.agents!, m.common!);
     else if (m.t === "stats") {
       const status = ownStatus();
@@ -145,6 +148,7 @@ export async function main(_argv: string[]): Promise<number> {
       };
       send(stats);
     } else if (m.t === "reset-loop") loop.reset();
+    else if (m.t === "profile") void (m.path ? profiler.stop(m.path) : profiler.start());
     else if (m.t === "stop") void stopAll().then(() => (send({ t: "stopped" }), setTimeout(() => process.exit(0), 100)));
   });
   // The bench stopped or died: nothing may outlive it. A Ctrl-C is the bench's to handle (it stops us in order).

@@ -27,7 +27,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { availableParallelism, loadavg, setPriority, tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { SESSION_COOKIE } from "@switchyard/api";
@@ -68,10 +68,15 @@ const { values: flags } = parseArgs({
      * the CPU they would have, the agents what is left (see bench/README.md).
      */
     "agents-nice": { type: "string", default: "0" },
+    /** A directory: CPU profiles of each replica and agent process over the burst are written there (.cpuprofile). */
+    profile: { type: "string" },
     /** Seconds: past it the run stops, cleans up and fails. */
     "time-limit": { type: "string", default: "1800" },
   },
 });
+const PROFILE_DIR = flags.profile ? resolve(flags.profile) : undefined;
+// The replicas inherit it: SIGUSR2 toggles their profile (fleet-replica.ts).
+if (PROFILE_DIR) mkdirSync(PROFILE_DIR, { recursive: true }), (process.env.BENCH_PROFILE_DIR = PROFILE_DIR);
 const AGENTS = clamp(Number(flags.agents), 1, 2000);
 const PER_PROCESS = clamp(Number(flags["per-process"]), 1, 500);
 const WORKERS = Math.ceil(AGENTS / PER_PROCESS);
@@ -600,7 +605,9 @@ async function main(): Promise<void> {
     const scrapeAll = async () => Promise.all(live.map((r) => scrape(r)));
 
     // ---- the workers ----
-    const entry = flags["from-source"] ? ["--import", "tsx", fileURLToPath(new URL("./fleet-worker.ts", import.meta.url)), "--run"] : [await bundleWorker(join(work, "bundle"))];
+    // e.g. BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/worker-prof" (written when the worker is told to stop).
+    const workerNodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+    const entry = [...workerNodeArgs, ...(flags["from-source"] ? ["--import", "tsx", fileURLToPath(new URL("./fleet-worker.ts", import.meta.url)), "--run"] : [await bundleWorker(join(work, "bundle"))])];
     const state: AgentState[] = hostnames.map(() => ({ open: false, losses: 0 }));
     const onEvents = (events: FleetEvent[]) => {
       for (const e of events) {
@@ -761,6 +768,12 @@ async function main(): Promise<void> {
           await sleep(100);
         }
       })();
+      const profile = (write: boolean) => {
+        if (!PROFILE_DIR) return;
+        for (const r of live) process.kill(r.proc.pid!, "SIGUSR2");
+        workers.forEach((w, k) => w.proc.send({ t: "profile", ...(write ? { path: join(PROFILE_DIR, `worker-${k}.cpuprofile`) } : {}) }));
+      };
+      profile(false);
       const t1 = wallNow();
       const made = await Promise.all(
         Array.from({ length: BURST }, async (_, j) => {
@@ -796,6 +809,7 @@ async function main(): Promise<void> {
         100,
       ).catch((e: unknown) => failures.push(`burst: ${(e as Error).message}`));
       sampling = false;
+      if (PROFILE_DIR) profile(true), await sleep(3000), say(`  CPU profiles over the burst: ${PROFILE_DIR}`);
       await sampler;
       const burstS = (performance.now() - burstCpu0.at) / 1000;
       const burstCores = {
