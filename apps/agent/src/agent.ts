@@ -32,6 +32,8 @@ import { createProbeRunner } from "./services/probe";
 import { createProxySupervisor } from "./services/proxy";
 import { createServicesSync } from "./services/sync";
 import { createTouches } from "./touches";
+import { createConfDirDeployer } from "./confdir/deploy";
+import { createConfDirSync } from "./confdir/sync";
 
 export { CredentialRefused } from "./console";
 
@@ -177,6 +179,13 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     netnsDir: config.netnsDir,
     log,
   });
+  // Networks the console deploys to this host, written to its CNI conf dir (issue 16).
+  const confDirSync = createConfDirSync({
+    fetch: () => consoleApi.deployments(),
+    report: (body) => consoleApi.reportConfDir(body),
+    deployer: createConfDirDeployer({ confDir: config.confDir, dataDir: config.dataDir, log }),
+    log,
+  });
   const push = createPushStream({
     console: consoleApi,
     scheduler,
@@ -189,6 +198,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     },
     // After any sync in flight: a probe of a service just created must find it programmed.
     onProbe: () => void (services?.idle() ?? Promise.resolve()).then(() => probes.wake()),
+    onDeploy: () => void confDirSync.refresh(),
     onRefused: refuse,
     onStreamChange: () => heartbeat.requestInventory(),
     reconnectSpreadMs: config.reconnectSpreadMs,
@@ -212,6 +222,8 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     heartbeat,
     push,
     periodicJob("reconcile", config.reconcileIntervalMs, reconcile, { clock, log }),
+    // Deployed network files edited or deleted by hand: restored or reported within one interval (no console call unless it changed).
+    periodicJob("conf dir check", config.reconcileIntervalMs, () => confDirSync.check(), { clock, log }),
     claimSafetyNet({ claim: () => scheduler.claimAndRun(), stream: () => push.state, clock, log }),
     // Releases are rare and pushed; this only covers a push lost with its stream (one call a minute, not every 15 s).
     periodicJob("release safety net", RELEASE_SAFETY_NET_MS, async () => releaser.wake(), { clock, log }),
@@ -231,6 +243,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     await consoleApi.resume().catch((e: unknown) => log.warn("could not hand back old claims", { error: (e as Error).message }));
     await reconcile();
     releaser.wake();
+    void confDirSync.refresh();
     // The first sync rewrites the table whole (nothing is believed yet); it does not hold the start.
     // Probes asked while the agent was away, once the table is in place.
     void (services?.check() ?? Promise.resolve()).then(() => probes.wake());

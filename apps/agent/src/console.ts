@@ -57,6 +57,9 @@ export function createConsolePort(client: AgentClient, onRefused: (error: Creden
     desired: () => guard(() => client.desired.query()),
     currentConfigs: (networkNames: string[]) => guard(() => client.currentConfigs.query({ networkNames })),
     resume: () => guard(() => client.resume.mutate()),
+    /** The networks this host's conf dir must hold (re-validated by the deployer). */
+    deployments: (): Promise<{ networks: unknown[] }> => guard(() => client.deployments.query()),
+    reportConfDir: (input: Input<AgentClient["reportConfDir"]["mutate"]>) => guard(() => client.reportConfDir.mutate(input)),
     reportProblem: (attachmentId: string, problem: string) => guard(() => client.reportProblem.mutate({ attachmentId, problem })),
     reportIpam: (report: Input<AgentClient["reportIpam"]["mutate"]>) => guard(() => client.reportIpam.mutate(report)),
     claimReleases: () => guard(() => client.claimReleases.mutate()),

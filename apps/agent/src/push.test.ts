@@ -44,6 +44,7 @@ function setup(opts: { free?: number; spreadMs?: number; random?: () => number; 
     onRelease: () => void asked.push("release"),
     onServices: () => void asked.push("services"),
     onProbe: () => void asked.push("probe"),
+    onDeploy: () => void asked.push("deploy"),
     onRefused: (e) => void refused.push(e),
     onStreamChange: (s) => void changes.push(s.open),
     reconnectSpreadMs: opts.spreadMs ?? 0,
@@ -58,7 +59,7 @@ const at = new Date("2026-12-05T10:00:00Z");
 const event = (e: Record<string, unknown>) => ({ at, ...e }) as unknown as WorkEvent;
 
 describe("push stream", () => {
-  it("acts on what the console pushes: open (what it holds), operations, work, reconcile, release, services", async () => {
+  it("acts on what the console pushes: open (what it holds), operations, work, reconcile, release, services, deploy", async () => {
     const s = setup();
     const stop = new AbortController();
     const running = s.push.run(stop.signal);
@@ -73,8 +74,9 @@ describe("push stream", () => {
     sub.onData(event({ kind: "reconcile" }));
     sub.onData(event({ kind: "release" }));
     sub.onData(event({ kind: "services" }));
+    sub.onData(event({ kind: "deploy" }));
     await settle();
-    expect(s.asked).toEqual([`holding since ${at.toISOString()}`, "start o1", "start o2", "more", "claim", "reconcile", "release", "services"]);
+    expect(s.asked).toEqual([`holding since ${at.toISOString()}`, "start o1", "start o2", "more", "claim", "reconcile", "release", "services", "deploy"]);
     expect(s.push.lastPushAt).toBeInstanceOf(Date);
     expect(s.log.messages("info").filter((m) => m === "push stream open")).toHaveLength(1);
     stop.abort();
@@ -155,7 +157,7 @@ describe("push stream", () => {
     await running;
   });
 
-  it("what the console pushed while the stream was down is caught up once it is open again (reconcile, releases, services, probes)", async () => {
+  it("what the console pushed while the stream was down is caught up once it is open again (reconcile, releases, services, probes, deployments)", async () => {
     useFakeTime(vi);
     const s = setup({ spreadMs: 1000, random: () => 0.5 });
     const stop = new AbortController();
@@ -170,7 +172,7 @@ describe("push stream", () => {
     s.asked.length = 0;
     s.streams[1]!.subscriber.onData(event({ kind: "open" }));
     await settle();
-    expect(s.asked).toEqual(expect.arrayContaining(["reconcile", "release", "services", "probe"]));
+    expect(s.asked).toEqual(expect.arrayContaining(["reconcile", "release", "services", "probe", "deploy"]));
     expect(s.log.messages("info")).toContain("push stream open again: catching up on what it may have carried meanwhile");
     stop.abort();
     await running;

@@ -29,6 +29,8 @@ export interface PushDeps {
   onServices?(): void;
   /** A service probe was asked of this host: take it. */
   onProbe?(): void;
+  /** The networks deployed to this host changed: fetch them and write the conf dir. */
+  onDeploy?(): void;
   /** The console revoked this host (or refused its credential): the agent must stop. */
   onRefused(error: CredentialRefused): void;
   /** The stream opened or closed (the inventory reports it). */
@@ -45,7 +47,7 @@ export interface PushDeps {
  * themselves). A lost stream is opened again after a random part of the spread (a fleet that lost
  * its console together does not come back together); one that cannot open is bridged by one long
  * poll, and tried again as soon as the poll returns (or after a back-off when it failed). What the
- * console says only over the stream (reconcile, releases, services, probes) is caught up when a
+ * console says only over the stream (reconcile, releases, services, probes, deployments) is caught up when a
  * stream opens after a gap: the console does not keep those for an agent that was not listening.
  */
 export function createPushStream(deps: PushDeps) {
@@ -65,6 +67,7 @@ export function createPushStream(deps: PushDeps) {
     deps.onRelease();
     deps.onServices?.();
     deps.onProbe?.();
+    deps.onDeploy?.();
   }
 
   /**
@@ -102,6 +105,10 @@ export function createPushStream(deps: PushDeps) {
           }
           if (event.kind === "probe") {
             deps.onProbe?.();
+            return;
+          }
+          if (event.kind === "deploy") {
+            deps.onDeploy?.();
             return;
           }
           if (event.kind === "open") {

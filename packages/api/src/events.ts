@@ -12,9 +12,9 @@ export const NetworkChange = z.object({
 });
 export type NetworkChange = z.infer<typeof NetworkChange>;
 
-/** Something changed on a host: new work for its agent, a revocation, a heartbeat with news, a service probe to send. */
+/** Something changed on a host: new work for its agent, a revocation, a heartbeat with news, a service probe to send, networks to deploy. */
 export const HostEvent = z.object({
-  kind: z.enum(["work", "revoked", "enrolled", "seen", "reconcile", "release", "probe"]),
+  kind: z.enum(["work", "revoked", "enrolled", "seen", "reconcile", "release", "probe", "deploy"]),
   hostId: z.string(),
 });
 export type HostEvent = z.infer<typeof HostEvent>;

@@ -5,6 +5,7 @@ import type { Context } from "../context";
 import { ApiError } from "../errors";
 import { indexSubnets, overlapWarnings } from "./networkSubnets";
 import { refuseUnagreedStranding } from "./ipamStranded";
+import { hostsDeploying, notifyDeploy } from "./networkDeployments";
 import { dbNow } from "../clock";
 
 export type Ctx = Pick<Context, "db" | "events" | "session" | "meta">;
@@ -145,6 +146,8 @@ async function writeRevision(
     })
     .catch((err: unknown) => rethrowConflict(err, input.conflist.name));
   ctx.events.publish("network", { kind: "updated", networkId: saved.id, name: saved.name, revision: saved.revision, actor: actor.username, at: dbNow() });
+  // Hosts it is deployed to write the new revision (issue 16).
+  notifyDeploy(ctx, await hostsDeploying(ctx.db, saved.id));
   return saved;
 }
 
@@ -182,6 +185,8 @@ export async function rollbackNetwork(
 
 export async function deleteNetwork(ctx: Ctx, input: { id: string; confirmName: string }): Promise<void> {
   const actor = ctx.session!.user;
+  // Its placement goes with it: the hosts it was deployed to are told, and remove its file.
+  const deployedOn = await hostsDeploying(ctx.db, input.id);
   const deleted = await ctx.db.$transaction(async (tx) => {
     const before = await loadLatest(tx, input.id);
     if (before.name !== input.confirmName) {
@@ -206,6 +211,7 @@ export async function deleteNetwork(ctx: Ctx, input: { id: string; confirmName: 
     return before;
   });
   ctx.events.publish("network", { kind: "deleted", networkId: deleted.id, name: deleted.name, revision: deleted.latestRevision, actor: actor.username, at: dbNow() });
+  notifyDeploy(ctx, deployedOn);
 }
 
 export async function getNetwork(db: Db, id: string) {

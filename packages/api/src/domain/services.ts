@@ -6,6 +6,7 @@ import { ApiError } from "../errors";
 import { ServiceSpec, type Labels } from "../schemas/services";
 import type { Ctx } from "./networks";
 import { allocateVip, serviceCidrs, vipProblem } from "./serviceVips";
+import { notifyDeploy } from "./networkDeployments";
 
 /**
  * Services (issue 12): create, edit (a new revision of the spec), roll back, delete; the service
@@ -196,5 +197,7 @@ export async function setLabels(ctx: Ctx, input: { kind: "host" | "attachment"; 
     return generation;
   });
   publishChange(ctx, generation);
+  // A host's labels choose the networks deployed to it (placement by labels, issue 16).
+  if (input.kind === "host") notifyDeploy(ctx, [input.id]);
   return { id: input.id, labels: input.labels };
 }

@@ -20,6 +20,7 @@ import { AgentMetricsSnapshot } from "../schemas/agentMetrics";
 import type { EventBus } from "../events";
 import { publicProcedure, router } from "../trpc";
 import { dbNow } from "../clock";
+import { ConfDirReportInput, deploymentsForHost, recordConfDirReport } from "../domain/networkDeployments";
 
 /** Calls of an agent authenticated by its host credential; it sees only its own host's work. */
 const agentProcedure = publicProcedure.use(({ ctx, next }) => {
@@ -29,7 +30,7 @@ const agentProcedure = publicProcedure.use(({ ctx, next }) => {
 
 /** What the push stream says. */
 export type WorkEvent =
-  | { kind: "open" | "work" | "revoked" | "reconcile" | "release" | "services" | "probe"; at: Date }
+  | { kind: "open" | "work" | "revoked" | "reconcile" | "release" | "services" | "probe" | "deploy"; at: Date }
   | { kind: "operations"; at: Date; ops: ClaimedOperation[]; more: boolean };
 
 /**
@@ -101,6 +102,7 @@ export const agentRouter = router({
     let releases = false;
     let services = false;
     let probes = false;
+    let deploy = false;
     let missed = false;
     let wake: (() => void) | undefined;
     const stop = new AbortController();
@@ -117,7 +119,7 @@ export const agentRouter = router({
       for await (const message of ctx.events.subscribeMany(["host", "services"], stop.signal, { hostId: ctx.agent.hostId })) {
         // Events may have been missed: claim, which finds by query whatever they would have said
         // (and fetch the services, which the agent compares with what it applied).
-        if (message.topic === "resync") (due = true), (missed = true), (services = true), (probes = true);
+        if (message.topic === "resync") (due = true), (missed = true), (services = true), (probes = true), (deploy = true);
         // What every host must program changed: each agent fetches its own part.
         else if (message.topic === "services") services = true;
         if (message.topic !== "host") {
@@ -131,6 +133,7 @@ export const agentRouter = router({
         else if (event.kind === "reconcile") reconciles++;
         else if (event.kind === "release") releases = true;
         else if (event.kind === "probe") probes = true;
+        else if (event.kind === "deploy") deploy = true;
         else continue;
         wake?.();
       }
@@ -159,6 +162,10 @@ export const agentRouter = router({
         if (probes) {
           probes = false;
           yield { kind: "probe", at: at() };
+        }
+        if (deploy) {
+          deploy = false;
+          yield { kind: "deploy", at: at() };
         }
         if (due) {
           due = false;
@@ -238,6 +245,14 @@ export const agentRouter = router({
   reportProbe: agentProcedure.input(ReportProbeInput).mutation(({ ctx, input }) => reportProbe(ctx, input)),
   /** The agent's metrics registry, validated against its catalogue, kept as this host's latest snapshot for every replica's /metrics. */
   reportMetrics: agentProcedure.input(AgentMetricsSnapshot).mutation(({ ctx, input }) => storeAgentMetrics(ctx.db, ctx.agent, input)),
+  /** The networks placed on this host, each as this host runs it: the files its conf dir must hold (issue 16). */
+  deployments: agentProcedure.query(async ({ ctx }) => ({ networks: await deploymentsForHost(ctx.db, ctx.agent.hostId) })),
+  /** What the agent's last apply did in its conf dir, the whole picture. */
+  reportConfDir: agentProcedure.input(ConfDirReportInput).mutation(async ({ ctx, input }) => {
+    const outcome = await recordConfDirReport(ctx.db, ctx.agent.hostId, input);
+    ctx.events.publish("host", { kind: "seen", hostId: ctx.agent.hostId });
+    return outcome;
+  }),
   reportProblem: agentProcedure.input(z.object({ attachmentId: Id, problem: z.string().min(1).max(2000) })).mutation(({ ctx, input }) => reportProblem(ctx, input)),
 });
 

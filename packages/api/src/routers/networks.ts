@@ -25,6 +25,7 @@ import {
   UpdateNetworkInput,
 } from "../schemas";
 import { operatorProcedure, router, viewerProcedure } from "../trpc";
+import { PlacementInput, clearPlacement, deploymentStatus, placementOf, setPlacement } from "../domain/networkDeployments";
 
 /** What each call touches, for API tokens limited to some networks (auth/tokenLimits.ts). */
 const BY_ID = { touches: { network: "id" } } as const;
@@ -45,6 +46,14 @@ export const networksRouter = router({
   delete: operatorProcedure.meta(BY_ID).input(DeleteNetworkInput).mutation(async ({ ctx, input }) => (await requireDirectChange(ctx.db, "network", input.id), deleteNetwork(ctx, input))),
   import: operatorProcedure.input(ImportNetworksInput).mutation(({ ctx, input }) => importNetworks(ctx, input.files)),
   /** Attachments (and hosts) running the network, by revision: what an edit affects. */
+  /** Where the network is deployed (hosts' CNI conf dirs, issue 16); null when nowhere. */
+  placement: viewerProcedure.meta(BY_ID).input(z.object({ id: Id })).query(({ ctx, input }) => placementOf(ctx.db, input.id)),
+  /** Places the network on all hosts, hosts by labels, or hosts picked; their agents write its file. */
+  place: operatorProcedure.meta({ touches: { network: "networkId" } }).input(PlacementInput).mutation(({ ctx, input }) => setPlacement(ctx, input)),
+  /** Takes the network off every host: the agents remove the files they wrote. */
+  unplace: operatorProcedure.meta(BY_ID).input(z.object({ id: Id })).mutation(({ ctx, input }) => clearPlacement(ctx, input.id)),
+  /** Per host: placed or not, and the revision its conf dir holds (or its drift, conflict, error). */
+  deployments: viewerProcedure.meta(BY_ID).input(z.object({ id: Id })).query(({ ctx, input }) => deploymentStatus(ctx.db, input.id)),
   usage: viewerProcedure.meta(BY_ID).input(z.object({ id: Id })).query(({ ctx, input }) => networkUsage(ctx.db, input.id)),
   /** The revision an attachment runs against the latest, and whether the latest can be applied now. */
   attachmentRevision: viewerProcedure.meta({ touches: { attachment: "attachmentId" } }).input(z.object({ attachmentId: Id })).query(({ ctx, input }) => attachmentRevision(ctx.db, input.attachmentId)),

@@ -1,0 +1,140 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { HostEvent } from "../events";
+import { BRIDGE_CONFLIST, setupApiTest, trpcError, type ApiTest } from "../testing";
+
+// Issue 16 §1–2, the console's side: placements, each host's deployments (byte for byte), the
+// doorbells to the hosts a change concerns, and the agents' conf dir reports per host.
+let t: ApiTest;
+let operator: Awaited<ReturnType<ApiTest["callerAs"]>>;
+let viewer: Awaited<ReturnType<ApiTest["callerAs"]>>;
+let hosts: Record<"edge1" | "edge2" | "core", Awaited<ReturnType<ApiTest["enrollHost"]>>>;
+/** The text as a person saved it: not JSON.stringify's layout, so byte-identity is a real check. */
+const LAB_TEXT = `{
+  "cniVersion": "1.0.0", "name": "dep-lab",
+  "plugins": [ { "type": "bridge", "bridge": "dep0", "ipam": { "type": "host-local", "ranges": [[{ "subnet": "10.61.0.0/24" }]] } } ]
+}
+`;
+let labId: string;
+
+let heard: HostEvent[];
+let stop: AbortController;
+beforeEach(() => {
+  heard = [];
+  stop = new AbortController();
+  void (async () => {
+    for await (const e of t.deps.events.subscribe("host", stop.signal)) if ("hostId" in e && e.kind === "deploy") heard.push(e);
+  })();
+});
+afterEach(() => stop.abort());
+const rung = async () => {
+  await new Promise((r) => setTimeout(r, 50));
+  return [...new Set(heard.map((e) => e.hostId))].sort();
+};
+
+beforeAll(async () => {
+  t = await setupApiTest();
+  operator = await t.callerAs("operator", "dep-op");
+  viewer = await t.callerAs("viewer", "dep-viewer");
+  hosts = { edge1: await t.enrollHost("dep-edge1"), edge2: await t.enrollHost("dep-edge2"), core: await t.enrollHost("dep-core") };
+  await operator.caller.services.setHostLabels({ hostId: hosts.edge1.identity.hostId, labels: { zone: "edge" } });
+  await operator.caller.services.setHostLabels({ hostId: hosts.edge2.identity.hostId, labels: { zone: "edge" } });
+  await operator.caller.services.setHostLabels({ hostId: hosts.core.identity.hostId, labels: { zone: "core" } });
+  labId = (await operator.caller.networks.create({ text: LAB_TEXT, comment: "" })).id;
+});
+afterAll(() => t?.close());
+
+const idOf = (name: keyof typeof hosts) => hosts[name].identity.hostId;
+
+describe("network placement and each host's deployments", () => {
+  it("places by labels: the matching hosts get the revision's text byte for byte, the others nothing, and are rung", async () => {
+    await operator.caller.networks.place({ networkId: labId, mode: "labels", selector: { matchLabels: { zone: "edge" } }, drift: "warn" });
+    expect(await rung()).toEqual([idOf("edge1"), idOf("edge2")].sort());
+    expect(await hosts.edge1.agent.deployments()).toEqual({ networks: [{ network: "dep-lab", revision: 1, conflist: LAB_TEXT, drift: "warn" }] });
+    expect(await hosts.core.agent.deployments()).toEqual({ networks: [] });
+    const audit = await t.db.auditEvent.findFirst({ where: { action: "network.placement.set", targetId: labId }, orderBy: { at: "desc" } });
+    expect(audit?.actorName).toBe("dep-op");
+  });
+
+  it("a host's new labels move it in or out of a placement, and ring it", async () => {
+    await operator.caller.services.setHostLabels({ hostId: idOf("core"), labels: { zone: "edge" } });
+    expect(await rung()).toEqual([idOf("core")]);
+    expect((await hosts.core.agent.deployments()).networks.map((n) => n.network)).toEqual(["dep-lab"]);
+    await operator.caller.services.setHostLabels({ hostId: idOf("core"), labels: { zone: "core" } });
+    expect((await hosts.core.agent.deployments()).networks).toEqual([]);
+  });
+
+  it("a new revision rings the hosts it is deployed to; the status shows who holds which", async () => {
+    await operator.caller.networks.update({ id: labId, expectedRevision: 1, text: LAB_TEXT.replace("dep0", "dep1"), comment: "r2" });
+    expect(await rung()).toEqual([idOf("edge1"), idOf("edge2")].sort());
+    expect((await hosts.edge2.agent.deployments()).networks[0]).toMatchObject({ revision: 2, conflist: LAB_TEXT.replace("dep0", "dep1") });
+
+    // edge1 reports revision 2 written, edge2 still 1 and drifted (warn policy: left).
+    await hosts.edge1.agent.reportConfDir({ actions: [{ kind: "update", network: "dep-lab", file: "50-switchyard-dep-lab.conflist", revision: 2 }] });
+    await hosts.edge2.agent.reportConfDir({ actions: [{ kind: "drifted", network: "dep-lab", file: "50-switchyard-dep-lab.conflist", revision: 1, change: "edited", diff: "-a\n+b\n" }] });
+    const status = await viewer.caller.networks.deployments({ id: labId });
+    expect(status.latestRevision).toBe(2);
+    const by = Object.fromEntries(status.hosts.map((h) => [h.hostName, h]));
+    expect(by["dep-edge1"]).toMatchObject({ placed: true, wantedRevision: 2, current: true, file: { state: "deployed", revision: 2, action: "update" } });
+    expect(by["dep-edge2"]).toMatchObject({ placed: true, current: false, file: { state: "drifted", revision: 1, change: "edited", diff: "-a\n+b\n" } });
+    expect(by["dep-core"]).toBeUndefined();
+  });
+
+  it("refuses bad placements and bad reports with the reason, storing nothing", async () => {
+    const before = await viewer.caller.networks.placement({ id: labId });
+    for (const bad of [
+      { networkId: labId, mode: "labels" as const },
+      { networkId: labId, mode: "hosts" as const, hostIds: [] },
+      { networkId: labId, mode: "hosts" as const, hostIds: ["no-such-host"] },
+    ]) {
+      const error = await trpcError(operator.caller.networks.place(bad));
+      expect(error.code).toBe("BAD_REQUEST");
+    }
+    expect((await trpcError(operator.caller.networks.place({ networkId: "missing", mode: "all" }))).code).toBe("NOT_FOUND");
+    expect((await trpcError(viewer.caller.networks.place({ networkId: labId, mode: "all" }))).code).toBe("FORBIDDEN");
+    expect(await viewer.caller.networks.placement({ id: labId })).toEqual(before);
+
+    const rows = await t.db.hostNetworkFile.count();
+    for (const bad of [
+      { actions: [{ kind: "create" as const, network: "../etc", file: "x", revision: 1 }] },
+      { actions: [{ kind: "create" as const, network: "dep-lab", file: "x", revision: -1 }] },
+      { actions: [{ kind: "keep" as const, network: "dep-lab", file: "x", revision: 1, diff: "x".repeat(20_001) }] },
+    ]) {
+      expect((await trpcError(hosts.edge1.agent.reportConfDir(bad))).code).toBe("BAD_REQUEST");
+    }
+    expect(await t.db.hostNetworkFile.count()).toBe(rows);
+  });
+
+  it("a conf dir the agent could not look at keeps its files' last state and shows the error on the host", async () => {
+    await hosts.edge1.agent.reportConfDir({ error: "conf dir /etc/cni/net.d cannot be read: EACCES", actions: [] });
+    const status = await viewer.caller.networks.deployments({ id: labId });
+    const edge1 = status.hosts.find((h) => h.hostName === "dep-edge1")!;
+    expect(edge1.confDirError).toContain("EACCES");
+    expect(edge1.file).toMatchObject({ state: "deployed", revision: 2 });
+  });
+
+  it("picked hosts, then unplaced: the hosts it leaves are rung and get nothing; a removed file's row goes", async () => {
+    await operator.caller.networks.place({ networkId: labId, mode: "hosts", hostIds: [idOf("core")] });
+    expect(await rung()).toEqual([idOf("edge1"), idOf("edge2"), idOf("core")].sort());
+    expect((await hosts.edge1.agent.deployments()).networks).toEqual([]);
+    expect((await hosts.core.agent.deployments()).networks.map((n) => n.network)).toEqual(["dep-lab"]);
+    await hosts.edge1.agent.reportConfDir({ actions: [{ kind: "remove", network: "dep-lab", file: "50-switchyard-dep-lab.conflist", revision: 2 }] });
+    expect((await viewer.caller.networks.deployments({ id: labId })).hosts.map((h) => h.hostName)).not.toContain("dep-edge1");
+
+    heard = [];
+    expect(await operator.caller.networks.unplace({ id: labId })).toEqual({ networkId: labId, removed: true });
+    expect(await rung()).toEqual([idOf("core")]);
+    expect((await hosts.core.agent.deployments()).networks).toEqual([]);
+    expect(await viewer.caller.networks.placement({ id: labId })).toBeNull();
+  });
+
+  it("a deleted network's hosts are rung, and its placement goes with it", async () => {
+    const gone = (await operator.caller.networks.create({ text: BRIDGE_CONFLIST("dep-gone", "10.62.0.0/24", "10.62.0.1"), comment: "" })).id;
+    await operator.caller.networks.place({ networkId: gone, mode: "all" });
+    expect(await hosts.core.agent.deployments()).toMatchObject({ networks: [{ network: "dep-gone" }] });
+    heard = [];
+    await operator.caller.networks.delete({ id: gone, confirmName: "dep-gone" });
+    expect(await rung()).toEqual([idOf("edge1"), idOf("edge2"), idOf("core")].sort());
+    expect(await t.db.networkPlacement.count({ where: { networkId: gone } })).toBe(0);
+    expect((await hosts.core.agent.deployments()).networks).toEqual([]);
+  });
+});

@@ -1,0 +1,38 @@
+-- AlterTable
+ALTER TABLE "Host" ADD COLUMN     "confDirError" TEXT NOT NULL DEFAULT '';
+
+-- CreateTable
+CREATE TABLE "NetworkPlacement" (
+    "networkId" TEXT NOT NULL,
+    "mode" TEXT NOT NULL,
+    "selector" JSONB NOT NULL DEFAULT '{}',
+    "hostIds" JSONB NOT NULL DEFAULT '[]',
+    "drift" TEXT NOT NULL DEFAULT 'restore',
+    "updatedAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "updatedByName" TEXT NOT NULL DEFAULT '',
+
+    CONSTRAINT "NetworkPlacement_pkey" PRIMARY KEY ("networkId")
+);
+
+-- CreateTable
+CREATE TABLE "HostNetworkFile" (
+    "hostId" TEXT NOT NULL,
+    "networkName" TEXT NOT NULL,
+    "file" TEXT NOT NULL,
+    "state" TEXT NOT NULL,
+    "revision" INTEGER,
+    "action" TEXT NOT NULL DEFAULT '',
+    "change" TEXT NOT NULL DEFAULT '',
+    "diff" TEXT NOT NULL DEFAULT '',
+    "conflictWith" JSONB NOT NULL DEFAULT '[]',
+    "error" TEXT NOT NULL DEFAULT '',
+    "reportedAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "HostNetworkFile_pkey" PRIMARY KEY ("hostId","networkName")
+);
+
+-- AddForeignKey
+ALTER TABLE "NetworkPlacement" ADD CONSTRAINT "NetworkPlacement_networkId_fkey" FOREIGN KEY ("networkId") REFERENCES "Network"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+
+-- AddForeignKey
+ALTER TABLE "HostNetworkFile" ADD CONSTRAINT "HostNetworkFile_hostId_fkey" FOREIGN KEY ("hostId") REFERENCES "Host"("id") ON DELETE CASCADE ON UPDATE CASCADE;
