@@ -1,12 +1,12 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, test } from "@playwright/test";
 import { BASE_URL } from "../playwright.config";
-import { mutate, requireRoot, signInElsewhere } from "./support";
+import { mutate, query, requireRoot, signInElsewhere } from "./support";
 
 test.describe.configure({ mode: "serial" });
 
@@ -130,6 +130,41 @@ test("an operator's form attaches a sandbox; the job streams; the address is in 
   await expect(row.getByTestId("attachment-addresses")).toContainText("released");
   const namespaces = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
   expect(namespaces).not.toContain(sandbox);
+});
+
+test("an operator deploys the network to this host: the file lands in its conf dir and the page shows the revision per host", async ({ page }) => {
+  const networks = await query<{ items: { id: string; name: string }[] }>(page.request, "networks.list", { q: networkName });
+  const network = networks.items.find((n) => n.name === networkName)!;
+  await page.goto(`/networks/${network.id}`);
+  const panel = page.getByRole("region", { name: "Deployed to hosts" });
+  await expect(panel.getByTestId("placement-summary")).toContainText("nowhere");
+  await panel.getByRole("button", { name: "Change placement" }).click();
+  const form = panel.getByRole("form", { name: "Placement" });
+  await form.getByRole("radio", { name: "Hosts I pick" }).check();
+  await form.getByRole("checkbox", { name: new RegExp(`^${hostName} `) }).check();
+  await form.getByRole("button", { name: "Save placement" }).click();
+  await expect(panel.getByTestId("placement-summary")).toContainText("1 host picked");
+
+  // The agent writes the revision's text byte for byte; the row follows without a reload.
+  const row = panel.getByTestId(`deployment-${hostName}`);
+  await expect(row.getByTestId("deployment-state")).toHaveText("deployed", { timeout: 30_000 });
+  await expect(row.getByTestId("deployed-revision")).toHaveText("r1");
+  const file = path.join(dataDir, "net.d", `50-switchyard-${networkName}.conflist`);
+  const revision1 = await query<{ text: string }>(page.request, "networks.get", { id: network.id });
+  expect(readFileSync(file, "utf8")).toBe(revision1.text);
+
+  // A new revision rolls out to the host; the page shows it per host.
+  const text2 = revision1.text.replace(`"bridge":"${bridge}"`, `"bridge":"${bridge}","mtu":1400`);
+  expect((await mutate(page.request, "networks.update", { id: network.id, expectedRevision: 1, text: text2, comment: "mtu" })).status()).toBe(200);
+  await expect(row.getByTestId("deployed-revision")).toHaveText("r2", { timeout: 30_000 });
+  expect(readFileSync(file, "utf8")).toBe(text2);
+
+  // Placed nowhere: the agent removes its file, and the host leaves the table.
+  await panel.getByRole("button", { name: "Change placement" }).click();
+  await form.getByRole("radio", { name: /^Nowhere/ }).check();
+  await form.getByRole("button", { name: "Save placement" }).click();
+  await expect(row).toHaveCount(0, { timeout: 30_000 });
+  expect(existsSync(file)).toBe(false);
 });
 
 test("a viewer sees hosts and attachments but cannot attach, in the page or through the API", async ({ page, browser }) => {

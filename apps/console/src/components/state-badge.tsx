@@ -1,4 +1,4 @@
-/** Badge colour of each state the console shows: host liveness, attachment state, operation status, check result. */
+/** Badge colour of each state the console shows: host liveness, attachment state, operation status, check result, a deployed network file. */
 const TONE = {
   online: "success",
   offline: "warn",
@@ -20,6 +20,10 @@ const TONE = {
   fail: "error",
   unknown: "warn",
   info: "busy",
+  deployed: "success",
+  drifted: "warn",
+  conflict: "error",
+  left: "warn",
 } as const;
 
 export type BadgeState = keyof typeof TONE;

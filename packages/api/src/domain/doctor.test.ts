@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { diagnoseHost, type DiagnoseInput, type DoctorAttachment, type DoctorCheck } from "./doctor";
+import { diagnoseHost, type DiagnoseInput, type DoctorAttachment, type DoctorCheck, type DoctorDeployments } from "./doctor";
 import type { StoredInventory as Inventory } from "../schemas";
 
 const now = new Date("2026-03-01T12:00:00Z");
@@ -61,15 +61,24 @@ function check(checks: DoctorCheck[], id: DoctorCheck["id"]): DoctorCheck {
   return found;
 }
 
+/** Network "lab" placed on the host at revision 3, its file reported written at 3. */
+const deployed = (over: Partial<DoctorDeployments> = {}): DoctorDeployments => ({
+  wants: [{ network: "lab", revision: 3 }],
+  files: [{ networkName: "lab", file: "50-switchyard-lab.conflist", state: "deployed", revision: 3, change: "", error: "", conflictWith: [] }],
+  confDirError: "",
+  ...over,
+});
+
 describe("diagnoseHost", () => {
   it("passes every check on a healthy host, in a stable order, without fixes", () => {
-    const checks = diagnoseHost(input());
+    const checks = diagnoseHost({ ...input(), deployments: deployed() });
     expect(checks.map((c) => [c.id, c.status])).toEqual([
       ["agent", "pass"],
       ["push-stream", "pass"],
       ["plugins", "pass"],
       ["conf-files", "pass"],
       ["conf-drift", "pass"],
+      ["deployments", "pass"],
       ["namespaces", "pass"],
       ["ip-forward", "pass"],
       ["masquerade", "pass"],
@@ -214,6 +223,7 @@ describe("diagnoseHost", () => {
       ["plugins", "unknown"],
       ["conf-files", "unknown"],
       ["conf-drift", "unknown"],
+      ["deployments", "info"],
       ["namespaces", "unknown"],
       ["ip-forward", "unknown"],
       ["masquerade", "unknown"],
@@ -351,5 +361,39 @@ describe("diagnoseHost", () => {
       for (const c of broken) expect(Boolean(c.fix), c.id).toBe(c.status === "fail");
       expect(broken.filter((c) => c.status === "fail").map((c) => c.id)).toEqual(["agent", "plugins", "conf-files", "conf-drift", "namespaces", "ip-forward", "masquerade", "firewall-tools", "network-status", "inventory-fresh"]);
     });
+  });
+});
+
+describe("the deployments check (issue 16)", () => {
+  const run = (d: DoctorDeployments | undefined) => check(diagnoseHost({ ...input(), ...(d ? { deployments: d } : {}) }), "deployments");
+  it("passes when every placed network is written at its latest revision; information when none is placed", () => {
+    expect(run(deployed())).toMatchObject({ status: "pass", details: ["1 network at its latest revision: lab r3."] });
+    expect(run({ wants: [], files: [], confDirError: "" })).toMatchObject({ status: "info", details: ["No network is deployed to this host."] });
+    expect(run(undefined).status).toBe("info");
+  });
+  it("is unknown while a revision is not reported written yet", () => {
+    const behind = run(deployed({ wants: [{ network: "lab", revision: 4 }] }));
+    expect(behind).toMatchObject({ status: "unknown", details: ["lab: revision 4 not reported written yet."] });
+    expect(behind.fix).toBeUndefined();
+  });
+  it("fails, with a fix, on an unwritable conf dir, a conflict, a write error and drift left by policy", () => {
+    const failed = run(
+      deployed({
+        confDirError: "conf dir /etc/cni/net.d cannot be read: EACCES",
+        files: [
+          { networkName: "lab", file: "50-switchyard-lab.conflist", state: "drifted", revision: 3, change: "edited", error: "", conflictWith: [] },
+          { networkName: "web", file: "50-switchyard-web.conflist", state: "conflict", revision: null, change: "", error: "", conflictWith: ["10-web.conflist"] },
+          { networkName: "db", file: "50-switchyard-db.conflist", state: "failed", revision: null, change: "", error: "conf dir /etc/cni/net.d is not writable (EROFS)", conflictWith: [] },
+        ],
+      }),
+    );
+    expect(failed.status).toBe("fail");
+    expect(failed.details).toEqual([
+      "conf dir /etc/cni/net.d cannot be read: EACCES",
+      "50-switchyard-lab.conflist: edited by hand; left as it is (the network's drift policy is warn).",
+      "web: not written, 10-web.conflist also defines it (a file Switchyard did not write).",
+      "50-switchyard-db.conflist: conf dir /etc/cni/net.d is not writable (EROFS)",
+    ]);
+    expect(failed.fix).toContain("drift policy to restore");
   });
 });

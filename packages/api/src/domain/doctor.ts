@@ -2,6 +2,7 @@ import type { Db } from "@switchyard/db";
 import { formatRelative } from "../format";
 import type { StoredInventory as Inventory } from "../schemas";
 import { getHost, type ConfDrift } from "./hosts";
+import { deploymentsForHost } from "./networkDeployments";
 import { readInventory } from "./parsed";
 import { dbNow } from "../clock";
 
@@ -9,7 +10,7 @@ import { dbNow } from "../clock";
 export type CheckStatus = "pass" | "fail" | "unknown" | "info";
 
 export interface DoctorCheck {
-  id: "agent" | "push-stream" | "plugins" | "conf-files" | "conf-drift" | "namespaces" | "ip-forward" | "masquerade" | "firewall-tools" | "network-status" | "inventory-fresh";
+  id: "agent" | "push-stream" | "plugins" | "conf-files" | "conf-drift" | "deployments" | "namespaces" | "ip-forward" | "masquerade" | "firewall-tools" | "network-status" | "inventory-fresh";
   title: string;
   status: CheckStatus;
   /** What was found; when failing, one line per problem. */
@@ -45,10 +46,18 @@ export interface DoctorNetwork {
   conflist: unknown;
 }
 
+/** The networks placed on the host (their latest revisions) and what its agent last reported of their files (issue 16). */
+export interface DoctorDeployments {
+  wants: { network: string; revision: number }[];
+  files: { networkName: string; file: string; state: string; revision: number | null; change: string; error: string; conflictWith: string[] }[];
+  confDirError: string;
+}
+
 export interface DiagnoseInput {
   host: DoctorHost;
   attachments: DoctorAttachment[];
   networks: DoctorNetwork[];
+  deployments?: DoctorDeployments;
   now: Date;
 }
 
@@ -98,6 +107,7 @@ export function diagnoseHost(input: DiagnoseInput): DoctorCheck[] {
     checkPlugins(ctx),
     checkConfFiles(inventory),
     checkConfDrift(input.host, inventory),
+    checkDeployments(input.deployments),
     checkNamespaces(inventory, active),
     checkIpForward(ctx),
     checkMasquerade(inventory),
@@ -257,6 +267,31 @@ function checkConfDrift(host: DoctorHost, inventory: Inventory | null): DoctorCh
   };
 }
 
+function checkDeployments(d: DoctorDeployments | undefined): DoctorCheck {
+  const title = "Networks deployed to this host are in its conf dir";
+  if (!d || (d.wants.length === 0 && d.files.length === 0 && !d.confDirError)) return { id: "deployments", title, status: "info", details: ["No network is deployed to this host."] };
+  const problems: string[] = [];
+  if (d.confDirError) problems.push(d.confDirError);
+  for (const f of d.files) {
+    if (f.state === "failed") problems.push(`${f.file}: ${f.error}`);
+    else if (f.state === "conflict") problems.push(`${f.networkName}: not written, ${f.conflictWith.join(", ")} also define${f.conflictWith.length === 1 ? "s" : ""} it (a file Switchyard did not write).`);
+    else if (f.state === "drifted") problems.push(`${f.file}: ${f.change || "changed"} by hand; left as it is (the network's drift policy is warn).`);
+    else if (f.state === "left") problems.push(`${f.file}: edited by hand after network ${f.networkName} left the host; left as it is.`);
+  }
+  if (problems.length > 0) {
+    return {
+      id: "deployments",
+      title,
+      status: "fail",
+      details: problems,
+      fix: "Remove or rename the file that defines the network too (or the network in Switchyard), make the conf dir writable for the agent, or restore a hand-edited file: set the network's drift policy to restore, or delete the file and the agent writes it again.",
+    };
+  }
+  const behind = d.wants.filter((w) => !d.files.some((f) => f.networkName === w.network && f.state === "deployed" && f.revision === w.revision));
+  if (behind.length > 0) return { id: "deployments", title, status: "unknown", details: behind.map((w) => `${w.network}: revision ${w.revision} not reported written yet.`) };
+  return { id: "deployments", title, status: "pass", details: [`${d.wants.length} network${d.wants.length === 1 ? "" : "s"} at ${d.wants.length === 1 ? "its" : "their"} latest revision: ${d.wants.map((w) => `${w.network} r${w.revision}`).join(", ")}.`] };
+}
+
 function checkNamespaces(inventory: Inventory | null, active: DoctorAttachment[]): DoctorCheck {
   const title = "Network namespaces exist";
   if (!inventory) return { id: "namespaces", title, status: "unknown", details: [NO_INVENTORY] };
@@ -378,5 +413,15 @@ export async function diagnoseHostById(db: Db, id: string, now = dbNow()): Promi
     FROM "NetworkRevision" r
     JOIN (SELECT DISTINCT "networkId", "networkRevision" FROM "Attachment" WHERE "hostId" = ${id}::text AND state <> 'detached') a
       ON a."networkId" = r."networkId" AND a."networkRevision" = r.number`;
-  return { checks: diagnoseHost({ host, attachments, networks, now }), at: now };
+  const [wants, files, confDir] = await Promise.all([
+    deploymentsForHost(db, id),
+    db.hostNetworkFile.findMany({ where: { hostId: id }, select: { networkName: true, file: true, state: true, revision: true, change: true, error: true, conflictWith: true }, orderBy: { networkName: "asc" } }),
+    db.host.findUnique({ where: { id }, select: { confDirError: true } }),
+  ]);
+  const deployments: DoctorDeployments = {
+    wants: wants.map((w) => ({ network: w.network, revision: w.revision })),
+    files: files.map((f) => ({ ...f, conflictWith: f.conflictWith as string[] })),
+    confDirError: confDir?.confDirError ?? "",
+  };
+  return { checks: diagnoseHost({ host, attachments, networks, deployments, now }), at: now };
 }

@@ -1,0 +1,203 @@
+"use client";
+
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import Link from "next/link";
+import { useState } from "react";
+import { errorMessage, useTRPC } from "~/trpc/react";
+import { LabelBadges, LabelsEditor, labelsOf, rowsOf, type LabelRow } from "./labels-editor";
+import { RelativeTime } from "./relative-time";
+import { StateBadge } from "./state-badge";
+
+type Mode = "nowhere" | "all" | "labels" | "hosts";
+type Drift = "restore" | "warn";
+
+/**
+ * Where a network is deployed (hosts' CNI conf dirs, issue 16) and, per host, the revision its conf
+ * dir holds: deployed, drifted (edited by hand, warn policy), a conflict with a file the agent did
+ * not write, or the error it hit. Operators change the placement here (networks.place, audited).
+ */
+export function NetworkDeployment({ networkId, canEdit }: { networkId: string; canEdit: boolean }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  // Agents report within a second or two of a change: poll while a placed host is not yet current.
+  const status = useQuery({
+    ...trpc.networks.deployments.queryOptions({ id: networkId }),
+    refetchInterval: (q) => (q.state.data?.hosts.some((h) => h.placed !== h.current || (!h.placed && h.file)) ? 2000 : 15_000),
+  });
+  const [editing, setEditing] = useState(false);
+  const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.networks.pathKey() });
+  const place = useMutation(trpc.networks.place.mutationOptions({ onSuccess: () => (setEditing(false), void invalidate()) }));
+  const unplace = useMutation(trpc.networks.unplace.mutationOptions({ onSuccess: () => (setEditing(false), void invalidate()) }));
+
+  if (status.error) return <div className="error-box">{errorMessage(status.error)}</div>;
+  if (!status.data) return null;
+  const { placement, latestRevision, hosts } = status.data;
+  const current = hosts.filter((h) => h.current).length;
+  const placed = hosts.filter((h) => h.placed).length;
+
+  return (
+    <section aria-label="Deployed to hosts" className="panel">
+      <div className="row" style={{ justifyContent: "space-between" }}>
+        <div>
+          <strong>Deployed to hosts</strong>{" "}
+          <span data-testid="placement-summary">
+            {!placement ? (
+              <span className="muted">nowhere: the network is written to no host's conf dir</span>
+            ) : placement.mode === "all" ? (
+              "all hosts"
+            ) : placement.mode === "labels" ? (
+              <>hosts with <LabelBadges labels={placement.selector.matchLabels ?? {}} /></>
+            ) : (
+              `${placement.hostIds.length} host${placement.hostIds.length === 1 ? "" : "s"} picked`
+            )}
+            {placement && <> · drift: {placement.drift === "restore" ? "restore" : "leave and warn"} · r{latestRevision} on {current} of {placed}</>}
+          </span>
+        </div>
+        {canEdit && !editing && <button onClick={() => setEditing(true)}>Change placement</button>}
+      </div>
+      {editing && (
+        <PlacementForm
+          initial={placement}
+          pending={place.isPending || unplace.isPending}
+          error={place.error ? errorMessage(place.error) : unplace.error ? errorMessage(unplace.error) : null}
+          onCancel={() => (setEditing(false), place.reset(), unplace.reset())}
+          onSave={(mode, rest) => (mode === "nowhere" ? unplace.mutate({ id: networkId }) : place.mutate({ networkId, mode, ...rest }))}
+        />
+      )}
+      {hosts.length > 0 && (
+        <table aria-label="Deployment per host" style={{ marginTop: 8 }}>
+          <thead>
+            <tr>
+              <th>Host</th>
+              <th>File</th>
+              <th>Revision</th>
+              <th>State</th>
+              <th>Reported</th>
+            </tr>
+          </thead>
+          <tbody>
+            {hosts.map((h) => (
+              <tr key={h.hostId} data-testid={`deployment-${h.hostName}`}>
+                <td>
+                  <Link href={`/hosts/${h.hostId}`}>{h.hostName}</Link>
+                  {!h.placed && <span className="muted"> (no longer placed)</span>}
+                </td>
+                <td className="mono">{h.file?.name ?? "—"}</td>
+                <td data-testid="deployed-revision">
+                  {h.file?.revision != null ? `r${h.file.revision}` : "—"}
+                  {h.placed && h.file?.revision !== latestRevision && <span className="muted"> → r{latestRevision}</span>}
+                </td>
+                <td>
+                  {h.confDirError ? (
+                    <span className="field-error">{h.confDirError}</span>
+                  ) : !h.file ? (
+                    <span className="muted">waiting for the agent</span>
+                  ) : (
+                    <>
+                      <StateBadge state={h.file.state as "deployed"} testId="deployment-state" />
+                      {h.file.action === "restore" && <span className="muted"> restored after a hand {h.file.change === "deleted" ? "delete" : "edit"}</span>}
+                      {h.file.state === "drifted" && <span className="muted"> {h.file.change} by hand, left as it is</span>}
+                      {h.file.state === "conflict" && <span> defined also by {h.file.conflictWith.join(", ")}: not written</span>}
+                      {h.file.error && <div className="field-error">{h.file.error}</div>}
+                      {h.file.diff && (
+                        <details>
+                          <summary>diff</summary>
+                          <pre className="mono" style={{ maxHeight: 240, overflow: "auto" }}>{h.file.diff}</pre>
+                        </details>
+                      )}
+                    </>
+                  )}
+                </td>
+                <td>{h.file ? <RelativeTime date={h.file.reportedAt} /> : "—"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+type PlacementInit = { mode: "all" | "labels" | "hosts"; selector: { matchLabels?: Record<string, string> }; hostIds: string[]; drift: Drift } | null;
+
+function PlacementForm(props: {
+  initial: PlacementInit;
+  pending: boolean;
+  error: string | null;
+  onCancel(): void;
+  onSave(mode: Mode, rest: { selector?: { matchLabels: Record<string, string> }; hostIds?: string[]; drift: Drift }): void;
+}) {
+  const trpc = useTRPC();
+  const hosts = useQuery(trpc.hosts.list.queryOptions({ limit: 200 }));
+  const [mode, setMode] = useState<Mode>(props.initial?.mode ?? "nowhere");
+  const [rows, setRows] = useState<LabelRow[]>(rowsOf(props.initial?.selector.matchLabels ?? {}));
+  const [picked, setPicked] = useState<Set<string>>(new Set(props.initial?.hostIds ?? []));
+  const [drift, setDrift] = useState<Drift>(props.initial?.drift ?? "restore");
+  const labels = labelsOf(rows);
+  const live = (hosts.data?.items ?? []).filter((h) => h.liveness !== "revoked");
+  return (
+    <form
+      aria-label="Placement"
+      style={{ marginTop: 8 }}
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (mode === "labels" && labels.ok) props.onSave(mode, { selector: { matchLabels: labels.labels }, drift });
+        else if (mode === "hosts") props.onSave(mode, { hostIds: [...picked], drift });
+        else if (mode !== "labels") props.onSave(mode, { drift });
+      }}
+    >
+      <fieldset style={{ border: 0, padding: 0 }}>
+        <legend>Deploy to</legend>
+        {(
+          [
+            ["nowhere", "Nowhere (agents remove the files they wrote)"],
+            ["all", "All hosts"],
+            ["labels", "Hosts with labels"],
+            ["hosts", "Hosts I pick"],
+          ] as const
+        ).map(([value, label]) => (
+          <label key={value} style={{ marginRight: 12 }}>
+            <input type="radio" name="placement-mode" value={value} checked={mode === value} onChange={() => setMode(value)} /> {label}
+          </label>
+        ))}
+      </fieldset>
+      {mode === "labels" && <LabelsEditor name="Host labels to match" rows={rows} onChange={setRows} />}
+      {mode === "hosts" && (
+        <fieldset aria-label="Hosts" style={{ border: 0, padding: 0 }}>
+          {live.length === 0 && <p className="muted">No enrolled hosts.</p>}
+          {live.map((h) => (
+            <label key={h.id} style={{ display: "block" }}>
+              <input
+                type="checkbox"
+                checked={picked.has(h.id)}
+                onChange={(e) => setPicked((old) => {
+                  const next = new Set(old);
+                  if (e.target.checked) next.add(h.id);
+                  else next.delete(h.id);
+                  return next;
+                })}
+              />{" "}
+              {h.name} <span className="muted">({h.liveness})</span>
+            </label>
+          ))}
+        </fieldset>
+      )}
+      {mode !== "nowhere" && (
+        <label style={{ display: "block", marginTop: 6 }}>
+          A deployed file edited or deleted by hand:{" "}
+          <select aria-label="Drift policy" value={drift} onChange={(e) => setDrift(e.target.value as Drift)}>
+            <option value="restore">restore it</option>
+            <option value="warn">leave it, and show the drift</option>
+          </select>
+        </label>
+      )}
+      {props.error && <div className="error-box" role="alert">{props.error}</div>}
+      <div className="row" style={{ marginTop: 8 }}>
+        <button className="primary" type="submit" disabled={props.pending || (mode === "labels" && !labels.ok) || (mode === "hosts" && picked.size === 0)}>
+          Save placement
+        </button>
+        <button type="button" onClick={props.onCancel}>Cancel</button>
+      </div>
+    </form>
+  );
+}
