@@ -10,7 +10,9 @@ if [ -n "${CI:-}" ] && [ "$(id -u)" -ne 0 ]; then
 fi
 # nginx-light: the load balancer in front of two console replicas (e2e/tests/replicas.spec.ts);
 # faketime: a console replica on a clock 10 minutes off (packages/api/src/clockSkew.int.test.ts).
-ensure_debs containernetworking-plugins iptables nftables iproute2 conntrack chromium faketime nginx-light
+# podman (its CNI backend) and runc: another runtime reading the networks the agent deploys
+# (apps/agent/test/confdir.podman.int.test.ts).
+ensure_debs containernetworking-plugins iptables nftables iproute2 conntrack chromium faketime nginx-light podman runc
 ensure_npm
 ensure_postgres
 cd "$ROOT"

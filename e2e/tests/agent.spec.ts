@@ -153,10 +153,18 @@ test("an operator deploys the network to this host: the file lands in its conf d
   const revision1 = await query<{ text: string }>(page.request, "networks.get", { id: network.id });
   expect(readFileSync(file, "utf8")).toBe(revision1.text);
 
-  // A new revision rolls out to the host; the page shows it per host.
+  // A new revision stays off the hosts until it is rolled out: its plan first, then host by host.
   const text2 = revision1.text.replace(`"bridge":"${bridge}"`, `"bridge":"${bridge}","mtu":1400`);
   expect((await mutate(page.request, "networks.update", { id: network.id, expectedRevision: 1, text: text2, comment: "mtu" })).status()).toBe(200);
+  await expect(panel.getByTestId("rollout")).toContainText("Revision r2 is saved; the hosts hold r1.");
+  expect(readFileSync(file, "utf8")).toBe(revision1.text);
+  await panel.getByRole("button", { name: "Plan rollout" }).click();
+  const plan = panel.getByRole("region", { name: "Rollout plan" });
+  await expect(plan.getByRole("listitem")).toHaveText([`${hostName} (online, holds r1)`]);
+  await expect(plan).toContainText('"mtu":1400');
+  await plan.getByRole("button", { name: "Start rollout of r2" }).click();
   await expect(row.getByTestId("deployed-revision")).toHaveText("r2", { timeout: 30_000 });
+  await expect(panel.getByTestId("placement-summary")).toContainText("r2 deployed, on 1 of 1 host");
   expect(readFileSync(file, "utf8")).toBe(text2);
 
   // Placed nowhere: the agent removes its file, and the host leaves the table.

@@ -55,8 +55,9 @@ describe.runIf(isRoot)("networks deployed to a real agent's conf dir (issue 16)"
     const deployedMs = Date.now() - placedAt;
     expect(await waitFor("the console to show revision 1 deployed", async () => ((await status())?.current ? status() : undefined))).toMatchObject({ placed: true, wantedRevision: 1, file: { state: "deployed", revision: 1 } });
 
-    // A new revision reaches the file through the host's doorbell.
+    // A new revision reaches the file by a rollout, through the host's doorbell.
     await operator.caller.networks.update({ id: network.id, expectedRevision: 1, text: text(name, "sydep1"), comment: "r2" });
+    await operator.caller.networks.startRollout({ networkId: network.id, revision: 2 });
     await waitFor("revision 2 in the file", async () => readFileSync(file, "utf8") === text(name, "sydep1"));
     await waitFor("the console to show revision 2", async () => (await status())?.file?.revision === 2 && (await status())?.current);
 

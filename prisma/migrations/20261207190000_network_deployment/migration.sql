@@ -8,8 +8,16 @@ CREATE TABLE "NetworkPlacement" (
     "selector" JSONB NOT NULL DEFAULT '{}',
     "hostIds" JSONB NOT NULL DEFAULT '[]',
     "drift" TEXT NOT NULL DEFAULT 'restore',
+    "revision" INTEGER NOT NULL,
     "updatedAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "updatedByName" TEXT NOT NULL DEFAULT '',
+    "rolloutState" TEXT NOT NULL DEFAULT '',
+    "rolloutRevision" INTEGER,
+    "rolloutOrder" JSONB NOT NULL DEFAULT '[]',
+    "rolloutReached" INTEGER NOT NULL DEFAULT 0,
+    "rolloutError" TEXT NOT NULL DEFAULT '',
+    "rolloutByName" TEXT NOT NULL DEFAULT '',
+    "rolloutStartedAt" TIMESTAMP(3),
 
     CONSTRAINT "NetworkPlacement_pkey" PRIMARY KEY ("networkId")
 );

@@ -22,7 +22,7 @@ export function NetworkDeployment({ networkId, canEdit }: { networkId: string; c
   // Agents report within a second or two of a change: poll while a placed host is not yet current.
   const status = useQuery({
     ...trpc.networks.deployments.queryOptions({ id: networkId }),
-    refetchInterval: (q) => (q.state.data?.hosts.some((h) => h.placed !== h.current || (!h.placed && h.file)) ? 2000 : 15_000),
+    refetchInterval: (q) => (q.state.data?.placement?.rollout?.state === "running" || q.state.data?.hosts.some((h) => h.placed !== h.current || (!h.placed && h.file)) ? 2000 : 15_000),
   });
   const [editing, setEditing] = useState(false);
   const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.networks.pathKey() });
@@ -50,11 +50,12 @@ export function NetworkDeployment({ networkId, canEdit }: { networkId: string; c
             ) : (
               `${placement.hostIds.length} host${placement.hostIds.length === 1 ? "" : "s"} picked`
             )}
-            {placement && <> · drift: {placement.drift === "restore" ? "restore" : "leave and warn"} · r{latestRevision} on {current} of {placed}</>}
+            {placement && <> · drift: {placement.drift === "restore" ? "restore" : "leave and warn"} · r{placement.revision} deployed, on {current} of {placed} host{placed === 1 ? "" : "s"}</>}
           </span>
         </div>
         {canEdit && !editing && <button onClick={() => setEditing(true)}>Change placement</button>}
       </div>
+      {placement && <RolloutControls networkId={networkId} latestRevision={latestRevision} placement={placement} hostName={(id) => hosts.find((h) => h.hostId === id)?.hostName ?? id} canEdit={canEdit} />}
       {editing && (
         <PlacementForm
           initial={placement}
@@ -85,7 +86,7 @@ export function NetworkDeployment({ networkId, canEdit }: { networkId: string; c
                 <td className="mono">{h.file?.name ?? "—"}</td>
                 <td data-testid="deployed-revision">
                   {h.file?.revision != null ? `r${h.file.revision}` : "—"}
-                  {h.placed && h.file?.revision !== latestRevision && <span className="muted"> → r{latestRevision}</span>}
+                  {h.placed && h.wantedRevision !== null && h.file?.revision !== h.wantedRevision && <span className="muted"> → r{h.wantedRevision}</span>}
                 </td>
                 <td>
                   {h.confDirError ? (
@@ -199,5 +200,77 @@ function PlacementForm(props: {
         <button type="button" onClick={props.onCancel}>Cancel</button>
       </div>
     </form>
+  );
+}
+
+type RolloutState = { state: "running" | "paused" | "done"; revision: number; order: string[]; reached: number; error: string; byName: string };
+
+/**
+ * A newer revision reaches the placed hosts by a rollout, one host at a time: its plan (the diff, the
+ * hosts in order) is shown first; while it runs, which host it waits for; paused, why, with resume
+ * and stop.
+ */
+function RolloutControls(props: { networkId: string; latestRevision: number; placement: { revision: number; rollout: RolloutState | null }; hostName(id: string): string; canEdit: boolean }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [planning, setPlanning] = useState(false);
+  const plan = useQuery({ ...trpc.networks.rolloutPlan.queryOptions({ id: props.networkId }), enabled: planning });
+  const done = () => (setPlanning(false), void queryClient.invalidateQueries({ queryKey: trpc.networks.pathKey() }));
+  const start = useMutation(trpc.networks.startRollout.mutationOptions({ onSuccess: done }));
+  const steer = useMutation(trpc.networks.steerRollout.mutationOptions({ onSuccess: done }));
+  const r = props.placement.rollout;
+  const active = r && r.state !== "done" ? r : null;
+  const error = start.error ?? steer.error;
+
+  if (active) {
+    const waiting = active.order[active.reached - 1];
+    return (
+      <div className={active.state === "paused" ? "warn-box" : "panel"} data-testid="rollout" style={{ marginTop: 8 }}>
+        Rolling out r{active.revision}: {active.reached} of {active.order.length} host{active.order.length === 1 ? "" : "s"} reached
+        {active.state === "running" && waiting && <>, waiting for <strong>{props.hostName(waiting)}</strong> to write it</>}
+        {active.state === "paused" && <>; paused: {active.error}</>}
+        {props.canEdit && (
+          <span className="row" style={{ display: "inline-flex", marginLeft: 8 }}>
+            {active.state === "paused" && <button onClick={() => steer.mutate({ networkId: props.networkId, action: "resume" })}>Resume</button>}
+            <button onClick={() => steer.mutate({ networkId: props.networkId, action: "stop" })}>Stop (back to r{props.placement.revision})</button>
+          </span>
+        )}
+        {error && <div className="error-box" role="alert">{errorMessage(error)}</div>}
+      </div>
+    );
+  }
+  if (props.latestRevision <= props.placement.revision) return null;
+  return (
+    <div style={{ marginTop: 8 }} data-testid="rollout">
+      Revision r{props.latestRevision} is saved; the hosts hold r{props.placement.revision}.{" "}
+      {props.canEdit && !planning && <button onClick={() => setPlanning(true)}>Plan rollout</button>}
+      {planning && plan.data && (
+        <div className="panel" aria-label="Rollout plan" role="region">
+          <p>
+            r{plan.data.fromRevision} → r{plan.data.toRevision}, one host at a time in this order; the next once the last has written it. Offline hosts get it when the rollout is done.
+          </p>
+          <ol>
+            {plan.data.hosts.map((h) => (
+              <li key={h.hostId} className={h.inOrder ? "" : "muted"}>
+                {h.hostName} ({h.liveness}{h.fileRevision !== null ? `, holds r${h.fileRevision}` : ""}){!h.inOrder && ": after the rollout"}
+              </li>
+            ))}
+          </ol>
+          <details open>
+            <summary>What changes</summary>
+            <pre className="mono" style={{ maxHeight: 300, overflow: "auto" }}>{plan.data.diff}</pre>
+          </details>
+          {plan.data.blocked && <div className="warn-box">{plan.data.blocked}</div>}
+          {error && <div className="error-box" role="alert">{errorMessage(error)}</div>}
+          <div className="row">
+            <button className="primary" disabled={!!plan.data.blocked || start.isPending} onClick={() => start.mutate({ networkId: props.networkId, revision: plan.data.toRevision })}>
+              Start rollout of r{plan.data.toRevision}
+            </button>
+            <button onClick={() => setPlanning(false)}>Cancel</button>
+          </div>
+        </div>
+      )}
+      {planning && plan.error && <div className="error-box">{errorMessage(plan.error)}</div>}
+    </div>
   );
 }

@@ -63,20 +63,62 @@ describe("network placement and each host's deployments", () => {
     expect((await hosts.core.agent.deployments()).networks).toEqual([]);
   });
 
-  it("a new revision rings the hosts it is deployed to; the status shows who holds which", async () => {
+  it("a new revision reaches the hosts only by a rollout: planned first, then host by host, paused by a host that cannot take it", async () => {
     await operator.caller.networks.update({ id: labId, expectedRevision: 1, text: LAB_TEXT.replace("dep0", "dep1"), comment: "r2" });
-    expect(await rung()).toEqual([idOf("edge1"), idOf("edge2")].sort());
-    expect((await hosts.edge2.agent.deployments()).networks[0]).toMatchObject({ revision: 2, conflist: LAB_TEXT.replace("dep0", "dep1") });
+    // Saving rings nobody: the hosts keep revision 1 until a rollout gives them 2.
+    expect(await rung()).toEqual([]);
+    expect((await hosts.edge2.agent.deployments()).networks[0]).toMatchObject({ revision: 1, conflist: LAB_TEXT });
+    const file = "50-switchyard-dep-lab.conflist";
+    for (const h of [hosts.edge1, hosts.edge2]) await h.agent.reportConfDir({ actions: [{ kind: "create", network: "dep-lab", file, revision: 1 }] });
 
-    // edge1 reports revision 2 written, edge2 still 1 and drifted (warn policy: left).
-    await hosts.edge1.agent.reportConfDir({ actions: [{ kind: "update", network: "dep-lab", file: "50-switchyard-dep-lab.conflist", revision: 2 }] });
-    await hosts.edge2.agent.reportConfDir({ actions: [{ kind: "drifted", network: "dep-lab", file: "50-switchyard-dep-lab.conflist", revision: 1, change: "edited", diff: "-a\n+b\n" }] });
-    const status = await viewer.caller.networks.deployments({ id: labId });
-    expect(status.latestRevision).toBe(2);
+    const plan = await viewer.caller.networks.rolloutPlan({ id: labId });
+    expect(plan).toMatchObject({ fromRevision: 1, toRevision: 2, blocked: null });
+    expect(plan.hosts.map((h) => [h.hostName, h.fileRevision, h.inOrder])).toEqual([["dep-edge1", 1, true], ["dep-edge2", 1, true]]);
+    expect(plan.diff).toContain('-  "plugins": [ { "type": "bridge", "bridge": "dep0"');
+    expect(plan.diff).toContain('+  "plugins": [ { "type": "bridge", "bridge": "dep1"');
+    expect((await trpcError(operator.caller.networks.startRollout({ networkId: labId, revision: 1 }))).code).toBe("CONFLICT");
+
+    heard = [];
+    await operator.caller.networks.startRollout({ networkId: labId, revision: 2 });
+    expect(await rung()).toEqual([idOf("edge1")]);
+    expect((await hosts.edge1.agent.deployments()).networks[0]).toMatchObject({ revision: 2, conflist: LAB_TEXT.replace("dep0", "dep1") });
+    expect((await hosts.edge2.agent.deployments()).networks[0]).toMatchObject({ revision: 1 });
+    expect((await trpcError(operator.caller.networks.startRollout({ networkId: labId, revision: 2 }))).message).toContain("is running");
+
+    // edge1 wrote it: edge2 is next.
+    heard = [];
+    await hosts.edge1.agent.reportConfDir({ actions: [{ kind: "update", network: "dep-lab", file, revision: 2 }] });
+    expect(await rung()).toEqual([idOf("edge2")]);
+    // edge2's file was edited by hand and the policy is warn: it cannot take it; the rollout pauses, saying why.
+    await hosts.edge2.agent.reportConfDir({ actions: [{ kind: "drifted", network: "dep-lab", file, revision: 1, change: "edited", diff: "-a\n+b\n" }] });
+    let status = await viewer.caller.networks.deployments({ id: labId });
+    expect(status.placement?.rollout).toMatchObject({ state: "paused", revision: 2, reached: 2, error: "dep-edge2: its file was edited by hand and is left (drift policy warn)" });
     const by = Object.fromEntries(status.hosts.map((h) => [h.hostName, h]));
-    expect(by["dep-edge1"]).toMatchObject({ placed: true, wantedRevision: 2, current: true, file: { state: "deployed", revision: 2, action: "update" } });
-    expect(by["dep-edge2"]).toMatchObject({ placed: true, current: false, file: { state: "drifted", revision: 1, change: "edited", diff: "-a\n+b\n" } });
-    expect(by["dep-core"]).toBeUndefined();
+    expect(by["dep-edge1"]).toMatchObject({ placed: true, wantedRevision: 2, current: true, file: { state: "deployed", revision: 2 } });
+    expect(by["dep-edge2"]).toMatchObject({ placed: true, wantedRevision: 2, current: false, file: { state: "drifted", revision: 1, diff: "-a\n+b\n" } });
+
+    // Resumed: edge2 is rung again; once it wrote revision 2 the rollout is done and 2 is the placement's.
+    heard = [];
+    await operator.caller.networks.steerRollout({ networkId: labId, action: "resume" });
+    expect(await rung()).toEqual([idOf("edge2")]);
+    await hosts.edge2.agent.reportConfDir({ actions: [{ kind: "restore", network: "dep-lab", file, revision: 2, change: "edited" }] });
+    status = await viewer.caller.networks.deployments({ id: labId });
+    expect(status.placement).toMatchObject({ revision: 2, rollout: { state: "done" } });
+    expect(status.hosts.every((h) => h.current)).toBe(true);
+    expect((await viewer.caller.networks.rolloutPlan({ id: labId })).blocked).toContain("already hold revision 2");
+    const audit = await t.db.auditEvent.findMany({ where: { targetId: labId, action: { startsWith: "network.rollout" } }, select: { action: true } });
+    expect(audit.map((a) => a.action).sort()).toEqual(["network.rollout.resume", "network.rollout.start"]);
+  });
+
+  it("a stopped rollout takes the hosts it reached back to the placement's revision", async () => {
+    await operator.caller.networks.update({ id: labId, expectedRevision: 2, text: LAB_TEXT.replace("dep0", "dep3"), comment: "r3" });
+    await operator.caller.networks.startRollout({ networkId: labId, revision: 3 });
+    expect((await hosts.edge1.agent.deployments()).networks[0]).toMatchObject({ revision: 3 });
+    heard = [];
+    await operator.caller.networks.steerRollout({ networkId: labId, action: "stop" });
+    expect(await rung()).toEqual([idOf("edge1")]);
+    expect((await hosts.edge1.agent.deployments()).networks[0]).toMatchObject({ revision: 2 });
+    expect((await viewer.caller.networks.placement({ id: labId }))?.rollout).toBeNull();
   });
 
   it("refuses bad placements and bad reports with the reason, storing nothing", async () => {

@@ -1,4 +1,4 @@
-import type { Db } from "@switchyard/db";
+import type { Db, DbTx } from "@switchyard/db";
 import { NETWORK_NAME_MAX_LENGTH, SAFE_NAME_RE, SAFE_NAME_RULE } from "@switchyard/cni/names";
 import { z } from "zod";
 import { writeAudit } from "../audit";
@@ -6,15 +6,21 @@ import { dbNow } from "../clock";
 import { ApiError } from "../errors";
 import { Id } from "../schemas";
 import { LabelSelector, selectorMatches } from "../schemas/services";
+import { createTwoFilesPatch } from "diff";
+import { liveness } from "./hosts";
 import { hostRenderer } from "./ipamBlocks";
 import type { Ctx } from "./networks";
 
 /**
  * Networks deployed to hosts' CNI conf dirs (issue 16 §1–2). A network's placement says which
- * hosts (all, those whose labels a selector matches, or hosts picked); each chosen host's agent
- * asks for its part (`deploymentsForHost`: each network's latest revision as that host runs it,
- * byte for byte) and writes it (apps/agent/src/confdir), then reports what each file holds
+ * hosts (all, those whose labels a selector matches, or hosts picked) and which revision they hold;
+ * each chosen host's agent asks for its part (`deploymentsForHost`: that revision as the host runs
+ * it, byte for byte) and writes it (apps/agent/src/confdir), then reports what each file holds
  * (`recordConfDirReport`), which the network's page shows per host (`deploymentStatus`).
+ *
+ * A newer revision reaches the hosts by a rollout, host by host, after its plan was shown
+ * (`planRollout`, `startRollout`): the next host is rung when the last one reported the new
+ * revision written; a host that could not write it pauses the rollout, and the error is shown.
  */
 
 export const DriftPolicy = z.enum(["restore", "warn"]);
@@ -33,26 +39,67 @@ export const PlacementInput = z
   });
 export type PlacementInput = z.input<typeof PlacementInput>;
 
+export interface Rollout {
+  state: "running" | "paused" | "done";
+  revision: number;
+  /** The hosts in the order it takes them; the first `reached` have been given the revision. */
+  order: string[];
+  reached: number;
+  error: string;
+  byName: string;
+  startedAt: Date | null;
+}
+
 export interface Placement {
   networkId: string;
   mode: "all" | "labels" | "hosts";
   selector: LabelSelector;
   hostIds: string[];
   drift: "restore" | "warn";
+  /** The revision the placed hosts hold (those a rollout has reached hold its revision). */
+  revision: number;
   updatedAt: Date;
   updatedByName: string;
+  rollout: Rollout | null;
 }
 
-type PlacementRow = { networkId: string; mode: string; selector: unknown; hostIds: unknown; drift: string; updatedAt: Date; updatedByName: string };
+type PlacementRow = {
+  networkId: string;
+  mode: string;
+  selector: unknown;
+  hostIds: unknown;
+  drift: string;
+  revision: number;
+  updatedAt: Date;
+  updatedByName: string;
+  rolloutState: string;
+  rolloutRevision: number | null;
+  rolloutOrder: unknown;
+  rolloutReached: number;
+  rolloutError: string;
+  rolloutByName: string;
+  rolloutStartedAt: Date | null;
+};
 const toPlacement = (row: PlacementRow): Placement => ({
   networkId: row.networkId,
   mode: row.mode as Placement["mode"],
   selector: (row.selector ?? {}) as LabelSelector,
   hostIds: (row.hostIds ?? []) as string[],
   drift: row.drift as Placement["drift"],
+  revision: row.revision,
   updatedAt: row.updatedAt,
   updatedByName: row.updatedByName,
+  rollout:
+    row.rolloutState && row.rolloutRevision !== null
+      ? { state: row.rolloutState as Rollout["state"], revision: row.rolloutRevision, order: (row.rolloutOrder ?? []) as string[], reached: row.rolloutReached, error: row.rolloutError, byName: row.rolloutByName, startedAt: row.rolloutStartedAt }
+      : null,
 });
+
+/** The revision a placed host is to hold: a running or paused rollout's for the hosts it reached, else the placement's. */
+export function revisionFor(placement: Pick<Placement, "revision" | "rollout">, hostId: string): number {
+  const r = placement.rollout;
+  return r && r.state !== "done" && r.order.slice(0, r.reached).includes(hostId) ? r.revision : placement.revision;
+}
 
 /** Whether a placement takes a host (revoked hosts are never chosen). */
 export function placementTakes(placement: Pick<Placement, "mode" | "selector" | "hostIds">, host: { id: string; labels: unknown }): boolean {
@@ -61,7 +108,7 @@ export function placementTakes(placement: Pick<Placement, "mode" | "selector" | 
   return selectorMatches(placement.selector, (host.labels ?? {}) as Record<string, string>);
 }
 
-async function hostsTaken(db: Db, placement: Pick<Placement, "mode" | "selector" | "hostIds"> | null): Promise<string[]> {
+async function hostsTaken(db: Db | DbTx, placement: Pick<Placement, "mode" | "selector" | "hostIds"> | null): Promise<string[]> {
   if (!placement) return [];
   const hosts = await db.host.findMany({ where: { revokedAt: null, ...(placement.mode === "hosts" ? { id: { in: placement.hostIds } } : {}) }, select: { id: true, labels: true } });
   return hosts.filter((h) => placementTakes(placement, h)).map((h) => h.id);
@@ -93,7 +140,8 @@ export async function setPlacement(ctx: Ctx, raw: PlacementInput): Promise<Place
     }
     const beforeRow = await tx.networkPlacement.findUnique({ where: { networkId: input.networkId } });
     const data = { mode: input.mode, selector: input.mode === "labels" ? input.selector! : {}, hostIds, drift: input.drift, updatedAt: dbNow(), updatedByName: user.username };
-    const row = await tx.networkPlacement.upsert({ where: { networkId: input.networkId }, create: { networkId: input.networkId, ...data }, update: data });
+    // Placed anew: the latest revision. Moved: the hosts keep the revision they hold (a newer one goes by rollout).
+    const row = await tx.networkPlacement.upsert({ where: { networkId: input.networkId }, create: { networkId: input.networkId, revision: network.latestRevision, ...data }, update: data });
     const before = beforeRow ? toPlacement(beforeRow) : null;
     await writeAudit(tx, ctx, {
       action: "network.placement.set",
@@ -101,7 +149,7 @@ export async function setPlacement(ctx: Ctx, raw: PlacementInput): Promise<Place
       targetId: input.networkId,
       targetName: network.name,
       before: before && { mode: before.mode, selector: before.selector, hostIds: before.hostIds, drift: before.drift },
-      after: { mode: data.mode, selector: data.selector, hostIds, drift: data.drift },
+      after: { mode: data.mode, selector: data.selector, hostIds, drift: data.drift, revision: row.revision },
       outcome: "success",
     });
     return { placement: toPlacement(row), before };
@@ -146,26 +194,29 @@ export interface DeployWant {
   drift: "restore" | "warn";
 }
 
-/** Every network placed on this host, at its latest revision as the host runs it. */
+/** Every network placed on this host, at the revision it is to hold, as the host runs it. */
 export async function deploymentsForHost(db: Db, hostId: string): Promise<DeployWant[]> {
   const host = await db.host.findUnique({ where: { id: hostId }, select: { id: true, labels: true, revokedAt: true } });
   if (!host || host.revokedAt) return [];
-  const placements = await db.networkPlacement.findMany({ include: { network: { select: { name: true, latestRevision: true } } } });
-  const taken = placements.filter((p) => p.network.latestRevision > 0 && placementTakes(toPlacement(p), host));
+  const rows = await db.networkPlacement.findMany({ include: { network: { select: { name: true } } } });
+  const taken = rows.map((r) => ({ name: r.network.name, placement: toPlacement(r) })).filter((p) => placementTakes(p.placement, host));
   if (taken.length === 0) return [];
+  const wanted = taken.map((p) => ({ ...p, revision: revisionFor(p.placement, hostId) }));
   const revisions = await db.networkRevision.findMany({
-    where: { OR: taken.map((p) => ({ networkId: p.networkId, number: p.network.latestRevision })) },
+    where: { OR: wanted.map((p) => ({ networkId: p.placement.networkId, number: p.revision })) },
     select: { networkId: true, number: true, text: true, conflist: true },
   });
-  const render = await hostRenderer(db, hostId, taken.map((p) => p.network.name));
-  return taken
-    .map((p) => {
-      const r = revisions.find((x) => x.networkId === p.networkId)!;
-      const saved = r.conflist as Record<string, unknown>;
-      const rendered = render(p.network.name, saved);
-      return { network: p.network.name, revision: r.number, conflist: rendered === saved ? r.text : `${JSON.stringify(rendered, null, 2)}\n`, drift: p.drift as DeployWant["drift"] };
-    })
-    .sort((a, b) => a.network.localeCompare(b.network));
+  const render = await hostRenderer(db, hostId, wanted.map((p) => p.name));
+  const wants: DeployWant[] = [];
+  for (const p of wanted) {
+    const r = revisions.find((x) => x.networkId === p.placement.networkId && x.number === p.revision);
+    if (!r) continue;
+    const saved = r.conflist as Record<string, unknown>;
+    const rendered = render(p.name, saved);
+    // The name in that revision's config: a rename reaches a host with the revision that made it.
+    wants.push({ network: typeof saved.name === "string" ? saved.name : p.name, revision: r.number, conflist: rendered === saved ? r.text : `${JSON.stringify(rendered, null, 2)}\n`, drift: p.placement.drift });
+  }
+  return wants.sort((a, b) => a.network.localeCompare(b.network));
 }
 
 const NetworkName = z.string().min(1).max(NETWORK_NAME_MAX_LENGTH).regex(SAFE_NAME_RE, SAFE_NAME_RULE);
@@ -196,11 +247,11 @@ function fileState(action: ConfDirReportInput["actions"][number]): string {
   return "deployed";
 }
 
-/** The whole picture of the host's conf dir as its agent last applied it: rows it no longer reports go. */
-export async function recordConfDirReport(db: Db, hostId: string, report: ConfDirReportInput): Promise<{ recorded: number }> {
+/** The whole picture of the host's conf dir as its agent last applied it: rows it no longer reports go; rollouts waiting on the host move on. */
+export async function recordConfDirReport(ctx: Pick<Ctx, "db" | "events">, hostId: string, report: ConfDirReportInput): Promise<{ recorded: number }> {
   const kept = report.actions.filter((a) => a.kind !== "remove" || a.error);
   const now = dbNow();
-  await db.$transaction(async (tx) => {
+  await ctx.db.$transaction(async (tx) => {
     await tx.host.update({ where: { id: hostId }, data: { confDirError: report.error ?? "" } });
     // An apply that could not look at the dir says nothing of its files: they stay as last reported.
     if (report.error) return;
@@ -212,7 +263,50 @@ export async function recordConfDirReport(db: Db, hostId: string, report: ConfDi
       await tx.hostNetworkFile.upsert({ where: { hostId_networkName: { hostId, networkName: a.network } }, create: { hostId, networkName: a.network, ...data }, update: data });
     }
   });
+  if (!report.error) await advanceRollouts(ctx, hostId, report);
   return { recorded: kept.length };
+}
+
+/**
+ * The rollouts whose current host is this one: on to the next host once it reported the rollout's
+ * revision written, paused with the reason when it could not write it (an error, a conflict, a file
+ * left edited by hand). Each under its placement's row lock: two replicas never both advance it.
+ */
+async function advanceRollouts(ctx: Pick<Ctx, "db" | "events">, hostId: string, report: ConfDirReportInput): Promise<void> {
+  const running = (await ctx.db.networkPlacement.findMany({ where: { rolloutState: "running" }, include: { network: { select: { name: true } } } })).filter((r) => {
+    const order = r.rolloutOrder as string[];
+    return order[r.rolloutReached - 1] === hostId;
+  });
+  for (const row of running) {
+    const ring = await ctx.db.$transaction(async (tx) => {
+      await tx.$queryRaw`SELECT 1 FROM "NetworkPlacement" WHERE "networkId" = ${row.networkId} FOR UPDATE`;
+      const fresh = await tx.networkPlacement.findUnique({ where: { networkId: row.networkId } });
+      if (!fresh || fresh.rolloutState !== "running" || fresh.rolloutRevision === null) return [];
+      const placement = toPlacement(fresh);
+      const rollout = placement.rollout!;
+      if (rollout.order[rollout.reached - 1] !== hostId) return [];
+      const revision = await tx.networkRevision.findFirst({ where: { networkId: row.networkId, number: rollout.revision }, select: { conflist: true } });
+      const name = ((revision?.conflist as { name?: string } | null)?.name ?? row.network.name) as string;
+      const action = report.actions.find((a) => a.network === name);
+      if (!action) return [];
+      const host = await tx.host.findUnique({ where: { id: hostId }, select: { name: true } });
+      const written = (action.kind === "create" || action.kind === "update" || action.kind === "restore" || action.kind === "keep") && !action.error && action.revision === rollout.revision;
+      if (!written) {
+        const why = action.error ?? (action.kind === "conflict" ? `${(action.with ?? []).join(", ")} also define the network` : action.kind === "drifted" ? "its file was edited by hand and is left (drift policy warn)" : "");
+        if (!why) return [];
+        await tx.networkPlacement.update({ where: { networkId: row.networkId }, data: { rolloutState: "paused", rolloutError: `${host?.name ?? hostId}: ${why}` } });
+        return [];
+      }
+      if (rollout.reached < rollout.order.length) {
+        await tx.networkPlacement.update({ where: { networkId: row.networkId }, data: { rolloutReached: rollout.reached + 1 } });
+        return [rollout.order[rollout.reached]!];
+      }
+      // Every host of the order has it: it becomes the placement's revision, and reaches the hosts the order skipped.
+      await tx.networkPlacement.update({ where: { networkId: row.networkId }, data: { revision: rollout.revision, rolloutState: "done", rolloutError: "" } });
+      return (await hostsTaken(tx, placement)).filter((id) => !rollout.order.includes(id));
+    });
+    notifyDeploy(ctx, ring);
+  }
 }
 
 export interface HostDeployment {
@@ -220,11 +314,11 @@ export interface HostDeployment {
   hostName: string;
   /** The placement takes this host. */
   placed: boolean;
-  /** The revision it should hold (the network's latest), when placed. */
+  /** The revision it should hold (the placement's, or a rollout's that reached it), when placed. */
   wantedRevision: number | null;
   /** What its agent last reported; null before its first report. */
   file: { name: string; state: string; revision: number | null; action: string; change: string; diff: string; conflictWith: string[]; error: string; reportedAt: Date } | null;
-  /** Placed and holding the latest revision. */
+  /** Placed and holding the revision it should. */
   current: boolean;
   confDirError: string;
 }
@@ -247,11 +341,108 @@ export async function deploymentStatus(db: Db, networkId: string): Promise<{ pla
         hostId: h.id,
         hostName: h.name,
         placed,
-        wantedRevision: placed ? network.latestRevision : null,
+        wantedRevision: placed && placement ? revisionFor(placement, h.id) : null,
         file: f ? { name: f.file, state: f.state, revision: f.revision, action: f.action, change: f.change, diff: f.diff, conflictWith: f.conflictWith as string[], error: f.error, reportedAt: f.reportedAt } : null,
-        current: placed && f?.state === "deployed" && f.revision === network.latestRevision,
+        current: placed && !!placement && f?.state === "deployed" && f.revision === revisionFor(placement, h.id),
         confDirError: h.confDirError,
       };
     }),
   };
+}
+
+export interface RolloutPlan {
+  networkId: string;
+  /** What the placed hosts hold now, and the revision a rollout would give them. */
+  fromRevision: number;
+  toRevision: number;
+  /** The saved texts' difference (a host with per-host blocks gets its own narrowing of each). */
+  diff: string;
+  /** In the order the rollout would take them; offline ones get it when it is done. */
+  hosts: { hostId: string; hostName: string; liveness: "online" | "offline" | "revoked"; fileRevision: number | null; state: string | null; inOrder: boolean }[];
+  /** Why it cannot start now, if it cannot. */
+  blocked: string | null;
+}
+
+async function placedHostsInOrder(db: Db | DbTx, placement: Placement) {
+  const ids = await hostsTaken(db, placement);
+  const hosts = await db.host.findMany({ where: { id: { in: ids } }, select: { id: true, name: true, lastSeenAt: true, revokedAt: true }, orderBy: { name: "asc" } });
+  return hosts.map((h) => ({ id: h.id, name: h.name, liveness: liveness(h.lastSeenAt, h.revokedAt) }));
+}
+
+/** What rolling the latest revision out to the placed hosts would do: shown before it starts. */
+export async function planRollout(db: Db, networkId: string): Promise<RolloutPlan> {
+  const network = await db.network.findUnique({ where: { id: networkId }, select: { name: true, latestRevision: true } });
+  if (!network) throw new ApiError("NOT_FOUND", `network ${networkId} does not exist`);
+  const placement = await placementOf(db, networkId);
+  if (!placement) throw new ApiError("BAD_INPUT", `network "${network.name}" is not deployed to any host: place it first`);
+  const texts = await db.networkRevision.findMany({ where: { networkId, number: { in: [placement.revision, network.latestRevision] } }, select: { number: true, text: true } });
+  const textOf = (n: number) => texts.find((t) => t.number === n)?.text ?? "";
+  const hosts = await placedHostsInOrder(db, placement);
+  const files = await db.hostNetworkFile.findMany({ where: { hostId: { in: hosts.map((h) => h.id) }, networkName: network.name }, select: { hostId: true, revision: true, state: true } });
+  const running = placement.rollout && placement.rollout.state !== "done" ? placement.rollout : null;
+  return {
+    networkId,
+    fromRevision: placement.revision,
+    toRevision: network.latestRevision,
+    diff: createTwoFilesPatch(network.name, network.name, textOf(placement.revision), textOf(network.latestRevision), `revision ${placement.revision}`, `revision ${network.latestRevision}`),
+    hosts: hosts.map((h) => {
+      const f = files.find((x) => x.hostId === h.id);
+      return { hostId: h.id, hostName: h.name, liveness: h.liveness, fileRevision: f?.revision ?? null, state: f?.state ?? null, inOrder: h.liveness === "online" };
+    }),
+    blocked: running ? `a rollout of revision ${running.revision} is ${running.state}: stop it first` : placement.revision >= network.latestRevision ? `the hosts already hold revision ${placement.revision}, the latest` : null,
+  };
+}
+
+export const StartRolloutInput = z.object({ networkId: Id, revision: z.number().int().positive() });
+
+/** Starts giving the latest revision to the placed hosts, one at a time, in the plan's order; audited. */
+export async function startRollout(ctx: Ctx, input: z.infer<typeof StartRolloutInput>): Promise<Placement> {
+  const user = ctx.session!.user;
+  const { placement, ring } = await ctx.db.$transaction(async (tx) => {
+    await tx.$queryRaw`SELECT 1 FROM "NetworkPlacement" WHERE "networkId" = ${input.networkId} FOR UPDATE`;
+    const network = await tx.network.findUnique({ where: { id: input.networkId }, select: { name: true, latestRevision: true } });
+    if (!network) throw new ApiError("NOT_FOUND", `network ${input.networkId} does not exist`);
+    const row = await tx.networkPlacement.findUnique({ where: { networkId: input.networkId } });
+    if (!row) throw new ApiError("BAD_INPUT", `network "${network.name}" is not deployed to any host: place it first`);
+    const before = toPlacement(row);
+    if (input.revision !== network.latestRevision) throw new ApiError("STALE_REVISION", `network "${network.name}" is at revision ${network.latestRevision}, not ${input.revision}: look at the plan again`);
+    if (before.rollout && before.rollout.state !== "done") throw new ApiError("BAD_INPUT", `a rollout of revision ${before.rollout.revision} is ${before.rollout.state}: stop it first`);
+    if (before.revision >= input.revision) throw new ApiError("BAD_INPUT", `the hosts of network "${network.name}" already hold revision ${before.revision}`);
+    const order = (await placedHostsInOrder(tx, before)).filter((h) => h.liveness === "online").map((h) => h.id);
+    const data =
+      order.length > 0
+        ? { rolloutState: "running", rolloutRevision: input.revision, rolloutOrder: order, rolloutReached: 1, rolloutError: "", rolloutByName: user.username, rolloutStartedAt: dbNow() }
+        : { revision: input.revision, rolloutState: "done", rolloutRevision: input.revision, rolloutOrder: [], rolloutReached: 0, rolloutError: "", rolloutByName: user.username, rolloutStartedAt: dbNow() };
+    const updated = await tx.networkPlacement.update({ where: { networkId: input.networkId }, data });
+    await writeAudit(tx, ctx, {
+      action: "network.rollout.start",
+      targetType: "network",
+      targetId: input.networkId,
+      targetName: network.name,
+      before: { revision: before.revision },
+      after: { revision: input.revision, order },
+      outcome: "success",
+    });
+    // No host online to take it first: it is the placement's revision at once, for every host.
+    return { placement: toPlacement(updated), ring: order.length > 0 ? [order[0]!] : await hostsTaken(tx, before) };
+  });
+  notifyDeploy(ctx, ring);
+  return placement;
+}
+
+/** A paused rollout tries its current host again; a running one is stopped (the hosts it reached go back); audited. */
+export async function steerRollout(ctx: Ctx, input: { networkId: string; action: "resume" | "stop" }): Promise<Placement> {
+  const { placement, ring } = await ctx.db.$transaction(async (tx) => {
+    await tx.$queryRaw`SELECT 1 FROM "NetworkPlacement" WHERE "networkId" = ${input.networkId} FOR UPDATE`;
+    const row = await tx.networkPlacement.findUnique({ where: { networkId: input.networkId }, include: { network: { select: { name: true } } } });
+    const rollout = row && toPlacement(row).rollout;
+    if (!row || !rollout || rollout.state === "done") throw new ApiError("BAD_INPUT", `network ${input.networkId} has no rollout to ${input.action}`);
+    if (input.action === "resume" && rollout.state !== "paused") throw new ApiError("BAD_INPUT", `the rollout of network "${row.network.name}" is ${rollout.state}, not paused`);
+    const data = input.action === "resume" ? { rolloutState: "running", rolloutError: "" } : { rolloutState: "", rolloutRevision: null, rolloutOrder: [], rolloutReached: 0, rolloutError: "" };
+    const updated = await tx.networkPlacement.update({ where: { networkId: input.networkId }, data });
+    await writeAudit(tx, ctx, { action: `network.rollout.${input.action}`, targetType: "network", targetId: input.networkId, targetName: row.network.name, before: { rollout }, outcome: "success" });
+    return { placement: toPlacement(updated), ring: input.action === "resume" ? [rollout.order[rollout.reached - 1]!] : rollout.order.slice(0, rollout.reached) };
+  });
+  notifyDeploy(ctx, ring);
+  return placement;
 }

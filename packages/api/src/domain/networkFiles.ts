@@ -6,7 +6,6 @@ import { ApiError } from "../errors";
 import { refuseUnagreedStranding, strandedBy, strandedWarning } from "./ipamStranded";
 import { asJson, loadLatest, parseOrThrow, type Ctx } from "./networks";
 import { indexSubnets, overlapWarnings } from "./networkSubnets";
-import { hostsDeploying, notifyDeploy } from "./networkDeployments";
 import { dbNow } from "../clock";
 
 export interface ExportFile {
@@ -116,7 +115,6 @@ export async function importNetworks(ctx: Ctx, files: ImportFile[]): Promise<Imp
   for (const o of outcomes) {
     if (o.action === "unchanged") continue;
     ctx.events.publish("network", { kind: o.action, networkId: o.networkId, name: o.name, revision: o.revision, actor: actor.username, at: dbNow() });
-    if (o.action === "updated") notifyDeploy(ctx, await hostsDeploying(ctx.db, o.networkId));
   }
   return outcomes;
 }

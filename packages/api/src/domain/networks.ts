@@ -146,8 +146,6 @@ async function writeRevision(
     })
     .catch((err: unknown) => rethrowConflict(err, input.conflist.name));
   ctx.events.publish("network", { kind: "updated", networkId: saved.id, name: saved.name, revision: saved.revision, actor: actor.username, at: dbNow() });
-  // Hosts it is deployed to write the new revision (issue 16).
-  notifyDeploy(ctx, await hostsDeploying(ctx.db, saved.id));
   return saved;
 }
 

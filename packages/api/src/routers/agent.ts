@@ -249,7 +249,7 @@ export const agentRouter = router({
   deployments: agentProcedure.query(async ({ ctx }) => ({ networks: await deploymentsForHost(ctx.db, ctx.agent.hostId) })),
   /** What the agent's last apply did in its conf dir, the whole picture. */
   reportConfDir: agentProcedure.input(ConfDirReportInput).mutation(async ({ ctx, input }) => {
-    const outcome = await recordConfDirReport(ctx.db, ctx.agent.hostId, input);
+    const outcome = await recordConfDirReport(ctx, ctx.agent.hostId, input);
     ctx.events.publish("host", { kind: "seen", hostId: ctx.agent.hostId });
     return outcome;
   }),

@@ -25,7 +25,7 @@ import {
   UpdateNetworkInput,
 } from "../schemas";
 import { operatorProcedure, router, viewerProcedure } from "../trpc";
-import { PlacementInput, clearPlacement, deploymentStatus, placementOf, setPlacement } from "../domain/networkDeployments";
+import { PlacementInput, StartRolloutInput, clearPlacement, deploymentStatus, placementOf, planRollout, setPlacement, startRollout, steerRollout } from "../domain/networkDeployments";
 
 /** What each call touches, for API tokens limited to some networks (auth/tokenLimits.ts). */
 const BY_ID = { touches: { network: "id" } } as const;
@@ -52,6 +52,15 @@ export const networksRouter = router({
   place: operatorProcedure.meta({ touches: { network: "networkId" } }).input(PlacementInput).mutation(({ ctx, input }) => setPlacement(ctx, input)),
   /** Takes the network off every host: the agents remove the files they wrote. */
   unplace: operatorProcedure.meta(BY_ID).input(z.object({ id: Id })).mutation(({ ctx, input }) => clearPlacement(ctx, input.id)),
+  /** What rolling the latest revision out to the placed hosts would do, host by host: shown before it starts. */
+  rolloutPlan: viewerProcedure.meta(BY_ID).input(z.object({ id: Id })).query(({ ctx, input }) => planRollout(ctx.db, input.id)),
+  /** Gives the latest revision to the placed hosts one at a time; the next once the last reported it written. */
+  startRollout: operatorProcedure.meta({ touches: { network: "networkId" } }).input(StartRolloutInput).mutation(({ ctx, input }) => startRollout(ctx, input)),
+  /** resume: a paused rollout tries its current host again. stop: the hosts it reached go back to the placement's revision. */
+  steerRollout: operatorProcedure
+    .meta({ touches: { network: "networkId" } })
+    .input(z.object({ networkId: Id, action: z.enum(["resume", "stop"]) }))
+    .mutation(({ ctx, input }) => steerRollout(ctx, input)),
   /** Per host: placed or not, and the revision its conf dir holds (or its drift, conflict, error). */
   deployments: viewerProcedure.meta(BY_ID).input(z.object({ id: Id })).query(({ ctx, input }) => deploymentStatus(ctx.db, input.id)),
   usage: viewerProcedure.meta(BY_ID).input(z.object({ id: Id })).query(({ ctx, input }) => networkUsage(ctx.db, input.id)),
