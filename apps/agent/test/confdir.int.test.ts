@@ -4,7 +4,7 @@
  * not write, undeploy, a read-only conf dir (a real read-only mount), and refused input.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadConfDir } from "@switchyard/cni";
@@ -114,6 +114,24 @@ describe("conf dir deployment on a real file system", () => {
     // Nor removes one: leaving the host, a file it never wrote stays.
     await deployer.apply([]);
     expect(snapshot(confDir)).toEqual(before);
+  });
+
+  it("does not read through a symlink put at its file's name: no other file's text in a diff, the target untouched", async () => {
+    await deployer.apply([want("lab", 1, "warn")]);
+    const file = join(confDir, "50-switchyard-lab.conflist");
+    const secret = join(root.path, "secret");
+    writeFileSync(secret, "root:$6$not-for-the-console\n");
+    unlinkSync(file);
+    symlinkSync(secret, file);
+    const warned = await deployer.apply([want("lab", 1, "warn")]);
+    expect(JSON.stringify(warned)).not.toContain("not-for-the-console");
+    expect(warned.actions).toMatchObject([{ kind: "drifted", change: "deleted" }]);
+    // Restored: the link itself is replaced by the agent's file; what it pointed at is unchanged.
+    const restored = await deployer.apply([want("lab", 1, "restore")]);
+    expect(restored.actions.map((a) => [a.kind, a.error])).toEqual([["restore", undefined]]);
+    expect(lstatSync(file).isFile()).toBe(true);
+    expect(readFileSync(file, "utf8")).toBe(want("lab", 1).conflist);
+    expect(readFileSync(secret, "utf8")).toBe("root:$6$not-for-the-console\n");
   });
 
   it("refuses bad input whole, with the reason, and changes nothing", async () => {

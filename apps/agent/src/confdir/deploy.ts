@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { extname, join } from "node:path";
 import { CONF_EXTENSIONS, FileError, describeFsError, loadNetworkList, writeFileAtomic } from "@switchyard/cni";
 import { NETWORK_NAME_MAX_LENGTH, SAFE_NAME_RE, SAFE_NAME_RULE } from "@switchyard/cni/names";
@@ -94,7 +94,8 @@ function readConfDir(confDir: string): Map<string, ConfDirFile> {
     if (!(CONF_EXTENSIONS as readonly string[]).includes(extname(name))) continue;
     const file = join(confDir, name);
     try {
-      const info = statSync(file);
+      // lstat: a symlink is not read through (a managed name pointed at another file must not send that file's text to the console as a diff).
+      const info = lstatSync(file);
       if (!info.isFile() || info.size > READ_MAX_BYTES) continue;
       const content = readFileSync(file, "utf8");
       files.set(name, { content, network: definedNetwork(content) });
@@ -179,6 +180,8 @@ export function createConfDirDeployer(options: { confDir: string; dataDir: strin
     if (problems.length > 0) return { error: `refused, nothing changed: ${problems.join("; ")}` };
     try {
       const manifest = readManifest();
+      // Nothing placed here and nothing written before: the conf dir is not read (most hosts, every check).
+      if (wants.length === 0 && Object.keys(manifest).length === 0) return { manifest, actions: [] };
       return { manifest, actions: planConfDir({ manifest, files: readConfDir(confDir), wants }) };
     } catch (error) {
       return { error: (error as Error).message };
