@@ -634,6 +634,8 @@ async function main(): Promise<void> {
       "--netns-dir", NETNS_DIR,
       // Five hundred agents on one host: none may program the host's services table.
       "--services", "off",
+      // Nor ask this machine's podman about its containers, 500 times over: on a fleet each asks its own.
+      "--observe", "off",
       "--reconnect-spread", String(SPREAD_MS),
       "--shutdown-grace", "5000",
     ]; // prettier-ignore

@@ -10,9 +10,10 @@ if [ -n "${CI:-}" ] && [ "$(id -u)" -ne 0 ]; then
 fi
 # nginx-light: the load balancer in front of two console replicas (e2e/tests/replicas.spec.ts);
 # faketime: a console replica on a clock 10 minutes off (packages/api/src/clockSkew.int.test.ts).
-# podman (its CNI backend) and runc: another runtime reading the networks the agent deploys
-# (apps/agent/test/confdir.podman.int.test.ts).
-ensure_debs containernetworking-plugins iptables nftables iproute2 conntrack chromium faketime nginx-light podman runc
+# podman (its CNI backend), runc and busybox-static (a container's root filesystem without a
+# registry): another runtime reading the networks the agent deploys and starting containers the
+# agent observes (apps/agent/test/confdir.podman.int.test.ts, observed.podman.int.test.ts).
+ensure_debs containernetworking-plugins iptables nftables iproute2 conntrack chromium faketime nginx-light podman runc busybox-static
 ensure_npm
 ensure_postgres
 cd "$ROOT"

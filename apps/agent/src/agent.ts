@@ -34,6 +34,8 @@ import { createServicesSync } from "./services/sync";
 import { createTouches } from "./touches";
 import { createConfDirDeployer } from "./confdir/deploy";
 import { createConfDirSync } from "./confdir/sync";
+import { createObserver } from "./observed/observer";
+import { createPodmanSource, findPodman } from "./observed/podman";
 
 export { CredentialRefused } from "./console";
 
@@ -186,6 +188,20 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     deployer: createConfDirDeployer({ confDir: config.confDir, dataDir: config.dataDir, log }),
     log,
   });
+  // Containers other runtimes attach here (issue 16 §3): seen in libcni's cache, described by podman.
+  const podman = config.observe === "auto" ? findPodman() : undefined;
+  const observer =
+    config.observe === "off"
+      ? null
+      : createObserver({
+          runtime,
+          cacheDir: config.cacheDir,
+          owned,
+          sources: podman ? [createPodmanSource({ bin: podman, spawner })] : [],
+          report: (report) => consoleApi.reportObserved(report),
+          log,
+          clock,
+        });
   const push = createPushStream({
     console: consoleApi,
     scheduler,
@@ -222,6 +238,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     heartbeat,
     push,
     periodicJob("reconcile", config.reconcileIntervalMs, reconcile, { clock, log }),
+    ...(observer ? [observer, periodicJob("observed containers check", config.reconcileIntervalMs, async () => void observer.wake(), { clock, log })] : []),
     // Deployed network files edited or deleted by hand: restored or reported within one interval (no console call unless it changed).
     periodicJob("conf dir check", config.reconcileIntervalMs, () => confDirSync.check(), { clock, log }),
     claimSafetyNet({ claim: () => scheduler.claimAndRun(), stream: () => push.state, clock, log }),

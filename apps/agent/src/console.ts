@@ -59,6 +59,7 @@ export function createConsolePort(client: AgentClient, onRefused: (error: Creden
     resume: () => guard(() => client.resume.mutate()),
     /** The networks this host's conf dir must hold (re-validated by the deployer). */
     deployments: (): Promise<{ networks: unknown[] }> => guard(() => client.deployments.query()),
+    reportObserved: (input: Input<AgentClient["reportObserved"]["mutate"]>) => guard(() => client.reportObserved.mutate(input)),
     reportConfDir: (input: Input<AgentClient["reportConfDir"]["mutate"]>) => guard(() => client.reportConfDir.mutate(input)),
     reportProblem: (attachmentId: string, problem: string) => guard(() => client.reportProblem.mutate({ attachmentId, problem })),
     reportIpam: (report: Input<AgentClient["reportIpam"]["mutate"]>) => guard(() => client.reportIpam.mutate(report)),

@@ -1,5 +1,6 @@
 -- AlterTable
-ALTER TABLE "Host" ADD COLUMN     "confDirError" TEXT NOT NULL DEFAULT '';
+ALTER TABLE "Host" ADD COLUMN     "confDirError" TEXT NOT NULL DEFAULT '',
+ADD COLUMN     "observedRuntimes" JSONB NOT NULL DEFAULT '[]';
 
 -- CreateTable
 CREATE TABLE "NetworkPlacement" (
@@ -39,8 +40,33 @@ CREATE TABLE "HostNetworkFile" (
     CONSTRAINT "HostNetworkFile_pkey" PRIMARY KEY ("hostId","networkName")
 );
 
+-- CreateTable
+CREATE TABLE "ObservedAttachment" (
+    "hostId" TEXT NOT NULL,
+    "networkName" TEXT NOT NULL,
+    "containerId" TEXT NOT NULL,
+    "ifName" TEXT NOT NULL,
+    "runtime" TEXT NOT NULL,
+    "name" TEXT NOT NULL DEFAULT '',
+    "image" TEXT NOT NULL DEFAULT '',
+    "labels" JSONB NOT NULL DEFAULT '{}',
+    "labelsLeftOut" INTEGER NOT NULL DEFAULT 0,
+    "state" TEXT NOT NULL DEFAULT '',
+    "netns" TEXT NOT NULL DEFAULT '',
+    "addresses" JSONB NOT NULL DEFAULT '[]',
+    "observedAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "ObservedAttachment_pkey" PRIMARY KEY ("hostId","networkName","containerId","ifName")
+);
+
+-- CreateIndex
+CREATE INDEX "ObservedAttachment_networkName_idx" ON "ObservedAttachment"("networkName");
+
 -- AddForeignKey
 ALTER TABLE "NetworkPlacement" ADD CONSTRAINT "NetworkPlacement_networkId_fkey" FOREIGN KEY ("networkId") REFERENCES "Network"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 
 -- AddForeignKey
 ALTER TABLE "HostNetworkFile" ADD CONSTRAINT "HostNetworkFile_hostId_fkey" FOREIGN KEY ("hostId") REFERENCES "Host"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+
+-- AddForeignKey
+ALTER TABLE "ObservedAttachment" ADD CONSTRAINT "ObservedAttachment_hostId_fkey" FOREIGN KEY ("hostId") REFERENCES "Host"("id") ON DELETE CASCADE ON UPDATE CASCADE;

@@ -274,3 +274,57 @@ function RolloutControls(props: { networkId: string; latestRevision: number; pla
     </div>
   );
 }
+
+/**
+ * Containers other runtimes (podman) attached to this network on the hosts (issue 16 §3): what the
+ * agents see in libcni's cache, read-only, marked with their runtime. Switchyard runs nothing for
+ * them; they leave when their runtime's DEL removes them.
+ */
+export function ObservedContainers({ networkId }: { networkId: string }) {
+  const trpc = useTRPC();
+  const observed = useQuery({ ...trpc.networks.observed.queryOptions({ id: networkId }), refetchInterval: 5000 });
+  if (observed.error) return <div className="error-box">{errorMessage(observed.error)}</div>;
+  const rows = observed.data?.attachments ?? [];
+  return (
+    <section aria-label="Containers of other runtimes" className="panel">
+      <strong>Containers of other runtimes</strong> <span className="badge" data-testid="observed-count">{rows.length}</span>{" "}
+      <span className="muted">seen in the hosts' CNI cache; read-only: their runtime attaches and detaches them</span>
+      {rows.length > 0 && (
+        <table aria-label="Observed containers" style={{ marginTop: 8 }}>
+          <thead>
+            <tr>
+              <th>Host</th>
+              <th>Runtime</th>
+              <th>Container</th>
+              <th>Labels</th>
+              <th>Addresses</th>
+              <th>State</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((a) => (
+              <tr key={`${a.hostId}/${a.containerId}/${a.ifName}`} data-testid={`observed-${a.name || a.containerId.slice(0, 12)}`}>
+                <td>
+                  <Link href={`/hosts/${a.hostId}`}>{a.hostName}</Link>
+                </td>
+                <td>
+                  <span className="badge">{a.runtime}</span>
+                </td>
+                <td>
+                  {a.name || <span className="muted">unnamed</span>} <span className="mono muted">{a.containerId.slice(0, 12)}</span>
+                  {a.image && <div className="muted mono">{a.image}</div>}
+                </td>
+                <td>
+                  <LabelBadges labels={a.labels} />
+                  {a.labelsLeftOut > 0 && <span className="muted"> ({a.labelsLeftOut} not valid labels, left out)</span>}
+                </td>
+                <td className="mono">{a.addresses.join(", ") || "—"}</td>
+                <td>{a.state || "—"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}

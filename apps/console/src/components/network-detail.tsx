@@ -9,7 +9,7 @@ import { errorIssues, errorMessage, useTRPC, useTRPCClient } from "~/trpc/react"
 import { ConfigEditor } from "./config-editor";
 import { ConfirmDialog } from "./confirm-dialog";
 import { downloadConfigFiles } from "./download";
-import { NetworkDeployment } from "./network-deployment";
+import { NetworkDeployment, ObservedContainers } from "./network-deployment";
 import { NetworkEditor } from "./network-editor";
 import { formFromConflist } from "./network-form-model";
 import { AffectedAttachments, ApplyLatestToAll } from "./network-usage";
@@ -65,6 +65,7 @@ export function NetworkDetail({ id }: { id: string }) {
       {n.warnings.map((w) => <div key={w.message} className="warn-box">Warning: {w.message}</div>)}
       {!editing && <ApplyLatestToAll id={id} />}
       {!editing && <NetworkDeployment networkId={id} canEdit={can.editNetworks} />}
+      {!editing && <ObservedContainers networkId={id} />}
       {editing ? (
         <div>
           <NetworkEditor

@@ -21,6 +21,7 @@ import type { EventBus } from "../events";
 import { publicProcedure, router } from "../trpc";
 import { dbNow } from "../clock";
 import { ConfDirReportInput, deploymentsForHost, recordConfDirReport } from "../domain/networkDeployments";
+import { ObservedReportInput, recordObserved } from "../domain/observedAttachments";
 
 /** Calls of an agent authenticated by its host credential; it sees only its own host's work. */
 const agentProcedure = publicProcedure.use(({ ctx, next }) => {
@@ -253,6 +254,8 @@ export const agentRouter = router({
     ctx.events.publish("host", { kind: "seen", hostId: ctx.agent.hostId });
     return outcome;
   }),
+  /** Containers other runtimes attached on this host (libcni cache entries the agent did not make), the whole list. */
+  reportObserved: agentProcedure.input(ObservedReportInput).mutation(({ ctx, input }) => recordObserved(ctx, ctx.agent.hostId, input)),
   reportProblem: agentProcedure.input(z.object({ attachmentId: Id, problem: z.string().min(1).max(2000) })).mutation(({ ctx, input }) => reportProblem(ctx, input)),
 });
 

@@ -26,6 +26,7 @@ import {
 } from "../schemas";
 import { operatorProcedure, router, viewerProcedure } from "../trpc";
 import { PlacementInput, StartRolloutInput, clearPlacement, deploymentStatus, placementOf, planRollout, setPlacement, startRollout, steerRollout } from "../domain/networkDeployments";
+import { observedOnNetwork } from "../domain/observedAttachments";
 
 /** What each call touches, for API tokens limited to some networks (auth/tokenLimits.ts). */
 const BY_ID = { touches: { network: "id" } } as const;
@@ -61,6 +62,8 @@ export const networksRouter = router({
     .meta({ touches: { network: "networkId" } })
     .input(z.object({ networkId: Id, action: z.enum(["resume", "stop"]) }))
     .mutation(({ ctx, input }) => steerRollout(ctx, input)),
+  /** Containers other runtimes (podman) attached to this network, on every host: read-only. */
+  observed: viewerProcedure.meta(BY_ID).input(z.object({ id: Id })).query(({ ctx, input }) => observedOnNetwork(ctx.db, input.id)),
   /** Per host: placed or not, and the revision its conf dir holds (or its drift, conflict, error). */
   deployments: viewerProcedure.meta(BY_ID).input(z.object({ id: Id })).query(({ ctx, input }) => deploymentStatus(ctx.db, input.id)),
   usage: viewerProcedure.meta(BY_ID).input(z.object({ id: Id })).query(({ ctx, input }) => networkUsage(ctx.db, input.id)),

@@ -1,0 +1,173 @@
+import { type FSWatcher, watch } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { labelKeyProblem, labelValueProblem, LABELS_MAX } from "@switchyard/api/schemas/services";
+import { type CniRuntime, parseCachedAttachment } from "@switchyard/cni";
+import type { Clock } from "../clock";
+import { createCoalescedRunner } from "../coalesce";
+import type { Logger } from "../log";
+import type { AttachmentKey } from "../owned";
+import type { ContainerSource, RuntimeContainer } from "./podman";
+
+/**
+ * Containers other runtimes attached to networks on this host (issue 16 §3), seen without running
+ * ADD or DEL for them: every entry of libcni's result cache this agent did not make is one (podman,
+ * containerd, nerdctl and cnitool all write there, and their DEL removes it), described by the
+ * runtime that knows the container (podman's container list). The cache directory is watched, so
+ * a runtime's ADD or DEL is seen as its file appears or goes; a check each reconcile interval
+ * catches what a watch missed. Sent to the console only when the picture changed.
+ */
+
+export interface ObservedAttachment {
+  /** The runtime that knows the container, or unknown (a cache entry no runtime here describes). */
+  runtime: "podman" | "unknown";
+  containerId: string;
+  networkName: string;
+  ifName: string;
+  netns: string;
+  name: string;
+  image: string;
+  /** The container's labels that are valid label pairs (others are left out and counted). */
+  labels: Record<string, string>;
+  labelsLeftOut: number;
+  state: string;
+  /** The CNI result's addresses (CIDR notation). */
+  addresses: string[];
+}
+
+export interface RuntimeStatus {
+  runtime: "podman";
+  ok: boolean;
+  error?: string;
+}
+
+export interface ObservedReport {
+  attachments: ObservedAttachment[];
+  runtimes: RuntimeStatus[];
+}
+
+/** The cache entries read per pass at most (the console takes as many). */
+export const OBSERVED_MAX = 5000;
+const CACHE_FILE_MAX_BYTES = 1024 * 1024;
+
+/** Labels a selector can match (the console's rules); a crafted or oversized one is left out, never passed on. */
+export function selectableLabels(labels: Record<string, string>): { labels: Record<string, string>; leftOut: number } {
+  const kept: Record<string, string> = {};
+  let leftOut = 0;
+  for (const [k, v] of Object.entries(labels)) {
+    if (Object.keys(kept).length >= LABELS_MAX || labelKeyProblem(k) || labelValueProblem(v)) leftOut++;
+    else kept[k] = v;
+  }
+  return { labels: kept, leftOut };
+}
+
+function addressesOf(result: Record<string, unknown> | undefined): string[] {
+  const ips = result?.ips;
+  if (!Array.isArray(ips)) return [];
+  return ips.map((ip) => (ip as { address?: unknown }).address).filter((a): a is string => typeof a === "string" && a.length <= 64);
+}
+
+export function createObserver(deps: {
+  runtime: Pick<CniRuntime, "listCachedAttachments">;
+  cacheDir: string;
+  owned: { has(key: AttachmentKey): boolean };
+  sources: ContainerSource[];
+  report(report: ObservedReport): Promise<unknown>;
+  log: Logger;
+  clock: Pick<Clock, "sleep">;
+}) {
+  let lastSent: string | undefined;
+  const failing = new Set<string>();
+
+  async function collect(): Promise<ObservedReport> {
+    const runtimes: RuntimeStatus[] = [];
+    const known = new Map<string, { runtime: ContainerSource["runtime"]; container: RuntimeContainer }>();
+    for (const source of deps.sources) {
+      try {
+        for (const [id, container] of await source.list()) known.set(id, { runtime: source.runtime, container });
+        runtimes.push({ runtime: source.runtime, ok: true });
+        if (failing.delete(source.runtime)) deps.log.info(`${source.runtime} answers again`);
+      } catch (error) {
+        // The agent goes on with what the cache says, and says why the names and labels are missing.
+        const message = (error as Error).message.slice(0, 500);
+        runtimes.push({ runtime: source.runtime, ok: false, error: message });
+        if (!failing.has(source.runtime)) deps.log.warn(`${source.runtime} does not answer; its containers are shown without names or labels`, { error: message });
+        failing.add(source.runtime);
+      }
+    }
+    const cached = (await deps.runtime.listCachedAttachments()).filter((a) => !a.addIncomplete && !deps.owned.has(a)).slice(0, OBSERVED_MAX);
+    const attachments: ObservedAttachment[] = [];
+    for (const a of cached) {
+      let addresses: string[] = [];
+      try {
+        const text = await readFile(a.file, "utf8");
+        if (text.length <= CACHE_FILE_MAX_BYTES) addresses = addressesOf(parseCachedAttachment(text, a.file).result);
+      } catch {
+        // Gone since the listing (a DEL): the next pass leaves it out.
+        continue;
+      }
+      const found = known.get(a.containerId);
+      const { labels, leftOut } = selectableLabels(found?.container.labels ?? {});
+      attachments.push({
+        runtime: found?.runtime ?? "unknown",
+        containerId: a.containerId,
+        networkName: a.networkName,
+        ifName: a.ifName,
+        netns: a.netns,
+        name: found?.container.name.slice(0, 255) ?? "",
+        image: found?.container.image.slice(0, 512) ?? "",
+        labels,
+        labelsLeftOut: leftOut,
+        state: found?.container.state.slice(0, 32) ?? "",
+        addresses,
+      });
+    }
+    attachments.sort((x, y) => `${x.networkName}/${x.containerId}/${x.ifName}`.localeCompare(`${y.networkName}/${y.containerId}/${y.ifName}`));
+    return { attachments, runtimes };
+  }
+
+  const runner = createCoalescedRunner(async () => {
+    const report = await collect();
+    const text = JSON.stringify(report);
+    if (text === lastSent) return;
+    await deps.report(report);
+    lastSent = text;
+  });
+  const wake = () => runner.wake().catch((error: unknown) => deps.log.warn("other runtimes' containers not reported", { error: (error as Error).message }));
+
+  return {
+    collect,
+    /** Look again now (coalesced). */
+    wake,
+    idle: () => runner.idle(),
+    /** Watches the cache's results dir until `signal` aborts; a pass at once and after each change (200 ms apart at most). */
+    name: "observed containers",
+    async run(signal: AbortSignal): Promise<void> {
+      void wake();
+      let timer: NodeJS.Timeout | undefined;
+      let watcher: FSWatcher | undefined;
+      const arm = (): boolean => {
+        try {
+          // The results dir appears with the first cached ADD: until then arming is tried again every few seconds.
+          watcher = watch(join(deps.cacheDir, "results"), () => {
+            timer ??= setTimeout(() => ((timer = undefined), void wake()), 200);
+          });
+          watcher.on("error", () => (watcher?.close(), (watcher = undefined)));
+          return true;
+        } catch {
+          watcher = undefined;
+          return false;
+        }
+      };
+      arm();
+      while (!signal.aborted) {
+        await deps.clock.sleep(5000, signal).catch(() => undefined);
+        // Set again (the dir appeared, or the watch broke): what happened meanwhile is looked at once.
+        if (!watcher && !signal.aborted && arm()) void wake();
+      }
+      watcher?.close();
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
+export type Observer = ReturnType<typeof createObserver>;

@@ -1,0 +1,86 @@
+import type { Db } from "@switchyard/db";
+import { CONTAINER_ID_MAX_LENGTH, NETWORK_NAME_MAX_LENGTH } from "@switchyard/cni/names";
+import { z } from "zod";
+import { dbNow } from "../clock";
+import { ApiError } from "../errors";
+import { Labels } from "../schemas/services";
+import type { Ctx } from "./networks";
+
+/**
+ * Containers other runtimes attached on a host (issue 16 §3): the host's agent reports, whole, the
+ * libcni cache entries it did not make with what the runtime says of each container
+ * (apps/agent/src/observed). Read-only here: Switchyard never runs ADD or DEL for them. A network
+ * name the console does not know is kept and shown as foreign, not refused.
+ */
+
+/** At most this many per host report (the agent sends no more). */
+export const OBSERVED_MAX = 5000;
+
+const Text = (max: number) => z.string().max(max);
+export const ObservedReportInput = z.object({
+  attachments: z
+    .array(
+      z.object({
+        runtime: z.enum(["podman", "unknown"]),
+        containerId: z.string().min(1).max(CONTAINER_ID_MAX_LENGTH),
+        networkName: z.string().min(1).max(NETWORK_NAME_MAX_LENGTH),
+        ifName: Text(15).min(1),
+        netns: Text(4096),
+        name: Text(255),
+        image: Text(512),
+        // The agent sends only pairs a selector may match; anything else is refused whole (re-validated here).
+        labels: Labels,
+        labelsLeftOut: z.number().int().min(0).max(100_000),
+        state: Text(32),
+        addresses: z.array(Text(64)).max(64),
+      }),
+    )
+    .max(OBSERVED_MAX),
+  runtimes: z.array(z.object({ runtime: z.enum(["podman"]), ok: z.boolean(), error: Text(500).optional() })).max(8),
+});
+export type ObservedReportInput = z.infer<typeof ObservedReportInput>;
+
+/** The host's whole picture replaces what it said before, in one transaction. */
+export async function recordObserved(ctx: Pick<Ctx, "db" | "events">, hostId: string, report: ObservedReportInput): Promise<{ recorded: number }> {
+  const seen = new Set<string>();
+  for (const a of report.attachments) {
+    const key = `${a.networkName}\u0000${a.containerId}\u0000${a.ifName}`;
+    if (seen.has(key)) throw new ApiError("BAD_INPUT", `container ${a.containerId} on network ${a.networkName} (${a.ifName}) is reported twice`);
+    seen.add(key);
+  }
+  const now = dbNow();
+  await ctx.db.$transaction(async (tx) => {
+    await tx.host.update({ where: { id: hostId }, data: { observedRuntimes: report.runtimes } });
+    await tx.observedAttachment.deleteMany({ where: { hostId } });
+    if (report.attachments.length > 0) await tx.observedAttachment.createMany({ data: report.attachments.map((a) => ({ hostId, ...a, observedAt: now })) });
+  });
+  ctx.events.publish("host", { kind: "seen", hostId });
+  return { recorded: report.attachments.length };
+}
+
+export interface ObservedRow {
+  hostId: string;
+  hostName: string;
+  runtime: string;
+  containerId: string;
+  networkName: string;
+  ifName: string;
+  name: string;
+  image: string;
+  labels: Record<string, string>;
+  labelsLeftOut: number;
+  state: string;
+  addresses: string[];
+  observedAt: Date;
+}
+
+/** The containers other runtimes attached to this network, on every host. */
+export async function observedOnNetwork(db: Db, networkId: string): Promise<{ network: string; attachments: ObservedRow[] }> {
+  const network = await db.network.findUnique({ where: { id: networkId }, select: { name: true } });
+  if (!network) throw new ApiError("NOT_FOUND", `network ${networkId} does not exist`);
+  const rows = await db.observedAttachment.findMany({ where: { networkName: network.name }, include: { host: { select: { name: true } } }, orderBy: [{ hostId: "asc" }, { containerId: "asc" }], take: 2000 });
+  return {
+    network: network.name,
+    attachments: rows.map(({ host, labels, addresses, ...r }) => ({ ...r, hostName: host.name, labels: labels as Record<string, string>, addresses: addresses as string[] })),
+  };
+}
