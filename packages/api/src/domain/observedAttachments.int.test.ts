@@ -60,4 +60,31 @@ describe("observed attachments", () => {
     }
     expect(await t.db.observedAttachment.findMany({ where: { hostId: host.identity.hostId } })).toEqual(before);
   });
+
+  it("a running, labelled container joins the pool of the service that selects it, on every host's view; it leaves when it stops", async () => {
+    const admin = await t.callerAs("admin", "obs-admin");
+    const operator = await t.callerAs("operator", "obs-op2");
+    await admin.caller.services.setCidrs({ cidrs: ["10.97.0.0/16"] });
+    const svc = await operator.caller.services.create({ name: "obs-web", spec: { ports: [{ protocol: "tcp", port: 80, targetPort: 8080 }], memberSelector: { matchLabels: { app: "web" } } } });
+    const other = await t.enrollHost("obs-other");
+    const members = async (h: typeof host) => (await h.agent.servicesDesired({ family: 4 })).services.find((x) => x.id === svc.id)!.members;
+    const generation = async () => (await host.agent.servicesDesired({ family: 4 })).version;
+
+    const g0 = await generation();
+    await host.agent.reportObserved({ attachments: [web({ addresses: ["10.70.0.5/24"] }), web({ containerId: "db1", name: "db", labels: { app: "db" }, addresses: ["10.70.0.7/24"] }), web({ containerId: "stopped", name: "old", state: "exited", addresses: ["10.70.0.8/24"] })], runtimes: [] });
+    const g1 = await generation();
+    expect(g1).toBeGreaterThan(g0);
+    // Selected like an attachment of Switchyard's own: on its host with its local CIDR, elsewhere without.
+    expect(await members(host)).toEqual([{ address: "10.70.0.5", port: null, weight: 100, state: "active", health: "none", localCidr: "10.70.0.0/24" }]);
+    expect(await members(other)).toEqual([{ address: "10.70.0.5", port: null, weight: 100, state: "active", health: "none", localCidr: null }]);
+    const page = await operator.caller.services.get({ id: svc.id });
+    expect(page.members.map((m) => [m.address, m.source, m.attachmentId, m.containerId, m.hostName])).toEqual([["10.70.0.5", "selector", null, "c0ffee01", "obs-host"]]);
+
+    // The same picture again moves nothing; the container stopped (its runtime's DEL): it leaves.
+    await host.agent.reportObserved({ attachments: [web({ addresses: ["10.70.0.5/24"] }), web({ containerId: "db1", name: "db", labels: { app: "db" }, addresses: ["10.70.0.7/24"] }), web({ containerId: "stopped", name: "old", state: "exited", addresses: ["10.70.0.8/24"] })], runtimes: [] });
+    expect(await generation()).toBe(g1);
+    await host.agent.reportObserved({ attachments: [], runtimes: [] });
+    expect(await generation()).toBeGreaterThan(g1);
+    expect(await members(other)).toEqual([]);
+  });
 });

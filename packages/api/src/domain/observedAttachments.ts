@@ -5,6 +5,7 @@ import { dbNow } from "../clock";
 import { ApiError } from "../errors";
 import { Labels } from "../schemas/services";
 import type { Ctx } from "./networks";
+import { publishChange, recordServiceChange } from "./services";
 
 /**
  * Containers other runtimes attached on a host (issue 16 §3): the host's agent reports, whole, the
@@ -40,7 +41,18 @@ export const ObservedReportInput = z.object({
 });
 export type ObservedReportInput = z.infer<typeof ObservedReportInput>;
 
-/** The host's whole picture replaces what it said before, in one transaction. */
+/** The part of a host's observed containers a service's member selector reads, as one comparable text. */
+function selectable(rows: readonly { networkName: string; containerId: string; ifName: string; labels: unknown; addresses: unknown; state: string }[]): string {
+  return JSON.stringify(
+    rows
+      .filter((r) => r.state === "running" && Object.keys((r.labels ?? {}) as object).length > 0)
+      // jsonb keeps its own key order: labels are compared as sorted pairs.
+      .map((r) => [r.networkName, r.containerId, r.ifName, Object.entries(r.labels as Record<string, string>).sort(([a], [b]) => a.localeCompare(b)), r.addresses])
+      .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+  );
+}
+
+/** The host's whole picture replaces what it said before, in one transaction; a change a member selector reads moves the services on. */
 export async function recordObserved(ctx: Pick<Ctx, "db" | "events">, hostId: string, report: ObservedReportInput): Promise<{ recorded: number }> {
   const seen = new Set<string>();
   for (const a of report.attachments) {
@@ -49,12 +61,18 @@ export async function recordObserved(ctx: Pick<Ctx, "db" | "events">, hostId: st
     seen.add(key);
   }
   const now = dbNow();
-  await ctx.db.$transaction(async (tx) => {
+  const generation = await ctx.db.$transaction(async (tx) => {
+    const host = await tx.host.findUniqueOrThrow({ where: { id: hostId }, select: { name: true } });
+    const before = await tx.observedAttachment.findMany({ where: { hostId }, select: { networkName: true, containerId: true, ifName: true, labels: true, addresses: true, state: true } });
     await tx.host.update({ where: { id: hostId }, data: { observedRuntimes: report.runtimes } });
     await tx.observedAttachment.deleteMany({ where: { hostId } });
     if (report.attachments.length > 0) await tx.observedAttachment.createMany({ data: report.attachments.map((a) => ({ hostId, ...a, observedAt: now })) });
+    // What a member selector reads changed (a labelled container came, went, or changed its addresses): the services move on.
+    if (selectable(before) === selectable(report.attachments)) return null;
+    return recordServiceChange(tx, { summary: `host ${host.name}: containers of other runtimes changed`, actorName: `host:${host.name}` });
   });
   ctx.events.publish("host", { kind: "seen", hostId });
+  if (generation !== null) publishChange(ctx, generation);
   return { recorded: report.attachments.length };
 }
 

@@ -40,7 +40,8 @@ export interface ResolvedService {
 /** A live member registered through the API (serviceRegistrations.ts). */
 export type RegisteredMember = { address: string; port: number | null; hostId: string | null; weight: number; state: string };
 
-type ReadyAttachment = { id: string; hostId: string; hostName: string; containerId: string; labels: Record<string, string>; result: unknown };
+/** An attachment a member selector may choose: Switchyard's own (ready), or a container another runtime attached (observed, running; issue 16 §4). */
+type ReadyAttachment = { id: string; hostId: string; hostName: string; containerId: string; labels: Record<string, string>; result: unknown; observed?: boolean };
 
 /** Addresses of `family` in an attachment's CNI result, with the network they sit on. */
 function resultAddresses(result: unknown, family: 4 | 6): { address: string; cidr: string }[] {
@@ -108,11 +109,12 @@ export function resolveMembers(
     const chosen: ResolvedMember[] = [];
     for (const a of attachments) {
       if (!selectorMatches(selector, a.labels)) continue;
-      const o = overrides.get(a.id);
+      // Overrides name Switchyard's own attachments; an observed container has no attachment id.
+      const o = a.observed ? undefined : overrides.get(a.id);
       for (const ip of resultAddresses(a.result, family)) {
         chosen.push({
           source: "selector",
-          attachmentId: a.id,
+          attachmentId: a.observed ? null : a.id,
           hostId: a.hostId,
           hostName: a.hostName,
           containerId: a.containerId,
@@ -148,7 +150,24 @@ async function readyAttachments(tx: Db | DbTx): Promise<ReadyAttachment[]> {
     FROM "Attachment" a JOIN "Host" h ON h.id = a."hostId"
     WHERE a.state = 'ready' AND a.present AND a.labels <> '{}'::jsonb AND h."revokedAt" IS NULL
     ORDER BY a.id`;
-  return rows;
+  // Containers other runtimes run, labelled, as their hosts' agents last saw them: their addresses are the CNI result's.
+  const observed = await tx.$queryRaw<{ hostId: string; hostName: string; networkName: string; containerId: string; ifName: string; labels: Record<string, string>; addresses: string[] }[]>`
+    SELECT o."hostId", h.name AS "hostName", o."networkName", o."containerId", o."ifName", o.labels, o.addresses
+    FROM "ObservedAttachment" o JOIN "Host" h ON h.id = o."hostId"
+    WHERE o.state = 'running' AND o.labels <> '{}'::jsonb AND h."revokedAt" IS NULL
+    ORDER BY o."hostId", o."networkName", o."containerId", o."ifName"`;
+  return [
+    ...rows,
+    ...observed.map((o) => ({
+      id: `observed/${o.hostId}/${o.networkName}/${o.containerId}/${o.ifName}`,
+      hostId: o.hostId,
+      hostName: o.hostName,
+      containerId: o.containerId,
+      labels: o.labels,
+      result: { ips: o.addresses.map((address) => ({ address })) },
+      observed: true,
+    })),
+  ];
 }
 
 /**
