@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,9 +25,18 @@ const dataDir = mkdtempSync(path.join(tmpdir(), "switchyard-e2e-agent-"));
 /** The "second host"'s working directory: the agent is downloaded into it. */
 const hostDir = mkdtempSync(path.join(tmpdir(), "switchyard-e2e-host-"));
 let agent: ChildProcess | undefined;
+writeFileSync(path.join(dataDir, "containers.conf"), `[network]\nnetwork_backend = "cni"\nnetwork_config_dir = "${path.join(dataDir, "net.d")}"\ncni_plugin_dirs = ["/usr/lib/cni"]\n`);
+writeFileSync(path.join(dataDir, "storage.conf"), `[storage]\ndriver = "vfs"\ngraphroot = "${dataDir}/storage"\nrunroot = "${dataDir}/run"\n`);
+const podmanEnv = { ...process.env, CONTAINERS_CONF: path.join(dataDir, "containers.conf"), CONTAINERS_STORAGE_CONF: path.join(dataDir, "storage.conf") };
+const container = `e2e-web-${hex}`;
 
 
 test.afterAll(() => {
+  try {
+    execFileSync("podman", ["rm", "-f", "-t", "0", container], { env: podmanEnv, stdio: "ignore" });
+  } catch {
+    // never started
+  }
   agent?.kill("SIGTERM");
   for (const args of [["netns", "del", sandbox], ["link", "del", bridge]]) {
     try {
@@ -64,8 +73,10 @@ test("an admin adds this host with a join token; the command as shown downloads 
   expect(createHash("sha256").update(bundle).digest("hex")).toBe(readFileSync(path.join(root, "apps/agent/dist/switchyard-agent.mjs.sha256"), "utf8").split(" ")[0]);
   const run = lines.at(-1)!.trim().split(/\s+/);
   expect(run.slice(0, 3)).toEqual(["sudo", "node", "switchyard-agent.mjs"]);
+  // The host's podman (CNI backend) reads the agent's conf dir and writes libcni's default cache,
+  // which the agent reads as its own: the containers it starts are seen (its state in a temp dir).
   agent = spawn(process.execPath, [...run.slice(2), "--hostname", hostName,
-    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", path.join(dataDir, "cache"), "--conf-dir", path.join(dataDir, "net.d"), "--netns-dir", "/run/netns"], { cwd: hostDir, stdio: "ignore" });
+    "--data-dir", path.join(dataDir, "agent"), "--cache-dir", "/var/lib/cni", "--conf-dir", path.join(dataDir, "net.d"), "--netns-dir", "/run/netns"], { cwd: hostDir, stdio: "ignore", env: podmanEnv }); // prettier-ignore
 
   // Live: the enrolment shows up without a reload.
   const row = page.getByTestId(`host-row-${hostName}`);
@@ -173,6 +184,40 @@ test("an operator deploys the network to this host: the file lands in its conf d
   await form.getByRole("button", { name: "Save placement" }).click();
   await expect(row).toHaveCount(0, { timeout: 30_000 });
   expect(existsSync(file)).toBe(false);
+});
+
+test("a container podman starts on the deployed network appears on the network's page with its labels and address, and leaves when stopped", async ({ page }) => {
+  const networks = await query<{ items: { id: string; name: string }[] }>(page.request, "networks.list", { q: networkName });
+  const network = networks.items.find((n) => n.name === networkName)!;
+  const hosts = await query<{ items: { id: string; name: string }[] }>(page.request, "hosts.list", { q: hostName });
+  const hostId = hosts.items.find((h) => h.name === hostName)!.id;
+  expect((await mutate(page.request, "networks.place", { networkId: network.id, mode: "hosts", hostIds: [hostId] })).status()).toBe(200);
+  const file = path.join(dataDir, "net.d", `50-switchyard-${networkName}.conflist`);
+  await expect.poll(() => existsSync(file), { timeout: 30_000 }).toBe(true);
+
+  await page.goto(`/networks/${network.id}`);
+  const panel = page.getByRole("region", { name: "Containers of other runtimes" });
+  await expect(panel.getByTestId("observed-count")).toHaveText("0");
+  // A root filesystem without a registry: busybox-static.
+  const rootfs = path.join(dataDir, "rootfs");
+  mkdirSync(path.join(rootfs, "bin"), { recursive: true });
+  copyFileSync("/bin/busybox", path.join(rootfs, "bin", "busybox"));
+  symlinkSync("busybox", path.join(rootfs, "bin", "sleep"));
+  execFileSync("podman", ["--runtime", "runc", "--cgroup-manager=cgroupfs", "run", "-d", "--name", container, "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+    "--label", "app=web", "--network", networkName, "--rootfs", rootfs, "/bin/sleep", "300"], { env: podmanEnv, stdio: "ignore" }); // prettier-ignore
+
+  const row = panel.getByTestId(`observed-${container}`);
+  await expect(row).toBeVisible({ timeout: 30_000 });
+  await expect(panel.getByTestId("observed-count")).toHaveText("1");
+  await expect(row).toContainText("podman");
+  await expect(row.getByTestId("labels")).toHaveText("app=web");
+  await expect(row).toContainText(`10.232.${subnetThird}.`);
+  // Its address links to its lease on the map.
+  await expect(row.getByRole("link", { name: new RegExp(`^10\\.232\\.${subnetThird}\\.\\d+/24$`) })).toHaveAttribute("href", new RegExp(`/networks/${network.id}/ipam\\?address=10\\.232\\.`));
+
+  execFileSync("podman", ["stop", "-t", "0", container], { env: podmanEnv, stdio: "ignore" });
+  await expect(row).toHaveCount(0, { timeout: 30_000 });
+  await expect(panel.getByTestId("observed-count")).toHaveText("0");
 });
 
 test("a viewer sees hosts and attachments but cannot attach, in the page or through the API", async ({ page, browser }) => {

@@ -318,8 +318,63 @@ export function ObservedContainers({ networkId }: { networkId: string }) {
                   <LabelBadges labels={a.labels} />
                   {a.labelsLeftOut > 0 && <span className="muted"> ({a.labelsLeftOut} not valid labels, left out)</span>}
                 </td>
-                <td className="mono">{a.addresses.join(", ") || "—"}</td>
+                <td className="mono">
+                  {a.addresses.length === 0
+                    ? "—"
+                    : a.addresses.map((cidr, i) => (
+                        <span key={cidr}>
+                          {i > 0 && ", "}
+                          {/* Its lease on the address map (the lease is the runtime's, read like any other). */}
+                          <Link href={`/networks/${networkId}/ipam?address=${encodeURIComponent(cidr.split("/")[0]!)}`}>{cidr}</Link>
+                        </span>
+                      ))}
+                </td>
                 <td>{a.state || "—"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+/** A host's containers of other runtimes: each with its network, or marked foreign when the console does not know that network. */
+export function HostObservedContainers({ hostId }: { hostId: string }) {
+  const trpc = useTRPC();
+  const observed = useQuery({ ...trpc.hosts.observed.queryOptions({ id: hostId }), refetchInterval: 5000 });
+  if (observed.error) return <div className="error-box">{errorMessage(observed.error)}</div>;
+  if (!observed.data) return null;
+  const runtimes = (observed.data.runtimes ?? []) as { runtime: string; ok: boolean; error?: string }[];
+  const rows = observed.data.attachments;
+  return (
+    <section aria-label="Containers of other runtimes on this host">
+      {runtimes.filter((r) => !r.ok).map((r) => (
+        <div key={r.runtime} className="warn-box">{r.runtime} does not answer the agent: {r.error}. Its containers are shown without names or labels.</div>
+      ))}
+      {rows.length === 0 ? (
+        <p className="muted">None seen: no other runtime has attached a container here (or the agent runs with --observe off).</p>
+      ) : (
+        <table aria-label="Observed containers on this host">
+          <thead>
+            <tr>
+              <th>Network</th>
+              <th>Runtime</th>
+              <th>Container</th>
+              <th>Labels</th>
+              <th>Addresses</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((a) => (
+              <tr key={`${a.networkName}/${a.containerId}/${a.ifName}`}>
+                <td>
+                  {a.networkId ? <Link href={`/networks/${a.networkId}`}>{a.networkName}</Link> : <>{a.networkName} <span className="badge" title="a network the console does not know">foreign</span></>}
+                </td>
+                <td><span className="badge">{a.runtime}</span></td>
+                <td>{a.name || <span className="muted">unnamed</span>} <span className="mono muted">{a.containerId.slice(0, 12)}</span></td>
+                <td><LabelBadges labels={a.labels} /></td>
+                <td className="mono">{a.addresses.join(", ") || "—"}</td>
               </tr>
             ))}
           </tbody>

@@ -41,6 +41,13 @@ describe("observed attachments", () => {
       ["obs-host", "web-2", "podman", { app: "web" }, ["10.70.0.6/24"]],
     ]);
     expect(await t.db.observedAttachment.count({ where: { networkName: "not-in-console" } })).toBe(1);
+    // The host's page shows all three, the unknown network's as foreign (no network id), not as an error.
+    const onHost = await viewer.caller.hosts.observed({ id: host.identity.hostId });
+    expect(onHost.attachments.map((a) => [a.networkName, a.containerId, a.networkId])).toEqual([
+      ["not-in-console", "f0f0", null],
+      ["obs-lab", "c0ffee01", labId],
+      ["obs-lab", "c0ffee02", labId],
+    ]);
 
     await host.agent.reportObserved({ attachments: [web({ containerId: "c0ffee02", name: "web-2" })], runtimes: [{ runtime: "podman", ok: false, error: "podman did not answer within 10000 ms" }] });
     expect((await viewer.caller.networks.observed({ id: labId })).attachments.map((a) => a.containerId)).toEqual(["c0ffee02"]);

@@ -102,3 +102,16 @@ export async function observedOnNetwork(db: Db, networkId: string): Promise<{ ne
     attachments: rows.map(({ host, labels, addresses, ...r }) => ({ ...r, hostName: host.name, labels: labels as Record<string, string>, addresses: addresses as string[] })),
   };
 }
+
+/** The containers other runtimes attached on one host, each with its network (null: a network the console does not know, shown as foreign), and whether its runtimes answered. */
+export async function observedOnHost(db: Db, hostId: string): Promise<{ runtimes: unknown; attachments: (ObservedRow & { networkId: string | null })[] }> {
+  const host = await db.host.findUnique({ where: { id: hostId }, select: { name: true, observedRuntimes: true } });
+  if (!host) throw new ApiError("NOT_FOUND", `host ${hostId} does not exist`);
+  const rows = await db.observedAttachment.findMany({ where: { hostId }, orderBy: [{ networkName: "asc" }, { containerId: "asc" }], take: 2000 });
+  const networks = await db.network.findMany({ where: { name: { in: [...new Set(rows.map((r) => r.networkName))] } }, select: { id: true, name: true } });
+  const idOf = new Map(networks.map((n) => [n.name, n.id]));
+  return {
+    runtimes: host.observedRuntimes,
+    attachments: rows.map(({ labels, addresses, ...r }) => ({ ...r, hostName: host.name, labels: labels as Record<string, string>, addresses: addresses as string[], networkId: idOf.get(r.networkName) ?? null })),
+  };
+}

@@ -5,12 +5,15 @@ import { listHosts } from "../domain/hostList";
 import { HostListInput } from "../listSchemas";
 import { CreateJoinTokenInput, Id } from "../schemas";
 import { adminProcedure, operatorProcedure, router, viewerProcedure } from "../trpc";
+import { observedOnHost } from "../domain/observedAttachments";
 
 export const hostsRouter = router({
   list: viewerProcedure.input(HostListInput).query(({ ctx, input }) => listHosts(ctx.db, input)),
   get: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => getHost(ctx.db, input.id)),
   /** The doctor's checks of the host, computed on the server from one read of what it needs. */
   diagnose: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => diagnoseHostById(ctx.db, input.id)),
+  /** Containers other runtimes attached on the host (read-only), foreign networks included. */
+  observed: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => observedOnHost(ctx.db, input.id)),
   /** The host ports attachments on the host map. */
   ports: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => listHostPorts(ctx.db, input.id)),
   joinTokens: adminProcedure.query(({ ctx }) => listJoinTokens(ctx.db)),
