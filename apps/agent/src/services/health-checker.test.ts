@@ -65,6 +65,34 @@ describe("health checker", () => {
     await checker.stop();
   });
 
+  it("a member's probes begin one interval apart even when one waited for a slot behind a slow probe", async () => {
+    useFakeTime(vi);
+    vi.spyOn(Math, "random").mockReturnValue(0); // every first check at once
+    const { clock } = steppingClock();
+    const began = { slow: [] as number[], fast: [] as number[] };
+    vi.mocked(probeMember).mockImplementation(async (target) => {
+      const key = target.port === 1 ? "slow" : "fast";
+      began[key].push(clock.monotonic());
+      // The slow member's probe holds the only slot for 400 ms.
+      if (key === "slow") await new Promise((r) => setTimeout(r, 400));
+      return { result: "success", latencyMs: 0, message: "TCP connect", at: clock.now() };
+    });
+    const checker = createHealthChecker({ clock, maxConcurrent: 1 });
+    checker.setTargets([
+      // Checked once in the window: only the fast member's first probe waits for the slot.
+      { key: "slow", address: "10.88.0.11", port: 1, check: { ...CHECK, intervalMs: 10_000 } },
+      { key: "fast", address: "10.88.0.12", port: 2, check: CHECK },
+    ]);
+    for (let i = 0; i < 40; i++) await vi.advanceTimersByTimeAsync(100);
+    // Stopping waits for the probe in flight: the fake timers must let it end.
+    const stopped = checker.stop();
+    await vi.advanceTimersByTimeAsync(1000);
+    await stopped;
+    expect(began.fast.length).toBeGreaterThanOrEqual(3);
+    // The first fast probe waited 400 ms for the slot; the next ones still begin a full interval after the one before.
+    for (let i = 1; i < began.fast.length; i++) expect(began.fast[i]! - began.fast[i - 1]!).toBeGreaterThanOrEqual(CHECK.intervalMs);
+  });
+
   it("reports the time to connect, and the wall time the check finished, when the wall clock steps back during it", async () => {
     const started = Date.now();
     let reads = 0;

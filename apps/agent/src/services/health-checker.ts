@@ -56,7 +56,8 @@ const GRACE_MS = 250;
  * Runs each member's check every `intervalMs` (the first one at a random point of the first
  * interval, so thousands of members do not fire together), at most `maxConcurrent` at once,
  * each within its `timeoutMs`, and folds the outcomes through the state machine. A member whose
- * previous check is still queued or running skips a round rather than piling up.
+ * previous check is still queued or running skips a round rather than piling up; the next check
+ * of a member is one interval after its last probe began, however long that probe waited for a slot.
  */
 export function createHealthChecker(options: HealthCheckerOptions = {}): HealthChecker {
   const maxConcurrent = options.maxConcurrent ?? 16;
@@ -90,8 +91,9 @@ export function createHealthChecker(options: HealthCheckerOptions = {}): HealthC
   };
 
   const checkOnce = async (entry: Entry) => {
-    const started = clock.monotonic();
     await acquire();
+    // From when the probe could go (not from the queue): a member's probes are never closer than one interval.
+    const started = clock.monotonic();
     try {
       if (isStopped || entry.isRemoved) return;
       const { target } = entry;
