@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { tempDir } from "../../test/fakes";
 import { systemClock } from "../clock";
 import type { Logger } from "../log";
-import { createObserver, selectableLabels, type ObservedReport } from "./observer";
+import { OBSERVED_MAX, OBSERVED_MAX_BYTES, createObserver, selectableLabels, type ObservedReport } from "./observer";
 import type { ContainerSource } from "./podman";
 
 const log = () => {
@@ -87,5 +87,25 @@ describe("the observer", () => {
     await s.observer.wake();
     expect(s.reports.at(-1)!.runtimes).toEqual([{ runtime: "podman", ok: true }]);
     expect(s.lines).toContain("info podman answers again");
+  });
+
+  it("a host with thousands of containers reports what fits in one agent call, and says so once", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    mkdirSync(join(dir.path, "results"));
+    const cached = Array.from({ length: OBSERVED_MAX }, (_, i) => {
+      const id = `c${String(i).padStart(6, "0")}${"x".repeat(56)}`;
+      const file = join(dir.path, "results", `lab-${id}-eth0`);
+      writeFileSync(file, JSON.stringify({ kind: "cniCacheV1", containerId: id, config: "e30=", ifName: "eth0", networkName: "lab", result: { cniVersion: "1.0.0", ips: [{ address: "10.1.0.2/16" }] } }));
+      return { networkName: "lab", containerId: id, ifName: "eth0", netns: `/run/netns/netns-${"n".repeat(200)}-${i}`, file };
+    });
+    const l = log();
+    const observer = createObserver({ runtime: { listCachedAttachments: async () => cached }, cacheDir: dir.path, owned: { has: () => false }, sources: [], report: async () => undefined, log: l.logger, clock: systemClock });
+    const report = await observer.collect();
+    expect(Buffer.byteLength(JSON.stringify(report))).toBeLessThanOrEqual(OBSERVED_MAX_BYTES);
+    expect(report.attachments.length).toBeGreaterThan(1000);
+    expect(report.attachments.length).toBeLessThan(OBSERVED_MAX);
+    await observer.collect();
+    expect(l.lines.filter((x) => x.startsWith("warn containers of other runtimes cut"))).toHaveLength(1);
   });
 });

@@ -1,6 +1,7 @@
 import { type FSWatcher, watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { AGENT_BODY_BUDGET_BYTES } from "@switchyard/api/schemas";
 import { labelKeyProblem, labelValueProblem, LABELS_MAX } from "@switchyard/api/schemas/services";
 import { type CniRuntime, parseCachedAttachment } from "@switchyard/cni";
 import type { Clock } from "../clock";
@@ -48,6 +49,8 @@ export interface ObservedReport {
 
 /** The cache entries read per pass at most (the console takes as many). */
 export const OBSERVED_MAX = 5000;
+/** A report's JSON at most: the agents' per-call budget, less room for the envelope. */
+export const OBSERVED_MAX_BYTES = AGENT_BODY_BUDGET_BYTES - 64 * 1024;
 const CACHE_FILE_MAX_BYTES = 1024 * 1024;
 
 /** Labels a selector can match (the console's rules); a crafted or oversized one is left out, never passed on. */
@@ -77,6 +80,7 @@ export function createObserver(deps: {
   clock: Pick<Clock, "sleep">;
 }) {
   let lastSent: string | undefined;
+  let cutWarned = false;
   const failing = new Set<string>();
 
   async function collect(): Promise<ObservedReport> {
@@ -123,6 +127,16 @@ export function createObserver(deps: {
       });
     }
     attachments.sort((x, y) => `${x.networkName}/${x.containerId}/${x.ifName}`.localeCompare(`${y.networkName}/${y.containerId}/${y.ifName}`));
+    // Within what one agent call may carry: a host with thousands reports those that fit, and says so.
+    const bytes = (list: ObservedAttachment[]) => Buffer.byteLength(JSON.stringify({ attachments: list, runtimes }));
+    if (bytes(attachments) > OBSERVED_MAX_BYTES) {
+      const all = attachments.length;
+      let keep = Math.floor((all * OBSERVED_MAX_BYTES) / bytes(attachments));
+      while (keep > 0 && bytes(attachments.slice(0, keep)) > OBSERVED_MAX_BYTES) keep = Math.floor(keep * 0.95);
+      attachments.length = keep;
+      if (!cutWarned) deps.log.warn("containers of other runtimes cut to what one report carries", { reported: keep, seen: all, maxBytes: OBSERVED_MAX_BYTES });
+      cutWarned = true;
+    } else cutWarned = false;
     return { attachments, runtimes };
   }
 
