@@ -18,6 +18,19 @@ describe("planConfDir", () => {
     ]);
   });
 
+  it("a single-plugin config gets a .conf name (libcni reads a .conflist as a list); a change of kind moves the file", () => {
+    const single = `{"cniVersion":"1.0.0","name":"lab","type":"bridge","ipam":{}}`;
+    expect(planConfDir({ manifest: {}, files: new Map(), wants: [{ network: "lab", revision: 1, conflist: single, drift: "restore" }] })).toEqual([
+      { kind: "create", network: "lab", file: "50-switchyard-lab.conf", revision: 1, content: single, drift: "restore" },
+    ]);
+    const f = managedFileName("lab", single);
+    const moved = planConfDir({ manifest: { [f]: { network: "lab", revision: 1, content: single, drift: "restore" } }, files: new Map([[f, file(single, "lab")]]), wants: [want("lab", 2)] });
+    expect(moved.map((a) => [a.kind, a.file])).toEqual([
+      ["create", "50-switchyard-lab.conflist"],
+      ["remove", "50-switchyard-lab.conf"],
+    ]);
+  });
+
   it("updates its own file to a new revision, with the diff between them", () => {
     const f = managedFileName("lab");
     const [action] = planConfDir({ manifest: { [f]: ours("lab", 1) }, files: new Map([[f, file(conflist("lab", 1), "lab")]]), wants: [want("lab", 2)] });

@@ -7,9 +7,21 @@ import { createTwoFilesPatch } from "diff";
  * written over or removed — the agent creates its own files only where no file is.
  */
 
-/** The file a deployed network gets: sorts after the runtimes' defaults (podman's 87-) would not, and shows its origin. */
+/** The file a deployed network gets: sorts before the runtimes' defaults (podman's 87-), and shows its origin. */
 export const MANAGED_FILE_PREFIX = "50-switchyard-";
-export const managedFileName = (network: string): string => `${MANAGED_FILE_PREFIX}${network}.conflist`;
+
+/** Whether a config's text is a single-plugin .conf (no `plugins`): libcni reads a .conflist file as a list only. */
+function isSingleConf(text: string): boolean {
+  try {
+    const value = JSON.parse(text) as unknown;
+    return typeof value === "object" && value !== null && !Array.isArray(value) && !Object.hasOwn(value, "plugins");
+  } catch {
+    return false;
+  }
+}
+
+/** `50-switchyard-<name>.conflist`, or `.conf` for a single-plugin config (named as the console exports it). */
+export const managedFileName = (network: string, conflist?: string): string => `${MANAGED_FILE_PREFIX}${network}${conflist !== undefined && isSingleConf(conflist) ? ".conf" : ".conflist"}`;
 
 /** restore: a managed file edited or deleted by hand is written back. warn: it is left, and reported. */
 export type DriftPolicy = "restore" | "warn";
@@ -83,7 +95,7 @@ export function planConfDir(input: { manifest: Manifest; files: ReadonlyMap<stri
   const actions: PlannedAction[] = [];
   const wanted = new Set<string>();
   for (const want of wants) {
-    const file = managedFileName(want.network);
+    const file = managedFileName(want.network, want.conflist);
     wanted.add(file);
     const entry = manifest[file];
     const current = files.get(file);
