@@ -1,3 +1,4 @@
+import { isSingleConfText } from "@switchyard/cni/config";
 import { createTwoFilesPatch } from "diff";
 
 /**
@@ -10,18 +11,8 @@ import { createTwoFilesPatch } from "diff";
 /** The file a deployed network gets: sorts before the runtimes' defaults (podman's 87-), and shows its origin. */
 export const MANAGED_FILE_PREFIX = "50-switchyard-";
 
-/** Whether a config's text is a single-plugin .conf (no `plugins`): libcni reads a .conflist file as a list only. */
-function isSingleConf(text: string): boolean {
-  try {
-    const value = JSON.parse(text) as unknown;
-    return typeof value === "object" && value !== null && !Array.isArray(value) && !Object.hasOwn(value, "plugins");
-  } catch {
-    return false;
-  }
-}
-
 /** `50-switchyard-<name>.conflist`, or `.conf` for a single-plugin config (named as the console exports it). */
-export const managedFileName = (network: string, conflist?: string): string => `${MANAGED_FILE_PREFIX}${network}${conflist !== undefined && isSingleConf(conflist) ? ".conf" : ".conflist"}`;
+export const managedFileName = (network: string, conflist?: string): string => `${MANAGED_FILE_PREFIX}${network}${conflist !== undefined && isSingleConfText(conflist) ? ".conf" : ".conflist"}`;
 
 /** restore: a managed file edited or deleted by hand is written back. warn: it is left, and reported. */
 export type DriftPolicy = "restore" | "warn";

@@ -1,4 +1,4 @@
-import { conflistFileName, findSubnetOverlaps, parseNetworkConfig, type ConfigIssue, type Conflist } from "@switchyard/cni/config";
+import { conflistFileName, findSubnetOverlaps, isSingleConfText, parseNetworkConfig, type ConfigIssue, type Conflist } from "@switchyard/cni/config";
 import { Prisma, type Db } from "@switchyard/db";
 import type { Within } from "../auth/tokenLimits";
 import { writeAudit } from "../audit";
@@ -11,16 +11,6 @@ import { dbNow } from "../clock";
 export interface ExportFile {
   fileName: string;
   text: string;
-}
-
-/** A single-plugin .conf (no `plugins`) is exported as a .conf: its text stays as written. */
-function isSingleConf(text: string): boolean {
-  try {
-    const value = JSON.parse(text) as unknown;
-    return typeof value === "object" && value !== null && !Array.isArray(value) && !Object.hasOwn(value, "plugins");
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -42,7 +32,8 @@ export async function exportNetworks(db: Db, id?: string, within: Within | null 
 /** A network's file name as /etc/cni/net.d expects it: `.conf` for a single-plugin config, else `.conflist`. */
 export function networkFileName(name: string, text: string): string {
   const fileName = conflistFileName({ name });
-  return isSingleConf(text) ? fileName.replace(/\.conflist$/, ".conf") : fileName;
+  // A single-plugin .conf (no `plugins`) is exported as a .conf: its text stays as written.
+  return isSingleConfText(text) ? fileName.replace(/\.conflist$/, ".conf") : fileName;
 }
 
 export interface ImportOutcome {

@@ -32,7 +32,7 @@ export {
 } from "./validate";
 export { type ParseOptions, DEFAULT_MAX_BYTES, confToConflist, locateIssues, parseNetworkConfig } from "./parse";
 export { type OtherNetwork, findSubnetOverlaps, networkSubnets } from "./overlap";
-export { DEFAULT_CONFLIST_PRIORITY, conflistFileName, serializeConflist } from "./serialize";
+export { DEFAULT_CONFLIST_PRIORITY, conflistFileName, isSingleConfText, serializeConflist } from "./serialize";
 export { KNOWN_PLUGINS } from "./plugins";
 export { IFNAME_MAX_BYTES, SAFE_NAME_RE, ifNameProblem } from "./check";
 export { formatConfig } from "./format";

@@ -19,6 +19,19 @@ export function conflistFileName(conflist: Pick<Conflist, "name">, index: number
   return `${String(index).padStart(2, "0")}-${name}.conflist`;
 }
 
+/**
+ * Whether a config's text is a single-plugin .conf (a JSON object without `plugins`): it belongs in
+ * a `.conf` file, since libcni reads a `.conflist` file as a list only.
+ */
+export function isSingleConfText(text: string): boolean {
+  try {
+    const value = JSON.parse(text) as unknown;
+    return typeof value === "object" && value !== null && !Array.isArray(value) && !Object.hasOwn(value, "plugins");
+  } catch {
+    return false;
+  }
+}
+
 /** Stable text for a conflist: 2-space indented JSON in the given key order, with a trailing newline. */
 export function serializeConflist(conflist: Conflist): string {
   return `${JSON.stringify(conflist, null, 2)}\n`;
