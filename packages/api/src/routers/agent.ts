@@ -21,6 +21,7 @@ import type { EventBus } from "../events";
 import { publicProcedure, router } from "../trpc";
 import { dbNow } from "../clock";
 import { ConfDirReportInput, deploymentsForHost, recordConfDirReport } from "../domain/networkDeployments";
+import { advanceRollouts } from "../domain/networkRollouts";
 import { ObservedReportInput, recordObserved } from "../domain/observedAttachments";
 
 /** Calls of an agent authenticated by its host credential; it sees only its own host's work. */
@@ -251,6 +252,8 @@ export const agentRouter = router({
   /** What the agent's last apply did in its conf dir, the whole picture. */
   reportConfDir: agentProcedure.input(ConfDirReportInput).mutation(async ({ ctx, input }) => {
     const outcome = await recordConfDirReport(ctx, ctx.agent.hostId, input);
+    // A rollout waiting for this host's file moves on, or pauses saying why.
+    if (!input.error) await advanceRollouts(ctx, ctx.agent.hostId, input);
     ctx.events.publish("host", { kind: "seen", hostId: ctx.agent.hostId });
     return outcome;
   }),

@@ -25,7 +25,8 @@ import {
   UpdateNetworkInput,
 } from "../schemas";
 import { operatorProcedure, router, viewerProcedure } from "../trpc";
-import { PlacementInput, StartRolloutInput, clearPlacement, deploymentStatus, placementOf, planRollout, setPlacement, startRollout, steerRollout } from "../domain/networkDeployments";
+import { PlacementInput, clearPlacement, deploymentStatus, placementOf, setPlacement } from "../domain/networkDeployments";
+import { StartRolloutInput, planRollout, startRollout, steerRollout } from "../domain/networkRollouts";
 import { observedOnNetwork } from "../domain/observedAttachments";
 
 /** What each call touches, for API tokens limited to some networks (auth/tokenLimits.ts). */
