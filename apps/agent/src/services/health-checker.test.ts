@@ -93,6 +93,23 @@ describe("health checker", () => {
     for (let i = 1; i < began.fast.length; i++) expect(began.fast[i]! - began.fast[i - 1]!).toBeGreaterThanOrEqual(CHECK.intervalMs);
   });
 
+  it("a timeout reports at least its limit, however the monotonic clock read when the timer fired", async () => {
+    // A member that takes the connection and never answers.
+    const held: import("node:net").Socket[] = [];
+    const silent = createServer((s) => void held.push(s));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    // libuv fires a timer by its whole-millisecond loop clock: the monotonic clock may read a little less.
+    let reads = 0;
+    const early = { now: () => Date.now(), monotonic: () => (reads++ === 0 ? 1000 : 1000 + 49.98) };
+    try {
+      const outcome = await probeMember({ address: "127.0.0.1", port: (silent.address() as AddressInfo).port }, { kind: "http", path: "/", expectedStatus: 200, intervalMs: 1000, timeoutMs: 50, healthyThreshold: 1, unhealthyThreshold: 1 }, early);
+      expect(outcome).toMatchObject({ result: "timeout", latencyMs: 50 });
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
   it("reports the time to connect, and the wall time the check finished, when the wall clock steps back during it", async () => {
     const started = Date.now();
     let reads = 0;

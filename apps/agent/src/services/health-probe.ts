@@ -30,7 +30,7 @@ function probeTcp(target: ProbeTarget, timeoutMs: number, clock: ProbeClock): Pr
   const started = clock.monotonic();
   return new Promise((resolve) => {
     const socket = connect({ host: target.address, port: target.port, noDelay: true });
-    const finish = settleOnce(socket, started, clock, resolve);
+    const finish = settleOnce(socket, started, clock, resolve, timeoutMs);
     const timer = setTimeout(() => finish("timeout", `no TCP connection to ${hostPort(target)} within ${timeoutMs} ms`), timeoutMs);
     socket.once("connect", () => finish("success", `TCP connect to ${hostPort(target)}`));
     socket.once("error", (e: NodeJS.ErrnoException) => finish("failure", `TCP connect to ${hostPort(target)}: ${e.code ?? e.message}`));
@@ -48,7 +48,7 @@ function probeHttp(target: ProbeTarget, check: Extract<HealthCheck, { kind: "htt
       settled = true;
       clearTimeout(timer);
       req.destroy();
-      resolve({ result, latencyMs: latencyMs ?? clock.monotonic() - started, message, at: clock.now() });
+      resolve({ result, latencyMs: latencyMs ?? waited(result, clock.monotonic() - started, check.timeoutMs), message, at: clock.now() });
     };
     const req = request({
       host: target.address,
@@ -84,14 +84,21 @@ function probeHttp(target: ProbeTarget, check: Extract<HealthCheck, { kind: "htt
   });
 }
 
-function settleOnce(socket: Socket, started: number, clock: ProbeClock, resolve: (o: ProbeOutcome) => void) {
+function settleOnce(socket: Socket, started: number, clock: ProbeClock, resolve: (o: ProbeOutcome) => void, timeoutMs: number) {
   let settled = false;
   return (result: ProbeOutcome["result"], message: string) => {
     if (settled) return;
     settled = true;
     socket.destroy();
-    resolve({ result, latencyMs: clock.monotonic() - started, message, at: clock.now() });
+    resolve({ result, latencyMs: waited(result, clock.monotonic() - started, timeoutMs), message, at: clock.now() });
   };
 }
+
+/**
+ * A timeout waited its whole limit: Node's timers run on libuv's loop clock, whole milliseconds
+ * read at the start of a loop turn, so a 150 ms timer can fire when the monotonic clock says
+ * 149.98 ms. Reported as at least the limit (a check "timed out within 150 ms" after 149.98 reads wrong).
+ */
+const waited = (result: ProbeOutcome["result"], elapsedMs: number, timeoutMs: number) => (result === "timeout" ? Math.max(elapsedMs, timeoutMs) : elapsedMs);
 
 const hostPort = (t: ProbeTarget) => (t.address.includes(":") ? `[${t.address}]:${t.port}` : `${t.address}:${t.port}`);
