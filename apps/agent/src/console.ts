@@ -12,6 +12,8 @@ type Input<F extends (...args: never[]) => unknown> = Parameters<F>[0];
 export type ClaimedOperation = Awaited<ReturnType<AgentClient["claim"]["mutate"]>>[number];
 export type DesiredAttachment = Awaited<ReturnType<AgentClient["desired"]["query"]>>[number];
 export type HeartbeatInput = Input<AgentClient["heartbeat"]["mutate"]>;
+/** Containers other runtimes attached on this host, as the console takes them (packages/api/src/domain/observedAttachments.ts). */
+export type ObservedReportInput = Input<AgentClient["reportObserved"]["mutate"]>;
 export type CompleteAnswer = Awaited<ReturnType<AgentClient["completeMany"]["mutate"]>>["answers"][number];
 export type LogEntries = Input<AgentClient["log"]["mutate"]>["entries"];
 export type Outcomes = Input<AgentClient["completeMany"]["mutate"]>["outcomes"];
@@ -59,7 +61,7 @@ export function createConsolePort(client: AgentClient, onRefused: (error: Creden
     resume: () => guard(() => client.resume.mutate()),
     /** The networks this host's conf dir must hold (re-validated by the deployer). */
     deployments: (): Promise<{ networks: unknown[] }> => guard(() => client.deployments.query()),
-    reportObserved: (input: Input<AgentClient["reportObserved"]["mutate"]>) => guard(() => client.reportObserved.mutate(input)),
+    reportObserved: (input: ObservedReportInput) => guard(() => client.reportObserved.mutate(input)),
     reportConfDir: (input: Input<AgentClient["reportConfDir"]["mutate"]>) => guard(() => client.reportConfDir.mutate(input)),
     reportProblem: (attachmentId: string, problem: string) => guard(() => client.reportProblem.mutate({ attachmentId, problem })),
     reportIpam: (report: Input<AgentClient["reportIpam"]["mutate"]>) => guard(() => client.reportIpam.mutate(report)),

@@ -5,6 +5,7 @@ import { AGENT_BODY_BUDGET_BYTES } from "@switchyard/api/schemas";
 import { labelKeyProblem, labelValueProblem, LABELS_MAX } from "@switchyard/api/schemas/services";
 import { type CniRuntime, parseCachedAttachment } from "@switchyard/cni";
 import type { Clock } from "../clock";
+import type { ObservedReportInput } from "../console";
 import { createCoalescedRunner } from "../coalesce";
 import type { Logger } from "../log";
 import type { AttachmentKey } from "../owned";
@@ -19,33 +20,14 @@ import type { ContainerSource, RuntimeContainer } from "./podman";
  * catches what a watch missed. Sent to the console only when the picture changed.
  */
 
-export interface ObservedAttachment {
-  /** The runtime that knows the container, or unknown (a cache entry no runtime here describes). */
-  runtime: "podman" | "unknown";
-  containerId: string;
-  networkName: string;
-  ifName: string;
-  netns: string;
-  name: string;
-  image: string;
-  /** The container's labels that are valid label pairs (others are left out and counted). */
-  labels: Record<string, string>;
-  labelsLeftOut: number;
-  state: string;
-  /** The CNI result's addresses (CIDR notation). */
-  addresses: string[];
-}
-
-export interface RuntimeStatus {
-  runtime: "podman";
-  ok: boolean;
-  error?: string;
-}
-
-export interface ObservedReport {
-  attachments: ObservedAttachment[];
-  runtimes: RuntimeStatus[];
-}
+/**
+ * One container, and the report, as the console's schema takes them (the agent's types are the
+ * API's): labels are only pairs a selector may match (`selectableLabels`), addresses the CNI
+ * result's, runtime `unknown` when no runtime here describes the container.
+ */
+export type ObservedReport = ObservedReportInput;
+export type ObservedAttachment = ObservedReport["attachments"][number];
+export type RuntimeStatus = ObservedReport["runtimes"][number];
 
 /** The cache entries read per pass at most (the console takes as many). */
 export const OBSERVED_MAX = 5000;
