@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { type TestNetns, createNetnsPool, run } from "@switchyard/cni/test-host";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findConntrack, flushUdpMemberFlows } from "../src/services/conntrack";
+import { getProbeFlow } from "../src/services/probe-conntrack";
 import { isRoot } from "./harness";
 import { enableForwarding, linkNamespaces } from "./support/host-netns";
 
@@ -74,6 +75,14 @@ table ip6 sytest_dnat6 {
       })
       .sort();
   };
+
+  it("a probe's lookup of one connection by its tuple finds its member; a tuple with no entry is null", async () => {
+    const get = (vip: string, src: string, sport: number) => getProbeFlow({ vip, port: 53, protocol: "udp", src, sport, netns: host.name });
+    expect(await get(VIP, "10.50.0.2", 40001)).toEqual({ src: "10.50.0.2", sport: 40001, member: "10.51.0.2", memberPort: 5353 });
+    expect(await get(VIP, "10.50.0.2", 40002)).toEqual({ src: "10.50.0.2", sport: 40002, member: "10.51.0.3", memberPort: 5353 });
+    expect(await get(VIP6, "fd00:50::2", 40002)).toEqual({ src: "fd00:50::2", sport: 40002, member: "fd00:51::3", memberPort: 5353 });
+    expect(await get(VIP, "10.50.0.2", 40009)).toBeNull();
+  });
 
   it("deletes the removed member's entries only; 0 entries is success", async () => {
     expect(await entriesToVip()).toEqual(["10.51.0.2:5353", "10.51.0.3:5353"]);

@@ -74,8 +74,18 @@ export async function flushUdpMemberFlows(flows: UdpMemberFlows, options: Conntr
   const family = vip.includes(":") ? "ipv6" : "ipv4";
   const args = ["-D", "-f", family, "-p", "udp", "--orig-dst", vip, "--orig-port-dst", String(port), "--reply-src", member, "--reply-port-src", String(targetPort)];
   const [file, argv] = inNetns(netns, binary, args);
-  const r = await runCommand(file, argv, { timeoutMs: options.timeoutMs ?? 15_000 });
-  const deleted = DELETED.exec(r.stderr);
-  if (deleted) return { status: "flushed", deleted: Number(deleted[1]) };
-  throw new Error(describeFailure(file, argv, r));
+  // A delete walks a dump of a table every namespace shares, which can skip entries while others
+  // churn it (the probe's dumps did, in CI). No new flow reaches the member once the transaction
+  // committed, so a pass that still deletes some is followed by one more, at most FLUSH_PASSES.
+  let total = 0;
+  for (let pass = 0; pass < FLUSH_PASSES; pass++) {
+    const r = await runCommand(file, argv, { timeoutMs: options.timeoutMs ?? 15_000 });
+    const deleted = DELETED.exec(r.stderr);
+    if (!deleted) throw new Error(describeFailure(file, argv, r));
+    total += Number(deleted[1]);
+    if (Number(deleted[1]) === 0) break;
+  }
+  return { status: "flushed", deleted: total };
 }
+
+const FLUSH_PASSES = 3;

@@ -47,3 +47,20 @@ export async function listProbeFlows(options: { vip: string; port: number; proto
   if (r.code !== 0) return { status: "unknown", reason: `conntrack could not be read: ${describeFailure(file, argv, r).slice(0, 250)}`, transient: true };
   return { status: "listed", flows: parseConntrackFlows(r.stdout) };
 }
+
+/**
+ * One connection's entry, by its whole original tuple (`conntrack -G`): a hash lookup, not a dump.
+ * A dump walks a table every namespace on the host shares and can skip entries while others churn
+ * it, the same ones look after look; a lookup finds the entry if it exists. Null when it does not
+ * (expired, flushed) or conntrack is missing or fails.
+ */
+export async function getProbeFlow(options: { vip: string; port: number; protocol: "tcp" | "udp"; src: string; sport: number; netns?: string; searchPath?: readonly string[] }): Promise<ConntrackFlow | null> {
+  const binary = findConntrack(options.searchPath);
+  if (binary === null) return null;
+  // No `-f`: -G refuses it, and takes the family from the addresses.
+  const args = ["-G", "-p", options.protocol, "-s", options.src, "-d", options.vip, "--sport", String(options.sport), "--dport", String(options.port)];
+  const [file, argv] = inNetns(options.netns, binary, args);
+  const r = await runCommand(file, argv, { timeoutMs: 5_000, maxOutputBytes: 64 * 1024 });
+  if (r.code !== 0) return null;
+  return parseConntrackFlows(r.stdout).find((f) => f.src === canonicalIp(options.src) && f.sport === options.sport) ?? null;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clientCommand, listWhile, lookUntilAttributed, ProbeRefused, runProbe, summarize } from "./probe";
+import { clientCommand, listWhile, lookUntilAttributed, lookUpMissing, MAX_LOOKUPS, ProbeRefused, runProbe, summarize } from "./probe";
 import { type ConntrackListing, parseConntrackFlows } from "./probe-conntrack";
 
 const TASK = { id: "p1", vip: "10.96.0.10", protocol: "tcp" as const, port: 80, count: 4, namespace: null };
@@ -109,5 +109,27 @@ describe("looking at the table until each answer is attributed", () => {
     const missing = scripted({ status: "unknown", reason: "conntrack is not installed" });
     expect(await lookUntilAttributed(missing.list, missingOf([1]), { pauseMs: 0 })).toMatchObject({ status: "unknown" });
     expect(missing.looked()).toBe(1);
+  });
+});
+
+describe("looking up, one by one, the connections no dump showed", () => {
+  const flow = (sport: number) => ({ src: "10.70.0.2", sport, member: "10.70.0.11", memberPort: 8080 });
+  const answered = (sports: number[]) => ({ durationMs: 1, connections: sports.map((p) => ({ localAddress: "10.70.0.2", localPort: p, outcome: "answered" as const })) });
+  // The lookup itself (conntrack -G) runs on a real table in services-conntrack.int.test.ts.
+  it("asks only for the missing ones, adds what it finds, and leaves the rest unattributed", async () => {
+    const asked: number[] = [];
+    const get = async (_src: string, sport: number) => (asked.push(sport), sport === 3 ? flow(3) : null);
+    const listing = await lookUpMissing(answered([1, 2, 3, 4]), { status: "listed", flows: [flow(1), flow(2)] }, get);
+    expect(asked.sort()).toEqual([3, 4]);
+    expect(summarize({ ...TASK, count: 4 }, answered([1, 2, 3, 4]), listing)).toMatchObject({ answered: 4, unattributed: 1 });
+  });
+  it("asks at most MAX_LOOKUPS times, and never without a listing", async () => {
+    let asked = 0;
+    const get = async () => (asked++, null);
+    await lookUpMissing(answered(Array.from({ length: 300 }, (_, i) => i + 1)), { status: "listed", flows: [] }, get);
+    expect(asked).toBe(MAX_LOOKUPS);
+    asked = 0;
+    expect(await lookUpMissing(answered([1]), { status: "unknown", reason: "conntrack is not installed" }, get)).toMatchObject({ status: "unknown" });
+    expect(asked).toBe(0);
   });
 });
