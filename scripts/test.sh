@@ -12,8 +12,10 @@ fi
 # faketime: a console replica on a clock 10 minutes off (packages/api/src/clockSkew.int.test.ts).
 # podman (its CNI backend), runc and busybox-static (a container's root filesystem without a
 # registry): another runtime reading the networks the agent deploys and starting containers the
-# agent observes (apps/agent/test/confdir.podman.int.test.ts, observed.podman.int.test.ts).
-ensure_debs containernetworking-plugins iptables nftables iproute2 conntrack chromium faketime nginx-light podman runc busybox-static
+# agent observes (apps/agent/test/confdir.podman.int.test.ts, observed.podman.int.test.ts);
+# containerd (1.6, with ctr), the other runtime whose containers and events the agent follows
+# (observed.containerd.int.test.ts starts its own, on a private socket; no systemd unit is used).
+ensure_debs containernetworking-plugins iptables nftables iproute2 conntrack chromium faketime nginx-light podman runc busybox-static containerd
 ensure_npm
 ensure_postgres
 cd "$ROOT"

@@ -35,7 +35,9 @@ import { createTouches } from "./touches";
 import { createConfDirDeployer } from "./confdir/deploy";
 import { createConfDirSync } from "./confdir/sync";
 import { createObserver } from "./observed/observer";
-import { createPodmanSource, findPodman } from "./observed/podman";
+import { createContainerdSource } from "./observed/containerd";
+import { createPodmanSource, findOnPath } from "./observed/podman";
+import type { ContainerSource } from "./observed/source";
 
 export { CredentialRefused } from "./console";
 
@@ -188,8 +190,14 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
     deployer: createConfDirDeployer({ confDir: config.confDir, dataDir: config.dataDir, log }),
     log,
   });
-  // Containers other runtimes attach here (issue 16 §3): seen in libcni's cache, described by podman.
-  const podman = config.observe === "auto" ? findPodman() : undefined;
+  // Containers other runtimes attach here (issue 16 §3): seen in libcni's cache, described by their runtimes.
+  const sources: ContainerSource[] = [];
+  if (config.observe === "auto") {
+    const podman = findOnPath("podman");
+    if (podman) sources.push(createPodmanSource({ bin: podman, spawner }));
+    const ctr = findOnPath("ctr");
+    if (ctr) sources.push(createContainerdSource({ bin: ctr, address: config.containerdAddress, spawner }));
+  }
   const observer =
     config.observe === "off"
       ? null
@@ -197,7 +205,7 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
           runtime,
           cacheDir: config.cacheDir,
           owned,
-          sources: podman ? [createPodmanSource({ bin: podman, spawner })] : [],
+          sources,
           report: (report) => consoleApi.reportObserved(report),
           log,
           clock,

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { Command, Option } from "commander";
 import { z } from "zod";
+import { CONTAINERD_ADDRESS } from "./observed/containerd";
 import { APPLY_MODES } from "@switchyard/dataplane/netlink";
 
 export const AGENT_VERSION = "0.1.0";
@@ -54,9 +55,12 @@ export const AgentConfig = z.object({
   proxyWorkers: z.number().int().min(0).max(256),
   /**
    * Containers other runtimes attach (issue 16 §3): auto reports every libcni cache entry this agent
-   * did not make, described by podman when it is on PATH; off reports none.
+   * did not make, described (and their events followed) by podman when it is on PATH and by
+   * containerd when `ctr` is and its socket exists; off reports none.
    */
   observe: z.enum(["auto", "off"]),
+  /** containerd's socket, for the containers it starts (`ctr`). */
+  containerdAddress: z.string().min(1).max(4096).refine((p) => p.startsWith("/"), "must be an absolute path"),
   /** How often the services table is checked against what was applied, and the desired version fetched again. */
   servicesCheckMs: z.number().int().min(1000).max(3_600_000),
   /** How often the agent pushes its metrics to the console (it serves a snapshot for 120 s: keep this well below). */
@@ -111,7 +115,8 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     .addOption(new Option("--services-layout <layout>", "the services table's layout: compact or member-chains").env("SWITCHYARD_SERVICES_LAYOUT").default("compact"))
     .addOption(new Option("--services-apply <how>", "how the services table reaches the kernel: auto (netlink when koffi loads, else nft), netlink or nft").env("SWITCHYARD_SERVICES_APPLY").default("auto"))
     .addOption(new Option("--services-check <ms>", "check the services table and fetch the desired version this often").env("SWITCHYARD_SERVICES_CHECK_MS").default("60000"))
-    .addOption(new Option("--observe <mode>", "report containers other runtimes attach (libcni cache, podman): auto or off").env("SWITCHYARD_OBSERVE").default("auto"))
+    .addOption(new Option("--observe <mode>", "report containers other runtimes attach (libcni cache, podman, containerd): auto or off").env("SWITCHYARD_OBSERVE").default("auto"))
+    .addOption(new Option("--containerd-address <path>", "containerd's socket, for the containers it starts").env("SWITCHYARD_CONTAINERD_ADDRESS").default(CONTAINERD_ADDRESS))
     .addOption(new Option("--proxy-workers <n>", "workers of the userspace proxy (0: one per core)").env("SWITCHYARD_PROXY_WORKERS").default("0"))
     .addOption(new Option("--metrics-push <ms>", "push this agent's metrics to the console this often").env("SWITCHYARD_METRICS_PUSH_MS").default("30000"));
   // commander reads env through process.env; give it ours.
@@ -145,6 +150,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     services: servicesTarget(o.services ?? "host"),
     servicesCheckMs: num(o.servicesCheck),
     observe: o.observe,
+    containerdAddress: o.containerdAddress,
     metricsPushMs: num(o.metricsPush),
     proxyWorkers: num(o.proxyWorkers),
     servicesLayout: o.servicesLayout,

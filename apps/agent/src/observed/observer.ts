@@ -9,15 +9,18 @@ import type { ObservedReportInput } from "../console";
 import { createCoalescedRunner } from "../coalesce";
 import type { Logger } from "../log";
 import type { AttachmentKey } from "../owned";
-import type { ContainerSource, RuntimeContainer } from "./podman";
+import { followEvents } from "./events";
+import type { ContainerSource, RuntimeContainer } from "./source";
 
 /**
  * Containers other runtimes attached to networks on this host (issue 16 §3), seen without running
  * ADD or DEL for them: every entry of libcni's result cache this agent did not make is one (podman,
  * containerd, nerdctl and cnitool all write there, and their DEL removes it), described by the
- * runtime that knows the container (podman's container list). The cache directory is watched, so
- * a runtime's ADD or DEL is seen as its file appears or goes; a check each reconcile interval
- * catches what a watch missed. Sent to the console only when the picture changed.
+ * runtime that knows the container (podman, containerd). The cache directory is watched, so a
+ * runtime's ADD or DEL is seen as its file appears or goes, and the event stream of each runtime
+ * with containers here is followed, so a stop without DEL (`ctr run -d`) or a label change is seen
+ * as it happens; a check each reconcile interval catches what both missed. Sent to the console
+ * only when the picture changed.
  */
 
 /**
@@ -52,6 +55,8 @@ function addressesOf(result: Record<string, unknown> | undefined): string[] {
   return ips.map((ip) => (ip as { address?: unknown }).address).filter((a): a is string => typeof a === "string" && a.length <= 64);
 }
 
+type Described = { runtime: ContainerSource["runtime"]; container: RuntimeContainer };
+
 export function createObserver(deps: {
   runtime: Pick<CniRuntime, "listCachedAttachments">;
   cacheDir: string;
@@ -64,24 +69,39 @@ export function createObserver(deps: {
   let lastSent: string | undefined;
   let cutWarned = false;
   const failing = new Set<string>();
+  /** What the runtimes said of each cache container id in the last pass. */
+  let lastDescribed = new Map<string, Described>();
+  /** The runtimes with containers here: their events are followed (a follower costs a runtime's CLI process, ~30 MB for podman's). */
+  let withContainers = new Set<string>();
 
   async function collect(): Promise<ObservedReport> {
+    const cached = (await deps.runtime.listCachedAttachments()).filter((a) => !a.addIncomplete && !deps.owned.has(a)).slice(0, OBSERVED_MAX);
+    const ids = [...new Set(cached.map((a) => a.containerId))];
     const runtimes: RuntimeStatus[] = [];
-    const known = new Map<string, { runtime: ContainerSource["runtime"]; container: RuntimeContainer }>();
+    const known = new Map<string, Described>();
     for (const source of deps.sources) {
+      // A runtime not on this host (containerd's socket absent) is neither asked nor reported.
+      if (!source.present()) continue;
       try {
-        for (const [id, container] of await source.list()) known.set(id, { runtime: source.runtime, container });
+        for (const [id, container] of await source.describe(ids.filter((id) => !known.has(id)))) known.set(id, { runtime: source.runtime, container });
         runtimes.push({ runtime: source.runtime, ok: true });
         if (failing.delete(source.runtime)) deps.log.info(`${source.runtime} answers again`);
       } catch (error) {
-        // The agent goes on with what the cache says, and says why the names and labels are missing.
+        // The agent goes on: a container this runtime described before keeps that description (a runtime
+        // restarting or hung has not stopped its containers, which stay in their pools); one it never
+        // described is shown from the cache alone. The report says the runtime does not answer.
+        for (const id of ids) {
+          const before = lastDescribed.get(id);
+          if (!known.has(id) && before?.runtime === source.runtime) known.set(id, before);
+        }
         const message = (error as Error).message.slice(0, 500);
         runtimes.push({ runtime: source.runtime, ok: false, error: message });
-        if (!failing.has(source.runtime)) deps.log.warn(`${source.runtime} does not answer; its containers are shown without names or labels`, { error: message });
+        if (!failing.has(source.runtime)) deps.log.warn(`${source.runtime} does not answer; its containers keep what it said of them last`, { error: message });
         failing.add(source.runtime);
       }
     }
-    const cached = (await deps.runtime.listCachedAttachments()).filter((a) => !a.addIncomplete && !deps.owned.has(a)).slice(0, OBSERVED_MAX);
+    lastDescribed = known;
+    withContainers = new Set([...known.values()].map((d) => d.runtime));
     const attachments: ObservedAttachment[] = [];
     for (const a of cached) {
       let addresses: string[] = [];
@@ -141,13 +161,13 @@ export function createObserver(deps: {
     async run(signal: AbortSignal): Promise<void> {
       void wake();
       let timer: NodeJS.Timeout | undefined;
+      /** A pass 200 ms from the first of a burst of changes. */
+      const soon = () => void (timer ??= setTimeout(() => ((timer = undefined), void wake()), 200));
       let watcher: FSWatcher | undefined;
       const arm = (): boolean => {
         try {
           // The results dir appears with the first cached ADD: until then arming is tried again every few seconds.
-          watcher = watch(join(deps.cacheDir, "results"), () => {
-            timer ??= setTimeout(() => ((timer = undefined), void wake()), 200);
-          });
+          watcher = watch(join(deps.cacheDir, "results"), soon);
           watcher.on("error", () => (watcher?.close(), (watcher = undefined)));
           return true;
         } catch {
@@ -156,12 +176,16 @@ export function createObserver(deps: {
         }
       };
       arm();
+      const followers = deps.sources.map((source) =>
+        followEvents(source, { signal, changed: soon, followed: () => void wake(), wanted: () => withContainers.has(source.runtime), log: deps.log, clock: deps.clock }),
+      );
       while (!signal.aborted) {
         await deps.clock.sleep(5000, signal).catch(() => undefined);
         // Set again (the dir appeared, or the watch broke): what happened meanwhile is looked at once.
         if (!watcher && !signal.aborted && arm()) void wake();
       }
       watcher?.close();
+      await Promise.all(followers);
       if (timer) clearTimeout(timer);
     },
   };

@@ -276,7 +276,7 @@ function RolloutControls(props: { networkId: string; latestRevision: number; pla
 }
 
 /**
- * Containers other runtimes (podman) attached to this network on the hosts (issue 16 §3): what the
+ * Containers other runtimes (podman, containerd) attached to this network on the hosts (issue 16 §3): what the
  * agents see in libcni's cache, read-only, marked with their runtime. Switchyard runs nothing for
  * them; they leave when their runtime's DEL removes them.
  */

@@ -22,7 +22,7 @@ export const ObservedReportInput = z.object({
   attachments: z
     .array(
       z.object({
-        runtime: z.enum(["podman", "unknown"]),
+        runtime: z.enum(["podman", "containerd", "unknown"]),
         containerId: z.string().min(1).max(CONTAINER_ID_MAX_LENGTH),
         networkName: z.string().min(1).max(NETWORK_NAME_MAX_LENGTH),
         ifName: Text(15).min(1),
@@ -37,7 +37,7 @@ export const ObservedReportInput = z.object({
       }),
     )
     .max(OBSERVED_MAX),
-  runtimes: z.array(z.object({ runtime: z.enum(["podman"]), ok: z.boolean(), error: Text(500).optional() })).max(8),
+  runtimes: z.array(z.object({ runtime: z.enum(["podman", "containerd"]), ok: z.boolean(), error: Text(500).optional() })).max(8),
 });
 export type ObservedReportInput = z.infer<typeof ObservedReportInput>;
 

@@ -63,7 +63,7 @@ export const networksRouter = router({
     .meta({ touches: { network: "networkId" } })
     .input(z.object({ networkId: Id, action: z.enum(["resume", "stop"]) }))
     .mutation(({ ctx, input }) => steerRollout(ctx, input)),
-  /** Containers other runtimes (podman) attached to this network, on every host: read-only. */
+  /** Containers other runtimes (podman, containerd) attached to this network, on every host: read-only. */
   observed: viewerProcedure.meta(BY_ID).input(z.object({ id: Id })).query(({ ctx, input }) => observedOnNetwork(ctx.db, input.id)),
   /** Per host: placed or not, and the revision its conf dir holds (or its drift, conflict, error). */
   deployments: viewerProcedure.meta(BY_ID).input(z.object({ id: Id })).query(({ ctx, input }) => deploymentStatus(ctx.db, input.id)),
