@@ -206,7 +206,11 @@ export function createAgent(config: AgentConfig, log: Logger, clock: Clock = sys
           cacheDir: config.cacheDir,
           owned,
           sources,
-          report: (report) => consoleApi.reportObserved(report),
+          // Their leases changed with them (host-local's data dir): the map is told now, not at the next interval.
+          report: async (report) => {
+            await consoleApi.reportObserved(report);
+            ipam.requestReport();
+          },
           log,
           clock,
         });
