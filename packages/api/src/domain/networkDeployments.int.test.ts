@@ -121,6 +121,29 @@ describe("network placement and each host's deployments", () => {
     expect((await viewer.caller.networks.placement({ id: labId }))?.rollout).toBeNull();
   });
 
+  it("under a review policy, only a revision an applied proposal wrote rolls out", async () => {
+    const admin = await t.callerAs("admin", "dep-admin");
+    const reviewer = await t.callerAs("operator", "dep-reviewer");
+    await admin.caller.proposals.setPolicy({ kind: "network", targetId: labId, approvals: 1, whenInUse: false, authorMayApply: true });
+    try {
+      // Revision 3 was saved before the policy: the hosts (back on 2) do not get it unreviewed.
+      const refused = await trpcError(operator.caller.networks.startRollout({ networkId: labId, revision: 3 }));
+      expect(refused.code).toBe("FORBIDDEN");
+      expect(refused.message).toBe('revision 3 of network "dep-lab" was not made through a proposal, and its review policy (1 approval by someone other than the author) asks for one before it reaches the hosts: propose the change');
+      expect((await viewer.caller.networks.placement({ id: labId }))?.rollout).toBeNull();
+      // The plan says so before anyone tries.
+      expect((await operator.caller.networks.rolloutPlan({ id: labId })).blocked).toBe(refused.message);
+      const { id } = await operator.caller.proposals.create({ kind: "network", targetId: labId, title: "dep4", text: LAB_TEXT.replace("dep0", "dep4") });
+      await reviewer.caller.proposals.review({ id, approve: true, body: "" });
+      await operator.caller.proposals.applyProposal({ id });
+      await operator.caller.networks.startRollout({ networkId: labId, revision: 4 });
+      expect((await hosts.edge1.agent.deployments()).networks[0]).toMatchObject({ revision: 4 });
+      await operator.caller.networks.steerRollout({ networkId: labId, action: "stop" });
+    } finally {
+      await admin.caller.proposals.setPolicy({ kind: "network", targetId: labId, approvals: 0, whenInUse: false, authorMayApply: true });
+    }
+  });
+
   it("refuses bad placements and bad reports with the reason, storing nothing", async () => {
     const before = await viewer.caller.networks.placement({ id: labId });
     for (const bad of [

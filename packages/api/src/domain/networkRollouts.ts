@@ -8,12 +8,15 @@ import { Id } from "../schemas";
 import { liveness } from "./hosts";
 import { type ConfDirReportInput, type Placement, hostsTaken, notifyDeploy, placementOf, toPlacement } from "./networkDeployments";
 import type { Ctx } from "./networks";
+import { approvalsNeeded } from "./proposals";
 
 /**
  * A newer revision of a deployed network reaches its hosts by a rollout (issue 16 §1), after its
  * plan was shown (`planRollout`, `startRollout`): one host at a time, the next rung when the last
  * one reported the new revision written (`advanceRollouts`, after each conf dir report); a host
  * that could not write it pauses the rollout, and the error is shown (`steerRollout`: resume, stop).
+ * Where the network's review policy asks for approvals, only a revision an applied proposal wrote
+ * rolls out: what reaches the hosts is what was reviewed.
  */
 
 /**
@@ -88,6 +91,10 @@ export async function planRollout(db: Db, networkId: string): Promise<RolloutPla
   const hosts = await placedHostsInOrder(db, placement);
   const files = await db.hostNetworkFile.findMany({ where: { hostId: { in: hosts.map((h) => h.id) }, networkName: network.name }, select: { hostId: true, revision: true, state: true } });
   const running = placement.rollout && placement.rollout.state !== "done" ? placement.rollout : null;
+  const unreviewed = await requireReviewed(db, networkId, network.name, network.latestRevision).then(
+    () => null,
+    (e: unknown) => (e instanceof ApiError ? e.message : Promise.reject(e)),
+  );
   return {
     networkId,
     fromRevision: placement.revision,
@@ -97,7 +104,11 @@ export async function planRollout(db: Db, networkId: string): Promise<RolloutPla
       const f = files.find((x) => x.hostId === h.id);
       return { hostId: h.id, hostName: h.name, liveness: h.liveness, fileRevision: f?.revision ?? null, state: f?.state ?? null, inOrder: h.liveness === "online" };
     }),
-    blocked: running ? `a rollout of revision ${running.revision} is ${running.state}: stop it first` : placement.revision >= network.latestRevision ? `the hosts already hold revision ${placement.revision}, the latest` : null,
+    blocked: running
+      ? `a rollout of revision ${running.revision} is ${running.state}: stop it first`
+      : placement.revision >= network.latestRevision
+        ? `the hosts already hold revision ${placement.revision}, the latest`
+        : unreviewed,
   };
 }
 
@@ -116,6 +127,7 @@ export async function startRollout(ctx: Ctx, input: z.infer<typeof StartRolloutI
     if (input.revision !== network.latestRevision) throw new ApiError("STALE_REVISION", `network "${network.name}" is at revision ${network.latestRevision}, not ${input.revision}: look at the plan again`);
     if (before.rollout && before.rollout.state !== "done") throw new ApiError("BAD_INPUT", `a rollout of revision ${before.rollout.revision} is ${before.rollout.state}: stop it first`);
     if (before.revision >= input.revision) throw new ApiError("BAD_INPUT", `the hosts of network "${network.name}" already hold revision ${before.revision}`);
+    await requireReviewed(tx, input.networkId, network.name, input.revision);
     const order = (await placedHostsInOrder(tx, before)).filter((h) => h.liveness === "online").map((h) => h.id);
     const data =
       order.length > 0
@@ -136,6 +148,16 @@ export async function startRollout(ctx: Ctx, input: z.infer<typeof StartRolloutI
   });
   notifyDeploy(ctx, ring);
   return placement;
+}
+
+/** Under a review policy that asks for approvals now, the revision must be one an applied proposal wrote. */
+async function requireReviewed(tx: Db | DbTx, networkId: string, name: string, revision: number): Promise<void> {
+  const { needed, rule } = await approvalsNeeded(tx, "network", networkId);
+  if (needed === 0) return;
+  const reviewed = await tx.proposal.count({ where: { kind: "network", targetId: networkId, status: "applied", appliedRevision: revision } });
+  if (reviewed === 0) {
+    throw new ApiError("FORBIDDEN", `revision ${revision} of network "${name}" was not made through a proposal, and its review policy (${rule}) asks for one before it reaches the hosts: propose the change`);
+  }
 }
 
 /** A paused rollout tries its current host again; a running one is stopped (the hosts it reached go back); audited. */
