@@ -285,10 +285,12 @@ export function ObservedContainers({ networkId }: { networkId: string }) {
   const observed = useQuery({ ...trpc.networks.observed.queryOptions({ id: networkId }), refetchInterval: 5000 });
   if (observed.error) return <div className="error-box">{errorMessage(observed.error)}</div>;
   const rows = observed.data?.attachments ?? [];
+  const total = observed.data?.total ?? 0;
   return (
     <section aria-label="Containers of other runtimes" className="panel">
-      <strong>Containers of other runtimes</strong> <span className="badge" data-testid="observed-count">{rows.length}</span>{" "}
+      <strong>Containers of other runtimes</strong> <span className="badge" data-testid="observed-count">{total}</span>{" "}
       <span className="muted">seen in the hosts' CNI cache; read-only: their runtime attaches and detaches them</span>
+      {total > rows.length && <div className="muted" data-testid="observed-shown">the first {rows.length} of {total} are listed</div>}
       {rows.length > 0 && (
         <table aria-label="Observed containers" style={{ marginTop: 8 }}>
           <thead>
@@ -349,8 +351,9 @@ export function HostObservedContainers({ hostId }: { hostId: string }) {
   const rows = observed.data.attachments;
   return (
     <section aria-label="Containers of other runtimes on this host">
+      {observed.data.total > rows.length && <div className="muted">the first {rows.length} of {observed.data.total} are listed</div>}
       {runtimes.filter((r) => !r.ok).map((r) => (
-        <div key={r.runtime} className="warn-box">{r.runtime} does not answer the agent: {r.error}. Its containers are shown without names or labels.</div>
+        <div key={r.runtime} className="warn-box">{r.runtime} does not answer the agent: {r.error}. Its containers keep what it said of them last; any it never described are shown without names or labels.</div>
       ))}
       {rows.length === 0 ? (
         <p className="muted">None seen: no other runtime has attached a container here (or the agent runs with --observe off).</p>

@@ -92,26 +92,38 @@ export interface ObservedRow {
   observedAt: Date;
 }
 
-/** The containers other runtimes attached to this network, on every host. */
-export async function observedOnNetwork(db: Db, networkId: string): Promise<{ network: string; attachments: ObservedRow[] }> {
+/** A page shows at most this many; `total` says how many there are. */
+export const OBSERVED_PAGE_MAX = 2000;
+
+/** The containers other runtimes attached to this network, on every host: the first OBSERVED_PAGE_MAX, and how many in all. */
+export async function observedOnNetwork(db: Db, networkId: string): Promise<{ network: string; attachments: ObservedRow[]; total: number }> {
   const network = await db.network.findUnique({ where: { id: networkId }, select: { name: true } });
   if (!network) throw new ApiError("NOT_FOUND", `network ${networkId} does not exist`);
-  const rows = await db.observedAttachment.findMany({ where: { networkName: network.name }, include: { host: { select: { name: true } } }, orderBy: [{ hostId: "asc" }, { containerId: "asc" }], take: 2000 });
+  const where = { networkName: network.name };
+  const [rows, total] = await Promise.all([
+    db.observedAttachment.findMany({ where, include: { host: { select: { name: true } } }, orderBy: [{ hostId: "asc" }, { containerId: "asc" }], take: OBSERVED_PAGE_MAX }),
+    db.observedAttachment.count({ where }),
+  ]);
   return {
     network: network.name,
+    total,
     attachments: rows.map(({ host, labels, addresses, ...r }) => ({ ...r, hostName: host.name, labels: labels as Record<string, string>, addresses: addresses as string[] })),
   };
 }
 
-/** The containers other runtimes attached on one host, each with its network (null: a network the console does not know, shown as foreign), and whether its runtimes answered. */
-export async function observedOnHost(db: Db, hostId: string): Promise<{ runtimes: unknown; attachments: (ObservedRow & { networkId: string | null })[] }> {
+/** The containers other runtimes attached on one host (the first OBSERVED_PAGE_MAX, and how many in all), each with its network (null: a network the console does not know, shown as foreign), and whether its runtimes answered. */
+export async function observedOnHost(db: Db, hostId: string): Promise<{ runtimes: unknown; attachments: (ObservedRow & { networkId: string | null })[]; total: number }> {
   const host = await db.host.findUnique({ where: { id: hostId }, select: { name: true, observedRuntimes: true } });
   if (!host) throw new ApiError("NOT_FOUND", `host ${hostId} does not exist`);
-  const rows = await db.observedAttachment.findMany({ where: { hostId }, orderBy: [{ networkName: "asc" }, { containerId: "asc" }], take: 2000 });
+  const [rows, total] = await Promise.all([
+    db.observedAttachment.findMany({ where: { hostId }, orderBy: [{ networkName: "asc" }, { containerId: "asc" }], take: OBSERVED_PAGE_MAX }),
+    db.observedAttachment.count({ where: { hostId } }),
+  ]);
   const networks = await db.network.findMany({ where: { name: { in: [...new Set(rows.map((r) => r.networkName))] } }, select: { id: true, name: true } });
   const idOf = new Map(networks.map((n) => [n.name, n.id]));
   return {
     runtimes: host.observedRuntimes,
+    total,
     attachments: rows.map(({ labels, addresses, ...r }) => ({ ...r, hostName: host.name, labels: labels as Record<string, string>, addresses: addresses as string[], networkId: idOf.get(r.networkName) ?? null })),
   };
 }
