@@ -16,7 +16,7 @@ import { createNetnsPool, createTestDirs, randomSuffix, run, type TestNetns } fr
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentArgs, isRoot, useTestConsole } from "./harness";
 import { startContainerd, type TestContainerd } from "./support/containerd";
-import { spawnNodeInNetns } from "./support/netns-process";
+import { probeFromHost, serveInNetnsOf } from "./support/observed-member";
 import { waitFor } from "./wait";
 
 const VIP = "10.96.7.10";
@@ -81,20 +81,7 @@ describe.runIf(isRoot)("containers containerd starts, seen by the agent and regi
   const runtimes = async () => ((await c.t.db.host.findUniqueOrThrow({ where: { id: hostId } })).observedRuntimes ?? []) as { runtime: string; ok: boolean; error?: string }[];
   const containerdStatus = async () => (await runtimes()).find((r) => r.runtime === "containerd");
   const sleep = ["/bin/sleep", "300"];
-  /**
-   * A server in the container's network namespace (named by `ip netns attach`): a Node one, whose
-   * accept backlog keeps up with the probe's connections (with busybox httpd, whose backlog is 9 and
-   * which forks per connection, a few of the probe's connects timed out under load).
-   */
-  async function serveIn(id: string): Promise<void> {
-    const pid = (await containerd.ctr(["task", "list"])).stdout.split("\n").find((l) => l.startsWith(`${id} `))?.trim().split(/\s+/)[1];
-    const netns = `sytest-ctdns-${randomSuffix()}`;
-    await run("ip", ["netns", "attach", netns, pid!]);
-    cleanups.push(() => run("ip", ["netns", "delete", netns], { check: false }));
-    const server = spawnNodeInNetns(netns, 'require("node:net").createServer((s) => s.end()).listen(8080, () => console.log("ready"));', [], { lifetimeMs: 120_000 });
-    cleanups.push(() => server.stop());
-    await server.waitForLine(/^ready$/, 15_000);
-  }
+  const taskPid = async (id: string) => (await containerd.ctr(["task", "list"])).stdout.split("\n").find((l) => l.startsWith(`${id} `))!.trim().split(/\s+/)[1]!;
 
   it("a labelled container on the deployed network appears, joins the pool, answers through the VIP, and leaves pool and map when killed", async () => {
     const { operator, t } = c;
@@ -102,7 +89,6 @@ describe.runIf(isRoot)("containers containerd starts, seen by the agent and regi
     const started = Date.now();
     const ctr = await containerd.run({ id, netns: host.name, confDir, labels: { app, tier: "edge", "bad key;$(reboot)": "x" }, command: sleep });
     cleanups.push(() => ctr?.exitCode === null && ctr.kill("SIGKILL"));
-    await serveIn(id);
     const seen = await waitFor("the container in the console", () => observed(id));
     const appearedMs = Date.now() - started;
     expect(seen).toMatchObject({ hostId, runtime: "containerd", name: id, image: containerd.image, networkName, ifName: "eth0", labels: { app, tier: "edge" }, labelsLeftOut: 1, state: "running" });
@@ -115,12 +101,8 @@ describe.runIf(isRoot)("containers containerd starts, seen by the agent and regi
     // Selected by its label; programmed on the host; answers through the VIP.
     await waitFor("the container in the pool", async () => (await members()).includes(address!));
     const pooledMs = Date.now() - started;
-    await waitFor("the host to apply the pool", async () => (await operator.caller.services.get({ id: serviceId })).hosts.find((h) => h.hostId === hostId)?.applied);
-    const probe = await operator.caller.services.startProbe({ serviceId, hostId, protocol: "tcp", port: 80, source: { kind: "host" }, count: 20 });
-    const result = await waitFor("the probe", async () => {
-      const p = await operator.caller.services.probe({ id: probe.id });
-      return p.status === "done" || p.status === "failed" ? p : undefined;
-    }, 60_000);
+    cleanups.push(await serveInNetnsOf(await taskPid(id)));
+    const result = await probeFromHost(c, { serviceId, hostId, count: 20 });
     expect(result.error).toBe("");
     expect(result.result, JSON.stringify(result.result)).toMatchObject({ sent: 20, answered: 20, unattributed: 0, members: [{ address, port: 8080, count: 20 }] });
     // Its lease is on the map, held by the container.

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { createNetnsPool, createTestDirs, randomSuffix, run } from "@switchyard/cni/test-host";
 import { afterAll, describe, expect, it } from "vitest";
 import { agentArgs, isRoot, useTestConsole } from "./harness";
-import { spawnNodeInNetns } from "./support/netns-process";
+import { probeFromHost, serveInNetnsOf } from "./support/observed-member";
 import { waitFor } from "./wait";
 
 describe.runIf(isRoot)("containers podman starts, seen by the agent (issue 16 §3)", { timeout: 120_000 }, () => {
@@ -86,21 +86,11 @@ describe.runIf(isRoot)("containers podman starts, seen by the agent (issue 16 §
     expect(await t.db.attachment.count({ where: { hostId } })).toBe(0);
 
     // In the pool of the service selecting its label; programmed on the host; answering through the VIP (a server in
-    // its network namespace, named by `ip netns attach`).
+    // its network namespace).
     await waitFor("the container in the pool", async () => (await members()).includes(address));
     const pooledMs = Date.now() - started;
-    const containerNetns = `sytest-obsns-${suffix}`;
-    await run("ip", ["netns", "attach", containerNetns, podman("inspect", "--format", "{{.State.Pid}}", container)]);
-    cleanups.push(() => run("ip", ["netns", "delete", containerNetns], { check: false }));
-    const member = spawnNodeInNetns(containerNetns, 'require("node:net").createServer((s) => s.end()).listen(8080, () => console.log("ready"));', [], { lifetimeMs: 120_000 });
-    cleanups.push(() => member.stop());
-    await member.waitForLine(/^ready$/, 15_000);
-    await waitFor("the host to apply the pool", async () => (await operator.caller.services.get({ id: service.id })).hosts.find((h) => h.hostId === hostId)?.applied);
-    const probe = await operator.caller.services.startProbe({ serviceId: service.id, hostId, protocol: "tcp", port: 80, source: { kind: "host" }, count: 20 });
-    const result = await waitFor("the probe", async () => {
-      const p = await operator.caller.services.probe({ id: probe.id });
-      return p.status === "done" || p.status === "failed" ? p : undefined;
-    }, 60_000);
+    cleanups.push(await serveInNetnsOf(podman("inspect", "--format", "{{.State.Pid}}", container)));
+    const result = await probeFromHost(c, { serviceId: service.id, hostId, count: 20 });
     expect(result.error).toBe("");
     expect(result.result, JSON.stringify(result.result)).toMatchObject({ sent: 20, answered: 20, unattributed: 0, members: [{ address, port: 8080, count: 20 }] });
     await waitFor("its lease on the map", async () => (await operator.caller.ipam.address({ networkId: network.id, address })).holders.some((h) => h.containerId === id));
