@@ -9,7 +9,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
-import { createCniRuntime, loadNetworkList } from "@switchyard/cni";
+import { createCniRuntime, createHelperSpawner, loadNetworkList } from "@switchyard/cni";
 import { createNetnsPool, createTestDirs, randomSuffix } from "@switchyard/cni/test-host";
 import { afterAll, describe, expect, it } from "vitest";
 import { agentArgs, isRoot, useTestConsole } from "./harness";
@@ -42,7 +42,11 @@ describe.runIf(isRoot)("a thousand containers of another runtime at once (issue 
     // The other runtime: host-local alone (an address and a lease, no link), in one namespace (an ifname each), 32 ADDs at a time.
     const netns = await pool.create();
     const list = loadNetworkList(JSON.stringify({ cniVersion: "1.0.0", name, plugins: [{ type: "host-local", ipam: { type: "host-local", ranges: [[{ subnet: "10.69.4.0/22" }]], dataDir: join(dirs.root, "leases") } }] }));
-    const runtime = createCniRuntime({ pluginDirs: ["/opt/cni/bin", "/usr/lib/cni"], cacheDir: dirs.cacheDir, timeoutMs: 60_000 });
+    // Plugins started from a small helper, as the agent starts them: forking this test process (the console, its
+    // database) for each one cost three times the plugin.
+    const spawner = createHelperSpawner();
+    cleanups.push(() => spawner.close());
+    const runtime = createCniRuntime({ pluginDirs: ["/opt/cni/bin", "/usr/lib/cni"], cacheDir: dirs.cacheDir, timeoutMs: 60_000, spawner });
     const ids = Array.from({ length: COUNT }, (_, i) => `other-${suffix}-${String(i).padStart(4, "0")}`);
     const ifName = (id: string) => `c${id.slice(-4)}`;
     const each = async (work: (id: string) => Promise<unknown>) => {

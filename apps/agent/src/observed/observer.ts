@@ -37,6 +37,8 @@ export const OBSERVED_MAX = 5000;
 /** A report's JSON at most: the agents' per-call budget, less room for the envelope. */
 export const OBSERVED_MAX_BYTES = AGENT_BODY_BUDGET_BYTES - 64 * 1024;
 const CACHE_FILE_MAX_BYTES = 1024 * 1024;
+/** Passes a change asks for start at least this far apart. */
+export const PASS_GAP_MS = 1000;
 
 /** Labels a selector can match (the console's rules); a crafted or oversized one is left out, never passed on. */
 export function selectableLabels(labels: Record<string, string>): { labels: Record<string, string>; leftOut: number } {
@@ -142,7 +144,9 @@ export function createObserver(deps: {
     return { attachments, runtimes };
   }
 
+  let lastPassAt = 0;
   const runner = createCoalescedRunner(async () => {
+    lastPassAt = Date.now();
     const report = await collect();
     const text = JSON.stringify(report);
     if (text === lastSent) return;
@@ -161,8 +165,12 @@ export function createObserver(deps: {
     async run(signal: AbortSignal): Promise<void> {
       void wake();
       let timer: NodeJS.Timeout | undefined;
-      /** A pass 200 ms from the first of a burst of changes. */
-      const soon = () => void (timer ??= setTimeout(() => ((timer = undefined), void wake()), 200));
+      /**
+       * A pass 200 ms from the first of a burst of changes, and at most one a second while it lasts: each
+       * pass reads the whole cache and asks the runtimes, so a thousand containers starting at once cost a
+       * pass a second, not one per change.
+       */
+      const soon = () => void (timer ??= setTimeout(() => ((timer = undefined), void wake()), Math.max(200, lastPassAt + PASS_GAP_MS - Date.now())));
       let watcher: FSWatcher | undefined;
       const arm = (): boolean => {
         try {

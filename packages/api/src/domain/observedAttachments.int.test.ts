@@ -54,6 +54,25 @@ describe("observed attachments", () => {
     expect((await t.db.host.findUniqueOrThrow({ where: { id: host.identity.hostId } })).observedRuntimes).toEqual([{ runtime: "podman", ok: false, error: "podman did not answer within 10000 ms" }]);
   });
 
+  it("only what changed is written: an unchanged row keeps its observedAt, a changed one is rewritten, a gone one removed; the totals count them", async () => {
+    const rows = async () => new Map((await t.db.observedAttachment.findMany({ where: { hostId: host.identity.hostId } })).map((r) => [r.containerId, r]));
+    await host.agent.reportObserved({ attachments: [web({ containerId: "k1" }), web({ containerId: "k2", labels: { app: "web", tier: "a" } }), web({ containerId: "k3" })], runtimes: [] });
+    const first = await rows();
+    await new Promise((r) => setTimeout(r, 20));
+    // k1 the same; k2 the same labels in another order; k3 stopped; k4 new; k0… gone.
+    await host.agent.reportObserved({ attachments: [web({ containerId: "k1" }), web({ containerId: "k2", labels: { tier: "a", app: "web" } }), web({ containerId: "k3", state: "exited" }), web({ containerId: "k4" })], runtimes: [] });
+    const second = await rows();
+    expect([...second.keys()].sort()).toEqual(["k1", "k2", "k3", "k4"]);
+    expect(second.get("k1")!.observedAt).toEqual(first.get("k1")!.observedAt);
+    expect(second.get("k2")!.observedAt).toEqual(first.get("k2")!.observedAt);
+    expect(second.get("k3")!.state).toBe("exited");
+    expect(second.get("k3")!.observedAt.getTime()).toBeGreaterThan(first.get("k3")!.observedAt.getTime());
+    expect((await viewer.caller.networks.observed({ id: labId })).total).toBe(4);
+    expect((await viewer.caller.hosts.observed({ id: host.identity.hostId })).total).toBe(4);
+    await host.agent.reportObserved({ attachments: [web({ containerId: "k4" })], runtimes: [] });
+    expect([...(await rows()).keys()]).toEqual(["k4"]);
+  });
+
   it("refuses a bad report whole (a label that could break a selector, twice the same, too long) and keeps the last", async () => {
     const before = await t.db.observedAttachment.findMany({ where: { hostId: host.identity.hostId } });
     for (const bad of [

@@ -52,21 +52,38 @@ function selectable(rows: readonly { networkName: string; containerId: string; i
   );
 }
 
+const keyOf = (r: { networkName: string; containerId: string; ifName: string }) => `${r.networkName}\u0000${r.containerId}\u0000${r.ifName}`;
+/** Everything a row says besides its key, comparable (jsonb keeps its own key order: labels as sorted pairs). */
+const formOf = (r: { runtime: string; name: string; image: string; labels: unknown; labelsLeftOut: number; state: string; netns: string; addresses: unknown }) =>
+  JSON.stringify([r.runtime, r.name, r.image, Object.entries((r.labels ?? {}) as Record<string, string>).sort(([a], [b]) => a.localeCompare(b)), r.labelsLeftOut, r.state, r.netns, r.addresses]);
+
 /** The host's whole picture replaces what it said before, in one transaction; a change a member selector reads moves the services on. */
 export async function recordObserved(ctx: Pick<Ctx, "db" | "events">, hostId: string, report: ObservedReportInput): Promise<{ recorded: number }> {
   const seen = new Set<string>();
   for (const a of report.attachments) {
-    const key = `${a.networkName}\u0000${a.containerId}\u0000${a.ifName}`;
+    const key = keyOf(a);
     if (seen.has(key)) throw new ApiError("BAD_INPUT", `container ${a.containerId} on network ${a.networkName} (${a.ifName}) is reported twice`);
     seen.add(key);
   }
   const now = dbNow();
   const generation = await ctx.db.$transaction(async (tx) => {
     const host = await tx.host.findUniqueOrThrow({ where: { id: hostId }, select: { name: true } });
-    const before = await tx.observedAttachment.findMany({ where: { hostId }, select: { networkName: true, containerId: true, ifName: true, labels: true, addresses: true, state: true } });
+    const before = await tx.observedAttachment.findMany({ where: { hostId } });
     await tx.host.update({ where: { id: hostId }, data: { observedRuntimes: report.runtimes } });
-    await tx.observedAttachment.deleteMany({ where: { hostId } });
-    if (report.attachments.length > 0) await tx.observedAttachment.createMany({ data: report.attachments.map((a) => ({ hostId, ...a, observedAt: now })) });
+    // Only what changed is written: a host with a thousand containers reports on each start and stop, and
+    // rewriting every row each time made a burst quadratic. A row's observedAt is when it took its present form.
+    const incoming = new Map(report.attachments.map((a) => [keyOf(a), a]));
+    const stale = before.filter((r) => {
+      const a = incoming.get(keyOf(r));
+      return !a || formOf(a) !== formOf(r);
+    });
+    const staleKeys = new Set(stale.map(keyOf));
+    const kept = new Set(before.map(keyOf).filter((k) => !staleKeys.has(k)));
+    for (let i = 0; i < stale.length; i += 500) {
+      await tx.observedAttachment.deleteMany({ where: { hostId, OR: stale.slice(i, i + 500).map(({ networkName, containerId, ifName }) => ({ networkName, containerId, ifName })) } });
+    }
+    const fresh = report.attachments.filter((a) => !kept.has(keyOf(a)));
+    if (fresh.length > 0) await tx.observedAttachment.createMany({ data: fresh.map((a) => ({ hostId, ...a, observedAt: now })) });
     // What a member selector reads changed (a labelled container came, went, or changed its addresses): the services move on.
     if (selectable(before) === selectable(report.attachments)) return null;
     return recordServiceChange(tx, { summary: `host ${host.name}: containers of other runtimes changed`, actorName: `host:${host.name}` });
