@@ -177,6 +177,13 @@ test("an operator deploys the network to this host: the file lands in its conf d
   await expect(row.getByTestId("deployed-revision")).toHaveText("r2", { timeout: 30_000 });
   await expect(panel.getByTestId("placement-summary")).toContainText("r2 deployed, on 1 of 1 host");
   expect(readFileSync(file, "utf8")).toBe(text2);
+  // The host's page says the same.
+  await row.getByRole("link", { name: hostName }).click();
+  const onHost = page.getByTestId(`host-deployment-${networkName}`);
+  await expect(onHost.getByTestId("deployed-revision")).toHaveText("r2");
+  await expect(onHost.getByTestId("deployment-state")).toHaveText("deployed");
+  await expect(onHost).toContainText(`50-switchyard-${networkName}.conflist`);
+  await page.goBack();
 
   // Placed nowhere: the agent removes its file, and the host leaves the table.
   await panel.getByRole("button", { name: "Change placement" }).click();

@@ -9,7 +9,7 @@ import { DoctorPanel } from "./doctor-panel";
 import { HOSTS_REFETCH_MS, useHostChanges } from "./hosts-list";
 import { InventoryView } from "./inventory-view";
 import { HostLabels } from "./labels-host";
-import { HostObservedContainers } from "./network-deployment";
+import { HostDeployments, HostObservedContainers } from "./network-deployment";
 import { AbsoluteTime, RelativeTime } from "./relative-time";
 import { StateBadge, type BadgeState } from "./state-badge";
 import { useCan } from "./user-context";
@@ -60,6 +60,8 @@ export function HostDetail({ id }: { id: string }) {
       <DoctorPanel hostId={id} />
       <h2>Attachments</h2>
       <AttachmentsTable hostId={id} hideHost />
+      <h2>Networks deployed here</h2>
+      <HostDeployments hostId={id} />
       <h2>Containers of other runtimes</h2>
       <HostObservedContainers hostId={id} />
       <h2 id="host-ports-heading">Host ports taken</h2>

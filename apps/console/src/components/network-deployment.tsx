@@ -3,7 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useState } from "react";
-import { errorMessage, useTRPC } from "~/trpc/react";
+import { errorMessage, useTRPC, type RouterOutputs } from "~/trpc/react";
 import { LabelBadges, LabelsEditor, labelsOf, rowsOf, type LabelRow } from "./labels-editor";
 import { RelativeTime } from "./relative-time";
 import { StateBadge } from "./state-badge";
@@ -89,25 +89,7 @@ export function NetworkDeployment({ networkId, canEdit }: { networkId: string; c
                   {h.placed && h.wantedRevision !== null && h.file?.revision !== h.wantedRevision && <span className="muted"> → r{h.wantedRevision}</span>}
                 </td>
                 <td>
-                  {h.confDirError ? (
-                    <span className="field-error">{h.confDirError}</span>
-                  ) : !h.file ? (
-                    <span className="muted">waiting for the agent</span>
-                  ) : (
-                    <>
-                      <StateBadge state={h.file.state as "deployed"} testId="deployment-state" />
-                      {h.file.action === "restore" && <span className="muted"> restored after a hand {h.file.change === "deleted" ? "delete" : "edit"}</span>}
-                      {h.file.state === "drifted" && <span className="muted"> {h.file.change} by hand, left as it is</span>}
-                      {h.file.state === "conflict" && <span> defined also by {h.file.conflictWith.join(", ")}: not written</span>}
-                      {h.file.error && <div className="field-error">{h.file.error}</div>}
-                      {h.file.diff && (
-                        <details>
-                          <summary>diff</summary>
-                          <pre className="mono" style={{ maxHeight: 240, overflow: "auto" }}>{h.file.diff}</pre>
-                        </details>
-                      )}
-                    </>
-                  )}
+                  <FileState file={h.file} confDirError={h.confDirError} />
                 </td>
                 <td>{h.file ? <RelativeTime date={h.file.reportedAt} /> : "—"}</td>
               </tr>
@@ -116,6 +98,71 @@ export function NetworkDeployment({ networkId, canEdit }: { networkId: string; c
         </table>
       )}
     </section>
+  );
+}
+
+type DeployedFile = RouterOutputs["networks"]["deployments"]["hosts"][number]["file"];
+
+/** A deployed file's state as its agent last reported it: deployed, restored, drifted (with the diff), a conflict, an error. */
+function FileState({ file, confDirError }: { file: DeployedFile; confDirError: string }) {
+  if (confDirError) return <span className="field-error">{confDirError}</span>;
+  if (!file) return <span className="muted">waiting for the agent</span>;
+  return (
+    <>
+      <StateBadge state={file.state as "deployed"} testId="deployment-state" />
+      {file.action === "restore" && <span className="muted"> restored after a hand {file.change === "deleted" ? "delete" : "edit"}</span>}
+      {file.state === "drifted" && <span className="muted"> {file.change} by hand, left as it is</span>}
+      {file.state === "conflict" && <span> defined also by {file.conflictWith.join(", ")}: not written</span>}
+      {file.error && <div className="field-error">{file.error}</div>}
+      {file.diff && (
+        <details>
+          <summary>diff</summary>
+          <pre className="mono" style={{ maxHeight: 240, overflow: "auto" }}>{file.diff}</pre>
+        </details>
+      )}
+    </>
+  );
+}
+
+/** The host's side (issue 16 §1): each network placed on it, the revision it should hold, and its file as the agent reported it. */
+export function HostDeployments({ hostId }: { hostId: string }) {
+  const trpc = useTRPC();
+  const deployed = useQuery({ ...trpc.hosts.deployments.queryOptions({ id: hostId }), refetchInterval: 5000 });
+  if (deployed.error) return <div className="error-box">{errorMessage(deployed.error)}</div>;
+  if (!deployed.data) return null;
+  const { networks, confDirError } = deployed.data;
+  if (networks.length === 0) return <p className="muted">No network is placed on this host{confDirError ? `; its conf dir: ${confDirError}` : ""}.</p>;
+  return (
+    <table aria-label="Networks deployed on this host">
+      <thead>
+        <tr>
+          <th>Network</th>
+          <th>File</th>
+          <th>Revision</th>
+          <th>State</th>
+          <th>Reported</th>
+        </tr>
+      </thead>
+      <tbody>
+        {networks.map((n) => (
+          <tr key={n.networkName} data-testid={`host-deployment-${n.networkName}`}>
+            <td>
+              {n.networkId ? <Link href={`/networks/${n.networkId}`}>{n.networkName}</Link> : n.networkName}
+              {!n.placed && <span className="muted"> (no longer placed)</span>}
+            </td>
+            <td className="mono">{n.file?.name ?? "—"}</td>
+            <td data-testid="deployed-revision">
+              {n.file?.revision != null ? `r${n.file.revision}` : "—"}
+              {n.placed && n.wantedRevision !== null && n.file?.revision !== n.wantedRevision && <span className="muted"> → r{n.wantedRevision}</span>}
+            </td>
+            <td>
+              <FileState file={n.file} confDirError={confDirError} />
+            </td>
+            <td>{n.file ? <RelativeTime date={n.file.reportedAt} /> : "—"}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 

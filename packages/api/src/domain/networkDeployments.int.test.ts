@@ -96,6 +96,13 @@ describe("network placement and each host's deployments", () => {
     const by = Object.fromEntries(status.hosts.map((h) => [h.hostName, h]));
     expect(by["dep-edge1"]).toMatchObject({ placed: true, wantedRevision: 2, current: true, file: { state: "deployed", revision: 2 } });
     expect(by["dep-edge2"]).toMatchObject({ placed: true, wantedRevision: 2, current: false, file: { state: "drifted", revision: 1, diff: "-a\n+b\n" } });
+    // The host's own page says the same; a host the placement does not take lists nothing.
+    expect(await viewer.caller.hosts.deployments({ id: idOf("edge2") })).toEqual({
+      confDirError: "",
+      networks: [expect.objectContaining({ networkId: labId, networkName: "dep-lab", placed: true, wantedRevision: 2, current: false, file: expect.objectContaining({ name: file, state: "drifted", revision: 1 }) })],
+    });
+    expect((await viewer.caller.hosts.deployments({ id: idOf("core") })).networks).toEqual([]);
+    expect((await trpcError(viewer.caller.hosts.deployments({ id: "nope" }))).code).toBe("NOT_FOUND");
 
     // Resumed: edge2 is rung again; once it wrote revision 2 the rollout is done and 2 is the placement's.
     heard = [];

@@ -276,6 +276,9 @@ export interface HostDeployment {
   confDirError: string;
 }
 
+type FileRow = { file: string; state: string; revision: number | null; action: string; change: string; diff: string; conflictWith: unknown; error: string; reportedAt: Date };
+const fileView = (f: FileRow): NonNullable<HostDeployment["file"]> => ({ name: f.file, state: f.state, revision: f.revision, action: f.action, change: f.change, diff: f.diff, conflictWith: f.conflictWith as string[], error: f.error, reportedAt: f.reportedAt });
+
 /** Per host: whether the network is placed there, and which revision its conf dir holds. */
 export async function deploymentStatus(db: Db, networkId: string): Promise<{ placement: Placement | null; latestRevision: number; hosts: HostDeployment[] }> {
   const network = await db.network.findUnique({ where: { id: networkId }, select: { name: true, latestRevision: true } });
@@ -295,10 +298,48 @@ export async function deploymentStatus(db: Db, networkId: string): Promise<{ pla
         hostName: h.name,
         placed,
         wantedRevision: placed && placement ? revisionFor(placement, h.id) : null,
-        file: f ? { name: f.file, state: f.state, revision: f.revision, action: f.action, change: f.change, diff: f.diff, conflictWith: f.conflictWith as string[], error: f.error, reportedAt: f.reportedAt } : null,
+        file: f ? fileView(f) : null,
         current: placed && !!placement && f?.state === "deployed" && f.revision === revisionFor(placement, h.id),
         confDirError: h.confDirError,
       };
     }),
   };
 }
+
+/** One network on one host's page: placed there or not, the revision it should hold, and its file as the agent last reported it. */
+export interface NetworkOnHost {
+  networkId: string | null;
+  networkName: string;
+  placed: boolean;
+  wantedRevision: number | null;
+  file: HostDeployment["file"];
+  current: boolean;
+}
+
+/** The host's side of deployments (issue 16 §1): every network placed on it or with a file of the agent's there, and its conf dir's error. */
+export async function deploymentsOnHost(db: Db, hostId: string): Promise<{ confDirError: string; networks: NetworkOnHost[] }> {
+  const host = await db.host.findUnique({ where: { id: hostId }, select: { id: true, labels: true, confDirError: true } });
+  if (!host) throw new ApiError("NOT_FOUND", `host ${hostId} does not exist`);
+  const placements = (await db.networkPlacement.findMany({ include: { network: { select: { name: true } } } })).map((r) => ({ name: r.network.name, placement: toPlacement(r) }));
+  const placed = new Map(placements.filter((p) => placementTakes(p.placement, host)).map((p) => [p.name, p.placement]));
+  const files = await db.hostNetworkFile.findMany({ where: { hostId } });
+  const names = [...new Set([...placed.keys(), ...files.map((f) => f.networkName)])].sort();
+  const ids = new Map((await db.network.findMany({ where: { name: { in: names } }, select: { id: true, name: true } })).map((n) => [n.name, n.id]));
+  return {
+    confDirError: host.confDirError,
+    networks: names.map((name) => {
+      const placement = placed.get(name);
+      const f = files.find((x) => x.networkName === name);
+      const wantedRevision = placement ? revisionFor(placement, hostId) : null;
+      return {
+        networkId: ids.get(name) ?? null,
+        networkName: name,
+        placed: !!placement,
+        wantedRevision,
+        file: f ? fileView(f) : null,
+        current: !!placement && f?.state === "deployed" && f.revision === wantedRevision,
+      };
+    }),
+  };
+}
+

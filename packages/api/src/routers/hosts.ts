@@ -5,6 +5,7 @@ import { listHosts } from "../domain/hostList";
 import { HostListInput } from "../listSchemas";
 import { CreateJoinTokenInput, Id } from "../schemas";
 import { adminProcedure, operatorProcedure, router, viewerProcedure } from "../trpc";
+import { deploymentsOnHost } from "../domain/networkDeployments";
 import { observedOnHost } from "../domain/observedAttachments";
 
 export const hostsRouter = router({
@@ -14,6 +15,8 @@ export const hostsRouter = router({
   diagnose: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => diagnoseHostById(ctx.db, input.id)),
   /** Containers other runtimes attached on the host (read-only), foreign networks included. */
   observed: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => observedOnHost(ctx.db, input.id)),
+  /** The networks placed on the host, the revision each should hold, and its file as the agent reported it (issue 16 §1). */
+  deployments: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => deploymentsOnHost(ctx.db, input.id)),
   /** The host ports attachments on the host map. */
   ports: viewerProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => listHostPorts(ctx.db, input.id)),
   joinTokens: adminProcedure.query(({ ctx }) => listJoinTokens(ctx.db)),
