@@ -83,15 +83,7 @@ export function NetworkDeployment({ networkId, canEdit }: { networkId: string; c
                   <Link href={`/hosts/${h.hostId}`}>{h.hostName}</Link>
                   {!h.placed && <span className="muted"> (no longer placed)</span>}
                 </td>
-                <td className="mono">{h.file?.name ?? "—"}</td>
-                <td data-testid="deployed-revision">
-                  {h.file?.revision != null ? `r${h.file.revision}` : "—"}
-                  {h.placed && h.wantedRevision !== null && h.file?.revision !== h.wantedRevision && <span className="muted"> → r{h.wantedRevision}</span>}
-                </td>
-                <td>
-                  <FileState file={h.file} confDirError={h.confDirError} />
-                </td>
-                <td>{h.file ? <RelativeTime date={h.file.reportedAt} /> : "—"}</td>
+                <DeploymentCells file={h.file} placed={h.placed} wantedRevision={h.wantedRevision} confDirError={h.confDirError} />
               </tr>
             ))}
           </tbody>
@@ -102,6 +94,24 @@ export function NetworkDeployment({ networkId, canEdit }: { networkId: string; c
 }
 
 type DeployedFile = RouterOutputs["networks"]["deployments"]["hosts"][number]["file"];
+
+/** One network on one host, in both tables: its file, the revision it holds (→ the one it should), its state, when reported. */
+function DeploymentCells(props: { file: DeployedFile; placed: boolean; wantedRevision: number | null; confDirError: string }) {
+  const { file, placed, wantedRevision } = props;
+  return (
+    <>
+      <td className="mono">{file?.name ?? "—"}</td>
+      <td data-testid="deployed-revision">
+        {file?.revision != null ? `r${file.revision}` : "—"}
+        {placed && wantedRevision !== null && file?.revision !== wantedRevision && <span className="muted"> → r{wantedRevision}</span>}
+      </td>
+      <td>
+        <FileState file={file} confDirError={props.confDirError} />
+      </td>
+      <td>{file ? <RelativeTime date={file.reportedAt} /> : "—"}</td>
+    </>
+  );
+}
 
 /** A deployed file's state as its agent last reported it: deployed, restored, drifted (with the diff), a conflict, an error. */
 function FileState({ file, confDirError }: { file: DeployedFile; confDirError: string }) {
@@ -150,15 +160,7 @@ export function HostDeployments({ hostId }: { hostId: string }) {
               {n.networkId ? <Link href={`/networks/${n.networkId}`}>{n.networkName}</Link> : n.networkName}
               {!n.placed && <span className="muted"> (no longer placed)</span>}
             </td>
-            <td className="mono">{n.file?.name ?? "—"}</td>
-            <td data-testid="deployed-revision">
-              {n.file?.revision != null ? `r${n.file.revision}` : "—"}
-              {n.placed && n.wantedRevision !== null && n.file?.revision !== n.wantedRevision && <span className="muted"> → r{n.wantedRevision}</span>}
-            </td>
-            <td>
-              <FileState file={n.file} confDirError={confDirError} />
-            </td>
-            <td>{n.file ? <RelativeTime date={n.file.reportedAt} /> : "—"}</td>
+            <DeploymentCells file={n.file} placed={n.placed} wantedRevision={n.wantedRevision} confDirError={confDirError} />
           </tr>
         ))}
       </tbody>
