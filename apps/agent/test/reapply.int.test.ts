@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type ApiTest, serveApi, setupApiTest } from "@switchyard/api/testing";
+import { type ApiTest, serveApi, setupApiTest, trpcError } from "@switchyard/api/testing";
 import { createPluginDir } from "@switchyard/cni/test-fixtures";
 import { bridgeConflist, createTestDirs, deleteBridge, getGlobalAddrs, listLinks, randomSuffix, readLeases } from "@switchyard/cni/test-host";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -73,7 +73,12 @@ describe.runIf(isRoot)("apply the latest revision, with a real agent and the rea
     const r2 = JSON.parse(JSON.stringify(conflist)) as typeof conflist;
     (r2.plugins[0]!.ipam as { ranges: { subnet: string }[][] }).ranges = [[{ subnet: upper }]];
     expect(await operator.caller.networks.usage({ id: network.id })).toMatchObject({ latestRevision: 1, total: 2, behind: 0, hosts: [{ hostId, hostName: hostname, attachments: 2, behind: 0 }] });
-    await operator.caller.networks.update({ id: network.id, text: JSON.stringify(r2, null, 2), comment: "upper half", expectedRevision: 1 });
+    // The two leases are below the new range: once the agent reported them, saving strands them until the attachments
+    // move, and needs the operator's agreement to that count (before, this raced the agent's lease report: CI saw 1).
+    await waitFor("both leases on the map", async () => (await t.db.lease.count({ where: { networkId: network.id } })) === 2);
+    const refused = await trpcError(operator.caller.networks.update({ id: network.id, text: JSON.stringify(r2, null, 2), comment: "upper half", expectedRevision: 1 }));
+    expect(refused.message).toContain("2 held addresses fall outside the new ranges");
+    await operator.caller.networks.update({ id: network.id, text: JSON.stringify(r2, null, 2), comment: "upper half", expectedRevision: 1, strandAddresses: 2 });
     expect(await operator.caller.networks.usage({ id: network.id })).toMatchObject({ latestRevision: 2, total: 2, behind: 2 });
     expect(await operator.caller.networks.attachmentRevision({ attachmentId: sandboxes[0]!.id })).toMatchObject({ running: 1, latest: 2, canApply: true });
 
@@ -141,7 +146,9 @@ describe.runIf(isRoot)("apply the latest revision, with a real agent and the rea
     const r2 = JSON.parse(JSON.stringify(conflist)) as { plugins: Record<string, unknown>[] };
     (r2.plugins[0]!.ipam as { ranges: { subnet: string }[][] }).ranges = [[{ subnet: upper }]];
     r2.plugins.push({ type: "sywait" });
-    await operator.caller.networks.update({ id: network.id, text: JSON.stringify(r2), comment: "", expectedRevision: 1 });
+    // Its lease is below the new range: once reported, saving needs the agreement to strand it until the move (as above).
+    await waitFor("its lease on the map", async () => (await t.db.lease.count({ where: { networkId: network.id } })) === 1);
+    await operator.caller.networks.update({ id: network.id, text: JSON.stringify(r2), comment: "", expectedRevision: 1, strandAddresses: 1 });
     const { queued } = await operator.caller.networks.applyLatest({ networkId: network.id });
     expect(queued).toHaveLength(1);
     await waitFor("the chained plugin's ADD", async () => plugins.calls("sywait").some((c) => c.command === "ADD"));
