@@ -9,7 +9,8 @@ import { errorIssues, errorMessage, useTRPC, useTRPCClient } from "~/trpc/react"
 import { ConfigEditor } from "./config-editor";
 import { ConfirmDialog } from "./confirm-dialog";
 import { downloadConfigFiles } from "./download";
-import { NetworkDeployment, ObservedContainers } from "./network-deployment";
+import { NetworkDeployment } from "./network-deployment";
+import { ObservedContainers } from "./observed-containers";
 import { NetworkEditor } from "./network-editor";
 import { formFromConflist } from "./network-form-model";
 import { AffectedAttachments, ApplyLatestToAll } from "./network-usage";
