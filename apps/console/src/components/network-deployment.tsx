@@ -67,15 +67,7 @@ export function NetworkDeployment({ networkId, canEdit }: { networkId: string; c
       )}
       {hosts.length > 0 && (
         <table aria-label="Deployment per host" style={{ marginTop: 8 }}>
-          <thead>
-            <tr>
-              <th>Host</th>
-              <th>File</th>
-              <th>Revision</th>
-              <th>State</th>
-              <th>Reported</th>
-            </tr>
-          </thead>
+          <DeploymentHead first="Host" />
           <tbody>
             {hosts.map((h) => (
               <tr key={h.hostId} data-testid={`deployment-${h.hostName}`}>
@@ -94,6 +86,21 @@ export function NetworkDeployment({ networkId, canEdit }: { networkId: string; c
 }
 
 type DeployedFile = RouterOutputs["networks"]["deployments"]["hosts"][number]["file"];
+
+/** The header over DeploymentCells: the first column names the row (a host, a network). */
+function DeploymentHead({ first }: { first: string }) {
+  return (
+    <thead>
+      <tr>
+        <th>{first}</th>
+        <th>File</th>
+        <th>Revision</th>
+        <th>State</th>
+        <th>Reported</th>
+      </tr>
+    </thead>
+  );
+}
 
 /** One network on one host, in both tables: its file, the revision it holds (→ the one it should), its state, when reported. */
 function DeploymentCells(props: { file: DeployedFile; placed: boolean; wantedRevision: number | null; confDirError: string }) {
@@ -144,15 +151,7 @@ export function HostDeployments({ hostId }: { hostId: string }) {
   if (networks.length === 0) return <p className="muted">No network is placed on this host{confDirError ? `; its conf dir: ${confDirError}` : ""}.</p>;
   return (
     <table aria-label="Networks deployed on this host">
-      <thead>
-        <tr>
-          <th>Network</th>
-          <th>File</th>
-          <th>Revision</th>
-          <th>State</th>
-          <th>Reported</th>
-        </tr>
-      </thead>
+      <DeploymentHead first="Network" />
       <tbody>
         {networks.map((n) => (
           <tr key={n.networkName} data-testid={`host-deployment-${n.networkName}`}>
